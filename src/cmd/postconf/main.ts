@@ -1,0 +1,181 @@
+/**
+ * postconf: show and edit postern.toml as Postfix's postconf(1) shows and
+ * edits main.cf. Parameters print as `name = value`; services are reached
+ * with dotted names (`services.smtp.listen`); `-e`, `-X` and `-#` edit the
+ * file text in place.
+ *
+ * Runs as the invoking user; reads only the configuration file.
+ */
+import { getopt, GetoptError } from "../../util/getopt.ts";
+import { ExitError, EX_CANTCREAT, EX_USAGE } from "../../util/sysexits.ts";
+import { replaceFileDurably } from "../../util/durable-file.ts";
+import { log } from "../../util/log.ts";
+import { loadConfig, type Config } from "../../global/config/config.ts";
+import { paramRegistry } from "../../global/config/registry.ts";
+import { commentOutValue, removeValue, setValue } from "../../global/config/edit.ts";
+import { statSync } from "node:fs";
+import { describeService, serviceValue } from "./services-view.ts";
+
+const USAGE =
+  "usage: postconf [-c config_dir] [-d (defaults)] [-e (edit)] [-h (no names)] [-H (no values)] [-M (services)] [-n (non-default)] [-o name=value] [-x (expand)] [-X (exclude)] [-# (comment-out)] [name...]";
+
+interface Flags {
+  configDir?: string;
+  defaults: boolean;
+  edit: boolean;
+  remove: boolean;
+  comment: boolean;
+  noNames: boolean;
+  noValues: boolean;
+  nonDefault: boolean;
+  expand: boolean;
+  services: boolean;
+  overrides: Record<string, string>;
+}
+
+function parseFlags(args: string[]): { flags: Flags; names: string[] } {
+  const flags: Flags = {
+    defaults: false, edit: false, remove: false, comment: false, noNames: false, noValues: false,
+    nonDefault: false, expand: false, services: false, overrides: {},
+  };
+  let parsed;
+  try {
+    parsed = getopt(args, "aAbc:C:deEfFhHlmMno:pPtT:vxX#");
+  } catch (err) {
+    if (err instanceof GetoptError) {
+      process.stderr.write(`postconf: ${err.message}\n`);
+      throw new ExitError(EX_USAGE, USAGE);
+    }
+    throw err;
+  }
+  for (const [opt, arg] of parsed.options) {
+    switch (opt) {
+      case "c": flags.configDir = arg; break;
+      case "d": flags.defaults = true; break;
+      case "e": flags.edit = true; break;
+      case "X": flags.remove = true; break;
+      case "#": flags.comment = true; break;
+      case "h": flags.noNames = true; break;
+      case "H": flags.noValues = true; break;
+      case "n": flags.nonDefault = true; break;
+      case "x": flags.expand = true; break;
+      case "M": flags.services = true; break;
+      case "o": {
+        const eq = arg!.indexOf("=");
+        if (eq < 0) throw new ExitError(EX_USAGE, `-o: missing '=' in "${arg}"`);
+        flags.overrides[arg!.slice(0, eq).trim()] = arg!.slice(eq + 1).trim();
+        break;
+      }
+      case "f": case "p": case "v": break; // folding, main.cf mode and verbosity change nothing here
+      default:
+        throw new ExitError(EX_USAGE, `option -${opt} is not supported by postern's postconf`);
+    }
+  }
+  const modes = [flags.edit, flags.remove, flags.comment].filter(Boolean).length;
+  if (modes > 1) throw new ExitError(EX_USAGE, "specify only one of -e, -X and -#");
+  if (modes && (flags.defaults || flags.nonDefault)) throw new ExitError(EX_USAGE, "-e, -X and -# cannot be combined with -d or -n");
+  return { flags, names: parsed.operands };
+}
+
+function line(flags: Flags, name: string, value: string): string {
+  if (flags.noNames) return value;
+  if (flags.noValues) return name;
+  return value === "" ? `${name} =` : `${name} = ${value}`;
+}
+
+export async function main(args: string[]): Promise<number> {
+  const { flags, names } = parseFlags(args);
+  let config = loadConfig(flags.configDir);
+  if (Object.keys(flags.overrides).length) config = config.withOverrides(flags.overrides);
+  if (flags.edit || flags.remove || flags.comment) return editFile(config, flags, names);
+  if (flags.services) return showServices(config, flags, names);
+  return showParams(config, flags, names);
+}
+
+function valueOf(config: Config, flags: Flags, name: string): string | undefined {
+  if (flags.defaults) {
+    const d = config.defaultText(name);
+    return d === undefined ? undefined : flags.expand ? config.expand(d) : d;
+  }
+  const raw = config.raw(name);
+  if (raw === undefined) return undefined;
+  return flags.expand ? config.str(name) : raw;
+}
+
+function showParams(config: Config, flags: Flags, names: string[]): number {
+  const out: string[] = [];
+  if (names.length === 0) {
+    const registry = paramRegistry();
+    const list = flags.nonDefault ? config.setNames() : [...registry.keys()].sort();
+    for (const name of list) {
+      if (!registry.has(name)) {
+        if (flags.nonDefault) log.warn(`${config.path}: unused parameter: ${name}=${config.raw(name)}`);
+        continue;
+      }
+      out.push(line(flags, name, valueOf(config, flags, name) ?? ""));
+    }
+  } else {
+    for (const name of names) {
+      if (name.startsWith("services.")) {
+        const v = serviceValue(config, name, flags.defaults);
+        if (v === undefined) log.warn(`${name}: unknown service attribute`);
+        else out.push(line(flags, name, v));
+        continue;
+      }
+      if (flags.nonDefault && !config.isSet(name)) continue;
+      const v = valueOf(config, flags, name);
+      if (v === undefined || !paramRegistry().has(name)) {
+        // Postfix prints values set for names it does not know, with a warning
+        if (v !== undefined && !flags.defaults) out.push(line(flags, name, v));
+        log.warn(`${name}: unknown parameter`);
+        continue;
+      }
+      out.push(line(flags, name, v));
+    }
+  }
+  if (out.length) process.stdout.write(out.join("\n") + "\n");
+  return 0;
+}
+
+function showServices(config: Config, flags: Flags, names: string[]): number {
+  const wanted = names.map((n) => n.replace(/^services\./, ""));
+  const out: string[] = [];
+  for (const svc of config.services()) {
+    if (wanted.length ? !wanted.includes(svc.name) : !svc.enabled) continue;
+    for (const [k, v] of describeService(config, svc)) out.push(line(flags, `services.${svc.name}.${k}`, v));
+  }
+  for (const n of wanted) if (!config.services().some((s) => s.name === n)) log.warn(`services.${n}: unknown service`);
+  if (out.length) process.stdout.write(out.join("\n") + "\n");
+  return 0;
+}
+
+function editFile(config: Config, flags: Flags, args: string[]): number {
+  const source = config.source;
+  let text = source.text;
+  for (const arg of args) {
+    if (flags.edit) {
+      const eq = arg.indexOf("=");
+      if (eq < 0) throw new ExitError(EX_USAGE, `missing '=' after attribute name: "${arg}"`);
+      const name = arg.slice(0, eq).trim();
+      if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new ExitError(EX_USAGE, `invalid parameter name: "${name}"`);
+      if (!name.startsWith("services.") && !paramRegistry().has(name)) log.warn(`${name}: unknown parameter`);
+      text = setValue(text, name, arg.slice(eq + 1).trim());
+    } else {
+      const name = arg.trim();
+      text = (flags.remove ? removeValue(text, name) : commentOutValue(text, name)) ?? text;
+    }
+  }
+  if (text === source.text) return 0;
+  let mode = 0o644;
+  try {
+    mode = statSync(source.path).mode & 0o7777;
+  } catch {
+    // a new file
+  }
+  try {
+    replaceFileDurably(source.path, text, mode);
+  } catch (err) {
+    throw new ExitError(EX_CANTCREAT, `cannot update ${source.path}: ${(err as Error).message}`);
+  }
+  return 0;
+}

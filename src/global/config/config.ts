@@ -1,0 +1,195 @@
+/**
+ * The configuration every role and command reads: postern.toml's parameters
+ * over the registry's defaults, expanded lazily with Postfix's `$name` rules,
+ * read through typed getters that report bad values with file and line.
+ *
+ * A value is checked when it is read, so a command that never reads a broken
+ * parameter still works; the daemon and `postern check` call validate().
+ */
+import { parseBoolean, parseInteger, parseTime } from "../../util/duration.ts";
+import { Expander, ExpansionError } from "./expand.ts";
+import { paramDef, paramRegistry } from "./registry.ts";
+import { ConfigError, readConfigSource, type ConfigSource } from "./source.ts";
+import { splitList, tomlValueToText } from "./value-text.ts";
+import { parseServices, type ServiceDef } from "./services.ts";
+
+interface SetValue {
+  text: string;
+  line?: number;
+}
+
+export class Config {
+  /** Values set in the file (or by overrides), as Postfix text. */
+  readonly #set = new Map<string, SetValue>();
+  readonly #problems: ConfigError[] = [];
+  readonly #services: ServiceDef[];
+  #expander: Expander;
+  #defaultCache = new Map<string, string>();
+
+  constructor(readonly source: ConfigSource) {
+    const lines = new Map(source.layout.entries.map((e) => [e.path, e.startLine]));
+    for (const [name, value] of Object.entries(source.document)) {
+      if (name === "services") continue;
+      const text = tomlValueToText(value);
+      const line = lines.get(name);
+      if (text === undefined) {
+        this.#problems.push(new ConfigError(`${name}: a parameter value must be a string, number, boolean or array`, source.path, line));
+        continue;
+      }
+      this.#set.set(name, { text, line });
+    }
+    const services = parseServices(source.document.services, source.path, lines);
+    this.#services = services.services;
+    this.#problems.push(...services.problems);
+    this.#expander = new Expander((n) => this.raw(n));
+  }
+
+  get path(): string {
+    return this.source.path;
+  }
+
+  /** Postfix's `-o name=value` or a service's overrides: a new view with these values set. */
+  withOverrides(overrides: ReadonlyMap<string, SetValue> | Record<string, string>): Config {
+    const c = new Config(this.source);
+    const entries = overrides instanceof Map ? [...overrides] : Object.entries(overrides).map(([k, v]) => [k, { text: v }] as const);
+    for (const [k, v] of entries) c.#set.set(k, v as SetValue);
+    return c;
+  }
+
+  /** Names set in the file, sorted (postconf -n). */
+  setNames(): string[] {
+    return [...this.#set.keys()].sort();
+  }
+
+  isSet(name: string): boolean {
+    return this.#set.has(name);
+  }
+
+  lineOf(name: string): number | undefined {
+    return this.#set.get(name)?.line;
+  }
+
+  /** The unexpanded text: the file's value, else the default; undefined for unknown names. */
+  raw(name: string): string | undefined {
+    const set = this.#set.get(name);
+    if (set) return set.text;
+    // config_directory is where the file was found, whatever the default says
+    if (name === "config_directory") return this.source.directory;
+    return this.defaultText(name);
+  }
+
+  /** The registry default, computed defaults evaluated against this configuration. */
+  defaultText(name: string): string | undefined {
+    const def = paramDef(name);
+    if (!def) return undefined;
+    if (typeof def.default === "string") return def.default;
+    let v = this.#defaultCache.get(name);
+    if (v === undefined) {
+      v = def.default({ expanded: (n) => this.str(n) });
+      this.#defaultCache.set(name, v);
+    }
+    return v;
+  }
+
+  #fail(name: string, message: string): never {
+    throw new ConfigError(`${name}: ${message}`, this.#set.has(name) ? this.source.path : undefined, this.#set.get(name)?.line);
+  }
+
+  /** The expanded value; "" for names nobody defined. */
+  str(name: string): string {
+    try {
+      return this.#expander.expandParam(name) ?? "";
+    } catch (err) {
+      if (err instanceof ExpansionError) this.#fail(name, err.message);
+      throw err;
+    }
+  }
+
+  /** Expands arbitrary text (for values that embed $name, e.g. in tables). */
+  expand(text: string): string {
+    try {
+      return this.#expander.expand(text);
+    } catch (err) {
+      if (err instanceof ExpansionError) throw new ConfigError(err.message);
+      throw err;
+    }
+  }
+
+  int(name: string): number {
+    const v = this.str(name);
+    const n = parseInteger(v);
+    if (n === undefined) this.#fail(name, `invalid integer value "${v}"`);
+    return n;
+  }
+
+  bool(name: string): boolean {
+    const v = this.str(name);
+    const b = parseBoolean(v);
+    if (b === undefined) this.#fail(name, `invalid boolean value "${v}" (use yes or no)`);
+    return b;
+  }
+
+  /** Seconds. */
+  time(name: string): number {
+    const v = this.str(name);
+    const s = parseTime(v, paramDef(name)?.unit ?? "s");
+    if (s === undefined) this.#fail(name, `invalid time value "${v}" (a number with an optional unit s, m, h, d or w)`);
+    return s;
+  }
+
+  list(name: string): string[] {
+    return splitList(this.str(name));
+  }
+
+  services(): readonly ServiceDef[] {
+    return this.#services;
+  }
+
+  /** Every problem in the file: syntax-level ones and values that do not fit their type. */
+  validate(): ConfigError[] {
+    const problems = [...this.#problems];
+    for (const name of this.#set.keys()) {
+      const def = paramDef(name);
+      if (!def) continue;
+      try {
+        this.#check(name, def.type);
+      } catch (err) {
+        if (err instanceof ConfigError) problems.push(err);
+        else throw err;
+      }
+    }
+    for (const svc of this.#services) {
+      for (const [name, v] of svc.overrides) {
+        const def = paramDef(name);
+        if (!def) continue;
+        try {
+          this.withOverrides(new Map([[name, v]])).#check(name, def.type);
+        } catch (err) {
+          if (err instanceof ConfigError) problems.push(err);
+          else throw err;
+        }
+      }
+    }
+    return problems;
+  }
+
+  #check(name: string, type: string): void {
+    if (type === "int") this.int(name);
+    else if (type === "bool") this.bool(name);
+    else if (type === "time") this.time(name);
+    else this.str(name);
+  }
+
+  /** Names set in the file that no registry entry defines (postconf's "unknown parameter"). */
+  unknownNames(): string[] {
+    const known = paramRegistry();
+    const out = this.setNames().filter((n) => !known.has(n));
+    for (const svc of this.#services) for (const n of svc.overrides.keys()) if (!known.has(n) && !svc.builtinOverrides.has(n)) out.push(`services.${svc.name}.${n}`);
+    return out;
+  }
+}
+
+/** Reads the configuration; `explicit` is a -c/-C argument. */
+export function loadConfig(explicit?: string): Config {
+  return new Config(readConfigSource(explicit));
+}

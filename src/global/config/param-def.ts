@@ -1,0 +1,43 @@
+/**
+ * The shape of one parameter definition. Every parameter postern knows is
+ * defined once, in params/*.ts, and that definition feeds validation,
+ * `postconf -d`, the typed getters and the unknown-name warnings.
+ */
+import type { TimeUnit } from "../../util/duration.ts";
+
+export type ParamType = "str" | "int" | "bool" | "time" | "list";
+
+/** What a computed default may look at: other parameters, fully expanded. */
+export interface DefaultContext {
+  expanded(name: string): string;
+}
+
+export interface ParamDef {
+  name: string;
+  type: ParamType;
+  /** For "time": the unit of a bare number. */
+  unit?: TimeUnit;
+  /** Postfix-style text, or a function for values computed from the host. */
+  default: string | ((ctx: DefaultContext) => string);
+  /** One line for `postconf -l`-style listings and the docs. */
+  doc: string;
+  /** Which roles and commands read it ("all" for every one). */
+  roles: readonly string[];
+}
+
+/** Shorthand used by the params files: p(name, type, default, doc, roles). */
+export function p(
+  name: string,
+  type: ParamType,
+  dflt: ParamDef["default"],
+  doc: string,
+  roles: readonly string[],
+  unit?: TimeUnit,
+): ParamDef {
+  return { name, type, default: dflt, doc, roles, ...(unit ? { unit } : {}) };
+}
+
+/** A time parameter with its default unit. */
+export function t(name: string, unit: TimeUnit, dflt: string, doc: string, roles: readonly string[]): ParamDef {
+  return p(name, "time", dflt, doc, roles, unit);
+}

@@ -1,0 +1,31 @@
+/** Address resolution and local delivery. */
+import { p, t, type ParamDef } from "../param-def.ts";
+
+export const deliveryParams: ParamDef[] = [
+  p("swap_bangpath", "bool", "yes", "Rewrite site!user to user@site", ["cleanup", "trivial-rewrite"]),
+  p("allow_percent_hack", "bool", "yes", "Rewrite user%domain to user@domain", ["cleanup", "trivial-rewrite"]),
+  p("allow_min_user", "bool", "no", "Allow a recipient address that starts with '-'", ["sendmail", "smtpd"]),
+  p("owner_request_special", "bool", "yes", "Treat owner-x and x-request addresses specially", ["sendmail", "local"]),
+  p("local_transport", "str", "local:$myhostname", "Transport for local domains", ["qmgr"]),
+  p("default_transport", "str", "smtp", "Transport for other domains", ["qmgr"]),
+  p("relay_transport", "str", "relay", "Transport for relay_domains", ["qmgr"]),
+  p("transport_maps", "list", "", "Tables that route recipients to transports", ["qmgr"]),
+  p("mailbox_transport", "str", "", "Transport that delivers to local mailboxes instead of local(8)", ["local"]),
+  p("fallback_transport", "str", "", "Transport for local recipients without a UNIX account", ["local"]),
+  p("local_recipient_maps", "list", "unix:passwd.byname $alias_maps", "Tables of valid local recipients", ["smtpd", "local"]),
+  p("luser_relay", "str", "", "Destination of mail for unknown local users", ["local"]),
+  p("mailbox_size_limit", "int", "51200000", "Maximal size of a mailbox or maildir file", ["local"]),
+  p("forward_path", "list", "$home/.forward${recipient_delimiter}${extension}, $home/.forward", ".forward files searched", ["local"]),
+  p("allow_mail_to_commands", "list", "alias, forward", "Where |command destinations are allowed", ["local"]),
+  p("allow_mail_to_files", "list", "alias, forward", "Where /file destinations are allowed", ["local"]),
+  t("command_time_limit", "s", "1000s", "Time limit for delivery to a command", ["local"]),
+  p("mailbox_delivery_lock", "list", "fcntl, dotlock", "Locks used for mbox delivery", ["local"]),
+  p("strict_mailbox_ownership", "bool", "yes", "Refuse to deliver to a mailbox owned by someone else", ["local"]),
+  p("expand_owner_alias", "bool", "no", "Use the owner-alias value as sender address", ["local"]),
+  p("prepend_delivered_header", "list", "command, file, forward", "When to add Delivered-To:", ["local"]),
+  p("virtual_alias_maps", "list", "$virtual_maps", "Tables of virtual aliases", ["cleanup"]),
+  p("virtual_maps", "list", "", "Obsolete name of virtual_alias_maps", ["cleanup"]),
+  p("canonical_maps", "list", "", "Address mapping tables for envelope and header addresses", ["cleanup"]),
+  p("sender_canonical_maps", "list", "", "Address mapping tables for sender addresses", ["cleanup"]),
+  p("recipient_canonical_maps", "list", "", "Address mapping tables for recipient addresses", ["cleanup"]),
+];

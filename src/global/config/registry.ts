@@ -1,0 +1,25 @@
+/**
+ * The parameter registry: every parameter postern knows, by name.
+ */
+import type { ParamDef } from "./param-def.ts";
+import { basicParams } from "./params/basics.ts";
+import { queueParams } from "./params/queue.ts";
+import { deliveryParams } from "./params/delivery.ts";
+import { smtpdParams } from "./params/smtpd.ts";
+
+let registry: Map<string, ParamDef> | undefined;
+
+export function paramRegistry(): ReadonlyMap<string, ParamDef> {
+  if (!registry) {
+    registry = new Map();
+    for (const def of [...basicParams, ...queueParams, ...deliveryParams, ...smtpdParams]) {
+      if (registry.has(def.name)) throw new Error(`parameter defined twice: ${def.name}`);
+      registry.set(def.name, def);
+    }
+  }
+  return registry;
+}
+
+export function paramDef(name: string): ParamDef | undefined {
+  return paramRegistry().get(name);
+}

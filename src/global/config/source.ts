@@ -1,0 +1,73 @@
+/**
+ * Finds and reads postern.toml: `-c DIR` (or sendmail's `-C`), else
+ * $MAIL_CONFIG, else the built-in config_directory. A path that names the
+ * file itself is accepted too. A missing file is an empty configuration.
+ */
+import { readFileSync, statSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { parse as parseToml, TomlError } from "smol-toml";
+import { scanLayout, type Layout } from "./toml-layout.ts";
+
+export const CONFIG_FILE_NAME = "postern.toml";
+export const DEFAULT_CONFIG_DIRECTORY = "/etc/postern";
+
+export class ConfigError extends Error {
+  constructor(
+    message: string,
+    readonly file?: string,
+    readonly line?: number,
+  ) {
+    super(file ? `${file}${line ? `, line ${line}` : ""}: ${message}` : message);
+    this.name = "ConfigError";
+  }
+}
+
+export interface ConfigSource {
+  /** The directory that holds the file (config_directory). */
+  directory: string;
+  /** Path of postern.toml, whether or not it exists. */
+  path: string;
+  exists: boolean;
+  text: string;
+  /** The parsed document (empty when the file is missing). */
+  document: Record<string, unknown>;
+  layout: Layout;
+}
+
+/** Where the configuration lives, from an explicit option, the environment, or the default. */
+export function locateConfig(explicit?: string): { directory: string; path: string } {
+  const given = explicit ?? process.env.MAIL_CONFIG ?? DEFAULT_CONFIG_DIRECTORY;
+  const abs = resolve(given);
+  let isFile = abs.endsWith(".toml");
+  try {
+    isFile = statSync(abs).isFile();
+  } catch {
+    // missing: decide by the name
+  }
+  return isFile ? { directory: dirname(abs), path: abs } : { directory: abs, path: join(abs, CONFIG_FILE_NAME) };
+}
+
+/** Reads and parses the file; a syntax error names the file and line. */
+export function readConfigSource(explicit?: string): ConfigSource {
+  const { directory, path } = locateConfig(explicit);
+  let text = "";
+  let exists = false;
+  try {
+    text = readFileSync(path, "utf8");
+    exists = true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== "ENOENT" && code !== "ENOTDIR") throw new ConfigError(`cannot read the configuration: ${(err as Error).message}`, path);
+  }
+  let document: Record<string, unknown> = {};
+  try {
+    document = parseToml(text) as Record<string, unknown>;
+  } catch (err) {
+    if (err instanceof TomlError) {
+      const first = err.message.split("\n")[0] ?? err.message;
+      throw new ConfigError(`TOML syntax error: ${first.replace(/^Invalid TOML document: /, "")}`, path, err.line);
+    }
+    throw err;
+  }
+  return { directory, path, exists, text, document, layout: scanLayout(text) };
+}

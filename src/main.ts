@@ -1,0 +1,37 @@
+/**
+ * Entry point of the postern executable: picks the role by the name it was
+ * invoked as (sendmail, mailq, postconf, ...) or by `postern COMMAND`, and
+ * runs it. Nothing else happens here; every role is imported lazily.
+ */
+import { basename } from "node:path";
+import { ROLES } from "./roles.ts";
+import { runRole, printHelp, usage } from "./dispatch.ts";
+import { VERSION } from "./version.ts";
+import { EX_USAGE } from "./util/sysexits.ts";
+
+const invoked = basename(process.argv0);
+const args = process.argv.slice(2);
+
+let status: number;
+if (invoked !== "postern" && ROLES[invoked]?.symlink) {
+  status = await runRole(invoked, args);
+} else {
+  const command = args.shift();
+  if (command === undefined) {
+    usage();
+    status = EX_USAGE;
+  } else if (command === "help" || command === "--help" || command === "-h") {
+    printHelp();
+    status = 0;
+  } else if (command === "--version" || command === "version" || command === "-V") {
+    process.stdout.write(`postern ${VERSION}\n`);
+    status = 0;
+  } else if (ROLES[command]) {
+    status = await runRole(command, args);
+  } else {
+    process.stderr.write(`postern: unknown command "${command}"\n`);
+    usage();
+    status = EX_USAGE;
+  }
+}
+process.exit(status);

@@ -1,0 +1,46 @@
+/**
+ * The one manifest of what the executable can be: each name maps to a lazy
+ * import of its main, so a command loads only its own code (the sendmail
+ * and postconf paths never load mailauth or TLS).
+ */
+
+/** A role's entry point: arguments after the command name; resolves to the exit status. */
+export type RoleMain = (args: string[], invokedAs: string) => Promise<number>;
+
+export interface RoleEntry {
+  summary: string;
+  load: () => Promise<{ main: RoleMain }>;
+  /** Reached by the name the binary is invoked as (a symlink in dist/). */
+  symlink?: boolean;
+  /** Internal roles the master starts; left out of `postern help`. */
+  internal?: boolean;
+}
+
+const notYet = () => import("./cmd/not-yet.ts");
+const control = () => import("./cmd/control/main.ts");
+
+export const ROLES: Record<string, RoleEntry> = {
+  sendmail: { summary: "Sendmail-compatible mail submission", load: notYet, symlink: true },
+  mailq: { summary: "List the mail queue (sendmail -bp)", load: notYet, symlink: true },
+  newaliases: { summary: "Rebuild the alias databases (sendmail -bi)", load: notYet, symlink: true },
+  postqueue: { summary: "Queue control for users: list, flush", load: notYet, symlink: true },
+  postsuper: { summary: "Queue maintenance for the super-user: delete, hold, requeue", load: notYet, symlink: true },
+  postcat: { summary: "Show the contents of queue files", load: notYet, symlink: true },
+  postconf: { summary: "Show and edit the configuration", load: () => import("./cmd/postconf/main.ts"), symlink: true },
+  postmap: { summary: "Build and query lookup tables", load: notYet, symlink: true },
+  postalias: { summary: "Build and query alias databases", load: notYet, symlink: true },
+  postlog: { summary: "Write a line to the mail log", load: () => import("./cmd/postlog.ts"), symlink: true },
+  postfix: { summary: "Control the mail system: start, stop, reload, check, ...", load: control, symlink: true },
+  start: { summary: "Start the mail system in the background", load: control },
+  "start-fg": { summary: "Run the mail system in the foreground", load: control },
+  stop: { summary: "Stop the mail system gracefully", load: control },
+  abort: { summary: "Stop the mail system at once", load: control },
+  reload: { summary: "Re-read the configuration of the running system", load: control },
+  status: { summary: "Exit 0 when the mail system runs, 1 when not", load: control },
+  flush: { summary: "Deliver deferred mail now", load: control },
+  check: { summary: "Validate the configuration and the queue directories", load: control },
+  "set-permissions": { summary: "Repair owners and modes of the queue", load: control },
+};
+
+/** Names the build links to the executable. */
+export const SYMLINK_NAMES = Object.keys(ROLES).filter((n) => ROLES[n]!.symlink);

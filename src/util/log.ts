@@ -1,0 +1,121 @@
+/**
+ * Postfix-shaped logging: `Mmm dd hh:mm:ss HOST tag[pid]: severity: text`.
+ *
+ * One process-wide logger. Destinations: a file opened once with O_APPEND
+ * (lines from many processes interleave whole), syslog through a unix
+ * datagram socket, and for commands also stderr as `program: severity: text`.
+ * Before configureLog() runs, everything goes to stderr.
+ *
+ * Runs in every role and command; trusts nothing in `text` beyond making it
+ * one line (newlines become spaces, as a log reader expects one record a line).
+ */
+import { closeSync, openSync, writeSync, constants as fsc } from "node:fs";
+import { hostname } from "node:os";
+
+export type Severity = "info" | "warning" | "error" | "fatal" | "panic";
+
+/** syslog(3) severities for each grade. */
+const SYSLOG_SEVERITY: Record<Severity, number> = { info: 6, warning: 4, error: 3, fatal: 2, panic: 0 };
+
+export interface SyslogSender {
+  send(datagram: string): boolean;
+  close(): void;
+}
+
+export interface LogOptions {
+  /** `syslog_name/role`, e.g. `postfix/pickup`. */
+  tag: string;
+  /** Host name printed in file lines; defaults to the short host name. */
+  host?: string;
+  /** Append lines to this file (a path, /dev/stdout, /dev/stderr). */
+  file?: string;
+  /** Send lines to syslog through this sender, with this facility number. */
+  syslog?: { sender: SyslogSender; facility: number };
+  /** Also print `program: severity: text` on stderr (commands do; daemons don't). */
+  stderrProgram?: string;
+}
+
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/** The classic syslog timestamp, `Nov  1 06:05:09`, in local time. */
+export function syslogTimestamp(d: Date): string {
+  const p2 = (n: number) => String(n).padStart(2, "0");
+  return `${MONTHS[d.getMonth()]} ${String(d.getDate()).padStart(2, " ")} ${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())}`;
+}
+
+function oneLine(text: string): string {
+  return text.replace(/[\r\n]+/g, " ");
+}
+
+class Logger {
+  #tag = "postern";
+  #host = hostname().split(".")[0] || "localhost";
+  #fileFd: number | undefined;
+  #syslog: LogOptions["syslog"];
+  #stderrProgram: string | undefined = "postern";
+
+  configure(opts: LogOptions): void {
+    this.close();
+    this.#tag = opts.tag;
+    if (opts.host) this.#host = opts.host;
+    this.#stderrProgram = opts.stderrProgram;
+    this.#syslog = opts.syslog;
+    if (opts.file) {
+      if (opts.file === "/dev/stdout") this.#fileFd = 1;
+      else if (opts.file === "/dev/stderr") this.#fileFd = 2;
+      else this.#fileFd = openSync(opts.file, fsc.O_WRONLY | fsc.O_APPEND | fsc.O_CREAT, 0o644);
+    }
+  }
+
+  get tag(): string {
+    return this.#tag;
+  }
+
+  close(): void {
+    if (this.#fileFd !== undefined && this.#fileFd > 2) closeSync(this.#fileFd);
+    this.#fileFd = undefined;
+    this.#syslog?.sender.close();
+    this.#syslog = undefined;
+  }
+
+  write(severity: Severity, message: string, tag = this.#tag): void {
+    const text = (severity === "info" ? "" : `${severity}: `) + oneLine(message);
+    if (this.#stderrProgram !== undefined) {
+      try {
+        writeSync(2, `${this.#stderrProgram}: ${text}\n`);
+      } catch {
+        // stderr closed: nothing better to do
+      }
+    }
+    const record = `${tag}[${process.pid}]: ${text}`;
+    if (this.#fileFd !== undefined && !(this.#fileFd === 2 && this.#stderrProgram !== undefined)) {
+      try {
+        writeSync(this.#fileFd, `${syslogTimestamp(new Date())} ${this.#host} ${record}\n`);
+      } catch {
+        // a full disk must not take the caller down with it
+      }
+    }
+    if (this.#syslog) {
+      const pri = this.#syslog.facility * 8 + SYSLOG_SEVERITY[severity];
+      this.#syslog.sender.send(`<${pri}>${syslogTimestamp(new Date())} ${record}`);
+    }
+  }
+
+  info(message: string): void {
+    this.write("info", message);
+  }
+  warn(message: string): void {
+    this.write("warning", message);
+  }
+  error(message: string): void {
+    this.write("error", message);
+  }
+  fatal(message: string): void {
+    this.write("fatal", message);
+  }
+  panic(message: string): void {
+    this.write("panic", message);
+  }
+}
+
+export const log = new Logger();
