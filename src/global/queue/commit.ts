@@ -1,0 +1,90 @@
+/**
+ * Creating a queue file durably (ARCHITECTURE §3): write under a temporary
+ * name, fsync, rename to the queue ID, fsync the directory. Only then may
+ * sendmail exit 0 or smtpd answer 250.
+ *
+ * A user's sendmail cannot open maildrop/ (mode 1733, not readable) to fsync
+ * it; it fsyncs the file again after the rename instead, which commits the
+ * rename on journaling file systems (the rename changes the file's ctime in
+ * the same transaction). docs/queue-file.md says so.
+ */
+import { closeSync, fstatSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync, constants as fsc } from "node:fs";
+import { open, rename, unlink } from "node:fs/promises";
+import { join } from "node:path";
+import { fsyncDirectory } from "../../util/durable-file.ts";
+import { queueIdFor } from "./names.ts";
+
+function temporaryName(dir: string): string {
+  return join(dir, `t.${process.pid}.${Math.random().toString(36).slice(2, 10)}`);
+}
+
+function microseconds(): number {
+  return Math.floor((performance.timeOrigin + performance.now()) * 1000) % 1_000_000;
+}
+
+function syncDirectoryOrFile(dir: string, fd: number): void {
+  try {
+    fsyncDirectory(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== "EACCES" && code !== "EPERM") throw err;
+    fsyncSync(fd);
+  }
+}
+
+/**
+ * Writes `data` as a new queue file in `dir` and returns its queue ID.
+ * `build` receives the ID first, for content that embeds it.
+ */
+export function commitQueueFileSync(dir: string, build: (queueId: string) => Uint8Array, mode = 0o600): string {
+  const tmp = temporaryName(dir);
+  const fd = openSync(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, mode);
+  let renamed = false;
+  try {
+    const id = queueIdFor(fstatSync(fd, { bigint: true }).ino, microseconds());
+    const data = build(id);
+    let off = 0;
+    while (off < data.length) off += writeSync(fd, data, off, data.length - off);
+    fsyncSync(fd);
+    const final = join(dir, id);
+    renameSync(tmp, final);
+    renamed = true;
+    syncDirectoryOrFile(dir, fd);
+    return id;
+  } catch (err) {
+    if (!renamed) {
+      try {
+        unlinkSync(tmp);
+      } catch {}
+    }
+    throw err;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The asynchronous form, for daemons that serve many clients at once. */
+export async function commitQueueFile(dir: string, build: (queueId: string) => Uint8Array, mode = 0o600): Promise<string> {
+  const tmp = temporaryName(dir);
+  const handle = await open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, mode);
+  let renamed = false;
+  try {
+    const id = queueIdFor((await handle.stat({ bigint: true })).ino, microseconds());
+    const data = build(id);
+    await handle.write(data, 0, data.length);
+    await handle.sync();
+    await rename(tmp, join(dir, id));
+    renamed = true;
+    const dirHandle = await open(dir, fsc.O_RDONLY | fsc.O_DIRECTORY).catch(() => undefined);
+    if (dirHandle) {
+      await dirHandle.sync();
+      await dirHandle.close();
+    } else await handle.sync();
+    return id;
+  } catch (err) {
+    if (!renamed) await unlink(tmp).catch(() => {});
+    throw err;
+  } finally {
+    await handle.close();
+  }
+}

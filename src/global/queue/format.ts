@@ -1,0 +1,182 @@
+/**
+ * The queue file format, version 1: the contract between sendmail, pickup,
+ * cleanup, the queue manager and the queue tools (docs/queue-file.md).
+ *
+ *     postern-queue 1\n                          magic and version
+ *     T <arrival ms>\n                            one
+ *     S <sender>\n                                one; "S \n" is the null sender
+ *     A <name> <value>\n                          attributes, any number
+ *     R <address> [key=value ...]\n               recipients, one or more
+ *     M <content bytes>\n                         then exactly that many bytes of message
+ *     \nE\n                                       end marker: without it the file is incomplete
+ *     D <recipient index> <ms>\n                  appended later: that recipient is finished
+ *
+ * Values are %XX-escaped (escape.ts). The message is kept with LF line ends.
+ * Reading trusts nothing: a file that does not match exactly is corrupt.
+ */
+import { escapeValue, unescapeValue } from "./escape.ts";
+
+export const QUEUE_FORMAT_MAGIC = "postern-queue";
+export const QUEUE_FORMAT_VERSION = 1;
+
+/** DSN NOTIFY keywords (RFC 3461). */
+export type NotifyKeyword = "NEVER" | "SUCCESS" | "FAILURE" | "DELAY";
+
+export interface Recipient {
+  /** The address mail goes to (after rewriting). */
+  address: string;
+  /** The address as first received, before aliasing and rewriting (Postfix's original_recipient). */
+  original?: string;
+  /** DSN ORCPT, as given: "rfc822;user@example.com". */
+  orcpt?: string;
+  /** DSN NOTIFY; absent means the default (FAILURE, and DELAY at the sender's discretion). */
+  notify?: NotifyKeyword[];
+  /** Set when a D record finished this recipient (delivered, bounced or dropped). */
+  done?: boolean;
+}
+
+export interface Envelope {
+  /** Arrival time, ms since the epoch. */
+  arrivalTime: number;
+  /** "" is the null sender. */
+  sender: string;
+  recipients: Recipient[];
+  /** Named attributes: uid, login, full_name, envid, ret, encoding, client_address, sasl_username, ... */
+  attributes: Record<string, string>;
+}
+
+export interface QueueFile extends Envelope {
+  /** The message: headers, blank line, body; LF line ends. */
+  content: Uint8Array;
+}
+
+export class CorruptQueueFileError extends Error {
+  constructor(reason: string) {
+    super(reason);
+    this.name = "CorruptQueueFileError";
+  }
+}
+
+const NOTIFY_WORDS = new Set(["NEVER", "SUCCESS", "FAILURE", "DELAY"]);
+const END_MARKER = "\nE\n";
+
+function recipientLine(r: Recipient): string {
+  let line = `R ${escapeValue(r.address)}`;
+  if (r.original !== undefined) line += ` original=${escapeValue(r.original)}`;
+  if (r.orcpt !== undefined) line += ` orcpt=${escapeValue(r.orcpt)}`;
+  if (r.notify?.length) line += ` notify=${r.notify.join(",")}`;
+  return line + "\n";
+}
+
+export function encodeQueueFile(q: QueueFile): Uint8Array {
+  let head = `${QUEUE_FORMAT_MAGIC} ${QUEUE_FORMAT_VERSION}\nT ${Math.trunc(q.arrivalTime)}\nS ${escapeValue(q.sender)}\n`;
+  for (const [name, value] of Object.entries(q.attributes)) {
+    if (!/^[a-z0-9_]+$/.test(name)) throw new Error(`invalid attribute name "${name}"`);
+    head += `A ${name} ${escapeValue(value)}\n`;
+  }
+  for (const r of q.recipients) head += recipientLine(r);
+  head += `M ${q.content.length}\n`;
+  const headBytes = Buffer.from(head, "utf8");
+  const out = new Uint8Array(headBytes.length + q.content.length + END_MARKER.length);
+  out.set(headBytes, 0);
+  out.set(q.content, headBytes.length);
+  out.set(Buffer.from(END_MARKER), headBytes.length + q.content.length);
+  return out;
+}
+
+/** The record appended when recipient `index` is finished. */
+export function encodeDoneRecord(index: number, time = Date.now()): string {
+  return `D ${index} ${Math.trunc(time)}\n`;
+}
+
+function fail(reason: string): never {
+  throw new CorruptQueueFileError(reason);
+}
+
+export function decodeQueueFile(bytes: Uint8Array): QueueFile {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let pos = 0;
+  const nextLine = (): string => {
+    const nl = buf.indexOf(10, pos);
+    if (nl < 0) fail("truncated envelope");
+    const line = buf.toString("utf8", pos, nl);
+    pos = nl + 1;
+    return line;
+  };
+  const magic = nextLine();
+  if (magic !== `${QUEUE_FORMAT_MAGIC} ${QUEUE_FORMAT_VERSION}`) fail(`not a version ${QUEUE_FORMAT_VERSION} queue file: "${magic.slice(0, 40)}"`);
+  let arrivalTime: number | undefined;
+  let sender: string | undefined;
+  const attributes: Record<string, string> = {};
+  const recipients: Recipient[] = [];
+  let content: Uint8Array | undefined;
+  while (content === undefined) {
+    const line = nextLine();
+    const type = line[0];
+    if (line[1] !== " ") fail(`malformed record "${line.slice(0, 40)}"`);
+    const rest = line.slice(2);
+    switch (type) {
+      case "T":
+        if (!/^\d{1,15}$/.test(rest) || arrivalTime !== undefined) fail("bad arrival time record");
+        arrivalTime = Number(rest);
+        break;
+      case "S":
+        if (sender !== undefined || rest.includes(" ")) fail("bad sender record");
+        sender = unescapeValue(rest);
+        break;
+      case "A": {
+        const m = /^([a-z0-9_]+) (\S*)$/.exec(rest);
+        if (!m) fail("bad attribute record");
+        attributes[m[1]!] = unescapeValue(m[2]!);
+        break;
+      }
+      case "R": {
+        const [addr, ...params] = rest.split(" ");
+        const r: Recipient = { address: unescapeValue(addr ?? "") };
+        for (const p of params) {
+          const eq = p.indexOf("=");
+          const key = p.slice(0, eq);
+          const value = p.slice(eq + 1);
+          if (eq < 0) fail("bad recipient parameter");
+          if (key === "original") r.original = unescapeValue(value);
+          else if (key === "orcpt") r.orcpt = unescapeValue(value);
+          else if (key === "notify") {
+            const words = value.split(",");
+            if (!words.every((w) => NOTIFY_WORDS.has(w))) fail("bad NOTIFY value");
+            r.notify = words as NotifyKeyword[];
+          } else fail(`unknown recipient parameter "${key}"`);
+        }
+        recipients.push(r);
+        break;
+      }
+      case "M": {
+        if (!/^\d{1,12}$/.test(rest)) fail("bad content length");
+        const len = Number(rest);
+        if (pos + len + END_MARKER.length > buf.length) fail("incomplete: content or end marker missing");
+        content = buf.subarray(pos, pos + len);
+        pos += len;
+        if (buf.toString("latin1", pos, pos + END_MARKER.length) !== END_MARKER) fail("incomplete: no end marker after the content");
+        pos += END_MARKER.length;
+        break;
+      }
+      default:
+        fail(`unknown record type "${type}"`);
+    }
+  }
+  if (arrivalTime === undefined) fail("no arrival time record");
+  if (sender === undefined) fail("no sender record");
+  if (recipients.length === 0) fail("no recipient records");
+  // appended recipient-state records; a torn last line (no newline) is ignored
+  while (pos < buf.length) {
+    const nl = buf.indexOf(10, pos);
+    if (nl < 0) break;
+    const line = buf.toString("latin1", pos, nl);
+    pos = nl + 1;
+    const m = /^D (\d+) \d+$/.exec(line);
+    if (!m) fail(`bad state record "${line.slice(0, 40)}"`);
+    const r = recipients[Number(m[1])];
+    if (!r) fail("state record for a recipient that does not exist");
+    r.done = true;
+  }
+  return { arrivalTime, sender, recipients, attributes, content };
+}
