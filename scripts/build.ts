@@ -4,27 +4,32 @@
  * requirement: without them the binary would read .env and run bunfig.toml
  * preload scripts from whatever directory sendmail is started in.
  */
-import { mkdirSync, rmSync, symlinkSync } from "node:fs";
-import { join } from "node:path";
+import { mkdirSync, renameSync, rmSync, symlinkSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { SYMLINK_NAMES } from "../src/roles.ts";
 
 const root = join(import.meta.dir, "..");
-const dist = join(root, "dist");
+// POSTERN_DIST lets parallel work build and test without overwriting each other's binary.
+const dist = process.env.POSTERN_DIST ? resolve(process.env.POSTERN_DIST) : join(root, "dist");
 mkdirSync(dist, { recursive: true });
+const tmpOut = join(dist, `.postern.${process.pid}.tmp`);
 
 const args = [
   "build", "--compile", "--minify", "--bytecode", "--format=esm",
   "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig",
-  join(root, "src/main.ts"), "--outfile", join(dist, "postern"),
+  join(root, "src/main.ts"), "--outfile", tmpOut,
 ];
 const proc = Bun.spawnSync([process.execPath, ...args], { cwd: root, stdout: "inherit", stderr: "inherit" });
 if (proc.exitCode !== 0) {
   console.error(`build: bun build failed with status ${proc.exitCode}`);
+  rmSync(tmpOut, { force: true });
   process.exit(1);
 }
+// rename into place so a test running the old binary never sees a half-written one
+renameSync(tmpOut, join(dist, "postern"));
 for (const name of SYMLINK_NAMES) {
   const link = join(dist, name);
   rmSync(link, { force: true });
   symlinkSync("postern", link);
 }
-console.log(`build: dist/postern and ${SYMLINK_NAMES.length} command links (${SYMLINK_NAMES.join(", ")})`);
+console.log(`build: ${dist}/postern and ${SYMLINK_NAMES.length} command links (${SYMLINK_NAMES.join(", ")})`);

@@ -9,7 +9,8 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
 export const ROOT = resolve(import.meta.dir, "../..");
-export const DIST = join(ROOT, "dist");
+/** POSTERN_DIST points the tests at another build (parallel work); dist/ by default. */
+export const DIST = process.env.POSTERN_DIST ? resolve(process.env.POSTERN_DIST) : join(ROOT, "dist");
 
 export function bin(name = "postern"): string {
   const path = join(DIST, name);
