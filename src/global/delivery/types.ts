@@ -1,0 +1,55 @@
+/**
+ * The contract between the queue manager and the delivery agents (local,
+ * smtp, lmtp, error, discard): what a delivery request holds and what each
+ * recipient's result says. An agent never moves or rewrites the queue file;
+ * the queue manager records every result durably (D records, defer/ and
+ * bounce/ logs) before it takes the next step.
+ */
+import type { NotifyKeyword } from "../queue/format.ts";
+
+export interface DeliveryRecipient {
+  /** Index of the recipient in the queue file (for its D record). */
+  index: number;
+  /** Where to deliver, after address resolution. */
+  address: string;
+  /** The address as first received (orig_to in logs, ORIGINAL_RECIPIENT for commands). */
+  original?: string;
+  orcpt?: string;
+  notify?: NotifyKeyword[];
+}
+
+export interface DeliveryRequest {
+  queueId: string;
+  /** Path of the queue file (the agent reads the content from it). */
+  queueFile: string;
+  /** Envelope sender; "" is the null sender. */
+  sender: string;
+  /** Arrival time, ms since the epoch (for delay= in logs). */
+  arrivalTime: number;
+  /** Transport name and next hop, as resolved: "local" / "myhostname", "smtp" / "[relay]:587", "error" / text. */
+  transport: string;
+  nexthop: string;
+  recipients: DeliveryRecipient[];
+  /** Queue-file attributes (envid, ret, encoding, smtputf8, ...). */
+  attributes: Record<string, string>;
+}
+
+export type DeliveryStatus = "sent" | "deferred" | "bounced";
+
+export interface RecipientResult {
+  index: number;
+  status: DeliveryStatus;
+  /** Enhanced status code, e.g. "2.0.0", "4.4.1", "5.1.1". */
+  dsn: string;
+  /** What the log and mailq show: "delivered to maildir", "host x[1.2.3.4] said: ...". */
+  reason: string;
+  /** relay= in the log: "local", "name[1.2.3.4]:25", "none". */
+  relay: string;
+  /** DSN action for reports: delivered, relayed, expanded, failed, delayed. */
+  action?: string;
+}
+
+/** A delivery agent: delivers one request and reports a result for every recipient in it. */
+export interface DeliveryAgent {
+  deliver(request: DeliveryRequest): Promise<RecipientResult[]>;
+}
