@@ -14,9 +14,15 @@
 export const MESSAGE_QUEUES = ["maildrop", "active", "incoming", "deferred", "hold"] as const;
 export type MessageQueue = (typeof MESSAGE_QUEUES)[number];
 
-/** Every directory under queue_directory, with its mode. maildrop is writable by all and not listable. */
+/**
+ * Every directory under queue_directory, with its mode. maildrop is writable
+ * by all, not listable (3733), sticky so nobody removes another's file, and
+ * set-gid so each new file belongs to mail_owner's group: sendmail creates it
+ * 0640, and pickup reads it as mail_owner without running as root.
+ * private/ holds the daemons' internal sockets; public/ the ones users reach.
+ */
 export const QUEUE_DIRECTORIES: ReadonlyArray<{ name: string; mode: number }> = [
-  { name: "maildrop", mode: 0o1733 },
+  { name: "maildrop", mode: 0o3733 },
   { name: "incoming", mode: 0o700 },
   { name: "active", mode: 0o700 },
   { name: "deferred", mode: 0o700 },
@@ -26,6 +32,7 @@ export const QUEUE_DIRECTORIES: ReadonlyArray<{ name: string; mode: number }> = 
   { name: "bounce", mode: 0o700 },
   { name: "pid", mode: 0o755 },
   { name: "public", mode: 0o755 },
+  { name: "private", mode: 0o700 },
 ];
 
 export function queueIdFor(inode: number | bigint, microseconds: number): string {
