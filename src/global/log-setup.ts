@@ -19,6 +19,8 @@ export interface LogSetupOptions {
   stderrProgram?: string;
   /** A full tag that replaces `$syslog_name/role` (postlog -t). */
   tag?: string;
+  /** With maillog_file unset, log to stdout instead of syslog (start-fg; children see POSTERN_LOG_STDOUT=1). */
+  foreground?: boolean;
 }
 
 /** Sets up logging; never throws for a bad destination (falls back to stderr with a warning). */
@@ -40,6 +42,7 @@ export async function setupLog(config: Config, opts: LogSetupOptions): Promise<v
     return;
   }
   const tag = opts.tag ?? `${syslogName}/${opts.role}`;
+  if (!file && (opts.foreground || process.env.POSTERN_LOG_STDOUT === "1")) file = "/dev/stdout";
   if (file) {
     try {
       log.configure({ tag, host, file, stderrProgram: opts.stderrProgram });

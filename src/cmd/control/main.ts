@@ -1,17 +1,22 @@
 /**
- * Mail system control: `postern start|stop|reload|status|check|...` and
- * `postfix [-c dir] COMMAND`. `check` and `set-permissions` validate the
- * configuration and create or repair the queue directories; the daemon
- * arrives with its own issue, and until then the
- * daemon commands validate the configuration and then say they are not
- * available rather than pretend.
+ * Mail system control: `postern start|start-fg|stop|abort|reload|status|
+ * flush|check|set-permissions` and `postfix [-c dir] COMMAND`.
+ *
+ * Runs as the invoking user (root on a system install). The running system
+ * is known by the master's pid file (src/global/master-pid.ts); "stopped"
+ * means that file is gone.
  */
+import { openSync, readFileSync, closeSync } from "node:fs";
+import { join } from "node:path";
 import { getopt, GetoptError } from "../../util/getopt.ts";
 import { log } from "../../util/log.ts";
-import { ExitError, EX_CANTCREAT, EX_CONFIG, EX_UNAVAILABLE, EX_USAGE } from "../../util/sysexits.ts";
+import { ExitError, EX_CANTCREAT, EX_CONFIG, EX_UNAVAILABLE, EX_USAGE, EX_SOFTWARE } from "../../util/sysexits.ts";
 import { loadConfig, type Config } from "../../global/config/config.ts";
+import { setupLog } from "../../global/log-setup.ts";
 import { ensureQueueDirectories } from "../../global/queue/directories.ts";
 import { queueOwner } from "../../global/mail-owner.ts";
+import { masterPidPath, runningMasterPid } from "../../global/master-pid.ts";
+import { childEnvironment } from "../../global/child-environment.ts";
 
 const COMMANDS = ["start", "start-fg", "stop", "abort", "reload", "status", "flush", "check", "set-permissions"];
 
@@ -25,24 +30,38 @@ export async function main(args: string[], invokedAs: string): Promise<number> {
   }
   const configDir = parsed.options.find(([o]) => o === "c")?.[1];
   const command = invokedAs === "postfix" ? parsed.operands[0] : invokedAs;
-  if (!command || !COMMANDS.includes(command)) {
+  // Options come before the command (getopt stops at the first word): "postfix check -c DIR"
+  // must not silently check the default configuration instead.
+  const extra = parsed.operands.slice(invokedAs === "postfix" ? 1 : 0);
+  if (!command || !COMMANDS.includes(command) || extra.length) {
     throw new ExitError(EX_USAGE, `usage: ${invokedAs === "postfix" ? "postfix [-c config_dir]" : "postern"} ${COMMANDS.join("|")}`);
   }
   const config = loadConfig(configDir);
-  if (command === "status") {
-    log.info("the mail system is not running");
-    return 1;
+  await setupLog(config, { role: "postfix-script", stderrProgram: invokedAs === "postfix" ? "postfix" : "postern" });
+
+  switch (command) {
+    case "status":
+      return status(config);
+    case "stop":
+    case "abort":
+      return stop(config, command === "abort" ? "SIGQUIT" : "SIGTERM");
+    case "reload":
+      return reload(config);
+    case "flush":
+      return flush(config);
   }
   const problems = config.validate();
   for (const name of config.unknownNames()) log.warn(`${config.path}: unknown parameter: ${name}`);
   for (const p of problems) log.error(p.message);
-  if (command === "check" || command === "set-permissions") {
-    if (problems.length) return EX_CONFIG;
-    prepareQueue(config);
-    return 0;
+  if (problems.length) {
+    if (command === "check" || command === "set-permissions") return EX_CONFIG;
+    throw new ExitError(EX_CONFIG, `refusing to ${command}: fix the configuration errors above`);
   }
-  if (problems.length) throw new ExitError(EX_CONFIG, `refusing to ${command}: fix the configuration errors above`);
-  throw new ExitError(EX_UNAVAILABLE, `${command}: the mail system daemon is not implemented yet`);
+  prepareQueue(config);
+  if (command === "check" || command === "set-permissions") return 0;
+  if (runningMasterPid(config) !== undefined) throw new ExitError(1, "the mail system is already running");
+  if (command === "start-fg") return startForeground(config);
+  return start(config);
 }
 
 /** Creates missing queue directories and repairs owners and modes, logging each change. */
@@ -51,6 +70,92 @@ function prepareQueue(config: Config): void {
   try {
     for (const change of ensureQueueDirectories(queueDirectory, queueOwner(config))) log.info(`${queueDirectory}: ${change}`);
   } catch (err) {
+    if (err instanceof ExitError) throw err;
     throw new ExitError(EX_CANTCREAT, `cannot prepare the queue directory ${queueDirectory}: ${(err as Error).message}`);
   }
+}
+
+function status(config: Config): number {
+  const pid = runningMasterPid(config);
+  if (pid === undefined) {
+    log.info("the mail system is not running");
+    return 1;
+  }
+  log.info(`the mail system is running: PID: ${pid}`);
+  return 0;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Starts the master in the background and returns once its pid file says it runs. */
+async function start(config: Config): Promise<number> {
+  const errPath = join(config.str("queue_directory"), "pid", "master.err");
+  const errFd = openSync(errPath, "w", 0o600);
+  const proc = Bun.spawn([process.execPath, "master", "-c", config.source.directory], {
+    argv0: "postern",
+    env: childEnvironment(config, config.source.directory),
+    stdin: "ignore",
+    stdout: errFd,
+    stderr: errFd,
+    detached: true,
+  });
+  closeSync(errFd);
+  let exited: number | undefined;
+  proc.exited.then((code) => (exited = code));
+  for (let waited = 0; waited < 15_000; waited += 25) {
+    if (runningMasterPid(config) === proc.pid) {
+      proc.unref();
+      log.info("starting the mail system");
+      return 0;
+    }
+    if (exited !== undefined) break;
+    await sleep(25);
+  }
+  let detail = "";
+  try {
+    detail = readFileSync(errPath, "utf8").trim().split("\n").slice(-5).join("; ");
+  } catch {}
+  if (exited === undefined) proc.kill("SIGKILL");
+  throw new ExitError(exited === EX_CONFIG ? EX_CONFIG : EX_SOFTWARE, `the mail system did not start${detail ? `: ${detail}` : ""}`);
+}
+
+/** `postfix start-fg`: runs the master in the foreground as a child and passes signals on. */
+async function startForeground(config: Config): Promise<number> {
+  const proc = Bun.spawn([process.execPath, "master", "-f", "-c", config.source.directory], {
+    argv0: "postern",
+    env: childEnvironment(config, config.source.directory),
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  for (const sig of ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT"] as const) process.on(sig, () => proc.kill(sig));
+  return await proc.exited;
+}
+
+async function stop(config: Config, signal: NodeJS.Signals): Promise<number> {
+  const pid = runningMasterPid(config);
+  if (pid === undefined) throw new ExitError(1, "the mail system is not running");
+  log.info(signal === "SIGQUIT" ? "aborting the mail system" : "stopping the mail system");
+  process.kill(pid, signal);
+  for (let waited = 0; waited < 30_000; waited += 25) {
+    if (runningMasterPid(config) === undefined) return 0;
+    await sleep(25);
+  }
+  throw new ExitError(EX_SOFTWARE, `the master (pid ${pid}) did not stop within 30 seconds; see ${masterPidPath(config)}`);
+}
+
+function reload(config: Config): number {
+  const pid = runningMasterPid(config);
+  if (pid === undefined) throw new ExitError(1, "the mail system is not running");
+  const problems = config.validate();
+  for (const p of problems) log.error(p.message);
+  if (problems.length) throw new ExitError(EX_CONFIG, "refusing to reload: fix the configuration errors above");
+  log.info("refreshing the mail system");
+  process.kill(pid, "SIGHUP");
+  return 0;
+}
+
+async function flush(config: Config): Promise<number> {
+  if (runningMasterPid(config) === undefined) throw new ExitError(EX_UNAVAILABLE, "Cannot flush mail queue - mail system is down");
+  const { requestFlush } = await import("../../global/queue/flush-request.ts");
+  await requestFlush(config, { kind: "all" });
+  return 0;
 }

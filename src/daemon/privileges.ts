@@ -1,0 +1,21 @@
+/**
+ * Dropping root for a daemon role: initgroups, setgid, setuid, in that
+ * order, before any untrusted input is read. In unprivileged mode (not
+ * started as root) there is nothing to drop and every role runs as the
+ * invoking user.
+ */
+import { getpwnam } from "../util/passwd.ts";
+import type { Config } from "../global/config/config.ts";
+import { isPrivileged } from "../global/mail-owner.ts";
+import { ConfigError } from "../global/config/source.ts";
+
+export function dropToMailOwner(config: Config): void {
+  if (!isPrivileged()) return;
+  const name = config.str("mail_owner");
+  const pw = getpwnam(name);
+  if (!pw || pw.uid === 0) throw new ConfigError(`mail_owner "${name}" must be an existing user other than root`);
+  process.initgroups!(name, pw.gid);
+  process.setgid!(pw.gid);
+  process.setuid!(pw.uid);
+  if (process.getuid!() !== pw.uid || process.geteuid!() !== pw.uid) throw new Error(`could not drop privileges to ${name}`);
+}

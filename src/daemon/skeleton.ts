@@ -1,0 +1,80 @@
+/**
+ * What every daemon role shares: logging to the configured destination (no
+ * stderr echo), privilege drop, SIGTERM/SIGHUP handling, and leaving when the
+ * master is gone (so a `kill -9` of the master never leaves orphans that
+ * keep working on the queue).
+ */
+import { log } from "../util/log.ts";
+import { getopt } from "../util/getopt.ts";
+import { ExitError, EX_USAGE } from "../util/sysexits.ts";
+import { loadConfig, type Config } from "../global/config/config.ts";
+import { setupLog } from "../global/log-setup.ts";
+import { dropToMailOwner } from "./privileges.ts";
+
+export interface DaemonContext {
+  config: Config;
+  configDir: string | undefined;
+  /** Resolves when the daemon is asked to stop (SIGTERM or the master left). */
+  stopped: Promise<void>;
+  isStopping(): boolean;
+}
+
+export interface DaemonOptions {
+  role: string;
+  /** Stay root (the local delivery service); every other role drops to mail_owner. */
+  keepRoot?: boolean;
+  /** Called on SIGHUP with the re-read configuration. */
+  onReload?: (config: Config) => void;
+}
+
+/** Parses `-c DIR`, sets up the daemon and returns its context. */
+export async function startDaemon(args: string[], opts: DaemonOptions): Promise<DaemonContext> {
+  let parsed;
+  try {
+    parsed = getopt(args, "c:");
+  } catch (err) {
+    throw new ExitError(EX_USAGE, `${(err as Error).message}; usage: postern ${opts.role} [-c config_dir]`);
+  }
+  const configDir = parsed.options.find(([o]) => o === "c")?.[1];
+  let config = loadConfig(configDir);
+  if (!opts.keepRoot) dropToMailOwner(config);
+  await setupLog(config, { role: opts.role });
+
+  let stopping = false;
+  let resolveStopped!: () => void;
+  const stopped = new Promise<void>((r) => (resolveStopped = r));
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    resolveStopped();
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+  process.on("SIGHUP", async () => {
+    try {
+      config = loadConfig(configDir);
+      await setupLog(config, { role: opts.role });
+      opts.onReload?.(config);
+      log.info("reload: configuration re-read");
+    } catch (err) {
+      log.error(`reload: keeping the old configuration: ${(err as Error).message}`);
+    }
+  });
+  // the master re-parents us to init (ppid 1) when it dies
+  const parent = process.ppid;
+  const watchParent = setInterval(() => {
+    if (process.ppid !== parent) {
+      log.warn("the master process is gone; exiting");
+      stop();
+    }
+  }, 1000);
+  watchParent.unref();
+  return {
+    get config() {
+      return config;
+    },
+    configDir,
+    stopped,
+    isStopping: () => stopping,
+  };
+}

@@ -1,0 +1,101 @@
+/**
+ * Internal requests between postern processes: one JSON object a line over
+ * a unix stream socket, one response per request, in order. Used by the
+ * queue manager to reach the local delivery service and by postqueue to
+ * reach the queue manager.
+ *
+ * A server trusts only the socket's file permissions (private/ is
+ * mail_owner-only, public/ is for everyone); every request is bounded in
+ * size and must be a JSON object, and a handler validates its fields.
+ */
+import { chmodSync, unlinkSync } from "node:fs";
+import { createConnection, createServer, type Server, type Socket } from "node:net";
+
+export const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
+
+export type JsonObject = Record<string, unknown>;
+export type Handler = (request: JsonObject) => Promise<JsonObject>;
+
+function lineReader(socket: Socket, onLine: (line: string) => void, onTooLong: () => void): void {
+  let buffered = "";
+  socket.setEncoding("utf8");
+  socket.on("data", (chunk: string) => {
+    buffered += chunk;
+    let nl: number;
+    while ((nl = buffered.indexOf("\n")) >= 0) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      onLine(line);
+    }
+    if (buffered.length > MAX_REQUEST_BYTES) onTooLong();
+  });
+}
+
+/** Listens on `path` (replacing a stale socket), chmods it to `mode`. */
+export async function serveJsonLines(path: string, mode: number, handler: Handler): Promise<Server> {
+  try {
+    unlinkSync(path);
+  } catch {}
+  const server = createServer((socket) => {
+    let chain = Promise.resolve();
+    lineReader(
+      socket,
+      (line) => {
+        chain = chain.then(async () => {
+          let response: JsonObject;
+          try {
+            const request = JSON.parse(line);
+            if (!request || typeof request !== "object" || Array.isArray(request)) throw new Error("request is not an object");
+            response = await handler(request as JsonObject);
+          } catch (err) {
+            response = { error: (err as Error).message };
+          }
+          if (!socket.destroyed) socket.write(JSON.stringify(response) + "\n");
+        });
+      },
+      () => socket.destroy(),
+    );
+    socket.on("error", () => socket.destroy());
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(path, () => resolve());
+  });
+  chmodSync(path, mode);
+  return server;
+}
+
+export class IpcError extends Error {}
+
+/** Sends one request and waits for its response (or an IpcError after `timeoutMs`). */
+export function requestJsonLine(path: string, request: JsonObject, timeoutMs = 30_000): Promise<JsonObject> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection(path);
+    let settled = false;
+    const finish = (err: Error | undefined, value?: JsonObject) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      if (err) reject(err);
+      else resolve(value!);
+    };
+    const timer = setTimeout(() => finish(new IpcError(`${path}: no response within ${timeoutMs} ms`)), timeoutMs);
+    socket.on("error", (err) => finish(new IpcError(`${path}: ${err.message}`)));
+    socket.on("close", () => finish(new IpcError(`${path}: connection closed before a response`)));
+    socket.on("connect", () => socket.write(JSON.stringify(request) + "\n"));
+    lineReader(
+      socket,
+      (line) => {
+        try {
+          const v = JSON.parse(line);
+          if (v && typeof v === "object" && typeof v.error === "string") finish(new IpcError(v.error));
+          else finish(undefined, v as JsonObject);
+        } catch (err) {
+          finish(new IpcError(`${path}: bad response: ${(err as Error).message}`));
+        }
+      },
+      () => finish(new IpcError(`${path}: response too long`)),
+    );
+  });
+}

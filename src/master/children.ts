@@ -1,0 +1,73 @@
+/**
+ * The master's children: each role is the same executable re-executed as
+ * `postern ROLE -c DIR` with a clean environment (import_environment only).
+ * A child that exits while the system runs is restarted after a backoff that
+ * doubles from 1 s up to 60 s and resets once a child has run a minute.
+ */
+import type { Subprocess } from "bun";
+import { log } from "../util/log.ts";
+
+export class Child {
+  #proc: Subprocess | undefined;
+  #failures = 0;
+  #startedAt = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #stopping = false;
+
+  constructor(
+    readonly role: string,
+    private readonly configDir: string,
+    private env: Record<string, string>,
+  ) {}
+
+  get pid(): number | undefined {
+    return this.#proc?.pid;
+  }
+
+  setEnvironment(env: Record<string, string>): void {
+    this.env = env;
+  }
+
+  start(): void {
+    this.#startedAt = Date.now();
+    this.#proc = Bun.spawn([process.execPath, this.role, "-c", this.configDir], {
+      argv0: "postern",
+      env: this.env,
+      stdin: "ignore",
+      stdout: "inherit",
+      stderr: "inherit",
+      onExit: (_p, code, signal) => this.#exited(code, signal),
+    });
+  }
+
+  #exited(code: number | null, signal: number | string | null): void {
+    this.#proc = undefined;
+    if (this.#stopping) return;
+    if (Date.now() - this.#startedAt > 60_000) this.#failures = 0;
+    const delay = Math.min(60_000, 1000 * 2 ** this.#failures);
+    this.#failures++;
+    log.warn(`process postern/${this.role} pid exit ${signal ? `signal ${signal}` : `status ${code}`}; restarting in ${delay / 1000}s`);
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      if (!this.#stopping) this.start();
+    }, delay);
+  }
+
+  signal(sig: NodeJS.Signals): void {
+    try {
+      this.#proc?.kill(sig);
+    } catch {}
+  }
+
+  /** Asks the child to stop; resolves when it has exited (SIGKILL after `graceMs`). */
+  async stop(sig: NodeJS.Signals, graceMs: number): Promise<void> {
+    this.#stopping = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    const proc = this.#proc;
+    if (!proc) return;
+    this.signal(sig);
+    const killer = setTimeout(() => proc.kill("SIGKILL"), graceMs);
+    await proc.exited;
+    clearTimeout(killer);
+  }
+}

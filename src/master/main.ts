@@ -1,0 +1,82 @@
+/**
+ * The master: claims the pid file, starts the roles (pickup, the queue
+ * manager, the local delivery service) and keeps them running; SIGHUP
+ * re-reads the configuration and passes the reload on; SIGTERM stops the
+ * children gracefully, SIGQUIT at once; then the pid file goes.
+ *
+ * Runs as root on a system install (children drop to mail_owner themselves,
+ * local delivery stays root to deliver as each recipient) or as the invoking
+ * user in unprivileged mode. Reads only its configuration.
+ */
+import { log } from "../util/log.ts";
+import { getopt } from "../util/getopt.ts";
+import { ExitError, EX_CONFIG, EX_TEMPFAIL, EX_USAGE } from "../util/sysexits.ts";
+import { loadConfig } from "../global/config/config.ts";
+import { setupLog } from "../global/log-setup.ts";
+import { claimMasterPid, masterPidPath, releaseMasterPid } from "../global/master-pid.ts";
+import { ensureQueueDirectories } from "../global/queue/directories.ts";
+import { queueOwner } from "../global/mail-owner.ts";
+import { Child } from "./children.ts";
+import { childEnvironment } from "../global/child-environment.ts";
+import { VERSION } from "../version.ts";
+import { rmSync } from "node:fs";
+
+/** The roles the master keeps running. */
+const ROLES = ["local", "qmgr", "pickup"];
+
+export async function main(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = getopt(args, "c:f");
+  } catch (err) {
+    throw new ExitError(EX_USAGE, `${(err as Error).message}; usage: postern master [-c config_dir] [-f]`);
+  }
+  const foreground = parsed.options.some(([o]) => o === "f");
+  let config = loadConfig(parsed.options.find(([o]) => o === "c")?.[1]);
+  const configDir = config.source.directory;
+  await setupLog(config, { role: "master", ...(foreground ? { foreground: true } : {}) });
+  const problems = config.validate();
+  if (problems.length) {
+    for (const p of problems) log.error(p.message);
+    throw new ExitError(EX_CONFIG, "fatal configuration errors; not starting");
+  }
+  ensureQueueDirectories(config.str("queue_directory"), queueOwner(config));
+  if (!claimMasterPid(config)) throw new ExitError(EX_TEMPFAIL, `the mail system is already running (${masterPidPath(config)})`);
+  // stale sockets of a previous run
+  rmSync(`${config.str("queue_directory")}/public/qmgr`, { force: true });
+
+  const environment = () => ({ ...childEnvironment(config, configDir), ...(foreground ? { POSTERN_LOG_STDOUT: "1" } : {}) });
+  const children = ROLES.map((role) => new Child(role, configDir, environment()));
+  for (const child of children) child.start();
+  log.info(`daemon started -- version ${VERSION}, configuration ${configDir}`);
+
+  const done = new Promise<NodeJS.Signals>((resolve) => {
+    process.on("SIGTERM", () => resolve("SIGTERM"));
+    process.on("SIGINT", () => resolve("SIGTERM"));
+    process.on("SIGQUIT", () => resolve("SIGQUIT"));
+  });
+  process.on("SIGHUP", () => {
+    try {
+      const next = loadConfig(configDir);
+      const errs = next.validate();
+      if (errs.length) {
+        for (const e of errs) log.error(e.message);
+        log.error("reload: configuration errors; keeping the running configuration");
+        return;
+      }
+      config = next;
+      for (const child of children) {
+        child.setEnvironment(environment());
+        child.signal("SIGHUP");
+      }
+      log.info(`reload -- version ${VERSION}, configuration ${configDir}`);
+    } catch (err) {
+      log.error(`reload: ${(err as Error).message}`);
+    }
+  });
+  const how = await done;
+  log.info(how === "SIGQUIT" ? "terminating on signal (abort)" : "terminating on signal TERM");
+  await Promise.all(children.map((c) => c.stop(how === "SIGQUIT" ? "SIGKILL" : "SIGTERM", 10_000)));
+  releaseMasterPid(config);
+  return 0;
+}
