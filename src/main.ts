@@ -11,9 +11,11 @@ import { EX_USAGE } from "./util/sysexits.ts";
 
 const invoked = basename(process.argv0);
 const args = process.argv.slice(2);
+// Own keys only: "constructor" or "__proto__" must not reach Object.prototype.
+const isRole = (name: string) => Object.hasOwn(ROLES, name);
 
 let status: number;
-if (invoked !== "postern" && ROLES[invoked]?.symlink) {
+if (invoked !== "postern" && isRole(invoked) && ROLES[invoked]!.symlink) {
   status = await runRole(invoked, args);
 } else {
   const command = args.shift();
@@ -26,7 +28,7 @@ if (invoked !== "postern" && ROLES[invoked]?.symlink) {
   } else if (command === "--version" || command === "version" || command === "-V") {
     process.stdout.write(`postern ${VERSION}\n`);
     status = 0;
-  } else if (ROLES[command]) {
+  } else if (isRole(command)) {
     status = await runRole(command, args);
   } else {
     process.stderr.write(`postern: unknown command "${command}"\n`);

@@ -10,7 +10,7 @@ import { getopt, GetoptError } from "../../util/getopt.ts";
 import { ExitError, EX_CANTCREAT, EX_USAGE } from "../../util/sysexits.ts";
 import { replaceFileDurably } from "../../util/durable-file.ts";
 import { log } from "../../util/log.ts";
-import { loadConfig, type Config } from "../../global/config/config.ts";
+import { defaultsOnlyConfig, loadConfig, type Config } from "../../global/config/config.ts";
 import { paramRegistry } from "../../global/config/registry.ts";
 import { commentOutValue, removeValue, setValue } from "../../global/config/edit.ts";
 import { statSync } from "node:fs";
@@ -74,10 +74,15 @@ function parseFlags(args: string[]): { flags: Flags; names: string[] } {
   const modes = [flags.edit, flags.remove, flags.comment].filter(Boolean).length;
   if (modes > 1) throw new ExitError(EX_USAGE, "specify only one of -e, -X and -#");
   if (modes && (flags.defaults || flags.nonDefault)) throw new ExitError(EX_USAGE, "-e, -X and -# cannot be combined with -d or -n");
+  // as Postfix's: defaults are the built-in values, which an override cannot change
+  if (flags.defaults && Object.keys(flags.overrides).length) throw new ExitError(EX_USAGE, "specify one of -d and -o");
+  if (flags.noNames && flags.noValues) throw new ExitError(EX_USAGE, "specify one of -h and -H");
   return { flags, names: parsed.operands };
 }
 
-function line(flags: Flags, name: string, value: string): string {
+function line(flags: Flags, name: string, rawValue: string): string {
+  // as Postfix's postconf: runs of white space (a multi-line TOML string too) print as one space
+  const value = rawValue.split(/[ \t\r\n]+/).filter(Boolean).join(" ");
   if (flags.noNames) return value;
   if (flags.noValues) return name;
   return value === "" ? `${name} =` : `${name} = ${value}`;
@@ -85,18 +90,24 @@ function line(flags: Flags, name: string, value: string): string {
 
 export async function main(args: string[]): Promise<number> {
   const { flags, names } = parseFlags(args);
-  let config = loadConfig(flags.configDir);
+  if (flags.edit || flags.remove || flags.comment) return editFile(loadConfig(flags.configDir), flags, names);
+  // -d shows the built-in defaults: computed ones (mydomain, mynetworks) and -dx
+  // expansions must not see the file's values, as with Postfix's postconf -d.
+  let config = flags.defaults ? defaultsOnlyConfig() : loadConfig(flags.configDir);
   if (Object.keys(flags.overrides).length) config = config.withOverrides(flags.overrides);
-  if (flags.edit || flags.remove || flags.comment) return editFile(config, flags, names);
+  if (flags.expand && !flags.defaults) {
+    const reported = new Set<string>();
+    config.onUndefinedName((name) => {
+      if (reported.has(name)) return;
+      reported.add(name);
+      log.warn(`${config.path}: undefined parameter: ${name}`);
+    });
+  }
   if (flags.services) return showServices(config, flags, names);
   return showParams(config, flags, names);
 }
 
 function valueOf(config: Config, flags: Flags, name: string): string | undefined {
-  if (flags.defaults) {
-    const d = config.defaultText(name);
-    return d === undefined ? undefined : flags.expand ? config.expand(d) : d;
-  }
   const raw = config.raw(name);
   if (raw === undefined) return undefined;
   return flags.expand ? config.str(name) : raw;
@@ -104,16 +115,10 @@ function valueOf(config: Config, flags: Flags, name: string): string | undefined
 
 function showParams(config: Config, flags: Flags, names: string[]): number {
   const out: string[] = [];
+  const registry = paramRegistry();
   if (names.length === 0) {
-    const registry = paramRegistry();
     const list = flags.nonDefault ? config.setNames() : [...registry.keys()].sort();
-    for (const name of list) {
-      if (!registry.has(name)) {
-        if (flags.nonDefault) log.warn(`${config.path}: unused parameter: ${name}=${config.raw(name)}`);
-        continue;
-      }
-      out.push(line(flags, name, valueOf(config, flags, name) ?? ""));
-    }
+    for (const name of list) if (registry.has(name)) out.push(line(flags, name, valueOf(config, flags, name) ?? ""));
   } else {
     for (const name of names) {
       if (name.startsWith("services.")) {
@@ -122,18 +127,19 @@ function showParams(config: Config, flags: Flags, names: string[]): number {
         else out.push(line(flags, name, v));
         continue;
       }
-      if (flags.nonDefault && !config.isSet(name)) continue;
-      const v = valueOf(config, flags, name);
-      if (v === undefined || !paramRegistry().has(name)) {
-        // Postfix prints values set for names it does not know, with a warning
-        if (v !== undefined && !flags.defaults) out.push(line(flags, name, v));
+      if (!registry.has(name)) {
+        // as Postfix's: a name nobody defines is not shown, even when the file sets it
         log.warn(`${name}: unknown parameter`);
         continue;
       }
-      out.push(line(flags, name, v));
+      if (flags.nonDefault && !config.isSet(name)) continue;
+      out.push(line(flags, name, valueOf(config, flags, name) ?? ""));
     }
   }
   if (out.length) process.stdout.write(out.join("\n") + "\n");
+  if (!flags.defaults) {
+    for (const name of config.setNames()) if (!registry.has(name)) log.warn(`${config.path}: unused parameter: ${name}=${config.raw(name)}`);
+  }
   return 0;
 }
 

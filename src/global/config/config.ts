@@ -9,7 +9,7 @@
 import { parseBoolean, parseInteger, parseTime } from "../../util/duration.ts";
 import { Expander, ExpansionError } from "./expand.ts";
 import { paramDef, paramRegistry } from "./registry.ts";
-import { ConfigError, readConfigSource, type ConfigSource } from "./source.ts";
+import { ConfigError, emptyConfigSource, readConfigSource, type ConfigSource } from "./source.ts";
 import { splitList, tomlValueToText } from "./value-text.ts";
 import { parseServices, type ServiceDef } from "./services.ts";
 
@@ -25,9 +25,12 @@ export class Config {
   readonly #services: ServiceDef[];
   #expander: Expander;
   #defaultCache = new Map<string, string>();
+  #onUndefined: ((name: string) => void) | undefined;
 
   constructor(readonly source: ConfigSource) {
-    const lines = new Map(source.layout.entries.map((e) => [e.path, e.startLine]));
+    const lines = new Map<string, number>();
+    for (const t of source.layout.tables) if (!lines.has(t.name)) lines.set(t.name, t.line);
+    for (const e of source.layout.entries) lines.set(e.path, e.startLine);
     for (const [name, value] of Object.entries(source.document)) {
       if (name === "services") continue;
       const text = tomlValueToText(value);
@@ -41,7 +44,15 @@ export class Config {
     const services = parseServices(source.document.services, source.path, lines);
     this.#services = services.services;
     this.#problems.push(...services.problems);
-    this.#expander = new Expander((n) => this.raw(n));
+    this.#expander = new Expander(
+      (n) => this.raw(n),
+      (n) => this.#onUndefined?.(n),
+    );
+  }
+
+  /** Calls `report` for each `$name` that expands to nothing because nobody defines it. */
+  onUndefinedName(report: (name: string) => void): void {
+    this.#onUndefined = report;
   }
 
   get path(): string {
@@ -51,6 +62,8 @@ export class Config {
   /** Postfix's `-o name=value` or a service's overrides: a new view with these values set. */
   withOverrides(overrides: ReadonlyMap<string, SetValue> | Record<string, string>): Config {
     const c = new Config(this.source);
+    for (const [k, v] of this.#set) c.#set.set(k, v);
+    c.#onUndefined = this.#onUndefined;
     const entries = overrides instanceof Map ? [...overrides] : Object.entries(overrides).map(([k, v]) => [k, { text: v }] as const);
     for (const [k, v] of entries) c.#set.set(k, v as SetValue);
     return c;
@@ -92,11 +105,14 @@ export class Config {
   }
 
   #fail(name: string, message: string): never {
-    throw new ConfigError(`${name}: ${message}`, this.#set.has(name) ? this.source.path : undefined, this.#set.get(name)?.line);
+    // A value from the file names the file; a default or a -o override has no line to show.
+    const set = this.#set.get(name);
+    throw new ConfigError(`${name}: ${message}`, set?.line !== undefined ? this.source.path : undefined, set?.line);
   }
 
-  /** The expanded value; "" for names nobody defined. */
+  /** The expanded value; "" for names nobody defined. Raw parameters come back unexpanded. */
   str(name: string): string {
+    if (paramDef(name)?.raw) return this.raw(name) ?? "";
     try {
       return this.#expander.expandParam(name) ?? "";
     } catch (err) {
@@ -165,8 +181,9 @@ export class Config {
         try {
           this.withOverrides(new Map([[name, v]])).#check(name, def.type);
         } catch (err) {
-          if (err instanceof ConfigError) problems.push(err);
-          else throw err;
+          if (!(err instanceof ConfigError)) throw err;
+          // name the override as it is written: services.smtp.NAME
+          problems.push(new ConfigError(`services.${svc.name}.${err.detail}`, this.source.path, v.line));
         }
       }
     }
@@ -187,6 +204,11 @@ export class Config {
     for (const svc of this.#services) for (const n of svc.overrides.keys()) if (!known.has(n) && !svc.builtinOverrides.has(n)) out.push(`services.${svc.name}.${n}`);
     return out;
   }
+}
+
+/** Built-in defaults only, as if no file existed (postconf -d). */
+export function defaultsOnlyConfig(): Config {
+  return new Config(emptyConfigSource());
 }
 
 /** Reads the configuration; `explicit` is a -c/-C argument. */

@@ -13,6 +13,7 @@ import { scanLayout, type LayoutEntry } from "./toml-layout.ts";
 /** TOML text for a Postfix-style value: numbers and booleans typed when the parameter is, strings otherwise. */
 export function tomlValueFor(path: string, value: string): string {
   const [first, service, attr] = path.split(".");
+  let name = path;
   if (first === "services" && service && attr) {
     if (attr === "listen") {
       const items = value.split(/[\s,]+/).filter(Boolean);
@@ -20,9 +21,9 @@ export function tomlValueFor(path: string, value: string): string {
     }
     if (attr === "process_limit" && /^\d+$/.test(value)) return value;
     if (attr === "enable" && /^(yes|no|true|false)$/i.test(value)) return /^(yes|true)$/i.test(value) ? "true" : "false";
-    return JSON.stringify(value);
+    name = attr; // a parameter override: typed as the parameter is
   }
-  const type = paramDef(path)?.type;
+  const type = paramDef(name)?.type;
   if (type === "int" && /^\d+$/.test(value) && Number.isSafeInteger(Number(value))) return value;
   if (type === "bool" && /^(yes|no|true|false)$/i.test(value)) return /^(yes|true)$/i.test(value) ? "true" : "false";
   return JSON.stringify(value);
@@ -55,14 +56,20 @@ export function setValue(text: string, path: string, value: string): string {
   if (existing) {
     const first = lines[existing.startLine - 1]!;
     const keyPart = first.slice(0, first.indexOf("=")).trimEnd();
-    lines.splice(existing.startLine - 1, existing.endLine - existing.startLine + 1, `${keyPart} = ${tomlValue}`);
+    lines.splice(existing.startLine - 1, existing.endLine - existing.startLine + 1, `${keyPart} = ${tomlValue}${existing.trailingComment ?? ""}`);
     return check(lines.join("\n") + "\n");
   }
   const parts = path.split(".");
   if (parts.length === 1) {
-    // a new top-level key goes after the last top-level pair, before any table
+    // A new top-level key goes after the last top-level pair; without one, before the
+    // first table and the comment lines directly above it (they describe the table).
     const top = layout.entries.filter((e) => e.table === "");
-    const at = top.length ? top[top.length - 1]!.endLine : layout.tables.length ? layout.tables[0]!.line - 1 : lines.length;
+    let at = lines.length;
+    if (top.length) at = top[top.length - 1]!.endLine;
+    else if (layout.tables.length) {
+      at = layout.tables[0]!.line - 1;
+      while (at > 0 && lines[at - 1]!.trimStart().startsWith("#")) at--;
+    }
     const insert = [`${tomlKey(path)} = ${tomlValue}`];
     if (!top.length && layout.tables.length) insert.push("");
     lines.splice(at, 0, ...insert);

@@ -42,23 +42,35 @@ export function compareLevels(a: string, b: string): number {
 export class Expander {
   #stack: string[] = [];
 
-  constructor(readonly lookup: RawLookup) {}
+  /** `onUndefined` hears of each `$name` that has no value at all (postconf -x warns, as Postfix's does). */
+  constructor(
+    readonly lookup: RawLookup,
+    readonly onUndefined?: (name: string) => void,
+  ) {}
 
   /** Fully expands the value of parameter `name` (undefined when it has none). */
   expandParam(name: string): string | undefined {
-    const raw = this.lookup(name);
-    if (raw === undefined) return undefined;
     if (this.#stack.includes(name)) {
       const chain = [...this.#stack.slice(this.#stack.indexOf(name)), name].join(" -> $");
       this.#stack = [];
       throw new ExpansionError(`recursive parameter expansion: $${chain}`);
     }
+    // Pushed before the lookup: a computed default (mydomain from $myhostname) expands
+    // other names while it is looked up, and a loop through it must name the whole chain.
     this.#stack.push(name);
     try {
-      return this.expand(raw);
+      const raw = this.lookup(name);
+      return raw === undefined ? undefined : this.expand(raw);
     } finally {
       this.#stack.pop();
     }
+  }
+
+  /** A `$name` inside a value: unknown names expand to nothing. */
+  #reference(name: string): string {
+    const value = this.expandParam(name);
+    if (value === undefined) this.onUndefined?.(name);
+    return value ?? "";
   }
 
   expand(text: string): string {
@@ -86,7 +98,7 @@ export class Expander {
           out += "$";
           i = dollar + 1;
         } else {
-          out += this.expandParam(m[0]) ?? "";
+          out += this.#reference(m[0]);
           i = dollar + 1 + m[0].length;
         }
       }
@@ -101,10 +113,10 @@ export class Expander {
     if (!m) throw new ExpansionError(`invalid parameter name in "\${${inner}}"`);
     const name = m[0];
     const rest = inner.slice(name.length);
-    if (rest === "") return this.expandParam(name) ?? "";
+    if (rest === "") return this.#reference(name);
     const op = rest[0];
     if (op !== "?" && op !== ":") throw new ExpansionError(`invalid expression "\${${inner}}"`);
-    const value = this.expandParam(name) ?? "";
+    const value = this.#reference(name);
     const [whenSet, whenUnset] = this.#alternatives(rest.slice(1), op);
     return value !== "" ? this.expand(whenSet) : this.expand(whenUnset);
   }

@@ -23,6 +23,11 @@ export interface ParamDef {
   doc: string;
   /** Which roles and commands read it ("all" for every one). */
   roles: readonly string[];
+  /**
+   * Not expanded when read (Postfix's "raw" parameters): the role that uses it
+   * expands it later with names of its own, such as local(8)'s $home or $recipient.
+   */
+  raw?: boolean;
 }
 
 /** Shorthand used by the params files: p(name, type, default, doc, roles). */
@@ -35,6 +40,11 @@ export function p(
   unit?: TimeUnit,
 ): ParamDef {
   return { name, type, default: dflt, doc, roles, ...(unit ? { unit } : {}) };
+}
+
+/** A parameter whose value the reading role expands itself (see ParamDef.raw). */
+export function raw(def: ParamDef): ParamDef {
+  return { ...def, raw: true };
 }
 
 /** A time parameter with its default unit. */

@@ -13,11 +13,12 @@ export const DEFAULT_CONFIG_DIRECTORY = "/etc/postern";
 
 export class ConfigError extends Error {
   constructor(
-    message: string,
+    /** The message without the file and line. */
+    readonly detail: string,
     readonly file?: string,
     readonly line?: number,
   ) {
-    super(file ? `${file}${line ? `, line ${line}` : ""}: ${message}` : message);
+    super(file ? `${file}${line ? `, line ${line}` : ""}: ${detail}` : detail);
     this.name = "ConfigError";
   }
 }
@@ -45,6 +46,18 @@ export function locateConfig(explicit?: string): { directory: string; path: stri
     // missing: decide by the name
   }
   return isFile ? { directory: dirname(abs), path: abs } : { directory: abs, path: join(abs, CONFIG_FILE_NAME) };
+}
+
+/** No file at all: every parameter has its default (postconf -d). */
+export function emptyConfigSource(): ConfigSource {
+  return {
+    directory: DEFAULT_CONFIG_DIRECTORY,
+    path: join(DEFAULT_CONFIG_DIRECTORY, CONFIG_FILE_NAME),
+    exists: false,
+    text: "",
+    document: {},
+    layout: scanLayout(""),
+  };
 }
 
 /** Reads and parses the file; a syntax error names the file and line. */

@@ -18,6 +18,8 @@ export interface LayoutEntry {
   /** 1-based first and last line of the pair. */
   startLine: number;
   endLine: number;
+  /** A comment after the value on its last line, with the blanks before it (`  # why`). */
+  trailingComment?: string;
 }
 
 export interface LayoutTable {
@@ -101,6 +103,7 @@ export function scanLayout(text: string): Layout {
     i = eq + 1;
     // value: track strings and brackets until the end of the line at depth 0
     let depth = 0;
+    let trailingComment: string | undefined;
     while (i < n) {
       const ch = text[i]!;
       if (ch === "\n") {
@@ -108,7 +111,10 @@ export function scanLayout(text: string): Layout {
         line++;
         i++;
       } else if (ch === "#") {
+        let from = i;
+        while (text[from - 1] === " " || text[from - 1] === "\t") from--;
         skipToEol();
+        if (depth === 0) trailingComment = text.slice(from, i).replace(/\r$/, "");
       } else if (ch === "[" || ch === "{") {
         depth++;
         i++;
@@ -136,7 +142,7 @@ export function scanLayout(text: string): Layout {
         }
       } else i++;
     }
-    entries.push({ table, key, path: table ? `${table}.${key}` : key, startLine, endLine: line });
+    entries.push({ table, key, path: table ? `${table}.${key}` : key, startLine, endLine: line, ...(trailingComment ? { trailingComment } : {}) });
   }
   return { entries, tables, lineCount: line };
 }

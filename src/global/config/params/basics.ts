@@ -1,5 +1,5 @@
 /** main.cf basics: identity, directories, owners, networks, logging. */
-import { p, type ParamDef } from "../param-def.ts";
+import { p, raw, type ParamDef } from "../param-def.ts";
 import { defaultHostname, defaultMynetworks, domainOf } from "../host-defaults.ts";
 import { VERSION } from "../../../version.ts";
 
@@ -36,7 +36,7 @@ export const basicParams: ParamDef[] = [
   p("alias_database", "list", "hash:/etc/aliases", "Alias tables rebuilt by newaliases", ["newaliases"]),
   p("home_mailbox", "str", "", "Mailbox relative to the home directory (Maildir/ for Maildir)", ["local"]),
   p("mail_spool_directory", "str", "/var/mail", "Directory of UNIX-style mailboxes", ["local"]),
-  p("mailbox_command", "str", "", "External command that delivers to a mailbox", ["local"]),
+  raw(p("mailbox_command", "str", "", "External command that delivers to a mailbox", ["local"])),
   p("recipient_delimiter", "str", "", "Separators between user names and address extensions", ALL),
   p("message_size_limit", "int", "10240000", "Maximal size of a message in bytes", ["sendmail", "cleanup", "smtpd"]),
   p("syslog_name", "str", "${multi_instance_name?{$multi_instance_name}:{postfix}}", "Log tag prefix; \"postfix\" keeps pflogsumm and fail2ban filters working", ALL),

@@ -1,5 +1,5 @@
 /** Address resolution and local delivery. */
-import { p, t, type ParamDef } from "../param-def.ts";
+import { p, raw, t, type ParamDef } from "../param-def.ts";
 
 export const deliveryParams: ParamDef[] = [
   p("swap_bangpath", "bool", "yes", "Rewrite site!user to user@site", ["cleanup", "trivial-rewrite"]),
@@ -13,9 +13,9 @@ export const deliveryParams: ParamDef[] = [
   p("mailbox_transport", "str", "", "Transport that delivers to local mailboxes instead of local(8)", ["local"]),
   p("fallback_transport", "str", "", "Transport for local recipients without a UNIX account", ["local"]),
   p("local_recipient_maps", "list", "unix:passwd.byname $alias_maps", "Tables of valid local recipients", ["smtpd", "local"]),
-  p("luser_relay", "str", "", "Destination of mail for unknown local users", ["local"]),
+  raw(p("luser_relay", "str", "", "Destination of mail for unknown local users", ["local"])),
   p("mailbox_size_limit", "int", "51200000", "Maximal size of a mailbox or maildir file", ["local"]),
-  p("forward_path", "list", "$home/.forward${recipient_delimiter}${extension}, $home/.forward", ".forward files searched", ["local"]),
+  raw(p("forward_path", "list", "$home/.forward${recipient_delimiter}${extension}, $home/.forward", ".forward files searched", ["local"])),
   p("allow_mail_to_commands", "list", "alias, forward", "Where |command destinations are allowed", ["local"]),
   p("allow_mail_to_files", "list", "alias, forward", "Where /file destinations are allowed", ["local"]),
   t("command_time_limit", "s", "1000s", "Time limit for delivery to a command", ["local"]),
