@@ -1,0 +1,165 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { loadConfig, type Config } from "../../../../src/global/config/config.ts";
+import { isListenAddress, type ServiceDef } from "../../../../src/global/config/services.ts";
+import { removeDir, tempDir } from "../../../helpers/run.ts";
+
+const root = tempDir("postern-services-unit-");
+afterAll(() => removeDir(root));
+
+let counter = 0;
+function configFrom(text: string): Config {
+  const dir = join(root, `c${++counter}`);
+  mkdirSync(dir);
+  writeFileSync(join(dir, "postern.toml"), text);
+  return loadConfig(dir);
+}
+
+function service(config: Config, name: string): ServiceDef {
+  const svc = config.services().find((s) => s.name === name);
+  if (!svc) throw new Error(`no service ${name}`);
+  return svc;
+}
+
+describe("built-in services", () => {
+  const config = configFrom("");
+
+  test("smtp is enabled on port 25 of $inet_interfaces", () => {
+    expect(service(config, "smtp")).toMatchObject({ role: "smtpd", listen: ["25"], enabled: true, configured: false, processLimit: undefined });
+  });
+
+  test("submission and smtps are known but disabled until their table exists", () => {
+    expect(service(config, "submission")).toMatchObject({ listen: ["587"], enabled: false, configured: false });
+    expect(service(config, "smtps")).toMatchObject({ listen: ["465"], enabled: false, configured: false });
+    expect(service(config, "submission").overrides.get("smtpd_tls_security_level")?.text).toBe("encrypt");
+    expect(service(config, "smtps").overrides.get("smtpd_tls_wrappermode")?.text).toBe("yes");
+  });
+
+  test("there are no problems and no unknown names", () => {
+    expect(config.validate()).toEqual([]);
+    expect(config.unknownNames()).toEqual([]);
+  });
+});
+
+describe("services from the file", () => {
+  const config = configFrom(
+    [
+      "[services.smtp]", // 1
+      'listen = ["127.0.0.1:2525", "[::1]:2525"]', // 2
+      "process_limit = 10", // 3
+      'smtpd_banner = "$myhostname ready"', // 4
+      "", // 5
+      "[services.submission]", // 6
+      'listen = "127.0.0.1:5870"', // 7
+      'smtpd_tls_security_level = "may"', // 8
+      "", // 9
+      "[services.smtps]", // 10
+      "enable = false", // 11
+      "", // 12
+      "[services.extra]", // 13
+      "listen = 2526", // 14
+      'role = "smtpd"', // 15
+    ].join("\n"),
+  );
+
+  test("listen as a list, a process limit and a parameter override", () => {
+    const smtp = service(config, "smtp");
+    expect(smtp.listen).toEqual(["127.0.0.1:2525", "[::1]:2525"]);
+    expect(smtp.processLimit).toBe(10);
+    expect(smtp.overrides.get("smtpd_banner")).toEqual({ text: "$myhostname ready", line: 4 });
+    expect(smtp.configured).toBe(true);
+  });
+
+  test("a table enables submission; its own override replaces the built-in one, the others stay", () => {
+    const sub = service(config, "submission");
+    expect(sub.enabled).toBe(true);
+    expect(sub.listen).toEqual(["127.0.0.1:5870"]);
+    expect(sub.overrides.get("smtpd_tls_security_level")?.text).toBe("may");
+    expect(sub.overrides.get("smtpd_sasl_auth_enable")?.text).toBe("yes");
+    expect(sub.builtinOverrides.has("smtpd_tls_security_level")).toBe(false);
+    expect(sub.builtinOverrides.has("smtpd_sasl_auth_enable")).toBe(true);
+  });
+
+  test("enable = false keeps a configured service off; its built-in listen stays", () => {
+    expect(service(config, "smtps")).toMatchObject({ enabled: false, configured: true, listen: ["465"] });
+  });
+
+  test("a new service: a bare port number as listen", () => {
+    expect(service(config, "extra")).toMatchObject({ enabled: true, role: "smtpd", listen: ["2526"], line: 13 });
+  });
+
+  test("the whole file is valid", () => {
+    expect(config.validate()).toEqual([]);
+  });
+
+  test("an override applies to the service's view of the configuration", () => {
+    const smtp = service(config, "smtp");
+    const view = config.withOverrides(smtp.overrides);
+    expect(view.str("smtpd_banner")).toBe(`${config.str("myhostname")} ready`);
+    expect(config.str("smtpd_banner")).toBe(`${config.str("myhostname")} ESMTP postern`);
+  });
+});
+
+describe("bad services name the file and the line", () => {
+  test("an unknown role", () => {
+    const c = configFrom('[services.smtp]\nlisten = "25"\nrole = "local"\n');
+    expect(c.validate().map((p) => p.message)).toEqual([`${c.path}, line 3: services.smtp.role: unknown service role "local" (known: smtpd)`]);
+  });
+
+  test("bad listen addresses", () => {
+    const c = configFrom('[services.smtp]\n\nlisten = ["127.0.0.1:99999", "host name:25", "0"]\n');
+    const problems = c.validate();
+    expect(problems).toHaveLength(3);
+    for (const p of problems) {
+      expect(p.line).toBe(3);
+      expect(p.message).toContain("services.smtp.listen: invalid address");
+    }
+    expect(problems[0]!.message).toContain('"127.0.0.1:99999"');
+  });
+
+  test("an empty listen list; a new service without listen at all names its table's line", () => {
+    const c = configFrom('[services.smtp]\nlisten = []\n\n[services.other]\nprocess_limit = 2\n');
+    expect(c.validate().map((p) => [p.line, p.detail])).toEqual([
+      [2, "services.smtp.listen: no listen address"],
+      [4, "services.other.listen: no listen address"],
+    ]);
+  });
+
+  test("a bad process_limit", () => {
+    for (const bad of ['"many"', "-1", "1.5"]) {
+      const c = configFrom(`[services.smtp]\nlisten = "25"\nprocess_limit = ${bad}\n`);
+      const problems = c.validate();
+      expect(problems).toHaveLength(1);
+      expect(problems[0]!.line).toBe(3);
+      expect(problems[0]!.detail).toStartWith("services.smtp.process_limit: invalid integer value");
+    }
+  });
+
+  test("a bad enable", () => {
+    const c = configFrom('[services.submission]\nenable = "perhaps"\n');
+    expect(c.validate().map((p) => [p.line, p.detail])).toEqual([[2, 'services.submission.enable: invalid boolean value "perhaps"']]);
+  });
+
+  test("services that are not tables", () => {
+    const a = configFrom("services = 5\n");
+    expect(a.validate().map((p) => p.line)).toEqual([1]);
+    const b = configFrom("[services]\nsmtp = 5\n");
+    expect(b.validate().map((p) => [p.line, p.detail])).toEqual([[2, "services.smtp: must be a table"]]);
+  });
+
+  test("a value no parameter can hold", () => {
+    const c = configFrom('[services.smtp]\nlisten = "25"\nsmtpd_banner = { a = 1 }\n');
+    expect(c.validate().map((p) => [p.line, p.detail])).toEqual([[3, "services.smtp.smtpd_banner: must be a string, number, boolean or array"]]);
+  });
+});
+
+describe("isListenAddress", () => {
+  test("accepted forms", () => {
+    for (const ok of ["25", "127.0.0.1:2525", "[::1]:25", "[2001:db8::1]:587", "localhost:25", "mail.example.com:65535"]) expect(isListenAddress(ok)).toBe(true);
+  });
+
+  test("rejected forms", () => {
+    for (const bad of ["", "0", "65536", "host", "127.0.0.1:", ":25", "::1:25", "[::1]", "a b:25", "127.0.0.1:25x", "123456"]) expect(isListenAddress(bad)).toBe(false);
+  });
+});
