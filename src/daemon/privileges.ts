@@ -14,7 +14,8 @@ export function dropToMailOwner(config: Config): void {
   const name = config.str("mail_owner");
   const pw = getpwnam(name);
   if (!pw || pw.uid === 0) throw new ConfigError(`mail_owner "${name}" must be an existing user other than root`);
-  process.initgroups!(name, pw.gid);
+  // node's process.initgroups exists in Bun but is missing from bun-types
+  (process as unknown as { initgroups(user: string, gid: number): void }).initgroups(name, pw.gid);
   process.setgid!(pw.gid);
   process.setuid!(pw.uid);
   if (process.getuid!() !== pw.uid || process.geteuid!() !== pw.uid) throw new Error(`could not drop privileges to ${name}`);

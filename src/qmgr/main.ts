@@ -1,5 +1,31 @@
-/** Placeholder while this role is being written. */
-import { ExitError, EX_UNAVAILABLE } from "../util/sysexits.ts";
-export async function main(): Promise<number> {
-  throw new ExitError(EX_UNAVAILABLE, "this role is not implemented yet");
+/**
+ * The queue manager daemon: `postern qmgr -c DIR`, started by the master.
+ * Drops to mail_owner, runs the QueueManager, and answers flush requests
+ * on the public socket (postqueue -f/-s/-i, sendmail -q).
+ */
+import { log } from "../util/log.ts";
+import { startDaemon } from "../daemon/skeleton.ts";
+import { serveJsonLines } from "../global/ipc/json-lines.ts";
+import { qmgrSocketPath } from "../global/queue/flush-request.ts";
+import { isQueueId } from "../global/queue/names.ts";
+import { QueueManager } from "./queue-manager.ts";
+import { loadNotifier } from "./notifier.ts";
+
+export async function main(args: string[]): Promise<number> {
+  let manager: QueueManager | undefined;
+  const ctx = await startDaemon(args, { role: "qmgr", onReload: (c) => manager?.setConfig(c) });
+  manager = new QueueManager(ctx.config, await loadNotifier());
+  manager.start();
+  const server = await serveJsonLines(qmgrSocketPath(ctx.config), 0o666, async (req) => {
+    if (req.command !== "flush") throw new Error("unknown request");
+    if (req.kind === "all") return { moved: manager!.flush({ kind: "all" }) };
+    if (req.kind === "site" && typeof req.site === "string" && /^[\w.\-:[\]]{1,255}$/.test(req.site)) return { moved: manager!.flush({ kind: "site", site: req.site }) };
+    if (req.kind === "id" && typeof req.id === "string" && isQueueId(req.id)) return { moved: manager!.flush({ kind: "id", id: req.id }) };
+    throw new Error("invalid flush request");
+  });
+  await ctx.stopped;
+  server.close();
+  await manager.stop();
+  log.info("stopped");
+  return 0;
 }

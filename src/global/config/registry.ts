@@ -6,13 +6,14 @@ import { basicParams } from "./params/basics.ts";
 import { queueParams } from "./params/queue.ts";
 import { deliveryParams } from "./params/delivery.ts";
 import { smtpdParams } from "./params/smtpd.ts";
+import { qmgrParams } from "./params/qmgr.ts";
 
 let registry: Map<string, ParamDef> | undefined;
 
 export function paramRegistry(): ReadonlyMap<string, ParamDef> {
   if (!registry) {
     registry = new Map();
-    for (const def of [...basicParams, ...queueParams, ...deliveryParams, ...smtpdParams]) {
+    for (const def of [...basicParams, ...queueParams, ...deliveryParams, ...smtpdParams, ...qmgrParams]) {
       if (registry.has(def.name)) throw new Error(`parameter defined twice: ${def.name}`);
       registry.set(def.name, def);
     }

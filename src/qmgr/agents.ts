@@ -1,0 +1,87 @@
+/**
+ * Transport names to delivery agents. local is a separate service (it runs
+ * as root to deliver as each recipient) reached over private/local; error,
+ * discard and retry are answered here, as Postfix's trivial agents would.
+ * The smtp, relay and lmtp transports arrive with the SMTP client; until
+ * then their mail is deferred with a clear reason and never lost.
+ */
+import { join } from "node:path";
+import type { Config } from "../global/config/config.ts";
+import type { DeliveryAgent, DeliveryRequest, RecipientResult } from "../global/delivery/types.ts";
+import { requestJsonLine } from "../global/ipc/json-lines.ts";
+
+export function localServicePath(config: Config): string {
+  return join(config.str("queue_directory"), "private", "local");
+}
+
+function allRecipients(req: DeliveryRequest, r: Omit<RecipientResult, "index">): RecipientResult[] {
+  return req.recipients.map((rcpt) => ({ index: rcpt.index, ...r }));
+}
+
+/** "5.1.1 text" -> ["5.1.1", "text"]; otherwise the given default status. */
+function splitStatus(text: string, fallback: string): [string, string] {
+  const m = /^([245]\.\d{1,3}\.\d{1,3})\s+(.*)$/s.exec(text);
+  return m ? [m[1]!, m[2]!] : [fallback, text];
+}
+
+const errorAgent: DeliveryAgent = {
+  async deliver(req) {
+    const [dsn, reason] = splitStatus(req.nexthop || "mail is not deliverable", "5.0.0");
+    return allRecipients(req, { status: dsn.startsWith("4") ? "deferred" : "bounced", dsn, reason, relay: "none" });
+  },
+};
+
+const retryAgent: DeliveryAgent = {
+  async deliver(req) {
+    const [dsn, reason] = splitStatus(req.nexthop || "delivery temporarily suspended", "4.0.0");
+    return allRecipients(req, { status: "deferred", dsn, reason, relay: "none" });
+  },
+};
+
+const discardAgent: DeliveryAgent = {
+  async deliver(req) {
+    return allRecipients(req, { status: "sent", dsn: "2.0.0", reason: req.nexthop || "discarded", relay: "none" });
+  },
+};
+
+function unavailableAgent(why: string): DeliveryAgent {
+  return {
+    async deliver(req) {
+      return allRecipients(req, { status: "deferred", dsn: "4.3.0", reason: why, relay: "none" });
+    },
+  };
+}
+
+function localServiceAgent(config: Config): DeliveryAgent {
+  return {
+    async deliver(req) {
+      try {
+        const response = await requestJsonLine(localServicePath(config), { request: req } as unknown as Record<string, unknown>, 15 * 60_000);
+        const results = response.results;
+        if (!Array.isArray(results)) throw new Error("no results in the response");
+        return results as RecipientResult[];
+      } catch (err) {
+        return allRecipients(req, { status: "deferred", dsn: "4.3.0", reason: `mail transport unavailable: ${(err as Error).message}`, relay: "local" });
+      }
+    },
+  };
+}
+
+export function agentFor(config: Config, transport: string): DeliveryAgent {
+  switch (transport) {
+    case "local":
+      return localServiceAgent(config);
+    case "error":
+      return errorAgent;
+    case "discard":
+      return discardAgent;
+    case "retry":
+      return retryAgent;
+    case "smtp":
+    case "relay":
+    case "lmtp":
+      return unavailableAgent(`delivery temporarily suspended: the ${transport} transport is not available in this version of postern`);
+    default:
+      return unavailableAgent(`mail transport unavailable: unknown transport "${transport}"`);
+  }
+}

@@ -1,0 +1,293 @@
+/**
+ * The queue manager: moves mail from incoming/ (and deferred/ when its
+ * retry time has come) into active/, resolves each recipient to a transport
+ * and next hop, hands deliveries to the agents per destination, records
+ * every recipient's outcome durably (D records, defer/ and bounce/ logs)
+ * before the next step, and finally removes the message, returns it to the
+ * sender, or moves it to deferred/ with its next retry time as mtime.
+ *
+ * Runs as mail_owner; owns incoming/, active/, deferred/ (hold/ is left
+ * alone). Trusts queue files only after they decode; a corrupt one goes to
+ * corrupt/.
+ */
+import { existsSync, renameSync, statSync, unlinkSync, utimesSync, watch, type FSWatcher } from "node:fs";
+import { join } from "node:path";
+import { log } from "../util/log.ts";
+import type { Config } from "../global/config/config.ts";
+import type { QueueFile } from "../global/queue/format.ts";
+import { listQueue, loadQueueFile, markRecipientDone, queueFilePath } from "../global/queue/store.ts";
+import { appendDeliveryLog, readDeliveryLog } from "../global/queue/delivery-log.ts";
+import type { DeliveryRequest, RecipientResult } from "../global/delivery/types.ts";
+import { resolveRecipient } from "../global/rewrite/resolve.ts";
+import { agentFor } from "./agents.ts";
+import { DestinationQueues, recipientLimit } from "./destinations.ts";
+import { backoffSeconds, delayFields } from "./delays.ts";
+import type { FlushRequest } from "../global/queue/flush-request.ts";
+import { returnToSender, type Notifier } from "./notify.ts";
+
+interface ActiveMessage {
+  id: string;
+  file: QueueFile;
+  activatedAt: number;
+  jobsLeft: number;
+}
+
+export class QueueManager {
+  #config: Config;
+  #queueDir: string;
+  #active = new Map<string, ActiveMessage>();
+  #destinations: DestinationQueues;
+  #watcher: FSWatcher | undefined;
+  #timers: ReturnType<typeof setInterval>[] = [];
+  #scanning = false;
+  #rescan = false;
+  #notifier: Notifier;
+  #stopping = false;
+
+  constructor(config: Config, notifier: Notifier) {
+    this.#config = config;
+    this.#queueDir = config.str("queue_directory");
+    this.#destinations = new DestinationQueues(config);
+    this.#notifier = notifier;
+  }
+
+  setConfig(config: Config): void {
+    this.#config = config;
+    this.#destinations.setConfig(config);
+  }
+
+  /** Takes over active/ (left by a previous run), then incoming/ and due deferred/ mail. */
+  start(): void {
+    for (const id of listQueue(this.#queueDir, "active")) this.#activate(id, "active");
+    this.#watcher = watch(join(this.#queueDir, "incoming"), () => this.scanIncoming());
+    this.#timers.push(setInterval(() => this.scanIncoming(), 1000));
+    const runDelay = Math.max(1, this.#config.time("queue_run_delay")) * 1000;
+    this.#timers.push(setInterval(() => this.scanDeferred(false), runDelay));
+    this.scanIncoming();
+    this.scanDeferred(false);
+  }
+
+  /** Stops taking new work; resolves when the deliveries in flight have been recorded. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    this.#watcher?.close();
+    for (const t of this.#timers) clearInterval(t);
+    while (this.#destinations.running > 0) await new Promise((r) => setTimeout(r, 50));
+  }
+
+  #room(): boolean {
+    return !this.#stopping && this.#active.size < this.#config.int("qmgr_message_active_limit");
+  }
+
+  scanIncoming(): void {
+    if (this.#scanning) {
+      this.#rescan = true;
+      return;
+    }
+    this.#scanning = true;
+    try {
+      do {
+        this.#rescan = false;
+        for (const id of listQueue(this.#queueDir, "incoming")) {
+          if (!this.#room()) break;
+          this.#activate(id, "incoming");
+        }
+      } while (this.#rescan && this.#room());
+    } finally {
+      this.#scanning = false;
+    }
+  }
+
+  /** Activates deferred mail whose retry time (mtime) has come, or all of it when `all`. */
+  scanDeferred(all: boolean, wanted?: (id: string) => boolean): number {
+    const now = Date.now();
+    let moved = 0;
+    for (const id of listQueue(this.#queueDir, "deferred")) {
+      if (!this.#room()) break;
+      if (wanted && !wanted(id)) continue;
+      try {
+        if (!all && statSync(queueFilePath(this.#queueDir, "deferred", id)).mtimeMs > now) continue;
+      } catch {
+        continue; // gone meanwhile (postsuper)
+      }
+      if (this.#activate(id, "deferred")) moved++;
+    }
+    return moved;
+  }
+
+  flush(request: FlushRequest): number {
+    if (request.kind === "all") return this.scanDeferred(true);
+    if (request.kind === "id") return this.scanDeferred(true, (id) => id === request.id);
+    const site = request.site.toLowerCase().replace(/^\[|\]$/g, "");
+    return this.scanDeferred(true, (id) => {
+      const file = loadQueueFile(this.#queueDir, "deferred", id);
+      return !!file?.recipients.some((r) => !r.done && r.address.toLowerCase().endsWith(`@${site}`));
+    });
+  }
+
+  /** Moves `id` into active/ and schedules its deliveries; false when it could not. */
+  #activate(id: string, from: "incoming" | "deferred" | "active"): boolean {
+    if (this.#active.has(id)) return false;
+    if (from !== "active") {
+      try {
+        renameSync(queueFilePath(this.#queueDir, from, id), queueFilePath(this.#queueDir, "active", id));
+      } catch {
+        return false; // taken or removed meanwhile
+      }
+    }
+    const file = loadQueueFile(this.#queueDir, "active", id);
+    if (!file) return false;
+    // a new attempt: the reasons of the previous one are no longer current
+    try {
+      unlinkSync(join(this.#queueDir, "defer", id));
+    } catch {}
+    const msg: ActiveMessage = { id, file, activatedAt: Date.now(), jobsLeft: 0 };
+    this.#active.set(id, msg);
+    const pending = file.recipients.map((r, index) => ({ r, index })).filter(({ r }) => !r.done);
+    log.info(`${id}: from=<${file.sender}>, size=${file.content.length}, nrcpt=${pending.length} (queue active)`);
+    void this.#schedule(msg, pending.map((p) => p.index));
+    return true;
+  }
+
+  async #schedule(msg: ActiveMessage, indexes: number[]): Promise<void> {
+    const groups = new Map<string, { transport: string; nexthop: string; recipients: DeliveryRequest["recipients"] }>();
+    try {
+      for (const index of indexes) {
+        const r = msg.file.recipients[index]!;
+        const res = await resolveRecipient(this.#config, r.address);
+        const key = `${res.transport}\0${res.nexthop}`;
+        let g = groups.get(key);
+        if (!g) groups.set(key, (g = { transport: res.transport, nexthop: res.nexthop, recipients: [] }));
+        g.recipients.push({ index, address: res.address, original: r.original ?? r.address, orcpt: r.orcpt, notify: r.notify });
+      }
+    } catch (err) {
+      log.error(`${msg.id}: cannot resolve recipients: ${(err as Error).message}; deferring`);
+      for (const index of indexes) this.#record(msg, { index, status: "deferred", dsn: "4.3.5", reason: "address resolution failed", relay: "none" }, "qmgr", Date.now());
+      this.#finish(msg);
+      return;
+    }
+    const jobs: Array<{ transport: string; nexthop: string; recipients: DeliveryRequest["recipients"] }> = [];
+    for (const g of groups.values()) {
+      const limit = recipientLimit(this.#config, g.transport);
+      for (let i = 0; i < g.recipients.length; i += limit) jobs.push({ ...g, recipients: g.recipients.slice(i, i + limit) });
+    }
+    msg.jobsLeft = jobs.length;
+    if (jobs.length === 0) {
+      this.#finish(msg);
+      return;
+    }
+    for (const job of jobs) {
+      this.#destinations.add(job.transport, job.nexthop, async () => {
+        const started = Date.now();
+        const request: DeliveryRequest = {
+          queueId: msg.id,
+          queueFile: queueFilePath(this.#queueDir, "active", msg.id),
+          sender: msg.file.sender,
+          arrivalTime: msg.file.arrivalTime,
+          transport: job.transport,
+          nexthop: job.nexthop,
+          recipients: job.recipients,
+          attributes: msg.file.attributes,
+        };
+        let results: RecipientResult[];
+        try {
+          results = await agentFor(this.#config, job.transport).deliver(request);
+        } catch (err) {
+          results = [];
+          log.error(`${msg.id}: ${job.transport} agent failed: ${(err as Error).message}`);
+        }
+        const byIndex = new Map(results.map((r) => [r.index, r]));
+        for (const rcpt of job.recipients) {
+          const result = byIndex.get(rcpt.index) ?? { index: rcpt.index, status: "deferred" as const, dsn: "4.3.0", reason: "delivery agent returned no result", relay: "none" };
+          this.#record(msg, result, job.transport, started);
+        }
+        if (--msg.jobsLeft === 0) this.#finish(msg);
+      });
+    }
+  }
+
+  /** Records one recipient's outcome durably, then logs it as the delivery agent's line. */
+  #record(msg: ActiveMessage, result: RecipientResult, transport: string, started: number): void {
+    const rcpt = msg.file.recipients[result.index]!;
+    const path = queueFilePath(this.#queueDir, "active", msg.id);
+    const entry = { recipient: rcpt.address, ...(rcpt.orcpt ? { orcpt: rcpt.orcpt } : {}), status: result.dsn, time: Date.now(), reason: result.reason };
+    try {
+      if (result.status === "bounced") {
+        appendDeliveryLog(this.#queueDir, "bounce", msg.id, [{ ...entry, action: result.action ?? "failed" }]);
+        markRecipientDone(path, result.index);
+        rcpt.done = true;
+      } else if (result.status === "deferred") {
+        appendDeliveryLog(this.#queueDir, "defer", msg.id, [{ ...entry, action: "delayed" }]);
+      } else {
+        markRecipientDone(path, result.index);
+        rcpt.done = true;
+        if (rcpt.notify?.includes("SUCCESS")) appendDeliveryLog(this.#queueDir, "bounce", msg.id, [{ ...entry, action: result.action ?? "delivered" }]);
+      }
+    } catch (err) {
+      log.error(`${msg.id}: cannot record the outcome for <${rcpt.address}>: ${(err as Error).message}`);
+    }
+    const orig = rcpt.original && rcpt.original !== rcpt.address ? `, orig_to=<${rcpt.original}>` : "";
+    const times = delayFields({ arrival: msg.file.arrivalTime, activated: msg.activatedAt, started, finished: Date.now() }, this.#config.int("delay_logging_resolution_limit"));
+    const tag = `${this.#config.str("syslog_name")}/${transport}`;
+    log.write("info", `${msg.id}: to=<${rcpt.address}>${orig}, relay=${result.relay}, ${times}, dsn=${result.dsn}, status=${result.status} (${result.reason})`, tag);
+  }
+
+  /** All deliveries of this round are recorded: notify, then remove or defer the message. */
+  #finish(msg: ActiveMessage): void {
+    const path = queueFilePath(this.#queueDir, "active", msg.id);
+    const now = Date.now();
+    const open = msg.file.recipients.filter((r) => !r.done);
+    const lifetime = (msg.file.sender === "" ? this.#config.time("bounce_queue_lifetime") : this.#config.time("maximal_queue_lifetime")) * 1000;
+    const forcedExpire = msg.file.attributes.expire === "yes";
+    if (open.length && (forcedExpire || now - msg.file.arrivalTime >= lifetime)) {
+      // expired: the still-deferred recipients fail with their latest reason
+      const latest = new Map(readDeliveryLog(this.#queueDir, "defer", msg.id).map((e) => [e.recipient, e]));
+      for (const [index, r] of msg.file.recipients.entries()) {
+        if (r.done) continue;
+        const last = latest.get(r.address);
+        appendDeliveryLog(this.#queueDir, "bounce", msg.id, [
+          { recipient: r.address, ...(r.orcpt ? { orcpt: r.orcpt } : {}), status: last?.status ?? "4.7.0", action: "failed", time: now, reason: last?.reason ?? "message expired" },
+        ]);
+        markRecipientDone(path, index);
+        r.done = true;
+      }
+      log.info(`${msg.id}: from=<${msg.file.sender}>, status=expired, returned to sender`);
+    }
+    try {
+      returnToSender(this.#config, this.#notifier, msg.id, msg.file);
+    } catch (err) {
+      log.error(`${msg.id}: cannot create the delivery status notification: ${(err as Error).message}; will retry`);
+      // keep the bounce log; the message stays queued so the notice is not lost
+      this.#defer(msg, path, now);
+      return;
+    }
+    if (msg.file.recipients.every((r) => r.done)) {
+      for (const q of ["defer", "bounce"]) {
+        try {
+          unlinkSync(join(this.#queueDir, q, msg.id));
+        } catch {}
+      }
+      try {
+        unlinkSync(path);
+      } catch {}
+      this.#active.delete(msg.id);
+      log.info(`${msg.id}: removed`);
+    } else {
+      this.#defer(msg, path, now);
+    }
+    this.scanIncoming();
+  }
+
+  #defer(msg: ActiveMessage, path: string, now: number): void {
+    const age = (now - msg.file.arrivalTime) / 1000;
+    const wait = backoffSeconds(age, this.#config.time("minimal_backoff_time"), this.#config.time("maximal_backoff_time"));
+    const next = new Date(now + wait * 1000);
+    try {
+      utimesSync(path, next, next);
+      renameSync(path, queueFilePath(this.#queueDir, "deferred", msg.id));
+    } catch (err) {
+      if (existsSync(path)) log.error(`${msg.id}: cannot move to deferred/: ${(err as Error).message}`);
+    }
+    this.#active.delete(msg.id);
+  }
+}
