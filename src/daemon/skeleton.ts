@@ -37,8 +37,9 @@ export async function startDaemon(args: string[], opts: DaemonOptions): Promise<
   }
   const configDir = parsed.options.find(([o]) => o === "c")?.[1];
   let config = loadConfig(configDir);
-  if (!opts.keepRoot) dropToMailOwner(config);
+  // open the log first: maillog_file may be writable only by root (Postfix has postlogd for this)
   await setupLog(config, { role: opts.role });
+  if (!opts.keepRoot) dropToMailOwner(config);
 
   let stopping = false;
   let resolveStopped!: () => void;
@@ -52,8 +53,8 @@ export async function startDaemon(args: string[], opts: DaemonOptions): Promise<
   process.on("SIGINT", stop);
   process.on("SIGHUP", async () => {
     try {
+      // XXX: the log destination is kept; a changed maillog_file takes effect at the next start
       config = loadConfig(configDir);
-      await setupLog(config, { role: opts.role });
       opts.onReload?.(config);
       log.info("reload: configuration re-read");
     } catch (err) {

@@ -36,17 +36,17 @@ export class Child {
       stdin: "ignore",
       stdout: "inherit",
       stderr: "inherit",
-      onExit: (_p, code, signal) => this.#exited(code, signal),
+      onExit: (p, code, signal) => this.#exited(p.pid, code, signal),
     });
   }
 
-  #exited(code: number | null, signal: number | string | null): void {
+  #exited(pid: number, code: number | null, signal: number | string | null): void {
     this.#proc = undefined;
     if (this.#stopping) return;
     if (Date.now() - this.#startedAt > 60_000) this.#failures = 0;
     const delay = Math.min(60_000, 1000 * 2 ** this.#failures);
     this.#failures++;
-    log.warn(`process postern/${this.role} pid exit ${signal ? `signal ${signal}` : `status ${code}`}; restarting in ${delay / 1000}s`);
+    log.warn(`process postern/${this.role} pid ${pid} exit ${signal ? `signal ${signal}` : `status ${code}`}; restarting in ${delay / 1000}s`);
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       if (!this.#stopping) this.start();

@@ -17,21 +17,23 @@ export function ensureQueueDirectories(queueDirectory: string, owner: QueueOwner
   const changes: string[] = [];
   const fix = (path: string, label: string, mode: number, owned = true) => {
     let st;
+    let created = false;
     try {
       st = lstatSync(path);
     } catch {
       mkdirSync(path, { recursive: true, mode });
       changes.push(`created ${label}`);
+      created = true;
       st = lstatSync(path);
     }
     if (!st.isDirectory()) throw new Error(`${path} exists and is not a directory`);
     if ((st.mode & 0o7777) !== mode) {
       chmodSync(path, mode);
-      if (changes.at(-1) !== `created ${label}`) changes.push(`fixed mode of ${label}: ${(st.mode & 0o7777).toString(8)} -> ${mode.toString(8)}`);
+      if (!created) changes.push(`fixed mode of ${label}: ${(st.mode & 0o7777).toString(8)} -> ${mode.toString(8)}`);
     }
     if (owned && owner && (st.uid !== owner.uid || st.gid !== owner.gid)) {
       chownSync(path, owner.uid, owner.gid);
-      changes.push(`fixed owner of ${label}`);
+      if (!created) changes.push(`fixed owner of ${label}`);
     }
   };
   // the top directory stays with whoever made it (root on a system install), as with Postfix
