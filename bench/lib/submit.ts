@@ -1,0 +1,39 @@
+/**
+ * Submitting with each system's own sendmail as the bench user (or root):
+ * one probe that tells "works" from "not there yet", and timed runs.
+ * stdin is the message file itself, so no harness pipe is in the path.
+ */
+import type { BenchContext } from "./context.ts";
+import type { Mta, Unavailable } from "./mta.ts";
+import { timedRun, type RunAs, type TimedResult } from "./proc.ts";
+
+export interface Submitter {
+  mta: Mta;
+  argv: string[];
+  env: Record<string, string>;
+  cwd: string;
+  as?: RunAs;
+}
+
+/** `sendmail FLAGS -- RECIPIENTS` of `mta`, run as the bench user from its home directory. */
+export function sendmailSubmitter(ctx: BenchContext, mta: Mta, flags: string[], recipients: string[]): Submitter {
+  const as = ctx.options.asRoot ? undefined : { uid: ctx.user.uid, gid: ctx.user.gid };
+  return { mta, argv: [mta.sendmail, ...flags, ...recipients], env: mta.submitEnv(ctx.user), cwd: ctx.user.home, as };
+}
+
+/** The command as a user types it, for the report. */
+export function describeSubmitter(s: Submitter, stdin: string): string {
+  return `${[s.argv[0]!.split("/").at(-1), ...s.argv.slice(1)].join(" ")} < ${stdin}`;
+}
+
+export function submitOnce(s: Submitter, stdinFile: string): TimedResult {
+  return timedRun(s.argv, { stdinFile, env: s.env, cwd: s.cwd, as: s.as });
+}
+
+/** One untimed submission; a failure is returned as the reason this side is unavailable. */
+export function probeSubmitter(s: Submitter, stdinFile: string): Unavailable | undefined {
+  const r = submitOnce(s, stdinFile);
+  if (r.code === 0) return undefined;
+  const line = r.stderr.trim().split("\n").at(-1) ?? "";
+  return { unavailable: `${s.mta.name} sendmail exited ${r.code}${line ? `: ${line}` : ""}` };
+}

@@ -1,0 +1,6 @@
+/** The scenarios bench/run.ts knows: name -> lazy import of its file. */
+import type { Scenario } from "../lib/scenario.ts";
+
+export const SCENARIOS: Record<string, () => Promise<{ scenario: Scenario }>> = {
+  "sendmail-latency": () => import("./sendmail-latency.ts"),
+};
