@@ -1,0 +1,101 @@
+/**
+ * openTable("type:name") — the one way roles and commands get a lookup
+ * table. A process opens each (specification, options) pair once and shares
+ * it; file-backed tables follow their files by themselves, so the cache
+ * never needs flushing for a rebuilt table. closeAllTables() empties it
+ * (a reload that may name other tables, tests).
+ *
+ * `proxy:` in front of a specification is accepted and ignored (postern
+ * has no proxymap; tables are opened directly, as local(8) does).
+ *
+ * Specifications come from the trusted configuration or a command line;
+ * errors in them throw TableError at open time. Problems with the files
+ * behind them surface at lookup time, also as TableError.
+ */
+import type { Config } from "../config/config.ts";
+import { CidrTable } from "./cidr-table.ts";
+import { HashTable } from "./hash-table.ts";
+import { FailTable, InlineTable, StaticTable } from "./inline-table.ts";
+import { RegexpTable } from "./regexp-table.ts";
+import { SqliteTable } from "./sqlite-table.ts";
+import { TableError, type Table, type TableOptions } from "./table.ts";
+import { TexthashTable } from "./texthash-table.ts";
+import { UnixTable } from "./unix-table.ts";
+
+/** Types whose tables postmap/postalias build into a SOURCE.sqlite index. */
+export const INDEXED_TYPES = new Set(["hash", "btree", "lmdb", "cdb", "dbm", "sdbm"]);
+
+export const TABLE_TYPES = [...INDEXED_TYPES, "texthash", "inline", "static", "regexp", "pcre", "cidr", "unix", "sqlite", "fail"];
+
+/** Splits "type:name" (after any proxy: prefixes); the type is undefined when there is no colon. */
+export function splitSpec(spec: string): { type: string | undefined; name: string } {
+  let s = spec;
+  while (s.startsWith("proxy:")) s = s.slice("proxy:".length);
+  const colon = s.indexOf(":");
+  // "/path:with:colons" has no type; types are short words
+  if (colon <= 0 || !/^[a-z0-9_]+$/i.test(s.slice(0, colon))) return { type: undefined, name: s };
+  return { type: s.slice(0, colon).toLowerCase(), name: s.slice(colon + 1) };
+}
+
+/** Opens a table without the cache (postmap, tests); the caller closes it. */
+export function openTableUncached(spec: string, config: Config | undefined, options: TableOptions = {}): Table {
+  const { type, name } = splitSpec(spec);
+  if (type === undefined) throw new TableError(spec, `need dictionary type:name, not "${spec}"`);
+  if (INDEXED_TYPES.has(type)) return new HashTable(spec, name, options);
+  switch (type) {
+    case "texthash":
+      return new TexthashTable(spec, name, options);
+    case "inline":
+      return new InlineTable(spec, name, options);
+    case "static":
+      return new StaticTable(spec, name);
+    case "regexp":
+    case "pcre":
+      return new RegexpTable(spec, type, name, options);
+    case "cidr":
+      return new CidrTable(spec, name);
+    case "unix":
+      return new UnixTable(spec, name, options);
+    case "sqlite":
+      return new SqliteTable(spec, name, config, options);
+    case "fail":
+      return new FailTable(spec);
+    default:
+      throw new TableError(spec, `unsupported dictionary type: ${type}`);
+  }
+}
+
+const cache = new Map<string, Table>();
+
+/**
+ * The process-wide shared table for `spec`. Callers must not close it;
+ * closeAllTables() does.
+ */
+export function openTable(spec: string, config?: Config, options: TableOptions = {}): Table {
+  const key = `${options.fold === false ? "F" : "f"}${options.noRegsub ? "R" : "r"}:${spec}`;
+  let table = cache.get(key);
+  if (!table) {
+    table = openTableUncached(spec, config, options);
+    cache.set(key, table);
+  }
+  return table;
+}
+
+/** Opens every table of a list parameter's value (e.g. config.list("alias_maps")). */
+export function openTables(specs: readonly string[], config?: Config, options: TableOptions = {}): Table[] {
+  return specs.map((s) => openTable(s, config, options));
+}
+
+/** Looks `key` up in each table in turn; the first value found wins (Postfix's maps_find). */
+export async function lookupInTables(tables: readonly Table[], key: string): Promise<string | undefined> {
+  for (const t of tables) {
+    const v = await t.lookup(key);
+    if (v !== undefined) return v;
+  }
+  return undefined;
+}
+
+export function closeAllTables(): void {
+  for (const t of cache.values()) t.close();
+  cache.clear();
+}
