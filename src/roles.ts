@@ -21,11 +21,11 @@ const control = () => import("./cmd/control/main.ts");
 
 export const ROLES: Record<string, RoleEntry> = {
   sendmail: { summary: "Sendmail-compatible mail submission", load: notYet, symlink: true },
-  mailq: { summary: "List the mail queue (sendmail -bp)", load: notYet, symlink: true },
+  mailq: { summary: "List the mail queue (sendmail -bp)", load: () => import("./cmd/postqueue/main.ts"), symlink: true },
   newaliases: { summary: "Rebuild the alias databases (sendmail -bi)", load: notYet, symlink: true },
-  postqueue: { summary: "Queue control for users: list, flush", load: notYet, symlink: true },
-  postsuper: { summary: "Queue maintenance for the super-user: delete, hold, requeue", load: notYet, symlink: true },
-  postcat: { summary: "Show the contents of queue files", load: notYet, symlink: true },
+  postqueue: { summary: "Queue control for users: list, flush", load: () => import("./cmd/postqueue/main.ts"), symlink: true },
+  postsuper: { summary: "Queue maintenance for the super-user: delete, hold, requeue", load: () => import("./cmd/postsuper/main.ts"), symlink: true },
+  postcat: { summary: "Show the contents of queue files", load: () => import("./cmd/postcat/main.ts"), symlink: true },
   postconf: { summary: "Show and edit the configuration", load: () => import("./cmd/postconf/main.ts"), symlink: true },
   postmap: { summary: "Build and query lookup tables", load: notYet, symlink: true },
   postalias: { summary: "Build and query alias databases", load: notYet, symlink: true },
