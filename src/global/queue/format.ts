@@ -10,6 +10,7 @@
  *     M <content bytes>\n                         then exactly that many bytes of message
  *     \nE\n                                       end marker: without it the file is incomplete
  *     D <recipient index> <ms>\n                  appended later: that recipient is finished
+ *     X <ms>\n                                   appended later: expiry forced (postsuper -e/-f); read as attribute expire=yes
  *
  * Values are %XX-escaped (escape.ts). The message is kept with LF line ends.
  * Reading trusts nothing: a file that does not match exactly is corrupt.
@@ -82,6 +83,11 @@ export function encodeQueueFile(q: QueueFile): Uint8Array {
   out.set(q.content, headBytes.length);
   out.set(Buffer.from(END_MARKER), headBytes.length + q.content.length);
   return out;
+}
+
+/** The record postsuper -e/-f appends: the queue manager returns the message at its next attempt. */
+export function encodeExpireRecord(time = Date.now()): string {
+  return `X ${Math.trunc(time)}\n`;
 }
 
 /** The record appended when recipient `index` is finished. */
@@ -172,6 +178,10 @@ export function decodeQueueFile(bytes: Uint8Array): QueueFile {
     if (nl < 0) break;
     const line = buf.toString("latin1", pos, nl);
     pos = nl + 1;
+    if (/^X \d+$/.test(line)) {
+      attributes.expire = "yes";
+      continue;
+    }
     const m = /^D (\d+) \d+$/.exec(line);
     if (!m) fail(`bad state record "${line.slice(0, 40)}"`);
     const r = recipients[Number(m[1])];
