@@ -122,6 +122,8 @@ export function writeIndexFile(path: string, entries: Iterable<[string, string]>
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.${process.pid}.tmp`);
   rmSync(tmp, { force: true });
+  // Create the file ourselves first: an errno (EACCES, ENOENT) says more than SQLite's "unable to open database file".
+  closeSync(openSync(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600));
   try {
     const db = new Database(tmp, { create: true, readwrite: true });
     try {
