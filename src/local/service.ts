@@ -1,5 +1,108 @@
-/** Placeholder while this role is being written. */
-import { ExitError, EX_UNAVAILABLE } from "../util/sysexits.ts";
-export async function main(): Promise<number> {
-  throw new ExitError(EX_UNAVAILABLE, "this role is not implemented yet");
+/**
+ * The `local` daemon role: `postern local -c DIR`, started by the master.
+ * It stays root (to deliver as each recipient through its workers) and
+ * answers the queue manager's delivery requests on private/local, one JSON
+ * line `{request}` -> `{results}` each. SIGHUP builds a new agent from the
+ * re-read configuration; the old one finishes what it started.
+ *
+ * Runs as root on a system install, as the invoking user in unprivileged
+ * mode. Only mail_owner can reach the socket (private/ is 0700); requests
+ * are still checked field by field, and the queue file must be a queue
+ * file of this queue.
+ */
+import { join, resolve } from "node:path";
+import { startDaemon } from "../daemon/skeleton.ts";
+import type { DeliveryRequest } from "../global/delivery/types.ts";
+import { serveJsonLines, type JsonObject } from "../global/ipc/json-lines.ts";
+import { isQueueId } from "../global/queue/names.ts";
+import type { Config } from "../global/config/config.ts";
+import { log } from "../util/log.ts";
+import { createLocalAgent, type LocalAgent } from "./agent.ts";
+
+const NOTIFY = new Set(["NEVER", "SUCCESS", "FAILURE", "DELAY"]);
+
+/** The request, if every field has the type and shape the contract says. */
+export function validateRequest(raw: unknown, queueDirectory: string): DeliveryRequest {
+  const r = raw as Record<string, unknown>;
+  const bad = (what: string): never => {
+    throw new Error(`invalid delivery request: ${what}`);
+  };
+  if (!r || typeof r !== "object") bad("not an object");
+  if (typeof r.queueId !== "string" || !isQueueId(r.queueId)) bad("queueId");
+  if (typeof r.queueFile !== "string") bad("queueFile");
+  const file = resolve(r.queueFile as string);
+  const top = resolve(queueDirectory);
+  if (!file.startsWith(top + "/") || file.split("/").at(-1) !== r.queueId) bad("queueFile is not a file of this queue");
+  if (typeof r.sender !== "string") bad("sender");
+  if (typeof r.arrivalTime !== "number") bad("arrivalTime");
+  if (!Array.isArray(r.recipients) || r.recipients.length === 0) bad("recipients");
+  for (const rc of r.recipients as Record<string, unknown>[]) {
+    if (!rc || typeof rc !== "object" || !Number.isInteger(rc.index) || typeof rc.address !== "string") bad("recipient");
+    if (rc.original !== undefined && typeof rc.original !== "string") bad("recipient original");
+    if (rc.orcpt !== undefined && typeof rc.orcpt !== "string") bad("recipient orcpt");
+    if (rc.notify !== undefined && (!Array.isArray(rc.notify) || !rc.notify.every((n) => NOTIFY.has(n as string)))) bad("recipient notify");
+  }
+  const attributes = (r.attributes ?? {}) as Record<string, unknown>;
+  if (typeof attributes !== "object" || Array.isArray(attributes) || !Object.values(attributes).every((v) => typeof v === "string")) bad("attributes");
+  return {
+    queueId: r.queueId as string,
+    queueFile: file,
+    sender: r.sender as string,
+    arrivalTime: r.arrivalTime as number,
+    transport: typeof r.transport === "string" ? r.transport : "local",
+    nexthop: typeof r.nexthop === "string" ? r.nexthop : "",
+    recipients: r.recipients as DeliveryRequest["recipients"],
+    attributes: attributes as Record<string, string>,
+  };
+}
+
+export async function main(args: string[]): Promise<number> {
+  let agent: LocalAgent | undefined;
+  let config: Config | undefined;
+  const inFlight = new Map<LocalAgent, number>();
+  const retired = new Set<LocalAgent>();
+  const closeIfIdle = (a: LocalAgent) => {
+    if (retired.has(a) && !inFlight.get(a)) {
+      retired.delete(a);
+      inFlight.delete(a);
+      void a.close();
+    }
+  };
+  const ctx = await startDaemon(args, {
+    role: "local",
+    keepRoot: true,
+    onReload: (c) => {
+      try {
+        const next = createLocalAgent(c);
+        if (agent) {
+          retired.add(agent);
+          closeIfIdle(agent);
+        }
+        agent = next;
+        config = c;
+      } catch (err) {
+        log.error(`reload: keeping the old local delivery settings: ${(err as Error).message}`);
+      }
+    },
+  });
+  config = ctx.config;
+  agent = createLocalAgent(config);
+  const socketPath = join(config.str("queue_directory"), "private", "local");
+  // private/ (0700, mail_owner) is the guard, as with Postfix's private sockets
+  const server = await serveJsonLines(socketPath, 0o666, async (req): Promise<JsonObject> => {
+    const request = validateRequest(req.request, config!.str("queue_directory"));
+    const a = agent!;
+    inFlight.set(a, (inFlight.get(a) ?? 0) + 1);
+    try {
+      return { results: await a.deliver(request) };
+    } finally {
+      inFlight.set(a, inFlight.get(a)! - 1);
+      closeIfIdle(a);
+    }
+  });
+  await ctx.stopped;
+  server.close();
+  await agent.close();
+  log.info("stopped");
+  return 0;
 }

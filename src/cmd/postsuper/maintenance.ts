@@ -101,14 +101,12 @@ export function checkStructure(queueDirectory: string, queues: readonly Maintain
   const result: StructureResult = { renamed: 0 };
   for (const queue of queues) {
     const dir = join(queueDirectory, queue);
+    // subdirectories first, so that the files moved out of them are checked below
+    for (const name of entries(dir)) if (lstatOrUndefined(join(dir, name))?.isDirectory()) flattenSubdirectory(queueDirectory, queue, name);
     for (const name of entries(dir)) {
       const path = join(dir, name);
       const st = lstatOrUndefined(path);
-      if (!st) continue;
-      if (st.isDirectory()) {
-        flattenSubdirectory(queueDirectory, queue, name);
-        continue;
-      }
+      if (!st || st.isDirectory()) continue;
       if (!st.isFile()) {
         removeNonFile(path);
         continue;

@@ -1,0 +1,156 @@
+/**
+ * The local delivery agent, Postfix's local(8): createLocalAgent(config)
+ * returns a DeliveryAgent the queue manager calls with delivery requests
+ * for the local transport. For each recipient it expands aliases, .forward
+ * and :include: files, delivers to mailboxes, maildirs, files and commands,
+ * forwards what goes elsewhere as new messages, and returns one result per
+ * recipient. The queue manager logs and records the results; this module
+ * logs only warnings and errors.
+ *
+ * Privileges: started as root, every delivery runs as the recipient (uid,
+ * gid and supplementary groups) in a `local-worker` child that dropped its
+ * privileges itself (performer.ts); alias commands and files run as
+ * default_privs or the alias database's owner, as Postfix decides. Started
+ * by another user (unprivileged mode), everything runs in-process as that
+ * user. Input is untrusted: message content, addresses, alias values,
+ * .forward and :include: files.
+ */
+import { readFile } from "node:fs/promises";
+import type { Config } from "../global/config/config.ts";
+import { decodeQueueFile } from "../global/queue/format.ts";
+import type { DeliveryAgent, DeliveryRecipient, DeliveryRequest, RecipientResult } from "../global/delivery/types.ts";
+import { log } from "../util/log.ts";
+import { finishForwards } from "./forward.ts";
+import { deliveredToAddresses } from "./message-copy.ts";
+import { InProcessPerformer, WorkerPool, type Performer } from "./performer.ts";
+import { deliverRecipient } from "./recipient.ts";
+import { LocalServices, type TableOpener } from "./services.ts";
+import { readLocalSettings } from "./settings.ts";
+import { NO_USER, RecipientContext, type MessageAttr } from "./state.ts";
+
+export interface LocalAgentOptions {
+  /** Opens an alias_maps or mailbox_command_maps table (default: the shared table opener). */
+  openTable?: TableOpener;
+  /** Root mode with workers, or unprivileged in-process delivery (default: whether we run as root). */
+  privileged?: boolean;
+  /** How to start a worker (default: this executable, `postern local-worker`). */
+  workerCommand?: string[];
+  /** Idle time before a worker exits (default 5 s). */
+  workerIdleMs?: number;
+  /** The user database (tests point it at a file of their own). */
+  passwdFile?: string;
+  /** Which domains are delivered here (default: mydestination). */
+  isLocalDomain?: (domain: string) => boolean;
+  performer?: Performer;
+}
+
+export interface LocalAgent extends DeliveryAgent {
+  /** Stops the workers and closes the tables. */
+  close(): Promise<void>;
+}
+
+async function defaultTableOpener(config: Config): Promise<TableOpener> {
+  const { openTable } = await import("../global/tables/open-table.ts");
+  return (spec) => openTable(spec, config, { noRegsub: true });
+}
+
+function workerEnvironment(config: Config): Record<string, string> {
+  const env: Record<string, string> = { PATH: "/usr/bin:/bin" };
+  for (const name of config.list("export_environment")) {
+    const eq = name.indexOf("=");
+    if (eq > 0) env[name.slice(0, eq)] = name.slice(eq + 1);
+    else if (process.env[name] !== undefined) env[name] = process.env[name]!;
+  }
+  return env;
+}
+
+export function createLocalAgent(config: Config, options: LocalAgentOptions = {}): LocalAgent {
+  const settings = readLocalSettings(config);
+  const privileged = options.privileged ?? process.getuid?.() === 0;
+  const performer =
+    options.performer ??
+    (privileged
+      ? new WorkerPool({
+          command: options.workerCommand ?? [process.execPath, "local-worker"],
+          argv0: "postern",
+          env: workerEnvironment(config),
+          cwd: settings.queueDirectory,
+          idleMs: options.workerIdleMs,
+        })
+      : new InProcessPerformer());
+  let opener: Promise<TableOpener> | undefined;
+  const services = new LocalServices({
+    settings,
+    performer,
+    privileged,
+    openTable: async (spec) => {
+      opener ??= options.openTable ? Promise.resolve(options.openTable) : defaultTableOpener(config);
+      return (await opener)(spec);
+    },
+    passwdFile: options.passwdFile,
+    isLocalDomain: options.isLocalDomain,
+  });
+
+  async function deliverOne(request: DeliveryRequest, content: Uint8Array, loopInfo: Set<string>, rcpt: DeliveryRecipient): Promise<RecipientResult> {
+    const ctx = new RecipientContext(request, content, loopInfo, services);
+    const msg: MessageAttr = {
+      level: 0,
+      recipient: rcpt.address,
+      original: rcpt.original ?? rcpt.address,
+      orcpt: rcpt.orcpt,
+      notify: rcpt.notify,
+      envid: request.attributes.envid,
+      ret: request.attributes.ret,
+      sender: request.sender,
+    };
+    let retry: boolean;
+    try {
+      retry = await deliverRecipient({ msg, ctx }, NO_USER);
+      if (!retry) retry = await finishForwards(ctx, msg);
+    } catch (err) {
+      log.error(`${request.queueId}: local delivery to ${rcpt.address} failed: ${(err as Error)?.stack ?? err}`);
+      ctx.defer(msg, "4.3.0", "local delivery failed: internal error");
+      retry = true;
+    }
+    return summarize(rcpt, ctx);
+  }
+
+  return {
+    async deliver(request: DeliveryRequest): Promise<RecipientResult[]> {
+      let content: Uint8Array;
+      try {
+        content = decodeQueueFile(await readFile(request.queueFile)).content;
+      } catch (err) {
+        log.warn(`${request.queueId}: cannot read queue file ${request.queueFile}: ${(err as Error).message}`);
+        return request.recipients.map((r) => ({
+          index: r.index,
+          status: "deferred",
+          dsn: "4.3.0",
+          reason: "cannot read the queue file",
+          relay: "local",
+          action: "delayed",
+        }));
+      }
+      const loopInfo = deliveredToAddresses(content);
+      const results: RecipientResult[] = [];
+      // recipients one after another, as Postfix's local(8) does within a request
+      for (const rcpt of request.recipients) results.push(await deliverOne(request, content, loopInfo, rcpt));
+      return results;
+    },
+    close: () => services.close(),
+  };
+}
+
+/** One result for the recipient: deferred if any part was, bounced if every part bounced, else sent. */
+function summarize(rcpt: DeliveryRecipient, ctx: RecipientContext): RecipientResult {
+  const outcomes = ctx.outcomes;
+  const expanded = outcomes.map((o) => ({ address: o.address, status: o.status, dsn: o.dsn, reason: o.reason, action: o.action }));
+  const pick =
+    outcomes.find((o) => o.status === "deferred") ??
+    (outcomes.length > 0 && outcomes.every((o) => o.status === "bounced") ? outcomes[0] : outcomes.find((o) => o.status === "sent"));
+  if (!pick) {
+    // everything was a duplicate of something already delivered for this recipient
+    return { index: rcpt.index, status: "sent", dsn: "2.0.0", reason: "delivered", relay: "local", action: "delivered", expanded };
+  }
+  return { index: rcpt.index, status: pick.status, dsn: pick.dsn, reason: pick.reason, relay: "local", action: pick.action, expanded };
+}

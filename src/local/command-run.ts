@@ -1,0 +1,103 @@
+/**
+ * Runs a delivery command as Postfix's pipe_command() does: in a new session
+ * (so the time limit can kill the whole process group), with a clean
+ * environment given by the caller, the message on standard input, and up to
+ * 4096 bytes of standard output and standard error kept for the report. The
+ * command is run directly when it has no shell syntax, else with /bin/sh -c
+ * (or local_command_shell when set).
+ *
+ * Runs with the rights of whoever the delivery is for: the agent or a
+ * worker has already become that user. The command text comes from an
+ * alias, a .forward file or mailbox_command.
+ */
+import type { CommandEnd } from "./command-status.ts";
+import { OUTPUT_LIMIT, printableOutput } from "./command-status.ts";
+import type { CommandJob } from "./jobs.ts";
+import { formatDelivery } from "./message-copy.ts";
+import { errnoText } from "./mbox-file.ts";
+import { constants as osc } from "node:os";
+
+const SHELL_META = /[\n"#$&'()*;<>?[\\\]^`{|}~]/;
+const SHELL_BUILTINS = new Set([
+  ".", ":", "break", "cd", "continue", "eval", "exec", "exit", "export", "read", "readonly", "return", "set", "shift", "times", "trap", "umask", "unset", "wait",
+  "alias", "bg", "command", "false", "fc", "fg", "getopts", "jobs", "kill", "newgrp", "pwd", "true", "type", "ulimit", "unalias", "[", "test", "echo", "printf",
+]);
+
+/** The argument vector for `command`, as Postfix's exec_command() chooses it. */
+export function commandArgv(command: string, shell: string[]): string[] {
+  if (shell.length > 0) return [...shell, command];
+  const words = command.trim().split(/[ \t]+/).filter(Boolean);
+  if (SHELL_META.test(command) || words.length === 0 || SHELL_BUILTINS.has(words[0]!)) return ["/bin/sh", "-c", command];
+  return words;
+}
+
+function signalNumber(name: string | null | undefined): number {
+  if (!name) return 0;
+  return (osc.signals as Record<string, number>)[name] ?? 0;
+}
+
+export async function runCommand(job: CommandJob, content: Uint8Array): Promise<{ end: CommandEnd; output: string }> {
+  const argv = commandArgv(job.command, job.shell);
+  let proc: ReturnType<typeof Bun.spawn>;
+  try {
+    proc = Bun.spawn(argv, {
+      env: job.env,
+      cwd: job.cwd,
+      stdin: "pipe",
+      stdout: "pipe",
+      stderr: "pipe",
+      detached: true,
+    });
+  } catch (err) {
+    // Postfix's child reports a failed exec on its output and exits with status 1
+    return { end: { kind: "exit", code: 1 }, output: `execvp ${argv[0]}: ${errnoText(err)}` };
+  }
+  let timedOut = false;
+  const killGroup = () => {
+    try {
+      process.kill(-proc.pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  };
+  const timer = setTimeout(() => {
+    timedOut = true;
+    killGroup();
+  }, job.timeLimitMs);
+
+  const captured: Uint8Array[] = [];
+  let capturedBytes = 0;
+  const drain = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const chunk of stream) {
+      if (capturedBytes < OUTPUT_LIMIT) {
+        captured.push(chunk.subarray(0, OUTPUT_LIMIT - capturedBytes));
+        capturedBytes += Math.min(chunk.length, OUTPUT_LIMIT - capturedBytes);
+      }
+    }
+  };
+  const outputs = Promise.all([drain(proc.stdout as ReadableStream<Uint8Array>), drain(proc.stderr as ReadableStream<Uint8Array>)]).catch(() => undefined);
+
+  let writeError: string | undefined;
+  try {
+    const sink = proc.stdin as import("bun").FileSink;
+    sink.write(formatDelivery(job.prefix, content, { quote: false, blank: false }));
+    await sink.flush();
+    await sink.end();
+  } catch (err) {
+    // a command that stops reading early (EPIPE) is not a failure
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== "EPIPE" && !/broken pipe|EPIPE/i.test(String((err as Error).message))) writeError = (err as Error).message;
+  }
+
+  await proc.exited;
+  await outputs;
+  clearTimeout(timer);
+  // offspring that outlived the command die with it, as with Postfix
+  if (timedOut) killGroup();
+  const output = printableOutput(Buffer.concat(captured));
+  if (timedOut) return { end: { kind: "timeout" }, output };
+  if (proc.signalCode) return { end: { kind: "signal", signal: signalNumber(proc.signalCode) }, output };
+  if (proc.exitCode !== 0) return { end: { kind: "exit", code: proc.exitCode ?? 1 }, output };
+  if (writeError) return { end: { kind: "failed", error: writeError }, output };
+  return { end: { kind: "exit", code: 0 }, output };
+}

@@ -1,0 +1,71 @@
+/**
+ * Runs one job (jobs.ts) with the rights of the current process. The agent
+ * calls it directly in unprivileged mode and for root's own deliveries;
+ * a worker calls it after it has become the job's user.
+ */
+import { open, stat, lstat } from "node:fs/promises";
+import { commitQueueFile } from "../global/queue/commit.ts";
+import { encodeQueueFile } from "../global/queue/format.ts";
+import { runCommand } from "./command-run.ts";
+import type { Job, JobResult } from "./jobs.ts";
+import { deliverToMaildir } from "./maildir-file.ts";
+import { appendToMbox, errnoText, fileStatus } from "./mbox-file.ts";
+
+function failure(err: unknown, text: string): JobResult {
+  const code = (err as NodeJS.ErrnoException).code;
+  return { ok: false, dsn: "4.3.0", text: `${text}: ${errnoText(err)}`, ...(code ? { code } : {}) };
+}
+
+export async function executeJob(job: Job, payload: Uint8Array): Promise<JobResult> {
+  switch (job.type) {
+    case "mbox": {
+      const r = await appendToMbox(job, payload);
+      return r.ok ? { ok: true, type: "mbox", warnings: r.warnings } : r;
+    }
+    case "maildir": {
+      const r = await deliverToMaildir(job, payload);
+      return r.ok ? { ok: true, type: "maildir", warnings: r.warnings } : r;
+    }
+    case "command": {
+      const r = await runCommand(job, payload);
+      return { ok: true, type: "command", end: r.end, output: r.output };
+    }
+    case "stat": {
+      try {
+        const st = job.follow ? await stat(job.path) : await lstat(job.path);
+        return { ok: true, type: "stat", status: fileStatus(st) };
+      } catch (err) {
+        return failure(err, `cannot access ${job.path}`);
+      }
+    }
+    case "read": {
+      try {
+        const fh = await open(job.path, "r");
+        try {
+          const st = await fh.stat();
+          const buf = Buffer.alloc(Math.min(st.size, job.maxBytes));
+          const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+          return { ok: true, type: "read", text: buf.subarray(0, bytesRead).toString("utf8"), status: fileStatus(st) };
+        } finally {
+          await fh.close();
+        }
+      } catch (err) {
+        return failure(err, `cannot open file ${job.path}`);
+      }
+    }
+    case "commit": {
+      try {
+        const queueId = await commitQueueFile(job.dir, (id) => {
+          const head = Buffer.from(job.headerTemplate.replaceAll("%QUEUE_ID%", id), "utf8");
+          const content = new Uint8Array(head.length + payload.length);
+          content.set(head, 0);
+          content.set(payload, head.length);
+          return encodeQueueFile({ ...job.envelope, content });
+        });
+        return { ok: true, type: "commit", queueId };
+      } catch (err) {
+        return failure(err, `cannot create a queue file in ${job.dir}`);
+      }
+    }
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * The leaf operations of local delivery, as plain data: the agent decides
+ * what to do and with whose rights, and a performer runs the job either in
+ * the agent's own process (unprivileged mode, or root's own deliveries) or
+ * in a worker that has become the recipient (worker-pool.ts). Jobs and
+ * results cross a pipe as JSON; the message travels beside them as bytes.
+ */
+import type { Envelope } from "../global/queue/format.ts";
+
+/** Whose rights a job runs with: uid, gid, and the name whose supplementary groups apply. */
+export interface Identity {
+  uid: number;
+  gid: number;
+  /** initgroups(3) name; without one the process keeps only `gid`. */
+  user?: string;
+}
+
+export interface LockPlan {
+  dotlock: boolean;
+  fcntl: boolean;
+  flock: boolean;
+  /** A dotlock that cannot be created for another reason than "exists" only warns (file delivery). */
+  dotlockMayFail: boolean;
+  attempts: number;
+  delayMs: number;
+  staleSeconds: number;
+}
+
+/** Append to an mbox-style file: lock, open safely, write, fsync, truncate back on failure. */
+export interface MboxJob {
+  type: "mbox";
+  path: string;
+  /** Envelope lines before the message (From_, Return-Path:, ...). */
+  prefix: string;
+  quote: boolean;
+  blank: boolean;
+  lock: LockPlan;
+  /** Bytes the file may reach; 0 is no limit (mailbox_size_limit). */
+  sizeLimit: number;
+  /** chown a newly created file (root delivering into a spool only root can write). */
+  chown?: { uid: number; gid: number };
+  /** Status used for errors without a better one: 5.2.0 */
+  defaultDsn: string;
+  /** Mailbox checks: not a regular file, or owned by someone else (strict_mailbox_ownership). */
+  mailbox?: { ownerUid?: number };
+  /** File delivery refuses executable files. */
+  refuseExecutable?: boolean;
+}
+
+export interface MaildirJob {
+  type: "maildir";
+  /** The maildir, ending in "/". */
+  dir: string;
+  prefix: string;
+  sizeLimit: number;
+  hostname: string;
+}
+
+export interface CommandJob {
+  type: "command";
+  command: string;
+  /** The complete environment. */
+  env: Record<string, string>;
+  cwd?: string;
+  /** local_command_shell, split into words; empty runs the command directly where possible. */
+  shell: string[];
+  timeLimitMs: number;
+  prefix: string;
+}
+
+/** stat or lstat a path with the job's rights. */
+export interface StatJob {
+  type: "stat";
+  path: string;
+  follow: boolean;
+}
+
+/** Read a small file (.forward, :include:) with the job's rights. */
+export interface ReadJob {
+  type: "read";
+  path: string;
+  maxBytes: number;
+}
+
+/** Commit a new queue file (forwarded mail) into `dir`; the content is the payload. */
+export interface CommitJob {
+  type: "commit";
+  dir: string;
+  envelope: Envelope;
+  /** Header lines put before the content; "%QUEUE_ID%" becomes the new queue ID. */
+  headerTemplate: string;
+}
+
+export type Job = MboxJob | MaildirJob | CommandJob | StatJob | ReadJob | CommitJob;
+
+export interface FileStatus {
+  isFile: boolean;
+  isDirectory: boolean;
+  isSymbolicLink: boolean;
+  mode: number;
+  uid: number;
+  gid: number;
+  nlink: number;
+  size: number;
+}
+
+/** A failure with the enhanced status it maps to and the text for the reason. */
+export interface JobFailure {
+  ok: false;
+  dsn: string;
+  text: string;
+  /** errno name (EACCES, ENOENT, ...) when the failure came from the system. */
+  code?: string;
+}
+
+export type JobResult =
+  | ({ ok: true; warnings?: string[] } & (
+      | { type: "mbox" | "maildir" }
+      | { type: "command"; end: import("./command-status.ts").CommandEnd; output: string }
+      | { type: "stat"; status: FileStatus }
+      | { type: "read"; text: string; status: FileStatus }
+      | { type: "commit"; queueId: string }
+    ))
+  | (JobFailure & { warnings?: string[] });

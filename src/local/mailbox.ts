@@ -1,0 +1,97 @@
+/**
+ * Mailbox delivery, Postfix's deliver_mailbox(): mailbox_command_maps or
+ * mailbox_command, else home_mailbox (a maildir when it ends in "/", an mbox
+ * file otherwise), else mail_spool_directory/USER (a maildir when the
+ * directory name ends in "/").
+ *
+ * Rights, as Postfix chooses them: a home mailbox is written as the user; in
+ * a world-writable spool directory as the user; in a group-writable one as
+ * the user with the directory's group (so the dotlock can be made); in any
+ * other spool directory as root, and a new mailbox is given to the user.
+ *
+ * Runs in the local delivery agent.
+ */
+import { stat } from "node:fs/promises";
+import { TableError } from "../global/tables/table.ts";
+import type { Handled } from "./expansion.ts";
+import { deliverCommand, deliverMaildir } from "./leaves.ts";
+import { envelopePrefix } from "./message-copy.ts";
+import { descend, type LocalState, type UserAttr } from "./state.ts";
+
+export async function deliverMailbox(parent: LocalState, _usr: UserAttr): Promise<Handled> {
+  const state = descend(parent);
+  const { msg, ctx } = state;
+  const s = ctx.settings;
+  const parts = msg.parts!;
+  const yes = (retry: boolean): Handled => ({ handled: true, retry });
+  if (ctx.dup.seen(`mailbox ${parts.local}`)) return yes(false);
+  if (s.mailboxTransport) {
+    ctx.warn(`mailbox_transport "${s.mailboxTransport}" is not supported; deferring mail for ${msg.recipient}`);
+    return yes(ctx.defer(msg, "4.3.5", "mail system configuration error"));
+  }
+  const pw = ctx.services.getpwnam(parts.user);
+  if (!pw) return { handled: false, retry: false };
+  const usr = ctx.services.userAttr(pw);
+
+  if (s.mailboxCommandMaps.length > 0) {
+    try {
+      const found = await ctx.services.mapsFind(s.mailboxCommandMaps, parts.user);
+      if (found) return yes(await deliverCommand(state, usr, found.value));
+    } catch (err) {
+      ctx.warn(err instanceof TableError ? err.message : (err as Error).message);
+      return yes(ctx.defer(msg, "4.3.0", "table lookup failure"));
+    }
+  }
+  if (s.mailboxCommand) return yes(await deliverCommand(state, usr, s.mailboxCommand));
+  if (s.homeMailbox.endsWith("/")) return yes(await deliverMaildir(state, usr, `${usr.home}/${s.homeMailbox}`));
+  if (s.mailSpoolDirectory.endsWith("/")) return yes(await deliverMaildir(state, usr, `${s.mailSpoolDirectory}${parts.user}/`));
+  return yes(await deliverMailboxFile(state, usr));
+}
+
+async function deliverMailboxFile(parent: LocalState, usr: UserAttr): Promise<boolean> {
+  const state = descend(parent);
+  const { msg, ctx } = state;
+  const s = ctx.settings;
+  const user = msg.parts!.user;
+  if (!s.frozenDeliveredTo) msg.delivered = msg.recipient;
+  const spool = s.homeMailbox ? undefined : s.mailSpoolDirectory;
+  const mailbox = s.homeMailbox ? `${usr.home}/${s.homeMailbox}` : `${s.mailSpoolDirectory}/${user}`;
+
+  let identity = ctx.services.identity(usr);
+  let chown: { uid: number; gid: number } | undefined;
+  if (ctx.services.privileged && spool !== undefined && usr.uid !== 0) {
+    const st = await stat(spool).catch(() => undefined);
+    if (!st || st.mode & 0o002) {
+      // world-writable (or missing): the user's own rights
+    } else if (st.mode & 0o020) {
+      identity = ctx.services.identity(usr, st.gid);
+    } else {
+      identity = undefined;
+      chown = { uid: usr.uid, gid: usr.gid };
+    }
+  }
+  const r = await ctx.services.run(
+    identity,
+    {
+      type: "mbox",
+      path: mailbox,
+      prefix: envelopePrefix({
+        fromLine: true,
+        sender: msg.sender,
+        returnPath: true,
+        originalTo: msg.original,
+        deliveredTo: s.deliveredHeader.has("file") ? msg.delivered : undefined,
+      }),
+      quote: true,
+      blank: true,
+      lock: s.lock,
+      sizeLimit: s.mailboxSizeLimit,
+      defaultDsn: "5.2.0",
+      ...(chown ? { chown } : {}),
+      mailbox: { ownerUid: s.strictMailboxOwnership ? (ctx.services.privileged ? usr.uid : process.getuid?.()) : undefined },
+    },
+    ctx.content,
+  );
+  if (!r.ok) return ctx.fail(msg, r.dsn, `cannot update mailbox ${mailbox} for user ${user}. ${r.text}`);
+  return ctx.sent(msg, "delivered to mailbox");
+}

@@ -1,0 +1,109 @@
+/**
+ * Maildir delivery as Postfix's local(8) does it: write tmp/NAME (created
+ * with O_EXCL, mode 0600, the directories made on the fly), fsync, link it
+ * into new/ under a name built from the file's device and inode numbers,
+ * then remove the tmp/ name. Names: tmp/`SECONDS.PpidQcount.HOST`,
+ * new/`SECONDS.VdevIinoMusec.HOST` (the "modern delivery identifiers" of
+ * the maildir specification); no two deliveries on one host can collide.
+ *
+ * Runs with the recipient's rights, in the agent or a worker. The directory
+ * may come from an alias or .forward file and is untrusted.
+ */
+import { constants as fsc } from "node:fs";
+import { link, mkdir, open, unlink } from "node:fs/promises";
+import type { JobFailure, MaildirJob } from "./jobs.ts";
+import { formatDelivery } from "./message-copy.ts";
+import { errnoText, mboxDsn } from "./mbox-file.ts";
+
+let deliveries = 0;
+
+/** A host name safe inside a maildir name: "/" and ":" are written \057 and \072. */
+export function maildirHostname(host: string): string {
+  return host.replace(/\//g, "\\057").replace(/:/g, "\\072");
+}
+
+export interface MaildirNameParts {
+  seconds: number;
+  microseconds: number;
+  pid: number;
+  count: number;
+  dev: number | bigint;
+  ino: number | bigint;
+  host: string;
+}
+
+export function maildirTmpName(p: MaildirNameParts): string {
+  return `${p.seconds}.P${p.pid}Q${p.count}.${maildirHostname(p.host)}`;
+}
+
+export function maildirNewName(p: MaildirNameParts): string {
+  return `${p.seconds}.V${p.dev.toString(16)}I${p.ino.toString(16)}M${p.microseconds}.${maildirHostname(p.host)}`;
+}
+
+export async function deliverToMaildir(job: MaildirJob, content: Uint8Array): Promise<{ ok: true; warnings: string[] } | (JobFailure & { warnings: string[] })> {
+  const warnings: string[] = [];
+  const dir = job.dir.endsWith("/") ? job.dir : `${job.dir}/`;
+  const nowUs = Math.floor((performance.timeOrigin + performance.now()) * 1000);
+  const parts: MaildirNameParts = {
+    seconds: Math.floor(nowUs / 1e6),
+    microseconds: nowUs % 1e6,
+    pid: process.pid,
+    count: ++deliveries,
+    dev: 0,
+    ino: 0,
+    host: job.hostname,
+  };
+  const tmpFile = `${dir}tmp/${maildirTmpName(parts)}`;
+  const failed = (err: unknown, text: string) => {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "EACCES") {
+      warnings.push(`maildir access problem for UID/GID=${process.getuid?.()}/${process.getgid?.()}: ${text}`);
+      warnings.push("perhaps you need to create the maildirs in advance");
+    }
+    return { ok: false as const, dsn: mboxDsn(code, "5.2.0"), text, ...(code ? { code } : {}), warnings };
+  };
+  const create = () => open(tmpFile, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
+  let fh;
+  try {
+    fh = await create().catch(async (err) => {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      await mkdir(`${dir}tmp`, { recursive: true, mode: 0o700 });
+      return create();
+    });
+  } catch (err) {
+    return failed(err, `create maildir file ${tmpFile}: ${errnoText(err)}`);
+  }
+  try {
+    let newFile = "";
+    try {
+      const st = await fh.stat({ bigint: true });
+      parts.dev = st.dev;
+      parts.ino = st.ino;
+      newFile = `${dir}new/${maildirNewName(parts)}`;
+      const data = formatDelivery(job.prefix, content, { quote: false, blank: false });
+      if (job.sizeLimit > 0 && data.length > job.sizeLimit) throw Object.assign(new Error("File too large"), { code: "EFBIG" });
+      let off = 0;
+      while (off < data.length) off += (await fh.write(data, off, data.length - off)).bytesWritten;
+      await fh.sync();
+    } catch (err) {
+      return failed(err, `error writing message: ${errnoText(err)}`);
+    } finally {
+      await fh.close().catch(() => undefined);
+    }
+    try {
+      await link(tmpFile, newFile);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") return failed(err, `create maildir file ${newFile}: ${errnoText(err)}`);
+      try {
+        await mkdir(`${dir}cur`, { recursive: true, mode: 0o700 });
+        await mkdir(`${dir}new`, { recursive: true, mode: 0o700 });
+        await link(tmpFile, newFile);
+      } catch (err2) {
+        return failed(err2, `create maildir file ${newFile}: ${errnoText(err2)}`);
+      }
+    }
+  } finally {
+    await unlink(tmpFile).catch((err) => warnings.push(`remove ${tmpFile}: ${errnoText(err)}`));
+  }
+  return { ok: true, warnings };
+}

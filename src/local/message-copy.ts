@@ -1,0 +1,143 @@
+/**
+ * The bytes local delivery writes: the envelope lines Postfix's mail_copy()
+ * prepends (the mbox `From sender  date` separator, Return-Path:,
+ * X-Original-To:, Delivered-To:), the message with `>From ` quoting for
+ * mbox files, a final newline when the message lacks one, and the blank
+ * line that ends an mbox entry.
+ *
+ * Runs in the local delivery agent (prefixes) and in its workers (bodies).
+ * The message content is untrusted and copied byte for byte, apart from the
+ * quoting.
+ */
+
+const DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/** asctime(3) in local time, without its newline: `Sat Nov 21 06:26:45 2026`. */
+export function asctime(d: Date): string {
+  const p2 = (n: number) => String(n).padStart(2, "0");
+  return `${DAYS[d.getDay()]} ${MONTHS[d.getMonth()]} ${String(d.getDate()).padStart(2, " ")} ${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())} ${d.getFullYear()}`;
+}
+
+/** RFC 5322 date with Postfix's zone comment: `Sat, 21 Nov 2026 06:26:45 +0000 (UTC)`. */
+export function mailDate(d: Date): string {
+  const p2 = (n: number) => String(n).padStart(2, "0");
+  const offset = -d.getTimezoneOffset();
+  const sign = offset < 0 ? "-" : "+";
+  const abs = Math.abs(offset);
+  const zone = new Intl.DateTimeFormat("en-US", { timeZoneName: "short" }).formatToParts(d).find((p) => p.type === "timeZoneName")?.value;
+  const comment = zone && /^[A-Za-z]+$/.test(zone) ? ` (${zone})` : "";
+  return `${DAYS[d.getDay()]}, ${d.getDate()} ${MONTHS[d.getMonth()]} ${d.getFullYear()} ${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())} ${sign}${p2(Math.floor(abs / 60))}${p2(abs % 60)}${comment}`;
+}
+
+const LOCAL_SPECIALS = /[\x00-\x20()<>@,;:\\".[\]\x7f]/;
+
+/**
+ * Postfix's quote_822_local: the local part is quoted when it holds
+ * characters that an RFC 822 atom cannot (a dot-atom stays as it is).
+ */
+export function quoteLocalPart(address: string): string {
+  const at = address.lastIndexOf("@");
+  const local = at < 0 ? address : address.slice(0, at);
+  const domain = at < 0 ? "" : address.slice(at);
+  const needs = local === "" ? false : local.split(".").some((part) => part === "" || LOCAL_SPECIALS.test(part));
+  if (!needs) return address;
+  return `"${local.replace(/["\\]/g, (c) => `\\${c}`)}"${domain}`;
+}
+
+export interface EnvelopeLines {
+  /** Prepend the `From sender  date` line (mbox files and commands). */
+  fromLine: boolean;
+  /** Envelope sender for From_ and Return-Path:; "" is the null sender. */
+  sender: string;
+  returnPath: boolean;
+  /** X-Original-To: value, or undefined/"" for none. */
+  originalTo?: string;
+  /** Delivered-To: value, or undefined for none. */
+  deliveredTo?: string;
+  now?: Date;
+}
+
+/** The lines that go before the message. */
+export function envelopePrefix(e: EnvelopeLines): string {
+  let out = "";
+  const sender = quoteLocalPart(e.sender);
+  if (e.fromLine) out += `From ${e.sender === "" ? "MAILER-DAEMON" : sender}  ${asctime(e.now ?? new Date())}\n`;
+  if (e.returnPath) out += `Return-Path: <${e.sender === "" ? "" : sender}>\n`;
+  if (e.originalTo) out += `X-Original-To: ${quoteLocalPart(e.originalTo)}\n`;
+  if (e.deliveredTo !== undefined) out += `Delivered-To: ${quoteLocalPart(e.deliveredTo)}\n`;
+  return out;
+}
+
+const FROM_ = [0x46, 0x72, 0x6f, 0x6d, 0x20]; // "From "
+
+function startsWithFrom(content: Uint8Array, at: number): boolean {
+  if (at + 5 > content.length) return false;
+  for (let i = 0; i < 5; i++) if (content[at + i] !== FROM_[i]) return false;
+  return true;
+}
+
+export interface BodyOptions {
+  /** Prefix lines beginning with "From " with ">" (mbox). */
+  quote: boolean;
+  /** Append an empty line (the end of an mbox entry). */
+  blank: boolean;
+}
+
+/**
+ * prefix + content (quoted as asked) + a newline if the content does not end
+ * with one + the optional blank line.
+ */
+export function formatDelivery(prefix: string, content: Uint8Array, opts: BodyOptions): Uint8Array {
+  const head = Buffer.from(prefix, "utf8");
+  // count the lines that need a '>' so the output is allocated once
+  let quotes = 0;
+  if (opts.quote) {
+    for (let i = 0; i < content.length; i = content.indexOf(10, i) + 1 || content.length) {
+      if (startsWithFrom(content, i)) quotes++;
+    }
+  }
+  const needsNewline = content.length > 0 && content[content.length - 1] !== 10;
+  const out = new Uint8Array(head.length + content.length + quotes + (needsNewline ? 1 : 0) + (opts.blank ? 1 : 0));
+  out.set(head, 0);
+  let o = head.length;
+  if (quotes === 0) {
+    out.set(content, o);
+    o += content.length;
+  } else {
+    let i = 0;
+    while (i < content.length) {
+      const nl = content.indexOf(10, i);
+      const end = nl < 0 ? content.length : nl + 1;
+      if (startsWithFrom(content, i)) out[o++] = 0x3e; // '>'
+      out.set(content.subarray(i, end), o);
+      o += end - i;
+      i = end;
+    }
+  }
+  if (needsNewline) out[o++] = 10;
+  if (opts.blank) out[o++] = 10;
+  return out;
+}
+
+/** Lower-cased Delivered-To: values of the message header (Postfix's loop detection). */
+export function deliveredToAddresses(content: Uint8Array): Set<string> {
+  const out = new Set<string>();
+  const text = Buffer.from(content.buffer, content.byteOffset, content.byteLength);
+  let i = 0;
+  while (i < text.length) {
+    const nl = text.indexOf(10, i);
+    const end = nl < 0 ? text.length : nl;
+    const line = text.toString("latin1", i, end).replace(/\r$/, "");
+    if (line === "") break; // end of the header
+    if (line[0] !== " " && line[0] !== "\t") {
+      const colon = line.indexOf(":");
+      if (colon <= 0 || !/^[!-9;-~]+$/.test(line.slice(0, colon).trimEnd())) break; // not a header: the body started
+      if (line.slice(0, colon).trimEnd().toLowerCase() === "delivered-to") {
+        out.add(Buffer.from(line.slice(colon + 1).trim(), "latin1").toString("utf8").toLowerCase());
+      }
+    }
+    i = end + 1;
+  }
+  return out;
+}

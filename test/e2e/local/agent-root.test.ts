@@ -1,0 +1,209 @@
+/**
+ * The local delivery agent as root: deliveries run in `postern local-worker`
+ * children (the built binary) that became the recipient. Users and a group
+ * are created for the test and removed afterwards; the tests are skipped
+ * when not running as root.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chmodSync, chownSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createLocalAgent, type LocalAgent } from "../../../src/local/agent.ts";
+import { getpwnam, type PasswdEntry } from "../../../src/util/passwd.ts";
+import { memoryTable, queueMessage, testSite, type TestSite } from "../../helpers/local-delivery.ts";
+import { bin, removeDir } from "../../helpers/run.ts";
+
+const isRoot = process.getuid?.() === 0;
+const USERS = ["pstn-lt-alice", "pstn-lt-bob", "pstn-lt-queue"] as const;
+const GROUP = "pstn-lt-extra";
+
+let site: TestSite;
+let agent: LocalAgent;
+let spool: string;
+let shared: string;
+const pw: Record<string, PasswdEntry> = {};
+let extraGid = 0;
+
+function sh(argv: string[]): void {
+  const r = Bun.spawnSync(argv, { stdout: "pipe", stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`${argv.join(" ")}: ${r.stderr.toString()}`);
+}
+
+function cleanupUsers(): void {
+  for (const u of USERS) Bun.spawnSync(["userdel", "-f", u], { stdout: "ignore", stderr: "ignore" });
+  Bun.spawnSync(["groupdel", GROUP], { stdout: "ignore", stderr: "ignore" });
+}
+
+beforeAll(() => {
+  if (!isRoot) return;
+  cleanupUsers();
+  site = testSite();
+  chmodSync(site.dir, 0o755);
+  sh(["groupadd", GROUP]);
+  for (const u of USERS) {
+    sh(["useradd", "--no-user-group", "--gid", "nogroup", "--create-home", "--home-dir", join(site.dir, "home", u), "--shell", "/bin/sh", u]);
+    pw[u] = getpwnam(u)!;
+  }
+  sh(["usermod", "-aG", GROUP, "pstn-lt-alice"]);
+  extraGid = Number(Bun.spawnSync(["getent", "group", GROUP]).stdout.toString().split(":")[2]);
+  chmodSync(join(site.dir, "home"), 0o755);
+  // the queue belongs to mail_owner, as `postern check` makes it
+  for (const d of ["incoming", "active"]) chownSync(join(site.queueDirectory, d), pw["pstn-lt-queue"]!.uid, pw["pstn-lt-queue"]!.gid);
+  spool = join(site.dir, "spool");
+  mkdirSync(spool);
+  chmodSync(spool, 0o1777);
+  shared = join(site.dir, "shared");
+  mkdirSync(shared);
+  chmodSync(shared, 0o1777);
+  const conf = testSite(
+    {
+      mail_spool_directory: spool,
+      alias_maps: "memory:aliases",
+      mail_owner: "pstn-lt-queue",
+      default_privs: "nobody",
+      recipient_delimiter: "+",
+    },
+    site.dir,
+  );
+  site = conf;
+  agent = createLocalAgent(conf.config, {
+    workerCommand: [bin("postern"), "local-worker"],
+    workerIdleMs: 1000,
+    openTable: (spec) =>
+      memoryTable(spec, {
+        tofile: `${shared}/alias.mbox`,
+        tocmd: `"|id -u > ${shared}/alias.id"`,
+        loop: "pstn-lt-alice",
+        remote: "someone@remote.example",
+      }),
+  });
+});
+
+afterAll(async () => {
+  if (!isRoot) return;
+  await agent?.close();
+  cleanupUsers();
+  removeDir(site.dir);
+});
+
+const content = "Subject: root test\n\nFrom the test\n";
+
+describe.skipIf(!isRoot)("as root, deliveries run as the recipient", () => {
+  test("the mailbox is created owned by the recipient, mode 0600", async () => {
+    const r = await agent.deliver(await queueMessage(site, { recipients: ["pstn-lt-alice@localhost"], content }));
+    expect(r).toMatchObject([{ status: "sent", reason: "delivered to mailbox" }]);
+    const st = statSync(join(spool, "pstn-lt-alice"));
+    expect([st.uid, st.gid, st.mode & 0o777]).toEqual([pw["pstn-lt-alice"]!.uid, pw["pstn-lt-alice"]!.gid, 0o600]);
+    expect(readFileSync(join(spool, "pstn-lt-alice"), "utf8")).toContain("\n>From the test\n\n");
+  });
+
+  test("mailbox_command runs as the user with the user's supplementary groups", async () => {
+    const a = pw["pstn-lt-alice"]!;
+    const withCommand = createLocalAgent(
+      testSite({ alias_maps: "", mail_owner: "pstn-lt-queue", mailbox_command: `id -u > ${shared}/mc.uid; id -G > ${shared}/mc.groups; echo "$HOME $USER $SHELL" > ${shared}/mc.env` }, site.dir).config,
+      { workerCommand: [bin("postern"), "local-worker"], workerIdleMs: 500 },
+    );
+    try {
+      const r = await withCommand.deliver(await queueMessage(site, { recipients: ["pstn-lt-alice@localhost"], content }));
+      expect(r[0]!.status).toBe("sent");
+    } finally {
+      await withCommand.close();
+    }
+    expect(readFileSync(join(shared, "mc.uid"), "utf8").trim()).toBe(String(a.uid));
+    expect(readFileSync(join(shared, "mc.groups"), "utf8").trim().split(" ").map(Number)).toContain(extraGid);
+    expect(readFileSync(join(shared, "mc.env"), "utf8").trim()).toBe(`${a.home} pstn-lt-alice /bin/sh`);
+    expect(statSync(join(shared, "mc.uid")).uid).toBe(a.uid);
+  });
+
+  test(".forward owned by the user: a file and a command, both as the user", async () => {
+    const b = pw["pstn-lt-bob"]!;
+    writeFileSync(join(b.home, ".forward"), `${shared}/bob.mbox, "|id -u > ${shared}/bob.id"\n`);
+    chownSync(join(b.home, ".forward"), b.uid, b.gid);
+    const r = await agent.deliver(await queueMessage(site, { recipients: ["pstn-lt-bob@localhost"], content }));
+    expect(r[0]!.expanded!.map((e) => e.reason)).toEqual([`delivered to file: ${shared}/bob.mbox`, `delivered to command: id -u > ${shared}/bob.id`]);
+    expect(statSync(join(shared, "bob.mbox")).uid).toBe(b.uid);
+    expect(readFileSync(join(shared, "bob.id"), "utf8").trim()).toBe(String(b.uid));
+  });
+
+  test("a .forward owned by someone else is ignored", async () => {
+    const b = pw["pstn-lt-bob"]!;
+    writeFileSync(join(b.home, ".forward"), `${shared}/hijack.mbox\n`);
+    chownSync(join(b.home, ".forward"), pw["pstn-lt-alice"]!.uid, b.gid);
+    const r = await agent.deliver(await queueMessage(site, { recipients: ["pstn-lt-bob@localhost"], content }));
+    expect(r[0]).toMatchObject({ status: "sent", reason: "delivered to mailbox" });
+    expect(existsSync(join(shared, "hijack.mbox"))).toBe(false);
+    Bun.spawnSync(["rm", "-f", join(b.home, ".forward")]);
+  });
+
+  test("alias files and commands of a root-owned alias database run as default_privs", async () => {
+    const nobody = getpwnam("nobody")!;
+    const r = await agent.deliver(await queueMessage(site, { recipients: ["tofile@localhost", "tocmd@localhost"], content }));
+    expect(r).toMatchObject([{ status: "sent" }, { status: "sent" }]);
+    expect(statSync(join(shared, "alias.mbox")).uid).toBe(nobody.uid);
+    expect(readFileSync(join(shared, "alias.id"), "utf8").trim()).toBe(String(nobody.uid));
+  });
+
+  test("an alias database owned by a user lends that user's rights", async () => {
+    const a = pw["pstn-lt-alice"]!;
+    const userOwned = createLocalAgent(testSite({ alias_maps: "memory:users", mail_owner: "pstn-lt-queue" }, site.dir).config, {
+      workerCommand: [bin("postern"), "local-worker"],
+      workerIdleMs: 500,
+      openTable: (spec) => memoryTable(spec, { owned: `"|id -u > ${shared}/owned.id"` }, { status: "untrusted", uid: a.uid }),
+    });
+    try {
+      expect((await userOwned.deliver(await queueMessage(site, { recipients: ["owned@localhost"], content })))[0]!.status).toBe("sent");
+    } finally {
+      await userOwned.close();
+    }
+    expect(readFileSync(join(shared, "owned.id"), "utf8").trim()).toBe(String(a.uid));
+  });
+
+  test("a symlinked or hard-linked mailbox is refused and its target untouched", async () => {
+    const target = join(site.dir, "victim");
+    writeFileSync(target, "secret\n");
+    // writable by bob: only the link check stands in the way
+    chmodSync(target, 0o666);
+    Bun.spawnSync(["rm", "-f", join(spool, "pstn-lt-bob")]);
+    symlinkSync(target, join(spool, "pstn-lt-bob"));
+    const r = await agent.deliver(await queueMessage(site, { recipients: ["pstn-lt-bob@localhost"], content }));
+    expect(r).toMatchObject([{ status: "bounced", dsn: "5.2.0", reason: `cannot update mailbox ${spool}/pstn-lt-bob for user pstn-lt-bob. file is a symbolic link` }]);
+    Bun.spawnSync(["rm", "-f", join(spool, "pstn-lt-bob")]);
+
+    const other = join(spool, "other");
+    writeFileSync(other, "");
+    chownSync(other, pw["pstn-lt-bob"]!.uid, 0);
+    linkSync(other, join(spool, "pstn-lt-bob"));
+    const r2 = await agent.deliver(await queueMessage(site, { recipients: ["pstn-lt-bob@localhost"], content }));
+    expect(r2).toMatchObject([{ status: "bounced", dsn: "5.2.0", reason: `cannot update mailbox ${spool}/pstn-lt-bob for user pstn-lt-bob. file has 2 hard links` }]);
+    expect(readFileSync(target, "utf8")).toBe("secret\n");
+    expect(readFileSync(other, "utf8")).toBe("");
+    Bun.spawnSync(["rm", "-f", join(spool, "pstn-lt-bob"), other]);
+  });
+
+  test("a mailbox owned by someone else is deferred (strict_mailbox_ownership)", async () => {
+    // writable by bob, but alice's
+    writeFileSync(join(spool, "pstn-lt-bob"), "");
+    chownSync(join(spool, "pstn-lt-bob"), pw["pstn-lt-alice"]!.uid, 0);
+    chmodSync(join(spool, "pstn-lt-bob"), 0o666);
+    const r = await agent.deliver(await queueMessage(site, { recipients: ["pstn-lt-bob@localhost"], content }));
+    expect(r).toMatchObject([{ status: "deferred", dsn: "4.2.0", reason: `cannot update mailbox ${spool}/pstn-lt-bob for user pstn-lt-bob. destination ${spool}/pstn-lt-bob is not owned by recipient` }]);
+    Bun.spawnSync(["rm", "-f", join(spool, "pstn-lt-bob")]);
+  });
+
+  test("a loop bounces with 5.4.6 and an unknown user with 5.1.1", async () => {
+    const r = await agent.deliver(
+      await queueMessage(site, { recipients: ["loop@localhost", "pstn-lt-nosuch@localhost"], content: "Delivered-To: pstn-lt-alice@mail.example.test\nSubject: l\n\nb\n" }),
+    );
+    expect(r).toMatchObject([
+      { status: "bounced", dsn: "5.4.6", reason: "mail forwarding loop for pstn-lt-alice@mail.example.test" },
+      { status: "bounced", dsn: "5.1.1", reason: 'unknown user: "pstn-lt-nosuch"' },
+    ]);
+  });
+
+  test("a forwarded message is a queue file of mail_owner", async () => {
+    const r = await agent.deliver(await queueMessage(site, { recipients: ["remote@localhost"], content }));
+    const id = r[0]!.reason.slice("forwarded as ".length);
+    expect(r[0]).toMatchObject({ status: "sent", action: "relayed" });
+    expect(statSync(join(site.queueDirectory, "incoming", id)).uid).toBe(pw["pstn-lt-queue"]!.uid);
+    expect(readdirSync(join(site.queueDirectory, "incoming"))).toContain(id);
+  });
+});

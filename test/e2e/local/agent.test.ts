@@ -1,0 +1,360 @@
+/**
+ * The local delivery agent end to end, unprivileged: everything runs as the
+ * user running the tests, with a passwd file of the test's own whose users
+ * have homes under a temporary directory. Queue files are committed with
+ * the queue API; the agent is called as the queue manager calls it.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chmodSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createLocalAgent, type LocalAgent } from "../../../src/local/agent.ts";
+import { readQueueFile } from "../../../src/global/queue/store.ts";
+import { memoryTable, passwdFile, queueMessage, testSite, type TestSite } from "../../helpers/local-delivery.ts";
+import { removeDir } from "../../helpers/run.ts";
+
+const uid = process.getuid!();
+const gid = process.getgid!();
+const sites: TestSite[] = [];
+const agents: LocalAgent[] = [];
+
+afterAll(async () => {
+  for (const a of agents) await a.close();
+  for (const s of sites) removeDir(s.dir);
+});
+
+interface Setup {
+  site: TestSite;
+  agent: LocalAgent;
+  spool: string;
+  home: (user: string) => string;
+}
+
+function setup(settings: Record<string, string | number | boolean> = {}, aliases: Record<string, string> = {}): Setup {
+  const base = testSite();
+  sites.push(base);
+  const spool = join(base.dir, "spool");
+  mkdirSync(spool);
+  const site = testSite({ mail_spool_directory: spool, alias_maps: "memory:aliases", recipient_delimiter: "+", ...settings }, base.dir);
+  const home = (user: string) => join(base.dir, "home", user);
+  for (const u of ["alice", "bob"]) mkdirSync(home(u), { recursive: true });
+  const pw = passwdFile(base.dir, [`alice:x:${uid}:${gid}:Alice:${home("alice")}:/bin/sh`, `bob:x:${uid}:${gid}:Bob:${home("bob")}:/bin/bash`]);
+  const agent = createLocalAgent(site.config, { privileged: false, passwdFile: pw, openTable: (spec) => memoryTable(spec, aliases) });
+  agents.push(agent);
+  return { site, agent, spool, home };
+}
+
+describe("mailboxes", () => {
+  test("mbox in mail_spool_directory: From_ line, headers, >From quoting, blank line; appended", async () => {
+    const { site, agent, spool } = setup();
+    const req = await queueMessage(site, { recipients: [{ address: "alice@mail.example.test", original: "Alice" }], content: "Subject: one\n\nFrom here\nbody" });
+    expect(await agent.deliver(req)).toMatchObject([{ index: 0, status: "sent", dsn: "2.0.0", reason: "delivered to mailbox", relay: "local" }]);
+    const req2 = await queueMessage(site, { sender: "", recipients: ["alice@mail.example.test"], content: "Subject: two\n\nsecond\n" });
+    expect((await agent.deliver(req2))[0]!.status).toBe("sent");
+    const box = readFileSync(join(spool, "alice"), "utf8");
+    expect(box).toMatch(
+      /^From sender@example\.org  \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}\nReturn-Path: <sender@example\.org>\nX-Original-To: Alice\nDelivered-To: alice@mail\.example\.test\nSubject: one\n\n>From here\nbody\n\nFrom MAILER-DAEMON  .*\nReturn-Path: <>\nX-Original-To: alice@mail\.example\.test\nDelivered-To: alice@mail\.example\.test\nSubject: two\n\nsecond\n\n$/,
+    );
+    expect(statSync(join(spool, "alice")).mode & 0o777).toBe(0o600);
+    expect(existsSync(join(spool, "alice.lock"))).toBe(false);
+  });
+
+  test("home_mailbox Maildir/: tmp, new and cur made; one file in new/ with Return-Path and Delivered-To", async () => {
+    const { site, agent, home } = setup({ home_mailbox: "Maildir/" });
+    const req = await queueMessage(site, { recipients: ["bob+lists@mail.example.test"], content: "Subject: m\n\nFrom x\n" });
+    expect(await agent.deliver(req)).toMatchObject([{ status: "sent", reason: "delivered to maildir" }]);
+    const md = join(home("bob"), "Maildir");
+    expect(readdirSync(md).sort()).toEqual(["cur", "new", "tmp"]);
+    expect(readdirSync(join(md, "tmp"))).toEqual([]);
+    const files = readdirSync(join(md, "new"));
+    expect(files).toHaveLength(1);
+    expect(files[0]).toMatch(/^\d+\.V[0-9a-f]+I[0-9a-f]+M\d+\./);
+    expect(readFileSync(join(md, "new", files[0]!), "utf8")).toBe(
+      "Return-Path: <sender@example.org>\nX-Original-To: bob+lists@mail.example.test\nDelivered-To: bob+lists@mail.example.test\nSubject: m\n\nFrom x\n",
+    );
+  });
+
+  test("home_mailbox without a slash is an mbox file in the home directory", async () => {
+    const { site, agent, home } = setup({ home_mailbox: "Mailbox" });
+    await agent.deliver(await queueMessage(site, { recipients: ["bob@mail.example.test"], content: "S: x\n\nb\n" }));
+    expect(readFileSync(join(home("bob"), "Mailbox"), "utf8")).toStartWith("From sender@example.org  ");
+  });
+
+  test("mail_spool_directory ending in a slash is a maildir per user", async () => {
+    const { site, agent, spool } = setup();
+    const agent2 = createLocalAgent(testSite({ mail_spool_directory: `${spool}/md/`, alias_maps: "" }, site.dir).config, {
+      privileged: false,
+      passwdFile: join(site.dir, "passwd"),
+    });
+    agents.push(agent2);
+    expect(await agent2.deliver(await queueMessage(site, { recipients: ["alice@localhost"], content: "S: x\n\nb\n" }))).toMatchObject([{ reason: "delivered to maildir" }]);
+    expect(readdirSync(join(spool, "md", "alice", "new"))).toHaveLength(1);
+  });
+
+  test("mailbox_size_limit: the write fails with File too large and the mailbox keeps its old size", async () => {
+    const { site, agent, spool } = setup({ mailbox_size_limit: 400, message_size_limit: 300 });
+    const first = await agent.deliver(await queueMessage(site, { recipients: ["alice@localhost"], content: "Subject: a\n\nsmall\n" }));
+    expect(first[0]!.status).toBe("sent");
+    const size = statSync(join(spool, "alice")).size;
+    const r = await agent.deliver(await queueMessage(site, { recipients: ["alice@localhost"], content: `Subject: b\n\n${"x".repeat(280)}\n` }));
+    expect(r).toMatchObject([
+      { status: "bounced", dsn: "5.2.2", reason: `cannot update mailbox ${join(spool, "alice")} for user alice. error writing message: File too large` },
+    ]);
+    expect(statSync(join(spool, "alice")).size).toBe(size);
+  });
+
+  test("a symbolic link or a hard link as mailbox is refused", async () => {
+    const { site, agent, spool } = setup();
+    // a world-writable spool, as /var/mail with its sticky bit: a link there is never trusted
+    chmodSync(spool, 0o1777);
+    writeFileSync(join(site.dir, "target"), "");
+    symlinkSync(join(site.dir, "target"), join(spool, "alice"));
+    writeFileSync(join(site.dir, "other"), "");
+    linkSync(join(site.dir, "other"), join(spool, "bob"));
+    const r = await agent.deliver(await queueMessage(site, { recipients: ["alice@localhost", "bob@localhost"], content: "S: x\n\nb\n" }));
+    expect(r).toMatchObject([
+      { status: "bounced", dsn: "5.2.0", reason: `cannot update mailbox ${spool}/alice for user alice. file is a symbolic link` },
+      { status: "bounced", dsn: "5.2.0", reason: `cannot update mailbox ${spool}/bob for user bob. file has 2 hard links` },
+    ]);
+    expect(readFileSync(join(site.dir, "target"), "utf8")).toBe("");
+    expect(readFileSync(join(site.dir, "other"), "utf8")).toBe("");
+  });
+});
+
+describe("locks", () => {
+  test("a mailbox locked with flock by a reader defers with 4.2.0 after the attempts", async () => {
+    const { site, agent, spool } = setup({ deliver_lock_attempts: 2, mailbox_delivery_lock: "flock" });
+    writeFileSync(join(spool, "alice"), "", { mode: 0o600 });
+    const holder = Bun.spawn(["flock", "-x", join(spool, "alice"), "sleep", "30"], { stdout: "ignore", stderr: "ignore" });
+    try {
+      await Bun.sleep(300);
+      const r = await agent.deliver(await queueMessage(site, { recipients: ["alice@localhost"], content: "S: x\n\nb\n" }));
+      expect(r).toMatchObject([
+        { status: "deferred", dsn: "4.2.0", reason: `cannot update mailbox ${spool}/alice for user alice. unable to lock for exclusive access: Resource temporarily unavailable` },
+      ]);
+    } finally {
+      holder.kill();
+    }
+    expect(readFileSync(join(spool, "alice"), "utf8")).toBe("");
+  });
+
+  test("an fcntl lock held by another process defers; after release delivery works", async () => {
+    const { site, agent, spool } = setup({ deliver_lock_attempts: 1, mailbox_delivery_lock: "fcntl" });
+    const box = join(spool, "alice");
+    writeFileSync(box, "", { mode: 0o600 });
+    const holder = Bun.spawn(["python3", "-c", `import fcntl,sys,time\nf=open(sys.argv[1],'a')\nfcntl.lockf(f,fcntl.LOCK_EX)\nprint('locked',flush=True)\ntime.sleep(30)`, box], {
+      stdout: "pipe",
+      stderr: "ignore",
+    });
+    const reader = (holder.stdout as ReadableStream<Uint8Array>).getReader();
+    await reader.read();
+    const r = await agent.deliver(await queueMessage(site, { recipients: ["alice@localhost"], content: "S: x\n\nb\n" }));
+    expect(r[0]).toMatchObject({ status: "deferred", dsn: "4.2.0" });
+    holder.kill();
+    await holder.exited;
+    expect((await agent.deliver(await queueMessage(site, { recipients: ["alice@localhost"], content: "S: x\n\nb\n" })))[0]!.status).toBe("sent");
+  });
+
+  test("a fresh dotlock defers; a stale one is removed", async () => {
+    const { site, agent, spool } = setup({ deliver_lock_attempts: 2, mailbox_delivery_lock: "dotlock", stale_lock_time: "600s" });
+    writeFileSync(join(spool, "alice.lock"), "");
+    const r = await agent.deliver(await queueMessage(site, { recipients: ["alice@localhost"], content: "S: x\n\nb\n" }));
+    expect(r).toMatchObject([{ status: "deferred", dsn: "4.2.0", reason: `cannot update mailbox ${spool}/alice for user alice. unable to create lock file ${spool}/alice.lock: File exists` }]);
+
+    const stale = setup({ deliver_lock_attempts: 3, mailbox_delivery_lock: "dotlock", stale_lock_time: "0s" });
+    writeFileSync(join(stale.spool, "alice.lock"), "");
+    utimesSync(join(stale.spool, "alice.lock"), new Date(0), new Date(0));
+    const r2 = await stale.agent.deliver(await queueMessage(stale.site, { recipients: ["alice@localhost"], content: "S: x\n\nb\n" }));
+    expect(r2[0]!.status).toBe("sent");
+    expect(existsSync(join(stale.spool, "alice.lock"))).toBe(false);
+  });
+});
+
+describe("aliases", () => {
+  test("an alias to local users delivers to each, logged with the final address", async () => {
+    const { site, agent, spool } = setup({}, { staff: "alice, bob, nosuchuser" });
+    const r = await agent.deliver(await queueMessage(site, { recipients: [{ address: "staff@mail.example.test", original: "staff" }], content: "S: x\n\nb\n" }));
+    expect(r[0]).toMatchObject({ status: "sent", reason: "delivered to mailbox" });
+    expect(r[0]!.expanded).toEqual([
+      { address: "alice@mail.example.test", status: "sent", dsn: "2.0.0", reason: "delivered to mailbox", action: "delivered" },
+      { address: "bob@mail.example.test", status: "sent", dsn: "2.0.0", reason: "delivered to mailbox", action: "delivered" },
+      { address: "nosuchuser@mail.example.test", status: "bounced", dsn: "5.1.1", reason: 'unknown user: "nosuchuser"', action: "failed" },
+    ]);
+    // X-Original-To keeps the original recipient; Delivered-To is the address that was first delivered to
+    expect(readFileSync(join(spool, "bob"), "utf8")).toContain("X-Original-To: staff\nDelivered-To: staff@mail.example.test\n");
+  });
+
+  test("files, commands, :include: and the allow_mail_to_* classes", async () => {
+    const base = setup();
+    const dir = base.site.dir;
+    writeFileSync(join(dir, "list"), `# members\nbob\n"|echo included"\n${dir}/inc.mbox\n`);
+    const { site, agent } = setup({ allow_mail_to_files: "alias" }, {
+      tofile: `${dir}/alias.mbox`,
+      tocmd: `"|env > ${dir}/env.out"`,
+      list: `:include:${dir}/list`,
+      tomaildir: `${dir}/md/`,
+    });
+    const r = await agent.deliver(
+      await queueMessage(site, {
+        recipients: ["tofile@localhost", { address: "tocmd+ext@localhost", original: "tocmd+ext" }, "list@localhost", "tomaildir@localhost"],
+        content: "S: x\n\nFrom b\n",
+      }),
+    );
+    expect(r[0]).toMatchObject({ status: "sent", reason: `delivered to file: ${dir}/alias.mbox` });
+    expect(r[1]).toMatchObject({ status: "sent", reason: `delivered to command: env > ${dir}/env.out` });
+    expect(readFileSync(join(dir, "alias.mbox"), "utf8")).toContain("\n>From b\n\n");
+    const env = Object.fromEntries(
+      readFileSync(join(dir, "env.out"), "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+    );
+    expect(env).toMatchObject({
+      USER: "tocmd",
+      LOGNAME: "tocmd",
+      EXTENSION: "ext",
+      LOCAL: "tocmd+ext",
+      DOMAIN: "localhost",
+      RECIPIENT: "tocmd+ext@localhost",
+      ORIGINAL_RECIPIENT: "tocmd+ext",
+      SENDER: "sender@example.org",
+      PATH: "/usr/bin:/bin",
+    });
+    // an alias has no user context: no HOME or SHELL
+    expect(env.HOME).toBeUndefined();
+    // :include: members: local users are forwarded, commands and files are restricted by default
+    expect(r[2]!.expanded!.map((e) => `${e.status} ${e.dsn} ${e.reason.replace(/[0-9A-F]{6,}$/, "ID")}`)).toEqual([
+      "bounced 5.7.1 mail to command is restricted",
+      "bounced 5.7.1 mail to file is restricted",
+      "sent 2.0.0 forwarded as ID",
+    ]);
+    expect(r[3]).toMatchObject({ status: "sent", reason: "delivered to maildir" });
+    expect(readdirSync(join(dir, "md", "new"))).toHaveLength(1);
+  });
+
+  test("an alias to another domain is forwarded as a new queue file", async () => {
+    const { site, agent } = setup({}, { fwd: "someone@remote.example, alice" });
+    const req = await queueMessage(site, { recipients: [{ address: "fwd@mail.example.test", original: "fwd" }], content: "Subject: f\n\nbody\n", attributes: { client_address: "192.0.2.1" } });
+    const r = await agent.deliver(req);
+    const forwarded = r[0]!.expanded!.find((e) => e.reason.startsWith("forwarded as "))!;
+    expect(forwarded).toMatchObject({ address: "fwd@mail.example.test", status: "sent", dsn: "2.0.0", action: "relayed" });
+    const id = forwarded.reason.slice("forwarded as ".length);
+    const q = readQueueFile(join(site.queueDirectory, "incoming", id));
+    expect(q.sender).toBe("sender@example.org");
+    expect(q.recipients).toEqual([{ address: "someone@remote.example", original: "fwd" }]);
+    expect(q.attributes.client_address).toBe("192.0.2.1");
+    expect(Buffer.from(q.content).toString()).toMatch(new RegExp(`^Received: by mail\\.example\\.test \\(postern\\)\\n\\tid ${id}; .*\\nDelivered-To: fwd@mail\\.example\\.test\\nSubject: f\\n\\nbody\\n$`));
+  });
+
+  test("owner-NAME becomes the sender, and the members go out as a new message", async () => {
+    const { site, agent } = setup({}, { team: "alice, bob", "owner-team": "alice" });
+    const r = await agent.deliver(await queueMessage(site, { recipients: ["team@mail.example.test"], content: "S: x\n\nb\n" }));
+    expect(r[0]!.expanded).toHaveLength(1);
+    const id = r[0]!.reason.slice("forwarded as ".length);
+    const q = readQueueFile(join(site.queueDirectory, "incoming", id));
+    expect(q.sender).toBe("owner-team@mail.example.test");
+    expect(q.recipients.map((x) => x.address)).toEqual(["alice@mail.example.test", "bob@mail.example.test"]);
+    // a mailing list starts a new original recipient
+    expect(q.recipients[0]!.original).toBeUndefined();
+  });
+
+  test("an alias that includes its own name delivers to that user", async () => {
+    const { site, agent, spool } = setup({}, { alice: "alice, bob" });
+    const r = await agent.deliver(await queueMessage(site, { recipients: ["alice@localhost"], content: "S: x\n\nb\n" }));
+    expect(r[0]!.expanded!.map((e) => `${e.address} ${e.reason}`)).toEqual([
+      "alice@mail.example.test delivered to mailbox",
+      "bob@mail.example.test delivered to mailbox",
+    ]);
+    expect(existsSync(join(spool, "alice"))).toBe(true);
+  });
+
+  test("the alias database unavailable defers", async () => {
+    const base = testSite();
+    sites.push(base);
+    const agent = createLocalAgent(testSite({ alias_maps: "memory:broken" }, base.dir).config, {
+      privileged: false,
+      openTable: (spec) => ({ ...memoryTable(spec, {}), lookup: async () => Promise.reject(new Error("index is corrupt")) }),
+    });
+    agents.push(agent);
+    expect(await agent.deliver(await queueMessage(base, { recipients: ["alice@localhost"], content: "S: x\n\nb\n" }))).toMatchObject([
+      { status: "deferred", dsn: "4.3.0", reason: "alias database unavailable" },
+    ]);
+  });
+});
+
+describe("unknown users, loops, luser_relay", () => {
+  test("an unknown user bounces with 5.1.1; postmaster without an alias is discarded", async () => {
+    const { site, agent } = setup();
+    const r = await agent.deliver(await queueMessage(site, { recipients: ["nosuch@localhost", "postmaster@localhost"], content: "S: x\n\nb\n" }));
+    expect(r).toMatchObject([
+      { status: "bounced", dsn: "5.1.1", reason: 'unknown user: "nosuch"', action: "failed" },
+      { status: "sent", dsn: "2.0.0", reason: "discarded" },
+    ]);
+  });
+
+  test("a message already delivered to the recipient bounces with 5.4.6", async () => {
+    const { site, agent, spool } = setup({}, { loop: "alice" });
+    const content = "Delivered-To: alice@mail.example.test\nSubject: loop\n\nb\n";
+    const r = await agent.deliver(await queueMessage(site, { recipients: ["loop@mail.example.test", "Alice@mail.example.test"], content }));
+    expect(r).toMatchObject([
+      { status: "bounced", dsn: "5.4.6", reason: "mail forwarding loop for alice@mail.example.test" },
+      { status: "bounced", dsn: "5.4.6", reason: "mail forwarding loop for Alice@mail.example.test" },
+    ]);
+    expect(existsSync(join(spool, "alice"))).toBe(false);
+  });
+
+  test("luser_relay takes mail for unknown users, with $user expanded", async () => {
+    const { site, agent, spool } = setup({ luser_relay: "bob+$user" });
+    const r = await agent.deliver(await queueMessage(site, { recipients: ["stranger@mail.example.test"], content: "S: x\n\nb\n" }));
+    expect(r[0]!.expanded).toEqual([{ address: "bob+stranger@mail.example.test", status: "sent", dsn: "2.0.0", reason: "delivered to mailbox", action: "delivered" }]);
+    expect(readFileSync(join(spool, "bob"), "utf8")).toContain("Delivered-To: stranger@mail.example.test\n");
+  });
+});
+
+describe(".forward", () => {
+  test("the first forward_path file wins: files, commands, other users forwarded, self to the mailbox", async () => {
+    const { site, agent, spool, home } = setup();
+    const dir = site.dir;
+    writeFileSync(join(home("alice"), ".forward+lists"), `${dir}/lists.mbox\n`);
+    writeFileSync(join(home("alice"), ".forward"), `# comment\n${dir}/fwd.mbox, "|cat > ${dir}/fwd.out"\n\\alice, bob\n`);
+    const r = await agent.deliver(await queueMessage(site, { recipients: ["alice@mail.example.test", "alice+lists@mail.example.test"], content: "S: x\n\nb\n" }));
+    expect(r[0]!.expanded!.map((e) => e.reason.replace(/[0-9A-F]{6,}$/, "ID"))).toEqual([
+      `delivered to file: ${dir}/fwd.mbox`,
+      `delivered to command: cat > ${dir}/fwd.out`,
+      "delivered to mailbox",
+      "forwarded as ID",
+    ]);
+    expect(readFileSync(join(dir, "fwd.out"), "utf8")).toStartWith("From sender@example.org  ");
+    expect(readFileSync(join(spool, "alice"), "utf8")).toContain("Delivered-To: alice@mail.example.test\n");
+    // alice+lists: .forward+lists is found first
+    expect(r[1]).toMatchObject({ status: "sent", reason: `delivered to file: ${dir}/lists.mbox` });
+  });
+
+  test("an empty .forward means the mailbox", async () => {
+    const { site, agent, home } = setup();
+    writeFileSync(join(home("bob"), ".forward"), "");
+    expect(await agent.deliver(await queueMessage(site, { recipients: ["bob@localhost"], content: "S: x\n\nb\n" }))).toMatchObject([{ reason: "delivered to mailbox" }]);
+  });
+});
+
+describe("commands", () => {
+  test("sysexits, D.S.N output, and the time limit that kills the process group", async () => {
+    const { site, agent } = setup({ command_time_limit: "1s" }, {
+      tempfail: `"|exit 75"`,
+      nouser: `"|exit 67"`,
+      dsn: `"|echo 4.7.1 go away; exit 1"`,
+      slow: `"|sleep 30 & sleep 30"`,
+      ok: `"|cat > /dev/null"`,
+    });
+    const started = Date.now();
+    const r = await agent.deliver(await queueMessage(site, { recipients: ["tempfail@localhost", "nouser@localhost", "dsn@localhost", "slow@localhost", "ok@localhost"], content: "S: x\n\nb\n" }));
+    expect(r).toMatchObject([
+      { status: "deferred", dsn: "4.3.0", reason: "temporary failure" },
+      { status: "bounced", dsn: "5.1.1", reason: "user unknown" },
+      { status: "deferred", dsn: "4.7.1", reason: "go away " },
+      { status: "bounced", dsn: "5.3.0", reason: `Command time limit exceeded: "sleep 30 & sleep 30"` },
+      { status: "sent", reason: "delivered to command: cat > /dev/null" },
+    ]);
+    // the background sleep was killed with its group: nothing keeps the test waiting 30 s
+    expect(Date.now() - started).toBeLessThan(20_000);
+  });
+});
