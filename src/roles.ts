@@ -36,6 +36,7 @@ export const ROLES: Record<string, RoleEntry> = {
   master: { summary: "The master daemon (started by start)", load: () => import("./master/main.ts"), internal: true },
   qmgr: { summary: "The queue manager daemon", load: () => import("./qmgr/main.ts"), internal: true },
   local: { summary: "The local delivery service", load: () => import("./local/service.ts"), internal: true },
+  "local-worker": { summary: "Local delivery as one user (started by local)", load: () => import("./local/worker-main.ts"), internal: true },
   stop: { summary: "Stop the mail system gracefully", load: control },
   abort: { summary: "Stop the mail system at once", load: control },
   reload: { summary: "Re-read the configuration of the running system", load: control },

@@ -47,6 +47,24 @@ export interface RecipientResult {
   relay: string;
   /** DSN action for reports: delivered, relayed, expanded, failed, delayed. */
   action?: string;
+  /**
+   * Local delivery: one entry per final delivery the recipient expanded to
+   * (aliases, .forward, :include:), in order; Postfix logs a line for each,
+   * `to=<address>, orig_to=<the recipient's original>`. The fields above sum
+   * them up: deferred if any entry was, bounced if every entry bounced, else
+   * sent; bounced entries beside sent ones still need a bounce report.
+   */
+  expanded?: ExpandedResult[];
+}
+
+/** One final delivery of an expanded recipient. */
+export interface ExpandedResult {
+  /** The final address (to= in the log). */
+  address: string;
+  status: DeliveryStatus;
+  dsn: string;
+  reason: string;
+  action?: string;
 }
 
 /** A delivery agent: delivers one request and reports a result for every recipient in it. */
