@@ -1,0 +1,124 @@
+/** The layering check (scripts/check-layers.ts): the real tree passes, and a fixture tree with violations is caught. */
+import { describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { checkLayers, roleModule, scanImports } from "../../scripts/check-layers.ts";
+import { ROOT } from "../helpers/run.ts";
+
+const FIXTURE = join(ROOT, "test/fixtures/layers-bad");
+
+async function cli(root?: string) {
+  const proc = Bun.spawn([process.execPath, join(ROOT, "scripts/check-layers.ts"), ...(root ? [root] : [])], {
+    cwd: ROOT,
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, BUN_BE_BUN: undefined, BUN_OPTIONS: undefined },
+  });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code, stdout, stderr };
+}
+
+describe("the repository", () => {
+  const report = checkLayers(ROOT);
+
+  test("src/ keeps the layers of ARCHITECTURE §6", () => {
+    expect(report.files).toBeGreaterThan(20);
+    expect(report.violations).toEqual([]);
+  });
+
+  test("sendmail and postconf start without mailauth or TLS", () => {
+    for (const role of ["sendmail", "postconf"]) {
+      const reached = report.reach[role]!;
+      expect(reached).toContain("src/main.ts");
+      expect(reached).toContain("src/util/sysexits.ts");
+      for (const heavy of ["mailauth", "node:tls", "tls"]) expect(reached).not.toContain(heavy);
+    }
+    expect(report.reach.postconf).toContain("src/cmd/postconf/main.ts");
+    expect(report.reach.postconf).toContain("smol-toml");
+  });
+
+  test("the command line version passes", async () => {
+    const r = await cli();
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("layers respected");
+  });
+});
+
+describe("a tree with violations (test/fixtures/layers-bad)", () => {
+  test("each violation is reported with its file and line", () => {
+    expect(checkLayers(FIXTURE).violations).toEqual([
+      'src/cmd/uses-daemon.ts:2: imports "../daemon/skeleton.ts": cmd/ never imports a daemon folder',
+      'src/cmd/uses-smtpd.ts:2: imports "../smtpd/server.ts": cmd/ never imports a daemon folder',
+      'src/global/imports-entry.ts:2: imports "../roles.ts": nothing below the entry files imports main.ts, roles.ts or dispatch.ts',
+      'src/pickup/main.ts:2: imports "../qmgr/queue.ts": no role folder imports another role folder',
+      'src/smtpd/server.ts:7: imports "../qmgr/queue.ts": no role folder imports another role folder',
+      'src/util/bad-util.ts:3: imports "../global/thing.ts": src/util/ imports nothing outside src/util/',
+      'sendmail: "mailauth" is reachable through static imports: src/cmd/sendmail.ts -> src/cmd/sign.ts -> src/global/dkim.ts -> mailauth',
+      'postconf: "node:tls" is reachable through static imports: src/cmd/postconf.ts -> node:tls',
+    ]);
+  });
+
+  test("a dynamic import() and a type-only import are not followed for the light roles", () => {
+    const reach = checkLayers(FIXTURE).reach;
+    expect(reach.postconf).toContain("node:tls");
+    expect(reach.postconf).not.toContain("mailauth");
+    expect(reach.postconf).not.toContain("node:net");
+  });
+
+  test("the command line version exits 1 and lists them", async () => {
+    const r = await cli(FIXTURE);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain("check-layers: 8 violation(s)");
+    expect(r.stderr).toContain("src/util/bad-util.ts:3");
+  });
+});
+
+describe("roleModule", () => {
+  test("an inline lazy import and a constant that holds one", () => {
+    const roles = `const notYet = () => import("./cmd/not-yet.ts");
+export const ROLES = {
+  sendmail: { summary: "Sendmail {x}", load: notYet, symlink: true },
+  "postconf": { summary: "Show", load: () => import("./cmd/postconf/main.ts"), symlink: true },
+  postlog: { load: async () => await import('./cmd/postlog.ts'), summary: "log" },
+};`;
+    expect(roleModule(roles, "sendmail")).toBe("./cmd/not-yet.ts");
+    expect(roleModule(roles, "postconf")).toBe("./cmd/postconf/main.ts");
+    expect(roleModule(roles, "postlog")).toBe("./cmd/postlog.ts");
+  });
+
+  test("a role it cannot find or understand is an error, not a pass", () => {
+    expect(() => roleModule("export const ROLES = {};", "sendmail")).toThrow('no entry for "sendmail"');
+    expect(() => roleModule("export const ROLES = { sendmail: { load: pick(1) } };", "sendmail")).toThrow("cannot tell which module");
+  });
+});
+
+describe("scanImports", () => {
+  test("every static form, type-only marked, dynamic marked, with lines", () => {
+    const text = [
+      'import a from "./a.ts";',
+      'import { b,',
+      '  c } from "./bc.ts";',
+      'import * as d from "node:fs";',
+      'import type { T } from "./t.ts";',
+      'export { e } from "./e.ts";',
+      'export * from "./f.ts";',
+      'export type { U } from "./u.ts";',
+      'import "./side-effect.ts";',
+      'const g = require("./g.js");',
+      'const h = await import("./h.ts");',
+      'const notAnImport = "import x from y";',
+    ].join("\n");
+    expect(scanImports(text).map((r) => [r.line, r.specifier, r.typeOnly, r.dynamic])).toEqual([
+      [1, "./a.ts", false, false],
+      [2, "./bc.ts", false, false],
+      [4, "node:fs", false, false],
+      [5, "./t.ts", true, false],
+      [6, "./e.ts", false, false],
+      [7, "./f.ts", false, false],
+      [8, "./u.ts", true, false],
+      [9, "./side-effect.ts", false, false],
+      [10, "./g.js", false, false],
+      [11, "./h.ts", false, true],
+    ]);
+  });
+});
