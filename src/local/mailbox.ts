@@ -9,6 +9,13 @@
  * the user with the directory's group (so the dotlock can be made); in any
  * other spool directory as root, and a new mailbox is given to the user.
  *
+ * Unprivileged mode has one account, the invoking user's. There, when
+ * local_recipient_maps is empty (the embedded `npm start` configuration:
+ * "any local part is a recipient"), a name without a passwd entry still has
+ * a mailbox in mail_spool_directory, written as the invoking user. As root,
+ * and with local_recipient_maps set, such a name is an unknown user, as with
+ * Postfix.
+ *
  * Runs in the local delivery agent.
  */
 import { stat } from "node:fs/promises";
@@ -30,8 +37,10 @@ export async function deliverMailbox(parent: LocalState, _usr: UserAttr): Promis
     return yes(ctx.defer(msg, "4.3.5", "mail system configuration error"));
   }
   const pw = ctx.services.getpwnam(parts.user);
-  if (!pw) return { handled: false, retry: false };
-  const usr = ctx.services.userAttr(pw);
+  let usr: UserAttr;
+  if (pw) usr = ctx.services.userAttr(pw);
+  else if (!ctx.services.privileged && s.anyLocalRecipient && !s.homeMailbox) usr = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, logname: parts.user };
+  else return { handled: false, retry: false };
 
   if (s.mailboxCommandMaps.length > 0) {
     try {

@@ -53,6 +53,8 @@ export interface LocalSettings {
   duplicateFilterLimit: number;
   queueDirectory: string;
   doubleBounceSender: string;
+  /** local_recipient_maps is empty: any local part is a recipient (used in unprivileged mode, see mailbox.ts). */
+  anyLocalRecipient: boolean;
   /** The system host name, for maildir file names. */
   systemHostname: string;
 }
@@ -125,6 +127,7 @@ export function readLocalSettings(config: Config): LocalSettings {
     queueDirectory: config.str("queue_directory"),
     // the bounce service owns double_bounce_sender; until it is registered Postfix's default applies
     doubleBounceSender: (config.raw("double_bounce_sender") !== undefined && config.str("double_bounce_sender")) || "double-bounce",
+    anyLocalRecipient: config.list("local_recipient_maps").length === 0,
     systemHostname: hostname(),
   };
 }

@@ -102,6 +102,20 @@ describe("mailboxes", () => {
     expect(statSync(join(spool, "alice")).size).toBe(size);
   });
 
+  test("unprivileged with an empty local_recipient_maps, any local part has a maildir (npm start)", async () => {
+    const base = testSite();
+    sites.push(base);
+    const site = testSite({ mail_spool_directory: `${base.dir}/mail/`, local_recipient_maps: "", alias_maps: "" }, base.dir);
+    const agent = createLocalAgent(site.config, { privileged: false, passwdFile: passwdFile(base.dir, []) });
+    agents.push(agent);
+    expect(await agent.deliver(await queueMessage(site, { recipients: ["you@localhost"], content: "S: x\n\nb\n" }))).toMatchObject([{ status: "sent", reason: "delivered to maildir" }]);
+    expect(readdirSync(join(base.dir, "mail", "you", "new"))).toHaveLength(1);
+    // with the default local_recipient_maps the name is unknown, as with Postfix
+    const strict = createLocalAgent(testSite({ mail_spool_directory: `${base.dir}/mail/`, alias_maps: "" }, base.dir).config, { privileged: false, passwdFile: passwdFile(base.dir, []) });
+    agents.push(strict);
+    expect(await strict.deliver(await queueMessage(site, { recipients: ["you@localhost"], content: "S: x\n\nb\n" }))).toMatchObject([{ status: "bounced", dsn: "5.1.1" }]);
+  });
+
   test("a symbolic link or a hard link as mailbox is refused", async () => {
     const { site, agent, spool } = setup();
     // a world-writable spool, as /var/mail with its sticky bit: a link there is never trusted
