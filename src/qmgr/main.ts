@@ -9,12 +9,11 @@ import { serveJsonLines } from "../global/ipc/json-lines.ts";
 import { qmgrSocketPath } from "../global/queue/flush-request.ts";
 import { isQueueId } from "../global/queue/names.ts";
 import { QueueManager } from "./queue-manager.ts";
-import { loadNotifier } from "./notifier.ts";
 
 export async function main(args: string[]): Promise<number> {
   let manager: QueueManager | undefined;
   const ctx = await startDaemon(args, { role: "qmgr", onReload: (c) => manager?.setConfig(c) });
-  manager = new QueueManager(ctx.config, await loadNotifier());
+  manager = new QueueManager(ctx.config);
   manager.start();
   const server = await serveJsonLines(qmgrSocketPath(ctx.config), 0o666, async (req) => {
     if (req.command !== "flush") throw new Error("unknown request");

@@ -15,7 +15,8 @@ import { join } from "node:path";
 import { log } from "../util/log.ts";
 import type { Config } from "../global/config/config.ts";
 import type { QueueFile } from "../global/queue/format.ts";
-import { listQueue, loadQueueFile, markRecipientDone, queueFilePath } from "../global/queue/store.ts";
+import { appendStateRecord, listQueue, loadQueueFile, markRecipientDone, queueFilePath } from "../global/queue/store.ts";
+import { encodeDelayWarnedRecord } from "../global/queue/format.ts";
 import { appendDeliveryLog, readDeliveryLog } from "../global/queue/delivery-log.ts";
 import type { DeliveryRequest, RecipientResult } from "../global/delivery/types.ts";
 import { resolveRecipient } from "../global/rewrite/resolve.ts";
@@ -23,7 +24,7 @@ import { agentFor } from "./agents.ts";
 import { DestinationQueues, recipientLimit } from "./destinations.ts";
 import { backoffSeconds, delayFields } from "./delays.ts";
 import type { FlushRequest } from "../global/queue/flush-request.ts";
-import { returnToSender, type Notifier } from "./notify.ts";
+import { returnToSender, sendNotices } from "./notify.ts";
 
 interface ActiveMessage {
   id: string;
@@ -41,14 +42,12 @@ export class QueueManager {
   #timers: ReturnType<typeof setInterval>[] = [];
   #scanning = false;
   #rescan = false;
-  #notifier: Notifier;
   #stopping = false;
 
-  constructor(config: Config, notifier: Notifier) {
+  constructor(config: Config) {
     this.#config = config;
     this.#queueDir = config.str("queue_directory");
     this.#destinations = new DestinationQueues(config);
-    this.#notifier = notifier;
   }
 
   setConfig(config: Config): void {
@@ -254,13 +253,14 @@ export class QueueManager {
       log.info(`${msg.id}: from=<${msg.file.sender}>, status=expired, returned to sender`);
     }
     try {
-      returnToSender(this.#config, this.#notifier, msg.id, msg.file);
+      returnToSender(this.#config, msg.id, msg.file);
     } catch (err) {
       log.error(`${msg.id}: cannot create the delivery status notification: ${(err as Error).message}; will retry`);
       // keep the bounce log; the message stays queued so the notice is not lost
       this.#defer(msg, path, now);
       return;
     }
+    if (!msg.file.recipients.every((r) => r.done)) this.#warnDelay(msg, path, now);
     if (msg.file.recipients.every((r) => r.done)) {
       for (const q of ["defer", "bounce"]) {
         try {
@@ -276,6 +276,21 @@ export class QueueManager {
       this.#defer(msg, path, now);
     }
     this.scanIncoming();
+  }
+
+  /** Once per message, after delay_warning_time: the delay notice from the current defer/ID reasons. */
+  #warnDelay(msg: ActiveMessage, path: string, now: number): void {
+    const after = this.#config.time("delay_warning_time") * 1000;
+    if (after <= 0 || msg.file.attributes.delay_warned === "yes" || now - msg.file.arrivalTime < after) return;
+    const entries = readDeliveryLog(this.#queueDir, "defer", msg.id);
+    if (!entries.length) return;
+    try {
+      sendNotices(this.#config, msg.id, msg.file, "delay", entries);
+      appendStateRecord(path, encodeDelayWarnedRecord(now));
+      msg.file.attributes.delay_warned = "yes";
+    } catch (err) {
+      log.error(`${msg.id}: cannot send the delay notice: ${(err as Error).message}; will retry`);
+    }
   }
 
   #defer(msg: ActiveMessage, path: string, now: number): void {

@@ -11,6 +11,7 @@
  *     \nE\n                                       end marker: without it the file is incomplete
  *     D <recipient index> <ms>\n                  appended later: that recipient is finished
  *     X <ms>\n                                   appended later: expiry forced (postsuper -e/-f); read as attribute expire=yes
+ *     W <ms>\n                                   appended later: the delay notice was sent; read as attribute delay_warned=yes
  *
  * Values are %XX-escaped (escape.ts). The message is kept with LF line ends.
  * Reading trusts nothing: a file that does not match exactly is corrupt.
@@ -88,6 +89,11 @@ export function encodeQueueFile(q: QueueFile): Uint8Array {
 /** The record postsuper -e/-f appends: the queue manager returns the message at its next attempt. */
 export function encodeExpireRecord(time = Date.now()): string {
   return `X ${Math.trunc(time)}\n`;
+}
+
+/** The record the queue manager appends once it has sent the delay notice. */
+export function encodeDelayWarnedRecord(time = Date.now()): string {
+  return `W ${Math.trunc(time)}\n`;
 }
 
 /** The record appended when recipient `index` is finished. */
@@ -180,6 +186,10 @@ export function decodeQueueFile(bytes: Uint8Array): QueueFile {
     pos = nl + 1;
     if (/^X \d+$/.test(line)) {
       attributes.expire = "yes";
+      continue;
+    }
+    if (/^W \d+$/.test(line)) {
+      attributes.delay_warned = "yes";
       continue;
     }
     const m = /^D (\d+) \d+$/.exec(line);

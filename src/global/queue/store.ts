@@ -64,14 +64,19 @@ export function loadQueueFile(queueDirectory: string, queue: string, id: string)
   }
 }
 
-/** Durably records that recipient `index` is finished (an appended D record). */
-export function markRecipientDone(path: string, index: number): void {
+/** Appends a state record to a queue file and fsyncs it. */
+export function appendStateRecord(path: string, record: string): void {
   const fd = openSync(path, fsc.O_WRONLY | fsc.O_APPEND);
   try {
-    writeSync(fd, encodeDoneRecord(index));
+    writeSync(fd, record);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
+}
+
+/** Durably records that recipient `index` is finished (an appended D record). */
+export function markRecipientDone(path: string, index: number): void {
+  appendStateRecord(path, encodeDoneRecord(index));
 }
 
