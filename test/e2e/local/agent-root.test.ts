@@ -13,8 +13,13 @@ import { memoryTable, queueMessage, testSite, type TestSite } from "../../helper
 import { bin, removeDir } from "../../helpers/run.ts";
 
 const isRoot = process.getuid?.() === 0;
-const USERS = ["pstn-lt-alice", "pstn-lt-bob", "pstn-lt-queue"] as const;
-const GROUP = "pstn-lt-extra";
+// names unique to this run: other test runs on the machine may create and remove their own users meanwhile
+const TAG = `plt${process.pid.toString(36)}`;
+const ALICE = `${TAG}-alice`;
+const BOB = `${TAG}-bob`;
+const QUEUE = `${TAG}-queue`;
+const USERS = [ALICE, BOB, QUEUE] as const;
+const GROUP = `${TAG}-extra`;
 
 let site: TestSite;
 let agent: LocalAgent;
@@ -24,8 +29,13 @@ const pw: Record<string, PasswdEntry> = {};
 let extraGid = 0;
 
 function sh(argv: string[]): void {
-  const r = Bun.spawnSync(argv, { stdout: "pipe", stderr: "pipe" });
-  if (r.exitCode !== 0) throw new Error(`${argv.join(" ")}: ${r.stderr.toString()}`);
+  // useradd and friends fail while another process holds /etc/passwd's lock: try again
+  for (let attempt = 1; ; attempt++) {
+    const r = Bun.spawnSync(argv, { stdout: "pipe", stderr: "pipe" });
+    if (r.exitCode === 0) return;
+    if (attempt >= 20) throw new Error(`${argv.join(" ")}: ${r.stderr.toString()}`);
+    Bun.sleepSync(250);
+  }
 }
 
 function cleanupUsers(): void {
@@ -43,11 +53,11 @@ beforeAll(() => {
     sh(["useradd", "--no-user-group", "--gid", "nogroup", "--create-home", "--home-dir", join(site.dir, "home", u), "--shell", "/bin/sh", u]);
     pw[u] = getpwnam(u)!;
   }
-  sh(["usermod", "-aG", GROUP, "pstn-lt-alice"]);
+  sh(["usermod", "-aG", GROUP, ALICE]);
   extraGid = Number(Bun.spawnSync(["getent", "group", GROUP]).stdout.toString().split(":")[2]);
   chmodSync(join(site.dir, "home"), 0o755);
   // the queue belongs to mail_owner, as `postern check` makes it
-  for (const d of ["incoming", "active"]) chownSync(join(site.queueDirectory, d), pw["pstn-lt-queue"]!.uid, pw["pstn-lt-queue"]!.gid);
+  for (const d of ["incoming", "active"]) chownSync(join(site.queueDirectory, d), pw[QUEUE]!.uid, pw[QUEUE]!.gid);
   spool = join(site.dir, "spool");
   mkdirSync(spool);
   chmodSync(spool, 0o1777);
@@ -58,7 +68,7 @@ beforeAll(() => {
     {
       mail_spool_directory: spool,
       alias_maps: "memory:aliases",
-      mail_owner: "pstn-lt-queue",
+      mail_owner: QUEUE,
       default_privs: "nobody",
       recipient_delimiter: "+",
     },
@@ -72,7 +82,7 @@ beforeAll(() => {
       memoryTable(spec, {
         tofile: `${shared}/alias.mbox`,
         tocmd: `"|id -u > ${shared}/alias.id"`,
-        loop: "pstn-lt-alice",
+        loop: ALICE,
         remote: "someone@remote.example",
       }),
   });
@@ -89,46 +99,46 @@ const content = "Subject: root test\n\nFrom the test\n";
 
 describe.skipIf(!isRoot)("as root, deliveries run as the recipient", () => {
   test("the mailbox is created owned by the recipient, mode 0600", async () => {
-    const r = await agent.deliver(await queueMessage(site, { recipients: ["pstn-lt-alice@localhost"], content }));
+    const r = await agent.deliver(await queueMessage(site, { recipients: [`${ALICE}@localhost`], content }));
     expect(r).toMatchObject([{ status: "sent", reason: "delivered to mailbox" }]);
-    const st = statSync(join(spool, "pstn-lt-alice"));
-    expect([st.uid, st.gid, st.mode & 0o777]).toEqual([pw["pstn-lt-alice"]!.uid, pw["pstn-lt-alice"]!.gid, 0o600]);
-    expect(readFileSync(join(spool, "pstn-lt-alice"), "utf8")).toContain("\n>From the test\n\n");
+    const st = statSync(join(spool, ALICE));
+    expect([st.uid, st.gid, st.mode & 0o777]).toEqual([pw[ALICE]!.uid, pw[ALICE]!.gid, 0o600]);
+    expect(readFileSync(join(spool, ALICE), "utf8")).toContain("\n>From the test\n\n");
   });
 
   test("mailbox_command runs as the user with the user's supplementary groups", async () => {
-    const a = pw["pstn-lt-alice"]!;
+    const a = pw[ALICE]!;
     const withCommand = createLocalAgent(
-      testSite({ alias_maps: "", mail_owner: "pstn-lt-queue", mailbox_command: `id -u > ${shared}/mc.uid; id -G > ${shared}/mc.groups; echo "$HOME $USER $SHELL" > ${shared}/mc.env` }, site.dir).config,
+      testSite({ alias_maps: "", mail_owner: QUEUE, mailbox_command: `id -u > ${shared}/mc.uid; id -G > ${shared}/mc.groups; echo "$HOME $USER $SHELL" > ${shared}/mc.env` }, site.dir).config,
       { workerCommand: [bin("postern"), "local-worker"], workerIdleMs: 500 },
     );
     try {
-      const r = await withCommand.deliver(await queueMessage(site, { recipients: ["pstn-lt-alice@localhost"], content }));
+      const r = await withCommand.deliver(await queueMessage(site, { recipients: [`${ALICE}@localhost`], content }));
       expect(r[0]!.status).toBe("sent");
     } finally {
       await withCommand.close();
     }
     expect(readFileSync(join(shared, "mc.uid"), "utf8").trim()).toBe(String(a.uid));
     expect(readFileSync(join(shared, "mc.groups"), "utf8").trim().split(" ").map(Number)).toContain(extraGid);
-    expect(readFileSync(join(shared, "mc.env"), "utf8").trim()).toBe(`${a.home} pstn-lt-alice /bin/sh`);
+    expect(readFileSync(join(shared, "mc.env"), "utf8").trim()).toBe(`${a.home} ${ALICE} /bin/sh`);
     expect(statSync(join(shared, "mc.uid")).uid).toBe(a.uid);
   });
 
   test(".forward owned by the user: a file and a command, both as the user", async () => {
-    const b = pw["pstn-lt-bob"]!;
+    const b = pw[BOB]!;
     writeFileSync(join(b.home, ".forward"), `${shared}/bob.mbox, "|id -u > ${shared}/bob.id"\n`);
     chownSync(join(b.home, ".forward"), b.uid, b.gid);
-    const r = await agent.deliver(await queueMessage(site, { recipients: ["pstn-lt-bob@localhost"], content }));
+    const r = await agent.deliver(await queueMessage(site, { recipients: [`${BOB}@localhost`], content }));
     expect(r[0]!.expanded!.map((e) => e.reason)).toEqual([`delivered to file: ${shared}/bob.mbox`, `delivered to command: id -u > ${shared}/bob.id`]);
     expect(statSync(join(shared, "bob.mbox")).uid).toBe(b.uid);
     expect(readFileSync(join(shared, "bob.id"), "utf8").trim()).toBe(String(b.uid));
   });
 
   test("a .forward owned by someone else is ignored", async () => {
-    const b = pw["pstn-lt-bob"]!;
+    const b = pw[BOB]!;
     writeFileSync(join(b.home, ".forward"), `${shared}/hijack.mbox\n`);
-    chownSync(join(b.home, ".forward"), pw["pstn-lt-alice"]!.uid, b.gid);
-    const r = await agent.deliver(await queueMessage(site, { recipients: ["pstn-lt-bob@localhost"], content }));
+    chownSync(join(b.home, ".forward"), pw[ALICE]!.uid, b.gid);
+    const r = await agent.deliver(await queueMessage(site, { recipients: [`${BOB}@localhost`], content }));
     expect(r[0]).toMatchObject({ status: "sent", reason: "delivered to mailbox" });
     expect(existsSync(join(shared, "hijack.mbox"))).toBe(false);
     Bun.spawnSync(["rm", "-f", join(b.home, ".forward")]);
@@ -143,8 +153,8 @@ describe.skipIf(!isRoot)("as root, deliveries run as the recipient", () => {
   });
 
   test("an alias database owned by a user lends that user's rights", async () => {
-    const a = pw["pstn-lt-alice"]!;
-    const userOwned = createLocalAgent(testSite({ alias_maps: "memory:users", mail_owner: "pstn-lt-queue" }, site.dir).config, {
+    const a = pw[ALICE]!;
+    const userOwned = createLocalAgent(testSite({ alias_maps: "memory:users", mail_owner: QUEUE }, site.dir).config, {
       workerCommand: [bin("postern"), "local-worker"],
       workerIdleMs: 500,
       openTable: (spec) => memoryTable(spec, { owned: `"|id -u > ${shared}/owned.id"` }, { status: "untrusted", uid: a.uid }),
@@ -162,40 +172,79 @@ describe.skipIf(!isRoot)("as root, deliveries run as the recipient", () => {
     writeFileSync(target, "secret\n");
     // writable by bob: only the link check stands in the way
     chmodSync(target, 0o666);
-    Bun.spawnSync(["rm", "-f", join(spool, "pstn-lt-bob")]);
-    symlinkSync(target, join(spool, "pstn-lt-bob"));
-    const r = await agent.deliver(await queueMessage(site, { recipients: ["pstn-lt-bob@localhost"], content }));
-    expect(r).toMatchObject([{ status: "bounced", dsn: "5.2.0", reason: `cannot update mailbox ${spool}/pstn-lt-bob for user pstn-lt-bob. file is a symbolic link` }]);
-    Bun.spawnSync(["rm", "-f", join(spool, "pstn-lt-bob")]);
+    Bun.spawnSync(["rm", "-f", join(spool, BOB)]);
+    symlinkSync(target, join(spool, BOB));
+    const r = await agent.deliver(await queueMessage(site, { recipients: [`${BOB}@localhost`], content }));
+    expect(r).toMatchObject([{ status: "bounced", dsn: "5.2.0", reason: `cannot update mailbox ${spool}/${BOB} for user ${BOB}. file is a symbolic link` }]);
+    Bun.spawnSync(["rm", "-f", join(spool, BOB)]);
 
     const other = join(spool, "other");
     writeFileSync(other, "");
-    chownSync(other, pw["pstn-lt-bob"]!.uid, 0);
-    linkSync(other, join(spool, "pstn-lt-bob"));
-    const r2 = await agent.deliver(await queueMessage(site, { recipients: ["pstn-lt-bob@localhost"], content }));
-    expect(r2).toMatchObject([{ status: "bounced", dsn: "5.2.0", reason: `cannot update mailbox ${spool}/pstn-lt-bob for user pstn-lt-bob. file has 2 hard links` }]);
+    chownSync(other, pw[BOB]!.uid, 0);
+    linkSync(other, join(spool, BOB));
+    const r2 = await agent.deliver(await queueMessage(site, { recipients: [`${BOB}@localhost`], content }));
+    expect(r2).toMatchObject([{ status: "bounced", dsn: "5.2.0", reason: `cannot update mailbox ${spool}/${BOB} for user ${BOB}. file has 2 hard links` }]);
     expect(readFileSync(target, "utf8")).toBe("secret\n");
     expect(readFileSync(other, "utf8")).toBe("");
-    Bun.spawnSync(["rm", "-f", join(spool, "pstn-lt-bob"), other]);
+    Bun.spawnSync(["rm", "-f", join(spool, BOB), other]);
   });
 
   test("a mailbox owned by someone else is deferred (strict_mailbox_ownership)", async () => {
     // writable by bob, but alice's
-    writeFileSync(join(spool, "pstn-lt-bob"), "");
-    chownSync(join(spool, "pstn-lt-bob"), pw["pstn-lt-alice"]!.uid, 0);
-    chmodSync(join(spool, "pstn-lt-bob"), 0o666);
-    const r = await agent.deliver(await queueMessage(site, { recipients: ["pstn-lt-bob@localhost"], content }));
-    expect(r).toMatchObject([{ status: "deferred", dsn: "4.2.0", reason: `cannot update mailbox ${spool}/pstn-lt-bob for user pstn-lt-bob. destination ${spool}/pstn-lt-bob is not owned by recipient` }]);
-    Bun.spawnSync(["rm", "-f", join(spool, "pstn-lt-bob")]);
+    writeFileSync(join(spool, BOB), "");
+    chownSync(join(spool, BOB), pw[ALICE]!.uid, 0);
+    chmodSync(join(spool, BOB), 0o666);
+    const r = await agent.deliver(await queueMessage(site, { recipients: [`${BOB}@localhost`], content }));
+    expect(r).toMatchObject([{ status: "deferred", dsn: "4.2.0", reason: `cannot update mailbox ${spool}/${BOB} for user ${BOB}. destination ${spool}/${BOB} is not owned by recipient` }]);
+    Bun.spawnSync(["rm", "-f", join(spool, BOB)]);
+  });
+
+  test("a group-writable spool (like Debian's /var/mail, 2775 root:mail) is written with the spool's group", async () => {
+    const gspool = join(site.dir, "gspool");
+    mkdirSync(gspool);
+    chownSync(gspool, 0, extraGid);
+    chmodSync(gspool, 0o2775);
+    const g = createLocalAgent(testSite({ mail_spool_directory: gspool, alias_maps: "", mail_owner: QUEUE }, site.dir).config, {
+      workerCommand: [bin("postern"), "local-worker"],
+      workerIdleMs: 500,
+    });
+    try {
+      // bob is not in the group: only the spool's group lets him make the dotlock and the mailbox
+      const r = await g.deliver(await queueMessage(site, { recipients: [`${BOB}@localhost`], content }));
+      expect(r).toMatchObject([{ status: "sent", reason: "delivered to mailbox" }]);
+    } finally {
+      await g.close();
+    }
+    const st = statSync(join(gspool, BOB));
+    expect([st.uid, st.gid, st.mode & 0o777]).toEqual([pw[BOB]!.uid, extraGid, 0o600]);
+    expect(existsSync(join(gspool, `${BOB}.lock`))).toBe(false);
+  });
+
+  test("a spool only root can write: root creates the mailbox and gives it to the recipient", async () => {
+    const rspool = join(site.dir, "rspool");
+    mkdirSync(rspool);
+    chmodSync(rspool, 0o755);
+    const g = createLocalAgent(testSite({ mail_spool_directory: rspool, alias_maps: "", mail_owner: QUEUE }, site.dir).config, {
+      workerCommand: [bin("postern"), "local-worker"],
+    });
+    try {
+      expect(await g.deliver(await queueMessage(site, { recipients: [`${BOB}@localhost`], content }))).toMatchObject([{ status: "sent" }]);
+      expect(await g.deliver(await queueMessage(site, { recipients: [`${BOB}@localhost`], content }))).toMatchObject([{ status: "sent" }]);
+    } finally {
+      await g.close();
+    }
+    const st = statSync(join(rspool, BOB));
+    expect([st.uid, st.gid, st.mode & 0o777]).toEqual([pw[BOB]!.uid, pw[BOB]!.gid, 0o600]);
+    expect(readFileSync(join(rspool, BOB), "utf8").match(/^From /gm)).toHaveLength(2);
   });
 
   test("a loop bounces with 5.4.6 and an unknown user with 5.1.1", async () => {
     const r = await agent.deliver(
-      await queueMessage(site, { recipients: ["loop@localhost", "pstn-lt-nosuch@localhost"], content: "Delivered-To: pstn-lt-alice@mail.example.test\nSubject: l\n\nb\n" }),
+      await queueMessage(site, { recipients: ["loop@localhost", `${TAG}-nosuch@localhost`], content: `Delivered-To: ${ALICE}@mail.example.test\nSubject: l\n\nb\n` }),
     );
     expect(r).toMatchObject([
-      { status: "bounced", dsn: "5.4.6", reason: "mail forwarding loop for pstn-lt-alice@mail.example.test" },
-      { status: "bounced", dsn: "5.1.1", reason: 'unknown user: "pstn-lt-nosuch"' },
+      { status: "bounced", dsn: "5.4.6", reason: `mail forwarding loop for ${ALICE}@mail.example.test` },
+      { status: "bounced", dsn: "5.1.1", reason: `unknown user: "${TAG}-nosuch"` },
     ]);
   });
 
@@ -203,7 +252,7 @@ describe.skipIf(!isRoot)("as root, deliveries run as the recipient", () => {
     const r = await agent.deliver(await queueMessage(site, { recipients: ["remote@localhost"], content }));
     const id = r[0]!.reason.slice("forwarded as ".length);
     expect(r[0]).toMatchObject({ status: "sent", action: "relayed" });
-    expect(statSync(join(site.queueDirectory, "incoming", id)).uid).toBe(pw["pstn-lt-queue"]!.uid);
+    expect(statSync(join(site.queueDirectory, "incoming", id)).uid).toBe(pw[QUEUE]!.uid);
     expect(readdirSync(join(site.queueDirectory, "incoming"))).toContain(id);
   });
 });
