@@ -34,24 +34,19 @@ export class OutputWriter {
     this.#chunks = [];
     this.#size = 0;
     let off = 0;
-    try {
-      while (off < all.length) off += writeSync(this.#fd, all, off, all.length - off);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === "EPIPE") {
-        this.#closed = true;
-        return;
+    while (off < all.length) {
+      try {
+        off += writeSync(this.#fd, all, off, all.length - off);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === "EPIPE") {
+          this.#closed = true;
+          return;
+        }
+        // an inherited non-blocking pipe that is full: wait for the reader
+        if (code === "EAGAIN") Bun.sleepSync(1);
+        else throw err;
       }
-      if (code === "EAGAIN") {
-        // a non-blocking pipe that is full: wait for the reader, then go on
-        Bun.sleepSync(1);
-        const rest = all.subarray(off);
-        this.#chunks = [rest];
-        this.#size = rest.length;
-        this.flush();
-        return;
-      }
-      throw err;
     }
   }
 }
