@@ -68,15 +68,22 @@ export function openTableUncached(spec: string, config: Config | undefined, opti
 const cache = new Map<string, Table>();
 
 /**
- * The process-wide shared table for `spec`. Callers must not close it;
- * closeAllTables() does.
+ * The process-wide shared table for `spec`. Closing it (or
+ * closeAllTables()) closes it for every holder and drops it from the cache,
+ * so the next openTable() opens it afresh.
  */
 export function openTable(spec: string, config?: Config, options: TableOptions = {}): Table {
   const key = `${options.fold === false ? "F" : "f"}${options.noRegsub ? "R" : "r"}:${spec}`;
   let table = cache.get(key);
   if (!table) {
-    table = openTableUncached(spec, config, options);
-    cache.set(key, table);
+    const opened = openTableUncached(spec, config, options);
+    const close = opened.close.bind(opened);
+    opened.close = () => {
+      if (cache.get(key) === opened) cache.delete(key);
+      close();
+    };
+    cache.set(key, opened);
+    table = opened;
   }
   return table;
 }
@@ -96,6 +103,6 @@ export async function lookupInTables(tables: readonly Table[], key: string): Pro
 }
 
 export function closeAllTables(): void {
-  for (const t of cache.values()) t.close();
+  for (const t of [...cache.values()]) t.close();
   cache.clear();
 }

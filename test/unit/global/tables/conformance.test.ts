@@ -270,3 +270,26 @@ describe("table conformance: fail", () => {
     await expect(t.lookup("x")).rejects.toBeInstanceOf(TableError);
   });
 });
+
+describe("openTable: one shared table per specification", () => {
+  test("the same specification and options give the same table; closing it drops it from the cache", async () => {
+    const { openTable, closeAllTables } = await import("../../../../src/global/tables/open-table.ts");
+    const a = openTable("inline:{ k=v }");
+    expect(openTable("inline:{ k=v }")).toBe(a);
+    expect(openTable("inline:{ k=v }", undefined, { fold: false })).not.toBe(a);
+    a.close();
+    const b = openTable("inline:{ k=v }");
+    expect(b).not.toBe(a);
+    expect(await b.lookup("K")).toBe("v");
+    closeAllTables();
+    await expect(b.lookup("k")).rejects.toBeInstanceOf(TableError);
+    expect(await openTable("inline:{ k=v }").lookup("k")).toBe("v");
+    closeAllTables();
+  });
+
+  test("proxy: is ignored and a missing type is an error", async () => {
+    expect(await openTableUncached("proxy:inline:{ k=v }", undefined).lookup("k")).toBe("v");
+    expect(() => openTableUncached("/etc/aliases", undefined)).toThrow(TableError);
+    expect(() => openTableUncached("nosuch:x", undefined)).toThrow("unsupported dictionary type: nosuch");
+  });
+});

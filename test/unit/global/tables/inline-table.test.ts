@@ -4,7 +4,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { FailTable, InlineTable, StaticTable } from "../../../../src/global/tables/inline-table.ts";
-import { TableError } from "../../../../src/global/tables/table.ts";
+import { TableError, type Table } from "../../../../src/global/tables/table.ts";
 
 describe("inline:", () => {
   test("bare and braced elements, commas or spaces between them", async () => {
@@ -44,7 +44,7 @@ describe("static: and fail:", () => {
     expect(await new StaticTable("static:{ a  b }", "{ a  b }").lookup("k")).toBe("a  b");
   });
   test("static cannot list its entries", () => {
-    expect(new StaticTable("static:x", "x").entries).toBeUndefined();
+    expect((new StaticTable("static:x", "x") as Table).entries).toBeUndefined();
   });
   test("fail: fails every lookup", async () => {
     await expect(new FailTable("fail:x").lookup("k")).rejects.toBeInstanceOf(TableError);
