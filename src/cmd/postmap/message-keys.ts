@@ -27,7 +27,7 @@ export function messageKeys(text: string, headers: boolean, body: boolean): stri
       i++;
       break;
     }
-    if (!/^[\x21-\x39\x3b-\x7e]+:/.test(line)) break;
+    if (!/^[\x21-\x39\x3b-\x7e]+[ \t]*:/.test(line)) break;
     current = line;
   }
   if (current !== undefined && headers) keys.push(current);
