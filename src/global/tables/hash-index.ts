@@ -44,7 +44,8 @@ export class IndexFile {
   static open(path: string, writable = false): IndexFile {
     const db = new Database(path, writable ? { readwrite: true, create: false } : { readonly: true });
     try {
-      db.run("PRAGMA busy_timeout = 10000");
+      // Writers hold the lock only while committing; a reader (a daemon) waits less, since the wait blocks its event loop.
+      db.run(`PRAGMA busy_timeout = ${writable ? 10000 : 2000}`);
       const app = (db.query("PRAGMA application_id").get() as { application_id: number }).application_id;
       const version = (db.query("PRAGMA user_version").get() as { user_version: number }).user_version;
       if (app !== APPLICATION_ID || version !== FORMAT_VERSION) {
