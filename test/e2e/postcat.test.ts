@@ -7,7 +7,7 @@
  * has the size record Postfix's maildrop files lack.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, run, tempDir } from "../helpers/run.ts";
 import { createTestUser, IS_ROOT, makeQueue, putMessage, putRawFile, removeTestUser, runAs, type FixtureMessage, type TestQueue, type TestUser } from "../helpers/queue-fixture.ts";
@@ -148,6 +148,12 @@ describe("sources and errors", () => {
     expect(r0.code).toBe(0);
     const r = await postcat(["-q", "-e", "5B3B120CD0B"]);
     expect(r.stdout).toMatch(/\*\*\* HEADER EXTRACTED deferred\/5B3B120CD0B \*\*\*\nforced_expire: \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}\n\*\*\* MESSAGE FILE END/);
+  });
+
+  test("a sent delay notice (W record) shows in the extracted section too", async () => {
+    appendFileSync(join(q.queueDirectory, "maildrop", "3009D20C4B3"), "W 1795242300000\n");
+    const r = await postcat(["-q", "-e", "3009D20C4B3"]);
+    expect(r.stdout).toContain("*** HEADER EXTRACTED maildrop/3009D20C4B3 ***\ndelay_warned: Sat Nov 21 06:25:00 2026\n*** MESSAGE FILE END");
   });
 
   test("an ID in no queue, or one that is not an ID, cannot be opened (EX_NOINPUT)", async () => {

@@ -296,7 +296,21 @@ describe.skipIf(!IS_ROOT)("users other than root", () => {
     expect(r.stderr).toContain("no showq service");
   });
 
-  test("authorized_mailq_users and authorized_flush_users other than static:anyone refuse other users (EX_NOPERM)", async () => {
+  test("authorized_mailq_users and authorized_flush_users are Postfix string lists", async () => {
+    const allowed = await makeQueue(`authorized_mailq_users = "root, ${user.name}"\nauthorized_flush_users = "!${user.name}, static:anyone"`);
+    // let in by the list, then stopped by the file system: the daemon is down and the queue is not readable
+    expect((await runAs(user, "postqueue", ["-c", allowed.configDir, "-p"])).code).toBe(69);
+    const refused = await runAs(user, "postqueue", ["-c", allowed.configDir, "-f"]);
+    expect(refused.code).toBe(77);
+    expect(refused.stderr).toBe(`postqueue: fatal: User ${user.name}(${user.uid}) is not allowed to flush the mail queue\n`);
+    // a lookup table: found means allowed
+    const table = await makeQueue(`authorized_flush_users = "inline:{ ${user.name}=yes }"`);
+    const flush = await runAs(user, "postqueue", ["-c", table.configDir, "-f"]);
+    expect(flush.stderr).toBe("postqueue: fatal: Cannot flush mail queue - mail system is down\n");
+    expect(flush.code).toBe(69);
+  });
+
+  test("users the lists leave out are refused (EX_NOPERM); root always passes", async () => {
     const q = await makeQueue('authorized_mailq_users = "root"\nauthorized_flush_users = "root"');
     const list = await runAs(user, "postqueue", ["-c", q.configDir, "-p"]);
     expect(list.code).toBe(77);

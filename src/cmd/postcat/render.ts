@@ -158,6 +158,7 @@ export function renderQueueFile(buf: Buffer, name: string, opts: RenderOptions):
     out.push({ offset: contentEnd, text: `*** HEADER EXTRACTED ${name} ***` });
     for (const r of tail) {
       if (r.type === "X") out.push({ offset: r.offset, text: `forced_expire: ${asctime(Math.floor(Number(r.rest) / 1000))}` });
+      else if (r.type === "W") out.push({ offset: r.offset, text: `delay_warned: ${asctime(Math.floor(Number(r.rest) / 1000))}` });
     }
     out.push({ offset: buf.length, text: `*** MESSAGE FILE END ${name} ***` });
   }

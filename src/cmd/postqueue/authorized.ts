@@ -1,20 +1,21 @@
 /**
  * authorized_mailq_users and authorized_flush_users: who may list and flush
- * the queue besides root and mail_owner (always allowed, as with Postfix).
+ * the queue besides root and mail_owner, who always may (as with Postfix).
+ * The lists are Postfix string lists (src/global/string-list.ts); a
+ * type:table pattern opens the table only when a list names one, so the
+ * common static:anyone costs nothing.
  *
- * XXX: Postfix's string-list matcher (names, !negation, type:table lookups)
- * does not exist in src/global yet; until it does, only "static:anyone" (the
- * default) is understood, and any other value refuses everybody but root and
- * mail_owner, so a restriction is never silently ignored.
+ * Runs as the invoking user; the uid comes from the kernel.
  */
 import type { Config } from "../../global/config/config.ts";
 import type { QueueAccess } from "../../global/queue/access.ts";
+import { checkUserAcl } from "../../global/user-acl.ts";
 
-export type Authorization = { allowed: true } | { allowed: false; detail: string };
-
-export function authorize(config: Config, param: "authorized_mailq_users" | "authorized_flush_users", access: QueueAccess): Authorization {
-  if (access.uid === 0 || (access.mailOwnerUid !== undefined && access.uid === access.mailOwnerUid)) return { allowed: true };
-  const list = config.list(param).map((v) => v.toLowerCase());
-  if (list.length === 1 && list[0] === "static:anyone") return { allowed: true };
-  return { allowed: false, detail: `${param} = "${config.str(param)}"; this version understands only static:anyone` };
+export async function isAuthorized(config: Config, param: "authorized_mailq_users" | "authorized_flush_users", access: QueueAccess): Promise<boolean> {
+  if (access.uid === 0 || (access.mailOwnerUid !== undefined && access.uid === access.mailOwnerUid)) return true;
+  const lookup = async (table: string, key: string) => {
+    const { openTable } = await import("../../global/tables/open-table.ts");
+    return openTable(table, config).lookup(key);
+  };
+  return (await checkUserAcl(config, param, access.uid, lookup)).allowed;
 }

@@ -21,7 +21,7 @@ import { isQueueId } from "../../global/queue/names.ts";
 import { qmgrSocketPath, requestFlush, type FlushRequest } from "../../global/queue/flush-request.ts";
 import { runningMasterPid } from "../../global/master-pid.ts";
 import { IpcError } from "../../global/ipc/json-lines.ts";
-import { authorize } from "./authorized.ts";
+import { isAuthorized } from "./authorized.ts";
 
 export type { FlushRequest } from "../../global/queue/flush-request.ts";
 
@@ -48,8 +48,7 @@ function shorten(text: string): string {
 
 export async function flushCommand(config: Config, request: FlushRequest): Promise<number> {
   const access = queueAccess(config);
-  const auth = authorize(config, "authorized_flush_users", access);
-  if (!auth.allowed) throw new ExitError(EX_NOPERM, `User ${access.userName}(${access.uid}) is not allowed to flush the mail queue (${auth.detail})`);
+  if (!(await isAuthorized(config, "authorized_flush_users", access))) throw new ExitError(EX_NOPERM, `User ${access.userName}(${access.uid}) is not allowed to flush the mail queue`);
   if (request.kind === "site" && !isValidFlushSite(request.site)) {
     throw new ExitError(EX_USAGE, `Cannot flush mail queue - invalid destination: "${shorten(request.site)}"`);
   }

@@ -19,13 +19,12 @@ import type { Config } from "../../global/config/config.ts";
 import { queueAccess, queueReadability } from "../../global/queue/access.ts";
 import { scanQueue } from "../../global/queue/listing.ts";
 import { runningMasterPid } from "../../global/master-pid.ts";
-import { authorize } from "./authorized.ts";
+import { isAuthorized } from "./authorized.ts";
 import { formatJsonEntry, formatMailqEntry, MAILQ_EMPTY, MAILQ_HEADING, mailqSummary } from "./mailq-format.ts";
 
 export async function listQueueCommand(config: Config, json: boolean): Promise<number> {
   const access = queueAccess(config);
-  const auth = authorize(config, "authorized_mailq_users", access);
-  if (!auth.allowed) throw new ExitError(EX_NOPERM, `User ${access.userName}(${access.uid}) is not allowed to view the mail queue (${auth.detail})`);
+  if (!(await isAuthorized(config, "authorized_mailq_users", access))) throw new ExitError(EX_NOPERM, `User ${access.userName}(${access.uid}) is not allowed to view the mail queue`);
   const queueDirectory = access.queueDirectory;
   switch (queueReadability(queueDirectory)) {
     case "missing":
