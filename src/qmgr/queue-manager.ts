@@ -58,12 +58,21 @@ export class QueueManager {
   /** Takes over active/ (left by a previous run), then incoming/ and due deferred/ mail. */
   start(): void {
     for (const id of listQueue(this.#queueDir, "active")) this.#activate(id, "active");
-    this.#watcher = watch(join(this.#queueDir, "incoming"), () => this.scanIncoming());
-    this.#timers.push(setInterval(() => this.scanIncoming(), 1000));
+    this.#watcher = watch(join(this.#queueDir, "incoming"), () => this.#safely(() => this.scanIncoming()));
+    this.#timers.push(setInterval(() => this.#safely(() => this.scanIncoming()), 1000));
     const runDelay = Math.max(1, this.#config.time("queue_run_delay")) * 1000;
-    this.#timers.push(setInterval(() => this.scanDeferred(false), runDelay));
+    this.#timers.push(setInterval(() => this.#safely(() => this.scanDeferred(false)), runDelay));
     this.scanIncoming();
     this.scanDeferred(false);
+  }
+
+  /** A scan that fails (a file we may not read, a vanished directory) is logged, never fatal. */
+  #safely(scan: () => unknown): void {
+    try {
+      scan();
+    } catch (err) {
+      log.warn(`queue scan: ${(err as Error).message}`);
+    }
   }
 
   /** Stops taking new work; resolves when the deliveries in flight have been recorded. */
@@ -134,7 +143,14 @@ export class QueueManager {
         return false; // taken or removed meanwhile
       }
     }
-    const file = loadQueueFile(this.#queueDir, "active", id);
+    let file: QueueFile | undefined;
+    try {
+      file = loadQueueFile(this.#queueDir, "active", id);
+    } catch (err) {
+      // unreadable (not corrupt): leave it in active/, where the next start tries again
+      log.warn(`${id}: cannot read the queue file: ${(err as Error).message}`);
+      return false;
+    }
     if (!file) return false;
     // a new attempt: the reasons of the previous one are no longer current
     try {
@@ -205,30 +221,42 @@ export class QueueManager {
     }
   }
 
-  /** Records one recipient's outcome durably, then logs it as the delivery agent's line. */
+  /**
+   * Records one recipient's outcome durably, then logs it as the delivery
+   * agent's lines: one per final delivery when the agent expanded the
+   * recipient (aliases, .forward), as Postfix's local(8) logs them.
+   */
   #record(msg: ActiveMessage, result: RecipientResult, transport: string, started: number): void {
     const rcpt = msg.file.recipients[result.index]!;
     const path = queueFilePath(this.#queueDir, "active", msg.id);
-    const entry = { recipient: rcpt.address, ...(rcpt.orcpt ? { orcpt: rcpt.orcpt } : {}), status: result.dsn, time: Date.now(), reason: result.reason };
+    const finals = result.expanded?.length
+      ? result.expanded
+      : [{ address: rcpt.address, status: result.status, dsn: result.dsn, reason: result.reason, action: result.action }];
+    const now = Date.now();
+    const entry = (address: string, status: string, reason: string, action: string) => ({
+      recipient: address, ...(rcpt.orcpt ? { orcpt: rcpt.orcpt } : {}), status, action, time: now, reason,
+    });
     try {
-      if (result.status === "bounced") {
-        appendDeliveryLog(this.#queueDir, "bounce", msg.id, [{ ...entry, action: result.action ?? "failed" }]);
-        markRecipientDone(path, result.index);
-        rcpt.done = true;
-      } else if (result.status === "deferred") {
-        appendDeliveryLog(this.#queueDir, "defer", msg.id, [{ ...entry, action: "delayed" }]);
+      if (result.status === "deferred") {
+        appendDeliveryLog(this.#queueDir, "defer", msg.id, [entry(rcpt.address, result.dsn, result.reason, "delayed")]);
       } else {
+        const reports = finals
+          .filter((f) => f.status === "bounced" || (f.status === "sent" && rcpt.notify?.includes("SUCCESS")))
+          .map((f) => entry(f.address, f.dsn, f.reason, f.status === "bounced" ? f.action ?? "failed" : f.action ?? result.action ?? "delivered"));
+        if (reports.length) appendDeliveryLog(this.#queueDir, "bounce", msg.id, reports);
         markRecipientDone(path, result.index);
         rcpt.done = true;
-        if (rcpt.notify?.includes("SUCCESS")) appendDeliveryLog(this.#queueDir, "bounce", msg.id, [{ ...entry, action: result.action ?? "delivered" }]);
       }
     } catch (err) {
       log.error(`${msg.id}: cannot record the outcome for <${rcpt.address}>: ${(err as Error).message}`);
     }
-    const orig = rcpt.original && rcpt.original !== rcpt.address ? `, orig_to=<${rcpt.original}>` : "";
-    const times = delayFields({ arrival: msg.file.arrivalTime, activated: msg.activatedAt, started, finished: Date.now() }, this.#config.int("delay_logging_resolution_limit"));
+    const times = delayFields({ arrival: msg.file.arrivalTime, activated: msg.activatedAt, started, finished: now }, this.#config.int("delay_logging_resolution_limit"));
     const tag = `${this.#config.str("syslog_name")}/${transport}`;
-    log.write("info", `${msg.id}: to=<${rcpt.address}>${orig}, relay=${result.relay}, ${times}, dsn=${result.dsn}, status=${result.status} (${result.reason})`, tag);
+    const original = rcpt.original ?? rcpt.address;
+    for (const f of finals) {
+      const orig = original !== f.address ? `, orig_to=<${original}>` : "";
+      log.write("info", `${msg.id}: to=<${f.address}>${orig}, relay=${result.relay}, ${times}, dsn=${f.dsn}, status=${f.status} (${f.reason})`, tag);
+    }
   }
 
   /** All deliveries of this round are recorded: notify, then remove or defer the message. */
