@@ -88,6 +88,16 @@ describe("postlog to maillog_file", () => {
     expect(existsSync(logFile)).toBe(false);
   });
 
+  test("a logging parameter that cannot be expanded: a warning naming it, and the text still on stderr", async () => {
+    const dir = configDir('syslog_name = "x$syslog_name"\n');
+    cleanup.push(dir);
+    const r = await run("postlog", ["-c", dir, "still here"]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe(
+      `postlog: warning: ${dir}/postern.toml, line 1: syslog_name: recursive parameter expansion: $syslog_name -> $syslog_name; logging to stderr\npostlog: still here\n`,
+    );
+  });
+
   test("maillog_file = /dev/stdout", async () => {
     const dir = configDir('myhostname = "mx.example.net"\nmaillog_file = "/dev/stdout"\n');
     cleanup.push(dir);
