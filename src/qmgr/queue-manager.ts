@@ -19,7 +19,8 @@ import { appendStateRecord, listQueue, loadQueueFile, markRecipientDone, queueFi
 import { encodeDelayWarnedRecord } from "../global/queue/format.ts";
 import { appendDeliveryLog, readDeliveryLog } from "../global/queue/delivery-log.ts";
 import type { DeliveryRequest, RecipientResult } from "../global/delivery/types.ts";
-import { resolveRecipient } from "../global/rewrite/resolve.ts";
+import { resolveRecipient, type TransportLookup } from "../global/rewrite/resolve.ts";
+import { openTable } from "../global/tables/open-table.ts";
 import { agentFor } from "./agents.ts";
 import { DestinationQueues, recipientLimit } from "./destinations.ts";
 import { backoffSeconds, delayFields } from "./delays.ts";
@@ -169,7 +170,7 @@ export class QueueManager {
     try {
       for (const index of indexes) {
         const r = msg.file.recipients[index]!;
-        const res = await resolveRecipient(this.#config, r.address);
+        const res = await resolveRecipient(this.#config, r.address, this.#transportLookup());
         const key = `${res.transport}\0${res.nexthop}`;
         let g = groups.get(key);
         if (!g) groups.set(key, (g = { transport: res.transport, nexthop: res.nexthop, recipients: [] }));
@@ -219,6 +220,20 @@ export class QueueManager {
         if (--msg.jobsLeft === 0) this.#finish(msg);
       });
     }
+  }
+
+  /** transport_maps as one lookup: each key is tried in every table, in order, as Postfix's maps do. */
+  #transportLookup(): TransportLookup | undefined {
+    const specs = this.#config.list("transport_maps");
+    if (!specs.length) return undefined;
+    const tables = specs.map((spec) => openTable(spec, this.#config));
+    return async (key) => {
+      for (const t of tables) {
+        const v = await t.lookup(key);
+        if (v !== undefined) return v;
+      }
+      return undefined;
+    };
   }
 
   /**
