@@ -20,7 +20,7 @@ const notYet = () => import("./cmd/not-yet.ts");
 const control = () => import("./cmd/control/main.ts");
 
 export const ROLES: Record<string, RoleEntry> = {
-  sendmail: { summary: "Sendmail-compatible mail submission", load: notYet, symlink: true },
+  sendmail: { summary: "Sendmail-compatible mail submission", load: () => import("./cmd/sendmail/main.ts"), symlink: true },
   mailq: { summary: "List the mail queue (sendmail -bp)", load: () => import("./cmd/postqueue/main.ts"), symlink: true },
   newaliases: { summary: "Rebuild the alias databases (sendmail -bi)", load: () => import("./cmd/postalias/newaliases.ts"), symlink: true },
   postqueue: { summary: "Queue control for users: list, flush", load: () => import("./cmd/postqueue/main.ts"), symlink: true },
@@ -35,6 +35,7 @@ export const ROLES: Record<string, RoleEntry> = {
   "start-fg": { summary: "Run the mail system in the foreground", load: control },
   master: { summary: "The master daemon (started by start)", load: () => import("./master/main.ts"), internal: true },
   qmgr: { summary: "The queue manager daemon", load: () => import("./qmgr/main.ts"), internal: true },
+  pickup: { summary: "Takes sendmail's files from maildrop/ into the queue (--once: one pass)", load: () => import("./pickup/main.ts"), internal: true },
   local: { summary: "The local delivery service", load: () => import("./local/service.ts"), internal: true },
   "local-worker": { summary: "Local delivery as one user (started by local)", load: () => import("./local/worker-main.ts"), internal: true },
   stop: { summary: "Stop the mail system gracefully", load: control },

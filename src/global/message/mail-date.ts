@@ -15,7 +15,7 @@ let zoneFormats: { tz: string | undefined; formats: Intl.DateTimeFormat[] } | un
 /** The zone abbreviation (UTC, CET, EST) or undefined when only "GMT+1" style names exist. */
 function zoneAbbreviation(d: Date): string | undefined {
   // a formatter keeps the zone it was made in: make new ones when TZ changes
-  if (zoneFormats?.tz !== process.env.TZ) {
+  if (!zoneFormats || zoneFormats.tz !== process.env.TZ) {
     zoneFormats = { tz: process.env.TZ, formats: ["en-US", "en-GB"].map((locale) => new Intl.DateTimeFormat(locale, { timeZoneName: "short" })) };
   }
   for (const f of zoneFormats.formats) {

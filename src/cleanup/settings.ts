@@ -1,0 +1,49 @@
+/**
+ * The configuration cleanup reads, gathered once per pass so a bad value
+ * fails early (as a ConfigError) instead of half way through a message.
+ */
+import type { Config } from "../global/config/config.ts";
+import { canonicalOptions, type CanonicalOptions } from "../global/address/canonical.ts";
+
+export interface CleanupSettings {
+  myhostname: string;
+  mailName: string;
+  /** Envelope rewriting: always the local context, as Postfix's cleanup does. */
+  envelope: CanonicalOptions;
+  /** Header rewriting for rewrite_context=local and =remote. */
+  local: CanonicalOptions;
+  remote: CanonicalOptions;
+  alwaysAddMissingHeaders: boolean;
+  undisclosedRecipientsHeader: string;
+  /** Lower-case names. */
+  dropHeaders: Set<string>;
+  emptyAddressRecipient: string;
+  enableOriginalRecipient: boolean;
+  hopcountLimit: number;
+  messageSizeLimit: number;
+  lineLengthLimit: number;
+  headerSizeLimit: number;
+  headerAddressTokenLimit: number;
+  verpFilter: string;
+}
+
+export function cleanupSettings(config: Config): CleanupSettings {
+  return {
+    myhostname: config.str("myhostname"),
+    mailName: config.str("mail_name"),
+    envelope: canonicalOptions(config, "local"),
+    local: canonicalOptions(config, "local"),
+    remote: canonicalOptions(config, "remote"),
+    alwaysAddMissingHeaders: config.bool("always_add_missing_headers"),
+    undisclosedRecipientsHeader: config.str("undisclosed_recipients_header"),
+    dropHeaders: new Set(config.list("message_drop_headers").map((h) => h.toLowerCase())),
+    emptyAddressRecipient: config.str("empty_address_recipient"),
+    enableOriginalRecipient: config.bool("enable_original_recipient"),
+    hopcountLimit: config.int("hopcount_limit"),
+    messageSizeLimit: config.int("message_size_limit"),
+    lineLengthLimit: config.int("line_length_limit"),
+    headerSizeLimit: config.int("header_size_limit"),
+    headerAddressTokenLimit: config.int("header_address_token_limit"),
+    verpFilter: config.str("verp_delimiter_filter"),
+  };
+}

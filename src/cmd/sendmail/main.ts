@@ -1,0 +1,84 @@
+/**
+ * sendmail(1), Postfix's Sendmail-compatible submission interface:
+ * `sendmail [options] [recipient ...]`. Reads the configuration (-C or
+ * MAIL_CONFIG), parses the options as Postfix does (options.ts), and runs
+ * the selected mode: delivery (the default, enqueue.ts), -bp (list the
+ * queue), -q / -qR / -qI (flush), -bd (start the mail system), -bv (verify
+ * recipients through a report), -bi / -I and -bs (not available yet: they
+ * fail with EX_UNAVAILABLE rather than pretend).
+ *
+ * Runs as the invoking user, never set-uid; starts fast because everything
+ * but the delivery path is imported only when its mode is chosen. Errors go
+ * to stderr as `sendmail: fatal: ...` and to the mail log.
+ */
+import { log } from "../../util/log.ts";
+import { ExitError, EX_NOPERM, EX_SOFTWARE, EX_UNAVAILABLE, EX_USAGE } from "../../util/sysexits.ts";
+import { loadConfig, type Config } from "../../global/config/config.ts";
+import { setupLog } from "../../global/log-setup.ts";
+import { checkUserAcl } from "../../global/user-acl.ts";
+import type { FlushRequest } from "../../global/queue/flush-request.ts";
+import { VERSION } from "../../version.ts";
+import { parseSendmailArgs, prescanConfigDir, type SendmailRequest } from "./options.ts";
+import { enqueue } from "./enqueue.ts";
+
+function noRecipients(req: SendmailRequest, what: string): void {
+  if (req.operands.length) throw new ExitError(EX_USAGE, `${what} requires no recipient`);
+}
+
+async function listQueue(config: Config): Promise<number> {
+  const { listQueueCommand } = await import("../postqueue/list.ts");
+  return listQueueCommand(config, false);
+}
+
+async function flush(config: Config, request: FlushRequest): Promise<number> {
+  const { flushCommand } = await import("../postqueue/flush.ts");
+  return flushCommand(config, request);
+}
+
+async function startMailSystem(req: SendmailRequest): Promise<number> {
+  const { main } = await import("../control/main.ts");
+  return main(req.configDir !== undefined ? ["-c", req.configDir] : [], "start");
+}
+
+export async function main(args: string[], invokedAs: string): Promise<number> {
+  const config = loadConfig(prescanConfigDir(args));
+  await setupLog(config, { role: "sendmail", stderrProgram: "sendmail" });
+  const req = parseSendmailArgs(args, invokedAs, { verpFilter: config.str("verp_delimiter_filter") });
+  // -q<interval> is about a queue-running daemon, which the master's queue manager is
+  if (req.queueInterval !== undefined && req.mode !== "daemon") return 0;
+  switch (req.mode) {
+    case "enqueue":
+      if (req.flushSite !== undefined) {
+        noRecipients(req, "flush site");
+        return flush(config, { kind: "site", site: req.flushSite });
+      }
+      if (req.flushId !== undefined) {
+        noRecipients(req, "flush queue_id");
+        return flush(config, { kind: "id", id: req.flushId });
+      }
+      return enqueue(config, req);
+    case "mailq":
+      noRecipients(req, "display queue mode");
+      return listQueue(config);
+    case "flush":
+      noRecipients(req, "flush queue mode");
+      return flush(config, { kind: "all" });
+    case "daemon":
+      noRecipients(req, "daemon mode");
+      return startMailSystem(req);
+    case "newaliases":
+      noRecipients(req, "alias initialization mode");
+      throw new ExitError(EX_UNAVAILABLE, `alias database initialization (sendmail -bi, -I, newaliases) is not available yet in postern ${VERSION}`);
+    case "smtp": {
+      noRecipients(req, "stand-alone mode");
+      const uid = process.getuid?.() ?? 0;
+      const acl = await checkUserAcl(config, "authorized_submit_users", uid);
+      if (!acl.allowed) throw new ExitError(EX_NOPERM, `User ${acl.user}(${uid}) is not allowed to submit mail`);
+      throw new ExitError(EX_UNAVAILABLE, `stand-alone SMTP mode (sendmail -bs) is not available yet in postern ${VERSION}`);
+    }
+    case "ignore":
+      return 0;
+  }
+  log.panic(`unknown sendmail mode "${req.mode as string}"`);
+  return EX_SOFTWARE;
+}

@@ -1,0 +1,635 @@
+/**
+ * sendmail end to end, through the built executable: every option checked by
+ * its effect on the queued message (the maildrop file, and the incoming file
+ * after `postern pickup --once`), its exit status and its message. The mail
+ * system is never started: sendmail must queue durably without it.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { bin, cleanEnv, configDir, removeDir, run, type RunResult } from "../helpers/run.ts";
+import { readQueueFile } from "../../src/global/queue/store.ts";
+import type { QueueFile } from "../../src/global/queue/format.ts";
+import { readDeliveryLog } from "../../src/global/queue/delivery-log.ts";
+import { getpwuid } from "../../src/util/passwd.ts";
+
+const isRoot = process.getuid?.() === 0;
+/** The login name of the user running the tests: sendmail's default sender. */
+const LOGIN = getpwuid(process.getuid?.() ?? 0)?.name ?? "root";
+const dirs: string[] = [];
+afterAll(() => dirs.forEach(removeDir));
+
+interface Instance {
+  dir: string;
+  queue: string;
+  maillog: string;
+}
+
+/** A private configuration and queue, prepared by `postern check`. */
+async function instance(extra = ""): Promise<Instance> {
+  const dir = configDir();
+  dirs.push(dir);
+  const queue = join(dir, "queue");
+  const maillog = join(dir, "maillog");
+  writeFileSync(
+    join(dir, "postern.toml"),
+    [
+      `queue_directory = "${queue}"`,
+      `maillog_file = "${maillog}"`,
+      // as root the queue's owner must be a real user other than root
+      'mail_owner = "nobody"',
+      'myhostname = "host.example.org"',
+      'myorigin = "origin.example"',
+      extra,
+    ].join("\n") + "\n",
+  );
+  const r = await run("postern", ["check", "-c", dir]);
+  expect(r.code).toBe(0);
+  // pickup runs as mail_owner: the way to the queue must be open to it
+  chmodSync(dir, 0o755);
+  return { dir, queue, maillog };
+}
+
+function sendmail(inst: Instance, args: string[], stdin = "Subject: test\n\nbody\n", env: Record<string, string> = {}): Promise<RunResult> {
+  return run("sendmail", ["-C", inst.dir, ...args], { stdin, env });
+}
+
+function queued(inst: Instance, queue = "maildrop"): string[] {
+  return readdirSync(join(inst.queue, queue)).filter((n) => /^[0-9A-F]{6,}$/.test(n));
+}
+
+/** The one message in maildrop/ (decoded), or a failure. */
+function onlyMaildrop(inst: Instance): QueueFile & { id: string } {
+  const ids = queued(inst);
+  expect(ids.length).toBe(1);
+  return { id: ids[0]!, ...readQueueFile(join(inst.queue, "maildrop", ids[0]!)) };
+}
+
+/** Runs pickup once and returns the one new incoming message. */
+async function pickedUp(inst: Instance): Promise<QueueFile & { id: string; text: string }> {
+  const before = new Set(queued(inst, "incoming"));
+  const r = await run("postern", ["pickup", "--once", "-c", inst.dir]);
+  expect(r.code).toBe(0);
+  expect(queued(inst)).toEqual([]);
+  const ids = queued(inst, "incoming").filter((i) => !before.has(i));
+  expect(ids.length).toBe(1);
+  const file = readQueueFile(join(inst.queue, "incoming", ids[0]!));
+  return { id: ids[0]!, ...file, text: Buffer.from(file.content).toString("utf8") };
+}
+
+const content = (f: QueueFile) => Buffer.from(f.content).toString("utf8");
+const addresses = (f: QueueFile) => f.recipients.map((r) => r.address);
+
+let shared: Instance;
+beforeAll(async () => {
+  shared = await instance();
+});
+
+describe("recipients and the message", () => {
+  test("recipients as arguments; an argument may hold a list with display names", async () => {
+    const inst = await instance();
+    const r = await sendmail(inst, ["bob", "Carol C <carol@example.com>, dave"]);
+    expect(r).toEqual({ code: 0, stdout: "", stderr: "" });
+    const f = onlyMaildrop(inst);
+    expect(addresses(f)).toEqual(["bob", "carol@example.com", "dave"]);
+    expect(f.sender).toBe(LOGIN);
+    expect(content(f)).toBe("Subject: test\n\nbody\n");
+    const mode = statSync(join(inst.queue, "maildrop", f.id)).mode & 0o777;
+    expect(mode).toBe(0o640);
+  });
+
+  test("-- ends the options: a later word that looks like an option is a recipient", async () => {
+    const inst = await instance();
+    expect((await sendmail(inst, ["-i", "--", "-t", "-fx"])).code).toBe(0);
+    expect(addresses(onlyMaildrop(inst))).toEqual(["-t", "-fx"]);
+  });
+
+  test("a line with a single dot ends the message; -i and -oi keep it", async () => {
+    const input = "Subject: dot\n\nbefore\n.\nafter\n";
+    for (const [args, body] of [
+      [[], "Subject: dot\n\nbefore\n"],
+      [["-i"], input],
+      [["-oi"], input],
+    ] as const) {
+      const inst = await instance();
+      expect((await sendmail(inst, [...args, "bob"], input)).code).toBe(0);
+      expect(content(onlyMaildrop(inst))).toBe(body);
+    }
+  });
+
+  test("CRLF input is stored with LF; a leading From_ line is removed; a last line gets its newline", async () => {
+    const inst = await instance();
+    expect((await sendmail(inst, ["bob"], "From someone Mon Jan  1 00:00:00 2024\r\nSubject: crlf\r\n\r\nline\r\nlast")).code).toBe(0);
+    expect(content(onlyMaildrop(inst))).toBe("Subject: crlf\n\nline\nlast\n");
+  });
+
+  test("an empty message is queued", async () => {
+    const inst = await instance();
+    expect((await sendmail(inst, ["bob"], "")).code).toBe(0);
+    const f = await pickedUp(inst);
+    expect(f.text).toMatch(/^Received: by host\.example\.org \(postern, from userid \d+\)\n\tid [0-9A-F]+; .*\nMessage-Id: <\d{14}\.[0-9A-F]+@host\.example\.org>\nDate: .*\nFrom: .*\n$/);
+  });
+});
+
+describe("-t", () => {
+  test("recipients from To, Cc and Bcc plus the command line; Bcc is gone from the queued copy", async () => {
+    const inst = await instance();
+    const msg = 'To: alice, "Bob B" <bob@example.com>\nCc: carol\nBcc: secret@example.com\nSubject: t\n\nbody\n';
+    expect((await sendmail(inst, ["-t", "extra@example.com"], msg)).code).toBe(0);
+    expect(addresses(onlyMaildrop(inst))).toEqual(["extra@example.com", "alice", "bob@example.com", "carol", "secret@example.com"]);
+    const f = await pickedUp(inst);
+    expect(addresses(f)).toEqual(["extra@example.com", "alice@origin.example", "bob@example.com", "carol@origin.example", "secret@example.com"]);
+    expect(f.text).toContain('To: alice@origin.example, "Bob B" <bob@example.com>\nCc: carol@origin.example\nSubject: t\n');
+    expect(f.text).not.toContain("Bcc");
+    expect(f.text).not.toContain("secret");
+  });
+
+  test("the first Resent- block gives the recipients of a resent message; Resent-Bcc is removed", async () => {
+    const inst = await instance();
+    const msg = "Resent-From: me\nResent-To: new@example.com\nResent-Bcc: hidden@example.com\nFrom: orig@example.com\nTo: old@example.com\n\nbody\n";
+    expect((await sendmail(inst, ["-t"], msg)).code).toBe(0);
+    expect(addresses(onlyMaildrop(inst))).toEqual(["new@example.com", "hidden@example.com"]);
+    const f = await pickedUp(inst);
+    expect(f.text).not.toContain("Resent-Bcc");
+    expect(f.text).toMatch(/\nResent-Message-Id: <.*>\nResent-Date: /);
+  });
+
+  test("no recipient in the headers: exit 64 with Postfix's message", async () => {
+    const inst = await instance();
+    const r = await sendmail(inst, ["-t"], "Subject: nobody\n\nbody\n");
+    expect(r.code).toBe(64);
+    expect(r.stderr).toMatch(/^sendmail: fatal: \S+\(\d+\): No recipient addresses found in message header\n$/);
+    expect(queued(inst)).toEqual([]);
+  });
+});
+
+describe("sender and full name", () => {
+  const cases: Array<[string[], string]> = [
+    [["-fuser@example.com"], "user@example.com"],
+    [["-f", "user@example.com"], "user@example.com"],
+    [["-r", "other@example.com"], "other@example.com"],
+    [["-f", "Some One <so@example.com>"], "so@example.com"],
+    [["-f", ""], ""],
+    [["-f", "<>"], ""],
+  ];
+  for (const [args, sender] of cases) {
+    test(`${args.map((a) => JSON.stringify(a)).join(" ")} -> <${sender}>`, async () => {
+      const inst = await instance();
+      expect((await sendmail(inst, [...args, "bob"])).code).toBe(0);
+      expect(onlyMaildrop(inst).sender).toBe(sender);
+    });
+  }
+
+  test("a malformed -f: the first address, with Postfix's warning", async () => {
+    const inst = await instance();
+    const r = await sendmail(inst, ["-f", "a b c", "bob"]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe("sendmail: warning: -f option specified malformed sender: a b c\n");
+    expect(onlyMaildrop(inst).sender).toBe("a");
+  });
+
+  test("-F gives the full name of the generated From:, over NAME", async () => {
+    const inst = await instance();
+    expect((await sendmail(inst, ["-F", "Full, Name", "-f", "joe", "bob"], "Subject: x\n\nb\n", { NAME: "From Env" })).code).toBe(0);
+    const f = await pickedUp(inst);
+    expect(f.text).toContain('\nFrom: "Full, Name" <joe@origin.example>\n');
+    expect(f.sender).toBe("joe@origin.example");
+  });
+
+  test("NAME gives the full name when there is no -F", async () => {
+    const inst = await instance();
+    expect((await sendmail(inst, ["-f", "joe", "bob"], "Subject: x\n\nb\n", { NAME: "From Env" })).code).toBe(0);
+    expect((await pickedUp(inst)).text).toContain("\nFrom: From Env <joe@origin.example>\n");
+  });
+
+  test("a message with a From: keeps it (the full name is not used)", async () => {
+    const inst = await instance();
+    expect((await sendmail(inst, ["-F", "Unused", "bob"], "From: Me <me@example.com>\n\nb\n")).code).toBe(0);
+    const f = await pickedUp(inst);
+    expect(f.text).toContain("\nFrom: Me <me@example.com>\n");
+    expect(f.text).not.toContain("Unused");
+  });
+});
+
+describe("DSN and body options", () => {
+  test("-N, -R, -V, -B and -XV are recorded in the envelope", async () => {
+    const inst = await instance();
+    const r = await sendmail(inst, ["-N", "success,delay", "-R", "hdrs", "-V", "envid-42", "-B", "8BITMIME", "-XV", "-f", "owner-list@example.com", "bob", "carol"]);
+    expect(r.code).toBe(0);
+    const f = onlyMaildrop(inst);
+    expect(f.recipients.map((x) => x.notify)).toEqual([["SUCCESS", "DELAY"], ["SUCCESS", "DELAY"]]);
+    expect(f.attributes).toMatchObject({ ret: "HDRS", envid: "envid-42", encoding: "8BITMIME", verp: "+=" });
+    const g = await pickedUp(inst);
+    expect(g.recipients.map((x) => x.notify)).toEqual([["SUCCESS", "DELAY"], ["SUCCESS", "DELAY"]]);
+    expect(g.attributes).toMatchObject({ ret: "HDRS", envid: "envid-42", encoding: "8BITMIME", verp: "+=" });
+  });
+
+  test("-N never", async () => {
+    const inst = await instance();
+    expect((await sendmail(inst, ["-N", "never", "bob"])).code).toBe(0);
+    expect(onlyMaildrop(inst).recipients[0]!.notify).toEqual(["NEVER"]);
+  });
+
+  test("a bad -N is ignored with Postfix's warnings", async () => {
+    const inst = await instance();
+    const r = await sendmail(inst, ["-N", "bogus", "bob"]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('sendmail: warning: unknown DSN NOTIFY command value "bogus" in "bogus"\nsendmail: warning: bad -N option value -- ignored\n');
+    expect(onlyMaildrop(inst).recipients[0]!.notify).toBeUndefined();
+  });
+
+  test("-XV needs a sender", async () => {
+    const inst = await instance();
+    const r = await sendmail(inst, ["-f", "", "-XV", "bob"]);
+    expect(r.code).toBe(64);
+    expect(r.stderr).toBe("sendmail: fatal: (" + (process.getuid?.() ?? 0) + "): -V option requires non-null sender address\n");
+  });
+
+  test("options Postfix accepts and ignores change nothing", async () => {
+    const inst = await instance();
+    const r = await sendmail(inst, ["-oem", "-odb", "-odi", "-oQ/tmp/x", "-om", "-o7", "-L", "label", "-O", "opt=val", "-h", "5", "-m", "-U", "-Ac", "-Am", "-oA/etc/aliases", "bob"]);
+    expect(r).toEqual({ code: 0, stdout: "", stderr: "" });
+    const f = onlyMaildrop(inst);
+    expect(addresses(f)).toEqual(["bob"]);
+    expect(f.attributes).toEqual({ rewrite_context: "local", origin: "sendmail", ...(f.attributes.full_name !== undefined ? { full_name: f.attributes.full_name } : {}) });
+  });
+
+  test("-v asks for a delivery report: Postfix's notice, attribute record=yes", async () => {
+    const inst = await instance();
+    const r = await sendmail(inst, ["-v", "-f", "me", "bob"]);
+    expect(r).toEqual({ code: 0, stdout: "Mail Delivery Status Report will be mailed to <me>.\n", stderr: "" });
+    expect(onlyMaildrop(inst).attributes.record).toBe("yes");
+  });
+
+  test("-G is a gateway submission: headers are left as they are", async () => {
+    const inst = await instance();
+    expect((await sendmail(inst, ["-G", "bob"], "To: bob\nSubject: x\n\nb\n")).code).toBe(0);
+    expect(onlyMaildrop(inst).attributes.rewrite_context).toBe("remote");
+    const f = await pickedUp(inst);
+    expect(f.text).toContain("\nTo: bob\n");
+    expect(f.text).not.toContain("Message-Id");
+  });
+});
+
+describe("modes", () => {
+  test("-bm is the default mode", async () => {
+    const inst = await instance();
+    expect((await sendmail(inst, ["-bm", "bob"])).code).toBe(0);
+    expect(addresses(onlyMaildrop(inst))).toEqual(["bob"]);
+  });
+
+  test("-bv queues a probe marked verify=yes instead of reading a message", async () => {
+    const inst = await instance();
+    const r = await sendmail(inst, ["-bv", "-f", "me", "bob", "carol"], "this is not read\n");
+    expect(r).toEqual({ code: 0, stdout: "Mail Delivery Status Report will be mailed to <me>.\n", stderr: "" });
+    const f = onlyMaildrop(inst);
+    expect(f.attributes.verify).toBe("yes");
+    expect(content(f)).toBe("From: me\nSubject: probe\nTo:\tbob,\n\tcarol\n");
+    expect((await pickedUp(inst)).attributes.verify).toBe("yes");
+  });
+
+  test("-bp lists the queue, maildrop included", async () => {
+    const inst = await instance();
+    expect((await sendmail(inst, ["bob"])).code).toBe(0);
+    const id = onlyMaildrop(inst).id;
+    const r = await sendmail(inst, ["-bp"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(id);
+    expect(r.stdout).toMatch(/-- \d+ Kbytes in 1 Request\.\n$/);
+  });
+
+  test("-q while the mail system is down: exit 69 with Postfix's message", async () => {
+    const r = await sendmail(shared, ["-q"]);
+    expect(r.code).toBe(69);
+    expect(r.stderr).toBe("sendmail: fatal: Cannot flush mail queue - mail system is down\n");
+  });
+
+  test("-qR site and -qI id ask for a flush too", async () => {
+    for (const args of [["-qRexample.com"], ["-qR", "example.com"], ["-qIABCDEF123"]]) {
+      const r = await sendmail(shared, args);
+      expect(r.code).toBe(69);
+      expect(r.stderr).toContain("Cannot flush mail queue - mail system is down");
+    }
+  });
+
+  test("-q<interval> is accepted and ignored: exit 0, nothing read or queued", async () => {
+    const inst = await instance();
+    expect(await sendmail(inst, ["-q30m"])).toEqual({ code: 0, stdout: "", stderr: "" });
+    expect(queued(inst)).toEqual([]);
+  });
+
+  test("-bi, -I and -bs are not available yet: exit 69 with a message", async () => {
+    for (const [args, text] of [
+      [["-bi"], "alias database initialization"],
+      [["-I"], "alias database initialization"],
+      [["-bs"], "stand-alone SMTP mode (sendmail -bs) is not available yet"],
+    ] as const) {
+      const r = await sendmail(shared, [...args]);
+      expect(r.code).toBe(69);
+      expect(r.stderr).toContain(`sendmail: fatal: ${text}`);
+    }
+  });
+
+  test("modes that take no recipients say so", async () => {
+    for (const [args, text] of [
+      [["-bp", "bob"], "display queue mode requires no recipient"],
+      [["-bd", "bob"], "daemon mode requires no recipient"],
+      [["-q", "bob"], "flush queue mode requires no recipient"],
+      [["-qRsite", "bob"], "flush site requires no recipient"],
+      [["-bi", "bob"], "alias initialization mode requires no recipient"],
+    ] as const) {
+      const r = await sendmail(shared, [...args]);
+      expect(r.code).toBe(64);
+      expect(r.stderr).toBe(`sendmail: fatal: ${text}\n`);
+    }
+  });
+});
+
+describe("errors and exit status", () => {
+  test("an unknown option: exit 64, getopt's complaint and the usage", async () => {
+    const inst = await instance();
+    const r = await sendmail(inst, ["-z", "bob"]);
+    expect(r).toEqual({ code: 64, stdout: "", stderr: "sendmail: invalid option -- 'z'\nsendmail: fatal: usage: sendmail [options]\n" });
+    expect(queued(inst)).toEqual([]);
+    expect(readFileSync(inst.maillog, "utf8")).toMatch(/postfix\/sendmail\[\d+\]: fatal: usage: sendmail \[options\]\n$/);
+  });
+
+  test("no recipients: exit 64 with Postfix's message", async () => {
+    const r = await sendmail(shared, []);
+    expect(r.code).toBe(64);
+    expect(r.stderr).toMatch(/^sendmail: fatal: \S+\(\d+\): Recipient addresses must be specified on the command line or via the -t option\n$/);
+  });
+
+  test("-t with -bv: exit 64", async () => {
+    const r = await sendmail(shared, ["-t", "-bv", "bob"]);
+    expect(r).toEqual({ code: 64, stdout: "", stderr: "sendmail: fatal: -t option cannot be used with -bv\n" });
+  });
+
+  test("a message over message_size_limit: exit 65, nothing queued", async () => {
+    const inst = await instance("message_size_limit = 1000");
+    const r = await sendmail(inst, ["bob"], `Subject: big\n\n${"x".repeat(70)}\n`.repeat(20));
+    expect(r.code).toBe(65);
+    expect(r.stderr).toMatch(/^sendmail: fatal: \S+\(\d+\): message file too big\n$/);
+    expect(readdirSync(join(inst.queue, "maildrop"))).toEqual([]);
+    expect((await sendmail(inst, ["bob"], "Subject: small\n\nok\n")).code).toBe(0);
+  });
+
+  test("authorized_submit_users refuses: exit 77", async () => {
+    const inst = await instance('authorized_submit_users = "!root, static:anyone"');
+    const other = await instance('authorized_submit_users = ""');
+    for (const i of isRoot ? [inst, other] : [other]) {
+      const r = await sendmail(i, ["bob"]);
+      expect(r.code).toBe(77);
+      expect(r.stderr).toBe(`sendmail: fatal: User ${LOGIN}(${process.getuid?.() ?? 0}) is not allowed to submit mail\n`);
+      expect(queued(i)).toEqual([]);
+    }
+  });
+
+  test("a lookup table in authorized_submit_users that postern cannot read yet is a clear error", async () => {
+    const inst = await instance('authorized_submit_users = "hash:/etc/postern/submitters"');
+    const r = await sendmail(inst, ["bob"]);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain('lookup table "hash:/etc/postern/submitters" is not supported yet');
+  });
+
+  test("a queue directory that does not exist: exit 69", async () => {
+    const inst = await instance();
+    rmSync(inst.queue, { recursive: true });
+    const r = await sendmail(inst, ["bob"]);
+    expect(r.code).toBe(69);
+    expect(r.stderr).toContain(`cannot create a queue file in "${join(inst.queue, "maildrop")}": no such file or directory`);
+  });
+});
+
+describe("configuration", () => {
+  test("MAIL_CONFIG selects the configuration as -C does", async () => {
+    const inst = await instance();
+    const r = await run("sendmail", ["bob"], { stdin: "Subject: env\n\nb\n", env: { MAIL_CONFIG: inst.dir } });
+    expect(r.code).toBe(0);
+    expect(content(onlyMaildrop(inst))).toBe("Subject: env\n\nb\n");
+  });
+
+  test("undisclosed_recipients_header is added when the message has no To/Cc", async () => {
+    const inst = await instance('undisclosed_recipients_header = "To: undisclosed-recipients:;"');
+    expect((await sendmail(inst, ["bob"], "Subject: x\nBcc: bob\n\nb\n")).code).toBe(0);
+    expect((await pickedUp(inst)).text).toContain("\nTo: undisclosed-recipients:;\n");
+  });
+
+  test("append_at_myorigin = no leaves unqualified addresses alone", async () => {
+    const inst = await instance("append_at_myorigin = false");
+    expect((await sendmail(inst, ["-f", "me", "bob"], "To: bob\n\nb\n")).code).toBe(0);
+    const f = await pickedUp(inst);
+    expect(f.sender).toBe("me");
+    expect(addresses(f)).toEqual(["bob"]);
+    expect(f.text).toContain("\nTo: bob\n");
+  });
+});
+
+describe("sendmail -bd starts the mail system", () => {
+  let inst: Instance;
+  afterAll(async () => {
+    if (inst) await run("postern", ["stop", "-c", inst.dir]);
+  });
+
+  async function until(what: () => boolean | Promise<boolean>, label: string): Promise<void> {
+    for (let i = 0; i < 200; i++) {
+      if (await what()) return;
+      await Bun.sleep(50);
+    }
+    throw new Error(`gave up waiting for ${label}`);
+  }
+
+  test("-bd starts it; a submission is then picked up and delivered at once; -q asks the running queue manager", async () => {
+    // discard: nothing leaves this machine
+    inst = await instance('default_transport = "discard"');
+    const r = await sendmail(inst, ["-bd"]);
+    expect(r.code).toBe(0);
+    await until(async () => (await run("postern", ["status", "-c", inst.dir])).code === 0, "the mail system to run");
+    expect((await sendmail(inst, ["bob"])).code).toBe(0);
+    await until(() => /: to=<bob@origin\.example>, orig_to=<bob>, relay=none, .*status=sent/.test(readFileSync(inst.maillog, "utf8")), "the delivery");
+    expect(queued(inst)).toEqual([]);
+    expect(readFileSync(inst.maillog, "utf8")).toMatch(/postfix\/pickup\[\d+\]: [0-9A-F]+: uid=\d+ from=</);
+    expect((await sendmail(inst, ["-q"])).code).toBe(0);
+    expect((await run("postern", ["stop", "-c", inst.dir])).code).toBe(0);
+  });
+});
+
+describe("the mail system is down", () => {
+  test("sendmail exits 0 with the file durably in maildrop/, and pickup takes it later", async () => {
+    const inst = await instance();
+    expect(existsSync(join(inst.queue, "pid", "master.pid"))).toBe(false);
+    expect((await sendmail(inst, ["bob"])).code).toBe(0);
+    const f = onlyMaildrop(inst);
+    const g = await pickedUp(inst);
+    expect(g.arrivalTime).toBe(f.arrivalTime);
+    const log = readFileSync(inst.maillog, "utf8");
+    expect(log).toMatch(new RegExp(`postfix/pickup\\[\\d+\\]: ${g.id}: uid=${process.getuid?.() ?? 0} from=<${f.sender}>\\n`));
+    expect(log).toMatch(new RegExp(`postfix/cleanup\\[\\d+\\]: ${g.id}: message-id=<\\d{14}\\.${g.id}@host\\.example\\.org>\\n`));
+  });
+});
+
+describe("pickup", () => {
+  test("the Received: header in Postfix's shape, the submitter recorded from the file's owner", async () => {
+    const inst = await instance();
+    expect((await sendmail(inst, ["-f", "me", "bob"], "Subject: x\n\nb\n")).code).toBe(0);
+    const f = await pickedUp(inst);
+    const uid = process.getuid?.() ?? 0;
+    expect(f.text).toMatch(new RegExp(`^Received: by host\\.example\\.org \\(postern, from userid ${uid}\\)\\n\\tid ${f.id}; \\w{3}, [ \\d]\\d \\w{3} \\d{4} \\d\\d:\\d\\d:\\d\\d [+-]\\d{4}( \\(\\w+\\))?\\nSubject: x\\n`));
+    expect(f.attributes.uid).toBe(String(uid));
+    expect(f.recipients).toEqual([{ address: "bob@origin.example", original: "bob", orcpt: "rfc822;bob@origin.example" }]);
+  });
+
+  test("a corrupt file goes to corrupt/ with a warning", async () => {
+    const inst = await instance();
+    writeFileSync(join(inst.queue, "maildrop", "ABCDEF0123"), "not a queue file\n");
+    const r = await run("postern", ["pickup", "--once", "-c", inst.dir]);
+    expect(r.code).toBe(0);
+    expect(readdirSync(join(inst.queue, "corrupt"))).toEqual(["ABCDEF0123"]);
+    expect(queued(inst, "incoming")).toEqual([]);
+    expect(readFileSync(inst.maillog, "utf8")).toContain("warning: ABCDEF0123: moving corrupt queue file maildrop/ABCDEF0123 to corrupt/");
+  });
+
+  test("a symbolic link in maildrop/ is removed, never followed", async () => {
+    const inst = await instance();
+    const target = join(inst.dir, "secret");
+    writeFileSync(target, "postern-queue 1\n");
+    symlinkSync(target, join(inst.queue, "maildrop", "ABCDEF0124"));
+    expect((await run("postern", ["pickup", "--once", "-c", inst.dir])).code).toBe(0);
+    expect(readdirSync(join(inst.queue, "maildrop"))).toEqual([]);
+    expect(existsSync(target)).toBe(true);
+    expect(queued(inst, "incoming")).toEqual([]);
+  });
+
+  test("too many Received: headers: the message is returned to the sender (bounce log, recipients finished)", async () => {
+    const inst = await instance("hopcount_limit = 5");
+    const received = Array.from({ length: 5 }, (_, i) => `Received: from hop${i}\n`).join("");
+    expect((await sendmail(inst, ["-f", "me", "bob"], `${received}Subject: loop\n\nbody\n`)).code).toBe(0);
+    const f = await pickedUp(inst);
+    expect(f.recipients.every((r) => r.done)).toBe(true);
+    expect(f.text).not.toContain("body");
+    expect(readDeliveryLog(inst.queue, "bounce", f.id).map((e) => [e.recipient, e.status, e.action, e.reason])).toEqual([["bob@origin.example", "5.4.0", "failed", "too many hops"]]);
+    expect(readFileSync(inst.maillog, "utf8")).toContain(`${f.id}: to=<bob@origin.example>, orig_to=<bob>, relay=none,`);
+  });
+});
+
+describe.skipIf(!isRoot)("a non-root user submits", () => {
+  const name = `ptsm${process.pid % 100000}`;
+  let user: { uid: number; gid: number };
+  let inst: Instance;
+
+  /** Runs a command as the test user, with the initial groups of that user. */
+  async function asUser(argv: string[], stdin = ""): Promise<RunResult> {
+    const proc = Bun.spawn(["setpriv", `--reuid=${user.uid}`, `--regid=${user.gid}`, "--init-groups", ...argv], {
+      env: cleanEnv({ USER: name, LOGNAME: name, HOME: "/" }),
+      stdin: new Blob([stdin]),
+      stdout: "pipe",
+      stderr: "pipe",
+      cwd: "/",
+    });
+    const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+    return { code, stdout, stderr };
+  }
+  const userSendmail = (i: Instance, args: string[], stdin = "Subject: from a user\n\nbody\n") => asUser([bin("sendmail"), "-C", i.dir, ...args], stdin);
+
+  /** A queue the user can reach: the configuration readable, the log writable. */
+  async function userInstance(extra = ""): Promise<Instance> {
+    const i = await instance(extra);
+    writeFileSync(i.maillog, "");
+    chmodSync(i.maillog, 0o666);
+    return i;
+  }
+
+  beforeAll(async () => {
+    Bun.spawnSync(["userdel", name], { stderr: "ignore", stdout: "ignore" });
+    const add = Bun.spawnSync(["useradd", "--no-create-home", "--shell", "/bin/sh", "--comment", "Test User,,,", name]);
+    expect(add.exitCode).toBe(0);
+    const pw = readFileSync("/etc/passwd", "utf8").split("\n").find((l) => l.startsWith(`${name}:`))!.split(":");
+    user = { uid: Number(pw[2]), gid: Number(pw[3]) };
+    inst = await userInstance();
+  });
+  afterAll(() => {
+    Bun.spawnSync(["userdel", name], { stderr: "ignore", stdout: "ignore" });
+  });
+
+  test("the file in maildrop/ belongs to the user, mode 0640; pickup records the user's uid and login", async () => {
+    const i = await userInstance();
+    const r = await userSendmail(i, ["bob"]);
+    expect(r).toEqual({ code: 0, stdout: "", stderr: "" });
+    const f = onlyMaildrop(i);
+    expect(f.sender).toBe(name);
+    const st = statSync(join(i.queue, "maildrop", f.id));
+    expect(st.uid).toBe(user.uid);
+    expect(st.mode & 0o777).toBe(0o640);
+    const g = await pickedUp(i);
+    expect(g.attributes).toMatchObject({ uid: String(user.uid), login: name });
+    expect(g.sender).toBe(`${name}@origin.example`);
+    // the full name comes from the GECOS field up to the first comma
+    expect(g.text).toContain(`\nFrom: Test User <${name}@origin.example>\n`);
+    expect(g.text).toContain(`(postern, from userid ${user.uid})`);
+    expect(readFileSync(i.maillog, "utf8")).toMatch(new RegExp(`postfix/pickup\\[\\d+\\]: ${g.id}: uid=${user.uid} from=<${name}>\\n`));
+  });
+
+  test("the user cannot list maildrop/, nor read or remove another user's file there", async () => {
+    expect((await sendmail(inst, ["-f", "root", "secret-recipient@example.com"])).code).toBe(0);
+    const id = queued(inst)[0]!;
+    const path = join(inst.queue, "maildrop", id);
+    const ls = await asUser(["ls", join(inst.queue, "maildrop")]);
+    expect(ls.code).not.toBe(0);
+    expect(ls.stderr).toContain("Permission denied");
+    const cat = await asUser(["cat", path]);
+    expect(cat.code).not.toBe(0);
+    expect(cat.stdout).toBe("");
+    const rm = await asUser(["rm", "-f", path]);
+    expect(rm.code).not.toBe(0);
+    expect(existsSync(path)).toBe(true);
+    // neither can they see it with sendmail -bp
+    const bp = await userSendmail(inst, ["-bp"]);
+    expect(bp.code).not.toBe(0);
+    expect(bp.stdout).not.toContain(id);
+    rmSync(path);
+  });
+
+  test("the recorded uid cannot be forged by the file's content", async () => {
+    const i = await userInstance();
+    const forged = [
+      "postern-queue 1",
+      `T ${Date.now()}`,
+      "S root",
+      "A uid 0",
+      "A login root",
+      "A client_address 192.0.2.66",
+      "A origin smtpd",
+      "R bob",
+      "M 19",
+      "Subject: forged\n\nx\n",
+      "E",
+      "",
+    ].join("\n");
+    // a user can put any file into maildrop/ under a queue-ID name
+    const w = await asUser(["sh", "-c", `umask 027; cat > ${join(i.queue, "maildrop", "ABCDEF9999")}`], forged);
+    expect(w.code).toBe(0);
+    const g = await pickedUp(i);
+    expect(g.attributes.uid).toBe(String(user.uid));
+    expect(g.attributes.login).toBe(name);
+    expect(g.attributes.client_address).toBeUndefined();
+    expect(g.attributes.origin).toBe("sendmail");
+    expect(g.text).toContain(`(postern, from userid ${user.uid})`);
+  });
+
+  test("a maildrop/ the user cannot write: exit 75 (try again later), nothing left behind", async () => {
+    const i = await userInstance();
+    chmodSync(join(i.queue, "maildrop"), 0o2755);
+    const r = await userSendmail(i, ["bob"]);
+    expect(r.code).toBe(75);
+    expect(r.stderr).toBe(`sendmail: fatal: ${name}(${user.uid}): cannot create a queue file in "${join(i.queue, "maildrop")}": permission denied\n`);
+    expect(readdirSync(join(i.queue, "maildrop"))).toEqual([]);
+  });
+
+  test("authorized_submit_users can refuse the user but not others", async () => {
+    const i = await userInstance(`authorized_submit_users = "!${name}, static:anyone"`);
+    const r = await userSendmail(i, ["bob"]);
+    expect(r.code).toBe(77);
+    expect(r.stderr).toBe(`sendmail: fatal: User ${name}(${user.uid}) is not allowed to submit mail\n`);
+    expect((await sendmail(i, ["bob"])).code).toBe(0);
+  });
+});
