@@ -9,8 +9,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, run, tempDir } from "../helpers/run.ts";
-import { createTestUser, IS_ROOT, makeQueue, putMessage, putRawFile, removeTestUser, runAs, type FixtureMessage, type TestQueue, type TestUser } from "../helpers/queue-fixture.ts";
+import { ROOT, run } from "../helpers/run.ts";
+import { createTestUser, IS_ROOT, makeQueue, removeQueues, putMessage, putRawFile, removeTestUser, runAs, type FixtureMessage, type TestQueue, type TestUser } from "../helpers/queue-fixture.ts";
+
+afterAll(removeQueues);
 
 const GOLDEN = join(ROOT, "test/golden/postcat");
 const golden = (name: string) => readFileSync(join(GOLDEN, name), "utf8");
@@ -173,9 +175,9 @@ describe("sources and errors", () => {
     expect(r.code).toBe(65);
     expect(r.stdout).toBe("");
     expect(r.stderr).toContain('postcat: fatal: "hold/ABCDE99999" is not a valid queue file: incomplete');
-    const dir = tempDir();
-    writeFileSync(join(dir, "plain.txt"), "Subject: x\n\nbody\n");
-    expect((await postcat([join(dir, "plain.txt")])).code).toBe(65);
+    const plain = join(q.queueDirectory, "..", "plain.txt");
+    writeFileSync(plain, "Subject: x\n\nbody\n");
+    expect((await postcat([plain])).code).toBe(65);
   });
 
   test("Postfix's -d and -s describe its own record layout and are refused (EX_USAGE)", async () => {

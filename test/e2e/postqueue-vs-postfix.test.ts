@@ -15,7 +15,9 @@ import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "n
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { removeDir, run, tempDir } from "../helpers/run.ts";
-import { contentOfSize, IS_ROOT, makeQueue, putMessage, type FixtureMessage } from "../helpers/queue-fixture.ts";
+import { contentOfSize, IS_ROOT, makeQueue, removeQueues, putMessage, type FixtureMessage } from "../helpers/queue-fixture.ts";
+
+afterAll(removeQueues);
 import { getpwnam } from "../../src/util/passwd.ts";
 
 const POSTFIX = "/usr/sbin/postfix";

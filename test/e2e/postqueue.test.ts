@@ -17,9 +17,11 @@ import { join } from "node:path";
 import { serveJsonLines } from "../../src/global/ipc/json-lines.ts";
 import { ROOT, run } from "../helpers/run.ts";
 import {
-  contentOfSize, createTestUser, giveQueueTo, IS_ROOT, makeQueue, putMessage, putRawFile, removeTestUser, runAs,
+  contentOfSize, createTestUser, giveQueueTo, IS_ROOT, makeQueue, removeQueues, putMessage, putRawFile, removeTestUser, runAs,
   type FixtureMessage, type TestQueue, type TestUser,
 } from "../helpers/queue-fixture.ts";
+
+afterAll(removeQueues);
 
 const GOLDEN = join(ROOT, "test/golden/mailq");
 const QUEUE_ORDER = ["maildrop", "active", "incoming", "deferred", "hold"];

@@ -9,9 +9,11 @@ import { join } from "node:path";
 import { decodeQueueFile } from "../../src/global/queue/format.ts";
 import { run } from "../helpers/run.ts";
 import {
-  createTestUser, giveQueueTo, IS_ROOT, makeQueue, putMessage, putRawFile, removeTestUser, runAs,
+  createTestUser, giveQueueTo, IS_ROOT, makeQueue, removeQueues, putMessage, putRawFile, removeTestUser, runAs,
   type FixtureMessage, type TestQueue, type TestUser,
 } from "../helpers/queue-fixture.ts";
+
+afterAll(removeQueues);
 
 function msg(queue: FixtureMessage["queue"], id: string, over: Partial<FixtureMessage> = {}): FixtureMessage {
   return {

@@ -17,7 +17,7 @@ import { appendDeliveryLog } from "../../src/global/queue/delivery-log.ts";
 import { markRecipientDone } from "../../src/global/queue/store.ts";
 import type { MessageQueue } from "../../src/global/queue/names.ts";
 import { getpwnam } from "../../src/util/passwd.ts";
-import { bin, cleanEnv, configDir, run, tempDir, type RunOptions, type RunResult } from "./run.ts";
+import { bin, cleanEnv, configDir, removeDir, run, tempDir, type RunOptions, type RunResult } from "./run.ts";
 
 export const IS_ROOT = process.getuid?.() === 0;
 
@@ -29,14 +29,23 @@ export interface TestQueue {
   gid: number;
 }
 
-/** A configuration directory and a queue prepared by `postern check -c DIR`. */
+const created: string[] = [];
+
+/** Removes every directory makeQueue made (call from afterAll). */
+export function removeQueues(): void {
+  for (const dir of created.splice(0)) removeDir(dir);
+}
+
+/** A configuration directory and a queue prepared by `postern check -c DIR`; removeQueues() removes them. */
 export async function makeQueue(extraConfig = ""): Promise<TestQueue> {
   const base = tempDir("postern-qtools-");
+  created.push(base);
   // a system queue sits under /var/spool: the queue's owner can reach it after root drops to it
   chmodSync(base, 0o755);
   const queueDirectory = join(base, "queue");
   const text = [`queue_directory = "${queueDirectory}"`, IS_ROOT ? 'mail_owner = "nobody"' : "", 'maillog_file = "/dev/stderr"', extraConfig].join("\n") + "\n";
   const dir = configDir(text);
+  created.push(dir);
   chmodSync(dir, 0o755); // test users read it too
   const r = await run("postern", ["check", "-c", dir]);
   if (r.code !== 0) throw new Error(`postern check failed (${r.code}): ${r.stderr}`);
