@@ -12,6 +12,7 @@ import { readQueueFile } from "../../src/global/queue/store.ts";
 import type { QueueFile } from "../../src/global/queue/format.ts";
 import { readDeliveryLog } from "../../src/global/queue/delivery-log.ts";
 import { getpwuid } from "../../src/util/passwd.ts";
+import { VERSION } from "../../src/version.ts";
 
 const isRoot = process.getuid?.() === 0;
 /** The login name of the user running the tests: sendmail's default sender. */
@@ -318,16 +319,27 @@ describe("modes", () => {
     expect(queued(inst)).toEqual([]);
   });
 
-  test("-bi, -I and -bs are not available yet: exit 69 with a message", async () => {
-    for (const [args, text] of [
-      [["-bi"], "alias database initialization"],
-      [["-I"], "alias database initialization"],
-      [["-bs"], "stand-alone SMTP mode (sendmail -bs) is not available yet"],
-    ] as const) {
-      const r = await sendmail(shared, [...args]);
-      expect(r.code).toBe(69);
-      expect(r.stderr).toContain(`sendmail: fatal: ${text}`);
-    }
+  test("-bs is not available yet: exit 69 with a message", async () => {
+    const r = await sendmail(shared, ["-bs"]);
+    expect(r.code).toBe(69);
+    expect(r.stderr).toBe(`sendmail: fatal: stand-alone SMTP mode (sendmail -bs) is not available yet in postern ${VERSION}\n`);
+  });
+
+  test("-bi and -I rebuild the alias databases (newaliases); -oA names another one", async () => {
+    const inst = await instance();
+    const aliases = join(inst.dir, "aliases");
+    const other = join(inst.dir, "other-aliases");
+    writeFileSync(aliases, "postmaster: root\n");
+    writeFileSync(other, "abuse: root\n");
+    writeFileSync(join(inst.dir, "postern.toml"), readFileSync(join(inst.dir, "postern.toml"), "utf8") + `alias_database = "hash:${aliases}"\n`);
+    expect(existsSync(`${aliases}.sqlite`)).toBe(false);
+    expect((await sendmail(inst, ["-bi"])).code).toBe(0);
+    expect(existsSync(`${aliases}.sqlite`)).toBe(true);
+    rmSync(`${aliases}.sqlite`);
+    expect((await sendmail(inst, ["-I"])).code).toBe(0);
+    expect(existsSync(`${aliases}.sqlite`)).toBe(true);
+    expect((await sendmail(inst, ["-bi", `-oAhash:${other}`])).code).toBe(0);
+    expect(existsSync(`${other}.sqlite`)).toBe(true);
   });
 
   test("modes that take no recipients say so", async () => {

@@ -4,8 +4,8 @@
  * MAIL_CONFIG), parses the options as Postfix does (options.ts), and runs
  * the selected mode: delivery (the default, enqueue.ts), -bp (list the
  * queue), -q / -qR / -qI (flush), -bd (start the mail system), -bv (verify
- * recipients through a report), -bi / -I and -bs (not available yet: they
- * fail with EX_UNAVAILABLE rather than pretend).
+ * recipients through a report), -bi / -I (newaliases), and -bs (not
+ * available yet: it fails with EX_UNAVAILABLE rather than pretend).
  *
  * Runs as the invoking user, never set-uid; starts fast because everything
  * but the delivery path is imported only when its mode is chosen. Errors go
@@ -33,6 +33,13 @@ async function listQueue(config: Config): Promise<number> {
 async function flush(config: Config, request: FlushRequest): Promise<number> {
   const { flushCommand } = await import("../postqueue/flush.ts");
   return flushCommand(config, request);
+}
+
+/** -bi / -I: newaliases, on -oA's databases or else alias_database. */
+async function rebuildAliases(config: Config, req: SendmailRequest): Promise<number> {
+  const { newaliasesCommand } = await import("../postalias/newaliases.ts");
+  const databases = req.aliasDatabase?.split(/[\s,]+/).filter(Boolean);
+  return newaliasesCommand(config, databases?.length ? databases : undefined);
 }
 
 async function startMailSystem(req: SendmailRequest): Promise<number> {
@@ -68,7 +75,7 @@ export async function main(args: string[], invokedAs: string): Promise<number> {
       return startMailSystem(req);
     case "newaliases":
       noRecipients(req, "alias initialization mode");
-      throw new ExitError(EX_UNAVAILABLE, `alias database initialization (sendmail -bi, -I, newaliases) is not available yet in postern ${VERSION}`);
+      return rebuildAliases(config, req);
     case "smtp": {
       noRecipients(req, "stand-alone mode");
       const uid = process.getuid?.() ?? 0;

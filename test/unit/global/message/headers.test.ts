@@ -125,6 +125,15 @@ describe("dates", () => {
     }
   });
 
+  test("mailDate works in a process without TZ (daemons run so)", () => {
+    const env: Record<string, string> = { PATH: process.env.PATH ?? "/usr/bin:/bin" };
+    const code = `import { mailDate } from ${JSON.stringify(`${import.meta.dir}/../../../../src/global/message/mail-date.ts`)}; console.log(mailDate(new Date(0)));`;
+    const p = Bun.spawnSync([process.execPath, "-e", code], { env, stdout: "pipe", stderr: "pipe" });
+    expect(p.stderr.toString()).toBe("");
+    expect(p.exitCode).toBe(0);
+    expect(p.stdout.toString()).toMatch(/^\w{3}, [ \d]\d \w{3} 19(69|70) \d\d:\d\d:00 [+-]\d{4}/);
+  });
+
   test("messageIdStamp is UTC", () => {
     expect(messageIdStamp(new Date(Date.UTC(2026, 10, 21, 6, 23, 8)))).toBe("20261121062308");
   });
