@@ -386,6 +386,15 @@ describe("errors and exit status", () => {
     expect((await sendmail(inst, ["bob"], "Subject: small\n\nok\n")).code).toBe(0);
   });
 
+  test("-t with a header longer than header_size_limit: exit 65, nothing queued", async () => {
+    const inst = await instance("header_size_limit = 200");
+    const folded = Array.from({ length: 20 }, () => `\t${"x".repeat(30)}`).join("\n");
+    const r = await sendmail(inst, ["-t"], `To: bob\nX-Long: start\n${folded}\n\nbody\n`);
+    expect(r.code).toBe(65);
+    expect(r.stderr).toMatch(/^sendmail: fatal: \S+\(\d+\): unable to extract recipients: message header length exceeds safety limit\n$/);
+    expect(queued(inst)).toEqual([]);
+  });
+
   test("authorized_submit_users refuses: exit 77", async () => {
     const inst = await instance('authorized_submit_users = "!root, static:anyone"');
     const other = await instance('authorized_submit_users = ""');
@@ -635,6 +644,19 @@ describe.skipIf(!isRoot)("a non-root user submits", () => {
     expect(r.code).toBe(75);
     expect(r.stderr).toBe(`sendmail: fatal: ${name}(${user.uid}): cannot create a queue file in "${join(i.queue, "maildrop")}": permission denied\n`);
     expect(readdirSync(join(i.queue, "maildrop"))).toEqual([]);
+  });
+
+  test("a uid without a login name needs -f: exit 71 (EX_OSERR) without it", async () => {
+    const i = await userInstance();
+    const argv = ["setpriv", "--reuid=54321", "--regid=54321", "--clear-groups", bin("sendmail"), "-C", i.dir];
+    const run1 = Bun.spawnSync([...argv, "bob"], { env: cleanEnv(), stdin: new Blob(["Subject: x\n\nb\n"]) });
+    expect(run1.exitCode).toBe(71);
+    expect(run1.stderr.toString()).toBe("sendmail: fatal: no login name found for user ID 54321\n");
+    const run2 = Bun.spawnSync([...argv, "-f", "nobody-here", "bob"], { env: cleanEnv(), stdin: new Blob(["Subject: x\n\nb\n"]) });
+    expect(run2.exitCode).toBe(0);
+    const g = await pickedUp(i);
+    expect(g.attributes.uid).toBe("54321");
+    expect(g.attributes.login).toBeUndefined();
   });
 
   test("authorized_submit_users can refuse the user but not others", async () => {
