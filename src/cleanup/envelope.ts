@@ -25,9 +25,9 @@ export interface Submitter {
   trusted: boolean;
 }
 
-/** Addresses with line breaks or other controls cannot be written into headers or SMTP commands. */
-export function hasControlCharacters(text: string): boolean {
-  return /[\x00-\x1f\x7f]/.test(text);
+/** Addresses with line breaks or NULs cannot be written into headers or SMTP commands (sendmail never makes them). */
+export function hasLineBreaks(text: string): boolean {
+  return /[\r\n\0]/.test(text);
 }
 
 export function cleanSender(sender: string, settings: CleanupSettings): string {

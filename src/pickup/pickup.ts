@@ -25,7 +25,7 @@ import { isQueueId } from "../global/queue/names.ts";
 import { quarantine } from "../global/queue/store.ts";
 import { cleanupSettings, type CleanupSettings } from "../cleanup/settings.ts";
 import { cleanupLocalSubmission, NoRecipientsError, type CleanupResult } from "../cleanup/local-submission.ts";
-import { hasControlCharacters } from "../cleanup/envelope.ts";
+import { hasLineBreaks } from "../cleanup/envelope.ts";
 
 export interface PickupStats {
   queued: number;
@@ -89,7 +89,7 @@ function pickupFile(settings: CleanupSettings, queueDir: string, name: string, t
   let file: QueueFile;
   try {
     file = decodeQueueFile(bytes);
-    if (hasControlCharacters(file.sender) || file.recipients.some((r) => hasControlCharacters(r.address))) throw new CorruptQueueFileError("control characters in an envelope address");
+    if (hasLineBreaks(file.sender) || file.recipients.some((r) => hasLineBreaks(r.address))) throw new CorruptQueueFileError("a line break or NUL in an envelope address");
   } catch (err) {
     if (!(err instanceof CorruptQueueFileError)) throw err;
     quarantine(queueDir, "maildrop", name, err);

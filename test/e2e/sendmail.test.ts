@@ -510,6 +510,16 @@ describe("pickup", () => {
     expect(readFileSync(inst.maillog, "utf8")).toContain("warning: ABCDEF0123: moving corrupt queue file maildrop/ABCDEF0123 to corrupt/");
   });
 
+  test("a forged file with a line break in an address goes to corrupt/", async () => {
+    const inst = await instance();
+    const forged = `postern-queue 1\nT ${Date.now()}\nS evil%0ABcc:%20victim@example.com\nR bob\nM 0\n\nE\n`;
+    writeFileSync(join(inst.queue, "maildrop", "ABCDEF0125"), forged);
+    expect((await run("postern", ["pickup", "--once", "-c", inst.dir])).code).toBe(0);
+    expect(readdirSync(join(inst.queue, "corrupt"))).toEqual(["ABCDEF0125"]);
+    expect(queued(inst, "incoming")).toEqual([]);
+    expect(readFileSync(inst.maillog, "utf8")).toContain("a line break or NUL in an envelope address");
+  });
+
   test("a symbolic link in maildrop/ is removed, never followed", async () => {
     const inst = await instance();
     const target = join(inst.dir, "secret");

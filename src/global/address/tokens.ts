@@ -1,8 +1,9 @@
 /**
  * The RFC 822/5322 address tokenizer, with Postfix's tolerances: `%`, `!`
  * and `|` are operators too (the real world is not all RFC 822), a
- * backslash quotes the next character anywhere, folding white space inside
- * quoted strings and domain literals becomes a space, and an unterminated
+ * backslash quotes the next character anywhere, white space inside quoted
+ * strings and domain literals (and escaped white space) becomes a space, so
+ * no address ever holds a line break or a NUL, and an unterminated
  * quoted string, literal or comment simply runs to the end of the text.
  *
  * Every token keeps its place in the source text, so a rewriter can splice
@@ -33,8 +34,9 @@ export interface Token {
 const SPECIALS = new Set([..."()<>@,;:\\\".[]%!|"]);
 const WORD_KINDS: ReadonlySet<TokenKind> = new Set(["atom", "qstring", "domlit"]);
 
+/** NUL counts as a blank: Postfix's C strings end there, and no address may hold it. */
 function isBlank(c: string): boolean {
-  return c === " " || c === "\t" || c === "\r" || c === "\n";
+  return c === " " || c === "\t" || c === "\r" || c === "\n" || c === "\0";
 }
 
 export function isWord(t: Token): boolean {
@@ -115,6 +117,8 @@ export function tokenize(text: string, limit = 0): Token[] {
             break;
           }
           ch = text[++i]!;
+          // an escaped line break is still only a space
+          if (isBlank(ch)) ch = " ";
         } else if (isBlank(ch) || SPECIALS.has(ch)) {
           break;
         }

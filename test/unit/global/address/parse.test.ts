@@ -99,3 +99,13 @@ describe("tokenize", () => {
     expect(tokenize('"a\n\tb"')[0]!.value).toBe("a  b");
   });
 });
+
+describe("no address holds a line break or NUL", () => {
+  test("escaped or quoted CR, LF and NUL become spaces or separators", () => {
+    for (const text of ["a\\\nb@x", '"a\r\nb"@x', "a\0b@x", "[1.2\n.3.4]", "a\\\0b"]) {
+      for (const a of parseAddressList(text)) expect(a.address).not.toMatch(/[\r\n\0]/);
+    }
+    expect(extractAddresses("a\\\nb@x")).toEqual(["a b@x"]);
+    expect(extractAddresses("a\0b@x")).toEqual(["a", "b@x"]);
+  });
+});
