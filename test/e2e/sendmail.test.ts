@@ -422,6 +422,31 @@ describe("errors and exit status", () => {
   });
 });
 
+describe.skipIf(!existsSync("/usr/sbin/sendmail") || !existsSync("/usr/sbin/postconf"))("the same messages as Debian Postfix's sendmail", () => {
+  // option errors need no queue and no daemon: a private main.cf is enough
+  let postfixConfig: string;
+  beforeAll(() => {
+    postfixConfig = configDir();
+    dirs.push(postfixConfig);
+    writeFileSync(join(postfixConfig, "main.cf"), `queue_directory = ${postfixConfig}\ncompatibility_level = 3.6\nmaillog_file = /dev/stdout\n`);
+  });
+
+  /** stderr lines without repeats (glibc's getopt complaint comes twice from Postfix, which parses twice). */
+  const lines = (text: string) => [...new Set(text.split("\n").filter(Boolean))];
+
+  const cases = [["-z", "bob"], ["-t", "-bv", "bob"], ["-n", "bob"], ["-bz"], ["-Xz", "x"], ["-B", "x", "bob"], ["-qX"], ["-qR"], ["-o"], ["-oA"], ["-bp", "bob"], ["-bd", "bob"], ["-q", "-t"], ["-bv", "-N", "never", "bob"], ["-bv", "-R", "hdrs", "bob"], ["-XVab", "bob"]];
+  for (const args of cases) {
+    test(args.join(" "), async () => {
+      const postfix = Bun.spawnSync(["/usr/sbin/sendmail", ...args], { env: { PATH: "/usr/bin:/bin", MAIL_CONFIG: postfixConfig }, stdin: new Blob(["Subject: x\n\n"]), stderr: "pipe", stdout: "pipe" });
+      const ours = await sendmail(shared, args);
+      expect(lines(ours.stderr)).toEqual(lines(postfix.stderr.toString()));
+      // Postfix 3.7 exits 75 after any fatal error; postern exits with the usage code it intends
+      expect(postfix.exitCode).toBe(75);
+      expect(ours.code).toBe(64);
+    });
+  }
+});
+
 describe("configuration", () => {
   test("MAIL_CONFIG selects the configuration as -C does", async () => {
     const inst = await instance();
