@@ -46,6 +46,7 @@ export async function main(args: string[]): Promise<number> {
   let watcher: FSWatcher | undefined;
   try {
     watcher = watch(join(ctx.config.str("queue_directory"), "maildrop"), schedule);
+    watcher.on("error", (err) => log.warn(`watching maildrop/ failed: ${err.message}; scanning every ${POLL_MS / 1000}s`));
   } catch (err) {
     log.warn(`cannot watch maildrop/: ${(err as Error).message}; scanning every ${POLL_MS / 1000}s`);
   }
