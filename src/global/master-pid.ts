@@ -13,12 +13,18 @@ export function masterPidPath(config: Config): string {
   return join(config.str("queue_directory"), "pid", "master.pid");
 }
 
+/** Whether `pid` runs; a zombie (killed, not yet reaped by init) counts as dead. */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
+    if ((err as NodeJS.ErrnoException).code !== "EPERM") return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return true; // no /proc: trust the signal
   }
 }
 
