@@ -17,6 +17,7 @@ import { ensureQueueDirectories } from "../../global/queue/directories.ts";
 import { queueOwner } from "../../global/mail-owner.ts";
 import { masterPidPath, runningMasterPid } from "../../global/master-pid.ts";
 import { childEnvironment } from "../../global/child-environment.ts";
+import { ConfigError } from "../../global/config/source.ts";
 
 const COMMANDS = ["start", "start-fg", "stop", "abort", "reload", "status", "flush", "check", "set-permissions"];
 
@@ -70,7 +71,8 @@ function prepareQueue(config: Config): void {
   try {
     for (const change of ensureQueueDirectories(queueDirectory, queueOwner(config))) log.info(`${queueDirectory}: ${change}`);
   } catch (err) {
-    if (err instanceof ExitError) throw err;
+    // a missing mail_owner is a configuration error (78), not a file system one
+    if (err instanceof ExitError || err instanceof ConfigError) throw err;
     throw new ExitError(EX_CANTCREAT, `cannot prepare the queue directory ${queueDirectory}: ${(err as Error).message}`);
   }
 }
