@@ -34,7 +34,11 @@ export async function main(args: string[]): Promise<number> {
   const foreground = parsed.options.some(([o]) => o === "f");
   let config = loadConfig(parsed.options.find(([o]) => o === "c")?.[1]);
   const configDir = config.source.directory;
-  await setupLog(config, { role: "master", ...(foreground ? { foreground: true } : {}) });
+  // Until the children run, messages also go to stderr, so that `postern start` (which keeps the
+  // detached master's stderr in pid/master.err) and start-fg can say why a start failed.
+  const logOptions = { role: "master", ...(foreground ? { foreground: true } : {}) };
+  const logsToTerminal = foreground && !config.raw("maillog_file");
+  await setupLog(config, { ...logOptions, ...(logsToTerminal ? {} : { stderrProgram: "postern/master" }) });
   const problems = config.validate();
   if (problems.length) {
     for (const p of problems) log.error(p.message);
@@ -49,6 +53,7 @@ export async function main(args: string[]): Promise<number> {
   const children = ROLES.map((role) => new Child(role, configDir, environment()));
   for (const child of children) child.start();
   log.info(`daemon started -- version ${VERSION}, configuration ${configDir}`);
+  if (!logsToTerminal) await setupLog(config, logOptions);
 
   const done = new Promise<NodeJS.Signals>((resolve) => {
     process.on("SIGTERM", () => resolve("SIGTERM"));
