@@ -10,25 +10,16 @@
  * quoting.
  */
 
-const DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+import { asctime as asctimeSeconds } from "../util/asctime.ts";
+import { mailDate } from "../global/message/mail-date.ts";
 
 /** asctime(3) in local time, without its newline: `Sat Nov 21 06:26:45 2026`. */
 export function asctime(d: Date): string {
-  const p2 = (n: number) => String(n).padStart(2, "0");
-  return `${DAYS[d.getDay()]} ${MONTHS[d.getMonth()]} ${String(d.getDate()).padStart(2, " ")} ${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())} ${d.getFullYear()}`;
+  return asctimeSeconds(Math.floor(d.getTime() / 1000));
 }
 
-/** RFC 5322 date with Postfix's zone comment: `Sat, 21 Nov 2026 06:26:45 +0000 (UTC)`. */
-export function mailDate(d: Date): string {
-  const p2 = (n: number) => String(n).padStart(2, "0");
-  const offset = -d.getTimezoneOffset();
-  const sign = offset < 0 ? "-" : "+";
-  const abs = Math.abs(offset);
-  const zone = new Intl.DateTimeFormat("en-US", { timeZoneName: "short" }).formatToParts(d).find((p) => p.type === "timeZoneName")?.value;
-  const comment = zone && /^[A-Za-z]+$/.test(zone) ? ` (${zone})` : "";
-  return `${DAYS[d.getDay()]}, ${d.getDate()} ${MONTHS[d.getMonth()]} ${d.getFullYear()} ${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())} ${sign}${p2(Math.floor(abs / 60))}${p2(abs % 60)}${comment}`;
-}
+/** RFC 5322 dates (Postfix's mail_date) come from the shared module. */
+export { mailDate };
 
 const LOCAL_SPECIALS = /[\x00-\x20()<>@,;:\\".[\]\x7f]/;
 
@@ -141,3 +132,4 @@ export function deliveredToAddresses(content: Uint8Array): Set<string> {
   }
   return out;
 }
+

@@ -10,7 +10,7 @@
  * and the boundary is checked against the returned message. The returned
  * message is copied byte for byte.
  */
-import { messageIdStamp, mailDate } from "../mail-date.ts";
+import { messageIdStamp, mailDate } from "../message/mail-date.ts";
 import { oneLine, wrapLine } from "./line-wrap.ts";
 
 /** One recipient of the report. */

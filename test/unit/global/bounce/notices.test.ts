@@ -55,9 +55,9 @@ describe("the structure of a non-delivery report", () => {
     expect(header(report, "Subject")).toBe("Undelivered Mail Returned to Sender");
     expect(header(report, "Auto-Submitted")).toBe("auto-replied");
     expect(header(report, "MIME-Version")).toBe("1.0");
-    expect(header(report, "Date")).toBe("Mon, 2 Mar 2026 10:05:00 +0000 (UTC)");
+    expect(header(report, "Date")).toBe("Mon,  2 Mar 2026 10:05:00 +0000 (UTC)");
     expect(header(report, "Message-Id")).toBe("<20260302100500.4B2E3D1C0A@mx.example.test>");
-    expect(header(report, "Received")).toBe("by mx.example.test (postern) id 4B2E3D1C0A; Mon, 2 Mar 2026 10:05:00 +0000 (UTC)");
+    expect(header(report, "Received")).toBe("by mx.example.test (postern) id 4B2E3D1C0A; Mon,  2 Mar 2026 10:05:00 +0000 (UTC)");
   });
 
   test("multipart/report with the delivery-status report type and a unique boundary", () => {
@@ -82,7 +82,7 @@ describe("the structure of a non-delivery report", () => {
       "Original-Envelope-Id": "QQ314159",
       "X-Postern-Queue-ID": "3A1F2C0B5E",
       "X-Postern-Sender": "rfc822; alice@example.org",
-      "Arrival-Date": "Mon, 2 Mar 2026 10:00:00 +0000 (UTC)",
+      "Arrival-Date": "Mon,  2 Mar 2026 10:00:00 +0000 (UTC)",
     });
     expect(fields(groups[1]!)).toEqual({
       "Final-Recipient": "rfc822; bob@mx.example.test",
@@ -90,7 +90,7 @@ describe("the structure of a non-delivery report", () => {
       Action: "failed",
       Status: "5.1.1",
       "Diagnostic-Code": 'X-Postern; unknown user: "bob"',
-      "Last-Attempt-Date": "Mon, 2 Mar 2026 10:04:59 +0000 (UTC)",
+      "Last-Attempt-Date": "Mon,  2 Mar 2026 10:04:59 +0000 (UTC)",
     });
   });
 
@@ -261,7 +261,7 @@ describe("delay reports", () => {
     const g = fields(mime.parts![1]!.groups![1]!);
     expect(g.Action).toBe("delayed");
     expect(g.Status).toBe("4.4.1");
-    expect(g["Will-Retry-Until"]).toBe("Thu, 5 Mar 2026 10:00:00 +0000 (UTC)");
+    expect(g["Will-Retry-Until"]).toBe("Thu,  5 Mar 2026 10:00:00 +0000 (UTC)");
     expect(g["Diagnostic-Code"]).toBe("X-Postern; connect to mx.example.org[192.0.2.1]:25: Connection refused");
   });
 
