@@ -19,13 +19,13 @@ import { appendStateRecord, listQueue, loadQueueFile, markRecipientDone, queueFi
 import { encodeDelayWarnedRecord } from "../global/queue/format.ts";
 import { appendDeliveryLog, readDeliveryLog } from "../global/queue/delivery-log.ts";
 import type { DeliveryRequest, RecipientResult } from "../global/delivery/types.ts";
-import { resolveRecipient, type TransportLookup } from "../global/rewrite/resolve.ts";
-import { openTable } from "../global/tables/open-table.ts";
+import { resolveRecipient } from "../global/rewrite/resolve.ts";
 import { agentFor } from "./agents.ts";
 import { DestinationQueues, recipientLimit } from "./destinations.ts";
 import { backoffSeconds, delayFields } from "./delays.ts";
 import type { FlushRequest } from "../global/queue/flush-request.ts";
 import { returnToSender, sendNotices } from "./notify.ts";
+import { TransportMaps } from "./transport-maps.ts";
 
 interface ActiveMessage {
   id: string;
@@ -39,8 +39,10 @@ export class QueueManager {
   #queueDir: string;
   #active = new Map<string, ActiveMessage>();
   #destinations: DestinationQueues;
+  #transportMaps: TransportMaps;
   #watcher: FSWatcher | undefined;
-  #timers: ReturnType<typeof setInterval>[] = [];
+  #incomingTimer: ReturnType<typeof setInterval> | undefined;
+  #deferredTimer: ReturnType<typeof setInterval> | undefined;
   #scanning = false;
   #rescan = false;
   #stopping = false;
@@ -49,20 +51,30 @@ export class QueueManager {
     this.#config = config;
     this.#queueDir = config.str("queue_directory");
     this.#destinations = new DestinationQueues(config);
+    this.#transportMaps = new TransportMaps(config);
   }
 
+  /** A reload: new settings for the next deliveries, transport_maps opened afresh, the queue run timer reset. */
   setConfig(config: Config): void {
     this.#config = config;
     this.#destinations.setConfig(config);
+    this.#transportMaps.retire();
+    this.#transportMaps = new TransportMaps(config);
+    if (this.#deferredTimer && !this.#stopping) this.#startDeferredTimer();
+  }
+
+  #startDeferredTimer(): void {
+    if (this.#deferredTimer) clearInterval(this.#deferredTimer);
+    const runDelay = Math.max(1, this.#config.time("queue_run_delay")) * 1000;
+    this.#deferredTimer = setInterval(() => this.#safely(() => this.scanDeferred(false)), runDelay);
   }
 
   /** Takes over active/ (left by a previous run), then incoming/ and due deferred/ mail. */
   start(): void {
     for (const id of listQueue(this.#queueDir, "active")) this.#activate(id, "active");
     this.#watcher = watch(join(this.#queueDir, "incoming"), () => this.#safely(() => this.scanIncoming()));
-    this.#timers.push(setInterval(() => this.#safely(() => this.scanIncoming()), 1000));
-    const runDelay = Math.max(1, this.#config.time("queue_run_delay")) * 1000;
-    this.#timers.push(setInterval(() => this.#safely(() => this.scanDeferred(false)), runDelay));
+    this.#incomingTimer = setInterval(() => this.#safely(() => this.scanIncoming()), 1000);
+    this.#startDeferredTimer();
     this.scanIncoming();
     this.scanDeferred(false);
   }
@@ -80,7 +92,8 @@ export class QueueManager {
   async stop(): Promise<void> {
     this.#stopping = true;
     this.#watcher?.close();
-    for (const t of this.#timers) clearInterval(t);
+    clearInterval(this.#incomingTimer);
+    clearInterval(this.#deferredTimer);
     while (this.#destinations.running > 0) await new Promise((r) => setTimeout(r, 50));
   }
 
@@ -167,10 +180,12 @@ export class QueueManager {
 
   async #schedule(msg: ActiveMessage, indexes: number[]): Promise<void> {
     const groups = new Map<string, { transport: string; nexthop: string; recipients: DeliveryRequest["recipients"] }>();
+    const maps = this.#transportMaps;
+    const transportLookup = maps.acquire();
     try {
       for (const index of indexes) {
         const r = msg.file.recipients[index]!;
-        const res = await resolveRecipient(this.#config, r.address, this.#transportLookup());
+        const res = await resolveRecipient(this.#config, r.address, transportLookup);
         const key = `${res.transport}\0${res.nexthop}`;
         let g = groups.get(key);
         if (!g) groups.set(key, (g = { transport: res.transport, nexthop: res.nexthop, recipients: [] }));
@@ -181,6 +196,8 @@ export class QueueManager {
       for (const index of indexes) this.#record(msg, { index, status: "deferred", dsn: "4.3.5", reason: "address resolution failed", relay: "none" }, "qmgr", Date.now());
       this.#finish(msg);
       return;
+    } finally {
+      maps.release();
     }
     const jobs: Array<{ transport: string; nexthop: string; recipients: DeliveryRequest["recipients"] }> = [];
     for (const g of groups.values()) {
@@ -220,20 +237,6 @@ export class QueueManager {
         if (--msg.jobsLeft === 0) this.#finish(msg);
       });
     }
-  }
-
-  /** transport_maps as one lookup: each key is tried in every table, in order, as Postfix's maps do. */
-  #transportLookup(): TransportLookup | undefined {
-    const specs = this.#config.list("transport_maps");
-    if (!specs.length) return undefined;
-    const tables = specs.map((spec) => openTable(spec, this.#config));
-    return async (key) => {
-      for (const t of tables) {
-        const v = await t.lookup(key);
-        if (v !== undefined) return v;
-      }
-      return undefined;
-    };
   }
 
   /**
