@@ -10,13 +10,13 @@
  * alone). Trusts queue files only after they decode; a corrupt one goes to
  * corrupt/.
  */
-import { existsSync, renameSync, statSync, unlinkSync, utimesSync, watch, type FSWatcher } from "node:fs";
+import { closeSync, existsSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, utimesSync, watch, writeSync, constants as fsc, type FSWatcher } from "node:fs";
 import { join } from "node:path";
 import { log } from "../util/log.ts";
 import type { Config } from "../global/config/config.ts";
 import type { QueueFile } from "../global/queue/format.ts";
 import { appendStateRecord, listQueue, loadQueueFile, markRecipientDone, queueFilePath } from "../global/queue/store.ts";
-import { encodeDelayWarnedRecord } from "../global/queue/format.ts";
+import { encodeDelayWarnedRecord, encodeDoneRecord } from "../global/queue/format.ts";
 import { appendDeliveryLog, readDeliveryLog } from "../global/queue/delivery-log.ts";
 import type { DeliveryRequest, RecipientResult } from "../global/delivery/types.ts";
 import { resolveRecipient } from "../global/rewrite/resolve.ts";
@@ -211,31 +211,51 @@ export class QueueManager {
     }
     for (const job of jobs) {
       this.#destinations.add(job.transport, job.nexthop, async () => {
-        const started = Date.now();
-        const request: DeliveryRequest = {
-          queueId: msg.id,
-          queueFile: queueFilePath(this.#queueDir, "active", msg.id),
-          sender: msg.file.sender,
-          arrivalTime: msg.file.arrivalTime,
-          transport: job.transport,
-          nexthop: job.nexthop,
-          recipients: job.recipients,
-          attributes: msg.file.attributes,
-        };
-        let results: RecipientResult[];
+        // Held open for the whole delivery, as Postfix's delivery agents hold the queue file: when
+        // postsuper moves the message meanwhile (hold, requeue), the D records still reach the file.
+        let queueFd: number;
         try {
-          results = await agentFor(this.#config, job.transport).deliver(request);
+          queueFd = openSync(queueFilePath(this.#queueDir, "active", msg.id), fsc.O_WRONLY | fsc.O_APPEND);
         } catch (err) {
-          results = [];
-          log.error(`${msg.id}: ${job.transport} agent failed: ${(err as Error).message}`);
+          // postsuper took the message out of active/ before this delivery started: leave it be
+          if ((err as NodeJS.ErrnoException).code !== "ENOENT") log.error(`${msg.id}: cannot open the queue file: ${(err as Error).message}`);
+          if (--msg.jobsLeft === 0) this.#finish(msg);
+          return;
         }
-        const byIndex = new Map(results.map((r) => [r.index, r]));
-        for (const rcpt of job.recipients) {
-          const result = byIndex.get(rcpt.index) ?? { index: rcpt.index, status: "deferred" as const, dsn: "4.3.0", reason: "delivery agent returned no result", relay: "none" };
-          this.#record(msg, result, job.transport, started);
+        try {
+          await this.#runJob(msg, job, queueFd);
+        } finally {
+          closeSync(queueFd);
         }
         if (--msg.jobsLeft === 0) this.#finish(msg);
       });
+    }
+  }
+
+  /** One delivery request to the transport's agent; every recipient's outcome recorded before it returns. */
+  async #runJob(msg: ActiveMessage, job: { transport: string; nexthop: string; recipients: DeliveryRequest["recipients"] }, queueFd: number): Promise<void> {
+    const started = Date.now();
+    const request: DeliveryRequest = {
+      queueId: msg.id,
+      queueFile: queueFilePath(this.#queueDir, "active", msg.id),
+      sender: msg.file.sender,
+      arrivalTime: msg.file.arrivalTime,
+      transport: job.transport,
+      nexthop: job.nexthop,
+      recipients: job.recipients,
+      attributes: msg.file.attributes,
+    };
+    let results: RecipientResult[];
+    try {
+      results = await agentFor(this.#config, job.transport).deliver(request);
+    } catch (err) {
+      results = [];
+      log.error(`${msg.id}: ${job.transport} agent failed: ${(err as Error).message}`);
+    }
+    const byIndex = new Map(results.map((r) => [r.index, r]));
+    for (const rcpt of job.recipients) {
+      const result = byIndex.get(rcpt.index) ?? { index: rcpt.index, status: "deferred" as const, dsn: "4.3.0", reason: "delivery agent returned no result", relay: "none" };
+      this.#record(msg, result, job.transport, started, queueFd);
     }
   }
 
@@ -244,7 +264,7 @@ export class QueueManager {
    * agent's lines: one per final delivery when the agent expanded the
    * recipient (aliases, .forward), as Postfix's local(8) logs them.
    */
-  #record(msg: ActiveMessage, result: RecipientResult, transport: string, started: number): void {
+  #record(msg: ActiveMessage, result: RecipientResult, transport: string, started: number, queueFd?: number): void {
     const rcpt = msg.file.recipients[result.index]!;
     const path = queueFilePath(this.#queueDir, "active", msg.id);
     const finals = result.expanded?.length
@@ -262,7 +282,11 @@ export class QueueManager {
           .filter((f) => f.status === "bounced" || (f.status === "sent" && rcpt.notify?.includes("SUCCESS")))
           .map((f) => entry(f.address, f.dsn, f.reason, f.status === "bounced" ? f.action ?? "failed" : f.action ?? result.action ?? "delivered"));
         if (reports.length) appendDeliveryLog(this.#queueDir, "bounce", msg.id, reports);
-        markRecipientDone(path, result.index);
+        if (queueFd === undefined) markRecipientDone(path, result.index);
+        else {
+          writeSync(queueFd, encodeDoneRecord(result.index));
+          fsyncSync(queueFd);
+        }
         rcpt.done = true;
       }
     } catch (err) {
@@ -281,6 +305,18 @@ export class QueueManager {
   #finish(msg: ActiveMessage): void {
     const path = queueFilePath(this.#queueDir, "active", msg.id);
     const now = Date.now();
+    if (!existsSync(path)) {
+      // postsuper moved (hold, requeue) or removed it during the round; the outcomes are in the file
+      // wherever it went. Reports for what bounced go out now, not again when it is released.
+      try {
+        returnToSender(this.#config, msg.id, msg.file);
+      } catch (err) {
+        log.error(`${msg.id}: cannot create the delivery status notification: ${(err as Error).message}`);
+      }
+      this.#active.delete(msg.id);
+      this.scanIncoming();
+      return;
+    }
     const open = msg.file.recipients.filter((r) => !r.done);
     const lifetime = (msg.file.sender === "" ? this.#config.time("bounce_queue_lifetime") : this.#config.time("maximal_queue_lifetime")) * 1000;
     const forcedExpire = msg.file.attributes.expire === "yes";
@@ -290,11 +326,15 @@ export class QueueManager {
       for (const [index, r] of msg.file.recipients.entries()) {
         if (r.done) continue;
         const last = latest.get(r.address);
-        appendDeliveryLog(this.#queueDir, "bounce", msg.id, [
-          { recipient: r.address, ...(r.orcpt ? { orcpt: r.orcpt } : {}), status: last?.status ?? "4.7.0", action: "failed", time: now, reason: last?.reason ?? "message expired" },
-        ]);
-        markRecipientDone(path, index);
-        r.done = true;
+        try {
+          appendDeliveryLog(this.#queueDir, "bounce", msg.id, [
+            { recipient: r.address, ...(r.orcpt ? { orcpt: r.orcpt } : {}), status: last?.status ?? "4.7.0", action: "failed", time: now, reason: last?.reason ?? "message expired" },
+          ]);
+          markRecipientDone(path, index);
+          r.done = true;
+        } catch (err) {
+          log.error(`${msg.id}: cannot record the expiry of <${r.address}>: ${(err as Error).message}`);
+        }
       }
       log.info(`${msg.id}: from=<${msg.file.sender}>, status=expired, returned to sender`);
     }
