@@ -11,7 +11,7 @@
  * ends (bench/lib/cleanup.ts). Not a test: nothing here asserts a time.
  */
 import { parseArgs } from "node:util";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { createContext } from "./lib/context.ts";
 import { runCleanup } from "./lib/cleanup.ts";
 import { printReport } from "./lib/report.ts";
@@ -78,6 +78,7 @@ async function main(): Promise<number> {
     const ctx = createContext(options, scenario.parameters?.(options));
     ctx.progress(`${name}: Postfix in ${ctx.postfix.configDir}, postern in ${ctx.postern.configDir}`);
     const result = await scenario.run(ctx);
+    ctx.machine.load.end = loadavg()[0]!;
     printReport({
       scenario: name,
       date: new Date().toISOString(),

@@ -7,8 +7,8 @@
  * Runs as root. Undo actions for each step are registered as it happens
  * (lib/cleanup.ts), so a failure at any point leaves the machine as it was.
  */
-import { chmodSync, closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
-import { cpus, release, tmpdir } from "node:os";
+import { chmodSync, closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
+import { cpus, loadavg, release, tmpdir } from "node:os";
 import { join } from "node:path";
 import { onCleanup } from "./cleanup.ts";
 import { PostfixInstance } from "./postfix.ts";
@@ -29,6 +29,11 @@ export interface MachineFacts {
   postfixVersion: string;
   posternVersion: string;
   commit: string;
+  /** The postern executable measured and when it was built (it may predate the checkout's HEAD). */
+  posternBinary: string;
+  posternBuilt: string;
+  /** 1-minute load average when the run started and when it ended: other work on the machine skews the figures. */
+  load: { start: number; end?: number };
 }
 
 export interface RunOptions {
@@ -112,5 +117,8 @@ function machineFacts(filesystem: string, postern: PosternInstance): MachineFact
     postfixVersion: runCommand(["/usr/sbin/postconf", "-dh", "mail_version"]).stdout.trim(),
     posternVersion: runCommand([postern.binary, "--version"], { env: baseEnv() }).stdout.trim().replace(/^postern /, ""),
     commit: git.code === 0 ? git.stdout.trim() + dirty : "unknown",
+    posternBinary: postern.binary,
+    posternBuilt: statSync(postern.binary).mtime.toISOString(),
+    load: { start: loadavg()[0]! },
   };
 }

@@ -32,7 +32,9 @@ export function printReport(r: Report): void {
   out.push(`== ${r.scenario} (${r.date})`);
   out.push(`command: ${r.result.command}`);
   out.push(`runs: ${r.options.runs} per side and phase, interleaved, after ${r.options.warmup} warm-up runs`);
-  out.push(`machine: ${mc.cores} cores (${mc.cpu}), Linux ${mc.kernel}, queues on ${mc.filesystem}; Postfix ${mc.postfixVersion}, postern ${mc.posternVersion} (${mc.commit})`);
+  out.push(`machine: ${mc.cores} cores (${mc.cpu}), Linux ${mc.kernel}, queues on ${mc.filesystem}; Postfix ${mc.postfixVersion}, postern ${mc.posternVersion}`);
+  out.push(`postern binary: ${mc.posternBinary}, built ${mc.posternBuilt}; checkout ${mc.commit}`);
+  out.push(`load average (1 min): ${mc.load.start.toFixed(2)} at start, ${mc.load.end?.toFixed(2) ?? "?"} at end`);
   out.push("");
   const header = ["measurement", "Postfix median [p10 p90] (min max)", "postern median [p10 p90] (min max)", "postern/Postfix"];
   const rows = r.result.measurements.map((m) => [
