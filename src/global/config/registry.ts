@@ -9,13 +9,14 @@ import { smtpdParams } from "./params/smtpd.ts";
 import { tableParams } from "./params/tables.ts";
 import { qmgrParams } from "./params/qmgr.ts";
 import { bounceParams } from "./params/bounce.ts";
+import { dnsParams } from "./params/dns.ts";
 
 let registry: Map<string, ParamDef> | undefined;
 
 export function paramRegistry(): ReadonlyMap<string, ParamDef> {
   if (!registry) {
     registry = new Map();
-    for (const def of [...basicParams, ...queueParams, ...deliveryParams, ...smtpdParams, ...qmgrParams, ...tableParams, ...bounceParams]) {
+    for (const def of [...basicParams, ...queueParams, ...deliveryParams, ...smtpdParams, ...qmgrParams, ...tableParams, ...bounceParams, ...dnsParams]) {
       if (registry.has(def.name)) throw new Error(`parameter defined twice: ${def.name}`);
       registry.set(def.name, def);
     }
