@@ -1,0 +1,65 @@
+/**
+ * DNS block and allow lists (RFC 5782) for reject_rbl_client,
+ * permit_dnswl_client, reject_rhsbl_sender and friends: an address is
+ * listed when `REVERSED-ADDRESS.ZONE` (octets, or nibbles for IPv6) has A
+ * records, a domain when `DOMAIN.ZONE` has; the reason is the first TXT
+ * record there, asked only once the name is known to be listed.
+ *
+ * The caller filters the A records (Postfix's `zone=127.0.0.2` syntax,
+ * rbl_reply_maps) and decides what a temporary failure means; this module
+ * only tells listed, unlisted and failed apart.
+ */
+import { parseIpAddress } from "../tables/cidr-match.ts";
+import { canonicalName, reversedAddressLabels, unmapIpv4 } from "./names.ts";
+import { txtRecordText } from "./records.ts";
+import type { DnsFailure, DnsQuerier } from "./result.ts";
+
+export type DnsblResult =
+  | {
+      status: "listed";
+      /** The name that was looked up. */
+      query: string;
+      /** The A records, e.g. ["127.0.0.2"]. */
+      addresses: string[];
+      /** The TXT record's text, when asked for and published. */
+      reason?: string;
+      ttl: number;
+    }
+  | { status: "unlisted"; query: string }
+  | (DnsFailure & { query: string });
+
+async function listLookup(dns: DnsQuerier, query: string, wantReason: boolean): Promise<DnsblResult> {
+  const a = await dns.query(query, "A");
+  if (a.status === "nxdomain" || a.status === "nodata") return { status: "unlisted", query };
+  if (a.status !== "ok") return { ...a, query };
+  const listed: DnsblResult = { status: "listed", query, addresses: a.records.map((r) => r.address), ttl: a.ttl };
+  if (wantReason) {
+    const txt = await dns.query(query, "TXT");
+    if (txt.status === "ok") listed.reason = txtRecordText(txt.records[0]!);
+  }
+  return listed;
+}
+
+function zoneName(zone: string): string | DnsFailure {
+  const z = canonicalName(zone);
+  if (typeof z !== "string" || z === ".") return { status: "badname", message: typeof z === "string" ? "Empty DNS list zone" : z.problem };
+  return z;
+}
+
+/** Looks `ip` up in the address list `zone` (e.g. "zen.spamhaus.org"). */
+export async function rblLookup(dns: DnsQuerier, zone: string, ip: string, options: { reason?: boolean } = {}): Promise<DnsblResult> {
+  const z = zoneName(zone);
+  const parsed = parseIpAddress(ip);
+  if (typeof z !== "string") return { ...z, query: ip };
+  if (!parsed) return { status: "badname", message: `Not an IP address: "${ip}"`, query: ip };
+  return listLookup(dns, `${reversedAddressLabels(unmapIpv4(parsed))}.${z}`, options.reason ?? true);
+}
+
+/** Looks `domain` up in the domain list `zone` (e.g. "dbl.spamhaus.org"). */
+export async function rhsblLookup(dns: DnsQuerier, zone: string, domain: string, options: { reason?: boolean } = {}): Promise<DnsblResult> {
+  const z = zoneName(zone);
+  if (typeof z !== "string") return { ...z, query: domain };
+  const d = canonicalName(domain);
+  if (typeof d !== "string" || d === ".") return { status: "badname", message: typeof d === "string" ? "Empty domain name" : d.problem, query: domain };
+  return listLookup(dns, `${d}.${z}`, options.reason ?? true);
+}
