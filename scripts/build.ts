@@ -15,7 +15,7 @@ mkdirSync(dist, { recursive: true });
 const tmpOut = join(dist, `.postern.${process.pid}.tmp`);
 
 const args = [
-  "build", "--compile", "--minify", "--bytecode", "--format=esm",
+  "build", "--compile", "--minify", "--bytecode", "--format=esm", "--splitting",
   "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig",
   join(root, "src/main.ts"), "--outfile", tmpOut,
 ];

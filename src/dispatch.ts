@@ -7,6 +7,7 @@ import { ROLES } from "./roles.ts";
 import { ConfigError } from "./global/config/source.ts";
 import { log } from "./util/log.ts";
 import { EX_CONFIG, EX_SOFTWARE, ExitError } from "./util/sysexits.ts";
+import { writeStdout, writeStderr } from "./util/stdio.ts";
 
 export async function runRole(name: string, args: string[]): Promise<number> {
   const entry = ROLES[name]!;
@@ -40,9 +41,9 @@ export function printHelp(): void {
     `  ${"help".padEnd(width)}  Show this list`,
     `  ${"--version".padEnd(width)}  Print the version`,
   ];
-  process.stdout.write(lines.join("\n") + "\n");
+  writeStdout(lines.join("\n") + "\n");
 }
 
 export function usage(): void {
-  process.stderr.write("usage: postern COMMAND [ARGS...]; 'postern help' lists the commands\n");
+  writeStderr("usage: postern COMMAND [ARGS...]; 'postern help' lists the commands\n");
 }

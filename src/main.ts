@@ -8,6 +8,7 @@ import { ROLES } from "./roles.ts";
 import { runRole, printHelp, usage } from "./dispatch.ts";
 import { VERSION } from "./version.ts";
 import { EX_USAGE } from "./util/sysexits.ts";
+import { writeStdout, writeStderr } from "./util/stdio.ts";
 
 const invoked = basename(process.argv0);
 const args = process.argv.slice(2);
@@ -26,12 +27,12 @@ if (invoked !== "postern" && isRole(invoked) && ROLES[invoked]!.symlink) {
     printHelp();
     status = 0;
   } else if (command === "--version" || command === "version" || command === "-V") {
-    process.stdout.write(`postern ${VERSION}\n`);
+    writeStdout(`postern ${VERSION}\n`);
     status = 0;
   } else if (isRole(command)) {
     status = await runRole(command, args);
   } else {
-    process.stderr.write(`postern: unknown command "${command}"\n`);
+    writeStderr(`postern: unknown command "${command}"\n`);
     usage();
     status = EX_USAGE;
   }

@@ -43,7 +43,7 @@ describe("postconf: showing parameters", () => {
     const names = lines.map((l) => l.split(" =")[0]!);
     expect(names).toEqual([...names].sort());
     expect(new Set(names).size).toBe(names.length);
-    for (const l of lines) expect(l).toMatch(/^[a-z0-9_]+ =( \S.*)?$/);
+    for (const l of lines) expect(l).toMatch(/^[A-Za-z0-9_]+ =( \S.*)?$/);
     expect(lines).toContain("relayhost =");
     expect(lines).toContain("message_size_limit = 10240000");
     expect(lines).toContain("myorigin = $myhostname");

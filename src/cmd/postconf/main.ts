@@ -15,6 +15,7 @@ import { paramRegistry } from "../../global/config/registry.ts";
 import { commentOutValue, removeValue, setValue } from "../../global/config/edit.ts";
 import { statSync } from "node:fs";
 import { describeService, serviceValue } from "./services-view.ts";
+import { writeStdout, writeStderr } from "../../util/stdio.ts";
 
 const USAGE =
   "usage: postconf [-c config_dir] [-d (defaults)] [-e (edit)] [-h (no names)] [-H (no values)] [-M (services)] [-n (non-default)] [-o name=value] [-x (expand)] [-X (exclude)] [-# (comment-out)] [name...]";
@@ -43,7 +44,7 @@ function parseFlags(args: string[]): { flags: Flags; names: string[] } {
     parsed = getopt(args, "aAbc:C:deEfFhHlmMno:pPtT:vxX#");
   } catch (err) {
     if (err instanceof GetoptError) {
-      process.stderr.write(`postconf: ${err.message}\n`);
+      writeStderr(`postconf: ${err.message}\n`);
       throw new ExitError(EX_USAGE, USAGE);
     }
     throw err;
@@ -136,7 +137,7 @@ function showParams(config: Config, flags: Flags, names: string[]): number {
       out.push(line(flags, name, valueOf(config, flags, name) ?? ""));
     }
   }
-  if (out.length) process.stdout.write(out.join("\n") + "\n");
+  if (out.length) writeStdout(out.join("\n") + "\n");
   if (!flags.defaults) {
     for (const name of config.setNames()) if (!registry.has(name)) log.warn(`${config.path}: unused parameter: ${name}=${config.raw(name)}`);
   }
@@ -151,7 +152,7 @@ function showServices(config: Config, flags: Flags, names: string[]): number {
     for (const [k, v] of describeService(config, svc)) out.push(line(flags, `services.${svc.name}.${k}`, v));
   }
   for (const n of wanted) if (!config.services().some((s) => s.name === n)) log.warn(`services.${n}: unknown service`);
-  if (out.length) process.stdout.write(out.join("\n") + "\n");
+  if (out.length) writeStdout(out.join("\n") + "\n");
   return 0;
 }
 

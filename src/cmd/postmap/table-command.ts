@@ -20,6 +20,7 @@ import { log } from "../../util/log.ts";
 import { ExitError } from "../../util/sysexits.ts";
 import { addToIndex, asSourceOwner, buildIndex, deleteFromIndex, readSource, uniqueEntries, type BuildOptions } from "./index-build.ts";
 import { messageKeys } from "./message-keys.ts";
+import { writeStdout, writeStderr } from "../../util/stdio.ts";
 
 export interface SourceFormat {
   command: "postmap" | "postalias";
@@ -49,7 +50,7 @@ function parseFlags(format: SourceFormat, args: string[]): { flags: Flags; opera
     parsed = getopt(args, format.optionSpec);
   } catch (err) {
     if (err instanceof GetoptError) {
-      process.stderr.write(`${format.command}: ${err.message}\n`);
+      writeStderr(`${format.command}: ${err.message}\n`);
       throw new ExitError(1, format.usage);
     }
     throw err;
@@ -116,7 +117,7 @@ class Output {
     if (this.#size > 65536) this.flush();
   }
   flush(): void {
-    if (this.#buf.length) process.stdout.write(this.#buf.join(""));
+    if (this.#buf.length) writeStdout(this.#buf.join(""));
     this.#buf = [];
     this.#size = 0;
   }

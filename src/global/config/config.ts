@@ -16,34 +16,46 @@ import { parseServices, type ServiceDef } from "./services.ts";
 interface SetValue {
   text: string;
   line?: number;
+  /** Set in postern.toml: its line is found in the file's layout when a message needs it. */
+  fromFile?: boolean;
+}
+
+/** Line numbers of keys and tables, from the file's layout, computed on the first question. */
+class LineIndex {
+  #map: Map<string, number> | undefined;
+  constructor(private readonly source: ConfigSource) {}
+  get(key: string): number | undefined {
+    if (!this.#map) {
+      this.#map = new Map();
+      for (const t of this.source.layout.tables) if (!this.#map.has(t.name)) this.#map.set(t.name, t.line);
+      for (const e of this.source.layout.entries) this.#map.set(e.path, e.startLine);
+    }
+    return this.#map.get(key);
+  }
 }
 
 export class Config {
   /** Values set in the file (or by overrides), as Postfix text. */
   readonly #set = new Map<string, SetValue>();
   readonly #problems: ConfigError[] = [];
-  readonly #services: ServiceDef[];
+  #services: ServiceDef[] | undefined;
+  #serviceProblems: ConfigError[] = [];
+  readonly #lines: LineIndex;
   #expander: Expander;
   #defaultCache = new Map<string, string>();
   #onUndefined: ((name: string) => void) | undefined;
 
   constructor(readonly source: ConfigSource) {
-    const lines = new Map<string, number>();
-    for (const t of source.layout.tables) if (!lines.has(t.name)) lines.set(t.name, t.line);
-    for (const e of source.layout.entries) lines.set(e.path, e.startLine);
+    this.#lines = new LineIndex(source);
     for (const [name, value] of Object.entries(source.document)) {
       if (name === "services") continue;
       const text = tomlValueToText(value);
-      const line = lines.get(name);
       if (text === undefined) {
-        this.#problems.push(new ConfigError(`${name}: a parameter value must be a string, number, boolean or array`, source.path, line));
+        this.#problems.push(new ConfigError(`${name}: a parameter value must be a string, number, boolean or array`, source.path, this.#lines.get(name)));
         continue;
       }
-      this.#set.set(name, { text, line });
+      this.#set.set(name, { text, fromFile: true });
     }
-    const services = parseServices(source.document.services, source.path, lines);
-    this.#services = services.services;
-    this.#problems.push(...services.problems);
     this.#expander = new Expander(
       (n) => this.raw(n),
       (n) => this.#onUndefined?.(n),
@@ -79,7 +91,9 @@ export class Config {
   }
 
   lineOf(name: string): number | undefined {
-    return this.#set.get(name)?.line;
+    const set = this.#set.get(name);
+    if (!set) return undefined;
+    return set.line ?? (set.fromFile ? this.#lines.get(name) : undefined);
   }
 
   /** The unexpanded text: the file's value, else the default; undefined for unknown names. */
@@ -106,8 +120,8 @@ export class Config {
 
   #fail(name: string, message: string): never {
     // A value from the file names the file; a default or a -o override has no line to show.
-    const set = this.#set.get(name);
-    throw new ConfigError(`${name}: ${message}`, set?.line !== undefined ? this.source.path : undefined, set?.line);
+    const line = this.lineOf(name);
+    throw new ConfigError(`${name}: ${message}`, line !== undefined ? this.source.path : undefined, line);
   }
 
   /** The expanded value; "" for names nobody defined. Raw parameters come back unexpanded. */
@@ -157,13 +171,20 @@ export class Config {
     return splitList(this.str(name));
   }
 
+  /** The services (parsed on first use: commands that never ask pay nothing). */
   services(): readonly ServiceDef[] {
+    if (!this.#services) {
+      const parsed = parseServices(this.source.document.services, this.source.path, this.#lines);
+      this.#services = parsed.services;
+      this.#serviceProblems = parsed.problems;
+    }
     return this.#services;
   }
 
   /** Every problem in the file: syntax-level ones and values that do not fit their type. */
   validate(): ConfigError[] {
-    const problems = [...this.#problems];
+    const services = this.services();
+    const problems = [...this.#problems, ...this.#serviceProblems];
     for (const name of this.#set.keys()) {
       const def = paramDef(name);
       if (!def) continue;
@@ -174,7 +195,7 @@ export class Config {
         else throw err;
       }
     }
-    for (const svc of this.#services) {
+    for (const svc of services) {
       for (const [name, v] of svc.overrides) {
         const def = paramDef(name);
         if (!def) continue;
@@ -201,7 +222,7 @@ export class Config {
   unknownNames(): string[] {
     const known = paramRegistry();
     const out = this.setNames().filter((n) => !known.has(n));
-    for (const svc of this.#services) for (const n of svc.overrides.keys()) if (!known.has(n) && !svc.builtinOverrides.has(n)) out.push(`services.${svc.name}.${n}`);
+    for (const svc of this.services()) for (const n of svc.overrides.keys()) if (!known.has(n) && !svc.builtinOverrides.has(n)) out.push(`services.${svc.name}.${n}`);
     return out;
   }
 }

@@ -77,7 +77,7 @@ export const BUILTIN_SERVICES: Record<string, BuiltinService> = {
 export function parseServices(
   table: unknown,
   file: string,
-  lines: ReadonlyMap<string, number>,
+  lines: { get(key: string): number | undefined },
 ): { services: ServiceDef[]; problems: ConfigError[] } {
   const problems: ConfigError[] = [];
   const fromFile: Record<string, unknown> = table && typeof table === "object" && !Array.isArray(table) ? (table as Record<string, unknown>) : {};
@@ -97,7 +97,7 @@ export function parseServices(
       configured: raw !== undefined,
       overrides: new Map(Object.entries(builtin?.overrides ?? {}).map(([k, v]) => [k, { text: v }])),
       builtinOverrides: new Set(Object.keys(builtin?.overrides ?? {})),
-      line: at(),
+      line: raw !== undefined ? at() : undefined,
     };
     if (raw !== undefined) {
       if (!raw || typeof raw !== "object" || Array.isArray(raw)) {

@@ -32,7 +32,18 @@ export interface ConfigSource {
   text: string;
   /** The parsed document (empty when the file is missing). */
   document: Record<string, unknown>;
-  layout: Layout;
+  /** Where each key sits; scanned on first use (only error messages and edits need it). */
+  readonly layout: Layout;
+}
+
+function lazyLayout<T extends Omit<ConfigSource, "layout">>(fields: T): ConfigSource {
+  let layout: Layout | undefined;
+  return {
+    ...fields,
+    get layout() {
+      return (layout ??= scanLayout(fields.text));
+    },
+  };
 }
 
 /** Where the configuration lives, from an explicit option, the environment, or the default. */
@@ -50,14 +61,13 @@ export function locateConfig(explicit?: string): { directory: string; path: stri
 
 /** No file at all: every parameter has its default (postconf -d). */
 export function emptyConfigSource(): ConfigSource {
-  return {
+  return lazyLayout({
     directory: DEFAULT_CONFIG_DIRECTORY,
     path: join(DEFAULT_CONFIG_DIRECTORY, CONFIG_FILE_NAME),
     exists: false,
     text: "",
     document: {},
-    layout: scanLayout(""),
-  };
+  });
 }
 
 /** Reads and parses the file; a syntax error names the file and line. */
@@ -82,5 +92,5 @@ export function readConfigSource(explicit?: string): ConfigSource {
     }
     throw err;
   }
-  return { directory, path, exists, text, document, layout: scanLayout(text) };
+  return lazyLayout({ directory, path, exists, text, document });
 }
