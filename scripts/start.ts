@@ -4,12 +4,15 @@
  * var/spool, mail for any address at localhost as a Maildir in
  * var/mail/LOCALPART/, the log on stdout. The configuration is written to
  * var/etc/postern.toml the first time; edit it freely afterwards.
+ * POSTERN_VAR names another directory instead of ./var, POSTERN_DIST
+ * another build instead of ./dist.
  */
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 
 const root = resolve(import.meta.dir, "..");
-const varDir = join(root, "var");
+// POSTERN_VAR puts everything elsewhere (the tests run a copy without touching ./var)
+const varDir = process.env.POSTERN_VAR ? resolve(process.env.POSTERN_VAR) : join(root, "var");
 const etc = join(varDir, "etc");
 const config = join(etc, "postern.toml");
 const dist = process.env.POSTERN_DIST ? resolve(process.env.POSTERN_DIST) : join(root, "dist");
