@@ -49,7 +49,9 @@ export async function setupLog(config: Config, opts: LogSetupOptions): Promise<v
       return;
     } catch (err) {
       log.configure({ tag, host, stderrProgram: opts.stderrProgram ?? opts.role });
-      log.warn(`cannot open maillog_file "${file}": ${(err as Error).message}; logging to stderr`);
+      // A user's command may not write the system's log (Postfix hands such lines to postlogd);
+      // it still says everything on stderr, so only a daemon needs the warning.
+      if (!opts.stderrProgram || (err as NodeJS.ErrnoException).code !== "EACCES") log.warn(`cannot open maillog_file "${file}": ${(err as Error).message}; logging to stderr`);
       return;
     }
   }

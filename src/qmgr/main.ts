@@ -1,7 +1,8 @@
 /**
  * The queue manager daemon: `postern qmgr -c DIR`, started by the master.
  * Drops to mail_owner, runs the QueueManager, and answers flush requests
- * on the public socket (postqueue -f/-s/-i, sendmail -q).
+ * (postqueue -f/-s/-i, sendmail -q) and queue listings for users who cannot
+ * read the queue themselves (Postfix's showq) on the public socket.
  */
 import { log } from "../util/log.ts";
 import { startDaemon } from "../daemon/skeleton.ts";
@@ -9,6 +10,7 @@ import { serveJsonLines } from "../global/ipc/json-lines.ts";
 import { qmgrSocketPath } from "../global/queue/flush-request.ts";
 import { isQueueId } from "../global/queue/names.ts";
 import { QueueManager } from "./queue-manager.ts";
+import { showQueue } from "./showq.ts";
 
 export async function main(args: string[]): Promise<number> {
   let manager: QueueManager | undefined;
@@ -16,6 +18,7 @@ export async function main(args: string[]): Promise<number> {
   manager = new QueueManager(ctx.config);
   manager.start();
   const server = await serveJsonLines(qmgrSocketPath(ctx.config), 0o666, async (req) => {
+    if (req.command === "showq") return showQueue(ctx.config);
     if (req.command !== "flush") throw new Error("unknown request");
     if (req.kind === "all") return { moved: manager!.flush({ kind: "all" }) };
     if (req.kind === "site" && typeof req.site === "string" && /^[\w.\-:[\]]{1,255}$/.test(req.site)) return { moved: manager!.flush({ kind: "site", site: req.site }) };

@@ -9,8 +9,9 @@
  * while its showq service is down. authorized_mailq_users is checked first
  * (root and mail_owner are always allowed).
  *
- * XXX: postern has no showq service yet, so other users cannot list the
- * queue even while the mail system runs.
+ * Other users get the listing from the running queue manager (Postfix's
+ * showq, on public/qmgr); only while the mail system is down are they told
+ * it is unavailable.
  */
 import { log } from "../../util/log.ts";
 import { OutputWriter } from "../../util/output.ts";
@@ -19,6 +20,8 @@ import type { Config } from "../../global/config/config.ts";
 import { queueAccess, queueReadability } from "../../global/queue/access.ts";
 import { scanQueue } from "../../global/queue/listing.ts";
 import { runningMasterPid } from "../../global/master-pid.ts";
+import { requestShowq } from "../../global/queue/showq-request.ts";
+import type { ListedMessage } from "../../global/queue/listing.ts";
 import { isAuthorized } from "./authorized.ts";
 import { formatJsonEntry, formatMailqEntry, MAILQ_EMPTY, MAILQ_HEADING, mailqSummary } from "./mailq-format.ts";
 
@@ -26,20 +29,29 @@ export async function listQueueCommand(config: Config, json: boolean): Promise<n
   const access = queueAccess(config);
   if (!(await isAuthorized(config, "authorized_mailq_users", access))) throw new ExitError(EX_NOPERM, `User ${access.userName}(${access.uid}) is not allowed to view the mail queue`);
   const queueDirectory = access.queueDirectory;
+  let entries: Iterable<ListedMessage>;
   switch (queueReadability(queueDirectory)) {
     case "missing":
       throw new ExitError(EX_UNAVAILABLE, `Queue report unavailable - the queue directory "${queueDirectory}" is incomplete or missing ("postfix check" creates it)`);
     case "denied": {
       const who = `only root${access.ownerName ? ` and "${access.ownerName}"` : ""} can read the queue in "${queueDirectory}"`;
-      const why = runningMasterPid(config) === undefined ? `mail system is down and ${who}` : `${who}, and postern has no showq service for other users yet`;
-      throw new ExitError(EX_UNAVAILABLE, `Queue report unavailable - ${why}`);
+      if (runningMasterPid(config) === undefined) throw new ExitError(EX_UNAVAILABLE, `Queue report unavailable - mail system is down and ${who}`);
+      try {
+        const answer = await requestShowq(config);
+        if (answer.truncated) log.warn("the queue listing was cut short: too many messages");
+        entries = answer.entries;
+      } catch (err) {
+        throw new ExitError(EX_UNAVAILABLE, `Queue report unavailable - cannot reach the queue manager: ${(err as Error).message}`);
+      }
+      break;
     }
+    default:
+      entries = scanQueue(queueDirectory, (p) => log.warn(`${p.queueName}/${p.queueId}: ${p.message}`));
   }
   const emptyAddress = config.str("empty_address_recipient") || "MAILER-DAEMON";
   const out = new OutputWriter();
   let requests = 0;
   let totalSize = 0;
-  const entries = scanQueue(queueDirectory, (p) => log.warn(`${p.queueName}/${p.queueId}: ${p.message}`));
   for (const entry of entries) {
     if (json) {
       out.write(formatJsonEntry(entry, emptyAddress));

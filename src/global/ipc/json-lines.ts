@@ -16,7 +16,7 @@ export const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 export type JsonObject = Record<string, unknown>;
 export type Handler = (request: JsonObject) => Promise<JsonObject>;
 
-function lineReader(socket: Socket, onLine: (line: string) => void, onTooLong: () => void): void {
+function lineReader(socket: Socket, onLine: (line: string) => void, onTooLong: () => void, maxBytes = MAX_REQUEST_BYTES): void {
   let buffered = "";
   socket.setEncoding("utf8");
   socket.on("data", (chunk: string) => {
@@ -27,7 +27,7 @@ function lineReader(socket: Socket, onLine: (line: string) => void, onTooLong: (
       buffered = buffered.slice(nl + 1);
       onLine(line);
     }
-    if (buffered.length > MAX_REQUEST_BYTES) onTooLong();
+    if (buffered.length > maxBytes) onTooLong();
   });
 }
 
@@ -68,7 +68,7 @@ export async function serveJsonLines(path: string, mode: number, handler: Handle
 export class IpcError extends Error {}
 
 /** Sends one request and waits for its response (or an IpcError after `timeoutMs`). */
-export function requestJsonLine(path: string, request: JsonObject, timeoutMs = 30_000): Promise<JsonObject> {
+export function requestJsonLine(path: string, request: JsonObject, timeoutMs = 30_000, maxResponseBytes = MAX_REQUEST_BYTES): Promise<JsonObject> {
   return new Promise((resolve, reject) => {
     const socket = createConnection(path);
     let settled = false;
@@ -96,6 +96,7 @@ export function requestJsonLine(path: string, request: JsonObject, timeoutMs = 3
         }
       },
       () => finish(new IpcError(`${path}: response too long`)),
+      maxResponseBytes,
     );
   });
 }
