@@ -53,6 +53,16 @@ const INTENDED: Record<string, { d: boolean; why: string }> = {
   smtputf8_enable: { d: false, why: "yes at compatibility_level >= 1" },
   // refers to mail_name:
   smtpd_banner: { d: false, why: "$mail_name is postern" },
+  // the SMTP server (issue 5):
+  smtpd_forbid_bare_newline: { d: true, why: "Postfix 3.9's default, normalize: only <CR><LF>.<CR><LF> ends DATA (SMTP smuggling)" },
+  smtpd_forbid_unauth_pipelining: { d: true, why: "Postfix 3.9's default, yes: clients that pipeline where RFC 2920 forbids it are disconnected" },
+  smtpd_sasl_type: { d: true, why: "postern has no Cyrus SASL: the built-in backend (argon2/bcrypt users table) is the default" },
+  smtpd_tls_protocols: { d: true, why: "modern default: TLS 1.2 and later" },
+  smtpd_tls_mandatory_protocols: { d: true, why: "modern default: TLS 1.2 and later" },
+  smtpd_relay_restrictions: { d: false, why: "computed from compatibility_level: the relay restrictions at >= 1, empty below" },
+  fast_flush_domains: { d: false, why: "refers to relay_domains" },
+  smtpd_client_event_limit_exceptions: { d: false, why: "refers to mynetworks" },
+  smtpd_forbid_bare_newline_exclusions: { d: false, why: "refers to mynetworks" },
 };
 
 const cleanup: string[] = [];

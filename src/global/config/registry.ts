@@ -6,6 +6,7 @@ import { basicParams } from "./params/basics.ts";
 import { queueParams } from "./params/queue.ts";
 import { deliveryParams } from "./params/delivery.ts";
 import { smtpdParams } from "./params/smtpd.ts";
+import { smtpdServerParams } from "./params/smtpd-server.ts";
 import { tableParams } from "./params/tables.ts";
 import { qmgrParams } from "./params/qmgr.ts";
 import { bounceParams } from "./params/bounce.ts";
@@ -16,7 +17,7 @@ let registry: Map<string, ParamDef> | undefined;
 export function paramRegistry(): ReadonlyMap<string, ParamDef> {
   if (!registry) {
     registry = new Map();
-    for (const def of [...basicParams, ...queueParams, ...deliveryParams, ...smtpdParams, ...qmgrParams, ...tableParams, ...bounceParams, ...dnsParams]) {
+    for (const def of [...basicParams, ...queueParams, ...deliveryParams, ...smtpdParams, ...smtpdServerParams, ...qmgrParams, ...tableParams, ...bounceParams, ...dnsParams]) {
       if (registry.has(def.name)) throw new Error(`parameter defined twice: ${def.name}`);
       registry.set(def.name, def);
     }
