@@ -12,7 +12,6 @@ import { readQueueFile } from "../../src/global/queue/store.ts";
 import type { QueueFile } from "../../src/global/queue/format.ts";
 import { readDeliveryLog } from "../../src/global/queue/delivery-log.ts";
 import { getpwuid } from "../../src/util/passwd.ts";
-import { VERSION } from "../../src/version.ts";
 
 const isRoot = process.getuid?.() === 0;
 /** The login name of the user running the tests: sendmail's default sender. */
@@ -319,10 +318,19 @@ describe("modes", () => {
     expect(queued(inst)).toEqual([]);
   });
 
-  test("-bs is not available yet: exit 69 with a message", async () => {
-    const r = await sendmail(shared, ["-bs"]);
-    expect(r.code).toBe(69);
-    expect(r.stderr).toBe(`sendmail: fatal: stand-alone SMTP mode (sendmail -bs) is not available yet in postern ${VERSION}\n`);
+  test("-bs: an SMTP session on stdin/stdout (the SMTP server's engine) queues into maildrop", async () => {
+    const inst = await instance();
+    const session = "EHLO me\r\nMAIL FROM:<u@example.com> RET=HDRS\r\nRCPT TO:<a@example.com> NOTIFY=NEVER\r\nDATA\r\nSubject: bs\r\n\r\n..hello\r\n.\r\nQUIT\r\n";
+    const r = await sendmail(inst, ["-bs"], session);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^220 host\.example\.org ESMTP postern\r\n250-host\.example\.org\r\n/);
+    expect(r.stdout).toMatch(/\r\n250 2\.1\.0 Ok\r\n250 2\.1\.5 Ok\r\n354 End data with <CR><LF>\.<CR><LF>\r\n250 2\.0\.0 Ok: queued as ([0-9A-F]+)\r\n221 2\.0\.0 Bye\r\n$/);
+    const f = onlyMaildrop(inst);
+    expect(r.stdout).toContain(`queued as ${f.id}\r\n`);
+    expect(f.sender).toBe("u@example.com");
+    expect(f.recipients).toEqual([{ address: "a@example.com", notify: ["NEVER"] }]);
+    expect(f.attributes.ret).toBe("HDRS");
+    expect(content(f)).toMatch(/^Received: from me \(localhost \[127\.0\.0\.1\]\)\n\tby host\.example\.org \(postern\) with ESMTP id [0-9A-F]+\n\tfor <a@example\.com>; .*\nSubject: bs\n\n\.hello\n$/);
   });
 
   test("-bi and -I rebuild the alias databases (newaliases); -oA names another one", async () => {

@@ -4,20 +4,19 @@
  * MAIL_CONFIG), parses the options as Postfix does (options.ts), and runs
  * the selected mode: delivery (the default, enqueue.ts), -bp (list the
  * queue), -q / -qR / -qI (flush), -bd (start the mail system), -bv (verify
- * recipients through a report), -bi / -I (newaliases), and -bs (not
- * available yet: it fails with EX_UNAVAILABLE rather than pretend).
+ * recipients through a report), -bi / -I (newaliases), and -bs (an SMTP
+ * session on stdin/stdout, smtp-mode.ts).
  *
  * Runs as the invoking user, never set-uid; starts fast because everything
  * but the delivery path is imported only when its mode is chosen. Errors go
  * to stderr as `sendmail: fatal: ...` and to the mail log.
  */
 import { log } from "../../util/log.ts";
-import { ExitError, EX_NOPERM, EX_SOFTWARE, EX_UNAVAILABLE, EX_USAGE } from "../../util/sysexits.ts";
+import { ExitError, EX_NOPERM, EX_SOFTWARE, EX_USAGE } from "../../util/sysexits.ts";
 import { loadConfig, type Config } from "../../global/config/config.ts";
 import { setupLog } from "../../global/log-setup.ts";
 import { checkUserAcl } from "../../global/user-acl.ts";
 import type { FlushRequest } from "../../global/queue/flush-request.ts";
-import { VERSION } from "../../version.ts";
 import { parseSendmailArgs, prescanConfigDir, type SendmailRequest } from "./options.ts";
 import { enqueue } from "./enqueue.ts";
 
@@ -81,7 +80,8 @@ export async function main(args: string[], invokedAs: string): Promise<number> {
       const uid = process.getuid?.() ?? 0;
       const acl = await checkUserAcl(config, "authorized_submit_users", uid);
       if (!acl.allowed) throw new ExitError(EX_NOPERM, `User ${acl.user}(${uid}) is not allowed to submit mail`);
-      throw new ExitError(EX_UNAVAILABLE, `stand-alone SMTP mode (sendmail -bs) is not available yet in postern ${VERSION}`);
+      const { smtpMode } = await import("./smtp-mode.ts");
+      return smtpMode(config);
     }
     case "ignore":
       return 0;

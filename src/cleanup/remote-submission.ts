@@ -1,0 +1,100 @@
+/**
+ * Cleanup for mail from SMTP clients: turns what the SMTP server accepted
+ * into the queue file for incoming/ (or hold/), as Postfix's cleanup does
+ * for smtpd.
+ *
+ * - Headers that restrictions asked to PREPEND, then the server's Received:
+ *   header, go on top.
+ * - Headers are cleaned as for local mail (headers.ts), in the rewrite
+ *   context the server chose: "local" for clients in
+ *   local_header_rewrite_clients (missing Message-Id, Date and From added,
+ *   addresses completed), "remote" otherwise (nothing added unless
+ *   always_add_missing_headers or remote_header_rewrite_domain).
+ * - The envelope is cleaned as for local mail (envelope.ts): the sender and
+ *   recipients canonicalized, the original recipient kept, a DSN ORCPT
+ *   added where the client gave none, duplicates removed.
+ * - Unlike local mail, a message with too many Received: headers or above
+ *   message_size_limit is refused (the SMTP client gets the reply), never
+ *   queued and bounced.
+ *
+ * Runs in the smtpd processes as mail_owner. The content and the envelope
+ * are untrusted; the attributes come from the server, not the client.
+ */
+import { splitMessage } from "../global/message/header-split.ts";
+import type { QueueFile, Recipient } from "../global/queue/format.ts";
+import { cleanRecipients, cleanSender } from "./envelope.ts";
+import { cleanHeaders, toLatin1 } from "./headers.ts";
+import type { CleanupSettings } from "./settings.ts";
+
+export interface RemoteSubmission {
+  arrival: Date;
+  /** Internal form; "" is the null sender. */
+  sender: string;
+  recipients: Recipient[];
+  /** The message as received, LF line ends. */
+  content: Uint8Array;
+  /** The server's Received: header for a queue ID (no final newline). */
+  received: (queueId: string) => string;
+  /** Headers to put on top (PREPEND actions), in order. */
+  prepend: string[];
+  /** Server-made attributes: client_name, client_address, helo, protocol, sasl_*, envid, ret, encoding, smtputf8. */
+  attributes: Record<string, string>;
+  rewriteContext: "local" | "remote";
+}
+
+export interface RemoteRejection {
+  code: number;
+  dsn: string;
+  text: string;
+  /** The warning cleanup logs. */
+  warning: string;
+}
+
+export type RemoteCleanupResult =
+  | { file: QueueFile; logs: string[]; warnings: string[] }
+  | { rejection: RemoteRejection; logs: string[]; warnings: string[] };
+
+export function cleanupRemoteSubmission(sub: RemoteSubmission, settings: CleanupSettings, queueId: string, now = new Date()): RemoteCleanupResult {
+  const recipients = cleanRecipients(sub.recipients, settings);
+  const sender = cleanSender(sub.sender, settings);
+  const content = Buffer.from(sub.content.buffer, sub.content.byteOffset, sub.content.byteLength);
+  const split = splitMessage(content, { lineLengthLimit: settings.lineLengthLimit, headerSizeLimit: settings.headerSizeLimit });
+  const headers = cleanHeaders(
+    {
+      headers: split.headers,
+      queueId,
+      sender,
+      rewriteContext: sub.rewriteContext,
+      arrival: sub.arrival,
+      now,
+    },
+    settings,
+  );
+  const top = [...sub.prepend.map(toLatin1), toLatin1(sub.received(queueId))];
+  const head = [...top, ...headers.lines].map((l) => `${l}\n`).join("");
+  let body = content.subarray(split.bodyOffset);
+  if (split.endedBy === "nonheader") body = Buffer.concat([Buffer.from("\n"), body]);
+  const message = Buffer.concat([Buffer.from(head, "latin1"), body]);
+
+  if (headers.receivedCount + 1 >= settings.hopcountLimit) {
+    return { rejection: { code: 554, dsn: "5.4.0", text: "Error: too many hops", warning: "message rejected: hopcount exceeded" }, logs: headers.logs, warnings: headers.warnings };
+  }
+  if (settings.messageSizeLimit > 0 && message.length > settings.messageSizeLimit) {
+    return {
+      rejection: {
+        code: 552,
+        dsn: "5.3.4",
+        text: "Message size exceeds fixed limit",
+        warning: `message rejected: message size ${message.length} exceeds message_size_limit ${settings.messageSizeLimit}`,
+      },
+      logs: headers.logs,
+      warnings: headers.warnings,
+    };
+  }
+  const attributes: Record<string, string> = { ...sub.attributes, rewrite_context: sub.rewriteContext, origin: "smtpd" };
+  return {
+    file: { arrivalTime: sub.arrival.getTime(), sender, recipients, attributes, content: message },
+    logs: headers.logs,
+    warnings: headers.warnings,
+  };
+}

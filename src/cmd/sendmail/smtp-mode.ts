@@ -1,0 +1,102 @@
+/**
+ * `sendmail -bs`: an SMTP session on standard input and output, run by the
+ * same protocol engine as the SMTP server (src/global/smtp-server). As
+ * Postfix's stand-alone mode: the client is "localhost[127.0.0.1]", access
+ * restrictions are off (the user could run sendmail directly anyway), there
+ * is no AUTH, STARTTLS or ETRN, and each accepted message goes into
+ * maildrop/ exactly as plain sendmail writes it (owned by the submitting
+ * user, committed with fsync before "250 2.0.0 Ok: queued as"), so it is
+ * queued even while the mail system is down; pickup takes it from there.
+ *
+ * Runs as the invoking user, never set-uid. The session's input is the
+ * user's own; the maildrop file is untrusted by pickup as always.
+ */
+import { join } from "node:path";
+import type { Config } from "../../global/config/config.ts";
+import { setupLog } from "../../global/log-setup.ts";
+import { commitQueueFileSync } from "../../global/queue/commit.ts";
+import { encodeQueueFile, type Recipient } from "../../global/queue/format.ts";
+import { reply, type SmtpReply } from "../../global/smtp-server/reply.ts";
+import { SmtpSession } from "../../global/smtp-server/session.ts";
+import { sessionSettings } from "../../global/smtp-server/settings.ts";
+import type { MessageSink, PolicyResult, QueuedMessage, SessionPolicy, SessionTransport } from "../../global/smtp-server/types.ts";
+import { log } from "../../util/log.ts";
+import { currentSubmitter, fullNameFor } from "./identity.ts";
+
+const ACCEPT = async (): Promise<PolicyResult> => ({});
+
+/** Stand-alone mode has no restrictions. */
+const standAlonePolicy: SessionPolicy = { connect: ACCEPT, helo: ACCEPT, mail: ACCEPT, rcpt: ACCEPT, data: ACCEPT, endOfData: ACCEPT, vrfy: ACCEPT, etrn: ACCEPT };
+
+function maildropSink(config: Config): MessageSink {
+  const maildrop = join(config.str("queue_directory"), "maildrop");
+  return {
+    async checkSpace(): Promise<SmtpReply | undefined> {
+      return undefined;
+    },
+    async commit(m: QueuedMessage) {
+      const submitter = currentSubmitter();
+      const attributes: Record<string, string> = { rewrite_context: "local", origin: "sendmail" };
+      const fullName = fullNameFor(submitter, undefined);
+      if (fullName !== undefined) attributes.full_name = fullName;
+      if (m.mailParams.envid !== undefined) attributes.envid = m.mailParams.envid;
+      if (m.mailParams.ret !== undefined) attributes.ret = m.mailParams.ret;
+      if (m.mailParams.body !== undefined) attributes.encoding = m.mailParams.body;
+      const recipients: Recipient[] = m.recipients.map((r) => ({ address: r.address, ...(r.orcpt ? { orcpt: r.orcpt } : {}), ...(r.notify ? { notify: r.notify } : {}) }));
+      process.umask(0o022);
+      try {
+        const id = commitQueueFileSync(
+          maildrop,
+          (queueId) => {
+            const content = Buffer.concat([Buffer.from(`${m.received(queueId)}\n`, "latin1"), m.content]);
+            return encodeQueueFile({ arrivalTime: m.arrival.getTime(), sender: m.sender, recipients, attributes, content });
+          },
+          0o640,
+        );
+        log.info(`${id}: client=${m.session.client.name}[${m.session.client.address}], uid=${submitter.uid}`);
+        return { queueId: id };
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        log.warn(`cannot create a queue file in "${maildrop}": ${(err as Error).message}`);
+        if (code === "ENOSPC" || code === "EDQUOT") return { reject: reply(452, "4.3.1", "Insufficient system storage") };
+        return { reject: reply(451, "4.3.0", "Error: queue file write error") };
+      }
+    },
+  };
+}
+
+function stdioTransport(): SessionTransport {
+  return {
+    write: (data) => void process.stdout.write(data),
+    flushed: () => new Promise<void>((resolve) => process.stdout.write("", () => resolve())),
+    end: async () => {},
+    onData: (handler) => {
+      process.stdin.on("data", (chunk: Buffer) => handler(chunk));
+    },
+    onClose: (handler) => {
+      process.stdin.on("end", handler);
+      process.stdin.on("error", handler);
+    },
+    pause: (paused) => {
+      if (paused) process.stdin.pause();
+      else process.stdin.resume();
+    },
+    tls: undefined,
+  };
+}
+
+export async function smtpMode(config: Config): Promise<number> {
+  // the session's log lines go to the mail log only, not to the SMTP stream's neighbour stderr
+  await setupLog(config, { role: "smtpd" });
+  // a local user may pipe a whole session in at once: that is not the abuse these checks are for
+  const settings = { ...sessionSettings(config, { standAlone: true, tlsAvailable: false }), saslEnabled: false, forbidUnauthPipelining: false };
+  const session = new SmtpSession(stdioTransport(), { address: "127.0.0.1", port: 0, name: "localhost", reverseName: "localhost", nameStatus: "ok" }, {
+    settings,
+    policy: standAlonePolicy,
+    sink: maildropSink(config),
+    log: { info: (t) => log.info(t), warn: (t) => log.warn(t) },
+  });
+  await session.run();
+  process.stdin.destroy();
+  return 0;
+}
