@@ -25,6 +25,8 @@ export interface DaemonOptions {
   keepRoot?: boolean;
   /** Called on SIGHUP with the re-read configuration. */
   onReload?: (config: Config) => void;
+  /** Runs as root before the privilege drop, after logging is set up (smtpd binds its listeners and reads TLS keys). */
+  beforeDrop?: (config: Config) => Promise<void> | void;
 }
 
 /** Parses `-c DIR`, sets up the daemon and returns its context. */
@@ -39,6 +41,7 @@ export async function startDaemon(args: string[], opts: DaemonOptions): Promise<
   let config = loadConfig(configDir);
   // open the log first: maillog_file may be writable only by root (Postfix has postlogd for this)
   await setupLog(config, { role: opts.role });
+  await opts.beforeDrop?.(config);
   if (!opts.keepRoot) dropToMailOwner(config);
 
   let stopping = false;

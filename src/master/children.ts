@@ -18,6 +18,8 @@ export class Child {
     readonly role: string,
     private readonly configDir: string,
     private env: Record<string, string>,
+    /** Arguments after `-c DIR` (smtpd: --service NAME). */
+    private readonly extraArgs: readonly string[] = [],
   ) {}
 
   get pid(): number | undefined {
@@ -30,7 +32,7 @@ export class Child {
 
   start(): void {
     this.#startedAt = Date.now();
-    this.#proc = Bun.spawn([process.execPath, this.role, "-c", this.configDir], {
+    this.#proc = Bun.spawn([process.execPath, this.role, "-c", this.configDir, ...this.extraArgs], {
       argv0: "postern",
       env: this.env,
       stdin: "ignore",

@@ -20,6 +20,7 @@ import { Child } from "./children.ts";
 import { childEnvironment } from "../global/child-environment.ts";
 import { VERSION } from "../version.ts";
 import { rmSync } from "node:fs";
+import { availableParallelism } from "node:os";
 
 /** The roles the master keeps running. */
 const ROLES = ["local", "qmgr", "pickup"];
@@ -51,6 +52,11 @@ export async function main(args: string[]): Promise<number> {
 
   const environment = () => ({ ...childEnvironment(config, configDir), ...(foreground ? { POSTERN_LOG_STDOUT: "1" } : {}) });
   const children = ROLES.map((role) => new Child(role, configDir, environment()));
+  // smtpd: one process per core for each enabled service, at most its process_limit; each binds with SO_REUSEPORT
+  for (const svc of config.services().filter((s) => s.enabled && s.role === "smtpd")) {
+    const n = Math.max(1, Math.min(availableParallelism(), svc.processLimit ?? config.int("default_process_limit")));
+    for (let i = 0; i < n; i++) children.push(new Child("smtpd", configDir, environment(), ["--service", svc.name]));
+  }
   for (const child of children) child.start();
   log.info(`daemon started -- version ${VERSION}, configuration ${configDir}`);
   if (!logsToTerminal) await setupLog(config, logOptions);

@@ -1,0 +1,97 @@
+/**
+ * The smtpd role: `postern smtpd -c DIR --service NAME`, started by the
+ * master once per core (at most the service's process_limit) for each
+ * enabled service of the services table (smtp, submission, smtps, ...).
+ *
+ * As root it reads the service's TLS key and binds its listen addresses
+ * (SO_REUSEPORT, shared with the other processes of the service), then drops
+ * to mail_owner before the first connection is served; each process serves
+ * many sessions at once. The service's table overrides main parameters, as
+ * master.cf's -o does. SIGHUP re-reads the configuration for new sessions;
+ * SIGTERM closes the listeners and lets sessions in progress finish for a
+ * few seconds.
+ */
+import { log } from "../util/log.ts";
+import { ExitError, EX_USAGE, EX_CONFIG } from "../util/sysexits.ts";
+import { listenConnections, type Connection, type Listener } from "../util/net/connection.ts";
+import type { Config } from "../global/config/config.ts";
+import type { ServiceDef } from "../global/config/services.ts";
+import { setupLog } from "../global/log-setup.ts";
+import { startDaemon } from "../daemon/skeleton.ts";
+import { listenAddresses } from "./listen.ts";
+import { SmtpService } from "./service.ts";
+import { loadServerTls } from "./tls.ts";
+
+function parseArgs(args: string[]): { service: string; rest: string[] } {
+  let service = "smtp";
+  const rest: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === "--service") {
+      const v = args[++i];
+      if (v === undefined) throw new ExitError(EX_USAGE, "option --service requires a service name; usage: postern smtpd [-c config_dir] [--service name]");
+      service = v;
+    } else if (a.startsWith("--service=")) service = a.slice("--service=".length);
+    else rest.push(a);
+  }
+  return { service, rest };
+}
+
+function serviceDef(config: Config, name: string): ServiceDef {
+  const def = config.services().find((s) => s.name === name);
+  if (!def) throw new ExitError(EX_CONFIG, `unknown service "${name}": no [services.${name}] table`);
+  return def;
+}
+
+export async function main(args: string[]): Promise<number> {
+  const { service: name, rest } = parseArgs(args);
+  let service: SmtpService | undefined;
+  const listeners: Listener[] = [];
+  let dropped = false;
+  const early: Array<[Connection, Uint8Array[]]> = [];
+  const accept = (conn: Connection) => {
+    // keep what the client sends before its session reads (an early talker's words)
+    const held: Uint8Array[] = [];
+    conn.onData((chunk) => held.push(chunk));
+    if (dropped && service) void service.serve(conn, held);
+    else early.push([conn, held]);
+  };
+
+  const ctx = await startDaemon(rest, {
+    role: "smtpd",
+    async beforeDrop(base) {
+      const def = serviceDef(base, name);
+      const config = base.withOverrides(def.overrides);
+      await setupLog(config, { role: "smtpd" });
+      const problems = config.validate();
+      if (problems.length) throw problems[0]!;
+      const tls = loadServerTls(config, (t) => log.warn(t));
+      service = new SmtpService(def.name, config, tls);
+      const wrapper = config.bool("smtpd_tls_wrappermode");
+      for (const a of listenAddresses(config, def.listen)) {
+        try {
+          listeners.push(listenConnections({ hostname: a.hostname, port: a.port, reusePort: true, ...(wrapper && tls.options ? { tls: tls.options } : {}) }, accept));
+        } catch (err) {
+          throw new ExitError(EX_CONFIG, `service ${def.name}: cannot listen on ${a.hostname.includes(":") ? `[${a.hostname}]` : a.hostname}:${a.port}: ${(err as Error).message}`);
+        }
+      }
+    },
+    onReload(base) {
+      try {
+        const def = serviceDef(base, name);
+        service?.reload(base.withOverrides(def.overrides));
+      } catch (err) {
+        log.error(`reload: ${(err as Error).message}`);
+      }
+    },
+  });
+  dropped = true;
+  for (const [conn, held] of early.splice(0)) void service!.serve(conn, held);
+
+  await ctx.stopped;
+  for (const l of listeners) l.stop();
+  // sessions in progress get a few seconds to finish their transaction
+  const deadline = Date.now() + 5000;
+  while (service!.sessions.size > 0 && Date.now() < deadline) await Bun.sleep(100);
+  return 0;
+}

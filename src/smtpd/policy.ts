@@ -1,0 +1,235 @@
+/**
+ * The SMTP server's policy for one session: Postfix's restriction lists at
+ * the right moments, with smtpd_delay_reject (client, HELO and sender
+ * restrictions wait for RCPT, so the log and the reply name the recipient),
+ * then smtpd_relay_restrictions, smtpd_recipient_restrictions and the
+ * implicit reject_unlisted_recipient; defer_if_permit and message actions
+ * carried to the end; and the per-client limits of the in-process anvil.
+ *
+ * Results of the client and HELO lists are kept for the session (per HELO
+ * name), those of the sender list for the transaction, so a message with
+ * many recipients does not ask the DNS lists again for each.
+ *
+ * Runs in smtpd as mail_owner.
+ */
+import type { Config } from "../global/config/config.ts";
+import type { ClientNames, DnsQuerier } from "../global/dns/index.ts";
+import { reply } from "../global/smtp-server/reply.ts";
+import type { AcceptedRecipient, PolicyResult, SessionPolicy, SessionView } from "../global/smtp-server/types.ts";
+import type { Anvil, RateEvent } from "./anvil.ts";
+import { CheckContext, type CheckEnv, type Decision, type Stage } from "./restrictions/context.ts";
+import type { HostMatcher } from "./restrictions/host-list.ts";
+import { evaluateRestrictions, unknownRecipientDecision } from "./restrictions/restrictions.ts";
+
+export interface PolicyEnv {
+  config: Config;
+  service: string;
+  dns: DnsQuerier;
+  mynetworks: HostMatcher;
+  limitExceptions: HostMatcher;
+  anvil: Anvil;
+  names: ClientNames;
+  warn(text: string): void;
+  info(text: string): void;
+}
+
+const LISTS: Record<Stage, string> = {
+  client: "smtpd_client_restrictions",
+  helo: "smtpd_helo_restrictions",
+  sender: "smtpd_sender_restrictions",
+  relay: "smtpd_relay_restrictions",
+  recipient: "smtpd_recipient_restrictions",
+  data: "smtpd_data_restrictions",
+  end_of_data: "smtpd_end_of_data_restrictions",
+  etrn: "smtpd_etrn_restrictions",
+};
+
+interface Outcome {
+  decision: Decision;
+  ctx: CheckContext;
+}
+
+export class SmtpdPolicy implements SessionPolicy {
+  #env: PolicyEnv;
+  #exempt: boolean | undefined;
+  #clientOutcome: Outcome | undefined;
+  #heloOutcome: { helo: string | undefined; outcome: Outcome } | undefined;
+  #senderOutcome: { sender: string; outcome: Outcome } | undefined;
+  #connected = false;
+
+  constructor(env: PolicyEnv) {
+    this.#env = env;
+  }
+
+  get #config(): Config {
+    return this.#env.config;
+  }
+
+  get #checkEnv(): CheckEnv {
+    const e = this.#env;
+    return { config: e.config, dns: e.dns, mynetworks: e.mynetworks, names: e.names, warn: e.warn, info: e.info };
+  }
+
+  get #delay(): boolean {
+    return this.#config.bool("smtpd_delay_reject");
+  }
+
+  #anvilKey(s: SessionView): string {
+    return `${this.#env.service}:${s.client.address}`;
+  }
+
+  async #isExempt(s: SessionView): Promise<boolean> {
+    this.#exempt ??= await this.#env.limitExceptions.matches(s.client.name, s.client.address);
+    return this.#exempt;
+  }
+
+  async #run(s: SessionView, command: string, stage: Stage, recipient?: AcceptedRecipient, etrnDomain?: string): Promise<Outcome> {
+    const ctx = new CheckContext(this.#checkEnv, s, command, stage, recipient, etrnDomain);
+    const decision = await evaluateRestrictions(ctx, this.#config.list(LISTS[stage]));
+    return { decision, ctx };
+  }
+
+  /** Turns outcomes into the reply: the first reject wins; else a pending defer_if_permit; else the actions. */
+  #result(outcomes: Outcome[]): PolicyResult {
+    const actions = outcomes.flatMap((o) => o.ctx.actions);
+    for (const o of outcomes) if (o.decision.kind === "reject") return { reject: o.decision.reply };
+    for (const o of outcomes) if (o.ctx.deferIfPermit) return { reject: o.ctx.deferIfPermit };
+    return { actions };
+  }
+
+  async #rate(s: SessionView, event: RateEvent, param: string, text: string): Promise<PolicyResult | undefined> {
+    const limit = this.#config.int(param);
+    if (limit <= 0 || (await this.#isExempt(s))) return undefined;
+    const n = this.#env.anvil.count(this.#anvilKey(s), event);
+    if (n <= limit) return undefined;
+    this.#env.warn(`${text.replace(/^Error: /, "")} limit exceeded: ${n} from ${s.client.name}[${s.client.address}] for service ${this.#env.service}`);
+    return { reject: reply(450, "4.7.1", `Error: ${text} from ${s.client.address}`) };
+  }
+
+  async #clientChecks(s: SessionView, command: string): Promise<Outcome> {
+    this.#clientOutcome ??= await this.#run(s, command, "client");
+    return this.#clientOutcome;
+  }
+
+  async #heloChecks(s: SessionView, command: string): Promise<Outcome> {
+    if (!this.#heloOutcome || this.#heloOutcome.helo !== s.helo) this.#heloOutcome = { helo: s.helo, outcome: await this.#run(s, command, "helo") };
+    return this.#heloOutcome.outcome;
+  }
+
+  async #senderChecks(s: SessionView, command: string): Promise<Outcome> {
+    const sender = s.sender ?? "";
+    if (!this.#senderOutcome || this.#senderOutcome.sender !== sender) this.#senderOutcome = { sender, outcome: await this.#run(s, command, "sender") };
+    return this.#senderOutcome.outcome;
+  }
+
+  async connect(s: SessionView): Promise<PolicyResult> {
+    const config = this.#config;
+    if (!(await this.#isExempt(s))) {
+      const host = config.str("myhostname");
+      const counts = this.#env.anvil.connect(this.#anvilKey(s));
+      this.#connected = true;
+      const countLimit = config.int("smtpd_client_connection_count_limit");
+      const rateLimit = config.int("smtpd_client_connection_rate_limit");
+      if (countLimit > 0 && counts.count > countLimit) {
+        this.#env.warn(`Connection concurrency limit exceeded: ${counts.count} from ${s.client.name}[${s.client.address}] for service ${this.#env.service}`);
+        return { reject: reply(421, "4.7.0", `${host} Error: too many connections from ${s.client.address}`) };
+      }
+      if (rateLimit > 0 && counts.rate > rateLimit) {
+        this.#env.warn(`Connection rate limit exceeded: ${counts.rate} from ${s.client.name}[${s.client.address}] for service ${this.#env.service}`);
+        return { reject: reply(421, "4.7.0", `${host} Error: too many connection attempts from ${s.client.address}`) };
+      }
+    }
+    if (this.#delay) return {};
+    return this.#result([await this.#clientChecks(s, "CONNECT")]);
+  }
+
+  /** The session ended: give the connection slot back. */
+  disconnect(s: SessionView): void {
+    if (this.#connected) this.#env.anvil.disconnect(this.#anvilKey(s));
+    this.#connected = false;
+  }
+
+  async helo(s: SessionView, name: string): Promise<PolicyResult> {
+    if (this.#delay) return {};
+    const view = withHelo(s, name);
+    return this.#result([await this.#heloChecks(view, s.esmtp ? "EHLO" : "HELO")]);
+  }
+
+  async mail(s: SessionView): Promise<PolicyResult> {
+    const limited = await this.#rate(s, "message", "smtpd_client_message_rate_limit", "too much mail");
+    if (limited) return limited;
+    this.#senderOutcome = undefined;
+    if (this.#delay) return {};
+    return this.#result([await this.#senderChecks(s, "MAIL")]);
+  }
+
+  async rcpt(s: SessionView, recipient: AcceptedRecipient): Promise<PolicyResult> {
+    const limited = await this.#rate(s, "recipient", "smtpd_client_recipient_rate_limit", "too many recipients");
+    if (limited) return limited;
+    const outcomes: Outcome[] = [];
+    const stop = () => outcomes.some((o) => o.decision.kind === "reject");
+    if (this.#delay) {
+      for (const step of [() => this.#clientChecks(s, "RCPT"), () => this.#heloChecks(s, "RCPT"), () => this.#senderChecks(s, "RCPT")]) {
+        outcomes.push(await step());
+        if (stop()) return this.#result(outcomes);
+      }
+    }
+    outcomes.push(await this.#run(s, "RCPT", "relay", recipient));
+    if (stop()) return this.#result(outcomes);
+    const rcptOutcome = await this.#run(s, "RCPT", "recipient", recipient);
+    outcomes.push(rcptOutcome);
+    if (stop()) return this.#result(outcomes);
+    if (this.#config.bool("smtpd_reject_unlisted_recipient")) {
+      const decision = await this.#guard(rcptOutcome.ctx, () => unknownRecipientDecision(rcptOutcome.ctx, recipient.address, "recipient"));
+      outcomes.push({ decision, ctx: rcptOutcome.ctx });
+    }
+    if (this.#config.bool("smtpd_reject_unlisted_sender") && s.sender) {
+      const ctx = new CheckContext(this.#checkEnv, s, "RCPT", "sender", recipient);
+      outcomes.push({ decision: await this.#guard(ctx, () => unknownRecipientDecision(ctx, s.sender!, "sender")), ctx });
+    }
+    return this.#result(outcomes);
+  }
+
+  async #guard(ctx: CheckContext, check: () => Promise<Decision>): Promise<Decision> {
+    try {
+      return await check();
+    } catch (err) {
+      this.#env.warn((err as Error).message);
+      return ctx.reject(451, "4.3.0", "Temporary lookup failure");
+    }
+  }
+
+  async data(s: SessionView): Promise<PolicyResult> {
+    return this.#result([await this.#run(s, "DATA", "data")]);
+  }
+
+  async endOfData(s: SessionView): Promise<PolicyResult> {
+    return this.#result([await this.#run(s, "END-OF-MESSAGE", "end_of_data")]);
+  }
+
+  async vrfy(s: SessionView, address: string): Promise<PolicyResult> {
+    if (!this.#config.bool("smtpd_reject_unlisted_recipient")) return {};
+    const rcpt = { address, written: address };
+    const ctx = new CheckContext(this.#checkEnv, s, "VRFY", "recipient", rcpt);
+    return this.#result([{ decision: await this.#guard(ctx, () => unknownRecipientDecision(ctx, address, "recipient")), ctx }]);
+  }
+
+  async etrn(s: SessionView, domain: string): Promise<PolicyResult> {
+    const outcomes: Outcome[] = [];
+    if (this.#delay) {
+      outcomes.push(await this.#clientChecks(s, "ETRN"));
+      if (outcomes[0]!.decision.kind === "reject") return this.#result(outcomes);
+    }
+    outcomes.push(await this.#run(s, "ETRN", "etrn", undefined, domain));
+    return this.#result(outcomes);
+  }
+
+  async auth(s: SessionView): Promise<PolicyResult> {
+    return (await this.#rate(s, "auth", "smtpd_client_auth_rate_limit", "too many AUTH commands")) ?? {};
+  }
+}
+
+/** The session as seen with a HELO name that is not accepted yet (HELO restrictions at HELO time). */
+function withHelo(s: SessionView, helo: string): SessionView {
+  return new Proxy(s, { get: (target, prop) => (prop === "helo" ? helo : Reflect.get(target, prop, target)) });
+}

@@ -1,0 +1,158 @@
+/**
+ * Where the SMTP server's accepted mail goes: through the remote-client
+ * cleanup (src/cleanup/remote-submission.ts) into a queue file committed
+ * with write, fsync, rename, fsync of the directory in incoming/ (or hold/
+ * after a HOLD action) before the client hears "250 2.0.0 Ok: queued as".
+ *
+ * queue_minfree: MAIL (with its SIZE) and the commit itself are refused with
+ * `452 4.3.1 Insufficient system storage` when the queue file system has less
+ * free space than queue_minfree plus 1.5 times the message; a write that
+ * fails for lack of space gets the same reply, any other write error
+ * `451 4.3.0 Error: queue file write error`. Nothing is ever acknowledged
+ * that is not on disk.
+ *
+ * Logs as Postfix's smtpd and cleanup do:
+ *   QUEUEID: client=NAME[ADDR], sasl_method=PLAIN, sasl_username=USER
+ *   QUEUEID: message-id=<...>                       (syslog_name/cleanup)
+ *   QUEUEID: hold: RCPT from NAME[ADDR]: ...; from=<> to=<> proto=ESMTP helo=<>
+ *
+ * Runs in smtpd as mail_owner.
+ */
+import { statfs } from "node:fs/promises";
+import { join } from "node:path";
+import { log } from "../util/log.ts";
+import type { Config } from "../global/config/config.ts";
+import { commitQueueFile } from "../global/queue/commit.ts";
+import { encodeQueueFile, type Recipient } from "../global/queue/format.ts";
+import { queueIdFor } from "../global/queue/names.ts";
+import { printable, reply, type SmtpReply } from "../global/smtp-server/reply.ts";
+import type { MessageSink, QueuedMessage } from "../global/smtp-server/types.ts";
+import { cleanupRemoteSubmission, type RemoteRejection } from "../cleanup/remote-submission.ts";
+import { cleanupSettings, type CleanupSettings } from "../cleanup/settings.ts";
+
+class Refused extends Error {
+  constructor(readonly rejection: RemoteRejection) {
+    super(rejection.text);
+  }
+}
+
+const INSUFFICIENT = reply(452, "4.3.1", "Insufficient system storage");
+
+export interface SinkOptions {
+  config: Config;
+  /** Whether the session's client gets local header rewriting (local_header_rewrite_clients). */
+  localRewrite: (message: QueuedMessage) => Promise<boolean>;
+  /** Log tag of cleanup's lines ("postfix/cleanup"). */
+  cleanupTag: string;
+}
+
+let discardCounter = 0;
+
+export class QueueSink implements MessageSink {
+  #opts: SinkOptions;
+  #settings: CleanupSettings;
+
+  constructor(opts: SinkOptions) {
+    this.#opts = opts;
+    this.#settings = cleanupSettings(opts.config);
+  }
+
+  get #queueDir(): string {
+    return this.#opts.config.str("queue_directory");
+  }
+
+  async checkSpace(size: number): Promise<SmtpReply | undefined> {
+    const minfree = this.#opts.config.int("queue_minfree");
+    let free: number;
+    try {
+      const st = await statfs(this.#queueDir);
+      free = Number(st.bavail) * Number(st.bsize);
+    } catch (err) {
+      log.warn(`cannot get the free space of ${this.#queueDir}: ${(err as Error).message}`);
+      return undefined;
+    }
+    if (free < minfree || (size > 0 && free - minfree < 1.5 * size)) {
+      log.warn(`not enough free space in mail queue: ${free} bytes < ${minfree} + 1.5*${size}`);
+      return INSUFFICIENT;
+    }
+    return undefined;
+  }
+
+  async commit(message: QueuedMessage): Promise<{ queueId: string } | { reject: SmtpReply }> {
+    const s = message.session;
+    const namaddr = `${s.client.name}[${s.client.address}]`;
+    const whatsup = (to: string) =>
+      `; from=<${printable(message.sender)}>${to ? ` to=<${printable(to)}>` : ""} proto=${s.protocol}${s.helo !== undefined ? ` helo=<${s.helo}>` : ""}`;
+
+    const discard = message.actions.find((a) => a.kind === "discard");
+    if (discard && discard.kind === "discard") {
+      const id = queueIdFor(process.pid * 1000 + (discardCounter++ % 1000), Math.floor(performance.now() * 1000));
+      log.info(`${id}: discard: ${discard.stage} from ${namaddr}: ${discard.reason}${whatsup(discard.subject)}`);
+      return { queueId: id };
+    }
+    const space = await this.checkSpace(message.content.length);
+    if (space) return { reject: space };
+
+    const hold = message.actions.find((a) => a.kind === "hold");
+    const dir = join(this.#queueDir, hold ? "hold" : "incoming");
+    const attributes: Record<string, string> = {
+      client_name: s.client.name,
+      client_address: s.client.address,
+      client_port: String(s.client.port),
+      protocol: s.protocol,
+    };
+    if (s.helo !== undefined) attributes.helo = s.helo;
+    if (s.sasl) {
+      attributes.sasl_method = s.sasl.method;
+      attributes.sasl_username = s.sasl.username;
+    }
+    const p = message.mailParams;
+    if (p.envid !== undefined) attributes.envid = p.envid;
+    if (p.ret !== undefined) attributes.ret = p.ret;
+    if (p.body !== undefined) attributes.encoding = p.body;
+    if (p.smtputf8) attributes.smtputf8 = "yes";
+    const recipients: Recipient[] = message.recipients.map((r) => ({
+      address: r.address,
+      ...(r.orcpt !== undefined ? { orcpt: r.orcpt } : {}),
+      ...(r.notify ? { notify: r.notify } : {}),
+    }));
+    const rewriteContext = (await this.#opts.localRewrite(message)) ? "local" : "remote";
+    let queueId: string;
+    try {
+      queueId = await commitQueueFile(dir, (id) => {
+        const result = cleanupRemoteSubmission(
+          {
+            arrival: message.arrival,
+            sender: message.sender,
+            recipients,
+            content: message.content,
+            received: message.received,
+            prepend: message.actions.flatMap((a) => (a.kind === "prepend" ? [a.header] : [])),
+            attributes,
+            rewriteContext,
+          },
+          this.#settings,
+          id,
+        );
+        if ("rejection" in result) throw new Refused(result.rejection);
+        // logged before the rename makes the file visible to the queue manager, as Postfix's order is
+        const sasl = s.sasl ? `, sasl_method=${s.sasl.method}, sasl_username=${s.sasl.username}` : "";
+        log.info(`${id}: client=${namaddr}${sasl}`);
+        if (hold && hold.kind === "hold") log.info(`${id}: hold: ${hold.stage} from ${namaddr}: ${hold.reason}${whatsup(hold.subject)}`);
+        for (const w of result.warnings) log.write("warning", `${id}: ${w}`, this.#opts.cleanupTag);
+        for (const line of result.logs) log.write("info", `${id}: ${line}`, this.#opts.cleanupTag);
+        return encodeQueueFile(result.file);
+      });
+    } catch (err) {
+      if (err instanceof Refused) {
+        log.write("warning", `NOQUEUE: ${err.rejection.warning} from ${namaddr}`, this.#opts.cleanupTag);
+        return { reject: reply(err.rejection.code, err.rejection.dsn, err.rejection.text) };
+      }
+      const code = (err as NodeJS.ErrnoException).code;
+      log.warn(`${namaddr}: cannot write a queue file in ${dir}: ${(err as Error).message}`);
+      if (code === "ENOSPC" || code === "EDQUOT") return { reject: INSUFFICIENT };
+      return { reject: reply(451, "4.3.0", "Error: queue file write error") };
+    }
+    return { queueId };
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * One SMTP service in one smtpd process: what every session of it shares
+ * (the service's configuration with its overrides, the engine settings, TLS
+ * options, SASL backend, resolver, anvil, mynetworks) and what happens per
+ * connection: the client's names from the DNS, then a protocol session
+ * (src/global/smtp-server) with the restriction policy, the queue sink and
+ * ETRN through the queue manager.
+ *
+ * A reload re-reads the configuration for new sessions; sessions in
+ * progress keep what they started with. Runs as mail_owner.
+ */
+import { log } from "../util/log.ts";
+import type { Connection } from "../util/net/connection.ts";
+import type { Config } from "../global/config/config.ts";
+import { resolverFromConfig, reverseLookup, type ClientNames, type DnsQuerier } from "../global/dns/index.ts";
+import { requestFlush } from "../global/queue/flush-request.ts";
+import { reply } from "../global/smtp-server/reply.ts";
+import { SmtpSession } from "../global/smtp-server/session.ts";
+import { sessionSettings } from "../global/smtp-server/settings.ts";
+import type { SaslServer, SessionServices, SessionSettings, SessionTransport, QueuedMessage } from "../global/smtp-server/types.ts";
+import { Anvil } from "./anvil.ts";
+import { SmtpdPolicy } from "./policy.ts";
+import { QueueSink } from "./queue-sink.ts";
+import { hostMatcherFor, type HostMatcher } from "./restrictions/host-list.ts";
+import { evaluateRestrictions } from "./restrictions/restrictions.ts";
+import { CheckContext } from "./restrictions/context.ts";
+import { BuiltinSasl } from "./sasl/builtin.ts";
+import { DovecotSasl } from "./sasl/dovecot.ts";
+import { tlsSummary, type ServerTls } from "./tls.ts";
+
+interface Shared {
+  config: Config;
+  settings: SessionSettings;
+  mynetworks: HostMatcher;
+  limitExceptions: HostMatcher;
+  bareNewlineExclusions: HostMatcher;
+  saslExceptions: HostMatcher;
+  sasl: SaslServer | undefined;
+  dns: DnsQuerier;
+  sink: QueueSink;
+}
+
+export class SmtpService {
+  #shared: Shared;
+  readonly anvil: Anvil;
+  readonly sessions = new Set<SmtpSession>();
+
+  constructor(
+    readonly name: string,
+    config: Config,
+    private tls: ServerTls,
+  ) {
+    this.anvil = new Anvil(config.time("anvil_rate_time_unit") * 1000);
+    this.#shared = this.#build(config);
+  }
+
+  #build(config: Config): Shared {
+    const saslType = config.str("smtpd_sasl_type").toLowerCase();
+    let sasl: SaslServer | undefined;
+    if (config.bool("smtpd_sasl_auth_enable")) {
+      if (saslType === "dovecot") sasl = new DovecotSasl(config);
+      else if (saslType === "builtin" || saslType === "postern") sasl = new BuiltinSasl(config);
+      else log.warn(`smtpd_sasl_type "${saslType}" is not supported (use builtin or dovecot); AUTH is off`);
+    }
+    return {
+      config,
+      settings: sessionSettings(config, { tlsAvailable: this.tls.options !== undefined }),
+      mynetworks: hostMatcherFor(config, "mynetworks"),
+      limitExceptions: hostMatcherFor(config, "smtpd_client_event_limit_exceptions"),
+      bareNewlineExclusions: hostMatcherFor(config, "smtpd_forbid_bare_newline_exclusions"),
+      saslExceptions: hostMatcherFor(config, "smtpd_sasl_exceptions_networks"),
+      sasl,
+      dns: resolverFromConfig(config),
+      sink: new QueueSink({
+        config,
+        cleanupTag: `${config.str("syslog_name")}/cleanup`,
+        localRewrite: (m) => this.#localRewrite(config, m),
+      }),
+    };
+  }
+
+  reload(config: Config): void {
+    try {
+      this.#shared = this.#build(config);
+      this.anvil.timeUnitMs = config.time("anvil_rate_time_unit") * 1000;
+    } catch (err) {
+      log.error(`reload of service ${this.name}: keeping the old configuration: ${(err as Error).message}`);
+    }
+  }
+
+  /** local_header_rewrite_clients: restrictions like permit_mynetworks, permit_inet_interfaces, permit_sasl_authenticated. */
+  async #localRewrite(config: Config, m: QueuedMessage): Promise<boolean> {
+    const shared = this.#shared;
+    const ctx = new CheckContext(
+      { config, dns: shared.dns, mynetworks: shared.mynetworks, names: { name: m.session.client.name, nameStatus: "ok", reverseName: m.session.client.reverseName, reverseNameStatus: "ok" }, warn: (t) => log.warn(t), info: (t) => log.info(t) },
+      m.session,
+      "END-OF-MESSAGE",
+      "client",
+      undefined,
+    );
+    const words = config.list("local_header_rewrite_clients").map((w) => (w === "static:all" ? "permit" : w));
+    try {
+      return (await evaluateRestrictions(ctx, words)).kind === "permit";
+    } catch {
+      return false;
+    }
+  }
+
+  async #names(shared: Shared, address: string): Promise<ClientNames> {
+    if (!shared.config.bool("smtpd_peername_lookup")) return { name: "unknown", nameStatus: "perm", reverseName: "unknown", reverseNameStatus: "perm" };
+    try {
+      const names = await reverseLookup(shared.dns, address);
+      if (names.warning) log.warn(`${names.warning}`);
+      return names;
+    } catch (err) {
+      log.warn(`reverse lookup of ${address}: ${(err as Error).message}`);
+      return { name: "unknown", nameStatus: "temp", reverseName: "unknown", reverseNameStatus: "temp" };
+    }
+  }
+
+  /** Serves one connection to its end. */
+  async serve(conn: Connection, held: Uint8Array[] = []): Promise<void> {
+    const shared = this.#shared;
+    const config = shared.config;
+    // a client that never reads must not hold the session forever
+    conn.setIdleTimeout(shared.settings.timeoutMs / 1000 + 30, () => conn.destroy());
+    const address = conn.remoteAddress;
+    const names = await this.#names(shared, address);
+    const client = {
+      address,
+      port: conn.remotePort,
+      name: names.name,
+      reverseName: names.reverseName,
+      nameStatus: names.nameStatus === "ok" ? ("ok" as const) : names.nameStatus === "temp" ? ("temp" as const) : ("perm" as const),
+    };
+    let settings = shared.settings;
+    if (settings.bareNewline !== "no" && (await shared.bareNewlineExclusions.matches(client.name, client.address))) settings = { ...settings, bareNewline: "no" };
+    let sasl = shared.sasl;
+    if (sasl && !shared.saslExceptions.empty && (await shared.saslExceptions.matches(client.name, client.address))) sasl = undefined;
+    if (sasl instanceof DovecotSasl) await sasl.prepare().catch((err: Error) => log.warn(err.message));
+
+    const tlsOptions = this.tls.options;
+    const transport: SessionTransport = {
+      write: (d) => conn.write(d),
+      flushed: () => conn.flushed(),
+      end: () => conn.end(),
+      onData: (h) => {
+        for (const chunk of held.splice(0)) h(chunk);
+        conn.onData(h);
+      },
+      onClose: (h) => conn.onClose(() => h()),
+      ...(tlsOptions && !conn.secure ? { startTls: async () => tlsSummary(await conn.startTls({ isServer: true, ...tlsOptions })) } : {}),
+      tls: conn.tls ? tlsSummary(conn.tls) : undefined,
+    };
+    const policy = new SmtpdPolicy({
+      config,
+      service: this.name,
+      dns: shared.dns,
+      mynetworks: shared.mynetworks,
+      limitExceptions: shared.limitExceptions,
+      anvil: this.anvil,
+      names,
+      warn: (t) => log.warn(t),
+      info: (t) => log.info(t),
+    });
+    const services: SessionServices = {
+      settings,
+      policy,
+      sink: shared.sink,
+      ...(sasl ? { sasl } : {}),
+      etrn: (domain) => this.#etrn(config, domain),
+      log: { info: (t) => log.info(t), warn: (t) => log.warn(t) },
+    };
+    const session = new SmtpSession(transport, client, services);
+    this.sessions.add(session);
+    try {
+      await session.run();
+    } finally {
+      this.sessions.delete(session);
+      policy.disconnect(session);
+    }
+  }
+
+  async #etrn(config: Config, domain: string) {
+    const d = domain.toLowerCase();
+    const allowed = config.list("fast_flush_domains").some((e) => {
+      const x = e.toLowerCase();
+      return x.startsWith(".") ? d.endsWith(x) : d === x || d.endsWith(`.${x}`);
+    });
+    if (!allowed) return reply(459, undefined, `<${domain}>: service unavailable`);
+    try {
+      await requestFlush(config, { kind: "site", site: d });
+      return reply(250, undefined, "Queuing started");
+    } catch (err) {
+      log.warn(`ETRN ${domain}: cannot reach the queue manager: ${(err as Error).message}`);
+      return reply(458, undefined, "Unable to queue messages");
+    }
+  }
+}
