@@ -1,7 +1,8 @@
 /**
  * transport_maps for the queue manager: the tables of one configuration,
  * opened on first use and read as one lookup (each key in every table, in
- * order, as Postfix's maps do). A reload retires the set: the next delivery
+ * order, as Postfix's maps do; regexp:, pcre: and cidr: tables see only the
+ * full address). A reload retires the set: the next delivery
  * round opens the tables afresh, so a table rebuilt with postmap is in use
  * as soon as `postern reload` returns, not only after the tables' own
  * once-a-second change check; the retired set is closed when the rounds
@@ -32,9 +33,10 @@ export class TransportMaps {
   acquire(): TransportLookup | undefined {
     this.#holders++;
     if (!this.#specs.length) return undefined;
-    return async (key) => {
+    return async (key, partial) => {
       this.#tables ??= this.#open();
       for (const t of this.#tables) {
+        if (partial && t.kind === "pattern") continue;
         const v = await t.lookup(key);
         if (v !== undefined) return v;
       }
