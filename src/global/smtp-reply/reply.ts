@@ -1,0 +1,85 @@
+/**
+ * SMTP replies as a client reads them (RFC 5321 4.2): one or more lines
+ * `ddd-text` ending with `ddd text` (or a bare `ddd`), the enhanced status
+ * code of RFC 3463 when the first line carries one, and the one-line text
+ * Postfix logs (the lines, codes included, joined by spaces).
+ *
+ * Used by the SMTP and LMTP client; the server's replies are its own.
+ * Distrusts the peer: a line that does not start with three digits, a
+ * continuation line with another code, or a reply of more than
+ * MAX_REPLY_LINES lines is a ReplySyntaxError, never a guess.
+ */
+
+export interface SmtpReply {
+  code: number;
+  /** Each line as received, code included, without CRLF. */
+  lines: string[];
+  /** "2.1.0" when the first line's text starts with an enhanced status code. */
+  enhanced?: string;
+}
+
+export class ReplySyntaxError extends Error {
+  constructor(readonly line: string) {
+    super(`malformed SMTP reply line "${line.length > 100 ? `${line.slice(0, 100)}...` : line}"`);
+    this.name = "ReplySyntaxError";
+  }
+}
+
+/** A server that talks more than this in one reply is not a mail server (EHLO lists stay far below). */
+export const MAX_REPLY_LINES = 1000;
+
+const ENHANCED = /^([245])\.(\d{1,3})\.(\d{1,3})(?=\s|$)/;
+
+/** Collects lines until a reply is complete. */
+export class ReplyAssembler {
+  #lines: string[] = [];
+  #code = 0;
+
+  /** Feeds one line (without CRLF); returns the reply when this line ended it. */
+  push(line: string): SmtpReply | undefined {
+    const m = /^([2-5]\d\d)([ -]|$)/.exec(line);
+    if (!m) throw new ReplySyntaxError(line);
+    const code = Number(m[1]);
+    if (this.#lines.length > 0 && code !== this.#code) throw new ReplySyntaxError(line);
+    this.#code = code;
+    this.#lines.push(line);
+    if (m[2] === "-") {
+      if (this.#lines.length >= MAX_REPLY_LINES) throw new ReplySyntaxError(line);
+      return undefined;
+    }
+    const lines = this.#lines;
+    this.#lines = [];
+    return makeReply(code, lines);
+  }
+
+  /** Whether part of a reply has been read. */
+  get pending(): boolean {
+    return this.#lines.length > 0;
+  }
+}
+
+export function makeReply(code: number, lines: string[]): SmtpReply {
+  const e = ENHANCED.exec((lines[0] ?? "").slice(4));
+  // the enhanced code's class must agree with the reply code (RFC 3463 2)
+  const enhanced = e && e[1] === String(code)[0] ? `${e[1]}.${Number(e[2])}.${Number(e[3])}` : undefined;
+  return enhanced ? { code, lines, enhanced } : { code, lines };
+}
+
+/** Postfix's one-line form: every line, code included, joined by a space. */
+export function replyText(reply: SmtpReply): string {
+  return reply.lines.join(" ");
+}
+
+/** The text after the code of each line (EHLO keywords, SASL challenges). */
+export function replyTexts(reply: SmtpReply): string[] {
+  return reply.lines.map((l) => l.slice(4));
+}
+
+/** The enhanced status code, or the reply class with ".0.0" as Postfix assumes. */
+export function replyDsn(reply: SmtpReply): string {
+  return reply.enhanced ?? `${Math.floor(reply.code / 100)}.0.0`;
+}
+
+export function replyClass(reply: SmtpReply): number {
+  return Math.floor(reply.code / 100);
+}
