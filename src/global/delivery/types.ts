@@ -48,6 +48,11 @@ export interface RecipientResult {
   /** DSN action for reports: delivered, relayed, expanded, failed, delayed. */
   action?: string;
   /**
+   * SMTP/LMTP: the next hop announced DSN and was given NOTIFY=SUCCESS, so
+   * it sends the success notice; Postfix then sends none itself.
+   */
+  dsnPassedOn?: boolean;
+  /**
    * Local delivery: one entry per final delivery the recipient expanded to
    * (aliases, .forward, :include:), in order; Postfix logs a line for each,
    * `to=<address>, orig_to=<the recipient's original>`. The fields above sum
