@@ -2,13 +2,15 @@
  * Transport names to delivery agents. local is a separate service (it runs
  * as root to deliver as each recipient) reached over private/local; error,
  * discard and retry are answered here, as Postfix's trivial agents would.
- * The smtp, relay and lmtp transports arrive with the SMTP client; until
- * then their mail is deferred with a clear reason and never lost.
+ * The smtp, relay and lmtp transports are the SMTP/LMTP client in
+ * src/global/smtp-client, which runs in this process (async I/O).
  */
 import { join } from "node:path";
 import type { Config } from "../global/config/config.ts";
 import type { DeliveryAgent, DeliveryRequest, RecipientResult } from "../global/delivery/types.ts";
 import { requestJsonLine } from "../global/ipc/json-lines.ts";
+import { resolverFromConfig } from "../global/dns/settings.ts";
+import { createSmtpAgent, type SmtpAgent } from "../global/smtp-client/agent.ts";
 
 export function localServicePath(config: Config): string {
   return join(config.str("queue_directory"), "private", "local");
@@ -67,6 +69,16 @@ function localServiceAgent(config: Config): DeliveryAgent {
   };
 }
 
+/** One SMTP and one LMTP agent per configuration: they keep idle connections for reuse between requests. */
+const smtpAgents = new WeakMap<Config, { smtp?: SmtpAgent; lmtp?: SmtpAgent }>();
+
+function smtpAgentFor(config: Config, lmtp: boolean): DeliveryAgent {
+  let entry = smtpAgents.get(config);
+  if (!entry) smtpAgents.set(config, (entry = {}));
+  const key = lmtp ? "lmtp" : "smtp";
+  return (entry[key] ??= createSmtpAgent(config, { resolver: resolverFromConfig(config), lmtp }));
+}
+
 export function agentFor(config: Config, transport: string): DeliveryAgent {
   switch (transport) {
     case "local":
@@ -79,8 +91,9 @@ export function agentFor(config: Config, transport: string): DeliveryAgent {
       return retryAgent;
     case "smtp":
     case "relay":
+      return smtpAgentFor(config, false);
     case "lmtp":
-      return unavailableAgent(`delivery temporarily suspended: the ${transport} transport is not available in this version of postern`);
+      return smtpAgentFor(config, true);
     default:
       return unavailableAgent(`mail transport unavailable: unknown transport "${transport}"`);
   }

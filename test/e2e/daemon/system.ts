@@ -144,6 +144,10 @@ export class MailSystem {
       maximal_backoff_time: "2s",
       queue_run_delay: "1s",
       delay_logging_resolution_limit: 2,
+      // the SMTP client must never ask the machine's resolver: a test that routes mail names its fake DNS server
+      dns_servers: "127.0.0.1:9",
+      dns_timeout: "1s",
+      dns_attempts: 1,
       ...params,
     };
     this.writeConfig();
