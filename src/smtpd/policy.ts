@@ -91,7 +91,7 @@ export class SmtpdPolicy implements SessionPolicy {
 
   /** Turns outcomes into the reply: the first reject wins; else a pending defer_if_permit; else the actions. */
   #result(outcomes: Outcome[]): PolicyResult {
-    const actions = outcomes.flatMap((o) => o.ctx.actions);
+    const actions = [...new Set(outcomes.map((o) => o.ctx))].flatMap((ctx) => ctx.actions);
     for (const o of outcomes) if (o.decision.kind === "reject") return { reject: o.decision.reply };
     for (const o of outcomes) if (o.ctx.deferIfPermit) return { reject: o.ctx.deferIfPermit };
     return { actions };

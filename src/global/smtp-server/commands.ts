@@ -301,7 +301,8 @@ async function finishMessage(s: SmtpSession, content: Buffer | undefined, size: 
       await s.send(eod.reject);
       return;
     }
-    const actions = [...tx.actions, ...(eod.actions ?? [])];
+    // restriction results kept for the session come back with every recipient: each action once
+    const actions = [...new Map([...tx.actions, ...(eod.actions ?? [])].map((a) => [JSON.stringify(a), a])).values()];
     const only = tx.recipients.length === 1 ? tx.recipients[0]!.written : undefined;
     const arrival = new Date();
     const result = await s.services.sink.commit({

@@ -68,6 +68,8 @@ export interface InputOptions {
 export class SmtpInput {
   #buf: Buffer = Buffer.alloc(0);
   #pos = 0;
+  #incoming: Buffer[] = [];
+  #incomingLength = 0;
   #eof = false;
   #wake: (() => void) | undefined;
   #paused = false;
@@ -86,9 +88,9 @@ export class SmtpInput {
   push(chunk: Uint8Array): void {
     if (this.#eof || chunk.length === 0) return;
     this.received += chunk.length;
-    const rest = this.#buf.subarray(this.#pos);
-    this.#buf = rest.length ? Buffer.concat([rest, chunk]) : Buffer.from(chunk);
-    this.#pos = 0;
+    // joined when read (#gather), so a client that sends many small pieces costs no repeated copying
+    this.#incoming.push(Buffer.from(chunk));
+    this.#incomingLength += chunk.length;
     if (!this.#paused && this.pending() > HIGH_WATER) {
       this.#paused = true;
       this.#opts.onPressure?.(true);
@@ -107,11 +109,22 @@ export class SmtpInput {
 
   /** Bytes received and not yet read. */
   pending(): number {
-    return this.#buf.length - this.#pos;
+    return this.#buf.length - this.#pos + this.#incomingLength;
+  }
+
+  /** Moves what arrived into the read buffer. */
+  #gather(): void {
+    if (this.#incoming.length === 0) return;
+    const rest = this.#buf.subarray(this.#pos);
+    this.#buf = Buffer.concat(rest.length ? [rest, ...this.#incoming] : this.#incoming);
+    this.#pos = 0;
+    this.#incoming = [];
+    this.#incomingLength = 0;
   }
 
   /** Up to `n` bytes that wait, for logging what a client sent ahead. */
   peek(n: number): string {
+    this.#gather();
     return this.#buf.toString("latin1", this.#pos, Math.min(this.#buf.length, this.#pos + n));
   }
 
@@ -119,6 +132,8 @@ export class SmtpInput {
   discard(): void {
     this.#buf = Buffer.alloc(0);
     this.#pos = 0;
+    this.#incoming = [];
+    this.#incomingLength = 0;
     this.#relieve();
   }
 
@@ -175,6 +190,7 @@ export class SmtpInput {
   async readLine(limit: number): Promise<CommandLine> {
     let truncated: string | undefined;
     for (;;) {
+      this.#gather();
       const nl = this.#buf.indexOf(LF, this.#pos);
       if (nl >= 0) {
         let end = nl;
@@ -213,6 +229,7 @@ export class SmtpInput {
     let partialLength = 0;
     const newline = Buffer.from("\n");
     for (;;) {
+      this.#gather();
       const nl = this.#buf.indexOf(LF, this.#pos);
       if (nl < 0) {
         if (this.pending() > 0) {
@@ -259,6 +276,7 @@ export class SmtpInput {
     let left = count;
     while (left > 0) {
       if (this.pending() === 0) await this.#more();
+      this.#gather();
       const n = Math.min(left, this.pending());
       sink(Buffer.from(this.#buf.subarray(this.#pos, this.#pos + n)));
       this.#consume(this.#pos + n);

@@ -30,7 +30,9 @@ export function formatReply(r: SmtpReply): string {
   return lines
     .map((text, i) => {
       const sep = i < lines.length - 1 ? "-" : " ";
-      return `${r.code}${sep}${r.dsn ? `${r.dsn} ` : ""}${text}`.trimEnd() + "\r\n";
+      const line = `${r.code}${sep}${r.dsn ? `${r.dsn} ` : ""}${text}`;
+      // an empty SASL challenge is "334 " (RFC 4954); elsewhere no trailing blanks
+      return (r.code === 334 ? line : line.trimEnd()) + "\r\n";
     })
     .join("");
 }

@@ -100,7 +100,7 @@ function zoneFilter(arg: string): { zone: string; accept: (a: string) => boolean
   if (eq < 0) return { zone: arg, accept: () => true };
   const zone = arg.slice(0, eq);
   const pattern = arg.slice(eq + 1);
-  const parts = pattern.split(".");
+  const parts = pattern.match(/\[[^\]]*\]|[^.]+/g) ?? [];
   return {
     zone,
     accept: (address) => {

@@ -1,0 +1,177 @@
+/**
+ * A protocol session without a network: a fake transport the test writes
+ * client bytes into and reads replies from, a policy whose answers the test
+ * sets, a sink that keeps committed messages, and a log that keeps lines.
+ */
+import { SmtpSession } from "../../../../src/global/smtp-server/session.ts";
+import type {
+  ClientIdentity,
+  MessageSink,
+  PolicyResult,
+  QueuedMessage,
+  SaslServer,
+  SessionPolicy,
+  SessionServices,
+  SessionSettings,
+  SessionTransport,
+  TlsSummary,
+} from "../../../../src/global/smtp-server/types.ts";
+import type { SmtpReply } from "../../../../src/global/smtp-server/reply.ts";
+
+export function settings(over: Partial<SessionSettings> = {}): SessionSettings {
+  return {
+    myhostname: "mx.example.test",
+    banner: "mx.example.test ESMTP postern",
+    mailName: "postern",
+    messageSizeLimit: 10240000,
+    lineLengthLimit: 2048,
+    recipientLimit: 1000,
+    recipientOvershootLimit: 1000,
+    hardErrorLimit: 20,
+    softErrorLimit: 10,
+    errorSleepMs: 0,
+    junkCommandLimit: 100,
+    timeoutMs: 5000,
+    starttlsTimeoutMs: 5000,
+    heloRequired: false,
+    disableVrfy: false,
+    discardEhloKeywords: new Set(),
+    bareNewline: "normalize",
+    bareNewlineRejectCode: 550,
+    forbidUnauthPipelining: true,
+    forbiddenCommands: new Set(["CONNECT", "GET", "POST"]),
+    strictRfc821: false,
+    smtputf8: true,
+    tlsLevel: "none",
+    tlsAuthOnly: false,
+    tlsReceivedHeader: false,
+    tlsLogLevel: 0,
+    saslEnabled: false,
+    saslAuthenticatedHeader: false,
+    brokenSaslAuthClients: false,
+    saslResponseLimit: 12288,
+    rejectFooter: "",
+    standAlone: false,
+    ...over,
+  };
+}
+
+export class FakeTransport implements SessionTransport {
+  out = "";
+  closed = false;
+  tls: TlsSummary | undefined;
+  startTls?: () => Promise<TlsSummary>;
+  #handler: ((chunk: Uint8Array) => void) | undefined;
+  #closers: Array<() => void> = [];
+  #waiters: Array<() => void> = [];
+  #cursor = 0;
+  #lastWrite = 0;
+
+  write(data: string): void {
+    this.out += data;
+    this.#lastWrite = Date.now();
+    // the client sees a reply only after the network's delay, as a real one does
+    setTimeout(() => {
+      for (const w of this.#waiters.splice(0)) w();
+    }, 2);
+  }
+  async flushed(): Promise<void> {}
+  async end(): Promise<void> {
+    this.closed = true;
+    for (const w of this.#waiters.splice(0)) w();
+  }
+  onData(handler: (chunk: Uint8Array) => void): void {
+    this.#handler = handler;
+  }
+  onClose(handler: () => void): void {
+    this.#closers.push(handler);
+  }
+  /** The client sends bytes. */
+  send(text: string): void {
+    this.#handler!(Buffer.from(text, "latin1"));
+  }
+  /** The client hangs up. */
+  hangUp(): void {
+    for (const c of this.#closers) c();
+  }
+
+  /** The next complete reply after the last one read (all its lines, CRLF-joined), or "" when the session closed first. */
+  async reply(timeoutMs = 3000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const rest = this.out.slice(this.#cursor);
+      const m = /^(?:\d{3}-.*\r\n)*\d{3}(?: .*)?\r\n/.exec(rest);
+      if (m && (this.closed || Date.now() - this.#lastWrite >= 2)) {
+        this.#cursor += m[0].length;
+        return m[0];
+      }
+      if (this.closed) return "";
+      if (Date.now() > deadline) throw new Error(`no reply; output so far: ${JSON.stringify(this.out)}`);
+      await new Promise<void>((r) => {
+        this.#waiters.push(r);
+        setTimeout(r, 5);
+      });
+    }
+  }
+
+  /** Sends a line and returns the reply. */
+  async cmd(line: string): Promise<string> {
+    this.send(`${line}\r\n`);
+    return this.reply();
+  }
+
+  async closedAfter(timeoutMs = 3000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.closed && Date.now() < deadline) await Bun.sleep(10);
+    return this.closed;
+  }
+}
+
+const accept = async (): Promise<PolicyResult> => ({});
+
+export function acceptAll(): SessionPolicy {
+  return { connect: accept, helo: accept, mail: accept, rcpt: accept, data: accept, endOfData: accept, vrfy: accept, etrn: accept };
+}
+
+export class MemorySink implements MessageSink {
+  messages: Array<QueuedMessage & { queueId: string }> = [];
+  space: SmtpReply | undefined;
+  refuse: SmtpReply | undefined;
+  async checkSpace(): Promise<SmtpReply | undefined> {
+    return this.space;
+  }
+  async commit(m: QueuedMessage) {
+    if (this.refuse) return { reject: this.refuse };
+    const queueId = `ID${this.messages.length + 1}`;
+    this.messages.push({ ...m, content: Buffer.from(m.content), queueId });
+    return { queueId };
+  }
+}
+
+export const CLIENT: ClientIdentity = { address: "192.0.2.7", port: 4321, name: "client.example.org", reverseName: "client.example.org", nameStatus: "ok" };
+
+export interface Harness {
+  t: FakeTransport;
+  session: SmtpSession;
+  sink: MemorySink;
+  logs: string[];
+  done: Promise<void>;
+}
+
+export function start(opts: { settings?: Partial<SessionSettings>; policy?: Partial<SessionPolicy>; sasl?: SaslServer; transport?: (t: FakeTransport) => void; etrn?: SessionServices["etrn"] } = {}): Harness {
+  const t = new FakeTransport();
+  opts.transport?.(t);
+  const sink = new MemorySink();
+  const logs: string[] = [];
+  const services: SessionServices = {
+    settings: settings(opts.settings),
+    policy: { ...acceptAll(), ...opts.policy },
+    sink,
+    ...(opts.sasl ? { sasl: opts.sasl } : {}),
+    ...(opts.etrn ? { etrn: opts.etrn } : {}),
+    log: { info: (l) => logs.push(l), warn: (l) => logs.push(`warning: ${l}`) },
+  };
+  const session = new SmtpSession(t, CLIENT, services);
+  const done = session.run();
+  return { t, session, sink, logs, done };
+}
