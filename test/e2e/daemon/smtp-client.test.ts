@@ -245,6 +245,14 @@ describe("LMTP", () => {
     expect(py.messages()[0]!.rcpt_tos).toEqual(["a@lmtp.example", "b@lmtp.example"]);
   });
 
+  test("local_transport = lmtp:inet:...: local recipients go to the mail store", async () => {
+    const py = await sink({ lmtp: true });
+    const sys = await system({ local_transport: `lmtp:inet:127.0.0.1:${py.port}` });
+    await sys.send([`mailbox@${HOST}`], message("lmtp-local"));
+    await sys.waitForLog(new RegExp(`postfix/lmtp\\[\\d+\\]: [0-9A-F]+: to=<mailbox@${esc(HOST)}>, relay=127\\.0\\.0\\.1\\[127\\.0\\.0\\.1\\]:${py.port}, .*status=sent`));
+    expect(py.messages()[0]!.rcpt_tos).toEqual([`mailbox@${HOST}`]);
+  });
+
   test("lmtp:unix: a socket the queue manager can reach", async () => {
     let path = "";
     let server: FakeSmtpServer | undefined;
