@@ -24,6 +24,8 @@ export interface CachedSession {
   openedAt: number;
   /** Transactions done on it so far. */
   uses: number;
+  /** The cache watches the connection for a close (registered once per connection). */
+  watched?: boolean;
 }
 
 interface Entry {
@@ -33,7 +35,7 @@ interface Entry {
 }
 
 export class ConnectionCache {
-  #entries = new Set<Entry>();
+  #entries = new Map<CachedSession, Entry>();
   readonly #quitTimeoutMs: number;
 
   constructor(quitTimeoutMs: number) {
@@ -46,7 +48,7 @@ export class ConnectionCache {
 
   /** A usable idle session stored under `key`, removed from the cache. */
   take(key: string): CachedSession | undefined {
-    for (const e of this.#entries) {
+    for (const e of this.#entries.values()) {
       if (!e.keys.includes(key)) continue;
       this.#remove(e);
       if (e.cached.session.usable) return e.cached;
@@ -65,22 +67,26 @@ export class ConnectionCache {
       }, Math.max(1, idleMs)),
     };
     (entry.timer as { unref?: () => void }).unref?.();
-    this.#entries.add(entry);
-    // a session the server closes while idle leaves at once
-    cached.session.conn.onClose(() => {
-      if (this.#entries.has(entry)) this.#remove(entry);
-    });
+    this.#entries.set(cached, entry);
+    if (!cached.watched) {
+      cached.watched = true;
+      // a session the server closes while idle leaves at once
+      cached.session.conn.onClose(() => {
+        const current = this.#entries.get(cached);
+        if (current) this.#remove(current);
+      });
+    }
   }
 
   /** QUITs every idle session. */
   async closeAll(): Promise<void> {
-    const all = [...this.#entries];
+    const all = [...this.#entries.values()];
     for (const e of all) this.#remove(e);
     await Promise.all(all.map((e) => e.cached.session.quit(this.#quitTimeoutMs, false)));
   }
 
   #remove(e: Entry): void {
     clearTimeout(e.timer);
-    this.#entries.delete(e);
+    this.#entries.delete(e.cached);
   }
 }
