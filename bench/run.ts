@@ -3,7 +3,7 @@
  * Postfix instance and a private postern instance on this machine and
  * prints medians, spread, the postern/Postfix ratio and a JSON line.
  *
- *     node_modules/.bin/bun bench/run.ts SCENARIO [--runs N] [--warmup N] [--tmpdir DIR] [--keep] [--as-root]
+ *     node_modules/.bin/bun bench/run.ts SCENARIO [--runs N] [--warmup N] [--tmpdir DIR] [--keep] [--as-root] [scenario options]
  *     node_modules/.bin/bun bench/run.ts --list
  *
  * Runs as root: it starts Postfix, creates the bench users and lists its
@@ -17,23 +17,21 @@ import { runCleanup } from "./lib/cleanup.ts";
 import { printReport } from "./lib/report.ts";
 import { SCENARIOS } from "./scenarios/index.ts";
 
-const USAGE = "usage: bun bench/run.ts SCENARIO [--runs N] [--warmup N] [--tmpdir DIR] [--keep] [--as-root] | --list";
+const USAGE = "usage: bun bench/run.ts SCENARIO [--runs N] [--warmup N] [--tmpdir DIR] [--keep] [--as-root] [scenario options] | --list";
+
+const COMMON_OPTIONS = {
+  runs: { type: "string" },
+  warmup: { type: "string" },
+  tmpdir: { type: "string" },
+  keep: { type: "boolean" },
+  "as-root": { type: "boolean" },
+  list: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
 
 async function main(): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: process.argv.slice(2),
-    allowPositionals: true,
-    strict: false,
-    options: {
-      runs: { type: "string" },
-      warmup: { type: "string" },
-      tmpdir: { type: "string" },
-      keep: { type: "boolean" },
-      "as-root": { type: "boolean" },
-      list: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
+  const first = parseArgs({ args: process.argv.slice(2), allowPositionals: true, strict: false, options: COMMON_OPTIONS });
+  let { values, positionals } = first;
   if (values.help) {
     console.log(USAGE);
     return 0;
@@ -43,7 +41,7 @@ async function main(): Promise<number> {
     return 0;
   }
   const name = positionals[0];
-  if (!name || positionals.length > 1) {
+  if (!name) {
     console.error(USAGE);
     return 64;
   }
@@ -53,6 +51,13 @@ async function main(): Promise<number> {
     return 64;
   }
   const { scenario } = await load();
+  // parse again knowing the scenario's own options, so `--name value` takes its value
+  const extraOptions = Object.fromEntries(Object.entries(scenario.options ?? {}).map(([k, o]) => [k, { type: o.type }]));
+  ({ values, positionals } = parseArgs({ args: process.argv.slice(2), allowPositionals: true, strict: false, options: { ...COMMON_OPTIONS, ...extraOptions } }));
+  if (positionals.length > 1) {
+    console.error(USAGE);
+    return 64;
+  }
   const known = new Set(["runs", "warmup", "tmpdir", "keep", "as-root", "list", "help", ...Object.keys(scenario.options ?? {})]);
   const unknown = Object.keys(values).filter((k) => !known.has(k));
   if (unknown.length) {

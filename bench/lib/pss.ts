@@ -82,14 +82,14 @@ export function describeMemory(m: TreeMemory): string {
 }
 
 /** The command name, with the role word for one executable serving many roles ("postern pickup"). */
-function processName(pid: number): string {
+export function processName(pid: number): string {
   const comm = readFileSync(`/proc/${pid}/comm`, "utf8").trim();
   const args = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
   const role = args[1];
   return args[0]?.split("/").at(-1) === comm && role && /^[a-z][a-z0-9-]*$/.test(role) ? `${comm} ${role}` : comm;
 }
 
-function parentPid(pid: number): number | undefined {
+export function parentPid(pid: number): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     // the command name in parentheses may hold spaces and parentheses: split after the last ")"

@@ -37,3 +37,17 @@ export function probeSubmitter(s: Submitter, stdinFile: string): Unavailable | u
   const line = r.stderr.trim().split("\n").at(-1) ?? "";
   return { unavailable: `${s.mta.name} sendmail exited ${r.code}${line ? `: ${line}` : ""}` };
 }
+
+/** One submission without blocking the event loop (for concurrent submitters); resolves to its exit code and stderr. */
+export async function submitAsync(s: Submitter, stdinFile: string): Promise<{ code: number; stderr: string }> {
+  const proc = Bun.spawn(s.argv, {
+    env: s.env,
+    cwd: s.cwd,
+    stdin: Bun.file(stdinFile),
+    stdout: "ignore",
+    stderr: "pipe",
+    ...(s.as ? { uid: s.as.uid, gid: s.as.gid } : {}),
+  } as Parameters<typeof Bun.spawn>[1]);
+  const [code, stderr] = await Promise.all([proc.exited, new Response(proc.stderr as ReadableStream).text()]);
+  return { code, stderr };
+}

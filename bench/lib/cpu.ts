@@ -1,0 +1,106 @@
+/**
+ * CPU time a mail system spends, by role: user plus system time of every
+ * process in a daemon's tree, from /proc/PID/stat, sampled while a
+ * scenario runs so short-lived processes (Postfix's cleanup and local exit
+ * after 100 uses) are seen before they go. The tree's total also counts
+ * what its processes reaped (the `cutime`/`cstime` fields), so CPU of a
+ * process that came and went between two samples is not lost: it shows up
+ * as "between samples". The CPU of the harness's own children (every
+ * sendmail and what it runs, such as Postfix's postdrop) comes from the
+ * harness's own cutime/cstime.
+ *
+ * Reads /proc only (root sees every process). Limits: clock-tick
+ * resolution (10 ms); a process whose parent is outside the tree is not
+ * counted.
+ */
+import { readFileSync } from "node:fs";
+import { processName, processTree } from "./pss.ts";
+
+const TICK_MS = 10;
+
+interface ProcCpu {
+  name: string;
+  /** utime + stime, ms. */
+  self: number;
+  /** cutime + cstime (reaped children), ms. */
+  children: number;
+}
+
+function readStat(pid: number | "self"): (ProcCpu & { start: string }) | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // rest[0] is field 3 (state): utime 14, stime 15, cutime 16, cstime 17, starttime 22
+    const f = (field: number) => Number(rest[field - 3]);
+    return { name: pid === "self" ? "self" : processName(pid), self: (f(14) + f(15)) * TICK_MS, children: (f(16) + f(17)) * TICK_MS, start: rest[22 - 3]! };
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU ms of the harness's reaped children (every sendmail it ran) and of itself. */
+export function harnessCpu(): { children: number; self: number } {
+  const s = readStat("self")!;
+  return { children: s.children, self: s.self };
+}
+
+export interface CpuByRole {
+  /** Role name ("postern qmgr", "cleanup", ...) -> CPU ms during the interval, and how many processes of it were seen. */
+  roles: Map<string, { ms: number; processes: number }>;
+  /** CPU ms of the whole tree during the interval (including processes that came and went unseen). */
+  totalMs: number;
+  /** totalMs minus what the samples attribute to a role. */
+  betweenSamplesMs: number;
+}
+
+/** Follows one process tree: call sample() now and then, and result() at the end. */
+export class TreeCpuTracker {
+  readonly #root: number;
+  readonly #first = new Map<string, ProcCpu>();
+  readonly #last = new Map<string, ProcCpu>();
+  readonly #startTotal: number;
+  #lastTotal: number;
+
+  constructor(root: number) {
+    this.#root = root;
+    this.#startTotal = this.#observe(true);
+    this.#lastTotal = this.#startTotal;
+  }
+
+  sample(): void {
+    const total = this.#observe(false);
+    if (total > 0) this.#lastTotal = total;
+  }
+
+  /** Samples once more and sums by role. */
+  result(): CpuByRole {
+    this.sample();
+    const roles = new Map<string, { ms: number; processes: number }>();
+    let attributed = 0;
+    for (const [key, last] of this.#last) {
+      const ms = last.self - (this.#first.get(key)?.self ?? 0);
+      attributed += ms;
+      const r = roles.get(last.name) ?? { ms: 0, processes: 0 };
+      r.ms += ms;
+      r.processes++;
+      roles.set(last.name, r);
+    }
+    const totalMs = this.#lastTotal - this.#startTotal;
+    return { roles, totalMs, betweenSamplesMs: Math.max(0, totalMs - attributed) };
+  }
+
+  /** Records every process of the tree; returns the tree's total (self + reaped) CPU ms. */
+  #observe(first: boolean): number {
+    let total = 0;
+    for (const pid of processTree(this.#root)) {
+      const s = readStat(pid);
+      if (!s) continue;
+      const key = `${pid}/${s.start}`;
+      const cpu = { name: s.name, self: s.self, children: s.children };
+      if (first) this.#first.set(key, cpu);
+      this.#last.set(key, cpu);
+      total += s.self + s.children;
+    }
+    return total;
+  }
+}
