@@ -20,6 +20,8 @@ export interface ReceivedMessage {
   /** The DATA as received, dot-unstuffed, CRLF line ends, without the final ".". */
   data: string;
   tls: boolean;
+  /** The SNI name the client sent in the TLS handshake. */
+  sni?: string;
   authUser?: string;
   connection: number;
 }
@@ -121,6 +123,7 @@ export class FakeSmtpServer {
     let authUser: string | undefined;
     let authStep: { mech: string; user?: string } | undefined;
     let greeted = false;
+    let sni: string | undefined;
     const send = (text: string) => conn.write(text.endsWith("\r\n") ? text : `${text}\r\n`);
     const reset = () => {
       msg = undefined;
@@ -240,7 +243,8 @@ export class FakeSmtpServer {
             return;
           }
           try {
-            await conn.startTls({ isServer: true, cert: o.tls.cert, key: o.tls.key });
+            const info = await conn.startTls({ isServer: true, cert: o.tls.cert, key: o.tls.key });
+            sni = info.servername;
           } catch {
             conn.destroy();
           }
@@ -293,7 +297,7 @@ export class FakeSmtpServer {
             send("501 5.5.4 Syntax: MAIL FROM:<address>");
             return;
           }
-          msg = { sender: m[1]!, mailParams: m[2]!, recipients: [], rcptParams: [], data: "", tls: conn.secure, connection: number, ...(authUser ? { authUser } : {}) };
+          msg = { sender: m[1]!, mailParams: m[2]!, recipients: [], rcptParams: [], data: "", tls: conn.secure, connection: number, ...(authUser ? { authUser } : {}), ...(sni ? { sni } : {}) };
           send("250 2.1.0 Ok");
           return;
         }

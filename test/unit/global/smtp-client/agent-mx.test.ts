@@ -133,6 +133,14 @@ describe("MX routing", () => {
     expect(r).toMatchObject({ status: "sent", relay: `127.0.0.1[127.0.0.1]:${secondary.port}` });
   });
 
+  test("disable_dns_lookups: no MX lookup, the system's host lookup (localhost)", async () => {
+    const b = bench({ disable_dns_lookups: true });
+    dns.clearQueries();
+    const [r] = await b.deliver({ nexthop: "localhost", recipients: ["user@localhost"] });
+    expect(r).toMatchObject({ status: "sent", relay: `localhost[127.0.0.1]:${secondary.port}` });
+    expect(dns.queries).toEqual([]);
+  });
+
   test("smtp_mx_address_limit caps the servers tried", async () => {
     primaryOpts = { onCommand: (v) => (v === "MAIL" ? "421 4.3.2 busy" : undefined) };
     const b = bench({ smtp_mx_address_limit: 1 });

@@ -144,6 +144,27 @@ describe("smtp_tls_security_level", () => {
   });
 });
 
+describe("SNI (smtp_tls_servername)", () => {
+  test("none by default, as Postfix", async () => {
+    const s = server();
+    const b = bench({ smtp_tls_security_level: "may" });
+    await b.deliver({ nexthop: `[localhost]:${s.port}` });
+    expect(s.messages[0]!.tls).toBe(true);
+    expect(s.messages[0]!.sni).toBeUndefined();
+  });
+
+  test("hostname sends the server's name; a literal name is sent as it is", async () => {
+    const s = server();
+    const b = bench({ smtp_tls_security_level: "may", smtp_tls_servername: "hostname" });
+    await b.deliver({ nexthop: `[localhost]:${s.port}` });
+    expect(s.messages[0]!.sni).toBe("localhost");
+    const s2 = server();
+    const b2 = bench({ smtp_tls_security_level: "may", smtp_tls_servername: "mail.example.net" });
+    await b2.deliver({ nexthop: `[127.0.0.1]:${s2.port}` });
+    expect(s2.messages[0]!.sni).toBe("mail.example.net");
+  });
+});
+
 describe("smtp_tls_policy_maps", () => {
   test("a destination's policy overrides the default level", async () => {
     const s = server();
