@@ -5,6 +5,9 @@
  * subjectAltName localhost, self-signed).
  */
 import { afterEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { AgentBench, CERT, CERT_FILE, KEY, type Params } from "./agent-harness.ts";
 import { FakeSmtpServer, type FakeSmtpOptions } from "../../../helpers/smtp-server.ts";
 
@@ -95,6 +98,17 @@ describe("smtp_tls_security_level", () => {
     const [r] = await b.deliver({ nexthop: `[localhost]:${s.port}` });
     expect(r).toMatchObject({ status: "sent", relay: `localhost[127.0.0.1]:${s.port}` });
     expect(tlsLines(b)[0]).toContain(`Verified TLS connection established to localhost[127.0.0.1]:${s.port}: TLSv1.`);
+  });
+
+  test("verify with the CA in smtp_tls_CApath", async () => {
+    const s = server();
+    const dir = mkdtempSync(join(tmpdir(), "postern-capath-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, "a1b2c3d4.0"), CERT);
+    const b = bench({ smtp_tls_security_level: "verify", smtp_tls_CApath: dir });
+    const [r] = await b.deliver({ nexthop: `[localhost]:${s.port}` });
+    expect(r!.status).toBe("sent");
+    expect(tlsLines(b)[0]).toContain("Verified TLS connection established");
   });
 
   test("verify without the CA: not trusted, deferred", async () => {
