@@ -210,7 +210,10 @@ export class QueueManager {
       return;
     }
     for (const job of jobs) {
-      this.#destinations.add(job.transport, job.nexthop, async () => {
+      // with one recipient per delivery the destination is the recipient, as in Postfix's queue
+      // manager: local mail for different users is not held to one concurrency limit
+      const destination = job.recipients.length === 1 && recipientLimit(this.#config, job.transport) === 1 ? job.recipients[0]!.address : job.nexthop;
+      this.#destinations.add(job.transport, destination, async () => {
         // Held open for the whole delivery, as Postfix's delivery agents hold the queue file: when
         // postsuper moves the message meanwhile (hold, requeue), the D records still reach the file.
         let queueFd: number;
