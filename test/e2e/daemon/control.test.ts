@@ -97,6 +97,21 @@ describe("start, status, stop", () => {
     expect(flush.stderr).toContain("mail system is down");
   });
 
+  test("the postfix name: postfix -c DIR start, status, stop", async () => {
+    const started = await run("postfix", ["-c", sys.etc, "start"]);
+    expect(started.code).toBe(0);
+    expect(started.stderr).toContain("postfix: starting the mail system");
+    await waitFor("the queue manager's socket", () => existsSync(join(sys.queue, "public", "qmgr")));
+    sys.track();
+    expect((await run("postfix", ["-c", sys.etc, "status"])).code).toBe(0);
+    await sys.send([me()], message("viapostfix"));
+    await inMbox(sys, "viapostfix");
+    const stopped = await run("postfix", ["-c", sys.etc, "stop"]);
+    expect(stopped.code).toBe(0);
+    expect(stopped.stderr).toContain("postfix: stopping the mail system");
+    expect((await run("postfix", ["-c", sys.etc, "status"])).code).toBe(1);
+  });
+
   test("abort stops the system at once", async () => {
     await sys.start();
     const r = await sys.postern(["abort"]);
@@ -265,6 +280,12 @@ describe("check", () => {
     const third = await sys.postern(["check"]);
     expect(third.code).toBe(0);
     expect(third.stderr).not.toMatch(/created|fixed/);
+    // set-permissions makes the same repairs
+    chmodSync(join(sys.queue, "maildrop"), 0o1733);
+    const repaired = await sys.postern(["set-permissions"]);
+    expect(repaired.code).toBe(0);
+    expect(repaired.stderr).toContain(`${sys.queue}: fixed mode of maildrop: 1733 -> 3733`);
+    expect(statSync(join(sys.queue, "maildrop")).mode & 0o7777).toBe(0o3733);
   });
 
   test.skipIf(!isRoot)("check with a mail_owner that does not exist says how to create it", async () => {
