@@ -118,8 +118,17 @@ export class SmtpService {
     }
   }
 
-  /** Serves one connection to its end. */
+  /** Serves one connection to its end; never throws (one bad session must not take the others down). */
   async serve(conn: Connection, held: Uint8Array[] = []): Promise<void> {
+    try {
+      await this.#serve(conn, held);
+    } catch (err) {
+      log.error(`session with ${conn.remoteAddress}: ${(err as Error)?.stack ?? String(err)}`);
+      conn.destroy();
+    }
+  }
+
+  async #serve(conn: Connection, held: Uint8Array[]): Promise<void> {
     const shared = this.#shared;
     const config = shared.config;
     // a client that never reads must not hold the session forever

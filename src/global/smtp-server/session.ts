@@ -108,7 +108,8 @@ export class SmtpSession implements SessionView {
 
   /** "name[address]" as Postfix logs a client. */
   get namaddr(): string {
-    return `${this.client.name}[${this.client.address}]`;
+    const port = this.settings.clientPortLogging ? `:${this.client.port}` : "";
+    return `${this.client.name}[${this.client.address}]${port}`;
   }
 
   announced(keyword: string): boolean {

@@ -80,6 +80,7 @@ export function sessionSettings(config: Config, opts: { standAlone?: boolean; tl
     brokenSaslAuthClients: config.bool("broken_sasl_auth_clients"),
     saslResponseLimit: config.int("smtpd_sasl_response_limit"),
     rejectFooter: config.str("smtpd_reject_footer"),
+    clientPortLogging: config.bool("smtpd_client_port_logging"),
     standAlone: opts.standAlone === true,
   };
 }

@@ -86,6 +86,8 @@ export interface SessionSettings {
   saslResponseLimit: number;
   /** smtpd_reject_footer: appended to 4xx/5xx replies (as a second line). */
   rejectFooter: string;
+  /** smtpd_client_port_logging: "name[addr]:port" in log lines. */
+  clientPortLogging?: boolean;
   /** sendmail -bs: the session reads stdin; no ETRN, no AUTH, no TLS. */
   standAlone: boolean;
 }
