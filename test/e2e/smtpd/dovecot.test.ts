@@ -4,8 +4,9 @@
  * passwd-file user, the auth socket in a private directory), points
  * smtpd_sasl_path at that socket, and stops Dovecot by its PID afterwards.
  *
- * Dovecot must be installed; as root in CI the test installs dovecot-core
- * itself when .ci/run did not. Elsewhere, without it, the test is skipped.
+ * Dovecot must be installed and the tests run as root (Dovecot's master
+ * needs it); as root in CI the test installs dovecot-core itself when
+ * .ci/run did not. Otherwise the test is skipped.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
@@ -26,8 +27,9 @@ function ensureDovecot(): boolean {
   return existsSync(DOVECOT);
 }
 
-const available = ensureDovecot();
-if (!available) console.warn("dovecot.test: /usr/sbin/dovecot is missing (apt-get install dovecot-core); skipping the Dovecot AUTH tests");
+// Dovecot's master process needs root to start
+const available = isRoot && ensureDovecot();
+if (!available) console.warn(`dovecot.test: ${isRoot ? "/usr/sbin/dovecot is missing (apt-get install dovecot-core)" : "Dovecot needs root"}; skipping the Dovecot AUTH tests`);
 
 describe.skipIf(!available)("AUTH through Dovecot", () => {
   let dir: string;
