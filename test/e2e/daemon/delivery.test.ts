@@ -90,7 +90,7 @@ describe.skipIf(!isRoot)("mbox delivery, aliases and .forward", () => {
     expect(m.endsWith("last\n\n")).toBe(true);
     const st = statSync(join(sys.spool, alice.name));
     expect([st.uid, st.gid, st.mode & 0o7777]).toEqual([alice.uid, alice.gid, 0o600]);
-    expect(sys.log()).toMatch(new RegExp(`: to=<${alice.name}@mail\\.example\\.test>, orig_to=<${alice.name}>, relay=local, .*status=sent \\(delivered to mailbox\\)`));
+    await sys.waitForLog(new RegExp(`: to=<${alice.name}@mail\\.example\\.test>, orig_to=<${alice.name}>, relay=local, .*status=sent \\(delivered to mailbox\\)`));
   });
 
   test("a message submitted by a user carries that user as sender and uid", async () => {

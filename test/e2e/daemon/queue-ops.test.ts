@@ -200,7 +200,7 @@ describe.skipIf(!isRoot)("reload", () => {
     await sys.send([kim.name], message("reload2"));
     await waitFor("the new message in the Maildir", () => maildirMessages(box).find((m) => m.includes("Subject: reload2\n")));
     expect(existsSync(join(sys.spool, kim.name))).toBe(false);
-    expect(sys.log()).toMatch(/postfix\/master\[\d+\]: reload -- version/);
+    await sys.waitForLog(/postfix\/master\[\d+\]: reload -- version/);
   });
 });
 
