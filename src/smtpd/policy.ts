@@ -166,17 +166,22 @@ export class SmtpdPolicy implements SessionPolicy {
   async rcpt(s: SessionView, recipient: AcceptedRecipient): Promise<PolicyResult> {
     const limited = await this.#rate(s, "recipient", "smtpd_client_recipient_rate_limit", "too many recipients");
     if (limited) return limited;
+    return this.#recipientChecks(s, recipient, "RCPT");
+  }
+
+  /** What RCPT and VRFY both ask: the delayed client/HELO/sender lists, relay and recipient lists, unknown users. */
+  async #recipientChecks(s: SessionView, recipient: AcceptedRecipient, command: string): Promise<PolicyResult> {
     const outcomes: Outcome[] = [];
     const stop = () => outcomes.some((o) => o.decision.kind === "reject");
     if (this.#delay) {
-      for (const step of [() => this.#clientChecks(s, "RCPT"), () => this.#heloChecks(s, "RCPT"), () => this.#senderChecks(s, "RCPT")]) {
+      for (const step of [() => this.#clientChecks(s, command), () => this.#heloChecks(s, command), () => this.#senderChecks(s, command)]) {
         outcomes.push(await step());
         if (stop()) return this.#result(outcomes);
       }
     }
-    outcomes.push(await this.#run(s, "RCPT", "relay", recipient));
+    outcomes.push(await this.#run(s, command, "relay", recipient));
     if (stop()) return this.#result(outcomes);
-    const rcptOutcome = await this.#run(s, "RCPT", "recipient", recipient);
+    const rcptOutcome = await this.#run(s, command, "recipient", recipient);
     outcomes.push(rcptOutcome);
     if (stop()) return this.#result(outcomes);
     if (this.#config.bool("smtpd_reject_unlisted_recipient")) {
@@ -184,7 +189,7 @@ export class SmtpdPolicy implements SessionPolicy {
       outcomes.push({ decision, ctx: rcptOutcome.ctx });
     }
     if (this.#config.bool("smtpd_reject_unlisted_sender") && s.sender) {
-      const ctx = new CheckContext(this.#checkEnv, s, "RCPT", "sender", recipient);
+      const ctx = new CheckContext(this.#checkEnv, s, command, "sender", recipient);
       outcomes.push({ decision: await this.#guard(ctx, () => unknownRecipientDecision(ctx, s.sender!, "sender")), ctx });
     }
     return this.#result(outcomes);
@@ -207,11 +212,10 @@ export class SmtpdPolicy implements SessionPolicy {
     return this.#result([await this.#run(s, "END-OF-MESSAGE", "end_of_data")]);
   }
 
+  /** VRFY gets the recipient checks, as Postfix's smtpd_check_rcpt (relay control included), without actions. */
   async vrfy(s: SessionView, address: string): Promise<PolicyResult> {
-    if (!this.#config.bool("smtpd_reject_unlisted_recipient")) return {};
-    const rcpt = { address, written: address };
-    const ctx = new CheckContext(this.#checkEnv, s, "VRFY", "recipient", rcpt);
-    return this.#result([{ decision: await this.#guard(ctx, () => unknownRecipientDecision(ctx, address, "recipient")), ctx }]);
+    const r = await this.#recipientChecks(s, { address, written: address }, "VRFY");
+    return r.reject ? { reject: r.reject } : {};
   }
 
   async etrn(s: SessionView, domain: string): Promise<PolicyResult> {

@@ -127,7 +127,8 @@ function parseMailParams(s: SmtpSession, rest: string): MailParams | SmtpReply {
         params.smtputf8 = true;
         break;
       case "AUTH": {
-        if (!s.settings.saslEnabled || p.value === undefined) return unsupported;
+        // accepted (and ignored unless the client authenticated) even without SASL, as Postfix does
+        if (p.value === undefined) return unsupported;
         const v = decodeXtext(p.value);
         if (v === undefined || dup) return reply(501, "5.5.4", "Bad AUTH parameter syntax");
         params.auth = v;
@@ -521,13 +522,10 @@ const VRFY: CommandRow = {
     return undefined;
   },
   async proceed(s, arg) {
-    const words = arg.split(/[ \t]+/);
-    if (words.length > 2 || (words.length === 2 && words[1]!.toUpperCase() !== "SMTPUTF8")) {
-      await s.send(reply(501, "5.5.4", "Syntax: VRFY address [SMTPUTF8]"));
-      return "continue";
-    }
-    const path = parsePath(words[0]!, { strict: false, allowEmpty: false });
-    if (typeof path === "string") {
+    // an optional SMTPUTF8 at the end; the rest is one address (Postfix answers "a b" as bad syntax)
+    const text = arg.replace(/[ \t]+SMTPUTF8$/i, "");
+    const path = /^<.*>$/.test(text) || !/[ \t]/.test(text) ? parsePath(text, { strict: false, allowEmpty: false }) : "address";
+    if (typeof path === "string" || path.rest !== "") {
       await s.send(reply(501, "5.1.3", "Bad recipient address syntax"));
       return "continue";
     }
@@ -540,7 +538,7 @@ const VRFY: CommandRow = {
       await s.send(result.reject);
       return "continue";
     }
-    await s.send(reply(252, "2.0.0", printable(words[0]!)));
+    await s.send(reply(252, "2.0.0", printable(text)));
     return "continue";
   },
 };

@@ -9,9 +9,10 @@
  * that still holds `@`, `%` (allow_percent_hack) or `!` (swap_bangpath) is
  * resolved further and the address counts as "routed": `user@target@host`,
  * `"user@target"@host`, `user%target@host`, `target!user@host` all end at
- * `target`, and a routed address is never an authorized destination for an
- * untrusted client (allow_untrusted_routing = no). Unqualified addresses
- * are resolved as `user@$myorigin`.
+ * `target`. A routed address to relay_domains is not an authorized
+ * destination for an untrusted client (allow_untrusted_routing = no); one
+ * that ends in our own domains is (it is ours to deliver). Unqualified
+ * addresses are resolved as `user@$myorigin`.
  *
  * Input is a recipient from an SMTP client (internal form); the tables come
  * from the configuration. A table that cannot be read throws TableError:
@@ -107,10 +108,14 @@ export async function resolveRecipient(config: Config, address: string): Promise
   return { address: `${local}@${domain}`, localPart: local, domain, addressClass: cls, routed };
 }
 
-/** Postfix's permit_auth_destination: one of our domains or a relay domain, and not routed. */
+/**
+ * Postfix's permit_auth_destination: mail that ends in one of our own domains, or in relay_domains
+ * without sender-specified routing (unless allow_untrusted_routing).
+ */
 export function isAuthorizedDestination(config: Config, r: ResolvedRecipient): boolean {
-  if (r.routed && !config.bool("allow_untrusted_routing")) return false;
-  return r.addressClass !== "default";
+  if (ours(r.addressClass)) return true;
+  if (r.addressClass === "relay") return !r.routed || config.bool("allow_untrusted_routing");
+  return false;
 }
 
 export type RecipientStatus = { known: true } | { known: false; table: string; code: number };

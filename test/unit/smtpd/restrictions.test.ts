@@ -106,7 +106,7 @@ describe("relay control for a client outside mynetworks", () => {
     "user%target.example",
     "user%target.example%mx.example.test",
     "user%target.example@localhost",
-    "user%mx.example.test@mx.example.test", // routed through us, even back to us
+    "user%sub.relay.example@mx.example.test", // routed through us to a relay domain
     "user@[192.0.2.99]",
     "user@sub.relay.example.other",
   ];
@@ -134,9 +134,10 @@ describe("relay control for a client outside mynetworks", () => {
     expect(text(await policy({ sasl: "alice" }).rcpt("user%target.example@mx.example.test"))).toBe("OK");
   });
 
-  test("allow_untrusted_routing = yes lets routed addresses to our own domains through", async () => {
+  test("routed addresses that end in our own domains are ours; to relay_domains only with allow_untrusted_routing", async () => {
+    expect(text(await policy().rcpt("user%localhost@mx.example.test"))).toBe("OK");
     const { rcpt } = policy({ params: { allow_untrusted_routing: "yes" } });
-    expect(text(await rcpt("user%mx.example.test@mx.example.test"))).toBe("OK");
+    expect(text(await rcpt("user%relay.example@mx.example.test"))).toBe("OK");
     expect(text(await rcpt("user%target.example@mx.example.test"))).toMatch(/Relay access denied/);
   });
 
