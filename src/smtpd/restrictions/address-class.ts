@@ -2,17 +2,18 @@
  * Where an SMTP recipient goes, as the SMTP server's relay and recipient
  * checks need it (Postfix's resolve step in trivial-rewrite, the part
  * smtpd(8) asks for): the final domain and its address class (local,
- * virtual alias, virtual mailbox, relay or default), and whether the
- * address routes through one of our domains to another host.
+ * virtual alias, virtual mailbox, relay or default), and whether
+ * sender-specified routing is left in it.
  *
  * A source route is dropped. While the domain is one of ours, a local part
  * that still holds `@`, `%` (allow_percent_hack) or `!` (swap_bangpath) is
- * resolved further and the address counts as "routed": `user@target@host`,
- * `"user@target"@host`, `user%target@host`, `target!user@host` all end at
- * `target`. A routed address to relay_domains is not an authorized
- * destination for an untrusted client (allow_untrusted_routing = no); one
- * that ends in our own domains is (it is ours to deliver). Unqualified
- * addresses are resolved as `user@$myorigin`.
+ * resolved further: `user@target@host`, `"user@target"@host`,
+ * `user%target@host`, `target!user@host` all end at `target`, which is no
+ * authorized destination. Routing still left in the local part at a relay
+ * domain (`user%other@relay.example`) makes the address "routed": not an
+ * authorized destination for an untrusted client unless
+ * allow_untrusted_routing. Unqualified addresses are resolved as
+ * `user@$myorigin` (or by their `!` or `%`).
  *
  * Input is a recipient from an SMTP client (internal form); the tables come
  * from the configuration. A table that cannot be read throws TableError:
@@ -31,7 +32,7 @@ export interface ResolvedRecipient {
   localPart: string;
   domain: string;
   addressClass: AddressClass;
-  /** The client's address routed through one of our domains (or had a source route). */
+  /** Sender-specified routing is left at the final domain: the local part still holds @, % or !. */
   routed: boolean;
 }
 
@@ -59,13 +60,9 @@ function ours(c: AddressClass): boolean {
 
 export async function resolveRecipient(config: Config, address: string): Promise<ResolvedRecipient> {
   let a = address;
-  let routed = false;
   if (a.startsWith("@")) {
     const colon = a.indexOf(":");
-    if (colon > 0) {
-      a = a.slice(colon + 1);
-      routed = true;
-    }
+    if (colon > 0) a = a.slice(colon + 1);
   }
   const percent = config.bool("allow_percent_hack");
   const bang = config.bool("swap_bangpath");
@@ -78,12 +75,10 @@ export async function resolveRecipient(config: Config, address: string): Promise
       const i = local.indexOf("!");
       domain = local.slice(0, i);
       local = local.slice(i + 1);
-      routed = true;
     } else if (percent && local.includes("%")) {
       const i = local.lastIndexOf("%");
       domain = local.slice(i + 1);
       local = local.slice(0, i);
-      routed = true;
     } else domain = config.str("myorigin");
   }
   domain = domain.toLowerCase().replace(/\.$/, "");
@@ -101,11 +96,11 @@ export async function resolveRecipient(config: Config, address: string): Promise
       domain = local.slice(0, at);
       local = local.slice(at + 1);
     } else break;
-    routed = true;
     domain = domain.toLowerCase().replace(/\.$/, "");
     cls = await addressClassOf(config, domain);
   }
-  return { address: `${local}@${domain}`, localPart: local, domain, addressClass: cls, routed };
+  // sender-specified routing is what is left in the local part at the final domain (user%other@relay.example)
+  return { address: `${local}@${domain}`, localPart: local, domain, addressClass: cls, routed: /[@%!]/.test(local) };
 }
 
 /**

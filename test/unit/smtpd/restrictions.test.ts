@@ -106,7 +106,6 @@ describe("relay control for a client outside mynetworks", () => {
     "user%target.example",
     "user%target.example%mx.example.test",
     "user%target.example@localhost",
-    "user%sub.relay.example@mx.example.test", // routed through us to a relay domain
     "user@[192.0.2.99]",
     "user@sub.relay.example.other",
   ];
@@ -136,14 +135,18 @@ describe("relay control for a client outside mynetworks", () => {
 
   test("routed addresses that end in our own domains are ours; to relay_domains only with allow_untrusted_routing", async () => {
     expect(text(await policy().rcpt("user%localhost@mx.example.test"))).toBe("OK");
+    // through us to a relay domain is fine (Postfix agrees); routing left at the relay domain is not
+    expect(text(await policy().rcpt("user%relay.example@mx.example.test"))).toBe("OK");
+    expect(text(await policy().rcpt("user%other.example@relay.example"))).toBe("454 4.7.1 <user%other.example@relay.example>: Relay access denied");
     const { rcpt } = policy({ params: { allow_untrusted_routing: "yes" } });
-    expect(text(await rcpt("user%relay.example@mx.example.test"))).toBe("OK");
+    expect(text(await rcpt("user%other.example@relay.example"))).toBe("OK");
     expect(text(await rcpt("user%target.example@mx.example.test"))).toMatch(/Relay access denied/);
   });
 
   test("the resolver ends routed addresses at the last host", async () => {
     const config = defaultsOnlyConfig().withOverrides(BASE);
     expect(await resolveRecipient(config, "a!b!user@mx.example.test")).toMatchObject({ address: "b!user@a", routed: true, addressClass: "default" });
+    expect(await resolveRecipient(config, "user%relay.example@mx.example.test")).toMatchObject({ address: "user@relay.example", routed: false, addressClass: "relay" });
     expect(await resolveRecipient(config, "user@mx.example.test")).toMatchObject({ address: "user@mx.example.test", routed: false, addressClass: "local" });
   });
 });
