@@ -13,13 +13,13 @@
  */
 import { log } from "../util/log.ts";
 import { ExitError, EX_USAGE, EX_CONFIG } from "../util/sysexits.ts";
-import { listenConnections, type Connection, type Listener } from "../util/net/connection.ts";
+import { listenConnections, type Listener } from "../util/net/connection.ts";
 import type { Config } from "../global/config/config.ts";
 import type { ServiceDef } from "../global/config/services.ts";
 import { setupLog } from "../global/log-setup.ts";
 import { startDaemon } from "../daemon/skeleton.ts";
 import { listenAddresses } from "./listen.ts";
-import { SmtpService } from "./service.ts";
+import { SmtpService, type ServerConnection } from "./service.ts";
 import { loadServerTls } from "./tls.ts";
 
 function parseArgs(args: string[]): { service: string; rest: string[] } {
@@ -48,8 +48,8 @@ export async function main(args: string[]): Promise<number> {
   let service: SmtpService | undefined;
   const listeners: Listener[] = [];
   let dropped = false;
-  const early: Array<[Connection, Uint8Array[]]> = [];
-  const accept = (conn: Connection) => {
+  const early: Array<[ServerConnection, Uint8Array[]]> = [];
+  const accept = (conn: ServerConnection) => {
     // keep what the client sends before its session reads (an early talker's words)
     const held: Uint8Array[] = [];
     conn.onData((chunk) => held.push(chunk));
@@ -68,9 +68,19 @@ export async function main(args: string[]): Promise<number> {
       const tls = loadServerTls(config, (t) => log.warn(t));
       service = new SmtpService(def.name, config, tls);
       const wrapper = config.bool("smtpd_tls_wrappermode");
+      // certificates by name (SNI) need node:tls: such a service listens through sni.ts
+      let sni: import("./sni.ts").SniContexts | undefined;
+      if (tls.options && config.list("tls_server_sni_maps").length) {
+        const { SniContexts } = await import("./sni.ts");
+        sni = new SniContexts(config, tls.options);
+        await sni.preload();
+      }
       for (const a of listenAddresses(config, def.listen)) {
         try {
-          listeners.push(listenConnections({ hostname: a.hostname, port: a.port, reusePort: true, ...(wrapper && tls.options ? { tls: tls.options } : {}) }, accept));
+          if (sni) {
+            const { listenWithSni } = await import("./sni.ts");
+            listeners.push(await listenWithSni({ hostname: a.hostname, port: a.port, implicitTls: wrapper }, sni, accept));
+          } else listeners.push(listenConnections({ hostname: a.hostname, port: a.port, reusePort: true, ...(wrapper && tls.options ? { tls: tls.options } : {}) }, accept));
         } catch (err) {
           throw new ExitError(EX_CONFIG, `service ${def.name}: cannot listen on ${a.hostname.includes(":") ? `[${a.hostname}]` : a.hostname}:${a.port}: ${(err as Error).message}`);
         }

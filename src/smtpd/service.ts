@@ -10,7 +10,8 @@
  * progress keep what they started with. Runs as mail_owner.
  */
 import { log } from "../util/log.ts";
-import type { Connection } from "../util/net/connection.ts";
+import type { TLSOptions } from "bun";
+import type { TlsInfo } from "../util/net/connection.ts";
 import type { Config } from "../global/config/config.ts";
 import { resolverFromConfig, reverseLookup, type ClientNames, type DnsQuerier } from "../global/dns/index.ts";
 import { requestFlush } from "../global/queue/flush-request.ts";
@@ -27,6 +28,22 @@ import { CheckContext } from "./restrictions/context.ts";
 import { BuiltinSasl } from "./sasl/builtin.ts";
 import { DovecotSasl } from "./sasl/dovecot.ts";
 import { tlsSummary, type ServerTls } from "./tls.ts";
+
+/** What a session needs of its connection: connection.ts's Connection, or sni.ts's NodeConnection. */
+export interface ServerConnection {
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly secure: boolean;
+  readonly tls: TlsInfo | undefined;
+  onData(handler: (chunk: Uint8Array) => void): void;
+  onClose(handler: (error?: Error) => void): void;
+  setIdleTimeout(seconds: number, handler: () => void): void;
+  write(data: string | Uint8Array): void;
+  flushed(): Promise<void>;
+  end(): Promise<void>;
+  destroy(): void;
+  startTls(options: TLSOptions & { isServer: boolean }): Promise<TlsInfo>;
+}
 
 interface Shared {
   config: Config;
@@ -119,7 +136,7 @@ export class SmtpService {
   }
 
   /** Serves one connection to its end; never throws (one bad session must not take the others down). */
-  async serve(conn: Connection, held: Uint8Array[] = []): Promise<void> {
+  async serve(conn: ServerConnection, held: Uint8Array[] = []): Promise<void> {
     try {
       await this.#serve(conn, held);
     } catch (err) {
@@ -128,7 +145,7 @@ export class SmtpService {
     }
   }
 
-  async #serve(conn: Connection, held: Uint8Array[]): Promise<void> {
+  async #serve(conn: ServerConnection, held: Uint8Array[]): Promise<void> {
     const shared = this.#shared;
     const config = shared.config;
     // a client that never reads must not hold the session forever

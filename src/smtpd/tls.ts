@@ -9,9 +9,8 @@
  * Key files are read while still root, before the privilege drop, so they
  * may stay readable by root only, as with Postfix.
  *
- * Known limits: cipher grades (medium, high) keep BoringSSL's modern
- * default list; tls_server_sni_maps is not used yet (one certificate per
- * service).
+ * Certificates by name (tls_server_sni_maps) are sni.ts's. Known limit:
+ * cipher grades (medium, high) keep BoringSSL's modern default list.
  */
 import { readFileSync } from "node:fs";
 import type { TLSOptions } from "bun";
@@ -115,7 +114,6 @@ export function loadServerTls(config: Config, warn: (text: string) => void): Ser
   const options: TLSOptions = { cert, key, secureOptions: secureOptionsFor(allowed) };
   const exclude = config.list("smtpd_tls_exclude_ciphers");
   if (exclude.length) options.ciphers = ["DEFAULT", ...exclude.map((c) => `!${c}`)].join(":");
-  if (config.list("tls_server_sni_maps").length) warn("tls_server_sni_maps is not supported yet; the service uses its default certificate for every name");
   return { level: wrapper && level === "none" ? "may" : level, options };
 }
 

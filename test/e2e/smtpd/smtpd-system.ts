@@ -147,9 +147,9 @@ export class RawSmtp {
     socket.on("error", () => {});
   }
 
-  static connect(port: number, opts: { implicitTls?: boolean } = {}): Promise<RawSmtp> {
+  static connect(port: number, opts: { implicitTls?: boolean; servername?: string } = {}): Promise<RawSmtp> {
     return new Promise((resolve, reject) => {
-      const socket = opts.implicitTls ? tlsConnect({ host: "127.0.0.1", port, rejectUnauthorized: false, servername: "localhost" }) : netConnect({ host: "127.0.0.1", port });
+      const socket = opts.implicitTls ? tlsConnect({ host: "127.0.0.1", port, rejectUnauthorized: false, servername: opts.servername ?? "localhost" }) : netConnect({ host: "127.0.0.1", port });
       socket.once(opts.implicitTls ? "secureConnect" : "connect", () => resolve(new RawSmtp(socket)));
       socket.once("error", reject);
     });

@@ -6,11 +6,11 @@
  * server.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { statSync } from "node:fs";
+import { chmodSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { run } from "../../helpers/run.ts";
+import { run, tempDir } from "../../helpers/run.ts";
 import { startFakeDns } from "../../helpers/fake-dns.ts";
-import { HOST, RawSmtp, SmtpdSystem, isRoot, python, swaks, type ServiceTable } from "./smtpd-system.ts";
+import { HOST, RawSmtp, SmtpdSystem, freePort, isRoot, python, swaks, type ServiceTable } from "./smtpd-system.ts";
 
 const systems: SmtpdSystem[] = [];
 afterAll(async () => {
@@ -175,6 +175,36 @@ describe("the submission and smtps services (Postfix's example overrides)", () =
     expect(m.text).toMatch(/ with ESMTPSA id /);
     expect(m.attributes.sasl_method).toBe("LOGIN");
     await sys.waitForLog(/ postfix\/smtps\/smtpd\[\d+\]: [0-9A-F]+: client=localhost\[127\.0\.0\.1\], sasl_method=LOGIN, sasl_username=alice/);
+  });
+});
+
+describe("certificates by name (tls_server_sni_maps)", () => {
+  test("STARTTLS and implicit TLS present the certificate for the name asked, the default one otherwise", async () => {
+    const keys = tempDir("postern-sni-");
+    const pem = join(keys, "other.pem");
+    const made = Bun.spawnSync(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=other.example", "-keyout", join(keys, "k"), "-out", join(keys, "c")], { stdout: "ignore", stderr: "ignore" });
+    expect(made.exitCode).toBe(0);
+    writeFileSync(pem, readFileSync(join(keys, "k"), "utf8") + readFileSync(join(keys, "c"), "utf8"));
+    chmodSync(pem, 0o600);
+    const sys = await tlsSystem({ tls_server_sni_maps: `inline:{ {other.example = ${pem}} }` }, { smtp: {}, smtps: { listen: `127.0.0.1:${freePort()}` } });
+    const subject = async (servername: string) => {
+      const c = await greeted(sys.port);
+      await c.cmd("EHLO client.example");
+      expect(await c.cmd("STARTTLS")).toBe("220 2.0.0 Ready to start TLS\r\n");
+      await c.upgrade({ servername });
+      const cn = String((c.tls!.getPeerCertificate() as { subject?: { CN?: string } }).subject?.CN);
+      // the session goes on over TLS
+      expect(await c.cmd("EHLO client.example")).toContain("250-AUTH PLAIN LOGIN\r\n");
+      await c.quit();
+      return cn;
+    };
+    expect(await subject("other.example")).toBe("other.example");
+    expect(await subject("localhost")).toBe("localhost");
+    const s = await RawSmtp.connect(sys.ports.smtps!, { implicitTls: true, servername: "other.example" });
+    expect(await s.reply()).toMatch(/^220 /);
+    expect(String((s.tls!.getPeerCertificate() as { subject?: { CN?: string } }).subject?.CN)).toBe("other.example");
+    await s.quit();
+    rmSync(keys, { recursive: true, force: true });
   });
 });
 
