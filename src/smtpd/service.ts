@@ -38,6 +38,7 @@ export interface ServerConnection {
   onData(handler: (chunk: Uint8Array) => void): void;
   onClose(handler: (error?: Error) => void): void;
   setIdleTimeout(seconds: number, handler: () => void): void;
+  pause(paused: boolean): void;
   write(data: string | Uint8Array): void;
   flushed(): Promise<void>;
   end(): Promise<void>;
@@ -175,6 +176,7 @@ export class SmtpService {
         conn.onData(h);
       },
       onClose: (h) => conn.onClose(() => h()),
+      pause: (paused) => conn.pause(paused),
       ...(tlsOptions && !conn.secure ? { startTls: async () => tlsSummary(await conn.startTls({ isServer: true, ...tlsOptions })) } : {}),
       tls: conn.tls ? tlsSummary(conn.tls) : undefined,
     };

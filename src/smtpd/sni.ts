@@ -171,6 +171,11 @@ export class NodeConnection {
     else this.#closers.push(handler);
   }
 
+  pause(paused: boolean): void {
+    if (paused) this.#socket.pause();
+    else this.#socket.resume();
+  }
+
   setIdleTimeout(seconds: number, handler: () => void): void {
     this.#socket.setTimeout(Math.max(0, seconds) * 1000, handler);
   }

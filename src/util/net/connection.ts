@@ -80,6 +80,13 @@ export class Connection {
     else this.#onClose.push(handler);
   }
 
+  /** Stops (true) or resumes (false) reading: back-pressure for a reader that falls behind. */
+  pause(paused: boolean): void {
+    if (this.#closed) return;
+    if (paused) this.#socket.pause();
+    else this.#socket.resume();
+  }
+
   /** Idle timeout in seconds (0: none); the handler runs once when it expires. */
   setIdleTimeout(seconds: number, handler: () => void): void {
     this.#onTimeout = handler;

@@ -135,6 +135,17 @@ describe("DATA", () => {
   });
 });
 
+describe("back-pressure", () => {
+  test("too much input ahead of the session pauses the socket; reading it resumes", async () => {
+    const calls: boolean[] = [];
+    const i = new SmtpInput({ timeoutMs: 1000, onPressure: (p) => calls.push(p) });
+    for (let n = 0; n < 5000; n++) i.push(Buffer.from("NOOP and some padding to fill the buffer\r\n"));
+    expect(calls).toEqual([true]);
+    for (let n = 0; n < 5000; n++) await i.readLine(2048);
+    expect(calls).toEqual([true, false]);
+  });
+});
+
 describe("BDAT chunks", () => {
   test("exactly the count, as raw bytes", async () => {
     const i = input("abc\r\n.\r\nNOOP\r\n");
