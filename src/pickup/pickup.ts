@@ -109,6 +109,13 @@ function pickupFile(settings: CleanupSettings, queueDir: string, name: string, t
 
   let result: CleanupResult | undefined;
   let queueId: string;
+  const logCleanup = (id: string, r: CleanupResult) => {
+    const requeued = trusted ? ` orig_id=${name}` : "";
+    log.info(`${id}: uid=${st.uid} from=<${file.sender}>${requeued}`);
+    for (const w of r.warnings) log.write("warning", w, tags.cleanup);
+    if (r.rejection) log.write("warning", `${id}: ${r.rejection.warning}`, tags.cleanup);
+    for (const line of r.logs) log.write("info", `${id}: ${line}`, tags.cleanup);
+  };
   try {
     queueId = commitQueueFileSync(join(queueDir, "incoming"), (id) => {
       result = cleanupLocalSubmission({ file, submitter, submittedAt: st.mtime }, settings, id, now);
@@ -124,6 +131,9 @@ function pickupFile(settings: CleanupSettings, queueDir: string, name: string, t
         }));
         appendDeliveryLog(queueDir, "bounce", id, entries);
       }
+      // Log before the file appears in incoming/, as Postfix's pickup and cleanup do: the queue
+      // manager's "from=, size=" line must come after them (pflogsumm counts by that order).
+      logCleanup(id, result);
       return encodeWithState(result.file);
     });
   } catch (err) {
@@ -136,11 +146,6 @@ function pickupFile(settings: CleanupSettings, queueDir: string, name: string, t
     return "kept";
   }
   const r = result!;
-  const requeued = trusted ? ` orig_id=${name}` : "";
-  log.info(`${queueId}: uid=${st.uid} from=<${file.sender}>${requeued}`);
-  for (const w of r.warnings) log.write("warning", w, tags.cleanup);
-  if (r.rejection) log.write("warning", `${queueId}: ${r.rejection.warning}`, tags.cleanup);
-  for (const line of r.logs) log.write("info", `${queueId}: ${line}`, tags.cleanup);
   if (r.rejection) {
     const delay = Math.max(0, (Date.now() - r.file.arrivalTime) / 1000).toFixed(0);
     for (const rcpt of r.file.recipients) {

@@ -282,7 +282,8 @@ export class QueueManager {
         appendDeliveryLog(this.#queueDir, "defer", msg.id, [entry(rcpt.address, result.dsn, result.reason, "delayed")]);
       } else {
         const reports = finals
-          .filter((f) => f.status === "bounced" || (f.status === "sent" && rcpt.notify?.includes("SUCCESS")))
+          // a next hop that took NOTIFY=SUCCESS sends the success notice itself; Postfix then sends none
+          .filter((f) => f.status === "bounced" || (f.status === "sent" && rcpt.notify?.includes("SUCCESS") && !result.dsnPassedOn))
           .map((f) => entry(f.address, f.dsn, f.reason, f.status === "bounced" ? f.action ?? "failed" : f.action ?? result.action ?? "delivered"));
         if (reports.length) appendDeliveryLog(this.#queueDir, "bounce", msg.id, reports);
         if (queueFd === undefined) markRecipientDone(path, result.index);
@@ -331,7 +332,7 @@ export class QueueManager {
         const last = latest.get(r.address);
         try {
           appendDeliveryLog(this.#queueDir, "bounce", msg.id, [
-            { recipient: r.address, ...(r.orcpt ? { orcpt: r.orcpt } : {}), status: last?.status ?? "4.7.0", action: "failed", time: now, reason: last?.reason ?? "message expired" },
+            { recipient: r.address, ...(r.orcpt ? { orcpt: r.orcpt } : {}), status: last?.status ?? "4.7.0", action: "failed", time: now, reason: last?.reason ?? (forcedExpire ? "message is administratively expired" : "message expired") },
           ]);
           markRecipientDone(path, index);
           r.done = true;

@@ -109,15 +109,16 @@ function deleteIn(ctx: OperationContext, queue: MessageQueue, id: string): boole
 }
 
 function requeueFrom(ctx: OperationContext, queue: MessageQueue, id: string): boolean {
-  if (!moveFile(ctx, queue, "maildrop", id)) return false;
-  // deferred mail carries its next retry time as mtime; pickup takes it now
+  // deferred mail carries its next retry time as mtime: reset it before the move, because
+  // pickup may take the file from maildrop/ the moment it arrives there
   const now = new Date();
   try {
-    utimesSync(join(ctx.queueDirectory, "maildrop", id), now, now);
+    utimesSync(join(ctx.queueDirectory, queue, id), now, now);
   } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
     log.warn(`${id}: cannot reset the time stamps: ${(err as Error).message}`);
   }
-  return true;
+  return moveFile(ctx, queue, "maildrop", id);
 }
 
 /** Forced expiry, and for -f release from hold; false when the message is not in `queue`. */

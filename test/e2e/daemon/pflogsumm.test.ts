@@ -92,10 +92,9 @@ describe.skipIf(!isRoot || !existsSync(PFLOGSUMM))("pflogsumm reads the log", ()
     expect(report).toContain("Panics: none");
   });
 
-  // XXX: pickup logs "uid= from=" after the file is in incoming/, so the queue manager's
-  // "from=, size=" line often comes first and pflogsumm leaves the sender out of its per-sender
-  // and "bytes received" counts. Postfix logs pickup's line first. Fixed in src/pickup: drop .todo.
-  test.todo("pflogsumm counts every sender: pickup's line comes before the queue manager's", () => {
+  // pflogsumm counts a sender only when pickup's "uid= from=" line comes before the queue
+  // manager's "from=, size=" line, as Postfix logs them.
+  test("pflogsumm counts every sender: pickup's line comes before the queue manager's", () => {
     const first = new Map<string, string>();
     const picked = new Set<string>();
     for (const l of sys.log().split("\n")) {
