@@ -2,10 +2,14 @@
  * The master's pid file, `$queue_directory/pid/master.pid`: the contract
  * between the master (writes it when the system runs, removes it when it has
  * stopped) and every command that asks whether the system runs (postfix
- * status/stop/reload, postqueue -f). "Stopped" means the file is gone or
- * names a dead process, never just that a signal failed.
+ * status/stop/reload, postqueue -f). "Stopped" means the file is gone, names
+ * a dead process, or is not locked: the master holds an flock on it for its
+ * whole life, as Postfix's master does, so a file left behind by a reboot or
+ * a container restart never passes for a running system even when its pid
+ * now belongs to another process.
  */
-import { closeSync, openSync, readFileSync, unlinkSync, writeSync, constants as fsc } from "node:fs";
+import { closeSync, ftruncateSync, openSync, readFileSync, unlinkSync, writeSync, constants as fsc } from "node:fs";
+import { tryKernelLock } from "../util/kernel-lock.ts";
 import { join } from "node:path";
 import type { Config } from "./config/config.ts";
 
@@ -38,32 +42,49 @@ export function runningMasterPid(config: Config): number | undefined {
   }
   const pid = Number(text.trim());
   if (!Number.isInteger(pid) || pid <= 1) return undefined;
-  return isAlive(pid) ? pid : undefined;
+  if (!isAlive(pid)) return undefined;
+  return isLocked(masterPidPath(config)) === false ? undefined : pid;
 }
 
-/** Claims the pid file for this process; false when a live master holds it. */
-export function claimMasterPid(config: Config): boolean {
-  const path = masterPidPath(config);
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(path, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o644);
-      writeSync(fd, `${process.pid}\n`);
-      closeSync(fd);
-      return true;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-      const holder = runningMasterPid(config);
-      if (holder !== undefined && holder !== process.pid) return false;
-      try {
-        unlinkSync(path); // stale: its process is gone
-      } catch {}
-    }
+/** Whether someone holds an flock on `path`; undefined when that cannot be told. */
+function isLocked(path: string): boolean | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, fsc.O_RDONLY);
+  } catch {
+    return undefined;
   }
-  return false;
+  try {
+    const attempt = tryKernelLock(fd, "flock");
+    return attempt.ok ? false : attempt.busy ? true : undefined;
+  } catch {
+    return undefined; // no FFI: trust the pid
+  } finally {
+    closeSync(fd); // also releases a lock this check took
+  }
+}
+
+let heldFd: number | undefined;
+
+/** Claims the pid file for this process and keeps it locked; false when a running master holds it. */
+export function claimMasterPid(config: Config): boolean {
+  const fd = openSync(masterPidPath(config), fsc.O_RDWR | fsc.O_CREAT, 0o644);
+  const attempt = tryKernelLock(fd, "flock");
+  if (!attempt.ok) {
+    closeSync(fd);
+    if (attempt.busy) return false;
+    throw new Error(`cannot lock ${masterPidPath(config)}: ${attempt.message}`);
+  }
+  ftruncateSync(fd, 0);
+  writeSync(fd, `${process.pid}\n`, 0);
+  heldFd = fd;
+  return true;
 }
 
 export function releaseMasterPid(config: Config): void {
   try {
     if (Number(readFileSync(masterPidPath(config), "utf8").trim()) === process.pid) unlinkSync(masterPidPath(config));
   } catch {}
+  if (heldFd !== undefined) closeSync(heldFd);
+  heldFd = undefined;
 }

@@ -14,7 +14,7 @@
 import { constants as fsc } from "node:fs";
 import { lstat, open, stat, unlink, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
-import { strerrorOf, tryKernelLock, type KernelLock } from "./lock.ts";
+import { strerrorOf, tryKernelLock, type KernelLock } from "../util/kernel-lock.ts";
 import type { FileStatus, JobFailure, LockPlan, MboxJob } from "./jobs.ts";
 import { formatDelivery } from "./message-copy.ts";
 

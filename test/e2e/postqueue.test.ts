@@ -16,6 +16,7 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "
 import { join } from "node:path";
 import { serveJsonLines } from "../../src/global/ipc/json-lines.ts";
 import { ROOT, run } from "../helpers/run.ts";
+import { fakeRunningMaster } from "../helpers/fake-master.ts";
 import {
   contentOfSize, createTestUser, giveQueueTo, IS_ROOT, makeQueue, removeQueues, putMessage, putRawFile, removeTestUser, runAs,
   type FixtureMessage, type TestQueue, type TestUser,
@@ -245,13 +246,14 @@ describe("flushing", () => {
       requests.push(req);
       return { moved: 0 };
     });
-    writeFileSync(join(q.queueDirectory, "pid", "master.pid"), `${process.pid}\n`); // a live pid: this test
+    const stopFake = fakeRunningMaster(q.queueDirectory);
     try {
       expect((await run("postqueue", ["-c", q.configDir, "-f"])).code).toBe(0);
       expect((await run("postqueue", ["-c", q.configDir, "-s", "[192.0.2.1]"])).code).toBe(0);
       expect((await run("postqueue", ["-c", q.configDir, "-i", "ABCDE12345"])).code).toBe(0);
     } finally {
       server.close();
+      stopFake();
     }
     expect(requests).toEqual([
       { command: "flush", kind: "all" },
@@ -261,13 +263,13 @@ describe("flushing", () => {
   });
 
   test("a running master whose queue manager cannot be reached: a warning, then mail system is down", async () => {
-    writeFileSync(join(q.queueDirectory, "pid", "master.pid"), `${process.pid}\n`);
+    const stopFake = fakeRunningMaster(q.queueDirectory);
     Bun.spawnSync(["rm", "-f", join(q.queueDirectory, "public", "qmgr")]);
     const r = await run("postqueue", ["-c", q.configDir, "-f"]);
+    stopFake();
     expect(r.code).toBe(69);
     expect(r.stderr).toContain("postqueue: warning: cannot reach the queue manager:");
     expect(r.stderr).toEndWith("postqueue: fatal: Cannot flush mail queue - mail system is down\n");
-    Bun.spawnSync(["rm", "-f", join(q.queueDirectory, "pid", "master.pid")]);
   });
 });
 
@@ -291,8 +293,9 @@ describe.skipIf(!IS_ROOT)("users other than root", () => {
 
   test("with a master running but no queue manager to answer, the message says so (test/e2e/showq.test.ts has the real service)", async () => {
     const q = await makeQueue();
-    writeFileSync(join(q.queueDirectory, "pid", "master.pid"), `${process.pid}\n`);
+    const stopFake = fakeRunningMaster(q.queueDirectory);
     const r = await runAs(user, "postqueue", ["-c", q.configDir, "-j"]);
+    stopFake();
     expect(r.code).toBe(69);
     expect(r.stdout).toBe("");
     expect(r.stderr).toContain("Queue report unavailable - cannot reach the queue manager");

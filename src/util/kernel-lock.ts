@@ -1,5 +1,5 @@
 /**
- * Non-blocking kernel locks on an open mailbox through bun:ffi: flock(2)
+ * Non-blocking kernel locks on an open file through bun:ffi: flock(2)
  * and fcntl(2) F_SETLK write locks, the ones mail readers use. A blocking
  * lock would freeze the event loop, so callers retry on a timer; closing
  * the descriptor releases both.
