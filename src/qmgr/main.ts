@@ -11,10 +11,28 @@ import { qmgrSocketPath } from "../global/queue/flush-request.ts";
 import { isQueueId } from "../global/queue/names.ts";
 import { QueueManager } from "./queue-manager.ts";
 import { showQueue } from "./showq.ts";
+import { openTable } from "../global/tables/open-table.ts";
 
 export async function main(args: string[]): Promise<number> {
   let manager: QueueManager | undefined;
-  const ctx = await startDaemon(args, { role: "qmgr", onReload: (c) => manager?.setConfig(c) });
+  const ctx = await startDaemon(args, {
+    role: "qmgr",
+    onReload: (c) => manager?.setConfig(c),
+    // The SMTP client's password tables hold secrets readable by root only: open them before the
+    // drop to mail_owner, as Postfix does; the cached handles serve every later lookup.
+    async beforeDrop(config) {
+      for (const param of ["smtp_sasl_password_maps", "lmtp_sasl_password_maps"]) {
+        for (const spec of config.list(param)) {
+          try {
+            // a first lookup makes file-backed tables read their file now, while we may
+            await openTable(spec, config).lookup("postern-preload");
+          } catch (err) {
+            log.warn(`${param}: cannot open ${spec}: ${(err as Error).message}`);
+          }
+        }
+      }
+    },
+  });
   manager = new QueueManager(ctx.config);
   manager.start();
   const server = await serveJsonLines(qmgrSocketPath(ctx.config), 0o666, async (req) => {

@@ -33,9 +33,17 @@ async function system(params: Params, prepare?: (sys: MailSystem) => Params): Pr
   return sys;
 }
 
-/** smtp_sasl_password_maps with one entry, as a texthash: file under etc/. */
+/**
+ * smtp_sasl_password_maps with one entry, as a texthash: file under etc/,
+ * readable by root only, as on a real system (the queue manager opens it
+ * before it drops to mail_owner).
+ */
 function passwords(entry: string): (sys: MailSystem) => Params {
-  return (sys) => ({ smtp_sasl_password_maps: `texthash:${sys.etcFile("sasl_passwd", `${entry}\n`)}` });
+  return (sys) => {
+    const path = sys.etcFile("sasl_passwd", `${entry}\n`);
+    chmodSync(path, 0o600);
+    return { smtp_sasl_password_maps: `texthash:${path}` };
+  };
 }
 
 async function sink(opts: Parameters<typeof startPythonSink>[0] = {}): Promise<PythonSink> {
