@@ -29,8 +29,8 @@ import { readQueueFileNoFollow } from "../../global/queue/safe-read.ts";
 /** Temporary files younger than this may still be written. */
 export const MAX_TEMP_AGE_MS = 24 * 60 * 60 * 1000;
 
-export type MaintainedQueue = MessageQueue | "defer" | "bounce";
-export const LOG_QUEUES = ["defer", "bounce"] as const;
+export type MaintainedQueue = MessageQueue | "defer" | "bounce" | "trace";
+export const LOG_QUEUES = ["defer", "bounce", "trace"] as const;
 export const ALL_MAINTAINED: MaintainedQueue[] = [...MESSAGE_QUEUES, ...LOG_QUEUES];
 
 function isMessageQueue(q: MaintainedQueue): q is MessageQueue {

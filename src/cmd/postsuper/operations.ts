@@ -104,7 +104,7 @@ function deleteIn(ctx: OperationContext, queue: MessageQueue, id: string): boole
   const path = join(ctx.queueDirectory, queue, id);
   if (!isRegularFile(path)) return false;
   // the logs first, and only when the message exists, as Postfix does
-  for (const logQueue of ["defer", "bounce"]) removeFile(ctx, join(ctx.queueDirectory, logQueue, id));
+  for (const logQueue of ["defer", "bounce", "trace"]) removeFile(ctx, join(ctx.queueDirectory, logQueue, id));
   return removeFile(ctx, path);
 }
 

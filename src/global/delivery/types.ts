@@ -32,6 +32,13 @@ export interface DeliveryRequest {
   recipients: DeliveryRecipient[];
   /** Queue-file attributes (envid, ret, encoding, smtputf8, ...). */
   attributes: Record<string, string>;
+  /**
+   * Address verification (sendmail -bv, Postfix's DEL_REQ_FLAG_USR_VRFY):
+   * the agent resolves and expands as a delivery would, but writes, runs and
+   * forwards nothing (SMTP: RCPT TO and no DATA), and says what it would do:
+   * "sent" for deliverable, "bounced" or "deferred" for undeliverable.
+   */
+  verify?: boolean;
 }
 
 export type DeliveryStatus = "sent" | "deferred" | "bounced";

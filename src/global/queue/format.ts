@@ -12,6 +12,7 @@
  *     D <recipient index> <ms>\n                  appended later: that recipient is finished
  *     X <ms>\n                                   appended later: expiry forced (postsuper -e/-f); read as attribute expire=yes
  *     W <ms>\n                                   appended later: the delay notice was sent; read as attribute delay_warned=yes
+ *     V <ms>\n                                   appended later: the sendmail -v report was sent; read as attribute record_sent=yes
  *
  * Values are %XX-escaped (escape.ts). The message is kept with LF line ends.
  * Reading trusts nothing: a file that does not match exactly is corrupt.
@@ -94,6 +95,11 @@ export function encodeExpireRecord(time = Date.now()): string {
 /** The record the queue manager appends once it has sent the delay notice. */
 export function encodeDelayWarnedRecord(time = Date.now()): string {
   return `W ${Math.trunc(time)}\n`;
+}
+
+/** The record the queue manager appends once it has sent the sendmail -v (record=yes) report: one report, after the first attempt. */
+export function encodeRecordSentRecord(time = Date.now()): string {
+  return `V ${Math.trunc(time)}\n`;
 }
 
 /** The record appended when recipient `index` is finished. */
@@ -190,6 +196,10 @@ export function decodeQueueFile(bytes: Uint8Array): QueueFile {
     }
     if (/^W \d+$/.test(line)) {
       attributes.delay_warned = "yes";
+      continue;
+    }
+    if (/^V \d+$/.test(line)) {
+      attributes.record_sent = "yes";
       continue;
     }
     const m = /^D (\d+) \d+$/.exec(line);

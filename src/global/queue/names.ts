@@ -30,6 +30,7 @@ export const QUEUE_DIRECTORIES: ReadonlyArray<{ name: string; mode: number }> = 
   { name: "corrupt", mode: 0o700 },
   { name: "defer", mode: 0o700 },
   { name: "bounce", mode: 0o700 },
+  { name: "trace", mode: 0o700 },
   { name: "pid", mode: 0o755 },
   { name: "public", mode: 0o755 },
   { name: "private", mode: 0o700 },
