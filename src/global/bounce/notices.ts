@@ -18,6 +18,12 @@
  *   to or about the null sender or the double-bounce sender.
  * - success: only recipients with NOTIFY=SUCCESS, never to the null or the
  *   double-bounce sender (an info line says so), no postmaster copy.
+ * - verify (sendmail -bv) and record (sendmail -v): Postfix's trace reports,
+ *   "Mail Delivery Status Report" from the verify template, to the sender
+ *   only and on the same terms as success reports, listing every entry in
+ *   the order it was logged (one per final address: an alias shows each
+ *   address it expanded to), whatever its NOTIFY; each line reads
+ *   "delivery via RELAY: reason", and only the headers go back.
  *
  * Reports to the sender use the null envelope sender; postmaster copies use
  * double_bounce_sender, so a copy that fails is dropped instead of looping.
@@ -33,7 +39,7 @@ import type { QueueFile, Recipient } from "../queue/format.ts";
 import { loadTemplate, expandTemplateText, type TemplateName } from "./templates.ts";
 import { renderReport, vendorPrefix, type ReportRecipient, type ReportSpec, type ReturnedPart } from "./report.ts";
 
-export type NoticeKind = "failure" | "delay" | "success";
+export type NoticeKind = "failure" | "delay" | "success" | "verify" | "record";
 
 /**
  * One recipient's outcome: a line of bounce/ID or defer/ID, plus what the
@@ -143,9 +149,12 @@ export function noticeRoutes(kind: NoticeKind, config: Config, sender: string, q
       }
       break;
     case "success":
+    case "verify":
+    case "record":
+      // Postfix's trace service: the same refusal for all three, and NOTIFY matters only for success
       if (sender === "") log.push({ severity: "info", text: `${queueId}: not sending trace/success notification for single-bounce message` });
       else if (isDoubleBounce) log.push({ severity: "info", text: `${queueId}: not sending trace/success notification for double-bounce message` });
-      else routes.push({ audience: "sender", description: "sender delivery status notification", envelopeSender: "", recipients: [sender], honourNotify: true, returned: "headers" });
+      else routes.push({ audience: "sender", description: "sender delivery status notification", envelopeSender: "", recipients: [sender], honourNotify: kind === "success", returned: "headers" });
       break;
   }
   return { routes, log };
@@ -153,13 +162,15 @@ export function noticeRoutes(kind: NoticeKind, config: Config, sender: string, q
 
 /** Whether a recipient's DSN NOTIFY asks for a report of this kind (no NOTIFY: failure and delay reports). */
 export function notifyAllows(kind: NoticeKind, notify: Recipient["notify"]): boolean {
+  // a report the sender asked for with sendmail -bv or -v lists every recipient
+  if (kind === "verify" || kind === "record") return true;
   if (!notify?.length) return kind !== "success";
   if (notify.includes("NEVER")) return false;
   return notify.includes(kind === "failure" ? "FAILURE" : kind === "delay" ? "DELAY" : "SUCCESS");
 }
 
-const DEFAULT_ACTION: Record<NoticeKind, string> = { failure: "failed", delay: "delayed", success: "delivered" };
-const DEFAULT_STATUS: Record<NoticeKind, string> = { failure: "5.0.0", delay: "4.0.0", success: "2.0.0" };
+const DEFAULT_ACTION: Record<NoticeKind, string> = { failure: "failed", delay: "delayed", success: "delivered", verify: "deliverable", record: "delivered" };
+const DEFAULT_STATUS: Record<NoticeKind, string> = { failure: "5.0.0", delay: "4.0.0", success: "2.0.0", verify: "2.0.0", record: "2.0.0" };
 const SUCCESS_ACTIONS = new Set(["delivered", "relayed", "expanded"]);
 
 /** Remote-MTA and the SMTP reply from a reason such as "host mx[192.0.2.1] said: 550 5.1.1 ... (in reply to RCPT TO command)". */
@@ -189,7 +200,10 @@ function queueRecipient(original: QueueFile, e: NoticeEntry): Recipient | undefi
 
 function reportRecipient(kind: NoticeKind, input: NoticeInput, e: NoticeEntry, q: Recipient | undefined, prefix: string): ReportRecipient {
   const action = e.action || DEFAULT_ACTION[kind];
-  const text = e.relay && SUCCESS_ACTIONS.has(action) ? `delivery via ${e.relay}: ${e.reason}` : e.reason;
+  // trace reports (verify, record) name the relay for every outcome, as Postfix's trace_append() does, except "none"
+  const trace = kind === "verify" || kind === "record";
+  const via = e.relay && (trace ? e.relay !== "none" : SUCCESS_ACTIONS.has(action));
+  const text = via ? `delivery via ${e.relay}: ${e.reason}` : e.reason;
   const remote = e.remoteMta || e.diagnosticCode ? undefined : remoteDetails(e.reason, e.relay);
   const r: ReportRecipient = {
     recipient: e.recipient,
@@ -222,9 +236,11 @@ const RETURNED_LABEL: Record<NoticeKind, Record<ReturnedPart, string>> = {
   failure: { message: "Undelivered Message", headers: "Undelivered Message Headers" },
   delay: { message: "Undelivered Message", headers: "Undelivered Message Headers" },
   success: { message: "Delivered Message", headers: "Message Headers" },
+  verify: { message: "Delivered Message", headers: "Message Headers" },
+  record: { message: "Delivered Message", headers: "Message Headers" },
 };
 
-const TEMPLATE: Record<NoticeKind, TemplateName> = { failure: "failure", delay: "delay", success: "success" };
+const TEMPLATE: Record<NoticeKind, TemplateName> = { failure: "failure", delay: "delay", success: "success", verify: "verify", record: "verify" };
 
 /**
  * The notices due for `kind` about `input.original`: the sender's report
@@ -244,7 +260,9 @@ export function buildNotices(kind: NoticeKind, input: NoticeInput): NoticeResult
   const ret = original.attributes.ret?.toUpperCase();
   let senderText: string | undefined;
 
-  const candidates = latestByRecipient(input.entries)
+  // a trace report lists every final address as logged (an alias's expansions, a recipient twice via two aliases)
+  const listed = kind === "verify" || kind === "record" ? input.entries : latestByRecipient(input.entries);
+  const candidates = listed
     .map((e) => ({ e, q: queueRecipient(original, e) }))
     // a delay report is about recipients still waiting
     .filter(({ q }) => kind !== "delay" || !q?.done);
