@@ -5,7 +5,10 @@
  * and :include: files, delivers to mailboxes, maildirs, files and commands,
  * forwards what goes elsewhere as new messages, and returns one result per
  * recipient. The queue manager logs and records the results; this module
- * logs only warnings and errors.
+ * logs only warnings and errors. A request with `verify` set (sendmail -bv)
+ * goes through the same lookups and expansions, reads .forward and
+ * :include: files, and stops at each leaf with what it would do: nothing is
+ * written, run or forwarded.
  *
  * Privileges: started as root, every delivery runs as the recipient (uid,
  * gid and supplementary groups) in a `local-worker` child that dropped its

@@ -4,6 +4,10 @@
  * rights Postfix would use: the user's, or default_privs when no user
  * context exists or the user is root.
  *
+ * In verify mode (sendmail -bv) each leaf stops where Postfix's does, after
+ * the duplicate and policy checks and before any rights are taken, and
+ * reports what it would do without running a job.
+ *
  * Runs in the local delivery agent; the jobs run in it or in a worker.
  */
 import { localExpand } from "./local-expand.ts";
@@ -19,6 +23,8 @@ export async function deliverFile(parent: LocalState, usrIn: UserAttr, path: str
   const s = ctx.settings;
   if (ctx.dup.seen(`file ${usrIn.uid} ${path}`)) return false;
   if (!msg.expType || !s.allowFiles.has(msg.expType)) return ctx.bounce(msg, "5.7.1", "mail to file is restricted");
+  // a maildir named in an alias or .forward is "file" here too, as with Postfix
+  if (ctx.verify) return ctx.sent(msg, `delivers to file: ${path}`);
   const rights = ctx.services.externalRights(usrIn);
   if ("error" in rights) {
     ctx.warn(rights.error);
@@ -56,6 +62,7 @@ export async function deliverMaildir(parent: LocalState, usr: UserAttr, path: st
   const state = descend(parent);
   const { msg, ctx } = state;
   const s = ctx.settings;
+  if (ctx.verify) return ctx.sent(msg, "delivers to maildir");
   if (!s.frozenDeliveredTo) msg.delivered = msg.recipient;
   const r = await ctx.services.run(
     ctx.services.identity(usr, gid),
@@ -93,6 +100,7 @@ export async function deliverCommand(parent: LocalState, usrIn: UserAttr, comman
   const parts = msg.parts;
   const user = parts?.user ?? "";
   if (ctx.dup.seen(`command ${user}:${usrIn.uid} ${command}`)) return false;
+  if (ctx.verify) return ctx.sent(msg, `delivers to command: ${command}`);
   const rights = ctx.services.externalRights(usrIn);
   if ("error" in rights) {
     ctx.warn(rights.error);

@@ -62,6 +62,7 @@ async function deliverMailboxFile(parent: LocalState, usr: UserAttr): Promise<bo
   const { msg, ctx } = state;
   const s = ctx.settings;
   const user = msg.parts!.user;
+  if (ctx.verify) return ctx.sent(msg, "delivers to mailbox");
   if (!s.frozenDeliveredTo) msg.delivered = msg.recipient;
   const spool = s.homeMailbox ? undefined : s.mailSpoolDirectory;
   const mailbox = s.homeMailbox ? `${usr.home}/${s.homeMailbox}` : `${s.mailSpoolDirectory}/${user}`;

@@ -94,9 +94,11 @@ export async function deliverResolvedAddress(parent: LocalState, usr: UserAttr, 
   return deliverIndirect(state);
 }
 
-/** Forward as a new message (Postfix's deliver_indirect). */
+/** Forward as a new message (Postfix's deliver_indirect); in verify mode, only say so, once per address. */
 export function deliverIndirect(state: LocalState): boolean {
-  return state.ctx.forward(state.msg);
+  const { ctx, msg } = state;
+  if (ctx.verify) return ctx.dup.seen(`indirect ${msg.recipient}`) ? false : ctx.sent(msg, `forwards to ${msg.recipient}`, "relayed");
+  return ctx.forward(msg);
 }
 
 async function deliverUnknown(parent: LocalState, usr: UserAttr): Promise<boolean> {

@@ -42,6 +42,7 @@ export function validateRequest(raw: unknown, queueDirectory: string): DeliveryR
     if (rc.orcpt !== undefined && typeof rc.orcpt !== "string") bad("recipient orcpt");
     if (rc.notify !== undefined && (!Array.isArray(rc.notify) || !rc.notify.every((n) => NOTIFY.has(n as string)))) bad("recipient notify");
   }
+  if (r.verify !== undefined && typeof r.verify !== "boolean") bad("verify");
   const attributes = (r.attributes ?? {}) as Record<string, unknown>;
   if (typeof attributes !== "object" || Array.isArray(attributes) || !Object.values(attributes).every((v) => typeof v === "string")) bad("attributes");
   return {
@@ -53,6 +54,8 @@ export function validateRequest(raw: unknown, queueDirectory: string): DeliveryR
     nexthop: typeof r.nexthop === "string" ? r.nexthop : "",
     recipients: r.recipients as DeliveryRequest["recipients"],
     attributes: attributes as Record<string, string>,
+    // sendmail -bv: dropping this flag would deliver a probe, so it is passed on explicitly
+    ...(r.verify === true ? { verify: true } : {}),
   };
 }
 

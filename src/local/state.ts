@@ -107,6 +107,15 @@ export class RecipientContext {
     return this.services.settings;
   }
 
+  /**
+   * sendmail -bv: resolve and expand as a delivery would, but write, run and
+   * forward nothing; each leaf reports what it would do, in Postfix's words
+   * ("delivers to mailbox", "delivers to command: ...", "forwards to ...").
+   */
+  get verify(): boolean {
+    return this.request.verify === true;
+  }
+
   sent(msg: MessageAttr, reason: string, action = "delivered"): boolean {
     this.outcomes.push({ address: msg.recipient, status: "sent", dsn: "2.0.0", reason, action });
     return false;

@@ -29,3 +29,10 @@ test("fields of the wrong type are refused", () => {
   expect(() => validateRequest({ ...good, recipients: [{ index: 0, address: "u", notify: ["ALWAYS"] }] }, "/var/spool/postern")).toThrow(/notify/);
   expect(() => validateRequest({ ...good, attributes: { a: 1 } }, "/var/spool/postern")).toThrow(/attributes/);
 });
+
+test("verify (sendmail -bv) is passed on, and only as a boolean", () => {
+  expect(validateRequest({ ...good, verify: true }, "/var/spool/postern").verify).toBe(true);
+  expect(validateRequest(good, "/var/spool/postern").verify).toBeUndefined();
+  expect(validateRequest({ ...good, verify: false }, "/var/spool/postern").verify).toBeUndefined();
+  expect(() => validateRequest({ ...good, verify: "yes" }, "/var/spool/postern")).toThrow(/verify/);
+});
