@@ -7,7 +7,9 @@
  * hosts and addresses, opens or reuses a session, runs the transaction,
  * and returns a result per recipient in Postfix's words. A temporary
  * failure at one server sends the affected recipients on to the next; the
- * last server's verdict (or the last failure seen) is final.
+ * last server's verdict (or the last failure seen) is final. A request with
+ * `verify` set (sendmail -bv) is a probe: RCPT TO without DATA, and the
+ * reply to RCPT TO is the answer (the same servers, caching and retries).
  *
  * Runs inside the queue manager as mail_owner (async I/O, no process per
  * delivery). Reads the queue file it is given, never moves or changes it;
@@ -541,6 +543,7 @@ class DeliveryRun {
       ...(this.#req.attributes.envid ? { envid: this.#req.attributes.envid } : {}),
       ...(this.#req.attributes.ret ? { ret: this.#req.attributes.ret.toUpperCase() } : {}),
       reused,
+      ...(this.#req.verify ? { verify: true } : {}),
     });
     if (tx.stale) {
       cs.session.close();

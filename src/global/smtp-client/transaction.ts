@@ -9,6 +9,10 @@
  * words ("host NAME[ADDR] said: ... (in reply to RCPT TO command)"). An
  * aborted transaction ends with RSET, so the connection can be reused.
  *
+ * Verify mode (sendmail -bv) probes as Postfix's smtp(8) does for a
+ * trace-only request: MAIL FROM and the RCPT TOs, never DATA, then RSET;
+ * each recipient's answer is the reply to its RCPT TO.
+ *
  * The server's replies are untrusted: only their codes steer, and their
  * text is passed on as the reason.
  */
@@ -48,6 +52,8 @@ export interface TxInput {
   ret?: string;
   /** The session came from the connection cache. */
   reused: boolean;
+  /** Probe only (sendmail -bv): a 2xx reply to RCPT TO is the recipient's result, and no DATA follows. */
+  verify?: boolean;
 }
 
 export type RcptOutcome = { kind: "sent"; reply: SmtpReply } | { kind: "failed"; failure: Failure };
@@ -113,10 +119,10 @@ export async function runTransaction(input: TxInput): Promise<TxResult> {
     const rcptReplies: Array<Promise<SmtpReply>> = [];
     let dataReply: Promise<SmtpReply> | undefined;
     if (features.pipelining) {
-      session.writeLine([mail, ...rcpts, "DATA"].join("\r\n"));
+      session.writeLine((input.verify ? [mail, ...rcpts] : [mail, ...rcpts, "DATA"]).join("\r\n"));
       const m = session.expect(t.mail);
       for (let i = 0; i < rcpts.length; i++) rcptReplies.push(session.expect(t.rcpt));
-      dataReply = session.expect(t.dataInit);
+      if (!input.verify) dataReply = session.expect(t.dataInit);
       mailReply = await m;
     } else {
       mailReply = await session.command(mail, t.mail);
@@ -131,13 +137,24 @@ export async function runTransaction(input: TxInput): Promise<TxResult> {
 
     where = "sending RCPT TO";
     const accepted: TxRecipient[] = [];
+    const acceptedReplies = new Map<number, SmtpReply>();
     for (let i = 0; i < input.recipients.length; i++) {
       const r = input.recipients[i]!;
       if (!features.pipelining && mailRejected) break;
       const reply = features.pipelining ? await rcptReplies[i]! : await session.command(rcpts[i]!, t.rcpt);
       if (mailRejected) continue;
-      if (isClass(reply, 2)) accepted.push(r);
-      else outcomes.set(r.index, { kind: "failed", failure: replyFailure(namaddr, reply, "RCPT TO command") });
+      if (isClass(reply, 2)) {
+        accepted.push(r);
+        acceptedReplies.set(r.index, reply);
+      } else outcomes.set(r.index, { kind: "failed", failure: replyFailure(namaddr, reply, "RCPT TO command") });
+    }
+
+    if (input.verify) {
+      // the probe ends here: the RCPT TO reply is the answer, and RSET leaves the session reusable
+      if (!mailRejected) for (const r of accepted) outcomes.set(r.index, { kind: "sent", reply: acceptedReplies.get(r.index)! });
+      where = "sending final RSET";
+      const rset = await session.command("RSET", t.rset).catch(() => undefined);
+      return result({ ...(messageFailure ? { messageFailure } : {}), clean: !!rset && isClass(rset, 2) });
     }
 
     where = "sending DATA command";
