@@ -139,9 +139,9 @@ describe("back-pressure", () => {
   test("too much input ahead of the session pauses the socket; reading it resumes", async () => {
     const calls: boolean[] = [];
     const i = new SmtpInput({ timeoutMs: 1000, onPressure: (p) => calls.push(p) });
-    for (let n = 0; n < 5000; n++) i.push(Buffer.from("NOOP and some padding to fill the buffer\r\n"));
+    for (let n = 0; n < 10000; n++) i.push(Buffer.from("NOOP and some padding to fill the buffer\r\n"));
     expect(calls).toEqual([true]);
-    for (let n = 0; n < 5000; n++) await i.readLine(2048);
+    for (let n = 0; n < 10000; n++) await i.readLine(2048);
     expect(calls).toEqual([true, false]);
   });
 });
