@@ -6,6 +6,15 @@
  * before the next step, and finally removes the message, returns it to the
  * sender, or moves it to deferred/ with its next retry time as mtime.
  *
+ * sendmail -bv (attribute verify=yes) and -v (record=yes) follow Postfix's
+ * trace flags: a verify message is dispatched with `verify` set, so the
+ * agents only say what they would do; every answer (a deferral too) is
+ * final, goes to trace/ID and is logged as status=deliverable or
+ * undeliverable, and once every recipient has one the report goes to the
+ * sender and the message is removed. A record message is delivered as
+ * usual; the outcomes of its first attempt also go to trace/ID and become
+ * the sender's report after that attempt (then a V record says it was sent).
+ *
  * Runs as mail_owner; owns incoming/, active/, deferred/ (hold/ is left
  * alone). Trusts queue files only after they decode; a corrupt one goes to
  * corrupt/.
@@ -16,9 +25,9 @@ import { log } from "../util/log.ts";
 import type { Config } from "../global/config/config.ts";
 import type { QueueFile } from "../global/queue/format.ts";
 import { appendStateRecord, listQueue, loadQueueFile, markRecipientDone, queueFilePath } from "../global/queue/store.ts";
-import { encodeDelayWarnedRecord, encodeDoneRecord } from "../global/queue/format.ts";
-import { appendDeliveryLog, readDeliveryLog } from "../global/queue/delivery-log.ts";
-import type { DeliveryRequest, RecipientResult } from "../global/delivery/types.ts";
+import { encodeDelayWarnedRecord, encodeDoneRecord, encodeRecordSentRecord } from "../global/queue/format.ts";
+import { appendDeliveryLog, readDeliveryLog, type DeliveryLogEntry } from "../global/queue/delivery-log.ts";
+import type { DeliveryRequest, ExpandedResult, RecipientResult } from "../global/delivery/types.ts";
 import { resolveRecipient } from "../global/rewrite/resolve.ts";
 import { agentFor } from "./agents.ts";
 import { DestinationQueues, recipientLimit } from "./destinations.ts";
@@ -32,6 +41,28 @@ interface ActiveMessage {
   file: QueueFile;
   activatedAt: number;
   jobsLeft: number;
+}
+
+/** sendmail -bv: nothing is delivered, each recipient's answer goes into the report. */
+function isVerify(file: QueueFile): boolean {
+  return file.attributes.verify === "yes";
+}
+
+/** sendmail -v: this attempt's outcomes also go into the report, which is sent once, after the first attempt. */
+function isRecording(file: QueueFile): boolean {
+  return file.attributes.record === "yes" && file.attributes.record_sent !== "yes" && !isVerify(file);
+}
+
+/** Postfix's words for an answer in verify mode, in the log and the report's Action: field. */
+function verifyStatus(status: RecipientResult["status"]): string {
+  return status === "sent" ? "deliverable" : "undeliverable";
+}
+
+/** The DSN action a -v report gives a real outcome. */
+function recordAction(f: Omit<ExpandedResult, "address">, result: RecipientResult): string {
+  if (f.status === "deferred") return "delayed";
+  if (f.status === "bounced") return f.action ?? "failed";
+  return f.action ?? result.action ?? "delivered";
 }
 
 export class QueueManager {
@@ -247,6 +278,7 @@ export class QueueManager {
       nexthop: job.nexthop,
       recipients: job.recipients,
       attributes: msg.file.attributes,
+      ...(isVerify(msg.file) ? { verify: true } : {}),
     };
     let results: RecipientResult[];
     try {
@@ -277,8 +309,21 @@ export class QueueManager {
     const entry = (address: string, status: string, reason: string, action: string) => ({
       recipient: address, ...(rcpt.orcpt ? { orcpt: rcpt.orcpt } : {}), status, action, time: now, reason,
     });
+    const original = rcpt.original ?? rcpt.address;
+    // trace/ID: what the -bv and -v reports list, each final address with the relay and the address as received
+    const traceEntry = (f: (typeof finals)[number], action: string): DeliveryLogEntry => ({ ...entry(f.address, f.dsn, f.reason, action), original, relay: result.relay });
+    const verify = isVerify(msg.file);
     try {
-      if (result.status === "deferred") {
+      if (verify) {
+        // an answer, whatever it is, is final: no bounce, no retry, nothing but the report
+        appendDeliveryLog(this.#queueDir, "trace", msg.id, finals.map((f) => traceEntry(f, verifyStatus(f.status))));
+        if (queueFd === undefined) markRecipientDone(path, result.index);
+        else {
+          writeSync(queueFd, encodeDoneRecord(result.index));
+          fsyncSync(queueFd);
+        }
+        rcpt.done = true;
+      } else if (result.status === "deferred") {
         appendDeliveryLog(this.#queueDir, "defer", msg.id, [entry(rcpt.address, result.dsn, result.reason, "delayed")]);
       } else {
         const reports = finals
@@ -293,15 +338,16 @@ export class QueueManager {
         }
         rcpt.done = true;
       }
+      if (!verify && isRecording(msg.file)) appendDeliveryLog(this.#queueDir, "trace", msg.id, finals.map((f) => traceEntry(f, recordAction(f, result))));
     } catch (err) {
       log.error(`${msg.id}: cannot record the outcome for <${rcpt.address}>: ${(err as Error).message}`);
     }
     const times = delayFields({ arrival: msg.file.arrivalTime, activated: msg.activatedAt, started, finished: now }, this.#config.int("delay_logging_resolution_limit"));
     const tag = `${this.#config.str("syslog_name")}/${transport}`;
-    const original = rcpt.original ?? rcpt.address;
     for (const f of finals) {
       const orig = original !== f.address ? `, orig_to=<${original}>` : "";
-      log.write("info", `${msg.id}: to=<${f.address}>${orig}, relay=${result.relay}, ${times}, dsn=${f.dsn}, status=${f.status} (${f.reason})`, tag);
+      const status = verify ? verifyStatus(f.status) : f.status;
+      log.write("info", `${msg.id}: to=<${f.address}>${orig}, relay=${result.relay}, ${times}, dsn=${f.dsn}, status=${status} (${f.reason})`, tag);
     }
   }
 
@@ -350,9 +396,13 @@ export class QueueManager {
       this.#defer(msg, path, now);
       return;
     }
+    if (!this.#sendTraceReport(msg, path, now)) {
+      this.#defer(msg, path, now);
+      return;
+    }
     if (!msg.file.recipients.every((r) => r.done)) this.#warnDelay(msg, path, now);
     if (msg.file.recipients.every((r) => r.done)) {
-      for (const q of ["defer", "bounce"]) {
+      for (const q of ["defer", "bounce", "trace"]) {
         try {
           unlinkSync(join(this.#queueDir, q, msg.id));
         } catch {}
@@ -366,6 +416,34 @@ export class QueueManager {
       this.#defer(msg, path, now);
     }
     this.scanIncoming();
+  }
+
+  /**
+   * sendmail -bv and -v: the "Mail Delivery Status Report" from trace/ID
+   * (Postfix's trace_flush), after the bounce notices of the round. A verify
+   * report waits until every recipient has its answer; a record report goes
+   * after the first attempt, and a V record keeps later attempts from
+   * sending another. False when it could not be sent: the message stays
+   * queued with its trace log, and the next attempt tries again.
+   */
+  #sendTraceReport(msg: ActiveMessage, path: string, now: number): boolean {
+    const verify = isVerify(msg.file);
+    if (!verify && !isRecording(msg.file)) return true;
+    const finished = msg.file.recipients.every((r) => r.done);
+    if (verify && !finished) return true;
+    try {
+      const entries = readDeliveryLog(this.#queueDir, "trace", msg.id);
+      if (entries.length) sendNotices(this.#config, msg.id, msg.file, verify ? "verify" : "record", entries);
+      if (!finished) appendStateRecord(path, encodeRecordSentRecord(now));
+      msg.file.attributes.record_sent = "yes";
+    } catch (err) {
+      log.error(`${msg.id}: cannot send the delivery status report: ${(err as Error).message}; will retry`);
+      return false;
+    }
+    try {
+      unlinkSync(join(this.#queueDir, "trace", msg.id));
+    } catch {}
+    return true;
   }
 
   /** Once per message, after delay_warning_time: the delay notice from the current defer/ID reasons. */
