@@ -405,3 +405,92 @@ describe("mail_name", () => {
     expect(header(mime, "Received")).toStartWith("by mx.example.test (Postfix) id ");
   });
 });
+
+describe("verify and record reports (sendmail -bv, sendmail -v)", () => {
+  const probe = (over: Partial<QueueFile> = {}) =>
+    message({ attributes: { verify: "yes" }, ...over }, [
+      { address: "staff@mx.example.test", original: "staff", orcpt: "rfc822;staff@mx.example.test", notify: ["NEVER"] },
+      { address: "carol@remote.test", original: "carol@remote.test" },
+    ]);
+  const answers: NoticeEntry[] = [
+    { recipient: "bob@mx.example.test", original: "staff", orcpt: "rfc822;staff@mx.example.test", status: "2.0.0", action: "deliverable", time: 0, reason: "delivers to mailbox", relay: "local" },
+    { recipient: "dan@mx.example.test", original: "staff", orcpt: "rfc822;staff@mx.example.test", status: "5.1.1", action: "undeliverable", time: 0, reason: 'unknown user: "dan"', relay: "local" },
+    { recipient: "bob@mx.example.test", original: "staff", orcpt: "rfc822;staff@mx.example.test", status: "2.0.0", action: "deliverable", time: 0, reason: "delivers to file: /tmp/x", relay: "local" },
+    { recipient: "carol@remote.test", status: "2.1.5", action: "deliverable", time: 0, reason: "250 2.1.5 Ok", relay: "mx.remote.test[192.0.2.7]:25" },
+  ];
+
+  test("Postfix's verify template, to the sender from the null sender, headers only", () => {
+    const r = build("verify", probe(), answers);
+    expect(r.notices.map((n) => [n.audience, n.description, n.sender, n.recipients])).toEqual([["sender", "sender delivery status notification", "", ["alice@example.org"]]]);
+    const mime = parseMime(r.notices[0]!.content("4B2E3D1C0A"));
+    expect(header(mime, "Subject")).toBe("Mail Delivery Status Report");
+    expect(mime.parts![0]!.body!).toStartWith("This is the mail system at host mx.example.test.\n\nEnclosed is the mail delivery report that you requested.\n");
+    expect(mime.parts!.map((p) => [p.type, header(p, "Content-Description")])).toEqual([
+      ["text/plain", "Notification"],
+      ["message/delivery-status", "Delivery report"],
+      ["text/rfc822-headers", "Message Headers"],
+    ]);
+  });
+
+  test("every entry in the order logged, NOTIFY=NEVER or not, each 'delivery via RELAY: reason'", () => {
+    const mime = parsed("verify", probe(), answers);
+    const text = mime.parts![0]!.body!.replace(/\n {4}/g, " ");
+    expect(text.slice(text.indexOf("<"))).toBe(
+      [
+        "<bob@mx.example.test> (expanded from <staff>): delivery via local: delivers to mailbox",
+        '<dan@mx.example.test> (expanded from <staff>): delivery via local: unknown user: "dan"',
+        "<bob@mx.example.test> (expanded from <staff>): delivery via local: delivers to file: /tmp/x",
+        "<carol@remote.test>: delivery via mx.remote.test[192.0.2.7]:25: 250 2.1.5 Ok",
+      ].join("\n\n") + "\n",
+    );
+    const groups = mime.parts![1]!.groups!.slice(1).map(fields);
+    expect(groups.map((g) => [g["Final-Recipient"], g["Original-Recipient"], g.Action, g.Status, g["Diagnostic-Code"], g["Remote-MTA"]])).toEqual([
+      ["rfc822; bob@mx.example.test", "rfc822;staff@mx.example.test", "deliverable", "2.0.0", "X-Postern; delivery via local: delivers to mailbox", undefined],
+      ["rfc822; dan@mx.example.test", "rfc822;staff@mx.example.test", "undeliverable", "5.1.1", 'X-Postern; delivery via local: unknown user: "dan"', undefined],
+      ["rfc822; bob@mx.example.test", "rfc822;staff@mx.example.test", "deliverable", "2.0.0", "X-Postern; delivery via local: delivers to file: /tmp/x", undefined],
+      ["rfc822; carol@remote.test", "rfc822;carol@remote.test", "deliverable", "2.1.5", "smtp; 250 2.1.5 Ok", "dns; mx.remote.test"],
+    ]);
+    // no Will-Retry-Until: a verify report is not a delay report
+    expect(groups.some((g) => "Will-Retry-Until" in g)).toBe(false);
+  });
+
+  test("relay=none gives the reason alone, as Postfix's trace_append does", () => {
+    const mime = parsed("verify", probe(), [{ recipient: "x@nowhere.test", status: "5.1.2", action: "undeliverable", time: 0, reason: "bad address", relay: "none" }]);
+    expect(mime.parts![0]!.body!).toContain("\n<x@nowhere.test>: bad address\n");
+  });
+
+  test("a record report uses the same template, whatever the kinds of outcome", () => {
+    const mime = parsed("record", message({ attributes: { record: "yes" } }), [
+      entry({ status: "2.0.0", action: "delivered", reason: "delivered to mailbox", relay: "local" }),
+      entry({ recipient: "dan@mx.example.test", status: "4.2.0", action: "delayed", reason: "mailbox busy", relay: "local" }),
+    ]);
+    expect(header(mime, "Subject")).toBe("Mail Delivery Status Report");
+    expect(mime.parts![1]!.groups!.slice(1).map((g) => fields(g).Action)).toEqual(["delivered", "delayed"]);
+    expect(mime.parts![0]!.body!).toContain("<dan@mx.example.test>: delivery via local: mailbox busy\n");
+  });
+
+  test("bounce_template_file's verify_template replaces the text of both", () => {
+    const file = join(root, "verify-bounce.cf");
+    writeFileSync(file, "verify_template = <<EOF\nSubject: Probe results\n\nHere is what $myhostname found.\nEOF\n");
+    const config = configFrom(`bounce_template_file = "${file}"\n`);
+    for (const kind of ["verify", "record"] as const) {
+      const mime = parsed(kind, probe(), answers, config);
+      expect(header(mime, "Subject")).toBe("Probe results");
+      expect(mime.parts![0]!.body!).toStartWith("Here is what mx.example.test found.\n");
+    }
+  });
+
+  test("none to the null sender or the double-bounce sender: Postfix's info lines", () => {
+    for (const kind of ["verify", "record"] as const) {
+      expect(build(kind, probe({ sender: "" }), answers)).toEqual({ notices: [], log: [{ severity: "info", text: "3A1F2C0B5E: not sending trace/success notification for single-bounce message" }] });
+      expect(build(kind, probe({ sender: "double-bounce@mx.example.test" }), answers).log).toEqual([
+        { severity: "info", text: "3A1F2C0B5E: not sending trace/success notification for double-bounce message" },
+      ]);
+    }
+  });
+
+  test("notifyAllows lets every recipient into these reports", () => {
+    expect(notifyAllows("verify", ["NEVER"])).toBe(true);
+    expect(notifyAllows("record", undefined)).toBe(true);
+  });
+});
