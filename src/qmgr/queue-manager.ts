@@ -324,11 +324,22 @@ export class QueueManager {
         }
         rcpt.done = true;
       } else if (result.status === "deferred") {
+        if (isRecording(msg.file)) appendDeliveryLog(this.#queueDir, "trace", msg.id, finals.map((f) => traceEntry(f, recordAction(f, result))));
         appendDeliveryLog(this.#queueDir, "defer", msg.id, [entry(rcpt.address, result.dsn, result.reason, "delayed")]);
       } else {
+        // a next hop that took NOTIFY=SUCCESS sends the success notice itself; Postfix then sends none
+        const wantsSuccess = (f: (typeof finals)[number]) => f.status === "sent" && !!rcpt.notify?.includes("SUCCESS") && !result.dsnPassedOn;
+        const recording = isRecording(msg.file);
+        if (recording) {
+          // with sendmail -v, Postfix puts a success notice into the -v report: the entry a second time, no separate notice
+          const traced = finals.flatMap((f) => {
+            const e = traceEntry(f, recordAction(f, result));
+            return wantsSuccess(f) ? [e, e] : [e];
+          });
+          appendDeliveryLog(this.#queueDir, "trace", msg.id, traced);
+        }
         const reports = finals
-          // a next hop that took NOTIFY=SUCCESS sends the success notice itself; Postfix then sends none
-          .filter((f) => f.status === "bounced" || (f.status === "sent" && rcpt.notify?.includes("SUCCESS") && !result.dsnPassedOn))
+          .filter((f) => f.status === "bounced" || (wantsSuccess(f) && !recording))
           .map((f) => entry(f.address, f.dsn, f.reason, f.status === "bounced" ? f.action ?? "failed" : f.action ?? result.action ?? "delivered"));
         if (reports.length) appendDeliveryLog(this.#queueDir, "bounce", msg.id, reports);
         if (queueFd === undefined) markRecipientDone(path, result.index);
@@ -338,7 +349,6 @@ export class QueueManager {
         }
         rcpt.done = true;
       }
-      if (!verify && isRecording(msg.file)) appendDeliveryLog(this.#queueDir, "trace", msg.id, finals.map((f) => traceEntry(f, recordAction(f, result))));
     } catch (err) {
       log.error(`${msg.id}: cannot record the outcome for <${rcpt.address}>: ${(err as Error).message}`);
     }

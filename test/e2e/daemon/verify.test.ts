@@ -216,4 +216,17 @@ describe.skipIf(!isRoot)("sendmail -bv and -v through the running system", () =>
     expect(reportsIn(root, `X-Postern-Queue-ID: ${id}`)).toHaveLength(1);
     expect(existsSync(join(sys.queue, "trace", id))).toBe(false);
   });
+
+  test("-v with NOTIFY=SUCCESS: no separate success notice, the recipient twice in the report, as Postfix does", async () => {
+    await sys.sendmail(["-v", "-i", "-N", "success", bob.name], message("record2"));
+    const id = await sys.queueIdOf("record2");
+    const mime = parsed(await reportIn(root, `X-Postern-Queue-ID: ${id}`));
+    expect(groups(mime).map((g) => g.slice(0, 2))).toEqual([
+      [`rfc822; ${bob.name}@${HOST}`, "delivered"],
+      [`rfc822; ${bob.name}@${HOST}`, "delivered"],
+    ]);
+    await sys.waitForLog(new RegExp(`${id}: removed`));
+    await sys.waitForEmptyQueue();
+    expect(mboxMessages(root).filter((m) => m.includes("Subject: Successful Mail Delivery Report\n"))).toEqual([]);
+  });
 });
