@@ -39,6 +39,16 @@ export function compareLevels(a: string, b: string): number {
   return 0;
 }
 
+/** How a name was used: `$name`/`${name}`, `${name?...}` or `${name:...}`. */
+export type ReferenceKind = "plain" | "?" | ":";
+
+export interface ExpanderOptions {
+  /** Looked-up values are final text, never expanded again (local(8)'s $user, $home, ...). */
+  literal?: boolean;
+  /** Hears of every reference with its value (undefined when there is none). */
+  onReference?: (name: string, kind: ReferenceKind, value: string | undefined) => void;
+}
+
 export class Expander {
   #stack: string[] = [];
 
@@ -46,6 +56,7 @@ export class Expander {
   constructor(
     readonly lookup: RawLookup,
     readonly onUndefined?: (name: string) => void,
+    readonly options: ExpanderOptions = {},
   ) {}
 
   /** Fully expands the value of parameter `name` (undefined when it has none). */
@@ -60,16 +71,17 @@ export class Expander {
     this.#stack.push(name);
     try {
       const raw = this.lookup(name);
-      return raw === undefined ? undefined : this.expand(raw);
+      return raw === undefined || this.options.literal ? raw : this.expand(raw);
     } finally {
       this.#stack.pop();
     }
   }
 
   /** A `$name` inside a value: unknown names expand to nothing. */
-  #reference(name: string): string {
+  #reference(name: string, kind: ReferenceKind): string {
     const value = this.expandParam(name);
     if (value === undefined) this.onUndefined?.(name);
+    this.options.onReference?.(name, kind, value);
     return value ?? "";
   }
 
@@ -98,7 +110,7 @@ export class Expander {
           out += "$";
           i = dollar + 1;
         } else {
-          out += this.#reference(m[0]);
+          out += this.#reference(m[0], "plain");
           i = dollar + 1 + m[0].length;
         }
       }
@@ -113,10 +125,10 @@ export class Expander {
     if (!m) throw new ExpansionError(`invalid parameter name in "\${${inner}}"`);
     const name = m[0];
     const rest = inner.slice(name.length);
-    if (rest === "") return this.#reference(name);
+    if (rest === "") return this.#reference(name, "plain");
     const op = rest[0];
     if (op !== "?" && op !== ":") throw new ExpansionError(`invalid expression "\${${inner}}"`);
-    const value = this.#reference(name);
+    const value = this.#reference(name, op);
     const [whenSet, whenUnset] = this.#alternatives(rest.slice(1), op);
     return value !== "" ? this.expand(whenSet) : this.expand(whenUnset);
   }
