@@ -4,4 +4,5 @@ import type { Scenario } from "../lib/scenario.ts";
 export const SCENARIOS: Record<string, () => Promise<{ scenario: Scenario }>> = {
   "sendmail-latency": () => import("./sendmail-latency.ts"),
   "sendmail-throughput": () => import("./sendmail-throughput.ts"),
+  "smtp-throughput": () => import("./smtp-throughput.ts"),
 };
