@@ -338,9 +338,10 @@ export class QueueManager {
           });
           appendDeliveryLog(this.#queueDir, "trace", msg.id, traced);
         }
+        // original= and relay= let the report say "(expanded from <alias>)" and "delivery via RELAY:", as Postfix's do
         const reports = finals
           .filter((f) => f.status === "bounced" || (wantsSuccess(f) && !recording))
-          .map((f) => entry(f.address, f.dsn, f.reason, f.status === "bounced" ? f.action ?? "failed" : f.action ?? result.action ?? "delivered"));
+          .map((f) => ({ ...entry(f.address, f.dsn, f.reason, f.status === "bounced" ? f.action ?? "failed" : f.action ?? result.action ?? "delivered"), original, relay: result.relay }));
         if (reports.length) appendDeliveryLog(this.#queueDir, "bounce", msg.id, reports);
         if (queueFd === undefined) markRecipientDone(path, result.index);
         else {

@@ -229,4 +229,18 @@ describe.skipIf(!isRoot)("sendmail -bv and -v through the running system", () =>
     await sys.waitForEmptyQueue();
     expect(mboxMessages(root).filter((m) => m.includes("Subject: Successful Mail Delivery Report\n"))).toEqual([]);
   });
+
+  test("the same log fields serve ordinary reports: a bounce names the alias, a success notice the relay", async () => {
+    const aliases = sys.etcFile("aliases2", `ghost: nobody-here\n`);
+    expect(await run("postalias", ["-c", sys.etc, aliases])).toMatchObject({ code: 0 });
+    sys.writeConfig({ alias_maps: `hash:${join(sys.etc, "aliases")}, hash:${aliases}` });
+    expect((await sys.postern(["reload"])).code).toBe(0);
+    await sys.waitForLog(/reload -- version/);
+    await sys.send(["ghost", carol.name], message("ordinary1"), { args: ["-N", "success,failure"] });
+    const id = await sys.queueIdOf("ordinary1");
+    const bounce = await waitFor("the bounce", () => mboxMessages(root).find((m) => m.includes("Subject: Undelivered Mail Returned to Sender\n") && m.includes(`X-Postern-Queue-ID: ${id}`)));
+    expect(text(parsed(bounce))).toContain(`<nobody-here@${HOST}> (expanded from <ghost>): unknown user: "nobody-here"\n`);
+    const success = await waitFor("the success notice", () => mboxMessages(root).find((m) => m.includes("Subject: Successful Mail Delivery Report\n") && m.includes(`X-Postern-Queue-ID: ${id}`)));
+    expect(text(parsed(success))).toContain(`<${carol.name}@${HOST}> (expanded from <${carol.name}>): delivery via local: delivered to mailbox\n`);
+  });
 });
