@@ -16,6 +16,9 @@ const tmpOut = join(dist, `.postern.${process.pid}.tmp`);
 
 const args = [
   "build", "--compile", "--minify", "--bytecode", "--format=esm", "--splitting",
+  // short-lived commands (sendmail) do not live long enough to profit from the JIT; daemons turn
+  // it back to normal with Bun.unsafe.setJITPolicy(1) (src/util/jit.ts)
+  "--compile-jit-policy=100",
   "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig",
   join(root, "src/main.ts"), "--outfile", tmpOut,
 ];

@@ -10,6 +10,7 @@ import { ExitError, EX_USAGE } from "../util/sysexits.ts";
 import { loadConfig, type Config } from "../global/config/config.ts";
 import { setupLog } from "../global/log-setup.ts";
 import { dropToMailOwner } from "./privileges.ts";
+import { useNormalJitPolicy } from "../util/jit.ts";
 
 export interface DaemonContext {
   config: Config;
@@ -38,6 +39,7 @@ export async function startDaemon(args: string[], opts: DaemonOptions): Promise<
     throw new ExitError(EX_USAGE, `${(err as Error).message}; usage: postern ${opts.role} [-c config_dir]`);
   }
   const configDir = parsed.options.find(([o]) => o === "c")?.[1];
+  useNormalJitPolicy();
   let config = loadConfig(configDir);
   // open the log first: maillog_file may be writable only by root (Postfix has postlogd for this)
   await setupLog(config, { role: opts.role });

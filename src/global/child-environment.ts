@@ -9,8 +9,11 @@ export function childEnvironment(config: Config, configDir: string): Record<stri
   const env: Record<string, string> = { PATH: "/usr/bin:/bin:/usr/sbin:/sbin" };
   for (const item of config.list("import_environment")) {
     const eq = item.indexOf("=");
-    if (eq > 0) env[item.slice(0, eq)] = item.slice(eq + 1);
-    else if (process.env[item] !== undefined && !item.startsWith("BUN_")) env[item] = process.env[item]!;
+    const name = eq > 0 ? item.slice(0, eq) : item;
+    // BUN_OPTIONS and BUN_BE_BUN would hand the runtime to whoever set them: never passed, in either form
+    if (name.startsWith("BUN_")) continue;
+    if (eq > 0) env[name] = item.slice(eq + 1);
+    else if (process.env[item] !== undefined) env[item] = process.env[item]!;
   }
   env.MAIL_CONFIG = configDir;
   return env;

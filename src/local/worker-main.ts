@@ -14,6 +14,7 @@ import { executeJob } from "./job-exec.ts";
 import type { Job } from "./jobs.ts";
 import { encodeFrame, FrameReader } from "./worker-protocol.ts";
 import { EX_NOPERM, EX_USAGE, ExitError } from "../util/sysexits.ts";
+import { useNormalJitPolicy } from "../util/jit.ts";
 
 function dropPrivileges(uid: number, gid: number, user: string | undefined): void {
   // node's process.initgroups exists in Bun but is missing from bun-types
@@ -36,6 +37,7 @@ function dropPrivileges(uid: number, gid: number, user: string | undefined): voi
 }
 
 export async function main(args: string[]): Promise<number> {
+  useNormalJitPolicy();
   const [uidText, gidText, userText] = args;
   const uid = Number(uidText);
   const gid = Number(gidText);

@@ -21,11 +21,13 @@ import { childEnvironment } from "../global/child-environment.ts";
 import { VERSION } from "../version.ts";
 import { rmSync } from "node:fs";
 import { availableParallelism } from "node:os";
+import { useNormalJitPolicy } from "../util/jit.ts";
 
 /** The roles the master keeps running. */
 const ROLES = ["local", "qmgr", "pickup"];
 
 export async function main(args: string[]): Promise<number> {
+  useNormalJitPolicy();
   let parsed;
   try {
     parsed = getopt(args, "c:f");
@@ -46,6 +48,8 @@ export async function main(args: string[]): Promise<number> {
     throw new ExitError(EX_CONFIG, "fatal configuration errors; not starting");
   }
   ensureQueueDirectories(config.str("queue_directory"), queueOwner(config));
+  // as Postfix's master: work from the queue directory, not wherever `postern start` ran
+  process.chdir(config.str("queue_directory"));
   if (!claimMasterPid(config)) throw new ExitError(EX_TEMPFAIL, `the mail system is already running (${masterPidPath(config)})`);
   // stale sockets of a previous run
   rmSync(`${config.str("queue_directory")}/public/qmgr`, { force: true });

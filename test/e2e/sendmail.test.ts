@@ -495,7 +495,8 @@ describe("sendmail -bd starts the mail system", () => {
 
   test("-bd starts it; a submission is then picked up and delivered at once; -q asks the running queue manager", async () => {
     // discard: nothing leaves this machine
-    inst = await instance('default_transport = "discard"');
+    // no SMTP listener: a test listens only where it says
+    inst = await instance('default_transport = "discard"\n[services.smtp]\nenable = false');
     const r = await sendmail(inst, ["-bd"]);
     expect(r.code).toBe(0);
     await until(async () => (await run("postern", ["status", "-c", inst.dir])).code === 0, "the mail system to run");

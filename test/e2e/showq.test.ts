@@ -36,7 +36,7 @@ describe.skipIf(!IS_ROOT)("mailq for users who cannot read the queue", () => {
     chmodSync(dir, 0o755);
     writeFileSync(
       join(dir, "postern.toml"),
-      `queue_directory = "${dir}/q"\nmaillog_file = "${dir}/maillog"\ndefault_transport = "retry:4.4.1 test: try again later"\nminimal_backoff_time = "1h"\n`,
+      `queue_directory = "${dir}/q"\nmaillog_file = "${dir}/maillog"\ndefault_transport = "retry:4.4.1 test: try again later"\nminimal_backoff_time = "1h"\n[services.smtp]\nenable = false\n`,
     );
     chmodSync(join(dir, "postern.toml"), 0o644);
     expect((await run("postern", ["start", "-c", dir])).code).toBe(0);

@@ -16,7 +16,7 @@ afterAll(async () => {
 });
 
 test.skipIf(IS_ROOT && Bun.spawnSync(["id", "postern"]).exitCode !== 0)("a stale pid file naming a live process: status says not running, start and stop work", async () => {
-  writeFileSync(join(dir, "postern.toml"), `queue_directory = "${dir}/q"\nmaillog_file = "${dir}/maillog"\n`);
+  writeFileSync(join(dir, "postern.toml"), `queue_directory = "${dir}/q"\nmaillog_file = "${dir}/maillog"\n[services.smtp]\nenable = false\n`);
   expect((await run("postern", ["check", "-c", dir])).code).toBe(0);
   mkdirSync(join(dir, "q", "pid"), { recursive: true });
   // this test's own pid: alive, but not a master holding the lock

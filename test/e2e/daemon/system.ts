@@ -164,7 +164,9 @@ export class MailSystem {
       else this.#params[k] = v;
     }
     const text = Object.entries(this.#params).map(([k, v]) => `${k} = ${tomlValue(v)}`).join("\n");
-    writeFileSync(join(this.etc, "postern.toml"), `${text}\n${extra}`);
+    // smtp is on by default (port 25 of every address): a test system listens only where a test says
+    const noSmtp = extra.includes("[services.smtp]") ? "" : "\n[services.smtp]\nenable = false\n";
+    writeFileSync(join(this.etc, "postern.toml"), `${text}\n${extra}${noSmtp}`);
   }
 
   /** Writes a file under etc/ (aliases, tables) and returns its path. */
