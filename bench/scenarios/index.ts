@@ -5,4 +5,5 @@ export const SCENARIOS: Record<string, () => Promise<{ scenario: Scenario }>> = 
   "sendmail-latency": () => import("./sendmail-latency.ts"),
   "sendmail-throughput": () => import("./sendmail-throughput.ts"),
   "smtp-throughput": () => import("./smtp-throughput.ts"),
+  relay: () => import("./relay.ts"),
 };

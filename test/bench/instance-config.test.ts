@@ -69,3 +69,35 @@ describe("private postern instance", () => {
     expect(r.stdout).toContain("home_mailbox = Maildir.postern/");
   });
 });
+
+describe("relay scenario", () => {
+  test("both instances get a bracketed relayhost on 127.0.0.1 that their postconf reads back", async () => {
+    const { scenario } = await import("../../bench/scenarios/relay.ts");
+    const params = scenario.parameters!({ runs: 1, warmup: 0, tmpdir: "/tmp", keep: false, asRoot: false, extra: {} });
+    const relayhosts = [params.postfix!.relayhost!, params.postern!.relayhost!];
+    for (const r of relayhosts) expect(r).toMatch(/^\[127\.0\.0\.1\]:\d+$/);
+    expect(relayhosts[0]).not.toBe(relayhosts[1]);
+
+    const dir = tempDir("postern-bench-conf-");
+    dirs.push(dir);
+    const text = posternToml(
+      { queueDirectory: join(dir, "queue"), dataDirectory: join(dir, "data"), mailOwner: "nobody", myhostname: "bench.localdomain", homeMailbox: "Maildir.postern/", smtpPort: 42526, maillogFile: join(dir, "maillog"), extra: params.postern },
+      (name) => posternKnowsParameter(DIST, name),
+    );
+    writeFileSync(join(dir, "postern.toml"), text);
+    const pn = await run("postconf", ["-c", dir, "-h", "relayhost"]);
+    expect(pn.stderr).toBe("");
+    expect(pn.stdout.trim()).toBe(relayhosts[1]);
+
+    if (existsSync(POSTCONF)) {
+      const pfDir = tempDir("postern-bench-conf-");
+      dirs.push(pfDir);
+      const options = { queueDirectory: join(pfDir, "queue"), dataDirectory: join(pfDir, "data"), myhostname: "bench.localdomain", homeMailbox: "Maildir.postfix/", smtpPort: 42525, extra: params.postfix };
+      writeFileSync(join(pfDir, "main.cf"), postfixMainCf(options));
+      writeFileSync(join(pfDir, "master.cf"), postfixMasterCf(options));
+      const pf = postconf(["-c", pfDir, "-h", "relayhost"]);
+      expect(pf.stderr).toBe("");
+      expect(pf.stdout.trim()).toBe(relayhosts[0]);
+    }
+  });
+});
