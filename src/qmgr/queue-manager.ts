@@ -290,7 +290,15 @@ export class QueueManager {
     const byIndex = new Map(results.map((r) => [r.index, r]));
     for (const rcpt of job.recipients) {
       const result = byIndex.get(rcpt.index) ?? { index: rcpt.index, status: "deferred" as const, dsn: "4.3.0", reason: "delivery agent returned no result", relay: "none" };
-      this.#record(msg, result, job.transport, started, queueFd);
+      this.#record(msg, result, job.transport, started, queueFd, true);
+    }
+    // One fsync for the D records of the whole delivery (Postfix flushes them without any): each
+    // recipient's log entries were fsynced before its D record was written, and a crash before this
+    // point repeats at most this delivery (at-least-once), never loses a recipient.
+    try {
+      fsyncSync(queueFd);
+    } catch (err) {
+      log.error(`${msg.id}: cannot sync the delivery records: ${(err as Error).message}`);
     }
   }
 
@@ -299,7 +307,7 @@ export class QueueManager {
    * agent's lines: one per final delivery when the agent expanded the
    * recipient (aliases, .forward), as Postfix's local(8) logs them.
    */
-  #record(msg: ActiveMessage, result: RecipientResult, transport: string, started: number, queueFd?: number): void {
+  #record(msg: ActiveMessage, result: RecipientResult, transport: string, started: number, queueFd?: number, syncLater = false): void {
     const rcpt = msg.file.recipients[result.index]!;
     const path = queueFilePath(this.#queueDir, "active", msg.id);
     const finals = result.expanded?.length
@@ -320,7 +328,7 @@ export class QueueManager {
         if (queueFd === undefined) markRecipientDone(path, result.index);
         else {
           writeSync(queueFd, encodeDoneRecord(result.index));
-          fsyncSync(queueFd);
+          if (!syncLater) fsyncSync(queueFd);
         }
         rcpt.done = true;
       } else if (result.status === "deferred") {
@@ -346,7 +354,7 @@ export class QueueManager {
         if (queueFd === undefined) markRecipientDone(path, result.index);
         else {
           writeSync(queueFd, encodeDoneRecord(result.index));
-          fsyncSync(queueFd);
+          if (!syncLater) fsyncSync(queueFd);
         }
         rcpt.done = true;
       }
