@@ -26,6 +26,7 @@ import { quarantine } from "../global/queue/store.ts";
 import { cleanupSettings, type CleanupSettings } from "../cleanup/settings.ts";
 import { cleanupLocalSubmission, NoRecipientsError, type CleanupResult } from "../cleanup/local-submission.ts";
 import { hasLineBreaks } from "../cleanup/envelope.ts";
+import { delayFields } from "../global/delivery/delays.ts";
 
 export interface PickupStats {
   queued: number;
@@ -54,7 +55,7 @@ function encodeWithState(file: QueueFile): Uint8Array {
 
 type Outcome = "queued" | "corrupt" | "removed" | "kept";
 
-function pickupFile(settings: CleanupSettings, queueDir: string, name: string, tags: { cleanup: string }): Outcome {
+function pickupFile(settings: CleanupSettings, queueDir: string, name: string, tags: { cleanup: string; delayDigits: number }): Outcome {
   const path = join(queueDir, "maildrop", name);
   let fd: number;
   try {
@@ -147,10 +148,12 @@ function pickupFile(settings: CleanupSettings, queueDir: string, name: string, t
   }
   const r = result!;
   if (r.rejection) {
-    const delay = Math.max(0, (Date.now() - r.file.arrivalTime) / 1000).toFixed(0);
+    // rejected before the queue manager: all of the delay is "before qmgr", as Postfix logs it
+    const now = Date.now();
+    const times = delayFields({ arrival: r.file.arrivalTime, activated: now, started: now, finished: now }, tags.delayDigits);
     for (const rcpt of r.file.recipients) {
       const orig = rcpt.original !== undefined && rcpt.original !== rcpt.address ? `, orig_to=<${rcpt.original}>` : "";
-      log.write("info", `${queueId}: to=<${rcpt.address}>${orig}, relay=none, delay=${delay}, delays=${delay}/0/0/0, dsn=${r.rejection.status}, status=bounced (${r.rejection.reason})`, tags.cleanup);
+      log.write("info", `${queueId}: to=<${rcpt.address}>${orig}, relay=none, ${times}, dsn=${r.rejection.status}, status=bounced (${r.rejection.reason})`, tags.cleanup);
     }
   }
   try {
@@ -165,7 +168,7 @@ function pickupFile(settings: CleanupSettings, queueDir: string, name: string, t
 export function pickupOnce(config: Config): PickupStats {
   const queueDir = config.str("queue_directory");
   const settings = cleanupSettings(config);
-  const tags = { cleanup: `${config.str("syslog_name")}/cleanup` };
+  const tags = { cleanup: `${config.str("syslog_name")}/cleanup`, delayDigits: config.int("delay_logging_resolution_limit") };
   const stats: PickupStats = { queued: 0, corrupt: 0, removed: 0, kept: 0 };
   let names: string[];
   try {

@@ -31,7 +31,7 @@ import type { DeliveryRequest, ExpandedResult, RecipientResult } from "../global
 import { resolveRecipient } from "../global/rewrite/resolve.ts";
 import { agentFor } from "./agents.ts";
 import { DestinationQueues, recipientLimit } from "./destinations.ts";
-import { backoffSeconds, delayFields } from "./delays.ts";
+import { backoffSeconds, delayFields } from "../global/delivery/delays.ts";
 import type { FlushRequest } from "../global/queue/flush-request.ts";
 import { returnToSender, sendNotices } from "./notify.ts";
 import { TransportMaps } from "./transport-maps.ts";

@@ -574,6 +574,8 @@ describe("pickup", () => {
     expect(f.text).not.toContain("body");
     expect(readDeliveryLog(inst.queue, "bounce", f.id).map((e) => [e.recipient, e.status, e.action, e.reason])).toEqual([["bob@origin.example", "5.4.0", "failed", "too many hops"]]);
     expect(readFileSync(inst.maillog, "utf8")).toContain(`${f.id}: to=<bob@origin.example>, orig_to=<bob>, relay=none,`);
+    // Postfix's delay fields: up to two decimals, all of the time before the queue manager
+    expect(readFileSync(inst.maillog, "utf8")).toMatch(new RegExp(`${f.id}: to=<bob@origin\\.example>, orig_to=<bob>, relay=none, delay=(\\d+(\\.\\d{1,2})?), delays=\\1/0/0/0, dsn=5\\.4\\.0, status=bounced \\(too many hops\\)`));
   });
 });
 
