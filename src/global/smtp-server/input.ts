@@ -107,6 +107,11 @@ export class SmtpInput {
     return this.#eof;
   }
 
+  /** The reader has taken all it could and waits for the client to send more. */
+  get waiting(): boolean {
+    return this.#wake !== undefined;
+  }
+
   /** Bytes received and not yet read. */
   pending(): number {
     return this.#buf.length - this.#pos + this.#incomingLength;

@@ -12,6 +12,7 @@ import type { PasswdEntry } from "../../../src/util/passwd.ts";
 import { header, parseMime, type MimeNode } from "../../unit/global/bounce/mime-parse.ts";
 import { run } from "../../helpers/run.ts";
 import { ensureMailOwner, HOST, isRoot, MailSystem, maildirMessages, mboxMessages, message, TestUsers, waitFor } from "./system.ts";
+import { RFC5322_DATE } from "../../helpers/dates.ts";
 
 const users = new TestUsers("pdd");
 const systems: MailSystem[] = [];
@@ -210,7 +211,7 @@ describe.skipIf(!isRoot)("mbox delivery, aliases and .forward", () => {
     expect(header(perMessage!, "Reporting-MTA")).toBe(`dns; ${HOST}`);
     expect(header(perMessage!, "X-Postern-Queue-ID")).toBe(id);
     expect(header(perMessage!, "X-Postern-Sender")).toBe(`rfc822; ${dave.name}@${HOST}`);
-    expect(header(perMessage!, "Arrival-Date")).toMatch(/^\w{3}, \d{1,2} \w{3} \d{4} \d\d:\d\d:\d\d [+-]\d{4}/);
+    expect(header(perMessage!, "Arrival-Date")).toMatch(new RegExp(`^${RFC5322_DATE}`));
     expect(header(perRecipient!, "Final-Recipient")).toBe(`rfc822; nosuch@${HOST}`);
     expect(header(perRecipient!, "Original-Recipient")).toBe(`rfc822;nosuch@${HOST}`);
     expect(header(perRecipient!, "Action")).toBe("failed");

@@ -140,7 +140,10 @@ describe("locks", () => {
     writeFileSync(join(spool, "alice"), "", { mode: 0o600 });
     const holder = Bun.spawn(["flock", "-x", join(spool, "alice"), "sleep", "30"], { stdout: "ignore", stderr: "ignore" });
     try {
-      await Bun.sleep(300);
+      // the holder has the lock once a non-blocking flock of our own fails
+      const locked = () => Bun.spawnSync(["flock", "-xn", join(spool, "alice"), "true"]).exitCode === 1;
+      for (const deadline = Date.now() + 10_000; !locked() && Date.now() < deadline; ) await Bun.sleep(10);
+      expect(locked()).toBe(true);
       const r = await agent.deliver(await queueMessage(site, { recipients: ["alice@localhost"], content: "S: x\n\nb\n" }));
       expect(r).toMatchObject([
         { status: "deferred", dsn: "4.2.0", reason: `cannot update mailbox ${spool}/alice for user alice. unable to lock for exclusive access: Resource temporarily unavailable` },

@@ -265,12 +265,17 @@ describe("DNS lists with the fake DNS server", () => {
       expect(dns.queriesFor("1.0.0.127.zen.test", "A").length).toBeGreaterThan(0);
       sys.writeConfig({ smtpd_client_restrictions: "" });
       await sys.postern(["reload"]);
-      await Bun.sleep(500);
-      const d = await greeted(sys.port);
-      await d.cmd("EHLO client.example");
-      await d.cmd("MAIL FROM:<someone@listed.example>");
-      expect(await d.cmd(`RCPT TO:<root@${HOST}>`)).toBe("554 5.7.1 Service unavailable; Sender address [listed.example] blocked using dbl.test\r\n");
-      await d.quit();
+      // the smtpd processes restart on the new configuration: ask until a new session answers by it
+      let answer = "";
+      for (const deadline = Date.now() + 20_000; Date.now() < deadline; ) {
+        const d = await greeted(sys.port);
+        await d.cmd("EHLO client.example");
+        await d.cmd("MAIL FROM:<someone@listed.example>");
+        answer = await d.cmd(`RCPT TO:<root@${HOST}>`);
+        await d.quit();
+        if (!answer.includes("zen.test")) break;
+      }
+      expect(answer).toBe("554 5.7.1 Service unavailable; Sender address [listed.example] blocked using dbl.test\r\n");
     } finally {
       dns.stop();
     }

@@ -2,7 +2,6 @@ import { describe, expect, test } from "bun:test";
 import { formatJsonEntry, formatMailqEntry, mailqSummary, printable, quoteAddress, shownAddress } from "../../../../src/cmd/postqueue/mailq-format.ts";
 import type { ListedMessage } from "../../../../src/global/queue/listing.ts";
 
-process.env.TZ = "UTC";
 
 function message(over: Partial<ListedMessage> = {}): ListedMessage {
   return {

@@ -6,7 +6,6 @@
  * configuration, queue IDs, times, recipients, log entries). The README
  * there says how they were captured.
  */
-process.env.TZ = "UTC";
 
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";

@@ -1,5 +1,3 @@
-process.env.TZ = "UTC";
-
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";

@@ -65,15 +65,14 @@ export class FakeTransport implements SessionTransport {
   #closers: Array<() => void> = [];
   #waiters: Array<() => void> = [];
   #cursor = 0;
-  #lastWrite = 0;
+  /** Set by start(): whether the session waits for client input. */
+  idle: () => boolean = () => true;
 
   write(data: string): void {
     this.out += data;
-    this.#lastWrite = Date.now();
-    // the client sees a reply only after the network's delay, as a real one does
-    setTimeout(() => {
+    queueMicrotask(() => {
       for (const w of this.#waiters.splice(0)) w();
-    }, 2);
+    });
   }
   async flushed(): Promise<void> {}
   async end(): Promise<void> {
@@ -101,7 +100,8 @@ export class FakeTransport implements SessionTransport {
     for (;;) {
       const rest = this.out.slice(this.#cursor);
       const m = /^(?:\d{3}-.*\r\n)*\d{3}(?: .*)?\r\n/.exec(rest);
-      if (m && (this.closed || Date.now() - this.#lastWrite >= 2)) {
+      // a reply is whole once the session has gone back to reading (or closed): nothing more of it will come
+      if (m && (this.closed || this.idle())) {
         this.#cursor += m[0].length;
         return m[0];
       }
@@ -172,6 +172,7 @@ export function start(opts: { settings?: Partial<SessionSettings>; policy?: Part
     log: { info: (l) => logs.push(l), warn: (l) => logs.push(`warning: ${l}`) },
   };
   const session = new SmtpSession(t, CLIENT, services);
+  t.idle = () => session.input.waiting;
   const done = session.run();
   return { t, session, sink, logs, done };
 }
