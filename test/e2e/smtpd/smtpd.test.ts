@@ -4,6 +4,7 @@
  * 127.0.0.1 comes from outside mynetworks here (mynetworks is a network the
  * tests never use), so relay control applies to the test client.
  */
+import { RFC5322_DATE } from "../../helpers/dates.ts";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { HOST, RawSmtp, SmtpdSystem, python, swaks, waitFor } from "./smtpd-system.ts";
 
@@ -60,7 +61,6 @@ s.sendmail("bob@example.org", ["root@${HOST}"], msg, mail_options=["BODY=8BITMIM
 s.quit()
 print("sent")
 `;
-import { RFC5322_DATE } from "../../helpers/dates.ts";
     const r = await python(script, [String(sys.port)]);
     expect(r.out).toBe("sent\n");
     const m = await sys.message("smtplib one");
