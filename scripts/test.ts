@@ -1,12 +1,31 @@
 /**
- * Runs the test suite with `bun test`, passes its output through, and ends
- * with the plain line CI reads: `N passed, N failed`. bun's own summary goes
- * to stderr and is not a line CI counts. The exit status is bun's (non-zero
+ * Runs the type checker (tsc) and the linter (biome) first, then the test
+ * suite with `bun test`; passes their output through and ends with the plain
+ * line CI reads: `N passed, N failed`. A type or lint error fails the run
+ * before any test (`0 passed, 1 failed`, exit 1). bun's own summary goes to
+ * stderr and is not a line CI counts. The exit status is bun's (non-zero
  * when a test fails, a file fails to load, or no test ran).
+ * `bun scripts/test.ts FILE...` runs only those test files, without the gate.
  */
+const root = `${import.meta.dir}/..`;
 const extra = process.argv.slice(2);
+
+if (extra.length === 0) {
+  for (const [what, argv] of [
+    ["type check", [`${root}/node_modules/.bin/tsc`, "--noEmit", "-p", root]],
+    ["lint", [`${root}/node_modules/.bin/biome`, "lint", "--error-on-warnings", root]],
+  ] as const) {
+    const gate = Bun.spawnSync([...argv], { cwd: root, stdout: "inherit", stderr: "inherit", stdin: "ignore" });
+    if (gate.exitCode !== 0) {
+      console.log(`${what} failed (npm run ${what === "lint" ? "lint" : "typecheck"} shows it)`);
+      console.log("0 passed, 1 failed");
+      process.exit(1);
+    }
+    console.log(`${what}: ok`);
+  }
+}
 const proc = Bun.spawn([process.execPath, "test", "--timeout", "120000", ...extra], {
-  cwd: `${import.meta.dir}/..`,
+  cwd: root,
   stdout: "inherit",
   stderr: "pipe",
   stdin: "ignore",

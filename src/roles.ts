@@ -16,7 +16,6 @@ export interface RoleEntry {
   internal?: boolean;
 }
 
-const notYet = () => import("./cmd/not-yet.ts");
 const control = () => import("./cmd/control/main.ts");
 
 export const ROLES: Record<string, RoleEntry> = {

@@ -28,7 +28,7 @@ export function allowAlternateConfigDirectory(dir: string, mainCf = DEFAULT_MAIN
     if (now === written) {
       if (existed) writeAtomically(mainCf, original);
       else rmSync(mainCf, { force: true });
-    } else if (now !== undefined && now.includes(ours)) {
+    } else if (now?.includes(ours)) {
       process.stderr.write(`bench: ${mainCf} changed while the benchmark ran; removing only our lines\n`);
       writeAtomically(mainCf, now.replace(ours, ""));
     }

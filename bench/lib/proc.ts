@@ -65,5 +65,5 @@ export function timedRun(argv: string[], opts: { stdinFile: string; env: Record<
     ...(opts.as ? { uid: opts.as.uid, gid: opts.as.gid } : {}),
   } as Parameters<typeof Bun.spawnSync>[1]);
   const ms = (Bun.nanoseconds() - t0) / 1e6;
-  return { code: r.exitCode ?? 128 + 9, stderr: r.stderr.toString(), ms };
+  return { code: r.exitCode ?? 128 + 9, stderr: r.stderr?.toString() ?? "", ms };
 }

@@ -46,7 +46,7 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
   const submitters = [sendmailSubmitter(ctx, ctx.postfix, ["-i"], [recipient]), sendmailSubmitter(ctx, ctx.postern, ["-i"], [recipient])];
   const notes: string[] = [];
 
-  const floor = harnessFloor(ctx, submitters[0]!, msgFile);
+  const floor = harnessFloor(submitters[0]!, msgFile);
   notes.push(`harness floor (spawn to exit of /bin/true, same stdin and user): median ${floor.toFixed(2)} ms, included in every figure`);
 
   ctx.progress("phase 1: daemons down");
@@ -139,7 +139,7 @@ function measurePhase(ctx: BenchContext, submitters: Submitter[], msgFile: strin
 }
 
 /** The harness's own cost: spawn to exit of /bin/true with the same stdin, environment and user. */
-function harnessFloor(ctx: BenchContext, like: Submitter, msgFile: string): number {
+function harnessFloor(like: Submitter, msgFile: string): number {
   const samples: number[] = [];
   for (let i = 0; i < 60; i++) samples.push(timedRun(["/bin/true"], { stdinFile: msgFile, env: like.env, cwd: like.cwd, as: like.as }).ms);
   return summarize(samples.slice(10)).median;

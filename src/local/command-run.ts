@@ -31,7 +31,8 @@ export function commandArgv(command: string, shell: string[]): string[] {
   return words;
 }
 
-function signalNumber(name: string | null | undefined): number {
+function signalNumber(name: string | number | null | undefined): number {
+  if (typeof name === "number") return name;
   if (!name) return 0;
   return (osc.signals as Record<string, number>)[name] ?? 0;
 }

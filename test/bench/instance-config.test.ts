@@ -74,7 +74,7 @@ describe("relay scenario", () => {
   test("both instances get a bracketed relayhost on 127.0.0.1 that their postconf reads back", async () => {
     const { scenario } = await import("../../bench/scenarios/relay.ts");
     const params = scenario.parameters!({ runs: 1, warmup: 0, tmpdir: "/tmp", keep: false, asRoot: false, extra: {} });
-    const relayhosts = [params.postfix!.relayhost!, params.postern!.relayhost!];
+    const relayhosts: [string, string] = [params.postfix!.relayhost!, params.postern!.relayhost!];
     for (const r of relayhosts) expect(r).toMatch(/^\[127\.0\.0\.1\]:\d+$/);
     expect(relayhosts[0]).not.toBe(relayhosts[1]);
 

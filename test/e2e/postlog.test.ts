@@ -149,7 +149,7 @@ describe("postlog to syslog through a unix datagram socket", () => {
     const pri = (d: string) => Number(/^<(\d+)>/.exec(d)?.[1]);
     expect(got.map(pri)).toEqual([2 * 8 + 6, 2 * 8 + 4, 2 * 8 + 3, 2 * 8 + 2, 2 * 8 + 0]);
     const bodies = ["informational", "warning: a warning", "error: an error", "fatal: critical", "panic: panicking"];
-    got.forEach((d, i) => expect(d).toMatch(new RegExp(`^<\\d+>${TIME} postfix/postlog\\[\\d+\\]: ${bodies[i]}$`)));
+    for (const [i, d] of got.entries()) expect(d).toMatch(new RegExp(`^<\\d+>${TIME} postfix/postlog\\[\\d+\\]: ${bodies[i]}$`));
   });
 
   test("syslog_facility and -t apply to datagrams", async () => {

@@ -254,7 +254,7 @@ export class FakeSmtpServer {
         case "AUTH": {
           const [, mechRaw, initial] = line.split(" ");
           const mech = (mechRaw ?? "").toUpperCase();
-          if (!o.auth || !o.auth.mechanisms.includes(mech)) {
+          if (!o.auth?.mechanisms.includes(mech)) {
             send("504 5.5.4 Unrecognized authentication type");
             return;
           }

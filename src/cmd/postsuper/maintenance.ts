@@ -64,7 +64,7 @@ export function purgeTemporaryFiles(queueDirectory: string, queues: readonly Mai
       if (!name.startsWith("t.")) continue;
       const path = join(dir, name);
       const st = lstatOrUndefined(path);
-      if (!st || !st.isFile() || now - st.mtimeMs <= MAX_TEMP_AGE_MS) continue;
+      if (!st?.isFile() || now - st.mtimeMs <= MAX_TEMP_AGE_MS) continue;
       try {
         unlinkSync(path);
       } catch (err) {

@@ -79,7 +79,10 @@ function segments(tokens: readonly Token[], source: string): Segment[] {
       if (t.value === "<") depth++;
       else if (t.value === ">" && depth > 0) depth--;
       else if (depth === 0) {
-        if (t.value === ",") return flush();
+        if (t.value === ",") {
+          flush();
+          return;
+        }
         if (t.value === ":" && group === undefined && i < lastSemicolon) {
           const named = current.filter((x) => x.kind !== "comment");
           group = named.length ? source.slice(named[0]!.start, named.at(-1)!.end) : "";
@@ -99,7 +102,7 @@ function segments(tokens: readonly Token[], source: string): Segment[] {
   return out;
 }
 
-function mailbox(source: string, addr: Token[], comments: Token[], extra: Partial<ParsedAddress>): ParsedAddress | undefined {
+function mailbox(addr: Token[], comments: Token[], extra: Partial<ParsedAddress>): ParsedAddress | undefined {
   const words = addr.filter((t) => t.kind !== "comment");
   if (words.length === 0) return undefined;
   return {
@@ -134,10 +137,10 @@ function segmentAddresses(source: string, seg: Segment): ParsedAddress[] {
     const inner = toks.slice(open + 1, close);
     const comments = [...toks.slice(0, open), ...inner].filter((t) => t.kind === "comment");
     // comments right after the closing bracket belong to this address
-    let rest = toks.slice(close + 1);
+    const rest = toks.slice(close + 1);
     while (rest[0]?.kind === "comment") comments.push(rest.shift()!);
     const displayName = phrase.length ? source.slice(phrase[0]!.start, phrase.at(-1)!.end) : undefined;
-    const m = mailbox(source, inner, comments, { angle: true, ...(displayName !== undefined ? { displayName } : {}), ...group });
+    const m = mailbox(inner, comments, { angle: true, ...(displayName !== undefined ? { displayName } : {}), ...group });
     if (m) out.push(m);
     // anything else after the brackets is another address with its comma missing
     if (rest.length) out.push(...segmentAddresses(source, { tokens: rest, ...group }));
@@ -148,7 +151,7 @@ function segmentAddresses(source: string, seg: Segment): ParsedAddress[] {
   let comments: Token[] = [];
   let prevWord = false;
   const emit = () => {
-    const m = mailbox(source, addr, comments, group);
+    const m = mailbox(addr, comments, group);
     if (m) out.push(m);
     addr = [];
     comments = [];

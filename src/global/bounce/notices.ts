@@ -177,7 +177,7 @@ const SUCCESS_ACTIONS = new Set(["delivered", "relayed", "expanded"]);
 export function remoteDetails(reason: string, relay?: string): { remoteMta: string; reply: string } | undefined {
   const m = /^host (\S+?)\[[^\]]*\] (?:said|refused to talk to me): (\d{3}(?:[ -].*?)?)(?: \(in reply to [^()]* command\))?$/.exec(reason);
   if (m) return { remoteMta: `dns; ${m[1]}`, reply: m[2]! };
-  const r = relay ? /^([^\[\s]+)\[[^\]]*\](?::\d+)?$/.exec(relay) : null;
+  const r = relay ? /^([^[\s]+)\[[^\]]*\](?::\d+)?$/.exec(relay) : null;
   if (r && /^\d{3}(?:[ -]|$)/.test(reason)) return { remoteMta: `dns; ${r[1]}`, reply: reason };
   return undefined;
 }

@@ -14,7 +14,7 @@
  */
 import type { TLSOptions } from "bun";
 import type { Connection, TlsInfo } from "../../util/net/connection.ts";
-import { ReplyAssembler, ReplySyntaxError, type SmtpReply } from "../smtp-reply/reply.ts";
+import { ReplyAssembler, type ReplySyntaxError, type SmtpReply } from "../smtp-reply/reply.ts";
 
 /** Longest reply line accepted (RFC 5321 4.5.3.1.5 says 512; servers exceed it). */
 export const MAX_LINE = 8192;

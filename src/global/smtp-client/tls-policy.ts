@@ -189,7 +189,7 @@ export function trustedCas(settings: ClientSettings): string[] | undefined {
 export function tlsOptions(settings: ClientSettings, policy: TlsPolicy): TLSOptions {
   const opts: TLSOptions = { rejectUnauthorized: false, servername: policy.servername };
   const cas = trustedCas(settings);
-  if (cas && cas.length) opts.ca = cas;
+  if (cas?.length) opts.ca = cas;
   if (settings.tls.certFile) {
     try {
       opts.cert = readFileSync(settings.tls.certFile, "utf8");

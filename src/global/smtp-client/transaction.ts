@@ -18,7 +18,7 @@
  */
 import { externalizeAddress } from "../address/quote.ts";
 import type { NotifyKeyword } from "../queue/format.ts";
-import { type SmtpReply } from "../smtp-reply/reply.ts";
+import type { SmtpReply } from "../smtp-reply/reply.ts";
 import { replyFailure, type Failure } from "./failure.ts";
 import { streamFailure, type Features } from "./handshake.ts";
 import { xtext } from "./message-data.ts";

@@ -85,8 +85,8 @@ function internalMailbox(text: string): string | undefined {
     const domain = local.slice(lastAt + 1);
     // a domain is a name or an address literal; no quotes, blanks or brackets inside a name
     if (domain.startsWith("[")) {
-      if (!/^\[[^\[\]\\]*\]$/.test(domain)) return undefined;
-    } else if (/[\[\]"\\]/.test(domain)) return undefined;
+      if (!/^\[[^[\]\\]*\]$/.test(domain)) return undefined;
+    } else if (/[[\]"\\]/.test(domain)) return undefined;
   }
   return local;
 }

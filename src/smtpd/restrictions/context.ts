@@ -61,6 +61,7 @@ export class CheckContext {
   }
 
   /** The stage's own subject. */
+  // biome-ignore lint/suspicious/useGetterReturn: the switch is exhaustive (tsc checks it)
   get subject(): Subject {
     switch (this.stage) {
       case "client":
@@ -116,7 +117,6 @@ export class CheckContext {
       case "defer_if_reject":
         this.deferIfReject = true;
         return DUNNO;
-      case "defer_if_permit":
       default:
         this.deferIfPermit ??= r;
         return DUNNO;

@@ -12,7 +12,7 @@
  * No mail knowledge and no trust: bytes in, bytes out. Callers bound what they
  * buffer; this module only holds unsent output.
  */
-import type { Socket, TLSOptions } from "bun";
+import type { Socket, SocketHandler, TLSOptions } from "bun";
 
 export interface TlsInfo {
   protocol: string;
@@ -300,7 +300,7 @@ export function listenConnections(opts: ListenOptions, onConnection: (conn: Conn
   const server =
     opts.fd !== undefined
       ? Bun.listen<SocketState>({ ...common, fd: opts.fd } as unknown as Parameters<typeof Bun.listen<SocketState>>[0])
-      : Bun.listen<SocketState>({ ...common, hostname: opts.hostname, port: opts.port, ...(opts.reusePort ? { reusePort: true } : {}) } as Parameters<typeof Bun.listen<SocketState>>[0]);
+      : Bun.listen<SocketState>({ ...common, hostname: opts.hostname, port: opts.port, ...(opts.reusePort ? { reusePort: true } : {}) } as unknown as Parameters<typeof Bun.listen<SocketState>>[0]);
   return server as unknown as Listener;
 }
 
@@ -333,29 +333,31 @@ export function connectTo(opts: ConnectOptions): Promise<Connection> {
       if (err) reject(err);
       else resolve(conn!);
     };
-    Bun.connect<SocketState>({
-      ...(opts.unix !== undefined ? { unix: opts.unix } : { hostname: opts.hostname, port: opts.port }),
-      ...(opts.tls ? { tls: opts.tls } : {}),
-      socket: {
-        ...connectionHandlers,
-        open(s) {
-          const conn = new Connection(s);
-          if (!opts.tls) done(undefined, conn);
-        },
-        handshake(s, ok, err) {
-          if (!opts.tls || !s.data?.conn) return;
-          if (!ok && !toleratedByClient(false, opts.tls, err)) {
-            done(err ?? new Error("TLS handshake failed"));
-            s.end();
-            return;
-          }
-          s.data.conn._setTls(tlsInfoOf(s, err));
-          done(undefined, s.data.conn);
-        },
-        connectError(_s, err) {
-          done(err);
-        },
+    const socket: SocketHandler<SocketState> = {
+      ...connectionHandlers,
+      open(s) {
+        const conn = new Connection(s);
+        if (!opts.tls) done(undefined, conn);
       },
-    }).catch((err: Error) => done(err));
+      handshake(s, ok, err) {
+        if (!opts.tls || !s.data?.conn) return;
+        if (!ok && !toleratedByClient(false, opts.tls, err)) {
+          done(err ?? new Error("TLS handshake failed"));
+          s.end();
+          return;
+        }
+        s.data.conn._setTls(tlsInfoOf(s, err));
+        done(undefined, s.data.conn);
+      },
+      connectError(_s, err) {
+        done(err);
+        },
+    };
+    const tls = opts.tls ? { tls: opts.tls } : {};
+    const connecting =
+      opts.unix !== undefined
+        ? Bun.connect<SocketState>({ unix: opts.unix, ...tls, socket })
+        : Bun.connect<SocketState>({ hostname: opts.hostname, port: opts.port, ...tls, socket });
+    connecting.catch((err: Error) => done(err));
   });
 }

@@ -48,7 +48,12 @@ describe.skipIf(!isRoot)("mbox delivery, aliases and .forward", () => {
     sys = new MailSystem();
     systems.push(sys);
     const homes = join(sys.dir, "home");
-    [alice, bob, carol, dave, erin, frank] = ["a", "b", "c", "d", "e", "f"].map((s) => users.add(s, homes));
+    alice = users.add("a", homes);
+    bob = users.add("b", homes);
+    carol = users.add("c", homes);
+    dave = users.add("d", homes);
+    erin = users.add("e", homes);
+    frank = users.add("f", homes);
     shared = join(sys.dir, "shared");
     mkdirSync(shared);
     chmodSync(shared, 0o1777);

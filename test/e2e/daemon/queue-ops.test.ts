@@ -82,7 +82,10 @@ describe.skipIf(!isRoot)("postsuper while the system runs (retries only on reque
   beforeAll(async () => {
     sys = newSystem({ minimal_backoff_time: "1h", maximal_backoff_time: "2h", queue_run_delay: "1h" });
     const homes = join(sys.dir, "home");
-    [hold, del, requeue, control] = ["h", "d", "r", "c"].map((s) => users.add(s, homes));
+    hold = users.add("h", homes);
+    del = users.add("d", homes);
+    requeue = users.add("r", homes);
+    control = users.add("c", homes);
     await sys.block([hold, del, requeue, control], false);
     await sys.start();
   });

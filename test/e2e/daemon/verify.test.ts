@@ -84,7 +84,9 @@ describe.skipIf(!isRoot)("sendmail -bv and -v through the running system", () =>
     sys = new MailSystem({ dns_servers: zone.server, smtp_tcp_port: server.port });
     cleanups.push(() => sys.cleanup());
     const homes = join(sys.dir, "home");
-    [alice, bob, carol] = ["a", "b", "c"].map((s) => users.add(s, homes));
+    alice = users.add("a", homes);
+    bob = users.add("b", homes);
+    carol = users.add("c", homes);
     shared = join(sys.dir, "shared");
     mkdirSync(shared);
     chmodSync(shared, 0o1777);

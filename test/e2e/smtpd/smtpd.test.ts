@@ -6,7 +6,7 @@
  */
 import { RFC5322_DATE } from "../../helpers/dates.ts";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { HOST, RawSmtp, SmtpdSystem, python, swaks, waitFor } from "./smtpd-system.ts";
+import { HOST, RawSmtp, SmtpdSystem, python, swaks } from "./smtpd-system.ts";
 
 const systems: SmtpdSystem[] = [];
 afterAll(async () => {
@@ -237,6 +237,6 @@ describe("abuse and limits", () => {
     await fresh.quit();
     const byes = await Promise.all(clients.map((c) => c.cmd("QUIT", 30_000)));
     expect(byes.filter((b) => b === "221 2.0.0 Bye\r\n").length).toBe(1000);
-    clients.forEach((c) => c.destroy());
+    for (const c of clients) c.destroy();
   }, 120_000);
 });

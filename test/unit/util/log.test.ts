@@ -41,7 +41,10 @@ describe("logger", () => {
   test("syslog datagrams: <PRI> with facility*8 + severity, no host", () => {
     const sent: string[] = [];
     let closed = false;
-    const sender: SyslogSender = { send: (d) => (sent.push(d), true), close: () => void (closed = true) };
+    const sender: SyslogSender = { send: (d) => {
+        sent.push(d);
+        return true;
+      }, close: () => void (closed = true) };
     log.configure({ tag: "postfix/test", syslog: { sender, facility: 2 } });
     log.info("i");
     log.warn("w");

@@ -17,7 +17,7 @@ export interface MimeNode {
   body?: string;
 }
 
-const SCRIPT = String.raw`
+const SCRIPT = `
 import sys, json, email
 from email import policy
 def walk(m):

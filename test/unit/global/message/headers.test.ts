@@ -119,7 +119,7 @@ describe("dates", () => {
       process.env.TZ = "America/New_York";
       expect(mailDate(new Date(Date.UTC(2024, 0, 1, 12, 0, 5)))).toBe("Mon,  1 Jan 2024 07:00:05 -0500 (EST)");
       process.env.TZ = "Asia/Kolkata";
-      expect(mailDate(new Date(Date.UTC(2024, 0, 1, 12, 0, 5)))).toMatch(/^Mon,  1 Jan 2024 17:30:05 \+0530( \([A-Z]+\))?$/);
+      expect(mailDate(new Date(Date.UTC(2024, 0, 1, 12, 0, 5)))).toMatch(/^Mon, {2}1 Jan 2024 17:30:05 \+0530( \([A-Z]+\))?$/);
     } finally {
       process.env.TZ = saved;
     }

@@ -9,7 +9,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig, type Config } from "../../../../src/global/config/config.ts";
-import { isLocalDomain, resolveRecipient, type TransportLookup } from "../../../../src/global/rewrite/resolve.ts";
+import { isLocalDomain, resolveRecipient, type AddressClass, type TransportLookup } from "../../../../src/global/rewrite/resolve.ts";
 import { removeDir, tempDir } from "../../../helpers/run.ts";
 
 const dirs: string[] = [];
@@ -34,7 +34,7 @@ function config(extra: Record<string, string> = {}): Config {
 const base = config();
 
 describe("address classes and default transports", () => {
-  test.each([
+  test.each<[string, string, AddressClass, string, string]>([
     ["alice@mail.example.test", "alice@mail.example.test", "local", "local", "mail.example.test"],
     ["alice@LOCALHOST.", "alice@localhost", "local", "local", "mail.example.test"],
     ["Alice@Mail.Example.Test", "Alice@mail.example.test", "local", "local", "mail.example.test"],

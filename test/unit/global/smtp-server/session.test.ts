@@ -254,7 +254,10 @@ describe("pipelining (RFC 2920) and early talkers", () => {
   test("a client that talks before the greeting is refused", async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
-    const { t, logs } = start({ policy: { connect: async () => (await gate, {}) } });
+    const { t, logs } = start({ policy: { connect: async () => {
+          await gate;
+          return {};
+        } } });
     t.send("EHLO early\r\n");
     release();
     expect(await t.reply()).toBe("220 mx.example.test ESMTP postern\r\n");
@@ -353,7 +356,10 @@ describe("policy answers", () => {
     const sites: string[] = [];
     const { t } = start({
       policy: { vrfy: async (_s, a) => (a === "nobody" ? { reject: reply(550, "5.1.1", "<nobody>: Recipient address rejected: User unknown in local recipient table") } : {}) },
-      etrn: async (d) => (sites.push(d), reply(250, undefined, "Queuing started")),
+      etrn: async (d) => {
+        sites.push(d);
+        return reply(250, undefined, "Queuing started");
+      },
     });
     await t.reply();
     expect(await t.cmd("VRFY")).toBe("501 5.5.4 Syntax: VRFY address [SMTPUTF8]\r\n");
