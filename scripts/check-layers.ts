@@ -1,14 +1,14 @@
 /**
- * Keeps the import graph as ARCHITECTURE §6 draws it, and keeps the fast
- * commands light (§1). Run by `npm test` (test/scripts/check-layers.test.ts)
+ * Keeps the import graph as docs/architecture.md ("Source layout") draws it,
+ * and keeps the fast commands light. Run by `npm test` (test/scripts/check-layers.test.ts)
  * and by hand: `bun scripts/check-layers.ts [ROOT]`, where ROOT holds src/
  * (the repository by default). Prints each violation and exits 1 when there
  * is one.
  *
  * Layers, lowest first: `util` (and the leaf files directly in src/, such as
  * version.ts) <- `global` <- `daemon`, `cleanup` (shared by the roles) <- the
- * role folders (cmd, master, smtpd, pickup, qmgr, smtp, local, virtual, pipe,
- * bounce; an unlisted folder counts as a role). A file may import its own
+ * role folders (cmd, master, smtpd, pickup, qmgr, smtp, local, bounce; an
+ * unlisted folder counts as a role). A file may import its own
  * folder and lower layers only: no role imports another role, `cmd/` never
  * imports a daemon folder, and nothing imports the entry files main.ts,
  * roles.ts and dispatch.ts except those three. Type-only imports count (they
@@ -35,7 +35,12 @@ const SHARED_LAYERS: Record<string, readonly string[]> = {
   daemon: ["util", "(base)", "global", "daemon", "cleanup"],
   cleanup: ["util", "(base)", "global", "daemon", "cleanup"],
 };
-export const ROLE_FOLDERS = ["cmd", "master", "smtpd", "pickup", "qmgr", "smtp", "local", "virtual", "pipe", "bounce"];
+export const ROLE_FOLDERS = ["cmd", "master", "smtpd", "pickup", "qmgr", "smtp", "local", "bounce"];
+/**
+ * In-process delivery agents: role folders that run inside another role's process, and the only roles
+ * that may import them. The SMTP/LMTP client and the notification builder run in the queue manager.
+ */
+export const IN_PROCESS_AGENTS: Record<string, readonly string[]> = { smtp: ["qmgr"], bounce: ["qmgr"] };
 /** Role folders that are daemons: cmd/ must not import them (nor src/daemon/). */
 const DAEMON_FOLDERS = new Set(["daemon", ...ROLE_FOLDERS.filter((f) => f !== "cmd")]);
 const ENTRY_FILES = new Set(["main.ts", "roles.ts", "dispatch.ts"]);
@@ -114,6 +119,8 @@ function layerViolation(from: string, to: string): string | undefined {
   // a role folder (listed or not)
   if (from === "cmd" && DAEMON_FOLDERS.has(to)) return "cmd/ never imports a daemon folder";
   if (SHARED_LAYERS[to]) return undefined;
+  const hosts = IN_PROCESS_AGENTS[to];
+  if (hosts) return hosts.includes(from) ? undefined : `src/${to}/ runs inside ${hosts.map((h) => `src/${h}/`).join(", ")} and only there`;
   return "no role folder imports another role folder";
 }
 

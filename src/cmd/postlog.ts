@@ -9,7 +9,7 @@ import { getopt, GetoptError } from "../util/getopt.ts";
 import { log, type Severity } from "../util/log.ts";
 import { ExitError, EX_USAGE } from "../util/sysexits.ts";
 import { loadConfig } from "../global/config/config.ts";
-import { setupLog } from "../global/log-setup.ts";
+import { setupLog } from "../global/system/log-setup.ts";
 
 const PRIORITIES: Record<string, Severity> = {
   info: "info", notice: "info", warn: "warning", warning: "warning", err: "error", error: "error",

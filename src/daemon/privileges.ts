@@ -6,7 +6,7 @@
  */
 import { getpwnam } from "../util/passwd.ts";
 import type { Config } from "../global/config/config.ts";
-import { isPrivileged } from "../global/mail-owner.ts";
+import { isPrivileged } from "../global/system/mail-owner.ts";
 import { ConfigError } from "../global/config/source.ts";
 
 export function dropToMailOwner(config: Config): void {

@@ -8,7 +8,7 @@ import { log } from "../util/log.ts";
 import { getopt } from "../util/getopt.ts";
 import { ExitError, EX_USAGE } from "../util/sysexits.ts";
 import { loadConfig, type Config } from "../global/config/config.ts";
-import { setupLog } from "../global/log-setup.ts";
+import { setupLog } from "../global/system/log-setup.ts";
 import { dropToMailOwner } from "./privileges.ts";
 import { useNormalJitPolicy } from "../util/jit.ts";
 

@@ -3,14 +3,14 @@
  * as root to deliver as each recipient) reached over private/local; error,
  * discard and retry are answered here, as Postfix's trivial agents would.
  * The smtp, relay and lmtp transports are the SMTP/LMTP client in
- * src/global/smtp-client, which runs in this process (async I/O).
+ * src/smtp, which runs in this process (async I/O).
  */
 import { join } from "node:path";
 import type { Config } from "../global/config/config.ts";
 import type { DeliveryAgent, DeliveryRequest, RecipientResult } from "../global/delivery/types.ts";
 import { requestJsonLine } from "../global/ipc/json-lines.ts";
 import { resolverFromConfig } from "../global/dns/settings.ts";
-import { createSmtpAgent, type SmtpAgent } from "../global/smtp-client/agent.ts";
+import { createSmtpAgent, type SmtpAgent } from "../smtp/agent.ts";
 
 export function localServicePath(config: Config): string {
   return join(config.str("queue_directory"), "private", "local");

@@ -1,7 +1,7 @@
 /**
  * Returning delivery status notifications: after each delivery round the
  * bounce/ID log (failed recipients, and delivered ones that asked for
- * NOTIFY=SUCCESS) becomes reports built by src/global/bounce, committed into
+ * NOTIFY=SUCCESS) becomes reports built by src/bounce, committed into
  * incoming/, and the log is removed. A crash between the two may send a
  * report twice, never lose one. Delay notices come from defer/ID once per
  * message, when delay_warning_time has passed.
@@ -13,7 +13,7 @@ import type { Config } from "../global/config/config.ts";
 import { commitQueueFileSync } from "../global/queue/commit.ts";
 import { encodeQueueFile, type QueueFile } from "../global/queue/format.ts";
 import { readDeliveryLog, type DeliveryLogEntry } from "../global/queue/delivery-log.ts";
-import { buildNotices, type NoticeKind } from "../global/bounce/notices.ts";
+import { buildNotices, type NoticeKind } from "../bounce/notices.ts";
 
 /** Builds and commits the reports of one kind; returns how many were queued. */
 export function sendNotices(config: Config, queueId: string, original: QueueFile, kind: NoticeKind, entries: DeliveryLogEntry[]): number {

@@ -12,7 +12,7 @@
  */
 import type { Config } from "../global/config/config.ts";
 import { ConfigError } from "../global/config/source.ts";
-import { parseIpAddress } from "../global/tables/cidr-match.ts";
+import { parseIpAddress } from "../util/net/cidr-match.ts";
 
 export interface ListenAddress {
   hostname: string;

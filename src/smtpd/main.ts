@@ -16,7 +16,7 @@ import { ExitError, EX_USAGE, EX_CONFIG } from "../util/sysexits.ts";
 import { listenConnections, type Listener } from "../util/net/connection.ts";
 import type { Config } from "../global/config/config.ts";
 import type { ServiceDef } from "../global/config/services.ts";
-import { setupLog } from "../global/log-setup.ts";
+import { setupLog } from "../global/system/log-setup.ts";
 import { startDaemon } from "../daemon/skeleton.ts";
 import { listenAddresses } from "./listen.ts";
 import { SmtpService, type ServerConnection } from "./service.ts";

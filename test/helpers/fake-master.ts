@@ -1,7 +1,7 @@
 /**
  * Makes a queue look as if a master runs on it, for tests of the commands
  * that ask: the pid file names this test process and is flock-ed, as the
- * real master keeps it (src/global/master-pid.ts).
+ * real master keeps it (src/global/system/master-pid.ts).
  */
 import { closeSync, openSync, unlinkSync, writeSync, constants as fsc } from "node:fs";
 import { join } from "node:path";

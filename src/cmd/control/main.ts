@@ -3,7 +3,7 @@
  * flush|check|set-permissions` and `postfix [-c dir] COMMAND`.
  *
  * Runs as the invoking user (root on a system install). The running system
- * is known by the master's pid file (src/global/master-pid.ts); "stopped"
+ * is known by the master's pid file (src/global/system/master-pid.ts); "stopped"
  * means that file is gone.
  */
 import { openSync, readFileSync, closeSync } from "node:fs";
@@ -12,11 +12,11 @@ import { getopt, GetoptError } from "../../util/getopt.ts";
 import { log } from "../../util/log.ts";
 import { ExitError, EX_CANTCREAT, EX_CONFIG, EX_UNAVAILABLE, EX_USAGE, EX_SOFTWARE } from "../../util/sysexits.ts";
 import { loadConfig, type Config } from "../../global/config/config.ts";
-import { setupLog } from "../../global/log-setup.ts";
+import { setupLog } from "../../global/system/log-setup.ts";
 import { ensureQueueDirectories } from "../../global/queue/directories.ts";
-import { queueOwner } from "../../global/mail-owner.ts";
-import { masterPidPath, runningMasterPid } from "../../global/master-pid.ts";
-import { childEnvironment } from "../../global/child-environment.ts";
+import { queueOwner } from "../../global/system/mail-owner.ts";
+import { masterPidPath, runningMasterPid } from "../../global/system/master-pid.ts";
+import { childEnvironment } from "../../global/system/child-environment.ts";
 import { ConfigError } from "../../global/config/source.ts";
 
 const COMMANDS = ["start", "start-fg", "stop", "abort", "reload", "status", "flush", "check", "set-permissions"];

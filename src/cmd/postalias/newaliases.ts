@@ -13,7 +13,7 @@
 import { statSync } from "node:fs";
 import { dirname } from "node:path";
 import { loadConfig, type Config } from "../../global/config/config.ts";
-import { setupLog } from "../../global/log-setup.ts";
+import { setupLog } from "../../global/system/log-setup.ts";
 import { INDEXED_TYPES } from "../../global/tables/open-table.ts";
 import { getopt, GetoptError } from "../../util/getopt.ts";
 import { log } from "../../util/log.ts";

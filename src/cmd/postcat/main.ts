@@ -23,7 +23,7 @@ import { getopt, GetoptError } from "../../util/getopt.ts";
 import { OutputWriter } from "../../util/output.ts";
 import { ExitError, EX_DATAERR, EX_NOINPUT, EX_NOPERM, EX_USAGE } from "../../util/sysexits.ts";
 import { loadConfig } from "../../global/config/config.ts";
-import { setupLog } from "../../global/log-setup.ts";
+import { setupLog } from "../../global/system/log-setup.ts";
 import { queueAccess } from "../../global/queue/access.ts";
 import { CorruptQueueFileError } from "../../global/queue/format.ts";
 import { isQueueId, MESSAGE_QUEUES } from "../../global/queue/names.ts";

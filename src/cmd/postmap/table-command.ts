@@ -11,7 +11,7 @@
  * (index-build.ts). Standard input and the source files are untrusted.
  */
 import { loadConfig, type Config } from "../../global/config/config.ts";
-import { setupLog } from "../../global/log-setup.ts";
+import { setupLog } from "../../global/system/log-setup.ts";
 import { INDEXED_TYPES, openTableUncached, splitSpec } from "../../global/tables/open-table.ts";
 import type { SourceEntry } from "../../global/tables/postmap-format.ts";
 import { TableError, type Table } from "../../global/tables/table.ts";

@@ -5,7 +5,7 @@
  *
  * Whether the mail system runs is decided by the master's pid file,
  * `$queue_directory/pid/master.pid` holding a live pid (the contract is in
- * src/global/master-pid.ts). When it is down, or its queue manager cannot be
+ * src/global/system/master-pid.ts). When it is down, or its queue manager cannot be
  * reached, the answer is Postfix's: "Cannot flush mail queue - mail system
  * is down", EX_UNAVAILABLE.
  *
@@ -19,7 +19,7 @@ import type { Config } from "../../global/config/config.ts";
 import { queueAccess } from "../../global/queue/access.ts";
 import { isQueueId } from "../../global/queue/names.ts";
 import { qmgrSocketPath, requestFlush, type FlushRequest } from "../../global/queue/flush-request.ts";
-import { runningMasterPid } from "../../global/master-pid.ts";
+import { runningMasterPid } from "../../global/system/master-pid.ts";
 import { IpcError } from "../../global/ipc/json-lines.ts";
 import { isAuthorized } from "./authorized.ts";
 

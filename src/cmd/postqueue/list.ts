@@ -19,7 +19,7 @@ import { ExitError, EX_NOPERM, EX_UNAVAILABLE } from "../../util/sysexits.ts";
 import type { Config } from "../../global/config/config.ts";
 import { queueAccess, queueReadability } from "../../global/queue/access.ts";
 import { scanQueue } from "../../global/queue/listing.ts";
-import { runningMasterPid } from "../../global/master-pid.ts";
+import { runningMasterPid } from "../../global/system/master-pid.ts";
 import { requestShowq } from "../../global/queue/showq-request.ts";
 import type { ListedMessage } from "../../global/queue/listing.ts";
 import { isAuthorized } from "./authorized.ts";

@@ -14,7 +14,7 @@ import { getopt, GetoptError } from "../../util/getopt.ts";
 import { log } from "../../util/log.ts";
 import { ExitError, EX_USAGE } from "../../util/sysexits.ts";
 import { loadConfig } from "../../global/config/config.ts";
-import { setupLog } from "../../global/log-setup.ts";
+import { setupLog } from "../../global/system/log-setup.ts";
 import { listQueueCommand } from "./list.ts";
 import { flushCommand, type FlushRequest } from "./flush.ts";
 

@@ -23,7 +23,7 @@ import { log } from "../../util/log.ts";
 import { getpwuid } from "../../util/passwd.ts";
 import { ExitError, EX_NOPERM, EX_OSERR, EX_UNAVAILABLE, EX_USAGE } from "../../util/sysexits.ts";
 import { loadConfig } from "../../global/config/config.ts";
-import { setupLog } from "../../global/log-setup.ts";
+import { setupLog } from "../../global/system/log-setup.ts";
 import { queueAccess, queueReadability, type QueueAccess } from "../../global/queue/access.ts";
 import { MESSAGE_QUEUES, type MessageQueue } from "../../global/queue/names.ts";
 import { applyToAll, applyToIds, DEFAULT_QUEUES, DELETE_ALL_QUEUES, reportCounts, type Action, type Counts } from "./operations.ts";

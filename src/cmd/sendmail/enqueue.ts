@@ -25,7 +25,7 @@ import { parseAddressList } from "../../global/address/parse.ts";
 import { splitMessage } from "../../global/message/header-split.ts";
 import { commitQueueFileSync } from "../../global/queue/commit.ts";
 import { encodeQueueFile, type Recipient } from "../../global/queue/format.ts";
-import { checkUserAcl } from "../../global/user-acl.ts";
+import { checkUserAcl } from "../../global/access/user-acl.ts";
 import { extractRecipients } from "./extract.ts";
 import { currentSubmitter, fullNameFor } from "./identity.ts";
 import type { SendmailRequest } from "./options.ts";

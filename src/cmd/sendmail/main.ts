@@ -14,8 +14,8 @@
 import { log } from "../../util/log.ts";
 import { ExitError, EX_NOPERM, EX_SOFTWARE, EX_USAGE } from "../../util/sysexits.ts";
 import { loadConfig, type Config } from "../../global/config/config.ts";
-import { setupLog } from "../../global/log-setup.ts";
-import { checkUserAcl } from "../../global/user-acl.ts";
+import { setupLog } from "../../global/system/log-setup.ts";
+import { checkUserAcl } from "../../global/access/user-acl.ts";
 import type { FlushRequest } from "../../global/queue/flush-request.ts";
 import { parseSendmailArgs, prescanConfigDir, type SendmailRequest } from "./options.ts";
 import { enqueue } from "./enqueue.ts";

@@ -13,7 +13,7 @@
  */
 import { join } from "node:path";
 import type { Config } from "../../global/config/config.ts";
-import { setupLog } from "../../global/log-setup.ts";
+import { setupLog } from "../../global/system/log-setup.ts";
 import { commitQueueFileSync } from "../../global/queue/commit.ts";
 import { encodeQueueFile, type Recipient } from "../../global/queue/format.ts";
 import { reply, type SmtpReply } from "../../global/smtp-server/reply.ts";

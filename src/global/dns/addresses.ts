@@ -8,7 +8,7 @@
  * An IP address given as the name is returned as it is, without a query.
  * Ordering between the families (smtp_address_preference) is the caller's.
  */
-import { formatIpAddress, parseIpAddress } from "../tables/cidr-match.ts";
+import { formatIpAddress, parseIpAddress } from "../../util/net/cidr-match.ts";
 import type { DnsFailure, DnsQuerier, DnsResult } from "./result.ts";
 import { isTemporary } from "./result.ts";
 

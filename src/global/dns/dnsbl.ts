@@ -9,7 +9,7 @@
  * rbl_reply_maps) and decides what a temporary failure means; this module
  * only tells listed, unlisted and failed apart.
  */
-import { parseIpAddress } from "../tables/cidr-match.ts";
+import { parseIpAddress } from "../../util/net/cidr-match.ts";
 import { canonicalName, reversedAddressLabels, unmapIpv4 } from "./names.ts";
 import { txtRecordText } from "./records.ts";
 import type { DnsFailure, DnsQuerier } from "./result.ts";

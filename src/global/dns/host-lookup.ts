@@ -8,7 +8,7 @@
  *
  * The native path blocks a thread of Bun's pool, not the event loop.
  */
-import { formatIpAddress, parseIpAddress } from "../tables/cidr-match.ts";
+import { formatIpAddress, parseIpAddress } from "../../util/net/cidr-match.ts";
 import { lookupAddresses, type AddressFamily, type AddressResult, type HostAddress } from "./addresses.ts";
 import type { DnsQuerier } from "./result.ts";
 import { isTemporary } from "./result.ts";

@@ -11,7 +11,7 @@
  * malformed lines are skipped.
  */
 import { stat, readFile } from "node:fs/promises";
-import { formatIpAddress, parseIpAddress, type IpAddress } from "../tables/cidr-match.ts";
+import { formatIpAddress, parseIpAddress, type IpAddress } from "../../util/net/cidr-match.ts";
 import { canonicalName } from "./names.ts";
 
 export interface HostsTable {

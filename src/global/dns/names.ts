@@ -8,7 +8,7 @@
  * the wire limits (labels of 1-63 bytes, 255 bytes in all) is refused with a
  * reason instead of an exception.
  */
-import { parseIpAddress, type IpAddress } from "../tables/cidr-match.ts";
+import { parseIpAddress, type IpAddress } from "../../util/net/cidr-match.ts";
 
 export const MAX_LABEL = 63;
 export const MAX_NAME_WIRE = 255;

@@ -9,7 +9,7 @@
  * lines are skipped, numbers are capped.
  */
 import { readFileSync } from "node:fs";
-import { parseIpAddress, formatIpAddress } from "../tables/cidr-match.ts";
+import { parseIpAddress, formatIpAddress } from "../../util/net/cidr-match.ts";
 
 export interface NameServer {
   /** An IP address (IPv6 without brackets; a %zone suffix is kept). */

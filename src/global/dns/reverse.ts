@@ -14,7 +14,7 @@
  * system library returns. The address family of the forward check is the
  * client's (an IPv4-mapped IPv6 address counts as IPv4).
  */
-import { formatIpAddress, parseIpAddress } from "../tables/cidr-match.ts";
+import { formatIpAddress, parseIpAddress } from "../../util/net/cidr-match.ts";
 import { reverseName as ptrName, unmapIpv4 } from "./names.ts";
 import type { DnsFailure, DnsQuerier } from "./result.ts";
 import { isTemporary } from "./result.ts";

@@ -14,7 +14,7 @@
  * Limits: only class IN is interpreted; RDATA of other types is kept as
  * bytes; EDNS options are skipped; TXT strings are read as UTF-8.
  */
-import { formatIpAddress, parseIPv4, parseIPv6 } from "../tables/cidr-match.ts";
+import { formatIpAddress, parseIPv4, parseIPv6 } from "../../util/net/cidr-match.ts";
 import { labelsToText, MAX_LABEL, MAX_NAME_WIRE, nameToLabels } from "./names.ts";
 import { CLASS_IN, recordTypeCode, rrtypeName, TYPE_OPT, type DnsRecord } from "./records.ts";
 

@@ -10,7 +10,7 @@
  */
 import { readFileSync } from "node:fs";
 import { log } from "../../util/log.ts";
-import { networkContains, parseIpAddress, parseNetwork, type IpNetwork } from "./cidr-match.ts";
+import { networkContains, parseIpAddress, parseNetwork, type IpNetwork } from "../../util/net/cidr-match.ts";
 import { inlineRuleText } from "./inline-table.ts";
 import { evaluateRules, parseRuleFile, type Pattern, type Rule, type RuleSyntax } from "./rule-file.ts";
 import { ReloadingFile } from "./reloading-file.ts";

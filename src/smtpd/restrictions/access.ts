@@ -25,7 +25,7 @@ import { splitList } from "../../global/config/value-text.ts";
 import { parseReplyText } from "../../global/smtp-server/reply.ts";
 import { openTable } from "../../global/tables/open-table.ts";
 import { splitExtension } from "../../global/tables/address-lookup.ts";
-import { parseIpAddress } from "../../global/tables/cidr-match.ts";
+import { parseIpAddress } from "../../util/net/cidr-match.ts";
 import { DUNNO, PERMIT, type CheckContext, type Decision, type Subject } from "./context.ts";
 
 export interface AccessKey {

@@ -18,7 +18,7 @@
 import { readFileSync } from "node:fs";
 import { ConfigError } from "../../global/config/source.ts";
 import { splitList } from "../../global/config/value-text.ts";
-import { networkContains, parseIpAddress, parseNetwork, type IpAddress, type IpNetwork } from "../../global/tables/cidr-match.ts";
+import { networkContains, parseIpAddress, parseNetwork, type IpAddress, type IpNetwork } from "../../util/net/cidr-match.ts";
 import { openTable } from "../../global/tables/open-table.ts";
 import type { Config } from "../../global/config/config.ts";
 

@@ -18,7 +18,7 @@ import { reply, type SmtpReply } from "../../global/smtp-server/reply.ts";
 import { TableError } from "../../global/tables/table.ts";
 import { openTable } from "../../global/tables/open-table.ts";
 import { lookupAddress } from "../../global/tables/address-lookup.ts";
-import { parseIpAddress } from "../../global/tables/cidr-match.ts";
+import { parseIpAddress } from "../../util/net/cidr-match.ts";
 import { addressKeys, checkAccess, domainKeys, mailAddressKeys } from "./access.ts";
 import { isAuthorizedDestination, recipientStatus, resolveRecipient, addressClassOf } from "./address-class.ts";
 import { DUNNO, PERMIT, type CheckContext, type Decision, type Subject } from "./context.ts";

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { PasswdEntry } from "../../../src/util/passwd.ts";
-import { header, parseMime, type MimeNode } from "../../unit/global/bounce/mime-parse.ts";
+import { header, parseMime, type MimeNode } from "../../unit/bounce/mime-parse.ts";
 import { run } from "../../helpers/run.ts";
 import { ensureMailOwner, HOST, isRoot, MailSystem, maildirMessages, mboxMessages, message, TestUsers, waitFor } from "./system.ts";
 import { RFC5322_DATE } from "../../helpers/dates.ts";

@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { PasswdEntry } from "../../../src/util/passwd.ts";
-import { header, parseMime, type MimeNode } from "../../unit/global/bounce/mime-parse.ts";
+import { header, parseMime, type MimeNode } from "../../unit/bounce/mime-parse.ts";
 import { startFakeDns, type FakeDns } from "../../helpers/fake-dns.ts";
 import { run } from "../../helpers/run.ts";
 import { FakeSmtpServer } from "../../helpers/smtp-server.ts";

@@ -1,5 +1,5 @@
 /**
- * Delivery status notifications (src/global/bounce/) beyond the ones in
+ * Delivery status notifications (src/bounce/) beyond the ones in
  * queue.ts (notify_classes, bounce_size_limit and the *_notice_recipient
  * parameters).
  */

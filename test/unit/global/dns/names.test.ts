@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { addressOfReverseName, canonicalName, nameToLabels, reverseName, sameName } from "../../../../src/global/dns/names.ts";
-import { formatIpAddress } from "../../../../src/global/tables/cidr-match.ts";
+import { formatIpAddress } from "../../../../src/util/net/cidr-match.ts";
 
 describe("domain names", () => {
   test("canonical form: lower case, no trailing dot, the root as a dot", () => {

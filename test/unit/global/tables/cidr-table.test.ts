@@ -7,7 +7,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CidrTable } from "../../../../src/global/tables/cidr-table.ts";
-import { formatIpAddress, parseIpAddress, parseNetwork } from "../../../../src/global/tables/cidr-match.ts";
+import { formatIpAddress, parseIpAddress, parseNetwork } from "../../../../src/util/net/cidr-match.ts";
 import { removeDir, tempDir } from "../../../helpers/run.ts";
 
 const dir = tempDir("postern-cidr-");
