@@ -10,11 +10,16 @@
  * master.cf's -o does. SIGHUP re-reads the configuration for new sessions;
  * SIGTERM closes the listeners and lets sessions in progress finish for a
  * few seconds.
+ *
+ * `postern smtpd -S` is the stand-alone mode `sendmail -bs` runs, as
+ * Postfix's sendmail execs `smtpd -S`: one session on stdin and stdout, as the
+ * invoking user, no daemon, no privileges (standalone.ts).
  */
 import { log } from "../util/log.ts";
 import { ExitError, EX_USAGE, EX_CONFIG } from "../util/sysexits.ts";
 import { listenConnections, type Listener } from "../util/net/connection.ts";
-import type { Config } from "../global/config/config.ts";
+import { loadConfig, type Config } from "../global/config/config.ts";
+import { getopt } from "../util/getopt.ts";
 import type { ServiceDef } from "../global/config/services.ts";
 import { setupLog } from "../global/system/log-setup.ts";
 import { startDaemon } from "../daemon/skeleton.ts";
@@ -37,6 +42,19 @@ function parseArgs(args: string[]): { service: string; rest: string[] } {
   return { service, rest };
 }
 
+/** `postern smtpd -S [-c DIR]`: one session on stdin/stdout as the invoking user (sendmail -bs). */
+async function standAloneMain(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = getopt(args, "c:");
+  } catch (err) {
+    throw new ExitError(EX_USAGE, `${(err as Error).message}; usage: postern smtpd -S [-c config_dir]`);
+  }
+  const config = loadConfig(parsed.options.find(([o]) => o === "c")?.[1]);
+  const { smtpMode } = await import("./standalone.ts");
+  return smtpMode(config);
+}
+
 function serviceDef(config: Config, name: string): ServiceDef {
   const def = config.services().find((s) => s.name === name);
   if (!def) throw new ExitError(EX_CONFIG, `unknown service "${name}": no [services.${name}] table`);
@@ -44,6 +62,7 @@ function serviceDef(config: Config, name: string): ServiceDef {
 }
 
 export async function main(args: string[]): Promise<number> {
+  if (args[0] === "-S") return standAloneMain(args.slice(1));
   const { service: name, rest } = parseArgs(args);
   let service: SmtpService | undefined;
   const listeners: Listener[] = [];

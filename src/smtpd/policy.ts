@@ -14,8 +14,8 @@
  */
 import type { Config } from "../global/config/config.ts";
 import type { ClientNames, DnsQuerier } from "../global/dns/index.ts";
-import { reply } from "../global/smtp-server/reply.ts";
-import type { AcceptedRecipient, PolicyResult, SessionPolicy, SessionView } from "../global/smtp-server/types.ts";
+import { reply } from "./protocol/reply.ts";
+import type { AcceptedRecipient, PolicyResult, SessionPolicy, SessionView } from "./protocol/types.ts";
 import type { Anvil, RateEvent } from "./anvil.ts";
 import { CheckContext, type CheckEnv, type Decision, type Stage } from "./restrictions/context.ts";
 import type { HostMatcher } from "./restrictions/host-list.ts";

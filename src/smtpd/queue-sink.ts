@@ -25,8 +25,8 @@ import type { Config } from "../global/config/config.ts";
 import { commitQueueFile } from "../global/queue/commit.ts";
 import { encodeQueueFile, type Recipient } from "../global/queue/format.ts";
 import { queueIdFor } from "../global/queue/names.ts";
-import { printable, reply, type SmtpReply } from "../global/smtp-server/reply.ts";
-import type { MessageSink, QueuedMessage } from "../global/smtp-server/types.ts";
+import { printable, reply, type SmtpReply } from "./protocol/reply.ts";
+import type { MessageSink, QueuedMessage } from "./protocol/types.ts";
 import { cleanupRemoteSubmission, type RemoteRejection } from "../cleanup/remote-submission.ts";
 import { cleanupSettings, type CleanupSettings } from "../cleanup/settings.ts";
 

@@ -3,7 +3,7 @@
  * (the service's configuration with its overrides, the engine settings, TLS
  * options, SASL backend, resolver, anvil, mynetworks) and what happens per
  * connection: the client's names from the DNS, then a protocol session
- * (src/global/smtp-server) with the restriction policy, the queue sink and
+ * (src/smtpd/protocol) with the restriction policy, the queue sink and
  * ETRN through the queue manager.
  *
  * A reload re-reads the configuration for new sessions; sessions in
@@ -15,10 +15,10 @@ import type { TlsInfo } from "../util/net/connection.ts";
 import type { Config } from "../global/config/config.ts";
 import { resolverFromConfig, reverseLookup, type ClientNames, type DnsQuerier } from "../global/dns/index.ts";
 import { requestFlush } from "../global/queue/flush-request.ts";
-import { reply } from "../global/smtp-server/reply.ts";
-import { SmtpSession } from "../global/smtp-server/session.ts";
-import { sessionSettings } from "../global/smtp-server/settings.ts";
-import type { SaslServer, SessionServices, SessionSettings, SessionTransport, QueuedMessage } from "../global/smtp-server/types.ts";
+import { reply } from "./protocol/reply.ts";
+import { SmtpSession } from "./protocol/session.ts";
+import { sessionSettings } from "./protocol/settings.ts";
+import type { SaslServer, SessionServices, SessionSettings, SessionTransport, QueuedMessage } from "./protocol/types.ts";
 import { Anvil } from "./anvil.ts";
 import { SmtpdPolicy } from "./policy.ts";
 import { QueueSink } from "./queue-sink.ts";

@@ -16,8 +16,8 @@ import { readFileSync } from "node:fs";
 import type { TLSOptions } from "bun";
 import type { Config } from "../global/config/config.ts";
 import { ConfigError } from "../global/config/source.ts";
-import { tlsLevel } from "../global/smtp-server/settings.ts";
-import type { TlsSummary } from "../global/smtp-server/types.ts";
+import { tlsLevel } from "./protocol/settings.ts";
+import type { TlsSummary } from "./protocol/types.ts";
 import type { TlsInfo } from "../util/net/connection.ts";
 
 /** OpenSSL/BoringSSL SSL_OP_NO_* bits. */

@@ -27,7 +27,7 @@ import { commitQueueFileSync } from "../../global/queue/commit.ts";
 import { encodeQueueFile, type Recipient } from "../../global/queue/format.ts";
 import { checkUserAcl } from "../../global/access/user-acl.ts";
 import { extractRecipients } from "./extract.ts";
-import { currentSubmitter, fullNameFor } from "./identity.ts";
+import { currentSubmitter, fullNameFor } from "../../cleanup/submitter.ts";
 import type { SendmailRequest } from "./options.ts";
 import { MessageTooBigError, readStandardInput, type FixLineEndings } from "./read-message.ts";
 

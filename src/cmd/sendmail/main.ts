@@ -5,7 +5,7 @@
  * the selected mode: delivery (the default, enqueue.ts), -bp (list the
  * queue), -q / -qR / -qI (flush), -bd (start the mail system), -bv (verify
  * recipients through a report), -bi / -I (newaliases), and -bs (an SMTP
- * session on stdin/stdout, smtp-mode.ts).
+ * session on stdin/stdout: the smtpd role stand-alone, `postern smtpd -S`).
  *
  * Runs as the invoking user, never set-uid; starts fast because everything
  * but the delivery path is imported only when its mode is chosen. Errors go
@@ -80,8 +80,9 @@ export async function main(args: string[], invokedAs: string): Promise<number> {
       const uid = process.getuid?.() ?? 0;
       const acl = await checkUserAcl(config, "authorized_submit_users", uid);
       if (!acl.allowed) throw new ExitError(EX_NOPERM, `User ${acl.user}(${uid}) is not allowed to submit mail`);
-      const { smtpMode } = await import("./smtp-mode.ts");
-      return smtpMode(config);
+      // as Postfix's sendmail execs smtpd -S: the SMTP server role, stand-alone, on our stdin and stdout
+      const smtpd = Bun.spawn([process.execPath, "smtpd", "-S", "-c", config.source.directory], { stdin: "inherit", stdout: "inherit", stderr: "inherit" });
+      return await smtpd.exited;
     }
     case "ignore":
       return 0;

@@ -22,7 +22,7 @@
  * Table values come from the administrator; keys from the client.
  */
 import { splitList } from "../../global/config/value-text.ts";
-import { parseReplyText } from "../../global/smtp-server/reply.ts";
+import { parseReplyText } from "../protocol/reply.ts";
 import { openTable } from "../../global/tables/open-table.ts";
 import { splitExtension } from "../../global/tables/address-lookup.ts";
 import { parseIpAddress } from "../../util/net/cidr-match.ts";

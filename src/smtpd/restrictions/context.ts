@@ -10,8 +10,8 @@
  */
 import type { Config } from "../../global/config/config.ts";
 import type { ClientNames, DnsQuerier } from "../../global/dns/index.ts";
-import { printable, reply, type SmtpReply } from "../../global/smtp-server/reply.ts";
-import type { AcceptedRecipient, MessageAction, SessionView } from "../../global/smtp-server/types.ts";
+import { printable, reply, type SmtpReply } from "../protocol/reply.ts";
+import type { AcceptedRecipient, MessageAction, SessionView } from "../protocol/types.ts";
 import type { HostMatcher } from "./host-list.ts";
 
 /** Which list is running: decides the subject of generic replies. */

@@ -14,7 +14,7 @@
  * Runs in smtpd as mail_owner; what it checks is untrusted client data.
  */
 import { isTemporary, isValidHostname, rblLookup, rhsblLookup, type DnsblResult, type DnsQuerier } from "../../global/dns/index.ts";
-import { reply, type SmtpReply } from "../../global/smtp-server/reply.ts";
+import { reply, type SmtpReply } from "../protocol/reply.ts";
 import { TableError } from "../../global/tables/table.ts";
 import { openTable } from "../../global/tables/open-table.ts";
 import { lookupAddress } from "../../global/tables/address-lookup.ts";

@@ -14,7 +14,7 @@
  */
 import type { Config } from "../../global/config/config.ts";
 import { openTable } from "../../global/tables/open-table.ts";
-import type { SaslExchange, SaslServer, SaslStep, SessionView } from "../../global/smtp-server/types.ts";
+import type { SaslExchange, SaslServer, SaslStep, SessionView } from "../protocol/types.ts";
 
 const USERNAME = Buffer.from("Username:").toString("base64");
 const PASSWORD = Buffer.from("Password:").toString("base64");

@@ -20,7 +20,7 @@
 import { connect, type Socket } from "node:net";
 import { isAbsolute, join } from "node:path";
 import type { Config } from "../../global/config/config.ts";
-import type { SaslExchange, SaslServer, SaslStep, SessionView } from "../../global/smtp-server/types.ts";
+import type { SaslExchange, SaslServer, SaslStep, SessionView } from "../protocol/types.ts";
 
 interface Mechanism {
   name: string;

@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { defaultsOnlyConfig } from "../../../src/global/config/config.ts";
 import type { DnsQuerier, DnsResult } from "../../../src/global/dns/index.ts";
-import { formatReply } from "../../../src/global/smtp-server/reply.ts";
-import type { AcceptedRecipient, PolicyResult, SessionView } from "../../../src/global/smtp-server/types.ts";
+import { formatReply } from "../../../src/smtpd/protocol/reply.ts";
+import type { AcceptedRecipient, PolicyResult, SessionView } from "../../../src/smtpd/protocol/types.ts";
 import { Anvil } from "../../../src/smtpd/anvil.ts";
 import { SmtpdPolicy } from "../../../src/smtpd/policy.ts";
 import { hostMatcherFor } from "../../../src/smtpd/restrictions/host-list.ts";

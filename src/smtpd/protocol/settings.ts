@@ -6,8 +6,8 @@
  *
  * Runs in smtpd and in sendmail -bs; the configuration is trusted.
  */
-import type { Config } from "../config/config.ts";
-import { ConfigError } from "../config/source.ts";
+import type { Config } from "../../global/config/config.ts";
+import { ConfigError } from "../../global/config/source.ts";
 import type { BareNewlineMode } from "./input.ts";
 import type { SessionSettings } from "./types.ts";
 

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { decodeXtext, encodeXtext, parseNotify, parseOrcpt, parsePath, splitParams } from "../../../../src/global/smtp-server/args.ts";
+import { decodeXtext, encodeXtext, parseNotify, parseOrcpt, parsePath, splitParams } from "../../../../src/smtpd/protocol/args.ts";
 
 const lax = { strict: false, allowEmpty: false };
 

@@ -3,7 +3,7 @@
  * client bytes into and reads replies from, a policy whose answers the test
  * sets, a sink that keeps committed messages, and a log that keeps lines.
  */
-import { SmtpSession } from "../../../../src/global/smtp-server/session.ts";
+import { SmtpSession } from "../../../../src/smtpd/protocol/session.ts";
 import type {
   ClientIdentity,
   MessageSink,
@@ -15,8 +15,8 @@ import type {
   SessionSettings,
   SessionTransport,
   TlsSummary,
-} from "../../../../src/global/smtp-server/types.ts";
-import type { SmtpReply } from "../../../../src/global/smtp-server/reply.ts";
+} from "../../../../src/smtpd/protocol/types.ts";
+import type { SmtpReply } from "../../../../src/smtpd/protocol/reply.ts";
 
 export function settings(over: Partial<SessionSettings> = {}): SessionSettings {
   return {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { InputClosedError, InputTimeoutError, SmtpInput, type BareNewlineMode } from "../../../../src/global/smtp-server/input.ts";
+import { InputClosedError, InputTimeoutError, SmtpInput, type BareNewlineMode } from "../../../../src/smtpd/protocol/input.ts";
 
 function input(text: string | Buffer, opts: { end?: boolean; timeoutMs?: number } = {}): SmtpInput {
   const i = new SmtpInput({ timeoutMs: opts.timeoutMs ?? 1000 });

@@ -12,7 +12,7 @@
  * and A for an authenticated client, as RFC 3848 and Postfix spell them.
  * Client-supplied text (HELO, recipient) arrives already made printable.
  */
-import { mailDate } from "../message/mail-date.ts";
+import { mailDate } from "../../global/message/mail-date.ts";
 import type { ClientIdentity, TlsSummary } from "./types.ts";
 
 export interface ReceivedInput {

@@ -8,7 +8,7 @@
  * Runs as the submitting user; the password file is trusted, $NAME is the
  * user's own choice.
  */
-import { getpwuid } from "../../util/passwd.ts";
+import { getpwuid } from "../util/passwd.ts";
 
 export interface Submitter {
   uid: number;

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { reply } from "../../../../src/global/smtp-server/reply.ts";
-import type { SaslServer, SaslStep, TlsSummary } from "../../../../src/global/smtp-server/types.ts";
+import { reply } from "../../../../src/smtpd/protocol/reply.ts";
+import type { SaslServer, SaslStep, TlsSummary } from "../../../../src/smtpd/protocol/types.ts";
 import { start } from "./harness.ts";
 
 const EHLO_REPLY =

@@ -1,6 +1,6 @@
 /**
- * `sendmail -bs`: an SMTP session on standard input and output, run by the
- * same protocol engine as the SMTP server (src/global/smtp-server). As
+ * `postern smtpd -S`, which `sendmail -bs` runs: an SMTP session on standard
+ * input and output, run by the SMTP server's protocol engine (protocol/). As
  * Postfix's stand-alone mode: the client is "localhost[127.0.0.1]", access
  * restrictions are off (the user could run sendmail directly anyway), there
  * is no AUTH, STARTTLS or ETRN, and each accepted message goes into
@@ -12,16 +12,16 @@
  * user's own; the maildrop file is untrusted by pickup as always.
  */
 import { join } from "node:path";
-import type { Config } from "../../global/config/config.ts";
-import { setupLog } from "../../global/system/log-setup.ts";
-import { commitQueueFileSync } from "../../global/queue/commit.ts";
-import { encodeQueueFile, type Recipient } from "../../global/queue/format.ts";
-import { reply, type SmtpReply } from "../../global/smtp-server/reply.ts";
-import { SmtpSession } from "../../global/smtp-server/session.ts";
-import { sessionSettings } from "../../global/smtp-server/settings.ts";
-import type { MessageSink, PolicyResult, QueuedMessage, SessionPolicy, SessionTransport } from "../../global/smtp-server/types.ts";
-import { log } from "../../util/log.ts";
-import { currentSubmitter, fullNameFor } from "./identity.ts";
+import type { Config } from "../global/config/config.ts";
+import { setupLog } from "../global/system/log-setup.ts";
+import { commitQueueFileSync } from "../global/queue/commit.ts";
+import { encodeQueueFile, type Recipient } from "../global/queue/format.ts";
+import { reply, type SmtpReply } from "./protocol/reply.ts";
+import { SmtpSession } from "./protocol/session.ts";
+import { sessionSettings } from "./protocol/settings.ts";
+import type { MessageSink, PolicyResult, QueuedMessage, SessionPolicy, SessionTransport } from "./protocol/types.ts";
+import { log } from "../util/log.ts";
+import { currentSubmitter, fullNameFor } from "../cleanup/submitter.ts";
 
 const ACCEPT = async (): Promise<PolicyResult> => ({});
 
