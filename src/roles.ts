@@ -37,7 +37,7 @@ export const ROLES: Record<string, RoleEntry> = {
   pickup: { summary: "Takes sendmail's files from maildrop/ into the queue (--once: one pass)", load: () => import("./pickup/main.ts"), internal: true },
   smtpd: { summary: "The SMTP server of one service (--service NAME)", load: () => import("./smtpd/main.ts"), internal: true },
   local: { summary: "The local delivery service", load: () => import("./local/service.ts"), internal: true },
-  "local-worker": { summary: "Local delivery as one user (started by local)", load: () => import("./local/worker-main.ts"), internal: true },
+  "local-worker": { summary: "Local delivery as one user (started by local)", load: () => import("./local/worker/main.ts"), internal: true },
   saslpasswd: { summary: "Add, change or remove a user of the SMTP server's built-in AUTH", load: () => import("./cmd/saslpasswd.ts") },
   tls: { summary: "TLS helpers: new-server-cert makes a self-signed key and certificate", load: () => import("./cmd/tls.ts") },
   stop: { summary: "Stop the mail system gracefully", load: control },

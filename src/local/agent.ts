@@ -25,7 +25,7 @@ import type { DeliveryAgent, DeliveryRecipient, DeliveryRequest, RecipientResult
 import { log } from "../util/log.ts";
 import { finishForwards } from "./forward.ts";
 import { deliveredToAddresses } from "./message-copy.ts";
-import { InProcessPerformer, WorkerPool, type Performer } from "./performer.ts";
+import { InProcessPerformer, WorkerPool, type Performer } from "./worker/performer.ts";
 import { deliverRecipient } from "./recipient.ts";
 import { LocalServices, type TableOpener } from "./services.ts";
 import { readLocalSettings } from "./settings.ts";

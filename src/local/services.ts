@@ -8,8 +8,8 @@
  */
 import { getpwnam, getpwuid, type PasswdEntry } from "../util/passwd.ts";
 import type { Table, TableOwner } from "../global/tables/table.ts";
-import type { Identity, Job, JobResult } from "./jobs.ts";
-import type { Performer } from "./performer.ts";
+import type { Identity, Job, JobResult } from "./worker/jobs.ts";
+import type { Performer } from "./worker/performer.ts";
 import type { LocalSettings } from "./settings.ts";
 import type { UserAttr } from "./state.ts";
 import { log } from "../util/log.ts";

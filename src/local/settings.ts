@@ -7,7 +7,7 @@
 import { hostname } from "node:os";
 import type { Config } from "../global/config/config.ts";
 import { ConfigError } from "../global/config/source.ts";
-import type { LockPlan } from "./jobs.ts";
+import type { LockPlan } from "./worker/jobs.ts";
 
 export type ExpansionType = "alias" | "forward" | "include";
 export type DeliveredHeaderContext = "command" | "file" | "forward";

@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { maildirHostname, maildirNewName, maildirTmpName } from "../../../src/local/maildir-file.ts";
+import { maildirHostname, maildirNewName, maildirTmpName } from "../../../src/local/worker/maildir-file.ts";
 
 const parts = { seconds: 1763706405, microseconds: 123456, pid: 4242, count: 7, dev: 0x803, ino: 0x1a2b3c, host: "mail.example.test" };
 

@@ -2,10 +2,10 @@
  * The leaf operations of local delivery, as plain data: the agent decides
  * what to do and with whose rights, and a performer runs the job either in
  * the agent's own process (unprivileged mode, or root's own deliveries) or
- * in a worker that has become the recipient (worker-pool.ts). Jobs and
+ * in a worker that has become the recipient (performer.ts). Jobs and
  * results cross a pipe as JSON; the message travels beside them as bytes.
  */
-import type { Envelope } from "../global/queue/format.ts";
+import type { Envelope } from "../../global/queue/format.ts";
 
 /** Whose rights a job runs with: uid, gid, and the name whose supplementary groups apply. */
 export interface Identity {
@@ -116,7 +116,7 @@ export interface JobFailure {
 export type JobResult =
   | ({ ok: true; warnings?: string[] } & (
       | { type: "mbox" | "maildir" }
-      | { type: "command"; end: import("./command-status.ts").CommandEnd; output: string }
+      | { type: "command"; end: import("../command-status.ts").CommandEnd; output: string }
       | { type: "stat"; status: FileStatus }
       | { type: "read"; text: string; status: FileStatus }
       | { type: "commit"; queueId: string }

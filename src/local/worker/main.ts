@@ -12,9 +12,9 @@
  */
 import { executeJob } from "./job-exec.ts";
 import type { Job } from "./jobs.ts";
-import { encodeFrame, FrameReader } from "./worker-protocol.ts";
-import { EX_NOPERM, EX_USAGE, ExitError } from "../util/sysexits.ts";
-import { useNormalJitPolicy } from "../util/jit.ts";
+import { encodeFrame, FrameReader } from "./protocol.ts";
+import { EX_NOPERM, EX_USAGE, ExitError } from "../../util/sysexits.ts";
+import { useNormalJitPolicy } from "../../util/jit.ts";
 
 function dropPrivileges(uid: number, gid: number, user: string | undefined): void {
   // node's process.initgroups exists in Bun but is missing from bun-types

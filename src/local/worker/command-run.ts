@@ -10,10 +10,10 @@
  * worker has already become that user. The command text comes from an
  * alias, a .forward file or mailbox_command.
  */
-import type { CommandEnd } from "./command-status.ts";
-import { OUTPUT_LIMIT, printableOutput } from "./command-status.ts";
+import type { CommandEnd } from "../command-status.ts";
+import { OUTPUT_LIMIT, printableOutput } from "../command-status.ts";
 import type { CommandJob } from "./jobs.ts";
-import { formatDelivery } from "./message-copy.ts";
+import { formatDelivery } from "../message-copy.ts";
 import { errnoText } from "./mbox-file.ts";
 import { constants as osc } from "node:os";
 

@@ -12,7 +12,7 @@
 import { constants as fsc } from "node:fs";
 import { link, mkdir, open, unlink } from "node:fs/promises";
 import type { JobFailure, MaildirJob } from "./jobs.ts";
-import { formatDelivery } from "./message-copy.ts";
+import { formatDelivery } from "../message-copy.ts";
 import { errnoText, mboxDsn } from "./mbox-file.ts";
 
 let deliveries = 0;

@@ -11,8 +11,8 @@
  */
 import { executeJob } from "./job-exec.ts";
 import type { Identity, Job, JobResult } from "./jobs.ts";
-import { encodeFrame, FrameReader } from "./worker-protocol.ts";
-import { log } from "../util/log.ts";
+import { encodeFrame, FrameReader } from "./protocol.ts";
+import { log } from "../../util/log.ts";
 
 export interface Performer {
   /** Runs `job`; `identity` undefined means the agent's own rights. */

@@ -14,9 +14,9 @@
 import { constants as fsc } from "node:fs";
 import { lstat, open, stat, unlink, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
-import { strerrorOf, tryKernelLock, type KernelLock } from "../util/kernel-lock.ts";
+import { strerrorOf, tryKernelLock, type KernelLock } from "../../util/kernel-lock.ts";
 import type { FileStatus, JobFailure, LockPlan, MboxJob } from "./jobs.ts";
-import { formatDelivery } from "./message-copy.ts";
+import { formatDelivery } from "../message-copy.ts";
 
 /** The system's text for an error, as Postfix's %m prints it ("No such file or directory"). */
 export function errnoText(err: unknown): string {

@@ -4,8 +4,8 @@
  * a worker calls it after it has become the job's user.
  */
 import { open, stat, lstat } from "node:fs/promises";
-import { commitQueueFile } from "../global/queue/commit.ts";
-import { encodeQueueFile } from "../global/queue/format.ts";
+import { commitQueueFile } from "../../global/queue/commit.ts";
+import { encodeQueueFile } from "../../global/queue/format.ts";
 import { runCommand } from "./command-run.ts";
 import type { Job, JobResult } from "./jobs.ts";
 import { deliverToMaildir } from "./maildir-file.ts";
