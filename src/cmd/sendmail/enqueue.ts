@@ -74,7 +74,7 @@ function probeContent(sender: string, recipients: readonly string[]): Buffer {
 
 function queueWriteError(err: unknown, who: string, dir: string): ExitError {
   const e = err as NodeJS.ErrnoException;
-  const reason = (e.message ?? String(err)).replace(/^\w+: /, "").replace(/, \w+ '.*'$/, "");
+  const reason = (e.message ?? String(err)).replace(/^\w+: /, "").replace(/, \w+(?: '.*')?$/, "");
   // Postfix's words when the file was created but could not be written whole (or renamed)
   if (e.syscall !== "open") return new ExitError(EX_TEMPFAIL, `${who}: error writing queue file: ${reason}`);
   const missing = e.code === "ENOENT" || e.code === "ENOTDIR";
