@@ -62,6 +62,10 @@ export async function writeFullyAsync(handle: FileHandle, data: string | Uint8Ar
 /**
  * Appends all of `data` to a file opened with O_APPEND; when that fails, the
  * part that was written is cut off again (best effort) and the error thrown.
+ * XXX: the cut is made from the file's size, so a record that another
+ * process appended between the failed write and the cut (postsuper's X
+ * beside the queue manager's D, on a full disk) goes too: that recipient is
+ * tried again, a duplicate rather than a loss.
  */
 export function appendFully(fd: number, data: string | Uint8Array, write: SyncWriter = systemWrite): void {
   const bytes = bytesOf(data);
