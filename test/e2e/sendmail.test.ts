@@ -417,6 +417,14 @@ describe("errors and exit status", () => {
     expect(readdirSync(join(inst.queue, "maildrop"))).toEqual([]);
   });
 
+  test("sendmail -bs with less free space than 1.5 x message_size_limit: MAIL gets 452", async () => {
+    const inst = await instance(`message_size_limit = ${2 ** 50}`);
+    const r = await sendmail(inst, ["-bs"], "EHLO x\r\nMAIL FROM:<a@example.org>\r\nQUIT\r\n");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("\r\n452 4.3.1 Insufficient system storage\r\n221 ");
+    expect(readdirSync(join(inst.queue, "maildrop"))).toEqual([]);
+  });
+
   test("-t with a header longer than header_size_limit: exit 65, nothing queued", async () => {
     const inst = await instance("header_size_limit = 200");
     const folded = Array.from({ length: 20 }, () => `\t${"x".repeat(30)}`).join("\n");
