@@ -24,7 +24,7 @@ import { commitQueueFileSync } from "../global/queue/commit.ts";
 import { CorruptQueueFileError, decodeQueueFile, encodeDoneRecord, encodeQueueFile, type QueueFile } from "../global/queue/format.ts";
 import { appendDeliveryLog } from "../global/queue/delivery-log.ts";
 import { isQueueId } from "../global/queue/names.ts";
-import { queueSpaceShortageSync, type SpaceRule } from "../global/queue/space.ts";
+import { queueSpaceRule, queueSpaceShortageSync, type SpaceRule } from "../global/queue/space.ts";
 import { quarantine } from "../global/queue/store.ts";
 import { cleanupSettings, type CleanupSettings } from "../cleanup/settings.ts";
 import { cleanupLocalSubmission, NoRecipientsError, type CleanupResult } from "../cleanup/local-submission.ts";
@@ -191,7 +191,7 @@ export function pickupOnce(config: Config): PickupStats {
     log.warn(`cannot scan ${join(queueDir, "maildrop")}: ${(err as Error).message}`);
     return stats;
   }
-  const rule: SpaceRule = { minfree: config.int("queue_minfree"), sizeLimit: config.int("message_size_limit") };
+  const rule = queueSpaceRule(config);
   for (const [i, name] of names.entries()) {
     if (spaceShort(queueDir, rule)) {
       stats.kept += names.length - i;

@@ -25,7 +25,7 @@ import type { Config } from "../global/config/config.ts";
 import { commitQueueFile } from "../global/queue/commit.ts";
 import { encodeQueueFile, type Recipient } from "../global/queue/format.ts";
 import { queueIdFor } from "../global/queue/names.ts";
-import { queueSpaceShortage } from "../global/queue/space.ts";
+import { queueSpaceRule, queueSpaceShortage } from "../global/queue/space.ts";
 import { printable, reply, type SmtpReply } from "../global/smtp-server/reply.ts";
 import type { MessageSink, QueuedMessage } from "../global/smtp-server/types.ts";
 import { cleanupRemoteSubmission, type RemoteRejection } from "../cleanup/remote-submission.ts";
@@ -65,9 +65,8 @@ export class QueueSink implements MessageSink {
 
   /** At MAIL FROM; `size` is the SIZE parameter (0: none). */
   async checkSpace(size: number): Promise<SmtpReply | undefined> {
-    const rule = { minfree: this.#opts.config.int("queue_minfree"), sizeLimit: this.#opts.config.int("message_size_limit") };
     try {
-      const shortage = await queueSpaceShortage(this.#queueDir, rule, size);
+      const shortage = await queueSpaceShortage(this.#queueDir, queueSpaceRule(this.#opts.config), size);
       if (!shortage) return undefined;
       log.warn(shortage.warning);
       return INSUFFICIENT;

@@ -28,7 +28,7 @@ import { parseAddressList } from "../../global/address/parse.ts";
 import { splitMessage } from "../../global/message/header-split.ts";
 import { commitQueueFileSync } from "../../global/queue/commit.ts";
 import { encodeQueueFile, type Recipient } from "../../global/queue/format.ts";
-import { queueSpaceShortageSync } from "../../global/queue/space.ts";
+import { queueSpaceRule, queueSpaceShortageSync } from "../../global/queue/space.ts";
 import { checkUserAcl } from "../../global/user-acl.ts";
 import { extractRecipients } from "./extract.ts";
 import { currentSubmitter, fullNameFor } from "./identity.ts";
@@ -85,7 +85,7 @@ function queueWriteError(err: unknown, who: string, dir: string): ExitError {
 function checkSpace(config: Config, who: string, size: number): void {
   let shortage;
   try {
-    shortage = queueSpaceShortageSync(config.str("queue_directory"), { minfree: config.int("queue_minfree"), sizeLimit: config.int("message_size_limit") }, size);
+    shortage = queueSpaceShortageSync(config.str("queue_directory"), queueSpaceRule(config), size);
   } catch {
     return;
   }

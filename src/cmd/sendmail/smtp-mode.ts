@@ -20,7 +20,7 @@ import type { Config } from "../../global/config/config.ts";
 import { setupLog } from "../../global/log-setup.ts";
 import { commitQueueFileSync } from "../../global/queue/commit.ts";
 import { encodeQueueFile, type Recipient } from "../../global/queue/format.ts";
-import { queueSpaceShortage } from "../../global/queue/space.ts";
+import { queueSpaceRule, queueSpaceShortage } from "../../global/queue/space.ts";
 import { reply, type SmtpReply } from "../../global/smtp-server/reply.ts";
 import { SmtpSession } from "../../global/smtp-server/session.ts";
 import { sessionSettings } from "../../global/smtp-server/settings.ts";
@@ -38,7 +38,7 @@ function maildropSink(config: Config): MessageSink {
   return {
     async checkSpace(size: number): Promise<SmtpReply | undefined> {
       try {
-        const shortage = await queueSpaceShortage(config.str("queue_directory"), { minfree: config.int("queue_minfree"), sizeLimit: config.int("message_size_limit") }, size);
+        const shortage = await queueSpaceShortage(config.str("queue_directory"), queueSpaceRule(config), size);
         if (!shortage) return undefined;
         log.warn(shortage.warning);
         return reply(452, "4.3.1", "Insufficient system storage");

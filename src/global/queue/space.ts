@@ -16,6 +16,7 @@
  */
 import { statfsSync } from "node:fs";
 import { statfs } from "node:fs/promises";
+import type { Config } from "../config/config.ts";
 
 /** Postfix's multiplier of message_size_limit (smtpd_space_multf). */
 export const SPACE_MULTIPLIER = 1.5;
@@ -25,6 +26,11 @@ export interface SpaceRule {
   minfree: number;
   /** message_size_limit, bytes; 0: no limit. */
   sizeLimit: number;
+}
+
+/** The rule from queue_minfree and message_size_limit. */
+export function queueSpaceRule(config: Config): SpaceRule {
+  return { minfree: config.int("queue_minfree"), sizeLimit: config.int("message_size_limit") };
 }
 
 export interface SpaceShortage {
