@@ -11,7 +11,8 @@
  * mail_owner, so smtpd can read it and users cannot) or by the owner of an
  * unprivileged installation (mode 0600). Only the table file is trusted.
  */
-import { chownSync, closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { chownSync, closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync } from "node:fs";
+import { writeFully } from "../util/durable-file.ts";
 import { dirname, join } from "node:path";
 import { isatty } from "node:tty";
 import { getopt, GetoptError } from "../util/getopt.ts";
@@ -88,7 +89,7 @@ export async function main(args: string[]): Promise<number> {
   try {
     const fd = openSync(tmp, "wx", root ? 0o640 : 0o600);
     try {
-      writeSync(fd, kept.length ? `${kept.join("\n")}\n` : "");
+      writeFully(fd, kept.length ? `${kept.join("\n")}\n` : "");
       fsyncSync(fd);
     } finally {
       closeSync(fd);

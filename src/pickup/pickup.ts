@@ -4,7 +4,9 @@
  * symbolic links and taken only when it is a regular file with one link
  * (so nobody can feed pickup another user's file); its owner, from fstat, is
  * the submitting uid. A file that does not decode goes to corrupt/. A file
- * that cannot be committed now (disk full) stays for the next pass.
+ * that cannot be committed now (disk full) stays for the next pass, and no
+ * file is taken while the queue file system has no more free space than
+ * queue_minfree or 1.5 times message_size_limit (global/queue/space.ts).
  *
  * Logs as Postfix's pickup and cleanup do:
  *   QUEUEID: uid=1000 from=<user>          (postfix/pickup)
@@ -22,6 +24,7 @@ import { commitQueueFileSync } from "../global/queue/commit.ts";
 import { CorruptQueueFileError, decodeQueueFile, encodeDoneRecord, encodeQueueFile, type QueueFile } from "../global/queue/format.ts";
 import { appendDeliveryLog } from "../global/queue/delivery-log.ts";
 import { isQueueId } from "../global/queue/names.ts";
+import { queueSpaceRule, queueSpaceShortageSync, type SpaceRule } from "../global/queue/space.ts";
 import { quarantine } from "../global/queue/store.ts";
 import { cleanupSettings, type CleanupSettings } from "../cleanup/settings.ts";
 import { cleanupLocalSubmission, NoRecipientsError, type CleanupResult } from "../cleanup/local-submission.ts";
@@ -164,6 +167,17 @@ function pickupFile(settings: CleanupSettings, queueDir: string, name: string, t
   return "queued";
 }
 
+/** True (with a warning) when the queue has no room for one more message; the files wait in maildrop/. */
+function spaceShort(queueDir: string, rule: SpaceRule): boolean {
+  try {
+    const shortage = queueSpaceShortageSync(queueDir, rule);
+    if (shortage) log.warn(`${shortage.warning}; leaving mail in maildrop/ for later`);
+    return shortage !== undefined;
+  } catch {
+    return false; // the commit says what is wrong
+  }
+}
+
 /** One pass over maildrop/; the daemon calls it on every change and once a minute. */
 export function pickupOnce(config: Config): PickupStats {
   const queueDir = config.str("queue_directory");
@@ -177,6 +191,13 @@ export function pickupOnce(config: Config): PickupStats {
     log.warn(`cannot scan ${join(queueDir, "maildrop")}: ${(err as Error).message}`);
     return stats;
   }
-  for (const name of names) stats[pickupFile(settings, queueDir, name, tags)]++;
+  const rule = queueSpaceRule(config);
+  for (const [i, name] of names.entries()) {
+    if (spaceShort(queueDir, rule)) {
+      stats.kept += names.length - i;
+      break;
+    }
+    stats[pickupFile(settings, queueDir, name, tags)]++;
+  }
   return stats;
 }

@@ -19,7 +19,8 @@
  * alone). Trusts queue files only after they decode; a corrupt one goes to
  * corrupt/.
  */
-import { closeSync, existsSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, utimesSync, watch, writeSync, constants as fsc, type FSWatcher } from "node:fs";
+import { closeSync, existsSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, utimesSync, watch, constants as fsc, type FSWatcher } from "node:fs";
+import { appendFully } from "../util/durable-file.ts";
 import { join } from "node:path";
 import { log } from "../util/log.ts";
 import type { Config } from "../global/config/config.ts";
@@ -327,7 +328,7 @@ export class QueueManager {
         appendDeliveryLog(this.#queueDir, "trace", msg.id, finals.map((f) => traceEntry(f, verifyStatus(f.status))));
         if (queueFd === undefined) markRecipientDone(path, result.index);
         else {
-          writeSync(queueFd, encodeDoneRecord(result.index));
+          appendFully(queueFd, encodeDoneRecord(result.index));
           if (!syncLater) fsyncSync(queueFd);
         }
         rcpt.done = true;
@@ -353,7 +354,7 @@ export class QueueManager {
         if (reports.length) appendDeliveryLog(this.#queueDir, "bounce", msg.id, reports);
         if (queueFd === undefined) markRecipientDone(path, result.index);
         else {
-          writeSync(queueFd, encodeDoneRecord(result.index));
+          appendFully(queueFd, encodeDoneRecord(result.index));
           if (!syncLater) fsyncSync(queueFd);
         }
         rcpt.done = true;

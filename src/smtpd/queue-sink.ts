@@ -4,12 +4,13 @@
  * with write, fsync, rename, fsync of the directory in incoming/ (or hold/
  * after a HOLD action) before the client hears "250 2.0.0 Ok: queued as".
  *
- * queue_minfree: MAIL (with its SIZE) and the commit itself are refused with
- * `452 4.3.1 Insufficient system storage` when the queue file system has less
- * free space than queue_minfree plus 1.5 times the message; a write that
- * fails for lack of space gets the same reply, any other write error
- * `451 4.3.0 Error: queue file write error`. Nothing is ever acknowledged
- * that is not on disk.
+ * Space: MAIL is refused with `452 4.3.1 Insufficient system storage` when
+ * the queue file system has no more than queue_minfree or 1.5 times
+ * message_size_limit free (Postfix's smtpd_check_queue, global/queue/
+ * space.ts). A commit that fails all the same (the disk filled up meanwhile,
+ * a short write, an I/O error) leaves no file behind and gets `451 4.3.0
+ * Error: queue file write error`, as Postfix's cleanup status
+ * CLEANUP_STAT_WRITE does. Nothing is ever acknowledged that is not on disk.
  *
  * Logs as Postfix's smtpd and cleanup do:
  *   QUEUEID: client=NAME[ADDR], sasl_method=PLAIN, sasl_username=USER
@@ -18,13 +19,13 @@
  *
  * Runs in smtpd as mail_owner.
  */
-import { statfs } from "node:fs/promises";
 import { join } from "node:path";
 import { log } from "../util/log.ts";
 import type { Config } from "../global/config/config.ts";
 import { commitQueueFile } from "../global/queue/commit.ts";
 import { encodeQueueFile, type Recipient } from "../global/queue/format.ts";
 import { queueIdFor } from "../global/queue/names.ts";
+import { queueSpaceRule, queueSpaceShortage } from "../global/queue/space.ts";
 import { printable, reply, type SmtpReply } from "./protocol/reply.ts";
 import type { MessageSink, QueuedMessage } from "./protocol/types.ts";
 import { cleanupRemoteSubmission, type RemoteRejection } from "../cleanup/remote-submission.ts";
@@ -37,6 +38,7 @@ class Refused extends Error {
 }
 
 const INSUFFICIENT = reply(452, "4.3.1", "Insufficient system storage");
+const WRITE_ERROR = reply(451, "4.3.0", "Error: queue file write error");
 
 export interface SinkOptions {
   config: Config;
@@ -61,21 +63,17 @@ export class QueueSink implements MessageSink {
     return this.#opts.config.str("queue_directory");
   }
 
+  /** At MAIL FROM; `size` is the SIZE parameter (0: none). */
   async checkSpace(size: number): Promise<SmtpReply | undefined> {
-    const minfree = this.#opts.config.int("queue_minfree");
-    let free: number;
     try {
-      const st = await statfs(this.#queueDir);
-      free = Number(st.bavail) * Number(st.bsize);
+      const shortage = await queueSpaceShortage(this.#queueDir, queueSpaceRule(this.#opts.config), size);
+      if (!shortage) return undefined;
+      log.warn(shortage.warning);
+      return INSUFFICIENT;
     } catch (err) {
       log.warn(`cannot get the free space of ${this.#queueDir}: ${(err as Error).message}`);
       return undefined;
     }
-    if (free < minfree || (size > 0 && free - minfree < 1.5 * size)) {
-      log.warn(`not enough free space in mail queue: ${free} bytes < ${minfree} + 1.5*${size}`);
-      return INSUFFICIENT;
-    }
-    return undefined;
   }
 
   async commit(message: QueuedMessage): Promise<{ queueId: string } | { reject: SmtpReply }> {
@@ -90,9 +88,6 @@ export class QueueSink implements MessageSink {
       log.info(`${id}: discard: ${discard.stage} from ${namaddr}: ${discard.reason}${whatsup(discard.subject)}`);
       return { queueId: id };
     }
-    const space = await this.checkSpace(message.content.length);
-    if (space) return { reject: space };
-
     const hold = message.actions.find((a) => a.kind === "hold");
     const dir = join(this.#queueDir, hold ? "hold" : "incoming");
     const attributes: Record<string, string> = {
@@ -148,10 +143,8 @@ export class QueueSink implements MessageSink {
         log.write("warning", `NOQUEUE: ${err.rejection.warning} from ${namaddr}`, this.#opts.cleanupTag);
         return { reject: reply(err.rejection.code, err.rejection.dsn, err.rejection.text) };
       }
-      const code = (err as NodeJS.ErrnoException).code;
       log.warn(`${namaddr}: cannot write a queue file in ${dir}: ${(err as Error).message}`);
-      if (code === "ENOSPC" || code === "EDQUOT") return { reject: INSUFFICIENT };
-      return { reject: reply(451, "4.3.0", "Error: queue file write error") };
+      return { reject: WRITE_ERROR };
     }
     return { queueId };
   }

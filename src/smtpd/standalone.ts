@@ -8,6 +8,10 @@
  * user, committed with fsync before "250 2.0.0 Ok: queued as"), so it is
  * queued even while the mail system is down; pickup takes it from there.
  *
+ * Space is checked at MAIL FROM as plain sendmail checks it (global/queue/
+ * space.ts: `452 4.3.1 Insufficient system storage`); a commit that fails
+ * leaves no file and gets `451 4.3.0 Error: queue file write error`.
+ *
  * Runs as the invoking user, never set-uid. The session's input is the
  * user's own; the maildrop file is untrusted by pickup as always.
  */
@@ -16,6 +20,7 @@ import type { Config } from "../global/config/config.ts";
 import { setupLog } from "../global/system/log-setup.ts";
 import { commitQueueFileSync } from "../global/queue/commit.ts";
 import { encodeQueueFile, type Recipient } from "../global/queue/format.ts";
+import { queueSpaceRule, queueSpaceShortage } from "../global/queue/space.ts";
 import { reply, type SmtpReply } from "./protocol/reply.ts";
 import { SmtpSession } from "./protocol/session.ts";
 import { sessionSettings } from "./protocol/settings.ts";
@@ -31,8 +36,15 @@ const standAlonePolicy: SessionPolicy = { connect: ACCEPT, helo: ACCEPT, mail: A
 function maildropSink(config: Config): MessageSink {
   const maildrop = join(config.str("queue_directory"), "maildrop");
   return {
-    async checkSpace(): Promise<SmtpReply | undefined> {
-      return undefined;
+    async checkSpace(size: number): Promise<SmtpReply | undefined> {
+      try {
+        const shortage = await queueSpaceShortage(config.str("queue_directory"), queueSpaceRule(config), size);
+        if (!shortage) return undefined;
+        log.warn(shortage.warning);
+        return reply(452, "4.3.1", "Insufficient system storage");
+      } catch {
+        return undefined; // the commit says what is wrong
+      }
     },
     async commit(m: QueuedMessage) {
       const submitter = currentSubmitter();
@@ -56,9 +68,7 @@ function maildropSink(config: Config): MessageSink {
         log.info(`${id}: client=${m.session.client.name}[${m.session.client.address}], uid=${submitter.uid}`);
         return { queueId: id };
       } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
         log.warn(`cannot create a queue file in "${maildrop}": ${(err as Error).message}`);
-        if (code === "ENOSPC" || code === "EDQUOT") return { reject: reply(452, "4.3.1", "Insufficient system storage") };
         return { reject: reply(451, "4.3.0", "Error: queue file write error") };
       }
     },

@@ -9,7 +9,8 @@
  * Runs in every role and command; trusts nothing in `text` beyond making it
  * one line (newlines become spaces, as a log reader expects one record a line).
  */
-import { closeSync, openSync, writeSync, constants as fsc } from "node:fs";
+import { closeSync, openSync, constants as fsc } from "node:fs";
+import { writeFully } from "./durable-file.ts";
 import { hostname } from "node:os";
 
 export type Severity = "info" | "warning" | "error" | "fatal" | "panic";
@@ -82,7 +83,7 @@ class Logger {
     const text = (severity === "info" ? "" : `${severity}: `) + oneLine(message);
     if (this.#stderrProgram !== undefined) {
       try {
-        writeSync(2, `${this.#stderrProgram}: ${text}\n`);
+        writeFully(2, `${this.#stderrProgram}: ${text}\n`);
       } catch {
         // stderr closed: nothing better to do
       }
@@ -90,7 +91,7 @@ class Logger {
     const record = `${tag}[${process.pid}]: ${text}`;
     if (this.#fileFd !== undefined && !(this.#fileFd === 2 && this.#stderrProgram !== undefined)) {
       try {
-        writeSync(this.#fileFd, `${syslogTimestamp(new Date())} ${this.#host} ${record}\n`);
+        writeFully(this.#fileFd, `${syslogTimestamp(new Date())} ${this.#host} ${record}\n`);
       } catch {
         // a full disk must not take the caller down with it
       }

@@ -4,6 +4,19 @@
  * when the reader has gone away (`mailq | head`), as a Unix filter should be.
  */
 import { writeSync } from "node:fs";
+import { writeFully, type SyncWriter } from "./durable-file.ts";
+
+/** One write(2); an inherited non-blocking pipe that is full waits for the reader. */
+const writeWaitingForReader: SyncWriter = (fd, data, offset, length, position) => {
+  for (;;) {
+    try {
+      return writeSync(fd, data, offset, length, position);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EAGAIN") throw err;
+      Bun.sleepSync(1);
+    }
+  }
+};
 
 export class OutputWriter {
   #chunks: Buffer[] = [];
@@ -33,20 +46,11 @@ export class OutputWriter {
     const all = Buffer.concat(this.#chunks, this.#size);
     this.#chunks = [];
     this.#size = 0;
-    let off = 0;
-    while (off < all.length) {
-      try {
-        off += writeSync(this.#fd, all, off, all.length - off);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === "EPIPE") {
-          this.#closed = true;
-          return;
-        }
-        // an inherited non-blocking pipe that is full: wait for the reader
-        if (code === "EAGAIN") Bun.sleepSync(1);
-        else throw err;
-      }
+    try {
+      writeFully(this.#fd, all, null, writeWaitingForReader);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EPIPE") throw err;
+      this.#closed = true;
     }
   }
 }

@@ -6,22 +6,26 @@
  * non-blocking descriptor that is full (EAGAIN) is retried.
  */
 import { writeSync } from "node:fs";
+import { writeFully, type SyncWriter } from "./durable-file.ts";
 
-function writeAll(fd: number, text: string | Uint8Array): boolean {
-  const bytes = typeof text === "string" ? Buffer.from(text) : text;
-  let off = 0;
-  let spins = 0;
-  while (off < bytes.length) {
+/** One write(2), retried while a non-blocking descriptor is full. */
+const writeRetryingAgain: SyncWriter = (fd, data, offset, length, position) => {
+  for (let spins = 0; ; spins++) {
     try {
-      off += writeSync(fd, bytes, off, bytes.length - off);
-      spins = 0;
+      return writeSync(fd, data, offset, length, position);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === "EAGAIN" && spins++ < 100_000) continue;
-      return false;
+      if ((err as NodeJS.ErrnoException).code !== "EAGAIN" || spins >= 100_000) throw err;
     }
   }
-  return true;
+};
+
+function writeAll(fd: number, text: string | Uint8Array): boolean {
+  try {
+    writeFully(fd, text, null, writeRetryingAgain);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function writeStdout(text: string | Uint8Array): boolean {

@@ -281,6 +281,47 @@ describe("-p: purge temporary files", () => {
   });
 });
 
+describe("stale temporary files at check and start (issue 9, item 19)", () => {
+  /** A pid that no process has now: one of a process that has exited. */
+  function deadPid(): number {
+    const p = Bun.spawnSync(["true"]);
+    return p.pid;
+  }
+
+  test("postern check removes temporary files of crashed writers (older than 5 minutes, writer gone) and day-old ones, with a log line each", async () => {
+    const q = await makeQueue();
+    const tenMinutesAgo = new Date(Date.now() - 10 * 60 * 1000);
+    const dayAgo = new Date(Date.now() - 25 * 3600 * 1000);
+    const dead = deadPid();
+    const crashed = putRawFile(q, "incoming", `t.${dead}.crashed`, "half a message");
+    const crashedDrop = putRawFile(q, "maildrop", `t.${dead}.dropped`, "half a submission");
+    const ancient = putRawFile(q, "hold", `t.${process.pid}.ancient`, "x");
+    const running = putRawFile(q, "incoming", `t.${process.pid}.running`, "a writer that still runs");
+    const fresh = putRawFile(q, "incoming", `t.${dead}.fresh`, "just now");
+    for (const f of [crashed, crashedDrop, running]) utimesSync(f, tenMinutesAgo, tenMinutesAgo);
+    utimesSync(ancient, dayAgo, dayAgo);
+
+    const r = await run("postern", ["check", "-c", q.configDir]);
+    expect(r.code).toBe(0);
+    for (const gone of [crashed, crashedDrop, ancient]) expect(existsSync(gone)).toBe(false);
+    for (const kept of [running, fresh]) expect(existsSync(kept)).toBe(true);
+    expect(r.stderr).toMatch(new RegExp(`postsuper: removed stale temporary file incoming/t\\.${dead}\\.crashed \\(left by a crashed writer\\)\n`));
+    expect(r.stderr).toContain(`postsuper: removed stale temporary file maildrop/t.${dead}.dropped (left by a crashed writer)\n`);
+    expect(r.stderr).toContain(`postsuper: removed stale temporary file hold/t.${process.pid}.ancient (left by a crashed writer)\n`);
+    expect(r.stderr.match(/removed stale temporary file/g)?.length).toBe(3);
+  });
+
+  test("postsuper -p applies the same rule, silently", async () => {
+    const q = await makeQueue();
+    const crashed = putRawFile(q, "deferred", `t.${deadPid()}.x`, "x");
+    const tenMinutesAgo = new Date(Date.now() - 10 * 60 * 1000);
+    utimesSync(crashed, tenMinutesAgo, tenMinutesAgo);
+    const r = await postsuper(q, ["-p"]);
+    expect(r).toMatchObject({ code: 0, stderr: "" });
+    expect(existsSync(crashed)).toBe(false);
+  });
+});
+
 describe("-s: structure check", () => {
   test("bad names and corrupt files go to corrupt/, non-files are removed, subdirectories flattened, IDs matched to inodes", async () => {
     const q = await makeQueue();

@@ -394,6 +394,37 @@ describe("errors and exit status", () => {
     expect((await sendmail(inst, ["bob"], "Subject: small\n\nok\n")).code).toBe(0);
   });
 
+  test("a queue file that cannot be written whole (file size limit): exit 75 with Postfix's message, nothing left behind", async () => {
+    const inst = await instance();
+    // write(2) comes back short at the limit, then fails with EFBIG (SIGXFSZ ignored, as a shell may leave it)
+    const proc = Bun.spawn(["sh", "-c", `trap '' XFSZ; ulimit -f 64; exec "$@"`, "sh", bin("sendmail"), "-C", inst.dir, "bob"], {
+      env: cleanEnv(),
+      stdin: new Blob([`Subject: big\n\n${"x".repeat(70)}\n`.repeat(3000)]),
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+    expect(code).toBe(75);
+    expect(stderr).toMatch(/^sendmail: fatal: \S+\(\d+\): error writing queue file: file too large\n$/);
+    expect(readdirSync(join(inst.queue, "maildrop"))).toEqual([]);
+  });
+
+  test("less free space than 1.5 x message_size_limit: exit 75 before anything is written", async () => {
+    const inst = await instance(`message_size_limit = ${2 ** 50}`);
+    const r = await sendmail(inst, ["bob"]);
+    expect(r.code).toBe(75);
+    expect(r.stderr).toMatch(/^sendmail: fatal: \S+\(\d+\): Insufficient system storage: not enough free space in mail queue: \d+ bytes < 1\.5\*message size limit \(1125899906842624\); try again later\n$/);
+    expect(readdirSync(join(inst.queue, "maildrop"))).toEqual([]);
+  });
+
+  test("sendmail -bs with less free space than 1.5 x message_size_limit: MAIL gets 452", async () => {
+    const inst = await instance(`message_size_limit = ${2 ** 50}`);
+    const r = await sendmail(inst, ["-bs"], "EHLO x\r\nMAIL FROM:<a@example.org>\r\nQUIT\r\n");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("\r\n452 4.3.1 Insufficient system storage\r\n221 ");
+    expect(readdirSync(join(inst.queue, "maildrop"))).toEqual([]);
+  });
+
   test("-t with a header longer than header_size_limit: exit 65, nothing queued", async () => {
     const inst = await instance("header_size_limit = 200");
     const folded = Array.from({ length: 20 }, () => `\t${"x".repeat(30)}`).join("\n");

@@ -5,6 +5,12 @@
  * Runs as the invoking user (root on a system install). The running system
  * is known by the master's pid file (src/global/system/master-pid.ts); "stopped"
  * means that file is gone.
+ *
+ * `start`, `start-fg` and `check` run `postsuper -p -v` after preparing the
+ * queue, as Postfix's start and check run postsuper: temporary files left by
+ * crashed writers go, each with a log line. postsuper drops to the queue's
+ * owner itself, so root never unlinks by path in directories mail_owner can
+ * write.
  */
 import { openSync, readFileSync, closeSync } from "node:fs";
 import { join } from "node:path";
@@ -59,6 +65,7 @@ export async function main(args: string[], invokedAs: string): Promise<number> {
     throw new ExitError(EX_CONFIG, `refusing to ${command}: fix the configuration errors above`);
   }
   prepareQueue(config);
+  if (command !== "set-permissions") purgeStaleTemporaryFiles(config);
   if (command === "check" || command === "set-permissions") return 0;
   if (runningMasterPid(config) !== undefined) throw new ExitError(1, "the mail system is already running");
   if (command === "start-fg") return startForeground(config);
@@ -75,6 +82,18 @@ function prepareQueue(config: Config): void {
     if (err instanceof ExitError || err instanceof ConfigError) throw err;
     throw new ExitError(EX_CANTCREAT, `cannot prepare the queue directory ${queueDirectory}: ${(err as Error).message}`);
   }
+}
+
+/** `postsuper -p -v` in a child process (it drops to the queue's owner); a failure is a warning, not a reason to stay down. */
+function purgeStaleTemporaryFiles(config: Config): void {
+  const r = Bun.spawnSync([process.execPath, "postsuper", "-c", config.source.directory, "-p", "-v"], {
+    argv0: "postern",
+    env: childEnvironment(config, config.source.directory),
+    stdin: "ignore",
+    stdout: "inherit",
+    stderr: "inherit",
+  });
+  if (r.exitCode !== 0) log.warn(`postsuper -p exited with status ${r.exitCode}: temporary files left by crashed writers stay in the queue`);
 }
 
 function status(config: Config): number {

@@ -9,8 +9,8 @@
  * Listing reads the queue directly (list.ts); flushing asks the running
  * queue manager (flush.ts). Runs as the invoking user, never set-gid.
  */
-import { writeSync } from "node:fs";
 import { getopt, GetoptError } from "../../util/getopt.ts";
+import { writeStderr } from "../../util/stdio.ts";
 import { log } from "../../util/log.ts";
 import { ExitError, EX_USAGE } from "../../util/sysexits.ts";
 import { loadConfig } from "../../global/config/config.ts";
@@ -24,7 +24,7 @@ type Mode = { kind: "list"; json: boolean } | { kind: "flush"; request: FlushReq
 
 function usageError(getoptMessage?: string): ExitError {
   // getopt's complaint goes to stderr only, as the C library's does
-  if (getoptMessage) writeSync(2, `postqueue: ${getoptMessage}\n`);
+  if (getoptMessage) writeStderr(`postqueue: ${getoptMessage}\n`);
   return new ExitError(EX_USAGE, USAGE);
 }
 

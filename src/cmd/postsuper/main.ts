@@ -17,8 +17,8 @@
  * so nothing a daemon account planted there is ever acted on as root.
  * Fatal errors exit with sysexits codes (Postfix 3.7 exits 1).
  */
-import { writeSync } from "node:fs";
 import { getopt, GetoptError } from "../../util/getopt.ts";
+import { writeStderr } from "../../util/stdio.ts";
 import { log } from "../../util/log.ts";
 import { getpwuid } from "../../util/passwd.ts";
 import { ExitError, EX_NOPERM, EX_OSERR, EX_UNAVAILABLE, EX_USAGE } from "../../util/sysexits.ts";
@@ -52,7 +52,7 @@ function parseRequest(args: string[]): Request {
     parsed = getopt(args, "c:d:e:f:h:H:pr:sSv");
   } catch (err) {
     if (err instanceof GetoptError) {
-      writeSync(2, `postsuper: ${err.message}\n`);
+      writeStderr(`postsuper: ${err.message}\n`);
       throw new ExitError(EX_USAGE, USAGE);
     }
     throw err;

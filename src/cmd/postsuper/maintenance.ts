@@ -1,9 +1,14 @@
 /**
  * postsuper's housekeeping, done before any message operation:
  *
- * -p  removes temporary files (`t.*`, left by a crash in the middle of a
- *     commit) older than a day, so no file that a slow sendmail is still
- *     writing is touched.
+ * -p  removes temporary files (`t.<pid>.<random>`, left by a crash in the
+ *     middle of a commit): those older than a day, and those older than
+ *     five minutes whose writer (the pid in the name) no longer runs. A
+ *     writer holds its temporary file only while it writes, fsyncs and
+ *     renames a message it already has in memory, so that is a crash, not
+ *     a slow sendmail; and a commit whose file vanished fails (no rename),
+ *     it never acknowledges anything. `postern start` and `postern check`
+ *     run `postsuper -p -v`, as Postfix's start and check run postsuper.
  * -s  checks the structure: subdirectories (queue files found in one move up
  *     into the queue directory), objects that are not regular files
  *     (removed), names that are not queue IDs and files that do not decode
@@ -28,6 +33,26 @@ import { readQueueFileNoFollow } from "../../global/queue/safe-read.ts";
 
 /** Temporary files younger than this may still be written. */
 export const MAX_TEMP_AGE_MS = 24 * 60 * 60 * 1000;
+/** ... unless their writer is gone and they are older than this (a writer in another pid namespace may share the queue). */
+export const CRASHED_TEMP_AGE_MS = 5 * 60 * 1000;
+
+/** False only when the process named in `t.<pid>.<random>` certainly does not exist (ESRCH). */
+function writerMayRun(name: string): boolean {
+  const pid = Number(/^t\.(\d{1,10})\./.exec(name)?.[1]);
+  if (!Number.isSafeInteger(pid) || pid <= 1) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== "ESRCH";
+  }
+}
+
+/** A temporary file that no commit will finish any more. */
+export function isStaleTemporaryFile(name: string, mtimeMs: number, now: number): boolean {
+  const age = now - mtimeMs;
+  return age > MAX_TEMP_AGE_MS || (age > CRASHED_TEMP_AGE_MS && !writerMayRun(name));
+}
 
 export type MaintainedQueue = MessageQueue | "defer" | "bounce" | "trace";
 export const LOG_QUEUES = ["defer", "bounce", "trace"] as const;
@@ -64,7 +89,7 @@ export function purgeTemporaryFiles(queueDirectory: string, queues: readonly Mai
       if (!name.startsWith("t.")) continue;
       const path = join(dir, name);
       const st = lstatOrUndefined(path);
-      if (!st?.isFile() || now - st.mtimeMs <= MAX_TEMP_AGE_MS) continue;
+      if (!st?.isFile() || !isStaleTemporaryFile(name, st.mtimeMs, now)) continue;
       try {
         unlinkSync(path);
       } catch (err) {
@@ -72,7 +97,7 @@ export function purgeTemporaryFiles(queueDirectory: string, queues: readonly Mai
         continue;
       }
       removed++;
-      if (verbose) log.info(`removed temporary file ${path}`);
+      if (verbose) log.info(`removed stale temporary file ${queue}/${name} (left by a crashed writer)`);
     }
   }
   return removed;

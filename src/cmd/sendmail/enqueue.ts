@@ -14,17 +14,21 @@
  * Exit codes (Postfix's intended sysexits, returned at once):
  * 64 no recipients, 65 input too big or unreadable, 77 not authorized,
  * 69 the queue directory does not exist, 75 the file cannot be written
- * (no permission, disk full, I/O error).
+ * (no permission, disk full, I/O error) or the queue file system has no
+ * more free space than queue_minfree or 1.5 times message_size_limit (the
+ * rule of smtpd's MAIL FROM, global/queue/space.ts). A failed write leaves
+ * no file behind.
  */
 import { join } from "node:path";
-import { writeSync } from "node:fs";
 import { ExitError, EX_DATAERR, EX_NOPERM, EX_OSERR, EX_TEMPFAIL, EX_UNAVAILABLE, EX_USAGE } from "../../util/sysexits.ts";
 import { log } from "../../util/log.ts";
+import { writeStdout } from "../../util/stdio.ts";
 import type { Config } from "../../global/config/config.ts";
 import { parseAddressList } from "../../global/address/parse.ts";
 import { splitMessage } from "../../global/message/header-split.ts";
 import { commitQueueFileSync } from "../../global/queue/commit.ts";
 import { encodeQueueFile, type Recipient } from "../../global/queue/format.ts";
+import { queueSpaceRule, queueSpaceShortageSync } from "../../global/queue/space.ts";
 import { checkUserAcl } from "../../global/access/user-acl.ts";
 import { extractRecipients } from "./extract.ts";
 import { currentSubmitter, fullNameFor } from "../../cleanup/submitter.ts";
@@ -70,9 +74,22 @@ function probeContent(sender: string, recipients: readonly string[]): Buffer {
 
 function queueWriteError(err: unknown, who: string, dir: string): ExitError {
   const e = err as NodeJS.ErrnoException;
-  const reason = (e.message ?? String(err)).replace(/^\w+: /, "").replace(/, \w+ '.*'$/, "");
+  const reason = (e.message ?? String(err)).replace(/^\w+: /, "").replace(/, \w+(?: '.*')?$/, "");
+  // Postfix's words when the file was created but could not be written whole (or renamed)
+  if (e.syscall !== "open") return new ExitError(EX_TEMPFAIL, `${who}: error writing queue file: ${reason}`);
   const missing = e.code === "ENOENT" || e.code === "ENOTDIR";
   return new ExitError(missing ? EX_UNAVAILABLE : EX_TEMPFAIL, `${who}: cannot create a queue file in "${dir}": ${reason}`);
+}
+
+/** Refuses (exit 75) when the queue file system is short of space; a file system that cannot be asked is left to the commit. */
+function checkSpace(config: Config, who: string, size: number): void {
+  let shortage;
+  try {
+    shortage = queueSpaceShortageSync(config.str("queue_directory"), queueSpaceRule(config), size);
+  } catch {
+    return;
+  }
+  if (shortage) throw new ExitError(EX_TEMPFAIL, `${who}: Insufficient system storage: ${shortage.warning}; try again later`);
 }
 
 export async function enqueue(config: Config, req: SendmailRequest): Promise<number> {
@@ -119,6 +136,7 @@ export async function enqueue(config: Config, req: SendmailRequest): Promise<num
   const data = encodeQueueFile({ arrivalTime: Date.now(), sender, recipients: rcpts, attributes, content });
   if (sizeLimit > 0 && data.length > sizeLimit) throw new ExitError(EX_DATAERR, `${who}: message file too big`);
 
+  checkSpace(config, who, data.length);
   const maildrop = join(config.str("queue_directory"), "maildrop");
   // 0640 whatever the user's umask: pickup reads the file through maildrop's group
   process.umask(0o022);
@@ -128,9 +146,7 @@ export async function enqueue(config: Config, req: SendmailRequest): Promise<num
     throw queueWriteError(err, who, maildrop);
   }
   if (req.verify || req.record) {
-    try {
-      writeSync(1, `Mail Delivery Status Report will be mailed to <${sender}>.\n`);
-    } catch {}
+    writeStdout(`Mail Delivery Status Report will be mailed to <${sender}>.\n`);
   }
   return 0;
 }

@@ -9,8 +9,8 @@
  * what the user may do anyway). Usage errors throw ExitError(EX_USAGE) with
  * Postfix's wording; warnings go to the log and stderr.
  */
-import { writeSync } from "node:fs";
 import { getopt, GetoptError } from "../../util/getopt.ts";
+import { writeStderr } from "../../util/stdio.ts";
 import { log } from "../../util/log.ts";
 import { ExitError, EX_USAGE } from "../../util/sysexits.ts";
 import type { NotifyKeyword } from "../../global/queue/format.ts";
@@ -67,7 +67,7 @@ export interface OptionContext {
 /** getopt's complaint on stderr first, as with Postfix's glibc getopt, then the usage error. */
 function usage(detail: string): never {
   try {
-    writeSync(2, `sendmail: ${detail}\n`);
+    writeStderr(`sendmail: ${detail}\n`);
   } catch {}
   throw new ExitError(EX_USAGE, "usage: sendmail [options]");
 }

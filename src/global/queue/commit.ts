@@ -7,11 +7,16 @@
  * it; it fsyncs the file again after the rename instead, which commits the
  * rename on journaling file systems (the rename changes the file's ctime in
  * the same transaction). docs/queue-file.md says so.
+ *
+ * Every byte is written or the commit fails (a short write on a full file
+ * system is an error, util/durable-file.ts), and a failed commit removes its
+ * temporary file; the caller then answers with a temporary error (smtpd 451,
+ * sendmail exit 75, local forwarding defers the recipient).
  */
-import { closeSync, fstatSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync, constants as fsc } from "node:fs";
+import { closeSync, fstatSync, fsyncSync, openSync, renameSync, unlinkSync, constants as fsc } from "node:fs";
 import { open, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import { fsyncDirectory } from "../../util/durable-file.ts";
+import { fsyncDirectory, writeFully, writeFullyAsync, type AsyncWriter, type SyncWriter } from "../../util/durable-file.ts";
 import { queueIdFor } from "./names.ts";
 
 function temporaryName(dir: string): string {
@@ -36,15 +41,14 @@ function syncDirectoryOrFile(dir: string, fd: number): void {
  * Writes `data` as a new queue file in `dir` and returns its queue ID.
  * `build` receives the ID first, for content that embeds it.
  */
-export function commitQueueFileSync(dir: string, build: (queueId: string) => Uint8Array, mode = 0o600): string {
+export function commitQueueFileSync(dir: string, build: (queueId: string) => Uint8Array, mode = 0o600, write?: SyncWriter): string {
   const tmp = temporaryName(dir);
   const fd = openSync(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, mode);
   let renamed = false;
   try {
     const id = queueIdFor(fstatSync(fd, { bigint: true }).ino, microseconds());
     const data = build(id);
-    let off = 0;
-    while (off < data.length) off += writeSync(fd, data, off, data.length - off);
+    writeFully(fd, data, null, write);
     fsyncSync(fd);
     const final = join(dir, id);
     renameSync(tmp, final);
@@ -64,14 +68,14 @@ export function commitQueueFileSync(dir: string, build: (queueId: string) => Uin
 }
 
 /** The asynchronous form, for daemons that serve many clients at once. */
-export async function commitQueueFile(dir: string, build: (queueId: string) => Uint8Array, mode = 0o600): Promise<string> {
+export async function commitQueueFile(dir: string, build: (queueId: string) => Uint8Array, mode = 0o600, write?: AsyncWriter): Promise<string> {
   const tmp = temporaryName(dir);
   const handle = await open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, mode);
   let renamed = false;
   try {
     const id = queueIdFor((await handle.stat({ bigint: true })).ino, microseconds());
     const data = build(id);
-    await handle.write(data, 0, data.length);
+    await writeFullyAsync(handle, data, null, write);
     await handle.sync();
     await rename(tmp, join(dir, id));
     renamed = true;

@@ -8,7 +8,8 @@
  *
  *     recipient=<address> [orcpt=<orcpt>] status=4.4.1 action=delayed time=<ms> reason=<text> [original=<address>] [relay=<relay>]
  */
-import { closeSync, fsyncSync, openSync, readFileSync, writeSync, constants as fsc } from "node:fs";
+import { closeSync, fsyncSync, openSync, readFileSync, constants as fsc } from "node:fs";
+import { appendFully } from "../../util/durable-file.ts";
 import { join } from "node:path";
 import { escapeValue, unescapeValue } from "./escape.ts";
 
@@ -66,7 +67,7 @@ export function decodeLogEntries(text: string): DeliveryLogEntry[] {
 export function appendDeliveryLog(queueDirectory: string, queue: LogQueue, id: string, entries: DeliveryLogEntry[]): void {
   const fd = openSync(join(queueDirectory, queue, id), fsc.O_WRONLY | fsc.O_APPEND | fsc.O_CREAT, 0o600);
   try {
-    writeSync(fd, entries.map(encodeLogEntry).join(""));
+    appendFully(fd, entries.map(encodeLogEntry).join(""));
     fsyncSync(fd);
   } finally {
     closeSync(fd);

@@ -4,7 +4,8 @@
  * mail_owner could plant a symbolic link where a queue file should be. These
  * helpers never follow one, and accept only regular files.
  */
-import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, writeSync, constants as fsc } from "node:fs";
+import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, constants as fsc } from "node:fs";
+import { appendFully } from "../../util/durable-file.ts";
 
 function openNoFollow(path: string, flags: number): number | undefined {
   let fd: number;
@@ -39,7 +40,7 @@ export function appendRecordNoFollow(path: string, record: string): boolean {
   const fd = openNoFollow(path, fsc.O_WRONLY | fsc.O_APPEND);
   if (fd === undefined) return false;
   try {
-    writeSync(fd, record);
+    appendFully(fd, record);
     fsyncSync(fd);
     return true;
   } finally {

@@ -4,7 +4,8 @@
  * queue directory. A file that does not decode goes to corrupt/ with a
  * logged warning and is never delivered.
  */
-import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, writeSync, constants as fsc } from "node:fs";
+import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, constants as fsc } from "node:fs";
+import { appendFully } from "../../util/durable-file.ts";
 import { join } from "node:path";
 import { log } from "../../util/log.ts";
 import { fsyncDirectory } from "../../util/durable-file.ts";
@@ -68,7 +69,7 @@ export function loadQueueFile(queueDirectory: string, queue: string, id: string)
 export function appendStateRecord(path: string, record: string): void {
   const fd = openSync(path, fsc.O_WRONLY | fsc.O_APPEND);
   try {
-    writeSync(fd, record);
+    appendFully(fd, record);
     fsyncSync(fd);
   } finally {
     closeSync(fd);

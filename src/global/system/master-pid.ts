@@ -8,7 +8,8 @@
  * a container restart never passes for a running system even when its pid
  * now belongs to another process.
  */
-import { closeSync, ftruncateSync, openSync, readFileSync, unlinkSync, writeSync, constants as fsc } from "node:fs";
+import { closeSync, ftruncateSync, openSync, readFileSync, unlinkSync, constants as fsc } from "node:fs";
+import { writeFully } from "../../util/durable-file.ts";
 import { tryKernelLock } from "../../util/kernel-lock.ts";
 import { join } from "node:path";
 import type { Config } from "../config/config.ts";
@@ -76,7 +77,7 @@ export function claimMasterPid(config: Config): boolean {
     throw new Error(`cannot lock ${masterPidPath(config)}: ${attempt.message}`);
   }
   ftruncateSync(fd, 0);
-  writeSync(fd, `${process.pid}\n`, 0);
+  writeFully(fd, `${process.pid}\n`, 0);
   heldFd = fd;
   return true;
 }

@@ -11,6 +11,7 @@
  */
 import { constants as fsc } from "node:fs";
 import { link, mkdir, open, unlink } from "node:fs/promises";
+import { writeFullyAsync } from "../../util/durable-file.ts";
 import type { JobFailure, MaildirJob } from "./jobs.ts";
 import { formatDelivery } from "../message-copy.ts";
 import { errnoText, mboxDsn } from "./mbox-file.ts";
@@ -82,8 +83,7 @@ export async function deliverToMaildir(job: MaildirJob, content: Uint8Array): Pr
       newFile = `${dir}new/${maildirNewName(parts)}`;
       const data = formatDelivery(job.prefix, content, { quote: false, blank: false });
       if (job.sizeLimit > 0 && data.length > job.sizeLimit) throw Object.assign(new Error("File too large"), { code: "EFBIG" });
-      let off = 0;
-      while (off < data.length) off += (await fh.write(data, off, data.length - off)).bytesWritten;
+      await writeFullyAsync(fh, data);
       await fh.sync();
     } catch (err) {
       return failed(err, `error writing message: ${errnoText(err)}`);

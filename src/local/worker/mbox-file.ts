@@ -14,6 +14,7 @@
 import { constants as fsc } from "node:fs";
 import { lstat, open, stat, unlink, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
+import { writeFullyAsync } from "../../util/durable-file.ts";
 import { strerrorOf, tryKernelLock, type KernelLock } from "../../util/kernel-lock.ts";
 import type { FileStatus, JobFailure, LockPlan, MboxJob } from "./jobs.ts";
 import { formatDelivery } from "../message-copy.ts";
@@ -218,8 +219,7 @@ export async function appendToMbox(job: MboxJob, content: Uint8Array): Promise<{
           if (job.sizeLimit > 0 && st.isFile() && before + data.length > job.sizeLimit) {
             throw Object.assign(new Error("File too large"), { code: "EFBIG" });
           }
-          let off = 0;
-          while (off < data.length) off += (await fh.write(data, off, data.length - off)).bytesWritten;
+          await writeFullyAsync(fh, data);
           if (st.isFile()) await fh.sync();
         } catch (err) {
           if (st.isFile()) await fh.truncate(before).catch(() => undefined);

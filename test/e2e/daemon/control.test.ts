@@ -5,7 +5,7 @@
  * mail_owner); tests that need root are skipped otherwise.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, chownSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { getpwnam } from "../../../src/util/passwd.ts";
 import { bin, cleanEnv, run } from "../../helpers/run.ts";
@@ -191,6 +191,23 @@ describe("the master's children", () => {
     expect(sys.masterPid()).not.toBe(master);
     await sys.send([me()], message("aftermasterkill"));
     await inMbox(sys, "aftermasterkill");
+    await sys.stop();
+  });
+});
+
+describe("start after a crash", () => {
+  test("temporary files that crashed writers left in the queue are removed, with a log line (issue 9, item 19)", async () => {
+    const sys = newSystem();
+    await sys.start();
+    await sys.stop();
+    const dead = Bun.spawnSync(["true"]).pid;
+    const left = join(sys.queue, "incoming", `t.${dead}.crashed`);
+    writeFileSync(left, "postern-queue 1\nT 1\nS \n");
+    const tenMinutesAgo = new Date(Date.now() - 10 * 60 * 1000);
+    utimesSync(left, tenMinutesAgo, tenMinutesAgo);
+    await sys.start();
+    expect(existsSync(left)).toBe(false);
+    expect(sys.log()).toMatch(new RegExp(`postfix/postsuper\\[\\d+\\]: removed stale temporary file incoming/t\\.${dead}\\.crashed \\(left by a crashed writer\\)\n`));
     await sys.stop();
   });
 });

@@ -11,6 +11,7 @@ import { createLocalAgent, type LocalAgent } from "../../../src/local/agent.ts";
 import { readQueueFile } from "../../../src/global/queue/store.ts";
 import { memoryTable, passwdFile, queueMessage, testSite, type TestSite } from "../../helpers/local-delivery.ts";
 import { removeDir } from "../../helpers/run.ts";
+import { CANNOT_MOUNT, mountSmallFs, type SmallFs } from "../../helpers/small-fs.ts";
 
 const uid = process.getuid!();
 const gid = process.getgid!();
@@ -260,6 +261,23 @@ describe("aliases", () => {
     expect(q.recipients).toEqual([{ address: "someone@remote.example", original: "fwd" }]);
     expect(q.attributes.client_address).toBe("192.0.2.1");
     expect(Buffer.from(q.content).toString()).toMatch(new RegExp(`^Received: by mail\\.example\\.test \\(postern\\)\\n\\tid ${id}; .*\\nDelivered-To: fwd@mail\\.example\\.test\\nSubject: f\\n\\nbody\\n$`));
+  });
+
+  describe.skipIf(CANNOT_MOUNT !== undefined)(`on a full queue file system${CANNOT_MOUNT ? ` (skipped: ${CANNOT_MOUNT})` : ""}`, () => {
+    const mounts: SmallFs[] = [];
+    afterAll(() => {
+      for (const m of mounts) m.release();
+    });
+
+    test("a forwarded copy that cannot be written whole defers the recipient and leaves no file", async () => {
+      const { site, agent } = setup({}, { fwd: "someone@remote.example" });
+      const incoming = join(site.queueDirectory, "incoming");
+      mounts.push(mountSmallFs("256k", incoming));
+      const req = await queueMessage(site, { recipients: [{ address: "fwd@mail.example.test", original: "fwd" }], content: `Subject: big\n\n${"x".repeat(76)}\n`.repeat(5000) });
+      const r = await agent.deliver(req);
+      expect(r[0]).toMatchObject({ status: "deferred", dsn: "4.3.0", reason: "unable to forward message" });
+      expect(readdirSync(incoming)).toEqual([]);
+    });
   });
 
   test("owner-NAME becomes the sender, and the members go out as a new message", async () => {

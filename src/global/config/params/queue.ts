@@ -27,7 +27,7 @@ export const queueParams: ParamDef[] = [
   p("smtputf8_enable", "bool", "${{$compatibility_level} <level {1} ? {no} : {yes}}", "Enable SMTPUTF8 support", ["cleanup", "smtpd", "smtp"]),
   p("message_strip_characters", "str", "", "Characters removed from message content", SUBMIT),
   p("message_reject_characters", "str", "", "Characters that cause a message to be rejected", SUBMIT),
-  p("queue_minfree", "int", "0", "Free bytes required in the queue file system to accept mail", ["smtpd", "sendmail"]),
+  p("queue_minfree", "int", "0", "Free bytes required in the queue file system to accept mail", ["smtpd", "sendmail", "pickup"]),
   t("maximal_queue_lifetime", "d", "5d", "Time a message stays queued before it bounces", ["qmgr"]),
   t("bounce_queue_lifetime", "d", "5d", "Time a bounce stays queued before it is dropped", ["qmgr"]),
   t("delay_warning_time", "h", "0h", "Time after which a delay notice is sent (0: never)", ["qmgr"]),
