@@ -58,7 +58,7 @@ export async function deliverFile(parent: LocalState, usrIn: UserAttr, path: str
 }
 
 /** Postfix's deliver_maildir. */
-export async function deliverMaildir(parent: LocalState, usr: UserAttr, path: string, gid = usr.gid): Promise<boolean> {
+export async function deliverMaildir(parent: LocalState, usr: UserAttr, path: string, gid = usr.gid, within?: string): Promise<boolean> {
   const state = descend(parent);
   const { msg, ctx } = state;
   const s = ctx.settings;
@@ -78,6 +78,7 @@ export async function deliverMaildir(parent: LocalState, usr: UserAttr, path: st
       }),
       sizeLimit: s.mailboxSizeLimit,
       hostname: s.systemHostname,
+      ...(within !== undefined ? { within } : {}),
     },
     ctx.content,
   );

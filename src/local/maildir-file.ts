@@ -12,6 +12,7 @@
 import { constants as fsc } from "node:fs";
 import { link, mkdir, open, unlink } from "node:fs/promises";
 import type { JobFailure, MaildirJob } from "./jobs.ts";
+import { isPathInside } from "./mailbox-name.ts";
 import { formatDelivery } from "./message-copy.ts";
 import { errnoText, mboxDsn } from "./mbox-file.ts";
 
@@ -43,6 +44,10 @@ export function maildirNewName(p: MaildirNameParts): string {
 export async function deliverToMaildir(job: MaildirJob, content: Uint8Array): Promise<{ ok: true; warnings: string[] } | (JobFailure & { warnings: string[] })> {
   const warnings: string[] = [];
   const dir = job.dir.endsWith("/") ? job.dir : `${job.dir}/`;
+  if (job.within !== undefined && !isPathInside(dir, job.within)) {
+    // the agent builds mailbox paths with spoolMailboxPath(); getting here is a bug, never a delivery
+    return { ok: false, dsn: "4.3.0", text: `maildir ${dir} is not inside ${job.within}`, warnings: [`refusing maildir ${dir}: not inside ${job.within}`] };
+  }
   const nowUs = Math.floor((performance.timeOrigin + performance.now()) * 1000);
   const parts: MaildirNameParts = {
     seconds: Math.floor(nowUs / 1e6),
