@@ -32,7 +32,7 @@ export async function deliverFile(parent: LocalState, usrIn: UserAttr, path: str
   }
   const usr = rights.usr;
   if (path.endsWith("/")) return deliverMaildir(state, usr, path);
-  const r = await ctx.services.run(
+  const r = await ctx.run(
     ctx.services.identity(usr),
     {
       type: "mbox",
@@ -64,7 +64,7 @@ export async function deliverMaildir(parent: LocalState, usr: UserAttr, path: st
   const s = ctx.settings;
   if (ctx.verify) return ctx.sent(msg, "delivers to maildir");
   if (!s.frozenDeliveredTo) msg.delivered = msg.recipient;
-  const r = await ctx.services.run(
+  const r = await ctx.run(
     ctx.services.identity(usr, gid),
     {
       type: "maildir",
@@ -153,7 +153,7 @@ export async function deliverCommand(parent: LocalState, usrIn: UserAttr, comman
     cwd = exp.text || undefined;
   }
 
-  const r = await ctx.services.run(
+  const r = await ctx.run(
     ctx.services.identity(usr),
     {
       type: "command",

@@ -24,7 +24,10 @@ export function mailboxNameProblem(name: string): string | undefined {
   if (name.includes("/")) return 'contains "/"';
   if (name.startsWith(".")) return 'starts with "."';
   // C0 controls, DEL and the C1 controls: nothing a file name should hold
-  if (/[\u0000-\u001f\u007f-\u009f]/.test(name)) return "contains a control character";
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) return "contains a control character";
+  }
   return undefined;
 }
 

@@ -88,7 +88,7 @@ async function deliverMailboxFile(parent: LocalState, usr: UserAttr, mailbox: st
       chown = { uid: usr.uid, gid: usr.gid };
     }
   }
-  const r = await ctx.services.run(
+  const r = await ctx.run(
     identity,
     {
       type: "mbox",

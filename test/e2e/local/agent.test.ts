@@ -394,6 +394,35 @@ describe(".forward", () => {
 });
 
 describe("commands", () => {
+  // issue 9 item 11: a grandchild in its own session holding stdout kept the delivery waiting forever
+  test("a grandchild that calls setsid() and keeps the output open: the time limit still answers", async () => {
+    const marker = String(700000 + (process.pid % 100000));
+    const { site, agent } = setup({ command_time_limit: "2s" }, { escape: `"|(setsid sleep ${marker} &) ; exit 0"`, stopped: `"|kill -STOP $$"` });
+    try {
+      const r = await agent.deliver(await queueMessage(site, { recipients: ["escape@localhost", "stopped@localhost"], content: "S: x\n\nb\n" }));
+      expect(r).toMatchObject([
+        { status: "bounced", dsn: "5.3.0", reason: `Command time limit exceeded: "(setsid sleep ${marker} &) ; exit 0"` },
+        { status: "bounced", dsn: "5.3.0", reason: `Command time limit exceeded: "kill -STOP $$"` },
+      ]);
+    } finally {
+      // the sleep left our process group on purpose: stop it by its PID
+      for (const name of readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
+        try {
+          if (readFileSync(`/proc/${name}/cmdline`, "utf8") === `sleep\0${marker}\0`) process.kill(Number(name), "SIGKILL");
+        } catch {}
+      }
+    }
+  }, 20_000);
+
+  test("no job of a request starts after daemon_timeout: the rest is deferred, for the queue manager is still waiting", async () => {
+    const { site, agent } = setup({ daemon_timeout: "1s", command_time_limit: "10s" }, { two: `"|sleep 2", "|echo late > /dev/null"` });
+    const r = await agent.deliver(await queueMessage(site, { recipients: ["two@localhost"], content: "S: x\n\nb\n" }));
+    expect(r[0]!.expanded!.map((e) => [e.status, e.reason])).toEqual([
+      ["sent", "delivered to command: sleep 2"],
+      ["deferred", "local delivery request time limit exceeded"],
+    ]);
+  }, 20_000);
+
   test("sysexits, D.S.N output, and the time limit that kills the process group", async () => {
     const { site, agent } = setup({ command_time_limit: "1s" }, {
       tempfail: `"|exit 75"`,
