@@ -12,7 +12,8 @@
  *
  * Privileges: started as root, every delivery runs as the recipient (uid,
  * gid and supplementary groups) in a `local-worker` child that dropped its
- * privileges itself (performer.ts); alias commands and files run as
+ * privileges itself (performer.ts), killed when a job overruns its time
+ * limit (global/delivery/local-limits.ts); alias commands and files run as
  * default_privs or the alias database's owner, as Postfix decides. Started
  * by another user (unprivileged mode), everything runs in-process as that
  * user. Input is untrusted: message content, addresses, alias values,
@@ -20,6 +21,7 @@
  */
 import { readFile } from "node:fs/promises";
 import type { Config } from "../global/config/config.ts";
+import { localDeliveryLimits } from "../global/delivery/local-limits.ts";
 import { decodeQueueFile } from "../global/queue/format.ts";
 import type { DeliveryAgent, DeliveryRecipient, DeliveryRequest, RecipientResult } from "../global/delivery/types.ts";
 import { log } from "../util/log.ts";
@@ -69,6 +71,7 @@ function workerEnvironment(config: Config): Record<string, string> {
 
 export function createLocalAgent(config: Config, options: LocalAgentOptions = {}): LocalAgent {
   const settings = readLocalSettings(config);
+  const limits = localDeliveryLimits(config);
   const privileged = options.privileged ?? process.getuid?.() === 0;
   const performer =
     options.performer ??
@@ -79,6 +82,7 @@ export function createLocalAgent(config: Config, options: LocalAgentOptions = {}
           env: workerEnvironment(config),
           cwd: settings.queueDirectory,
           idleMs: options.workerIdleMs,
+          jobTimeoutMs: limits.jobMs,
         })
       : new InProcessPerformer());
   let opener: Promise<TableOpener> | undefined;
@@ -94,8 +98,8 @@ export function createLocalAgent(config: Config, options: LocalAgentOptions = {}
     isLocalDomain: options.isLocalDomain,
   });
 
-  async function deliverOne(request: DeliveryRequest, content: Uint8Array, loopInfo: Set<string>, rcpt: DeliveryRecipient): Promise<RecipientResult> {
-    const ctx = new RecipientContext(request, content, loopInfo, services);
+  async function deliverOne(request: DeliveryRequest, content: Uint8Array, loopInfo: Set<string>, rcpt: DeliveryRecipient, deadline: number): Promise<RecipientResult> {
+    const ctx = new RecipientContext(request, content, loopInfo, services, deadline);
     const msg: MessageAttr = {
       level: 0,
       recipient: rcpt.address,
@@ -136,8 +140,10 @@ export function createLocalAgent(config: Config, options: LocalAgentOptions = {}
       }
       const loopInfo = deliveredToAddresses(content);
       const results: RecipientResult[] = [];
+      // no job starts after this: the queue manager waits a job's length and a margin longer (local-limits.ts)
+      const deadline = Date.now() + limits.requestMs;
       // recipients one after another, as Postfix's local(8) does within a request
-      for (const rcpt of request.recipients) results.push(await deliverOne(request, content, loopInfo, rcpt));
+      for (const rcpt of request.recipients) results.push(await deliverOne(request, content, loopInfo, rcpt, deadline));
       return results;
     },
     close: () => services.close(),

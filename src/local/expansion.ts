@@ -164,7 +164,7 @@ export async function deliverDotForward(parent: LocalState, _usr: UserAttr): Pro
   for (const pattern of s.forwardPath) {
     const exp = localExpand(pattern, expansionValues(state, usr), s.forwardExpansionFilter);
     if (exp.error || exp.undefinedName) continue;
-    const st = await ctx.services.run(identity, { type: "stat", path: exp.text, follow: false });
+    const st = await ctx.run(identity, { type: "stat", path: exp.text, follow: false });
     if (st.ok && st.type === "stat") {
       path = exp.text;
       status = st.status;
@@ -180,7 +180,7 @@ export async function deliverDotForward(parent: LocalState, _usr: UserAttr): Pro
     else if (status.uid !== 0 && status.uid !== (ctx.services.privileged ? usr.uid : status.uid)) ctx.warn(`file ${path} has bad owner uid ${status.uid}`);
     else if (status.mode & 0o002) ctx.warn(`file ${path} is world writable`);
     else {
-      const read = await ctx.services.run(identity, { type: "read", path, maxBytes: 1 << 20 });
+      const read = await ctx.run(identity, { type: "read", path, maxBytes: 1 << 20 });
       if (!read.ok || read.type !== "read") ctx.warn(read.ok ? `cannot open file ${path}` : read.text);
       else {
         msg.notify = notifyWithoutSuccess(msg.notify);
@@ -215,7 +215,7 @@ async function deliverInclude(parent: LocalState, usrIn: UserAttr, path: string)
     return ctx.bounce(msg, "5.3.5", "mail system configuration error");
   };
   if (!path.startsWith("/")) return configError(`:include:${path} uses a relative path`);
-  const st = await ctx.services.run(ctx.services.identity(usr), { type: "stat", path, follow: true });
+  const st = await ctx.run(ctx.services.identity(usr), { type: "stat", path, follow: true });
   if (!st.ok || st.type !== "stat") return configError(`unable to lookup :include: file ${path}: ${st.ok ? "" : st.text.replace(/^cannot access [^:]*: /, "")}`);
   if (!st.status.isFile) return configError(`:include: file ${path} is not a regular file`);
   if (st.status.mode & 0o002) return configError(`:include: file ${path} is world writable`);
@@ -232,7 +232,7 @@ async function deliverInclude(parent: LocalState, usrIn: UserAttr, path: string)
     if (pw.uid !== 0) usr = ctx.services.userAttr(pw);
   }
   if (msg.owner === undefined) msg.owner = msg.recipient;
-  const read = await ctx.services.run(ctx.services.identity(usr), { type: "read", path, maxBytes: 1 << 24 });
+  const read = await ctx.run(ctx.services.identity(usr), { type: "read", path, maxBytes: 1 << 24 });
   if (!read.ok || read.type !== "read") return configError(`cannot open include file ${path}: ${read.ok ? "" : read.text.replace(/^cannot open file [^:]*: /, "")}`);
   if (!s.propagateExtensions.has("include")) msg.unmatched = undefined;
   return (await deliverLines(state, usr, read.text)).retry;

@@ -55,7 +55,7 @@ export async function finishForwards(ctx: RecipientContext, top: MessageAttr): P
       }
       identity = { uid: pw.uid, gid: pw.gid, user: pw.name };
     }
-    const r = await ctx.services.run(identity, { type: "commit", dir: join(s.queueDirectory, "incoming"), envelope, headerTemplate }, ctx.content);
+    const r = await ctx.run(identity, { type: "commit", dir: join(s.queueDirectory, "incoming"), envelope, headerTemplate }, ctx.content);
     if (!r.ok || r.type !== "commit") {
       ctx.warn(`${ctx.request.queueId}: cannot forward message: ${r.ok ? "unexpected reply" : r.text}`);
       retry = ctx.defer(top, "4.3.0", "unable to forward message");

@@ -32,7 +32,7 @@ export async function deliverFile(parent: LocalState, usrIn: UserAttr, path: str
   }
   const usr = rights.usr;
   if (path.endsWith("/")) return deliverMaildir(state, usr, path);
-  const r = await ctx.services.run(
+  const r = await ctx.run(
     ctx.services.identity(usr),
     {
       type: "mbox",
@@ -58,13 +58,13 @@ export async function deliverFile(parent: LocalState, usrIn: UserAttr, path: str
 }
 
 /** Postfix's deliver_maildir. */
-export async function deliverMaildir(parent: LocalState, usr: UserAttr, path: string, gid = usr.gid): Promise<boolean> {
+export async function deliverMaildir(parent: LocalState, usr: UserAttr, path: string, gid = usr.gid, within?: string): Promise<boolean> {
   const state = descend(parent);
   const { msg, ctx } = state;
   const s = ctx.settings;
   if (ctx.verify) return ctx.sent(msg, "delivers to maildir");
   if (!s.frozenDeliveredTo) msg.delivered = msg.recipient;
-  const r = await ctx.services.run(
+  const r = await ctx.run(
     ctx.services.identity(usr, gid),
     {
       type: "maildir",
@@ -78,6 +78,7 @@ export async function deliverMaildir(parent: LocalState, usr: UserAttr, path: st
       }),
       sizeLimit: s.mailboxSizeLimit,
       hostname: s.systemHostname,
+      ...(within !== undefined ? { within } : {}),
     },
     ctx.content,
   );
@@ -152,7 +153,7 @@ export async function deliverCommand(parent: LocalState, usrIn: UserAttr, comman
     cwd = exp.text || undefined;
   }
 
-  const r = await ctx.services.run(
+  const r = await ctx.run(
     ctx.services.identity(usr),
     {
       type: "command",

@@ -23,6 +23,7 @@ import { TableError } from "../global/tables/table.ts";
 import type { Handled } from "./expansion.ts";
 import { deliverCommand, deliverMaildir } from "./leaves.ts";
 import { envelopePrefix } from "./message-copy.ts";
+import { mailboxNameProblem, spoolMailboxPath } from "./mailbox-name.ts";
 import { descend, type LocalState, type UserAttr } from "./state.ts";
 
 export async function deliverMailbox(parent: LocalState, _usr: UserAttr): Promise<Handled> {
@@ -39,8 +40,9 @@ export async function deliverMailbox(parent: LocalState, _usr: UserAttr): Promis
   const pw = ctx.services.getpwnam(parts.user);
   let usr: UserAttr;
   if (pw) usr = ctx.services.userAttr(pw);
-  else if (!ctx.services.privileged && s.anyLocalRecipient && !s.homeMailbox) usr = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, logname: parts.user };
-  else return { handled: false, retry: false };
+  else if (!ctx.services.privileged && s.anyLocalRecipient && !s.homeMailbox && spoolMailboxPath(s.mailSpoolDirectory, parts.user) !== undefined) {
+    usr = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, logname: parts.user };
+  } else return { handled: false, retry: false };
 
   if (s.mailboxCommandMaps.length > 0) {
     try {
@@ -52,12 +54,19 @@ export async function deliverMailbox(parent: LocalState, _usr: UserAttr): Promis
     }
   }
   if (s.mailboxCommand) return yes(await deliverCommand(state, usr, s.mailboxCommand));
-  if (s.homeMailbox.endsWith("/")) return yes(await deliverMaildir(state, usr, `${usr.home}/${s.homeMailbox}`));
-  if (s.mailSpoolDirectory.endsWith("/")) return yes(await deliverMaildir(state, usr, `${s.mailSpoolDirectory}${parts.user}/`));
-  return yes(await deliverMailboxFile(state, usr));
+  if (s.homeMailbox.endsWith("/")) return yes(await deliverMaildir(state, usr, `${usr.home}/${s.homeMailbox}`, usr.gid, usr.home));
+  if (s.homeMailbox) return yes(await deliverMailboxFile(state, usr, `${usr.home}/${s.homeMailbox}`));
+  // a passwd name too: "." or "a/b" in /etc/passwd is no reason to write outside the spool
+  const spoolPath = spoolMailboxPath(s.mailSpoolDirectory, parts.user);
+  if (spoolPath === undefined) {
+    ctx.warn(`${ctx.request.queueId}: no mailbox for recipient name ${JSON.stringify(parts.user)} in ${s.mailSpoolDirectory}: ${mailboxNameProblem(parts.user)}`);
+    return { handled: false, retry: false };
+  }
+  if (s.mailSpoolDirectory.endsWith("/")) return yes(await deliverMaildir(state, usr, spoolPath, usr.gid, s.mailSpoolDirectory));
+  return yes(await deliverMailboxFile(state, usr, spoolPath));
 }
 
-async function deliverMailboxFile(parent: LocalState, usr: UserAttr): Promise<boolean> {
+async function deliverMailboxFile(parent: LocalState, usr: UserAttr, mailbox: string): Promise<boolean> {
   const state = descend(parent);
   const { msg, ctx } = state;
   const s = ctx.settings;
@@ -65,7 +74,6 @@ async function deliverMailboxFile(parent: LocalState, usr: UserAttr): Promise<bo
   if (ctx.verify) return ctx.sent(msg, "delivers to mailbox");
   if (!s.frozenDeliveredTo) msg.delivered = msg.recipient;
   const spool = s.homeMailbox ? undefined : s.mailSpoolDirectory;
-  const mailbox = s.homeMailbox ? `${usr.home}/${s.homeMailbox}` : `${s.mailSpoolDirectory}/${user}`;
 
   let identity = ctx.services.identity(usr);
   let chown: { uid: number; gid: number } | undefined;
@@ -80,7 +88,7 @@ async function deliverMailboxFile(parent: LocalState, usr: UserAttr): Promise<bo
       chown = { uid: usr.uid, gid: usr.gid };
     }
   }
-  const r = await ctx.services.run(
+  const r = await ctx.run(
     identity,
     {
       type: "mbox",
@@ -99,6 +107,7 @@ async function deliverMailboxFile(parent: LocalState, usr: UserAttr): Promise<bo
       defaultDsn: "5.2.0",
       ...(chown ? { chown } : {}),
       mailbox: { ownerUid: s.strictMailboxOwnership ? (ctx.services.privileged ? usr.uid : process.getuid?.()) : undefined },
+      within: spool ?? usr.home,
     },
     ctx.content,
   );

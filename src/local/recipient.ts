@@ -66,7 +66,7 @@ async function deliverSwitch(parent: LocalState, usr: UserAttr): Promise<boolean
   if (s.requireHomeDirectory) {
     const pw = ctx.services.getpwnam(parts.user);
     if (pw) {
-      const st = await ctx.services.run(ctx.services.identity(ctx.services.userAttr(pw)), { type: "stat", path: pw.home, follow: true });
+      const st = await ctx.run(ctx.services.identity(ctx.services.userAttr(pw)), { type: "stat", path: pw.home, follow: true });
       if (!st.ok) return ctx.defer(msg, "4.3.0", `cannot access home directory ${pw.home}: ${st.text.replace(/^cannot access [^:]*: /, "")}`);
     }
   }

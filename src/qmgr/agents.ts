@@ -9,6 +9,7 @@ import { join } from "node:path";
 import type { Config } from "../global/config/config.ts";
 import type { DeliveryAgent, DeliveryRequest, RecipientResult } from "../global/delivery/types.ts";
 import { requestJsonLine } from "../global/ipc/json-lines.ts";
+import { localDeliveryLimits } from "../global/delivery/local-limits.ts";
 import { resolverFromConfig } from "../global/dns/settings.ts";
 import { createSmtpAgent, type SmtpAgent } from "../smtp/agent.ts";
 
@@ -54,11 +55,20 @@ function unavailableAgent(why: string): DeliveryAgent {
   };
 }
 
+/**
+ * How long the queue manager waits for the local service's answer: longer
+ * than the service's own limits (command_time_limit, daemon_timeout), so a
+ * slow delivery that succeeds is never given up on and delivered again.
+ */
+export function localServiceTimeoutMs(config: Config): number {
+  return localDeliveryLimits(config).serviceWaitMs;
+}
+
 function localServiceAgent(config: Config): DeliveryAgent {
   return {
     async deliver(req) {
       try {
-        const response = await requestJsonLine(localServicePath(config), { request: req } as unknown as Record<string, unknown>, 15 * 60_000);
+        const response = await requestJsonLine(localServicePath(config), { request: req } as unknown as Record<string, unknown>, localServiceTimeoutMs(config));
         const results = response.results;
         if (!Array.isArray(results)) throw new Error("no results in the response");
         return results as RecipientResult[];

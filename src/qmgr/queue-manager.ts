@@ -31,7 +31,7 @@ import { appendDeliveryLog, readDeliveryLog, type DeliveryLogEntry } from "../gl
 import type { DeliveryRequest, ExpandedResult, RecipientResult } from "../global/delivery/types.ts";
 import { resolveRecipient } from "../global/rewrite/resolve.ts";
 import { agentFor } from "./agents.ts";
-import { DestinationQueues, recipientLimit } from "./destinations.ts";
+import { DestinationQueues, queueName, recipientLimit } from "./destinations.ts";
 import { backoffSeconds, delayFields } from "../global/delivery/delays.ts";
 import type { FlushRequest } from "../global/queue/flush-request.ts";
 import { returnToSender, sendNotices } from "./notify.ts";
@@ -242,9 +242,9 @@ export class QueueManager {
       return;
     }
     for (const job of jobs) {
-      // with one recipient per delivery the destination is the recipient, as in Postfix's queue
-      // manager: local mail for different users is not held to one concurrency limit
-      const destination = job.recipients.length === 1 && recipientLimit(this.#config, job.transport) === 1 ? job.recipients[0]!.address : job.nexthop;
+      // with one recipient per delivery the queue is the recipient without its extension, as in
+      // Postfix's queue manager: one user's user+N addresses share one concurrency limit
+      const destination = queueName(this.#config, job.transport, job.nexthop, job.recipients[0]!.address);
       this.#destinations.add(job.transport, destination, async () => {
         // Held open for the whole delivery, as Postfix's delivery agents hold the queue file: when
         // postsuper moves the message meanwhile (hold, requeue), the D records still reach the file.

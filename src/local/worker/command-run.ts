@@ -4,7 +4,10 @@
  * environment given by the caller, the message on standard input, and up to
  * 4096 bytes of standard output and standard error kept for the report. The
  * command is run directly when it has no shell syntax, else with /bin/sh -c
- * (or local_command_shell when set).
+ * (or local_command_shell when set). command_time_limit bounds the whole
+ * run: at the limit the process group is killed, the pipes are closed and
+ * the answer is "Command time limit exceeded", even when offspring left the
+ * group (setsid) and still hold the output open.
  *
  * Runs with the rights of whoever the delivery is for: the agent or a
  * worker has already become that user. The command text comes from an
@@ -53,7 +56,6 @@ export async function runCommand(job: CommandJob, content: Uint8Array): Promise<
     // Postfix's child reports a failed exec on its output and exits with status 1
     return { end: { kind: "exit", code: 1 }, output: `execvp ${argv[0]}: ${errnoText(err)}` };
   }
-  let timedOut = false;
   const killGroup = () => {
     try {
       process.kill(-proc.pid, "SIGKILL");
@@ -61,43 +63,62 @@ export async function runCommand(job: CommandJob, content: Uint8Array): Promise<
       // already gone
     }
   };
+  // One deadline for everything: writing the message, reading the output until EOF, the exit.
+  // At the deadline the pipes are closed and the group killed, whatever offspring that left the
+  // group (setsid) or keep a pipe open do: this delivery answers, and its worker is free again.
+  let timedOut = false;
+  let onDeadline!: () => void;
+  const deadline = new Promise<"deadline">((resolve) => (onDeadline = () => resolve("deadline")));
   const timer = setTimeout(() => {
     timedOut = true;
     killGroup();
+    onDeadline();
   }, job.timeLimitMs);
 
   const captured: Uint8Array[] = [];
   let capturedBytes = 0;
-  const drain = async (stream: ReadableStream<Uint8Array>) => {
-    for await (const chunk of stream) {
+  const readers = [proc.stdout, proc.stderr].map((s) => (s as ReadableStream<Uint8Array>).getReader());
+  const drain = async (reader: (typeof readers)[number]) => {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
       if (capturedBytes < OUTPUT_LIMIT) {
-        captured.push(chunk.subarray(0, OUTPUT_LIMIT - capturedBytes));
-        capturedBytes += Math.min(chunk.length, OUTPUT_LIMIT - capturedBytes);
+        captured.push(value.subarray(0, OUTPUT_LIMIT - capturedBytes));
+        capturedBytes += Math.min(value.length, OUTPUT_LIMIT - capturedBytes);
       }
     }
   };
-  const outputs = Promise.all([drain(proc.stdout as ReadableStream<Uint8Array>), drain(proc.stderr as ReadableStream<Uint8Array>)]).catch(() => undefined);
+  const outputs = Promise.all(readers.map((r) => drain(r).catch(() => undefined)));
+  const sink = proc.stdin as import("bun").FileSink;
 
   let writeError: string | undefined;
-  try {
-    const sink = proc.stdin as import("bun").FileSink;
-    sink.write(formatDelivery(job.prefix, content, { quote: false, blank: false }));
-    await sink.flush();
-    await sink.end();
-  } catch (err) {
-    // a command that stops reading early (EPIPE) is not a failure
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== "EPIPE" && !/broken pipe|EPIPE/i.test(String((err as Error).message))) writeError = (err as Error).message;
-  }
+  const feed = (async () => {
+    try {
+      sink.write(formatDelivery(job.prefix, content, { quote: false, blank: false }));
+      await sink.flush();
+      await sink.end();
+    } catch (err) {
+      // a command that stops reading early (EPIPE) is not a failure
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== "EPIPE" && !/broken pipe|EPIPE/i.test(String((err as Error).message))) writeError = (err as Error).message;
+    }
+  })();
 
-  await proc.exited;
-  await outputs;
+  await Promise.race([Promise.all([feed, outputs, proc.exited]), deadline]);
   clearTimeout(timer);
-  // offspring that outlived the command die with it, as with Postfix
-  if (timedOut) killGroup();
+  if (timedOut) {
+    // stop reading and close every pipe; the group is dead, the direct child is reaped by Bun
+    for (const r of readers) void r.cancel().catch(() => undefined);
+    try {
+      void Promise.resolve(sink.end()).catch(() => undefined);
+    } catch {
+      // already closed
+    }
+    await Promise.race([proc.exited, Bun.sleep(1000)]);
+    return { end: { kind: "timeout" }, output: printableOutput(Buffer.concat(captured)) };
+  }
   const output = printableOutput(Buffer.concat(captured));
-  if (timedOut) return { end: { kind: "timeout" }, output };
-  if (proc.signalCode) return { end: { kind: "signal", signal: signalNumber(proc.signalCode) }, output };
+  if (proc.signalCode) return { end: { kind: "signal", signal: signalNumber(proc.signalCode as string) }, output };
   if (proc.exitCode !== 0) return { end: { kind: "exit", code: proc.exitCode ?? 1 }, output };
   if (writeError) return { end: { kind: "failed", error: writeError }, output };
   return { end: { kind: "exit", code: 0 }, output };

@@ -45,6 +45,8 @@ export interface MboxJob {
   mailbox?: { ownerUid?: number };
   /** File delivery refuses executable files. */
   refuseExecutable?: boolean;
+  /** A mailbox: the directory the file must lie in (the spool directory or the home); the writer checks. */
+  within?: string;
 }
 
 export interface MaildirJob {
@@ -54,6 +56,8 @@ export interface MaildirJob {
   prefix: string;
   sizeLimit: number;
   hostname: string;
+  /** A mailbox: the directory the maildir must lie in (the spool directory or the home); the writer checks. */
+  within?: string;
 }
 
 export interface CommandJob {

@@ -2,7 +2,8 @@
  * Maildir delivery as Postfix's local(8) does it: write tmp/NAME (created
  * with O_EXCL, mode 0600, the directories made on the fly), fsync, link it
  * into new/ under a name built from the file's device and inode numbers,
- * then remove the tmp/ name. Names: tmp/`SECONDS.PpidQcount.HOST`,
+ * and fsync new/ (and every directory that got a new subdirectory), then
+ * remove the tmp/ name. Names: tmp/`SECONDS.PpidQcount.HOST`,
  * new/`SECONDS.VdevIinoMusec.HOST` (the "modern delivery identifiers" of
  * the maildir specification); no two deliveries on one host can collide.
  *
@@ -11,8 +12,10 @@
  */
 import { constants as fsc } from "node:fs";
 import { link, mkdir, open, unlink } from "node:fs/promises";
-import { writeFullyAsync } from "../../util/durable-file.ts";
+import { dirname } from "node:path";
+import { fsyncDirectory, writeFullyAsync } from "../../util/durable-file.ts";
 import type { JobFailure, MaildirJob } from "./jobs.ts";
+import { isPathInside } from "../mailbox-name.ts";
 import { formatDelivery } from "../message-copy.ts";
 import { errnoText, mboxDsn } from "./mbox-file.ts";
 
@@ -44,6 +47,10 @@ export function maildirNewName(p: MaildirNameParts): string {
 export async function deliverToMaildir(job: MaildirJob, content: Uint8Array): Promise<{ ok: true; warnings: string[] } | (JobFailure & { warnings: string[] })> {
   const warnings: string[] = [];
   const dir = job.dir.endsWith("/") ? job.dir : `${job.dir}/`;
+  if (job.within !== undefined && !isPathInside(dir, job.within)) {
+    // the agent builds mailbox paths with spoolMailboxPath(); getting here is a bug, never a delivery
+    return { ok: false, dsn: "4.3.0", text: `maildir ${dir} is not inside ${job.within}`, warnings: [`refusing maildir ${dir}: not inside ${job.within}`] };
+  }
   const nowUs = Math.floor((performance.timeOrigin + performance.now()) * 1000);
   const parts: MaildirNameParts = {
     seconds: Math.floor(nowUs / 1e6),
@@ -64,11 +71,22 @@ export async function deliverToMaildir(job: MaildirJob, content: Uint8Array): Pr
     return { ok: false as const, dsn: mboxDsn(code, "5.2.0"), text, ...(code ? { code } : {}), warnings };
   };
   const create = () => open(tmpFile, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
+  // directories whose entries changed because we made directories in them: synced before success
+  const changedDirs = new Set<string>();
+  const makeDir = async (path: string) => {
+    const first = await mkdir(path, { recursive: true, mode: 0o700 });
+    if (first === undefined) return;
+    // every directory made, from the first one's parent down to path's parent, got a new entry
+    for (let d = dirname(path); d.length >= dirname(first).length; d = dirname(d)) {
+      changedDirs.add(d);
+      if (d === dirname(d)) break;
+    }
+  };
   let fh;
   try {
     fh = await create().catch(async (err) => {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-      await mkdir(`${dir}tmp`, { recursive: true, mode: 0o700 });
+      await makeDir(`${dir}tmp`);
       return create();
     });
   } catch (err) {
@@ -95,11 +113,26 @@ export async function deliverToMaildir(job: MaildirJob, content: Uint8Array): Pr
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") return failed(err, `create maildir file ${newFile}: ${errnoText(err)}`);
       try {
-        await mkdir(`${dir}cur`, { recursive: true, mode: 0o700 });
-        await mkdir(`${dir}new`, { recursive: true, mode: 0o700 });
+        await makeDir(`${dir}cur`);
+        await makeDir(`${dir}new`);
         await link(tmpFile, newFile);
       } catch (err2) {
         return failed(err2, `create maildir file ${newFile}: ${errnoText(err2)}`);
+      }
+    }
+    // The link is the delivery: it must be on disk before we say so. ext4 orders it after the
+    // file's fsync, XFS and btrfs do not; new directories' entries likewise.
+    try {
+      fsyncDirectory(`${dir}new`);
+    } catch (err) {
+      return failed(err, `sync maildir directory ${dir}new: ${errnoText(err)}`);
+    }
+    for (const d of [...changedDirs].sort((a, b) => b.length - a.length)) {
+      try {
+        fsyncDirectory(d);
+      } catch (err) {
+        // a directory we may write but not read (a 1733 spool): the new entry stays unsynced
+        warnings.push(`sync directory ${d}: ${errnoText(err)}`);
       }
     }
   } finally {

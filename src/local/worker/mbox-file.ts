@@ -17,6 +17,7 @@ import { dirname } from "node:path";
 import { writeFullyAsync } from "../../util/durable-file.ts";
 import { strerrorOf, tryKernelLock, type KernelLock } from "../../util/kernel-lock.ts";
 import type { FileStatus, JobFailure, LockPlan, MboxJob } from "./jobs.ts";
+import { isPathInside } from "../mailbox-name.ts";
 import { formatDelivery } from "../message-copy.ts";
 
 /** The system's text for an error, as Postfix's %m prints it ("No such file or directory"). */
@@ -174,6 +175,10 @@ async function safeOpen(path: string, chown: MboxJob["chown"]): Promise<{ fh: Fi
 /** Appends the message; the result's text is the detail Postfix puts after "cannot update mailbox ...". */
 export async function appendToMbox(job: MboxJob, content: Uint8Array): Promise<{ ok: true; warnings: string[] } | (JobFailure & { warnings: string[] })> {
   const warnings: string[] = [];
+  if (job.within !== undefined && !isPathInside(job.path, job.within)) {
+    // the agent builds mailbox paths with spoolMailboxPath(); getting here is a bug, never a delivery
+    return { ok: false, dsn: "4.3.0", text: `mailbox ${job.path} is not inside ${job.within}`, warnings: [`refusing mailbox ${job.path}: not inside ${job.within}`] };
+  }
   return serializedByPath(job.path, async () => {
     let dotlocked = false;
     const failed = (dsn: string, text: string, code?: string) => ({ ...fail(dsn, text, code), warnings });

@@ -7,7 +7,9 @@
  * Jobs for root itself run in the agent.
  *
  * Runs in the local delivery agent (root or unprivileged). Worker replies
- * are results only; a worker that dies fails its jobs with a temporary error.
+ * are results only; a worker that dies fails its jobs with a temporary error,
+ * and one that does not answer a job in time (stopped by its user, stuck) is
+ * killed.
  */
 import { executeJob } from "./job-exec.ts";
 import type { Identity, Job, JobResult } from "./jobs.ts";
@@ -40,10 +42,13 @@ export interface WorkerPoolOptions {
   cwd?: string;
   /** How long an idle worker lives. */
   idleMs?: number;
+  /** A worker that has not answered a job after this long is killed (localDeliveryLimits().jobMs). */
+  jobTimeoutMs?: number;
 }
 
 interface Pending {
   resolve: (r: JobResult) => void;
+  timer?: ReturnType<typeof setTimeout>;
 }
 
 class Worker {
@@ -52,6 +57,7 @@ class Worker {
   #nextId = 1;
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
   #dead = false;
+  #killedFor: string | undefined;
 
   constructor(
     readonly key: string,
@@ -84,6 +90,7 @@ class Worker {
           const p = this.#pending.get(Number(header.id));
           if (!p) continue;
           this.#pending.delete(Number(header.id));
+          clearTimeout(p.timer);
           p.resolve(header.result as JobResult);
         }
         this.#armIdle();
@@ -112,8 +119,25 @@ class Worker {
     this.#dead = true;
     clearTimeout(this.#idleTimer);
     this.onGone(this);
-    for (const p of this.#pending.values()) p.resolve({ ok: false, dsn: "4.3.0", text: `local delivery worker ${why}` });
+    for (const p of this.#pending.values()) {
+      clearTimeout(p.timer);
+      p.resolve({ ok: false, dsn: "4.3.0", text: `local delivery worker ${this.#killedFor ?? why}` });
+    }
     this.#pending.clear();
+  }
+
+  /**
+   * A job overran its time limit: the worker is stopped (its user may have
+   * sent it SIGSTOP) or stuck. SIGKILL works on a stopped process too; its
+   * jobs fail with a temporary error, and the next job gets a new worker.
+   */
+  #overrun(timeoutMs: number): void {
+    if (this.#dead) return;
+    this.#killedFor = `did not answer within ${Math.round(timeoutMs / 1000)}s and was killed`;
+    log.warn(`local delivery worker for uid ${this.key} (pid ${this.#proc.pid}) ${this.#killedFor}`);
+    // no new job may go to it while it dies
+    this.onGone(this);
+    this.#proc.kill("SIGKILL");
   }
 
   #armIdle(): void {
@@ -122,19 +146,23 @@ class Worker {
   }
 
   idleMs = 5000;
+  jobTimeoutMs: number | undefined;
 
   run(job: Job, payload: Uint8Array): Promise<JobResult> {
     if (this.#dead) return Promise.resolve({ ok: false, dsn: "4.3.0", text: "local delivery worker is gone" });
     clearTimeout(this.#idleTimer);
     const id = this.#nextId++;
     return new Promise<JobResult>((resolve) => {
-      this.#pending.set(id, { resolve });
+      const timeoutMs = this.jobTimeoutMs;
+      const timer = timeoutMs === undefined ? undefined : setTimeout(() => this.#overrun(timeoutMs), timeoutMs);
+      this.#pending.set(id, { resolve, timer });
       const sink = this.#proc.stdin as import("bun").FileSink;
       try {
         sink.write(encodeFrame({ id, job }, payload));
         void Promise.resolve(sink.flush()).catch(() => this.#proc.kill("SIGKILL"));
       } catch (err) {
         this.#pending.delete(id);
+        clearTimeout(timer);
         resolve({ ok: false, dsn: "4.3.0", text: `cannot send a job to the local delivery worker: ${(err as Error).message}` });
       }
     });
@@ -171,6 +199,7 @@ export class WorkerPool implements Performer {
         if (this.#workers.get(gone.key) === gone) this.#workers.delete(gone.key);
       });
       w.idleMs = this.opts.idleMs ?? 5000;
+      w.jobTimeoutMs = this.opts.jobTimeoutMs;
       this.#workers.set(key, w);
     }
     return w.run(job, payload);

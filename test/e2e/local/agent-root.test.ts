@@ -238,6 +238,27 @@ describe.skipIf(!isRoot)("as root, deliveries run as the recipient", () => {
     expect(readFileSync(join(rspool, BOB), "utf8").match(/^From /gm)).toHaveLength(2);
   });
 
+  // issue 9 item 11: a user who stops their own worker (SIGSTOP) held the delivery, and its slot, forever
+  test("a worker its user stopped is killed when its job overruns; the next delivery gets a new worker", async () => {
+    const stopper = createLocalAgent(
+      testSite(
+        { alias_maps: "", mail_owner: QUEUE, mail_spool_directory: spool, command_time_limit: "1s", deliver_lock_attempts: 1, deliver_lock_delay: "1s", mailbox_command: "kill -STOP $PPID" },
+        site.dir,
+      ).config,
+      { workerCommand: [bin("postern"), "local-worker"], workerIdleMs: 60_000 },
+    );
+    try {
+      const r = await stopper.deliver(await queueMessage(site, { recipients: [`${ALICE}@localhost`], content }));
+      // 1 s for the command, 1 s of lock attempts, 5 s of margin
+      expect(r).toMatchObject([{ status: "deferred", dsn: "4.3.0", reason: "local delivery worker did not answer within 7s and was killed" }]);
+    } finally {
+      await stopper.close();
+    }
+    // the stopped worker is gone, and alice's next delivery is served by a new one
+    const again = await agent.deliver(await queueMessage(site, { recipients: [`${ALICE}@localhost`], content }));
+    expect(again).toMatchObject([{ status: "sent", reason: "delivered to mailbox" }]);
+  }, 30_000);
+
   test("a loop bounces with 5.4.6 and an unknown user with 5.1.1", async () => {
     const r = await agent.deliver(
       await queueMessage(site, { recipients: ["loop@localhost", `${TAG}-nosuch@localhost`], content: `Delivered-To: ${ALICE}@mail.example.test\nSubject: l\n\nb\n` }),

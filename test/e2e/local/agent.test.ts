@@ -117,6 +117,46 @@ describe("mailboxes", () => {
     expect(await strict.deliver(await queueMessage(site, { recipients: ["you@localhost"], content: "S: x\n\nb\n" }))).toMatchObject([{ status: "bounced", dsn: "5.1.1" }]);
   });
 
+  // issue 9 item 5: RCPT TO:<"../home/.bashrc"@localhost> appended the message to a file outside the spool
+  for (const kind of ["maildir", "mbox"] as const) {
+    test(`unprivileged with an empty local_recipient_maps, a name that is no plain file name is an unknown user (${kind} spool)`, async () => {
+      const base = testSite();
+      sites.push(base);
+      const spoolDir = join(base.dir, "mail");
+      mkdirSync(spoolDir);
+      const home = join(base.dir, "home");
+      mkdirSync(home);
+      writeFileSync(join(home, ".bashrc"), "# rc\n");
+      const site = testSite({ mail_spool_directory: kind === "maildir" ? `${spoolDir}/` : spoolDir, local_recipient_maps: "", alias_maps: "" }, base.dir);
+      const agent = createLocalAgent(site.config, { privileged: false, passwdFile: passwdFile(base.dir, []) });
+      agents.push(agent);
+      const before = readdirSync(base.dir).sort();
+      const names = ["../home/.bashrc", "../x", "..", ".", ".bashrc", "a/b", "/tmp/x", "a\u0001b", "a\nb", "a\u007fb", "x".repeat(65)];
+      const r = await agent.deliver(await queueMessage(site, { recipients: names.map((n) => `${n}@localhost`), content: "S: x\n\nb\n" }));
+      expect(r.map((x) => [x.status, x.dsn, x.reason])).toEqual(names.map((n) => ["bounced", "5.1.1", `unknown user: "${n.toLowerCase()}"`]));
+      expect(readFileSync(join(home, ".bashrc"), "utf8")).toBe("# rc\n");
+      expect(readdirSync(home)).toEqual([".bashrc"]);
+      expect(readdirSync(spoolDir)).toEqual([]);
+      expect(readdirSync(base.dir).sort()).toEqual(before);
+      // a plain name still gets its mailbox
+      expect(await agent.deliver(await queueMessage(site, { recipients: ["you@localhost"], content: "S: x\n\nb\n" }))).toMatchObject([{ status: "sent" }]);
+      expect(readdirSync(spoolDir)).toEqual(["you"]);
+    });
+  }
+
+  test("the mailbox writers refuse a path outside the directory they are given", async () => {
+    const base = testSite();
+    sites.push(base);
+    const { executeJob } = await import("../../../src/local/worker/job-exec.ts");
+    const spoolDir = join(base.dir, "mail");
+    const lock = { dotlock: false, fcntl: true, flock: false, dotlockMayFail: false, attempts: 1, delayMs: 0, staleSeconds: 500 };
+    const mbox = await executeJob({ type: "mbox", path: `${spoolDir}/../escaped`, prefix: "", quote: true, blank: true, lock, sizeLimit: 0, defaultDsn: "5.2.0", within: spoolDir }, Buffer.from("S: x\n\nb\n"));
+    expect(mbox).toMatchObject({ ok: false, dsn: "4.3.0" });
+    const md = await executeJob({ type: "maildir", dir: `${spoolDir}/../escaped/`, prefix: "", sizeLimit: 0, hostname: "h", within: `${spoolDir}/` }, Buffer.from("S: x\n\nb\n"));
+    expect(md).toMatchObject({ ok: false, dsn: "4.3.0" });
+    expect(existsSync(join(base.dir, "escaped"))).toBe(false);
+  });
+
   test("a symbolic link or a hard link as mailbox is refused", async () => {
     const { site, agent, spool } = setup();
     // a world-writable spool, as /var/mail with its sticky bit: a link there is never trusted
@@ -372,6 +412,35 @@ describe(".forward", () => {
 });
 
 describe("commands", () => {
+  // issue 9 item 11: a grandchild in its own session holding stdout kept the delivery waiting forever
+  test("a grandchild that calls setsid() and keeps the output open: the time limit still answers", async () => {
+    const marker = String(700000 + (process.pid % 100000));
+    const { site, agent } = setup({ command_time_limit: "2s" }, { escape: `"|(setsid sleep ${marker} &) ; exit 0"`, stopped: `"|kill -STOP $$"` });
+    try {
+      const r = await agent.deliver(await queueMessage(site, { recipients: ["escape@localhost", "stopped@localhost"], content: "S: x\n\nb\n" }));
+      expect(r).toMatchObject([
+        { status: "bounced", dsn: "5.3.0", reason: `Command time limit exceeded: "(setsid sleep ${marker} &) ; exit 0"` },
+        { status: "bounced", dsn: "5.3.0", reason: `Command time limit exceeded: "kill -STOP $$"` },
+      ]);
+    } finally {
+      // the sleep left our process group on purpose: stop it by its PID
+      for (const name of readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
+        try {
+          if (readFileSync(`/proc/${name}/cmdline`, "utf8") === `sleep\0${marker}\0`) process.kill(Number(name), "SIGKILL");
+        } catch {}
+      }
+    }
+  }, 20_000);
+
+  test("no job of a request starts after daemon_timeout: the rest is deferred, for the queue manager is still waiting", async () => {
+    const { site, agent } = setup({ daemon_timeout: "1s", command_time_limit: "10s" }, { two: `"|sleep 2", "|echo late > /dev/null"` });
+    const r = await agent.deliver(await queueMessage(site, { recipients: ["two@localhost"], content: "S: x\n\nb\n" }));
+    expect(r[0]!.expanded!.map((e) => [e.status, e.reason])).toEqual([
+      ["sent", "delivered to command: sleep 2"],
+      ["deferred", "local delivery request time limit exceeded"],
+    ]);
+  }, 20_000);
+
   test("sysexits, D.S.N output, and the time limit that kills the process group", async () => {
     const { site, agent } = setup({ command_time_limit: "1s" }, {
       tempfail: `"|exit 75"`,

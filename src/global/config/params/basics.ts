@@ -44,6 +44,6 @@ export const basicParams: ParamDef[] = [
   p("maillog_file", "str", "", "Log file (or /dev/stdout); empty means syslog", ALL),
   p("syslog_socket_path", "str", "/dev/log", "postern: the syslog socket used when maillog_file is empty", ALL),
   p("import_environment", "list", "MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ XAUTHORITY DISPLAY LANG=C POSTLOG_SERVICE POSTLOG_HOSTNAME", "Environment passed to child processes", ["master"]),
-  p("default_process_limit", "int", "100", "Default maximal number of processes of a service", ["master"]),
+  p("default_process_limit", "int", "100", "Default maximal number of processes of a service", ["master", "qmgr"]),
   p("stress", "str", "", "Set by the master while the system is overloaded", ALL),
 ];

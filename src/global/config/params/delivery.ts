@@ -18,7 +18,7 @@ export const deliveryParams: ParamDef[] = [
   raw(p("forward_path", "list", "$home/.forward${recipient_delimiter}${extension}, $home/.forward", ".forward files searched", ["local"])),
   p("allow_mail_to_commands", "list", "alias, forward", "Where |command destinations are allowed", ["local"]),
   p("allow_mail_to_files", "list", "alias, forward", "Where /file destinations are allowed", ["local"]),
-  t("command_time_limit", "s", "1000s", "Time limit for delivery to a command", ["local"]),
+  t("command_time_limit", "s", "1000s", "Time limit for delivery to a command", ["local", "qmgr"]),
   p("mailbox_delivery_lock", "list", "fcntl, dotlock", "Locks used for mbox delivery", ["local"]),
   p("strict_mailbox_ownership", "bool", "yes", "Refuse to deliver to a mailbox owned by someone else", ["local"]),
   p("expand_owner_alias", "bool", "no", "Use the owner-alias value as sender address", ["local"]),
