@@ -3,7 +3,7 @@
  * tls_server_sni_maps). Bun's own TLS takes one certificate per listener, so
  * a service with SNI runs on node:net sockets and node:tls (whose
  * SNICallback picks the certificate); this is the only place postern uses
- * node:tls (ARCHITECTURE §5). Everything else about the session is the
+ * node:tls (docs/bun-notes.md). Everything else about the session is the
  * same: the connections here offer what src/util/net/connection.ts offers.
  *
  * tls_server_sni_maps: a table from a server name to the files that hold

@@ -1,5 +1,5 @@
 /**
- * The safe build (ARCHITECTURE §1): a `.env` and a `bunfig.toml` with a
+ * The safe build (docs/architecture.md, "One executable"): a `.env` and a `bunfig.toml` with a
  * `preload` script in the current directory must change nothing for any
  * postern command. A control program compiled without the
  * --no-compile-autoload-* flags shows that the same directory does take

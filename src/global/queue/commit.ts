@@ -1,9 +1,9 @@
 /**
- * Creating a queue file durably (ARCHITECTURE §3): write under a temporary
+ * Creating a queue file durably (docs/queue-file.md, "Commit"): write under a temporary
  * name, fsync, rename to the queue ID, fsync the directory. Only then may
  * sendmail exit 0 or smtpd answer 250.
  *
- * A user's sendmail cannot open maildrop/ (mode 1733, not readable) to fsync
+ * A user's sendmail cannot open maildrop/ (mode 3733, not readable) to fsync
  * it; it fsyncs the file again after the rename instead, which commits the
  * rename on journaling file systems (the rename changes the file's ctime in
  * the same transaction). docs/queue-file.md says so.

@@ -1,6 +1,6 @@
 /**
  * One TCP or TLS connection on Bun's native sockets, for the SMTP server and
- * client alike, absorbing Bun's pitfalls (ARCHITECTURE §5, BUN-NOTES):
+ * client alike, absorbing Bun's pitfalls (docs/bun-notes.md):
  *
  * - write() may write only part of the data: the rest waits in a queue that
  *   drain() flushes, so callers just write;
