@@ -24,7 +24,7 @@ async function tracedDelivery(maildir: string): Promise<string[]> {
   const script = join(dir, "deliver.ts");
   writeFileSync(
     script,
-    `import { deliverToMaildir } from ${JSON.stringify(join(ROOT, "src/local/maildir-file.ts"))};
+    `import { deliverToMaildir } from ${JSON.stringify(join(ROOT, "src/local/worker/maildir-file.ts"))};
 const r = await deliverToMaildir({ type: "maildir", dir: process.argv[2], prefix: "", sizeLimit: 0, hostname: "h" }, Buffer.from("Subject: x\\n\\nb\\n"));
 process.stdout.write(r.ok ? "RESULT-OK\\n" : "RESULT-FAILED " + r.text + "\\n");
 `,
