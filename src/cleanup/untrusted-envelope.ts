@@ -25,7 +25,8 @@
  *   record and sets the time itself (src/pickup/pickup.ts).
  *
  * Runs in pickup as mail_owner. Files the queue owner wrote (postsuper -r)
- * are trusted and do not come here.
+ * are trusted and do not come here. sendmail screens its own file the same
+ * way before it commits it, so what it accepts (exit 0) pickup never refuses.
  */
 import { printable } from "../global/smtp-server/reply.ts";
 import { encodeXtext, parseNotify, parseOrcpt } from "../global/smtp-server/args.ts";
@@ -33,6 +34,9 @@ import type { QueueFile, Recipient } from "../global/queue/format.ts";
 import type { CleanupSettings } from "./settings.ts";
 
 export type Screening = { refused: string } | { file: QueueFile; warnings: string[] };
+
+/** The settings screening reads; sendmail passes them too, to refuse at once what pickup would refuse. */
+export type ScreenSettings = Pick<CleanupSettings, "lineLengthLimit" | "verpFilter">;
 
 /** Bytes of a value as it is stored (UTF-8). */
 const byteLength = (s: string) => Buffer.byteLength(s, "utf8");
@@ -63,7 +67,7 @@ export function validOrcpt(orcpt: string, settings: Pick<CleanupSettings, "lineL
   return parseOrcpt(wire) === (type.toLowerCase() === "rfc822" ? `rfc822;${address}` : orcpt);
 }
 
-type AttributeCheck = (value: string, settings: CleanupSettings) => boolean;
+type AttributeCheck = (value: string, settings: ScreenSettings) => boolean;
 
 /** The attributes sendmail writes, and the form each must have (a Map: names such as "constructor" must find nothing). */
 export const SUBMISSION_ATTRIBUTES: ReadonlyMap<string, AttributeCheck> = new Map<string, AttributeCheck>([
@@ -80,7 +84,7 @@ export const SUBMISSION_ATTRIBUTES: ReadonlyMap<string, AttributeCheck> = new Ma
 /** Attributes whose bad value refuses the whole message, as Postfix's cleanup rejects bad DSN ENVID and RET records. */
 const REFUSE_WHEN_BAD = new Set(["envid", "ret"]);
 
-function screenRecipient(r: Recipient, i: number, settings: CleanupSettings, warnings: string[]): Recipient | string {
+function screenRecipient(r: Recipient, i: number, settings: ScreenSettings, warnings: string[]): Recipient | string {
   if (r.done) return `unexpected delivery status record for recipient ${i}`;
   const bad = addressProblem(r.address, settings);
   if (bad) return `malformed recipient address (${bad}): ${logValue(r.address)}`;
@@ -102,7 +106,7 @@ function screenRecipient(r: Recipient, i: number, settings: CleanupSettings, war
 }
 
 /** Screens an untrusted file: the refusal reason, or the file with what may be kept and the warnings to log. */
-export function screenUntrustedFile(file: QueueFile, settings: CleanupSettings): Screening {
+export function screenUntrustedFile(file: QueueFile, settings: ScreenSettings): Screening {
   const warnings: string[] = [];
   const badSender = addressProblem(file.sender, settings);
   if (badSender) return { refused: `malformed sender address (${badSender}): ${logValue(file.sender)}` };
