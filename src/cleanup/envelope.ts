@@ -8,13 +8,15 @@
  * -r) left out, and duplicates removed.
  *
  * Attributes: a file from an ordinary user is untrusted, so only the ones
- * sendmail writes are taken over, each checked for its form; a file the
+ * sendmail writes are taken over, each checked for its form (pickup has
+ * screened the whole envelope before, untrusted-envelope.ts); a file the
  * queue owner wrote (postsuper -r) keeps all of them. The submitter's uid and
  * login come from the file's owner, never from the content.
  */
 import { canonicalizeAddress } from "../global/address/canonical.ts";
 import type { QueueFile, Recipient } from "../global/queue/format.ts";
 import type { CleanupSettings } from "./settings.ts";
+import { SUBMISSION_ATTRIBUTES } from "./untrusted-envelope.ts";
 
 export interface Submitter {
   /** The maildrop file's owner. */
@@ -54,24 +56,13 @@ export function cleanRecipients(recipients: readonly Recipient[], settings: Clea
   return out;
 }
 
-const VALID: Record<string, (v: string, s: CleanupSettings) => boolean> = {
-  full_name: () => true,
-  rewrite_context: (v) => v === "local" || v === "remote",
-  envid: (v) => v.length <= 100 && /^[\x20-\x7e]*$/.test(v),
-  ret: (v) => v === "FULL" || v === "HDRS",
-  encoding: (v) => v === "7BIT" || v === "8BITMIME",
-  verp: (v, s) => v.length === 2 && [...v].every((c) => s.verpFilter.includes(c)),
-  verify: (v) => v === "yes",
-  record: (v) => v === "yes",
-};
-
 /** Attributes for the incoming queue file. */
 export function cleanAttributes(file: QueueFile, submitter: Submitter, settings: CleanupSettings): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(file.attributes)) {
     if (name === "uid" || name === "login") continue;
     if (submitter.trusted) out[name] = value;
-    else if (VALID[name]?.(value, settings)) out[name] = value;
+    else if (SUBMISSION_ATTRIBUTES.get(name)?.(value, settings)) out[name] = value;
   }
   out.rewrite_context ??= "local";
   out.uid = String(submitter.uid);

@@ -23,25 +23,38 @@ export async function main(args: string[]): Promise<number> {
     { role: "pickup" },
   );
   if (once) {
-    pickupOnce(ctx.config);
+    await pickupOnce(ctx.config);
     log.close();
     return 0;
   }
-  // one pass at a time, and one pass for a burst of changes
+  // one pass at a time, and one pass for a burst of changes; a change during a pass asks for another
   let scheduled = false;
-  const pass = () => {
+  let running: Promise<unknown> | undefined;
+  let again = false;
+  const pass = async () => {
     scheduled = false;
+    if (running) {
+      again = true;
+      return;
+    }
     if (ctx.isStopping()) return;
     try {
-      pickupOnce(ctx.config);
+      running = pickupOnce(ctx.config, ctx.isStopping);
+      await running;
     } catch (err) {
       log.error(`pickup pass failed: ${(err as Error).message}`);
+    } finally {
+      running = undefined;
+    }
+    if (again) {
+      again = false;
+      schedule();
     }
   };
   const schedule = () => {
     if (scheduled) return;
     scheduled = true;
-    setImmediate(pass);
+    setImmediate(() => void pass());
   };
   let watcher: FSWatcher | undefined;
   try {
@@ -50,11 +63,13 @@ export async function main(args: string[]): Promise<number> {
   } catch (err) {
     log.warn(`cannot watch maildrop/: ${(err as Error).message}; scanning every ${POLL_MS / 1000}s`);
   }
-  const timer = setInterval(pass, POLL_MS);
-  pass();
+  const timer = setInterval(schedule, POLL_MS);
+  schedule();
   await ctx.stopped;
   watcher?.close();
   clearInterval(timer);
+  // a pass stops after the file it is at
+  await running?.catch(() => {});
   log.info("stopped");
   return 0;
 }

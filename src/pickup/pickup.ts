@@ -1,12 +1,25 @@
 /**
  * One pickup pass: every queue file in maildrop/ goes through cleanup into
- * incoming/, then leaves maildrop/. A file is opened without following
- * symbolic links and taken only when it is a regular file with one link
- * (so nobody can feed pickup another user's file); its owner, from fstat, is
- * the submitting uid. A file that does not decode goes to corrupt/. A file
- * that cannot be committed now (disk full) stays for the next pass, and no
- * file is taken while the queue file system has no more free space than
- * queue_minfree or 1.5 times message_size_limit (global/queue/space.ts).
+ * incoming/, then leaves maildrop/. maildrop/ is writable by every local
+ * user, so each entry is handled on its own: whatever one entry is, or
+ * whatever goes wrong with it, the pass goes on with the next.
+ *
+ * - maildrop-entry.ts opens an entry safely (no symbolic link followed, only
+ *   a regular file with one link, read up to a bound) and removes or
+ *   quarantines everything else with one log line.
+ * - The file's owner, from fstat, is the submitting uid, never the content.
+ *   A file the queue owner wrote without group access (postsuper -r) is
+ *   trusted; any other is untrusted: its owner must be in
+ *   authorized_submit_users (else the file is removed unread, without a
+ *   bounce, since its sender is whatever the user wrote), and its envelope
+ *   is screened (cleanup/untrusted-envelope.ts).
+ * - Arrival time: an untrusted file's T record is ignored; the message
+ *   arrived when the file was last changed (its ctime, which no user can
+ *   set), at the latest now. A requeued file keeps its time.
+ * - A file that does not decode or is refused goes to corrupt/. A file
+ *   that cannot be committed now (disk full) stays for the next pass, and no
+ *   file is taken while the queue file system has no more free space than
+ *   queue_minfree or 1.5 times message_size_limit (global/queue/space.ts).
  *
  * Logs as Postfix's pickup and cleanup do:
  *   QUEUEID: uid=1000 from=<user>          (postfix/pickup)
@@ -15,7 +28,7 @@
  * Runs as mail_owner (the daemon and `postern pickup --once` drop to it);
  * maildrop files are untrusted.
  */
-import { closeSync, fstatSync, openSync, readdirSync, readSync, unlinkSync, constants as fsc, type Stats } from "node:fs";
+import { closeSync, readdirSync, unlinkSync, type Stats } from "node:fs";
 import { join } from "node:path";
 import { log } from "../util/log.ts";
 import { getpwuid } from "../util/passwd.ts";
@@ -23,13 +36,15 @@ import type { Config } from "../global/config/config.ts";
 import { commitQueueFileSync } from "../global/queue/commit.ts";
 import { CorruptQueueFileError, decodeQueueFile, encodeDoneRecord, encodeQueueFile, type QueueFile } from "../global/queue/format.ts";
 import { appendDeliveryLog } from "../global/queue/delivery-log.ts";
-import { isQueueId } from "../global/queue/names.ts";
 import { queueSpaceRule, queueSpaceShortageSync, type SpaceRule } from "../global/queue/space.ts";
 import { quarantine } from "../global/queue/store.ts";
+import { checkUserAcl } from "../global/access/user-acl.ts";
 import { cleanupSettings, type CleanupSettings } from "../cleanup/settings.ts";
 import { cleanupLocalSubmission, NoRecipientsError, type CleanupResult } from "../cleanup/local-submission.ts";
 import { hasLineBreaks } from "../cleanup/envelope.ts";
+import { screenUntrustedFile } from "../cleanup/untrusted-envelope.ts";
 import { delayFields } from "../global/delivery/delays.ts";
+import { forgetVanished, maildropReadLimit, openMaildropEntry, readMaildropFile } from "./maildrop-entry.ts";
 
 export interface PickupStats {
   queued: number;
@@ -40,14 +55,10 @@ export interface PickupStats {
 
 const TWO_HOURS = 2 * 3600 * 1000;
 
-function readAll(fd: number, sizeHint: number): Buffer {
-  const chunks: Buffer[] = [];
-  const buf = Buffer.allocUnsafe(Math.max(65536, sizeHint + 1));
-  for (;;) {
-    const n = readSync(fd, buf, 0, buf.length, null);
-    if (n === 0) return Buffer.concat(chunks);
-    chunks.push(Buffer.from(buf.subarray(0, n)));
-  }
+/** An error from the system (ENOSPC, EMFILE, EIO, ...): may pass. Anything else comes from the file and would recur. */
+function isSystemError(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === "string" && /^E[A-Z0-9]+$/.test(code);
 }
 
 function encodeWithState(file: QueueFile): Uint8Array {
@@ -58,56 +69,88 @@ function encodeWithState(file: QueueFile): Uint8Array {
 
 type Outcome = "queued" | "corrupt" | "removed" | "kept";
 
-function pickupFile(settings: CleanupSettings, queueDir: string, name: string, tags: { cleanup: string; delayDigits: number }): Outcome {
+interface PassContext {
+  config: Config;
+  settings: CleanupSettings;
+  queueDir: string;
+  readLimit: number;
+  tags: { cleanup: string; delayDigits: number };
+}
+
+/** Whether the file's owner may submit mail (authorized_submit_users); undefined when the list cannot be read now. */
+async function submitAllowed(ctx: PassContext, name: string, uid: number): Promise<boolean | undefined> {
+  try {
+    const acl = await checkUserAcl(ctx.config, "authorized_submit_users", uid);
+    if (acl.allowed) return true;
+    log.warn(`maildrop/${name}: uid=${uid}: User ${acl.user}(${uid}) is not allowed to submit mail (authorized_submit_users); removed`);
+    return false;
+  } catch (err) {
+    log.warn(`maildrop/${name}: uid=${uid}: cannot check authorized_submit_users: ${(err as Error).message}; will try again`);
+    return undefined;
+  }
+}
+
+/** The arrival time pickup records: a requeued file's own, else when the file was last changed (no user can set a ctime), at the latest now. */
+function arrivalTime(file: QueueFile, st: Stats, trusted: boolean, now: number): number {
+  if (trusted) return Math.min(file.arrivalTime, now);
+  return Math.min(Math.trunc(st.ctimeMs), now);
+}
+
+async function pickupFile(ctx: PassContext, name: string): Promise<Outcome | "skip"> {
+  const { settings, queueDir, tags } = ctx;
   const path = join(queueDir, "maildrop", name);
-  let fd: number;
-  try {
-    fd = openSync(path, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") return "kept";
-    if (code === "ELOOP") {
-      log.warn(`${name}: maildrop/${name} is a symbolic link; removing it`);
-      try {
-        unlinkSync(path);
-      } catch {}
-      return "removed";
-    }
-    log.warn(`${name}: cannot open maildrop/${name}: ${(err as Error).message}`);
-    return "kept";
-  }
-  let st: Stats;
-  let bytes: Buffer;
-  try {
-    st = fstatSync(fd);
-    if (!st.isFile() || st.nlink !== 1) {
-      log.warn(`${name}: maildrop/${name} is not a regular file with one link; removing it`);
-      unlinkSync(path);
-      return "removed";
-    }
-    bytes = readAll(fd, st.size);
-  } finally {
-    closeSync(fd);
-  }
-
-  let file: QueueFile;
-  try {
-    file = decodeQueueFile(bytes);
-    if (hasLineBreaks(file.sender) || file.recipients.some((r) => hasLineBreaks(r.address))) throw new CorruptQueueFileError("a line break or NUL in an envelope address");
-  } catch (err) {
-    if (!(err instanceof CorruptQueueFileError)) throw err;
-    quarantine(queueDir, "maildrop", name, err);
-    return "corrupt";
-  }
-
-  const now = new Date();
-  if (file.arrivalTime > now.getTime() + TWO_HOURS) {
-    log.warn(`${name}: message maildrop/${name} dated ${Math.round((file.arrivalTime - now.getTime()) / 1000)} seconds into the future`);
-    file.arrivalTime = now.getTime();
-  }
+  const entry = openMaildropEntry(queueDir, name, ctx.readLimit);
+  if (entry.kind === "skip") return "skip";
+  if (entry.kind === "handled") return entry.outcome;
+  const st = entry.st;
   const owner = process.getuid?.() ?? 0;
   // postsuper -r puts the queue owner's own 0600 files here: those are trusted
   const trusted = st.uid === owner && (st.mode & 0o040) === 0;
+  let bytes: Buffer | undefined;
+  try {
+    if (!trusted) {
+      const allowed = await submitAllowed(ctx, name, st.uid);
+      if (allowed === undefined) return "kept";
+      if (!allowed) {
+        unlinkSync(path);
+        return "removed";
+      }
+    }
+    bytes = readMaildropFile(entry.fd, ctx.readLimit);
+  } finally {
+    closeSync(entry.fd);
+  }
+  if (bytes === undefined) {
+    quarantine(queueDir, "maildrop", name, new Error(`uid=${st.uid}: message file too big: more than ${ctx.readLimit} bytes`));
+    return "corrupt";
+  }
+
+  let file: QueueFile;
+  const warnings: string[] = [];
+  try {
+    file = decodeQueueFile(bytes);
+    if (hasLineBreaks(file.sender) || file.recipients.some((r) => hasLineBreaks(r.address))) throw new CorruptQueueFileError("a line break or NUL in an envelope address");
+    if (!trusted) {
+      const screened = screenUntrustedFile(file, settings);
+      if ("refused" in screened) throw new CorruptQueueFileError(`message refused: ${screened.refused}`);
+      file = screened.file;
+      warnings.push(...screened.warnings);
+    }
+  } catch (err) {
+    if (!(err instanceof CorruptQueueFileError)) throw err;
+    quarantine(queueDir, "maildrop", name, new CorruptQueueFileError(`uid=${st.uid}: ${err.message}`));
+    return "corrupt";
+  }
+  for (const w of warnings) log.warn(`maildrop/${name}: uid=${st.uid}: ${w}`);
+
+  const now = new Date();
+  // the Received: date is the file's mtime, as Postfix's pickup has it; not in the future
+  let submittedAt = st.mtime;
+  if (st.mtimeMs > now.getTime() + TWO_HOURS) {
+    log.warn(`${name}: message maildrop/${name} dated ${Math.round((st.mtimeMs - now.getTime()) / 1000)} seconds into the future`);
+    submittedAt = now;
+  }
+  file.arrivalTime = arrivalTime(file, st, trusted, now.getTime());
   const login = getpwuid(st.uid)?.name;
   const submitter = { uid: st.uid, trusted, ...(login !== undefined ? { login } : {}) };
 
@@ -122,7 +165,7 @@ function pickupFile(settings: CleanupSettings, queueDir: string, name: string, t
   };
   try {
     queueId = commitQueueFileSync(join(queueDir, "incoming"), (id) => {
-      result = cleanupLocalSubmission({ file, submitter, submittedAt: st.mtime }, settings, id, now);
+      result = cleanupLocalSubmission({ file, submitter, submittedAt }, settings, id, now);
       if (result.rejection) {
         const time = Date.now();
         const entries = result.file.recipients.map((r) => ({
@@ -145,6 +188,11 @@ function pickupFile(settings: CleanupSettings, queueDir: string, name: string, t
       log.info(`${name}: uid=${st.uid} from=<${file.sender}>: no recipients left; removed`);
       unlinkSync(path);
       return "removed";
+    }
+    if (!isSystemError(err)) {
+      // the same file would fail the same way on every pass
+      quarantine(queueDir, "maildrop", name, new Error(`uid=${st.uid}: cannot queue it: ${(err as Error).message}`));
+      return "corrupt";
     }
     log.warn(`${name}: cannot queue maildrop/${name}: ${(err as Error).message}; will try again`);
     return "kept";
@@ -178,26 +226,46 @@ function spaceShort(queueDir: string, rule: SpaceRule): boolean {
   }
 }
 
-/** One pass over maildrop/; the daemon calls it on every change and once a minute. */
-export function pickupOnce(config: Config): PickupStats {
+/** One pass over maildrop/; the daemon calls it on every change and once a minute. `stopping` ends it between two files. */
+export async function pickupOnce(config: Config, stopping: () => boolean = () => false): Promise<PickupStats> {
   const queueDir = config.str("queue_directory");
   const settings = cleanupSettings(config);
-  const tags = { cleanup: `${config.str("syslog_name")}/cleanup`, delayDigits: config.int("delay_logging_resolution_limit") };
+  const ctx: PassContext = {
+    config,
+    settings,
+    queueDir,
+    readLimit: maildropReadLimit(settings.messageSizeLimit, settings.headerSizeLimit),
+    tags: { cleanup: `${config.str("syslog_name")}/cleanup`, delayDigits: config.int("delay_logging_resolution_limit") },
+  };
   const stats: PickupStats = { queued: 0, corrupt: 0, removed: 0, kept: 0 };
   let names: string[];
   try {
-    names = readdirSync(join(queueDir, "maildrop")).filter(isQueueId);
+    names = readdirSync(join(queueDir, "maildrop"));
   } catch (err) {
     log.warn(`cannot scan ${join(queueDir, "maildrop")}: ${(err as Error).message}`);
     return stats;
   }
+  forgetVanished(names);
   const rule = queueSpaceRule(config);
+  // one bad entry never stops the pass
   for (const [i, name] of names.entries()) {
+    if (stopping()) break;
     if (spaceShort(queueDir, rule)) {
       stats.kept += names.length - i;
       break;
     }
-    stats[pickupFile(settings, queueDir, name, tags)]++;
+    try {
+      const outcome = await pickupFile(ctx, name);
+      if (outcome !== "skip") stats[outcome]++;
+    } catch (err) {
+      if (isSystemError(err)) {
+        log.error(`maildrop/${name}: ${(err as Error).message}; will try again`);
+        stats.kept++;
+      } else {
+        quarantine(queueDir, "maildrop", name, err as Error);
+        stats.corrupt++;
+      }
+    }
   }
   return stats;
 }

@@ -21,11 +21,13 @@ import { setupLog } from "../global/system/log-setup.ts";
 import { commitQueueFileSync } from "../global/queue/commit.ts";
 import { encodeQueueFile, type Recipient } from "../global/queue/format.ts";
 import { queueSpaceRule, queueSpaceShortage } from "../global/queue/space.ts";
+import { printable } from "../util/printable.ts";
 import { reply, type SmtpReply } from "./protocol/reply.ts";
 import { SmtpSession } from "./protocol/session.ts";
 import { sessionSettings } from "./protocol/settings.ts";
 import type { MessageSink, PolicyResult, QueuedMessage, SessionPolicy, SessionTransport } from "./protocol/types.ts";
 import { log } from "../util/log.ts";
+import { screenUntrustedFile } from "../cleanup/untrusted-envelope.ts";
 import { currentSubmitter, fullNameFor } from "../cleanup/submitter.ts";
 
 const ACCEPT = async (): Promise<PolicyResult> => ({});
@@ -55,6 +57,15 @@ function maildropSink(config: Config): MessageSink {
       if (m.mailParams.ret !== undefined) attributes.ret = m.mailParams.ret;
       if (m.mailParams.body !== undefined) attributes.encoding = m.mailParams.body;
       const recipients: Recipient[] = m.recipients.map((r) => ({ address: r.address, ...(r.orcpt ? { orcpt: r.orcpt } : {}), ...(r.notify ? { notify: r.notify } : {}) }));
+      // what pickup would refuse is refused now, not after 250
+      const screened = screenUntrustedFile(
+        { arrivalTime: m.arrival.getTime(), sender: m.sender, recipients, attributes, content: m.content },
+        { lineLengthLimit: config.int("line_length_limit"), verpFilter: config.str("verp_delimiter_filter") },
+      );
+      if ("refused" in screened) {
+        log.warn(`message refused: ${screened.refused}`);
+        return { reject: reply(554, "5.5.4", `Error: ${printable(screened.refused)}`) };
+      }
       process.umask(0o022);
       try {
         const id = commitQueueFileSync(

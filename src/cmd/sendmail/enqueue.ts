@@ -12,7 +12,9 @@
  * pickup takes the uid from the file's owner.
  *
  * Exit codes (Postfix's intended sysexits, returned at once):
- * 64 no recipients, 65 input too big or unreadable, 77 not authorized,
+ * 64 no recipients, 65 input too big or unreadable, or an envelope pickup
+ * would refuse (an address with a control character or longer than
+ * line_length_limit: cleanup/untrusted-envelope.ts), 77 not authorized,
  * 69 the queue directory does not exist, 75 the file cannot be written
  * (no permission, disk full, I/O error) or the queue file system has no
  * more free space than queue_minfree or 1.5 times message_size_limit (the
@@ -30,6 +32,8 @@ import { commitQueueFileSync } from "../../global/queue/commit.ts";
 import { encodeQueueFile, type Recipient } from "../../global/queue/format.ts";
 import { queueSpaceRule, queueSpaceShortageSync } from "../../global/queue/space.ts";
 import { checkUserAcl } from "../../global/access/user-acl.ts";
+import { printable } from "../../util/printable.ts";
+import { screenUntrustedFile } from "../../cleanup/untrusted-envelope.ts";
 import { extractRecipients } from "./extract.ts";
 import { currentSubmitter, fullNameFor } from "../../cleanup/submitter.ts";
 import type { SendmailRequest } from "./options.ts";
@@ -133,7 +137,11 @@ export async function enqueue(config: Config, req: SendmailRequest): Promise<num
   if (req.verify) attributes.verify = "yes";
   if (req.record) attributes.record = "yes";
   const rcpts: Recipient[] = recipients.map((address) => (req.notify ? { address, notify: req.notify } : { address }));
-  const data = encodeQueueFile({ arrivalTime: Date.now(), sender, recipients: rcpts, attributes, content });
+  const file = { arrivalTime: Date.now(), sender, recipients: rcpts, attributes, content };
+  // what pickup would refuse is refused now, not after exit 0
+  const screened = screenUntrustedFile(file, { lineLengthLimit: config.int("line_length_limit"), verpFilter: config.str("verp_delimiter_filter") });
+  if ("refused" in screened) throw new ExitError(EX_DATAERR, `${printable(who, true)}: ${screened.refused}`);
+  const data = encodeQueueFile(file);
   if (sizeLimit > 0 && data.length > sizeLimit) throw new ExitError(EX_DATAERR, `${who}: message file too big`);
 
   checkSpace(config, who, data.length);

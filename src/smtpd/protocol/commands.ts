@@ -8,9 +8,11 @@
  * Runs inside SmtpSession (session.ts); every argument is untrusted client
  * text.
  */
-import { decodeXtext, parseNotify, parseOrcpt, parsePath, splitParams } from "./args.ts";
+import { decodeXtext, parseNotify, parseOrcpt } from "../../global/message/dsn-params.ts";
+import { parsePath, splitParams } from "./args.ts";
 import type { CommandLine } from "./input.ts";
-import { printable, reply, type SmtpReply } from "./reply.ts";
+import { reply, type SmtpReply } from "./reply.ts";
+import { printable } from "../../util/printable.ts";
 import { receivedHeader } from "./received.ts";
 import type { SmtpSession } from "./session.ts";
 import type { AcceptedRecipient, MailParams } from "./types.ts";

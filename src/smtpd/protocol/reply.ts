@@ -37,18 +37,6 @@ export function formatReply(r: SmtpReply): string {
     .join("");
 }
 
-/** Client text made safe for replies and log lines: controls and non-ASCII bytes become "?". */
-export function printable(text: string, allowUtf8 = false): string {
-  let out = "";
-  for (const ch of text) {
-    const c = ch.codePointAt(0)!;
-    if (c < 0x20 || c === 0x7f) out += "?";
-    else if (c > 0x7e && !allowUtf8) out += "?";
-    else out += ch;
-  }
-  return out;
-}
-
 /**
  * Parses a reply written in a table or restriction ("554 5.7.1 text",
  * "450 text", "5.7.1 text" with a default code). Returns undefined when the

@@ -13,7 +13,8 @@
  */
 import { COMMANDS, type CommandName, type CommandRow } from "./commands.ts";
 import { InputClosedError, InputTimeoutError, SmtpInput, type CommandLine } from "./input.ts";
-import { formatReply, printable, replyLogText, reply, type SmtpReply } from "./reply.ts";
+import { formatReply, replyLogText, reply, type SmtpReply } from "./reply.ts";
+import { printable } from "../../util/printable.ts";
 import type {
   AcceptedRecipient,
   MailParams,

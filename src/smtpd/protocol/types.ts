@@ -7,7 +7,7 @@
  */
 import type { SmtpReply } from "./reply.ts";
 import type { BareNewlineMode } from "./input.ts";
-import type { NotifyWord } from "./args.ts";
+import type { NotifyWord } from "../../global/message/dsn-params.ts";
 
 export interface TlsSummary {
   protocol: string;

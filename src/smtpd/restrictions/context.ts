@@ -10,7 +10,8 @@
  */
 import type { Config } from "../../global/config/config.ts";
 import type { ClientNames, DnsQuerier } from "../../global/dns/index.ts";
-import { printable, reply, type SmtpReply } from "../protocol/reply.ts";
+import { reply, type SmtpReply } from "../protocol/reply.ts";
+import { printable } from "../../util/printable.ts";
 import type { AcceptedRecipient, MessageAction, SessionView } from "../protocol/types.ts";
 import type { HostMatcher } from "./host-list.ts";
 

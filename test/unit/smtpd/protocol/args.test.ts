@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { decodeXtext, encodeXtext, parseNotify, parseOrcpt, parsePath, splitParams } from "../../../../src/smtpd/protocol/args.ts";
+import { decodeXtext, encodeXtext, parseNotify, parseOrcpt } from "../../../../src/global/message/dsn-params.ts";
+import { parsePath, splitParams } from "../../../../src/smtpd/protocol/args.ts";
 
 const lax = { strict: false, allowEmpty: false };
 
