@@ -9,6 +9,7 @@ export const deliveryParams: ParamDef[] = [
   p("local_transport", "str", "local:$myhostname", "Transport for local domains", ["qmgr"]),
   p("default_transport", "str", "smtp", "Transport for other domains", ["qmgr"]),
   p("relay_transport", "str", "relay", "Transport for relay_domains", ["qmgr"]),
+  p("virtual_transport", "str", "virtual", "Transport for virtual_mailbox_domains", ["qmgr"]),
   p("transport_maps", "list", "", "Tables that route recipients to transports", ["qmgr"]),
   p("mailbox_transport", "str", "", "Transport that delivers to local mailboxes instead of local(8)", ["local"]),
   p("fallback_transport", "str", "", "Transport for local recipients without a UNIX account", ["local"]),
