@@ -137,12 +137,6 @@ async function remoteClassOf(config: Config, domain: string): Promise<AddressCla
   return "default";
 }
 
-/** Postfix's resolve_class: the class of a bare domain, in the resolver's order. */
-export async function addressClassOf(config: Config, domain: string): Promise<AddressClass> {
-  const d = domain.toLowerCase().replace(/\.$/, "");
-  return isLocalDomain(config, d) ? "local" : remoteClassOf(config, d);
-}
-
 /**
  * Postfix's rewrite_tree on an address without "@" in the local context: `site!user` becomes
  * `user@site` (swap_bangpath, the first "!"), else `user%site` becomes `user@site`
