@@ -45,7 +45,10 @@
  * are not consulted.
  */
 import { networkInterfaces } from "node:os";
+import { domainToASCII } from "node:url";
 import type { Config } from "../config/config.ts";
+import { isValidHostname } from "../dns/reverse.ts";
+import { parseIpAddress } from "../tables/cidr-match.ts";
 import { splitExtension } from "../tables/address-lookup.ts";
 import { openTable } from "../tables/open-table.ts";
 
@@ -65,6 +68,12 @@ export interface Resolution {
    * routed is set and the transport is error: with RESOLVE_LOOP_REASON, so nothing takes it for ours.
    */
   failed: boolean;
+  /**
+   * The final domain is no domain (empty, not a host name, not an address literal): Postfix's
+   * RESOLVE_FLAG_ERROR. The class is "default" and the transport error:5.1.3 bad address syntax;
+   * smtpd answers 501 5.1.3 Bad recipient address syntax, as Postfix's smtpd_check_addr does.
+   */
+  invalid: boolean;
 }
 
 /** What a failed resolution bounces with; smtpd refuses with the same status and text. */
@@ -243,6 +252,21 @@ function transportKeys(config: Config, address: string, domain: string): Array<{
   return keys;
 }
 
+/**
+ * Postfix's final-domain check: an address literal `[IPv4]` or `[IPv6:address]`, else a host name
+ * (valid_hostname; with non-ASCII labels, the name's A-label form).
+ */
+function isValidDomain(domain: string): boolean {
+  if (domain.startsWith("[")) {
+    const m = /^\[(ipv6:)?([^\]]*)\]$/i.exec(domain);
+    if (!m) return false;
+    const ip = parseIpAddress(m[2]!);
+    return ip !== undefined && (ip.family === 6) === (m[1] !== undefined);
+  }
+  const ascii = /^[\x00-\x7f]*$/.test(domain) ? domain : domainToASCII(domain);
+  return ascii !== "" && isValidHostname(ascii);
+}
+
 /** Postfix's RESOLVE_FLAG_ROUTED: the first `@`, `!` or `%` of the address is not the one before its domain. */
 function isRouted(address: string): boolean {
   return /[@!%]/.test(splitAddress(address)[0]);
@@ -265,16 +289,16 @@ export async function resolveRecipient(config: Config, address: string, options?
   const opts: ResolveOptions = typeof options === "function" ? { transportLookup: options } : (options ?? {});
   const loop = resolveLoop(config, address, opts.maxRounds ?? address.length + 100);
   if (loop.kind === "failed") {
-    return { address, addressClass: "default", routed: true, transport: "error", nexthop: `${RESOLVE_LOOP_REASON.dsn} ${RESOLVE_LOOP_REASON.text}`, failed: true };
+    return { address, addressClass: "default", routed: true, transport: "error", nexthop: `${RESOLVE_LOOP_REASON.dsn} ${RESOLVE_LOOP_REASON.text}`, failed: true, invalid: false };
   }
   const { address: rewritten, domain } = loop;
   const routed = isRouted(rewritten);
-  // Postfix's RESOLVE_FLAG_ERROR: no domain to deliver to (user@); the queue manager bounces it
-  if (!domain) return { address: rewritten, addressClass: "default", routed, transport: "error", nexthop: "5.1.3 bad address syntax", failed: false };
+  // Postfix's RESOLVE_FLAG_ERROR (user@, user@bad_name!, user@[::1]): the queue manager bounces it
+  if (!isValidDomain(domain)) return { address: rewritten, addressClass: "default", routed, transport: "error", nexthop: "5.1.3 bad address syntax", failed: false, invalid: true };
   const addressClass = loop.kind === "local" ? "local" : await remoteClassOf(config, domain);
   if (addressClass === "virtual_alias") {
     const table = config.bool("show_user_unknown_table_name") ? " in virtual alias table" : "";
-    return { address: rewritten, addressClass, routed, transport: "error", nexthop: `5.1.1 User unknown${table}`, failed: false };
+    return { address: rewritten, addressClass, routed, transport: "error", nexthop: `5.1.1 User unknown${table}`, failed: false, invalid: false };
   }
   const spec = config.str(TRANSPORT_PARAM[addressClass]);
   let [transport, nexthop] = parseTransport(config, spec);
@@ -297,5 +321,5 @@ export async function resolveRecipient(config: Config, address: string, options?
       break;
     }
   }
-  return { address: rewritten, addressClass, routed, transport, nexthop, failed: false };
+  return { address: rewritten, addressClass, routed, transport, nexthop, failed: false, invalid: false };
 }

@@ -69,6 +69,9 @@ export async function recipientStatus(config: Config, r: Resolution): Promise<Re
     case "local": {
       const maps = config.list("local_recipient_maps");
       if (maps.length === 0) return { known: true };
+      // as Postfix's check_rcpt_maps: the double-bounce sender, postmaster and MAILER-DAEMON are always ours
+      const user = r.address.slice(0, r.address.lastIndexOf("@")).toLowerCase();
+      if ([config.str("double_bounce_sender"), "postmaster", "mailer-daemon"].some((name) => name.toLowerCase() === user)) return { known: true };
       if (await find("local_recipient_maps", true)) return { known: true };
       return { known: false, table: "local recipient table", code: config.int("unknown_local_recipient_reject_code") };
     }

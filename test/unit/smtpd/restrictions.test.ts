@@ -513,3 +513,23 @@ describe("smtpd and the queue manager resolve with the same function", () => {
     expect(addresses.length - accepted).toBeGreaterThan(50);
   });
 });
+
+describe("addresses the resolver ends without a valid domain (Postfix's smtpd_check_addr)", () => {
+  test("are a syntax error before any restriction, for trusted clients too", async () => {
+    for (const client of [undefined, { address: "10.0.0.1" }]) {
+      const { rcpt, warnings } = policy({ client });
+      for (const a of ["user%@mx.example.test", "!victim.example@mx.example.test", "root+x!victim.example@localhost", "victim.example!user@mx.example.test!", "u@[::1]"]) {
+        expect({ a, r: text(await rcpt(a)) }).toEqual({ a, r: "501 5.1.3 Bad recipient address syntax" });
+      }
+      expect(warnings.some((w) => w.startsWith("Illegal address syntax from unknown[") && w.endsWith("in RCPT command: <user%@mx.example.test>"))).toBe(true);
+    }
+    const { p, view } = policy({ sender: "user%@mx.example.test" });
+    expect(text(await p.mail(view, "user%@mx.example.test"))).toBe("501 5.1.7 Bad sender address syntax");
+  });
+
+  test("postmaster, MAILER-DAEMON (the empty local part) and the double-bounce sender are known local recipients, as in Postfix", async () => {
+    const { rcpt } = policy({ params: { local_recipient_maps: "inline:{root=x}" } });
+    for (const a of ["postmaster@mx.example.test", "POSTMASTER@localhost", "@localhost", "MAILER-DAEMON@mx.example.test", "double-bounce@mx.example.test"]) expect({ a, r: text(await rcpt(a)) }).toEqual({ a, r: "OK" });
+    expect(text(await rcpt("bob@mx.example.test"))).toMatch(/^550 5\.1\.1 /);
+  });
+});

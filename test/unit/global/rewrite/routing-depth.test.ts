@@ -34,7 +34,7 @@ describe("every layer of local routing comes off", () => {
           const address = exploit(hops, form, "local.test");
           expect({ hops, r: await resolveRecipient(c, address) }).toEqual({
             hops,
-            r: { address: "root+x@victim.example", addressClass: "default", routed: false, transport: "smtp", nexthop: "victim.example", failed: false },
+            r: { address: "root+x@victim.example", addressClass: "default", routed: false, transport: "smtp", nexthop: "victim.example", failed: false, invalid: false },
           });
         }
       });
@@ -88,7 +88,7 @@ describe("routing left at the final domain is flagged routed, in every class", (
 describe("the loop bound fails an address; it never makes it local", () => {
   test("a resolution that does not end (empty_address_recipient empty) fails: class default, error transport", async () => {
     const r = await resolveRecipient(config({ empty_address_recipient: "" }), "@local.test");
-    expect(r).toEqual({ address: "@local.test", addressClass: "default", routed: true, transport: "error", nexthop: "5.1.3 Address resolution loop", failed: true });
+    expect(r).toEqual({ address: "@local.test", addressClass: "default", routed: true, transport: "error", nexthop: "5.1.3 Address resolution loop", failed: true, invalid: false });
   });
 
   test("an empty local part is $empty_address_recipient, resolved again", async () => {
@@ -102,7 +102,12 @@ describe("the loop bound fails an address; it never makes it local", () => {
     expect(await resolveRecipient(config(), exploit(101, "mixed", "local.test"))).toMatchObject({ failed: false });
   });
 
-  test("an address left without a domain (user@) bounces as bad syntax, not local", async () => {
-    expect(await resolveRecipient(config(), "user@")).toMatchObject({ addressClass: "default", transport: "error", nexthop: "5.1.3 bad address syntax", failed: false });
+  test("an address that ends without a valid domain bounces as bad syntax (Postfix's RESOLVE_FLAG_ERROR), not local", async () => {
+    for (const a of ["user@", "user%@local.test", "!victim.example@local.test", "victim.example!user@local.test!", "root+x!victim.example%local.test@local.test", "u@bad_name!", "u@1.2.3.4", "u@[::1]", "u@[IPv6:1.2.3.4]", "u@[300.1.1.1]"]) {
+      expect({ a, r: await resolveRecipient(config(), a) }).toMatchObject({ a, r: { addressClass: "default", transport: "error", nexthop: "5.1.3 bad address syntax", failed: false, invalid: true } });
+    }
+    for (const a of ["u@[127.0.0.1]", "u@[IPv6:::1]", "u@[192.0.2.1]", "u@b\u00fccher.example", "u@under_score.example", "u@localhost"]) {
+      expect({ a, r: await resolveRecipient(config(), a) }).toMatchObject({ a, r: { invalid: false } });
+    }
   });
 });
