@@ -15,6 +15,7 @@
 import type { Config } from "../global/config/config.ts";
 import type { ClientNames, DnsQuerier } from "../global/dns/index.ts";
 import { printable, reply } from "../global/smtp-server/reply.ts";
+import { TableError } from "../global/tables/table.ts";
 import type { AcceptedRecipient, PolicyResult, SessionPolicy, SessionView } from "../global/smtp-server/types.ts";
 import type { Anvil, RateEvent } from "./anvil.ts";
 import { CheckContext, type CheckEnv, type Decision, type Stage } from "./restrictions/context.ts";
@@ -166,8 +167,9 @@ export class SmtpdPolicy implements SessionPolicy {
     let invalid: boolean;
     try {
       invalid = (await resolveClientAddress(this.#config, address)).invalid;
-    } catch {
-      return undefined;
+    } catch (err) {
+      if (err instanceof TableError) return undefined;
+      throw err;
     }
     if (!invalid) return undefined;
     this.#env.warn(`Illegal address syntax from ${s.client.name}[${s.client.address}] in ${command} command: <${printable(address)}>`);

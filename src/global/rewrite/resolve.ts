@@ -21,6 +21,9 @@
  * consumes an operator). An address that reaches the bound is failed
  * (Postfix's RESOLVE_FLAG_FAIL): never treated as local; its transport is
  * error:, so the queue manager bounces it, and the SMTP server refuses it.
+ * An address that ends without a valid domain (empty, not a host name, not
+ * an address literal) is invalid (RESOLVE_FLAG_ERROR): error:5.1.3 for the
+ * queue manager, a syntax error for the SMTP server.
  *
  * Then the address class, in Postfix's order: local (the domain was
  * stripped), virtual alias (virtual_alias_domains), virtual mailbox
