@@ -8,9 +8,9 @@
  * The resolver loop (resolve_addr): a local domain ($mydestination, our
  * interface addresses) is stripped off; what is left is rewritten again
  * while it still holds `@`, or `!` (swap_bangpath, the first one) or `%`
- * (allow_percent_hack, the last one) that turn into a domain, or is a
- * quoted local part holding them (Postfix's resolve_dequoted, always on
- * here); an empty local part becomes $empty_address_recipient; an address
+ * (allow_percent_hack, the last one) that turn into a domain; a local part
+ * that needs quotes (it holds `@`, blanks, specials) is one quoted token,
+ * looked into for them only with resolve_dequoted (default yes); an empty local part becomes $empty_address_recipient; an address
  * left without a domain gets @$myhostname and is resolved again. The loop
  * ends at the first domain that is not local, or when nothing is left to
  * strip: then the last local domain comes back. So `site!user@here` goes
@@ -52,6 +52,7 @@ import { domainToASCII } from "node:url";
 import type { Config } from "../config/config.ts";
 import { isValidHostname } from "../dns/reverse.ts";
 import { parseIpAddress } from "../tables/cidr-match.ts";
+import { localPartNeedsQuotes } from "../address/quote.ts";
 import { splitExtension } from "../tables/address-lookup.ts";
 import { openTable } from "../tables/open-table.ts";
 
@@ -173,6 +174,7 @@ type LoopResult = { kind: "failed" } | { kind: "remote" | "local"; address: stri
 function resolveLoop(config: Config, address: string, maxRounds: number): LoopResult {
   const bangpath = config.bool("swap_bangpath");
   const percentHack = config.bool("allow_percent_hack");
+  const dequoted = config.bool("resolve_dequoted");
   const routes = (text: string) => text.includes("@") || (bangpath && text.includes("!")) || (percentHack && text.includes("%"));
   let a = address.trim();
   // source route: @a,@b:user@c -> user@c
@@ -190,15 +192,15 @@ function resolveLoop(config: Config, address: string, maxRounds: number): LoopRe
       a = a.slice(0, at);
       saved = domain;
     }
-    // a quoted local part is one token: looked into for routing operators (Postfix's resolve_dequoted)
+    // a local part that needs quotes is one quoted token: looked into only with resolve_dequoted
     if (a.length >= 2 && a.startsWith('"') && a.endsWith('"')) {
       const inner = a.slice(1, -1).replace(/\\(.)/g, "$1");
-      if (routes(inner)) {
+      if (dequoted && routes(inner)) {
         a = inner;
         continue;
       }
       if (inner === "") a = "";
-    } else if (routes(a)) {
+    } else if (routes(a) && (dequoted || !localPartNeedsQuotes(a))) {
       a = rewriteLocalPart(a, bangpath, percentHack);
       continue;
     }

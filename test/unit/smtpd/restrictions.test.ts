@@ -438,6 +438,11 @@ describe("deep sender-specified routing (issue 9): smtpd asks the queue manager'
     }
   });
 
+  test("resolve_dequoted = no: routing in a quoted local part stays, and is routed, so not ours", async () => {
+    const { rcpt } = policy({ params: { resolve_dequoted: "no" } });
+    for (const a of ["root+x@victim.example@mx.example.test", "root x%victim.example@localhost", exploit(11, "mixed", "mx.example.test")]) expect(text(await rcpt(a))).toBe(DENIED(a));
+  });
+
   test("a resolution that fails is refused, even for a trusted client, never taken as local", async () => {
     const expected = "550 5.1.3 <@mx.example.test>: Recipient address rejected: Address resolution loop";
     expect(text(await policy({ params: { empty_address_recipient: "" } }).rcpt("@mx.example.test"))).toBe(expected);

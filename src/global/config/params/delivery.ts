@@ -4,6 +4,7 @@ import { p, raw, t, type ParamDef } from "../param-def.ts";
 export const deliveryParams: ParamDef[] = [
   p("swap_bangpath", "bool", "yes", "Rewrite site!user to user@site", ["cleanup", "trivial-rewrite"]),
   p("allow_percent_hack", "bool", "yes", "Rewrite user%domain to user@domain", ["cleanup", "trivial-rewrite"]),
+  p("resolve_dequoted", "bool", "yes", "Look for routing operators (@, %, !) inside quoted local parts", ["trivial-rewrite"]),
   p("allow_min_user", "bool", "no", "Allow a recipient address that starts with '-'", ["sendmail", "smtpd"]),
   p("owner_request_special", "bool", "yes", "Treat owner-x and x-request addresses specially", ["sendmail", "local"]),
   p("local_transport", "str", "local:$myhostname", "Transport for local domains", ["qmgr"]),

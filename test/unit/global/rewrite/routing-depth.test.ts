@@ -111,3 +111,21 @@ describe("the loop bound fails an address; it never makes it local", () => {
     }
   });
 });
+
+describe("resolve_dequoted", () => {
+  test("yes (default): routing inside a local part that needs quotes is followed; no: it is one token, local and routed", async () => {
+    const on = config();
+    const off = config({ resolve_dequoted: "no" });
+    // internal forms of "root+x@victim.example"@local.test, "root x%victim.example"@local.test and a literally quoted one
+    for (const [a, end] of [
+      ["root+x@victim.example@local.test", "root+x@victim.example"],
+      ["root x%victim.example@local.test", "root x@victim.example"],
+      ['"root+x%victim.example"@local.test', "root+x@victim.example"],
+    ]) {
+      expect(await resolveRecipient(on, a!)).toMatchObject({ address: end, addressClass: "default" });
+      expect(await resolveRecipient(off, a!)).toMatchObject({ address: a, addressClass: "local", routed: true, transport: "local" });
+    }
+    // unquoted % and ! are operators either way
+    expect(await resolveRecipient(off, exploit(11, "%", "local.test"))).toMatchObject({ address: "root+x@victim.example", addressClass: "default" });
+  });
+});
