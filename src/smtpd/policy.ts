@@ -15,11 +15,14 @@
 import type { Config } from "../global/config/config.ts";
 import type { ClientNames, DnsQuerier } from "../global/dns/index.ts";
 import { reply } from "./protocol/reply.ts";
+import { printable } from "../util/printable.ts";
+import { TableError } from "../global/tables/table.ts";
 import type { AcceptedRecipient, PolicyResult, SessionPolicy, SessionView } from "./protocol/types.ts";
 import type { Anvil, RateEvent } from "./anvil.ts";
 import { CheckContext, type CheckEnv, type Decision, type Stage } from "./restrictions/context.ts";
 import type { HostMatcher } from "./restrictions/host-list.ts";
 import { evaluateRestrictions, unknownRecipientDecision } from "./restrictions/restrictions.ts";
+import { resolveClientAddress } from "./restrictions/recipient-checks.ts";
 
 export interface PolicyEnv {
   config: Config;
@@ -155,7 +158,28 @@ export class SmtpdPolicy implements SessionPolicy {
     return this.#result([await this.#heloChecks(view, s.esmtp ? "EHLO" : "HELO")]);
   }
 
-  async mail(s: SessionView): Promise<PolicyResult> {
+  /**
+   * Postfix's smtpd_check_addr: an address that the shared resolver ends without a valid domain
+   * (user@, user%@here, site!user@bad_name!) is a syntax error, before any restriction or limit.
+   * A table that cannot be read is left for the restrictions to report.
+   */
+  async #addressSyntax(s: SessionView, address: string, command: "MAIL" | "RCPT" | "VRFY"): Promise<PolicyResult | undefined> {
+    if (address === "") return undefined;
+    let invalid: boolean;
+    try {
+      invalid = (await resolveClientAddress(this.#config, address)).invalid;
+    } catch (err) {
+      if (err instanceof TableError) return undefined;
+      throw err;
+    }
+    if (!invalid) return undefined;
+    this.#env.warn(`Illegal address syntax from ${s.client.name}[${s.client.address}] in ${command} command: <${printable(address)}>`);
+    return { reject: command === "MAIL" ? reply(501, "5.1.7", "Bad sender address syntax") : reply(501, "5.1.3", "Bad recipient address syntax") };
+  }
+
+  async mail(s: SessionView, sender = s.sender ?? ""): Promise<PolicyResult> {
+    const bad = await this.#addressSyntax(s, sender, "MAIL");
+    if (bad) return bad;
     const limited = await this.#rate(s, "message", "smtpd_client_message_rate_limit", "too much mail");
     if (limited) return limited;
     this.#senderOutcome = undefined;
@@ -164,6 +188,8 @@ export class SmtpdPolicy implements SessionPolicy {
   }
 
   async rcpt(s: SessionView, recipient: AcceptedRecipient): Promise<PolicyResult> {
+    const bad = await this.#addressSyntax(s, recipient.address, "RCPT");
+    if (bad) return bad;
     const limited = await this.#rate(s, "recipient", "smtpd_client_recipient_rate_limit", "too many recipients");
     if (limited) return limited;
     return this.#recipientChecks(s, recipient, "RCPT");
@@ -214,6 +240,8 @@ export class SmtpdPolicy implements SessionPolicy {
 
   /** VRFY gets the recipient checks, as Postfix's smtpd_check_rcpt (relay control included), without actions. */
   async vrfy(s: SessionView, address: string): Promise<PolicyResult> {
+    const bad = await this.#addressSyntax(s, address, "VRFY");
+    if (bad) return bad;
     const r = await this.#recipientChecks(s, { address, written: address }, "VRFY");
     return r.reject ? { reject: r.reject } : {};
   }

@@ -1,30 +1,87 @@
 /**
- * Address resolution, Postfix's trivial-rewrite "resolve": where a recipient
- * goes (transport and next hop) and in which address class (local, relay,
- * default), as Postfix's resolver loop does it: source routes dropped,
- * local domains stripped, `site!user` swapped (swap_bangpath) and
- * `user%domain` unwrapped (allow_percent_hack) once no domain or a local one
- * is left, an address without a domain completed with the last local
- * domain or $myhostname; domains lower-cased and a trailing dot removed.
- * transport_maps in transport(5)'s order.
+ * Address resolution, Postfix's trivial-rewrite "resolve": the one answer to
+ * "where does this recipient go". The SMTP server's relay and recipient
+ * checks and the queue manager's routing all call resolveRecipient(), so
+ * they cannot disagree about an address (Postfix's smtpd and qmgr both ask
+ * trivial-rewrite for the same reason).
  *
- * Used by the queue manager (and the SMTP server's relay checks later).
- * Input is an address from a queue file: already validated for syntax;
- * nothing here trusts it beyond splitting it.
+ * The resolver loop (resolve_addr): a local domain ($mydestination, our
+ * interface addresses) is stripped off; what is left is rewritten again
+ * while it still holds `@`, or `!` (swap_bangpath, the first one) or `%`
+ * (allow_percent_hack, the last one) that turn into a domain; a local part
+ * that needs quotes (it holds `@`, blanks, specials) is one quoted token,
+ * looked into for them only with resolve_dequoted (default yes); an empty local part becomes $empty_address_recipient; an address
+ * left without a domain gets @$myhostname and is resolved again. The loop
+ * ends at the first domain that is not local, or when nothing is left to
+ * strip: then the last local domain comes back. So `site!user@here` goes
+ * to `user@site`, `user%there@here` to `user@there`, however deep.
+ *
+ * The loop is bounded as Postfix bounds it (length of the address + 100
+ * rounds, more than any address can use, since every round but a few
+ * consumes an operator). An address that reaches the bound is failed
+ * (Postfix's RESOLVE_FLAG_FAIL): never treated as local; its transport is
+ * error:, so the queue manager bounces it, and the SMTP server refuses it.
+ * An address that ends without a valid domain (empty, not a host name, not
+ * an address literal) is invalid (RESOLVE_FLAG_ERROR): error:5.1.3 for the
+ * queue manager, a syntax error for the SMTP server.
+ *
+ * Then the address class, in Postfix's order: local (the domain was
+ * stripped), virtual alias (virtual_alias_domains), virtual mailbox
+ * (virtual_mailbox_domains), relay (relay_domains), default. "Routed" is
+ * set for every class when the final local part still holds `@`, `%` or
+ * `!`, whatever swap_bangpath and allow_percent_hack say (the next hop may
+ * honour them): the SMTP server does not count routed mail as addressed to
+ * us (allow_untrusted_routing). Then the class's transport and next hop,
+ * then transport_maps in transport(5)'s order (not for virtual alias
+ * domains, whose addresses cleanup has already expanded: what is left is
+ * unknown, as with Postfix).
+ *
+ * Runs in the queue manager and in smtpd, as mail_owner. Input is an
+ * address in internal form: from a queue file, or from an SMTP client
+ * after smtpd's canonicalization; nothing here trusts it beyond splitting
+ * it. A domain-list or transport table that cannot be read throws
+ * TableError: the caller answers with a temporary error (smtpd 451 4.3.0,
+ * the queue manager defers).
+ *
+ * XXX: append_dot_mydomain is not applied inside the loop (Postfix's
+ * rewrite_tree does), and table entries in mydestination and relay_domains
+ * are not consulted.
  */
 import { networkInterfaces } from "node:os";
+import { domainToASCII } from "node:url";
 import type { Config } from "../config/config.ts";
+import { isValidHostname } from "../dns/reverse.ts";
+import { parseIpAddress } from "../../util/net/cidr-match.ts";
+import { localPartNeedsQuotes } from "../address/quote.ts";
 import { splitExtension } from "../tables/address-lookup.ts";
+import { openTable } from "../tables/open-table.ts";
 
-export type AddressClass = "local" | "relay" | "default";
+/** Postfix's address classes, in the order the resolver tries them. */
+export type AddressClass = "local" | "virtual_alias" | "virtual_mailbox" | "relay" | "default";
 
 export interface Resolution {
-  /** The rewritten recipient address. */
+  /** The rewritten recipient address: local part @ final domain. */
   address: string;
+  addressClass: AddressClass;
+  /** Sender-specified routing is left in the final local part (`@`, `%` or `!`): Postfix's RESOLVE_FLAG_ROUTED. */
+  routed: boolean;
   transport: string;
   nexthop: string;
-  addressClass: AddressClass;
+  /**
+   * The resolver gave up (its loop bound): Postfix's RESOLVE_FLAG_FAIL. The class is then "default",
+   * routed is set and the transport is error: with RESOLVE_LOOP_REASON, so nothing takes it for ours.
+   */
+  failed: boolean;
+  /**
+   * The final domain is no domain (empty, not a host name, not an address literal): Postfix's
+   * RESOLVE_FLAG_ERROR. The class is "default" and the transport error:5.1.3 bad address syntax;
+   * smtpd answers 501 5.1.3 Bad recipient address syntax, as Postfix's smtpd_check_addr does.
+   */
+  invalid: boolean;
 }
+
+/** What a failed resolution bounces with; smtpd refuses with the same status and text. */
+export const RESOLVE_LOOP_REASON = { dsn: "5.1.3", text: "Address resolution loop" } as const;
 
 /**
  * Optional transport_maps lookup, injected by the caller that owns the tables. `partial` keys (all
@@ -75,66 +132,89 @@ export function isRelayDomain(config: Config, domain: string): boolean {
   });
 }
 
+/** Domain lists whose entries may be names or tables (virtual_alias_domains = $virtual_alias_maps): Postfix's string_list. */
+async function domainListHas(config: Config, param: string, domain: string): Promise<boolean> {
+  for (const entry of config.list(param)) {
+    if (/^[a-z][a-z0-9_-]*:/i.test(entry)) {
+      if ((await openTable(entry, config).lookup(domain)) !== undefined) return true;
+    } else if (entry.toLowerCase().replace(/\.$/, "") === domain) return true;
+  }
+  return false;
+}
+
+/** The class of a domain that the resolver loop did not strip (so not local). */
+async function remoteClassOf(config: Config, domain: string): Promise<AddressClass> {
+  if (await domainListHas(config, "virtual_alias_domains", domain)) return "virtual_alias";
+  if (await domainListHas(config, "virtual_mailbox_domains", domain)) return "virtual_mailbox";
+  if (isRelayDomain(config, domain)) return "relay";
+  return "default";
+}
+
 /**
- * Postfix's rewrite of an address without "@" in the local context (rewrite_tree): a source route
- * goes; `site!user` becomes `user@site` (swap_bangpath, the first "!"), else `user%site` becomes
- * `user@site` (allow_percent_hack, the last "%").
+ * Postfix's rewrite_tree on an address without "@" in the local context: `site!user` becomes
+ * `user@site` (swap_bangpath, the first "!"), else `user%site` becomes `user@site`
+ * (allow_percent_hack, the last "%").
  */
-function rewriteLocalPart(config: Config, local: string): string {
+function rewriteLocalPart(local: string, bangpath: boolean, percentHack: boolean): string {
   if (local.includes("@")) return local;
-  if (config.bool("swap_bangpath")) {
+  if (bangpath) {
     const bang = local.indexOf("!");
     if (bang >= 0) return `${local.slice(bang + 1)}@${local.slice(0, bang)}`;
   }
-  if (config.bool("allow_percent_hack")) {
+  if (percentHack) {
     const pct = local.lastIndexOf("%");
     if (pct >= 0) return `${local.slice(0, pct)}@${local.slice(pct + 1)}`;
   }
   return local;
 }
 
-/**
- * Postfix's resolver loop (trivial-rewrite's resolve_addr): a local domain is stripped off; what is
- * left is rewritten again when it still holds "@", or "!" or "%" that swap_bangpath or
- * allow_percent_hack turn into a domain, and so on until a remote domain is reached or none is
- * left. An address that ends without a domain is local and gets the last local domain back
- * (or $myhostname). So `site!user@here` goes to `user@site`, `user%there@here` to `user@there`.
- */
-export function rewriteForDelivery(config: Config, address: string): { address: string; local: boolean } {
+type LoopResult = { kind: "failed" } | { kind: "remote" | "local"; address: string; domain: string };
+
+/** Postfix's resolve_addr loop (see the module header); bounded by the address length + 100 rounds. */
+function resolveLoop(config: Config, address: string, maxRounds: number): LoopResult {
+  const bangpath = config.bool("swap_bangpath");
+  const percentHack = config.bool("allow_percent_hack");
+  const dequoted = config.bool("resolve_dequoted");
+  const routes = (text: string) => text.includes("@") || (bangpath && text.includes("!")) || (percentHack && text.includes("%"));
   let a = address.trim();
   // source route: @a,@b:user@c -> user@c
   if (a.startsWith("@")) {
     const colon = a.indexOf(":");
     if (colon > 0 && colon < a.length - 1) a = a.slice(colon + 1);
   }
+  /** The last local domain stripped; "" for a bare trailing "@" (kept, so the address stays invalid). */
   let saved: string | undefined;
-  for (let round = 0; round < 100; round++) {
+  for (let round = 0; round <= maxRounds; round++) {
     const at = a.lastIndexOf("@");
     if (at >= 0) {
       const domain = stripTrailingDot(a.slice(at + 1)).toLowerCase();
-      if (domain && !isLocalDomain(config, domain)) return { address: `${a.slice(0, at)}@${domain}`, local: false };
+      if (domain && !isLocalDomain(config, domain)) return { kind: "remote", address: `${a.slice(0, at)}@${domain}`, domain };
       a = a.slice(0, at);
-      if (domain) saved = domain;
+      saved = domain;
     }
-    const routes = (text: string) => text.includes("@") || (config.bool("swap_bangpath") && text.includes("!")) || (config.bool("allow_percent_hack") && text.includes("%"));
-    // a quoted local part with routing operators is looked into (Postfix's resolve_dequoted, on by default)
+    // a local part that needs quotes is one quoted token: looked into only with resolve_dequoted
     if (a.length >= 2 && a.startsWith('"') && a.endsWith('"')) {
       const inner = a.slice(1, -1).replace(/\\(.)/g, "$1");
-      if (routes(inner)) a = inner;
-    }
-    if (a.includes("@")) continue;
-    if (routes(a)) {
-      a = rewriteLocalPart(config, a);
+      if (dequoted && routes(inner)) {
+        a = inner;
+        continue;
+      }
+      if (inner === "") a = "";
+    } else if (routes(a) && (dequoted || !localPartNeedsQuotes(a))) {
+      a = rewriteLocalPart(a, bangpath, percentHack);
       continue;
     }
-    break;
+    if (a === "") {
+      a = config.str("empty_address_recipient");
+      continue;
+    }
+    if (saved === undefined) {
+      a = `${a}@${config.str("myhostname").toLowerCase()}`;
+      continue;
+    }
+    return { kind: saved ? "local" : "remote", address: `${a}@${saved}`, domain: saved };
   }
-  return { address: `${a}@${saved ?? config.str("myhostname").toLowerCase()}`, local: true };
-}
-
-/** The rewritten recipient address (see rewriteForDelivery). */
-export function rewriteAddress(config: Config, address: string): string {
-  return rewriteForDelivery(config, address).address;
+  return { kind: "failed" };
 }
 
 /** "local:$myhostname" -> ["local", "host"] (parameter values are expanded); "smtp" -> ["smtp", ""]; "error:text" keeps the text whole. */
@@ -177,29 +257,64 @@ function transportKeys(config: Config, address: string, domain: string): Array<{
   return keys;
 }
 
-export async function resolveRecipient(config: Config, address: string, transportLookup?: TransportLookup): Promise<Resolution> {
-  const rewritten = rewriteForDelivery(config, address);
-  const [, domain] = splitAddress(rewritten.address);
-  let addressClass: AddressClass;
-  let spec: string;
-  if (rewritten.local) {
-    addressClass = "local";
-    spec = config.str("local_transport");
-  } else if (isRelayDomain(config, domain)) {
-    addressClass = "relay";
-    spec = config.str("relay_transport");
-  } else {
-    addressClass = "default";
-    spec = config.str("default_transport");
+/**
+ * Postfix's final-domain check: an address literal `[IPv4]` or `[IPv6:address]`, else a host name
+ * (valid_hostname; with non-ASCII labels, the name's A-label form).
+ */
+function isValidDomain(domain: string): boolean {
+  if (domain.startsWith("[")) {
+    const m = /^\[(ipv6:)?([^\]]*)\]$/i.exec(domain);
+    if (!m) return false;
+    const ip = parseIpAddress(m[2]!);
+    return ip !== undefined && (ip.family === 6) === (m[1] !== undefined);
   }
+  const ascii = /^[\x00-\x7f]*$/.test(domain) ? domain : domainToASCII(domain);
+  return ascii !== "" && isValidHostname(ascii);
+}
+
+/** Postfix's RESOLVE_FLAG_ROUTED: the first `@`, `!` or `%` of the address is not the one before its domain. */
+function isRouted(address: string): boolean {
+  return /[@!%]/.test(splitAddress(address)[0]);
+}
+
+const TRANSPORT_PARAM = { local: "local_transport", virtual_mailbox: "virtual_transport", relay: "relay_transport", default: "default_transport" } as const;
+
+export interface ResolveOptions {
+  transportLookup?: TransportLookup;
+  /** The loop bound; Postfix's (address length + 100) unless a test asks for less. */
+  maxRounds?: number;
+}
+
+/**
+ * Resolves one recipient: the rewritten address, its class, whether it is routed, its transport
+ * and next hop, and whether the resolver failed. The one resolver of the program (see the module
+ * header); `transportLookup` may also be passed alone, as the queue manager does.
+ */
+export async function resolveRecipient(config: Config, address: string, options?: ResolveOptions | TransportLookup): Promise<Resolution> {
+  const opts: ResolveOptions = typeof options === "function" ? { transportLookup: options } : (options ?? {});
+  const loop = resolveLoop(config, address, opts.maxRounds ?? address.length + 100);
+  if (loop.kind === "failed") {
+    return { address, addressClass: "default", routed: true, transport: "error", nexthop: `${RESOLVE_LOOP_REASON.dsn} ${RESOLVE_LOOP_REASON.text}`, failed: true, invalid: false };
+  }
+  const { address: rewritten, domain } = loop;
+  const routed = isRouted(rewritten);
+  // Postfix's RESOLVE_FLAG_ERROR (user@, user@bad_name!, user@[::1]): the queue manager bounces it
+  if (!isValidDomain(domain)) return { address: rewritten, addressClass: "default", routed, transport: "error", nexthop: "5.1.3 bad address syntax", failed: false, invalid: true };
+  const addressClass = loop.kind === "local" ? "local" : await remoteClassOf(config, domain);
+  if (addressClass === "virtual_alias") {
+    const table = config.bool("show_user_unknown_table_name") ? " in virtual alias table" : "";
+    return { address: rewritten, addressClass, routed, transport: "error", nexthop: `5.1.1 User unknown${table}`, failed: false, invalid: false };
+  }
+  const spec = config.str(TRANSPORT_PARAM[addressClass]);
   let [transport, nexthop] = parseTransport(config, spec);
   if (!nexthop) {
     if (addressClass === "local") nexthop = config.str("myhostname");
+    else if (addressClass === "virtual_mailbox") nexthop = domain;
     else nexthop = config.str("relayhost") || domain;
   }
-  if (transportLookup) {
-    for (const { key, partial } of transportKeys(config, rewritten.address, domain)) {
-      const found = await transportLookup(key, partial);
+  if (opts.transportLookup) {
+    for (const { key, partial } of transportKeys(config, rewritten, domain)) {
+      const found = await opts.transportLookup(key, partial);
       if (found === undefined) continue;
       // Postfix's update_entry: an empty transport keeps the channel; an empty next hop means the
       // recipient's domain, or for error: and retry: "Address is undeliverable"
@@ -211,5 +326,5 @@ export async function resolveRecipient(config: Config, address: string, transpor
       break;
     }
   }
-  return { address: rewritten.address, transport, nexthop, addressClass };
+  return { address: rewritten, addressClass, routed, transport, nexthop, failed: false, invalid: false };
 }

@@ -20,7 +20,8 @@ import { openTable } from "../../global/tables/open-table.ts";
 import { lookupAddress } from "../../global/tables/address-lookup.ts";
 import { parseIpAddress } from "../../util/net/cidr-match.ts";
 import { addressKeys, checkAccess, domainKeys, mailAddressKeys } from "./access.ts";
-import { isAuthorizedDestination, recipientStatus, resolveRecipient, addressClassOf } from "./address-class.ts";
+import { RESOLVE_LOOP_REASON, type Resolution } from "../../global/rewrite/resolve.ts";
+import { isAuthorizedDestination, isFinalClass, recipientStatus, resolveClientAddress } from "./recipient-checks.ts";
 import { DUNNO, PERMIT, type CheckContext, type Decision, type Subject } from "./context.ts";
 
 interface RestrictionRow {
@@ -72,13 +73,31 @@ async function mailDomainStatus(dns: DnsQuerier, domain: string): Promise<"ok" |
   return "missing";
 }
 
+/**
+ * The address resolved by the one resolver the queue manager also routes with. A resolution that
+ * failed (the resolver's loop bound) is refused here, whichever restriction asked: it is never
+ * treated as local. Permanent, since the same address fails the same way every time.
+ */
+async function resolveOrRefuse(ctx: CheckContext, address: string, subject: "sender" | "recipient"): Promise<Resolution | Decision> {
+  const r = await resolveClientAddress(ctx.config, address);
+  if (!r.failed) return r;
+  ctx.env.warn(`resolve: <${address.replace(/[\x00-\x1f\x7f]/g, "?")}>: giving up: address resolution loop`);
+  return ctx.reject(550, subject === "sender" ? "5.1.7" : RESOLVE_LOOP_REASON.dsn, RESOLVE_LOOP_REASON.text, subject);
+}
+
+function isDecision(r: Resolution | Decision): r is Decision {
+  return "kind" in r;
+}
+
 async function unknownDomain(ctx: CheckContext, which: "sender" | "recipient"): Promise<Decision> {
   const address = which === "sender" ? ctx.session.sender : ctx.recipient?.address;
   if (!address) return DUNNO;
-  const domain = domainOf(address);
+  // Postfix's reject_unknown_address: the resolved domain, unless it is ours or an address literal
+  const r = await resolveOrRefuse(ctx, address, which);
+  if (isDecision(r)) return r;
+  if (isFinalClass(r)) return DUNNO;
+  const domain = domainOf(r.address);
   if (!domain || domain.startsWith("[")) return DUNNO;
-  const cls = await addressClassOf(ctx.config, domain);
-  if (cls !== "default" && cls !== "relay") return DUNNO;
   const status = await mailDomainStatus(ctx.env.dns, domain);
   const dsn = which === "sender" ? "4.1.8" : "4.1.2";
   const code = ctx.config.int("unknown_address_reject_code");
@@ -199,7 +218,8 @@ async function unlistedRecipient(ctx: CheckContext): Promise<Decision> {
 }
 
 export async function unknownRecipientDecision(ctx: CheckContext, address: string, subject: "sender" | "recipient"): Promise<Decision> {
-  const resolved = await resolveRecipient(ctx.config, address);
+  const resolved = await resolveOrRefuse(ctx, address, subject);
+  if (isDecision(resolved)) return resolved;
   const status = await recipientStatus(ctx.config, resolved);
   if (status.known) return DUNNO;
   const table = ctx.config.bool("show_user_unknown_table_name") ? ` in ${status.table}` : "";
@@ -211,10 +231,12 @@ function relayDenied(ctx: CheckContext, code: number, dsn: string): Decision {
   return { kind: "reject", reply: reply(code, dsn, `<${rcpt.replace(/[\x00-\x1f\x7f]/g, "?")}>: Relay access denied`) };
 }
 
-async function authorizedDestination(ctx: CheckContext): Promise<boolean | undefined> {
+/** permit_auth_destination's answer, or a refusal when the recipient cannot be resolved. */
+async function authorizedDestination(ctx: CheckContext): Promise<boolean | Decision | undefined> {
   const rcpt = ctx.recipient;
   if (!rcpt) return undefined;
-  return isAuthorizedDestination(ctx.config, await resolveRecipient(ctx.config, rcpt.address));
+  const r = await resolveOrRefuse(ctx, rcpt.address, "recipient");
+  return isDecision(r) ? r : isAuthorizedDestination(ctx.config, r);
 }
 
 function helohostname(ctx: CheckContext): string | undefined {
@@ -271,11 +293,18 @@ const RESTRICTIONS: Record<string, RestrictionRow> = {
     argument: false,
     run: async (ctx) => (ctx.session.tls ? DUNNO : ctx.reject(ctx.config.int("plaintext_reject_code"), "4.7.1", "Session encryption is required")),
   },
-  permit_auth_destination: { argument: false, run: async (ctx) => ((await authorizedDestination(ctx)) ? PERMIT : DUNNO) },
+  permit_auth_destination: {
+    argument: false,
+    async run(ctx) {
+      const ok = await authorizedDestination(ctx);
+      return typeof ok === "object" ? ok : ok ? PERMIT : DUNNO;
+    },
+  },
   reject_unauth_destination: {
     argument: false,
     async run(ctx) {
       const ok = await authorizedDestination(ctx);
+      if (typeof ok === "object") return ok;
       return ok === false ? relayDenied(ctx, ctx.config.int("relay_domains_reject_code"), "5.7.1") : DUNNO;
     },
   },
@@ -283,6 +312,7 @@ const RESTRICTIONS: Record<string, RestrictionRow> = {
     argument: false,
     async run(ctx) {
       const ok = await authorizedDestination(ctx);
+      if (typeof ok === "object") return ok;
       return ok === false ? relayDenied(ctx, 454, "4.7.1") : DUNNO;
     },
   },

@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { getpwnam } from "../../../src/util/passwd.ts";
 import { removeDir, tempDir } from "../../helpers/run.ts";
 import { RawSmtp, SmtpdSystem, freePort, isRoot, waitFor } from "./smtpd-system.ts";
+import { HOP_COUNTS, ROUTING_FORMS, exploit, routed } from "../../helpers/routing-forms.ts";
 
 const POSTFIX = "/usr/sbin/postfix";
 const available = isRoot && existsSync(POSTFIX) && getpwnam("postfix") !== undefined;
@@ -27,6 +28,7 @@ const SHARED: Record<string, string> = {
   mynetworks: "10.255.255.0/24",
   relay_domains: "relay.example",
   local_recipient_maps: "inline:{root=x, alice=x}",
+  recipient_delimiter: "+",
   alias_maps: "",
   smtpd_hard_error_limit: "100",
   smtpd_soft_error_limit: "100",
@@ -52,6 +54,13 @@ async function converse(port: number, host: string, name: string, lines: string[
   }
   c.destroy();
   return out;
+}
+
+/** An internal-form address as an SMTP client writes it: a local part holding "@" is quoted. */
+function external(address: string): string {
+  const at = address.lastIndexOf("@");
+  const local = address.slice(0, at);
+  return local.includes("@") ? `"${local}"${address.slice(at)}` : address;
 }
 
 const SESSIONS: Record<string, string[]> = {
@@ -109,6 +118,34 @@ const SESSIONS: Record<string, string[]> = {
     "RCPT TO:<x@relay.example>",
     "RCPT TO:<root%localhost@localhost>",
     "RCPT TO:<alice@mx.example.test>",
+    "QUIT",
+  ],
+  // issue 9: routing of any depth through our own domains, as smtpd and the queue manager's one resolver see it
+  "deep sender-specified routing for a client outside mynetworks": [
+    "EHLO client.example",
+    "MAIL FROM:<spammer@example.org>",
+    ...ROUTING_FORMS.flatMap((form) => HOP_COUNTS.map((hops) => `RCPT TO:<${external(exploit(hops, form, "localhost"))}>`)),
+    ...HOP_COUNTS.map((hops) => `RCPT TO:<${external(routed("root+x@relay.example", hops, "mixed", "mx.example.test"))}>`),
+    ...HOP_COUNTS.map((hops) => `RCPT TO:<${external(routed("root+x%victim.example@relay.example", hops, "%", "localhost"))}>`),
+    "RCPT TO:<root+x%localhost@mx.example.test>",
+    "RCPT TO:<localhost!root+x@mx.example.test>",
+    'RCPT TO:<"root+x%victim.example%localhost"@localhost>',
+    'RCPT TO:<"root x%victim.example"@localhost>',
+    'RCPT TO:<"root+x!victim.example"@localhost>',
+    "RCPT TO:<@localhost,@mx.example.test:root+x%victim.example@localhost>",
+    "RCPT TO:<root+x%victim.example@relay.example>",
+    "RCPT TO:<root+x%victim.example%relay.example@localhost>",
+    "RCPT TO:<root+x%relay.example%localhost@[127.0.0.1]>",
+    "RCPT TO:<root+x@victim.example.@localhost.>",
+    "RCPT TO:<root+x!victim.example%localhost@localhost>",
+    "RCPT TO:<root+x%victim.example!localhost@localhost>",
+    "RCPT TO:<%victim.example@localhost>",
+    "RCPT TO:<!victim.example@localhost>",
+    "RCPT TO:<root+x%@localhost>",
+    "RCPT TO:<root+x!@localhost>",
+    'RCPT TO:<""@localhost>',
+    "RCPT TO:<root+x%victim.example>",
+    "RCPT TO:<localhost!victim.example!root+x>",
     "QUIT",
   ],
   "bare <LF> and the smuggling sequences (Postfix 3.7.11: smtpd_forbid_bare_newline = yes)": [

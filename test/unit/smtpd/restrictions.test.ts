@@ -6,7 +6,8 @@ import type { AcceptedRecipient, PolicyResult, SessionView } from "../../../src/
 import { Anvil } from "../../../src/smtpd/anvil.ts";
 import { SmtpdPolicy } from "../../../src/smtpd/policy.ts";
 import { hostMatcherFor } from "../../../src/smtpd/restrictions/host-list.ts";
-import { resolveRecipient } from "../../../src/smtpd/restrictions/address-class.ts";
+import { resolveClientAddress as resolveRecipient } from "../../../src/smtpd/restrictions/recipient-checks.ts";
+import { HOP_COUNTS, ROUTING_FORMS, exploit, routed } from "../../helpers/routing-forms.ts";
 
 /** A zone for the stub resolver: "name TYPE" -> records, or a failure status. */
 type Zone = Record<string, unknown[] | "nxdomain" | "nodata" | "servfail">;
@@ -382,5 +383,158 @@ describe("per-client limits (in-process anvil)", () => {
     c.disconnect(view);
     a.disconnect(view);
     expect(text(await make().connect(view))).toBe("OK");
+  });
+});
+
+describe("deep sender-specified routing (issue 9): smtpd asks the queue manager's resolver", () => {
+  const DENIED = (a: string) => `454 4.7.1 <${a}>: Relay access denied`;
+  const TABLES: Record<string, Record<string, string>> = {
+    "empty local_recipient_maps": { local_recipient_maps: "" },
+    "a catch-all local_recipient_maps": { local_recipient_maps: "static:yes" },
+    "a catch-all virtual alias": { local_recipient_maps: "inline:{root=x}", virtual_alias_maps: "inline:{@mx.example.test=root}" },
+  };
+  for (const [tables, params] of Object.entries(TABLES)) {
+    for (const delimiter of ["", "+"]) {
+      for (const form of ROUTING_FORMS) {
+        test(`${form} at ${HOP_COUNTS.join(", ")} hops: relay denied (${tables}, recipient_delimiter = "${delimiter}")`, async () => {
+          const { rcpt } = policy({ params: { ...params, recipient_delimiter: delimiter } });
+          for (const hops of HOP_COUNTS) {
+            const a = exploit(hops, form, "mx.example.test");
+            expect({ hops, r: text(await rcpt(a)) }).toEqual({ hops, r: DENIED(a) });
+          }
+        });
+      }
+    }
+  }
+
+  test("routing hidden in a quoted local part, at any depth, through localhost and literals too: relay denied", async () => {
+    const { rcpt } = policy({ params: { recipient_delimiter: "+" } });
+    for (const hops of HOP_COUNTS) {
+      const inner = exploit(hops, "%", "localhost");
+      for (const a of [`${inner.slice(0, inner.lastIndexOf("@"))}@mx.example.test`, exploit(hops, "mixed", "[127.0.0.1]")]) {
+        expect({ hops, r: text(await rcpt(a)) }).toEqual({ hops, r: DENIED(a) });
+      }
+    }
+  });
+
+  test("routing left at one of our own domains is not ours (Postfix's RESOLVE_FLAG_ROUTED in every class)", async () => {
+    const params = { virtual_alias_domains: "virt.example", virtual_alias_maps: "inline:{@virt.example=root@mx.example.test}", virtual_mailbox_domains: "vmail.example", virtual_mailbox_maps: "static:yes" };
+    const { rcpt } = policy({ params });
+    for (const hops of [0, ...HOP_COUNTS]) {
+      for (const final of ["virt.example", "vmail.example"]) {
+        const a = routed(`root+x%victim.example@${final}`, hops, "%", "mx.example.test");
+        expect({ hops, r: text(await rcpt(a)) }).toEqual({ hops, r: DENIED(a) });
+      }
+    }
+    // with the percent hack off, user%host@ours stays local but routed: not for an untrusted client
+    const off = policy({ params: { allow_percent_hack: "no", swap_bangpath: "no" } });
+    for (const a of ["root+x%victim.example@mx.example.test", "victim.example!root@mx.example.test"]) expect(text(await off.rcpt(a))).toBe(DENIED(a));
+    // allow_untrusted_routing = yes accepts routing left at our own domains, as Postfix does, never the deep exploit
+    const trusting = policy({ params: { ...params, allow_untrusted_routing: "yes" } });
+    expect(text(await trusting.rcpt("root+x%victim.example@virt.example"))).toBe("OK");
+    for (const hops of HOP_COUNTS) {
+      const a = exploit(hops, "mixed", "mx.example.test");
+      expect({ hops, r: text(await trusting.rcpt(a)) }).toEqual({ hops, r: DENIED(a) });
+    }
+  });
+
+  test("resolve_dequoted = no: routing in a quoted local part stays, and is routed, so not ours", async () => {
+    const { rcpt } = policy({ params: { resolve_dequoted: "no" } });
+    for (const a of ["root+x@victim.example@mx.example.test", "root x%victim.example@localhost", exploit(11, "mixed", "mx.example.test")]) expect(text(await rcpt(a))).toBe(DENIED(a));
+  });
+
+  test("a resolution that fails is refused, even for a trusted client, never taken as local", async () => {
+    const expected = "550 5.1.3 <@mx.example.test>: Recipient address rejected: Address resolution loop";
+    expect(text(await policy({ params: { empty_address_recipient: "" } }).rcpt("@mx.example.test"))).toBe(expected);
+    expect(text(await policy({ client: { address: "10.0.0.1" }, params: { empty_address_recipient: "" } }).rcpt("@mx.example.test"))).toBe(expected);
+  });
+
+  test("a domain table that cannot be read while resolving gives 451 4.3.0, never local", async () => {
+    const { rcpt } = policy({ params: { virtual_alias_domains: "fail:broken" } });
+    for (const hops of HOP_COUNTS) expect({ hops, r: text(await rcpt(exploit(hops, "%", "mx.example.test"))) }).toEqual({ hops, r: expect.stringMatching(/^451 4\.3\.0 /) });
+  });
+
+  test("reject_unknown_recipient_domain looks up the resolved domain, not the first one", async () => {
+    const { rcpt, dns } = policy({ client: { address: "10.0.0.1" }, params: { smtpd_recipient_restrictions: "reject_unknown_recipient_domain" } });
+    const a = exploit(11, "%", "mx.example.test");
+    expect(text(await rcpt(a))).toMatch(/^450 4\.1\.2 <.*>: Recipient address rejected: Domain not found$|^550 5\.1\.2 /);
+    expect(dns.asked).toContain("victim.example MX");
+  });
+});
+
+describe("smtpd and the queue manager resolve with the same function", () => {
+  test("the queue manager and smtpd import the one resolver; nothing else in src/ takes routing apart", async () => {
+    const { Glob } = await import("bun");
+    const root = `${import.meta.dir}/../../../src`;
+    const qmgr = await Bun.file(`${root}/qmgr/queue-manager.ts`).text();
+    expect(qmgr).toContain('import { resolveRecipient } from "../global/rewrite/resolve.ts";');
+    const smtpd = await Bun.file(`${root}/smtpd/restrictions/recipient-checks.ts`).text();
+    expect(smtpd).toContain('from "../../global/rewrite/resolve.ts"');
+    // the routing operators' switches are read only by the resolver and by canonicalization (cleanup's and smtpd's rewrite step)
+    const readers: string[] = [];
+    for await (const f of new Glob("**/*.ts").scan(root)) {
+      if (f.includes("config/params/")) continue;
+      if (/"(swap_bangpath|allow_percent_hack|allow_untrusted_routing)"/.test(await Bun.file(`${root}/${f}`).text())) readers.push(f);
+    }
+    expect(readers.sort()).toEqual(["global/address/canonical.ts", "global/rewrite/resolve.ts", "smtpd/restrictions/recipient-checks.ts"]);
+  });
+
+  test("whenever smtpd accepts a recipient from an untrusted client, the queue manager's routing keeps it here or in relay_domains", async () => {
+    const params = {
+      recipient_delimiter: "+",
+      local_recipient_maps: "",
+      virtual_alias_domains: "virt.example",
+      virtual_alias_maps: "inline:{@virt.example=root@mx.example.test}",
+      virtual_mailbox_domains: "vmail.example",
+      virtual_mailbox_maps: "static:yes",
+    };
+    const { rcpt, config } = policy({ params });
+    const targets = ["root@mx.example.test", "root+x@victim.example", "u@relay.example", "u%victim.example@relay.example", "a@virt.example", "root+x%victim.example@virt.example", "u@vmail.example", "u@[192.0.2.1]", "u@localhost"];
+    const addresses = ["user", "user%victim.example", "victim.example!user", "user%localhost", "@localhost", "user@"];
+    for (const target of targets) {
+      for (const hops of [0, ...HOP_COUNTS]) {
+        for (const form of ROUTING_FORMS) for (const local of ["mx.example.test", "localhost", "[127.0.0.1]"]) addresses.push(routed(target, hops, form, local));
+      }
+    }
+    const { canonicalizeAddress, canonicalOptions } = await import("../../../src/global/address/canonical.ts");
+    const { resolveRecipient: qmgrResolve } = await import("../../../src/global/rewrite/resolve.ts");
+    const here = new Set(["local", "virtual"]);
+    let accepted = 0;
+    for (const a of addresses) {
+      const smtpd = text(await rcpt(a));
+      // what the queue manager does with it: cleanup canonicalizes the envelope recipient, the queue manager resolves it
+      const queued = await qmgrResolve(config, canonicalizeAddress(a, canonicalOptions(config, "local")));
+      const kept = !queued.failed && (here.has(queued.transport) || queued.addressClass === "relay" || queued.addressClass === "virtual_alias");
+      if (smtpd === "OK") {
+        accepted++;
+        expect({ a, queued: { class: queued.addressClass, transport: queued.transport, failed: queued.failed } }).toEqual({ a, queued: expect.objectContaining({ failed: false }) });
+        expect({ a, kept }).toEqual({ a, kept: true });
+        expect({ a, routed: queued.routed }).toEqual({ a, routed: false });
+      }
+      if (queued.failed || queued.addressClass === "default") expect({ a, smtpd }).toEqual({ a, smtpd: expect.not.stringMatching(/^OK$/) });
+    }
+    // the list holds both kinds
+    expect(accepted).toBeGreaterThan(50);
+    expect(addresses.length - accepted).toBeGreaterThan(50);
+  });
+});
+
+describe("addresses the resolver ends without a valid domain (Postfix's smtpd_check_addr)", () => {
+  test("are a syntax error before any restriction, for trusted clients too", async () => {
+    for (const client of [undefined, { address: "10.0.0.1" }]) {
+      const { rcpt, warnings } = policy({ client });
+      for (const a of ["user%@mx.example.test", "!victim.example@mx.example.test", "root+x!victim.example@localhost", "victim.example!user@mx.example.test!", "u@[::1]"]) {
+        expect({ a, r: text(await rcpt(a)) }).toEqual({ a, r: "501 5.1.3 Bad recipient address syntax" });
+      }
+      expect(warnings.some((w) => w.startsWith("Illegal address syntax from unknown[") && w.endsWith("in RCPT command: <user%@mx.example.test>"))).toBe(true);
+    }
+    const { p, view } = policy({ sender: "user%@mx.example.test" });
+    expect(text(await p.mail(view, "user%@mx.example.test"))).toBe("501 5.1.7 Bad sender address syntax");
+  });
+
+  test("postmaster, MAILER-DAEMON (the empty local part) and the double-bounce sender are known local recipients, as in Postfix", async () => {
+    const { rcpt } = policy({ params: { local_recipient_maps: "inline:{root=x}" } });
+    for (const a of ["postmaster@mx.example.test", "POSTMASTER@localhost", "@localhost", "MAILER-DAEMON@mx.example.test", "double-bounce@mx.example.test"]) expect({ a, r: text(await rcpt(a)) }).toEqual({ a, r: "OK" });
+    expect(text(await rcpt("bob@mx.example.test"))).toMatch(/^550 5\.1\.1 /);
   });
 });

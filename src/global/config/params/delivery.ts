@@ -4,11 +4,13 @@ import { p, raw, t, type ParamDef } from "../param-def.ts";
 export const deliveryParams: ParamDef[] = [
   p("swap_bangpath", "bool", "yes", "Rewrite site!user to user@site", ["cleanup", "trivial-rewrite"]),
   p("allow_percent_hack", "bool", "yes", "Rewrite user%domain to user@domain", ["cleanup", "trivial-rewrite"]),
+  p("resolve_dequoted", "bool", "yes", "Look for routing operators (@, %, !) inside quoted local parts", ["trivial-rewrite"]),
   p("allow_min_user", "bool", "no", "Allow a recipient address that starts with '-'", ["sendmail", "smtpd"]),
   p("owner_request_special", "bool", "yes", "Treat owner-x and x-request addresses specially", ["sendmail", "local"]),
   p("local_transport", "str", "local:$myhostname", "Transport for local domains", ["qmgr"]),
   p("default_transport", "str", "smtp", "Transport for other domains", ["qmgr"]),
   p("relay_transport", "str", "relay", "Transport for relay_domains", ["qmgr"]),
+  p("virtual_transport", "str", "virtual", "Transport for virtual_mailbox_domains", ["qmgr"]),
   p("transport_maps", "list", "", "Tables that route recipients to transports", ["qmgr"]),
   p("mailbox_transport", "str", "", "Transport that delivers to local mailboxes instead of local(8)", ["local"]),
   p("fallback_transport", "str", "", "Transport for local recipients without a UNIX account", ["local"]),

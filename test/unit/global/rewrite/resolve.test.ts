@@ -45,11 +45,11 @@ describe("address classes and default transports", () => {
     ["bob@sub.only.example", "bob@sub.only.example", "default", "smtp", "sub.only.example"],
     ["bob@x.sub.only.example", "bob@x.sub.only.example", "relay", "relay", "x.sub.only.example"],
   ])("%s", async (input, address, addressClass, transport, nexthop) => {
-    expect(await resolveRecipient(base, input)).toEqual({ address, addressClass, transport, nexthop });
+    expect(await resolveRecipient(base, input)).toEqual({ address, addressClass, routed: false, transport, nexthop, failed: false, invalid: false });
   });
 
   test("an address without a domain is local, completed with $myhostname (not $myorigin), as Postfix's resolver does", async () => {
-    expect(await resolveRecipient(base, "alice")).toEqual({ address: "alice@mail.example.test", addressClass: "local", transport: "local", nexthop: "mail.example.test" });
+    expect(await resolveRecipient(base, "alice")).toEqual({ address: "alice@mail.example.test", addressClass: "local", routed: false, transport: "local", nexthop: "mail.example.test", failed: false, invalid: false });
   });
 
   test("relayhost is the next hop of the relay and default classes, never of local mail", async () => {
