@@ -42,7 +42,7 @@ export async function main(args: string[]): Promise<number> {
     if (req.kind === "site" && typeof req.site === "string" && /^[\w.\-:[\]]{1,255}$/.test(req.site)) return { moved: manager!.flush({ kind: "site", site: req.site }) };
     if (req.kind === "id" && typeof req.id === "string" && isQueueId(req.id)) return { moved: manager!.flush({ kind: "id", id: req.id }) };
     throw new Error("invalid flush request");
-  });
+  }, ctx.listenFd);
   await ctx.stopped;
   server.close();
   await manager.stop();

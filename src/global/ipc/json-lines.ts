@@ -4,12 +4,17 @@
  * queue manager to reach the local delivery service and by postqueue to
  * reach the queue manager.
  *
- * A server trusts only the socket's file permissions (private/ is
- * mail_owner-only, public/ is for everyone); every request is bounded in
- * size and must be a JSON object, and a handler validates its fields.
+ * The socket is the master's (created before any process starts and passed
+ * on as descriptor 3, so requests wait in its backlog while a service
+ * restarts) or, for a daemon started by hand, made here; either way its
+ * mode comes from the umask at bind time (src/util/unix-socket.ts), never
+ * from a chmod of the path. A server trusts the socket's directory
+ * (private/ is mail_owner-only, public/ is for everyone); every request is
+ * bounded in size and must be a JSON object, and a handler validates its
+ * fields.
  */
-import { chmodSync, unlinkSync } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
+import { listenUnixSocket } from "../../util/unix-socket.ts";
 
 export const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 
@@ -31,11 +36,12 @@ function lineReader(socket: Socket, onLine: (line: string) => void, onTooLong: (
   });
 }
 
-/** Listens on `path` (replacing a stale socket), chmods it to `mode`. */
-export async function serveJsonLines(path: string, mode: number, handler: Handler): Promise<Server> {
-  try {
-    unlinkSync(path);
-  } catch {}
+/**
+ * Serves requests on `listenFd`, a listening socket passed on by the master;
+ * without one, creates the socket at `path` with `mode` (replacing a stale one).
+ */
+export async function serveJsonLines(path: string, mode: number, handler: Handler, listenFd?: number): Promise<Server> {
+  const fd = listenFd ?? listenUnixSocket(path, mode);
   const server = createServer((socket) => {
     let chain = Promise.resolve();
     lineReader(
@@ -59,9 +65,8 @@ export async function serveJsonLines(path: string, mode: number, handler: Handle
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(path, () => resolve());
+    server.listen({ fd }, () => resolve());
   });
-  chmodSync(path, mode);
   return server;
 }
 

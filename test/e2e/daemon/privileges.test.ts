@@ -1,10 +1,12 @@
 /**
- * Privilege boundaries of the master and the control commands (issue 9,
- * item 4), tried as an attacker who owns mail_owner would: files and
- * symlinks planted in pid/, a pid file mail_owner wrote and locks.
+ * Privilege boundaries of the master, the control commands and the internal
+ * sockets (issue 9, items 4 and 22), tried as an attacker would: files and
+ * symlinks planted by mail_owner in pid/, a pid file mail_owner wrote, the
+ * sockets' modes (strace), and a local service restarted while the queue
+ * manager runs.
  *
- * Root only (mail_owner, setpriv, flock); every process a test starts is
- * stopped by its own PID.
+ * Root only (mail_owner, test users, strace); every process a test starts
+ * is stopped by its own PID.
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, closeSync, openSync, lstatSync, mkdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
@@ -12,8 +14,8 @@ import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { getpwnam, type PasswdEntry } from "../../../src/util/passwd.ts";
 import { tryKernelLock } from "../../../src/util/kernel-lock.ts";
-import { cleanEnv } from "../../helpers/run.ts";
-import { ensureMailOwner, isRoot, MailSystem, TestUsers, waitFor } from "./system.ts";
+import { bin, cleanEnv } from "../../helpers/run.ts";
+import { catchesSigterm, ensureMailOwner, isRoot, MailSystem, mboxMessages, message, ROLES_UP, TestUsers, waitFor } from "./system.ts";
 
 const systems: MailSystem[] = [];
 const users = new TestUsers("ppv");
@@ -163,4 +165,78 @@ describe.skipIf(!isRoot)("item 4: root never follows what mail_owner planted in 
       victim.kill("SIGKILL");
     }, 60_000);
   }
+
+  test("the services' sockets are made with their mode, by root, and never chmod-ed by path (strace)", async () => {
+    const sys = newSystem();
+    expect((await sys.postern(["check"])).code).toBe(0);
+    const trace = join(sys.dir, "chmod.trace");
+    // start-fg keeps the whole tree under strace: the master, the services and their workers
+    const proc = Bun.spawn(["strace", "-f", "-qq", "-e", "trace=chmod,fchmodat", "-o", trace, bin("postern"), "start-fg", "-c", sys.etc], {
+      env: cleanEnv(),
+      stdin: "ignore",
+      stdout: "ignore",
+      stderr: "ignore",
+    });
+    started.push(proc);
+    const sockets: unknown[][] = [];
+    try {
+      await waitFor("every role to be up", () => {
+        const roles = sys.roles();
+        return ROLES_UP.every((r) => roles.has(r) && catchesSigterm(roles.get(r)!));
+      }, 60_000);
+      sys.track();
+      for (const path of ["private/local", "public/qmgr"]) {
+        try {
+          const st = lstatSync(join(sys.queue, path));
+          sockets.push([path, st.isSocket(), st.mode & 0o777, st.uid]);
+        } catch (err) {
+          sockets.push([path, (err as Error).message]);
+        }
+      }
+      // mail still reaches the local service through its socket
+      await sys.send(["root"], message("throughsocket"));
+      await waitFor("the message in root's mbox", () => mboxMessages(join(sys.spool, "root")).some((m) => m.includes("Subject: throughsocket\n")));
+    } finally {
+      const master = sys.masterPid();
+      if (master !== undefined) process.kill(master, "SIGTERM");
+      await proc.exited;
+    }
+    const chmods = readFileSync(trace, "utf8").split("\n").filter((l) => /chmod/.test(l));
+    expect(chmods.filter((l) => /private\/local|public\/qmgr/.test(l))).toEqual([]);
+    for (const path of ["private/local", "public/qmgr"]) expect(sockets).toContainEqual([path, true, 0o666, 0]);
+  }, 90_000);
 });
+
+describe.skipIf(!isRoot)("item 22: a service restarted while the queue manager runs", () => {
+  test("a delivery to the local service while it is down waits for it instead of being deferred", async () => {
+    // a deferral would wait an hour: only a delivery that waits for the service passes
+    const sys = newSystem({ minimal_backoff_time: "1h", maximal_backoff_time: "2h" });
+    await sys.start();
+    const master = sys.masterPid()!;
+    const local = sys.roles().get("local")!;
+    // hold the master so it cannot restart local yet, then take local away: the queue manager is up first
+    process.kill(master, "SIGSTOP");
+    try {
+      process.kill(local, "SIGKILL");
+      await waitFor("the local service to be gone", () => {
+        try {
+          return readFileSync(`/proc/${local}/stat`, "utf8").split(") ")[1]!.startsWith("Z");
+        } catch {
+          return true;
+        }
+      });
+      const from = sys.log().length;
+      await sys.send(["root"], message("whilelocaldown"));
+      // the queue manager has the message in hand and asks private/local
+      await sys.waitForLog(/postfix\/qmgr\[\d+\]: [0-9A-F]+: from=<[^>]*>, size=\d+, nrcpt=1 \(queue active\)/, 30_000, from);
+    } finally {
+      process.kill(master, "SIGCONT");
+    }
+    await waitFor("the message in root's mbox", () => mboxMessages(join(sys.spool, "root")).some((m) => m.includes("Subject: whilelocaldown\n")));
+    expect(sys.log()).not.toContain("ECONNREFUSED");
+    expect(sys.log()).not.toMatch(/to=<root@[^>]*>.*status=deferred/);
+    await waitFor("a new local service", () => sys.roles().get("local") !== undefined && sys.roles().get("local") !== local);
+    expect((await sys.stop()).code).toBe(0);
+  }, 60_000);
+});
+
