@@ -35,7 +35,7 @@ const SHARED_LAYERS: Record<string, readonly string[]> = {
   daemon: ["util", "(base)", "global", "daemon", "cleanup"],
   cleanup: ["util", "(base)", "global", "daemon", "cleanup"],
 };
-export const ROLE_FOLDERS = ["cmd", "master", "smtpd", "pickup", "qmgr", "smtp", "local", "virtual", "pipe", "bounce"];
+export const ROLE_FOLDERS = ["cmd", "master", "smtpd", "pickup", "qmgr", "showq", "smtp", "local", "virtual", "pipe", "bounce"];
 /** Role folders that are daemons: cmd/ must not import them (nor src/daemon/). */
 const DAEMON_FOLDERS = new Set(["daemon", ...ROLE_FOLDERS.filter((f) => f !== "cmd")]);
 const ENTRY_FILES = new Set(["main.ts", "roles.ts", "dispatch.ts"]);

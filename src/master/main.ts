@@ -5,7 +5,7 @@
  * children gracefully, SIGQUIT at once; then the pid file goes.
  *
  * Before any child starts, the master creates the internal services'
- * sockets (private/local, public/qmgr) and passes each on to
+ * sockets (private/local, public/qmgr, public/showq) and passes each on to
  * its service; a restarted service inherits the same socket, so a request
  * made meanwhile waits instead of being refused.
  *
@@ -32,7 +32,7 @@ import { availableParallelism } from "node:os";
 import { useNormalJitPolicy } from "../util/jit.ts";
 
 /** The roles the master keeps running. */
-const ROLES = ["local", "qmgr", "pickup"];
+const ROLES = ["local", "qmgr", "showq", "pickup"];
 
 export async function main(args: string[]): Promise<number> {
   useNormalJitPolicy();

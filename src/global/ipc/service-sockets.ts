@@ -13,7 +13,7 @@ import { join } from "node:path";
 import type { Config } from "../config/config.ts";
 
 export interface ServiceSocket {
-  role: "local" | "qmgr";
+  role: "local" | "qmgr" | "showq";
   /** Relative to queue_directory. */
   path: string;
   mode: number;
@@ -22,6 +22,7 @@ export interface ServiceSocket {
 export const SERVICE_SOCKETS: readonly ServiceSocket[] = [
   { role: "local", path: "private/local", mode: 0o666 },
   { role: "qmgr", path: "public/qmgr", mode: 0o666 },
+  { role: "showq", path: "public/showq", mode: 0o666 },
 ];
 
 export function serviceSocket(role: ServiceSocket["role"]): ServiceSocket {

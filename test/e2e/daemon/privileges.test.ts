@@ -1,19 +1,22 @@
 /**
  * Privilege boundaries of the master, the control commands and the internal
- * sockets (issue 9, items 4 and 22), tried as an attacker would: files and
- * symlinks planted by mail_owner in pid/, a pid file mail_owner wrote, the
- * sockets' modes (strace), and a local service restarted while the queue
- * manager runs.
+ * sockets (issue 9, items 4, 9 and 22), tried as an attacker would: files
+ * and symlinks planted by mail_owner in pid/, a pid file mail_owner wrote,
+ * raw clients on public/qmgr and public/showq as users the lists refuse, a
+ * flood of pipelined listing requests while mail is delivered, and a local
+ * service restarted while the queue manager runs.
  *
  * Root only (mail_owner, test users, strace); every process a test starts
  * is stopped by its own PID.
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, closeSync, openSync, lstatSync, mkdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { createConnection, type Socket } from "node:net";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { getpwnam, type PasswdEntry } from "../../../src/util/passwd.ts";
 import { tryKernelLock } from "../../../src/util/kernel-lock.ts";
+import { encodeQueueFile } from "../../../src/global/queue/format.ts";
 import { bin, cleanEnv } from "../../helpers/run.ts";
 import { catchesSigterm, ensureMailOwner, isRoot, MailSystem, mboxMessages, message, ROLES_UP, TestUsers, waitFor } from "./system.ts";
 
@@ -185,7 +188,7 @@ describe.skipIf(!isRoot)("item 4: root never follows what mail_owner planted in 
         return ROLES_UP.every((r) => roles.has(r) && catchesSigterm(roles.get(r)!));
       }, 60_000);
       sys.track();
-      for (const path of ["private/local", "public/qmgr"]) {
+      for (const path of ["private/local", "public/qmgr", "public/showq"]) {
         try {
           const st = lstatSync(join(sys.queue, path));
           sockets.push([path, st.isSocket(), st.mode & 0o777, st.uid]);
@@ -202,9 +205,96 @@ describe.skipIf(!isRoot)("item 4: root never follows what mail_owner planted in 
       await proc.exited;
     }
     const chmods = readFileSync(trace, "utf8").split("\n").filter((l) => /chmod/.test(l));
-    expect(chmods.filter((l) => /private\/local|public\/qmgr/.test(l))).toEqual([]);
-    for (const path of ["private/local", "public/qmgr"]) expect(sockets).toContainEqual([path, true, 0o666, 0]);
+    expect(chmods.filter((l) => /private\/local|public\/qmgr|public\/showq/.test(l))).toEqual([]);
+    for (const path of ["private/local", "public/qmgr", "public/showq"]) expect(sockets).toContainEqual([path, true, 0o666, 0]);
   }, 90_000);
+});
+
+describe.skipIf(!isRoot)("item 9: public/qmgr and public/showq check the peer's credentials", () => {
+  test("a user the lists refuse gets postqueue's messages from a raw client; an allowed user gets the listing and the flush", async () => {
+    const sys = newSystem({ default_transport: "retry:4.4.1 test: try again later", minimal_backoff_time: "1h", maximal_backoff_time: "2h" });
+    const allowed = users.add("ok", join(sys.dir, "homes"));
+    const outsider = users.add("no", join(sys.dir, "homes"));
+    sys.writeConfig({ authorized_mailq_users: allowed.name, authorized_flush_users: allowed.name });
+    await sys.start();
+    await sys.send(["secret-recipient@far.example"], message("listed"), { sender: "secret-sender@example.test" });
+    await waitFor("the message in deferred/", () => sys.queueIds("deferred").length === 1);
+    const qmgr = join(sys.queue, "public", "qmgr");
+    const showq = join(sys.queue, "public", "showq");
+
+    const refusedFlush = JSON.parse(rawRequest(qmgr, { command: "flush", kind: "all" }, outsider));
+    expect(refusedFlush).toEqual({ error: `User ${outsider.name}(${outsider.uid}) is not allowed to flush the mail queue` });
+    for (const kind of [{ kind: "site", site: "far.example" }, { kind: "id", id: sys.queueIds("deferred")[0] }]) {
+      expect(JSON.parse(rawRequest(qmgr, { command: "flush", ...kind }, outsider)).error).toContain("is not allowed to flush the mail queue");
+    }
+    // the queue manager no longer lists the queue at all
+    const viaQmgr = rawRequest(qmgr, { command: "showq" }, outsider);
+    expect(viaQmgr).not.toContain("secret");
+    expect(JSON.parse(viaQmgr)).toEqual({ error: "unknown request" });
+    // the listing comes from the showq service, which checks the same list
+    const refusedList = JSON.parse(rawRequest(showq, { command: "showq" }, outsider));
+    expect(refusedList).toEqual({ error: `User ${outsider.name}(${outsider.uid}) is not allowed to view the mail queue` });
+    // the real client says the same, before it asks
+    const mailq = runAs([bin("mailq"), "-C", sys.etc], outsider);
+    expect(mailq.code).toBe(77);
+    expect(mailq.stderr).toContain(`User ${outsider.name}(${outsider.uid}) is not allowed to view the mail queue`);
+
+    const listing = JSON.parse(rawRequest(showq, { command: "showq" }, allowed));
+    expect(listing.entries).toHaveLength(1);
+    expect(listing.entries[0].sender).toBe("secret-sender@example.test");
+    expect(JSON.stringify(listing.entries[0])).toContain("secret-recipient@far.example");
+    expect(JSON.parse(rawRequest(qmgr, { command: "flush", kind: "all" }, allowed))).toEqual({ moved: 1 });
+    const viaMailq = runAs([bin("mailq"), "-C", sys.etc], allowed);
+    expect(viaMailq.code).toBe(0);
+    expect(viaMailq.stdout).toContain("secret-recipient@far.example");
+    await sys.stop();
+  }, 60_000);
+
+  test("a flood of pipelined listing requests does not hold up delivery of a message sent meanwhile", async () => {
+    const sys = newSystem({ minimal_backoff_time: "1h", maximal_backoff_time: "2h" });
+    expect((await sys.postern(["check"])).code).toBe(0);
+    // a queue worth listing: 300 held messages
+    const owner = mailOwner();
+    const bytes = encodeQueueFile({ arrivalTime: 1_700_000_000_000, sender: "held@example.test", recipients: [{ address: "someone@far.example" }], attributes: {}, content: Buffer.from("Subject: held\n\n" + "x".repeat(2000) + "\n") });
+    for (let i = 0; i < 300; i++) {
+      const path = join(sys.queue, "hold", (0xa0000000 + i).toString(16).toUpperCase());
+      writeFileSync(path, bytes, { mode: 0o600 });
+      chownSync(path, owner.uid, owner.gid);
+    }
+    await sys.start();
+    let flooding = true;
+    const open = new Set<Socket>();
+    // each connection pipelines 20,000 requests, and a new one follows when it is closed
+    const flood = async (path: string) => {
+      const lines = `${JSON.stringify({ command: "showq" })}\n`.repeat(20_000);
+      for (let round = 0; flooding && round < 10_000; round++) {
+        await new Promise<void>((resolve) => {
+          const s = createConnection(path);
+          open.add(s);
+          s.on("connect", () => s.write(lines));
+          s.on("data", () => {});
+          s.on("error", () => {});
+          s.on("close", () => {
+            open.delete(s);
+            resolve();
+          });
+        });
+        await new Promise((r) => setImmediate(r));
+      }
+    };
+    const floods = [flood(join(sys.queue, "public", "qmgr")), flood(join(sys.queue, "public", "showq"))];
+    try {
+      await sys.send(["root"], message("duringflood"));
+      await waitFor("the message in root's mbox", () => mboxMessages(join(sys.spool, "root")).some((m) => m.includes("Subject: duringflood\n")));
+      expect(sys.log()).not.toMatch(/to=<root@[^>]*>.*status=deferred/);
+    } finally {
+      flooding = false;
+      for (const s of open) s.destroy();
+      await Promise.all(floods);
+    }
+    // the system still stops in an orderly way: nothing is left busy with the flood
+    expect((await sys.stop()).code).toBe(0);
+  }, 60_000);
 });
 
 describe.skipIf(!isRoot)("item 22: a service restarted while the queue manager runs", () => {

@@ -111,7 +111,7 @@ function allPids(): number[] {
 }
 
 /** The processes a started system runs (smtpd only where a test enables a service). */
-export const ROLES_UP = ["master", "pickup", "qmgr", "local"];
+export const ROLES_UP = ["master", "pickup", "qmgr", "showq", "local"];
 
 /** Whether the process has a SIGTERM handler installed (bit 15 of SigCgt in /proc/PID/status). */
 export function catchesSigterm(pid: number): boolean {
