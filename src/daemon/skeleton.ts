@@ -8,6 +8,7 @@
  * service's listening socket is descriptor 3, created by the master before
  * it started any process. Without it a service creates its own socket.
  */
+import { fstatSync } from "node:fs";
 import { log } from "../util/log.ts";
 import { getopt } from "../util/getopt.ts";
 import { ExitError, EX_USAGE } from "../util/sysexits.ts";
@@ -15,6 +16,14 @@ import { loadConfig, type Config } from "../global/config/config.ts";
 import { setupLog } from "../global/log-setup.ts";
 import { dropToMailOwner } from "./privileges.ts";
 import { useNormalJitPolicy } from "../util/jit.ts";
+
+function isSocket(fd: number): boolean {
+  try {
+    return fstatSync(fd).isSocket();
+  } catch {
+    return false;
+  }
+}
 
 /** Where a service finds the socket the master passed on (the master's stdio entry 3). */
 export const MASTER_LISTEN_FD = 3;
@@ -51,6 +60,7 @@ export async function startDaemon(args: string[], opts: DaemonOptions): Promise<
   const sockets = parsed.options.find(([o]) => o === "s")?.[1];
   if (sockets !== undefined && sockets !== "0" && sockets !== "1") throw new ExitError(EX_USAGE, `-s ${sockets}: a service takes at most one listening socket; usage: postern ${opts.role} [-c config_dir] [-s 1]`);
   const listenFd = sockets === "1" ? MASTER_LISTEN_FD : undefined;
+  if (listenFd !== undefined && !isSocket(listenFd)) throw new ExitError(EX_USAGE, `-s 1: descriptor ${listenFd} is not a socket; only the master passes one`);
   useNormalJitPolicy();
   let config = loadConfig(configDir);
   // open the log first: maillog_file may be writable only by root (Postfix has postlogd for this)
