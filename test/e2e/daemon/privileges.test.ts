@@ -131,7 +131,9 @@ describe.skipIf(!isRoot)("item 4: root never follows what mail_owner planted in 
       // the process mail_owner wants root to signal
       const victim = spawnOwned(["sleep", "600"]);
       // mail_owner writes the victim's pid and holds the lock a running master would hold
-      const locker = Bun.spawn(["setpriv", `--reuid=${owner.uid}`, `--regid=${owner.gid}`, "--init-groups", "sh", "-c", `echo ${victim.pid} > ${pidFile} && exec flock ${pidFile} sleep 600`], { env: cleanEnv(), stdout: "ignore", stderr: "pipe" });
+      // one process (setpriv execs python), so killing it by its PID leaves nothing behind
+      const hold = "import fcntl,signal,sys\nf=open(sys.argv[1],'w');f.write(sys.argv[2]+'\\n');f.flush();fcntl.flock(f,fcntl.LOCK_EX)\nsignal.pause()";
+      const locker = Bun.spawn(["setpriv", `--reuid=${owner.uid}`, `--regid=${owner.gid}`, "--init-groups", "/usr/bin/python3", "-c", hold, pidFile, String(victim.pid)], { env: cleanEnv(), stdout: "ignore", stderr: "pipe" });
       started.push(locker);
       await waitFor("mail_owner's pid file, locked", () => {
         try {
