@@ -35,7 +35,7 @@ const SHARED_LAYERS: Record<string, readonly string[]> = {
   daemon: ["util", "(base)", "global", "daemon", "cleanup"],
   cleanup: ["util", "(base)", "global", "daemon", "cleanup"],
 };
-export const ROLE_FOLDERS = ["cmd", "master", "smtpd", "pickup", "qmgr", "smtp", "local", "bounce"];
+export const ROLE_FOLDERS = ["cmd", "master", "smtpd", "pickup", "qmgr", "showq", "smtp", "local", "bounce"];
 /**
  * In-process delivery agents: role folders that run inside another role's process, and the only roles
  * that may import them. The SMTP/LMTP client and the notification builder run in the queue manager.

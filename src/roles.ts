@@ -34,6 +34,7 @@ export const ROLES: Record<string, RoleEntry> = {
   "start-fg": { summary: "Run the mail system in the foreground", load: control },
   master: { summary: "The master daemon (started by start)", load: () => import("./master/main.ts"), internal: true },
   qmgr: { summary: "The queue manager daemon", load: () => import("./qmgr/main.ts"), internal: true },
+  showq: { summary: "The queue listing service for mailq (public/showq)", load: () => import("./showq/main.ts"), internal: true },
   pickup: { summary: "Takes sendmail's files from maildrop/ into the queue (--once: one pass)", load: () => import("./pickup/main.ts"), internal: true },
   smtpd: { summary: "The SMTP server of one service (--service NAME)", load: () => import("./smtpd/main.ts"), internal: true },
   local: { summary: "The local delivery service", load: () => import("./local/service.ts"), internal: true },

@@ -3,7 +3,12 @@
  * stderr echo), privilege drop, SIGTERM/SIGHUP handling, and leaving when the
  * master is gone (so a `kill -9` of the master never leaves orphans that
  * keep working on the queue).
+ *
+ * `-s 1` (from the master, as Postfix's master passes its sockets): the
+ * service's listening socket is descriptor 3, created by the master before
+ * it started any process. Without it a service creates its own socket.
  */
+import { fstatSync } from "node:fs";
 import { log } from "../util/log.ts";
 import { getopt } from "../util/getopt.ts";
 import { ExitError, EX_USAGE } from "../util/sysexits.ts";
@@ -12,9 +17,22 @@ import { setupLog } from "../global/system/log-setup.ts";
 import { dropToMailOwner } from "./privileges.ts";
 import { useNormalJitPolicy } from "../util/jit.ts";
 
+function isSocket(fd: number): boolean {
+  try {
+    return fstatSync(fd).isSocket();
+  } catch {
+    return false;
+  }
+}
+
+/** Where a service finds the socket the master passed on (the master's stdio entry 3). */
+export const MASTER_LISTEN_FD = 3;
+
 export interface DaemonContext {
   config: Config;
   configDir: string | undefined;
+  /** The listening socket the master passed on (descriptor 3), if any. */
+  listenFd: number | undefined;
   /** Resolves when the daemon is asked to stop (SIGTERM or the master left). */
   stopped: Promise<void>;
   isStopping(): boolean;
@@ -34,11 +52,15 @@ export interface DaemonOptions {
 export async function startDaemon(args: string[], opts: DaemonOptions): Promise<DaemonContext> {
   let parsed;
   try {
-    parsed = getopt(args, "c:");
+    parsed = getopt(args, "c:s:");
   } catch (err) {
-    throw new ExitError(EX_USAGE, `${(err as Error).message}; usage: postern ${opts.role} [-c config_dir]`);
+    throw new ExitError(EX_USAGE, `${(err as Error).message}; usage: postern ${opts.role} [-c config_dir] [-s 1]`);
   }
   const configDir = parsed.options.find(([o]) => o === "c")?.[1];
+  const sockets = parsed.options.find(([o]) => o === "s")?.[1];
+  if (sockets !== undefined && sockets !== "0" && sockets !== "1") throw new ExitError(EX_USAGE, `-s ${sockets}: a service takes at most one listening socket; usage: postern ${opts.role} [-c config_dir] [-s 1]`);
+  const listenFd = sockets === "1" ? MASTER_LISTEN_FD : undefined;
+  if (listenFd !== undefined && !isSocket(listenFd)) throw new ExitError(EX_USAGE, `-s 1: descriptor ${listenFd} is not a socket; only the master passes one`);
   useNormalJitPolicy();
   let config = loadConfig(configDir);
   // open the log first: maillog_file may be writable only by root (Postfix has postlogd for this)
@@ -80,6 +102,7 @@ export async function startDaemon(args: string[], opts: DaemonOptions): Promise<
       return config;
     },
     configDir,
+    listenFd,
     stopped,
     isStopping: () => stopping,
   };

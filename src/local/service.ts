@@ -10,10 +10,11 @@
  * are still checked field by field, and the queue file must be a queue
  * file of this queue.
  */
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { startDaemon } from "../daemon/skeleton.ts";
 import type { DeliveryRequest } from "../global/delivery/types.ts";
 import { serveJsonLines, type JsonObject } from "../global/ipc/json-lines.ts";
+import { serviceSocket, serviceSocketPath } from "../global/ipc/service-sockets.ts";
 import { isQueueId } from "../global/queue/names.ts";
 import type { Config } from "../global/config/config.ts";
 import { log } from "../util/log.ts";
@@ -90,9 +91,11 @@ export async function main(args: string[]): Promise<number> {
   });
   config = ctx.config;
   agent = createLocalAgent(config);
-  const socketPath = join(config.str("queue_directory"), "private", "local");
-  // private/ (0700, mail_owner) is the guard, as with Postfix's private sockets
-  const server = await serveJsonLines(socketPath, 0o666, async (req): Promise<JsonObject> => {
+  // private/ (0700, mail_owner) is the guard, as with Postfix's private sockets; the socket is the
+  // master's (passed on), or made with its mode at bind time, never chmod-ed by path: root must not
+  // act on a name in a directory mail_owner can write
+  const { mode } = serviceSocket("local");
+  const server = await serveJsonLines(serviceSocketPath(config, "local"), mode, async (req): Promise<JsonObject> => {
     const request = validateRequest(req.request, config!.str("queue_directory"));
     const a = agent!;
     inFlight.set(a, (inFlight.get(a) ?? 0) + 1);
@@ -102,7 +105,7 @@ export async function main(args: string[]): Promise<number> {
       inFlight.set(a, inFlight.get(a)! - 1);
       closeIfIdle(a);
     }
-  });
+  }, ctx.listenFd);
   await ctx.stopped;
   server.close();
   await agent.close();

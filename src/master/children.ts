@@ -3,9 +3,13 @@
  * `postern ROLE -c DIR` with a clean environment (import_environment only).
  * A child that exits while the system runs is restarted after a backoff that
  * doubles from 1 s up to 60 s and resets once a child has run a minute.
+ * A service's listening socket (made by the master) is passed on to every
+ * incarnation as descriptor 3 with `-s 1`; requests that arrive while the
+ * service is down wait in the socket's backlog.
  */
 import type { Subprocess } from "bun";
 import { log } from "../util/log.ts";
+import { MASTER_LISTEN_FD } from "../daemon/skeleton.ts";
 
 export class Child {
   #proc: Subprocess | undefined;
@@ -20,6 +24,8 @@ export class Child {
     private env: Record<string, string>,
     /** Arguments after `-c DIR` (smtpd: --service NAME). */
     private readonly extraArgs: readonly string[] = [],
+    /** The service's listening socket, owned by the master. */
+    private readonly listenFd?: number,
   ) {}
 
   get pid(): number | undefined {
@@ -32,12 +38,14 @@ export class Child {
 
   start(): void {
     this.#startedAt = Date.now();
-    this.#proc = Bun.spawn([process.execPath, this.role, "-c", this.configDir, ...this.extraArgs], {
+    const socketArgs = this.listenFd === undefined ? [] : ["-s", "1"];
+    // stdio entry 3 becomes the child's descriptor 3 (MASTER_LISTEN_FD); nothing else is inherited
+    const stdio = ["ignore", "inherit", "inherit", ...(this.listenFd === undefined ? [] : [this.listenFd])];
+    if (this.listenFd !== undefined && stdio.length - 1 !== MASTER_LISTEN_FD) throw new Error("the listening socket must be the child's descriptor 3");
+    this.#proc = Bun.spawn([process.execPath, this.role, "-c", this.configDir, ...socketArgs, ...this.extraArgs], {
       argv0: "postern",
       env: this.env,
-      stdin: "ignore",
-      stdout: "inherit",
-      stderr: "inherit",
+      stdio: stdio as ["ignore", "inherit", "inherit"],
       onExit: (p, code, signal) => this.#exited(p.pid, code, signal),
     });
   }

@@ -4,6 +4,11 @@
  * re-reads the configuration and passes the reload on; SIGTERM stops the
  * children gracefully, SIGQUIT at once; then the pid file goes.
  *
+ * Before any child starts, the master creates the internal services'
+ * sockets (private/local, public/qmgr, public/showq) and passes each on to
+ * its service; a restarted service inherits the same socket, so a request
+ * made meanwhile waits instead of being refused.
+ *
  * Runs as root on a system install (children drop to mail_owner themselves,
  * local delivery stays root to deliver as each recipient) or as the invoking
  * user in unprivileged mode. Reads only its configuration.
@@ -19,12 +24,15 @@ import { queueOwner } from "../global/system/mail-owner.ts";
 import { Child } from "./children.ts";
 import { childEnvironment } from "../global/system/child-environment.ts";
 import { VERSION } from "../version.ts";
-import { rmSync } from "node:fs";
+import { closeSync, unlinkSync } from "node:fs";
+import { join } from "node:path";
+import { listenUnixSocket } from "../util/unix-socket.ts";
+import { SERVICE_SOCKETS } from "../global/ipc/service-sockets.ts";
 import { availableParallelism } from "node:os";
 import { useNormalJitPolicy } from "../util/jit.ts";
 
 /** The roles the master keeps running. */
-const ROLES = ["local", "qmgr", "pickup"];
+const ROLES = ["local", "qmgr", "showq", "pickup"];
 
 export async function main(args: string[]): Promise<number> {
   useNormalJitPolicy();
@@ -51,11 +59,22 @@ export async function main(args: string[]): Promise<number> {
   // as Postfix's master: work from the queue directory, not wherever `postern start` ran
   process.chdir(config.str("queue_directory"));
   if (!claimMasterPid(config)) throw new ExitError(EX_TEMPFAIL, `the mail system is already running (${masterPidPath(config)})`);
-  // stale sockets of a previous run
-  rmSync(`${config.str("queue_directory")}/public/qmgr`, { force: true });
+  // every service's socket exists before any process that might connect to it starts (replacing stale ones)
+  const queueDirectory = config.str("queue_directory");
+  const sockets = new Map<string, { path: string; fd: number }>();
+  try {
+    for (const s of SERVICE_SOCKETS) {
+      const path = join(queueDirectory, s.path);
+      sockets.set(s.role, { path, fd: listenUnixSocket(path, s.mode) });
+    }
+  } catch (err) {
+    closeSockets(sockets);
+    releaseMasterPid(config);
+    throw new ExitError(EX_TEMPFAIL, `cannot create the services' sockets: ${(err as Error).message}`);
+  }
 
   const environment = () => ({ ...childEnvironment(config, configDir), ...(foreground ? { POSTERN_LOG_STDOUT: "1" } : {}) });
-  const children = ROLES.map((role) => new Child(role, configDir, environment()));
+  const children = ROLES.map((role) => new Child(role, configDir, environment(), [], sockets.get(role)?.fd));
   // smtpd: one process per core for each enabled service, at most its process_limit; each binds with SO_REUSEPORT
   for (const svc of config.services().filter((s) => s.enabled && s.role === "smtpd")) {
     const n = Math.max(1, Math.min(availableParallelism(), svc.processLimit ?? config.int("default_process_limit")));
@@ -92,6 +111,20 @@ export async function main(args: string[]): Promise<number> {
   const how = await done;
   log.info(how === "SIGQUIT" ? "terminating on signal (abort)" : "terminating on signal TERM");
   await Promise.all(children.map((c) => c.stop(how === "SIGQUIT" ? "SIGKILL" : "SIGTERM", 10_000)));
+  closeSockets(sockets);
   releaseMasterPid(config);
   return 0;
+}
+
+/** Closes the services' sockets and removes their names (unlink never follows a symlink). */
+function closeSockets(sockets: Map<string, { path: string; fd: number }>): void {
+  for (const { path, fd } of sockets.values()) {
+    try {
+      closeSync(fd);
+    } catch {}
+    try {
+      unlinkSync(path);
+    } catch {}
+  }
+  sockets.clear();
 }

@@ -1,16 +1,20 @@
 /**
  * The queue manager daemon: `postern qmgr -c DIR`, started by the master.
  * Drops to mail_owner, runs the QueueManager, and answers flush requests
- * (postqueue -f/-s/-i, sendmail -q) and queue listings for users who cannot
- * read the queue themselves (Postfix's showq) on the public socket.
+ * (postqueue -f/-s/-i, sendmail -q, smtpd's ETRN) on the public socket
+ * public/qmgr. Anyone can connect there: a flush is done only for a peer
+ * whose kernel credentials (SO_PEERCRED) pass authorized_flush_users, as
+ * postqueue checks before it asks. Queue listings are not made here but by
+ * the showq service (src/showq/), so a user looping on mailq cannot hold
+ * up the scheduling loop.
  */
 import { log } from "../util/log.ts";
 import { startDaemon } from "../daemon/skeleton.ts";
 import { serveJsonLines } from "../global/ipc/json-lines.ts";
+import { mayUseQueue, queueAclRefusal } from "../global/queue/queue-acl.ts";
 import { qmgrSocketPath } from "../global/queue/flush-request.ts";
 import { isQueueId } from "../global/queue/names.ts";
 import { QueueManager } from "./queue-manager.ts";
-import { showQueue } from "./showq.ts";
 import { openTable } from "../global/tables/open-table.ts";
 
 export async function main(args: string[]): Promise<number> {
@@ -35,14 +39,16 @@ export async function main(args: string[]): Promise<number> {
   });
   manager = new QueueManager(ctx.config);
   manager.start();
-  const server = await serveJsonLines(qmgrSocketPath(ctx.config), 0o666, async (req) => {
-    if (req.command === "showq") return showQueue(ctx.config);
+  const server = await serveJsonLines(qmgrSocketPath(ctx.config), 0o666, async (req, peer) => {
     if (req.command !== "flush") throw new Error("unknown request");
+    if (!peer) throw new Error("cannot tell who is asking: refusing to flush the mail queue");
+    // the queue's owner is this process's user (mail_owner, or the user of an unprivileged instance)
+    if (peer.uid !== process.getuid!() && !(await mayUseQueue(ctx.config, "authorized_flush_users", peer.uid))) throw new Error(queueAclRefusal("authorized_flush_users", peer.uid));
     if (req.kind === "all") return { moved: manager!.flush({ kind: "all" }) };
     if (req.kind === "site" && typeof req.site === "string" && /^[\w.\-:[\]]{1,255}$/.test(req.site)) return { moved: manager!.flush({ kind: "site", site: req.site }) };
     if (req.kind === "id" && typeof req.id === "string" && isQueueId(req.id)) return { moved: manager!.flush({ kind: "id", id: req.id }) };
     throw new Error("invalid flush request");
-  });
+  }, ctx.listenFd);
   await ctx.stopped;
   server.close();
   await manager.stop();

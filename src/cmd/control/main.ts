@@ -4,7 +4,12 @@
  *
  * Runs as the invoking user (root on a system install). The running system
  * is known by the master's pid file (src/global/system/master-pid.ts); "stopped"
- * means that file is gone.
+ * means that file is gone. stop and reload signal only a pid that file's
+ * trusted owner wrote (root, or the caller in unprivileged mode).
+ *
+ * pid/ is root's (check and start repair it), and root still opens nothing
+ * there by following a name: pid/master.err is removed and created anew
+ * with O_EXCL|O_NOFOLLOW, and read back through the same descriptor.
  *
  * `start`, `start-fg` and `check` run `postsuper -p -v` after preparing the
  * queue, as Postfix's start and check run postsuper: temporary files left by
@@ -12,7 +17,7 @@
  * owner itself, so root never unlinks by path in directories mail_owner can
  * write.
  */
-import { openSync, readFileSync, closeSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readSync, unlinkSync, constants as fsc } from "node:fs";
 import { join } from "node:path";
 import { getopt, GetoptError } from "../../util/getopt.ts";
 import { log } from "../../util/log.ts";
@@ -111,7 +116,37 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Starts the master in the background and returns once its pid file says it runs. */
 async function start(config: Config): Promise<number> {
   const errPath = join(config.str("queue_directory"), "pid", "master.err");
-  const errFd = openSync(errPath, "w", 0o600);
+  const errFd = createErrorFile(errPath);
+  try {
+    return await startMaster(config, errFd);
+  } finally {
+    closeSync(errFd);
+  }
+}
+
+/** A new, empty pid/master.err that is no link to anything: whatever had the name goes first. */
+function createErrorFile(path: string): number {
+  try {
+    unlinkSync(path); // a symlink is removed, not followed
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw new ExitError(EX_CANTCREAT, `cannot remove ${path}: ${(err as Error).message}`);
+  }
+  try {
+    return openSync(path, fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
+  } catch (err) {
+    throw new ExitError(EX_CANTCREAT, `cannot create ${path}: ${(err as Error).message}`);
+  }
+}
+
+/** The last lines the master wrote to its error file (at most the last 64 KiB are read). */
+function lastLines(fd: number): string {
+  const size = fstatSync(fd).size;
+  const buf = Buffer.alloc(Math.min(size, 64 * 1024));
+  const n = readSync(fd, buf, 0, buf.length, size - buf.length);
+  return buf.subarray(0, n).toString("utf8").trim().split("\n").slice(-5).join("; ");
+}
+
+async function startMaster(config: Config, errFd: number): Promise<number> {
   const proc = Bun.spawn([process.execPath, "master", "-c", config.source.directory], {
     argv0: "postern",
     env: childEnvironment(config, config.source.directory),
@@ -120,7 +155,6 @@ async function start(config: Config): Promise<number> {
     stderr: errFd,
     detached: true,
   });
-  closeSync(errFd);
   let exited: number | undefined;
   proc.exited.then((code) => (exited = code));
   for (let waited = 0; waited < 15_000; waited += 25) {
@@ -134,7 +168,7 @@ async function start(config: Config): Promise<number> {
   }
   let detail = "";
   try {
-    detail = readFileSync(errPath, "utf8").trim().split("\n").slice(-5).join("; ");
+    detail = lastLines(errFd);
   } catch {}
   if (exited === undefined) proc.kill("SIGKILL");
   throw new ExitError(exited === EX_CONFIG ? EX_CONFIG : EX_SOFTWARE, `the mail system did not start${detail ? `: ${detail}` : ""}`);

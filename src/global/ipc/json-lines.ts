@@ -4,17 +4,37 @@
  * queue manager to reach the local delivery service and by postqueue to
  * reach the queue manager.
  *
- * A server trusts only the socket's file permissions (private/ is
- * mail_owner-only, public/ is for everyone); every request is bounded in
- * size and must be a JSON object, and a handler validates its fields.
+ * The socket is the master's (created before any process starts and passed
+ * on as descriptor 3, so requests wait in its backlog while a service
+ * restarts) or, for a daemon started by hand, made here; either way its
+ * mode comes from the umask at bind time (src/util/unix-socket.ts), never
+ * from a chmod of the path. private/ is mail_owner-only, public/ is for
+ * everyone: a public service decides who may do what from the peer's
+ * kernel credentials (SO_PEERCRED), passed to the handler. Every request is
+ * bounded in size and must be a JSON object, and a handler validates its
+ * fields.
  */
-import { chmodSync, unlinkSync } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
+import { listenUnixSocket, peerCredentials, type PeerCredentials } from "../../util/unix-socket.ts";
 
 export const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
+/** Requests one connection may have waiting for their answers; a client that sends more is cut off. */
+export const MAX_PIPELINED_REQUESTS = 16;
 
 export type JsonObject = Record<string, unknown>;
-export type Handler = (request: JsonObject) => Promise<JsonObject>;
+/** `peer` is undefined when the kernel could not tell who connected; a handler that checks must refuse then. */
+export type Handler = (request: JsonObject, peer: PeerCredentials | undefined) => Promise<JsonObject>;
+
+/** The kernel's credentials of a node:net socket's peer (Bun keeps the descriptor on the internal handle). */
+function peerOf(socket: Socket): PeerCredentials | undefined {
+  const fd = (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  if (typeof fd !== "number" || fd < 0) return undefined;
+  try {
+    return peerCredentials(fd);
+  } catch {
+    return undefined;
+  }
+}
 
 function lineReader(socket: Socket, onLine: (line: string) => void, onTooLong: () => void, maxBytes = MAX_REQUEST_BYTES): void {
   let buffered = "";
@@ -31,27 +51,45 @@ function lineReader(socket: Socket, onLine: (line: string) => void, onTooLong: (
   });
 }
 
-/** Listens on `path` (replacing a stale socket), chmods it to `mode`. */
-export async function serveJsonLines(path: string, mode: number, handler: Handler): Promise<Server> {
-  try {
-    unlinkSync(path);
-  } catch {}
+/**
+ * Serves requests on `listenFd`, a listening socket passed on by the master;
+ * without one, creates the socket at `path` with `mode` (replacing a stale one).
+ */
+export async function serveJsonLines(path: string, mode: number, handler: Handler, listenFd?: number): Promise<Server> {
+  const fd = listenFd ?? listenUnixSocket(path, mode);
   const server = createServer((socket) => {
-    let chain = Promise.resolve();
+    // asked once, at accept: the credentials belong to the connection, not to a request
+    const peer = peerOf(socket);
+    const pending: string[] = [];
+    let serving = false;
+    const serve = async () => {
+      serving = true;
+      while (pending.length && !socket.destroyed) {
+        const line = pending.shift()!;
+        let response: JsonObject;
+        try {
+          const request = JSON.parse(line);
+          if (!request || typeof request !== "object" || Array.isArray(request)) throw new Error("request is not an object");
+          response = await handler(request as JsonObject, peer);
+        } catch (err) {
+          response = { error: (err as Error).message };
+        }
+        if (!socket.destroyed) socket.write(JSON.stringify(response) + "\n");
+        // one request a turn of the event loop: a client that pipelines requests (or several
+        // clients) must not keep the process from its other work, and a closed connection stops here
+        await new Promise((r) => setImmediate(r));
+      }
+      serving = false;
+    };
     lineReader(
       socket,
       (line) => {
-        chain = chain.then(async () => {
-          let response: JsonObject;
-          try {
-            const request = JSON.parse(line);
-            if (!request || typeof request !== "object" || Array.isArray(request)) throw new Error("request is not an object");
-            response = await handler(request as JsonObject);
-          } catch (err) {
-            response = { error: (err as Error).message };
-          }
-          if (!socket.destroyed) socket.write(JSON.stringify(response) + "\n");
-        });
+        if (pending.length >= MAX_PIPELINED_REQUESTS) {
+          socket.destroy();
+          return;
+        }
+        pending.push(line);
+        if (!serving) void serve();
       },
       () => socket.destroy(),
     );
@@ -59,9 +97,8 @@ export async function serveJsonLines(path: string, mode: number, handler: Handle
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(path, () => resolve());
+    server.listen({ fd }, () => resolve());
   });
-  chmodSync(path, mode);
   return server;
 }
 

@@ -1,7 +1,13 @@
 /**
  * Creates the queue directories with their owners and modes, and repairs
- * them (postern check, set-permissions, start). Owned by mail_owner; when
- * postern runs unprivileged, by the invoking user.
+ * them (postern check, set-permissions, start). Owned by mail_owner, except
+ * the queue directory itself and pid/, which are root's (as Postfix's
+ * postfix-files says); when postern runs unprivileged, everything is the
+ * invoking user's.
+ *
+ * Runs as root on a system install. Each directory is examined with lstat
+ * and must be a directory; its parent is the queue directory, which is
+ * root's, so nobody else can swap it between the check and the repair.
  */
 import { chmodSync, chownSync, lstatSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -15,7 +21,8 @@ export interface QueueOwner {
 /** Returns one line per change made ("created maildrop", "fixed mode of active: 755 -> 700"). */
 export function ensureQueueDirectories(queueDirectory: string, owner: QueueOwner | undefined): string[] {
   const changes: string[] = [];
-  const fix = (path: string, label: string, mode: number, owned = true) => {
+  const root = owner ? { uid: 0, gid: 0 } : undefined;
+  const fix = (path: string, label: string, mode: number, wanted: QueueOwner | undefined) => {
     let st;
     let created = false;
     try {
@@ -31,13 +38,18 @@ export function ensureQueueDirectories(queueDirectory: string, owner: QueueOwner
       chmodSync(path, mode);
       if (!created) changes.push(`fixed mode of ${label}: ${(st.mode & 0o7777).toString(8)} -> ${mode.toString(8)}`);
     }
-    if (owned && owner && (st.uid !== owner.uid || st.gid !== owner.gid)) {
-      chownSync(path, owner.uid, owner.gid);
+    if (wanted && (st.uid !== wanted.uid || st.gid !== wanted.gid)) {
+      chownSync(path, wanted.uid, wanted.gid);
       if (!created) changes.push(`fixed owner of ${label}`);
     }
   };
-  // the top directory stays with whoever made it (root on a system install), as with Postfix
-  fix(queueDirectory, "queue_directory", 0o755, false);
-  for (const { name, mode } of QUEUE_DIRECTORIES) fix(join(queueDirectory, name), name, mode);
+  // The top directory must be root's: whoever can write it can replace pid/. Only its user is
+  // checked (a group such as "wheel" is the administrator's choice; it cannot write with mode 755).
+  fix(queueDirectory, "queue_directory", 0o755, undefined);
+  if (root && lstatSync(queueDirectory).uid !== 0) {
+    chownSync(queueDirectory, 0, lstatSync(queueDirectory).gid);
+    changes.push("fixed owner of queue_directory");
+  }
+  for (const d of QUEUE_DIRECTORIES) fix(join(queueDirectory, d.name), d.name, d.mode, d.owner === "root" ? root : owner);
   return changes;
 }

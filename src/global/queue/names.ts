@@ -20,8 +20,11 @@ export type MessageQueue = (typeof MESSAGE_QUEUES)[number];
  * set-gid so each new file belongs to mail_owner's group: sendmail creates it
  * 0640, and pickup reads it as mail_owner without running as root.
  * private/ holds the daemons' internal sockets; public/ the ones users reach.
+ * pid/ is root's, as in Postfix's postfix-files: root's commands read and
+ * write the master's pid file there, and mail_owner must not be able to
+ * plant a file or a symlink for them.
  */
-export const QUEUE_DIRECTORIES: ReadonlyArray<{ name: string; mode: number }> = [
+export const QUEUE_DIRECTORIES: ReadonlyArray<{ name: string; mode: number; owner?: "root" }> = [
   { name: "maildrop", mode: 0o3733 },
   { name: "incoming", mode: 0o700 },
   { name: "active", mode: 0o700 },
@@ -31,7 +34,7 @@ export const QUEUE_DIRECTORIES: ReadonlyArray<{ name: string; mode: number }> = 
   { name: "defer", mode: 0o700 },
   { name: "bounce", mode: 0o700 },
   { name: "trace", mode: 0o700 },
-  { name: "pid", mode: 0o755 },
+  { name: "pid", mode: 0o755, owner: "root" },
   { name: "public", mode: 0o755 },
   { name: "private", mode: 0o700 },
 ];

@@ -228,5 +228,5 @@ describe.skipIf(!isRoot)("restart with mail queued", () => {
     for (const s of ["before1", "during1", "during2"]) await inMbox(sys, lee, s);
     await sys.waitForEmptyQueue();
     expect(mboxMessages(join(sys.spool, lee.name)).length).toBe(3);
-  });
+  }, 30_000);
 });

@@ -11,7 +11,7 @@
  * here when missing) and local delivery runs as each recipient: TestUsers
  * creates users with names unique to the run and removes them afterwards.
  */
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { getpwnam, type PasswdEntry } from "../../../src/util/passwd.ts";
 import { bin, cleanEnv, run, tempDir, type RunOptions, type RunResult } from "../../helpers/run.ts";
@@ -110,6 +110,19 @@ function allPids(): number[] {
   return readdirSync("/proc").filter((n) => /^\d+$/.test(n)).map(Number);
 }
 
+/** The processes a started system runs (smtpd only where a test enables a service). */
+export const ROLES_UP = ["master", "pickup", "qmgr", "showq", "local"];
+
+/** Whether the process has a SIGTERM handler installed (bit 15 of SigCgt in /proc/PID/status). */
+export function catchesSigterm(pid: number): boolean {
+  try {
+    const m = /^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m !== null && (BigInt(`0x${m[1]}`) & (1n << 14n)) !== 0n;
+  } catch {
+    return false;
+  }
+}
+
 /** One postern installation under a temporary directory. */
 export class MailSystem {
   readonly dir: string;
@@ -185,9 +198,12 @@ export class MailSystem {
   async start(): Promise<void> {
     const r = await this.postern(["start"]);
     if (r.code !== 0) throw new Error(`postern start: exit ${r.code}: ${r.stderr}`);
-    // every role is up once its first log line or socket is there
-    await waitFor("the queue manager's socket", () => existsSync(join(this.queue, "public", "qmgr")));
-    await waitFor("the local service's socket", () => existsSync(join(this.queue, "private", "local")));
+    // The master makes the services' sockets before it starts them, so a socket says nothing about
+    // its service: every role is up once it catches SIGTERM (its handlers are installed).
+    await waitFor("every role to be up", () => {
+      const roles = this.roles();
+      return ROLES_UP.every((r) => roles.has(r) && catchesSigterm(roles.get(r)!));
+    });
     this.track();
   }
 

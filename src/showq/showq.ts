@@ -1,9 +1,10 @@
 /**
- * Postfix's showq service: the queue listing for users who may not read the
- * queue directories themselves (mailq without set-gid). The queue manager
- * runs as mail_owner and can read them; postqueue checks
- * authorized_mailq_users before it asks. Only the listing's fields leave the
- * process, never message content.
+ * The queue listing the showq service answers with: every message's
+ * listing fields (src/global/queue/listing.ts), at most SHOWQ_LIMIT of them.
+ * Only the listing's fields leave the process, never message content.
+ *
+ * Runs in the showq service as mail_owner; reads queue files, which it
+ * trusts no more than the listing code does.
  */
 import { log } from "../util/log.ts";
 import type { Config } from "../global/config/config.ts";

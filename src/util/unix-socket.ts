@@ -1,0 +1,122 @@
+/**
+ * Unix-domain stream sockets below what node:net offers, through bun:ffi:
+ * a listening socket whose file gets its mode from the umask at bind time
+ * (never a chmod of the path afterwards, which a user who can write the
+ * directory could redirect to another file by a rename), and the kernel's
+ * credentials of a connected peer (SO_PEERCRED), which Bun and Node do
+ * not expose.
+ *
+ * Used by the master (root) to create the internal services' sockets and
+ * by the daemons that serve them. Trusts the kernel only: the peer's uid
+ * is the one it had when it connected, whatever it claims. Linux only
+ * (struct ucred and the constants are Linux's).
+ */
+import { dlopen, FFIType, ptr, read, CString, type Pointer } from "bun:ffi";
+import { closeSync, unlinkSync } from "node:fs";
+
+const AF_UNIX = 1;
+const SOCK_STREAM = 1;
+const SOCK_CLOEXEC = 0o2000000;
+const SOL_SOCKET = 1;
+const SO_PEERCRED = 17;
+/** sizeof(struct sockaddr_un); sun_path holds 108 bytes with the terminating NUL. */
+const SOCKADDR_UN_SIZE = 110;
+const SUN_PATH_MAX = 107;
+
+let libc:
+  | {
+      socket: (domain: number, type: number, protocol: number) => number;
+      bind: (fd: number, addr: Pointer, len: number) => number;
+      listen: (fd: number, backlog: number) => number;
+      getsockopt: (fd: number, level: number, name: number, value: Pointer, len: Pointer) => number;
+      errno: () => number;
+      strerror: (e: number) => string;
+    }
+  | undefined;
+
+function lib() {
+  if (libc) return libc;
+  const l = dlopen("libc.so.6", {
+    socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+    bind: { args: [FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
+    listen: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+    getsockopt: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
+    __errno_location: { args: [], returns: FFIType.ptr },
+    strerror: { args: [FFIType.i32], returns: FFIType.ptr },
+  });
+  libc = {
+    socket: (d, t, p) => l.symbols.socket(d, t, p) as number,
+    bind: (fd, a, n) => l.symbols.bind(fd, a, n) as number,
+    listen: (fd, b) => l.symbols.listen(fd, b) as number,
+    getsockopt: (fd, lv, n, v, len) => l.symbols.getsockopt(fd, lv, n, v, len) as number,
+    errno: () => read.i32(l.symbols.__errno_location() as Pointer, 0),
+    strerror: (e) => new CString(l.symbols.strerror(e) as Pointer).toString(),
+  };
+  return libc;
+}
+
+function failure(what: string): Error {
+  const c = lib();
+  const e = c.errno();
+  return new Error(`${what}: ${c.strerror(e)}`);
+}
+
+/**
+ * Creates a listening unix stream socket at `path` with file mode `mode`:
+ * whatever is at `path` is unlinked first (unlink never follows a
+ * symlink), the mode comes from the umask during bind(2), and bind never
+ * follows or reuses an existing name (a name planted in between makes it
+ * fail). The descriptor is close-on-exec; a child gets it only when it is
+ * passed on explicitly. Returns the descriptor.
+ */
+export function listenUnixSocket(path: string, mode: number, backlog = 128): number {
+  const encoded = new TextEncoder().encode(path);
+  if (encoded.length > SUN_PATH_MAX) throw new Error(`${path}: socket path longer than ${SUN_PATH_MAX} bytes`);
+  if (encoded.includes(0)) throw new Error(`${JSON.stringify(path)}: socket path contains a NUL byte`);
+  const c = lib();
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw new Error(`${path}: cannot remove the old socket: ${(err as Error).message}`);
+  }
+  const fd = c.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw failure("socket");
+  const addr = new Uint8Array(SOCKADDR_UN_SIZE);
+  new DataView(addr.buffer).setUint16(0, AF_UNIX, true);
+  addr.set(encoded, 2);
+  const saved = process.umask(~mode & 0o777);
+  let rc: number;
+  try {
+    rc = c.bind(fd, ptr(addr), SOCKADDR_UN_SIZE);
+  } finally {
+    process.umask(saved);
+  }
+  if (rc !== 0) {
+    const err = failure(`bind ${path}`);
+    closeSync(fd);
+    throw err;
+  }
+  if (c.listen(fd, backlog) !== 0) {
+    const err = failure(`listen ${path}`);
+    closeSync(fd);
+    throw err;
+  }
+  return fd;
+}
+
+export interface PeerCredentials {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+/** The credentials the kernel recorded for the peer of the connected unix socket `fd` (SO_PEERCRED). */
+export function peerCredentials(fd: number): PeerCredentials {
+  const c = lib();
+  const cred = new Uint8Array(12); // struct ucred: pid_t pid; uid_t uid; gid_t gid
+  const len = new Uint32Array([12]);
+  if (c.getsockopt(fd, SOL_SOCKET, SO_PEERCRED, ptr(cred), ptr(len)) !== 0) throw failure("getsockopt SO_PEERCRED");
+  if (len[0] !== 12) throw new Error(`getsockopt SO_PEERCRED: unexpected length ${len[0]}`);
+  const view = new DataView(cred.buffer);
+  return { pid: view.getInt32(0, true), uid: view.getUint32(4, true), gid: view.getUint32(8, true) };
+}
