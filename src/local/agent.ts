@@ -19,7 +19,7 @@
  * user. Input is untrusted: message content, addresses, alias values,
  * .forward and :include: files.
  */
-import { readFile } from "node:fs/promises";
+import { readRequestedQueueFile } from "../global/queue/safe-read.ts";
 import type { Config } from "../global/config/config.ts";
 import { localDeliveryLimits } from "../global/delivery/local-limits.ts";
 import { decodeQueueFile } from "../global/queue/format.ts";
@@ -126,7 +126,8 @@ export function createLocalAgent(config: Config, options: LocalAgentOptions = {}
     async deliver(request: DeliveryRequest): Promise<RecipientResult[]> {
       let content: Uint8Array;
       try {
-        content = decodeQueueFile(await readFile(request.queueFile)).content;
+        // the request names the file, and mail_owner writes the requests: root reads only a queue file
+        content = decodeQueueFile(readRequestedQueueFile(settings.queueDirectory, request.queueFile)).content;
       } catch (err) {
         log.warn(`${request.queueId}: cannot read queue file ${request.queueFile}: ${(err as Error).message}`);
         return request.recipients.map((r) => ({

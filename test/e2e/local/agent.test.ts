@@ -175,6 +175,26 @@ describe("mailboxes", () => {
   });
 });
 
+describe("the queue file a request names", () => {
+  test("only QUEUE/ID under the queue directory, no link, one link: anything else is deferred unread", async () => {
+    const { site, agent, spool } = setup();
+    const good = await queueMessage(site, { recipients: ["alice@localhost"], content: "Subject: one\n\nbody\n" });
+    // a secret the request's writer (mail_owner) must not get delivered into a mailbox
+    const secret = join(site.dir, "secret");
+    writeFileSync(secret, `${readFileSync(good.queueFile, "latin1")}`, { mode: 0o600 });
+    const active = join(site.queueDirectory, "active");
+    symlinkSync(secret, join(active, "4F00000001A"));
+    linkSync(secret, join(active, "4F00000002B"));
+    for (const queueFile of [secret, join(active, "4F00000001A"), join(active, "4F00000002B"), join(active, "..", "..", "secret"), join(active, "not-an-id")]) {
+      const r = await agent.deliver({ ...good, queueFile });
+      expect({ queueFile, r }).toEqual({ queueFile, r: [{ index: 0, status: "deferred", dsn: "4.3.0", reason: "cannot read the queue file", relay: "local", action: "delayed" }] });
+    }
+    expect(existsSync(join(spool, "alice"))).toBe(false);
+    expect(await agent.deliver(good)).toMatchObject([{ status: "sent" }]);
+    expect(readFileSync(join(spool, "alice"), "utf8")).toContain("Subject: one");
+  });
+});
+
 describe("locks", () => {
   test("a mailbox locked with flock by a reader defers with 4.2.0 after the attempts", async () => {
     const { site, agent, spool } = setup({ deliver_lock_attempts: 2, mailbox_delivery_lock: "flock" });
