@@ -62,6 +62,7 @@ export async function deliverToMaildir(job: MaildirJob, content: Uint8Array): Pr
     host: job.hostname,
   };
   const tmpFile = `${dir}tmp/${maildirTmpName(parts)}`;
+  let tmpRemoved = false;
   const failed = (err: unknown, text: string) => {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "EACCES") {
@@ -120,6 +121,9 @@ export async function deliverToMaildir(job: MaildirJob, content: Uint8Array): Pr
         return failed(err2, `create maildir file ${newFile}: ${errnoText(err2)}`);
       }
     }
+    // the message is in new/: the tmp/ name goes now, so nobody sees it in both (Postfix unlinks right after the link)
+    tmpRemoved = true;
+    await unlink(tmpFile).catch((err) => warnings.push(`remove ${tmpFile}: ${errnoText(err)}`));
     // The link is the delivery: it must be on disk before we say so. ext4 orders it after the
     // file's fsync, XFS and btrfs do not; new directories' entries likewise.
     try {
@@ -136,7 +140,7 @@ export async function deliverToMaildir(job: MaildirJob, content: Uint8Array): Pr
       }
     }
   } finally {
-    await unlink(tmpFile).catch((err) => warnings.push(`remove ${tmpFile}: ${errnoText(err)}`));
+    if (!tmpRemoved) await unlink(tmpFile).catch((err) => warnings.push(`remove ${tmpFile}: ${errnoText(err)}`));
   }
   return { ok: true, warnings };
 }
