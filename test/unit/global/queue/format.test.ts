@@ -22,3 +22,10 @@ test("an attribute value with a raw ASCII control is still corrupt (the encoder 
     expect(() => decodeQueueFile(bytes)).toThrow(CorruptQueueFileError);
   }
 });
+
+test('an attribute named "__proto__" is kept as an attribute, not taken as the prototype', () => {
+  const attributes = Object.fromEntries([["__proto__", "x"], ["constructor", "y"]]);
+  const back = decodeQueueFile(encodeQueueFile(file(attributes))).attributes;
+  expect(Object.entries(back)).toEqual([["__proto__", "x"], ["constructor", "y"]]);
+  expect(Object.getPrototypeOf(back)).toBe(Object.prototype);
+});
