@@ -40,7 +40,8 @@ export function foldAddressHeader(name: string, value: string): string {
     const piece = value
       .slice(cuts[i], cuts[i + 1])
       .replace(/\r?\n[ \t]*/g, " ")
-      .trim()
+      // ASCII blanks only: trim() would also take U+00A0 or U+2028 off the address they belong to
+      .replace(/^[ \t]+|[ \t]+$/g, "")
       .replace(/[ \t]+,$/, ",");
     if (piece) pieces.push(piece);
   }
