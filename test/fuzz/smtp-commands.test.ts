@@ -1,0 +1,149 @@
+/**
+ * Fuzz target: SMTP server command lines and their arguments
+ * (src/global/smtp-server/args.ts, and the command loop of session.ts and
+ * commands.ts through the unit harness). Everything here comes from any
+ * client on the network.
+ *
+ * Properties: the MAIL FROM/RCPT TO path parser and the ESMTP parameter
+ * parsers return a value or their documented error words for any text, never
+ * throw; an address formatted as a client writes it parses back to the same
+ * address, as the header parser (src/global/address/) reads it; xtext decodes
+ * what the SMTP client encodes. A session fed any command lines, one at a
+ * time, answers each with well-formed replies in printable ASCII (no client
+ * text can inject a reply line), logs no line break, hits no internal error,
+ * and ends when the client hangs up.
+ */
+import { describe, expect, test } from "bun:test";
+import { parseAddressList } from "../../src/global/address/parse.ts";
+import { externalizeAddress } from "../../src/global/address/quote.ts";
+import { xtext } from "../../src/global/smtp-client/message-data.ts";
+import { decodeXtext, encodeXtext, parseNotify, parseOrcpt, parsePath, splitParams } from "../../src/global/smtp-server/args.ts";
+import { start, type Harness } from "../unit/global/smtp-server/harness.ts";
+import { expectOnly, fc, fuzz, fuzzAsync, TEST_TIMEOUT_MS } from "./fuzz.ts";
+import { awkwardText, textFrom } from "./strings.ts";
+
+/** What a latin1-decoded command line can hold: one character per byte. */
+const latin1Text = (max: number) => fc.uint8Array({ maxLength: max }).map((b) => Buffer.from(b).toString("latin1"));
+const pathText = fc.oneof(
+  awkwardText(40),
+  latin1Text(40),
+  textFrom([..."<>@\"\\:,;. a%![]()\t+="], 30),
+  fc.tuple(textFrom([..."<>@\". a:,"], 12), textFrom([..." SIZE=1BODY8MIENVIDRETNOTIFYORCPTrfc822;+2B"], 30)).map(([p, r]) => `${p} ${r}`),
+);
+
+const localPart = fc.oneof(textFrom([..."abcxyz019.-_+=/'&%!|#$^{}~`"], 12, 1), textFrom([..."ab \"\\@,;:<>()[]."], 10, 1));
+const domain = fc.oneof(
+  fc.array(textFrom([..."abcxyz019-"], 8, 1), { minLength: 1, maxLength: 4 }).map((l) => l.join(".")),
+  fc.tuple(fc.nat(255), fc.nat(255)).map(([a, b]) => `[192.0.${a}.${b}]`),
+);
+const address = fc.tuple(localPart, domain).map(([l, d]) => `${l}@${d}`);
+
+describe("MAIL FROM / RCPT TO arguments", () => {
+  test("any path text gives a path or an error word; an accepted address holds no control character", () => {
+    fuzz(0x3a11, 3000, fc.tuple(pathText, fc.boolean(), fc.boolean()), ([text, strict, allowEmpty]) => {
+      const r = expectOnly(() => parsePath(text, { strict, allowEmpty }));
+      if (r instanceof Error) throw r;
+      if (typeof r === "string") {
+        expect(["syntax", "address"]).toContain(r);
+        return;
+      }
+      if (!allowEmpty) expect(r.address).not.toBe("");
+      expect(r.address).not.toMatch(/[\x00-\x1f\x7f]/);
+      for (const p of expectOnly(() => splitParams(r.rest)) as ReturnType<typeof splitParams>) {
+        expect(p.key).toBe(p.key.toUpperCase());
+        expect(p.word).not.toMatch(/[ \t]/);
+      }
+    });
+  }, TEST_TIMEOUT_MS);
+
+  test("an address written as a client writes it parses back, as the header parser reads it", () => {
+    fuzz(0x3a12, 2500, address, (a) => {
+      const ext = externalizeAddress(a);
+      const r = parsePath(`<${ext}> SIZE=1`, { strict: true, allowEmpty: false });
+      expect(r).toEqual({ address: a, written: ext, rest: "SIZE=1", eightBit: false });
+      expect(parseAddressList(`<${ext}>`).map((p) => p.address)).toEqual([a]);
+    });
+  }, TEST_TIMEOUT_MS);
+
+  test("NOTIFY, ORCPT and xtext: any value gives a value or undefined; what the SMTP client sends reads back", () => {
+    fuzz(0x3a13, 2000, fc.tuple(awkwardText(30), latin1Text(30)), ([text, bytes]) => {
+      expectOnly(() => parseNotify(text));
+      expectOnly(() => parseOrcpt(text));
+      expectOnly(() => decodeXtext(text));
+      // the server reads one character per byte; the client encodes the UTF-8 bytes
+      expect(decodeXtext(encodeXtext(bytes))).toBe(bytes);
+      expect(decodeXtext(xtext(text))).toBe(Buffer.from(text, "utf8").toString("latin1"));
+      const orcpt = parseOrcpt(`rfc822;${xtext(text)}`);
+      const decoded = Buffer.from(text, "utf8").toString("latin1");
+      if (decoded !== "" && decoded.length <= 500 && !/[\x00-\x1f\x7f]/.test(decoded)) expect(orcpt).toBe(`rfc822;${decoded}`);
+      else expect(orcpt).toBeUndefined();
+    });
+    const words = fc.uniqueArray(fc.constantFrom("SUCCESS", "FAILURE", "DELAY", "success", "Delay"), { minLength: 1, maxLength: 3, selector: (w) => w.toUpperCase() });
+    fuzz(0x3a14, 200, words, (w) => {
+      expect(parseNotify(w.join(","))).toEqual(w.map((x) => x.toUpperCase()) as never);
+      expect(parseNotify(["NEVER", ...w].join(","))).toBeUndefined();
+    });
+  }, TEST_TIMEOUT_MS);
+
+  // encodeXtext writes "+" and the code unit in hex, so a character above U+00FF becomes "+" and 3-4 hex
+  // digits that decodeXtext reads back as something else ("\u0100" -> "+100" -> "\u0010" "0"). Nothing
+  // calls encodeXtext today (the SMTP client has its own xtext() over UTF-8 bytes); src/global/smtp-server
+  // is being rewritten by another change, so this is left to it.
+  test.todo("encodeXtext of a character above U+00FF reads back (bug: it writes the code unit, not the UTF-8 bytes)", () => {
+    fuzz(0x3a15, 200, fc.string({ unit: "binary", minLength: 1, maxLength: 10 }).filter((s) => /[^\x00-\xff]/.test(s)), (s) => {
+      // either reading (characters, or UTF-8 bytes as the latin1 command line holds them) would do; garbage would not
+      expect([s, Buffer.from(s, "utf8").toString("latin1")]).toContain(decodeXtext(encodeXtext(s)) as string);
+    });
+  });
+});
+
+/** Lets the session run until it waits for input or has closed (no fixed sleep: it runs on timers of 0 ms). */
+async function settle(h: Harness): Promise<void> {
+  for (let i = 0; i < 10_000; i++) {
+    if (h.t.closed || h.t.idle()) return;
+    await new Promise((r) => setTimeout(r, 0));
+  }
+  throw new Error(`the session neither waits for input nor closes; output so far: ${JSON.stringify(h.t.out.slice(-300))}`);
+}
+
+const verb = fc.constantFrom("EHLO", "HELO", "MAIL FROM:", "RCPT TO:", "DATA", "BDAT", "RSET", "NOOP", "VRFY", "ETRN", "HELP", "AUTH", "STARTTLS", "QUIT", "mail from:", "rcpt to:", "", "X");
+const commandLine = fc.oneof(
+  { weight: 4, arbitrary: fc.tuple(verb, fc.constantFrom("", " ", "\t", "  "), pathText).map(([v, sep, arg]) => `${v}${sep}${arg}`) },
+  { weight: 2, arbitrary: fc.tuple(fc.constantFrom("MAIL FROM:", "RCPT TO:"), address, fc.array(fc.constantFrom("SIZE=10", "BODY=8BITMIME", "SMTPUTF8", "RET=HDRS", "ENVID=a+2Bb", "NOTIFY=SUCCESS,DELAY", "ORCPT=rfc822;a+40b", "AUTH=<>", "SIZE=", "X=1"), { maxLength: 3 })).map(([v, a, ps]) => `${v}<${externalizeAddress(a)}>${ps.map((p) => ` ${p}`).join("")}`) },
+  { weight: 1, arbitrary: fc.tuple(fc.constantFrom("BDAT", "BDAT 0", "BDAT 3", "BDAT 5 LAST", "BDAT 0 LAST", "BDAT 99999999999999999"), fc.constantFrom("", " LAST", "x")).map(([v, s]) => `${v}${s}`) },
+  { weight: 1, arbitrary: latin1Text(60) },
+);
+/** A line end: CRLF mostly, a bare LF or CR sometimes. */
+const ending = fc.constantFrom("\r\n", "\r\n", "\r\n", "\n", "\r\r\n");
+
+describe("SMTP session command loop", () => {
+  test("any command lines get well-formed printable replies, no internal error, and the session ends", async () => {
+    const settings = fc.record({ bareNewline: fc.constantFrom("normalize" as const, "reject" as const, "no" as const), strictRfc821: fc.boolean(), smtputf8: fc.boolean(), lineLengthLimit: fc.constantFrom(2048, 40), hardErrorLimit: fc.constantFrom(20, 1000) });
+    await fuzzAsync(
+      0x3a16,
+      300,
+      fc.tuple(settings, fc.array(fc.tuple(commandLine, ending), { minLength: 1, maxLength: 25 })),
+      async ([over, lines]) => {
+        const h = start({ settings: { ...over, timeoutMs: 20_000 } });
+        await settle(h);
+        for (const [line, end] of lines) {
+          if (h.t.closed) break;
+          h.t.send(`${line}${end}`);
+          await settle(h);
+        }
+        h.t.hangUp();
+        await h.done;
+        // each reply line: code, separator, printable ASCII text, CRLF; the output is nothing but such lines
+        expect(h.t.out).toMatch(/^(?:[2-5]\d\d[ -][\x20-\x7e]*\r\n)+$/);
+        for (const m of h.t.out.matchAll(/^(\d{3})-.*\r\n(\d{3})/gm)) expect(m[2]).toBe(m[1]);
+        expect(h.t.out).not.toContain("internal error");
+        for (const l of h.logs) {
+          expect(l).not.toMatch(/[\r\n\0]/);
+          expect(l).not.toMatch(/^warning: .*\n?\s+at /);
+        }
+        expect(h.logs.at(-1)).toMatch(/^disconnect from /);
+      },
+      10_000,
+    );
+  }, TEST_TIMEOUT_MS);
+});

@@ -1,0 +1,75 @@
+/**
+ * Fuzz target: the SMTP reply parser the SMTP/LMTP client uses
+ * (src/global/smtp-reply/reply.ts). Replies come from any server on the
+ * internet. Properties: any lines give replies or a ReplySyntaxError, never
+ * another exception; a reply written as a server writes it (the server's own
+ * formatReply) reads back with its code, lines and enhanced status code; no
+ * reply holds more than MAX_REPLY_LINES lines.
+ */
+import { describe, expect, test } from "bun:test";
+import { formatReply } from "../../src/global/smtp-server/reply.ts";
+import { MAX_REPLY_LINES, ReplyAssembler, ReplySyntaxError, replyDsn, replyText, type SmtpReply } from "../../src/global/smtp-reply/reply.ts";
+import { expectOnly, fc, fuzz, TEST_TIMEOUT_MS } from "./fuzz.ts";
+import { awkwardText, textFrom } from "./strings.ts";
+
+const code = fc.integer({ min: 200, max: 599 });
+const dsnFor = (c: number) => fc.tuple(fc.nat(999), fc.nat(999)).map(([a, b]) => `${String(c)[0]}.${a}.${b}`);
+/** Reply text as a server writes it: no line ends, no trailing blanks (formatReply trims them). */
+const lineText = awkwardText(40).map((t) => t.replace(/[\r\n]/g, ""));
+
+describe("SMTP replies", () => {
+  test("a reply the server side writes reads back with its code, lines and enhanced code", () => {
+    const reply = code.chain((c) => fc.record({ code: fc.constant(c), dsn: c < 300 || c >= 400 ? fc.option(dsnFor(c), { nil: undefined }) : fc.constant(undefined), lines: fc.array(lineText, { minLength: 1, maxLength: 5 }) }));
+    fuzz(0x5e91, 2000, reply, (r) => {
+      const wire = formatReply(r.dsn === undefined ? { code: r.code, lines: r.lines } : { code: r.code, dsn: r.dsn, lines: r.lines });
+      const lines = wire.split("\r\n").slice(0, -1);
+      const a = new ReplyAssembler();
+      let got: SmtpReply | undefined;
+      lines.forEach((line, i) => {
+        got = a.push(line);
+        expect(got === undefined).toBe(i < lines.length - 1);
+      });
+      expect(got!.code).toBe(r.code);
+      expect(got!.lines).toEqual(lines);
+      // the enhanced code is read from the first line's text; "2.0.0" style with leading zeros normalized
+      if (r.dsn !== undefined) expect(got!.enhanced).toBe(r.dsn.split(".").map(Number).join("."));
+      expect(replyDsn(got!)).toMatch(/^[245]\.\d{1,3}\.\d{1,3}$|^3\.0\.0$/);
+      expect(replyText(got!)).toBe(lines.join(" "));
+      expect(a.pending).toBe(false);
+    });
+  }, TEST_TIMEOUT_MS);
+
+  test("any lines give replies or a ReplySyntaxError", () => {
+    const line = fc.oneof(
+      awkwardText(30),
+      fc.tuple(textFrom([..."0123456789"], 3, 3), fc.constantFrom("-", " ", "", "\t", "x"), awkwardText(20)).map(([c, sep, t]) => `${c}${sep}${t}`),
+      fc.tuple(code, fc.constantFrom("-", " "), textFrom([..."2345.0 x"], 12)).map(([c, sep, t]) => `${c}${sep}${t}`),
+    );
+    fuzz(0x5e92, 2000, fc.array(line, { maxLength: 12 }), (lines) => {
+      const a = new ReplyAssembler();
+      for (const l of lines) {
+        const r = expectOnly(() => a.push(l), ReplySyntaxError);
+        if (r instanceof Error) return;
+        if (r) {
+          expect(r.code).toBeGreaterThanOrEqual(200);
+          expect(r.code).toBeLessThanOrEqual(599);
+          expect(r.lines.every((x) => x.startsWith(String(r.code)))).toBe(true);
+          if (r.enhanced) expect(r.enhanced[0]).toBe(String(r.code)[0]);
+        }
+      }
+    });
+  }, TEST_TIMEOUT_MS);
+
+  test("a reply never grows past MAX_REPLY_LINES lines", () => {
+    fuzz(0x5e93, 5, fc.integer({ min: MAX_REPLY_LINES - 2, max: MAX_REPLY_LINES + 50 }), (n) => {
+      const a = new ReplyAssembler();
+      let failed = false;
+      for (let i = 0; i < n && !failed; i++) {
+        const r = expectOnly(() => a.push("250-x"), ReplySyntaxError);
+        if (r instanceof Error) failed = true;
+        else expect(r).toBeUndefined();
+      }
+      expect(failed).toBe(n >= MAX_REPLY_LINES);
+    });
+  }, TEST_TIMEOUT_MS);
+});
