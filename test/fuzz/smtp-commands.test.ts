@@ -146,4 +146,53 @@ describe("SMTP session command loop", () => {
       10_000,
     );
   }, TEST_TIMEOUT_MS);
+
+  /** Sends each line (cut into `cuts` pieces, each taken before the next is sent) and returns the session's output. */
+  async function transcript(over: Record<string, unknown>, lines: Array<[string, string]>, cuts: number[][]): Promise<string> {
+    const h = start({ settings: { ...over, timeoutMs: 20_000 } });
+    await settle(h);
+    for (const [n, [line, end]] of lines.entries()) {
+      const text = `${line}${end}`;
+      const points = [0, ...(cuts[n] ?? []).map((c) => c % (text.length + 1)).sort((a, b) => a - b), text.length];
+      for (let i = 0; i + 1 < points.length; i++) {
+        if (h.t.closed || points[i + 1]! <= points[i]!) continue;
+        h.t.send(text.slice(points[i], points[i + 1]));
+        await settle(h);
+      }
+    }
+    h.t.hangUp();
+    await h.done;
+    return h.t.out;
+  }
+
+  function segmentsProperty(settings: fc.Arbitrary<Record<string, unknown>>) {
+    const lines = fc.array(fc.tuple(commandLine, ending), { minLength: 1, maxLength: 10 });
+    return fc.tuple(settings, lines).chain(([over, ls]) => fc.tuple(fc.constant(over), fc.constant(ls), fc.array(fc.array(fc.nat(), { maxLength: 3 }), { minLength: ls.length, maxLength: ls.length })));
+  }
+  async function sameTranscript([over, ls, cuts]: [Record<string, unknown>, Array<[string, string]>, number[][]]): Promise<void> {
+    const whole = await transcript(over, ls, []);
+    const pieces = await transcript(over, ls, cuts);
+    expect(pieces).toBe(whole);
+  }
+
+  test("a command line cut into segments gets the same replies as the whole line", async () => {
+    // bare-LF rejection only with lines under the length limit: the case below covers longer ones
+    const settings = fc.oneof(
+      fc.record({ bareNewline: fc.constantFrom("normalize" as const, "no" as const), lineLengthLimit: fc.constantFrom(2048, 40, 12), hardErrorLimit: fc.constant(1000) }),
+      fc.record({ bareNewline: fc.constant("reject" as const), lineLengthLimit: fc.constant(2048), hardErrorLimit: fc.constant(1000) }),
+    );
+    await fuzzAsync(0x3a17, 150, segmentsProperty(settings), sameTranscript, 10_000);
+  }, TEST_TIMEOUT_MS);
+
+  // XXX bug (src/global/smtp-server/input.ts, readLine): a line longer than the limit is cut and its
+  // rest skipped as it arrives; when its CR ends one segment and its LF starts the next, the CR is gone
+  // and the line counts as ending in a bare LF, so smtpd_forbid_bare_newline = reject answers
+  // "550 5.5.2 Error: bare <LF> received" to a line that ended in CRLF. Left to the change that
+  // rewrites input.ts; fails today.
+  test.skip("bug: a too-long command line whose CR and LF fall in different segments is not a bare LF", async () => {
+    const over = { bareNewline: "reject", lineLengthLimit: 12, hardErrorLimit: 1000 };
+    expect(await transcript(over, [["NOOP 0123456789abcdef", "\r\n"]], [[22]])).toBe(await transcript(over, [["NOOP 0123456789abcdef", "\r\n"]], []));
+    const settings = fc.record({ bareNewline: fc.constant("reject" as const), lineLengthLimit: fc.constantFrom(40, 12), hardErrorLimit: fc.constant(1000) });
+    await fuzzAsync(0x3a18, 150, segmentsProperty(settings), sameTranscript, 10_000);
+  }, TEST_TIMEOUT_MS);
 });
