@@ -4,12 +4,17 @@
  * internet. Properties: any lines give replies or a ReplySyntaxError, never
  * another exception; a reply written as a server writes it (the server's own
  * formatReply) reads back with its code, lines and enhanced status code; no
- * reply holds more than MAX_REPLY_LINES lines.
+ * reply holds more than MAX_REPLY_LINES lines; and the client's session
+ * (src/global/smtp-client/session.ts), which cuts the server's bytes into
+ * lines, settles the same replies and errors (SessionError only) however the
+ * bytes are cut into TCP segments.
  */
 import { describe, expect, test } from "bun:test";
+import { SessionError, SmtpSession } from "../../src/global/smtp-client/session.ts";
 import { formatReply } from "../../src/global/smtp-server/reply.ts";
+import type { Connection } from "../../src/util/net/connection.ts";
 import { MAX_REPLY_LINES, ReplyAssembler, ReplySyntaxError, replyDsn, replyText, type SmtpReply } from "../../src/global/smtp-reply/reply.ts";
-import { expectOnly, fc, fuzz, TEST_TIMEOUT_MS } from "./fuzz.ts";
+import { bytesFrom, chunked, expectOnly, fc, fuzz, fuzzAsync, TEST_TIMEOUT_MS } from "./fuzz.ts";
 import { awkwardText, textFrom } from "./strings.ts";
 
 const code = fc.integer({ min: 200, max: 599 });
@@ -70,6 +75,66 @@ describe("SMTP replies", () => {
         else expect(r).toBeUndefined();
       }
       expect(failed).toBe(n >= MAX_REPLY_LINES);
+    });
+  }, TEST_TIMEOUT_MS);
+
+  /** Just what SmtpSession uses of a connection: input is pushed by the test, output dropped. */
+  function fakeConnection() {
+    let onData: (chunk: Uint8Array) => void = () => {};
+    const closers: Array<() => void> = [];
+    let closed = false;
+    const conn = {
+      closed: false,
+      tls: undefined,
+      onData: (h: (chunk: Uint8Array) => void) => (onData = h),
+      onClose: (h: () => void) => closers.push(h),
+      write: () => {},
+      flushed: async () => {},
+      setIdleTimeout: () => {},
+      destroy: () => {
+        closed = true;
+      },
+      end: async () => {
+        closed = true;
+      },
+    };
+    return { conn: conn as unknown as Connection, push: (b: Uint8Array) => onData(b), close: () => closers.forEach((c) => c()), get destroyed() { return closed; } };
+  }
+
+  /** What a client session settles for `expected` replies when the server sends `pieces`. */
+  async function settled(pieces: Uint8Array[], expected: number): Promise<string[]> {
+    const f = fakeConnection();
+    const session = new SmtpSession(f.conn);
+    const results = Array.from({ length: expected }, () =>
+      session.expect(0).then(
+        (r) => `reply ${r.code} ${JSON.stringify(r.lines)} ${r.enhanced ?? "-"}`,
+        (e) => {
+          if (!(e instanceof SessionError)) throw new Error(`not a SessionError: ${e?.stack ?? e}`);
+          return `error ${e.kind} ${e.message}`;
+        },
+      ),
+    );
+    for (const p of pieces) f.push(p);
+    f.close();
+    return Promise.all(results);
+  }
+
+  test("the client's session settles the same replies however the server's bytes are cut", async () => {
+    const line = fc.oneof(
+      { weight: 4, arbitrary: fc.tuple(code, fc.constantFrom("-", " "), lineText).map(([c, sep, t]) => `${c}${sep}${t}`) },
+      { weight: 1, arbitrary: awkwardText(20) },
+    );
+    const stream = fc
+      .array(fc.tuple(line, fc.constantFrom("\r\n", "\r\n", "\n", "\r\r\n")), { maxLength: 8 })
+      .map((ls) => Buffer.from(ls.map(([l, e]) => l + e).join(""), "utf8"))
+      .chain((b) => fc.tuple(fc.constant(b), chunked(b), fc.nat(6)));
+    await fuzzAsync(0x5e94, 1000, stream, async ([bytes, pieces, expected]) => {
+      expect(await settled(pieces, expected)).toEqual(await settled([bytes], expected));
+    });
+    // raw bytes, UTF-8 sequences cut in the middle included
+    const raw = bytesFrom([0x32, 0x35, 0x30, 0x2d, 0x20, 0x0d, 0x0a, 0xc3, 0xa9, 0xe2], 200).chain((b) => fc.tuple(fc.constant(b), chunked(b), fc.nat(6)));
+    await fuzzAsync(0x5e95, 500, raw, async ([bytes, pieces, expected]) => {
+      expect(await settled(pieces, expected)).toEqual(await settled([bytes], expected));
     });
   }, TEST_TIMEOUT_MS);
 });
