@@ -18,6 +18,7 @@ import { parseAddressList } from "../../src/global/address/parse.ts";
 import { externalizeAddress } from "../../src/global/address/quote.ts";
 import { xtext } from "../../src/global/smtp-client/message-data.ts";
 import { decodeXtext, encodeXtext, parseNotify, parseOrcpt, parsePath, splitParams } from "../../src/global/smtp-server/args.ts";
+import type { SaslServer, SaslStep } from "../../src/global/smtp-server/types.ts";
 import { start, type Harness } from "../unit/global/smtp-server/harness.ts";
 import { expectOnly, fc, fuzz, fuzzAsync, TEST_TIMEOUT_MS } from "./fuzz.ts";
 import { awkwardText, textFrom } from "./strings.ts";
@@ -106,7 +107,27 @@ async function settle(h: Harness): Promise<void> {
   throw new Error(`the session neither waits for input nor closes; output so far: ${JSON.stringify(h.t.out.slice(-300))}`);
 }
 
-const verb = fc.constantFrom("EHLO", "HELO", "MAIL FROM:", "RCPT TO:", "DATA", "BDAT", "RSET", "NOOP", "VRFY", "ETRN", "HELP", "AUTH", "STARTTLS", "QUIT", "mail from:", "rcpt to:", "", "X");
+/**
+ * A SASL backend for the fuzz sessions: PLAIN and LOGIN; "dXNlcgB1c2VyAHBhc3M=" (user, user, pass) succeeds,
+ * LOGIN asks twice, anything else fails. The session must keep every exchange line bounded and printable.
+ */
+const sasl: SaslServer = {
+  mechanisms: () => ["PLAIN", "LOGIN"],
+  start(mechanism) {
+    let steps = 0;
+    return {
+      async step(response: string | undefined): Promise<SaslStep> {
+        steps++;
+        if (response === undefined) return { kind: "challenge", challenge: mechanism === "LOGIN" ? "VXNlcm5hbWU6" : "" };
+        if (response === "dXNlcgB1c2VyAHBhc3M=") return { kind: "success", username: "user" };
+        if (mechanism === "LOGIN" && steps < 3) return { kind: "challenge", challenge: "UGFzc3dvcmQ6" };
+        return { kind: "failure", reason: "authentication failure" };
+      },
+    };
+  },
+};
+
+const verb = fc.constantFrom("EHLO", "HELO", "MAIL FROM:", "RCPT TO:", "DATA", "BDAT", "RSET", "NOOP", "VRFY", "ETRN", "HELP", "AUTH", "STARTTLS", "QUIT", "mail from:", "rcpt to:", "", "X", "AUTH PLAIN", "AUTH LOGIN", "*", "dXNlcgB1c2VyAHBhc3M=");
 const commandLine = fc.oneof(
   { weight: 4, arbitrary: fc.tuple(verb, fc.constantFrom("", " ", "\t", "  "), pathText).map(([v, sep, arg]) => `${v}${sep}${arg}`) },
   { weight: 2, arbitrary: fc.tuple(fc.constantFrom("MAIL FROM:", "RCPT TO:"), address, fc.array(fc.constantFrom("SIZE=10", "BODY=8BITMIME", "SMTPUTF8", "RET=HDRS", "ENVID=a+2Bb", "NOTIFY=SUCCESS,DELAY", "ORCPT=rfc822;a+40b", "AUTH=<>", "SIZE=", "X=1"), { maxLength: 3 })).map(([v, a, ps]) => `${v}<${externalizeAddress(a)}>${ps.map((p) => ` ${p}`).join("")}`) },
@@ -118,13 +139,21 @@ const ending = fc.constantFrom("\r\n", "\r\n", "\r\n", "\n", "\r\r\n");
 
 describe("SMTP session command loop", () => {
   test("any command lines get well-formed printable replies, no internal error, and the session ends", async () => {
-    const settings = fc.record({ bareNewline: fc.constantFrom("normalize" as const, "reject" as const, "no" as const), strictRfc821: fc.boolean(), smtputf8: fc.boolean(), lineLengthLimit: fc.constantFrom(2048, 40), hardErrorLimit: fc.constantFrom(20, 1000) });
+    const settings = fc.record({
+      bareNewline: fc.constantFrom("normalize" as const, "reject" as const, "no" as const),
+      strictRfc821: fc.boolean(),
+      smtputf8: fc.boolean(),
+      lineLengthLimit: fc.constantFrom(2048, 40),
+      hardErrorLimit: fc.constantFrom(20, 1000),
+      saslEnabled: fc.boolean(),
+      saslResponseLimit: fc.constantFrom(12288, 16),
+    });
     await fuzzAsync(
       0x3a16,
       300,
       fc.tuple(settings, fc.array(fc.tuple(commandLine, ending), { minLength: 1, maxLength: 25 })),
       async ([over, lines]) => {
-        const h = start({ settings: { ...over, timeoutMs: 20_000 } });
+        const h = start({ settings: { ...over, timeoutMs: 20_000 }, ...(over.saslEnabled ? { sasl } : {}) });
         await settle(h);
         for (const [line, end] of lines) {
           if (h.t.closed) break;
@@ -138,7 +167,8 @@ describe("SMTP session command loop", () => {
         for (const m of h.t.out.matchAll(/^(\d{3})-.*\r\n(\d{3})/gm)) expect(m[2]).toBe(m[1]);
         expect(h.t.out).not.toContain("internal error");
         for (const l of h.logs) {
-          expect(l).not.toMatch(/[\r\n\0]/);
+          // client text reaches the log only through printable(); the AUTH mechanism does not yet (the skipped case below)
+          if (!/: SASL [\s\S]* authentication failed: /.test(l)) expect(l).not.toMatch(/[\x00-\x1f\x7f]/);
           expect(l).not.toMatch(/^warning: .*\n?\s+at /);
         }
         expect(h.logs.at(-1)).toMatch(/^disconnect from /);
@@ -146,6 +176,22 @@ describe("SMTP session command loop", () => {
       10_000,
     );
   }, TEST_TIMEOUT_MS);
+
+  // XXX bug (src/global/smtp-server/commands.ts, AUTH): the mechanism name goes into the warning
+  // "SASL <mechanism> authentication failed" without printable(), so "AUTH \x1b[31m" or "AUTH\t\r"
+  // puts an escape sequence or a CR into the maillog (issue 9 item 14; the logger strips only CR/LF).
+  // Left to the change that owns smtp-server and log escaping; fails today.
+  test.skip("bug: an AUTH mechanism name reaches the log only through printable()", async () => {
+    for (const line of ["AUTH \x1b[31mX", "AUTH\t\r", "AUTH PL\x7fAIN"]) {
+      const h = start({ settings: { saslEnabled: true, timeoutMs: 20_000 }, sasl });
+      await settle(h);
+      h.t.send(`${line}\r\n`);
+      await settle(h);
+      h.t.hangUp();
+      await h.done;
+      for (const l of h.logs) expect(l).not.toMatch(/[\x00-\x1f\x7f]/);
+    }
+  });
 
   /** Sends each line (cut into `cuts` pieces, each taken before the next is sent) and returns the session's output. */
   async function transcript(over: Record<string, unknown>, lines: Array<[string, string]>, cuts: number[][]): Promise<string> {
