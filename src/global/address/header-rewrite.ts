@@ -40,7 +40,8 @@ export function foldAddressHeader(name: string, value: string): string {
     const piece = value
       .slice(cuts[i], cuts[i + 1])
       .replace(/\r?\n[ \t]*/g, " ")
-      .trim()
+      // ASCII blanks only: trim() would also take U+00A0 or U+2028 off the address they belong to
+      .replace(/^[ \t]+|[ \t]+$/g, "")
       .replace(/[ \t]+,$/, ",");
     if (piece) pieces.push(piece);
   }
@@ -79,7 +80,13 @@ export function rewriteAddressHeader(header: string, rewrite: (address: string) 
     edits.push({ start: a.start, end: a.end, text });
   }
   if (!edits.length) return { text: header, changed: false };
-  let out = value;
-  for (const e of edits.sort((x, y) => y.start - x.start)) out = out.slice(0, e.start) + e.text + out.slice(e.end);
-  return { text: foldAddressHeader(name, out), changed: true };
+  // one pass over the value: splicing each edit into a new string would copy the header once per address
+  const parts: string[] = [];
+  let at = 0;
+  for (const e of edits.sort((x, y) => x.start - y.start)) {
+    parts.push(value.slice(at, e.start), e.text);
+    at = e.end;
+  }
+  parts.push(value.slice(at));
+  return { text: foldAddressHeader(name, parts.join("")), changed: true };
 }

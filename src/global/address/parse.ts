@@ -11,7 +11,9 @@
  * -t, cleanup) or rewrite one address in place (header rewriting).
  *
  * Input is untrusted header or command-line text; nothing here throws on
- * malformed input, it yields what it can understand.
+ * malformed input, it yields what it can understand, and the work is linear
+ * in the number of tokens (a header of addresses without commas is walked
+ * once, not once per address).
  */
 import { isWord, tokenize, type Token } from "./tokens.ts";
 
@@ -115,13 +117,19 @@ function mailbox(addr: Token[], comments: Token[], extra: Partial<ParsedAddress>
   };
 }
 
-/** The addresses in one segment: an angle address with its phrase, or bare addr-specs. */
+/**
+ * The addresses in one segment: angle addresses, each with the phrase before it, then bare addr-specs.
+ * One pass from left to right: text after a closing bracket is another address whose comma is missing.
+ */
 function segmentAddresses(source: string, seg: Segment): ParsedAddress[] {
   const out: ParsedAddress[] = [];
   const group = seg.group !== undefined ? { group: seg.group } : {};
   const toks = seg.tokens;
-  const open = toks.findIndex((t) => t.kind === "special" && t.value === "<");
-  if (open >= 0) {
+  let from = 0;
+  for (;;) {
+    let open = from;
+    while (open < toks.length && !(toks[open]!.kind === "special" && toks[open]!.value === "<")) open++;
+    if (open >= toks.length) break;
     let depth = 0;
     let close = toks.length;
     for (let i = open; i < toks.length; i++) {
@@ -133,18 +141,15 @@ function segmentAddresses(source: string, seg: Segment): ParsedAddress[] {
         break;
       }
     }
-    const phrase = toks.slice(0, open).filter((t) => t.kind !== "comment");
+    const phrase = toks.slice(from, open).filter((t) => t.kind !== "comment");
     const inner = toks.slice(open + 1, close);
-    const comments = [...toks.slice(0, open), ...inner].filter((t) => t.kind === "comment");
+    const comments = [...toks.slice(from, open), ...inner].filter((t) => t.kind === "comment");
     // comments right after the closing bracket belong to this address
-    const rest = toks.slice(close + 1);
-    while (rest[0]?.kind === "comment") comments.push(rest.shift()!);
+    from = close + 1;
+    while (toks[from]?.kind === "comment") comments.push(toks[from++]!);
     const displayName = phrase.length ? source.slice(phrase[0]!.start, phrase.at(-1)!.end) : undefined;
     const m = mailbox(inner, comments, { angle: true, ...(displayName !== undefined ? { displayName } : {}), ...group });
     if (m) out.push(m);
-    // anything else after the brackets is another address with its comma missing
-    if (rest.length) out.push(...segmentAddresses(source, { tokens: rest, ...group }));
-    return out;
   }
   // bare addr-specs: two words in a row mean a missing comma
   let addr: Token[] = [];
@@ -156,7 +161,8 @@ function segmentAddresses(source: string, seg: Segment): ParsedAddress[] {
     addr = [];
     comments = [];
   };
-  for (const t of toks) {
+  for (let i = from; i < toks.length; i++) {
+    const t = toks[i]!;
     if (t.kind === "comment") {
       comments.push(t);
       continue;

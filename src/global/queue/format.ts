@@ -143,9 +143,12 @@ export function decodeQueueFile(bytes: Uint8Array): QueueFile {
         sender = unescapeValue(rest);
         break;
       case "A": {
-        const m = /^([a-z0-9_]+) (\S*)$/.exec(rest);
+        // the encoder escapes ASCII blanks and controls only: \S would refuse a value holding U+00A0 or U+2028
+        // eslint-disable-next-line no-control-regex
+        const m = /^([a-z0-9_]+) ([^\x00-\x20\x7f]*)$/.exec(rest);
         if (!m) fail("bad attribute record");
-        attributes[m[1]!] = unescapeValue(m[2]!);
+        // defined, not assigned: "A __proto__ x" is an attribute like any other, never the object's prototype
+        Object.defineProperty(attributes, m[1]!, { value: unescapeValue(m[2]!), enumerable: true, writable: true, configurable: true });
         break;
       }
       case "R": {

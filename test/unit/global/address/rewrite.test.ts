@@ -150,6 +150,12 @@ describe("foldAddressHeader", () => {
     expect(folded.replace(/\n\t/g, " ")).toBe(`To: ${many}`);
   });
 
+  test("only ASCII blanks are trimmed: an address starting or ending with U+00A0 or U+2028 keeps it (found by test/fuzz/address.test.ts)", () => {
+    expect(foldAddressHeader("To", " \u00a0user@example.com, b@example.com\u2028")).toBe("To: \u00a0user@example.com, b@example.com\u2028");
+    const r = rewriteAddressHeader("To: \u00a0", (a) => `${a}@rewritten.example`);
+    expect(r.text).toBe("To: \u00a0@rewritten.example");
+  });
+
   test("a single long address stays on one line", () => {
     const long = `${"x".repeat(90)}@example.com`;
     expect(foldAddressHeader("To", ` ${long}`)).toBe(`To: ${long}`);
