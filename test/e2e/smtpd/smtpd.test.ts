@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { HOST, RawSmtp, SmtpdSystem, python, swaks, waitFor } from "./smtpd-system.ts";
+import { RFC5322_DATE } from "../../helpers/dates.ts";
 
 const systems: SmtpdSystem[] = [];
 afterAll(async () => {
@@ -60,7 +61,6 @@ s.sendmail("bob@example.org", ["root@${HOST}"], msg, mail_options=["BODY=8BITMIM
 s.quit()
 print("sent")
 `;
-import { RFC5322_DATE } from "../../helpers/dates.ts";
     const r = await python(script, [String(sys.port)]);
     expect(r.out).toBe("sent\n");
     const m = await sys.message("smtplib one");
