@@ -22,6 +22,9 @@ import { listenAddresses } from "./listen.ts";
 import { SmtpService, type ServerConnection } from "./service.ts";
 import { loadServerTls } from "./tls.ts";
 
+/** Input read from a client before its session starts; then its socket is paused. */
+const HELD_WINDOW = 64 * 1024;
+
 function parseArgs(args: string[]): { service: string; rest: string[] } {
   let service = "smtp";
   const rest: string[] = [];
@@ -50,10 +53,17 @@ export async function main(args: string[]): Promise<number> {
   let dropped = false;
   const early: Array<[ServerConnection, Uint8Array[]]> = [];
   const accept = (conn: ServerConnection) => {
-    // keep what the client sends before its session reads (an early talker's words)
+    if (!service!.admit(conn)) return;
+    // until its session starts (after the reverse lookup) a client's early words are kept, up to a
+    // window; then the socket is paused, so nothing more piles up here
     const held: Uint8Array[] = [];
-    conn.onData((chunk) => held.push(chunk));
-    if (dropped && service) void service.serve(conn, held);
+    let heldBytes = 0;
+    conn.onData((chunk) => {
+      held.push(Buffer.from(chunk));
+      heldBytes += chunk.length;
+      if (heldBytes >= HELD_WINDOW) conn.pause(true);
+    });
+    if (dropped) void service!.serve(conn, held);
     else early.push([conn, held]);
   };
 
@@ -66,7 +76,7 @@ export async function main(args: string[]): Promise<number> {
       const problems = config.validate();
       if (problems.length) throw problems[0]!;
       const tls = loadServerTls(config, (t) => log.warn(t));
-      service = new SmtpService(def.name, config, tls);
+      service = new SmtpService(def.name, config, tls, def.processLimit);
       const wrapper = config.bool("smtpd_tls_wrappermode");
       // certificates by name (SNI) need node:tls: such a service listens through sni.ts
       let sni: import("./sni.ts").SniContexts | undefined;
@@ -89,7 +99,7 @@ export async function main(args: string[]): Promise<number> {
     onReload(base) {
       try {
         const def = serviceDef(base, name);
-        service?.reload(base.withOverrides(def.overrides));
+        service?.reload(base.withOverrides(def.overrides), def.processLimit);
       } catch (err) {
         log.error(`reload: ${(err as Error).message}`);
       }

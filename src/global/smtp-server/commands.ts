@@ -9,7 +9,7 @@
  * text.
  */
 import { decodeXtext, parseNotify, parseOrcpt, parsePath, splitParams } from "./args.ts";
-import type { CommandLine } from "./input.ts";
+import { GrowingBuffer, type CommandLine } from "./input.ts";
 import { printable, reply, type SmtpReply } from "./reply.ts";
 import { receivedHeader } from "./received.ts";
 import type { SmtpSession } from "./session.ts";
@@ -376,20 +376,19 @@ const DATA: CommandRow = {
   },
 };
 
-/** LF line ends from BDAT's CRLF content; says whether a bare LF was there. */
-function chunkContent(chunks: Buffer[]): { content: Buffer; bareLf: boolean } {
-  const all = Buffer.concat(chunks);
+/** BDAT's CRLF content turned into LF line ends in place; says whether a bare LF was there. */
+function chunkContent(all: Buffer): { content: Buffer; bareLf: boolean } {
   let bareLf = false;
-  const parts: Buffer[] = [];
+  let w = 0;
   let start = 0;
   for (let i = all.indexOf(10); i >= 0; i = all.indexOf(10, i + 1)) {
     if (i > 0 && all[i - 1] === 13) {
-      parts.push(all.subarray(start, i - 1));
+      w += all.copy(all, w, start, i - 1);
       start = i;
     } else bareLf = true;
   }
-  parts.push(all.subarray(start));
-  return { content: Buffer.concat(parts), bareLf };
+  w += all.copy(all, w, start);
+  return { content: all.subarray(0, w), bareLf };
 }
 
 const BDAT: CommandRow = {
@@ -432,24 +431,24 @@ const BDAT: CommandRow = {
         return discard(result.reject);
       }
       tx.actions.push(...(result.actions ?? []));
-      tx.bdat = { chunks: [], size: 0, tooBig: false, failed: false };
+      tx.bdat = { content: new GrowingBuffer(), size: 0, tooBig: false, failed: false };
     }
     const bdat = tx.bdat;
     const limit = s.settings.messageSizeLimit;
     await s.input.readBytes(count, (bytes) => {
       bdat.size += bytes.length;
-      if (limit > 0 && bdat.size > limit) {
+      if (limit > 0 && bdat.size > limit && !bdat.tooBig) {
         bdat.tooBig = true;
-        bdat.chunks = [];
+        bdat.content.clear();
       }
-      if (!bdat.tooBig) bdat.chunks.push(bytes);
+      if (!bdat.tooBig) bdat.content.append(bytes);
     });
     if (!last) {
       await s.send(reply(250, "2.0.0", `Ok: ${count} bytes`));
       return "continue";
     }
     const total = bdat.size;
-    const { content, bareLf } = chunkContent(bdat.chunks);
+    const { content, bareLf } = chunkContent(bdat.content.bytes());
     await finishMessage(s, bdat.tooBig ? undefined : content, content.length, bareLf, (id) => `Ok: ${total} bytes queued as ${id}`);
     return "continue";
   },

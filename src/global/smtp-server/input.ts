@@ -45,7 +45,7 @@ export interface CommandLine {
 export interface DataContent {
   /** The message with LF line ends; absent when it exceeded the size limit. */
   content: Buffer | undefined;
-  /** Content bytes received (after unstuffing, counting LF line ends). */
+  /** Content bytes received (after unstuffing, counting CRLF line ends as Postfix does). */
   size: number;
   /** Some line ended in a bare LF. */
   bareLf: boolean;
@@ -121,7 +121,8 @@ export class SmtpInput {
   #gather(): void {
     if (this.#incoming.length === 0) return;
     const rest = this.#buf.subarray(this.#pos);
-    this.#buf = Buffer.concat(rest.length ? [rest, ...this.#incoming] : this.#incoming);
+    // one piece and nothing left over (the common case) is taken as it is: no second copy
+    this.#buf = rest.length === 0 && this.#incoming.length === 1 ? this.#incoming[0]! : Buffer.concat(rest.length ? [rest, ...this.#incoming] : this.#incoming);
     this.#pos = 0;
     this.#incoming = [];
     this.#incomingLength = 0;
@@ -223,69 +224,139 @@ export class SmtpInput {
    * command line itself ended in CRLF (a "." right after a bare-LF DATA line
    * does not end the message). Bytes beyond `sizeLimit` (0: none) are read
    * and dropped.
+   *
+   * The content is copied into one growing buffer, line by line as it
+   * arrives; nothing is kept per line, so a million empty lines cost no more
+   * than their bytes.
    */
   async readData(mode: BareNewlineMode, sizeLimit: number, afterCrlf: boolean): Promise<DataContent> {
-    const parts: Buffer[] = [];
+    const out = new GrowingBuffer();
     let size = 0;
     let bareLf = false;
     let tooBig = false;
     let prevCrlf = afterCrlf;
-    let partial: Buffer[] = [];
-    let partialLength = 0;
-    const newline = Buffer.from("\n");
+    // the line being read: where it starts in `out`, its length so far (all bytes, before unstuffing), first and last byte
+    let lineStart = 0;
+    let lineLength = 0;
+    let first = -1;
+    let last = -1;
     for (;;) {
       this.#gather();
       const nl = this.#buf.indexOf(LF, this.#pos);
-      if (nl < 0) {
-        if (this.pending() > 0) {
-          partial.push(Buffer.from(this.#buf.subarray(this.#pos)));
-          partialLength += this.pending();
-          this.#consume(this.#buf.length);
-          if (sizeLimit > 0 && size + partialLength > sizeLimit && partialLength > 2) {
-            // over the limit inside one line: count it, keep only its first bytes (enough to tell "." and "..")
-            tooBig = true;
-            parts.length = 0;
-            const head = Buffer.concat(partial).subarray(0, 2);
-            size += partialLength - head.length;
-            partial = [head];
-            partialLength = head.length;
-          }
+      const end = nl < 0 ? this.#buf.length : nl;
+      if (end > this.#pos) {
+        let from = this.#pos;
+        if (lineLength === 0) {
+          first = this.#buf[from]!;
+          // dot-unstuffing: a line's leading "." is never stored
+          if (first === DOT) from++;
         }
+        lineLength += end - this.#pos;
+        last = this.#buf[end - 1]!;
+        if (!tooBig) {
+          const stored = out.length - lineStart + (end - from);
+          if (sizeLimit > 0 && size + stored > sizeLimit + 2) {
+            // over the limit inside one line: the rest is counted, never stored
+            tooBig = true;
+            out.clear();
+          } else out.append(this.#buf, from, end);
+        }
+      }
+      if (nl < 0) {
+        this.#consume(this.#buf.length);
         await this.#more();
         continue;
       }
-      const tail = this.#buf.subarray(this.#pos, nl);
-      const line = partial.length ? Buffer.concat([...partial, tail]) : Buffer.from(tail);
-      partial = [];
-      partialLength = 0;
       this.#consume(nl + 1);
-      const crlf = line.length > 0 && line[line.length - 1] === CR;
-      let text = crlf ? line.subarray(0, line.length - 1) : line;
-      if (text.length === 1 && text[0] === DOT && (mode === "no" || (crlf && prevCrlf))) {
-        return { content: tooBig ? undefined : Buffer.concat(parts), size, bareLf };
+      const crlf = lineLength > 0 && last === CR;
+      const textLength = lineLength - (crlf ? 1 : 0);
+      if (textLength === 1 && first === DOT && (mode === "no" || (crlf && prevCrlf))) {
+        if (!tooBig) out.truncate(lineStart);
+        return { content: tooBig ? undefined : out.bytes(), size, bareLf };
       }
       if (!crlf) bareLf = true;
       prevCrlf = crlf;
-      if (text.length > 0 && text[0] === DOT) text = text.subarray(1);
-      size += text.length + 1;
-      if (sizeLimit > 0 && size > sizeLimit) {
+      const unstuffed = textLength - (first === DOT && textLength > 0 ? 1 : 0);
+      // counted with CRLF, as Postfix's smtpd counts against message_size_limit
+      size += unstuffed + 2;
+      if (sizeLimit > 0 && size > sizeLimit && !tooBig) {
         tooBig = true;
-        parts.length = 0;
+        out.clear();
       }
-      if (!tooBig) parts.push(text, newline);
+      if (!tooBig) {
+        out.truncate(lineStart + unstuffed);
+        out.appendByte(LF);
+        lineStart = out.length;
+      }
+      lineLength = 0;
+      first = -1;
+      last = -1;
     }
   }
 
-  /** Exactly `count` bytes (a BDAT chunk), handed to `sink` as they arrive. */
+  /** Exactly `count` bytes (a BDAT chunk), handed to `sink` as they arrive (views into the read buffer: copy what you keep). */
   async readBytes(count: number, sink: (bytes: Buffer) => void): Promise<void> {
     let left = count;
     while (left > 0) {
       if (this.pending() === 0) await this.#more();
       this.#gather();
       const n = Math.min(left, this.pending());
-      sink(Buffer.from(this.#buf.subarray(this.#pos, this.#pos + n)));
+      sink(this.#buf.subarray(this.#pos, this.#pos + n));
       this.#consume(this.#pos + n);
       left -= n;
     }
+  }
+}
+
+/**
+ * Bytes appended to one buffer that doubles when full: message content kept
+ * without an object per line or per network read.
+ */
+export class GrowingBuffer {
+  #buf: Buffer = Buffer.allocUnsafe(0);
+  #length = 0;
+
+  get length(): number {
+    return this.#length;
+  }
+
+  #reserve(more: number): void {
+    const need = this.#length + more;
+    if (need <= this.#buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(need, this.#buf.length * 2, 4096));
+    this.#buf.copy(next, 0, 0, this.#length);
+    this.#buf = next;
+  }
+
+  append(from: Uint8Array, start = 0, end = from.length): void {
+    if (end <= start) return;
+    this.#reserve(end - start);
+    // short pieces byte by byte: a view object per line would be garbage by the million
+    if (end - start <= 32) for (let i = start; i < end; i++) this.#buf[this.#length++] = from[i]!;
+    else {
+      this.#buf.set(from.subarray(start, end), this.#length);
+      this.#length += end - start;
+    }
+  }
+
+  appendByte(byte: number): void {
+    this.#reserve(1);
+    this.#buf[this.#length++] = byte;
+  }
+
+  /** Forgets everything after `length` bytes. */
+  truncate(length: number): void {
+    if (length < this.#length) this.#length = Math.max(0, length);
+  }
+
+  /** Forgets everything and gives the memory back. */
+  clear(): void {
+    this.#buf = Buffer.allocUnsafe(0);
+    this.#length = 0;
+  }
+
+  /** The bytes so far (a view, not a copy). */
+  bytes(): Buffer {
+    return this.#buf.subarray(0, this.#length);
   }
 }

@@ -12,7 +12,7 @@
  * is untrusted; client text reaches replies and logs only through printable().
  */
 import { COMMANDS, type CommandName, type CommandRow } from "./commands.ts";
-import { InputClosedError, InputTimeoutError, SmtpInput, type CommandLine } from "./input.ts";
+import { InputClosedError, InputTimeoutError, SmtpInput, type CommandLine, type GrowingBuffer } from "./input.ts";
 import { formatReply, printable, replyLogText, reply, type SmtpReply } from "./reply.ts";
 import type {
   AcceptedRecipient,
@@ -37,8 +37,8 @@ export interface Transaction {
   params: MailParams;
   recipients: AcceptedRecipient[];
   actions: MessageAction[];
-  /** Set once a BDAT chunk arrived: the chunks so far, or an error that discards the rest. */
-  bdat?: { chunks: Buffer[]; size: number; tooBig: boolean; failed: boolean };
+  /** Set once a BDAT chunk arrived: the content so far (one growing buffer), or an error that discards the rest. */
+  bdat?: { content: GrowingBuffer; size: number; tooBig: boolean; failed: boolean };
 }
 
 export class SmtpSession implements SessionView {
