@@ -33,6 +33,8 @@ export interface CommandRow {
 }
 
 const ok = (): SmtpReply | undefined => undefined;
+/** Postfix's reply (strict_smtputf8) to a non-ASCII address without SMTPUTF8. */
+const UNICODE_NEEDS_SMTPUTF8 = reply(553, "5.6.7", "Must declare SMTPUTF8 to send unicode address");
 const MAX_SIZE = Number.MAX_SAFE_INTEGER;
 
 /** HELO/EHLO names as Postfix keeps them: anything but printable ASCII becomes "?". */
@@ -189,6 +191,10 @@ const MAIL: CommandRow = {
       await s.send(reply(552, "5.3.4", "Message size exceeds fixed limit"));
       return "continue";
     }
+    if (path.eightBit && !params.smtputf8 && s.settings.strictSmtputf8) {
+      await s.send(UNICODE_NEEDS_SMTPUTF8);
+      return "continue";
+    }
     const space = await s.services.sink.checkSpace(params.size ?? 0);
     if (space) {
       await s.send(space);
@@ -265,6 +271,10 @@ const RCPT: CommandRow = {
         await s.send(reply(555, "5.5.4", `Unsupported option: ${printable(p.word)}`));
         return "continue";
       }
+    }
+    if (path.eightBit && !tx.params.smtputf8 && s.settings.strictSmtputf8) {
+      await s.send(UNICODE_NEEDS_SMTPUTF8);
+      return "continue";
     }
     const result = await s.services.policy.rcpt(s, rcpt);
     if (result.reject) {
@@ -523,9 +533,14 @@ const VRFY: CommandRow = {
   async proceed(s, arg) {
     // an optional SMTPUTF8 at the end; the rest is one address (Postfix answers "a b" as bad syntax)
     const text = arg.replace(/[ \t]+SMTPUTF8$/i, "");
+    const smtputf8 = text !== arg && s.settings.smtputf8 && s.announced("smtputf8");
     const path = /^<.*>$/.test(text) || !/[ \t]/.test(text) ? parsePath(text, { strict: false, allowEmpty: false }) : "address";
     if (typeof path === "string" || path.rest !== "") {
       await s.send(reply(501, "5.1.3", "Bad recipient address syntax"));
+      return "continue";
+    }
+    if (path.eightBit && !smtputf8 && s.settings.strictSmtputf8) {
+      await s.send(UNICODE_NEEDS_SMTPUTF8);
       return "continue";
     }
     const result = await s.services.policy.vrfy(s, path.address);

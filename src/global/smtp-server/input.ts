@@ -12,7 +12,9 @@
  * A bare <CR> is an ordinary byte, as in Postfix.
  *
  * Content is stored with LF line ends and dot-unstuffed; a "." line that does
- * not end DATA is unstuffed to an empty line.
+ * not end DATA is unstuffed to an empty line. Command lines are decoded as
+ * UTF-8 (RFC 6531); one that is not valid UTF-8 is flagged, never passed on
+ * as text.
  *
  * Everything here is untrusted client input; memory is bounded by the line
  * limit in command mode, the size limit in DATA/BDAT, and a cap on what a
@@ -34,12 +36,43 @@ export class InputTimeoutError extends Error {
 }
 
 export interface CommandLine {
-  /** The line without its ending, latin1 (one char per byte). */
+  /** The line without its ending, decoded as UTF-8 (as latin1, one char per byte, when badUtf8). */
   text: string;
   /** Ended by LF without CR. */
   bareLf: boolean;
   /** Longer than the limit: cut at the limit, the rest of the line was dropped. */
   truncated: boolean;
+  /** The line is not valid UTF-8 (its text is then only fit for log lines, through printable()). */
+  badUtf8: boolean;
+}
+
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** A command line's text: UTF-8 when it is valid UTF-8 (ASCII is), else latin1 and a flag. */
+export function decodeCommandText(bytes: Uint8Array): { text: string; utf8: boolean } {
+  let ascii = true;
+  for (let i = 0; i < bytes.length; i++) {
+    if (bytes[i]! >= 0x80) {
+      ascii = false;
+      break;
+    }
+  }
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (ascii) return { text: buf.toString("latin1"), utf8: true };
+  try {
+    // the fatal decoder refuses overlong forms, surrogates and truncated sequences
+    return { text: utf8Decoder.decode(bytes), utf8: true };
+  } catch {
+    return { text: buf.toString("latin1"), utf8: false };
+  }
+}
+
+/** The first `limit` bytes of `bytes`, moved back so no UTF-8 character is cut in two. */
+function cutAtCharacter(bytes: Buffer, limit: number): Buffer {
+  let cut = Math.min(limit, bytes.length);
+  // a continuation byte (10xxxxxx) at the cut: back off to the start of its character (at most 3 bytes)
+  for (let back = 0; back < 3 && cut > 0 && cut < bytes.length && (bytes[cut]! & 0xc0) === 0x80; back++) cut--;
+  return bytes.subarray(0, cut);
 }
 
 export interface DataContent {
@@ -190,11 +223,12 @@ export class SmtpInput {
   }
 
   /**
-   * One command line. A line longer than `limit` bytes is cut there and the
-   * rest of it skipped, as Postfix's smtp_get does.
+   * One command line. A line longer than `limit` bytes is cut there (at a
+   * character boundary) and the rest of it skipped, as Postfix's smtp_get
+   * does. The line is decoded as UTF-8; one that is not valid UTF-8 says so.
    */
   async readLine(limit: number): Promise<CommandLine> {
-    let truncated: string | undefined;
+    let truncated: Buffer | undefined;
     for (;;) {
       this.#gather();
       const nl = this.#buf.indexOf(LF, this.#pos);
@@ -202,17 +236,18 @@ export class SmtpInput {
         let end = nl;
         const bareLf = !(end > this.#pos && this.#buf[end - 1] === CR);
         if (!bareLf) end--;
-        let text: string;
-        if (truncated !== undefined) text = truncated;
+        let bytes: Buffer;
+        if (truncated !== undefined) bytes = truncated;
         else if (end - this.#pos > limit) {
-          text = this.#buf.toString("latin1", this.#pos, this.#pos + limit);
-          truncated = text;
-        } else text = this.#buf.toString("latin1", this.#pos, end);
+          bytes = cutAtCharacter(this.#buf.subarray(this.#pos, this.#pos + limit + 1), limit);
+          truncated = bytes;
+        } else bytes = this.#buf.subarray(this.#pos, end);
+        const decoded = decodeCommandText(bytes);
         this.#consume(nl + 1);
-        return { text, bareLf, truncated: truncated !== undefined };
+        return { text: decoded.text, bareLf, truncated: truncated !== undefined, badUtf8: !decoded.utf8 };
       }
       if (truncated === undefined && this.pending() > limit) {
-        truncated = this.#buf.toString("latin1", this.#pos, this.#pos + limit);
+        truncated = Buffer.from(cutAtCharacter(this.#buf.subarray(this.#pos, this.#pos + limit + 1), limit));
       }
       if (truncated !== undefined) this.#consume(this.#buf.length);
       await this.#more();

@@ -273,6 +273,14 @@ export class SmtpSession implements SessionView {
       await this.send(reply(this.settings.bareNewlineRejectCode, "5.5.2", "Error: bare <LF> received"));
       return "continue";
     }
+    if (line.badUtf8) {
+      // as Postfix protects its internal interfaces: text that is not UTF-8 goes no further
+      this.stage = "UNKNOWN";
+      this.#count("unknown", false);
+      this.errorCount++;
+      await this.send(reply(500, "5.5.2", "Error: bad UTF-8 syntax"));
+      return "continue";
+    }
     if (this.settings.forbiddenCommands.has(verb) || (text !== "" && !/^[A-Za-z]/.test(text))) {
       this.services.log.warn(`non-SMTP command from ${this.namaddr}: ${printable(text.slice(0, 100))}`);
       await this.send(reply(221, "2.7.0", "Error: I can break rules, too. Goodbye."));

@@ -71,6 +71,7 @@ export function sessionSettings(config: Config, opts: { standAlone?: boolean; tl
     forbiddenCommands: forbiddenCommands(config),
     strictRfc821: config.bool("strict_rfc821_envelopes"),
     smtputf8: config.bool("smtputf8_enable"),
+    strictSmtputf8: config.bool("strict_smtputf8"),
     tlsLevel: opts.tlsAvailable === false ? "none" : level,
     tlsAuthOnly: config.bool("smtpd_tls_auth_only"),
     tlsReceivedHeader: config.bool("smtpd_tls_received_header"),

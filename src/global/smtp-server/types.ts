@@ -75,6 +75,8 @@ export interface SessionSettings {
   forbiddenCommands: ReadonlySet<string>;
   strictRfc821: boolean;
   smtputf8: boolean;
+  /** strict_smtputf8: a non-ASCII address needs SMTPUTF8 (553 5.6.7 otherwise). */
+  strictSmtputf8: boolean;
   /** TLS: none, may (offer), encrypt (require). */
   tlsLevel: "none" | "may" | "encrypt";
   tlsAuthOnly: boolean;

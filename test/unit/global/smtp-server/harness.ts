@@ -41,6 +41,7 @@ export function settings(over: Partial<SessionSettings> = {}): SessionSettings {
     forbidUnauthPipelining: true,
     forbiddenCommands: new Set(["CONNECT", "GET", "POST"]),
     strictRfc821: false,
+    strictSmtputf8: false,
     smtputf8: true,
     tlsLevel: "none",
     tlsAuthOnly: false,

@@ -18,10 +18,10 @@ async function data(text: string, mode: BareNewlineMode = "normalize", limit = 0
 describe("command lines", () => {
   test("CRLF and bare LF endings; the ending is reported", async () => {
     const i = input("EHLO a\r\nNOOP\nQUIT\r\n");
-    expect(await i.readLine(2048)).toEqual({ text: "EHLO a", bareLf: false, truncated: false });
-    expect(await i.readLine(2048)).toEqual({ text: "NOOP", bareLf: true, truncated: false });
+    expect(await i.readLine(2048)).toEqual({ text: "EHLO a", bareLf: false, truncated: false, badUtf8: false });
+    expect(await i.readLine(2048)).toEqual({ text: "NOOP", bareLf: true, truncated: false, badUtf8: false });
     expect(i.pending()).toBe(6);
-    expect(await i.readLine(2048)).toEqual({ text: "QUIT", bareLf: false, truncated: false });
+    expect(await i.readLine(2048)).toEqual({ text: "QUIT", bareLf: false, truncated: false, badUtf8: false });
     await expect(i.readLine(2048)).rejects.toBeInstanceOf(InputClosedError);
   });
 
@@ -38,7 +38,7 @@ describe("command lines", () => {
     const p = i.readLine(10);
     for (let n = 0; n < 50; n++) i.push(Buffer.from("abcdefghij"));
     i.push(Buffer.from("\r\nNEXT\r\n"));
-    expect(await p).toEqual({ text: "abcdefghij", bareLf: false, truncated: true });
+    expect(await p).toEqual({ text: "abcdefghij", bareLf: false, truncated: true, badUtf8: false });
     expect(i.pending()).toBe(6);
   });
 

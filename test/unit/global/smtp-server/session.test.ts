@@ -483,3 +483,79 @@ describe("AUTH", () => {
     expect(await tx.t.cmd("AUTH")).toBe("501 5.5.4 Syntax: AUTH mechanism\r\n");
   });
 });
+
+describe("UTF-8 command lines (RFC 6531)", () => {
+  /** The wire form of a UTF-8 command line, as FakeTransport.send takes it (one char per byte). */
+  const utf8 = (line: string) => Buffer.from(`${line}\r\n`, "utf8").toString("latin1");
+
+  test("addresses are decoded as UTF-8: jürgen reaches the sink as written, not double-encoded", async () => {
+    const { t, sink } = start();
+    await t.reply();
+    await t.cmd("EHLO client.example.org");
+    t.send(utf8("MAIL FROM:<rené@example.org> SMTPUTF8"));
+    expect(await t.reply()).toBe("250 2.1.0 Ok\r\n");
+    t.send(utf8("RCPT TO:<jürgen@bücher.example>"));
+    expect(await t.reply()).toBe("250 2.1.5 Ok\r\n");
+    await t.cmd("DATA");
+    t.send("Subject: x\r\n\r\nx\r\n.\r\n");
+    expect(await t.reply()).toMatch(/^250 /);
+    const m = sink.messages[0]!;
+    expect(m.sender).toBe("rené@example.org");
+    expect(m.recipients[0]!.address).toBe("jürgen@bücher.example");
+    expect(Buffer.from(m.recipients[0]!.address, "utf8")).toEqual(Buffer.from([...Buffer.from("j"), 0xc3, 0xbc, ...Buffer.from("rgen@b"), 0xc3, 0xbc, ...Buffer.from("cher.example")]));
+  });
+
+  test("a line that is not UTF-8 is refused: 500 5.5.2 Error: bad UTF-8 syntax, an error, an unknown command", async () => {
+    const { t, logs, done } = start();
+    await t.reply();
+    await t.cmd("EHLO client.example.org");
+    await t.cmd("MAIL FROM:<a@example.org> SMTPUTF8");
+    // latin1 ü, an overlong "/", a lone continuation byte, a surrogate, a truncated sequence
+    for (const bad of ["RCPT TO:<j\xfcrgen@example.net>", "RCPT TO:<a\xc0\xafb@example.net>", "RCPT TO:<\x80@example.net>", "RCPT TO:<\xed\xa0\x80@example.net>", "RCPT TO:<a@example.net> \xe2\x82"]) {
+      expect(await t.cmd(bad)).toBe("500 5.5.2 Error: bad UTF-8 syntax\r\n");
+    }
+    expect(await t.cmd("QUIT")).toBe("221 2.0.0 Bye\r\n");
+    await done;
+    expect(logs.at(-1)).toBe("disconnect from client.example.org[192.0.2.7] ehlo=1 mail=1 quit=1 unknown=0/5 commands=3/8");
+  });
+
+  test("strict_smtputf8: a non-ASCII address without SMTPUTF8 gets 553 5.6.7 in MAIL, RCPT and VRFY", async () => {
+    const { t, sink } = start({ settings: { strictSmtputf8: true } });
+    await t.reply();
+    await t.cmd("EHLO client.example.org");
+    t.send(utf8("MAIL FROM:<rené@example.org>"));
+    expect(await t.reply()).toBe("553 5.6.7 Must declare SMTPUTF8 to send unicode address\r\n");
+    expect(await t.cmd("MAIL FROM:<a@example.org>")).toBe("250 2.1.0 Ok\r\n");
+    t.send(utf8("RCPT TO:<jürgen@example.net>"));
+    expect(await t.reply()).toBe("553 5.6.7 Must declare SMTPUTF8 to send unicode address\r\n");
+    expect(await t.cmd("RCPT TO:<juergen@example.net>")).toBe("250 2.1.5 Ok\r\n");
+    t.send(utf8("VRFY <jürgen@example.net>"));
+    expect(await t.reply()).toBe("553 5.6.7 Must declare SMTPUTF8 to send unicode address\r\n");
+    t.send(utf8("VRFY <jürgen@example.net> SMTPUTF8"));
+    expect(await t.reply()).toMatch(/^252 2\.0\.0 /);
+    await t.cmd("RSET");
+    t.send(utf8("MAIL FROM:<rené@example.org> SMTPUTF8"));
+    expect(await t.reply()).toBe("250 2.1.0 Ok\r\n");
+    t.send(utf8("RCPT TO:<jürgen@example.net>"));
+    expect(await t.reply()).toBe("250 2.1.5 Ok\r\n");
+    expect(sink.messages).toEqual([]);
+  });
+
+  test("without strict_smtputf8 (Postfix's default) a non-ASCII address is accepted without SMTPUTF8, as Postfix does", async () => {
+    const { t } = start();
+    await t.reply();
+    await t.cmd("EHLO client.example.org");
+    await t.cmd("MAIL FROM:<a@example.org>");
+    t.send(utf8("RCPT TO:<jürgen@example.net>"));
+    expect(await t.reply()).toBe("250 2.1.5 Ok\r\n");
+  });
+
+  test("a command line cut at line_length_limit is cut between characters, not inside one", async () => {
+    const { t } = start({ settings: { lineLengthLimit: 20 } });
+    await t.reply();
+    await t.cmd("EHLO client.example.org");
+    // "NOOP " + "é" x 10: byte 20 falls inside an "é"
+    t.send(utf8(`NOOP ${"é".repeat(10)}`));
+    expect(await t.reply()).toBe("250 2.0.0 Ok\r\n");
+  });
+});
