@@ -380,6 +380,7 @@ const DATA: CommandRow = {
     s.tx!.actions.push(...(result.actions ?? []));
     await s.send(reply(354, undefined, "End data with <CR><LF>.<CR><LF>"));
     s.input.received = 0;
+    s.contentDeadline();
     const data = await s.input.readData(s.settings.bareNewline, s.settings.messageSizeLimit, !line.bareLf);
     await finishMessage(s, data.content, data.size, data.bareLf, (id) => `Ok: queued as ${id}`);
     return "continue";
@@ -416,6 +417,7 @@ const BDAT: CommandRow = {
     }
     const count = Number(m[1]);
     const last = m[2] !== undefined;
+    s.contentDeadline();
     const discard = async (r: SmtpReply) => {
       await s.input.readBytes(count, () => {});
       if (last) {

@@ -19,6 +19,7 @@
  * Everything here is untrusted client input; memory is bounded by the line
  * limit in command mode, the size limit in DATA/BDAT, and a cap on what a
  * client may send ahead (the caller pauses the socket past the high-water mark).
+ * Time is bounded per read, or per request with a deadline (startDeadline).
  */
 
 export type BareNewlineMode = "normalize" | "reject" | "no";
@@ -107,6 +108,8 @@ export class SmtpInput {
   #wake: (() => void) | undefined;
   #paused = false;
   #opts: InputOptions;
+  /** The per-request deadline (performance.now() time), its length, and the data rate that extends it. */
+  #deadline: { at: number; span: number; rate: number } | undefined;
   /** Total bytes received, for "(N bytes)" in timeout messages. */
   received = 0;
 
@@ -118,9 +121,28 @@ export class SmtpInput {
     this.#opts.timeoutMs = ms;
   }
 
+  /**
+   * Postfix's per-request deadline (smtpd_per_request_deadline): from now
+   * on, reads together may take at most `ms` (instead of `timeoutMs` for
+   * each read), so a client cannot hold a session by sending one byte now
+   * and then. With `minDataRate` > 0 (message content), every
+   * `minDataRate` bytes that arrive add a second, but the time left never
+   * exceeds `ms`. Replaces any deadline set before.
+   */
+  startDeadline(ms: number, minDataRate = 0): void {
+    this.#deadline = ms > 0 ? { at: performance.now() + ms, span: ms, rate: minDataRate } : undefined;
+  }
+
+  /** Back to a time limit per read. */
+  clearDeadline(): void {
+    this.#deadline = undefined;
+  }
+
   push(chunk: Uint8Array): void {
     if (this.#eof || chunk.length === 0) return;
     this.received += chunk.length;
+    const d = this.#deadline;
+    if (d && d.rate > 0) d.at = Math.min(d.at + (chunk.length * 1000) / d.rate, performance.now() + d.span);
     // joined when read (#gather), so a client that sends many small pieces costs no repeated copying
     this.#incoming.push(Buffer.from(chunk));
     this.#incomingLength += chunk.length;
@@ -200,13 +222,16 @@ export class SmtpInput {
       this.#paused = false;
       this.#opts.onPressure?.(false);
     }
+    // a per-request deadline bounds this wait by the time left; else each read gets timeoutMs
+    const wait = this.#deadline ? Math.max(0, this.#deadline.at - performance.now()) : this.#opts.timeoutMs;
+    if (this.#deadline && wait <= 0) return Promise.reject(new InputTimeoutError());
     return new Promise<void>((resolve, reject) => {
       const timer =
-        this.#opts.timeoutMs > 0
+        wait > 0
           ? setTimeout(() => {
               this.#wake = undefined;
               reject(new InputTimeoutError());
-            }, this.#opts.timeoutMs)
+            }, wait)
           : undefined;
       this.#wake = () => {
         this.#wake = undefined;

@@ -4,7 +4,8 @@
  * is the table in commands.ts; this file is the machinery around it: reading
  * a command, refusing pipelining where RFC 2920 forbids it, TLS-required and
  * access-denied states, the error counters (smtpd_soft_error_limit,
- * smtpd_hard_error_limit, smtpd_junk_command_limit), timeouts, and the
+ * smtpd_hard_error_limit, smtpd_junk_command_limit), timeouts (per read,
+ * or per request with smtpd_per_request_deadline and smtpd_min_data_rate), and the
  * `disconnect from ... ehlo=1 mail=1 ... commands=N` statistics.
  *
  * Shared by the smtpd daemon (a socket) and `sendmail -bs` (stdin/stdout);
@@ -160,6 +161,11 @@ export class SmtpSession implements SessionView {
     this.resetTransaction();
   }
 
+  /** Before message content (DATA, BDAT): with smtpd_per_request_deadline, a deadline that content arriving at smtpd_min_data_rate extends. */
+  contentDeadline(): void {
+    if (this.settings.requestDeadline) this.input.startDeadline(this.settings.timeoutMs, this.settings.minDataRate);
+  }
+
   /** Runs STARTTLS on the transport with the input gated, so plaintext sent after the command is never read as a command. */
   async upgradeTls(): Promise<TlsSummary> {
     this.#tlsGate = true;
@@ -248,6 +254,9 @@ export class SmtpSession implements SessionView {
 
   async #loop(): Promise<void> {
     for (;;) {
+      // smtpd_per_request_deadline: smtpd_timeout is for the whole command, however the client doles it out
+      if (this.settings.requestDeadline) this.input.startDeadline(this.settings.timeoutMs);
+      else this.input.clearDeadline();
       const line = await this.input.readLine(this.settings.lineLengthLimit);
       this.pipelined = this.input.pending() > 0;
       const next = await this.#command(line);

@@ -64,6 +64,10 @@ export interface SessionSettings {
   junkCommandLimit: number;
   timeoutMs: number;
   starttlsTimeoutMs: number;
+  /** smtpd_per_request_deadline: timeoutMs limits a whole command (or its content), not each read. */
+  requestDeadline: boolean;
+  /** smtpd_min_data_rate: with requestDeadline, content bytes per second that earn more time. */
+  minDataRate: number;
   heloRequired: boolean;
   disableVrfy: boolean;
   /** Lower-case EHLO keywords not announced. */

@@ -42,6 +42,8 @@ export function settings(over: Partial<SessionSettings> = {}): SessionSettings {
     forbiddenCommands: new Set(["CONNECT", "GET", "POST"]),
     strictRfc821: false,
     strictSmtputf8: false,
+    requestDeadline: false,
+    minDataRate: 500,
     smtputf8: true,
     tlsLevel: "none",
     tlsAuthOnly: false,

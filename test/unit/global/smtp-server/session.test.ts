@@ -559,3 +559,57 @@ describe("UTF-8 command lines (RFC 6531)", () => {
     expect(await t.reply()).toBe("250 2.0.0 Ok\r\n");
   });
 });
+
+describe("slow clients: smtpd_per_request_deadline and smtpd_min_data_rate", () => {
+  /** Sends `text` one piece at a time, `every` ms apart, until it is all out or the session has closed. */
+  async function trickle(t: FakeTransportLike, text: string, piece: number, every: number): Promise<void> {
+    for (let i = 0; i < text.length && !t.closed; i += piece) {
+      t.send(text.slice(i, i + piece));
+      await Bun.sleep(every);
+    }
+  }
+  type FakeTransportLike = { send(text: string): void; closed: boolean };
+
+  test("without the deadline, every byte restarts smtpd_timeout: a command trickled a byte at a time is served", async () => {
+    const { t } = start({ settings: { timeoutMs: 400 } });
+    await t.reply();
+    await trickle(t, "NOOP and some more words\r\n", 1, 40);
+    expect(await t.reply()).toBe("250 2.0.0 Ok\r\n");
+  });
+
+  test("with the deadline, smtpd_timeout is for the whole command: a byte-at-a-time client gets 421 4.4.2", async () => {
+    const { t, logs, done } = start({ settings: { timeoutMs: 400, requestDeadline: true } });
+    await t.reply();
+    // 60 bytes, 40 ms apart: 2.4 s for one command line
+    await trickle(t, `NOOP ${"x".repeat(55)}\r\n`, 1, 40);
+    expect(await t.reply()).toBe("421 4.4.2 mx.example.test Error: timeout exceeded\r\n");
+    await done;
+    expect(logs).toContain("timeout after CONNECT from client.example.org[192.0.2.7]");
+    expect(t.out).not.toContain("250 2.0.0 Ok");
+  });
+
+  test("with the deadline, message content below smtpd_min_data_rate times out; content at the rate goes on past smtpd_timeout", async () => {
+    const slow = start({ settings: { timeoutMs: 400, requestDeadline: true, minDataRate: 500 } });
+    await slow.t.reply();
+    await slow.t.cmd("EHLO x");
+    await slow.t.cmd("MAIL FROM:<a@example.org>");
+    await slow.t.cmd("RCPT TO:<b@example.net>");
+    expect(await slow.t.cmd("DATA")).toMatch(/^354 /);
+    // 25 bytes a second earns 50 ms a second
+    await trickle(slow.t, `Subject: slow\r\n\r\n${"y".repeat(100)}\r\n.\r\n`, 1, 40);
+    expect(await slow.t.reply()).toBe("421 4.4.2 mx.example.test Error: timeout exceeded\r\n");
+    await slow.done;
+    expect(slow.logs.some((l) => /^timeout after DATA \(\d+ bytes\) from client\.example\.org\[192\.0\.2\.7\]$/.test(l))).toBe(true);
+
+    const fast = start({ settings: { timeoutMs: 400, requestDeadline: true, minDataRate: 500 } });
+    await fast.t.reply();
+    await fast.t.cmd("EHLO x");
+    await fast.t.cmd("MAIL FROM:<a@example.org>");
+    await fast.t.cmd("RCPT TO:<b@example.net>");
+    expect(await fast.t.cmd("DATA")).toMatch(/^354 /);
+    // 200 bytes every 40 ms (5,000 bytes a second, ten times the minimum) for 1.2 s, three times smtpd_timeout
+    await trickle(fast.t, `Subject: fast\r\n\r\n${`${"z".repeat(198)}\r\n`.repeat(30)}`, 200, 40);
+    fast.t.send(".\r\n");
+    expect(await fast.t.reply()).toBe("250 2.0.0 Ok: queued as ID1\r\n");
+  });
+});
