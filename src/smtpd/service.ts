@@ -56,6 +56,8 @@ export interface ServerConnection {
   flushed(): Promise<void>;
   end(): Promise<void>;
   destroy(): void;
+  /** Output not yet handed to the kernel. */
+  readonly queuedBytes: number;
   startTls(options: TLSOptions & { isServer: boolean }): Promise<TlsInfo>;
 }
 
@@ -243,7 +245,9 @@ export class SmtpService {
     const transport: SessionTransport = {
       write: (d) => conn.write(d),
       flushed: () => conn.flushed(),
+      backlog: () => conn.queuedBytes,
       end: () => conn.end(),
+      destroy: () => conn.destroy(),
       onData: (h) => {
         for (const chunk of held.splice(0)) h(chunk);
         conn.onData(h);

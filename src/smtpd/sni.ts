@@ -219,6 +219,10 @@ export class NodeConnection {
     this.#socket.destroy();
     this.#closedNow();
   }
+
+  get queuedBytes(): number {
+    return this.#closed ? 0 : this.#socket.writableLength;
+  }
 }
 
 /** Listens with node:net (SO_REUSEPORT); implicit TLS through the SNI contexts when asked. */

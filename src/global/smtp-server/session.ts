@@ -31,6 +31,9 @@ const STAT_ORDER = ["helo", "ehlo", "starttls", "auth", "mail", "rcpt", "data", 
 
 export class SessionClosed extends Error {}
 
+/** Reply bytes a client may leave unread before the session waits for it to read them. */
+const OUTPUT_WINDOW = 64 * 1024;
+
 /** The mail transaction between MAIL and the end of DATA/BDAT LAST (or RSET). */
 export interface Transaction {
   sender: string;
@@ -127,6 +130,9 @@ export class SmtpSession implements SessionView {
       if (this.errorCount >= this.settings.softErrorLimit && this.settings.errorSleepMs > 0) await Bun.sleep(this.settings.errorSleepMs);
     }
     this.transport.write(formatReply(out));
+    // a client that does not read its replies must not make them pile up here: past a window, wait
+    // until they leave, within smtpd_timeout (Postfix's smtpd blocks on the write, under the same limit)
+    if ((this.transport.backlog?.() ?? 0) > OUTPUT_WINDOW) await withTimeout(this.transport.flushed(), this.settings.timeoutMs);
   }
 
   get lastReplyCode(): number {
@@ -220,14 +226,18 @@ export class SmtpSession implements SessionView {
       } else if (err instanceof InputTimeoutError) {
         const bytes = this.stage === "DATA" || this.stage === "BDAT" ? ` (${this.input.received} bytes)` : "";
         log.info(`timeout after ${this.stage}${bytes} from ${this.namaddr}`);
-        await this.send(reply(421, "4.4.2", `${this.settings.myhostname} Error: timeout exceeded`)).catch(() => {});
+        // a client that timed out by not reading is not waited for again
+        if ((this.transport.backlog?.() ?? 0) > OUTPUT_WINDOW && this.transport.destroy) {
+          this.transport.destroy();
+        } else await this.send(reply(421, "4.4.2", `${this.settings.myhostname} Error: timeout exceeded`)).catch(() => {});
       } else {
         log.warn(`${this.namaddr}: ${(err as Error)?.stack ?? String(err)}`);
         await this.send(reply(421, "4.3.0", `${this.settings.myhostname} Error: internal error`)).catch(() => {});
       }
     }
     log.info(`disconnect from ${this.namaddr} ${this.#statistics()}`);
-    await this.transport.end().catch(() => {});
+    // the last replies get smtpd_timeout to leave; a client that does not read them is dropped then
+    await withTimeout(this.transport.end(), this.settings.timeoutMs).catch(() => this.transport.destroy?.());
   }
 
   async #greet(): Promise<void> {

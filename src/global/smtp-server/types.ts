@@ -25,6 +25,10 @@ export interface SessionTransport {
   flushed(): Promise<void>;
   /** Closes after pending output. */
   end(): Promise<void>;
+  /** Bytes written and not yet handed to the kernel; optional (stdout has no such count). */
+  backlog?(): number;
+  /** Closes at once, dropping pending output; optional. */
+  destroy?(): void;
   /** Sets the handler for input; the engine calls it once. */
   onData(handler: (chunk: Uint8Array) => void): void;
   onClose(handler: () => void): void;

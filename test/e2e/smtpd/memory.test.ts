@@ -240,6 +240,47 @@ async function waitForSmtpd(s: SmtpdSystem): Promise<number> {
   return waitFor("the smtpd process", () => s.roles().get("smtpd"));
 }
 
+describe("a client that never reads its replies", () => {
+  test("3,000,000 pipelined NOOPs, no reply read: the replies do not pile up; smtpd_timeout ends the session", async () => {
+    // junk and error limits out of the way: only the unread replies are left to bound
+    const quiet = new SmtpdSystem({ smtpd_junk_command_limit: 100_000_000, smtpd_hard_error_limit: 100_000_000, smtpd_forbid_unauth_pipelining: "no", smtpd_timeout: "3s" });
+    try {
+      await quiet.start();
+      const qpid = quiet.roles().get("smtpd")!;
+      const socket: Socket = connect({ host: "127.0.0.1", port: quiet.port });
+      let closed = false;
+      socket.on("close", () => (closed = true));
+      socket.on("error", () => {});
+      await new Promise<void>((resolve, reject) => {
+        socket.once("connect", () => resolve());
+        socket.once("error", reject);
+      });
+      // never read: the replies stay in the kernel's buffers, then in the server
+      socket.pause();
+      writeFileSync(`/proc/${qpid}/clear_refs`, "5");
+      const before = statusKb(qpid, "VmRSS");
+      const batch = Buffer.from("NOOP\r\n".repeat(100_000));
+      for (let i = 0; i < 30 && !closed; i++) {
+        if (!socket.write(batch)) {
+          await new Promise<void>((resolve) => {
+            const t = setTimeout(resolve, 2000);
+            socket.once("drain", () => {
+              clearTimeout(t);
+              resolve();
+            });
+          });
+        }
+      }
+      await quiet.waitForLog(/postfix\/smtpd\[\d+\]: timeout after NOOP from localhost\[127\.0\.0\.1\]/, 60_000);
+      expect(await waitFor("the session's end", () => closed || undefined, 60_000)).toBe(true);
+      socket.destroy();
+      expect(statusKb(qpid, "VmHWM") - before).toBeLessThan(BOUND);
+    } finally {
+      await quiet.cleanup();
+    }
+  }, 120_000);
+});
+
 describe("bounds Postfix puts on what one client may hold", () => {
   test("hopcount_limit: 49 Received: headers and ours make 50: 554 5.4.0 Error: too many hops; 48 are accepted", async () => {
     const received = (n: number) => Array.from({ length: n }, (_, i) => `Received: from hop${i}.example by hop${i + 1}.example; Mon, 7 Dec 2026 00:00:00 +0000\r\n`).join("");

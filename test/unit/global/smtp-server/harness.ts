@@ -64,6 +64,8 @@ export class FakeTransport implements SessionTransport {
   closed = false;
   tls: TlsSummary | undefined;
   startTls?: () => Promise<TlsSummary>;
+  backlog?: () => number;
+  destroy?: () => void;
   #handler: ((chunk: Uint8Array) => void) | undefined;
   #closers: Array<() => void> = [];
   #waiters: Array<() => void> = [];

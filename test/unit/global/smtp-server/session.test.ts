@@ -613,3 +613,29 @@ describe("slow clients: smtpd_per_request_deadline and smtpd_min_data_rate", () 
     expect(await fast.t.reply()).toBe("250 2.0.0 Ok: queued as ID1\r\n");
   });
 });
+
+describe("a client that does not read its replies", () => {
+  test("past 64 KB of unread replies the session waits for them within smtpd_timeout, then logs the timeout and drops the client", async () => {
+    let backlog = 0;
+    let destroyed = false;
+    const { t, logs, done } = start({
+      settings: { timeoutMs: 200 },
+      transport: (ft) => {
+        ft.backlog = () => backlog;
+        // the client reads nothing: what waits never leaves
+        ft.flushed = () => (backlog > 0 ? new Promise<void>(() => {}) : Promise.resolve());
+        ft.destroy = () => {
+          destroyed = true;
+          void ft.end();
+        };
+      },
+    });
+    await t.reply();
+    expect(await t.cmd("NOOP")).toBe("250 2.0.0 Ok\r\n");
+    backlog = 100_000;
+    t.send("NOOP\r\n");
+    await done;
+    expect(logs).toContain("timeout after NOOP from client.example.org[192.0.2.7]");
+    expect(destroyed).toBe(true);
+  });
+});
