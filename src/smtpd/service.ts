@@ -181,13 +181,19 @@ export class SmtpService {
     return this.#active;
   }
 
+  /** smtpd_starttls_timeout in seconds, for the handshake of implicit TLS (smtpd_tls_wrappermode), as in Postfix. */
+  get handshakeSeconds(): number {
+    return (this.stressed ? this.#shared.stressSettings : this.#shared.settings).starttlsTimeoutMs / 1000;
+  }
+
   /**
    * Counts a new connection in, or refuses it when the process serves its
-   * share of process_limit already: `421 4.3.2 Service currently
-   * unavailable`, and the process goes under stress. An admitted connection
-   * must then be passed to serve(), which counts it out.
+   * share of process_limit already (`421 4.3.2 Service currently
+   * unavailable`, or, on an implicit-TLS port, a close) and the process goes
+   * under stress. An admitted connection holds its place until the
+   * returned release is called (once; more calls do nothing).
    */
-  admit(conn: ServerConnection): boolean {
+  admit(conn: ServerConnection, opts: { plaintext: boolean }): (() => void) | undefined {
     const limit = this.#shared.sessionLimit;
     if (limit > 0 && this.#active >= limit) {
       const now = Date.now();
@@ -197,23 +203,29 @@ export class SmtpService {
         log.warn(`service "${this.name}" has reached its session limit "${limit}" in this process: new clients get 421 4.3.2`);
         log.warn("to avoid this condition, increase the service's process_limit or reduce the service time per client");
       }
-      conn.write("421 4.3.2 Service currently unavailable\r\n");
-      void conn.end();
-      return false;
+      if (opts.plaintext) {
+        conn.write("421 4.3.2 Service currently unavailable\r\n");
+        void conn.end();
+      } else conn.destroy();
+      return undefined;
     }
     this.#active++;
-    return true;
+    let held = true;
+    return () => {
+      if (held) this.#active--;
+      held = false;
+    };
   }
 
-  /** Serves one admitted connection to its end; never throws (one bad session must not take the others down). */
-  async serve(conn: ServerConnection, held: Uint8Array[] = []): Promise<void> {
+  /** Serves one admitted connection to its end, then releases its place; never throws (one bad session must not take the others down). */
+  async serve(conn: ServerConnection, held: Uint8Array[], release: () => void): Promise<void> {
     try {
       await this.#serve(conn, held);
     } catch (err) {
       log.error(`session with ${conn.remoteAddress}: ${(err as Error)?.stack ?? String(err)}`);
       conn.destroy();
     } finally {
-      this.#active--;
+      release();
     }
   }
 

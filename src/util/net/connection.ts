@@ -283,6 +283,12 @@ export interface ListenOptions {
   reusePort?: boolean;
   /** A listening descriptor inherited from the master, instead of hostname/port. */
   fd?: number;
+  /**
+   * Called for each accepted connection before anything is read from it
+   * (with implicit TLS: before the handshake). False means the caller has
+   * closed it, or is closing it: it is never handed over.
+   */
+  onOpen?: (conn: Connection) => boolean;
 }
 
 export interface Listener {
@@ -297,10 +303,11 @@ export function listenConnections(opts: ListenOptions, onConnection: (conn: Conn
     ...connectionHandlers,
     open(s: AnySocket) {
       const conn = new Connection(s);
+      if (opts.onOpen && !opts.onOpen(conn)) return;
       if (!implicitTls) onConnection(conn);
     },
     handshake(s: AnySocket, ok: boolean, err: Error | null) {
-      if (!implicitTls || !s.data?.conn) return;
+      if (!implicitTls || !s.data?.conn || s.data.conn.closed) return;
       if (!ok) {
         s.end();
         return;

@@ -11,6 +11,8 @@
  * pauses between the bytes it trickles.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { connect, type Socket } from "node:net";
+import { run } from "../../helpers/run.ts";
 import { RawSmtp, SmtpdSystem, waitFor } from "./smtpd-system.ts";
 
 let sys: SmtpdSystem;
@@ -78,5 +80,49 @@ describe("slow clients", () => {
     // a session that started before the stress keeps its 300 s
     expect(await a1.cmd("NOOP")).toBe("250 2.0.0 Ok\r\n");
     await a1.quit();
+  }, 60_000);
+});
+
+describe("implicit TLS (smtps): connections that never start the handshake", () => {
+  test("count against the session cap from the accept, and are closed after smtpd_starttls_timeout", async () => {
+    const tls = new SmtpdSystem({}, { smtps: { process_limit: 2, smtpd_starttls_timeout: "5s" } });
+    try {
+      const cert = await run("postern", ["tls", "new-server-cert", "-c", tls.etc, "-q", "localhost"]);
+      expect(cert.code).toBe(0);
+      const [key, crt] = cert.stdout.trim().split("\n");
+      tls.writeConfig({ smtpd_tls_cert_file: crt!, smtpd_tls_key_file: key! });
+      await tls.start();
+      await tls.waitForLog(/postfix\/smtps\/smtpd\[\d+\]: disconnect from localhost\[127\.0\.0\.1\]/);
+      const silent = async () => {
+        const s: Socket = connect({ host: "127.0.0.1", port: tls.ports.smtps! });
+        const state = { closed: false };
+        s.on("close", () => (state.closed = true));
+        s.on("error", () => {});
+        // a refused connection may be reset before the client sees it open
+        await new Promise<void>((resolve) => {
+          s.once("connect", () => resolve());
+          s.once("close", () => resolve());
+        });
+        return { s, state };
+      };
+      // two connections that say nothing take both places; one more is closed at once
+      const a = await silent();
+      const b = await silent();
+      const c = await waitFor("a connection closed at the cap", async () => {
+        const x = await silent();
+        await waitFor("its close", () => x.state.closed || undefined, 2000).catch(() => undefined);
+        if (x.state.closed) return x;
+        x.s.destroy();
+        return undefined;
+      });
+      expect(c.state.closed).toBe(true);
+      expect(a.state.closed || b.state.closed).toBe(false);
+      // smtpd_starttls_timeout then closes the silent two
+      expect(await waitFor("the silent connections to be closed", () => (a.state.closed && b.state.closed) || undefined, 30_000)).toBe(true);
+      for (const x of [a, b, c]) x.s.destroy();
+      await tls.waitForLog(/warning: service "smtps" has reached its session limit "2" in this process/);
+    } finally {
+      await tls.cleanup();
+    }
   }, 60_000);
 });
