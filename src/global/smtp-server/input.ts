@@ -20,6 +20,9 @@
  * limit in command mode, the size limit in DATA/BDAT, and a cap on what a
  * client may send ahead (the caller pauses the socket past the high-water mark).
  * Time is bounded per read, or per request with a deadline (startDeadline).
+ *
+ * XXX: a message is kept whole in memory until the sink commits it (Postfix
+ * streams it to the queue file): up to message_size_limit per session.
  */
 
 export type BareNewlineMode = "normalize" | "reject" | "no";
