@@ -23,6 +23,7 @@ import { ensureQueueDirectories } from "../global/queue/directories.ts";
 import { queueOwner } from "../global/system/mail-owner.ts";
 import { Child } from "./children.ts";
 import { childEnvironment } from "../global/system/child-environment.ts";
+import { smtpdProcessPlan } from "../global/config/services.ts";
 import { VERSION } from "../version.ts";
 import { closeSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
@@ -75,9 +76,9 @@ export async function main(args: string[]): Promise<number> {
 
   const environment = () => ({ ...childEnvironment(config, configDir), ...(foreground ? { POSTERN_LOG_STDOUT: "1" } : {}) });
   const children = ROLES.map((role) => new Child(role, configDir, environment(), [], sockets.get(role)?.fd));
-  // smtpd: one process per core for each enabled service, at most its process_limit; each binds with SO_REUSEPORT
+  // smtpd: for each enabled service, one process per 20 sessions of its process_limit, at most one per core; each binds with SO_REUSEPORT
   for (const svc of config.services().filter((s) => s.enabled && s.role === "smtpd")) {
-    const n = Math.max(1, Math.min(availableParallelism(), svc.processLimit ?? config.int("default_process_limit")));
+    const n = smtpdProcessPlan(svc.processLimit ?? config.int("default_process_limit"), availableParallelism()).processes;
     for (let i = 0; i < n; i++) children.push(new Child("smtpd", configDir, environment(), ["--service", svc.name]));
   }
   for (const child of children) child.start();

@@ -27,6 +27,9 @@ import { listenAddresses } from "./listen.ts";
 import { SmtpService, type ServerConnection } from "./service.ts";
 import { loadServerTls } from "./tls.ts";
 
+/** Input read from a client before its session starts; then its socket is paused. */
+const HELD_WINDOW = 64 * 1024;
+
 function parseArgs(args: string[]): { service: string; rest: string[] } {
   let service = "smtp";
   const rest: string[] = [];
@@ -67,13 +70,36 @@ export async function main(args: string[]): Promise<number> {
   let service: SmtpService | undefined;
   const listeners: Listener[] = [];
   let dropped = false;
-  const early: Array<[ServerConnection, Uint8Array[]]> = [];
+  const early: Array<[ServerConnection, Uint8Array[], () => void]> = [];
+  let implicitTls = false;
+  // admitted connections and how each gives its place back (when its session ends, or when it closes before)
+  const admitted = new WeakMap<ServerConnection, () => void>();
+  const opened = (conn: ServerConnection): boolean => {
+    const release = service!.admit(conn, { plaintext: !implicitTls });
+    if (!release) return false;
+    admitted.set(conn, release);
+    conn.onClose(release);
+    // implicit TLS: the handshake gets smtpd_starttls_timeout, as in Postfix
+    if (implicitTls) conn.setIdleTimeout(service!.handshakeSeconds, () => conn.destroy());
+    return true;
+  };
   const accept = (conn: ServerConnection) => {
-    // keep what the client sends before its session reads (an early talker's words)
+    const release = admitted.get(conn);
+    if (!release) {
+      conn.destroy();
+      return;
+    }
+    // until its session starts (after the reverse lookup) a client's early words are kept, up to a
+    // window; then the socket is paused, so nothing more piles up here
     const held: Uint8Array[] = [];
-    conn.onData((chunk) => held.push(chunk));
-    if (dropped && service) void service.serve(conn, held);
-    else early.push([conn, held]);
+    let heldBytes = 0;
+    conn.onData((chunk) => {
+      held.push(Buffer.from(chunk));
+      heldBytes += chunk.length;
+      if (heldBytes >= HELD_WINDOW) conn.pause(true);
+    });
+    if (dropped) void service!.serve(conn, held, release);
+    else early.push([conn, held, release]);
   };
 
   const ctx = await startDaemon(rest, {
@@ -85,8 +111,9 @@ export async function main(args: string[]): Promise<number> {
       const problems = config.validate();
       if (problems.length) throw problems[0]!;
       const tls = loadServerTls(config, (t) => log.warn(t));
-      service = new SmtpService(def.name, config, tls);
+      service = new SmtpService(def.name, config, tls, def.processLimit);
       const wrapper = config.bool("smtpd_tls_wrappermode");
+      implicitTls = wrapper && tls.options !== undefined;
       // certificates by name (SNI) need node:tls: such a service listens through sni.ts
       let sni: import("./sni.ts").SniContexts | undefined;
       if (tls.options && config.list("tls_server_sni_maps").length) {
@@ -98,8 +125,8 @@ export async function main(args: string[]): Promise<number> {
         try {
           if (sni) {
             const { listenWithSni } = await import("./sni.ts");
-            listeners.push(await listenWithSni({ hostname: a.hostname, port: a.port, implicitTls: wrapper }, sni, accept));
-          } else listeners.push(listenConnections({ hostname: a.hostname, port: a.port, reusePort: true, ...(wrapper && tls.options ? { tls: tls.options } : {}) }, accept));
+            listeners.push(await listenWithSni({ hostname: a.hostname, port: a.port, implicitTls: wrapper, onOpen: opened }, sni, accept));
+          } else listeners.push(listenConnections({ hostname: a.hostname, port: a.port, reusePort: true, onOpen: opened, ...(wrapper && tls.options ? { tls: tls.options } : {}) }, accept));
         } catch (err) {
           throw new ExitError(EX_CONFIG, `service ${def.name}: cannot listen on ${a.hostname.includes(":") ? `[${a.hostname}]` : a.hostname}:${a.port}: ${(err as Error).message}`);
         }
@@ -108,14 +135,14 @@ export async function main(args: string[]): Promise<number> {
     onReload(base) {
       try {
         const def = serviceDef(base, name);
-        service?.reload(base.withOverrides(def.overrides));
+        service?.reload(base.withOverrides(def.overrides), def.processLimit);
       } catch (err) {
         log.error(`reload: ${(err as Error).message}`);
       }
     },
   });
   dropped = true;
-  for (const [conn, held] of early.splice(0)) void service!.serve(conn, held);
+  for (const [conn, held, release] of early.splice(0)) void service!.serve(conn, held, release);
 
   await ctx.stopped;
   for (const l of listeners) l.stop();

@@ -6,6 +6,17 @@
  * (src/smtpd/protocol) with the restriction policy, the queue sink and
  * ETRN through the queue manager.
  *
+ * Sessions are capped per process (its share of the service's
+ * process_limit, config/services.ts): a connection beyond the cap is
+ * counted before any DNS lookup and gets `421 4.3.2 Service currently
+ * unavailable`. Reaching the cap puts the process under stress, as
+ * Postfix's master does for a service at its process limit: sessions that
+ * start in the next 1000 seconds run with stress=yes, so the
+ * `${stress?{x}:{y}}` defaults (smtpd_timeout 10s, smtpd_hard_error_limit
+ * 1, ...) apply to them. Until its session starts, a connection is read
+ * no further than a small window (then its socket is paused, main.ts), so
+ * nothing a client sends while its reverse lookup runs piles up here.
+ *
  * A reload re-reads the configuration for new sessions; sessions in
  * progress keep what they started with. Runs as mail_owner.
  */
@@ -28,6 +39,8 @@ import { CheckContext } from "./restrictions/context.ts";
 import { BuiltinSasl } from "./sasl/builtin.ts";
 import { DovecotSasl } from "./sasl/dovecot.ts";
 import { tlsSummary, type ServerTls } from "./tls.ts";
+import { smtpdProcessPlan } from "../global/config/services.ts";
+import { availableParallelism } from "node:os";
 
 /** What a session needs of its connection: connection.ts's Connection, or sni.ts's NodeConnection. */
 export interface ServerConnection {
@@ -43,12 +56,19 @@ export interface ServerConnection {
   flushed(): Promise<void>;
   end(): Promise<void>;
   destroy(): void;
+  /** Output not yet handed to the kernel. */
+  readonly queuedBytes: number;
   startTls(options: TLSOptions & { isServer: boolean }): Promise<TlsInfo>;
 }
 
 interface Shared {
   config: Config;
   settings: SessionSettings;
+  /** The configuration and engine settings with stress=yes. */
+  stressConfig: Config;
+  stressSettings: SessionSettings;
+  /** Sessions this process serves at once; 0: no limit. */
+  sessionLimit: number;
   mynetworks: HostMatcher;
   limitExceptions: HostMatcher;
   bareNewlineExclusions: HostMatcher;
@@ -58,15 +78,24 @@ interface Shared {
   sink: QueueSink;
 }
 
+/** How long a process stays under stress after it last reached its session cap (Postfix's master: 1000 s). */
+const STRESS_MS = 1000 * 1000;
+
 export class SmtpService {
   #shared: Shared;
   readonly anvil: Anvil;
   readonly sessions = new Set<SmtpSession>();
+  /** Connections admitted and not yet ended, counted from the accept (before any DNS lookup). */
+  #active = 0;
+  #stressUntil = 0;
+  #busyWarned = 0;
 
   constructor(
     readonly name: string,
     config: Config,
     private tls: ServerTls,
+    /** The service's process_limit; undefined: $default_process_limit. */
+    private processLimit: number | undefined,
   ) {
     this.anvil = new Anvil(config.time("anvil_rate_time_unit") * 1000);
     this.#shared = this.#build(config);
@@ -80,9 +109,14 @@ export class SmtpService {
       else if (saslType === "builtin" || saslType === "postern") sasl = new BuiltinSasl(config);
       else log.warn(`smtpd_sasl_type "${saslType}" is not supported (use builtin or dovecot); AUTH is off`);
     }
+    const stressConfig = config.withOverrides({ stress: "yes" });
+    const limit = this.processLimit ?? config.int("default_process_limit");
     return {
       config,
       settings: sessionSettings(config, { tlsAvailable: this.tls.options !== undefined }),
+      stressConfig,
+      stressSettings: sessionSettings(stressConfig, { tlsAvailable: this.tls.options !== undefined }),
+      sessionLimit: smtpdProcessPlan(limit, availableParallelism()).sessionsPerProcess,
       mynetworks: hostMatcherFor(config, "mynetworks"),
       limitExceptions: hostMatcherFor(config, "smtpd_client_event_limit_exceptions"),
       bareNewlineExclusions: hostMatcherFor(config, "smtpd_forbid_bare_newline_exclusions"),
@@ -97,8 +131,9 @@ export class SmtpService {
     };
   }
 
-  reload(config: Config): void {
+  reload(config: Config, processLimit: number | undefined): void {
     try {
+      this.processLimit = processLimit;
       this.#shared = this.#build(config);
       this.anvil.timeUnitMs = config.time("anvil_rate_time_unit") * 1000;
     } catch (err) {
@@ -136,21 +171,71 @@ export class SmtpService {
     }
   }
 
-  /** Serves one connection to its end; never throws (one bad session must not take the others down). */
-  async serve(conn: ServerConnection, held: Uint8Array[] = []): Promise<void> {
+  /** Whether the process is under stress now (it reached its session cap within the last 1000 s). */
+  get stressed(): boolean {
+    return Date.now() < this.#stressUntil;
+  }
+
+  /** Connections admitted and not yet ended. */
+  get active(): number {
+    return this.#active;
+  }
+
+  /** smtpd_starttls_timeout in seconds, for the handshake of implicit TLS (smtpd_tls_wrappermode), as in Postfix. */
+  get handshakeSeconds(): number {
+    return (this.stressed ? this.#shared.stressSettings : this.#shared.settings).starttlsTimeoutMs / 1000;
+  }
+
+  /**
+   * Counts a new connection in, or refuses it when the process serves its
+   * share of process_limit already (`421 4.3.2 Service currently
+   * unavailable`, or, on an implicit-TLS port, a close) and the process goes
+   * under stress. An admitted connection holds its place until the
+   * returned release is called (once; more calls do nothing).
+   */
+  admit(conn: ServerConnection, opts: { plaintext: boolean }): (() => void) | undefined {
+    const limit = this.#shared.sessionLimit;
+    if (limit > 0 && this.#active >= limit) {
+      const now = Date.now();
+      this.#stressUntil = now + STRESS_MS;
+      if (now - this.#busyWarned >= STRESS_MS) {
+        this.#busyWarned = now;
+        log.warn(`service "${this.name}" has reached its session limit "${limit}" in this process: new clients get 421 4.3.2`);
+        log.warn("to avoid this condition, increase the service's process_limit or reduce the service time per client");
+      }
+      if (opts.plaintext) {
+        conn.write("421 4.3.2 Service currently unavailable\r\n");
+        void conn.end();
+      } else conn.destroy();
+      return undefined;
+    }
+    this.#active++;
+    let held = true;
+    return () => {
+      if (held) this.#active--;
+      held = false;
+    };
+  }
+
+  /** Serves one admitted connection to its end, then releases its place; never throws (one bad session must not take the others down). */
+  async serve(conn: ServerConnection, held: Uint8Array[], release: () => void): Promise<void> {
     try {
       await this.#serve(conn, held);
     } catch (err) {
       log.error(`session with ${conn.remoteAddress}: ${(err as Error)?.stack ?? String(err)}`);
       conn.destroy();
+    } finally {
+      release();
     }
   }
 
   async #serve(conn: ServerConnection, held: Uint8Array[]): Promise<void> {
     const shared = this.#shared;
-    const config = shared.config;
+    const stress = this.stressed;
+    const config = stress ? shared.stressConfig : shared.config;
+    const baseSettings = stress ? shared.stressSettings : shared.settings;
     // a client that never reads must not hold the session forever
-    conn.setIdleTimeout(shared.settings.timeoutMs / 1000 + 30, () => conn.destroy());
+    conn.setIdleTimeout(baseSettings.timeoutMs / 1000 + 30, () => conn.destroy());
     const address = conn.remoteAddress;
     const names = await this.#names(shared, address);
     const client = {
@@ -160,23 +245,31 @@ export class SmtpService {
       reverseName: names.reverseName,
       nameStatus: names.nameStatus === "ok" ? ("ok" as const) : names.nameStatus === "temp" ? ("temp" as const) : ("perm" as const),
     };
-    let settings = shared.settings;
+    let settings = baseSettings;
     if (settings.bareNewline !== "no" && (await shared.bareNewlineExclusions.matches(client.name, client.address))) settings = { ...settings, bareNewline: "no" };
     let sasl = shared.sasl;
     if (sasl && !shared.saslExceptions.empty && (await shared.saslExceptions.matches(client.name, client.address))) sasl = undefined;
     if (sasl instanceof DovecotSasl) await sasl.prepare().catch((err: Error) => log.warn(err.message));
 
     const tlsOptions = this.tls.options;
+    // the socket may have been paused before the session (main.ts); the session's input takes over (and pauses it when too much waits)
+    let inputPaused = false;
     const transport: SessionTransport = {
       write: (d) => conn.write(d),
       flushed: () => conn.flushed(),
+      backlog: () => conn.queuedBytes,
       end: () => conn.end(),
+      destroy: () => conn.destroy(),
       onData: (h) => {
         for (const chunk of held.splice(0)) h(chunk);
         conn.onData(h);
+        if (!inputPaused) conn.pause(false);
       },
       onClose: (h) => conn.onClose(() => h()),
-      pause: (paused) => conn.pause(paused),
+      pause: (paused) => {
+        inputPaused = paused;
+        conn.pause(paused);
+      },
       ...(tlsOptions && !conn.secure ? { startTls: async () => tlsSummary(await conn.startTls({ isServer: true, ...tlsOptions })) } : {}),
       tls: conn.tls ? tlsSummary(conn.tls) : undefined,
     };

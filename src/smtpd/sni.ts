@@ -219,21 +219,37 @@ export class NodeConnection {
     this.#socket.destroy();
     this.#closedNow();
   }
+
+  /** Implicit TLS: the handshake is done. */
+  handshakeDone(info: TlsInfo): void {
+    this.#tls = info;
+  }
+
+  get queuedBytes(): number {
+    return this.#closed ? 0 : this.#socket.writableLength;
+  }
 }
 
 /** Listens with node:net (SO_REUSEPORT); implicit TLS through the SNI contexts when asked. */
 export async function listenWithSni(
-  opts: { hostname: string; port: number; implicitTls: boolean },
+  opts: { hostname: string; port: number; implicitTls: boolean; onOpen?: (conn: NodeConnection) => boolean },
   sni: SniContexts,
   onConnection: (conn: NodeConnection) => void,
 ): Promise<Listener> {
   const server: Server = createServer((socket) => {
     if (!opts.implicitTls) {
-      onConnection(new NodeConnection(socket, sni));
+      const conn = new NodeConnection(socket, sni);
+      if (!opts.onOpen || opts.onOpen(conn)) onConnection(conn);
       return;
     }
     const secure = new TLSSocket(socket, { isServer: true, secureContext: sni.defaultContext, SNICallback: sni.callback });
-    secure.once("secure", () => onConnection(new NodeConnection(secure, sni, infoOf(secure))));
+    // the same connection before and after the handshake, so onOpen's caller knows it again
+    const conn = new NodeConnection(secure, sni);
+    if (opts.onOpen && !opts.onOpen(conn)) return;
+    secure.once("secure", () => {
+      conn.handshakeDone(infoOf(secure));
+      onConnection(conn);
+    });
     secure.once("error", () => secure.destroy());
   });
   await new Promise<void>((resolve, reject) => {

@@ -148,3 +148,19 @@ export function isListenAddress(text: string): boolean {
   const m = /^(?:(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):)?(\d{1,5})$/.exec(text);
   return !!m && Number(m[2]) > 0 && Number(m[2]) < 65536;
 }
+
+/** Sessions of process_limit that one smtpd process takes before the master starts another (up to one per core). */
+export const SESSIONS_PER_PROCESS = 20;
+
+/**
+ * How a service's process_limit (Postfix: at most that many clients at once,
+ * one per process) is spread over postern's smtpd processes, which serve
+ * many sessions each: one process per SESSIONS_PER_PROCESS sessions, at
+ * most one per core, and each process admits its share of the limit.
+ * A limit of 0 means no limit, as in Postfix.
+ */
+export function smtpdProcessPlan(processLimit: number, cores: number): { processes: number; sessionsPerProcess: number } {
+  if (processLimit <= 0) return { processes: Math.max(1, cores), sessionsPerProcess: 0 };
+  const processes = Math.max(1, Math.min(cores, Math.ceil(processLimit / SESSIONS_PER_PROCESS)));
+  return { processes, sessionsPerProcess: Math.ceil(processLimit / processes) };
+}

@@ -10,7 +10,9 @@
  * as Postfix's resolver does; whether the address "routes" through another
  * host (`@`, `%` or `!` in the local part) is for the relay checks to decide.
  *
- * Input is untrusted command text (latin1, one char per byte).
+ * Input is untrusted command text, decoded as UTF-8 (input.ts refuses a
+ * line that is not valid UTF-8), so an address keeps its characters from
+ * the wire to the queue file and the next hop.
  */
 
 export interface ParsedPath {
@@ -20,7 +22,7 @@ export interface ParsedPath {
   written: string;
   /** The text after the path: the ESMTP parameters. */
   rest: string;
-  /** The address holds non-ASCII bytes (needs SMTPUTF8). */
+  /** The address holds non-ASCII characters (needs SMTPUTF8). */
   eightBit: boolean;
 }
 

@@ -10,7 +10,7 @@
  */
 import { decodeXtext, parseNotify, parseOrcpt } from "../../global/message/dsn-params.ts";
 import { parsePath, splitParams } from "./args.ts";
-import type { CommandLine } from "./input.ts";
+import { GrowingBuffer, type CommandLine } from "./input.ts";
 import { reply, type SmtpReply } from "./reply.ts";
 import { printable } from "../../util/printable.ts";
 import { receivedHeader } from "./received.ts";
@@ -35,6 +35,8 @@ export interface CommandRow {
 }
 
 const ok = (): SmtpReply | undefined => undefined;
+/** Postfix's reply (strict_smtputf8) to a non-ASCII address without SMTPUTF8. */
+const UNICODE_NEEDS_SMTPUTF8 = reply(553, "5.6.7", "Must declare SMTPUTF8 to send unicode address");
 const MAX_SIZE = Number.MAX_SAFE_INTEGER;
 
 /** HELO/EHLO names as Postfix keeps them: anything but printable ASCII becomes "?". */
@@ -191,6 +193,10 @@ const MAIL: CommandRow = {
       await s.send(reply(552, "5.3.4", "Message size exceeds fixed limit"));
       return "continue";
     }
+    if (path.eightBit && !params.smtputf8 && s.settings.strictSmtputf8) {
+      await s.send(UNICODE_NEEDS_SMTPUTF8);
+      return "continue";
+    }
     const space = await s.services.sink.checkSpace(params.size ?? 0);
     if (space) {
       await s.send(space);
@@ -267,6 +273,10 @@ const RCPT: CommandRow = {
         await s.send(reply(555, "5.5.4", `Unsupported option: ${printable(p.word)}`));
         return "continue";
       }
+    }
+    if (path.eightBit && !tx.params.smtputf8 && s.settings.strictSmtputf8) {
+      await s.send(UNICODE_NEEDS_SMTPUTF8);
+      return "continue";
     }
     const result = await s.services.policy.rcpt(s, rcpt);
     if (result.reject) {
@@ -372,26 +382,26 @@ const DATA: CommandRow = {
     s.tx!.actions.push(...(result.actions ?? []));
     await s.send(reply(354, undefined, "End data with <CR><LF>.<CR><LF>"));
     s.input.received = 0;
+    s.contentDeadline();
     const data = await s.input.readData(s.settings.bareNewline, s.settings.messageSizeLimit, !line.bareLf);
     await finishMessage(s, data.content, data.size, data.bareLf, (id) => `Ok: queued as ${id}`);
     return "continue";
   },
 };
 
-/** LF line ends from BDAT's CRLF content; says whether a bare LF was there. */
-function chunkContent(chunks: Buffer[]): { content: Buffer; bareLf: boolean } {
-  const all = Buffer.concat(chunks);
+/** BDAT's CRLF content turned into LF line ends in place; says whether a bare LF was there. */
+function chunkContent(all: Buffer): { content: Buffer; bareLf: boolean } {
   let bareLf = false;
-  const parts: Buffer[] = [];
+  let w = 0;
   let start = 0;
   for (let i = all.indexOf(10); i >= 0; i = all.indexOf(10, i + 1)) {
     if (i > 0 && all[i - 1] === 13) {
-      parts.push(all.subarray(start, i - 1));
+      w += all.copy(all, w, start, i - 1);
       start = i;
     } else bareLf = true;
   }
-  parts.push(all.subarray(start));
-  return { content: Buffer.concat(parts), bareLf };
+  w += all.copy(all, w, start);
+  return { content: all.subarray(0, w), bareLf };
 }
 
 const BDAT: CommandRow = {
@@ -409,6 +419,7 @@ const BDAT: CommandRow = {
     }
     const count = Number(m[1]);
     const last = m[2] !== undefined;
+    s.contentDeadline();
     const discard = async (r: SmtpReply) => {
       await s.input.readBytes(count, () => {});
       if (last) {
@@ -434,24 +445,24 @@ const BDAT: CommandRow = {
         return discard(result.reject);
       }
       tx.actions.push(...(result.actions ?? []));
-      tx.bdat = { chunks: [], size: 0, tooBig: false, failed: false };
+      tx.bdat = { content: new GrowingBuffer(), size: 0, tooBig: false, failed: false };
     }
     const bdat = tx.bdat;
     const limit = s.settings.messageSizeLimit;
     await s.input.readBytes(count, (bytes) => {
       bdat.size += bytes.length;
-      if (limit > 0 && bdat.size > limit) {
+      if (limit > 0 && bdat.size > limit && !bdat.tooBig) {
         bdat.tooBig = true;
-        bdat.chunks = [];
+        bdat.content.clear();
       }
-      if (!bdat.tooBig) bdat.chunks.push(bytes);
+      if (!bdat.tooBig) bdat.content.append(bytes);
     });
     if (!last) {
       await s.send(reply(250, "2.0.0", `Ok: ${count} bytes`));
       return "continue";
     }
     const total = bdat.size;
-    const { content, bareLf } = chunkContent(bdat.chunks);
+    const { content, bareLf } = chunkContent(bdat.content.bytes());
     await finishMessage(s, bdat.tooBig ? undefined : content, content.length, bareLf, (id) => `Ok: ${total} bytes queued as ${id}`);
     return "continue";
   },
@@ -526,9 +537,14 @@ const VRFY: CommandRow = {
   async proceed(s, arg) {
     // an optional SMTPUTF8 at the end; the rest is one address (Postfix answers "a b" as bad syntax)
     const text = arg.replace(/[ \t]+SMTPUTF8$/i, "");
+    const smtputf8 = text !== arg && s.settings.smtputf8 && s.announced("smtputf8");
     const path = /^<.*>$/.test(text) || !/[ \t]/.test(text) ? parsePath(text, { strict: false, allowEmpty: false }) : "address";
     if (typeof path === "string" || path.rest !== "") {
       await s.send(reply(501, "5.1.3", "Bad recipient address syntax"));
+      return "continue";
+    }
+    if (path.eightBit && !smtputf8 && s.settings.strictSmtputf8) {
+      await s.send(UNICODE_NEEDS_SMTPUTF8);
       return "continue";
     }
     const result = await s.services.policy.vrfy(s, path.address);

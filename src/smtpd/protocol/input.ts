@@ -12,11 +12,17 @@
  * A bare <CR> is an ordinary byte, as in Postfix.
  *
  * Content is stored with LF line ends and dot-unstuffed; a "." line that does
- * not end DATA is unstuffed to an empty line.
+ * not end DATA is unstuffed to an empty line. Command lines are decoded as
+ * UTF-8 (RFC 6531); one that is not valid UTF-8 is flagged, never passed on
+ * as text.
  *
  * Everything here is untrusted client input; memory is bounded by the line
  * limit in command mode, the size limit in DATA/BDAT, and a cap on what a
  * client may send ahead (the caller pauses the socket past the high-water mark).
+ * Time is bounded per read, or per request with a deadline (startDeadline).
+ *
+ * XXX: a message is kept whole in memory until the sink commits it (Postfix
+ * streams it to the queue file): up to message_size_limit per session.
  */
 
 export type BareNewlineMode = "normalize" | "reject" | "no";
@@ -34,18 +40,49 @@ export class InputTimeoutError extends Error {
 }
 
 export interface CommandLine {
-  /** The line without its ending, latin1 (one char per byte). */
+  /** The line without its ending, decoded as UTF-8 (as latin1, one char per byte, when badUtf8). */
   text: string;
   /** Ended by LF without CR. */
   bareLf: boolean;
   /** Longer than the limit: cut at the limit, the rest of the line was dropped. */
   truncated: boolean;
+  /** The line is not valid UTF-8 (its text is then only fit for log lines, through printable()). */
+  badUtf8: boolean;
+}
+
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** A command line's text: UTF-8 when it is valid UTF-8 (ASCII is), else latin1 and a flag. */
+export function decodeCommandText(bytes: Uint8Array): { text: string; utf8: boolean } {
+  let ascii = true;
+  for (let i = 0; i < bytes.length; i++) {
+    if (bytes[i]! >= 0x80) {
+      ascii = false;
+      break;
+    }
+  }
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (ascii) return { text: buf.toString("latin1"), utf8: true };
+  try {
+    // the fatal decoder refuses overlong forms, surrogates and truncated sequences
+    return { text: utf8Decoder.decode(bytes), utf8: true };
+  } catch {
+    return { text: buf.toString("latin1"), utf8: false };
+  }
+}
+
+/** The first `limit` bytes of `bytes`, moved back so no UTF-8 character is cut in two. */
+function cutAtCharacter(bytes: Buffer, limit: number): Buffer {
+  let cut = Math.min(limit, bytes.length);
+  // a continuation byte (10xxxxxx) at the cut: back off to the start of its character (at most 3 bytes)
+  for (let back = 0; back < 3 && cut > 0 && cut < bytes.length && (bytes[cut]! & 0xc0) === 0x80; back++) cut--;
+  return bytes.subarray(0, cut);
 }
 
 export interface DataContent {
   /** The message with LF line ends; absent when it exceeded the size limit. */
   content: Buffer | undefined;
-  /** Content bytes received (after unstuffing, counting LF line ends). */
+  /** Content bytes received (after unstuffing, counting CRLF line ends as Postfix does). */
   size: number;
   /** Some line ended in a bare LF. */
   bareLf: boolean;
@@ -74,6 +111,8 @@ export class SmtpInput {
   #wake: (() => void) | undefined;
   #paused = false;
   #opts: InputOptions;
+  /** The per-request deadline (performance.now() time), its length, and the data rate that extends it. */
+  #deadline: { at: number; span: number; rate: number } | undefined;
   /** Total bytes received, for "(N bytes)" in timeout messages. */
   received = 0;
 
@@ -85,9 +124,28 @@ export class SmtpInput {
     this.#opts.timeoutMs = ms;
   }
 
+  /**
+   * Postfix's per-request deadline (smtpd_per_request_deadline): from now
+   * on, reads together may take at most `ms` (instead of `timeoutMs` for
+   * each read), so a client cannot hold a session by sending one byte now
+   * and then. With `minDataRate` > 0 (message content), every
+   * `minDataRate` bytes that arrive add a second, but the time left never
+   * exceeds `ms`. Replaces any deadline set before.
+   */
+  startDeadline(ms: number, minDataRate = 0): void {
+    this.#deadline = ms > 0 ? { at: performance.now() + ms, span: ms, rate: minDataRate } : undefined;
+  }
+
+  /** Back to a time limit per read. */
+  clearDeadline(): void {
+    this.#deadline = undefined;
+  }
+
   push(chunk: Uint8Array): void {
     if (this.#eof || chunk.length === 0) return;
     this.received += chunk.length;
+    const d = this.#deadline;
+    if (d && d.rate > 0) d.at = Math.min(d.at + (chunk.length * 1000) / d.rate, performance.now() + d.span);
     // joined when read (#gather), so a client that sends many small pieces costs no repeated copying
     this.#incoming.push(Buffer.from(chunk));
     this.#incomingLength += chunk.length;
@@ -121,7 +179,8 @@ export class SmtpInput {
   #gather(): void {
     if (this.#incoming.length === 0) return;
     const rest = this.#buf.subarray(this.#pos);
-    this.#buf = Buffer.concat(rest.length ? [rest, ...this.#incoming] : this.#incoming);
+    // one piece and nothing left over (the common case) is taken as it is: no second copy
+    this.#buf = rest.length === 0 && this.#incoming.length === 1 ? this.#incoming[0]! : Buffer.concat(rest.length ? [rest, ...this.#incoming] : this.#incoming);
     this.#pos = 0;
     this.#incoming = [];
     this.#incomingLength = 0;
@@ -166,13 +225,16 @@ export class SmtpInput {
       this.#paused = false;
       this.#opts.onPressure?.(false);
     }
+    // a per-request deadline bounds this wait by the time left; else each read gets timeoutMs
+    const wait = this.#deadline ? Math.max(0, this.#deadline.at - performance.now()) : this.#opts.timeoutMs;
+    if (this.#deadline && wait <= 0) return Promise.reject(new InputTimeoutError());
     return new Promise<void>((resolve, reject) => {
       const timer =
-        this.#opts.timeoutMs > 0
+        wait > 0
           ? setTimeout(() => {
               this.#wake = undefined;
               reject(new InputTimeoutError());
-            }, this.#opts.timeoutMs)
+            }, wait)
           : undefined;
       this.#wake = () => {
         this.#wake = undefined;
@@ -189,11 +251,12 @@ export class SmtpInput {
   }
 
   /**
-   * One command line. A line longer than `limit` bytes is cut there and the
-   * rest of it skipped, as Postfix's smtp_get does.
+   * One command line. A line longer than `limit` bytes is cut there (at a
+   * character boundary) and the rest of it skipped, as Postfix's smtp_get
+   * does. The line is decoded as UTF-8; one that is not valid UTF-8 says so.
    */
   async readLine(limit: number): Promise<CommandLine> {
-    let truncated: string | undefined;
+    let truncated: Buffer | undefined;
     for (;;) {
       this.#gather();
       const nl = this.#buf.indexOf(LF, this.#pos);
@@ -201,17 +264,18 @@ export class SmtpInput {
         let end = nl;
         const bareLf = !(end > this.#pos && this.#buf[end - 1] === CR);
         if (!bareLf) end--;
-        let text: string;
-        if (truncated !== undefined) text = truncated;
+        let bytes: Buffer;
+        if (truncated !== undefined) bytes = truncated;
         else if (end - this.#pos > limit) {
-          text = this.#buf.toString("latin1", this.#pos, this.#pos + limit);
-          truncated = text;
-        } else text = this.#buf.toString("latin1", this.#pos, end);
+          bytes = cutAtCharacter(this.#buf.subarray(this.#pos, this.#pos + limit + 1), limit);
+          truncated = bytes;
+        } else bytes = this.#buf.subarray(this.#pos, end);
+        const decoded = decodeCommandText(bytes);
         this.#consume(nl + 1);
-        return { text, bareLf, truncated: truncated !== undefined };
+        return { text: decoded.text, bareLf, truncated: truncated !== undefined, badUtf8: !decoded.utf8 };
       }
       if (truncated === undefined && this.pending() > limit) {
-        truncated = this.#buf.toString("latin1", this.#pos, this.#pos + limit);
+        truncated = Buffer.from(cutAtCharacter(this.#buf.subarray(this.#pos, this.#pos + limit + 1), limit));
       }
       if (truncated !== undefined) this.#consume(this.#buf.length);
       await this.#more();
@@ -223,69 +287,139 @@ export class SmtpInput {
    * command line itself ended in CRLF (a "." right after a bare-LF DATA line
    * does not end the message). Bytes beyond `sizeLimit` (0: none) are read
    * and dropped.
+   *
+   * The content is copied into one growing buffer, line by line as it
+   * arrives; nothing is kept per line, so a million empty lines cost no more
+   * than their bytes.
    */
   async readData(mode: BareNewlineMode, sizeLimit: number, afterCrlf: boolean): Promise<DataContent> {
-    const parts: Buffer[] = [];
+    const out = new GrowingBuffer();
     let size = 0;
     let bareLf = false;
     let tooBig = false;
     let prevCrlf = afterCrlf;
-    let partial: Buffer[] = [];
-    let partialLength = 0;
-    const newline = Buffer.from("\n");
+    // the line being read: where it starts in `out`, its length so far (all bytes, before unstuffing), first and last byte
+    let lineStart = 0;
+    let lineLength = 0;
+    let first = -1;
+    let last = -1;
     for (;;) {
       this.#gather();
       const nl = this.#buf.indexOf(LF, this.#pos);
-      if (nl < 0) {
-        if (this.pending() > 0) {
-          partial.push(Buffer.from(this.#buf.subarray(this.#pos)));
-          partialLength += this.pending();
-          this.#consume(this.#buf.length);
-          if (sizeLimit > 0 && size + partialLength > sizeLimit && partialLength > 2) {
-            // over the limit inside one line: count it, keep only its first bytes (enough to tell "." and "..")
-            tooBig = true;
-            parts.length = 0;
-            const head = Buffer.concat(partial).subarray(0, 2);
-            size += partialLength - head.length;
-            partial = [head];
-            partialLength = head.length;
-          }
+      const end = nl < 0 ? this.#buf.length : nl;
+      if (end > this.#pos) {
+        let from = this.#pos;
+        if (lineLength === 0) {
+          first = this.#buf[from]!;
+          // dot-unstuffing: a line's leading "." is never stored
+          if (first === DOT) from++;
         }
+        lineLength += end - this.#pos;
+        last = this.#buf[end - 1]!;
+        if (!tooBig) {
+          const stored = out.length - lineStart + (end - from);
+          if (sizeLimit > 0 && size + stored > sizeLimit + 2) {
+            // over the limit inside one line: the rest is counted, never stored
+            tooBig = true;
+            out.clear();
+          } else out.append(this.#buf, from, end);
+        }
+      }
+      if (nl < 0) {
+        this.#consume(this.#buf.length);
         await this.#more();
         continue;
       }
-      const tail = this.#buf.subarray(this.#pos, nl);
-      const line = partial.length ? Buffer.concat([...partial, tail]) : Buffer.from(tail);
-      partial = [];
-      partialLength = 0;
       this.#consume(nl + 1);
-      const crlf = line.length > 0 && line[line.length - 1] === CR;
-      let text = crlf ? line.subarray(0, line.length - 1) : line;
-      if (text.length === 1 && text[0] === DOT && (mode === "no" || (crlf && prevCrlf))) {
-        return { content: tooBig ? undefined : Buffer.concat(parts), size, bareLf };
+      const crlf = lineLength > 0 && last === CR;
+      const textLength = lineLength - (crlf ? 1 : 0);
+      if (textLength === 1 && first === DOT && (mode === "no" || (crlf && prevCrlf))) {
+        if (!tooBig) out.truncate(lineStart);
+        return { content: tooBig ? undefined : out.bytes(), size, bareLf };
       }
       if (!crlf) bareLf = true;
       prevCrlf = crlf;
-      if (text.length > 0 && text[0] === DOT) text = text.subarray(1);
-      size += text.length + 1;
-      if (sizeLimit > 0 && size > sizeLimit) {
+      const unstuffed = textLength - (first === DOT && textLength > 0 ? 1 : 0);
+      // counted with CRLF, as Postfix's smtpd counts against message_size_limit
+      size += unstuffed + 2;
+      if (sizeLimit > 0 && size > sizeLimit && !tooBig) {
         tooBig = true;
-        parts.length = 0;
+        out.clear();
       }
-      if (!tooBig) parts.push(text, newline);
+      if (!tooBig) {
+        out.truncate(lineStart + unstuffed);
+        out.appendByte(LF);
+        lineStart = out.length;
+      }
+      lineLength = 0;
+      first = -1;
+      last = -1;
     }
   }
 
-  /** Exactly `count` bytes (a BDAT chunk), handed to `sink` as they arrive. */
+  /** Exactly `count` bytes (a BDAT chunk), handed to `sink` as they arrive (views into the read buffer: copy what you keep). */
   async readBytes(count: number, sink: (bytes: Buffer) => void): Promise<void> {
     let left = count;
     while (left > 0) {
       if (this.pending() === 0) await this.#more();
       this.#gather();
       const n = Math.min(left, this.pending());
-      sink(Buffer.from(this.#buf.subarray(this.#pos, this.#pos + n)));
+      sink(this.#buf.subarray(this.#pos, this.#pos + n));
       this.#consume(this.#pos + n);
       left -= n;
     }
+  }
+}
+
+/**
+ * Bytes appended to one buffer that doubles when full: message content kept
+ * without an object per line or per network read.
+ */
+export class GrowingBuffer {
+  #buf: Buffer = Buffer.allocUnsafe(0);
+  #length = 0;
+
+  get length(): number {
+    return this.#length;
+  }
+
+  #reserve(more: number): void {
+    const need = this.#length + more;
+    if (need <= this.#buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(need, this.#buf.length * 2, 4096));
+    this.#buf.copy(next, 0, 0, this.#length);
+    this.#buf = next;
+  }
+
+  append(from: Uint8Array, start = 0, end = from.length): void {
+    if (end <= start) return;
+    this.#reserve(end - start);
+    // short pieces byte by byte: a view object per line would be garbage by the million
+    if (end - start <= 32) for (let i = start; i < end; i++) this.#buf[this.#length++] = from[i]!;
+    else {
+      this.#buf.set(from.subarray(start, end), this.#length);
+      this.#length += end - start;
+    }
+  }
+
+  appendByte(byte: number): void {
+    this.#reserve(1);
+    this.#buf[this.#length++] = byte;
+  }
+
+  /** Forgets everything after `length` bytes. */
+  truncate(length: number): void {
+    if (length < this.#length) this.#length = Math.max(0, length);
+  }
+
+  /** Forgets everything and gives the memory back. */
+  clear(): void {
+    this.#buf = Buffer.allocUnsafe(0);
+    this.#length = 0;
+  }
+
+  /** The bytes so far (a view, not a copy). */
+  bytes(): Buffer {
+    return this.#buf.subarray(0, this.#length);
   }
 }

@@ -4,7 +4,8 @@
  * is the table in commands.ts; this file is the machinery around it: reading
  * a command, refusing pipelining where RFC 2920 forbids it, TLS-required and
  * access-denied states, the error counters (smtpd_soft_error_limit,
- * smtpd_hard_error_limit, smtpd_junk_command_limit), timeouts, and the
+ * smtpd_hard_error_limit, smtpd_junk_command_limit), timeouts (per read,
+ * or per request with smtpd_per_request_deadline and smtpd_min_data_rate), and the
  * `disconnect from ... ehlo=1 mail=1 ... commands=N` statistics.
  *
  * Shared by the smtpd daemon (a socket) and `sendmail -bs` (stdin/stdout);
@@ -12,7 +13,7 @@
  * is untrusted; client text reaches replies and logs only through printable().
  */
 import { COMMANDS, type CommandName, type CommandRow } from "./commands.ts";
-import { InputClosedError, InputTimeoutError, SmtpInput, type CommandLine } from "./input.ts";
+import { InputClosedError, InputTimeoutError, SmtpInput, type CommandLine, type GrowingBuffer } from "./input.ts";
 import { formatReply, replyLogText, reply, type SmtpReply } from "./reply.ts";
 import { printable } from "../../util/printable.ts";
 import type {
@@ -31,6 +32,9 @@ const STAT_ORDER = ["helo", "ehlo", "starttls", "auth", "mail", "rcpt", "data", 
 
 export class SessionClosed extends Error {}
 
+/** Reply bytes a client may leave unread before the session waits for it to read them. */
+const OUTPUT_WINDOW = 64 * 1024;
+
 /** The mail transaction between MAIL and the end of DATA/BDAT LAST (or RSET). */
 export interface Transaction {
   sender: string;
@@ -38,8 +42,8 @@ export interface Transaction {
   params: MailParams;
   recipients: AcceptedRecipient[];
   actions: MessageAction[];
-  /** Set once a BDAT chunk arrived: the chunks so far, or an error that discards the rest. */
-  bdat?: { chunks: Buffer[]; size: number; tooBig: boolean; failed: boolean };
+  /** Set once a BDAT chunk arrived: the content so far (one growing buffer), or an error that discards the rest. */
+  bdat?: { content: GrowingBuffer; size: number; tooBig: boolean; failed: boolean };
 }
 
 export class SmtpSession implements SessionView {
@@ -127,6 +131,9 @@ export class SmtpSession implements SessionView {
       if (this.errorCount >= this.settings.softErrorLimit && this.settings.errorSleepMs > 0) await Bun.sleep(this.settings.errorSleepMs);
     }
     this.transport.write(formatReply(out));
+    // a client that does not read its replies must not make them pile up here: past a window, wait
+    // until they leave, within smtpd_timeout (Postfix's smtpd blocks on the write, under the same limit)
+    if ((this.transport.backlog?.() ?? 0) > OUTPUT_WINDOW) await withTimeout(this.transport.flushed(), this.settings.timeoutMs);
   }
 
   get lastReplyCode(): number {
@@ -159,6 +166,11 @@ export class SmtpSession implements SessionView {
     this.esmtp = false;
     this.sasl = undefined;
     this.resetTransaction();
+  }
+
+  /** Before message content (DATA, BDAT): with smtpd_per_request_deadline, a deadline that content arriving at smtpd_min_data_rate extends. */
+  contentDeadline(): void {
+    if (this.settings.requestDeadline) this.input.startDeadline(this.settings.timeoutMs, this.settings.minDataRate);
   }
 
   /** Runs STARTTLS on the transport with the input gated, so plaintext sent after the command is never read as a command. */
@@ -215,14 +227,18 @@ export class SmtpSession implements SessionView {
       } else if (err instanceof InputTimeoutError) {
         const bytes = this.stage === "DATA" || this.stage === "BDAT" ? ` (${this.input.received} bytes)` : "";
         log.info(`timeout after ${this.stage}${bytes} from ${this.namaddr}`);
-        await this.send(reply(421, "4.4.2", `${this.settings.myhostname} Error: timeout exceeded`)).catch(() => {});
+        // a client that timed out by not reading is not waited for again
+        if ((this.transport.backlog?.() ?? 0) > OUTPUT_WINDOW && this.transport.destroy) {
+          this.transport.destroy();
+        } else await this.send(reply(421, "4.4.2", `${this.settings.myhostname} Error: timeout exceeded`)).catch(() => {});
       } else {
         log.warn(`${this.namaddr}: ${(err as Error)?.stack ?? String(err)}`);
         await this.send(reply(421, "4.3.0", `${this.settings.myhostname} Error: internal error`)).catch(() => {});
       }
     }
     log.info(`disconnect from ${this.namaddr} ${this.#statistics()}`);
-    await this.transport.end().catch(() => {});
+    // the last replies get smtpd_timeout to leave; a client that does not read them is dropped then
+    await withTimeout(this.transport.end(), this.settings.timeoutMs).catch(() => this.transport.destroy?.());
   }
 
   async #greet(): Promise<void> {
@@ -249,6 +265,9 @@ export class SmtpSession implements SessionView {
 
   async #loop(): Promise<void> {
     for (;;) {
+      // smtpd_per_request_deadline: smtpd_timeout is for the whole command, however the client doles it out
+      if (this.settings.requestDeadline) this.input.startDeadline(this.settings.timeoutMs);
+      else this.input.clearDeadline();
       const line = await this.input.readLine(this.settings.lineLengthLimit);
       this.pipelined = this.input.pending() > 0;
       const next = await this.#command(line);
@@ -272,6 +291,14 @@ export class SmtpSession implements SessionView {
       this.stage = verb && /^[A-Z]+$/.test(verb) ? verb : "UNKNOWN";
       this.errorCount++;
       await this.send(reply(this.settings.bareNewlineRejectCode, "5.5.2", "Error: bare <LF> received"));
+      return "continue";
+    }
+    if (line.badUtf8) {
+      // as Postfix protects its internal interfaces: text that is not UTF-8 goes no further
+      this.stage = "UNKNOWN";
+      this.#count("unknown", false);
+      this.errorCount++;
+      await this.send(reply(500, "5.5.2", "Error: bad UTF-8 syntax"));
       return "continue";
     }
     if (this.settings.forbiddenCommands.has(verb) || (text !== "" && !/^[A-Za-z]/.test(text))) {

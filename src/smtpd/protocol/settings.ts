@@ -46,6 +46,12 @@ function forbiddenCommands(config: Config): Set<string> {
   );
 }
 
+function minDataRate(config: Config): number {
+  const rate = config.int("smtpd_min_data_rate");
+  if (rate < 1) throw new ConfigError(`smtpd_min_data_rate: invalid value "${rate}" (use a number of bytes per second, at least 1)`);
+  return rate;
+}
+
 export function sessionSettings(config: Config, opts: { standAlone?: boolean; tlsAvailable?: boolean } = {}): SessionSettings {
   const level = tlsLevel(config);
   return {
@@ -62,6 +68,8 @@ export function sessionSettings(config: Config, opts: { standAlone?: boolean; tl
     junkCommandLimit: config.int("smtpd_junk_command_limit"),
     timeoutMs: config.time("smtpd_timeout") * 1000,
     starttlsTimeoutMs: config.time("smtpd_starttls_timeout") * 1000,
+    requestDeadline: config.bool("smtpd_per_request_deadline"),
+    minDataRate: minDataRate(config),
     heloRequired: config.bool("smtpd_helo_required"),
     disableVrfy: config.bool("disable_vrfy_command"),
     discardEhloKeywords: new Set(config.list("smtpd_discard_ehlo_keywords").map((k) => k.toLowerCase())),
@@ -71,6 +79,7 @@ export function sessionSettings(config: Config, opts: { standAlone?: boolean; tl
     forbiddenCommands: forbiddenCommands(config),
     strictRfc821: config.bool("strict_rfc821_envelopes"),
     smtputf8: config.bool("smtputf8_enable"),
+    strictSmtputf8: config.bool("strict_smtputf8"),
     tlsLevel: opts.tlsAvailable === false ? "none" : level,
     tlsAuthOnly: config.bool("smtpd_tls_auth_only"),
     tlsReceivedHeader: config.bool("smtpd_tls_received_header"),

@@ -25,6 +25,10 @@ export interface SessionTransport {
   flushed(): Promise<void>;
   /** Closes after pending output. */
   end(): Promise<void>;
+  /** Bytes written and not yet handed to the kernel; optional (stdout has no such count). */
+  backlog?(): number;
+  /** Closes at once, dropping pending output; optional. */
+  destroy?(): void;
   /** Sets the handler for input; the engine calls it once. */
   onData(handler: (chunk: Uint8Array) => void): void;
   onClose(handler: () => void): void;
@@ -64,6 +68,10 @@ export interface SessionSettings {
   junkCommandLimit: number;
   timeoutMs: number;
   starttlsTimeoutMs: number;
+  /** smtpd_per_request_deadline: timeoutMs limits a whole command (or its content), not each read. */
+  requestDeadline: boolean;
+  /** smtpd_min_data_rate: with requestDeadline, content bytes per second that earn more time. */
+  minDataRate: number;
   heloRequired: boolean;
   disableVrfy: boolean;
   /** Lower-case EHLO keywords not announced. */
@@ -75,6 +83,8 @@ export interface SessionSettings {
   forbiddenCommands: ReadonlySet<string>;
   strictRfc821: boolean;
   smtputf8: boolean;
+  /** strict_smtputf8: a non-ASCII address needs SMTPUTF8 (553 5.6.7 otherwise). */
+  strictSmtputf8: boolean;
   /** TLS: none, may (offer), encrypt (require). */
   tlsLevel: "none" | "may" | "encrypt";
   tlsAuthOnly: boolean;

@@ -10,7 +10,8 @@
  *   the caller only after the handshake.
  *
  * No mail knowledge and no trust: bytes in, bytes out. Callers bound what they
- * buffer; this module only holds unsent output.
+ * buffer; this module only holds unsent output, and says how much
+ * (queuedBytes) so a caller can stop producing for a peer that does not read.
  */
 import type { Socket, SocketHandler, TLSOptions } from "bun";
 
@@ -37,6 +38,7 @@ type AnySocket = Socket<SocketState>;
 export class Connection {
   #socket: AnySocket;
   #queue: Uint8Array[] = [];
+  #queuedBytes = 0;
   #closed = false;
   #tls: TlsInfo | undefined;
   #onData: ((chunk: Uint8Array) => void) | undefined;
@@ -99,11 +101,20 @@ export class Connection {
     if (bytes.length === 0) return;
     if (this.#queue.length) {
       this.#queue.push(bytes);
+      this.#queuedBytes += bytes.length;
       return;
     }
     const n = this.#socket.write(bytes);
     if (n < 0) return;
-    if (n < bytes.length) this.#queue.push(bytes.subarray(Math.max(0, n)));
+    if (n < bytes.length) {
+      this.#queue.push(bytes.subarray(Math.max(0, n)));
+      this.#queuedBytes += bytes.length - Math.max(0, n);
+    }
+  }
+
+  /** Bytes written and not yet handed to the kernel (the peer does not read fast enough). */
+  get queuedBytes(): number {
+    return this.#queuedBytes;
   }
 
   /** Resolves once everything written so far has been handed to the kernel (or the connection closed). */
@@ -117,6 +128,7 @@ export class Connection {
       const head = this.#queue[0]!;
       const n = this.#socket.write(head);
       if (n <= 0) return;
+      this.#queuedBytes -= n;
       if (n < head.length) {
         this.#queue[0] = head.subarray(n);
         return;
@@ -138,6 +150,7 @@ export class Connection {
     if (this.#closed) return;
     this.#closed = true;
     this.#queue = [];
+    this.#queuedBytes = 0;
     for (const w of this.#flushWaiters.splice(0)) w();
     for (const h of this.#onClose.splice(0)) h(error);
   }
@@ -270,6 +283,12 @@ export interface ListenOptions {
   reusePort?: boolean;
   /** A listening descriptor inherited from the master, instead of hostname/port. */
   fd?: number;
+  /**
+   * Called for each accepted connection before anything is read from it
+   * (with implicit TLS: before the handshake). False means the caller has
+   * closed it, or is closing it: it is never handed over.
+   */
+  onOpen?: (conn: Connection) => boolean;
 }
 
 export interface Listener {
@@ -284,10 +303,11 @@ export function listenConnections(opts: ListenOptions, onConnection: (conn: Conn
     ...connectionHandlers,
     open(s: AnySocket) {
       const conn = new Connection(s);
+      if (opts.onOpen && !opts.onOpen(conn)) return;
       if (!implicitTls) onConnection(conn);
     },
     handshake(s: AnySocket, ok: boolean, err: Error | null) {
-      if (!implicitTls || !s.data?.conn) return;
+      if (!implicitTls || !s.data?.conn || s.data.conn.closed) return;
       if (!ok) {
         s.end();
         return;

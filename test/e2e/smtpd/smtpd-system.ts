@@ -44,7 +44,8 @@ export class SmtpdSystem extends MailSystem {
 
   /**
    * `services`: the [services.NAME] tables; each gets `listen = "127.0.0.1:PORT"` with a
-   * free port unless it has its own, and process_limit 1 unless set (one anvil, one log).
+   * free port unless it has its own, and process_limit 20 unless set: one smtpd process (one anvil,
+   * one log) that serves up to 20 sessions at once.
    */
   constructor(params: Params = {}, services: Record<string, ServiceTable> = { smtp: {} }) {
     super({
@@ -56,7 +57,7 @@ export class SmtpdSystem extends MailSystem {
     });
     let extra = "";
     for (const [name, table] of Object.entries(services)) {
-      const t: ServiceTable = { process_limit: 1, ...table };
+      const t: ServiceTable = { process_limit: 20, ...table };
       if (t.listen === undefined) {
         this.ports[name] = freePort();
         t.listen = `127.0.0.1:${this.ports[name]}`;

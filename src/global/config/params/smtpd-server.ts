@@ -24,6 +24,7 @@ export const smtpdServerParams: ParamDef[] = [
   p("fast_flush_domains", "list", "$relay_domains", "Destinations that ETRN may ask to deliver", SMTPD),
   p("smtpd_client_port_logging", "bool", "no", "Log the client's port with its address", SMTPD),
   p("strict_rfc821_envelopes", "bool", "no", "Require <> around MAIL FROM and RCPT TO addresses", SMTPD),
+  p("strict_smtputf8", "bool", "no", "Refuse non-ASCII addresses in MAIL FROM, RCPT TO and VRFY unless the client asked for SMTPUTF8", SMTPD),
   p("smtpd_null_access_lookup_key", "str", "<>", "The key that stands for the null sender in access maps", SMTPD),
   p("allow_untrusted_routing", "bool", "no", "Relay sender-routed addresses (user@domain@domain) from untrusted clients", SMTPD),
   p("smtpd_reject_unlisted_sender", "bool", "no", "Reject unknown sender addresses in our own domains", SMTPD),

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig, type Config } from "../../../../src/global/config/config.ts";
-import { isListenAddress, type ServiceDef } from "../../../../src/global/config/services.ts";
+import { isListenAddress, smtpdProcessPlan, type ServiceDef } from "../../../../src/global/config/services.ts";
 import { removeDir, tempDir } from "../../../helpers/run.ts";
 
 const root = tempDir("postern-services-unit-");
@@ -161,5 +161,16 @@ describe("isListenAddress", () => {
 
   test("rejected forms", () => {
     for (const bad of ["", "0", "65536", "host", "127.0.0.1:", ":25", "::1:25", "[::1]", "a b:25", "127.0.0.1:25x", "123456"]) expect(isListenAddress(bad)).toBe(false);
+  });
+});
+
+describe("smtpd processes and sessions for a process_limit", () => {
+  test("one process per 20 sessions, at most one per core; each admits its share; 0 is no limit", () => {
+    expect(smtpdProcessPlan(1, 8)).toEqual({ processes: 1, sessionsPerProcess: 1 });
+    expect(smtpdProcessPlan(20, 8)).toEqual({ processes: 1, sessionsPerProcess: 20 });
+    expect(smtpdProcessPlan(21, 8)).toEqual({ processes: 2, sessionsPerProcess: 11 });
+    expect(smtpdProcessPlan(100, 2)).toEqual({ processes: 2, sessionsPerProcess: 50 });
+    expect(smtpdProcessPlan(100, 16)).toEqual({ processes: 5, sessionsPerProcess: 20 });
+    expect(smtpdProcessPlan(0, 4)).toEqual({ processes: 4, sessionsPerProcess: 0 });
   });
 });

@@ -41,6 +41,9 @@ export function settings(over: Partial<SessionSettings> = {}): SessionSettings {
     forbidUnauthPipelining: true,
     forbiddenCommands: new Set(["CONNECT", "GET", "POST"]),
     strictRfc821: false,
+    strictSmtputf8: false,
+    requestDeadline: false,
+    minDataRate: 500,
     smtputf8: true,
     tlsLevel: "none",
     tlsAuthOnly: false,
@@ -61,6 +64,8 @@ export class FakeTransport implements SessionTransport {
   closed = false;
   tls: TlsSummary | undefined;
   startTls?: () => Promise<TlsSummary>;
+  backlog?: () => number;
+  destroy?: () => void;
   #handler: ((chunk: Uint8Array) => void) | undefined;
   #closers: Array<() => void> = [];
   #waiters: Array<() => void> = [];

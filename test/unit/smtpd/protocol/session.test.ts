@@ -489,3 +489,159 @@ describe("AUTH", () => {
     expect(await tx.t.cmd("AUTH")).toBe("501 5.5.4 Syntax: AUTH mechanism\r\n");
   });
 });
+
+describe("UTF-8 command lines (RFC 6531)", () => {
+  /** The wire form of a UTF-8 command line, as FakeTransport.send takes it (one char per byte). */
+  const utf8 = (line: string) => Buffer.from(`${line}\r\n`, "utf8").toString("latin1");
+
+  test("addresses are decoded as UTF-8: jürgen reaches the sink as written, not double-encoded", async () => {
+    const { t, sink } = start();
+    await t.reply();
+    await t.cmd("EHLO client.example.org");
+    t.send(utf8("MAIL FROM:<rené@example.org> SMTPUTF8"));
+    expect(await t.reply()).toBe("250 2.1.0 Ok\r\n");
+    t.send(utf8("RCPT TO:<jürgen@bücher.example>"));
+    expect(await t.reply()).toBe("250 2.1.5 Ok\r\n");
+    await t.cmd("DATA");
+    t.send("Subject: x\r\n\r\nx\r\n.\r\n");
+    expect(await t.reply()).toMatch(/^250 /);
+    const m = sink.messages[0]!;
+    expect(m.sender).toBe("rené@example.org");
+    expect(m.recipients[0]!.address).toBe("jürgen@bücher.example");
+    expect(Buffer.from(m.recipients[0]!.address, "utf8")).toEqual(Buffer.from([...Buffer.from("j"), 0xc3, 0xbc, ...Buffer.from("rgen@b"), 0xc3, 0xbc, ...Buffer.from("cher.example")]));
+  });
+
+  test("a line that is not UTF-8 is refused: 500 5.5.2 Error: bad UTF-8 syntax, an error, an unknown command", async () => {
+    const { t, logs, done } = start();
+    await t.reply();
+    await t.cmd("EHLO client.example.org");
+    await t.cmd("MAIL FROM:<a@example.org> SMTPUTF8");
+    // latin1 ü, an overlong "/", a lone continuation byte, a surrogate, a truncated sequence
+    for (const bad of ["RCPT TO:<j\xfcrgen@example.net>", "RCPT TO:<a\xc0\xafb@example.net>", "RCPT TO:<\x80@example.net>", "RCPT TO:<\xed\xa0\x80@example.net>", "RCPT TO:<a@example.net> \xe2\x82"]) {
+      expect(await t.cmd(bad)).toBe("500 5.5.2 Error: bad UTF-8 syntax\r\n");
+    }
+    expect(await t.cmd("QUIT")).toBe("221 2.0.0 Bye\r\n");
+    await done;
+    expect(logs.at(-1)).toBe("disconnect from client.example.org[192.0.2.7] ehlo=1 mail=1 quit=1 unknown=0/5 commands=3/8");
+  });
+
+  test("strict_smtputf8: a non-ASCII address without SMTPUTF8 gets 553 5.6.7 in MAIL, RCPT and VRFY", async () => {
+    const { t, sink } = start({ settings: { strictSmtputf8: true } });
+    await t.reply();
+    await t.cmd("EHLO client.example.org");
+    t.send(utf8("MAIL FROM:<rené@example.org>"));
+    expect(await t.reply()).toBe("553 5.6.7 Must declare SMTPUTF8 to send unicode address\r\n");
+    expect(await t.cmd("MAIL FROM:<a@example.org>")).toBe("250 2.1.0 Ok\r\n");
+    t.send(utf8("RCPT TO:<jürgen@example.net>"));
+    expect(await t.reply()).toBe("553 5.6.7 Must declare SMTPUTF8 to send unicode address\r\n");
+    expect(await t.cmd("RCPT TO:<juergen@example.net>")).toBe("250 2.1.5 Ok\r\n");
+    t.send(utf8("VRFY <jürgen@example.net>"));
+    expect(await t.reply()).toBe("553 5.6.7 Must declare SMTPUTF8 to send unicode address\r\n");
+    t.send(utf8("VRFY <jürgen@example.net> SMTPUTF8"));
+    expect(await t.reply()).toMatch(/^252 2\.0\.0 /);
+    await t.cmd("RSET");
+    t.send(utf8("MAIL FROM:<rené@example.org> SMTPUTF8"));
+    expect(await t.reply()).toBe("250 2.1.0 Ok\r\n");
+    t.send(utf8("RCPT TO:<jürgen@example.net>"));
+    expect(await t.reply()).toBe("250 2.1.5 Ok\r\n");
+    expect(sink.messages).toEqual([]);
+  });
+
+  test("without strict_smtputf8 (Postfix's default) a non-ASCII address is accepted without SMTPUTF8, as Postfix does", async () => {
+    const { t } = start();
+    await t.reply();
+    await t.cmd("EHLO client.example.org");
+    await t.cmd("MAIL FROM:<a@example.org>");
+    t.send(utf8("RCPT TO:<jürgen@example.net>"));
+    expect(await t.reply()).toBe("250 2.1.5 Ok\r\n");
+  });
+
+  test("a command line cut at line_length_limit is cut between characters, not inside one", async () => {
+    const { t } = start({ settings: { lineLengthLimit: 20 } });
+    await t.reply();
+    await t.cmd("EHLO client.example.org");
+    // "NOOP " + "é" x 10: byte 20 falls inside an "é"
+    t.send(utf8(`NOOP ${"é".repeat(10)}`));
+    expect(await t.reply()).toBe("250 2.0.0 Ok\r\n");
+  });
+});
+
+describe("slow clients: smtpd_per_request_deadline and smtpd_min_data_rate", () => {
+  /** Sends `text` one piece at a time, `every` ms apart, until it is all out or the session has closed. */
+  async function trickle(t: FakeTransportLike, text: string, piece: number, every: number): Promise<void> {
+    for (let i = 0; i < text.length && !t.closed; i += piece) {
+      t.send(text.slice(i, i + piece));
+      await Bun.sleep(every);
+    }
+  }
+  type FakeTransportLike = { send(text: string): void; closed: boolean };
+
+  test("without the deadline, every byte restarts smtpd_timeout: a command trickled a byte at a time is served", async () => {
+    const { t } = start({ settings: { timeoutMs: 400 } });
+    await t.reply();
+    await trickle(t, "NOOP and some more words\r\n", 1, 40);
+    expect(await t.reply()).toBe("250 2.0.0 Ok\r\n");
+  });
+
+  test("with the deadline, smtpd_timeout is for the whole command: a byte-at-a-time client gets 421 4.4.2", async () => {
+    const { t, logs, done } = start({ settings: { timeoutMs: 400, requestDeadline: true } });
+    await t.reply();
+    // 60 bytes, 40 ms apart: 2.4 s for one command line
+    await trickle(t, `NOOP ${"x".repeat(55)}\r\n`, 1, 40);
+    expect(await t.reply()).toBe("421 4.4.2 mx.example.test Error: timeout exceeded\r\n");
+    await done;
+    expect(logs).toContain("timeout after CONNECT from client.example.org[192.0.2.7]");
+    expect(t.out).not.toContain("250 2.0.0 Ok");
+  });
+
+  test("with the deadline, message content below smtpd_min_data_rate times out; content at the rate goes on past smtpd_timeout", async () => {
+    const slow = start({ settings: { timeoutMs: 400, requestDeadline: true, minDataRate: 500 } });
+    await slow.t.reply();
+    await slow.t.cmd("EHLO x");
+    await slow.t.cmd("MAIL FROM:<a@example.org>");
+    await slow.t.cmd("RCPT TO:<b@example.net>");
+    expect(await slow.t.cmd("DATA")).toMatch(/^354 /);
+    // 25 bytes a second earns 50 ms a second
+    await trickle(slow.t, `Subject: slow\r\n\r\n${"y".repeat(100)}\r\n.\r\n`, 1, 40);
+    expect(await slow.t.reply()).toBe("421 4.4.2 mx.example.test Error: timeout exceeded\r\n");
+    await slow.done;
+    expect(slow.logs.some((l) => /^timeout after DATA \(\d+ bytes\) from client\.example\.org\[192\.0\.2\.7\]$/.test(l))).toBe(true);
+
+    const fast = start({ settings: { timeoutMs: 400, requestDeadline: true, minDataRate: 500 } });
+    await fast.t.reply();
+    await fast.t.cmd("EHLO x");
+    await fast.t.cmd("MAIL FROM:<a@example.org>");
+    await fast.t.cmd("RCPT TO:<b@example.net>");
+    expect(await fast.t.cmd("DATA")).toMatch(/^354 /);
+    // 200 bytes every 40 ms (5,000 bytes a second, ten times the minimum) for 1.2 s, three times smtpd_timeout
+    await trickle(fast.t, `Subject: fast\r\n\r\n${`${"z".repeat(198)}\r\n`.repeat(30)}`, 200, 40);
+    fast.t.send(".\r\n");
+    expect(await fast.t.reply()).toBe("250 2.0.0 Ok: queued as ID1\r\n");
+  });
+});
+
+describe("a client that does not read its replies", () => {
+  test("past 64 KB of unread replies the session waits for them within smtpd_timeout, then logs the timeout and drops the client", async () => {
+    let backlog = 0;
+    let destroyed = false;
+    const { t, logs, done } = start({
+      settings: { timeoutMs: 200 },
+      transport: (ft) => {
+        ft.backlog = () => backlog;
+        // the client reads nothing: what waits never leaves
+        ft.flushed = () => (backlog > 0 ? new Promise<void>(() => {}) : Promise.resolve());
+        ft.destroy = () => {
+          destroyed = true;
+          void ft.end();
+        };
+      },
+    });
+    await t.reply();
+    expect(await t.cmd("NOOP")).toBe("250 2.0.0 Ok\r\n");
+    backlog = 100_000;
+    t.send("NOOP\r\n");
+    await done;
+    expect(logs).toContain("timeout after NOOP from client.example.org[192.0.2.7]");
+    expect(destroyed).toBe(true);
+  });
+});
