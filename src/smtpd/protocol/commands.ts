@@ -648,7 +648,7 @@ const AUTH: CommandRow = {
       return "continue";
     }
     const fail = async (reason: string) => {
-      s.services.log.warn(`${s.namaddr}: SASL ${mechanism} authentication failed: ${reason}`);
+      s.services.log.warn(`${s.namaddr}: SASL ${printable(mechanism)} authentication failed: ${reason}`);
       await s.send(reply(535, "5.7.8", `Error: authentication failed: ${reason}`));
     };
     const exchange = authMechanisms(s).includes(mechanism) ? s.services.sasl!.start(mechanism, s) : undefined;

@@ -257,12 +257,14 @@ export class SmtpInput {
    */
   async readLine(limit: number): Promise<CommandLine> {
     let truncated: Buffer | undefined;
+    // the last byte of the skipped rest of a too-long line: its CR may come in one read and its LF in the next
+    let skippedCr = false;
     for (;;) {
       this.#gather();
       const nl = this.#buf.indexOf(LF, this.#pos);
       if (nl >= 0) {
         let end = nl;
-        const bareLf = !(end > this.#pos && this.#buf[end - 1] === CR);
+        const bareLf = end > this.#pos ? this.#buf[end - 1] !== CR : !skippedCr;
         if (!bareLf) end--;
         let bytes: Buffer;
         if (truncated !== undefined) bytes = truncated;
@@ -277,7 +279,10 @@ export class SmtpInput {
       if (truncated === undefined && this.pending() > limit) {
         truncated = Buffer.from(cutAtCharacter(this.#buf.subarray(this.#pos, this.#pos + limit + 1), limit));
       }
-      if (truncated !== undefined) this.#consume(this.#buf.length);
+      if (truncated !== undefined) {
+        if (this.#buf.length > this.#pos) skippedCr = this.#buf[this.#buf.length - 1] === CR;
+        this.#consume(this.#buf.length);
+      }
       await this.#more();
     }
   }
