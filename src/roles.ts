@@ -47,6 +47,8 @@ export const ROLES: Record<string, RoleEntry> = {
   flush: { summary: "Deliver deferred mail now", load: control },
   check: { summary: "Validate the configuration and the queue directories", load: control },
   "set-permissions": { summary: "Repair owners and modes of the queue", load: control },
+  install: { summary: "Set up a server: mail_owner, configuration, queue, command links, systemd unit", load: () => import("./cmd/install/main.ts") },
+  uninstall: { summary: "Remove what install made (--purge: the configuration and queue too)", load: () => import("./cmd/install/uninstall.ts") },
 };
 
 /** Names the build links to the executable. */

@@ -1,0 +1,154 @@
+/**
+ * `postern uninstall`: removes what `postern install` made, as its manifest
+ * records it, and nothing else; puts back what --replace moved aside. The
+ * configuration, the aliases, the queue, the data directory and mail_owner
+ * stay unless --purge.
+ *
+ * Runs as root (or the invoker under --root). The manifest is trusted only
+ * after readManifest's checks (root's file, writable by nobody else); a
+ * link is removed only while it still points at postern, a directory only
+ * when empty, except the queue and data directories with --purge, whose
+ * contents are postern's. Refuses while the mail system runs.
+ */
+import { existsSync, lstatSync, mkdirSync, readlinkSync, renameSync, rmdirSync, rmSync, unlinkSync, type Stats } from "node:fs";
+import { dirname } from "node:path";
+import { loadConfig } from "../../global/config/config.ts";
+import { runningMasterPid } from "../../global/system/master-pid.ts";
+import { log } from "../../util/log.ts";
+import { writeStdout } from "../../util/stdio.ts";
+import { ExitError, EX_NOPERM, EX_TEMPFAIL } from "../../util/sysexits.ts";
+import { SYMLINK_NAMES } from "../../roles.ts";
+import { readManifest, writeManifest, type ManifestEntry } from "./manifest.ts";
+import { layoutFor, onDisk, parseInstallArgs } from "./options.ts";
+import { deleteGroupCommand, deleteUserCommand, groupExists, lookupUser, runAccountCommand } from "./system-user.ts";
+
+function lstatOrUndefined(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+export async function main(args: string[]): Promise<number> {
+  const opts = parseInstallArgs(args, true);
+  const layout = layoutFor(opts, SYMLINK_NAMES);
+  if (!opts.root && !opts.dryRun && process.geteuid?.() !== 0) {
+    throw new ExitError(EX_NOPERM, "postern uninstall must run as root (or with --root DIR, or --dry-run)");
+  }
+  const disk = (p: string) => onDisk(layout, p);
+  const where = opts.root ? ` under ${opts.root}` : "";
+  const manifest = readManifest(disk(layout.manifest));
+  if (!manifest) {
+    writeStdout(`postern uninstall: nothing to remove${where}: no install manifest at ${layout.manifest}\n`);
+    return 0;
+  }
+  if (!opts.root && existsSync(disk(layout.configFile))) {
+    const pid = runningMasterPid(loadConfig(disk(layout.configFile)));
+    if (pid !== undefined) throw new ExitError(EX_TEMPFAIL, `the mail system is running (PID ${pid}): stop it first (postern stop, or systemctl stop postern)`);
+  }
+
+  const say = (text: string) => writeStdout(`${opts.dryRun ? "would " : ""}${text}\n`);
+  const act = (fn: () => void) => {
+    if (!opts.dryRun) fn();
+  };
+  const kept: ManifestEntry[] = [];
+  const restore = (e: { path: string; backup?: string }) => {
+    if (!e.backup || !lstatOrUndefined(disk(e.backup))) return;
+    if (lstatOrUndefined(disk(e.path)) && !opts.dryRun) {
+      log.warn(`${e.path} exists again: the backup ${e.backup} stays where it is`);
+      return;
+    }
+    say(`restore ${e.path} from ${e.backup}`);
+    act(() => renameSync(disk(e.backup!), disk(e.path)));
+  };
+
+  // the manifest sits in the configuration directory, which may go too; what stays is written back at the end
+  if (!opts.dryRun) unlinkSync(disk(layout.manifest));
+  try {
+    for (const e of [...manifest.entries].reverse()) {
+      if (e.part !== "program" && !opts.purge) {
+        kept.unshift(e);
+        continue;
+      }
+      switch (e.kind) {
+        case "file": {
+          const st = lstatOrUndefined(disk(e.path));
+          if (st && !st.isFile()) {
+            log.warn(`${e.path} is no longer a regular file: left alone`);
+            break;
+          }
+          if (st) {
+            say(`remove ${e.path}`);
+            act(() => unlinkSync(disk(e.path)));
+          }
+          restore(e);
+          break;
+        }
+        case "link": {
+          const st = lstatOrUndefined(disk(e.path));
+          if (st?.isSymbolicLink() && readlinkSync(disk(e.path)) === e.target) {
+            say(`remove the link ${e.path}`);
+            act(() => unlinkSync(disk(e.path)));
+          } else if (st) {
+            log.warn(`${e.path} no longer links to ${e.target}: left alone`);
+            break;
+          }
+          restore(e);
+          break;
+        }
+        case "directory": {
+          const st = lstatOrUndefined(disk(e.path));
+          if (!st) break;
+          if (!st.isDirectory()) {
+            log.warn(`${e.path} is no longer a directory: left alone`);
+            break;
+          }
+          if (e.contents && opts.purge) {
+            say(`remove ${e.path} and its contents`);
+            act(() => rmSync(disk(e.path), { recursive: true, force: true }));
+            break;
+          }
+          say(`remove the directory ${e.path}`);
+          if (opts.dryRun) break;
+          try {
+            rmdirSync(disk(e.path));
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code !== "ENOTEMPTY" && (err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+            log.warn(`${e.path} is not empty: left in place`);
+            kept.unshift(e);
+          }
+          break;
+        }
+        case "user":
+          if (e.simulated || opts.root) {
+            say(`forget the system user ${e.name} recorded for the target system`);
+          } else if (lookupUser("", e.name)) {
+            const command = deleteUserCommand(e.name);
+            say(`remove the system user ${e.name}: ${command.join(" ")}`);
+            act(() => runAccountCommand(command));
+          }
+          break;
+        case "group":
+          if (e.simulated || opts.root) break;
+          if (groupExists("", e.name)) {
+            const command = deleteGroupCommand(e.name);
+            say(`remove the group ${e.name}: ${command.join(" ")}`);
+            act(() => runAccountCommand(command));
+          }
+          break;
+      }
+    }
+  } finally {
+    if (!opts.dryRun && kept.length) {
+      mkdirSync(dirname(disk(layout.manifest)), { recursive: true, mode: 0o755 });
+      writeManifest(disk(layout.manifest), { version: 1, entries: kept });
+    }
+  }
+  if (kept.length && !opts.purge) {
+    writeStdout(`postern uninstall: the configuration and the queue stay${where}; postern uninstall --purge removes them too\n`);
+  } else if (!opts.dryRun) {
+    writeStdout(`postern uninstall: done${where}\n`);
+  }
+  return 0;
+}
