@@ -24,7 +24,6 @@ import { INDEXED_TYPES } from "../../global/tables/open-table.ts";
 import { log } from "../../util/log.ts";
 import { writeStdout } from "../../util/stdio.ts";
 import { ExitError, EX_CANTCREAT, EX_CONFIG, EX_NOPERM, EX_USAGE } from "../../util/sysexits.ts";
-import { SYMLINK_NAMES } from "../../roles.ts";
 import { newaliasesCommand } from "../postalias/newaliases.ts";
 import { fullSpec } from "../postmap/table-command.ts";
 import { configTemplate } from "./config-template.ts";
@@ -66,9 +65,14 @@ function absoluteParam(config: Config, name: string): string {
   return value;
 }
 
-export async function main(args: string[]): Promise<number> {
+/** The role's main, given the command names the executable answers to (src/roles.ts). */
+export function installMain(linkNames: readonly string[]): (args: string[]) => Promise<number> {
+  return (args) => install(args, linkNames);
+}
+
+async function install(args: string[], linkNames: readonly string[]): Promise<number> {
   const opts = parseInstallArgs(args, false);
-  const layout = layoutFor(opts, SYMLINK_NAMES);
+  const layout = layoutFor(opts, linkNames);
   const root = process.geteuid?.() === 0;
   if (!opts.root && !opts.dryRun && !root) {
     throw new ExitError(EX_NOPERM, "postern install must run as root (or with --root DIR to fill a staging directory, or --dry-run)");

@@ -17,7 +17,6 @@ import { runningMasterPid } from "../../global/system/master-pid.ts";
 import { log } from "../../util/log.ts";
 import { writeStdout } from "../../util/stdio.ts";
 import { ExitError, EX_NOPERM, EX_TEMPFAIL } from "../../util/sysexits.ts";
-import { SYMLINK_NAMES } from "../../roles.ts";
 import { readManifest, writeManifest, type ManifestEntry } from "./manifest.ts";
 import { layoutFor, onDisk, parseInstallArgs } from "./options.ts";
 import { deleteGroupCommand, deleteUserCommand, groupExists, lookupUser, runAccountCommand } from "./system-user.ts";
@@ -30,9 +29,14 @@ function lstatOrUndefined(path: string): Stats | undefined {
   }
 }
 
-export async function main(args: string[]): Promise<number> {
+/** The role's main, given the command names the executable answers to (src/roles.ts). */
+export function uninstallMain(linkNames: readonly string[]): (args: string[]) => Promise<number> {
+  return (args) => uninstall(args, linkNames);
+}
+
+async function uninstall(args: string[], linkNames: readonly string[]): Promise<number> {
   const opts = parseInstallArgs(args, true);
-  const layout = layoutFor(opts, SYMLINK_NAMES);
+  const layout = layoutFor(opts, linkNames);
   if (!opts.root && !opts.dryRun && process.geteuid?.() !== 0) {
     throw new ExitError(EX_NOPERM, "postern uninstall must run as root (or with --root DIR, or --dry-run)");
   }
