@@ -8,7 +8,8 @@
  * file must be root's (or the invoker's) and writable by nobody else, at
  * most 1 MB, and every entry is checked for shape before anything happens.
  */
-import { closeSync, constants as fsc, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, constants as fsc, fstatSync, openSync, readSync, statSync } from "node:fs";
+import { dirname } from "node:path";
 import { replaceFileDurably } from "../../util/durable-file.ts";
 import { ExitError, EX_CONFIG, EX_NOINPUT } from "../../util/sysexits.ts";
 
@@ -60,6 +61,16 @@ function checkEntry(e: unknown, where: string): ManifestEntry {
 
 /** The manifest at `path` (on disk), or undefined when there is none. */
 export function readManifest(path: string): Manifest | undefined {
+  // whoever can write the directory can swap the file: it must be as trusted as the file
+  try {
+    const dir = statSync(dirname(path));
+    if ((dir.uid !== 0 && dir.uid !== process.geteuid?.()) || dir.mode & 0o022) {
+      throw new ExitError(EX_CONFIG, `${dirname(path)} is writable by a user other than root: the install manifest in it is not trusted`);
+    }
+  } catch (err) {
+    if (err instanceof ExitError) throw err;
+    return undefined;
+  }
   let fd: number;
   try {
     fd = openSync(path, fsc.O_RDONLY | fsc.O_NOFOLLOW);

@@ -8,9 +8,10 @@
  * after readManifest's checks (root's file, writable by nobody else); a
  * link is removed only while it still points at postern, a directory only
  * when empty, except the queue and data directories with --purge, whose
- * contents are postern's. Refuses while the mail system runs.
+ * contents are postern's and are removed with their owner's ids (see
+ * removeTree). Refuses while the mail system runs.
  */
-import { existsSync, lstatSync, mkdirSync, readlinkSync, renameSync, rmdirSync, rmSync, unlinkSync, type Stats } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmdirSync, rmSync, statSync, unlinkSync, type Stats } from "node:fs";
 import { dirname } from "node:path";
 import { loadConfig } from "../../global/config/config.ts";
 import { runningMasterPid } from "../../global/system/master-pid.ts";
@@ -30,6 +31,42 @@ function lstatOrUndefined(path: string): Stats | undefined {
 }
 
 /** The role's main, given the command names the executable answers to (src/roles.ts). */
+/**
+ * Removes a directory of postern's data (a queue directory, data_directory):
+ * its contents with the effective ids of the directory's owner, so root never
+ * walks a tree mail_owner can change under it, then the empty directory as
+ * root.
+ */
+function removeTree(path: string, st: Stats): void {
+  const asOwner = st.uid !== 0 && process.geteuid?.() === 0;
+  const savedGroups = process.getgroups?.() ?? [];
+  const savedEgid = process.getegid?.() ?? 0;
+  const savedCwd = process.cwd();
+  // entered as root, so the owner needs no search right on the directories above (a 0700 --root)
+  process.chdir(path);
+  try {
+    const here = statSync(".");
+    if (here.ino !== st.ino || here.dev !== st.dev) throw new Error(`${path} changed while it was being removed`);
+    if (asOwner) {
+      process.setgroups!([st.gid]);
+      process.setegid!(st.gid);
+      process.seteuid!(st.uid);
+    }
+    try {
+      for (const name of readdirSync(".")) rmSync(name, { recursive: true, force: true });
+    } finally {
+      if (asOwner) {
+        process.seteuid!(0);
+        process.setegid!(savedEgid);
+        process.setgroups!(savedGroups);
+      }
+    }
+  } finally {
+    process.chdir(savedCwd);
+  }
+  rmdirSync(path);
+}
+
 export function uninstallMain(linkNames: readonly string[]): (args: string[]) => Promise<number> {
   return (args) => uninstall(args, linkNames);
 }
@@ -110,7 +147,7 @@ async function uninstall(args: string[], linkNames: readonly string[]): Promise<
           }
           if (e.contents && opts.purge) {
             say(`remove ${e.path} and its contents`);
-            act(() => rmSync(disk(e.path), { recursive: true, force: true }));
+            act(() => removeTree(disk(e.path), st));
             break;
           }
           say(`remove the directory ${e.path}`);

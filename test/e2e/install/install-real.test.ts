@@ -143,6 +143,12 @@ describe.skipIf(!isRoot)("postern install for real, as root, under a temporary p
     expect(delivered).toContain("Hello.\n");
     expect((await installed(join(prefix, "bin/mailq"), [], { env })).stdout).toContain("Mail queue is empty");
 
+    // uninstall refuses to pull the executable from under a running system
+    const busy = await run("postern", ["uninstall", "--prefix", prefix]);
+    expect(busy.code).toBe(75);
+    expect(busy.stderr).toContain("the mail system is running");
+    expect(existsSync(join(prefix, "sbin/postern"))).toBe(true);
+
     const stop = await installed(join(prefix, "sbin/postern"), ["stop", "-c", conf]);
     expect(stop.code).toBe(0);
     await waitFor("the master's pid file to go", () => !existsSync(masterPidFile!));

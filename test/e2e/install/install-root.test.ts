@@ -250,6 +250,25 @@ describe("postern install --root", () => {
     expect(snapshot(root)).toEqual(empty);
   });
 
+  test("uninstall trusts only a manifest that nobody but root can write", async () => {
+    const root = newRoot();
+    expect((await install(root)).code).toBe(0);
+    const installed = snapshot(root);
+    const manifest = join(root, "etc/postern/install-manifest.json");
+    chmodSync(manifest, 0o666);
+    const r = await uninstall(root);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain("is writable by group or others: not trusted");
+    chmodSync(manifest, 0o600);
+    chmodSync(join(root, "etc/postern"), 0o777);
+    const d = await uninstall(root);
+    expect(d.code).toBe(78);
+    expect(d.stderr).toContain("is writable by a user other than root");
+    chmodSync(join(root, "etc/postern"), 0o755);
+    expect(snapshot(root)).toEqual(installed);
+    expect((await uninstall(root, "--purge")).code).toBe(0);
+  });
+
   test("exit codes: 64 for bad usage, 78 for a configuration install cannot use", async () => {
     const root = newRoot();
     expect((await run("postern", ["install", "--prefix", "relative/dir"])).code).toBe(64);
