@@ -61,10 +61,16 @@ async function installed(path: string, args: string[], opts: { stdin?: string; e
   return { code, stdout, stderr };
 }
 
-/** The SMTP greeting of 127.0.0.1:port. */
+/** The SMTP greeting of 127.0.0.1:port, once smtpd listens there. */
 async function greeting(port: number): Promise<string> {
   let text = "";
-  const socket = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data(_s, d) { text += d.toString(); } } });
+  const socket = await waitFor("smtpd to listen", async () => {
+    try {
+      return await Bun.connect({ hostname: "127.0.0.1", port, socket: { data(_s, d) { text += d.toString(); } } });
+    } catch {
+      return undefined;
+    }
+  }, 15_000);
   try {
     return await waitFor("the SMTP greeting", () => (text.includes("\n") ? text : undefined), 10_000);
   } finally {
