@@ -98,12 +98,13 @@ async function install(args: string[], linkNames: readonly string[]): Promise<nu
   if (createUser) {
     const withGroup = !groupExists(opts.root, mailOwner);
     const command = createUserCommand(mailOwner, queueDirectory, withGroup);
+    const shown = command.map((a) => (/^[\w./=-]+$/.test(a) ? a : `'${a}'`)).join(" ");
     const simulated = opts.root !== "";
     const entries: ManifestEntry[] = [];
     if (withGroup) entries.push({ kind: "group", name: mailOwner, part: "queue", ...(simulated ? { simulated } : {}) });
-    entries.push({ kind: "user", name: mailOwner, part: "queue", ...(simulated ? { simulated, command: command.join(" ") } : {}) });
+    entries.push({ kind: "user", name: mailOwner, part: "queue", ...(simulated ? { simulated, command: shown } : {}) });
     plan.actions.push({
-      says: simulated ? `record the system user ${mailOwner} for the target system (not created under --root): ${command.join(" ")}` : `create the system user ${mailOwner}: ${command.join(" ")}`,
+      says: simulated ? `record the system user ${mailOwner} for the target system (not created under --root): ${shown}` : `create the system user ${mailOwner}: ${shown}`,
       run: () => {
         if (!simulated) runAccountCommand(command);
       },

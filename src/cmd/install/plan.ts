@@ -38,6 +38,14 @@ function lstatOrUndefined(path: string): Stats | undefined {
   }
 }
 
+function statOrUndefined(path: string): Stats | undefined {
+  try {
+    return statSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Byte-for-byte equality, read in chunks (the executable is large). */
 export function sameContent(a: string, b: string): boolean {
   let sa: Stats;
@@ -107,19 +115,22 @@ export class Planner {
    */
   directory(path: string, mode: number, part: Part, opts: { ownedByMailOwner?: boolean; contents?: boolean } = {}): void {
     const chain: string[] = [];
+    const last = (p: string) => p === path;
     for (let p = path; p !== "/" && p !== "."; p = dirname(p)) chain.unshift(p);
     for (const p of chain) {
       if (this.#plannedDirs.has(p)) continue;
       const st = lstatOrUndefined(this.disk(p));
       if (st) {
-        if (!st.isDirectory()) this.conflicts.push(`${this.disk(p)} exists and is not a directory`);
+        // root's link to a directory is one (/sbin -> usr/sbin on a merged /usr, a spool moved to /srv); another user's is not
+        const trusted = st.uid === 0 || st.uid === process.geteuid?.();
+        const dir = st.isDirectory() || (st.isSymbolicLink() && trusted && statOrUndefined(this.disk(p))?.isDirectory());
+        if (!dir) this.conflicts.push(`${this.disk(p)} exists and is not a directory`);
         continue;
       }
       this.#plannedDirs.add(p);
-      const last = p === path;
-      const m = last ? mode : 0o755;
-      const owned = last && opts.ownedByMailOwner;
-      const entry: ManifestEntry = last && opts.contents ? { kind: "directory", path: p, part, contents: true } : { kind: "directory", path: p, part };
+      const m = last(p) ? mode : 0o755;
+      const owned = last(p) && opts.ownedByMailOwner;
+      const entry: ManifestEntry = last(p) && opts.contents ? { kind: "directory", path: p, part, contents: true } : { kind: "directory", path: p, part };
       this.actions.push({
         says: `create directory ${p} (mode ${octal(m)}${owned ? ", owner mail_owner" : ""})`,
         run: () => {

@@ -18,7 +18,6 @@ export function systemdUnit(p: UnitPaths): string {
 
 [Unit]
 Description=postern mail transport agent
-Documentation=man:postfix(1)
 After=network-online.target nss-lookup.target
 Wants=network-online.target
 
@@ -31,6 +30,8 @@ ExecStart=${p.executable} start-fg -c ${p.configDir}
 ExecReload=/bin/kill -HUP $MAINPID
 Restart=on-failure
 RestartSec=5s
+# a configuration error (78) or bad usage (64) does not go away by restarting
+RestartPreventExitStatus=64 78
 # Only start-fg gets SIGTERM: the master then stops its daemons in order.
 KillMode=mixed
 TimeoutStopSec=60s

@@ -108,6 +108,8 @@ describe("postern install --root", () => {
       "ExecStart=/usr/sbin/postern start-fg -c /etc/postern",
       "ExecReload=/bin/kill -HUP $MAINPID",
       "Restart=on-failure",
+      "RestartPreventExitStatus=64 78",
+      "KillMode=mixed",
       "ProtectSystem=full",
       "ReadWritePaths=-/var/spool/postern -/var/lib/postern",
       "PrivateTmp=yes",
@@ -248,6 +250,23 @@ describe("postern install --root", () => {
     expect(snapshot(root)).toEqual(installed);
     expect((await uninstall(root, "--purge")).code).toBe(0);
     expect(snapshot(root)).toEqual(empty);
+  });
+
+  test("a merged /usr: root's links to directories are followed, and --prefix / puts the links through them", async () => {
+    const root = newRoot();
+    for (const d of ["usr/sbin", "usr/bin"]) mkdirSync(join(root, d), { recursive: true, mode: 0o755 });
+    symlinkSync("usr/sbin", join(root, "sbin"));
+    symlinkSync("usr/bin", join(root, "bin"));
+    const before = snapshot(root);
+    const r = await install(root, "--prefix", "/", "-c", "/etc/postern");
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(readlinkSync(join(root, "usr/sbin/sendmail"))).toBe("/sbin/postern");
+    expect(lstatSync(join(root, "usr/sbin/postern")).isFile()).toBe(true);
+    expect(readFileSync(join(root, "etc/postern/postern.toml"), "utf8")).toContain('queue_directory = "/var/spool/postern"');
+    expect((await install(root, "--prefix", "/", "-c", "/etc/postern")).stdout).toContain("nothing to change");
+    expect((await uninstall(root, "--prefix", "/", "-c", "/etc/postern", "--purge")).code).toBe(0);
+    expect(snapshot(root)).toEqual(before);
   });
 
   test("uninstall trusts only a manifest that nobody but root can write", async () => {
