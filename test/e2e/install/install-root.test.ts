@@ -301,4 +301,12 @@ describe("postern install --root", () => {
     expect(bad.stderr).toContain("message_size_limit");
     expect(existsSync(join(root, "usr"))).toBe(false);
   });
+
+  test.skipIf(!isRoot || !existsSync("/usr/bin/setpriv"))("exit code 77: a real install or uninstall by another user than root", async () => {
+    for (const command of ["install", "uninstall"]) {
+      const proc = Bun.spawnSync(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", bin(), command], { stdout: "pipe", stderr: "pipe", env: { PATH: "/usr/bin:/bin" } });
+      expect(`${command} ${proc.exitCode}`).toBe(`${command} 77`);
+      expect(proc.stderr.toString()).toContain(`postern ${command} must run as root`);
+    }
+  });
 });
