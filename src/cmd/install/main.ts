@@ -77,6 +77,10 @@ async function install(args: string[], linkNames: readonly string[]): Promise<nu
   if (!opts.root && !opts.dryRun && !root) {
     throw new ExitError(EX_NOPERM, "postern install must run as root (or with --root DIR to fill a staging directory, or --dry-run)");
   }
+  // run from source (bun src/main.ts), process.execPath is the Bun runtime, not postern
+  if (!import.meta.path.startsWith("/$bunfs/")) {
+    throw new ExitError(EX_USAGE, "postern install copies the executable it runs from: run it from the built one (dist/postern install)");
+  }
   const { config, newText } = installConfig(layout, opts);
   const problems = config.validate();
   for (const p of problems) log.error(p.message);
