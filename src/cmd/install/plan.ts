@@ -6,8 +6,10 @@
  * complete installation: a second run does nothing.
  *
  * Runs as root (or the invoker under --root). Root never writes through a
- * path it did not check: existing files are looked at with lstat, links are
- * made only where nothing is or where --replace moved the old file aside.
+ * path it did not check: every existing directory on the way must be root's
+ * (or the invoker's) and not writable by everyone without the sticky bit;
+ * existing files are looked at with lstat, links are made only where nothing
+ * is or where --replace moved the old file aside.
  */
 import { closeSync, constants as fsc, copyFileSync, chmodSync, chownSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, readSync, renameSync, statSync, symlinkSync, type Stats } from "node:fs";
 import { dirname, join } from "node:path";
@@ -124,7 +126,17 @@ export class Planner {
         // root's link to a directory is one (/sbin -> usr/sbin on a merged /usr, a spool moved to /srv); another user's is not
         const trusted = st.uid === 0 || st.uid === process.geteuid?.();
         const dir = st.isDirectory() || (st.isSymbolicLink() && trusted && statOrUndefined(this.disk(p))?.isDirectory());
-        if (!dir) this.conflicts.push(`${this.disk(p)} exists and is not a directory`);
+        if (!dir) {
+          this.conflicts.push(`${this.disk(p)} exists and is not a directory`);
+          continue;
+        }
+        // root writes below it: nobody else may be able to swap what is there (mail_owner's own directory aside)
+        const target = statOrUndefined(this.disk(p));
+        const ownedByOther = target && target.uid !== 0 && target.uid !== process.geteuid?.();
+        const openToAll = target && target.mode & 0o002 && !(target.mode & 0o1000);
+        if ((ownedByOther || openToAll) && !(last(p) && opts.ownedByMailOwner)) {
+          this.conflicts.push(`${this.disk(p)} is ${openToAll ? "writable by everyone" : `owned by uid ${target.uid}`}: install does not write below a directory another user controls`);
+        }
         continue;
       }
       this.#plannedDirs.add(p);

@@ -269,6 +269,19 @@ describe("postern install --root", () => {
     expect(snapshot(root)).toEqual(before);
   });
 
+  test("a directory on the way that another user could change stops the install before any change", async () => {
+    const root = newRoot();
+    mkdirSync(join(root, "usr"), { mode: 0o755 });
+    chmodSync(join(root, "usr"), 0o777);
+    const before = snapshot(root);
+    const r = await install(root);
+    expect(r.code).toBe(73);
+    expect(r.stderr).toContain(`${root}/usr is writable by everyone: install does not write below a directory another user controls`);
+    expect(snapshot(root)).toEqual(before);
+    chmodSync(join(root, "usr"), 0o1777);
+    expect((await install(root, "--dry-run")).code).toBe(0);
+  });
+
   test("uninstall trusts only a manifest that nobody but root can write", async () => {
     const root = newRoot();
     expect((await install(root)).code).toBe(0);
