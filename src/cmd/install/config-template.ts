@@ -8,6 +8,7 @@
  * Runs inside install; the given values were checked to be known parameter
  * names without control characters, and are written as TOML strings.
  */
+import { defaultsOnlyConfig } from "../../global/config/config.ts";
 import { paramDef } from "../../global/config/registry.ts";
 
 interface Entry {
@@ -88,10 +89,22 @@ function entryLines(entry: Entry, set: ReadonlyMap<string, string>): string[] {
     lines.push(`${entry.name} = ${tomlString(value)}`);
     return lines;
   }
-  const dflt = paramDef(entry.name)?.default;
-  const shown = entry.example ?? (typeof dflt === "string" ? dflt : "");
-  lines.push(`#${entry.name} = ${tomlString(shown)}`);
+  lines.push(`#${entry.name} = ${entry.example !== undefined ? tomlString(entry.example) : shownDefault(entry.name)}`);
   return lines;
+}
+
+/**
+ * The default as a reader wants it: Postfix's compatibility-level choices
+ * (`${{$compatibility_level} <level {2} ? ...}`) resolved to what they give
+ * here, numbers and booleans as TOML numbers and booleans.
+ */
+function shownDefault(name: string): string {
+  const def = paramDef(name);
+  if (!def || typeof def.default !== "string") return '""';
+  const text = def.default.includes("${{") ? defaultsOnlyConfig().str(name) : def.default;
+  if (def.type === "int" && /^\d+$/.test(text)) return text;
+  if (def.type === "bool" && (text === "yes" || text === "no")) return text === "yes" ? "true" : "false";
+  return tomlString(text);
 }
 
 /** The text of a new postern.toml; `set` holds the parameters to set (everything else is a commented default). */

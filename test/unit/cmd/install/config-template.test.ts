@@ -25,6 +25,10 @@ describe("the postern.toml template", () => {
     const shown = [...text.slice(0, services).matchAll(/^#([a-z_]+) = /gm)].map((m) => m[1]!);
     expect(shown.length).toBeGreaterThan(25);
     for (const name of shown) expect(`${name}: ${paramDef(name) ? "known" : "unknown"}`).toBe(`${name}: known`);
+    // Postfix's compatibility-level expressions are shown as what they give, numbers as numbers
+    expect(text).not.toContain("${{");
+    expect(text).toContain('\n#mynetworks_style = "host"\n');
+    expect(text).toContain("\n#message_size_limit = 10240000\n");
     // each setting line follows its explanation
     const lines = text.slice(0, services).split("\n");
     for (const [i, line] of lines.entries()) if (/^#[a-z_]+ = /.test(line)) expect(lines[i - 1]).toMatch(/^# \S/);
