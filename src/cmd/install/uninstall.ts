@@ -104,8 +104,8 @@ async function uninstall(args: string[], linkNames: readonly string[]): Promise<
     act(() => renameSync(disk(e.backup!), disk(e.path)));
   };
 
-  // the manifest sits in the configuration directory, which may go too; what stays is written back at the end
-  if (!opts.dryRun) unlinkSync(disk(layout.manifest));
+  // the manifest sits in the configuration directory, which --purge may remove; what stays is written back at the end
+  if (!opts.dryRun && opts.purge) unlinkSync(disk(layout.manifest));
   try {
     for (const e of [...manifest.entries].reverse()) {
       if (e.part !== "program" && !opts.purge) {
@@ -184,11 +184,17 @@ async function uninstall(args: string[], linkNames: readonly string[]): Promise<
     if (!opts.dryRun && kept.length) {
       mkdirSync(dirname(disk(layout.manifest)), { recursive: true, mode: 0o755 });
       writeManifest(disk(layout.manifest), { version: 1, entries: kept });
+    } else if (!opts.dryRun && existsSync(disk(layout.manifest))) {
+      unlinkSync(disk(layout.manifest));
     }
+  }
+  if (opts.dryRun) {
+    writeStdout(`postern uninstall${where}: --dry-run: nothing was changed\n`);
+    return 0;
   }
   if (kept.length && !opts.purge) {
     writeStdout(`postern uninstall: the configuration and the queue stay${where}; postern uninstall --purge removes them too\n`);
-  } else if (!opts.dryRun) {
+  } else {
     writeStdout(`postern uninstall: done${where}\n`);
   }
   return 0;
