@@ -182,6 +182,13 @@ describe("postern install --root", () => {
     const again = await install(root, `mail_owner=${name}`, "maillog_file=/var/log/postern.log");
     expect(again.stdout).toContain("nothing to change");
     expect(snapshot(root)).toEqual(after);
+    // a queue directory whose mode went wrong is repaired by the next run, which records nothing new
+    const manifestBefore = readFileSync(join(root, "etc/postern/install-manifest.json"), "utf8");
+    chmodSync(join(root, "var/spool/postern/maildrop"), 0o755);
+    const repair = await install(root, `mail_owner=${name}`, "maillog_file=/var/log/postern.log");
+    expect(repair.stdout).toContain("repair owners and modes in /var/spool/postern");
+    expect(mode(join(root, "var/spool/postern/maildrop"))).toBe(0o3733);
+    expect(readFileSync(join(root, "etc/postern/install-manifest.json"), "utf8")).toBe(manifestBefore);
     // the same parameter with another value than the file's is refused: postconf -e edits the file
     const other = await install(root, "mail_owner=someone");
     expect(other.code).toBe(64);
