@@ -48,6 +48,15 @@ export const ROLES: Record<string, RoleEntry> = {
   flush: { summary: "Deliver deferred mail now", load: control },
   check: { summary: "Validate the configuration and the queue directories", load: control },
   "set-permissions": { summary: "Repair owners and modes of the queue", load: control },
+  // install links the command names below, which only this file knows: they are passed in
+  install: {
+    summary: "Set up a server: mail_owner, configuration, queue, command links, systemd unit",
+    load: async () => ({ main: (await import("./cmd/install/main.ts")).installMain(SYMLINK_NAMES) }),
+  },
+  uninstall: {
+    summary: "Remove what install made (--purge: the configuration and queue too)",
+    load: async () => ({ main: (await import("./cmd/install/uninstall.ts")).uninstallMain(SYMLINK_NAMES) }),
+  },
 };
 
 /** Names the build links to the executable. */
