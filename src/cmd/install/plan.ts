@@ -263,7 +263,7 @@ export class Planner {
     const acct = this.owner();
     const missing: string[] = [];
     let repair = false;
-    for (const { name, mode } of QUEUE_DIRECTORIES) {
+    for (const { name, mode, owner } of QUEUE_DIRECTORIES) {
       const path = join(queueDirectory, name);
       const st = this.willExist(queueDirectory) ? lstatOrUndefined(this.disk(path)) : undefined;
       if (!st) {
@@ -271,7 +271,10 @@ export class Planner {
         continue;
       }
       if ((st.mode & 0o7777) !== mode) repair = true;
-      if (acct ? st.uid !== acct.uid || st.gid !== acct.gid : userPlanned) repair = true;
+      // pid/ is root's (as in Postfix), the others mail_owner's
+      if (owner === "root") {
+        if (process.geteuid?.() === 0 && (st.uid !== 0 || st.gid !== 0)) repair = true;
+      } else if (acct ? st.uid !== acct.uid || st.gid !== acct.gid : userPlanned) repair = true;
     }
     if (!missing.length && !repair) return;
     const privileged = process.geteuid?.() === 0;
