@@ -1,0 +1,124 @@
+/**
+ * A configuration does what it says, or is refused: every setting in
+ * postern.toml (and every [services.NAME] override) that asks for something
+ * postern does not do becomes one ConfigError naming the file, the line, the
+ * parameter and the fix. Config.validate() includes these, so `postern
+ * check`, `postfix check`, start, start-fg, the master and reload all refuse
+ * the same list (exit 78).
+ *
+ * What is asked for is judged by value, not by presence: Postfix's default,
+ * an empty value, or turning a missing feature off ("biff = no") ask for
+ * nothing and pass. The registry says how postern treats each of its
+ * parameters (ParamDef.support); Postfix parameters outside the registry are
+ * judged against Postfix's defaults (postfix-params.ts).
+ *
+ * Runs in whichever role validates (root for check and start, mail_owner
+ * for the master's reload); reads only the configuration, no files.
+ */
+import type { Config } from "./config.ts";
+import { paramDef } from "./registry.ts";
+import { postfixOnlyDefault } from "./postfix-params.ts";
+import { ConfigError } from "./source.ts";
+import { splitList } from "./value-text.ts";
+import { POSTFIX_TABLE_TYPES, TABLE_TYPES } from "../tables/table-types.ts";
+
+/**
+ * Postfix parameters about its own installation or about performance only
+ * (caches, debugging): postern carries them as notes and never refuses them.
+ */
+export const NOTED_POSTFIX_PARAMS: ReadonlyMap<string, string> = new Map([
+  ...["html_directory", "manpage_directory", "readme_directory", "sample_directory", "shlib_directory", "meta_directory", "setgid_group", "debugger_command"].map((n) => [n, "where Postfix installs its own files; postern is one executable"] as const),
+  ...["debug_peer_level", "debug_peer_list"].map((n) => [n, "Postfix's verbose logging for some peers; postern has no per-peer debug logging"] as const),
+  ...["smtp_tls_session_cache_database", "smtpd_tls_session_cache_database", "lmtp_tls_session_cache_database", "smtp_tls_session_cache_timeout", "smtpd_tls_session_cache_timeout", "lmtp_tls_session_cache_timeout", "tls_random_source"].map(
+    (n) => [n, "a TLS performance cache; postern's TLS needs none"] as const,
+  ),
+  ...["smtp_tls_loglevel", "smtpd_tls_loglevel", "lmtp_tls_loglevel"].map((n) => [n, "TLS logging detail; postern logs its own TLS summary"] as const),
+]);
+
+/** Normalized for comparison: Postfix lists are equal when their words are. */
+function norm(text: string): string {
+  return splitList(text.trim()).join(" ").toLowerCase();
+}
+
+function isBooleanDefault(text: string): boolean {
+  const t = text.trim().toLowerCase();
+  return t === "yes" || t === "no" || /\{(yes|no)\}/.test(t);
+}
+
+/** Why a set value asks for something postern does not do; undefined when it asks for nothing it lacks. */
+export function refusalOf(name: string, rawText: string, expanded: () => string): string | undefined {
+  const def = paramDef(name);
+  const value = norm(rawText);
+  if (def) {
+    const support = def.support;
+    const tables = refuseMissingTableTypes(rawText, expanded);
+    if (!support) return tables;
+    switch (support.kind) {
+      case "install":
+        return undefined;
+      case "refuses":
+        return support.refuse(expanded()) ?? tables;
+      case "unsupported": {
+        const dflt = typeof def.default === "string" ? def.default : undefined;
+        const fine = [dflt, postfixOnlyDefault(name), "", ...(support.accept ?? [])].filter((x) => x !== undefined).map((x) => norm(x!));
+        if (fine.includes(value)) return undefined;
+        const suggestion = support.accept?.[0] ?? dflt ?? "";
+        return `postern does not implement ${name} (${support.why}); remove the setting${suggestion ? ` or set it to "${suggestion}"` : ""}`;
+      }
+    }
+  }
+  const postfixDefault = postfixOnlyDefault(name);
+  if (postfixDefault === undefined || NOTED_POSTFIX_PARAMS.has(name)) return undefined;
+  if (value === "" || value === norm(postfixDefault)) return undefined;
+  if (value === "no" && isBooleanDefault(postfixDefault)) return undefined;
+  return `postern does not implement Postfix's ${name}; remove the setting${postfixDefault.trim() ? ` or set it to Postfix's default "${postfixDefault.trim()}"` : ""}`;
+}
+
+/** Table specifications (type:name) in a value whose type postern lacks. */
+export function refuseMissingTableTypes(rawText: string, expanded: () => string): string | undefined {
+  // only values that mention a colon can hold a table; expanding the rest costs for nothing
+  if (!rawText.includes(":") && !rawText.includes("$")) return undefined;
+  let text: string;
+  try {
+    text = expanded();
+  } catch {
+    return undefined; // a bad expansion is reported by the type check
+  }
+  const missing = new Set<string>();
+  for (const word of splitList(text)) {
+    let w = word.replace(/^\{|\}$/g, "").trim();
+    while (w.startsWith("proxy:")) w = w.slice("proxy:".length);
+    const m = /^([a-z0-9_]+):/i.exec(w);
+    if (!m) continue;
+    const type = m[1]!.toLowerCase();
+    if (POSTFIX_TABLE_TYPES.has(type) && !TABLE_TYPES.includes(type)) missing.add(type);
+  }
+  if (missing.size === 0) return undefined;
+  const types = [...missing].map((t) => `"${t}:"`).join(", ");
+  return `table type ${types} is not implemented by postern (it has ${TABLE_TYPES.join(", ")}); convert the table or remove the setting`;
+}
+
+/** Every setting in the file and in [services.NAME] overrides that postern would not honour. */
+export function unsupportedSettings(config: Config): ConfigError[] {
+  const problems: ConfigError[] = [];
+  for (const name of config.setNames()) {
+    const raw = config.raw(name) ?? "";
+    const why = refusalOf(name, raw, () => config.str(name));
+    if (why) problems.push(new ConfigError(`${name} = "${oneLine(raw)}": ${why}`, config.path, config.lineOf(name)));
+  }
+  for (const svc of config.services()) {
+    if (!svc.configured) continue;
+    for (const [name, v] of svc.overrides) {
+      if (svc.builtinOverrides.has(name)) continue;
+      const view = config.withOverrides(new Map([[name, v]]));
+      const why = refusalOf(name, v.text, () => view.str(name));
+      if (why) problems.push(new ConfigError(`services.${svc.name}.${name} = "${oneLine(v.text)}": ${why}`, config.path, v.line));
+    }
+  }
+  return problems;
+}
+
+function oneLine(text: string): string {
+  const t = text.replace(/\s+/g, " ").trim();
+  return t.length > 80 ? `${t.slice(0, 77)}...` : t;
+}
