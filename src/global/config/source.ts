@@ -70,6 +70,12 @@ export function emptyConfigSource(): ConfigSource {
   });
 }
 
+/** A configuration from text (postern import checks what it is about to write); `directory` is where it would live. */
+export function configSourceFromText(text: string, directory: string): ConfigSource {
+  const path = join(directory, CONFIG_FILE_NAME);
+  return lazyLayout({ directory, path, exists: false, text, document: parseDocument(text, path) });
+}
+
 /** Reads and parses the file; a syntax error names the file and line. */
 export function readConfigSource(explicit?: string): ConfigSource {
   const { directory, path } = locateConfig(explicit);
@@ -82,9 +88,12 @@ export function readConfigSource(explicit?: string): ConfigSource {
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== "ENOENT" && code !== "ENOTDIR") throw new ConfigError(`cannot read the configuration: ${(err as Error).message}`, path);
   }
-  let document: Record<string, unknown> = {};
+  return lazyLayout({ directory, path, exists, text, document: parseDocument(text, path) });
+}
+
+function parseDocument(text: string, path: string): Record<string, unknown> {
   try {
-    document = parseToml(text) as Record<string, unknown>;
+    return parseToml(text) as Record<string, unknown>;
   } catch (err) {
     if (err instanceof TomlError) {
       const first = err.message.split("\n")[0] ?? err.message;
@@ -92,5 +101,4 @@ export function readConfigSource(explicit?: string): ConfigSource {
     }
     throw err;
   }
-  return lazyLayout({ directory, path, exists, text, document });
 }

@@ -38,3 +38,22 @@ export function refuseLocalHandOff(value: string): string | undefined {
   if (value.trim() === "") return undefined;
   return `postern's local delivery cannot hand mail to another transport ("${value.trim()}"); remove the setting`;
 }
+
+/** The transports the queue manager can hand mail to (src/qmgr/agents.ts). */
+export const POSTERN_TRANSPORTS = ["local", "smtp", "relay", "lmtp", "error", "discard", "retry"];
+
+/** local_transport, default_transport, relay_transport: "transport[:nexthop]". */
+export function refuseUnknownTransport(value: string): string | undefined {
+  const v = value.trim();
+  if (v === "") return undefined;
+  const transport = v.split(":")[0]!.toLowerCase();
+  if (POSTERN_TRANSPORTS.includes(transport)) return undefined;
+  return `transport "${transport}" is not one postern has (${POSTERN_TRANSPORTS.join(", ")}); postern has no master.cf delivery services such as pipe(8) or virtual(8)`;
+}
+
+/** myorigin: Postfix reads a value starting with "/" from that file (Debian's /etc/mailname); postern does not. */
+export function refuseFileValue(value: string): string | undefined {
+  const v = value.trim();
+  if (!v.startsWith("/")) return undefined;
+  return `postern does not read this value from a file; write the domain itself (the content of ${v})`;
+}

@@ -1,6 +1,6 @@
 /** main.cf basics: identity, directories, owners, networks, logging. */
 import { p, raw, installOnly, refusing, type ParamDef } from "../param-def.ts";
-import { refuseTablesInDomainList } from "../value-checks.ts";
+import { refuseFileValue, refuseTablesInDomainList } from "../value-checks.ts";
 import { defaultHostname, defaultMynetworks, domainOf } from "../host-defaults.ts";
 import { VERSION } from "../../../version.ts";
 
@@ -24,7 +24,7 @@ export const basicParams: ParamDef[] = [
   p("multi_instance_name", "str", "", "Optional name of this instance", ALL),
   p("myhostname", "str", () => defaultHostname(), "The fully-qualified name of this host", ALL),
   p("mydomain", "str", (c) => domainOf(c.expanded("myhostname")), "The domain name of this host", ALL),
-  p("myorigin", "str", "$myhostname", "The domain that locally-posted mail appears to come from", ALL),
+  refusing(p("myorigin", "str", "$myhostname", "The domain that locally-posted mail appears to come from", ALL), refuseFileValue),
   refusing(p("mydestination", "list", "$myhostname, localhost.$mydomain, localhost", "Domains delivered locally", ALL), refuseTablesInDomainList),
   p("mynetworks_style", "str", "${{$compatibility_level} <level {2} ? {subnet} : {host}}", "How mynetworks is derived: host, subnet or class", ["smtpd"]),
   p("mynetworks", "list", (c) => defaultMynetworks(c.expanded("mynetworks_style")), "Trusted SMTP clients", ["smtpd"]),

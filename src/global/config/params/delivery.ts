@@ -1,15 +1,15 @@
 /** Address resolution and local delivery. */
 import { p, raw, t, refusing, unsupported, type ParamDef } from "../param-def.ts";
-import { refuseLocalHandOff } from "../value-checks.ts";
+import { refuseLocalHandOff, refuseUnknownTransport } from "../value-checks.ts";
 
 export const deliveryParams: ParamDef[] = [
   p("swap_bangpath", "bool", "yes", "Rewrite site!user to user@site", ["cleanup", "trivial-rewrite"]),
   p("allow_percent_hack", "bool", "yes", "Rewrite user%domain to user@domain", ["cleanup", "trivial-rewrite"]),
   unsupported(p("allow_min_user", "bool", "no", "Allow a recipient address that starts with '-'", ["sendmail", "smtpd"]), "addresses that start with '-' are always refused", ["no"]),
   p("owner_request_special", "bool", "yes", "Treat owner-x and x-request addresses specially", ["sendmail", "local"]),
-  p("local_transport", "str", "local:$myhostname", "Transport for local domains", ["qmgr"]),
-  p("default_transport", "str", "smtp", "Transport for other domains", ["qmgr"]),
-  p("relay_transport", "str", "relay", "Transport for relay_domains", ["qmgr"]),
+  refusing(p("local_transport", "str", "local:$myhostname", "Transport for local domains", ["qmgr"]), refuseUnknownTransport),
+  refusing(p("default_transport", "str", "smtp", "Transport for other domains", ["qmgr"]), refuseUnknownTransport),
+  refusing(p("relay_transport", "str", "relay", "Transport for relay_domains", ["qmgr"]), refuseUnknownTransport),
   p("transport_maps", "list", "", "Tables that route recipients to transports", ["qmgr"]),
   refusing(p("mailbox_transport", "str", "", "Transport that delivers to local mailboxes instead of local(8)", ["local"]), refuseLocalHandOff),
   refusing(p("fallback_transport", "str", "", "Transport for local recipients without a UNIX account", ["local"]), refuseLocalHandOff),
