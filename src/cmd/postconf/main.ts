@@ -148,7 +148,8 @@ function showServices(config: Config, flags: Flags, names: string[]): number {
   const wanted = names.map((n) => n.replace(/^services\./, ""));
   const out: string[] = [];
   for (const svc of config.services()) {
-    if (wanted.length ? !wanted.includes(svc.name) : !svc.enabled) continue;
+    // a service the file configures shows even when it turns it off (an imported master.cf without smtp)
+    if (wanted.length ? !wanted.includes(svc.name) : !svc.enabled && !svc.configured) continue;
     for (const [k, v] of describeService(config, svc)) out.push(line(flags, `services.${svc.name}.${k}`, v));
   }
   for (const n of wanted) if (!config.services().some((s) => s.name === n)) log.warn(`services.${n}: unknown service`);

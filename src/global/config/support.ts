@@ -27,8 +27,8 @@ import { POSTFIX_TABLE_TYPES, TABLE_TYPES } from "../tables/table-types.ts";
  * (caches, debugging): postern carries them as notes and never refuses them.
  */
 export const NOTED_POSTFIX_PARAMS: ReadonlyMap<string, string> = new Map([
-  ...["html_directory", "manpage_directory", "readme_directory", "sample_directory", "shlib_directory", "meta_directory", "setgid_group", "debugger_command"].map((n) => [n, "where Postfix installs its own files; postern is one executable"] as const),
-  ...["debug_peer_level", "debug_peer_list"].map((n) => [n, "Postfix's verbose logging for some peers; postern has no per-peer debug logging"] as const),
+  ...["html_directory", "manpage_directory", "readme_directory", "sample_directory", "shlib_directory", "meta_directory", "setgid_group"].map((n) => [n, "where Postfix installs its own files; postern is one executable"] as const),
+  ...["debug_peer_level", "debug_peer_list", "debugger_command"].map((n) => [n, "Postfix's debugging aids; postern has no per-peer debug logging or debugger hook"] as const),
   ...["smtp_tls_session_cache_database", "smtpd_tls_session_cache_database", "lmtp_tls_session_cache_database", "smtp_tls_session_cache_timeout", "smtpd_tls_session_cache_timeout", "lmtp_tls_session_cache_timeout", "tls_random_source"].map(
     (n) => [n, "a TLS performance cache; postern's TLS needs none"] as const,
   ),
