@@ -13,7 +13,10 @@
  * judged against Postfix's defaults (postfix-params.ts).
  *
  * Runs in whichever role validates (root for check and start, mail_owner
- * for the master's reload); reads only the configuration, no files.
+ * for the master's reload); reads the configuration and, to find access
+ * actions postern lacks, the source files of the access tables that
+ * restriction lists name (size-bounded; an unreadable one is left to the
+ * lookup, which reports it).
  */
 import type { Config } from "./config.ts";
 import { paramDef } from "./registry.ts";
@@ -21,6 +24,8 @@ import { postfixOnlyDefault } from "./postfix-params.ts";
 import { ConfigError } from "./source.ts";
 import { splitList } from "./value-text.ts";
 import { POSTFIX_TABLE_TYPES, TABLE_TYPES } from "../tables/table-types.ts";
+import { ARGUMENT_RESTRICTIONS, MISSING_ACCESS_ACTIONS, PLAIN_RESTRICTIONS } from "./restriction-names.ts";
+import { readFileSync, statSync } from "node:fs";
 
 /**
  * Postfix parameters about its own installation or about performance only
@@ -45,10 +50,21 @@ function isBooleanDefault(text: string): boolean {
   return t === "yes" || t === "no" || /\{(yes|no)\}/.test(t);
 }
 
+/** Restriction classes (smtpd_restriction_classes) are restriction lists under names of their own. */
+export interface RefusalContext {
+  classes: readonly string[];
+}
+
+const RESTRICTION_LIST = /^smtpd_[a-z_]+_restrictions$/;
+
 /** Why a set value asks for something postern does not do; undefined when it asks for nothing it lacks. */
-export function refusalOf(name: string, rawText: string, expanded: () => string): string | undefined {
+export function refusalOf(name: string, rawText: string, expanded: () => string, context: RefusalContext = { classes: [] }): string | undefined {
   const def = paramDef(name);
   const value = norm(rawText);
+  if ((def && RESTRICTION_LIST.test(name)) || context.classes.includes(name)) {
+    const why = refuseMissingTableTypes(rawText, expanded) ?? refuseRestrictionList(expanded, context.classes);
+    if (why) return why;
+  }
   if (def) {
     const support = def.support;
     const tables = refuseMissingTableTypes(rawText, expanded);
@@ -98,12 +114,86 @@ export function refuseMissingTableTypes(rawText: string, expanded: () => string)
   return `table type ${types} is not implemented by postern (it has ${TABLE_TYPES.join(", ")}); convert the table or remove the setting`;
 }
 
+/**
+ * A restriction list: every word a restriction postern has (with its argument), a restriction class, or
+ * nothing; and no access table it consults answers with an action postern lacks.
+ */
+export function refuseRestrictionList(expanded: () => string, classes: readonly string[]): string | undefined {
+  let words: string[];
+  try {
+    words = splitList(expanded());
+  } catch {
+    return undefined;
+  }
+  for (let i = 0; i < words.length; i++) {
+    const word = words[i]!;
+    const lower = word.toLowerCase();
+    if (PLAIN_RESTRICTIONS.includes(lower) || classes.includes(word)) continue;
+    if (ARGUMENT_RESTRICTIONS.includes(lower)) {
+      const arg = words[++i];
+      if (arg === undefined) return `restriction ${lower} needs an argument; add it or remove the restriction`;
+      if (lower.startsWith("check_") && lower.endsWith("_access")) {
+        const action = missingAccessAction(arg);
+        if (action) return `access table ${arg} ${action}, which postern does not implement (the recipient would get 451 4.3.5); change the table`;
+      }
+      continue;
+    }
+    return `restriction "${word}" is not one postern implements (nor a class in smtpd_restriction_classes); remove it`;
+  }
+  return undefined;
+}
+
+/** Largest table source check reads when looking for actions: bigger ones are left to run time. */
+const MAX_ACCESS_SOURCE = 16 * 1024 * 1024;
+
+/** "answers FILTER (line 3)" when the access table's source holds an action postern lacks. */
+function missingAccessAction(spec: string): string | undefined {
+  let s = spec;
+  while (s.startsWith("proxy:")) s = s.slice("proxy:".length);
+  const colon = s.indexOf(":");
+  if (colon <= 0) return undefined;
+  const type = s.slice(0, colon).toLowerCase();
+  const name = s.slice(colon + 1);
+  const results: Array<{ value: string; line?: number }> = [];
+  if (type === "inline" || type === "static") {
+    const inner = name.replace(/^\{|\}$/g, "");
+    if (type === "static") results.push({ value: inner.trim() });
+    else for (const item of splitList(inner)) results.push({ value: item.replace(/^\{|\}$/g, "").split("=").slice(1).join("=").trim() });
+  } else if (["hash", "btree", "lmdb", "cdb", "dbm", "sdbm", "texthash", "regexp", "pcre", "cidr"].includes(type)) {
+    let text: string;
+    try {
+      if (statSync(name).size > MAX_ACCESS_SOURCE) return undefined;
+      text = readFileSync(name, "utf8");
+    } catch {
+      return undefined; // unreadable here: the lookup reports it
+    }
+    const rule = type === "regexp" || type === "pcre" ? /^(?:if\s+)?(?:!?(\S)(?:\\.|(?!\1).)*\1[a-zA-Z]*)\s+(.*)$/ : /^\S+\s+(.*)$/;
+    text.split("\n").forEach((l, i) => {
+      if (/^\s*(#|$)/.test(l) || /^\s/.test(l)) return;
+      const m = rule.exec(l.trim());
+      if (m) results.push({ value: (m[2] ?? m[1] ?? "").trim(), line: i + 1 });
+    });
+  }
+  for (const r of results) {
+    const action = (r.value.split(/\s+/)[0] ?? "").toUpperCase();
+    if (MISSING_ACCESS_ACTIONS.includes(action)) return `answers ${action}${r.line ? ` (line ${r.line})` : ""}`;
+  }
+  return undefined;
+}
+
 /** Every setting in the file and in [services.NAME] overrides that postern would not honour. */
 export function unsupportedSettings(config: Config): ConfigError[] {
   const problems: ConfigError[] = [];
+  let classes: string[] = [];
+  try {
+    classes = config.list("smtpd_restriction_classes");
+  } catch {
+    // a bad value is the type check's to report
+  }
+  const context = { classes };
   for (const name of config.setNames()) {
     const raw = config.raw(name) ?? "";
-    const why = refusalOf(name, raw, () => config.str(name));
+    const why = refusalOf(name, raw, () => config.str(name), context);
     if (why) problems.push(new ConfigError(`${name} = "${oneLine(raw)}": ${why}`, config.path, config.lineOf(name)));
   }
   for (const svc of config.services()) {
@@ -111,7 +201,7 @@ export function unsupportedSettings(config: Config): ConfigError[] {
     for (const [name, v] of svc.overrides) {
       if (svc.builtinOverrides.has(name)) continue;
       const view = config.withOverrides(new Map([[name, v]]));
-      const why = refusalOf(name, v.text, () => view.str(name));
+      const why = refusalOf(name, v.text, () => view.str(name), context);
       if (why) problems.push(new ConfigError(`services.${svc.name}.${name} = "${oneLine(v.text)}": ${why}`, config.path, v.line));
     }
   }
