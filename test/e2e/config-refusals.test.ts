@@ -6,6 +6,7 @@
  * fix; values that ask for nothing postern lacks still pass.
  */
 import { afterAll, describe, expect, test } from "bun:test";
+import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { configDir, removeDir, run, tempDir } from "../helpers/run.ts";
 import { ensureMailOwner, isRoot } from "./daemon/system.ts";
@@ -70,4 +71,19 @@ describe("settings postern does not act on are refused", () => {
     expect(fine.stderr).not.toContain("error:");
     expect(fine.code).toBe(0);
   });
+
+  test("check warns about table files it cannot find or that others can write, and TLS files that are missing", async () => {
+    const files = tempDir("postern-tables-");
+    dirs.push(files);
+    writeFileSync(join(files, "transport"), "example.com smtp:[192.0.2.1]\n");
+    writeFileSync(join(files, "re"), "/^x/ REJECT\n");
+    chmodSync(join(files, "re"), 0o666);
+    const dir = conf(`transport_maps = "hash:${files}/transport"\nheader_size_limit = "102400"\nsmtpd_recipient_restrictions = "check_recipient_access regexp:${files}/re"\nsmtpd_tls_security_level = "may"\nsmtpd_tls_cert_file = "${files}/missing.pem"\n`);
+    const r = await run("postfix", ["-c", dir, "check"]);
+    expect(r.stderr).toContain(`transport_maps: index of hash:${files}/transport (build it with postmap or postalias) ${files}/transport.sqlite: No such file or directory`);
+    expect(r.stderr).toContain(`smtpd_recipient_restrictions: group or other writable: ${files}/re`);
+    expect(r.stderr).toContain(`smtpd_tls_cert_file: file ${files}/missing.pem: No such file or directory`);
+    expect(r.stderr).not.toContain("error:");
+  });
 });
+
