@@ -109,6 +109,8 @@ export async function main(args: string[]): Promise<number> {
     const commentOut = new Map<string, string>();
     for (const r of result.refusals) if (r.subject && !r.subject.includes("/")) commentOut.set(r.subject, r.message);
     result = convert({ ...input, commentOut });
+    // what the commented-out file still cannot do (nothing, normally) is reported too
+    refused.push(...result.refusals);
   }
 
   const byPlace = (a: Finding, b: Finding) => (a.file === b.file ? (a.line ?? 1e9) - (b.line ?? 1e9) : a.file === mainPath ? -1 : 1);

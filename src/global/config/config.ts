@@ -226,7 +226,13 @@ export class Config {
   unknownNames(): string[] {
     const known = paramRegistry();
     // Postfix's own parameters are judged by support.ts (refused, or harmless as set), not unknown
-    const out = this.setNames().filter((n) => !known.has(n) && postfixOnlyDefault(n) === undefined);
+    let classes: string[] = [];
+    try {
+      classes = this.list("smtpd_restriction_classes");
+    } catch {
+      // reported by validate()
+    }
+    const out = this.setNames().filter((n) => !known.has(n) && postfixOnlyDefault(n) === undefined && !classes.includes(n));
     for (const svc of this.services()) for (const n of svc.overrides.keys()) if (!known.has(n) && !svc.builtinOverrides.has(n)) out.push(`services.${svc.name}.${n}`);
     return out;
   }
