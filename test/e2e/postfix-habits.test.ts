@@ -12,7 +12,10 @@ import { configDir, removeDir, run, tempDir } from "../helpers/run.ts";
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach(removeDir));
-const keep = (d: string) => (dirs.push(d), d);
+function keep(d: string): string {
+  dirs.push(d);
+  return d;
+}
 
 describe("postern -c DIR COMMAND", () => {
   test("the global option reaches the command as its own -c would", async () => {

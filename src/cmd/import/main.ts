@@ -48,7 +48,10 @@ function parseArgs(args: string[]): Options {
       if (v === undefined) throw new ExitError(EX_USAGE, `option -c needs a directory; ${USAGE}`);
       o.configDir = v;
     } else if (a.startsWith("-c") && a.length > 2) o.configDir = a.slice(2);
-    else if (a === "--") operands.push(...args.slice(i + 1)), (i = args.length);
+    else if (a === "--") {
+      operands.push(...args.slice(i + 1));
+      break;
+    }
     else if (a.startsWith("-")) throw new ExitError(EX_USAGE, `unknown option "${a}"; ${USAGE}`);
     else operands.push(a);
   }
