@@ -25,6 +25,7 @@ import { ConfigError } from "./source.ts";
 import { splitList } from "./value-text.ts";
 import { POSTFIX_TABLE_TYPES, TABLE_TYPES } from "../tables/table-types.ts";
 import { ARGUMENT_RESTRICTIONS, MISSING_ACCESS_ACTIONS, PLAIN_RESTRICTIONS } from "./restriction-names.ts";
+import { POSTERN_TRANSPORTS } from "./value-checks.ts";
 import { readFileSync, statSync } from "node:fs";
 
 /**
@@ -63,6 +64,10 @@ export function refusalOf(name: string, rawText: string, expanded: () => string,
   const value = norm(rawText);
   if ((def && RESTRICTION_LIST.test(name)) || context.classes.includes(name)) {
     const why = refuseMissingTableTypes(rawText, expanded) ?? refuseRestrictionList(expanded, context.classes);
+    if (why) return why;
+  }
+  if (name === "transport_maps") {
+    const why = refuseMissingTableTypes(rawText, expanded) ?? refuseTransportTables(expanded);
     if (why) return why;
   }
   if (def) {
@@ -148,10 +153,37 @@ const MAX_ACCESS_SOURCE = 16 * 1024 * 1024;
 
 /** "answers FILTER (line 3)" when the access table's source holds an action postern lacks. */
 function missingAccessAction(spec: string): string | undefined {
+  for (const r of tableResults(spec)) {
+    const action = (r.value.split(/\s+/)[0] ?? "").toUpperCase();
+    if (MISSING_ACCESS_ACTIONS.includes(action)) return `answers ${action}${r.line ? ` (line ${r.line})` : ""}`;
+  }
+  return undefined;
+}
+
+/** transport_maps: every result names a transport postern has ("" keeps the default one). */
+export function refuseTransportTables(expanded: () => string): string | undefined {
+  let specs: string[];
+  try {
+    specs = splitList(expanded());
+  } catch {
+    return undefined;
+  }
+  for (const spec of specs) {
+    for (const r of tableResults(spec)) {
+      const transport = (r.value.trim().split(":")[0] ?? "").toLowerCase();
+      if (transport === "" || POSTERN_TRANSPORTS.includes(transport)) continue;
+      return `table ${spec} routes mail to transport "${transport}"${r.line ? ` (line ${r.line})` : ""}, which postern does not have (${POSTERN_TRANSPORTS.join(", ")}); change the table`;
+    }
+  }
+  return undefined;
+}
+
+/** The results a table's source holds (inline:, static:, or the source file of a file-backed table), with their lines. */
+function tableResults(spec: string): Array<{ value: string; line?: number }> {
   let s = spec;
   while (s.startsWith("proxy:")) s = s.slice("proxy:".length);
   const colon = s.indexOf(":");
-  if (colon <= 0) return undefined;
+  if (colon <= 0) return [];
   const type = s.slice(0, colon).toLowerCase();
   const name = s.slice(colon + 1);
   const results: Array<{ value: string; line?: number }> = [];
@@ -162,10 +194,10 @@ function missingAccessAction(spec: string): string | undefined {
   } else if (["hash", "btree", "lmdb", "cdb", "dbm", "sdbm", "texthash", "regexp", "pcre", "cidr"].includes(type)) {
     let text: string;
     try {
-      if (statSync(name).size > MAX_ACCESS_SOURCE) return undefined;
+      if (statSync(name).size > MAX_ACCESS_SOURCE) return [];
       text = readFileSync(name, "utf8");
     } catch {
-      return undefined; // unreadable here: the lookup reports it
+      return []; // unreadable here: the lookup reports it
     }
     const rule = type === "regexp" || type === "pcre" ? /^(?:if\s+)?(?:!?(\S)(?:\\.|(?!\1).)*\1[a-zA-Z]*)\s+(.*)$/ : /^\S+\s+(.*)$/;
     text.split("\n").forEach((l, i) => {
@@ -174,11 +206,7 @@ function missingAccessAction(spec: string): string | undefined {
       if (m) results.push({ value: (m[2] ?? m[1] ?? "").trim(), line: i + 1 });
     });
   }
-  for (const r of results) {
-    const action = (r.value.split(/\s+/)[0] ?? "").toUpperCase();
-    if (MISSING_ACCESS_ACTIONS.includes(action)) return `answers ${action}${r.line ? ` (line ${r.line})` : ""}`;
-  }
-  return undefined;
+  return results;
 }
 
 /** Every setting in the file and in [services.NAME] overrides that postern would not honour. */
