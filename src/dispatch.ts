@@ -34,7 +34,7 @@ export function printHelp(): void {
   const rows = Object.entries(ROLES).filter(([, e]) => !e.internal);
   const width = Math.max(...rows.map(([n]) => n.length));
   const lines = [
-    "usage: postern COMMAND [ARGS...]   (or invoke the executable as sendmail, mailq, postconf, ...)",
+    "usage: postern [-c CONFIG_DIR] COMMAND [ARGS...]   (or invoke the executable as sendmail, mailq, postconf, ...)",
     "",
     "commands:",
     ...rows.map(([n, e]) => `  ${n.padEnd(width)}  ${e.summary}`),
@@ -45,5 +45,5 @@ export function printHelp(): void {
 }
 
 export function usage(): void {
-  writeStderr("usage: postern COMMAND [ARGS...]; 'postern help' lists the commands\n");
+  writeStderr("usage: postern [-c CONFIG_DIR] COMMAND [ARGS...]; 'postern help' lists the commands\n");
 }

@@ -3,7 +3,7 @@
  * invoked as (sendmail, mailq, postconf, ...) or by `postern COMMAND`, and
  * runs it. Nothing else happens here; every role is imported lazily.
  */
-import { basename } from "node:path";
+import { basename, resolve } from "node:path";
 import { ROLES } from "./roles.ts";
 import { runRole, printHelp, usage } from "./dispatch.ts";
 import { VERSION } from "./version.ts";
@@ -19,7 +19,19 @@ let status: number;
 if (invoked !== "postern" && isRole(invoked) && ROLES[invoked]!.symlink) {
   status = await runRole(invoked, args);
 } else {
-  const command = args.shift();
+  let command = args.shift();
+  // `postern -c DIR COMMAND`: the configuration directory for whatever command follows, as
+  // `postern COMMAND -c DIR` gives it; passed as MAIL_CONFIG, which every command (and each
+  // process it starts) reads when it gets no -c of its own.
+  if (command === "-c" || (command?.startsWith("-c") && command.length > 2)) {
+    const dir = command === "-c" ? args.shift() : command.slice(2);
+    if (dir === undefined || dir === "") {
+      writeStderr("postern: option -c needs a configuration directory\n");
+      process.exit(EX_USAGE);
+    }
+    process.env.MAIL_CONFIG = resolve(dir);
+    command = args.shift();
+  }
   if (command === undefined) {
     usage();
     status = EX_USAGE;

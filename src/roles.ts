@@ -39,6 +39,7 @@ export const ROLES: Record<string, RoleEntry> = {
   smtpd: { summary: "The SMTP server of one service (--service NAME)", load: () => import("./smtpd/main.ts"), internal: true },
   local: { summary: "The local delivery service", load: () => import("./local/service.ts"), internal: true },
   "local-worker": { summary: "Local delivery as one user (started by local)", load: () => import("./local/worker/main.ts"), internal: true },
+  import: { summary: "Convert Postfix's main.cf and master.cf into postern.toml", load: () => import("./cmd/import/main.ts") },
   saslpasswd: { summary: "Add, change or remove a user of the SMTP server's built-in AUTH", load: () => import("./cmd/saslpasswd.ts") },
   tls: { summary: "TLS helpers: new-server-cert makes a self-signed key and certificate", load: () => import("./cmd/tls.ts") },
   stop: { summary: "Stop the mail system gracefully", load: control },

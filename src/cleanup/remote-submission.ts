@@ -84,7 +84,7 @@ export function cleanupRemoteSubmission(sub: RemoteSubmission, settings: Cleanup
       rejection: {
         code: 552,
         dsn: "5.3.4",
-        text: "Message size exceeds fixed limit",
+        text: "Error: message file too big",
         warning: `message rejected: message size ${message.length} exceeds message_size_limit ${settings.messageSizeLimit}`,
       },
       logs: headers.logs,

@@ -14,8 +14,9 @@
  * levels that need more check chain trust and names themselves.
  *
  * Policy tables are trusted configuration; the peer certificate is not.
- * Limits: dane and dane-only are treated as may and encrypt (no TLSA
- * checks yet); protocols=, ciphers= and exclude= are accepted and ignored.
+ * Limits: dane is treated as may, as Postfix does without DNSSEC; dane-only
+ * is an invalid policy (no TLSA checks yet: never downgraded to encrypt);
+ * protocols=, ciphers= and exclude= are accepted and ignored.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -85,8 +86,6 @@ function mapLevel(word: string): PolicyLevel | undefined {
       return word;
     case "dane":
       return "may";
-    case "dane-only":
-      return "encrypt";
     default:
       return undefined;
   }
@@ -120,7 +119,7 @@ export async function policyFor(settings: ClientSettings, tables: readonly Table
   }
   const servername = sniFor(attrs.get("servername") ?? settings.tls.servername, dest, ep);
   const level = mapLevel(levelWord);
-  if (!level) return { level: "none", match: [], servername, invalid: `unknown TLS security level "${levelWord}"` };
+  if (!level) return { level: "none", match: [], servername, invalid: levelWord === "dane-only" ? `TLS security level "dane-only" needs DANE, which postern does not implement` : `unknown TLS security level "${levelWord}"` };
   let match: string[] = [];
   const given = attrs.get("match");
   if (level === "verify") match = given !== undefined ? given.split(":") : settings.tls.verifyCertMatch;

@@ -69,14 +69,14 @@ describe("dispatch", () => {
     const r = await run("postern");
     expect(r.code).toBe(64);
     expect(r.stdout).toBe("");
-    expect(r.stderr).toContain("usage: postern COMMAND");
+    expect(r.stderr).toContain("usage: postern [-c CONFIG_DIR] COMMAND");
   });
 
   test("an unknown command: its name and the usage on stderr, exit 64", async () => {
     const r = await run("postern", ["frobnicate", "x"]);
     expect(r.code).toBe(64);
     expect(r.stdout).toBe("");
-    expect(r.stderr).toBe(`postern: unknown command "frobnicate"\nusage: postern COMMAND [ARGS...]; 'postern help' lists the commands\n`);
+    expect(r.stderr).toBe(`postern: unknown command "frobnicate"\nusage: postern [-c CONFIG_DIR] COMMAND [ARGS...]; 'postern help' lists the commands\n`);
   });
 
   test("names of Object.prototype are unknown commands, not crashes", async () => {

@@ -12,13 +12,14 @@ import { replaceFileDurably } from "../../util/durable-file.ts";
 import { log } from "../../util/log.ts";
 import { defaultsOnlyConfig, loadConfig, type Config } from "../../global/config/config.ts";
 import { paramRegistry } from "../../global/config/registry.ts";
+import { postfixOnlyDefault } from "../../global/config/postfix-params.ts";
 import { commentOutValue, removeValue, setValue } from "../../global/config/edit.ts";
 import { statSync } from "node:fs";
 import { describeService, serviceValue } from "./services-view.ts";
 import { writeStdout, writeStderr } from "../../util/stdio.ts";
 
 const USAGE =
-  "usage: postconf [-c config_dir] [-d (defaults)] [-e (edit)] [-h (no names)] [-H (no values)] [-M (services)] [-n (non-default)] [-o name=value] [-x (expand)] [-X (exclude)] [-# (comment-out)] [name...]";
+  "usage: postconf [-c config_dir] [-d (defaults)] [-e (edit)] [-h (no names)] [-H (no values)] [-M (services)] [-P (service overrides)] [-n (non-default)] [-o name=value] [-x (expand)] [-X (exclude)] [-# (comment-out)] [name...]";
 
 interface Flags {
   configDir?: string;
@@ -31,13 +32,15 @@ interface Flags {
   nonDefault: boolean;
   expand: boolean;
   services: boolean;
+  /** -P: each service's parameter overrides, as service/type/name = value. */
+  serviceOverrides: boolean;
   overrides: Record<string, string>;
 }
 
 function parseFlags(args: string[]): { flags: Flags; names: string[] } {
   const flags: Flags = {
     defaults: false, edit: false, remove: false, comment: false, noNames: false, noValues: false,
-    nonDefault: false, expand: false, services: false, overrides: {},
+    nonDefault: false, expand: false, services: false, serviceOverrides: false, overrides: {},
   };
   let parsed;
   try {
@@ -61,6 +64,7 @@ function parseFlags(args: string[]): { flags: Flags; names: string[] } {
       case "n": flags.nonDefault = true; break;
       case "x": flags.expand = true; break;
       case "M": flags.services = true; break;
+      case "P": flags.serviceOverrides = true; break;
       case "o": {
         const eq = arg!.indexOf("=");
         if (eq < 0) throw new ExitError(EX_USAGE, `-o: missing '=' in "${arg}"`);
@@ -105,6 +109,7 @@ export async function main(args: string[]): Promise<number> {
     });
   }
   if (flags.services) return showServices(config, flags, names);
+  if (flags.serviceOverrides) return showServiceOverrides(config, flags, names);
   return showParams(config, flags, names);
 }
 
@@ -119,7 +124,8 @@ function showParams(config: Config, flags: Flags, names: string[]): number {
   const registry = paramRegistry();
   if (names.length === 0) {
     const list = flags.nonDefault ? config.setNames() : [...registry.keys()].sort();
-    for (const name of list) if (registry.has(name)) out.push(line(flags, name, valueOf(config, flags, name) ?? ""));
+    // -n shows what the file sets, Postfix's own parameters included (an imported main.cf's biff = no)
+    for (const name of list) if (registry.has(name) || (flags.nonDefault && postfixOnlyDefault(name) !== undefined)) out.push(line(flags, name, valueOf(config, flags, name) ?? ""));
   } else {
     for (const name of names) {
       if (name.startsWith("services.")) {
@@ -139,7 +145,8 @@ function showParams(config: Config, flags: Flags, names: string[]): number {
   }
   if (out.length) writeStdout(out.join("\n") + "\n");
   if (!flags.defaults) {
-    for (const name of config.setNames()) if (!registry.has(name)) log.warn(`${config.path}: unused parameter: ${name}=${config.raw(name)}`);
+    // Postfix's own parameters are Postfix's business to name; check judges them (support.ts)
+    for (const name of config.setNames()) if (!registry.has(name) && postfixOnlyDefault(name) === undefined) log.warn(`${config.path}: unused parameter: ${name}=${config.raw(name)}`);
   }
   return 0;
 }
@@ -148,10 +155,26 @@ function showServices(config: Config, flags: Flags, names: string[]): number {
   const wanted = names.map((n) => n.replace(/^services\./, ""));
   const out: string[] = [];
   for (const svc of config.services()) {
-    if (wanted.length ? !wanted.includes(svc.name) : !svc.enabled) continue;
+    // a service the file configures shows even when it turns it off (an imported master.cf without smtp)
+    if (wanted.length ? !wanted.includes(svc.name) : !svc.enabled && !svc.configured) continue;
     for (const [k, v] of describeService(config, svc)) out.push(line(flags, `services.${svc.name}.${k}`, v));
   }
   for (const n of wanted) if (!config.services().some((s) => s.name === n)) log.warn(`services.${n}: unknown service`);
+  if (out.length) writeStdout(out.join("\n") + "\n");
+  return 0;
+}
+
+/** Postfix's postconf -P: `service/type/parameter = value`, for master.cf's -o (here: the service tables' overrides). */
+function showServiceOverrides(config: Config, flags: Flags, names: string[]): number {
+  const out: string[] = [];
+  for (const svc of config.services()) {
+    if (!svc.enabled && !svc.configured) continue;
+    for (const [k, v] of svc.overrides) {
+      const full = `${svc.name}/inet/${k}`;
+      if (names.length && !names.some((n) => full === n || full.startsWith(`${n.replace(/\/$/, "")}/`))) continue;
+      out.push(line(flags, full, v.text));
+    }
+  }
   if (out.length) writeStdout(out.join("\n") + "\n");
   return 0;
 }

@@ -12,6 +12,8 @@ import { paramDef, paramRegistry } from "./registry.ts";
 import { ConfigError, emptyConfigSource, readConfigSource, type ConfigSource } from "./source.ts";
 import { splitList, tomlValueToText } from "./value-text.ts";
 import { parseServices, type ServiceDef } from "./services.ts";
+import { unsupportedSettings } from "./support.ts";
+import { postfixOnlyDefault } from "./postfix-params.ts";
 
 interface SetValue {
   text: string;
@@ -208,6 +210,8 @@ export class Config {
         }
       }
     }
+    // settings that ask for something postern does not do (support.ts)
+    problems.push(...unsupportedSettings(this));
     return problems;
   }
 
@@ -221,7 +225,14 @@ export class Config {
   /** Names set in the file that no registry entry defines (postconf's "unknown parameter"). */
   unknownNames(): string[] {
     const known = paramRegistry();
-    const out = this.setNames().filter((n) => !known.has(n));
+    // Postfix's own parameters are judged by support.ts (refused, or harmless as set), not unknown
+    let classes: string[] = [];
+    try {
+      classes = this.list("smtpd_restriction_classes");
+    } catch {
+      // reported by validate()
+    }
+    const out = this.setNames().filter((n) => !known.has(n) && postfixOnlyDefault(n) === undefined && !classes.includes(n));
     for (const svc of this.services()) for (const n of svc.overrides.keys()) if (!known.has(n) && !svc.builtinOverrides.has(n)) out.push(`services.${svc.name}.${n}`);
     return out;
   }

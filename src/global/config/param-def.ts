@@ -28,7 +28,27 @@ export interface ParamDef {
    * expands it later with names of its own, such as local(8)'s $home or $recipient.
    */
   raw?: boolean;
+  /**
+   * Whether postern acts on the parameter. Absent means it does, for every
+   * value the type accepts, and test/unit/global/config/param-support.test.ts
+   * proves a reader exists in src/: a parameter added without a mark and
+   * without a reader fails that test. See support.ts for how check uses it.
+   */
+  support?: ParamSupport;
 }
+
+/**
+ * - "refuses": acted on, but some values ask for something postern lacks;
+ *   `refuse` names why for such a value (undefined: fine).
+ * - "unsupported": not acted on; the default, an empty value and `accept`
+ *   are fine (they ask for nothing), any other value is refused.
+ * - "install": only about where Postfix's own files live; any value is
+ *   carried and noted, never refused.
+ */
+export type ParamSupport =
+  | { kind: "refuses"; refuse: (value: string) => string | undefined }
+  | { kind: "unsupported"; why: string; accept?: readonly string[] }
+  | { kind: "install" };
 
 /** Shorthand used by the params files: p(name, type, default, doc, roles). */
 export function p(
@@ -50,4 +70,19 @@ export function raw(def: ParamDef): ParamDef {
 /** A time parameter with its default unit. */
 export function t(name: string, unit: TimeUnit, dflt: string, doc: string, roles: readonly string[]): ParamDef {
   return p(name, "time", dflt, doc, roles, unit);
+}
+
+/** A parameter postern acts on, except for the values `refuse` names a reason for. */
+export function refusing(def: ParamDef, refuse: (value: string) => string | undefined): ParamDef {
+  return { ...def, support: { kind: "refuses", refuse } };
+}
+
+/** A parameter postern knows but does not act on: only values that ask for nothing pass check. */
+export function unsupported(def: ParamDef, why: string, accept: readonly string[] = []): ParamDef {
+  return { ...def, support: { kind: "unsupported", why, accept } };
+}
+
+/** A parameter about Postfix's own installation (paths of programs, manuals): carried, never acted on. */
+export function installOnly(def: ParamDef): ParamDef {
+  return { ...def, support: { kind: "install" } };
 }

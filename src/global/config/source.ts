@@ -3,8 +3,8 @@
  * $MAIL_CONFIG, else the built-in config_directory. A path that names the
  * file itself is accepted too. A missing file is an empty configuration.
  */
-import { readFileSync, statSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { scanLayout, type Layout } from "./toml-layout.ts";
 
@@ -70,9 +70,27 @@ export function emptyConfigSource(): ConfigSource {
   });
 }
 
+/**
+ * Pointed at Postfix's files (`-c /etc/postfix`, `-c /etc/postfix/main.cf`), say what postern reads and
+ * how to convert, instead of a TOML syntax error or, worse, silently running on the defaults.
+ */
+function refusePostfixFiles(directory: string, path: string): void {
+  const name = basename(path);
+  const convert = (dir: string) => `postern's configuration file is ${CONFIG_FILE_NAME}; convert Postfix's main.cf and master.cf with "postern import ${dir}"`;
+  if (name === "main.cf" || name === "master.cf") throw new ConfigError(`this is Postfix's ${name}: ${convert(directory)}`, path);
+  if (!existsSync(path) && existsSync(join(directory, "main.cf"))) throw new ConfigError(`no ${CONFIG_FILE_NAME} here, but Postfix's main.cf: ${convert(directory)}`, path);
+}
+
+/** A configuration from text (postern import checks what it is about to write); `directory` is where it would live. */
+export function configSourceFromText(text: string, directory: string): ConfigSource {
+  const path = join(directory, CONFIG_FILE_NAME);
+  return lazyLayout({ directory, path, exists: false, text, document: parseDocument(text, path) });
+}
+
 /** Reads and parses the file; a syntax error names the file and line. */
 export function readConfigSource(explicit?: string): ConfigSource {
   const { directory, path } = locateConfig(explicit);
+  refusePostfixFiles(directory, path);
   let text = "";
   let exists = false;
   try {
@@ -82,9 +100,12 @@ export function readConfigSource(explicit?: string): ConfigSource {
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== "ENOENT" && code !== "ENOTDIR") throw new ConfigError(`cannot read the configuration: ${(err as Error).message}`, path);
   }
-  let document: Record<string, unknown> = {};
+  return lazyLayout({ directory, path, exists, text, document: parseDocument(text, path) });
+}
+
+function parseDocument(text: string, path: string): Record<string, unknown> {
   try {
-    document = parseToml(text) as Record<string, unknown>;
+    return parseToml(text) as Record<string, unknown>;
   } catch (err) {
     if (err instanceof TomlError) {
       const first = err.message.split("\n")[0] ?? err.message;
@@ -92,5 +113,4 @@ export function readConfigSource(explicit?: string): ConfigSource {
     }
     throw err;
   }
-  return lazyLayout({ directory, path, exists, text, document });
 }

@@ -4,8 +4,8 @@
  * were folded to lower case when the index was built (unless postmap -f),
  * and lookups fold the same way.
  *
- * The index is re-opened when postmap replaces or changes it (checked at
- * most once a second), so a running daemon uses a rebuilt table without a
+ * The index is re-opened when postmap replaces or changes it (a stat before
+ * each lookup), so a running daemon uses a rebuilt table without a
  * restart. An index older than its source earns Postfix's warning.
  *
  * Runs in daemons and commands, read-only.

@@ -22,10 +22,9 @@ import { TableError, type Table, type TableOptions } from "./table.ts";
 import { TexthashTable } from "./texthash-table.ts";
 import { UnixTable } from "./unix-table.ts";
 
-/** Types whose tables postmap/postalias build into a SOURCE.sqlite index. */
-export const INDEXED_TYPES = new Set(["hash", "btree", "lmdb", "cdb", "dbm", "sdbm"]);
+import { INDEXED_TYPES } from "./table-types.ts";
 
-export const TABLE_TYPES = [...INDEXED_TYPES, "texthash", "inline", "static", "regexp", "pcre", "cidr", "unix", "sqlite", "fail"];
+export { INDEXED_TYPES, TABLE_TYPES } from "./table-types.ts";
 
 /** Splits "type:name" (after any proxy: prefixes); the type is undefined when there is no colon. */
 export function splitSpec(spec: string): { type: string | undefined; name: string } {

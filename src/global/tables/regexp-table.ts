@@ -8,8 +8,8 @@
  * JavaScript RegExp. Matching is case-insensitive unless a rule toggles `i`.
  *
  * `regexp:{ {rule}, {rule} }` holds its rules in the specification itself
- * (Postfix 3.7). File tables are re-read when the file changes, checked at
- * most once a second.
+ * (Postfix 3.7). File tables are re-read when the file changes, checked by a
+ * stat before each lookup.
  *
  * Runs in daemons and commands; the file is untrusted text (bad rules are
  * skipped with a warning, never fatal).

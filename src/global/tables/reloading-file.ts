@@ -1,9 +1,11 @@
 /**
  * A file-backed value that follows its file: loaded on first use, and again
  * when the file's identity or content stamp (device, inode, size, mtime)
- * changes, checked at most once per interval (one second by default). This
- * is how a running daemon sees a table that postmap rebuilt (a new inode
- * renamed into place) or an edited texthash:/regexp: file, without a restart.
+ * changes, checked by a stat() before every use (microseconds; Postfix too
+ * notices a changed table before serving the next request). This is how a
+ * running daemon sees a table that postmap or newaliases rebuilt (a new
+ * inode renamed into place) or an edited texthash:/regexp: file, from the
+ * very next lookup, without a restart.
  *
  * A failed first load throws TableError (the lookup defers). A failed reload
  * keeps serving the previous version and warns once per change: a table
@@ -50,7 +52,6 @@ export function describeFsError(err: unknown): string {
 export class ReloadingFile<T> {
   #value: T | undefined;
   #stamp: FileStamp | undefined;
-  #checkedAt = -Infinity;
   #failedStamp: FileStamp | undefined;
   #closed = false;
 
@@ -64,15 +65,11 @@ export class ReloadingFile<T> {
     readonly what: string,
     private readonly load: (path: string, stamp: FileStamp) => T,
     private readonly dispose: (value: T) => void = () => {},
-    private readonly intervalMs = 1000,
   ) {}
 
   /** The current version, reloaded first when the file changed. */
   current(): T {
     if (this.#closed) throw new TableError(this.spec, "table is closed");
-    const now = performance.now();
-    if (this.#value !== undefined && now - this.#checkedAt < this.intervalMs) return this.#value;
-    this.#checkedAt = now;
     let stamp: FileStamp;
     try {
       stamp = stampOf(statSync(this.path));

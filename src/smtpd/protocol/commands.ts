@@ -303,7 +303,8 @@ async function finishMessage(s: SmtpSession, content: Buffer | undefined, size: 
       return;
     }
     if (content === undefined) {
-      const r = reply(552, "5.3.4", "Message size exceeds fixed limit");
+      // Postfix's reply for a message that grew past message_size_limit (SIZE= at MAIL FROM has its own)
+      const r = reply(552, "5.3.4", "Error: message file too big");
       s.logReject("END-OF-MESSAGE", r);
       await s.send(r);
       return;

@@ -139,8 +139,9 @@ export async function accessResult(
     case "REDIRECT":
     case "FILTER":
     case "BCC":
-      ctx.env.warn(`access table result "${word}" is not supported by postern; ignored`);
-      return DUNNO;
+      // never ignored: mail meant to be filtered, redirected or copied must not pass as if it were not
+      ctx.env.warn(`access table result "${word}" is not implemented by postern; deferring with a configuration error`);
+      return { kind: "reject", reply: { code: 451, dsn: "4.3.5", lines: ["Server configuration error"] } };
   }
   if (/^2\d\d(\s|$)/.test(trimmed)) return PERMIT;
   const r = parseReplyText(trimmed);

@@ -525,3 +525,6 @@ function replyText(r: SmtpReply): string {
 export function knownRestriction(name: string): boolean {
   return Object.hasOwn(RESTRICTIONS, name.toLowerCase());
 }
+
+/** The restrictions that take the next word as their argument (a table, a DNS domain, a service). */
+export const RESTRICTIONS_WITH_ARGUMENT: readonly string[] = RESTRICTION_NAMES.filter((n) => RESTRICTIONS[n]!.argument);

@@ -181,7 +181,7 @@ print("sent")
     await c.cmd(`RCPT TO:<root@${HOST}>`);
     await c.cmd("DATA");
     c.send(`Subject: too big\r\n\r\n${"z".repeat(3000)}\r\n.\r\n`);
-    expect(await c.reply()).toBe("552 5.3.4 Message size exceeds fixed limit\r\n");
+    expect(await c.reply()).toBe("552 5.3.4 Error: message file too big\r\n");
     await c.quit();
     expect(small.messagesContaining("Subject: too big")).toEqual([]);
   });

@@ -42,6 +42,6 @@ describe("cleanup for SMTP clients", () => {
     const r = cleanupRemoteSubmission(sub(hops), settings(), "Q3");
     expect("rejection" in r && r.rejection).toMatchObject({ code: 554, dsn: "5.4.0", text: "Error: too many hops" });
     const big = cleanupRemoteSubmission(sub("Subject: x\n\n" + "y".repeat(2000) + "\n"), settings({ message_size_limit: "1000" }), "Q4");
-    expect("rejection" in big && big.rejection).toMatchObject({ code: 552, dsn: "5.3.4", text: "Message size exceeds fixed limit" });
+    expect("rejection" in big && big.rejection).toMatchObject({ code: 552, dsn: "5.3.4", text: "Error: message file too big" });
   });
 });

@@ -89,3 +89,14 @@ describe("judging a handshake", () => {
     expect([cipherBits("TLS_AES_128_GCM_SHA256"), cipherBits("TLS_CHACHA20_POLY1305_SHA256"), cipherBits("ECDHE-RSA-AES256-GCM-SHA384"), cipherBits("NULL")]).toEqual([128, 256, 256, undefined]);
   });
 });
+
+describe("levels postern lacks are not downgraded", () => {
+  test("dane-only is an invalid policy (deferred), never encrypt", async () => {
+    const { defaultsOnlyConfig } = await import("../../../src/global/config/config.ts");
+    const { readClientSettings } = await import("../../../src/smtp/settings.ts");
+    const { policyFor } = await import("../../../src/smtp/tls-policy.ts");
+    const settings = readClientSettings(defaultsOnlyConfig().withOverrides({ smtp_tls_security_level: "dane-only" }), false);
+    const p = await policyFor(settings, [], dest("example.com"), ep("mx.example.com"));
+    expect(p.invalid).toContain('"dane-only" needs DANE');
+  });
+});

@@ -209,6 +209,12 @@ describe("access maps", () => {
     expect((await rcpt("p@mx.example.test")).actions).toEqual([{ kind: "prepend", header: "X-Tag: yes" }]);
   });
 
+  test("FILTER, REDIRECT and BCC are not implemented: the recipient is deferred, never let through unfiltered", async () => {
+    const w = policy({ params: list("{f@mx.example.test = FILTER smtp:[127.0.0.1]:10025}, {r@mx.example.test = REDIRECT x@y.test}, {b@mx.example.test = BCC x@y.test}") });
+    for (const rcpt of ["f", "r", "b"]) expect(text(await w.rcpt(`${rcpt}@mx.example.test`))).toBe("451 4.3.5 Server configuration error");
+    expect(w.warnings.some((l) => l.includes('access table result "FILTER" is not implemented'))).toBe(true);
+  });
+
   test("check_client_access: the name and its parents, then the address and its networks", async () => {
     const params = { smtpd_client_restrictions: "check_client_access inline:{bad.example=REJECT, {198.51.100=REJECT net}}" };
     expect(text(await policy({ params, client: { address: "192.0.2.1", name: "mail.bad.example" } }).rcpt("u@mx.example.test"))).toBe(

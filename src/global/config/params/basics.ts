@@ -1,5 +1,6 @@
 /** main.cf basics: identity, directories, owners, networks, logging. */
-import { p, raw, type ParamDef } from "../param-def.ts";
+import { p, raw, installOnly, refusing, type ParamDef } from "../param-def.ts";
+import { refuseFileValue, refuseTablesInDomainList } from "../value-checks.ts";
 import { defaultHostname, defaultMynetworks, domainOf } from "../host-defaults.ts";
 import { VERSION } from "../../../version.ts";
 
@@ -9,25 +10,25 @@ export const basicParams: ParamDef[] = [
   p("compatibility_level", "str", "3.7", "Backwards-compatibility level; postern starts at 3.7 (Postfix's built-in default is 0)", ALL),
   p("config_directory", "str", "/etc/postern", "Directory holding postern.toml", ALL),
   p("queue_directory", "str", "/var/spool/postern", "Root of the mail queue", ALL),
-  p("data_directory", "str", "/var/lib/postern", "Directory for postern's writable data (caches, locks)", ALL),
-  p("process_id_directory", "str", "pid", "Directory, relative to queue_directory, with process id lock files", ["master", "postfix"]),
-  p("command_directory", "str", "/usr/sbin", "Where the administrative commands are installed", ["postfix"]),
-  p("daemon_directory", "str", "/usr/libexec/postern", "Where daemon programs would live (unused: one executable)", ["postfix"]),
-  p("sendmail_path", "str", "/usr/sbin/sendmail", "Path of the sendmail command", ["postfix"]),
-  p("newaliases_path", "str", "/usr/bin/newaliases", "Path of the newaliases command", ["postfix"]),
-  p("mailq_path", "str", "/usr/bin/mailq", "Path of the mailq command", ["postfix"]),
+  installOnly(p("data_directory", "str", "/var/lib/postern", "Directory for postern's writable data (caches, locks)", ALL)),
+  installOnly(p("process_id_directory", "str", "pid", "Directory, relative to queue_directory, with process id lock files", ["master", "postfix"])),
+  installOnly(p("command_directory", "str", "/usr/sbin", "Where the administrative commands are installed", ["postfix"])),
+  installOnly(p("daemon_directory", "str", "/usr/libexec/postern", "Where daemon programs would live (unused: one executable)", ["postfix"])),
+  installOnly(p("sendmail_path", "str", "/usr/sbin/sendmail", "Path of the sendmail command", ["postfix"])),
+  installOnly(p("newaliases_path", "str", "/usr/bin/newaliases", "Path of the newaliases command", ["postfix"])),
+  installOnly(p("mailq_path", "str", "/usr/bin/mailq", "Path of the mailq command", ["postfix"])),
   p("mail_owner", "str", "postern", "Unprivileged user that owns the queue and runs the daemons", ALL),
   p("default_privs", "str", "nobody", "Rights used for deliveries to external files and commands from aliases", ["local"]),
   p("mail_name", "str", "postern", "The mail system name in the SMTP greeting and Received: headers", ALL),
-  p("mail_version", "str", VERSION, "The version of postern", ALL),
+  installOnly(p("mail_version", "str", VERSION, "The version of postern", ALL)),
   p("multi_instance_name", "str", "", "Optional name of this instance", ALL),
   p("myhostname", "str", () => defaultHostname(), "The fully-qualified name of this host", ALL),
   p("mydomain", "str", (c) => domainOf(c.expanded("myhostname")), "The domain name of this host", ALL),
-  p("myorigin", "str", "$myhostname", "The domain that locally-posted mail appears to come from", ALL),
-  p("mydestination", "list", "$myhostname, localhost.$mydomain, localhost", "Domains delivered locally", ALL),
+  refusing(p("myorigin", "str", "$myhostname", "The domain that locally-posted mail appears to come from", ALL), refuseFileValue),
+  refusing(p("mydestination", "list", "$myhostname, localhost.$mydomain, localhost", "Domains delivered locally", ALL), refuseTablesInDomainList),
   p("mynetworks_style", "str", "${{$compatibility_level} <level {2} ? {subnet} : {host}}", "How mynetworks is derived: host, subnet or class", ["smtpd"]),
   p("mynetworks", "list", (c) => defaultMynetworks(c.expanded("mynetworks_style")), "Trusted SMTP clients", ["smtpd"]),
-  p("relay_domains", "list", "${{$compatibility_level} <level {2} ? {$mydestination} : {}}", "Domains this host relays mail to", ["smtpd", "qmgr"]),
+  refusing(p("relay_domains", "list", "${{$compatibility_level} <level {2} ? {$mydestination} : {}}", "Domains this host relays mail to", ["smtpd", "qmgr"]), refuseTablesInDomainList),
   p("relayhost", "str", "", "Next-hop destination for non-local mail", ["qmgr", "smtp"]),
   p("inet_interfaces", "list", "all", "Network addresses this mail system receives mail on", ["master", "smtpd", "qmgr"]),
   p("inet_protocols", "list", "all", "Internet protocols used: ipv4, ipv6, all", ALL),

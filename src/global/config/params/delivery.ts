@@ -1,19 +1,20 @@
 /** Address resolution and local delivery. */
-import { p, raw, t, type ParamDef } from "../param-def.ts";
+import { p, raw, t, refusing, unsupported, type ParamDef } from "../param-def.ts";
+import { refuseLocalHandOff, refuseUnknownTransport } from "../value-checks.ts";
 
 export const deliveryParams: ParamDef[] = [
   p("swap_bangpath", "bool", "yes", "Rewrite site!user to user@site", ["cleanup", "trivial-rewrite"]),
   p("allow_percent_hack", "bool", "yes", "Rewrite user%domain to user@domain", ["cleanup", "trivial-rewrite"]),
   p("resolve_dequoted", "bool", "yes", "Look for routing operators (@, %, !) inside quoted local parts", ["trivial-rewrite"]),
-  p("allow_min_user", "bool", "no", "Allow a recipient address that starts with '-'", ["sendmail", "smtpd"]),
+  unsupported(p("allow_min_user", "bool", "no", "Allow a recipient address that starts with '-'", ["sendmail", "smtpd"]), "addresses that start with '-' are always refused", ["no"]),
   p("owner_request_special", "bool", "yes", "Treat owner-x and x-request addresses specially", ["sendmail", "local"]),
-  p("local_transport", "str", "local:$myhostname", "Transport for local domains", ["qmgr"]),
-  p("default_transport", "str", "smtp", "Transport for other domains", ["qmgr"]),
-  p("relay_transport", "str", "relay", "Transport for relay_domains", ["qmgr"]),
-  p("virtual_transport", "str", "virtual", "Transport for virtual_mailbox_domains", ["qmgr"]),
+  refusing(p("local_transport", "str", "local:$myhostname", "Transport for local domains", ["qmgr"]), refuseUnknownTransport),
+  refusing(p("default_transport", "str", "smtp", "Transport for other domains", ["qmgr"]), refuseUnknownTransport),
+  refusing(p("relay_transport", "str", "relay", "Transport for relay_domains", ["qmgr"]), refuseUnknownTransport),
+  refusing(p("virtual_transport", "str", "virtual", "Transport for virtual_mailbox_domains", ["qmgr"]), refuseUnknownTransport),
   p("transport_maps", "list", "", "Tables that route recipients to transports", ["qmgr"]),
-  p("mailbox_transport", "str", "", "Transport that delivers to local mailboxes instead of local(8)", ["local"]),
-  p("fallback_transport", "str", "", "Transport for local recipients without a UNIX account", ["local"]),
+  refusing(p("mailbox_transport", "str", "", "Transport that delivers to local mailboxes instead of local(8)", ["local"]), refuseLocalHandOff),
+  refusing(p("fallback_transport", "str", "", "Transport for local recipients without a UNIX account", ["local"]), refuseLocalHandOff),
   p("local_recipient_maps", "list", "unix:passwd.byname $alias_maps", "Tables of valid local recipients", ["smtpd", "local"]),
   raw(p("luser_relay", "str", "", "Destination of mail for unknown local users", ["local"])),
   p("mailbox_size_limit", "int", "51200000", "Maximal size of a mailbox or maildir file", ["local"]),
@@ -41,7 +42,7 @@ export const deliveryParams: ParamDef[] = [
   p("prepend_delivered_header", "list", "command, file, forward", "When to add Delivered-To:", ["local"]),
   p("virtual_alias_maps", "list", "$virtual_maps", "Tables of virtual aliases", ["cleanup"]),
   p("virtual_maps", "list", "", "Obsolete name of virtual_alias_maps", ["cleanup"]),
-  p("canonical_maps", "list", "", "Address mapping tables for envelope and header addresses", ["cleanup"]),
-  p("sender_canonical_maps", "list", "", "Address mapping tables for sender addresses", ["cleanup"]),
-  p("recipient_canonical_maps", "list", "", "Address mapping tables for recipient addresses", ["cleanup"]),
+  unsupported(p("canonical_maps", "list", "", "Address mapping tables for envelope and header addresses", ["cleanup"]), "cleanup does no canonical address mapping yet"),
+  unsupported(p("sender_canonical_maps", "list", "", "Address mapping tables for sender addresses", ["cleanup"]), "cleanup does no canonical address mapping yet"),
+  unsupported(p("recipient_canonical_maps", "list", "", "Address mapping tables for recipient addresses", ["cleanup"]), "cleanup does no canonical address mapping yet"),
 ];

@@ -1,5 +1,5 @@
 /** Queue, submission and cleanup parameters: sendmail, pickup, cleanup and the queue tools. */
-import { p, t, type ParamDef } from "../param-def.ts";
+import { p, t, unsupported, type ParamDef } from "../param-def.ts";
 
 const SUBMIT = ["sendmail", "pickup", "cleanup"];
 
@@ -18,15 +18,15 @@ export const queueParams: ParamDef[] = [
   p("sendmail_fix_line_endings", "str", "always", "Convert LF-only input lines to CRLF: always, strict or never", ["sendmail"]),
   p("remote_header_rewrite_domain", "str", "", "Domain appended to incomplete remote header addresses", SUBMIT),
   p("empty_address_recipient", "str", "MAILER-DAEMON", "Recipient of mail addressed to the null address", SUBMIT),
-  p("always_bcc", "str", "", "Address that receives a copy of every message", SUBMIT),
+  unsupported(p("always_bcc", "str", "", "Address that receives a copy of every message", SUBMIT), "cleanup adds no blind copies"),
   p("always_add_missing_headers", "bool", "no", "Add missing Message-Id, Date, From and To headers to mail from remote clients too", SUBMIT),
   p("default_verp_delimiters", "str", "+=", "The VERP delimiters of sendmail -XV and SMTP XVERP", ["sendmail", "smtpd"]),
   p("verp_delimiter_filter", "str", "-=+", "Characters allowed as VERP delimiters", ["sendmail", "smtpd"]),
   p("enable_original_recipient", "bool", "yes", "Record the original recipient address", SUBMIT),
   p("duplicate_filter_limit", "int", "1000", "Recipients remembered when removing duplicates", SUBMIT),
   p("smtputf8_enable", "bool", "${{$compatibility_level} <level {1} ? {no} : {yes}}", "Enable SMTPUTF8 support", ["cleanup", "smtpd", "smtp"]),
-  p("message_strip_characters", "str", "", "Characters removed from message content", SUBMIT),
-  p("message_reject_characters", "str", "", "Characters that cause a message to be rejected", SUBMIT),
+  unsupported(p("message_strip_characters", "str", "", "Characters removed from message content", SUBMIT), "cleanup does not strip characters from content"),
+  unsupported(p("message_reject_characters", "str", "", "Characters that cause a message to be rejected", SUBMIT), "cleanup does not reject content by character"),
   p("queue_minfree", "int", "0", "Free bytes required in the queue file system to accept mail", ["smtpd", "sendmail", "pickup"]),
   t("maximal_queue_lifetime", "d", "5d", "Time a message stays queued before it bounces", ["qmgr"]),
   t("bounce_queue_lifetime", "d", "5d", "Time a bounce stays queued before it is dropped", ["qmgr"]),
@@ -42,7 +42,7 @@ export const queueParams: ParamDef[] = [
   p("bounce_notice_recipient", "str", "postmaster", "Recipient of postmaster notices about bounces", ["bounce"]),
   p("2bounce_notice_recipient", "str", "postmaster", "Recipient of undeliverable bounces", ["bounce"]),
   p("delay_notice_recipient", "str", "postmaster", "Recipient of postmaster notices about delays", ["bounce"]),
-  p("error_notice_recipient", "str", "postmaster", "Recipient of postmaster notices about errors", ["bounce"]),
+  unsupported(p("error_notice_recipient", "str", "postmaster", "Recipient of postmaster notices about errors", ["bounce"]), "postern sends no resource, software, protocol or policy notices"),
   t("daemon_timeout", "s", "18000s", "Time limit for a daemon request", ["all"]),
-  t("ipc_timeout", "s", "3600s", "Time limit for reading or writing an internal channel", ["all"]),
+  unsupported(t("ipc_timeout", "s", "3600s", "Time limit for reading or writing an internal channel", ["all"]), "postern's internal channels have their own time limits"),
 ];

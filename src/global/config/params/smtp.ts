@@ -8,7 +8,8 @@
  * live in qmgr.ts and smtpd.ts; smtp_host_lookup and disable_dns_lookups
  * belong to the resolver's parameters.
  */
-import { p, t, type ParamDef, type ParamType } from "../param-def.ts";
+import { p, t, unsupported, refusing, type ParamDef, type ParamType } from "../param-def.ts";
+import { refuseClientTlsLevel } from "../value-checks.ts";
 import type { TimeUnit } from "../../../util/duration.ts";
 
 const CLIENT = ["smtp", "lmtp", "qmgr"];
@@ -22,6 +23,8 @@ interface Both {
   lmtp?: string;
   doc: string;
   unit?: TimeUnit;
+  /** How postern treats it (see ParamDef.support); applied to both names. */
+  mark?: (def: ParamDef) => ParamDef;
 }
 
 const BOTH: Both[] = [
@@ -39,7 +42,7 @@ const BOTH: Both[] = [
   { suffix: "tcp_port", type: "str", smtp: "smtp", lmtp: "24", doc: "Server port used when a destination names none" },
   { suffix: "bind_address", type: "str", smtp: "", doc: "Local IPv4 address for outgoing connections" },
   { suffix: "bind_address6", type: "str", smtp: "", doc: "Local IPv6 address for outgoing connections" },
-  { suffix: "bind_address_enforce", type: "bool", smtp: "no", doc: "Defer instead of connecting from another address when the bind address cannot be used" },
+  { suffix: "bind_address_enforce", type: "bool", smtp: "no", doc: "Defer instead of connecting from another address when the bind address cannot be used", mark: (d) => unsupported(d, "postern does not bind the client to an address", ["no"]) },
   { suffix: "fallback_relay", type: "list", smtp: "$fallback_relay", lmtp: "", doc: "Relays tried when the destination cannot be found or reached" },
   { suffix: "mx_address_limit", type: "int", smtp: "5", doc: "Maximal number of server addresses tried per destination" },
   { suffix: "mx_session_limit", type: "int", smtp: "2", doc: "Maximal number of SMTP sessions per destination before giving up" },
@@ -62,7 +65,7 @@ const BOTH: Both[] = [
   { suffix: "sasl_auth_soft_bounce", type: "bool", smtp: "yes", doc: "Defer instead of bounce when authentication fails" },
   { suffix: "sasl_xoauth2_token_file", type: "str", smtp: "", doc: "File holding the XOAUTH2 access token (postern)" },
   { suffix: "sasl_xoauth2_token_command", type: "str", smtp: "", doc: "Command whose output is the XOAUTH2 access token (postern)" },
-  { suffix: "tls_security_level", type: "str", smtp: "", doc: "Default TLS level: none, may, encrypt, verify, secure (empty: none)" },
+  { suffix: "tls_security_level", type: "str", smtp: "", doc: "Default TLS level: none, may, encrypt, verify, secure (empty: none)", mark: (d) => refusing(d, refuseClientTlsLevel) },
   { suffix: "tls_wrappermode", type: "bool", smtp: "no", doc: "TLS from the first byte (port 465) instead of STARTTLS" },
   { suffix: "tls_CAfile", type: "str", smtp: "", doc: "Trusted CA certificates (empty with tls_CApath: the system store)" },
   { suffix: "tls_CApath", type: "str", smtp: "", doc: "Directory of trusted CA certificates" },
@@ -86,7 +89,8 @@ function build(prefix: "smtp" | "lmtp"): ParamDef[] {
     const dflt = (prefix === "lmtp" && b.lmtp !== undefined ? b.lmtp : b.smtp).replaceAll("PREFIX", prefix);
     const doc = prefix === "lmtp" ? b.doc.replace(/EHLO\/HELO \(LHLO\)/, "LHLO").replace(/SMTP/g, "LMTP") : b.doc.replace(/ \(LHLO\)/, "");
     const name = `${prefix}_${suffix}`;
-    out.push(b.type === "time" ? t(name, b.unit ?? "s", dflt, doc, CLIENT) : p(name, b.type, dflt, doc, CLIENT));
+    const def = b.type === "time" ? t(name, b.unit ?? "s", dflt, doc, CLIENT) : p(name, b.type, dflt, doc, CLIENT);
+    out.push(b.mark ? b.mark(def) : def);
   }
   return out;
 }
@@ -95,7 +99,7 @@ export const smtpParams: ParamDef[] = [
   ...build("smtp"),
   ...build("lmtp"),
   p("fallback_relay", "list", "", "Obsolete name of smtp_fallback_relay", CLIENT),
-  p("smtp_always_send_ehlo", "bool", "yes", "Send EHLO even when the greeting does not say ESMTP", CLIENT),
+  unsupported(p("smtp_always_send_ehlo", "bool", "yes", "Send EHLO even when the greeting does not say ESMTP", CLIENT), "the client always sends EHLO unless smtp_never_send_ehlo is set", ["yes"]),
   p("sender_dependent_relayhost_maps", "list", "", "Per-sender overrides of relayhost", ["qmgr", "smtp"]),
   p("empty_address_relayhost_maps_lookup_key", "str", "<>", "Key of the null sender in sender_dependent_relayhost_maps", ["qmgr", "smtp"]),
   p("lmtp_destination_recipient_limit", "int", "$default_destination_recipient_limit", "Maximal recipients per LMTP delivery", ["qmgr"]),

@@ -5,7 +5,8 @@
  * limits. Defaults are Postfix 3.7's except where a comment says otherwise
  * (test/e2e/postconf-vs-postfix.test.ts lists those differences).
  */
-import { p, raw, t, type ParamDef } from "../param-def.ts";
+import { p, raw, t, refusing, unsupported, type ParamDef } from "../param-def.ts";
+import { refuseServerTlsLevel } from "../value-checks.ts";
 
 const SMTPD = ["smtpd"];
 
@@ -86,7 +87,7 @@ export const smtpdServerParams: ParamDef[] = [
   ),
 
   // TLS
-  p("smtpd_tls_security_level", "str", "", "TLS: none, may (offer STARTTLS) or encrypt (require it)", SMTPD),
+  refusing(p("smtpd_tls_security_level", "str", "", "TLS: none, may (offer STARTTLS) or encrypt (require it)", SMTPD), refuseServerTlsLevel),
   p("smtpd_tls_cert_file", "str", "", "Server certificate (PEM, may hold the chain)", SMTPD),
   p("smtpd_tls_key_file", "str", "$smtpd_tls_cert_file", "Private key of the server certificate", SMTPD),
   p("smtpd_tls_chain_files", "list", "", "Files each holding a key followed by its certificate chain", SMTPD),
@@ -94,8 +95,8 @@ export const smtpdServerParams: ParamDef[] = [
   // modern defaults: Postfix 3.7 says ">=TLSv1"
   p("smtpd_tls_protocols", "str", ">=TLSv1.2", "TLS protocols allowed with opportunistic TLS", SMTPD),
   p("smtpd_tls_mandatory_protocols", "str", ">=TLSv1.2", "TLS protocols allowed with mandatory TLS", SMTPD),
-  p("smtpd_tls_ciphers", "str", "medium", "Cipher grade with opportunistic TLS", SMTPD),
-  p("smtpd_tls_mandatory_ciphers", "str", "medium", "Cipher grade with mandatory TLS", SMTPD),
+  unsupported(p("smtpd_tls_ciphers", "str", "medium", "Cipher grade with opportunistic TLS", SMTPD), "the server uses the TLS library's default ciphers"),
+  unsupported(p("smtpd_tls_mandatory_ciphers", "str", "medium", "Cipher grade with mandatory TLS", SMTPD), "the server uses the TLS library's default ciphers"),
   p("smtpd_tls_exclude_ciphers", "list", "", "Ciphers or cipher types excluded", SMTPD),
   p("smtpd_tls_loglevel", "int", "0", "TLS logging: 1 logs a summary of each handshake", SMTPD),
   p("smtpd_tls_received_header", "bool", "no", "Record the TLS protocol and cipher in the Received: header", SMTPD),

@@ -136,7 +136,7 @@ describe("a message", () => {
     await t.cmd("RCPT TO:<b@example.org>");
     await t.cmd("DATA");
     t.send(`${"y".repeat(100)}\r\n.\r\n`);
-    expect(await t.reply()).toBe("552 5.3.4 Message size exceeds fixed limit\r\n");
+    expect(await t.reply()).toBe("552 5.3.4 Error: message file too big\r\n");
     expect(sink.messages).toEqual([]);
   });
 

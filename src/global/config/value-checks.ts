@@ -1,0 +1,59 @@
+/**
+ * Values of parameters postern acts on that nevertheless ask for something
+ * it does not do: each function takes the expanded value and returns why it
+ * is refused (with the fix), or undefined when postern honours it. The
+ * registry attaches them with refusing() (param-def.ts); support.ts calls
+ * them for `postern check`, start and reload.
+ *
+ * Pure functions of the configuration text: no file system, no network.
+ */
+import { splitList } from "./value-text.ts";
+
+const CLIENT_TLS_LEVELS = ["none", "may", "encrypt", "verify", "secure", "fingerprint"];
+
+/** smtp_tls_security_level, lmtp_tls_security_level. */
+export function refuseClientTlsLevel(value: string): string | undefined {
+  const level = value.trim().toLowerCase();
+  if (level === "" || CLIENT_TLS_LEVELS.includes(level)) return undefined;
+  if (level === "dane" || level === "dane-only") return `TLS level "${level}" needs DANE (TLSA records over DNSSEC), which postern does not implement; use "may", "encrypt", "verify" or "secure"`;
+  return `unknown TLS security level "${level}"; use one of ${CLIENT_TLS_LEVELS.join(", ")}`;
+}
+
+/** smtpd_tls_security_level. */
+export function refuseServerTlsLevel(value: string): string | undefined {
+  const level = value.trim().toLowerCase();
+  if (level === "" || level === "none" || level === "may" || level === "encrypt") return undefined;
+  return `unknown server TLS security level "${level}"; use none, may or encrypt`;
+}
+
+/** mydestination, relay_domains: postern matches domain names only. */
+export function refuseTablesInDomainList(value: string): string | undefined {
+  const tables = splitList(value).filter((w) => w.includes(":") || w.startsWith("/"));
+  if (tables.length === 0) return undefined;
+  return `postern matches this list against domain names only; "${tables.join(", ")}" (a table or file) is not implemented: list the domains instead`;
+}
+
+/** mailbox_transport, fallback_transport: local(8) cannot hand mail to another transport yet. */
+export function refuseLocalHandOff(value: string): string | undefined {
+  if (value.trim() === "") return undefined;
+  return `postern's local delivery cannot hand mail to another transport ("${value.trim()}"); remove the setting`;
+}
+
+/** The transports the queue manager can hand mail to (src/qmgr/agents.ts). */
+export const POSTERN_TRANSPORTS = ["local", "smtp", "relay", "lmtp", "error", "discard", "retry"];
+
+/** local_transport, default_transport, relay_transport: "transport[:nexthop]". */
+export function refuseUnknownTransport(value: string): string | undefined {
+  const v = value.trim();
+  if (v === "") return undefined;
+  const transport = v.split(":")[0]!.toLowerCase();
+  if (POSTERN_TRANSPORTS.includes(transport)) return undefined;
+  return `transport "${transport}" is not one postern has (${POSTERN_TRANSPORTS.join(", ")}); postern has no master.cf delivery services such as pipe(8) or virtual(8)`;
+}
+
+/** myorigin: Postfix reads a value starting with "/" from that file (Debian's /etc/mailname); postern does not. */
+export function refuseFileValue(value: string): string | undefined {
+  const v = value.trim();
+  if (!v.startsWith("/")) return undefined;
+  return `postern does not read this value from a file; write the domain itself (the content of ${v})`;
+}

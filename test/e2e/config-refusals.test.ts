@@ -1,0 +1,89 @@
+/**
+ * A configuration does what it says, or is refused (issue 11, part 2): the
+ * settings a new user tried, which passed `postfix check` and then did
+ * nothing (or something weaker), are each refused by check, start-fg and
+ * the master with one line naming the file, the line, the parameter and the
+ * fix; values that ask for nothing postern lacks still pass.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { chmodSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { configDir, removeDir, run, tempDir } from "../helpers/run.ts";
+import { ensureMailOwner, isRoot } from "./daemon/system.ts";
+
+ensureMailOwner();
+
+const dirs: string[] = [];
+afterAll(() => dirs.forEach(removeDir));
+
+function conf(body: string): string {
+  const queue = tempDir("postern-queue-");
+  dirs.push(queue);
+  // the owner line goes last: the expected line numbers count from the queue_directory line
+  const dir = configDir(`queue_directory = "${join(queue, "spool")}"\n${body}${isRoot ? "" : `\nmail_owner = "${process.env.USER}"\n`}`);
+  dirs.push(dir);
+  return dir;
+}
+
+const ISSUE_EXAMPLES = `sender_canonical_maps = "hash:/etc/postern/sender_canonical"
+canonical_maps = "hash:/etc/postern/canonical"
+always_bcc = "archive@example.com"
+smtp_tls_security_level = "dane-only"
+mailbox_transport = "lmtp:unix:private/dovecot-lmtp"
+mydestination = "$myhostname, mysql:/etc/postern/x.cf"
+`;
+
+describe("settings postern does not act on are refused", () => {
+  test("postfix check: exit 78, one line per setting with file, line, parameter and fix", async () => {
+    const dir = conf(ISSUE_EXAMPLES);
+    const r = await run("postfix", ["-c", dir, "check"]);
+    expect(r.code).toBe(78);
+    const file = join(dir, "postern.toml");
+    const errors = r.stderr.split("\n").filter((l) => l.includes(": error: "));
+    expect(errors.length).toBe(6);
+    expect(r.stderr).toContain(`${file}, line 2: sender_canonical_maps = "hash:/etc/postern/sender_canonical": postern does not implement sender_canonical_maps`);
+    expect(r.stderr).toContain(`${file}, line 3: canonical_maps = `);
+    expect(r.stderr).toContain(`${file}, line 4: always_bcc = "archive@example.com": postern does not implement always_bcc`);
+    expect(r.stderr).toContain(`${file}, line 5: smtp_tls_security_level = "dane-only": TLS level "dane-only" needs DANE`);
+    expect(r.stderr).toContain(`${file}, line 6: mailbox_transport = "lmtp:unix:private/dovecot-lmtp": postern's local delivery cannot hand mail to another transport`);
+    expect(r.stderr).toContain(`${file}, line 7: mydestination = "$myhostname, mysql:/etc/postern/x.cf": postern matches this list against domain names only`);
+    for (const l of errors) expect(l).toMatch(/remove|use |list the domains|set it/);
+  });
+
+  test("start-fg and the master refuse to start with the same list", async () => {
+    const dir = conf(ISSUE_EXAMPLES);
+    const fg = await run("postern", ["start-fg", "-c", dir]);
+    expect(fg.code).toBe(78);
+    expect(fg.stderr).toContain('always_bcc = "archive@example.com"');
+    const master = await run("postern", ["master", "-c", dir, "-f"]);
+    expect(master.code).toBe(78);
+    expect(master.stdout + master.stderr).toContain('smtp_tls_security_level = "dane-only"');
+  });
+
+  test("Postfix parameters postern lacks: refused when they ask for something, fine when they ask for nothing", async () => {
+    const bad = await run("postfix", ["-c", conf('header_checks = "regexp:/etc/postfix/header_checks"\ncontent_filter = "amavis:[127.0.0.1]:10024"\nvirtual_alias_maps = "mysql:/etc/postfix/v.cf"\n[services.sub]\nlisten = "2525"\nsmtpd_tls_security_level = "dane"\n'), "check"]);
+    expect(bad.code).toBe(78);
+    expect(bad.stderr).toContain("header_checks = \"regexp:/etc/postfix/header_checks\": postern does not implement Postfix's header_checks");
+    expect(bad.stderr).toContain("content_filter = \"amavis:[127.0.0.1]:10024\": postern does not implement Postfix's content_filter");
+    expect(bad.stderr).toContain('virtual_alias_maps = "mysql:/etc/postfix/v.cf": table type "mysql:" is not implemented by postern');
+    expect(bad.stderr).toContain('services.sub.smtpd_tls_security_level = "dane": unknown server TLS security level');
+    const fine = await run("postfix", ["-c", conf('biff = "no"\ncontent_filter = ""\nalways_bcc = ""\nappend_dot_mydomain = "no"\nsmtp_tls_security_level = "may"\nreadme_directory = "no"\nhtml_directory = "/usr/share/doc/postfix/html"\n'), "check"]);
+    expect(fine.stderr).not.toContain("error:");
+    expect(fine.code).toBe(0);
+  });
+
+  test("check warns about table files it cannot find or that others can write, and TLS files that are missing", async () => {
+    const files = tempDir("postern-tables-");
+    dirs.push(files);
+    writeFileSync(join(files, "transport"), "example.com smtp:[192.0.2.1]\n");
+    writeFileSync(join(files, "re"), "/^x/ REJECT\n");
+    chmodSync(join(files, "re"), 0o666);
+    const dir = conf(`transport_maps = "hash:${files}/transport"\nheader_size_limit = "102400"\nsmtpd_recipient_restrictions = "check_recipient_access regexp:${files}/re"\nsmtpd_tls_security_level = "may"\nsmtpd_tls_cert_file = "${files}/missing.pem"\n`);
+    const r = await run("postfix", ["-c", dir, "check"]);
+    expect(r.stderr).toContain(`transport_maps: index of hash:${files}/transport (build it with postmap or postalias) ${files}/transport.sqlite: No such file or directory`);
+    expect(r.stderr).toContain(`smtpd_recipient_restrictions: group or other writable: ${files}/re`);
+    expect(r.stderr).toContain(`smtpd_tls_cert_file: file ${files}/missing.pem: No such file or directory`);
+    expect(r.stderr).not.toContain("error:");
+  });
+});
+

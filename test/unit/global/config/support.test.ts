@@ -1,0 +1,72 @@
+import { describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Config } from "../../../../src/global/config/config.ts";
+import { configSourceFromText } from "../../../../src/global/config/source.ts";
+
+/** The refusals validate() reports for a postern.toml text, as "line N: detail". */
+function refusals(text: string): string[] {
+  const config = new Config(configSourceFromText(text, "/etc/postern"));
+  return config.validate().map((e) => `line ${e.line}: ${e.detail}`);
+}
+
+describe("settings that ask for something postern does not do", () => {
+  test("a transport postern has no agent for, myorigin read from a file", () => {
+    const r = refusals('default_transport = "maildrop"\nmyorigin = "/etc/mailname"\nrelay_transport = "smtp:[relay.example]:587"\nlocal_transport = "local:$myhostname"\n');
+    expect(r).toHaveLength(2);
+    expect(r[0]).toStartWith('line 1: default_transport = "maildrop": transport "maildrop" is not one postern has');
+    expect(r[1]).toStartWith('line 2: myorigin = "/etc/mailname": postern does not read this value from a file');
+  });
+
+  test("values that ask for nothing: defaults, empty, a missing feature turned off", () => {
+    expect(refusals('biff = "no"\ncontent_filter = ""\nalways_bcc = ""\nallow_min_user = "no"\nsmtpd_tls_ciphers = "medium"\nheader_checks = ""\nsmtp_tls_security_level = "encrypt"\nmydestination = "$myhostname, localhost"\n')).toEqual([]);
+  });
+
+  test("a table type postern lacks, wherever it is, and in a service override", () => {
+    const r = refusals('alias_maps = "hash:/etc/aliases, ldap:/etc/postfix/ldap-aliases.cf"\n[services.sub]\nlisten = "2525"\nsmtpd_sender_restrictions = "check_sender_access pgsql:/etc/postfix/p.cf"\n');
+    expect(r).toHaveLength(2);
+    expect(r[0]).toContain('table type "ldap:" is not implemented by postern');
+    expect(r[1]).toStartWith('line 4: services.sub.smtpd_sender_restrictions = "check_sender_access pgsql:/etc/postfix/p.cf": table type "pgsql:"');
+  });
+});
+
+describe("restriction lists", () => {
+  test("an unknown restriction, a missing argument; a restriction class is a restriction", () => {
+    const r = refusals('smtpd_restriction_classes = "mine"\nmine = "permit_mynetworks, reject"\nsmtpd_recipient_restrictions = "mine, check_policy_service unix:private/policy"\nsmtpd_sender_restrictions = "reject_rbl_client"\nsmtpd_client_restrictions = "permit_mynetworks, reject_unverified_sender_bogus"\n');
+    expect(r).toEqual([
+      'line 5: smtpd_client_restrictions = "permit_mynetworks, reject_unverified_sender_bogus": restriction "reject_unverified_sender_bogus" is not one postern implements (nor a class in smtpd_restriction_classes); remove it',
+      'line 3: smtpd_recipient_restrictions = "mine, check_policy_service unix:private/policy": restriction "check_policy_service" is not one postern implements (nor a class in smtpd_restriction_classes); remove it',
+      'line 4: smtpd_sender_restrictions = "reject_rbl_client": restriction reject_rbl_client needs an argument; add it or remove the restriction',
+    ]);
+  });
+
+  test("an access table that answers FILTER, REDIRECT or BCC is refused, inline or in its source file", () => {
+    const dir = mkdtempSync(join(tmpdir(), "postern-support-"));
+    try {
+      writeFileSync(join(dir, "access"), "# comment\nok.example OK\nscan.example FILTER smtp:[127.0.0.1]:10025\n");
+      writeFileSync(join(dir, "re"), "/^bcc@/ BCC archive@example.com\n");
+      const r = refusals(`smtpd_sender_restrictions = "check_sender_access hash:${dir}/access"\nsmtpd_recipient_restrictions = "check_recipient_access regexp:${dir}/re"\nsmtpd_client_restrictions = "check_client_access inline:{{1.2.3.4 = REDIRECT x@y.test}}"\nsmtpd_helo_restrictions = "check_helo_access inline:{h.example = OK}"\n`);
+      expect(r).toEqual([
+        'line 3: smtpd_client_restrictions = "check_client_access inline:{{1.2.3.4 = REDIRECT x@y.test}}": access table inline:{{1.2.3.4 = REDIRECT x@y.test}} answers REDIRECT, which postern does not implement (the recipient would get 451 4.3.5); change the table',
+        `line 2: smtpd_recipient_restrictions = "check_recipient_access regexp:${dir}/re": access table regexp:${dir}/re answers BCC (line 1), which postern does not implement (the recipient would get 451 4.3.5); change the table`,
+        `line 1: smtpd_sender_restrictions = "check_sender_access hash:${dir}/access": access table hash:${dir}/access answers FILTER (line 3), which postern does not implement (the recipient would get 451 4.3.5); change the table`,
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+test("transport_maps: a table that routes mail to a transport postern lacks (a pipe service) is refused", () => {
+  const dir = mkdtempSync(join(tmpdir(), "postern-support-"));
+  try {
+    writeFileSync(join(dir, "transport"), "example.com smtp:[192.0.2.1]\nlists.example.com mailman:\n.example.net :[192.0.2.2]\n");
+    expect(refusals(`transport_maps = "hash:${dir}/transport"\n`)).toEqual([
+      `line 1: transport_maps = "hash:${dir}/transport": table hash:${dir}/transport routes mail to transport "mailman" (line 2), which postern does not have (local, smtp, relay, lmtp, error, discard, retry); change the table`,
+    ]);
+    expect(refusals('transport_maps = "inline:{example.org = relay:[192.0.2.3]}"\n')).toEqual([]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
