@@ -40,7 +40,7 @@ import { encodeMessageData, hasEightBit } from "./message-data.ts";
 import { parseDestinations, type Destination } from "./nexthop.ts";
 import { ownAddresses, routeDestination, type Endpoint, type RoutingContext } from "./routing.ts";
 import { findCredentials, type SaslCredentials } from "./sasl.ts";
-import { SmtpSession } from "./session.ts";
+import { SmtpClientSession } from "./session.ts";
 import { readClientSettings, type ClientSettings } from "./settings.ts";
 import { policyFor, tlsOptions, type TlsPolicy } from "./tls-policy.ts";
 import { runTransaction, type TxRecipient } from "./transaction.ts";
@@ -471,7 +471,7 @@ class DeliveryRun {
         this.#log(f.reason);
         return false;
       }
-      const session = new SmtpSession(conn);
+      const session = new SmtpClientSession(conn);
       const openedAt = Date.now();
       if (s.tls.wrapperMode && policy.level !== "none") {
         try {

@@ -14,7 +14,7 @@ import type { TlsInfo } from "../util/net/connection.ts";
 import { replyTexts, type SmtpReply } from "../global/smtp-reply/reply.ts";
 import { refusedFailure, type Failure } from "./failure.ts";
 import { authenticate, chooseMechanism, offeredMechanisms, xoauth2Token, type SaslCredentials } from "./sasl.ts";
-import { SessionError, type SmtpSession } from "./session.ts";
+import { SessionError, type SmtpClientSession } from "./session.ts";
 import type { ClientSettings } from "./settings.ts";
 import { judgeTls, levelAtLeast, tlsLogLine, tlsOptions, tlsRequired, type TlsPolicy, type TlsVerdict } from "./tls-policy.ts";
 import type { Destination } from "./nexthop.ts";
@@ -85,7 +85,7 @@ export function parseEhlo(reply: SmtpReply): { features: Features; badSize?: str
 }
 
 export interface HandshakeContext {
-  session: SmtpSession;
+  session: SmtpClientSession;
   settings: ClientSettings;
   dest: Destination;
   ep: Endpoint;

@@ -21,7 +21,7 @@ import type { Table } from "../global/tables/table.ts";
 import type { SmtpReply } from "../global/smtp-reply/reply.ts";
 import { replyDsn, replyText } from "../global/smtp-reply/reply.ts";
 import type { Failure } from "./failure.ts";
-import type { SmtpSession } from "./session.ts";
+import type { SmtpClientSession } from "./session.ts";
 import type { ClientSettings } from "./settings.ts";
 
 export interface SaslCredentials {
@@ -143,7 +143,7 @@ export interface AuthOutcome {
  * 4xx with smtp_sasl_auth_soft_bounce).
  */
 export async function authenticate(
-  session: SmtpSession,
+  session: SmtpClientSession,
   mechanism: Mechanism,
   creds: SaslCredentials,
   token: string | undefined,

@@ -40,7 +40,7 @@ interface Expectation {
   timeoutMs: number;
 }
 
-export class SmtpSession {
+export class SmtpClientSession {
   readonly conn: Connection;
   #pending: Expectation[] = [];
   #early: SmtpReply[] = [];

@@ -22,7 +22,7 @@ import type { SmtpReply } from "../global/smtp-reply/reply.ts";
 import { replyFailure, type Failure } from "./failure.ts";
 import { streamFailure, type Features } from "./handshake.ts";
 import { xtext } from "./message-data.ts";
-import { SessionError, type SmtpSession } from "./session.ts";
+import { SessionError, type SmtpClientSession } from "./session.ts";
 import type { ClientSettings } from "./settings.ts";
 
 export interface TxRecipient {
@@ -34,7 +34,7 @@ export interface TxRecipient {
 }
 
 export interface TxInput {
-  session: SmtpSession;
+  session: SmtpClientSession;
   settings: ClientSettings;
   features: Features;
   namaddr: string;

@@ -23,7 +23,7 @@ import { encodeQueueFile, type Recipient } from "../global/queue/format.ts";
 import { queueSpaceRule, queueSpaceShortage } from "../global/queue/space.ts";
 import { printable } from "../util/printable.ts";
 import { reply, type SmtpReply } from "./protocol/reply.ts";
-import { SmtpSession } from "./protocol/session.ts";
+import { SmtpdSession } from "./protocol/session.ts";
 import { sessionSettings } from "./protocol/settings.ts";
 import type { MessageSink, PolicyResult, QueuedMessage, SessionPolicy, SessionTransport } from "./protocol/types.ts";
 import { log } from "../util/log.ts";
@@ -111,7 +111,7 @@ export async function smtpMode(config: Config): Promise<number> {
   await setupLog(config, { role: "smtpd" });
   // a local user may pipe a whole session in at once: that is not the abuse these checks are for
   const settings = { ...sessionSettings(config, { standAlone: true, tlsAvailable: false }), saslEnabled: false, forbidUnauthPipelining: false };
-  const session = new SmtpSession(stdioTransport(), { address: "127.0.0.1", port: 0, name: "localhost", reverseName: "localhost", nameStatus: "ok" }, {
+  const session = new SmtpdSession(stdioTransport(), { address: "127.0.0.1", port: 0, name: "localhost", reverseName: "localhost", nameStatus: "ok" }, {
     settings,
     policy: standAlonePolicy,
     sink: maildropSink(config),

@@ -5,7 +5,7 @@
  * and what it does (proceed). Replies and their enhanced status codes are
  * Postfix's, including its BDAT, ETRN and VRFY wording.
  *
- * Runs inside SmtpSession (session.ts); every argument is untrusted client
+ * Runs inside SmtpdSession (session.ts); every argument is untrusted client
  * text.
  */
 import { decodeXtext, parseNotify, parseOrcpt } from "../../global/message/dsn-params.ts";
@@ -14,7 +14,7 @@ import { GrowingBuffer, type CommandLine } from "./input.ts";
 import { reply, type SmtpReply } from "./reply.ts";
 import { printable } from "../../util/printable.ts";
 import { receivedHeader } from "./received.ts";
-import type { SmtpSession } from "./session.ts";
+import type { SmtpdSession } from "./session.ts";
 import type { AcceptedRecipient, MailParams } from "./types.ts";
 
 export type CommandName = "HELO" | "EHLO" | "STARTTLS" | "AUTH" | "MAIL" | "RCPT" | "DATA" | "BDAT" | "RSET" | "NOOP" | "VRFY" | "ETRN" | "HELP" | "QUIT";
@@ -30,8 +30,8 @@ export interface CommandRow {
   /** Counts against smtpd_junk_command_limit. */
   junk: boolean;
   /** State and syntax; a reply refuses the command. */
-  check(s: SmtpSession, arg: string): SmtpReply | undefined;
-  proceed(s: SmtpSession, arg: string, line: CommandLine): Promise<"continue" | "close">;
+  check(s: SmtpdSession, arg: string): SmtpReply | undefined;
+  proceed(s: SmtpdSession, arg: string, line: CommandLine): Promise<"continue" | "close">;
 }
 
 const ok = (): SmtpReply | undefined => undefined;
@@ -44,7 +44,7 @@ function heloName(arg: string, utf8: boolean): string {
   return printable(arg, utf8).replace(/ /g, "?");
 }
 
-function ehloKeywords(s: SmtpSession): string[] {
+function ehloKeywords(s: SmtpdSession): string[] {
   const st = s.settings;
   const out: string[] = [];
   const add = (keyword: string, text = keyword) => {
@@ -69,7 +69,7 @@ function ehloKeywords(s: SmtpSession): string[] {
 }
 
 /** Mechanisms to offer now: none without SASL, before TLS with smtpd_tls_auth_only, or once authenticated. */
-function authMechanisms(s: SmtpSession): string[] {
+function authMechanisms(s: SmtpdSession): string[] {
   const st = s.settings;
   if (!st.saslEnabled || !s.services.sasl || st.standAlone) return [];
   if (st.tlsAuthOnly && !s.tls) return [];
@@ -107,7 +107,7 @@ function hello(esmtp: boolean): CommandRow {
   };
 }
 
-function parseMailParams(s: SmtpSession, rest: string): MailParams | SmtpReply {
+function parseMailParams(s: SmtpdSession, rest: string): MailParams | SmtpReply {
   const params: MailParams = {};
   const seen = new Set<string>();
   for (const p of splitParams(rest)) {
@@ -292,7 +292,7 @@ const RCPT: CommandRow = {
 };
 
 /** The end of DATA or BDAT LAST: end-of-data restrictions, then the queue. */
-async function finishMessage(s: SmtpSession, content: Buffer | undefined, size: number, bareLf: boolean, okText: (id: string) => string): Promise<void> {
+async function finishMessage(s: SmtpdSession, content: Buffer | undefined, size: number, bareLf: boolean, okText: (id: string) => string): Promise<void> {
   const tx = s.tx!;
   s.stage = "END-OF-MESSAGE";
   try {

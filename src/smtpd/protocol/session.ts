@@ -46,7 +46,7 @@ export interface Transaction {
   bdat?: { content: GrowingBuffer; size: number; tooBig: boolean; failed: boolean };
 }
 
-export class SmtpSession implements SessionView {
+export class SmtpdSession implements SessionView {
   readonly input: SmtpInput;
   readonly services: SessionServices;
   readonly transport: SessionTransport;
