@@ -32,7 +32,7 @@ import { smtpMessageSize } from "../global/queue/listing.ts";
 import { lookupAddress } from "../global/tables/address-lookup.ts";
 import { openTable } from "../global/tables/open-table.ts";
 import type { Table } from "../global/tables/table.ts";
-import { replyDsn, replyText, type SmtpReply } from "../global/smtp-reply/reply.ts";
+import { replyDsn, replyText, type RemoteReply } from "../global/smtp-reply/reply.ts";
 import { ConnectionCache, type CachedSession } from "./connection-cache.ts";
 import { isSoft, softened, type Failure } from "./failure.ts";
 import { handshake, type Features } from "./handshake.ts";
@@ -205,7 +205,7 @@ class DeliveryRun {
 
   // ------------------------------------------------------------ results
 
-  #sent(r: TxRecipient, reply: SmtpReply, relay: string, features: Features): void {
+  #sent(r: TxRecipient, reply: RemoteReply, relay: string, features: Features): void {
     this.#results.set(r.index, {
       index: r.index,
       status: "sent",

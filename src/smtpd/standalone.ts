@@ -22,7 +22,7 @@ import { commitQueueFileSync } from "../global/queue/commit.ts";
 import { encodeQueueFile, type Recipient } from "../global/queue/format.ts";
 import { queueSpaceRule, queueSpaceShortage } from "../global/queue/space.ts";
 import { printable } from "../util/printable.ts";
-import { reply, type SmtpReply } from "./protocol/reply.ts";
+import { reply, type SmtpdReply } from "./protocol/reply.ts";
 import { SmtpdSession } from "./protocol/session.ts";
 import { sessionSettings } from "./protocol/settings.ts";
 import type { MessageSink, PolicyResult, QueuedMessage, SessionPolicy, SessionTransport } from "./protocol/types.ts";
@@ -38,7 +38,7 @@ const standAlonePolicy: SessionPolicy = { connect: ACCEPT, helo: ACCEPT, mail: A
 function maildropSink(config: Config): MessageSink {
   const maildrop = join(config.str("queue_directory"), "maildrop");
   return {
-    async checkSpace(size: number): Promise<SmtpReply | undefined> {
+    async checkSpace(size: number): Promise<SmtpdReply | undefined> {
       try {
         const shortage = await queueSpaceShortage(config.str("queue_directory"), queueSpaceRule(config), size);
         if (!shortage) return undefined;

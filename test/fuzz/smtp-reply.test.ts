@@ -13,7 +13,7 @@ import { describe, expect, test } from "bun:test";
 import { SessionError, SmtpClientSession } from "../../src/smtp/session.ts";
 import { formatReply } from "../../src/smtpd/protocol/reply.ts";
 import type { Connection } from "../../src/util/net/connection.ts";
-import { MAX_REPLY_LINES, ReplyAssembler, ReplySyntaxError, replyDsn, replyText, type SmtpReply } from "../../src/global/smtp-reply/reply.ts";
+import { MAX_REPLY_LINES, ReplyAssembler, ReplySyntaxError, replyDsn, replyText, type RemoteReply } from "../../src/global/smtp-reply/reply.ts";
 import { bytesFrom, chunked, expectOnly, fc, fuzz, fuzzAsync, TEST_TIMEOUT_MS } from "./fuzz.ts";
 import { awkwardText, textFrom } from "./strings.ts";
 
@@ -29,7 +29,7 @@ describe("SMTP replies", () => {
       const wire = formatReply(r.dsn === undefined ? { code: r.code, lines: r.lines } : { code: r.code, dsn: r.dsn, lines: r.lines });
       const lines = wire.split("\r\n").slice(0, -1);
       const a = new ReplyAssembler();
-      let got: SmtpReply | undefined;
+      let got: RemoteReply | undefined;
       lines.forEach((line, i) => {
         got = a.push(line);
         expect(got === undefined).toBe(i < lines.length - 1);

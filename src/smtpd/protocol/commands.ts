@@ -11,7 +11,7 @@
 import { decodeXtext, parseNotify, parseOrcpt } from "../../global/message/dsn-params.ts";
 import { parsePath, splitParams } from "./args.ts";
 import { GrowingBuffer, type CommandLine } from "./input.ts";
-import { reply, type SmtpReply } from "./reply.ts";
+import { reply, type SmtpdReply } from "./reply.ts";
 import { printable } from "../../util/printable.ts";
 import { receivedHeader } from "./received.ts";
 import type { SmtpdSession } from "./session.ts";
@@ -30,11 +30,11 @@ export interface CommandRow {
   /** Counts against smtpd_junk_command_limit. */
   junk: boolean;
   /** State and syntax; a reply refuses the command. */
-  check(s: SmtpdSession, arg: string): SmtpReply | undefined;
+  check(s: SmtpdSession, arg: string): SmtpdReply | undefined;
   proceed(s: SmtpdSession, arg: string, line: CommandLine): Promise<"continue" | "close">;
 }
 
-const ok = (): SmtpReply | undefined => undefined;
+const ok = (): SmtpdReply | undefined => undefined;
 /** Postfix's reply (strict_smtputf8) to a non-ASCII address without SMTPUTF8. */
 const UNICODE_NEEDS_SMTPUTF8 = reply(553, "5.6.7", "Must declare SMTPUTF8 to send unicode address");
 const MAX_SIZE = Number.MAX_SAFE_INTEGER;
@@ -107,7 +107,7 @@ function hello(esmtp: boolean): CommandRow {
   };
 }
 
-function parseMailParams(s: SmtpdSession, rest: string): MailParams | SmtpReply {
+function parseMailParams(s: SmtpdSession, rest: string): MailParams | SmtpdReply {
   const params: MailParams = {};
   const seen = new Set<string>();
   for (const p of splitParams(rest)) {
@@ -420,7 +420,7 @@ const BDAT: CommandRow = {
     const count = Number(m[1]);
     const last = m[2] !== undefined;
     s.contentDeadline();
-    const discard = async (r: SmtpReply) => {
+    const discard = async (r: SmtpdReply) => {
       await s.input.readBytes(count, () => {});
       if (last) {
         s.bdatError = false;

@@ -16,7 +16,7 @@ import type {
   SessionTransport,
   TlsSummary,
 } from "../../../../src/smtpd/protocol/types.ts";
-import type { SmtpReply } from "../../../../src/smtpd/protocol/reply.ts";
+import type { SmtpdReply } from "../../../../src/smtpd/protocol/reply.ts";
 
 export function settings(over: Partial<SessionSettings> = {}): SessionSettings {
   return {
@@ -140,9 +140,9 @@ export function acceptAll(): SessionPolicy {
 
 export class MemorySink implements MessageSink {
   messages: Array<QueuedMessage & { queueId: string }> = [];
-  space: SmtpReply | undefined;
-  refuse: SmtpReply | undefined;
-  async checkSpace(): Promise<SmtpReply | undefined> {
+  space: SmtpdReply | undefined;
+  refuse: SmtpdReply | undefined;
+  async checkSpace(): Promise<SmtpdReply | undefined> {
     return this.space;
   }
   async commit(m: QueuedMessage) {
