@@ -23,6 +23,9 @@ import type { FakeDns } from "./fake-dns.ts";
 import { ROOT } from "./run.ts";
 import { FakeSmtpServer, type FakeSmtpOptions } from "./smtp-server.ts";
 
+/** The repository root (test/unit/smtp/agent-harness.ts exported it). */
+export { ROOT };
+
 export const CERT_FILE = join(ROOT, "test/fixtures/tls/localhost.crt");
 export const CERT = readFileSync(CERT_FILE, "utf8");
 export const KEY = readFileSync(join(ROOT, "test/fixtures/tls/localhost.key"), "utf8");
