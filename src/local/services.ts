@@ -8,7 +8,7 @@
  */
 import { getpwnam, getpwuid, type PasswdEntry } from "../util/passwd.ts";
 import type { Table, TableOwner } from "../global/tables/table.ts";
-import type { Identity, Job, JobResult } from "./worker/jobs.ts";
+import type { Identity, WorkerJob, JobResult } from "./worker/jobs.ts";
 import type { Performer } from "./worker/performer.ts";
 import type { LocalSettings } from "./settings.ts";
 import type { UserAttr } from "./state.ts";
@@ -117,7 +117,7 @@ export class LocalServices {
   }
 
   /** Runs a job and logs the warnings it brings back. */
-  async run(identity: Identity | undefined, job: Job, payload?: Uint8Array): Promise<JobResult> {
+  async run(identity: Identity | undefined, job: WorkerJob, payload?: Uint8Array): Promise<JobResult> {
     const r = await this.performer.run(identity, job, payload);
     for (const w of r.warnings ?? []) log.warn(w);
     return r;

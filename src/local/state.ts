@@ -13,7 +13,7 @@ import type { DeliveryRequest } from "../global/delivery/types.ts";
 import type { AddressParts } from "./address.ts";
 import type { ExpansionType, LocalSettings } from "./settings.ts";
 import type { LocalServices } from "./services.ts";
-import type { Identity, Job, JobResult } from "./worker/jobs.ts";
+import type { Identity, WorkerJob, JobResult } from "./worker/jobs.ts";
 import { log } from "../util/log.ts";
 
 /** Whose rights apply to files and commands; uid 0 means "none chosen" (default_privs then), as in Postfix. */
@@ -107,7 +107,7 @@ export class RecipientContext {
   }
 
   /** Runs a job with the services, unless the request's time is up (then a temporary failure). */
-  run(identity: Identity | undefined, job: Job, payload?: Uint8Array): Promise<JobResult> {
+  run(identity: Identity | undefined, job: WorkerJob, payload?: Uint8Array): Promise<JobResult> {
     if (Date.now() > this.deadline) return Promise.resolve({ ok: false, dsn: "4.3.0", text: "local delivery request time limit exceeded" });
     return this.services.run(identity, job, payload);
   }

@@ -32,8 +32,8 @@ import { SERVICE_SOCKETS } from "../global/ipc/service-sockets.ts";
 import { availableParallelism } from "node:os";
 import { useNormalJitPolicy } from "../util/jit.ts";
 
-/** The roles the master keeps running. */
-const ROLES = ["local", "qmgr", "showq", "pickup"];
+/** The daemons the master starts and keeps running (a subset of ROLES in roles.ts). */
+const MASTER_DAEMONS = ["local", "qmgr", "showq", "pickup"];
 
 export async function main(args: string[]): Promise<number> {
   useNormalJitPolicy();
@@ -75,7 +75,7 @@ export async function main(args: string[]): Promise<number> {
   }
 
   const environment = () => ({ ...childEnvironment(config, configDir), ...(foreground ? { POSTERN_LOG_STDOUT: "1" } : {}) });
-  const children = ROLES.map((role) => new Child(role, configDir, environment(), [], sockets.get(role)?.fd));
+  const children = MASTER_DAEMONS.map((role) => new Child(role, configDir, environment(), [], sockets.get(role)?.fd));
   // smtpd: for each enabled service, one process per 20 sessions of its process_limit, at most one per core; each binds with SO_REUSEPORT
   for (const svc of config.services().filter((s) => s.enabled && s.role === "smtpd")) {
     const n = smtpdProcessPlan(svc.processLimit ?? config.int("default_process_limit"), availableParallelism()).processes;

@@ -21,7 +21,8 @@ import type { Config } from "../global/config/config.ts";
 import { paramDef } from "../global/config/registry.ts";
 import { splitExtension } from "../global/tables/address-lookup.ts";
 
-export interface Job {
+/** One delivery the scheduler runs for a destination, queued while the destination is at its concurrency limit. */
+export interface DeliveryJob {
   destination: string;
   run: () => Promise<void>;
 }
@@ -63,7 +64,7 @@ export function queueName(config: Config, transport: string, nexthop: string, re
 
 interface Destination {
   transport: string;
-  waiting: Job[];
+  waiting: DeliveryJob[];
   running: number;
   limit: number;
 }

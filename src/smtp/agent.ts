@@ -32,7 +32,7 @@ import { smtpMessageSize } from "../global/queue/listing.ts";
 import { lookupAddress } from "../global/tables/address-lookup.ts";
 import { openTable } from "../global/tables/open-table.ts";
 import type { Table } from "../global/tables/table.ts";
-import { replyDsn, replyText, type SmtpReply } from "../global/smtp-reply/reply.ts";
+import { replyDsn, replyText, type RemoteReply } from "../global/smtp-reply/reply.ts";
 import { ConnectionCache, type CachedSession } from "./connection-cache.ts";
 import { isSoft, softened, type Failure } from "./failure.ts";
 import { handshake, type Features } from "./handshake.ts";
@@ -40,7 +40,7 @@ import { encodeMessageData, hasEightBit } from "./message-data.ts";
 import { parseDestinations, type Destination } from "./nexthop.ts";
 import { ownAddresses, routeDestination, type Endpoint, type RoutingContext } from "./routing.ts";
 import { findCredentials, type SaslCredentials } from "./sasl.ts";
-import { SmtpSession } from "./session.ts";
+import { SmtpClientSession } from "./session.ts";
 import { readClientSettings, type ClientSettings } from "./settings.ts";
 import { policyFor, tlsOptions, type TlsPolicy } from "./tls-policy.ts";
 import { runTransaction, type TxRecipient } from "./transaction.ts";
@@ -205,7 +205,7 @@ class DeliveryRun {
 
   // ------------------------------------------------------------ results
 
-  #sent(r: TxRecipient, reply: SmtpReply, relay: string, features: Features): void {
+  #sent(r: TxRecipient, reply: RemoteReply, relay: string, features: Features): void {
     this.#results.set(r.index, {
       index: r.index,
       status: "sent",
@@ -471,7 +471,7 @@ class DeliveryRun {
         this.#log(f.reason);
         return false;
       }
-      const session = new SmtpSession(conn);
+      const session = new SmtpClientSession(conn);
       const openedAt = Date.now();
       if (s.tls.wrapperMode && policy.level !== "none") {
         try {

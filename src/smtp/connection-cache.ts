@@ -12,11 +12,11 @@
  */
 import type { Features } from "./handshake.ts";
 import type { Endpoint } from "./routing.ts";
-import type { SmtpSession } from "./session.ts";
+import type { SmtpClientSession } from "./session.ts";
 import type { TlsVerdict } from "./tls-policy.ts";
 
 export interface CachedSession {
-  session: SmtpSession;
+  session: SmtpClientSession;
   features: Features;
   endpoint: Endpoint;
   tls?: TlsVerdict;

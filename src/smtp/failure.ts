@@ -3,7 +3,7 @@
  * an enhanced status code (4.x.x defers, 5.x.x bounces) and the reason the
  * log, mailq and the bounce show. Plain values; nothing here does I/O.
  */
-import { replyDsn, replyText, type SmtpReply } from "../global/smtp-reply/reply.ts";
+import { replyDsn, replyText, type RemoteReply } from "../global/smtp-reply/reply.ts";
 
 export interface Failure {
   dsn: string;
@@ -18,7 +18,7 @@ export function isSoft(f: Failure): boolean {
  * "host NAME[ADDR] said: 550 5.1.1 ... (in reply to RCPT TO command)"; a
  * reply outside 4xx/5xx is a protocol error (5.5.0), as Postfix reports it.
  */
-export function replyFailure(namaddr: string, reply: SmtpReply, inReplyTo: string): Failure {
+export function replyFailure(namaddr: string, reply: RemoteReply, inReplyTo: string): Failure {
   const text = `host ${namaddr} said: ${replyText(reply)} (in reply to ${inReplyTo})`;
   const klass = Math.floor(reply.code / 100);
   if (klass !== 4 && klass !== 5) return { dsn: "5.5.0", reason: `Protocol error: ${text}` };
@@ -26,7 +26,7 @@ export function replyFailure(namaddr: string, reply: SmtpReply, inReplyTo: strin
 }
 
 /** "host NAME[ADDR] refused to talk to me: 554 ..." for greeting and EHLO/HELO refusals. */
-export function refusedFailure(namaddr: string, reply: SmtpReply, skip5xx: boolean): Failure {
+export function refusedFailure(namaddr: string, reply: RemoteReply, skip5xx: boolean): Failure {
   let dsn = replyDsn(reply);
   const klass = Math.floor(reply.code / 100);
   const text = `host ${namaddr} refused to talk to me: ${replyText(reply)}`;

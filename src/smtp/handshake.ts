@@ -11,10 +11,10 @@
  */
 import { log } from "../util/log.ts";
 import type { TlsInfo } from "../util/net/connection.ts";
-import { replyTexts, type SmtpReply } from "../global/smtp-reply/reply.ts";
+import { replyTexts, type RemoteReply } from "../global/smtp-reply/reply.ts";
 import { refusedFailure, type Failure } from "./failure.ts";
 import { authenticate, chooseMechanism, offeredMechanisms, xoauth2Token, type SaslCredentials } from "./sasl.ts";
-import { SessionError, type SmtpSession } from "./session.ts";
+import { SessionError, type SmtpClientSession } from "./session.ts";
 import type { ClientSettings } from "./settings.ts";
 import { judgeTls, levelAtLeast, tlsLogLine, tlsOptions, tlsRequired, type TlsPolicy, type TlsVerdict } from "./tls-policy.ts";
 import type { Destination } from "./nexthop.ts";
@@ -40,7 +40,7 @@ export function emptyFeatures(): Features {
 }
 
 /** EHLO reply lines to features (Postfix accepts "AUTH=PLAIN" from old Microsoft servers too). */
-export function parseEhlo(reply: SmtpReply): { features: Features; badSize?: string } {
+export function parseEhlo(reply: RemoteReply): { features: Features; badSize?: string } {
   const f = emptyFeatures();
   f.esmtp = true;
   let badSize: string | undefined;
@@ -85,7 +85,7 @@ export function parseEhlo(reply: SmtpReply): { features: Features; badSize?: str
 }
 
 export interface HandshakeContext {
-  session: SmtpSession;
+  session: SmtpClientSession;
   settings: ClientSettings;
   dest: Destination;
   ep: Endpoint;
@@ -224,7 +224,7 @@ export async function handshake(ctx: HandshakeContext): Promise<HandshakeResult>
   return { ok: true, features, ...(verdict ? { tls: verdict } : {}), ...(authenticatedAs !== undefined ? { authenticatedAs } : {}) };
 }
 
-function refusedTls(namaddr: string, reply: SmtpReply): Failure {
+function refusedTls(namaddr: string, reply: RemoteReply): Failure {
   const f = refusedFailure(namaddr, reply, false);
   return { dsn: f.dsn, reason: f.reason.replace(/^host (\S+) refused to talk to me: /, "TLS is required, but host $1 refused to start TLS: ") };
 }

@@ -18,10 +18,10 @@
 import { readFile } from "node:fs/promises";
 import { lookupAddress } from "../global/tables/address-lookup.ts";
 import type { Table } from "../global/tables/table.ts";
-import type { SmtpReply } from "../global/smtp-reply/reply.ts";
+import type { RemoteReply } from "../global/smtp-reply/reply.ts";
 import { replyDsn, replyText } from "../global/smtp-reply/reply.ts";
 import type { Failure } from "./failure.ts";
-import type { SmtpSession } from "./session.ts";
+import type { SmtpClientSession } from "./session.ts";
 import type { ClientSettings } from "./settings.ts";
 
 export interface SaslCredentials {
@@ -143,7 +143,7 @@ export interface AuthOutcome {
  * 4xx with smtp_sasl_auth_soft_bounce).
  */
 export async function authenticate(
-  session: SmtpSession,
+  session: SmtpClientSession,
   mechanism: Mechanism,
   creds: SaslCredentials,
   token: string | undefined,
@@ -151,7 +151,7 @@ export async function authenticate(
   settings: ClientSettings,
   timeoutMs: number,
 ): Promise<AuthOutcome> {
-  let reply: SmtpReply;
+  let reply: RemoteReply;
   if (mechanism === "PLAIN") {
     reply = await session.command(`AUTH PLAIN ${b64(`\0${creds.username}\0${creds.password}`)}`, timeoutMs);
   } else if (mechanism === "LOGIN") {

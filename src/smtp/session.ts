@@ -14,7 +14,7 @@
  */
 import type { TLSOptions } from "bun";
 import type { Connection, TlsInfo } from "../util/net/connection.ts";
-import { ReplyAssembler, type ReplySyntaxError, type SmtpReply } from "../global/smtp-reply/reply.ts";
+import { ReplyAssembler, type ReplySyntaxError, type RemoteReply } from "../global/smtp-reply/reply.ts";
 
 /** Longest reply line accepted (RFC 5321 4.5.3.1.5 says 512; servers exceed it). */
 export const MAX_LINE = 8192;
@@ -35,15 +35,15 @@ export class SessionError extends Error {
 }
 
 interface Expectation {
-  resolve: (r: SmtpReply) => void;
+  resolve: (r: RemoteReply) => void;
   reject: (e: SessionError) => void;
   timeoutMs: number;
 }
 
-export class SmtpSession {
+export class SmtpClientSession {
   readonly conn: Connection;
   #pending: Expectation[] = [];
-  #early: SmtpReply[] = [];
+  #early: RemoteReply[] = [];
   #assembler = new ReplyAssembler();
   #partial: Buffer | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -71,8 +71,8 @@ export class SmtpSession {
   }
 
   /** Registers the next reply to wait for; `timeoutMs` 0 waits forever. */
-  expect(timeoutMs: number): Promise<SmtpReply> {
-    const p = new Promise<SmtpReply>((resolve, reject) => {
+  expect(timeoutMs: number): Promise<RemoteReply> {
+    const p = new Promise<RemoteReply>((resolve, reject) => {
       if (this.#failure) {
         reject(this.#failure);
         return;
@@ -91,7 +91,7 @@ export class SmtpSession {
   }
 
   /** Writes one command line and registers its reply. */
-  command(line: string, timeoutMs: number): Promise<SmtpReply> {
+  command(line: string, timeoutMs: number): Promise<RemoteReply> {
     this.writeLine(line);
     return this.expect(timeoutMs);
   }
@@ -217,7 +217,7 @@ export class SmtpSession {
       this.conn.destroy();
       return false;
     }
-    let reply: SmtpReply | undefined;
+    let reply: RemoteReply | undefined;
     try {
       reply = this.#assembler.push(line);
     } catch (err) {

@@ -18,11 +18,11 @@
  */
 import { externalizeAddress } from "../global/address/quote.ts";
 import type { NotifyKeyword } from "../global/queue/format.ts";
-import type { SmtpReply } from "../global/smtp-reply/reply.ts";
+import type { RemoteReply } from "../global/smtp-reply/reply.ts";
 import { replyFailure, type Failure } from "./failure.ts";
 import { streamFailure, type Features } from "./handshake.ts";
 import { xtext } from "./message-data.ts";
-import { SessionError, type SmtpSession } from "./session.ts";
+import { SessionError, type SmtpClientSession } from "./session.ts";
 import type { ClientSettings } from "./settings.ts";
 
 export interface TxRecipient {
@@ -34,7 +34,7 @@ export interface TxRecipient {
 }
 
 export interface TxInput {
-  session: SmtpSession;
+  session: SmtpClientSession;
   settings: ClientSettings;
   features: Features;
   namaddr: string;
@@ -56,7 +56,7 @@ export interface TxInput {
   verify?: boolean;
 }
 
-export type RcptOutcome = { kind: "sent"; reply: SmtpReply } | { kind: "failed"; failure: Failure };
+export type RcptOutcome = { kind: "sent"; reply: RemoteReply } | { kind: "failed"; failure: Failure };
 
 export interface TxResult {
   outcomes: Map<number, RcptOutcome>;
@@ -96,7 +96,7 @@ function rcptCommand(input: TxInput, r: TxRecipient): string {
   return cmd;
 }
 
-const isClass = (r: SmtpReply, c: number) => Math.floor(r.code / 100) === c;
+const isClass = (r: RemoteReply, c: number) => Math.floor(r.code / 100) === c;
 
 export async function runTransaction(input: TxInput): Promise<TxResult> {
   const { session, settings, features, namaddr } = input;
@@ -115,9 +115,9 @@ export async function runTransaction(input: TxInput): Promise<TxResult> {
   try {
     const mail = mailCommand(input);
     const rcpts = input.recipients.map((r) => rcptCommand(input, r));
-    let mailReply: SmtpReply;
-    const rcptReplies: Array<Promise<SmtpReply>> = [];
-    let dataReply: Promise<SmtpReply> | undefined;
+    let mailReply: RemoteReply;
+    const rcptReplies: Array<Promise<RemoteReply>> = [];
+    let dataReply: Promise<RemoteReply> | undefined;
     if (features.pipelining) {
       session.writeLine((input.verify ? [mail, ...rcpts] : [mail, ...rcpts, "DATA"]).join("\r\n"));
       const m = session.expect(t.mail);
@@ -137,7 +137,7 @@ export async function runTransaction(input: TxInput): Promise<TxResult> {
 
     where = "sending RCPT TO";
     const accepted: TxRecipient[] = [];
-    const acceptedReplies = new Map<number, SmtpReply>();
+    const acceptedReplies = new Map<number, RemoteReply>();
     for (let i = 0; i < input.recipients.length; i++) {
       const r = input.recipients[i]!;
       if (!features.pipelining && mailRejected) break;

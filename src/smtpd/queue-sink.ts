@@ -26,7 +26,7 @@ import { commitQueueFile } from "../global/queue/commit.ts";
 import { encodeQueueFile, type Recipient } from "../global/queue/format.ts";
 import { queueIdFor } from "../global/queue/names.ts";
 import { queueSpaceRule, queueSpaceShortage } from "../global/queue/space.ts";
-import { reply, type SmtpReply } from "./protocol/reply.ts";
+import { reply, type SmtpdReply } from "./protocol/reply.ts";
 import { printable } from "../util/printable.ts";
 import type { MessageSink, QueuedMessage } from "./protocol/types.ts";
 import { cleanupRemoteSubmission, type RemoteRejection } from "../cleanup/remote-submission.ts";
@@ -65,7 +65,7 @@ export class QueueSink implements MessageSink {
   }
 
   /** At MAIL FROM; `size` is the SIZE parameter (0: none). */
-  async checkSpace(size: number): Promise<SmtpReply | undefined> {
+  async checkSpace(size: number): Promise<SmtpdReply | undefined> {
     try {
       const shortage = await queueSpaceShortage(this.#queueDir, queueSpaceRule(this.#opts.config), size);
       if (!shortage) return undefined;
@@ -77,7 +77,7 @@ export class QueueSink implements MessageSink {
     }
   }
 
-  async commit(message: QueuedMessage): Promise<{ queueId: string } | { reject: SmtpReply }> {
+  async commit(message: QueuedMessage): Promise<{ queueId: string } | { reject: SmtpdReply }> {
     const s = message.session;
     const namaddr = `${s.client.name}[${s.client.address}]`;
     const whatsup = (to: string) =>

@@ -27,7 +27,7 @@ import type { Config } from "../global/config/config.ts";
 import { resolverFromConfig, reverseLookup, type ClientNames, type DnsQuerier } from "../global/dns/index.ts";
 import { requestFlush } from "../global/queue/flush-request.ts";
 import { reply } from "./protocol/reply.ts";
-import { SmtpSession } from "./protocol/session.ts";
+import { SmtpdSession } from "./protocol/session.ts";
 import { sessionSettings } from "./protocol/settings.ts";
 import type { SaslServer, SessionServices, SessionSettings, SessionTransport, QueuedMessage } from "./protocol/types.ts";
 import { Anvil } from "./anvil.ts";
@@ -84,7 +84,7 @@ const STRESS_MS = 1000 * 1000;
 export class SmtpService {
   #shared: Shared;
   readonly anvil: Anvil;
-  readonly sessions = new Set<SmtpSession>();
+  readonly sessions = new Set<SmtpdSession>();
   /** Connections admitted and not yet ended, counted from the accept (before any DNS lookup). */
   #active = 0;
   #stressUntil = 0;
@@ -292,7 +292,7 @@ export class SmtpService {
       etrn: (domain) => this.#etrn(config, domain),
       log: { info: (t) => log.info(t), warn: (t) => log.warn(t) },
     };
-    const session = new SmtpSession(transport, client, services);
+    const session = new SmtpdSession(transport, client, services);
     this.sessions.add(session);
     try {
       await session.run();

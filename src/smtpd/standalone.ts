@@ -22,8 +22,8 @@ import { commitQueueFileSync } from "../global/queue/commit.ts";
 import { encodeQueueFile, type Recipient } from "../global/queue/format.ts";
 import { queueSpaceRule, queueSpaceShortage } from "../global/queue/space.ts";
 import { printable } from "../util/printable.ts";
-import { reply, type SmtpReply } from "./protocol/reply.ts";
-import { SmtpSession } from "./protocol/session.ts";
+import { reply, type SmtpdReply } from "./protocol/reply.ts";
+import { SmtpdSession } from "./protocol/session.ts";
 import { sessionSettings } from "./protocol/settings.ts";
 import type { MessageSink, PolicyResult, QueuedMessage, SessionPolicy, SessionTransport } from "./protocol/types.ts";
 import { log } from "../util/log.ts";
@@ -38,7 +38,7 @@ const standAlonePolicy: SessionPolicy = { connect: ACCEPT, helo: ACCEPT, mail: A
 function maildropSink(config: Config): MessageSink {
   const maildrop = join(config.str("queue_directory"), "maildrop");
   return {
-    async checkSpace(size: number): Promise<SmtpReply | undefined> {
+    async checkSpace(size: number): Promise<SmtpdReply | undefined> {
       try {
         const shortage = await queueSpaceShortage(config.str("queue_directory"), queueSpaceRule(config), size);
         if (!shortage) return undefined;
@@ -111,7 +111,7 @@ export async function smtpMode(config: Config): Promise<number> {
   await setupLog(config, { role: "smtpd" });
   // a local user may pipe a whole session in at once: that is not the abuse these checks are for
   const settings = { ...sessionSettings(config, { standAlone: true, tlsAvailable: false }), saslEnabled: false, forbidUnauthPipelining: false };
-  const session = new SmtpSession(stdioTransport(), { address: "127.0.0.1", port: 0, name: "localhost", reverseName: "localhost", nameStatus: "ok" }, {
+  const session = new SmtpdSession(stdioTransport(), { address: "127.0.0.1", port: 0, name: "localhost", reverseName: "localhost", nameStatus: "ok" }, {
     settings,
     policy: standAlonePolicy,
     sink: maildropSink(config),

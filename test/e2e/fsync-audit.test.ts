@@ -28,8 +28,8 @@ import { join } from "node:path";
 import { bin, cleanEnv } from "../helpers/run.ts";
 import { fdPath, parseTrace, processOfThread, quotedArgs, type SyscallEvent, type Trace } from "../helpers/strace.ts";
 import type { PasswdEntry } from "../../src/util/passwd.ts";
-import { HOST, isRoot, TestUsers, waitFor } from "./daemon/system.ts";
-import { RawSmtp, SmtpdSystem } from "./smtpd/smtpd-system.ts";
+import { HOST, isRoot, TestUsers, waitFor } from "../helpers/mail-system.ts";
+import { RawSmtp, SmtpdSystem } from "../helpers/smtpd-system.ts";
 
 const SYSCALLS = "fsync,fdatasync,rename,renameat,renameat2,write,writev,sendto,sendmsg,openat,clone,clone3,fork,vfork,execve";
 

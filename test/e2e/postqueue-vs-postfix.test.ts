@@ -12,13 +12,13 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { removeDir, run, tempDir } from "../helpers/run.ts";
 import { contentOfSize, IS_ROOT, makeQueue, removeQueues, putMessage, type FixtureMessage } from "../helpers/queue-fixture.ts";
 
 afterAll(removeQueues);
 import { getpwnam } from "../../src/util/passwd.ts";
+import { freePort } from "../helpers/ports.ts";
 
 const POSTFIX = "/usr/sbin/postfix";
 const available = IS_ROOT && existsSync(POSTFIX) && existsSync("/usr/sbin/postqueue") && getpwnam("postfix") !== undefined;
@@ -27,14 +27,6 @@ const QUEUE_ORDER = ["maildrop", "active", "incoming", "deferred", "hold"];
 function sh(argv: string[], env: Record<string, string> = {}, stdin?: string) {
   const r = Bun.spawnSync(argv, { env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", TZ: "UTC", LANG: "C", ...env }, stdin: stdin === undefined ? "ignore" : Buffer.from(stdin) });
   return { code: r.exitCode, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
-}
-
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 interface PostfixJson {
@@ -72,7 +64,7 @@ describe.skipIf(!available)("postern and a live Postfix list the same queue alik
       mydomain: "example.test",
       myorigin: "example.test",
       mydestination: "",
-      relayhost: `[127.0.0.1]:${await closedPort()}`,
+      relayhost: `[127.0.0.1]:${freePort()}`,
       smtp_dns_support_level: "disabled",
       hash_queue_names: "flush",
       queue_run_delay: "3600s",

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { bin, cleanEnv, configDir, removeDir, run, type RunResult } from "../helpers/run.ts";
+import { waitFor } from "../helpers/wait.ts";
 import { readQueueFile } from "../../src/global/queue/store.ts";
 import type { QueueFile } from "../../src/global/queue/format.ts";
 import { readDeliveryLog } from "../../src/global/queue/delivery-log.ts";
@@ -532,23 +533,15 @@ describe("sendmail -bd starts the mail system", () => {
     if (inst) await run("postern", ["stop", "-c", inst.dir]);
   });
 
-  async function until(what: () => boolean | Promise<boolean>, label: string): Promise<void> {
-    for (let i = 0; i < 200; i++) {
-      if (await what()) return;
-      await Bun.sleep(50);
-    }
-    throw new Error(`gave up waiting for ${label}`);
-  }
-
   test("-bd starts it; a submission is then picked up and delivered at once; -q asks the running queue manager", async () => {
     // discard: nothing leaves this machine
     // no SMTP listener: a test listens only where it says
     inst = await instance('default_transport = "discard"\n[services.smtp]\nenable = false');
     const r = await sendmail(inst, ["-bd"]);
     expect(r.code).toBe(0);
-    await until(async () => (await run("postern", ["status", "-c", inst.dir])).code === 0, "the mail system to run");
+    await waitFor("the mail system to run", async () => (await run("postern", ["status", "-c", inst.dir])).code === 0, 10_000);
     expect((await sendmail(inst, ["bob"])).code).toBe(0);
-    await until(() => /: to=<bob@origin\.example>, orig_to=<bob>, relay=none, .*status=sent/.test(readFileSync(inst.maillog, "utf8")), "the delivery");
+    await waitFor("the delivery", () => /: to=<bob@origin\.example>, orig_to=<bob>, relay=none, .*status=sent/.test(readFileSync(inst.maillog, "utf8")), 10_000);
     expect(queued(inst)).toEqual([]);
     expect(readFileSync(inst.maillog, "utf8")).toMatch(/postfix\/pickup\[\d+\]: [0-9A-F]+: uid=\d+ from=</);
     expect((await sendmail(inst, ["-q"])).code).toBe(0);

@@ -10,10 +10,10 @@
  * bytes are cut into TCP segments.
  */
 import { describe, expect, test } from "bun:test";
-import { SessionError, SmtpSession } from "../../src/smtp/session.ts";
+import { SessionError, SmtpClientSession } from "../../src/smtp/session.ts";
 import { formatReply } from "../../src/smtpd/protocol/reply.ts";
 import type { Connection } from "../../src/util/net/connection.ts";
-import { MAX_REPLY_LINES, ReplyAssembler, ReplySyntaxError, replyDsn, replyText, type SmtpReply } from "../../src/global/smtp-reply/reply.ts";
+import { MAX_REPLY_LINES, ReplyAssembler, ReplySyntaxError, replyDsn, replyText, type RemoteReply } from "../../src/global/smtp-reply/reply.ts";
 import { bytesFrom, chunked, expectOnly, fc, fuzz, fuzzAsync, TEST_TIMEOUT_MS } from "./fuzz.ts";
 import { awkwardText, textFrom } from "./strings.ts";
 
@@ -29,7 +29,7 @@ describe("SMTP replies", () => {
       const wire = formatReply(r.dsn === undefined ? { code: r.code, lines: r.lines } : { code: r.code, dsn: r.dsn, lines: r.lines });
       const lines = wire.split("\r\n").slice(0, -1);
       const a = new ReplyAssembler();
-      let got: SmtpReply | undefined;
+      let got: RemoteReply | undefined;
       lines.forEach((line, i) => {
         got = a.push(line);
         expect(got === undefined).toBe(i < lines.length - 1);
@@ -78,7 +78,7 @@ describe("SMTP replies", () => {
     });
   }, TEST_TIMEOUT_MS);
 
-  /** Just what SmtpSession uses of a connection: input is pushed by the test, output dropped. */
+  /** Just what SmtpClientSession uses of a connection: input is pushed by the test, output dropped. */
   function fakeConnection() {
     let onData: (chunk: Uint8Array) => void = () => {};
     const closers: Array<() => void> = [];
@@ -106,7 +106,7 @@ describe("SMTP replies", () => {
   /** What a client session settles for `expected` replies when the server sends `pieces`. */
   async function settled(pieces: Uint8Array[], expected: number): Promise<string[]> {
     const f = fakeConnection();
-    const session = new SmtpSession(f.conn);
+    const session = new SmtpClientSession(f.conn);
     const results = Array.from({ length: expected }, () =>
       session.expect(0).then(
         (r) => `reply ${r.code} ${JSON.stringify(r.lines)} ${r.enhanced ?? "-"}`,

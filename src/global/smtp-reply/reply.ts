@@ -10,7 +10,7 @@
  * MAX_REPLY_LINES lines is a ReplySyntaxError, never a guess.
  */
 
-export interface SmtpReply {
+export interface RemoteReply {
   code: number;
   /** Each line as received, code included, without CRLF. */
   lines: string[];
@@ -36,7 +36,7 @@ export class ReplyAssembler {
   #code = 0;
 
   /** Feeds one line (without CRLF); returns the reply when this line ended it. */
-  push(line: string): SmtpReply | undefined {
+  push(line: string): RemoteReply | undefined {
     const m = /^([2-5]\d\d)([ -]|$)/.exec(line);
     if (!m) throw new ReplySyntaxError(line);
     const code = Number(m[1]);
@@ -58,7 +58,7 @@ export class ReplyAssembler {
   }
 }
 
-export function makeReply(code: number, lines: string[]): SmtpReply {
+export function makeReply(code: number, lines: string[]): RemoteReply {
   const e = ENHANCED.exec((lines[0] ?? "").slice(4));
   // the enhanced code's class must agree with the reply code (RFC 3463 2)
   const enhanced = e && e[1] === String(code)[0] ? `${e[1]}.${Number(e[2])}.${Number(e[3])}` : undefined;
@@ -66,20 +66,20 @@ export function makeReply(code: number, lines: string[]): SmtpReply {
 }
 
 /** Postfix's one-line form: every line, code included, joined by a space. */
-export function replyText(reply: SmtpReply): string {
+export function replyText(reply: RemoteReply): string {
   return reply.lines.join(" ");
 }
 
 /** The text after the code of each line (EHLO keywords, SASL challenges). */
-export function replyTexts(reply: SmtpReply): string[] {
+export function replyTexts(reply: RemoteReply): string[] {
   return reply.lines.map((l) => l.slice(4));
 }
 
 /** The enhanced status code, or the reply class with ".0.0" as Postfix assumes. */
-export function replyDsn(reply: SmtpReply): string {
+export function replyDsn(reply: RemoteReply): string {
   return reply.enhanced ?? `${Math.floor(reply.code / 100)}.0.0`;
 }
 
-export function replyClass(reply: SmtpReply): number {
+export function replyClass(reply: RemoteReply): number {
   return Math.floor(reply.code / 100);
 }

@@ -7,7 +7,7 @@ import { open, stat, lstat } from "node:fs/promises";
 import { commitQueueFile } from "../../global/queue/commit.ts";
 import { encodeQueueFile } from "../../global/queue/format.ts";
 import { runCommand } from "./command-run.ts";
-import type { Job, JobResult } from "./jobs.ts";
+import type { WorkerJob, JobResult } from "./jobs.ts";
 import { deliverToMaildir } from "./maildir-file.ts";
 import { appendToMbox, errnoText, fileStatus } from "./mbox-file.ts";
 
@@ -16,7 +16,7 @@ function failure(err: unknown, text: string): JobResult {
   return { ok: false, dsn: "4.3.0", text: `${text}: ${errnoText(err)}`, ...(code ? { code } : {}) };
 }
 
-export async function executeJob(job: Job, payload: Uint8Array): Promise<JobResult> {
+export async function executeJob(job: WorkerJob, payload: Uint8Array): Promise<JobResult> {
   switch (job.type) {
     case "mbox": {
       const r = await appendToMbox(job, payload);

@@ -95,7 +95,8 @@ export interface CommitJob {
   headerTemplate: string;
 }
 
-export type Job = MboxJob | MaildirJob | CommandJob | StatJob | ReadJob | CommitJob;
+/** One leaf operation of local delivery, run by a performer with the rights of an Identity. */
+export type WorkerJob = MboxJob | MaildirJob | CommandJob | StatJob | ReadJob | CommitJob;
 
 export interface FileStatus {
   isFile: boolean;

@@ -11,7 +11,7 @@
  * and is handled with this user's rights only.
  */
 import { executeJob } from "./job-exec.ts";
-import type { Job } from "./jobs.ts";
+import type { WorkerJob } from "./jobs.ts";
 import { encodeFrame, FrameReader } from "./protocol.ts";
 import { EX_NOPERM, EX_USAGE, ExitError } from "../../util/sysexits.ts";
 import { useNormalJitPolicy } from "../../util/jit.ts";
@@ -55,7 +55,7 @@ export async function main(args: string[]): Promise<number> {
   for await (const chunk of Bun.stdin.stream()) {
     for (const { header, payload } of reader.push(chunk)) {
       const id = header.id;
-      const job = header.job as Job;
+      const job = header.job as WorkerJob;
       const p = executeJob(job, payload)
         .catch((err) => ({ ok: false as const, dsn: "4.3.0", text: `local delivery worker: ${(err as Error).message}` }))
         .then((result) => reply(encodeFrame({ id, result })));

@@ -12,13 +12,13 @@
  * killed.
  */
 import { executeJob } from "./job-exec.ts";
-import type { Identity, Job, JobResult } from "./jobs.ts";
+import type { Identity, WorkerJob, JobResult } from "./jobs.ts";
 import { encodeFrame, FrameReader } from "./protocol.ts";
 import { log } from "../../util/log.ts";
 
 export interface Performer {
   /** Runs `job`; `identity` undefined means the agent's own rights. */
-  run(identity: Identity | undefined, job: Job, payload?: Uint8Array): Promise<JobResult>;
+  run(identity: Identity | undefined, job: WorkerJob, payload?: Uint8Array): Promise<JobResult>;
   /** Stops idle workers; running jobs finish. */
   close(): Promise<void>;
 }
@@ -26,7 +26,7 @@ export interface Performer {
 const EMPTY = new Uint8Array(0);
 
 export class InProcessPerformer implements Performer {
-  run(_identity: Identity | undefined, job: Job, payload: Uint8Array = EMPTY): Promise<JobResult> {
+  run(_identity: Identity | undefined, job: WorkerJob, payload: Uint8Array = EMPTY): Promise<JobResult> {
     return executeJob(job, payload);
   }
   async close(): Promise<void> {}
@@ -148,7 +148,7 @@ class Worker {
   idleMs = 5000;
   jobTimeoutMs: number | undefined;
 
-  run(job: Job, payload: Uint8Array): Promise<JobResult> {
+  run(job: WorkerJob, payload: Uint8Array): Promise<JobResult> {
     if (this.#dead) return Promise.resolve({ ok: false, dsn: "4.3.0", text: "local delivery worker is gone" });
     clearTimeout(this.#idleTimer);
     const id = this.#nextId++;
@@ -190,7 +190,7 @@ export class WorkerPool implements Performer {
 
   constructor(private readonly opts: WorkerPoolOptions) {}
 
-  run(identity: Identity | undefined, job: Job, payload: Uint8Array = EMPTY): Promise<JobResult> {
+  run(identity: Identity | undefined, job: WorkerJob, payload: Uint8Array = EMPTY): Promise<JobResult> {
     if (!identity || (identity.uid === process.getuid?.() && identity.gid === process.getgid?.())) return this.#local.run(identity, job, payload);
     const key = `${identity.uid}:${identity.gid}:${identity.user ?? "-"}`;
     let w = this.#workers.get(key);

@@ -5,16 +5,16 @@
  * and what it does (proceed). Replies and their enhanced status codes are
  * Postfix's, including its BDAT, ETRN and VRFY wording.
  *
- * Runs inside SmtpSession (session.ts); every argument is untrusted client
+ * Runs inside SmtpdSession (session.ts); every argument is untrusted client
  * text.
  */
 import { decodeXtext, parseNotify, parseOrcpt } from "../../global/message/dsn-params.ts";
 import { parsePath, splitParams } from "./args.ts";
 import { GrowingBuffer, type CommandLine } from "./input.ts";
-import { reply, type SmtpReply } from "./reply.ts";
+import { reply, type SmtpdReply } from "./reply.ts";
 import { printable } from "../../util/printable.ts";
 import { receivedHeader } from "./received.ts";
-import type { SmtpSession } from "./session.ts";
+import type { SmtpdSession } from "./session.ts";
 import type { AcceptedRecipient, MailParams } from "./types.ts";
 
 export type CommandName = "HELO" | "EHLO" | "STARTTLS" | "AUTH" | "MAIL" | "RCPT" | "DATA" | "BDAT" | "RSET" | "NOOP" | "VRFY" | "ETRN" | "HELP" | "QUIT";
@@ -30,11 +30,11 @@ export interface CommandRow {
   /** Counts against smtpd_junk_command_limit. */
   junk: boolean;
   /** State and syntax; a reply refuses the command. */
-  check(s: SmtpSession, arg: string): SmtpReply | undefined;
-  proceed(s: SmtpSession, arg: string, line: CommandLine): Promise<"continue" | "close">;
+  check(s: SmtpdSession, arg: string): SmtpdReply | undefined;
+  proceed(s: SmtpdSession, arg: string, line: CommandLine): Promise<"continue" | "close">;
 }
 
-const ok = (): SmtpReply | undefined => undefined;
+const ok = (): SmtpdReply | undefined => undefined;
 /** Postfix's reply (strict_smtputf8) to a non-ASCII address without SMTPUTF8. */
 const UNICODE_NEEDS_SMTPUTF8 = reply(553, "5.6.7", "Must declare SMTPUTF8 to send unicode address");
 const MAX_SIZE = Number.MAX_SAFE_INTEGER;
@@ -44,7 +44,7 @@ function heloName(arg: string, utf8: boolean): string {
   return printable(arg, utf8).replace(/ /g, "?");
 }
 
-function ehloKeywords(s: SmtpSession): string[] {
+function ehloKeywords(s: SmtpdSession): string[] {
   const st = s.settings;
   const out: string[] = [];
   const add = (keyword: string, text = keyword) => {
@@ -69,7 +69,7 @@ function ehloKeywords(s: SmtpSession): string[] {
 }
 
 /** Mechanisms to offer now: none without SASL, before TLS with smtpd_tls_auth_only, or once authenticated. */
-function authMechanisms(s: SmtpSession): string[] {
+function authMechanisms(s: SmtpdSession): string[] {
   const st = s.settings;
   if (!st.saslEnabled || !s.services.sasl || st.standAlone) return [];
   if (st.tlsAuthOnly && !s.tls) return [];
@@ -107,7 +107,7 @@ function hello(esmtp: boolean): CommandRow {
   };
 }
 
-function parseMailParams(s: SmtpSession, rest: string): MailParams | SmtpReply {
+function parseMailParams(s: SmtpdSession, rest: string): MailParams | SmtpdReply {
   const params: MailParams = {};
   const seen = new Set<string>();
   for (const p of splitParams(rest)) {
@@ -292,7 +292,7 @@ const RCPT: CommandRow = {
 };
 
 /** The end of DATA or BDAT LAST: end-of-data restrictions, then the queue. */
-async function finishMessage(s: SmtpSession, content: Buffer | undefined, size: number, bareLf: boolean, okText: (id: string) => string): Promise<void> {
+async function finishMessage(s: SmtpdSession, content: Buffer | undefined, size: number, bareLf: boolean, okText: (id: string) => string): Promise<void> {
   const tx = s.tx!;
   s.stage = "END-OF-MESSAGE";
   try {
@@ -421,7 +421,7 @@ const BDAT: CommandRow = {
     const count = Number(m[1]);
     const last = m[2] !== undefined;
     s.contentDeadline();
-    const discard = async (r: SmtpReply) => {
+    const discard = async (r: SmtpdReply) => {
       await s.input.readBytes(count, () => {});
       if (last) {
         s.bdatError = false;

@@ -7,7 +7,7 @@
  * made printable before it goes into a reply or the log.
  */
 
-export interface SmtpReply {
+export interface SmtpdReply {
   code: number;
   /** Enhanced status code, e.g. "5.7.1"; absent for replies Postfix sends without one. */
   dsn?: string;
@@ -15,17 +15,17 @@ export interface SmtpReply {
   lines: string[];
 }
 
-export function reply(code: number, dsn: string | undefined, ...lines: string[]): SmtpReply {
+export function reply(code: number, dsn: string | undefined, ...lines: string[]): SmtpdReply {
   return dsn === undefined ? { code, lines } : { code, dsn, lines };
 }
 
 /** "554 5.7.1 text" (the first line), as the log shows a reply. */
-export function replyLogText(r: SmtpReply): string {
+export function replyLogText(r: SmtpdReply): string {
   return `${r.code}${r.dsn ? ` ${r.dsn}` : ""} ${r.lines[0] ?? ""}`.trimEnd();
 }
 
 /** The wire form: "250-a\r\n250 b\r\n"; the enhanced code goes on every line, as Postfix does. */
-export function formatReply(r: SmtpReply): string {
+export function formatReply(r: SmtpdReply): string {
   const lines = r.lines.length ? r.lines : [""];
   return lines
     .map((text, i) => {

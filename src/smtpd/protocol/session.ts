@@ -14,7 +14,7 @@
  */
 import { COMMANDS, type CommandName, type CommandRow } from "./commands.ts";
 import { InputClosedError, InputTimeoutError, SmtpInput, type CommandLine, type GrowingBuffer } from "./input.ts";
-import { formatReply, replyLogText, reply, type SmtpReply } from "./reply.ts";
+import { formatReply, replyLogText, reply, type SmtpdReply } from "./reply.ts";
 import { printable } from "../../util/printable.ts";
 import type {
   AcceptedRecipient,
@@ -46,7 +46,7 @@ export interface Transaction {
   bdat?: { content: GrowingBuffer; size: number; tooBig: boolean; failed: boolean };
 }
 
-export class SmtpSession implements SessionView {
+export class SmtpdSession implements SessionView {
   readonly input: SmtpInput;
   readonly services: SessionServices;
   readonly transport: SessionTransport;
@@ -60,7 +60,7 @@ export class SmtpSession implements SessionView {
   /** The last recipient a client asked for, accepted or not (log lines). */
   lastRecipient: string | undefined;
   /** Set when connect-time restrictions refused the client: everything but QUIT gets 503. */
-  accessDenied: SmtpReply | undefined;
+  accessDenied: SmtpdReply | undefined;
   /** A BDAT failed: later chunks are read and discarded until BDAT LAST or RSET. */
   bdatError = false;
   errorCount = 0;
@@ -122,7 +122,7 @@ export class SmtpSession implements SessionView {
   }
 
   /** Sends a reply; 4xx/5xx replies wait smtpd_error_sleep_time once the soft error limit is reached. */
-  async send(r: SmtpReply): Promise<void> {
+  async send(r: SmtpdReply): Promise<void> {
     this.#lastReplyCode = r.code;
     let out = r;
     if (!this.announced("enhancedstatuscodes") && r.dsn) out = { code: r.code, lines: r.lines };
@@ -151,7 +151,7 @@ export class SmtpSession implements SessionView {
   }
 
   /** Logs a refusal: "NOQUEUE: reject: RCPT from host[addr]: 554 5.7.1 ...; from=<> to=<> proto=ESMTP helo=<>". */
-  logReject(stage: string, r: SmtpReply, withRecipient = true): void {
+  logReject(stage: string, r: SmtpdReply, withRecipient = true): void {
     this.services.log.info(`NOQUEUE: reject: ${stage} from ${this.namaddr}: ${replyLogText(r)};${this.whatsup(withRecipient)}`);
   }
 

@@ -5,7 +5,7 @@
  * a sink that queues an accepted message, and optionally SASL and STARTTLS.
  * The engine itself knows nothing of tables, DNS or the queue directory.
  */
-import type { SmtpReply } from "./reply.ts";
+import type { SmtpdReply } from "./reply.ts";
 import type { BareNewlineMode } from "./input.ts";
 import type { NotifyWord } from "../../global/message/dsn-params.ts";
 
@@ -130,7 +130,7 @@ export type MessageAction =
 
 export interface PolicyResult {
   /** A 4xx/5xx reply: the command is refused. */
-  reject?: SmtpReply;
+  reject?: SmtpdReply;
   actions?: MessageAction[];
 }
 
@@ -181,9 +181,9 @@ export interface QueuedMessage {
 
 export interface MessageSink {
   /** Enough space for a message of `size` bytes (0: unknown)? A reply when not. */
-  checkSpace(size: number): Promise<SmtpReply | undefined>;
+  checkSpace(size: number): Promise<SmtpdReply | undefined>;
   /** Writes the message durably; resolves with its queue ID, or with the reply that refuses it. */
-  commit(message: QueuedMessage): Promise<{ queueId: string } | { reject: SmtpReply }>;
+  commit(message: QueuedMessage): Promise<{ queueId: string } | { reject: SmtpdReply }>;
 }
 
 export type SaslStep = { kind: "challenge"; challenge: string } | { kind: "success"; username: string } | { kind: "failure"; reason: string };
@@ -201,7 +201,7 @@ export interface SaslServer {
 }
 
 /** ETRN's work: ask the queue manager to deliver mail for a site. */
-export type EtrnHandler = (domain: string) => Promise<SmtpReply>;
+export type EtrnHandler = (domain: string) => Promise<SmtpdReply>;
 
 export interface SessionLogger {
   info(text: string): void;

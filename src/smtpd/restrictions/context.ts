@@ -10,7 +10,7 @@
  */
 import type { Config } from "../../global/config/config.ts";
 import type { ClientNames, DnsQuerier } from "../../global/dns/index.ts";
-import { reply, type SmtpReply } from "../protocol/reply.ts";
+import { reply, type SmtpdReply } from "../protocol/reply.ts";
 import { printable } from "../../util/printable.ts";
 import type { AcceptedRecipient, MessageAction, SessionView } from "../protocol/types.ts";
 import type { HostMatcher } from "./host-list.ts";
@@ -21,7 +21,7 @@ export type Stage = "client" | "helo" | "sender" | "relay" | "recipient" | "data
 /** Whose data a reply is about. */
 export type Subject = "client" | "helo" | "sender" | "recipient" | "data" | "end_of_data" | "etrn";
 
-export type Decision = { kind: "dunno" } | { kind: "permit" } | { kind: "reject"; reply: SmtpReply };
+export type Decision = { kind: "dunno" } | { kind: "permit" } | { kind: "reject"; reply: SmtpdReply };
 
 export const DUNNO: Decision = { kind: "dunno" };
 export const PERMIT: Decision = { kind: "permit" };
@@ -38,7 +38,7 @@ export interface CheckEnv {
 }
 
 export class CheckContext {
-  deferIfPermit: SmtpReply | undefined;
+  deferIfPermit: SmtpdReply | undefined;
   deferIfReject = false;
   warnIfReject = false;
   readonly actions: MessageAction[] = [];
@@ -100,7 +100,7 @@ export class CheckContext {
   }
 
   /** "554 5.7.1 <name>: Class rejected: text". */
-  rejectReply(code: number, dsn: string, text: string, subject: Subject = this.subject): SmtpReply {
+  rejectReply(code: number, dsn: string, text: string, subject: Subject = this.subject): SmtpdReply {
     const { name, what } = this.subjectText(subject);
     return reply(code, `${String(code)[0]}${dsn.slice(1)}`, `<${name}>: ${what} rejected: ${text}`);
   }
@@ -110,7 +110,7 @@ export class CheckContext {
   }
 
   /** Postfix's reject_tempfail_action and friends: what a restriction does when it cannot decide now. */
-  tempfail(actionParam: string, r: SmtpReply): Decision {
+  tempfail(actionParam: string, r: SmtpdReply): Decision {
     const action = this.config.str(actionParam).toLowerCase();
     switch (action) {
       case "defer":

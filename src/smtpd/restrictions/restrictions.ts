@@ -14,7 +14,7 @@
  * Runs in smtpd as mail_owner; what it checks is untrusted client data.
  */
 import { isTemporary, isValidHostname, rblLookup, rhsblLookup, type DnsblResult, type DnsQuerier } from "../../global/dns/index.ts";
-import { reply, type SmtpReply } from "../protocol/reply.ts";
+import { reply, type SmtpdReply } from "../protocol/reply.ts";
 import { TableError } from "../../global/tables/table.ts";
 import { openTable } from "../../global/tables/open-table.ts";
 import { lookupAddress } from "../../global/tables/address-lookup.ts";
@@ -513,11 +513,11 @@ export async function evaluateRestrictions(ctx: CheckContext, words: readonly st
   return DUNNO;
 }
 
-function softened(r: SmtpReply): SmtpReply {
+function softened(r: SmtpdReply): SmtpdReply {
   return { code: 450, dsn: r.dsn ? `4${r.dsn.slice(1)}` : "4.7.1", lines: r.lines };
 }
 
-function replyText(r: SmtpReply): string {
+function replyText(r: SmtpdReply): string {
   return `${r.code} ${r.dsn ?? ""} ${r.lines[0] ?? ""}`.replace(/ +/g, " ");
 }
 

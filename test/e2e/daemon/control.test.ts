@@ -9,7 +9,7 @@ import { chmodSync, chownSync, existsSync, readFileSync, statSync, utimesSync, w
 import { join } from "node:path";
 import { getpwnam } from "../../../src/util/passwd.ts";
 import { bin, cleanEnv, run } from "../../helpers/run.ts";
-import { ensureMailOwner, HOST, isRoot, MailSystem, mboxMessages, message, waitFor } from "./system.ts";
+import { ensureMailOwner, HOST, isRoot, MailSystem, mboxMessages, message, waitFor } from "../../helpers/mail-system.ts";
 
 const systems: MailSystem[] = [];
 afterAll(async () => {

@@ -13,7 +13,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { PasswdEntry } from "../../../src/util/passwd.ts";
 import { bin, cleanEnv } from "../../helpers/run.ts";
-import { ensureMailOwner, isRoot, MailSystem, TestUsers, waitFor } from "./system.ts";
+import { ensureMailOwner, isRoot, MailSystem, TestUsers, waitFor } from "../../helpers/mail-system.ts";
 
 const MESSAGES = 500;
 const SUBMITTERS = 8;

@@ -7,7 +7,7 @@
  * Postfix's does: the relay refusal is smtpd's job (test/e2e/smtpd/deep-routing.test.ts).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { ensureMailOwner, HOST, isRoot, MailSystem, message } from "./system.ts";
+import { ensureMailOwner, HOST, isRoot, MailSystem, message } from "../../helpers/mail-system.ts";
 import { exploit } from "../../helpers/routing-forms.ts";
 
 describe.skipIf(!isRoot)("deep routing through the queue manager", () => {

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import type { PasswdEntry } from "../../../src/util/passwd.ts";
 import { header, parseMime, type MimeNode } from "../../unit/bounce/mime-parse.ts";
 import { run } from "../../helpers/run.ts";
-import { ensureMailOwner, HOST, isRoot, MailSystem, maildirMessages, mboxMessages, message, TestUsers, waitFor } from "./system.ts";
+import { ensureMailOwner, HOST, isRoot, MailSystem, maildirMessages, mboxMessages, message, TestUsers, waitFor } from "../../helpers/mail-system.ts";
 import { RFC5322_DATE } from "../../helpers/dates.ts";
 
 const users = new TestUsers("pdd");

@@ -17,8 +17,8 @@ import { join, relative } from "node:path";
 import type { PasswdEntry } from "../../../src/util/passwd.ts";
 import { embeddedConfig } from "../../../scripts/embedded-config.ts";
 import { cleanEnv, DIST, ROOT } from "../../helpers/run.ts";
-import { freePort, RawSmtp } from "../smtpd/smtpd-system.ts";
-import { ensureMailOwner, isRoot, TestUsers, waitFor } from "./system.ts";
+import { freePort, RawSmtp } from "../../helpers/smtpd-system.ts";
+import { ensureMailOwner, isRoot, TestUsers, waitFor } from "../../helpers/mail-system.ts";
 
 const users = new TestUsers("pdn");
 const hadRepoVar = existsSync(join(ROOT, "var"));

@@ -11,12 +11,12 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import type { PasswdEntry } from "../../../src/util/passwd.ts";
 import { readQueueFile } from "../../../src/global/queue/store.ts";
 import { cleanEnv } from "../../helpers/run.ts";
-import { ensureMailOwner, isRoot, MailSystem, mboxMessages, message, TestUsers, waitFor } from "./system.ts";
+import { ensureMailOwner, isRoot, MailSystem, mboxMessages, message, TestUsers, waitFor } from "../../helpers/mail-system.ts";
+import { freePort } from "../../helpers/ports.ts";
 
 const users = new TestUsers("ppk");
 const systems: MailSystem[] = [];
@@ -24,15 +24,6 @@ afterAll(async () => {
   await Promise.all(systems.map((s) => s.cleanup()));
   users.removeAll();
 });
-
-/** A TCP port on 127.0.0.1 where nothing listens (bound, then closed). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** Runs a shell command as `user` (their uid, gid and groups), with `stdin`. */
 async function asUser(user: PasswdEntry, script: string, stdin = ""): Promise<void> {
@@ -91,7 +82,7 @@ describe.skipIf(!isRoot)("pickup and what users put into maildrop/", () => {
 
   beforeAll(async () => {
     ensureMailOwner();
-    sys = new MailSystem({ relayhost: `[127.0.0.1]:${await closedPort()}` });
+    sys = new MailSystem({ relayhost: `[127.0.0.1]:${freePort()}` });
     systems.push(sys);
     const homes = join(sys.dir, "home");
     alice = users.add("a", homes);

@@ -18,7 +18,7 @@ import { getpwnam, type PasswdEntry } from "../../../src/util/passwd.ts";
 import { tryKernelLock } from "../../../src/util/kernel-lock.ts";
 import { encodeQueueFile } from "../../../src/global/queue/format.ts";
 import { bin, cleanEnv } from "../../helpers/run.ts";
-import { catchesSigterm, ensureMailOwner, isRoot, MailSystem, mboxMessages, message, ROLES_UP, TestUsers, waitFor } from "./system.ts";
+import { catchesSigterm, ensureMailOwner, isRoot, MailSystem, mboxMessages, message, ROLES_UP, TestUsers, waitFor } from "../../helpers/mail-system.ts";
 
 const systems: MailSystem[] = [];
 const users = new TestUsers("ppv");

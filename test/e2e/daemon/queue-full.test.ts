@@ -17,7 +17,7 @@ import { join } from "node:path";
 import { decodeQueueFile, encodeQueueFile } from "../../../src/global/queue/format.ts";
 import { run } from "../../helpers/run.ts";
 import { CANNOT_MOUNT, mountSmallFs, type SmallFs } from "../../helpers/small-fs.ts";
-import { HOST, RawSmtp, SmtpdSystem, waitFor } from "../smtpd/smtpd-system.ts";
+import { HOST, RawSmtp, SmtpdSystem, waitFor } from "../../helpers/smtpd-system.ts";
 
 const LIMIT = 600_000;
 const BODY_SIZE = 450_000;

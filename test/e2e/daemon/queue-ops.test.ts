@@ -10,7 +10,7 @@ import { chownSync, existsSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from "node:path";
 import type { PasswdEntry } from "../../../src/util/passwd.ts";
 import { run } from "../../helpers/run.ts";
-import { ensureMailOwner, HOST, isRoot, MailSystem, maildirMessages, mboxMessages, message, TestUsers, waitFor, type Params } from "./system.ts";
+import { ensureMailOwner, HOST, isRoot, MailSystem, maildirMessages, mboxMessages, message, TestUsers, waitFor, type Params } from "../../helpers/mail-system.ts";
 
 const users = new TestUsers("pdq");
 const systems: MailSystem[] = [];

@@ -15,7 +15,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { chownSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FakeSmtpServer } from "../../helpers/smtp-server.ts";
-import { ensureMailOwner, HOST, isRoot, MailSystem, message, TestUsers, waitFor } from "./system.ts";
+import { ensureMailOwner, HOST, isRoot, MailSystem, message, TestUsers, waitFor } from "../../helpers/mail-system.ts";
 
 const users = new TestUsers("psc");
 let sys: MailSystem | undefined;

@@ -14,7 +14,8 @@ import { startFakeDns, type FakeDns } from "../../helpers/fake-dns.ts";
 import { startPythonSink, type PythonSink } from "../../helpers/python-sink.ts";
 import { ROOT } from "../../helpers/run.ts";
 import { FakeSmtpServer } from "../../helpers/smtp-server.ts";
-import { ensureMailOwner, HOST, isRoot, MailSystem, mboxMessages, message, waitFor, type Params } from "./system.ts";
+import { ensureMailOwner, HOST, isRoot, MailSystem, mboxMessages, message, waitFor, type Params } from "../../helpers/mail-system.ts";
+import { freePort } from "../../helpers/ports.ts";
 
 const CA = join(ROOT, "test/fixtures/tls/localhost.crt");
 const cleanups: Array<() => unknown> = [];
@@ -64,14 +65,6 @@ function senderBox(sys: MailSystem): string {
 }
 
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-
-/** A free TCP port on 127.0.0.1 (for servers that cannot be told to pick one). */
-function freePort(): number {
-  const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = l.port;
-  l.stop(true);
-  return port;
-}
 
 describe("a smarthost with a login", () => {
   test("relayhost = [127.0.0.1]:port, STARTTLS, AUTH PLAIN: status=sent with the server's reply", async () => {

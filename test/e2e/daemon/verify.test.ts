@@ -23,7 +23,7 @@ import { header, parseMime, type MimeNode } from "../../unit/bounce/mime-parse.t
 import { startFakeDns, type FakeDns } from "../../helpers/fake-dns.ts";
 import { run } from "../../helpers/run.ts";
 import { FakeSmtpServer } from "../../helpers/smtp-server.ts";
-import { ensureMailOwner, HOST, isRoot, MailSystem, mboxMessages, message, TestUsers, waitFor } from "./system.ts";
+import { ensureMailOwner, HOST, isRoot, MailSystem, mboxMessages, message, TestUsers, waitFor } from "../../helpers/mail-system.ts";
 
 const users = new TestUsers("pdv");
 const cleanups: Array<() => unknown> = [];

@@ -16,7 +16,8 @@ import { join } from "node:path";
 import { startFakeDns } from "../../helpers/fake-dns.ts";
 import { cleanEnv, removeDir, run, tempDir } from "../../helpers/run.ts";
 import { getpwnam } from "../../../src/util/passwd.ts";
-import { isRoot, maildirMessages, TestUsers, waitFor } from "../daemon/system.ts";
+import { isRoot, maildirMessages, TestUsers, waitFor } from "../../helpers/mail-system.ts";
+import { freePort } from "../../helpers/ports.ts";
 
 const users = new TestUsers("pir");
 const dirs: string[] = [];
@@ -38,14 +39,6 @@ afterAll(() => {
   Bun.spawnSync(["groupdel", owner], { stdout: "ignore", stderr: "ignore" });
   for (const d of dirs) removeDir(d);
 });
-
-/** A port nobody listens on now. */
-function freePort(): number {
-  const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = listener.port;
-  listener.stop(true);
-  return port;
-}
 
 /** Runs an installed command by its link, as a user would type it. */
 async function installed(path: string, args: string[], opts: { stdin?: string; env?: Record<string, string> } = {}) {

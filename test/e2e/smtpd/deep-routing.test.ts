@@ -8,7 +8,7 @@
  * legitimate message sent for comparison.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { HOST, RawSmtp, SmtpdSystem } from "./smtpd-system.ts";
+import { HOST, RawSmtp, SmtpdSystem } from "../../helpers/smtpd-system.ts";
 import { HOP_COUNTS, ROUTING_FORMS, exploit } from "../../helpers/routing-forms.ts";
 
 let sys: SmtpdSystem;

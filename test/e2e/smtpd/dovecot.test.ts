@@ -13,7 +13,7 @@ import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { tempDir } from "../../helpers/run.ts";
-import { HOST, RawSmtp, SmtpdSystem, isRoot, swaks, waitFor } from "./smtpd-system.ts";
+import { HOST, RawSmtp, SmtpdSystem, isRoot, swaks, waitFor } from "../../helpers/smtpd-system.ts";
 
 const DOVECOT = "/usr/sbin/dovecot";
 

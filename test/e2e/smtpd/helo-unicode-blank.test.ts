@@ -8,7 +8,7 @@
 import { afterAll, expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import { HOST, RawSmtp, SmtpdSystem } from "./smtpd-system.ts";
+import { HOST, RawSmtp, SmtpdSystem } from "../../helpers/smtpd-system.ts";
 
 const sys = new SmtpdSystem({ default_transport: "discard:", local_transport: "discard:", relay_transport: "discard:" });
 afterAll(() => sys.cleanup());

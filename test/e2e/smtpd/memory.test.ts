@@ -16,7 +16,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
-import { HOST, RawSmtp, SmtpdSystem, waitFor } from "./smtpd-system.ts";
+import { HOST, RawSmtp, SmtpdSystem, waitFor } from "../../helpers/smtpd-system.ts";
 import { chmodSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "../../helpers/run.ts";

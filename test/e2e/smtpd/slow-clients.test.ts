@@ -13,7 +13,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect, type Socket } from "node:net";
 import { run } from "../../helpers/run.ts";
-import { RawSmtp, SmtpdSystem, waitFor } from "./smtpd-system.ts";
+import { RawSmtp, SmtpdSystem, waitFor } from "../../helpers/smtpd-system.ts";
 
 let sys: SmtpdSystem;
 

@@ -14,7 +14,7 @@ import { chownSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { getpwnam } from "../../../src/util/passwd.ts";
 import { removeDir, tempDir } from "../../helpers/run.ts";
-import { RawSmtp, SmtpdSystem, freePort, isRoot, waitFor } from "./smtpd-system.ts";
+import { RawSmtp, SmtpdSystem, freePort, isRoot, waitFor } from "../../helpers/smtpd-system.ts";
 import { HOP_COUNTS, ROUTING_FORMS, exploit, routed } from "../../helpers/routing-forms.ts";
 
 const POSTFIX = "/usr/sbin/postfix";

@@ -6,7 +6,7 @@
  */
 import { RFC5322_DATE } from "../../helpers/dates.ts";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { HOST, RawSmtp, SmtpdSystem, python, swaks } from "./smtpd-system.ts";
+import { HOST, RawSmtp, SmtpdSystem, python, swaks } from "../../helpers/smtpd-system.ts";
 
 const systems: SmtpdSystem[] = [];
 afterAll(async () => {

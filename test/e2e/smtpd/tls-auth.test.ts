@@ -10,7 +10,7 @@ import { chmodSync, readFileSync, rmSync, statSync, writeFileSync } from "node:f
 import { join } from "node:path";
 import { run, tempDir } from "../../helpers/run.ts";
 import { startFakeDns } from "../../helpers/fake-dns.ts";
-import { HOST, RawSmtp, SmtpdSystem, freePort, isRoot, python, swaks, type ServiceTable } from "./smtpd-system.ts";
+import { HOST, RawSmtp, SmtpdSystem, freePort, isRoot, python, swaks, type ServiceTable } from "../../helpers/smtpd-system.ts";
 
 const systems: SmtpdSystem[] = [];
 afterAll(async () => {

@@ -9,7 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { FakeSmtpServer } from "../../helpers/smtp-server.ts";
-import { RawSmtp, SmtpdSystem, waitFor } from "./smtpd-system.ts";
+import { RawSmtp, SmtpdSystem, waitFor } from "../../helpers/smtpd-system.ts";
 
 let sys: SmtpdSystem;
 let sink: FakeSmtpServer;

@@ -8,12 +8,12 @@
  */
 
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { loadConfig, type Config } from "../../../src/global/config/config.ts";
 import { buildNotices, type NoticeEntry, type NoticeKind } from "../../../src/bounce/notices.ts";
 import type { QueueFile, Recipient } from "../../../src/global/queue/format.ts";
 import { removeDir, ROOT, tempDir } from "../../helpers/run.ts";
+import { configIn } from "../../helpers/config.ts";
 
 const GOLDEN = join(ROOT, "test/golden/bounce");
 const root = tempDir("postern-bounce-golden-");
@@ -28,13 +28,6 @@ interface GoldenCase {
   now: string;
   original: { arrival: string; sender: string; attributes: Record<string, string>; recipients: Recipient[] };
   entries: NoticeEntry[];
-}
-
-function configFrom(name: string, text: string): Config {
-  const dir = join(root, name);
-  mkdirSync(dir);
-  writeFileSync(join(dir, "postern.toml"), text);
-  return loadConfig(dir);
 }
 
 const names = readdirSync(GOLDEN, { withFileTypes: true })
@@ -56,7 +49,7 @@ describe("reports match Postfix 3.7's byte for byte", () => {
         recipients: c.original.recipients,
         content: readFileSync(join(GOLDEN, name, "original.eml")),
       };
-      const config = configFrom(name, c.config);
+      const config = configIn(root, c.config, name);
       const result = buildNotices(c.kind, { config, queueId: c.queueId, original, entries: c.entries, now: new Date(c.now) });
       const notice = result.notices.find((n) => n.audience === c.audience);
       expect(notice).toBeDefined();

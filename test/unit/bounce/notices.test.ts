@@ -1,22 +1,17 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { loadConfig, type Config } from "../../../src/global/config/config.ts";
+import type { Config } from "../../../src/global/config/config.ts";
 import { buildNotices, noticeRoutes, notifyAllows, remoteDetails, type NoticeEntry, type NoticeKind } from "../../../src/bounce/notices.ts";
 import { decodeQueueFile, encodeQueueFile, type QueueFile, type Recipient } from "../../../src/global/queue/format.ts";
 import { removeDir, tempDir } from "../../helpers/run.ts";
+import { configMaker } from "../../helpers/config.ts";
 import { header, parseMime, type MimeNode } from "./mime-parse.ts";
 
 const root = tempDir("postern-bounce-unit-");
 afterAll(() => removeDir(root));
 
-let counter = 0;
-function configFrom(text = ""): Config {
-  const dir = join(root, `c${++counter}`);
-  mkdirSync(dir);
-  writeFileSync(join(dir, "postern.toml"), 'myhostname = "mx.example.test"\n' + text);
-  return loadConfig(dir);
-}
+const configFrom = configMaker(root, 'myhostname = "mx.example.test"\n');
 
 const ARRIVAL = Date.parse("2026-03-02T10:00:00Z");
 const NOW = new Date("2026-03-02T10:05:00Z");

@@ -1,23 +1,17 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { loadConfig, type Config } from "../../../src/global/config/config.ts";
 import { builtInTemplate, expandTemplateText, loadTemplate, parseTemplateFile, TemplateError, type TemplateName } from "../../../src/bounce/templates.ts";
 import { buildNotices } from "../../../src/bounce/notices.ts";
 import { wrapLine } from "../../../src/bounce/line-wrap.ts";
 import { removeDir, tempDir } from "../../helpers/run.ts";
+import { configMaker } from "../../helpers/config.ts";
 import { header, parseMime } from "./mime-parse.ts";
 
 const root = tempDir("postern-bounce-templates-");
 afterAll(() => removeDir(root));
 
-let counter = 0;
-function configFrom(text = ""): Config {
-  const dir = join(root, `c${++counter}`);
-  mkdirSync(dir);
-  writeFileSync(join(dir, "postern.toml"), 'myhostname = "mx.example.test"\n' + text);
-  return loadConfig(dir);
-}
+const configFrom = configMaker(root, 'myhostname = "mx.example.test"\n');
 
 const POSTCONF = "/usr/sbin/postconf";
 const NAMES: TemplateName[] = ["failure", "delay", "success", "verify"];

@@ -2,35 +2,12 @@
  * The LMTP client: unix-domain and TCP destinations, LHLO, and one reply
  * per recipient after the end of data.
  */
-import { afterEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { AgentBench, type Params } from "./agent-harness.ts";
-import { FakeSmtpServer, type FakeSmtpOptions } from "../../helpers/smtp-server.ts";
+import { useAgentTests } from "../../helpers/smtp-client-bench.ts";
 
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-function server(opts: FakeSmtpOptions = {}): FakeSmtpServer {
-  const s = FakeSmtpServer.start({ lmtp: true, ...opts });
-  cleanups.push(() => s.stop());
-  return s;
-}
-
-function bench(params: Params = {}): AgentBench {
-  const b = new AgentBench(params, { lmtp: true });
-  cleanups.push(() => b.close());
-  return b;
-}
-
-function socketPath(): string {
-  const d = mkdtempSync(join(tmpdir(), "postern-lmtp-"));
-  cleanups.push(() => rmSync(d, { recursive: true, force: true }));
-  return join(d, "lmtp");
-}
+const { server, bench, scratch } = useAgentTests({ lmtp: true });
+const socketPath = () => join(scratch("postern-lmtp-"), "lmtp");
 
 describe("LMTP", () => {
   test("over a unix socket: LHLO, and a result per recipient after DATA", async () => {

@@ -5,7 +5,7 @@
  * at one port, which smtp_tcp_port names.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { AgentBench, type Params } from "./agent-harness.ts";
+import { type Params, useAgentTests } from "../../helpers/smtp-client-bench.ts";
 import { useFakeDns } from "../../helpers/fake-dns.ts";
 import { FakeSmtpServer, type FakeSmtpOptions } from "../../helpers/smtp-server.ts";
 
@@ -47,20 +47,16 @@ afterAll(() => {
   secondary.stop();
 });
 
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
+const tests = useAgentTests({ dns });
+afterEach(() => {
   primaryOpts = {};
   secondaryOpts = {};
   primary.messages.length = 0;
   secondary.messages.length = 0;
 });
 
-function bench(params: Params = {}): AgentBench {
-  const b = new AgentBench({ smtp_tcp_port: secondary.port, ...params }, { dns });
-  cleanups.push(() => b.close());
-  return b;
-}
+/** A bench whose agent connects to the servers' port (known once they listen). */
+const bench = (params: Params = {}) => tests.bench({ smtp_tcp_port: secondary.port, ...params });
 
 describe("MX routing", () => {
   test("the best MX gets the mail", async () => {

@@ -3,37 +3,18 @@
  * TLS, XOAUTH2 with a token from a file or a command, the password table
  * keys, the security options, and failures in Postfix's words.
  */
-import { afterEach, describe, expect, test } from "bun:test";
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test } from "bun:test";
+import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { AgentBench, CERT, KEY, type Params } from "./agent-harness.ts";
-import { FakeSmtpServer, type FakeSmtpOptions } from "../../helpers/smtp-server.ts";
-
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-function scratch(): string {
-  const d = mkdtempSync(join(tmpdir(), "postern-sasl-"));
-  cleanups.push(() => rmSync(d, { recursive: true, force: true }));
-  return d;
-}
+import { CERT, KEY, useAgentTests } from "../../helpers/smtp-client-bench.ts";
+import type { FakeSmtpOptions } from "../../helpers/smtp-server.ts";
 
 const users = { relayuser: "s3cret pass:word" };
-
-function server(opts: FakeSmtpOptions = {}): FakeSmtpServer {
-  const s = FakeSmtpServer.start({ tls: { cert: CERT, key: KEY }, starttls: true, auth: { mechanisms: ["PLAIN", "LOGIN"], users, onlyUnderTls: true }, ...opts });
-  cleanups.push(() => s.stop());
-  return s;
-}
-
-function bench(params: Params = {}): AgentBench {
-  const b = new AgentBench({ smtp_sasl_auth_enable: true, smtp_tls_security_level: "encrypt", smtp_sasl_security_options: "noanonymous", ...params });
-  cleanups.push(() => b.close());
-  return b;
-}
+const { server, bench, scratch: scratchDir } = useAgentTests({
+  server: { tls: { cert: CERT, key: KEY }, starttls: true, auth: { mechanisms: ["PLAIN", "LOGIN"], users, onlyUnderTls: true } },
+  params: { smtp_sasl_auth_enable: true, smtp_tls_security_level: "encrypt", smtp_sasl_security_options: "noanonymous" },
+});
+const scratch = () => scratchDir("postern-sasl-");
 
 const passwords = (key: string, value = "relayuser:s3cret pass:word") => `inline:{ {${key} = ${value}} }`;
 

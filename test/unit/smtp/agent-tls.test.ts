@@ -4,29 +4,12 @@
  * lines, against a scripted server with the test certificate (CN and
  * subjectAltName localhost, self-signed).
  */
-import { afterEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { AgentBench, CERT, CERT_FILE, KEY, type Params } from "./agent-harness.ts";
-import { FakeSmtpServer, type FakeSmtpOptions } from "../../helpers/smtp-server.ts";
+import { type AgentBench, CERT, CERT_FILE, KEY, useAgentTests } from "../../helpers/smtp-client-bench.ts";
 
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-function server(opts: FakeSmtpOptions = {}): FakeSmtpServer {
-  const s = FakeSmtpServer.start({ tls: { cert: CERT, key: KEY }, starttls: true, ...opts });
-  cleanups.push(() => s.stop());
-  return s;
-}
-
-function bench(params: Params = {}): AgentBench {
-  const b = new AgentBench(params);
-  cleanups.push(() => b.close());
-  return b;
-}
+const { server, bench, scratch } = useAgentTests({ server: { tls: { cert: CERT, key: KEY }, starttls: true } });
 
 const tlsLines = (b: AgentBench) => b.logLines().filter((l) => l.includes("TLS connection established"));
 
@@ -102,8 +85,7 @@ describe("smtp_tls_security_level", () => {
 
   test("verify with the CA in smtp_tls_CApath", async () => {
     const s = server();
-    const dir = mkdtempSync(join(tmpdir(), "postern-capath-"));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const dir = scratch("postern-capath-");
     writeFileSync(join(dir, "a1b2c3d4.0"), CERT);
     const b = bench({ smtp_tls_security_level: "verify", smtp_tls_CApath: dir });
     const [r] = await b.deliver({ nexthop: `[localhost]:${s.port}` });

@@ -5,26 +5,11 @@
  * RCPT TO: 2xx is deliverable (the reply is the reason), 5xx bounced, 4xx
  * deferred, in the same words as a delivery.
  */
-import { afterEach, describe, expect, test } from "bun:test";
-import { AgentBench } from "./agent-harness.ts";
-import { FakeSmtpServer, type FakeSmtpOptions } from "../../helpers/smtp-server.ts";
+import { describe, expect, test } from "bun:test";
+import { useAgentTests } from "../../helpers/smtp-client-bench.ts";
+import type { FakeSmtpServer } from "../../helpers/smtp-server.ts";
 
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-function server(opts: FakeSmtpOptions = {}): FakeSmtpServer {
-  const s = FakeSmtpServer.start(opts);
-  cleanups.push(() => s.stop());
-  return s;
-}
-
-function bench(params: Record<string, string | number | boolean> = {}, lmtp = false): AgentBench {
-  const b = new AgentBench(params, { lmtp });
-  cleanups.push(() => b.close());
-  return b;
-}
+const { server, bench } = useAgentTests();
 
 const relay = (s: FakeSmtpServer) => `[127.0.0.1]:${s.port}`;
 const namaddr = "127.0.0.1[127.0.0.1]";
@@ -87,7 +72,7 @@ describe("verify mode probes with RCPT TO and sends no DATA", () => {
 describe("LMTP in verify mode", () => {
   test("RCPT TO only; no DATA, no per-recipient data replies", async () => {
     const s = server({ lmtp: true, onRcpt: rcptRules });
-    const b = bench({}, true);
+    const b = bench({}, { lmtp: true });
     const req = b.request({ nexthop: `inet:127.0.0.1:${s.port}`, recipients: ["good@example.org", "bad@example.org"] });
     const results = await b.agent.deliver({ ...req, verify: true });
     expect(results.map((r) => [r.status, r.dsn])).toEqual([

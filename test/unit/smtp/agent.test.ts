@@ -4,26 +4,11 @@
  * DSN, SMTPUTF8, HELO fallback, multi-line replies), connection reuse and
  * failures at each stage.
  */
-import { afterEach, describe, expect, test } from "bun:test";
-import { AgentBench, type Params } from "./agent-harness.ts";
-import { FakeSmtpServer, type FakeSmtpOptions } from "../../helpers/smtp-server.ts";
+import { describe, expect, test } from "bun:test";
+import { useAgentTests } from "../../helpers/smtp-client-bench.ts";
+import type { FakeSmtpServer } from "../../helpers/smtp-server.ts";
 
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-function server(opts: FakeSmtpOptions = {}): FakeSmtpServer {
-  const s = FakeSmtpServer.start(opts);
-  cleanups.push(() => s.stop());
-  return s;
-}
-
-function bench(params: Params = {}): AgentBench {
-  const b = new AgentBench(params);
-  cleanups.push(() => b.close());
-  return b;
-}
+const { server, bench } = useAgentTests();
 
 const relay = (s: FakeSmtpServer) => `[127.0.0.1]:${s.port}`;
 

@@ -1,22 +1,16 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { defaultsOnlyConfig, loadConfig, type Config } from "../../../../src/global/config/config.ts";
+import { defaultsOnlyConfig, loadConfig } from "../../../../src/global/config/config.ts";
 import { ConfigError, locateConfig, readConfigSource } from "../../../../src/global/config/source.ts";
 import { defaultHostname } from "../../../../src/global/config/host-defaults.ts";
 import { removeDir, tempDir } from "../../../helpers/run.ts";
+import { configMaker } from "../../../helpers/config.ts";
 
 const root = tempDir("postern-config-unit-");
 afterAll(() => removeDir(root));
 
-let counter = 0;
-/** A config directory with postern.toml holding `text`; returns the loaded Config. */
-function configFrom(text: string): Config {
-  const dir = join(root, `c${++counter}`);
-  mkdirSync(dir);
-  writeFileSync(join(dir, "postern.toml"), text);
-  return loadConfig(dir);
-}
+const configFrom = configMaker(root);
 
 /** The ConfigError `fn` throws. */
 function configError(fn: () => unknown): ConfigError {

@@ -1,20 +1,13 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { loadConfig, type Config } from "../../../../src/global/config/config.ts";
+import type { Config } from "../../../../src/global/config/config.ts";
 import { isListenAddress, smtpdProcessPlan, type ServiceDef } from "../../../../src/global/config/services.ts";
 import { removeDir, tempDir } from "../../../helpers/run.ts";
+import { configMaker } from "../../../helpers/config.ts";
 
 const root = tempDir("postern-services-unit-");
 afterAll(() => removeDir(root));
 
-let counter = 0;
-function configFrom(text: string): Config {
-  const dir = join(root, `c${++counter}`);
-  mkdirSync(dir);
-  writeFileSync(join(dir, "postern.toml"), text);
-  return loadConfig(dir);
-}
+const configFrom = configMaker(root);
 
 function service(config: Config, name: string): ServiceDef {
   const svc = config.services().find((s) => s.name === name);

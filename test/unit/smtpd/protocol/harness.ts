@@ -3,7 +3,7 @@
  * client bytes into and reads replies from, a policy whose answers the test
  * sets, a sink that keeps committed messages, and a log that keeps lines.
  */
-import { SmtpSession } from "../../../../src/smtpd/protocol/session.ts";
+import { SmtpdSession } from "../../../../src/smtpd/protocol/session.ts";
 import type {
   ClientIdentity,
   MessageSink,
@@ -16,7 +16,7 @@ import type {
   SessionTransport,
   TlsSummary,
 } from "../../../../src/smtpd/protocol/types.ts";
-import type { SmtpReply } from "../../../../src/smtpd/protocol/reply.ts";
+import type { SmtpdReply } from "../../../../src/smtpd/protocol/reply.ts";
 
 export function settings(over: Partial<SessionSettings> = {}): SessionSettings {
   return {
@@ -140,9 +140,9 @@ export function acceptAll(): SessionPolicy {
 
 export class MemorySink implements MessageSink {
   messages: Array<QueuedMessage & { queueId: string }> = [];
-  space: SmtpReply | undefined;
-  refuse: SmtpReply | undefined;
-  async checkSpace(): Promise<SmtpReply | undefined> {
+  space: SmtpdReply | undefined;
+  refuse: SmtpdReply | undefined;
+  async checkSpace(): Promise<SmtpdReply | undefined> {
     return this.space;
   }
   async commit(m: QueuedMessage) {
@@ -157,7 +157,7 @@ export const CLIENT: ClientIdentity = { address: "192.0.2.7", port: 4321, name: 
 
 export interface Harness {
   t: FakeTransport;
-  session: SmtpSession;
+  session: SmtpdSession;
   sink: MemorySink;
   logs: string[];
   done: Promise<void>;
@@ -176,7 +176,7 @@ export function start(opts: { settings?: Partial<SessionSettings>; policy?: Part
     ...(opts.etrn ? { etrn: opts.etrn } : {}),
     log: { info: (l) => logs.push(l), warn: (l) => logs.push(`warning: ${l}`) },
   };
-  const session = new SmtpSession(t, CLIENT, services);
+  const session = new SmtpdSession(t, CLIENT, services);
   t.idle = () => session.input.waiting;
   const done = session.run();
   return { t, session, sink, logs, done };

@@ -1,20 +1,11 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { loadConfig, type Config } from "../../../../src/global/config/config.ts";
 import { sessionSettings } from "../../../../src/smtpd/protocol/settings.ts";
 import { removeDir, tempDir } from "../../../helpers/run.ts";
+import { configMaker } from "../../../helpers/config.ts";
 
 const root = tempDir("postern-smtpd-settings-");
 afterAll(() => removeDir(root));
-let counter = 0;
-
-function configFrom(text: string): Config {
-  const dir = join(root, `c${++counter}`);
-  mkdirSync(dir);
-  writeFileSync(join(dir, "postern.toml"), text);
-  return loadConfig(dir);
-}
+const configFrom = configMaker(root);
 
 describe("stress-dependent defaults, as Postfix's", () => {
   test("normally: smtpd_timeout 300s, no per-request deadline, 20 errors, 100 junk commands", () => {

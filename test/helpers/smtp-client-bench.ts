@@ -1,25 +1,34 @@
 /**
- * Shared set-up for the SMTP client agent tests: a private configuration
- * and queue directory, queue files committed with the queue-file API, the
- * agent with a resolver pointed at the fake DNS server, and the log lines
- * the agent wrote (to a file, read back).
+ * Shared set-up for the SMTP/LMTP client agent tests: a private
+ * configuration and queue directory, queue files committed with the
+ * queue-file API, the agent with a resolver pointed at the fake DNS server,
+ * and the log lines the agent wrote (to a file, read back); and
+ * `useAgentTests`, the per-test trio (a fake server, a bench, scratch
+ * directories) each test file used to write for itself, all stopped or
+ * removed after each test. Runs in the test process as whoever runs the
+ * tests; it trusts the test's own input and talks only to 127.0.0.1.
  */
+import { afterEach } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadConfig } from "../../../src/global/config/config.ts";
-import type { DeliveryRecipient, DeliveryRequest, RecipientResult } from "../../../src/global/delivery/types.ts";
-import { Resolver } from "../../../src/global/dns/resolver.ts";
-import { encodeQueueFile, type NotifyKeyword } from "../../../src/global/queue/format.ts";
-import { createSmtpAgent, type SmtpAgent } from "../../../src/smtp/agent.ts";
-import { closeAllTables } from "../../../src/global/tables/open-table.ts";
-import { log } from "../../../src/util/log.ts";
-import type { FakeDns } from "../../helpers/fake-dns.ts";
+import { loadConfig } from "../../src/global/config/config.ts";
+import type { DeliveryRecipient, DeliveryRequest, RecipientResult } from "../../src/global/delivery/types.ts";
+import { Resolver } from "../../src/global/dns/resolver.ts";
+import { encodeQueueFile, type NotifyKeyword } from "../../src/global/queue/format.ts";
+import { createSmtpAgent, type SmtpAgent } from "../../src/smtp/agent.ts";
+import { closeAllTables } from "../../src/global/tables/open-table.ts";
+import { log } from "../../src/util/log.ts";
+import type { FakeDns } from "./fake-dns.ts";
+import { ROOT } from "./run.ts";
+import { FakeSmtpServer, type FakeSmtpOptions } from "./smtp-server.ts";
 
-export const ROOT = join(import.meta.dir, "../../..");
-export const CERT = readFileSync(join(ROOT, "test/fixtures/tls/localhost.crt"), "utf8");
-export const KEY = readFileSync(join(ROOT, "test/fixtures/tls/localhost.key"), "utf8");
+/** The repository root (test/unit/smtp/agent-harness.ts exported it). */
+export { ROOT };
+
 export const CERT_FILE = join(ROOT, "test/fixtures/tls/localhost.crt");
+export const CERT = readFileSync(CERT_FILE, "utf8");
+export const KEY = readFileSync(join(ROOT, "test/fixtures/tls/localhost.key"), "utf8");
 
 export type Params = Record<string, string | number | boolean>;
 
@@ -100,4 +109,59 @@ export class AgentBench {
     closeAllTables();
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** What a test file's agent tests start from: defaults for every server and bench it makes. */
+export interface AgentTestDefaults {
+  /** Options every fake server starts with (a test's own options override them). */
+  server?: FakeSmtpOptions;
+  /** Parameters every bench starts with (a test's own parameters override them). */
+  params?: Params;
+  /** The agent speaks LMTP. */
+  lmtp?: boolean;
+  /** The fake DNS server the agent's resolver asks. */
+  dns?: FakeDns;
+}
+
+export interface AgentTests {
+  /** A fake SMTP (or LMTP) server on 127.0.0.1, stopped after the test. */
+  server(opts?: FakeSmtpOptions): FakeSmtpServer;
+  /** An agent bench, closed (agent, tables, directory) after the test. */
+  bench(params?: Params, opts?: { lmtp?: boolean }): AgentBench;
+  /** A private directory, removed after the test. */
+  scratch(prefix?: string): string;
+  /** Runs `cleanup` after the test, before everything made earlier. */
+  defer(cleanup: () => unknown): void;
+}
+
+/**
+ * The server, bench and scratch directories of one test file's tests, all
+ * undone in reverse order after each test. Call once at the top of the file.
+ */
+export function useAgentTests(defaults: AgentTestDefaults = {}): AgentTests {
+  const cleanups: Array<() => unknown> = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+  const defer = (cleanup: () => unknown) => {
+    cleanups.push(cleanup);
+  };
+  return {
+    server(opts = {}) {
+      const s = FakeSmtpServer.start({ ...(defaults.lmtp ? { lmtp: true } : {}), ...defaults.server, ...opts });
+      defer(() => s.stop());
+      return s;
+    },
+    bench(params = {}, opts = {}) {
+      const b = new AgentBench({ ...defaults.params, ...params }, { lmtp: opts.lmtp ?? defaults.lmtp ?? false, ...(defaults.dns ? { dns: defaults.dns } : {}) });
+      defer(() => b.close());
+      return b;
+    },
+    scratch(prefix = "postern-smtp-test-") {
+      const d = mkdtempSync(join(tmpdir(), prefix));
+      defer(() => rmSync(d, { recursive: true, force: true }));
+      return d;
+    },
+    defer,
+  };
 }

@@ -14,24 +14,16 @@ import { readFileSync } from "node:fs";
 import { connect as netConnect, type Socket } from "node:net";
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from "node:tls";
 import { join } from "node:path";
-import { decodeQueueFile, type QueueFile } from "../../../src/global/queue/format.ts";
-import { MailSystem, waitFor, type Params } from "../daemon/system.ts";
+import { decodeQueueFile, type QueueFile } from "../../src/global/queue/format.ts";
+import { MailSystem, tomlValue, type Params } from "./mail-system.ts";
+import { freePort } from "./ports.ts";
+import { waitFor } from "./wait.ts";
 
-export { waitFor, isRoot, HOST } from "../daemon/system.ts";
-
-/** A TCP port nobody listens on right now. */
-export function freePort(): number {
-  const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = s.port;
-  s.stop(true);
-  return port;
-}
+export { isRoot, HOST } from "./mail-system.ts";
+export { waitFor } from "./wait.ts";
+export { freePort } from "./ports.ts";
 
 export type ServiceTable = Record<string, string | number | boolean>;
-
-function tomlValue(v: string | number | boolean): string {
-  return typeof v === "string" ? JSON.stringify(v) : String(v);
-}
 
 export class SmtpdSystem extends MailSystem {
   readonly ports: Record<string, number> = {};

@@ -13,8 +13,11 @@
  */
 import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { getpwnam, type PasswdEntry } from "../../../src/util/passwd.ts";
-import { bin, cleanEnv, run, tempDir, type RunOptions, type RunResult } from "../../helpers/run.ts";
+import { getpwnam, type PasswdEntry } from "../../src/util/passwd.ts";
+import { bin, cleanEnv, run, tempDir, type RunOptions, type RunResult } from "./run.ts";
+import { waitFor } from "./wait.ts";
+
+export { waitFor } from "./wait.ts";
 
 export const isRoot = process.getuid?.() === 0;
 export const HOST = "mail.example.test";
@@ -67,19 +70,9 @@ export class TestUsers {
 
 export type Params = Record<string, string | number | boolean>;
 
-function tomlValue(v: string | number | boolean): string {
+/** A TOML value as postern.toml spells it. */
+export function tomlValue(v: string | number | boolean): string {
   return typeof v === "string" ? JSON.stringify(v) : String(v);
-}
-
-/** Polls `probe` until it returns something other than undefined/false; throws with `what` after `timeoutMs`. */
-export async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
 }
 
 interface Tracked {
