@@ -9,7 +9,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { configDir, removeDir, run, tempDir } from "../helpers/run.ts";
-import { ensureMailOwner, isRoot } from "./daemon/system.ts";
+import { ensureMailOwner, isRoot } from "../helpers/mail-system.ts";
 
 ensureMailOwner();
 

@@ -12,7 +12,7 @@ import { cpSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse as parseToml } from "smol-toml";
 import { removeDir, ROOT, run, tempDir } from "../helpers/run.ts";
-import { ensureMailOwner } from "./daemon/system.ts";
+import { ensureMailOwner } from "../helpers/mail-system.ts";
 
 ensureMailOwner();
 const FIXTURES = join(ROOT, "test/fixtures/import");
