@@ -6,6 +6,7 @@
  * Text that came from a client (an address in "<x>: Relay access denied") is
  * made printable before it goes into a reply or the log.
  */
+import { printable as utilPrintable } from "../../util/printable.ts";
 
 export interface SmtpReply {
   code: number;
@@ -37,16 +38,9 @@ export function formatReply(r: SmtpReply): string {
     .join("");
 }
 
-/** Client text made safe for replies and log lines: controls and non-ASCII bytes become "?". */
+/** Client text made safe for replies and log lines: controls and non-ASCII bytes become "?" (src/util/printable.ts). */
 export function printable(text: string, allowUtf8 = false): string {
-  let out = "";
-  for (const ch of text) {
-    const c = ch.codePointAt(0)!;
-    if (c < 0x20 || c === 0x7f) out += "?";
-    else if (c > 0x7e && !allowUtf8) out += "?";
-    else out += ch;
-  }
-  return out;
+  return utilPrintable(text, allowUtf8);
 }
 
 /**
