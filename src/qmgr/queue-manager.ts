@@ -19,7 +19,7 @@
  * alone). Trusts queue files only after they decode; a corrupt one goes to
  * corrupt/.
  */
-import { closeSync, existsSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, utimesSync, watch, writeSync, constants as fsc, type FSWatcher } from "node:fs";
+import { closeSync, existsSync, fsync, fsyncSync, openSync, renameSync, statSync, unlinkSync, utimesSync, watch, writeSync, constants as fsc, type FSWatcher } from "node:fs";
 import { join } from "node:path";
 import { log } from "../util/log.ts";
 import type { Config } from "../global/config/config.ts";
@@ -35,6 +35,11 @@ import { backoffSeconds, delayFields } from "../global/delivery/delays.ts";
 import type { FlushRequest } from "../global/queue/flush-request.ts";
 import { returnToSender, sendNotices } from "./notify.ts";
 import { TransportMaps } from "./transport-maps.ts";
+
+/** fsync(2) in the thread pool: the event loop goes on reading replies meanwhile. */
+function fsyncAsync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
+}
 
 interface ActiveMessage {
   id: string;
@@ -280,6 +285,15 @@ export class QueueManager {
       attributes: msg.file.attributes,
       ...(isVerify(msg.file) ? { verify: true } : {}),
     };
+    // Each result is recorded the moment the agent has it (SMTP: on the 250 to the end of data),
+    // as Postfix's smtp(8) marks a recipient done right after that reply: the D record is written
+    // at once, so a kill -9 after it repeats nothing (the page cache keeps the write); only a crash
+    // of the machine before the fsync below can repeat this delivery.
+    const pending = new Set(job.recipients.map((r) => r.index));
+    request.onResult = (result) => {
+      if (!pending.delete(result.index)) return;
+      this.#record(msg, result, job.transport, started, queueFd, true);
+    };
     let results: RecipientResult[];
     try {
       results = await agentFor(this.#config, job.transport).deliver(request);
@@ -289,14 +303,17 @@ export class QueueManager {
     }
     const byIndex = new Map(results.map((r) => [r.index, r]));
     for (const rcpt of job.recipients) {
+      if (!pending.delete(rcpt.index)) continue;
       const result = byIndex.get(rcpt.index) ?? { index: rcpt.index, status: "deferred" as const, dsn: "4.3.0", reason: "delivery agent returned no result", relay: "none" };
       this.#record(msg, result, job.transport, started, queueFd, true);
     }
     // One fsync for the D records of the whole delivery (Postfix flushes them without any): each
-    // recipient's log entries were fsynced before its D record was written, and a crash before this
-    // point repeats at most this delivery (at-least-once), never loses a recipient.
+    // recipient's log entries were fsynced before its D record was written, and a crash of the
+    // machine before this point repeats at most this delivery, never loses a recipient. Off the
+    // event loop: a synchronous fsync here held up the replies of every other delivery in flight,
+    // and so widened their window between the next hop's 250 and the record.
     try {
-      fsyncSync(queueFd);
+      await fsyncAsync(queueFd);
     } catch (err) {
       log.error(`${msg.id}: cannot sync the delivery records: ${(err as Error).message}`);
     }
