@@ -36,6 +36,9 @@ import type { FlushRequest } from "../global/queue/flush-request.ts";
 import { returnToSender, sendNotices } from "./notify.ts";
 import { TransportMaps } from "./transport-maps.ts";
 
+/** Messages activated per turn of the event loop (see #feedIncoming). */
+const ACTIVATE_PER_TURN = 10;
+
 /** fsync(2) in the thread pool: the event loop goes on reading replies meanwhile. */
 function fsyncAsync(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
@@ -143,17 +146,43 @@ export class QueueManager {
       return;
     }
     this.#scanning = true;
+    this.#rescan = false;
     try {
-      do {
-        this.#rescan = false;
-        for (const id of listQueue(this.#queueDir, "incoming")) {
-          if (!this.#room()) break;
-          this.#activate(id, "incoming");
-        }
-      } while (this.#rescan && this.#room());
-    } finally {
+      this.#feedIncoming(listQueue(this.#queueDir, "incoming"), 0);
+    } catch (err) {
       this.#scanning = false;
+      throw err;
     }
+  }
+
+  /**
+   * Activates `ids` from `from` on, ACTIVATE_PER_TURN at a time with a turn
+   * of the event loop in between, as Postfix's qmgr imports one message per
+   * event: a backlog of thousands in incoming/ used to be activated in one
+   * synchronous run of seconds, during which the next hops' 250s waited
+   * unread, and a crash then repeated those deliveries.
+   */
+  #feedIncoming(ids: string[], from: number): void {
+    let i = from;
+    for (let n = 0; i < ids.length && n < ACTIVATE_PER_TURN && this.#room(); i++) if (this.#activate(ids[i]!, "incoming")) n++;
+    const next = i < ids.length && this.#room() ? () => this.#feedIncoming(ids, i) : this.#rescan && this.#room() ? () => this.#feedIncoming(this.#relist(), 0) : undefined;
+    if (!next) {
+      this.#scanning = false;
+      return;
+    }
+    setImmediate(() => {
+      try {
+        next();
+      } catch (err) {
+        this.#scanning = false;
+        log.warn(`queue scan: ${(err as Error).message}`);
+      }
+    });
+  }
+
+  #relist(): string[] {
+    this.#rescan = false;
+    return listQueue(this.#queueDir, "incoming");
   }
 
   /** Activates deferred mail whose retry time (mtime) has come, or all of it when `all`. */
