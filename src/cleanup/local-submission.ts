@@ -24,6 +24,7 @@ import { mailDate } from "../global/message/mail-date.ts";
 import { cleanAttributes, cleanRecipients, cleanSender, type Submitter } from "./envelope.ts";
 import { cleanHeaders, toLatin1 } from "./headers.ts";
 import type { CleanupSettings } from "./settings.ts";
+import { replaceStrayCr } from "./stray-cr-lf.ts";
 
 export interface LocalSubmission {
   file: QueueFile;
@@ -67,7 +68,8 @@ export function cleanupLocalSubmission(sub: LocalSubmission, settings: CleanupSe
   const sender = cleanSender(file.sender, settings);
   const attributes = cleanAttributes(file, sub.submitter, settings);
 
-  const content = Buffer.from(file.content.buffer, file.content.byteOffset, file.content.byteLength);
+  const received = Buffer.from(file.content.buffer, file.content.byteOffset, file.content.byteLength);
+  const content = settings.replaceStrayCrLf ? replaceStrayCr(received) : received;
   const split = splitMessage(content, { lineLengthLimit: settings.lineLengthLimit, headerSizeLimit: settings.headerSizeLimit });
   const headers = cleanHeaders(
     {

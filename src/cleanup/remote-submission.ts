@@ -25,6 +25,7 @@ import type { QueueFile, Recipient } from "../global/queue/format.ts";
 import { cleanRecipients, cleanSender } from "./envelope.ts";
 import { cleanHeaders, toLatin1 } from "./headers.ts";
 import type { CleanupSettings } from "./settings.ts";
+import { replaceStrayCr } from "./stray-cr-lf.ts";
 
 export interface RemoteSubmission {
   arrival: Date;
@@ -57,7 +58,8 @@ export type RemoteCleanupResult =
 export function cleanupRemoteSubmission(sub: RemoteSubmission, settings: CleanupSettings, queueId: string, now = new Date()): RemoteCleanupResult {
   const recipients = cleanRecipients(sub.recipients, settings);
   const sender = cleanSender(sub.sender, settings);
-  const content = Buffer.from(sub.content.buffer, sub.content.byteOffset, sub.content.byteLength);
+  const received = Buffer.from(sub.content.buffer, sub.content.byteOffset, sub.content.byteLength);
+  const content = settings.replaceStrayCrLf ? replaceStrayCr(received) : received;
   const split = splitMessage(content, { lineLengthLimit: settings.lineLengthLimit, headerSizeLimit: settings.headerSizeLimit });
   const headers = cleanHeaders(
     {

@@ -25,6 +25,8 @@ export interface CleanupSettings {
   headerSizeLimit: number;
   headerAddressTokenLimit: number;
   verpFilter: string;
+  /** cleanup_replace_stray_cr_lf (stray-cr-lf.ts). */
+  replaceStrayCrLf: boolean;
 }
 
 export function cleanupSettings(config: Config): CleanupSettings {
@@ -45,5 +47,6 @@ export function cleanupSettings(config: Config): CleanupSettings {
     headerSizeLimit: config.int("header_size_limit"),
     headerAddressTokenLimit: config.int("header_address_token_limit"),
     verpFilter: config.str("verp_delimiter_filter"),
+    replaceStrayCrLf: config.bool("cleanup_replace_stray_cr_lf"),
   };
 }

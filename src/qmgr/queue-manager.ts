@@ -19,7 +19,7 @@
  * alone). Trusts queue files only after they decode; a corrupt one goes to
  * corrupt/.
  */
-import { closeSync, existsSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, utimesSync, watch, constants as fsc, type FSWatcher } from "node:fs";
+import { closeSync, existsSync, fsync, fsyncSync, openSync, renameSync, statSync, unlinkSync, utimesSync, watch, constants as fsc, type FSWatcher } from "node:fs";
 import { appendFully } from "../util/durable-file.ts";
 import { join } from "node:path";
 import { log } from "../util/log.ts";
@@ -36,6 +36,14 @@ import { backoffSeconds, delayFields } from "../global/delivery/delays.ts";
 import type { FlushRequest } from "../global/queue/flush-request.ts";
 import { returnToSender, sendNotices } from "./notify.ts";
 import { TransportMaps } from "./transport-maps.ts";
+
+/** Messages activated per turn of the event loop (see #feedIncoming). */
+const ACTIVATE_PER_TURN = 10;
+
+/** fsync(2) in the thread pool: the event loop goes on reading replies meanwhile. */
+function fsyncAsync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
+}
 
 interface ActiveMessage {
   id: string;
@@ -139,17 +147,43 @@ export class QueueManager {
       return;
     }
     this.#scanning = true;
+    this.#rescan = false;
     try {
-      do {
-        this.#rescan = false;
-        for (const id of listQueue(this.#queueDir, "incoming")) {
-          if (!this.#room()) break;
-          this.#activate(id, "incoming");
-        }
-      } while (this.#rescan && this.#room());
-    } finally {
+      this.#feedIncoming(listQueue(this.#queueDir, "incoming"), 0);
+    } catch (err) {
       this.#scanning = false;
+      throw err;
     }
+  }
+
+  /**
+   * Activates `ids` from `from` on, ACTIVATE_PER_TURN at a time with a turn
+   * of the event loop in between, as Postfix's qmgr imports one message per
+   * event: a backlog of thousands in incoming/ used to be activated in one
+   * synchronous run of seconds, during which the next hops' 250s waited
+   * unread, and a crash then repeated those deliveries.
+   */
+  #feedIncoming(ids: string[], from: number): void {
+    let i = from;
+    for (let n = 0; i < ids.length && n < ACTIVATE_PER_TURN && this.#room(); i++) if (this.#activate(ids[i]!, "incoming")) n++;
+    const next = i < ids.length && this.#room() ? () => this.#feedIncoming(ids, i) : this.#rescan && this.#room() ? () => this.#feedIncoming(this.#relist(), 0) : undefined;
+    if (!next) {
+      this.#scanning = false;
+      return;
+    }
+    setImmediate(() => {
+      try {
+        next();
+      } catch (err) {
+        this.#scanning = false;
+        log.warn(`queue scan: ${(err as Error).message}`);
+      }
+    });
+  }
+
+  #relist(): string[] {
+    this.#rescan = false;
+    return listQueue(this.#queueDir, "incoming");
   }
 
   /** Activates deferred mail whose retry time (mtime) has come, or all of it when `all`. */
@@ -281,6 +315,15 @@ export class QueueManager {
       attributes: msg.file.attributes,
       ...(isVerify(msg.file) ? { verify: true } : {}),
     };
+    // Each result is recorded the moment the agent has it (SMTP: on the 250 to the end of data),
+    // as Postfix's smtp(8) marks a recipient done right after that reply: the D record is written
+    // at once, so a kill -9 after it repeats nothing (the page cache keeps the write); only a crash
+    // of the machine before the fsync below can repeat this delivery.
+    const pending = new Set(job.recipients.map((r) => r.index));
+    request.onResult = (result) => {
+      if (!pending.delete(result.index)) return;
+      this.#record(msg, result, job.transport, started, queueFd, true);
+    };
     let results: RecipientResult[];
     try {
       results = await agentFor(this.#config, job.transport).deliver(request);
@@ -290,14 +333,17 @@ export class QueueManager {
     }
     const byIndex = new Map(results.map((r) => [r.index, r]));
     for (const rcpt of job.recipients) {
+      if (!pending.delete(rcpt.index)) continue;
       const result = byIndex.get(rcpt.index) ?? { index: rcpt.index, status: "deferred" as const, dsn: "4.3.0", reason: "delivery agent returned no result", relay: "none" };
       this.#record(msg, result, job.transport, started, queueFd, true);
     }
     // One fsync for the D records of the whole delivery (Postfix flushes them without any): each
-    // recipient's log entries were fsynced before its D record was written, and a crash before this
-    // point repeats at most this delivery (at-least-once), never loses a recipient.
+    // recipient's log entries were fsynced before its D record was written, and a crash of the
+    // machine before this point repeats at most this delivery, never loses a recipient. Off the
+    // event loop: a synchronous fsync here held up the replies of every other delivery in flight,
+    // and so widened their window between the next hop's 250 and the record.
     try {
-      fsyncSync(queueFd);
+      await fsyncAsync(queueFd);
     } catch (err) {
       log.error(`${msg.id}: cannot sync the delivery records: ${(err as Error).message}`);
     }

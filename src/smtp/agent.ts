@@ -205,8 +205,15 @@ class DeliveryRun {
 
   // ------------------------------------------------------------ results
 
+  /** A recipient's final result: kept for run()'s answer and reported to the queue manager at once. */
+  #final(result: RecipientResult): void {
+    this.#results.set(result.index, result);
+    this.#left = this.#left.filter((x) => x.index !== result.index);
+    this.#req.onResult?.(result);
+  }
+
   #sent(r: TxRecipient, reply: RemoteReply, relay: string, features: Features): void {
-    this.#results.set(r.index, {
+    this.#final({
       index: r.index,
       status: "sent",
       dsn: replyDsn(reply),
@@ -215,12 +222,10 @@ class DeliveryRun {
       action: "relayed",
       ...(features.dsn && r.notify?.includes("SUCCESS") ? { dsnPassedOn: true } : {}),
     });
-    this.#left = this.#left.filter((x) => x.index !== r.index);
   }
 
   #fail(r: TxRecipient, f: Failure, relay: string): void {
-    this.#results.set(r.index, { index: r.index, status: isSoft(f) ? "deferred" : "bounced", dsn: f.dsn, reason: f.reason, relay });
-    this.#left = this.#left.filter((x) => x.index !== r.index);
+    this.#final({ index: r.index, status: isSoft(f) ? "deferred" : "bounced", dsn: f.dsn, reason: f.reason, relay });
   }
 
   /** Postfix's smtp_rcpt_fail: a soft failure at a server that is not the last keeps the recipient for the next. */

@@ -6,12 +6,16 @@
  * datagram socket, and for commands also stderr as `program: severity: text`.
  * Before configureLog() runs, everything goes to stderr.
  *
- * Runs in every role and command; trusts nothing in `text` beyond making it
- * one line (newlines become spaces, as a log reader expects one record a line).
+ * Runs in every role and command and trusts nothing in `text`: every line
+ * goes through printable() once, here, so no caller can put a control
+ * character (ESC, NUL, ...) into the log. Newlines become spaces (one record a
+ * line), every other non-printable character "?" as in Postfix's msg_output;
+ * non-ASCII text passes when smtputf8_enable is on (Postfix's util_utf8_enable).
  */
 import { closeSync, openSync, constants as fsc } from "node:fs";
 import { writeFully } from "./durable-file.ts";
 import { hostname } from "node:os";
+import { printable } from "./printable.ts";
 
 export type Severity = "info" | "warning" | "error" | "fatal" | "panic";
 
@@ -34,6 +38,8 @@ export interface LogOptions {
   syslog?: { sender: SyslogSender; facility: number };
   /** Also print `program: severity: text` on stderr (commands do; daemons don't). */
   stderrProgram?: string;
+  /** Non-ASCII text is printable (smtputf8_enable); default on. */
+  utf8?: boolean;
 }
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
@@ -44,8 +50,9 @@ export function syslogTimestamp(d: Date): string {
   return `${MONTHS[d.getMonth()]} ${String(d.getDate()).padStart(2, " ")} ${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())}`;
 }
 
-function oneLine(text: string): string {
-  return text.replace(/[\r\n]+/g, " ");
+/** One printable line: newlines become a space, every other non-printable character "?". */
+export function logText(text: string, utf8 = true): string {
+  return printable(text.replace(/[\r\n]+/g, " "), utf8);
 }
 
 class Logger {
@@ -54,6 +61,7 @@ class Logger {
   #fileFd: number | undefined;
   #syslog: LogOptions["syslog"];
   #stderrProgram: string | undefined = "postern";
+  #utf8 = true;
 
   configure(opts: LogOptions): void {
     this.close();
@@ -61,6 +69,7 @@ class Logger {
     if (opts.host) this.#host = opts.host;
     this.#stderrProgram = opts.stderrProgram;
     this.#syslog = opts.syslog;
+    this.#utf8 = opts.utf8 ?? true;
     if (opts.file) {
       if (opts.file === "/dev/stdout") this.#fileFd = 1;
       else if (opts.file === "/dev/stderr") this.#fileFd = 2;
@@ -80,7 +89,7 @@ class Logger {
   }
 
   write(severity: Severity, message: string, tag = this.#tag): void {
-    const text = (severity === "info" ? "" : `${severity}: `) + oneLine(message);
+    const text = (severity === "info" ? "" : `${severity}: `) + logText(message, this.#utf8);
     if (this.#stderrProgram !== undefined) {
       try {
         writeFully(2, `${this.#stderrProgram}: ${text}\n`);
@@ -88,7 +97,7 @@ class Logger {
         // stderr closed: nothing better to do
       }
     }
-    const record = `${tag}[${process.pid}]: ${text}`;
+    const record = `${logText(tag, this.#utf8)}[${process.pid}]: ${text}`;
     if (this.#fileFd !== undefined && !(this.#fileFd === 2 && this.#stderrProgram !== undefined)) {
       try {
         writeFully(this.#fileFd, `${syslogTimestamp(new Date())} ${this.#host} ${record}\n`);

@@ -1,6 +1,6 @@
 /**
  * Fuzz target: DATA and BDAT framing in the SMTP server
- * (src/global/smtp-server/input.ts and the DATA/BDAT commands), driven through
+ * (src/smtpd/protocol/input.ts and the DATA/BDAT commands), driven through
  * the unit harness, so it tests what a client sees whatever the input module
  * looks like inside.
  *

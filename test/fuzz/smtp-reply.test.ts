@@ -5,7 +5,7 @@
  * another exception; a reply written as a server writes it (the server's own
  * formatReply) reads back with its code, lines and enhanced status code; no
  * reply holds more than MAX_REPLY_LINES lines; and the client's session
- * (src/global/smtp-client/session.ts), which cuts the server's bytes into
+ * (src/smtp/session.ts), which cuts the server's bytes into
  * lines, settles the same replies and errors (SessionError only) however the
  * bytes are cut into TCP segments.
  */

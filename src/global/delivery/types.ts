@@ -39,6 +39,15 @@ export interface DeliveryRequest {
    * "sent" for deliverable, "bounced" or "deferred" for undeliverable.
    */
   verify?: boolean;
+  /**
+   * Called once for a recipient as soon as its result is final (SMTP: the
+   * 250 to the end of data), before the agent does anything else, so the
+   * queue manager can record it at once: a crash between the next hop's
+   * acceptance and the record repeats the delivery. An agent that does not
+   * call it is fine; deliver()'s results are recorded for every recipient
+   * not reported here.
+   */
+  onResult?: (result: RecipientResult) => void;
 }
 
 export type DeliveryStatus = "sent" | "deferred" | "bounced";

@@ -2,8 +2,11 @@
  * DNS block and allow lists (RFC 5782) for reject_rbl_client,
  * permit_dnswl_client, reject_rhsbl_sender and friends: an address is
  * listed when `REVERSED-ADDRESS.ZONE` (octets, or nibbles for IPv6) has A
- * records, a domain when `DOMAIN.ZONE` has; the reason is the first TXT
- * record there, asked only once the name is known to be listed.
+ * records, a domain when `DOMAIN.ZONE` has; the reason is the TXT records
+ * there joined with " / " and cut at 500 characters (Postfix's
+ * RBL_TXT_LIMIT), asked only once the name is known to be listed. The text
+ * is the list operator's, untrusted: the caller filters it before it goes
+ * into a reply or a log line.
  *
  * The caller filters the A records (Postfix's `zone=127.0.0.2` syntax,
  * rbl_reply_maps) and decides what a temporary failure means; this module
@@ -21,12 +24,25 @@ export type DnsblResult =
       query: string;
       /** The A records, e.g. ["127.0.0.2"]. */
       addresses: string[];
-      /** The TXT record's text, when asked for and published. */
+      /** The TXT records' text (at most RBL_TXT_LIMIT characters), when asked for and published. */
       reason?: string;
       ttl: number;
     }
   | { status: "unlisted"; query: string }
   | (DnsFailure & { query: string });
+
+/** Postfix's bound on the TXT text of a DNS list entry (smtpd_check.c). */
+export const RBL_TXT_LIMIT = 500;
+
+/** The records' text joined with " / " as Postfix does, at most RBL_TXT_LIMIT characters. */
+export function dnsblReason(texts: string[]): string {
+  let out = "";
+  for (let i = 0; i < texts.length && out.length < RBL_TXT_LIMIT; i++) {
+    out += texts[i]!.slice(0, RBL_TXT_LIMIT - out.length);
+    if (i + 1 < texts.length && RBL_TXT_LIMIT - out.length > 3) out += " / ";
+  }
+  return out;
+}
 
 async function listLookup(dns: DnsQuerier, query: string, wantReason: boolean): Promise<DnsblResult> {
   const a = await dns.query(query, "A");
@@ -35,7 +51,7 @@ async function listLookup(dns: DnsQuerier, query: string, wantReason: boolean): 
   const listed: DnsblResult = { status: "listed", query, addresses: a.records.map((r) => r.address), ttl: a.ttl };
   if (wantReason) {
     const txt = await dns.query(query, "TXT");
-    if (txt.status === "ok") listed.reason = txtRecordText(txt.records[0]!);
+    if (txt.status === "ok") listed.reason = dnsblReason(txt.records.map(txtRecordText));
   }
   return listed;
 }

@@ -30,12 +30,14 @@ export async function setupLog(config: Config, opts: LogSetupOptions): Promise<v
   let facilityName = "mail";
   let socketPath = "/dev/log";
   let host: string | undefined;
+  let utf8 = true;
   try {
     syslogName = config.str("syslog_name");
     file = config.str("maillog_file");
     facilityName = config.str("syslog_facility").toLowerCase();
     socketPath = config.str("syslog_socket_path");
     host = config.str("myhostname").split(".")[0];
+    utf8 = config.bool("smtputf8_enable");
   } catch (err) {
     log.configure({ tag: `postfix/${opts.role}`, stderrProgram: opts.stderrProgram ?? opts.role });
     log.warn(`${(err as Error).message}; logging to stderr`);
@@ -45,10 +47,10 @@ export async function setupLog(config: Config, opts: LogSetupOptions): Promise<v
   if (!file && (opts.foreground || process.env.POSTERN_LOG_STDOUT === "1")) file = "/dev/stdout";
   if (file) {
     try {
-      log.configure({ tag, host, file, stderrProgram: opts.stderrProgram });
+      log.configure({ tag, host, utf8, file, stderrProgram: opts.stderrProgram });
       return;
     } catch (err) {
-      log.configure({ tag, host, stderrProgram: opts.stderrProgram ?? opts.role });
+      log.configure({ tag, host, utf8, stderrProgram: opts.stderrProgram ?? opts.role });
       // A user's command may not write the system's log (Postfix hands such lines to postlogd);
       // it still says everything on stderr, so only a daemon needs the warning.
       if (!opts.stderrProgram || (err as NodeJS.ErrnoException).code !== "EACCES") log.warn(`cannot open maillog_file "${file}": ${(err as Error).message}; logging to stderr`);
@@ -60,12 +62,12 @@ export async function setupLog(config: Config, opts: LogSetupOptions): Promise<v
     const { openSyslogSocket } = await import("../../util/syslog-socket.ts");
     const sender = openSyslogSocket(socketPath);
     if (sender) {
-      log.configure({ tag, host, syslog: { sender, facility }, stderrProgram: opts.stderrProgram });
+      log.configure({ tag, host, utf8, syslog: { sender, facility }, stderrProgram: opts.stderrProgram });
       return;
     }
   }
   // No usable destination: daemons log to stderr, commands already echo there.
-  log.configure({ tag, host, file: opts.stderrProgram ? undefined : "/dev/stderr", stderrProgram: opts.stderrProgram });
+  log.configure({ tag, host, utf8, file: opts.stderrProgram ? undefined : "/dev/stderr", stderrProgram: opts.stderrProgram });
   if (!opts.stderrProgram) {
     log.warn(
       facility === undefined

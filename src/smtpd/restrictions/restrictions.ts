@@ -15,6 +15,7 @@
  */
 import { isTemporary, isValidHostname, rblLookup, rhsblLookup, type DnsblResult, type DnsQuerier } from "../../global/dns/index.ts";
 import { reply, type SmtpdReply } from "../protocol/reply.ts";
+import { printable } from "../../util/printable.ts";
 import { TableError } from "../../global/tables/table.ts";
 import { openTable } from "../../global/tables/open-table.ts";
 import { lookupAddress } from "../../global/tables/address-lookup.ts";
@@ -162,13 +163,33 @@ async function dnsblCheck(ctx: CheckContext, arg: string, what: string, classNam
     client_address: ctx.session.client.address,
     client_name: ctx.session.client.name,
   };
+  for (const name of Object.keys(vars)) vars[name] = expandFiltered(vars[name]!);
   const text = expandTemplate(template, vars);
   const parsed = /^([45]\d\d)\s+(?:([45]\.\d{1,3}\.\d{1,3})\s+)?(.*)$/s.exec(text);
   const replyCode = parsed ? Number(parsed[1]) : code;
   const dsn = parsed?.[2] ?? `${String(replyCode)[0]}.7.1`;
   void subject;
-  return { kind: "reject", reply: reply(replyCode, dsn, parsed ? parsed[3]! : text) };
+  return { kind: "reject", reply: reply(replyCode, dsn, boundedReplyText(replyCode, dsn, parsed ? parsed[3]! : text)) };
 }
+
+/**
+ * A value that goes into a reply template: every character outside
+ * Postfix's default smtpd_expand_filter (TAB, space and printable ASCII)
+ * becomes "_", as mac_expand's filter does. A DNS list's TXT text is the
+ * list operator's: CR and LF in it must not start a reply line of their own.
+ */
+export function expandFiltered(value: string): string {
+  return value.replace(/[^\t\x20-\x7e]/g, "_");
+}
+
+/** Postfix's smtpd_check_reject: "CODE DSN text" cut at 510 characters, then printable with spaces. */
+export function boundedReplyText(code: number, dsn: string, text: string): string {
+  const prefix = `${code} ${dsn} `.length;
+  return printable(text.slice(0, Math.max(0, REPLY_TEXT_LIMIT - prefix)), false, " ");
+}
+
+/** RFC 5321's 512-octet reply line less CRLF (smtpd_check.c). */
+const REPLY_TEXT_LIMIT = 510;
 
 async function rblTemplate(ctx: CheckContext, zone: string): Promise<string> {
   for (const spec of ctx.config.list("rbl_reply_maps")) {

@@ -49,6 +49,7 @@ export const SETTINGS: CleanupSettings = {
   headerSizeLimit: 102400,
   headerAddressTokenLimit: 10240,
   verpFilter: "-=+",
+  replaceStrayCrLf: true,
 };
 
 interface Meta {

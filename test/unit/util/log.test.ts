@@ -38,6 +38,24 @@ describe("logger", () => {
     expect(texts).toEqual(["plain", "warning: look out", "error: broken", "fatal: dying", "panic: very bad", "two lines here"]);
   });
 
+  test("every non-printable character becomes \"?\" (Postfix's printable()); UTF-8 passes unless disabled", () => {
+    const file = join(dir, "maillog-printable");
+    log.configure({ tag: "postfix/test", host: "mx1", file });
+    log.warn("SASL X\x1b[31mY authentication failed: nul\0 del\x7f tab\t bell\x07 c1\u009b lone\ud800 bad\ufffd");
+    log.info("from=<jürgen@例え.test> 😀");
+    log.configure({ tag: "postfix/test", host: "mx1", file, utf8: false });
+    log.info("from=<jürgen@example.test>");
+    log.close();
+    const text = readFileSync(file, "utf8");
+    expect(text).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f\u0080-\u009f\ufffd]/);
+    const lines = text.split("\n").filter(Boolean).map((l) => l.replace(/^.*?\]: /, ""));
+    expect(lines).toEqual([
+      "warning: SASL X?[31mY authentication failed: nul? del? tab? bell? c1? lone? bad?",
+      "from=<jürgen@例え.test> 😀",
+      "from=<j?rgen@example.test>",
+    ]);
+  });
+
   test("syslog datagrams: <PRI> with facility*8 + severity, no host", () => {
     const sent: string[] = [];
     let closed = false;

@@ -25,6 +25,7 @@ export const queueParams: ParamDef[] = [
   p("enable_original_recipient", "bool", "yes", "Record the original recipient address", SUBMIT),
   p("duplicate_filter_limit", "int", "1000", "Recipients remembered when removing duplicates", SUBMIT),
   p("smtputf8_enable", "bool", "${{$compatibility_level} <level {1} ? {no} : {yes}}", "Enable SMTPUTF8 support", ["cleanup", "smtpd", "smtp"]),
+  p("cleanup_replace_stray_cr_lf", "bool", "yes", "Replace each stray <CR> or <LF> in message content with a space (outbound SMTP smuggling)", [...SUBMIT, "smtpd"]),
   unsupported(p("message_strip_characters", "str", "", "Characters removed from message content", SUBMIT), "cleanup does not strip characters from content"),
   unsupported(p("message_reject_characters", "str", "", "Characters that cause a message to be rejected", SUBMIT), "cleanup does not reject content by character"),
   p("queue_minfree", "int", "0", "Free bytes required in the queue file system to accept mail", ["smtpd", "sendmail", "pickup"]),
