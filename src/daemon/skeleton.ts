@@ -1,9 +1,9 @@
 /**
  * What every daemon role shares: logging to the configured destination (no
  * stderr echo), the privilege drop its service-table entry asks for,
- * SIGTERM/SIGHUP handling, and leaving when the
- * master is gone (so a `kill -9` of the master never leaves orphans that
- * keep working on the queue).
+ * SIGTERM/SIGHUP handling, and leaving when the master is gone (so a
+ * `kill -9` of the master never leaves orphans that keep working on the
+ * queue).
  *
  * `-s 1` (from the master, as Postfix's master passes its sockets): the
  * service's listening socket is descriptor 3, created by the master before
