@@ -1,8 +1,9 @@
 /**
  * What every daemon role shares: logging to the configured destination (no
- * stderr echo), privilege drop, SIGTERM/SIGHUP handling, and leaving when the
- * master is gone (so a `kill -9` of the master never leaves orphans that
- * keep working on the queue).
+ * stderr echo), the privilege drop its service-table entry asks for,
+ * SIGTERM/SIGHUP handling, and leaving when the master is gone (so a
+ * `kill -9` of the master never leaves orphans that keep working on the
+ * queue).
  *
  * `-s 1` (from the master, as Postfix's master passes its sockets): the
  * service's listening socket is descriptor 3, created by the master before
@@ -14,7 +15,8 @@ import { getopt } from "../util/getopt.ts";
 import { ExitError, EX_USAGE } from "../util/sysexits.ts";
 import { loadConfig, type Config } from "../global/config/config.ts";
 import { setupLog } from "../global/system/log-setup.ts";
-import { dropToMailOwner } from "./privileges.ts";
+import { dropPrivilegesFor } from "./privileges.ts";
+import type { DaemonRole } from "../global/system/service-table.ts";
 import { useNormalJitPolicy } from "../util/jit.ts";
 
 function isSocket(fd: number): boolean {
@@ -39,9 +41,8 @@ export interface DaemonContext {
 }
 
 export interface DaemonOptions {
-  role: string;
-  /** Stay root (the local delivery service); every other role drops to mail_owner. */
-  keepRoot?: boolean;
+  /** Its entry of the service table says whether it keeps root or drops to mail_owner. */
+  role: Exclude<DaemonRole, "master" | "local-worker">;
   /** Called on SIGHUP with the re-read configuration. */
   onReload?: (config: Config) => void;
   /** Runs as root before the privilege drop, after logging is set up (smtpd binds its listeners and reads TLS keys). */
@@ -66,7 +67,7 @@ export async function startDaemon(args: string[], opts: DaemonOptions): Promise<
   // open the log first: maillog_file may be writable only by root (Postfix has postlogd for this)
   await setupLog(config, { role: opts.role });
   await opts.beforeDrop?.(config);
-  if (!opts.keepRoot) dropToMailOwner(config);
+  dropPrivilegesFor(opts.role, config);
 
   let stopping = false;
   let resolveStopped!: () => void;

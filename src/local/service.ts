@@ -73,8 +73,8 @@ export async function main(args: string[]): Promise<number> {
     }
   };
   const ctx = await startDaemon(args, {
+    // stays root: the service table says so (SERVICE_TABLE.local.runsAs)
     role: "local",
-    keepRoot: true,
     onReload: (c) => {
       try {
         const next = createLocalAgent(c);

@@ -1,6 +1,8 @@
 /**
- * The master: claims the pid file, starts the roles (pickup, the queue
- * manager, the local delivery service) and keeps them running; SIGHUP
+ * The master: claims the pid file, starts the roles the service table
+ * (src/global/system/service-table.ts) says it starts (pickup, the queue
+ * manager, showq, the local delivery service, the smtpd processes of each
+ * enabled service) and keeps them running; SIGHUP
  * re-reads the configuration and passes the reload on; SIGTERM stops the
  * children gracefully, SIGQUIT at once; then the pid file goes.
  *
@@ -28,12 +30,9 @@ import { VERSION } from "../version.ts";
 import { closeSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { listenUnixSocket } from "../util/unix-socket.ts";
-import { SERVICE_SOCKETS } from "../global/ipc/service-sockets.ts";
+import { masterSingletons, servedSocket, SERVICE_TABLE, type DaemonRole } from "../global/system/service-table.ts";
 import { availableParallelism } from "node:os";
 import { useNormalJitPolicy } from "../util/jit.ts";
-
-/** The daemons the master starts and keeps running (a subset of ROLES in roles.ts). */
-const MASTER_DAEMONS = ["local", "qmgr", "showq", "pickup"];
 
 export async function main(args: string[]): Promise<number> {
   useNormalJitPolicy();
@@ -62,11 +61,14 @@ export async function main(args: string[]): Promise<number> {
   if (!claimMasterPid(config)) throw new ExitError(EX_TEMPFAIL, `the mail system is already running (${masterPidPath(config)})`);
   // every service's socket exists before any process that might connect to it starts (replacing stale ones)
   const queueDirectory = config.str("queue_directory");
+  const started = (Object.keys(SERVICE_TABLE) as DaemonRole[]).filter((r) => SERVICE_TABLE[r].startedBy === "master");
   const sockets = new Map<string, { path: string; fd: number }>();
   try {
-    for (const s of SERVICE_SOCKETS) {
+    for (const role of started) {
+      const s = servedSocket(role);
+      if (!s) continue;
       const path = join(queueDirectory, s.path);
-      sockets.set(s.role, { path, fd: listenUnixSocket(path, s.mode) });
+      sockets.set(role, { path, fd: listenUnixSocket(path, s.mode) });
     }
   } catch (err) {
     closeSockets(sockets);
@@ -75,11 +77,13 @@ export async function main(args: string[]): Promise<number> {
   }
 
   const environment = () => ({ ...childEnvironment(config, configDir), ...(foreground ? { POSTERN_LOG_STDOUT: "1" } : {}) });
-  const children = MASTER_DAEMONS.map((role) => new Child(role, configDir, environment(), [], sockets.get(role)?.fd));
-  // smtpd: for each enabled service, one process per 20 sessions of its process_limit, at most one per core; each binds with SO_REUSEPORT
-  for (const svc of config.services().filter((s) => s.enabled && s.role === "smtpd")) {
-    const n = smtpdProcessPlan(svc.processLimit ?? config.int("default_process_limit"), availableParallelism()).processes;
-    for (let i = 0; i < n; i++) children.push(new Child("smtpd", configDir, environment(), ["--service", svc.name]));
+  const children = masterSingletons().map((role) => new Child(role, configDir, environment(), [], sockets.get(role)?.fd));
+  // "per service" (smtpd): for each enabled service of the role, one process per 20 sessions of its process_limit, at most one per core; each binds with SO_REUSEPORT
+  for (const role of started.filter((r) => SERVICE_TABLE[r].processLimit === "per service")) {
+    for (const svc of config.services().filter((s) => s.enabled && s.role === role)) {
+      const n = smtpdProcessPlan(svc.processLimit ?? config.int("default_process_limit"), availableParallelism()).processes;
+      for (let i = 0; i < n; i++) children.push(new Child(role, configDir, environment(), ["--service", svc.name]));
+    }
   }
   for (const child of children) child.start();
   log.info(`daemon started -- version ${VERSION}, configuration ${configDir}`);

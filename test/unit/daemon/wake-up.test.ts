@@ -1,0 +1,155 @@
+/**
+ * The daemon wake-up loop (src/daemon/wake-up.ts) that pickup uses and the
+ * queue manager can: triggers coalesce, passes never overlap, a trigger
+ * during a pass makes exactly one more, the timer and the watched directory
+ * wake it, a failing pass does not end it, and stop() waits for the pass in
+ * progress and allows no other. Passes are held open by the test, so nothing
+ * depends on timing.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { WakeUp } from "../../../src/daemon/wake-up.ts";
+import { removeDir, tempDir } from "../../helpers/run.ts";
+import { waitFor } from "../../helpers/wait.ts";
+
+const dirs: string[] = [];
+afterAll(() => dirs.forEach(removeDir));
+
+/** Lets the event loop turn `n` times (pending setImmediate callbacks run). */
+async function turns(n = 5): Promise<void> {
+  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+}
+
+/** A pass that records how many run at once and waits until the test releases it. */
+function heldPasses() {
+  let active = 0;
+  const state = { calls: 0, maxActive: 0, release: [] as Array<() => void> };
+  const pass = () => {
+    state.calls++;
+    active++;
+    state.maxActive = Math.max(state.maxActive, active);
+    return new Promise<void>((resolve) =>
+      state.release.push(() => {
+        active--;
+        resolve();
+      }),
+    );
+  };
+  const releaseNext = async (call: number) => {
+    await waitFor(`pass ${call}`, () => state.release.length >= call);
+    state.release[call - 1]!();
+    await turns();
+  };
+  return { state, pass, releaseNext };
+}
+
+describe("WakeUp", () => {
+  test("triggers before a pass starts make one pass", async () => {
+    let calls = 0;
+    const w = new WakeUp({ pass: () => void calls++, pollMs: 3_600_000 });
+    w.start(false);
+    for (let i = 0; i < 10; i++) w.trigger();
+    await turns();
+    expect(calls).toBe(1);
+    await w.stop();
+  });
+
+  test("triggers during a pass make exactly one more pass, never two at once", async () => {
+    const { state, pass, releaseNext } = heldPasses();
+    const w = new WakeUp({ pass, pollMs: 3_600_000 });
+    w.start();
+    await waitFor("the first pass", () => state.calls === 1);
+    for (let i = 0; i < 10; i++) w.trigger();
+    await turns();
+    expect(state.calls).toBe(1);
+    await releaseNext(1);
+    await waitFor("the second pass", () => state.calls === 2);
+    await releaseNext(2);
+    expect(state.calls).toBe(2);
+    expect(state.maxActive).toBe(1);
+    await w.stop();
+  });
+
+  test("a pass that triggers again before its first await gets one more pass", async () => {
+    const { state, pass, releaseNext } = heldPasses();
+    const w = new WakeUp({
+      pass: () => {
+        const p = pass();
+        // as the queue manager's scan does when a message finishes inside it
+        if (state.calls === 1) w.trigger();
+        return p;
+      },
+      pollMs: 3_600_000,
+    });
+    w.start();
+    await waitFor("the first pass", () => state.calls === 1);
+    await turns();
+    await releaseNext(1);
+    await waitFor("the second pass", () => state.calls === 2);
+    await releaseNext(2);
+    expect(state.calls).toBe(2);
+    await w.stop();
+  });
+
+  test("the poll timer wakes it without any other trigger", async () => {
+    let calls = 0;
+    const w = new WakeUp({ pass: () => void calls++, pollMs: 5 });
+    w.start(false);
+    await waitFor("three timed passes", () => calls >= 3);
+    await w.stop();
+  });
+
+  test("a change in the watched directory wakes it", async () => {
+    const dir = tempDir("postern-wake-");
+    dirs.push(dir);
+    let calls = 0;
+    const w = new WakeUp({ pass: () => void calls++, pollMs: 3_600_000, watch: dir });
+    w.start(false);
+    await turns();
+    expect(calls).toBe(0);
+    writeFileSync(join(dir, "new"), "x");
+    await waitFor("a pass after the change", () => calls >= 1);
+    await w.stop();
+  });
+
+  test("a pass that throws is reported and the next trigger runs again", async () => {
+    const errors: string[] = [];
+    let calls = 0;
+    const w = new WakeUp({
+      pass: () => {
+        calls++;
+        throw new Error(`broken ${calls}`);
+      },
+      pollMs: 3_600_000,
+      failed: (err) => errors.push(err.message),
+    });
+    w.start();
+    await waitFor("the first failure", () => errors.length === 1);
+    w.trigger();
+    await waitFor("the second failure", () => errors.length === 2);
+    expect(errors).toEqual(["broken 1", "broken 2"]);
+    await w.stop();
+  });
+
+  test("stop() waits for the pass in progress and no pass follows, even when triggered", async () => {
+    const { state, pass } = heldPasses();
+    const dir = tempDir("postern-wake-");
+    dirs.push(dir);
+    const w = new WakeUp({ pass, pollMs: 5, watch: dir });
+    w.start();
+    await waitFor("the first pass", () => state.calls === 1);
+    w.trigger();
+    let stopped = false;
+    const stopping = w.stop().then(() => (stopped = true));
+    await turns();
+    expect(stopped).toBe(false);
+    state.release[0]!();
+    await stopping;
+    writeFileSync(join(dir, "after-stop"), "x");
+    w.trigger();
+    w.start();
+    await turns(20);
+    expect(state.calls).toBe(1);
+  });
+});
