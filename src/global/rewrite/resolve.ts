@@ -22,8 +22,10 @@
  * (Postfix's RESOLVE_FLAG_FAIL): never treated as local; its transport is
  * error:, so the queue manager bounces it, and the SMTP server refuses it.
  * An address that ends without a valid domain (empty, not a host name, not
- * an address literal) is invalid (RESOLVE_FLAG_ERROR): error:5.1.3 for the
- * queue manager, a syntax error for the SMTP server.
+ * an address literal), or that starts with "-" while allow_min_user is off
+ * (a pipe command could take it for an option), is invalid
+ * (RESOLVE_FLAG_ERROR): error:5.1.3 for the queue manager, a syntax error
+ * for the SMTP server.
  *
  * Then the address class, in Postfix's order: local (the domain was
  * stripped), virtual alias (virtual_alias_domains), virtual mailbox
@@ -299,7 +301,10 @@ export async function resolveRecipient(config: Config, address: string, options?
   const { address: rewritten, domain } = loop;
   const routed = isRouted(rewritten);
   // Postfix's RESOLVE_FLAG_ERROR (user@, user@bad_name!, user@[::1]): the queue manager bounces it
-  if (!isValidDomain(domain)) return { address: rewritten, addressClass: "default", routed, transport: "error", nexthop: "5.1.3 bad address syntax", failed: false, invalid: true };
+  // ... and, unless allow_min_user, one that starts with "-": a delivery command could take it for an option
+  if (!isValidDomain(domain) || (rewritten.startsWith("-") && !config.bool("allow_min_user"))) {
+    return { address: rewritten, addressClass: "default", routed, transport: "error", nexthop: "5.1.3 bad address syntax", failed: false, invalid: true };
+  }
   const addressClass = loop.kind === "local" ? "local" : await remoteClassOf(config, domain);
   if (addressClass === "virtual_alias") {
     const table = config.bool("show_user_unknown_table_name") ? " in virtual alias table" : "";

@@ -6,7 +6,7 @@ export const deliveryParams: ParamDef[] = [
   p("swap_bangpath", "bool", "yes", "Rewrite site!user to user@site", ["cleanup", "trivial-rewrite"]),
   p("allow_percent_hack", "bool", "yes", "Rewrite user%domain to user@domain", ["cleanup", "trivial-rewrite"]),
   p("resolve_dequoted", "bool", "yes", "Look for routing operators (@, %, !) inside quoted local parts", ["trivial-rewrite"]),
-  unsupported(p("allow_min_user", "bool", "no", "Allow a recipient address that starts with '-'", ["sendmail", "smtpd"]), "addresses that start with '-' are always refused", ["no"]),
+  p("allow_min_user", "bool", "no", "Allow a recipient address that starts with '-'", ["sendmail", "smtpd", "trivial-rewrite"]),
   p("owner_request_special", "bool", "yes", "Treat owner-x and x-request addresses specially", ["sendmail", "local"]),
   refusing(p("local_transport", "str", "local:$myhostname", "Transport for local domains", ["qmgr"]), refuseUnknownTransport),
   refusing(p("default_transport", "str", "smtp", "Transport for other domains", ["qmgr"]), refuseUnknownTransport),

@@ -110,6 +110,14 @@ describe("the loop bound fails an address; it never makes it local", () => {
       expect({ a, r: await resolveRecipient(config(), a) }).toMatchObject({ a, r: { invalid: false } });
     }
   });
+
+  test("a recipient that starts with '-' is bad syntax unless allow_min_user (a pipe command could take it for an option)", async () => {
+    for (const a of ["-oQ/tmp/x@local.test", "-x@remote.example", "-x%victim.example@local.test", "local.test!-x"]) {
+      expect({ a, r: await resolveRecipient(config(), a) }).toMatchObject({ a, r: { transport: "error", nexthop: "5.1.3 bad address syntax", invalid: true } });
+    }
+    expect(await resolveRecipient(config(), "x-y@local.test")).toMatchObject({ invalid: false, transport: "local" });
+    expect(await resolveRecipient(config({ allow_min_user: "yes" }), "-x@remote.example")).toMatchObject({ invalid: false, transport: "smtp" });
+  });
 });
 
 describe("resolve_dequoted", () => {
