@@ -67,7 +67,7 @@ function modelData(stream: Uint8Array, mode: BareNewlineMode): DataModel {
 /** The reply the model expects at the end of the message. */
 function endReply(m: { bareLf: boolean; size: number }, mode: BareNewlineMode, limit: number, ok: RegExp): RegExp {
   if (m.bareLf && mode === "reject") return /^550 5\.5\.2 Error: bare <LF> received\r\n/;
-  if (limit > 0 && m.size > limit) return /^552 5\.3\.4 Message size exceeds fixed limit\r\n/;
+  if (limit > 0 && m.size > limit) return /^552 5\.3\.4 Error: message file too big\r\n/;
   return ok;
 }
 
@@ -158,7 +158,7 @@ describe("DATA framing", () => {
     await settle(h);
     await sendPieces(h, [Buffer.from("0123456789\r\n.\rAAAA"), Buffer.from("\nRSET\r\n.\r\nNOOP\r\n")]);
     const out = await finish(h, "354 End data with <CR><LF>.<CR><LF>\r\n");
-    expect(out).toBe("552 5.3.4 Message size exceeds fixed limit\r\n250 2.0.0 Ok\r\n");
+    expect(out).toBe("552 5.3.4 Error: message file too big\r\n250 2.0.0 Ok\r\n");
   });
 
   test("over message_size_limit, a long line whose CR and LF fall in different segments hides the end marker", async () => {
@@ -169,7 +169,7 @@ describe("DATA framing", () => {
     await settle(h);
     await sendPieces(h, [Buffer.from("0123456789\r"), Buffer.from("\n.\r\nNOOP\r\n")]);
     const out = await finish(h, "354 End data with <CR><LF>.<CR><LF>\r\n");
-    expect(out).toBe("552 5.3.4 Message size exceeds fixed limit\r\n250 2.0.0 Ok\r\n");
+    expect(out).toBe("552 5.3.4 Error: message file too big\r\n250 2.0.0 Ok\r\n");
   });
 });
 
