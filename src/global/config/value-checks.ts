@@ -7,6 +7,7 @@
  *
  * Pure functions of the configuration text: no file system, no network.
  */
+import { parseIpAddress } from "../../util/net/cidr-match.ts";
 import { splitList } from "./value-text.ts";
 
 const CLIENT_TLS_LEVELS = ["none", "may", "encrypt", "verify", "secure", "fingerprint"];
@@ -56,4 +57,20 @@ export function refuseFileValue(value: string): string | undefined {
   const v = value.trim();
   if (!v.startsWith("/")) return undefined;
   return `postern does not read this value from a file; write the domain itself (the content of ${v})`;
+}
+
+/**
+ * inet_interfaces, proxy_interfaces: addresses, `all` or `loopback-only` (inet_interfaces only).
+ * Postfix also takes host names and resolves them at start; postern's listeners, its own-address
+ * check for user@[address] and its mail loop detection all need the addresses themselves, so a
+ * name is refused here instead of failing at start or being passed over.
+ */
+export function refuseInterfaceNames(value: string): string | undefined {
+  const names = splitList(value).filter((w) => {
+    const lower = w.toLowerCase();
+    if (lower === "all" || lower === "loopback-only" || lower === "localhost") return false;
+    return !parseIpAddress(w.replace(/^\[|\]$/g, ""));
+  });
+  if (names.length === 0) return undefined;
+  return `host names are not supported here (${names.map((n) => `"${n}"`).join(", ")}); write the addresses they stand for, or all / loopback-only`;
 }

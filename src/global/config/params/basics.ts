@@ -1,6 +1,6 @@
 /** main.cf basics: identity, directories, owners, networks, logging. */
 import { p, raw, installOnly, refusing, type ParamDef } from "../param-def.ts";
-import { refuseFileValue, refuseTablesInDomainList } from "../value-checks.ts";
+import { refuseFileValue, refuseInterfaceNames, refuseTablesInDomainList } from "../value-checks.ts";
 import { defaultHostname, defaultMynetworks, domainOf } from "../host-defaults.ts";
 import { VERSION } from "../../../version.ts";
 
@@ -30,9 +30,9 @@ export const basicParams: ParamDef[] = [
   p("mynetworks", "list", (c) => defaultMynetworks(c.expanded("mynetworks_style")), "Trusted SMTP clients", ["smtpd"]),
   refusing(p("relay_domains", "list", "${{$compatibility_level} <level {2} ? {$mydestination} : {}}", "Domains this host relays mail to", ["smtpd", "qmgr"]), refuseTablesInDomainList),
   p("relayhost", "str", "", "Next-hop destination for non-local mail", ["qmgr", "smtp"]),
-  p("inet_interfaces", "list", "all", "Network addresses this mail system receives mail on", ["master", "smtpd", "qmgr"]),
+  refusing(p("inet_interfaces", "list", "all", "Network addresses this mail system receives mail on", ["master", "smtpd", "qmgr"]), refuseInterfaceNames),
   p("inet_protocols", "list", "all", "Internet protocols used: ipv4, ipv6, all", ALL),
-  p("proxy_interfaces", "list", "", "Addresses that reach this host through a proxy or NAT", ["qmgr"]),
+  refusing(p("proxy_interfaces", "list", "", "Addresses that reach this host through a proxy or NAT", ["qmgr"]), refuseInterfaceNames),
   p("alias_maps", "list", "hash:/etc/aliases", "Alias tables used by local delivery", ["local"]),
   p("alias_database", "list", "hash:/etc/aliases", "Alias tables rebuilt by newaliases", ["newaliases"]),
   p("home_mailbox", "str", "", "Mailbox relative to the home directory (Maildir/ for Maildir)", ["local"]),

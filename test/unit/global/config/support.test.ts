@@ -31,6 +31,19 @@ describe("settings that ask for something postern does not do", () => {
   });
 });
 
+describe("interface lists", () => {
+  test("inet_interfaces and proxy_interfaces take addresses, all or loopback-only; a host name is refused at check, not at start", () => {
+    expect(refusals('inet_interfaces = "all"\nproxy_interfaces = "192.0.2.1, [2001:db8::1]"\n')).toEqual([]);
+    expect(refusals('inet_interfaces = "loopback-only"\n')).toEqual([]);
+    expect(refusals('inet_interfaces = "127.0.0.1, [::1], localhost"\n')).toEqual([]);
+    const r = refusals('inet_interfaces = "127.0.0.1, mail.example.com"\nproxy_interfaces = "nat.example.com"\n');
+    expect(r).toEqual([
+      'line 1: inet_interfaces = "127.0.0.1, mail.example.com": host names are not supported here ("mail.example.com"); write the addresses they stand for, or all / loopback-only',
+      'line 2: proxy_interfaces = "nat.example.com": host names are not supported here ("nat.example.com"); write the addresses they stand for, or all / loopback-only',
+    ]);
+  });
+});
+
 describe("restriction lists", () => {
   test("an unknown restriction, a missing argument; a restriction class is a restriction", () => {
     const r = refusals('smtpd_restriction_classes = "mine"\nmine = "permit_mynetworks, reject"\nsmtpd_recipient_restrictions = "mine, check_policy_service unix:private/policy"\nsmtpd_sender_restrictions = "reject_rbl_client"\nsmtpd_client_restrictions = "permit_mynetworks, reject_unverified_sender_bogus"\n');
