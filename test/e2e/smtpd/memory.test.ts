@@ -151,7 +151,7 @@ describe(`smtpd's peak memory rises less than ${BOUND / MB} MB during each shape
     const peak = await peakDuring(async () => {
       r = await data("too big", body);
     });
-    expect(r).toBe("552 5.3.4 Message size exceeds fixed limit\r\n");
+    expect(r).toBe("552 5.3.4 Error: message file too big\r\n");
     expect(peak).toBeLessThan(BOUND);
   }, 300_000);
 
