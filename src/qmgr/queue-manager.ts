@@ -19,7 +19,7 @@
  * alone). Trusts queue files only after they decode; a corrupt one goes to
  * corrupt/.
  */
-import { closeSync, existsSync, fsync, fsyncSync, openSync, renameSync, statSync, unlinkSync, utimesSync, watch, constants as fsc, type FSWatcher } from "node:fs";
+import { closeSync, existsSync, fsync, fsyncSync, openSync, renameSync, statSync, unlinkSync, utimesSync, constants as fsc } from "node:fs";
 import { appendFully } from "../util/durable-file.ts";
 import { join } from "node:path";
 import { log } from "../util/log.ts";
@@ -36,8 +36,10 @@ import { backoffSeconds, delayFields } from "../global/delivery/delays.ts";
 import type { FlushRequest } from "../global/queue/flush-request.ts";
 import { returnToSender, sendNotices } from "./notify.ts";
 import { TransportMaps } from "./transport-maps.ts";
+import { WakeUp } from "../daemon/wake-up.ts";
+import { SERVICE_TABLE } from "../global/system/service-table.ts";
 
-/** Messages activated per turn of the event loop (see #feedIncoming). */
+/** Messages activated per turn of the event loop (see #scanIncoming). */
 const ACTIVATE_PER_TURN = 10;
 
 /** fsync(2) in the thread pool: the event loop goes on reading replies meanwhile. */
@@ -80,11 +82,8 @@ export class QueueManager {
   #active = new Map<string, ActiveMessage>();
   #destinations: DestinationQueues;
   #transportMaps: TransportMaps;
-  #watcher: FSWatcher | undefined;
-  #incomingTimer: ReturnType<typeof setInterval> | undefined;
-  #deferredTimer: ReturnType<typeof setInterval> | undefined;
-  #scanning = false;
-  #rescan = false;
+  #incoming: WakeUp;
+  #deferred: WakeUp;
   #stopping = false;
 
   constructor(config: Config) {
@@ -92,6 +91,9 @@ export class QueueManager {
     this.#queueDir = config.str("queue_directory");
     this.#destinations = new DestinationQueues(config);
     this.#transportMaps = new TransportMaps(config);
+    const { watch, pollSeconds } = SERVICE_TABLE.qmgr.wakeUp;
+    this.#incoming = new WakeUp({ watch: join(this.#queueDir, watch), pollMs: pollSeconds * 1000, pass: () => this.#scanIncoming(), what: "queue scan" });
+    this.#deferred = new WakeUp({ pollMs: Math.max(1, config.time("queue_run_delay")) * 1000, pass: () => this.scanDeferred(false), what: "queue scan" });
   }
 
   /** A reload: new settings for the next deliveries, transport_maps opened afresh, the queue run timer reset. */
@@ -100,40 +102,21 @@ export class QueueManager {
     this.#destinations.setConfig(config);
     this.#transportMaps.retire();
     this.#transportMaps = new TransportMaps(config);
-    if (this.#deferredTimer && !this.#stopping) this.#startDeferredTimer();
-  }
-
-  #startDeferredTimer(): void {
-    if (this.#deferredTimer) clearInterval(this.#deferredTimer);
-    const runDelay = Math.max(1, this.#config.time("queue_run_delay")) * 1000;
-    this.#deferredTimer = setInterval(() => this.#safely(() => this.scanDeferred(false)), runDelay);
+    this.#deferred.setPollMs(Math.max(1, config.time("queue_run_delay")) * 1000);
   }
 
   /** Takes over active/ (left by a previous run), then incoming/ and due deferred/ mail. */
   start(): void {
     for (const id of listQueue(this.#queueDir, "active")) this.#activate(id, "active");
-    this.#watcher = watch(join(this.#queueDir, "incoming"), () => this.#safely(() => this.scanIncoming()));
-    this.#incomingTimer = setInterval(() => this.#safely(() => this.scanIncoming()), 1000);
-    this.#startDeferredTimer();
-    this.scanIncoming();
-    this.scanDeferred(false);
-  }
-
-  /** A scan that fails (a file we may not read, a vanished directory) is logged, never fatal. */
-  #safely(scan: () => unknown): void {
-    try {
-      scan();
-    } catch (err) {
-      log.warn(`queue scan: ${(err as Error).message}`);
-    }
+    // a scan that fails (a file we may not read, a vanished directory) is logged by WakeUp, never fatal
+    this.#incoming.start();
+    this.#deferred.start();
   }
 
   /** Stops taking new work; resolves when the deliveries in flight have been recorded. */
   async stop(): Promise<void> {
     this.#stopping = true;
-    this.#watcher?.close();
-    clearInterval(this.#incomingTimer);
-    clearInterval(this.#deferredTimer);
+    await Promise.all([this.#incoming.stop(), this.#deferred.stop()]);
     while (this.#destinations.running > 0) await new Promise((r) => setTimeout(r, 50));
   }
 
@@ -141,49 +124,27 @@ export class QueueManager {
     return !this.#stopping && this.#active.size < this.#config.int("qmgr_message_active_limit");
   }
 
+  /** Asks for a scan of incoming/ on the next turn of the event loop. */
   scanIncoming(): void {
-    if (this.#scanning) {
-      this.#rescan = true;
-      return;
-    }
-    this.#scanning = true;
-    this.#rescan = false;
-    try {
-      this.#feedIncoming(listQueue(this.#queueDir, "incoming"), 0);
-    } catch (err) {
-      this.#scanning = false;
-      throw err;
-    }
+    this.#incoming.trigger();
   }
 
   /**
-   * Activates `ids` from `from` on, ACTIVATE_PER_TURN at a time with a turn
+   * Activates incoming/, ACTIVATE_PER_TURN messages at a time with a turn
    * of the event loop in between, as Postfix's qmgr imports one message per
    * event: a backlog of thousands in incoming/ used to be activated in one
    * synchronous run of seconds, during which the next hops' 250s waited
-   * unread, and a crash then repeated those deliveries.
+   * unread, and a crash then repeated those deliveries. A change during the
+   * pass makes WakeUp run another.
    */
-  #feedIncoming(ids: string[], from: number): void {
-    let i = from;
-    for (let n = 0; i < ids.length && n < ACTIVATE_PER_TURN && this.#room(); i++) if (this.#activate(ids[i]!, "incoming")) n++;
-    const next = i < ids.length && this.#room() ? () => this.#feedIncoming(ids, i) : this.#rescan && this.#room() ? () => this.#feedIncoming(this.#relist(), 0) : undefined;
-    if (!next) {
-      this.#scanning = false;
-      return;
+  async #scanIncoming(): Promise<void> {
+    const ids = listQueue(this.#queueDir, "incoming");
+    let n = 0;
+    for (const id of ids) {
+      if (!this.#room()) return;
+      if (!this.#activate(id, "incoming")) continue;
+      if (++n % ACTIVATE_PER_TURN === 0) await new Promise((r) => setImmediate(r));
     }
-    setImmediate(() => {
-      try {
-        next();
-      } catch (err) {
-        this.#scanning = false;
-        log.warn(`queue scan: ${(err as Error).message}`);
-      }
-    });
-  }
-
-  #relist(): string[] {
-    this.#rescan = false;
-    return listQueue(this.#queueDir, "incoming");
   }
 
   /** Activates deferred mail whose retry time (mtime) has come, or all of it when `all`. */
