@@ -25,10 +25,10 @@ import { join } from "node:path";
 import { log } from "../util/log.ts";
 import type { Config } from "../global/config/config.ts";
 import type { QueueFile } from "../global/queue/format.ts";
-import { appendStateRecord, listQueue, loadQueueFile, markRecipientDone, queueFilePath } from "../global/queue/store.ts";
+import { appendStateRecord, listQueue, loadQueueFile, queueFilePath } from "../global/queue/store.ts";
 import { encodeDelayWarnedRecord, encodeDoneRecord, encodeRecordSentRecord } from "../global/queue/format.ts";
 import { appendDeliveryLog, readDeliveryLog, type DeliveryLogEntry } from "../global/queue/delivery-log.ts";
-import type { DeliveryRequest, ExpandedResult, RecipientResult } from "../global/delivery/types.ts";
+import type { DeliveryAgent, DeliveryRequest, ExpandedResult, RecipientResult } from "../global/delivery/types.ts";
 import { resolveRecipient } from "../global/rewrite/resolve.ts";
 import { agentFor } from "./agents.ts";
 import { DestinationQueues, queueName, recipientLimit } from "./destinations.ts";
@@ -76,6 +76,23 @@ function recordAction(f: Omit<ExpandedResult, "address">, result: RecipientResul
   return f.action ?? result.action ?? "delivered";
 }
 
+/** What a test (or another caller) may put in place of the real agents and clock. */
+export interface QueueManagerOptions {
+  /** The delivery agent of a transport, as a function or a map (default: the real agents, ./agents.ts). */
+  agents?: ((transport: string) => DeliveryAgent) | Readonly<Record<string, DeliveryAgent>>;
+  /** The clock, ms since the epoch, for every time the queue manager records or decides on (default: the system clock). */
+  now?: () => number;
+}
+
+/** A map of agents answers an unknown transport as the real agents do: it is unavailable. */
+function agentFromMap(agents: Readonly<Record<string, DeliveryAgent>>, transport: string): DeliveryAgent {
+  return (
+    agents[transport] ?? {
+      deliver: async (request) => request.recipients.map((r) => ({ index: r.index, status: "deferred" as const, dsn: "4.3.0", reason: `mail transport unavailable: unknown transport "${transport}"`, relay: "none" })),
+    }
+  );
+}
+
 export class QueueManager {
   #config: Config;
   #queueDir: string;
@@ -85,9 +102,14 @@ export class QueueManager {
   #incoming: WakeUp;
   #deferred: WakeUp;
   #stopping = false;
+  #agentFor: (transport: string) => DeliveryAgent;
+  #now: () => number;
 
-  constructor(config: Config) {
+  constructor(config: Config, options: QueueManagerOptions = {}) {
     this.#config = config;
+    const { agents } = options;
+    this.#agentFor = agents === undefined ? (t) => agentFor(this.#config, t) : typeof agents === "function" ? agents : (t) => agentFromMap(agents, t);
+    this.#now = options.now ?? Date.now;
     this.#queueDir = config.str("queue_directory");
     this.#destinations = new DestinationQueues(config);
     this.#transportMaps = new TransportMaps(config);
@@ -149,7 +171,7 @@ export class QueueManager {
 
   /** Activates deferred mail whose retry time (mtime) has come, or all of it when `all`. */
   scanDeferred(all: boolean, wanted?: (id: string) => boolean): number {
-    const now = Date.now();
+    const now = this.#now();
     let moved = 0;
     for (const id of listQueue(this.#queueDir, "deferred")) {
       if (!this.#room()) break;
@@ -197,7 +219,7 @@ export class QueueManager {
     try {
       unlinkSync(join(this.#queueDir, "defer", id));
     } catch {}
-    const msg: ActiveMessage = { id, file, activatedAt: Date.now(), jobsLeft: 0 };
+    const msg: ActiveMessage = { id, file, activatedAt: this.#now(), jobsLeft: 0 };
     this.#active.set(id, msg);
     const pending = file.recipients.map((r, index) => ({ r, index })).filter(({ r }) => !r.done);
     log.info(`${id}: from=<${file.sender}>, size=${file.content.length}, nrcpt=${pending.length} (queue active)`);
@@ -220,7 +242,7 @@ export class QueueManager {
       }
     } catch (err) {
       log.error(`${msg.id}: cannot resolve recipients: ${(err as Error).message}; deferring`);
-      for (const index of indexes) this.#record(msg, { index, status: "deferred", dsn: "4.3.5", reason: "address resolution failed", relay: "none" }, "qmgr", Date.now());
+      for (const index of indexes) this.#record(msg, { index, status: "deferred", dsn: "4.3.5", reason: "address resolution failed", relay: "none" }, "qmgr", this.#now());
       this.#finish(msg);
       return;
     } finally {
@@ -264,7 +286,7 @@ export class QueueManager {
 
   /** One delivery request to the transport's agent; every recipient's outcome recorded before it returns. */
   async #runJob(msg: ActiveMessage, job: { transport: string; nexthop: string; recipients: DeliveryRequest["recipients"] }, queueFd: number): Promise<void> {
-    const started = Date.now();
+    const started = this.#now();
     const request: DeliveryRequest = {
       queueId: msg.id,
       queueFile: queueFilePath(this.#queueDir, "active", msg.id),
@@ -287,7 +309,7 @@ export class QueueManager {
     };
     let results: RecipientResult[];
     try {
-      results = await agentFor(this.#config, job.transport).deliver(request);
+      results = await this.#agentFor(job.transport).deliver(request);
     } catch (err) {
       results = [];
       log.error(`${msg.id}: ${job.transport} agent failed: ${(err as Error).message}`);
@@ -321,7 +343,7 @@ export class QueueManager {
     const finals = result.expanded?.length
       ? result.expanded
       : [{ address: rcpt.address, status: result.status, dsn: result.dsn, reason: result.reason, action: result.action }];
-    const now = Date.now();
+    const now = this.#now();
     const entry = (address: string, status: string, reason: string, action: string) => ({
       recipient: address, ...(rcpt.orcpt ? { orcpt: rcpt.orcpt } : {}), status, action, time: now, reason,
     });
@@ -333,9 +355,9 @@ export class QueueManager {
       if (verify) {
         // an answer, whatever it is, is final: no bounce, no retry, nothing but the report
         appendDeliveryLog(this.#queueDir, "trace", msg.id, finals.map((f) => traceEntry(f, verifyStatus(f.status))));
-        if (queueFd === undefined) markRecipientDone(path, result.index);
+        if (queueFd === undefined) appendStateRecord(path, encodeDoneRecord(result.index, now));
         else {
-          appendFully(queueFd, encodeDoneRecord(result.index));
+          appendFully(queueFd, encodeDoneRecord(result.index, now));
           if (!syncLater) fsyncSync(queueFd);
         }
         rcpt.done = true;
@@ -359,9 +381,9 @@ export class QueueManager {
           .filter((f) => f.status === "bounced" || (wantsSuccess(f) && !recording))
           .map((f) => ({ ...entry(f.address, f.dsn, f.reason, f.status === "bounced" ? f.action ?? "failed" : f.action ?? result.action ?? "delivered"), original, relay: result.relay }));
         if (reports.length) appendDeliveryLog(this.#queueDir, "bounce", msg.id, reports);
-        if (queueFd === undefined) markRecipientDone(path, result.index);
+        if (queueFd === undefined) appendStateRecord(path, encodeDoneRecord(result.index, now));
         else {
-          appendFully(queueFd, encodeDoneRecord(result.index));
+          appendFully(queueFd, encodeDoneRecord(result.index, now));
           if (!syncLater) fsyncSync(queueFd);
         }
         rcpt.done = true;
@@ -381,12 +403,12 @@ export class QueueManager {
   /** All deliveries of this round are recorded: notify, then remove or defer the message. */
   #finish(msg: ActiveMessage): void {
     const path = queueFilePath(this.#queueDir, "active", msg.id);
-    const now = Date.now();
+    const now = this.#now();
     if (!existsSync(path)) {
       // postsuper moved (hold, requeue) or removed it during the round; the outcomes are in the file
       // wherever it went. Reports for what bounced go out now, not again when it is released.
       try {
-        returnToSender(this.#config, msg.id, msg.file);
+        returnToSender(this.#config, msg.id, msg.file, now);
       } catch (err) {
         log.error(`${msg.id}: cannot create the delivery status notification: ${(err as Error).message}`);
       }
@@ -407,7 +429,7 @@ export class QueueManager {
           appendDeliveryLog(this.#queueDir, "bounce", msg.id, [
             { recipient: r.address, ...(r.orcpt ? { orcpt: r.orcpt } : {}), status: last?.status ?? "4.7.0", action: "failed", time: now, reason: last?.reason ?? (forcedExpire ? "message is administratively expired" : "message expired") },
           ]);
-          markRecipientDone(path, index);
+          appendStateRecord(path, encodeDoneRecord(index, now));
           r.done = true;
         } catch (err) {
           log.error(`${msg.id}: cannot record the expiry of <${r.address}>: ${(err as Error).message}`);
@@ -416,7 +438,7 @@ export class QueueManager {
       log.info(`${msg.id}: from=<${msg.file.sender}>, status=expired, returned to sender`);
     }
     try {
-      returnToSender(this.#config, msg.id, msg.file);
+      returnToSender(this.#config, msg.id, msg.file, now);
     } catch (err) {
       log.error(`${msg.id}: cannot create the delivery status notification: ${(err as Error).message}; will retry`);
       // keep the bounce log; the message stays queued so the notice is not lost
@@ -460,7 +482,7 @@ export class QueueManager {
     if (verify && !finished) return true;
     try {
       const entries = readDeliveryLog(this.#queueDir, "trace", msg.id);
-      if (entries.length) sendNotices(this.#config, msg.id, msg.file, verify ? "verify" : "record", entries);
+      if (entries.length) sendNotices(this.#config, msg.id, msg.file, verify ? "verify" : "record", entries, now);
       if (!finished) appendStateRecord(path, encodeRecordSentRecord(now));
       msg.file.attributes.record_sent = "yes";
     } catch (err) {
@@ -480,7 +502,7 @@ export class QueueManager {
     const entries = readDeliveryLog(this.#queueDir, "defer", msg.id);
     if (!entries.length) return;
     try {
-      sendNotices(this.#config, msg.id, msg.file, "delay", entries);
+      sendNotices(this.#config, msg.id, msg.file, "delay", entries, now);
       appendStateRecord(path, encodeDelayWarnedRecord(now));
       msg.file.attributes.delay_warned = "yes";
     } catch (err) {
