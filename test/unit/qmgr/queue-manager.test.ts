@@ -34,6 +34,8 @@ interface Harness {
 const running: Harness[] = [];
 afterEach(async () => {
   for (const h of running.splice(0)) {
+    // deliveries still held, and those waiting for a slot, end deferred
+    h.agents.policy = (req) => answerAll(req, "deferred", "test over");
     h.agents.releaseAll();
     await h.manager.stop();
   }
@@ -222,3 +224,20 @@ for (const [action, to] of [
     expect(h.agents.of("900001").map((d) => d.request.recipients.map((r) => r.address))).toEqual([["one@remote.example", "two@remote.example"], ["two@remote.example"]]);
   });
 }
+
+test("a backlog in incoming/ is activated at most ten messages per turn of the event loop, so replies of deliveries in flight are read meanwhile", async () => {
+  const h = harness(noticesSent(() => "hold"));
+  const ids = Array.from({ length: 25 }, (_, i) => `7${String(i).padStart(5, "0")}`);
+  for (const id of ids) queueMessage(h, id, [`r${id}@remote.example`]);
+  h.manager.start();
+  // one observation per turn: each setImmediate of this test runs in a turn of its own
+  const seen: number[] = [];
+  for (let turn = 0; turn < 200 && seen.at(-1) !== ids.length; turn++) {
+    await new Promise((r) => setImmediate(r));
+    seen.push(idsIn(h.queue, "active").length);
+  }
+  expect(seen.at(-1)).toBe(ids.length);
+  const steps = seen.map((n, i) => n - (seen[i - 1] ?? 0));
+  expect(Math.max(...steps)).toBeLessThanOrEqual(10);
+  expect(steps.filter((s) => s > 0).length).toBeGreaterThanOrEqual(3);
+});
