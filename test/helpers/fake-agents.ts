@@ -17,7 +17,6 @@ import { ensureQueueDirectories } from "../../src/global/queue/directories.ts";
 import { decodeQueueFile, type QueueFile } from "../../src/global/queue/format.ts";
 import { configIn } from "./config.ts";
 import type { TestQueue } from "./queue-fixture.ts";
-import { removeDir, tempDir } from "./run.ts";
 import { waitFor } from "./wait.ts";
 
 /** A clock the test moves by hand: ms since the epoch. */
@@ -147,4 +146,3 @@ export function mtimeOf(q: TestQueue, queue: string, id: string): number {
   return Math.round(statSync(join(q.queueDirectory, queue, id)).mtimeMs);
 }
 
-export { removeDir, tempDir };

@@ -12,7 +12,8 @@ import { join } from "node:path";
 import type { Config } from "../../../src/global/config/config.ts";
 import { readDeliveryLog } from "../../../src/global/queue/delivery-log.ts";
 import { QueueManager } from "../../../src/qmgr/queue-manager.ts";
-import { answerAll, contentOf, FakeAgents, FakeClock, idsIn, makePrivateQueue, mtimeOf, type Policy, readQueued, removeDir, resultFor, tempDir } from "../../helpers/fake-agents.ts";
+import { answerAll, contentOf, FakeAgents, FakeClock, idsIn, makePrivateQueue, mtimeOf, type Policy, readQueued, resultFor } from "../../helpers/fake-agents.ts";
+import { removeDir, tempDir } from "../../helpers/run.ts";
 import { putMessage, type TestQueue } from "../../helpers/queue-fixture.ts";
 import { waitFor } from "../../helpers/wait.ts";
 
