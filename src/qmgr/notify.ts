@@ -16,10 +16,10 @@ import { readDeliveryLog, type DeliveryLogEntry } from "../global/queue/delivery
 import { buildNotices, type NoticeKind } from "../bounce/notices.ts";
 
 /** Builds and commits the reports of one kind; returns how many were queued. */
-export function sendNotices(config: Config, queueId: string, original: QueueFile, kind: NoticeKind, entries: DeliveryLogEntry[]): number {
+export function sendNotices(config: Config, queueId: string, original: QueueFile, kind: NoticeKind, entries: DeliveryLogEntry[], now: number): number {
   const queueDir = config.str("queue_directory");
   const tag = `${config.str("syslog_name")}/bounce`;
-  const result = buildNotices(kind, { config, queueId, original, entries, now: new Date() });
+  const result = buildNotices(kind, { config, queueId, original, entries, now: new Date(now) });
   for (const line of result.log) log.write(line.severity, line.text, tag);
   for (const notice of result.notices) {
     const id = commitQueueFileSync(join(queueDir, "incoming"), (newId) => encodeQueueFile(notice.queueFile(newId)));
@@ -29,13 +29,13 @@ export function sendNotices(config: Config, queueId: string, original: QueueFile
 }
 
 /** Turns bounce/ID into failure and success reports, then removes it. */
-export function returnToSender(config: Config, queueId: string, original: QueueFile): void {
+export function returnToSender(config: Config, queueId: string, original: QueueFile, now: number): void {
   const queueDir = config.str("queue_directory");
   const entries = readDeliveryLog(queueDir, "bounce", queueId);
   if (!entries.length) return;
   const failed = entries.filter((e) => e.action === "failed");
   const succeeded = entries.filter((e) => e.action !== "failed");
-  if (failed.length) sendNotices(config, queueId, original, "failure", failed);
-  if (succeeded.length) sendNotices(config, queueId, original, "success", succeeded);
+  if (failed.length) sendNotices(config, queueId, original, "failure", failed, now);
+  if (succeeded.length) sendNotices(config, queueId, original, "success", succeeded, now);
   unlinkSync(join(queueDir, "bounce", queueId));
 }

@@ -1,0 +1,54 @@
+/**
+ * What the queue manager's parts share about a message in active/: the
+ * message as activated (its decoded queue file, when it was activated, how
+ * many deliveries of this round are still running), the context they all
+ * read (configuration, queue directory, clock), and the trace flags of
+ * sendmail -bv (verify) and -v (record), after Postfix's DEL_REQ_FLAG_USR_VRFY
+ * and DEL_REQ_FLAG_RECORD.
+ *
+ * Runs in the queue manager, as mail_owner. The attributes it reads come
+ * from a queue file that has decoded.
+ */
+import type { Config } from "../global/config/config.ts";
+import type { ExpandedResult, RecipientResult } from "../global/delivery/types.ts";
+import type { QueueFile } from "../global/queue/format.ts";
+
+/** One message in active/ for one delivery round. */
+export interface ActiveMessage {
+  id: string;
+  file: QueueFile;
+  /** When it entered active/ (ms, the queue manager's clock), for delays= in the log. */
+  activatedAt: number;
+  /** Deliveries of this round not yet recorded; the round finishes when it reaches 0. */
+  jobsLeft: number;
+}
+
+/** What every part reads; `config` is the current one (a reload replaces it). */
+export interface QmgrContext {
+  readonly config: Config;
+  readonly queueDir: string;
+  /** The clock, ms since the epoch, for every time recorded or decided on. */
+  now(): number;
+}
+
+/** sendmail -bv: nothing is delivered, each recipient's answer goes into the report. */
+export function isVerify(file: QueueFile): boolean {
+  return file.attributes.verify === "yes";
+}
+
+/** sendmail -v: this attempt's outcomes also go into the report, which is sent once, after the first attempt. */
+export function isRecording(file: QueueFile): boolean {
+  return file.attributes.record === "yes" && file.attributes.record_sent !== "yes" && !isVerify(file);
+}
+
+/** Postfix's words for an answer in verify mode, in the log and the report's Action: field. */
+export function verifyStatus(status: RecipientResult["status"]): string {
+  return status === "sent" ? "deliverable" : "undeliverable";
+}
+
+/** The DSN action a -v report gives a real outcome. */
+export function recordAction(f: Omit<ExpandedResult, "address">, result: RecipientResult): string {
+  if (f.status === "deferred") return "delayed";
+  if (f.status === "bounced") return f.action ?? "failed";
+  return f.action ?? result.action ?? "delivered";
+}

@@ -1,0 +1,150 @@
+/**
+ * Scheduling (Postfix's qmgr_message.c resolve and sort, qmgr_deliver.c):
+ * the recipients of an activated message are resolved to a transport and
+ * next hop, grouped into delivery requests of at most the transport's
+ * recipient limit, and queued per destination (destinations.ts); each
+ * request runs with the queue file held open, goes to the transport's
+ * agent, and has every recipient's outcome recorded (record.ts) before the
+ * round can finish.
+ *
+ * Runs in the queue manager, as mail_owner. The recipients come from a
+ * decoded queue file; the agents' answers are bounded by the request (a
+ * result for a recipient not in it, or a second one, is ignored).
+ */
+import { closeSync, fsync, openSync, constants as fsc } from "node:fs";
+import { log } from "../util/log.ts";
+import type { DeliveryAgent, DeliveryRequest, RecipientResult } from "../global/delivery/types.ts";
+import { queueFilePath } from "../global/queue/store.ts";
+import { resolveRecipient } from "../global/rewrite/resolve.ts";
+import { type DestinationQueues, queueName, recipientLimit } from "./destinations.ts";
+import { type ActiveMessage, isVerify, type QmgrContext } from "./message.ts";
+import { recordOutcome } from "./record.ts";
+import type { TransportMaps } from "./transport-maps.ts";
+
+/** What scheduling uses besides the shared context; the coordinator (queue-manager.ts) provides it. */
+export interface Scheduler extends QmgrContext {
+  /** The current transport_maps (a reload replaces them). */
+  readonly transportMaps: TransportMaps;
+  readonly destinations: DestinationQueues;
+  agentFor(transport: string): DeliveryAgent;
+  /** Called once every delivery of the message's round is recorded (finish.ts). */
+  finish(msg: ActiveMessage): void;
+}
+
+/** One delivery request: recipients of one message with the same transport and next hop. */
+interface Job {
+  transport: string;
+  nexthop: string;
+  recipients: DeliveryRequest["recipients"];
+}
+
+/** fsync(2) in the thread pool: the event loop goes on reading replies meanwhile. */
+function fsyncAsync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
+}
+
+/** Resolves the recipients `indexes` of `msg` and queues their deliveries; a resolution failure defers them all. */
+export async function schedule(ctx: Scheduler, msg: ActiveMessage, indexes: number[]): Promise<void> {
+  const groups = new Map<string, Job>();
+  const maps = ctx.transportMaps;
+  const transportLookup = maps.acquire();
+  try {
+    for (const index of indexes) {
+      const r = msg.file.recipients[index]!;
+      const res = await resolveRecipient(ctx.config, r.address, transportLookup);
+      const key = `${res.transport}\0${res.nexthop}`;
+      let g = groups.get(key);
+      if (!g) groups.set(key, (g = { transport: res.transport, nexthop: res.nexthop, recipients: [] }));
+      g.recipients.push({ index, address: res.address, original: r.original ?? r.address, orcpt: r.orcpt, notify: r.notify });
+    }
+  } catch (err) {
+    log.error(`${msg.id}: cannot resolve recipients: ${(err as Error).message}; deferring`);
+    for (const index of indexes) recordOutcome(ctx, msg, { index, status: "deferred", dsn: "4.3.5", reason: "address resolution failed", relay: "none" }, "qmgr", ctx.now());
+    ctx.finish(msg);
+    return;
+  } finally {
+    maps.release();
+  }
+  const jobs: Job[] = [];
+  for (const g of groups.values()) {
+    const limit = recipientLimit(ctx.config, g.transport);
+    for (let i = 0; i < g.recipients.length; i += limit) jobs.push({ ...g, recipients: g.recipients.slice(i, i + limit) });
+  }
+  msg.jobsLeft = jobs.length;
+  if (jobs.length === 0) {
+    ctx.finish(msg);
+    return;
+  }
+  for (const job of jobs) {
+    // with one recipient per delivery the queue is the recipient without its extension, as in
+    // Postfix's queue manager: one user's user+N addresses share one concurrency limit
+    const destination = queueName(ctx.config, job.transport, job.nexthop, job.recipients[0]!.address);
+    ctx.destinations.add(job.transport, destination, async () => {
+      // Held open for the whole delivery, as Postfix's delivery agents hold the queue file: when
+      // postsuper moves the message meanwhile (hold, requeue), the D records still reach the file.
+      let queueFd: number;
+      try {
+        queueFd = openSync(queueFilePath(ctx.queueDir, "active", msg.id), fsc.O_WRONLY | fsc.O_APPEND);
+      } catch (err) {
+        // postsuper took the message out of active/ before this delivery started: leave it be
+        if ((err as NodeJS.ErrnoException).code !== "ENOENT") log.error(`${msg.id}: cannot open the queue file: ${(err as Error).message}`);
+        if (--msg.jobsLeft === 0) ctx.finish(msg);
+        return;
+      }
+      try {
+        await runJob(ctx, msg, job, queueFd);
+      } finally {
+        closeSync(queueFd);
+      }
+      if (--msg.jobsLeft === 0) ctx.finish(msg);
+    });
+  }
+}
+
+/** One delivery request to the transport's agent; every recipient's outcome recorded before it returns. */
+async function runJob(ctx: Scheduler, msg: ActiveMessage, job: Job, queueFd: number): Promise<void> {
+  const started = ctx.now();
+  const request: DeliveryRequest = {
+    queueId: msg.id,
+    queueFile: queueFilePath(ctx.queueDir, "active", msg.id),
+    sender: msg.file.sender,
+    arrivalTime: msg.file.arrivalTime,
+    transport: job.transport,
+    nexthop: job.nexthop,
+    recipients: job.recipients,
+    attributes: msg.file.attributes,
+    ...(isVerify(msg.file) ? { verify: true } : {}),
+  };
+  // Each result is recorded the moment the agent has it (SMTP: on the 250 to the end of data),
+  // as Postfix's smtp(8) marks a recipient done right after that reply: the D record is written
+  // at once, so a kill -9 after it repeats nothing (the page cache keeps the write); only a crash
+  // of the machine before the fsync below can repeat this delivery.
+  const pending = new Set(job.recipients.map((r) => r.index));
+  request.onResult = (result) => {
+    if (!pending.delete(result.index)) return;
+    recordOutcome(ctx, msg, result, job.transport, started, queueFd, true);
+  };
+  let results: RecipientResult[];
+  try {
+    results = await ctx.agentFor(job.transport).deliver(request);
+  } catch (err) {
+    results = [];
+    log.error(`${msg.id}: ${job.transport} agent failed: ${(err as Error).message}`);
+  }
+  const byIndex = new Map(results.map((r) => [r.index, r]));
+  for (const rcpt of job.recipients) {
+    if (!pending.delete(rcpt.index)) continue;
+    const result = byIndex.get(rcpt.index) ?? { index: rcpt.index, status: "deferred" as const, dsn: "4.3.0", reason: "delivery agent returned no result", relay: "none" };
+    recordOutcome(ctx, msg, result, job.transport, started, queueFd, true);
+  }
+  // One fsync for the D records of the whole delivery (Postfix flushes them without any): each
+  // recipient's log entries were fsynced before its D record was written, and a crash of the
+  // machine before this point repeats at most this delivery, never loses a recipient. Off the
+  // event loop: a synchronous fsync here held up the replies of every other delivery in flight,
+  // and so widened their window between the next hop's 250 and the record.
+  try {
+    await fsyncAsync(queueFd);
+  } catch (err) {
+    log.error(`${msg.id}: cannot sync the delivery records: ${(err as Error).message}`);
+  }
+}
