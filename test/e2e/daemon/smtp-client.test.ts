@@ -108,6 +108,8 @@ describe("a smarthost with a login", () => {
     const sys = await system({ relayhost: `[127.0.0.1]:${py.port}`, smtp_sasl_auth_enable: true, smtp_sasl_security_options: "noanonymous", smtp_tls_security_level: "encrypt", minimal_backoff_time: "1h", maximal_backoff_time: "1h" }, passwords(`[127.0.0.1]:${py.port} relay:wrong`));
     await sys.send(["authfail@example.org"], message("authfail"));
     await sys.waitForLog(/to=<authfail@example\.org>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:\d+, .*dsn=4\.7\.8, status=deferred \(SASL authentication failed; server 127\.0\.0\.1\[127\.0\.0\.1\] said: 535 5\.7\.8 Authentication credentials invalid\)/);
+    // the file moves to deferred/ after the log line (fsync, then the end of the round): wait for it
+    await waitFor("the message in deferred/", () => sys.queueIds("deferred").length === 1);
     expect(sys.queueIds("deferred")).toHaveLength(1);
     expect(py.messages()).toEqual([]);
   });
