@@ -94,11 +94,17 @@ describe("the seed documents' configurations", () => {
     expect((await checkImported(r.conf)).code).toBe(0);
   });
 
-  test("INSTALL section 8 and 10 (a virtual interface, relay control): carried as written", async () => {
-    const r = await importDir(join(FIXTURES, "install-virtual-host"));
-    expect(r.errors).toEqual([]);
+  test("INSTALL section 8 and 10 (a virtual interface, relay control): inet_interfaces = $myhostname refused (a host name), the rest carried", async () => {
+    const refused = await importDir(join(FIXTURES, "install-virtual-host"));
+    expect(refused.code).toBe(78);
+    expect(refused.errors).toEqual([
+      `postern import: error: ${join(FIXTURES, "install-virtual-host")}/main.cf, line 4: inet_interfaces = "$myhostname": host names are not supported here ("virtual.host.tld"); write the addresses they stand for, or all / loopback-only`,
+    ]);
+    expect(refused.toml).toBeUndefined();
+    const r = await importDir(join(FIXTURES, "install-virtual-host"), "--force");
     const doc = parseToml(r.toml!) as Record<string, unknown>;
-    expect(doc).toMatchObject({ myhostname: "virtual.host.tld", inet_interfaces: "$myhostname", mydestination: "$myhostname", mynetworks: "168.100.189.0/28, 127.0.0.0/8", relay_domains: "$mydomain", relayhost: "[mail.$mydomain]", disable_dns_lookups: "yes" });
+    expect(doc.inet_interfaces).toBeUndefined();
+    expect(doc).toMatchObject({ myhostname: "virtual.host.tld", mydestination: "$myhostname", mynetworks: "168.100.189.0/28, 127.0.0.0/8", relay_domains: "$mydomain", relayhost: "[mail.$mydomain]", disable_dns_lookups: "yes" });
     const conf = await run("postconf", ["-c", r.conf, "-n"]);
     expect(conf.stdout).toContain("relayhost = [mail.$mydomain]\n");
   });
