@@ -41,7 +41,7 @@ export function refuseLocalHandOff(value: string): string | undefined {
 }
 
 /** The transports the queue manager can hand mail to (src/qmgr/agents.ts). */
-export const POSTERN_TRANSPORTS = ["local", "smtp", "relay", "lmtp", "error", "discard", "retry"];
+export const POSTERN_TRANSPORTS = ["local", "virtual", "smtp", "relay", "lmtp", "error", "discard", "retry"];
 
 /** local_transport, default_transport, relay_transport: "transport[:nexthop]". */
 export function refuseUnknownTransport(value: string): string | undefined {
@@ -49,7 +49,7 @@ export function refuseUnknownTransport(value: string): string | undefined {
   if (v === "") return undefined;
   const transport = v.split(":")[0]!.toLowerCase();
   if (POSTERN_TRANSPORTS.includes(transport)) return undefined;
-  return `transport "${transport}" is not one postern has (${POSTERN_TRANSPORTS.join(", ")}); postern has no master.cf delivery services such as pipe(8) or virtual(8)`;
+  return `transport "${transport}" is not one postern has (${POSTERN_TRANSPORTS.join(", ")}); postern has no master.cf delivery services such as pipe(8)`;
 }
 
 /** myorigin: Postfix reads a value starting with "/" from that file (Debian's /etc/mailname); postern does not. */

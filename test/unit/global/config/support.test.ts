@@ -76,7 +76,7 @@ test("transport_maps: a table that routes mail to a transport postern lacks (a p
   try {
     writeFileSync(join(dir, "transport"), "example.com smtp:[192.0.2.1]\nlists.example.com mailman:\n.example.net :[192.0.2.2]\n");
     expect(refusals(`transport_maps = "hash:${dir}/transport"\n`)).toEqual([
-      `line 1: transport_maps = "hash:${dir}/transport": table hash:${dir}/transport routes mail to transport "mailman" (line 2), which postern does not have (local, smtp, relay, lmtp, error, discard, retry); change the table`,
+      `line 1: transport_maps = "hash:${dir}/transport": table hash:${dir}/transport routes mail to transport "mailman" (line 2), which postern does not have (local, virtual, smtp, relay, lmtp, error, discard, retry); change the table`,
     ]);
     expect(refusals('transport_maps = "inline:{example.org = relay:[192.0.2.3]}"\n')).toEqual([]);
   } finally {
