@@ -6,11 +6,11 @@
  * account made for the run. Mail from sendmail and over SMTP lands in those
  * files owned by vmail, with Return-Path: and Delivered-To:; an unknown
  * user bounces with Postfix's words (and is refused at RCPT over SMTP); a
- * symlink planted at an mbox path is refused; a uid below
+ * symlink or a hard link planted at an mbox path is refused; a uid below
  * virtual_minimum_uid defers.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chownSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { PasswdEntry } from "../../../src/util/passwd.ts";
 import { freePort } from "../../helpers/smtpd-system.ts";
@@ -52,7 +52,7 @@ describe.skipIf(!isRoot)("virtual mailboxes for a hosted domain", () => {
     chownSync(join(base, "example.net"), vmail.uid, vmail.gid);
     const mailboxes = sys.etcFile(
       "vmailbox",
-      ["alice@example.net  example.net/alice/", "bob@example.net    example.net/bob", "eve@example.net    example.net/eve", "dave@example.net   example.net/dave/", ""].join("\n"),
+      ["alice@example.net  example.net/alice/", "bob@example.net    example.net/bob", "eve@example.net    example.net/eve", "dave@example.net   example.net/dave/", "frank@example.net  example.net/frank", ""].join("\n"),
     );
     // dave's uid is below virtual_minimum_uid (100); everyone else in the domain is vmail
     const uids = sys.etcFile("vuid", `dave@example.net 50\n@example.net ${vmail.uid}\n`);
@@ -112,6 +112,16 @@ describe.skipIf(!isRoot)("virtual mailboxes for a hosted domain", () => {
     await sys!.waitForLog(/to=<eve@example\.net>, relay=virtual, .*status=deferred \(delivery failed to mailbox .*\/example\.net\/eve: .*symbolic link/);
     expect(readFileSync(target, "utf8")).toBe("");
     expect(lstatSync(join(base, "example.net", "eve")).isSymbolicLink()).toBe(true);
+  });
+
+  test("a hard link planted at an mbox path is refused: the other name's file is not appended to", async () => {
+    const target = join(sys!.dir, "victim-hard");
+    writeFileSync(target, "");
+    chownSync(target, vmail.uid, vmail.gid);
+    linkSync(target, join(base, "example.net", "frank"));
+    await sys!.send(["frank@example.net"], message("vhardlink"), { sender: `${sender.name}@${HOST}` });
+    await sys!.waitForLog(/to=<frank@example\.net>, relay=virtual, .*status=deferred \(delivery failed to mailbox .*\/example\.net\/frank: file has 2 hard links\)/);
+    expect(readFileSync(target, "utf8")).toBe("");
   });
 
   test("a uid below virtual_minimum_uid defers with Postfix's words, and nothing is created", async () => {

@@ -12,6 +12,16 @@ function refusals(text: string): string[] {
 }
 
 describe("settings that ask for something postern does not do", () => {
+  test("virtual(8): its settings are acted on; a relative virtual_mailbox_base or an unknown lock is refused", () => {
+    const ok = 'virtual_transport = "virtual"\nvirtual_mailbox_base = "/var/mail/vhosts"\nvirtual_uid_maps = "static:5000"\nvirtual_gid_maps = "static:5000"\nvirtual_minimum_uid = 1000\nvirtual_mailbox_limit = 0\nvirtual_mailbox_lock = "flock"\n';
+    expect(refusals(ok)).toEqual([]);
+    const r = refusals('virtual_mailbox_base = "vhosts"\nvirtual_mailbox_lock = "fcntl, lockf"\n');
+    expect(r).toEqual([
+      'line 1: virtual_mailbox_base = "vhosts": do not specify relative pathname: "vhosts"; write the absolute directory',
+      'line 2: virtual_mailbox_lock = "fcntl, lockf": unknown locking method "lockf"; use fcntl, flock or dotlock',
+    ]);
+  });
+
   test("a transport postern has no agent for, myorigin read from a file", () => {
     const r = refusals('default_transport = "maildrop"\nmyorigin = "/etc/mailname"\nrelay_transport = "smtp:[relay.example]:587"\nlocal_transport = "local:$myhostname"\n');
     expect(r).toHaveLength(2);
