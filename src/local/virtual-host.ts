@@ -11,7 +11,8 @@
  * Return-Path:, X-Original-To: and Delivered-To:, as Postfix's virtual(8).
  *
  * Runs in the local service (root; in unprivileged mode everything is
- * written in-process as the invoking user). The paths come from the agent,
+ * written in-process as the invoking user, and strict_mailbox_ownership
+ * expects that user). The paths come from the agent,
  * built from untrusted table results and checked there and in the writers.
  */
 import type { Config } from "../global/config/config.ts";
@@ -20,7 +21,10 @@ import type { VirtualSettings } from "../virtual/settings.ts";
 import { deliveredToAddresses, envelopePrefix } from "./message-copy.ts";
 import type { Performer } from "./worker/performer.ts";
 
-export function createVirtualHost(config: Config, performer: Performer): VirtualHost {
+/** `privileged`: jobs run as the mapped ids (root's worker pool); otherwise everything is the invoking user's. */
+export function createVirtualHost(config: Config, performer: Performer, privileged = process.getuid?.() === 0): VirtualHost {
+  // unprivileged mode writes every mailbox as the invoking user: that is the owner to expect
+  const owner = (w: VirtualWrite) => (privileged ? w.uid : (process.getuid?.() ?? w.uid));
   const attempts = Math.max(1, config.int("deliver_lock_attempts"));
   const delayMs = config.time("deliver_lock_delay") * 1000;
   const staleSeconds = config.time("stale_lock_time");
@@ -46,7 +50,7 @@ export function createVirtualHost(config: Config, performer: Performer): Virtual
                 lock: { ...s.locks, dotlockMayFail: false, attempts, delayMs, staleSeconds },
                 sizeLimit: s.mailboxLimit,
                 defaultDsn: "4.2.0",
-                mailbox: { ownerUid: s.strictMailboxOwnership ? w.uid : undefined },
+                mailbox: { ownerUid: s.strictMailboxOwnership ? owner(w) : undefined },
                 within: w.within,
               },
               content,

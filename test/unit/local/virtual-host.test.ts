@@ -63,6 +63,15 @@ describe("createVirtualHost", () => {
     expect(readFileSync(target, "utf8")).toBe("");
   });
 
+  test("unprivileged mode: the mailbox is the invoking user's, so a mapped uid of someone else does not defer it", async () => {
+    const unprivileged = createVirtualHost(config, new InProcessPerformer(), false);
+    const path = join(base, "example.net", "carol");
+    const w: VirtualWrite = { kind: "mbox", path, within: base, uid: uid + 5000, gid, sender: "", originalTo: "carol@example.net", deliveredTo: "carol@example.net" };
+    expect(await unprivileged.write(w, settings, content)).toEqual({ ok: true });
+    expect(await unprivileged.write(w, settings, content)).toEqual({ ok: true });
+    expect(readFileSync(path, "utf8").match(/^From MAILER-DAEMON /gm)).toHaveLength(2);
+  });
+
   test("a Maildir that cannot be created defers (4.2.0), unlike local(8)'s 5.2.0", async () => {
     writeFileSync(join(base, "example.net", "file"), "");
     expect(await write("maildir", join(base, "example.net", "file", "sub") + "/")).toMatchObject({ ok: false, dsn: "4.2.0" });
