@@ -72,6 +72,31 @@ describe("createVirtualHost", () => {
     expect(readFileSync(path, "utf8").match(/^From MAILER-DAEMON /gm)).toHaveLength(2);
   });
 
+  test("virtual_mailbox_lock: a dotlock held by someone else defers only when dotlock is one of the locks", async () => {
+    const path = join(base, "example.net", "locked");
+    writeFileSync(`${path}.lock`, "");
+    const w: VirtualWrite = { kind: "mbox", path, within: base, uid, gid, sender: "", originalTo: "x@example.net", deliveredTo: "x@example.net" };
+    const timing = 'deliver_lock_attempts = 1\ndeliver_lock_delay = "1s"\n';
+    const dot = configIn(root, `${timing}virtual_mailbox_lock = "dotlock"\n`);
+    const r = await createVirtualHost(dot, new InProcessPerformer()).write(w, readVirtualSettings(dot), content);
+    expect(r).toMatchObject({ ok: false, dsn: "4.2.0" });
+    const fcntl = configIn(root, `${timing}virtual_mailbox_lock = "fcntl"\n`);
+    expect(await createVirtualHost(fcntl, new InProcessPerformer()).write(w, readVirtualSettings(fcntl), content)).toEqual({ ok: true });
+  });
+
+  test("virtual_mailbox_limit: a write that would pass it fails permanently (5.2.2 File too large)", async () => {
+    const small = configIn(root, "message_size_limit = 100\nvirtual_mailbox_limit = 400\n");
+    const s = readVirtualSettings(small);
+    const h = createVirtualHost(small, new InProcessPerformer());
+    const path = join(base, "example.net", "full");
+    const w: VirtualWrite = { kind: "mbox", path, within: base, uid, gid, sender: "", originalTo: "x@example.net", deliveredTo: "x@example.net" };
+    expect(await h.write(w, s, content)).toEqual({ ok: true });
+    expect(await h.write(w, s, content)).toEqual({ ok: true });
+    expect(await h.write(w, s, content)).toMatchObject({ ok: false, dsn: "5.2.2", text: expect.stringContaining("File too large") });
+    const big = Buffer.from(`Subject: big\n\n${"x".repeat(500)}\n`);
+    expect(await h.write({ ...w, kind: "maildir", path: join(base, "example.net", "fullmd") + "/" }, s, big)).toMatchObject({ ok: false, dsn: "5.2.2" });
+  });
+
   test("a Maildir that cannot be created defers (4.2.0), unlike local(8)'s 5.2.0", async () => {
     writeFileSync(join(base, "example.net", "file"), "");
     expect(await write("maildir", join(base, "example.net", "file", "sub") + "/")).toMatchObject({ ok: false, dsn: "4.2.0" });
