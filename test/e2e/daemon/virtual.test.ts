@@ -2,7 +2,7 @@
  * virtual(8) through the whole running system as root: a hosted domain
  * (virtual_mailbox_domains = example.net) whose mailboxes are not UNIX
  * accounts, a texthash virtual_mailbox_maps with a Maildir user (alice) and
- * an mbox user (bob), virtual_uid_maps/virtual_gid_maps giving a vmail
+ * an mbox user (bob) and an sqlite one with a Maildir user (sql), virtual_uid_maps/virtual_gid_maps giving a vmail
  * account made for the run. Mail from sendmail and over SMTP lands in those
  * files owned by vmail, with Return-Path: and Delivered-To:; an unknown
  * user bounces with Postfix's words (and is refused at RCPT over SMTP); a
@@ -10,6 +10,7 @@
  * virtual_minimum_uid defers.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
 import { chownSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { PasswdEntry } from "../../../src/util/passwd.ts";
@@ -54,6 +55,13 @@ describe.skipIf(!isRoot)("virtual mailboxes for a hosted domain", () => {
       "vmailbox",
       ["alice@example.net  example.net/alice/", "bob@example.net    example.net/bob", "eve@example.net    example.net/eve", "dave@example.net   example.net/dave/", "frank@example.net  example.net/frank", ""].join("\n"),
     );
+    // a second table, an SQLite database as the seed's set-up keeps its users in
+    const dbPath = join(sys.etc, "vmail.db");
+    const db = new Database(dbPath, { create: true });
+    db.run("CREATE TABLE mailbox (username TEXT PRIMARY KEY, maildir TEXT)");
+    db.run("INSERT INTO mailbox VALUES ('sql@example.net', 'example.net/sql/')");
+    db.close();
+    const sqlCf = sys.etcFile("vmailbox-sqlite.cf", `dbpath = ${dbPath}\nquery = SELECT maildir FROM mailbox WHERE username='%s'\n`);
     // dave's uid is below virtual_minimum_uid (100); everyone else in the domain is vmail
     const uids = sys.etcFile("vuid", `dave@example.net 50\n@example.net ${vmail.uid}\n`);
     port = freePort();
@@ -61,7 +69,7 @@ describe.skipIf(!isRoot)("virtual mailboxes for a hosted domain", () => {
       {
         virtual_mailbox_domains: "example.net",
         virtual_mailbox_base: base,
-        virtual_mailbox_maps: `texthash:${mailboxes}`,
+        virtual_mailbox_maps: `texthash:${mailboxes}, sqlite:${sqlCf}`,
         virtual_uid_maps: `texthash:${uids}`,
         virtual_gid_maps: `static:${vmail.gid}`,
       },
@@ -83,6 +91,13 @@ describe.skipIf(!isRoot)("virtual mailboxes for a hosted domain", () => {
     }
     await sys!.waitForLog(/to=<alice@example\.net>, relay=virtual, .*status=sent \(delivered to maildir\)/);
     await sys!.waitForLog(/to=<bob@example\.net>, relay=virtual, .*status=sent \(delivered to mailbox\)/);
+  });
+
+  test("a user found in an sqlite: virtual_mailbox_maps gets the message too", async () => {
+    await sys!.send(["sql@example.net"], message("vsqlite"), { sender: `${sender.name}@${HOST}` });
+    const dir = join(base, "example.net", "sql");
+    expect(await inMaildir(dir, "vsqlite")).toContain("Delivered-To: sql@example.net\n");
+    expect(statSync(dir).uid).toBe(vmail.uid);
   });
 
   test("SMTP: mail for the hosted domain is delivered, not sent to the domain's MX", async () => {
