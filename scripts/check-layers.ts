@@ -7,7 +7,7 @@
  *
  * Layers, lowest first: `util` (and the leaf files directly in src/, such as
  * version.ts) <- `global` <- `daemon`, `cleanup` (shared by the roles) <- the
- * role folders (cmd, master, smtpd, pickup, qmgr, smtp, local, bounce; an
+ * role folders (cmd, master, smtpd, pickup, qmgr, smtp, local, virtual, bounce; an
  * unlisted folder counts as a role). A file may import its own
  * folder and lower layers only: no role imports another role, `cmd/` never
  * imports a daemon folder, and nothing imports the entry files main.ts,
@@ -35,12 +35,13 @@ const SHARED_LAYERS: Record<string, readonly string[]> = {
   daemon: ["util", "(base)", "global", "daemon", "cleanup"],
   cleanup: ["util", "(base)", "global", "daemon", "cleanup"],
 };
-export const ROLE_FOLDERS = ["cmd", "master", "smtpd", "pickup", "qmgr", "showq", "smtp", "local", "bounce"];
+export const ROLE_FOLDERS = ["cmd", "master", "smtpd", "pickup", "qmgr", "showq", "smtp", "local", "virtual", "bounce"];
 /**
  * In-process delivery agents: role folders that run inside another role's process, and the only roles
- * that may import them. The SMTP/LMTP client and the notification builder run in the queue manager.
+ * that may import them. The SMTP/LMTP client and the notification builder run in the queue manager;
+ * the virtual agent runs in the local service, which writes for it through its worker layer.
  */
-export const IN_PROCESS_AGENTS: Record<string, readonly string[]> = { smtp: ["qmgr"], bounce: ["qmgr"] };
+export const IN_PROCESS_AGENTS: Record<string, readonly string[]> = { smtp: ["qmgr"], bounce: ["qmgr"], virtual: ["local"] };
 /** Role folders that are daemons: cmd/ must not import them (nor src/daemon/). */
 const DAEMON_FOLDERS = new Set(["daemon", ...ROLE_FOLDERS.filter((f) => f !== "cmd")]);
 const ENTRY_FILES = new Set(["main.ts", "roles.ts", "dispatch.ts"]);

@@ -69,22 +69,28 @@ function workerEnvironment(config: Config): Record<string, string> {
   return env;
 }
 
+/**
+ * Where jobs run: workers that become each identity (root), or this process (unprivileged).
+ * The virtual agent's writes use one of these too (virtual-host.ts).
+ */
+export function createPerformer(config: Config, options: Pick<LocalAgentOptions, "privileged" | "workerCommand" | "workerIdleMs"> = {}): Performer {
+  const privileged = options.privileged ?? process.getuid?.() === 0;
+  if (!privileged) return new InProcessPerformer();
+  return new WorkerPool({
+    command: options.workerCommand ?? [process.execPath, "local-worker"],
+    argv0: "postern",
+    env: workerEnvironment(config),
+    cwd: config.str("queue_directory"),
+    idleMs: options.workerIdleMs,
+    jobTimeoutMs: localDeliveryLimits(config).jobMs,
+  });
+}
+
 export function createLocalAgent(config: Config, options: LocalAgentOptions = {}): LocalAgent {
   const settings = readLocalSettings(config);
   const limits = localDeliveryLimits(config);
   const privileged = options.privileged ?? process.getuid?.() === 0;
-  const performer =
-    options.performer ??
-    (privileged
-      ? new WorkerPool({
-          command: options.workerCommand ?? [process.execPath, "local-worker"],
-          argv0: "postern",
-          env: workerEnvironment(config),
-          cwd: settings.queueDirectory,
-          idleMs: options.workerIdleMs,
-          jobTimeoutMs: limits.jobMs,
-        })
-      : new InProcessPerformer());
+  const performer = options.performer ?? createPerformer(config, { ...options, privileged });
   let opener: Promise<TableOpener> | undefined;
   const services = new LocalServices({
     settings,

@@ -18,7 +18,31 @@ import { serviceSocket, serviceSocketPath } from "../global/ipc/service-sockets.
 import { isQueueId } from "../global/queue/names.ts";
 import type { Config } from "../global/config/config.ts";
 import { log } from "../util/log.ts";
-import { createLocalAgent, type LocalAgent } from "./agent.ts";
+import { createVirtualAgent } from "../virtual/agent.ts";
+import { createLocalAgent, createPerformer, type LocalAgent } from "./agent.ts";
+import { createVirtualHost } from "./virtual-host.ts";
+
+/** The agents this service runs: local(8), and virtual(8) for the `virtual` transport (docs/architecture.md). */
+export interface ServedAgents {
+  local: LocalAgent;
+  virtual: LocalAgent;
+}
+
+export function createServedAgents(config: Config): ServedAgents {
+  const local = createLocalAgent(config);
+  let virtual: LocalAgent;
+  try {
+    virtual = createVirtualAgent(config, { host: createVirtualHost(config, createPerformer(config)), queueDirectory: config.str("queue_directory") });
+  } catch (err) {
+    void local.close();
+    throw err;
+  }
+  return { local, virtual };
+}
+
+function closeAgents(a: ServedAgents): Promise<unknown> {
+  return Promise.all([a.local.close(), a.virtual.close()]);
+}
 
 const NOTIFY = new Set(["NEVER", "SUCCESS", "FAILURE", "DELAY"]);
 
@@ -61,15 +85,15 @@ export function validateRequest(raw: unknown, queueDirectory: string): DeliveryR
 }
 
 export async function main(args: string[]): Promise<number> {
-  let agent: LocalAgent | undefined;
+  let agent: ServedAgents | undefined;
   let config: Config | undefined;
-  const inFlight = new Map<LocalAgent, number>();
-  const retired = new Set<LocalAgent>();
-  const closeIfIdle = (a: LocalAgent) => {
+  const inFlight = new Map<ServedAgents, number>();
+  const retired = new Set<ServedAgents>();
+  const closeIfIdle = (a: ServedAgents) => {
     if (retired.has(a) && !inFlight.get(a)) {
       retired.delete(a);
       inFlight.delete(a);
-      void a.close();
+      void closeAgents(a);
     }
   };
   const ctx = await startDaemon(args, {
@@ -77,7 +101,7 @@ export async function main(args: string[]): Promise<number> {
     role: "local",
     onReload: (c) => {
       try {
-        const next = createLocalAgent(c);
+        const next = createServedAgents(c);
         if (agent) {
           retired.add(agent);
           closeIfIdle(agent);
@@ -90,7 +114,7 @@ export async function main(args: string[]): Promise<number> {
     },
   });
   config = ctx.config;
-  agent = createLocalAgent(config);
+  agent = createServedAgents(config);
   // private/ (0700, mail_owner) is the guard, as with Postfix's private sockets; the socket is the
   // master's (passed on), or made with its mode at bind time, never chmod-ed by path: root must not
   // act on a name in a directory mail_owner can write
@@ -100,7 +124,7 @@ export async function main(args: string[]): Promise<number> {
     const a = agent!;
     inFlight.set(a, (inFlight.get(a) ?? 0) + 1);
     try {
-      return { results: await a.deliver(request) };
+      return { results: await (request.transport === "virtual" ? a.virtual : a.local).deliver(request) };
     } finally {
       inFlight.set(a, inFlight.get(a)! - 1);
       closeIfIdle(a);
@@ -108,7 +132,7 @@ export async function main(args: string[]): Promise<number> {
   }, ctx.listenFd);
   await ctx.stopped;
   server.close();
-  await agent.close();
+  await closeAgents(agent);
   log.info("stopped");
   return 0;
 }

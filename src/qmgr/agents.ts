@@ -1,6 +1,7 @@
 /**
  * Transport names to delivery agents. local is a separate service (it runs
- * as root to deliver as each recipient) reached over private/local; error,
+ * as root to deliver as each recipient) reached over private/local, and so
+ * is virtual (the same service runs both: it writes as the mapped uid); error,
  * discard and retry are answered here, as Postfix's trivial agents would.
  * The smtp, relay and lmtp transports are the SMTP/LMTP client in
  * src/smtp, which runs in this process (async I/O).
@@ -64,7 +65,8 @@ export function localServiceTimeoutMs(config: Config): number {
   return localDeliveryLimits(config).serviceWaitMs;
 }
 
-function localServiceAgent(config: Config): DeliveryAgent {
+/** local(8), and virtual(8) (run by the same service, src/local/service.ts): `relay` names which in failures. */
+function localServiceAgent(config: Config, relay: "local" | "virtual"): DeliveryAgent {
   return {
     async deliver(req) {
       try {
@@ -73,7 +75,7 @@ function localServiceAgent(config: Config): DeliveryAgent {
         if (!Array.isArray(results)) throw new Error("no results in the response");
         return results as RecipientResult[];
       } catch (err) {
-        return allRecipients(req, { status: "deferred", dsn: "4.3.0", reason: `mail transport unavailable: ${(err as Error).message}`, relay: "local" });
+        return allRecipients(req, { status: "deferred", dsn: "4.3.0", reason: `mail transport unavailable: ${(err as Error).message}`, relay });
       }
     },
   };
@@ -92,7 +94,9 @@ function smtpAgentFor(config: Config, lmtp: boolean): DeliveryAgent {
 export function agentFor(config: Config, transport: string): DeliveryAgent {
   switch (transport) {
     case "local":
-      return localServiceAgent(config);
+      return localServiceAgent(config, "local");
+    case "virtual":
+      return localServiceAgent(config, "virtual");
     case "error":
       return errorAgent;
     case "discard":

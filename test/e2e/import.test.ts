@@ -138,10 +138,9 @@ describe("the seed documents' configurations", () => {
       at(31, `transport_maps = "mysql:/etc/postfix/mysql-transport.cf": ${mysql}`),
       at(32, `virtual_maps = "mysql:/etc/postfix/mysql-virtual.cf": ${mysql}`),
       at(33, `local_recipient_maps = "$alias_maps $virtual_mailbox_maps unix:passwd.byname": ${mysql}`),
-      at(35, 'virtual_mailbox_base = "/home/vmail": postern does not implement Postfix\'s virtual_mailbox_base; remove the setting'),
       at(36, `virtual_mailbox_maps = "mysql:/etc/postfix/mysql-virtual-maps.cf": ${mysql}`),
-      at(37, 'virtual_uid_maps = "mysql:/etc/postfix/mysql-virtual-uid.cf": postern does not implement Postfix\'s virtual_uid_maps; remove the setting'),
-      at(38, 'virtual_gid_maps = "mysql:/etc/postfix/mysql-virtual-gid.cf": postern does not implement Postfix\'s virtual_gid_maps; remove the setting'),
+      at(37, `virtual_uid_maps = "mysql:/etc/postfix/mysql-virtual-uid.cf": ${mysql}`),
+      at(38, `virtual_gid_maps = "mysql:/etc/postfix/mysql-virtual-gid.cf": ${mysql}`),
     ]);
     expect(r.stderr).toContain("queue_directory: not carried: Postfix's queue");
     expect(r.stderr).toContain("nothing written (--force writes them commented out)");

@@ -71,6 +71,7 @@ const BUILT_IN: Record<string, string> = {
   error: "the error transport inside qmgr",
   discard: "the discard transport inside qmgr",
   local: "postern's local role",
+  virtual: "the virtual agent inside postern's local role (transport virtual)",
   anvil: "the connection counters inside smtpd",
   scache: "the connection cache inside the SMTP client",
   postlogd: "postern's logging (maillog_file or syslog)",
@@ -80,7 +81,7 @@ const BUILT_IN: Record<string, string> = {
 };
 
 /** The client transports postern has under these names only. */
-const TRANSPORT_NAMES: Record<string, string[]> = { smtp: ["smtp", "relay"], lmtp: ["lmtp"], local: ["local"], error: ["error", "retry"], discard: ["discard"] };
+const TRANSPORT_NAMES: Record<string, string[]> = { smtp: ["smtp", "relay"], lmtp: ["lmtp"], local: ["local"], virtual: ["virtual"], error: ["error", "retry"], discard: ["discard"] };
 
 const WELL_KNOWN_PORTS: Record<string, number> = { smtp: 25, submission: 587, smtps: 465, submissions: 465, lmtp: 24 };
 
@@ -269,7 +270,7 @@ function writeServices(
   w.comment("# process_limit, and master.cf's -o overrides as keys). Postfix's internal services are built into postern.");
   // maxproc of the delivery transports is postern's NAME_process_limit: top-level keys, before any table
   for (const e of master) {
-    if ((e.type === "unix" && ["smtp", "relay", "local", "lmtp"].includes(e.name) && BUILT_IN[e.command] && TRANSPORT_NAMES[e.command]?.includes(e.name)) && /^\d+$/.test(e.maxproc) && e.maxproc !== "0") {
+    if ((e.type === "unix" && ["smtp", "relay", "local", "virtual", "lmtp"].includes(e.name) && BUILT_IN[e.command] && TRANSPORT_NAMES[e.command]?.includes(e.name)) && /^\d+$/.test(e.maxproc) && e.maxproc !== "0") {
       const name = `${e.name}_process_limit`;
       if (mainValues.has(name)) continue;
       w.comment(`# maxproc of the ${e.name} transport in master.cf`);
@@ -342,9 +343,7 @@ function writeServices(
     const why =
       e.command === "pipe"
         ? "postern has no pipe(8) delivery agent"
-        : e.command === "virtual"
-          ? "postern has no virtual(8) delivery agent"
-          : e.command === "spawn"
+        : e.command === "spawn"
             ? "postern has no spawn(8) (policy servers must listen on a socket of their own)"
             : names
               ? `postern's ${e.command} client runs only as the transport${names.length > 1 ? "s" : ""} ${names.join(", ")}`

@@ -41,7 +41,7 @@ export function refuseLocalHandOff(value: string): string | undefined {
 }
 
 /** The transports the queue manager can hand mail to (src/qmgr/agents.ts). */
-export const POSTERN_TRANSPORTS = ["local", "smtp", "relay", "lmtp", "error", "discard", "retry"];
+export const POSTERN_TRANSPORTS = ["local", "virtual", "smtp", "relay", "lmtp", "error", "discard", "retry"];
 
 /** local_transport, default_transport, relay_transport: "transport[:nexthop]". */
 export function refuseUnknownTransport(value: string): string | undefined {
@@ -49,7 +49,23 @@ export function refuseUnknownTransport(value: string): string | undefined {
   if (v === "") return undefined;
   const transport = v.split(":")[0]!.toLowerCase();
   if (POSTERN_TRANSPORTS.includes(transport)) return undefined;
-  return `transport "${transport}" is not one postern has (${POSTERN_TRANSPORTS.join(", ")}); postern has no master.cf delivery services such as pipe(8) or virtual(8)`;
+  return `transport "${transport}" is not one postern has (${POSTERN_TRANSPORTS.join(", ")}); postern has no master.cf delivery services such as pipe(8)`;
+}
+
+/** virtual_mailbox_base: virtual(8) stops at a relative one ("do not specify relative pathname"). */
+export function refuseRelativeDirectory(value: string): string | undefined {
+  const v = value.trim();
+  if (v === "" || v.startsWith("/")) return undefined;
+  return `do not specify relative pathname: "${v}"; write the absolute directory`;
+}
+
+/** virtual_mailbox_lock: fcntl, flock and dotlock, at least one. */
+export function refuseMailboxLock(value: string): string | undefined {
+  const words = splitList(value);
+  const unknown = words.filter((w) => !["fcntl", "flock", "dotlock"].includes(w.toLowerCase()));
+  if (unknown.length) return `unknown locking method ${unknown.map((w) => `"${w}"`).join(", ")}; use fcntl, flock or dotlock`;
+  if (words.length === 0) return "no mailbox locking method; use fcntl, flock or dotlock";
+  return undefined;
 }
 
 /** myorigin: Postfix reads a value starting with "/" from that file (Debian's /etc/mailname); postern does not. */

@@ -58,6 +58,8 @@ export interface MaildirJob {
   hostname: string;
   /** A mailbox: the directory the maildir must lie in (the spool directory or the home); the writer checks. */
   within?: string;
+  /** Status for errors without a better one: 5.2.0 for local(8), 4.2.0 for virtual(8) (it defers). */
+  defaultDsn?: string;
 }
 
 export interface CommandJob {

@@ -69,7 +69,7 @@ export async function deliverToMaildir(job: MaildirJob, content: Uint8Array): Pr
       warnings.push(`maildir access problem for UID/GID=${process.getuid?.()}/${process.getgid?.()}: ${text}`);
       warnings.push("perhaps you need to create the maildirs in advance");
     }
-    return { ok: false as const, dsn: mboxDsn(code, "5.2.0"), text, ...(code ? { code } : {}), warnings };
+    return { ok: false as const, dsn: mboxDsn(code, job.defaultDsn ?? "5.2.0"), text, ...(code ? { code } : {}), warnings };
   };
   const create = () => open(tmpFile, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
   // directories whose entries changed because we made directories in them: synced before success

@@ -99,3 +99,13 @@ test("the queue manager waits for the local service longer than the service's ow
     expect(wait).toBeGreaterThan(c.time("command_time_limit") * 1000);
   }
 });
+
+test("the virtual transport's limits: Postfix's defaults, and its own parameters accepted by the configuration check", () => {
+  const d = config();
+  expect([recipientLimit(d, "virtual"), concurrencyLimit(d, "virtual"), processLimit(d, "virtual")]).toEqual([50, 20, 100]);
+  const c = config("virtual_destination_recipient_limit = 1\nvirtual_destination_concurrency_limit = 3\nvirtual_process_limit = 4\n");
+  expect(c.validate()).toEqual([]);
+  expect([recipientLimit(c, "virtual"), concurrencyLimit(c, "virtual"), processLimit(c, "virtual")]).toEqual([1, 3, 4]);
+  // one recipient per delivery: the queue is the mailbox's address, as Postfix's qmgr names it
+  expect(queueName(c, "virtual", "example.net", "Alice@example.net")).toBe("alice@example.net");
+});

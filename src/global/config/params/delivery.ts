@@ -1,6 +1,6 @@
 /** Address resolution and local delivery. */
 import { p, raw, t, refusing, unsupported, type ParamDef } from "../param-def.ts";
-import { refuseLocalHandOff, refuseUnknownTransport } from "../value-checks.ts";
+import { refuseLocalHandOff, refuseMailboxLock, refuseRelativeDirectory, refuseUnknownTransport } from "../value-checks.ts";
 
 export const deliveryParams: ParamDef[] = [
   p("swap_bangpath", "bool", "yes", "Rewrite site!user to user@site", ["cleanup", "trivial-rewrite"]),
@@ -40,6 +40,12 @@ export const deliveryParams: ParamDef[] = [
   t("deliver_lock_delay", "s", "1s", "Time between attempts to lock a mailbox", ["local"]),
   t("stale_lock_time", "s", "500s", "Age after which a mailbox dotlock is removed", ["local"]),
   p("prepend_delivered_header", "list", "command, file, forward", "When to add Delivered-To:", ["local"]),
+  refusing(p("virtual_mailbox_base", "str", "", "Directory all virtual_mailbox_maps results are relative to", ["virtual"]), refuseRelativeDirectory),
+  p("virtual_uid_maps", "list", "", "Tables with the uid a virtual mailbox is written as", ["virtual"]),
+  p("virtual_gid_maps", "list", "", "Tables with the gid a virtual mailbox is written as", ["virtual"]),
+  p("virtual_minimum_uid", "int", "100", "Smallest uid virtual_uid_maps may give", ["virtual"]),
+  p("virtual_mailbox_limit", "int", "51200000", "Maximal size of a virtual mbox file or maildir message", ["virtual"]),
+  refusing(p("virtual_mailbox_lock", "list", "fcntl, dotlock", "Locks used for virtual mbox delivery", ["virtual"]), refuseMailboxLock),
   p("virtual_alias_maps", "list", "$virtual_maps", "Tables of virtual aliases", ["cleanup"]),
   p("virtual_maps", "list", "", "Obsolete name of virtual_alias_maps", ["cleanup"]),
   unsupported(p("canonical_maps", "list", "", "Address mapping tables for envelope and header addresses", ["cleanup"]), "cleanup does no canonical address mapping yet"),

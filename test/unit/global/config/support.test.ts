@@ -12,6 +12,16 @@ function refusals(text: string): string[] {
 }
 
 describe("settings that ask for something postern does not do", () => {
+  test("virtual(8): its settings are acted on; a relative virtual_mailbox_base or an unknown lock is refused", () => {
+    const ok = 'virtual_transport = "virtual"\nvirtual_mailbox_base = "/var/mail/vhosts"\nvirtual_uid_maps = "static:5000"\nvirtual_gid_maps = "static:5000"\nvirtual_minimum_uid = 1000\nvirtual_mailbox_limit = 0\nvirtual_mailbox_lock = "flock"\n';
+    expect(refusals(ok)).toEqual([]);
+    const r = refusals('virtual_mailbox_base = "vhosts"\nvirtual_mailbox_lock = "fcntl, lockf"\n');
+    expect(r).toEqual([
+      'line 1: virtual_mailbox_base = "vhosts": do not specify relative pathname: "vhosts"; write the absolute directory',
+      'line 2: virtual_mailbox_lock = "fcntl, lockf": unknown locking method "lockf"; use fcntl, flock or dotlock',
+    ]);
+  });
+
   test("a transport postern has no agent for, myorigin read from a file", () => {
     const r = refusals('default_transport = "maildrop"\nmyorigin = "/etc/mailname"\nrelay_transport = "smtp:[relay.example]:587"\nlocal_transport = "local:$myhostname"\n');
     expect(r).toHaveLength(2);
@@ -76,7 +86,7 @@ test("transport_maps: a table that routes mail to a transport postern lacks (a p
   try {
     writeFileSync(join(dir, "transport"), "example.com smtp:[192.0.2.1]\nlists.example.com mailman:\n.example.net :[192.0.2.2]\n");
     expect(refusals(`transport_maps = "hash:${dir}/transport"\n`)).toEqual([
-      `line 1: transport_maps = "hash:${dir}/transport": table hash:${dir}/transport routes mail to transport "mailman" (line 2), which postern does not have (local, smtp, relay, lmtp, error, discard, retry); change the table`,
+      `line 1: transport_maps = "hash:${dir}/transport": table hash:${dir}/transport routes mail to transport "mailman" (line 2), which postern does not have (local, virtual, smtp, relay, lmtp, error, discard, retry); change the table`,
     ]);
     expect(refusals('transport_maps = "inline:{example.org = relay:[192.0.2.3]}"\n')).toEqual([]);
   } finally {
