@@ -23,7 +23,8 @@ import { readRequestedQueueFile } from "../global/queue/safe-read.ts";
 import type { Config } from "../global/config/config.ts";
 import { localDeliveryLimits } from "../global/delivery/local-limits.ts";
 import { decodeQueueFile } from "../global/queue/format.ts";
-import type { DeliveryAgent, DeliveryRecipient, DeliveryRequest, RecipientResult } from "../global/delivery/types.ts";
+import type { DeliveryAgent, DeliveryRecipient, DeliveryRequest, ExpandedResult, RecipientResult } from "../global/delivery/types.ts";
+import { summarizeFinals } from "../global/delivery/pass-on.ts";
 import { log } from "../util/log.ts";
 import { finishForwards } from "./forward.ts";
 import { deliveredToAddresses } from "./message-copy.ts";
@@ -157,16 +158,14 @@ export function createLocalAgent(config: Config, options: LocalAgentOptions = {}
   };
 }
 
-/** One result for the recipient: deferred if any part was, bounced if every part bounced, else sent. */
+/**
+ * One result for the recipient: deferred if any part was, bounced if every
+ * part bounced, else sent. Addresses passed to another transport count as
+ * deferred until the queue manager has delivered them (passOn).
+ */
 function summarize(rcpt: DeliveryRecipient, ctx: RecipientContext): RecipientResult {
-  const outcomes = ctx.outcomes;
-  const expanded = outcomes.map((o) => ({ address: o.address, status: o.status, dsn: o.dsn, reason: o.reason, action: o.action }));
-  const pick =
-    outcomes.find((o) => o.status === "deferred") ??
-    (outcomes.length > 0 && outcomes.every((o) => o.status === "bounced") ? outcomes[0] : outcomes.find((o) => o.status === "sent"));
-  if (!pick) {
-    // everything was a duplicate of something already delivered for this recipient
-    return { index: rcpt.index, status: "sent", dsn: "2.0.0", reason: "delivered", relay: "local", action: "delivered", expanded };
-  }
-  return { index: rcpt.index, status: pick.status, dsn: pick.dsn, reason: pick.reason, relay: "local", action: pick.action, expanded };
+  const expanded: ExpandedResult[] = ctx.outcomes.map((o) => ({ address: o.address, status: o.status, dsn: o.dsn, reason: o.reason, action: o.action }));
+  if (ctx.passes.length === 0) return summarizeFinals(rcpt.index, "local", expanded);
+  const pending: ExpandedResult[] = ctx.passes.map((p) => ({ address: p.address, status: "deferred", dsn: "4.3.0", reason: `not yet passed to transport ${p.transport}`, action: "delayed" }));
+  return { ...summarizeFinals(rcpt.index, "local", [...expanded, ...pending]), expanded, passOn: [...ctx.passes] };
 }

@@ -1,5 +1,7 @@
 /**
- * Mailbox delivery, Postfix's deliver_mailbox(): mailbox_command_maps or
+ * Mailbox delivery, Postfix's deliver_mailbox(): mailbox_transport_maps or
+ * mailbox_transport (the recipient is passed to that transport, by the queue
+ * manager), else mailbox_command_maps or
  * mailbox_command, else home_mailbox (a maildir when it ends in "/", an mbox
  * file otherwise), else mail_spool_directory/USER (a maildir when the
  * directory name ends in "/").
@@ -33,10 +35,9 @@ export async function deliverMailbox(parent: LocalState, _usr: UserAttr): Promis
   const parts = msg.parts!;
   const yes = (retry: boolean): Handled => ({ handled: true, retry });
   if (ctx.dup.seen(`mailbox ${parts.local}`)) return yes(false);
-  if (s.mailboxTransport) {
-    ctx.warn(`mailbox_transport "${s.mailboxTransport}" is not supported; deferring mail for ${msg.recipient}`);
-    return yes(ctx.defer(msg, "4.3.5", "mail system configuration error"));
-  }
+  // delegate mailbox delivery to another transport, whether or not the user exists
+  const passed = await passToTransport(state, s.mailboxTransportMaps, s.mailboxTransport);
+  if (passed !== undefined) return yes(passed);
   const pw = ctx.services.getpwnam(parts.user);
   let usr: UserAttr;
   if (pw) usr = ctx.services.userAttr(pw);
@@ -64,6 +65,26 @@ export async function deliverMailbox(parent: LocalState, _usr: UserAttr): Promis
   }
   if (s.mailSpoolDirectory.endsWith("/")) return yes(await deliverMaildir(state, usr, spoolPath, usr.gid, s.mailSpoolDirectory));
   return yes(await deliverMailboxFile(state, usr, spoolPath));
+}
+
+/**
+ * mailbox_transport(_maps) and fallback_transport(_maps): the user's entry
+ * in `maps`, else `service`, gets the recipient (Postfix's deliver_pass);
+ * a failed lookup defers. Undefined when neither applies.
+ */
+export async function passToTransport(state: LocalState, maps: string[], service: string): Promise<boolean | undefined> {
+  const { msg, ctx } = state;
+  if (maps.length > 0) {
+    try {
+      const found = await ctx.services.mapsFind(maps, msg.parts!.user);
+      if (found) return ctx.pass(msg, found.value);
+    } catch (err) {
+      ctx.warn(err instanceof TableError ? err.message : (err as Error).message);
+      return ctx.defer(msg, "4.3.0", "table lookup failure");
+    }
+  }
+  if (service) return ctx.pass(msg, service);
+  return undefined;
 }
 
 async function deliverMailboxFile(parent: LocalState, usr: UserAttr, mailbox: string): Promise<boolean> {

@@ -2,7 +2,7 @@
  * Delivery to one local recipient, Postfix's deliver_recipient() and its
  * switch: loop detection through Delivered-To:, the split into user and
  * extension, then aliases, the owner/:include: forwarding rule, .forward,
- * the mailbox, and finally the unknown-user cases (luser_relay, the
+ * the mailbox, and finally the unknown-user cases (fallback_transport, luser_relay, the
  * required postmaster and MAILER-DAEMON aliases, 5.1.1). Addresses found in
  * an expansion come back through deliverResolvedAddress(): local ones are
  * delivered here recursively, others are forwarded as a new message.
@@ -11,7 +11,7 @@
  */
 import { addressParts, canonicalAddress, withExtension } from "./address.ts";
 import { deliverAlias, deliverDotForward } from "./expansion.ts";
-import { deliverMailbox } from "./mailbox.ts";
+import { deliverMailbox, passToTransport } from "./mailbox.ts";
 import { localExpand } from "./local-expand.ts";
 import { quoteLocalPart } from "./message-copy.ts";
 import { descend, type LocalState, type UserAttr } from "./state.ts";
@@ -107,10 +107,9 @@ async function deliverUnknown(parent: LocalState, usr: UserAttr): Promise<boolea
   const s = ctx.settings;
   const parts = msg.parts!;
   if (ctx.dup.seen(`unknown ${parts.local}`)) return false;
-  if (s.fallbackTransport) {
-    ctx.warn(`fallback_transport "${s.fallbackTransport}" is not supported; deferring mail for ${msg.recipient}`);
-    return ctx.defer(msg, "4.3.5", "mail system configuration error");
-  }
+  // users not found in the aliases or the passwd file
+  const passed = await passToTransport(state, s.fallbackTransportMaps, s.fallbackTransport);
+  if (passed !== undefined) return passed;
   if (s.luserRelay) {
     msg.unmatched = undefined;
     const exp = localExpand(s.luserRelay, expansionValues(state, usr));

@@ -35,8 +35,12 @@ export interface LocalSettings {
   mailboxCommandMaps: string[];
   homeMailbox: string;
   mailSpoolDirectory: string;
+  /** "transport[:nexthop]" local(8) passes mailbox deliveries to (Postfix's deliver_pass), per user from the maps first. */
   mailboxTransport: string;
+  mailboxTransportMaps: string[];
+  /** The same for recipients without a passwd entry, before luser_relay. */
   fallbackTransport: string;
+  fallbackTransportMaps: string[];
   mailboxSizeLimit: number;
   lock: LockPlan;
   commandTimeLimitMs: number;
@@ -101,7 +105,9 @@ export function readLocalSettings(config: Config): LocalSettings {
     homeMailbox: config.str("home_mailbox"),
     mailSpoolDirectory: config.str("mail_spool_directory"),
     mailboxTransport: config.str("mailbox_transport"),
+    mailboxTransportMaps: config.list("mailbox_transport_maps"),
     fallbackTransport: config.str("fallback_transport"),
+    fallbackTransportMaps: config.list("fallback_transport_maps"),
     mailboxSizeLimit,
     lock: {
       dotlock: lockWords.has("dotlock"),

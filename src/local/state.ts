@@ -9,7 +9,8 @@
  * Runs in the local delivery agent.
  */
 import type { NotifyKeyword } from "../global/queue/format.ts";
-import type { DeliveryRequest } from "../global/delivery/types.ts";
+import type { DeliveryRequest, PassOn } from "../global/delivery/types.ts";
+import { splitService } from "../global/delivery/pass-on.ts";
 import type { AddressParts } from "./address.ts";
 import type { ExpansionType, LocalSettings } from "./settings.ts";
 import type { LocalServices } from "./services.ts";
@@ -92,6 +93,8 @@ export class DuplicateFilter {
 export class RecipientContext {
   readonly outcomes: Outcome[] = [];
   readonly forwards = new Map<string, ForwardGroup>();
+  /** Final addresses handed to another transport (mailbox_transport, fallback_transport): the queue manager delivers them. */
+  readonly passes: PassOn[] = [];
   readonly dup: DuplicateFilter;
 
   constructor(
@@ -144,6 +147,18 @@ export class RecipientContext {
   /** Defer for a 4.X.X status, bounce otherwise (Postfix's bounce_workaround without the owner- report). */
   fail(msg: MessageAttr, dsn: string, reason: string): boolean {
     return dsn.startsWith("4") ? this.defer(msg, dsn, reason) : this.bounce(msg, dsn, reason);
+  }
+
+  /**
+   * Hands `msg.recipient` to `service` ("transport[:nexthop]", the request's
+   * next hop when none is given), Postfix's deliver_pass: the queue manager
+   * delivers it through that transport in the same round.
+   */
+  pass(msg: MessageAttr, service: string): boolean {
+    const { transport, nexthop } = splitService(service, this.request.nexthop);
+    log.info(`${this.request.queueId}: passing <${msg.recipient}> to transport=${transport}`);
+    this.passes.push({ address: msg.recipient, transport, nexthop });
+    return false;
   }
 
   /** Queues `msg.recipient` for forwarding as a new message (Postfix's forward_append). */

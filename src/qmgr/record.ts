@@ -14,7 +14,7 @@ import { fsyncSync } from "node:fs";
 import { appendFully } from "../util/durable-file.ts";
 import { log } from "../util/log.ts";
 import { delayFields } from "../global/delivery/delays.ts";
-import type { RecipientResult } from "../global/delivery/types.ts";
+import type { ExpandedResult, RecipientResult } from "../global/delivery/types.ts";
 import { appendDeliveryLog, type DeliveryLogEntry } from "../global/queue/delivery-log.ts";
 import { encodeDoneRecord } from "../global/queue/format.ts";
 import { appendStateRecord, queueFilePath } from "../global/queue/store.ts";
@@ -43,7 +43,7 @@ export function writeDoneRecord(where: { fd: number; syncLater: boolean } | { pa
 export function recordOutcome(ctx: QmgrContext, msg: ActiveMessage, result: RecipientResult, transport: string, started: number, queueFd?: number, syncLater = false): void {
   const rcpt = msg.file.recipients[result.index]!;
   const path = queueFilePath(ctx.queueDir, "active", msg.id);
-  const finals = result.expanded?.length
+  const finals: ExpandedResult[] = result.expanded?.length
     ? result.expanded
     : [{ address: rcpt.address, status: result.status, dsn: result.dsn, reason: result.reason, action: result.action }];
   const now = ctx.now();
@@ -52,7 +52,7 @@ export function recordOutcome(ctx: QmgrContext, msg: ActiveMessage, result: Reci
   });
   const original = rcpt.original ?? rcpt.address;
   // trace/ID: what the -bv and -v reports list, each final address with the relay and the address as received
-  const traceEntry = (f: (typeof finals)[number], action: string): DeliveryLogEntry => ({ ...entry(f.address, f.dsn, f.reason, action), original, relay: result.relay });
+  const traceEntry = (f: (typeof finals)[number], action: string): DeliveryLogEntry => ({ ...entry(f.address, f.dsn, f.reason, action), original, relay: f.relay ?? result.relay });
   const verify = isVerify(msg.file);
   try {
     if (verify) {
@@ -78,7 +78,7 @@ export function recordOutcome(ctx: QmgrContext, msg: ActiveMessage, result: Reci
       // original= and relay= let the report say "(expanded from <alias>)" and "delivery via RELAY:", as Postfix's do
       const reports = finals
         .filter((f) => f.status === "bounced" || (wantsSuccess(f) && !recording))
-        .map((f) => ({ ...entry(f.address, f.dsn, f.reason, f.status === "bounced" ? f.action ?? "failed" : f.action ?? result.action ?? "delivered"), original, relay: result.relay }));
+        .map((f) => ({ ...entry(f.address, f.dsn, f.reason, f.status === "bounced" ? f.action ?? "failed" : f.action ?? result.action ?? "delivered"), original, relay: f.relay ?? result.relay }));
       if (reports.length) appendDeliveryLog(ctx.queueDir, "bounce", msg.id, reports);
       writeDoneRecord(queueFd === undefined ? { path } : { fd: queueFd, syncLater }, result.index, now);
       rcpt.done = true;
@@ -87,10 +87,11 @@ export function recordOutcome(ctx: QmgrContext, msg: ActiveMessage, result: Reci
     log.error(`${msg.id}: cannot record the outcome for <${rcpt.address}>: ${(err as Error).message}`);
   }
   const times = delayFields({ arrival: msg.file.arrivalTime, activated: msg.activatedAt, started, finished: now }, ctx.config.int("delay_logging_resolution_limit"));
-  const tag = `${ctx.config.str("syslog_name")}/${transport}`;
   for (const f of finals) {
     const orig = original !== f.address ? `, orig_to=<${original}>` : "";
     const status = verify ? verifyStatus(f.status) : f.status;
-    log.write("info", `${msg.id}: to=<${f.address}>${orig}, relay=${result.relay}, ${times}, dsn=${f.dsn}, status=${status} (${f.reason})`, tag);
+    // a passed-on address is logged by the transport that delivered it, with its relay (Postfix's lmtp line)
+    const tag = `${ctx.config.str("syslog_name")}/${f.transport ?? transport}`;
+    log.write("info", `${msg.id}: to=<${f.address}>${orig}, relay=${f.relay ?? result.relay}, ${times}, dsn=${f.dsn}, status=${status} (${f.reason})`, tag);
   }
 }

@@ -18,6 +18,7 @@ import { queueFilePath } from "../global/queue/store.ts";
 import { resolveRecipient } from "../global/rewrite/resolve.ts";
 import { type DestinationQueues, queueName, recipientLimit } from "./destinations.ts";
 import { type ActiveMessage, isVerify, type QmgrContext } from "./message.ts";
+import { completePasses, withoutPasses } from "./pass-on.ts";
 import { recordOutcome } from "./record.ts";
 import type { TransportMaps } from "./transport-maps.ts";
 
@@ -133,8 +134,11 @@ async function runJob(ctx: Scheduler, msg: ActiveMessage, job: Job, queueFd: num
   }
   const byIndex = new Map(results.map((r) => [r.index, r]));
   for (const rcpt of job.recipients) {
+    if (!pending.has(rcpt.index)) continue;
+    let result = byIndex.get(rcpt.index) ?? { index: rcpt.index, status: "deferred" as const, dsn: "4.3.0", reason: "delivery agent returned no result", relay: "none" };
+    // local(8) handed addresses to another transport (mailbox_transport, fallback_transport): deliver them first
+    if (result.passOn !== undefined) result = job.transport === "local" ? await completePasses((t) => ctx.agentFor(t), request, result) : withoutPasses(result);
     if (!pending.delete(rcpt.index)) continue;
-    const result = byIndex.get(rcpt.index) ?? { index: rcpt.index, status: "deferred" as const, dsn: "4.3.0", reason: "delivery agent returned no result", relay: "none" };
     recordOutcome(ctx, msg, result, job.transport, started, queueFd, true);
   }
   // One fsync for the D records of the whole delivery (Postfix flushes them without any): each

@@ -29,7 +29,7 @@ const ISSUE_EXAMPLES = `sender_canonical_maps = "hash:/etc/postern/sender_canoni
 canonical_maps = "hash:/etc/postern/canonical"
 always_bcc = "archive@example.com"
 smtp_tls_security_level = "dane-only"
-mailbox_transport = "lmtp:unix:private/dovecot-lmtp"
+error_notice_recipient = "admin@example.com"
 mydestination = "$myhostname, mysql:/etc/postern/x.cf"
 `;
 
@@ -45,7 +45,7 @@ describe("settings postern does not act on are refused", () => {
     expect(r.stderr).toContain(`${file}, line 3: canonical_maps = `);
     expect(r.stderr).toContain(`${file}, line 4: always_bcc = "archive@example.com": postern does not implement always_bcc`);
     expect(r.stderr).toContain(`${file}, line 5: smtp_tls_security_level = "dane-only": TLS level "dane-only" needs DANE`);
-    expect(r.stderr).toContain(`${file}, line 6: mailbox_transport = "lmtp:unix:private/dovecot-lmtp": postern's local delivery cannot hand mail to another transport`);
+    expect(r.stderr).toContain(`${file}, line 6: error_notice_recipient = "admin@example.com": postern does not implement error_notice_recipient`);
     expect(r.stderr).toContain(`${file}, line 7: mydestination = "$myhostname, mysql:/etc/postern/x.cf": postern matches this list against domain names only`);
     for (const l of errors) expect(l).toMatch(/remove|use |list the domains|set it/);
   });

@@ -34,10 +34,13 @@ export function refuseTablesInDomainList(value: string): string | undefined {
   return `postern matches this list against domain names only; "${tables.join(", ")}" (a table or file) is not implemented: list the domains instead`;
 }
 
-/** mailbox_transport, fallback_transport: local(8) cannot hand mail to another transport yet. */
-export function refuseLocalHandOff(value: string): string | undefined {
-  if (value.trim() === "") return undefined;
-  return `postern's local delivery cannot hand mail to another transport ("${value.trim()}"); remove the setting`;
+/** mailbox_transport, fallback_transport: "transport[:nexthop]" naming a transport postern has, not local itself. */
+export function refusePassTransport(value: string): string | undefined {
+  const v = value.trim();
+  if (v === "") return undefined;
+  const transport = v.split(":")[0]!.toLowerCase();
+  if (transport === "local") return `local delivery cannot pass mail to the local transport itself ("${v}")`;
+  return refuseUnknownTransport(v);
 }
 
 /** The transports the queue manager can hand mail to (src/qmgr/agents.ts). */

@@ -76,6 +76,23 @@ export interface RecipientResult {
    * sent; bounced entries beside sent ones still need a bounce report.
    */
   expanded?: ExpandedResult[];
+  /**
+   * Local delivery only: final addresses handed to another transport
+   * (mailbox_transport, fallback_transport and their _maps, Postfix's
+   * deliver_pass). The queue manager delivers each through that transport
+   * in the same round and adds its result to `expanded`; until it has, the
+   * fields above count each of them as deferred, so a pass nobody acts on
+   * is retried, never lost.
+   */
+  passOn?: PassOn[];
+}
+
+/** One address local delivery passes to another transport: "lmtp" / "inet:127.0.0.1:24". */
+export interface PassOn {
+  /** The final address (after alias and .forward expansion). */
+  address: string;
+  transport: string;
+  nexthop: string;
 }
 
 /** One final delivery of an expanded recipient. */
@@ -86,6 +103,9 @@ export interface ExpandedResult {
   dsn: string;
   reason: string;
   action?: string;
+  /** A passed-on address (PassOn): relay= and the transport its log line names. */
+  relay?: string;
+  transport?: string;
 }
 
 /** A delivery agent: delivers one request and reports a result for every recipient in it. */

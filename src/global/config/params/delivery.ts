@@ -1,6 +1,6 @@
 /** Address resolution and local delivery. */
 import { p, raw, t, refusing, unsupported, type ParamDef } from "../param-def.ts";
-import { refuseLocalHandOff, refuseMailboxLock, refuseRelativeDirectory, refuseUnknownTransport } from "../value-checks.ts";
+import { refusePassTransport, refuseMailboxLock, refuseRelativeDirectory, refuseUnknownTransport } from "../value-checks.ts";
 
 export const deliveryParams: ParamDef[] = [
   p("swap_bangpath", "bool", "yes", "Rewrite site!user to user@site", ["cleanup", "trivial-rewrite"]),
@@ -13,8 +13,10 @@ export const deliveryParams: ParamDef[] = [
   refusing(p("relay_transport", "str", "relay", "Transport for relay_domains", ["qmgr"]), refuseUnknownTransport),
   refusing(p("virtual_transport", "str", "virtual", "Transport for virtual_mailbox_domains", ["qmgr"]), refuseUnknownTransport),
   p("transport_maps", "list", "", "Tables that route recipients to transports", ["qmgr"]),
-  refusing(p("mailbox_transport", "str", "", "Transport that delivers to local mailboxes instead of local(8)", ["local"]), refuseLocalHandOff),
-  refusing(p("fallback_transport", "str", "", "Transport for local recipients without a UNIX account", ["local"]), refuseLocalHandOff),
+  refusing(p("mailbox_transport", "str", "", "Transport that delivers to local mailboxes instead of local(8)", ["local"]), refusePassTransport),
+  p("mailbox_transport_maps", "list", "", "Tables with a per-user mailbox_transport", ["local"]),
+  refusing(p("fallback_transport", "str", "", "Transport for local recipients without a UNIX account", ["local"]), refusePassTransport),
+  p("fallback_transport_maps", "list", "", "Tables with a per-user fallback_transport", ["local"]),
   p("local_recipient_maps", "list", "unix:passwd.byname $alias_maps", "Tables of valid local recipients", ["smtpd", "local"]),
   raw(p("luser_relay", "str", "", "Destination of mail for unknown local users", ["local"])),
   p("mailbox_size_limit", "int", "51200000", "Maximal size of a mailbox or maildir file", ["local"]),

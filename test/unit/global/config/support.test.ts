@@ -22,6 +22,15 @@ describe("settings that ask for something postern does not do", () => {
     ]);
   });
 
+  test("mailbox_transport, fallback_transport and their _maps are acted on; a pass to local itself or to a transport postern lacks is refused", () => {
+    const ok = 'mailbox_transport = "lmtp:unix:private/dovecot-lmtp"\nfallback_transport = "lmtp:inet:127.0.0.1:24"\nmailbox_transport_maps = "inline:{a = lmtp}"\nfallback_transport_maps = "inline:{b = smtp:[x.example]}"\n';
+    expect(refusals(ok)).toEqual([]);
+    const r = refusals('mailbox_transport = "local:$myhostname"\nfallback_transport = "cyrus"\n').sort();
+    expect(r).toHaveLength(2);
+    expect(r[0]).toStartWith('line 1: mailbox_transport = "local:$myhostname": local delivery cannot pass mail to the local transport itself');
+    expect(r[1]).toStartWith('line 2: fallback_transport = "cyrus": transport "cyrus" is not one postern has');
+  });
+
   test("a transport postern has no agent for, myorigin read from a file", () => {
     const r = refusals('default_transport = "maildrop"\nmyorigin = "/etc/mailname"\nrelay_transport = "smtp:[relay.example]:587"\nlocal_transport = "local:$myhostname"\n');
     expect(r).toHaveLength(2);
