@@ -64,4 +64,30 @@ describe.skipIf(!isRoot)("local(8) passing mail to LMTP", () => {
     await waitFor("the message at the LMTP server", () => py.messages().find((m) => m.data.includes("Subject: fallback")));
     expect(py.messages().map((m) => m.rcpt_tos)).toEqual([[unknown]]);
   });
+
+  test("mailbox_transport_maps after alias expansion (orig_to= in the LMTP line), -bv as RCPT only, a map result naming local deferred 4.3.5", async () => {
+    const py = await lmtpServer();
+    const sys = new MailSystem({});
+    cleanups.push(() => sys.cleanup());
+    const user = users.add("c", join(sys.dir, "home"));
+    const looped = users.add("d", join(sys.dir, "home"));
+    ensureMailOwner();
+    sys.writeConfig({
+      alias_maps: `inline:{ {team = ${user.name}} }`,
+      mailbox_transport_maps: `inline:{ {${user.name} = lmtp:inet:127.0.0.1:${py.port}}, {${looped.name} = local:x} }`,
+    });
+    await sys.start();
+    const rcpt = `${user.name}@${HOST}`;
+    await sys.send([`team@${HOST}`], message("aliased"));
+    await sys.waitForLog(new RegExp(`postfix/lmtp\\[\\d+\\]: [0-9A-F]+: to=<${esc(rcpt)}>, orig_to=<team@${esc(HOST)}>, relay=127\\.0\\.0\\.1\\[127\\.0\\.0\\.1\\]:${py.port}, .*status=sent \\(250 2\\.0\\.0 <${esc(rcpt)}> Saved\\)`));
+    await waitFor("the message at the LMTP server", () => py.messages().find((m) => m.data.includes("Subject: aliased")));
+
+    await sys.sendmail(["-bv", user.name], "");
+    await sys.waitForLog(new RegExp(`postfix/lmtp\\[\\d+\\]: [0-9A-F]+: to=<${esc(rcpt)}>, orig_to=<${esc(user.name)}>, relay=127\\.0\\.0\\.1\\[127\\.0\\.0\\.1\\]:${py.port}, .*status=deliverable`));
+
+    await sys.send([looped.name], message("to-local"));
+    await sys.waitForLog(new RegExp(`local delivery cannot pass mail to the local transport itself; deferring mail for ${esc(looped.name)}@`));
+    await sys.waitForLog(new RegExp(`: to=<${esc(looped.name)}@${esc(HOST)}>, .*dsn=4\\.3\\.5, status=deferred \\(mail system configuration error\\)`));
+    expect(py.messages().map((m) => m.rcpt_tos)).toEqual([[rcpt]]);
+  });
 });
