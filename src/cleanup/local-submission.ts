@@ -31,6 +31,8 @@ export interface LocalSubmission {
   submitter: Submitter;
   /** When the maildrop file was written (its mtime): the Received: date. */
   submittedAt: Date;
+  /** The recipients already cleaned and rewritten (address-rewrites.ts); otherwise they are only cleaned here. */
+  recipients?: Recipient[];
 }
 
 export interface Rejection {
@@ -63,7 +65,7 @@ function receivedHeader(settings: CleanupSettings, uid: number, queueId: string,
 
 export function cleanupLocalSubmission(sub: LocalSubmission, settings: CleanupSettings, queueId: string, now = new Date()): CleanupResult {
   const { file } = sub;
-  const recipients: Recipient[] = cleanRecipients(file.recipients, settings);
+  const recipients: Recipient[] = sub.recipients ?? cleanRecipients(file.recipients, settings);
   if (recipients.length === 0) throw new NoRecipientsError();
   const sender = cleanSender(file.sender, settings);
   const attributes = cleanAttributes(file, sub.submitter, settings);

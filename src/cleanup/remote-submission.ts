@@ -32,6 +32,8 @@ export interface RemoteSubmission {
   /** Internal form; "" is the null sender. */
   sender: string;
   recipients: Recipient[];
+  /** True when `recipients` are already cleaned and rewritten (address-rewrites.ts); otherwise they are cleaned here. */
+  rewritten?: boolean;
   /** The message as received, LF line ends. */
   content: Uint8Array;
   /** The server's Received: header for a queue ID (no final newline). */
@@ -56,7 +58,7 @@ export type RemoteCleanupResult =
   | { rejection: RemoteRejection; logs: string[]; warnings: string[] };
 
 export function cleanupRemoteSubmission(sub: RemoteSubmission, settings: CleanupSettings, queueId: string, now = new Date()): RemoteCleanupResult {
-  const recipients = cleanRecipients(sub.recipients, settings);
+  const recipients = sub.rewritten ? sub.recipients : cleanRecipients(sub.recipients, settings);
   const sender = cleanSender(sub.sender, settings);
   const received = Buffer.from(sub.content.buffer, sub.content.byteOffset, sub.content.byteLength);
   const content = settings.replaceStrayCrLf ? replaceStrayCr(received) : received;

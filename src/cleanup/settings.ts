@@ -4,6 +4,7 @@
  */
 import type { Config } from "../global/config/config.ts";
 import { canonicalOptions, type CanonicalOptions } from "../global/address/canonical.ts";
+import { virtualAliasSettings, type VirtualAliasSettings } from "./virtual-alias.ts";
 
 export interface CleanupSettings {
   myhostname: string;
@@ -27,6 +28,8 @@ export interface CleanupSettings {
   verpFilter: string;
   /** cleanup_replace_stray_cr_lf (stray-cr-lf.ts). */
   replaceStrayCrLf: boolean;
+  /** virtual_alias_maps (virtual-alias.ts); undefined when there are none. */
+  virtualAlias?: VirtualAliasSettings;
 }
 
 export function cleanupSettings(config: Config): CleanupSettings {
@@ -48,5 +51,10 @@ export function cleanupSettings(config: Config): CleanupSettings {
     headerAddressTokenLimit: config.int("header_address_token_limit"),
     verpFilter: config.str("verp_delimiter_filter"),
     replaceStrayCrLf: config.bool("cleanup_replace_stray_cr_lf"),
+    ...optional("virtualAlias", virtualAliasSettings(config)),
   };
+}
+
+function optional<K extends string, V>(key: K, value: V | undefined): { [k in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [k in K]?: V };
 }

@@ -31,6 +31,7 @@ import { printable } from "../util/printable.ts";
 import type { MessageSink, QueuedMessage } from "./protocol/types.ts";
 import { cleanupRemoteSubmission, type RemoteRejection } from "../cleanup/remote-submission.ts";
 import { cleanupSettings, type CleanupSettings } from "../cleanup/settings.ts";
+import { AliasExpansionError, rewriteRecipients } from "../cleanup/address-rewrites.ts";
 
 class Refused extends Error {
   constructor(readonly rejection: RemoteRejection) {
@@ -113,6 +114,15 @@ export class QueueSink implements MessageSink {
       ...(r.notify ? { notify: r.notify } : {}),
     }));
     const rewriteContext = (await this.#opts.localRewrite(message)) ? "local" : "remote";
+    // the rewrites that look tables up run before the queue file exists: a failed lookup queues nothing
+    let rewritten: Recipient[];
+    try {
+      rewritten = await rewriteRecipients(recipients, this.#settings);
+    } catch (err) {
+      if (!(err instanceof AliasExpansionError)) throw err;
+      log.write("warning", `NOQUEUE: ${err.warning} from ${namaddr}`, this.#opts.cleanupTag);
+      return { reject: err.lookupFailed ? WRITE_ERROR : reply(451, err.status, err.reason) };
+    }
     let queueId: string;
     try {
       queueId = await commitQueueFile(dir, (id) => {
@@ -120,7 +130,8 @@ export class QueueSink implements MessageSink {
           {
             arrival: message.arrival,
             sender: message.sender,
-            recipients,
+            recipients: rewritten,
+            rewritten: true,
             content: message.content,
             received: message.received,
             prepend: message.actions.flatMap((a) => (a.kind === "prepend" ? [a.header] : [])),
