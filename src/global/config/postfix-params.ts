@@ -419,7 +419,6 @@ relay_recipient_limit = $default_recipient_limit
 relay_recipient_refill_delay = $default_recipient_refill_delay
 relay_recipient_refill_limit = $default_recipient_refill_limit
 relay_transport_rate_delay = $default_transport_rate_delay
-relocated_maps = 
 resolve_dequoted_address = yes
 resolve_null_domain = no
 resolve_numeric_domain = no

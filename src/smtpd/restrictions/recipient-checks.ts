@@ -12,7 +12,8 @@
  * What is smtpd's own: Postfix's permit_auth_destination on the resolver's
  * flags (isAuthorizedDestination) and the recipient tables of each class
  * (recipientStatus: local_recipient_maps, virtual_mailbox_maps,
- * relay_recipient_maps, virtual_alias_maps).
+ * relay_recipient_maps, virtual_alias_maps), and relocated_maps' "User has
+ * moved" that the resolver found.
  *
  * Runs in smtpd as mail_owner; the address is from an SMTP client. A table
  * that cannot be read throws TableError: the restriction engine answers
@@ -45,7 +46,7 @@ export function isAuthorizedDestination(config: Config, r: Resolution): boolean 
   return isFinalClass(r) || r.addressClass === "relay";
 }
 
-export type RecipientStatus = { known: true } | { known: false; table: string; code: number };
+export type RecipientStatus = { known: true } | { known: false; table: string; code: number } | { known: false; moved: string; code: number };
 
 /**
  * Is the recipient known in its class's table (reject_unlisted_recipient)?
@@ -65,6 +66,8 @@ export async function recipientStatus(config: Config, r: Resolution): Promise<Re
     );
   };
   if (config.list("virtual_alias_maps").length && (await find("virtual_alias_maps", r.addressClass === "local"))) return { known: true };
+  // relocated_maps (the resolver's last step): "User has moved to NEW", 550 as Postfix's check_rcpt_maps
+  if (r.relocated) return { known: false, moved: r.nexthop.replace(/^\S+ /, ""), code: r.addressClass === "virtual_alias" ? config.int("unknown_virtual_alias_reject_code") : 550 };
   switch (r.addressClass) {
     case "local": {
       const maps = config.list("local_recipient_maps");

@@ -243,6 +243,7 @@ export async function unknownRecipientDecision(ctx: CheckContext, address: strin
   if (isDecision(resolved)) return resolved;
   const status = await recipientStatus(ctx.config, resolved);
   if (status.known) return DUNNO;
+  if ("moved" in status) return ctx.reject(status.code, subject === "sender" ? "5.1.0" : "5.1.6", status.moved, subject);
   const table = ctx.config.bool("show_user_unknown_table_name") ? ` in ${status.table}` : "";
   return ctx.reject(status.code, subject === "sender" ? "5.1.0" : "5.1.1", `User unknown${table}`, subject);
 }

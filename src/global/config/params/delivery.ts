@@ -42,6 +42,7 @@ export const deliveryParams: ParamDef[] = [
   p("prepend_delivered_header", "list", "command, file, forward", "When to add Delivered-To:", ["local"]),
   p("virtual_alias_maps", "list", "$virtual_maps", "Tables of virtual aliases", ["cleanup"]),
   p("virtual_maps", "list", "", "Obsolete name of virtual_alias_maps", ["cleanup"]),
+  p("relocated_maps", "list", "", "Tables of users who moved, with their new address (5.1.6 User has moved to NEW)", ["smtpd", "qmgr"]),
   p("virtual_alias_recursion_limit", "int", "1000", "Maximal nesting depth of virtual alias expansion", ["cleanup"]),
   p("virtual_alias_expansion_limit", "int", "1000", "Maximal number of addresses one virtual alias expansion yields", ["cleanup"]),
   p("virtual_alias_address_length_limit", "int", "1000", "Maximal length of an address a virtual alias expands into", ["cleanup"]),
