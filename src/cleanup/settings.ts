@@ -5,6 +5,7 @@
 import type { Config } from "../global/config/config.ts";
 import { canonicalOptions, type CanonicalOptions } from "../global/address/canonical.ts";
 import { virtualAliasSettings, type VirtualAliasSettings } from "./virtual-alias.ts";
+import { bccSettings, type BccSettings } from "./bcc.ts";
 
 export interface CleanupSettings {
   myhostname: string;
@@ -30,6 +31,8 @@ export interface CleanupSettings {
   replaceStrayCrLf: boolean;
   /** virtual_alias_maps (virtual-alias.ts); undefined when there are none. */
   virtualAlias?: VirtualAliasSettings;
+  /** always_bcc, sender_bcc_maps, recipient_bcc_maps (bcc.ts); undefined when none is set. */
+  bcc?: BccSettings;
 }
 
 export function cleanupSettings(config: Config): CleanupSettings {
@@ -52,6 +55,7 @@ export function cleanupSettings(config: Config): CleanupSettings {
     verpFilter: config.str("verp_delimiter_filter"),
     replaceStrayCrLf: config.bool("cleanup_replace_stray_cr_lf"),
     ...optional("virtualAlias", virtualAliasSettings(config)),
+    ...optional("bcc", bccSettings(config, canonicalOptions(config, "local"))),
   };
 }
 

@@ -34,6 +34,7 @@ import { isLocalDomain } from "../global/rewrite/resolve.ts";
 import { lookupAddress } from "../global/tables/address-lookup.ts";
 import { openTables } from "../global/tables/open-table.ts";
 import { TableError, type Table } from "../global/tables/table.ts";
+import { CleanupDeferral } from "./rewrite-error.ts";
 
 export interface VirtualAliasSettings {
   tables: readonly Table[];
@@ -53,17 +54,9 @@ export interface VirtualAliasSettings {
 }
 
 /** The expansion could not be completed: the message is deferred (kept in maildrop, 4xx to the SMTP client). */
-export class AliasExpansionError extends Error {
-  /** Enhanced status and text, as Postfix's cleanup reports them. */
-  readonly status = "4.6.0";
-  readonly reason = "Alias expansion error";
-  constructor(
-    /** The warning cleanup logs, without the queue ID. */
-    readonly warning: string,
-    /** A table could not be read (Postfix's CLEANUP_STAT_WRITE), rather than a limit was hit. */
-    readonly lookupFailed: boolean,
-  ) {
-    super(warning);
+export class AliasExpansionError extends CleanupDeferral {
+  constructor(warning: string, lookupFailed: boolean) {
+    super(warning, lookupFailed, "4.6.0", "Alias expansion error");
     this.name = "AliasExpansionError";
   }
 }
@@ -165,12 +158,11 @@ export async function expandVirtualAlias(address: string, s: VirtualAliasSetting
  * are written once, as Postfix's cleanup_out_recipient does.
  */
 export async function expandRecipients(recipients: readonly Recipient[], s: VirtualAliasSettings | undefined): Promise<Recipient[]> {
-  if (!s) return [...recipients];
   const seen = new Set<string>();
   const out: Recipient[] = [];
   for (const r of recipients) {
-    for (const address of await expandVirtualAlias(r.address, s)) {
-      const key = `${address.toLowerCase()}\0${r.orcpt ?? ""}\0${r.notify?.join(",") ?? ""}`;
+    for (const address of s ? await expandVirtualAlias(r.address, s) : [r.address]) {
+      const key = `${address.toLowerCase()}\0${r.original ?? ""}\0${r.orcpt ?? ""}\0${r.notify?.join(",") ?? ""}`;
       if (seen.has(key)) continue;
       seen.add(key);
       out.push({ ...r, address });

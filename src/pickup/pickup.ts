@@ -41,7 +41,7 @@ import { quarantine } from "../global/queue/store.ts";
 import { checkUserAcl } from "../global/access/user-acl.ts";
 import { cleanupSettings, type CleanupSettings } from "../cleanup/settings.ts";
 import { cleanupLocalSubmission, NoRecipientsError, type CleanupResult } from "../cleanup/local-submission.ts";
-import { AliasExpansionError, rewriteRecipients } from "../cleanup/address-rewrites.ts";
+import { CleanupDeferral, rewriteRecipients } from "../cleanup/address-rewrites.ts";
 import { hasLineBreaks } from "../cleanup/envelope.ts";
 import { screenUntrustedFile } from "../cleanup/untrusted-envelope.ts";
 import { delayFields } from "../global/delivery/delays.ts";
@@ -158,9 +158,9 @@ async function pickupFile(ctx: PassContext, name: string): Promise<Outcome | "sk
   // the rewrites that look tables up; a lookup that fails leaves the file for a later pass
   let recipients: Recipient[];
   try {
-    recipients = await rewriteRecipients(file.recipients, settings);
+    recipients = await rewriteRecipients(file.sender, file.recipients, settings);
   } catch (err) {
-    if (!(err instanceof AliasExpansionError)) throw err;
+    if (!(err instanceof CleanupDeferral)) throw err;
     log.write("warning", `${name}: ${err.warning}`, tags.cleanup);
     return "kept";
   }

@@ -31,7 +31,7 @@ import { printable } from "../util/printable.ts";
 import type { MessageSink, QueuedMessage } from "./protocol/types.ts";
 import { cleanupRemoteSubmission, type RemoteRejection } from "../cleanup/remote-submission.ts";
 import { cleanupSettings, type CleanupSettings } from "../cleanup/settings.ts";
-import { AliasExpansionError, rewriteRecipients } from "../cleanup/address-rewrites.ts";
+import { CleanupDeferral, rewriteRecipients } from "../cleanup/address-rewrites.ts";
 
 class Refused extends Error {
   constructor(readonly rejection: RemoteRejection) {
@@ -117,9 +117,9 @@ export class QueueSink implements MessageSink {
     // the rewrites that look tables up run before the queue file exists: a failed lookup queues nothing
     let rewritten: Recipient[];
     try {
-      rewritten = await rewriteRecipients(recipients, this.#settings);
+      rewritten = await rewriteRecipients(message.sender, recipients, this.#settings);
     } catch (err) {
-      if (!(err instanceof AliasExpansionError)) throw err;
+      if (!(err instanceof CleanupDeferral)) throw err;
       log.write("warning", `NOQUEUE: ${err.warning} from ${namaddr}`, this.#opts.cleanupTag);
       return { reject: err.lookupFailed ? WRITE_ERROR : reply(451, err.status, err.reason) };
     }

@@ -144,7 +144,7 @@ describe("expandRecipients", () => {
     const out = await expandRecipients(
       [
         { address: "list@example.com", original: "list@example.com", orcpt: "rfc822;list@example.com" },
-        { address: "a@example.net", original: "a@example.net", orcpt: "rfc822;list@example.com" },
+        { address: "other@example.com", original: "list@example.com", orcpt: "rfc822;list@example.com" },
       ],
       s,
     );

@@ -63,7 +63,7 @@ describe("what the registry says postern acts on", () => {
   });
 
   test("the check really finds readers: a name nobody reads is reported", () => {
-    expect(hasReader("always_bcc")).toBe(false);
+    expect(hasReader("message_strip_characters")).toBe(false);
     expect(hasReader("sender_canonical_maps")).toBe(false);
     expect(hasReader("myhostname")).toBe(true);
     expect(hasReader("smtp_tls_CAfile")).toBe(true);
