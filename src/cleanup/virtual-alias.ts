@@ -26,31 +26,18 @@
  * envelope (untrusted); the tables are the administrator's.
  */
 import type { Config } from "../global/config/config.ts";
-import { canonicalizeAddress, canonicalOptions, type CanonicalOptions } from "../global/address/canonical.ts";
-import { extractAddresses } from "../global/address/parse.ts";
-import { quoteLocalPart } from "../global/address/quote.ts";
+import { canonicalOptions } from "../global/address/canonical.ts";
 import type { Recipient } from "../global/queue/format.ts";
 import { isLocalDomain } from "../global/rewrite/resolve.ts";
-import { lookupAddress } from "../global/tables/address-lookup.ts";
 import { openTables } from "../global/tables/open-table.ts";
-import { TableError, type Table } from "../global/tables/table.ts";
+import { TableError } from "../global/tables/table.ts";
 import { CleanupDeferral } from "./rewrite-error.ts";
+import { mapAddress, type AddressMapOptions } from "./address-map.ts";
 
-export interface VirtualAliasSettings {
-  tables: readonly Table[];
-  /** recipient_delimiter */
-  delimiter: string;
-  /** propagate_unmatched_extensions names "virtual". */
-  propagate: boolean;
+export interface VirtualAliasSettings extends AddressMapOptions {
   recursionLimit: number;
   expansionLimit: number;
   addressLengthLimit: number;
-  /** The local rewriting context that result addresses get. */
-  canonical: CanonicalOptions;
-  /** mydestination and the interface addresses: the bare local part is looked up too. */
-  isLocalDomain: (domain: string) => boolean;
-  ownerRequestSpecial: boolean;
-  doubleBounceSender: string;
 }
 
 /** The expansion could not be completed: the message is deferred (kept in maildrop, 4xx to the SMTP client). */
@@ -84,37 +71,6 @@ export function virtualAliasSettings(config: Config): VirtualAliasSettings | und
   };
 }
 
-function withExtension(address: string, extension: string): string {
-  const at = address.lastIndexOf("@");
-  return at < 0 ? address + extension : address.slice(0, at) + extension + address.slice(at);
-}
-
-/** One lookup (Postfix's mail_addr_map): the result addresses, or undefined when the address is not in the tables. */
-async function mapAddress(address: string, s: VirtualAliasSettings): Promise<string[] | undefined> {
-  const at = address.lastIndexOf("@");
-  const domain = at < 0 ? undefined : address.slice(at + 1);
-  const match = await lookupAddress(s.tables, address, s.delimiter, {
-    localDomain: domain !== undefined && s.isLocalDomain(domain),
-    ownerRequestSpecial: s.ownerRequestSpecial,
-    doubleBounceSender: s.doubleBounceSender,
-  });
-  if (!match) return undefined;
-  let value = match.value;
-  if (value.startsWith("@")) {
-    // @otherdomain: the same user (without its unmatched extension) in the other domain
-    let user = at < 0 ? address : address.slice(0, at);
-    if (match.unmatchedExtension) user = user.slice(0, user.length - match.unmatchedExtension.length);
-    value = quoteLocalPart(user) + value;
-  }
-  const extension = s.propagate ? match.unmatchedExtension : undefined;
-  const out = extractAddresses(value)
-    .filter((a) => a !== "")
-    .map((a) => canonicalizeAddress(a, s.canonical))
-    .map((a) => (extension ? withExtension(a, extension) : a));
-  if (out.length === 0) throw new AliasExpansionError(`${TITLE} lookup of ${address} returns non-address result "${match.value}"`, true);
-  return out;
-}
-
 /** Expands one recipient address into its final addresses (itself when no table has it). */
 export async function expandVirtualAlias(address: string, s: VirtualAliasSettings): Promise<string[]> {
   const out = [address];
@@ -131,7 +87,7 @@ export async function expandVirtualAlias(address: string, s: VirtualAliasSetting
       }
       let results: string[] | undefined;
       try {
-        results = await mapAddress(current, s);
+        results = await mapAddress(current, s, TITLE);
       } catch (err) {
         if (err instanceof TableError) {
           throw new AliasExpansionError(`${TITLE} map lookup problem for ${address} (${err.message}) -- message not accepted, try again later`, true);
