@@ -6,6 +6,7 @@ import type { Config } from "../global/config/config.ts";
 import { canonicalOptions, type CanonicalOptions } from "../global/address/canonical.ts";
 import { virtualAliasSettings, type VirtualAliasSettings } from "./virtual-alias.ts";
 import { bccSettings, type BccSettings } from "./bcc.ts";
+import { canonicalMapSettings, type CanonicalMapSettings } from "./canonical-maps.ts";
 
 export interface CleanupSettings {
   myhostname: string;
@@ -33,6 +34,8 @@ export interface CleanupSettings {
   virtualAlias?: VirtualAliasSettings;
   /** always_bcc, sender_bcc_maps, recipient_bcc_maps (bcc.ts); undefined when none is set. */
   bcc?: BccSettings;
+  /** canonical_maps, sender_canonical_maps, recipient_canonical_maps (canonical-maps.ts); undefined when none is set. */
+  canonicalMaps?: CanonicalMapSettings;
 }
 
 export function cleanupSettings(config: Config): CleanupSettings {
@@ -56,6 +59,7 @@ export function cleanupSettings(config: Config): CleanupSettings {
     replaceStrayCrLf: config.bool("cleanup_replace_stray_cr_lf"),
     ...optional("virtualAlias", virtualAliasSettings(config)),
     ...optional("bcc", bccSettings(config, canonicalOptions(config, "local"))),
+    ...optional("canonicalMaps", canonicalMapSettings(config)),
   };
 }
 

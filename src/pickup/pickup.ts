@@ -34,14 +34,14 @@ import { log } from "../util/log.ts";
 import { getpwuid } from "../util/passwd.ts";
 import type { Config } from "../global/config/config.ts";
 import { commitQueueFileSync } from "../global/queue/commit.ts";
-import { CorruptQueueFileError, decodeQueueFile, encodeDoneRecord, encodeQueueFile, type QueueFile, type Recipient } from "../global/queue/format.ts";
+import { CorruptQueueFileError, decodeQueueFile, encodeDoneRecord, encodeQueueFile, type QueueFile } from "../global/queue/format.ts";
 import { appendDeliveryLog } from "../global/queue/delivery-log.ts";
 import { queueSpaceRule, queueSpaceShortageSync, type SpaceRule } from "../global/queue/space.ts";
 import { quarantine } from "../global/queue/store.ts";
 import { checkUserAcl } from "../global/access/user-acl.ts";
 import { cleanupSettings, type CleanupSettings } from "../cleanup/settings.ts";
 import { cleanupLocalSubmission, NoRecipientsError, type CleanupResult } from "../cleanup/local-submission.ts";
-import { CleanupDeferral, rewriteRecipients } from "../cleanup/address-rewrites.ts";
+import { CleanupDeferral, prepareRewrites, type PreparedRewrites } from "../cleanup/address-rewrites.ts";
 import { hasLineBreaks } from "../cleanup/envelope.ts";
 import { screenUntrustedFile } from "../cleanup/untrusted-envelope.ts";
 import { delayFields } from "../global/delivery/delays.ts";
@@ -156,14 +156,16 @@ async function pickupFile(ctx: PassContext, name: string): Promise<Outcome | "sk
   const submitter = { uid: st.uid, trusted, ...(login !== undefined ? { login } : {}) };
 
   // the rewrites that look tables up; a lookup that fails leaves the file for a later pass
-  let recipients: Recipient[];
+  let rewrites: PreparedRewrites;
   try {
-    recipients = await rewriteRecipients(file.sender, file.recipients, settings);
+    const rewriteContext = file.attributes.rewrite_context === "remote" ? "remote" : "local";
+    rewrites = await prepareRewrites({ sender: file.sender, recipients: file.recipients, content: file.content, rewriteContext }, settings);
   } catch (err) {
     if (!(err instanceof CleanupDeferral)) throw err;
     log.write("warning", `${name}: ${err.warning}`, tags.cleanup);
     return "kept";
   }
+  for (const w of rewrites.warnings) log.write("warning", `${name}: ${w}`, tags.cleanup);
 
   let result: CleanupResult | undefined;
   let queueId: string;
@@ -176,7 +178,7 @@ async function pickupFile(ctx: PassContext, name: string): Promise<Outcome | "sk
   };
   try {
     queueId = commitQueueFileSync(join(queueDir, "incoming"), (id) => {
-      result = cleanupLocalSubmission({ file, submitter, submittedAt, recipients }, settings, id, now);
+      result = cleanupLocalSubmission({ file, submitter, submittedAt, rewrites }, settings, id, now);
       if (result.rejection) {
         const time = Date.now();
         const entries = result.file.recipients.map((r) => ({

@@ -51,7 +51,8 @@ export type RecipientStatus = { known: true } | { known: false; table: string; c
 /**
  * Is the recipient known in its class's table (reject_unlisted_recipient)?
  * Classes without a table (relay with empty relay_recipient_maps, default)
- * know everyone. virtual_alias_maps are asked first, for every class.
+ * know everyone. recipient_canonical_maps, canonical_maps and
+ * virtual_alias_maps are asked first, for every class.
  */
 export async function recipientStatus(config: Config, r: Resolution): Promise<RecipientStatus> {
   const delimiter = config.str("recipient_delimiter");
@@ -65,7 +66,10 @@ export async function recipientStatus(config: Config, r: Resolution): Promise<Re
       { localDomain },
     );
   };
-  if (config.list("virtual_alias_maps").length && (await find("virtual_alias_maps", r.addressClass === "local"))) return { known: true };
+  // as Postfix's check_rcpt_maps: an address cleanup will map (canonical, virtual alias) counts as known
+  for (const param of ["recipient_canonical_maps", "canonical_maps", "virtual_alias_maps"]) {
+    if (config.list(param).length && (await find(param, r.addressClass === "local"))) return { known: true };
+  }
   // relocated_maps (the resolver's last step): "User has moved to NEW", 550 as Postfix's check_rcpt_maps
   if (r.relocated) return { known: false, moved: r.nexthop.replace(/^\S+ /, ""), code: r.addressClass === "virtual_alias" ? config.int("unknown_virtual_alias_reject_code") : 550 };
   switch (r.addressClass) {

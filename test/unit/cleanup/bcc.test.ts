@@ -11,7 +11,9 @@ import { join } from "node:path";
 import { defaultsOnlyConfig } from "../../../src/global/config/config.ts";
 import { closeAllTables } from "../../../src/global/tables/open-table.ts";
 import { cleanupSettings } from "../../../src/cleanup/settings.ts";
-import { CleanupDeferral, rewriteRecipients } from "../../../src/cleanup/address-rewrites.ts";
+import { CleanupDeferral, prepareRewrites } from "../../../src/cleanup/address-rewrites.ts";
+import type { CleanupSettings } from "../../../src/cleanup/settings.ts";
+import type { Recipient } from "../../../src/global/queue/format.ts";
 import { removeDir, tempDir } from "../../helpers/run.ts";
 
 const dir = tempDir("postern-bcc-");
@@ -28,6 +30,9 @@ function table(name: string, text: string): string {
 
 const settings = (o: Record<string, string>) =>
   cleanupSettings(defaultsOnlyConfig().withOverrides({ myhostname: "mx.example.com", mydomain: "example.com", myorigin: "example.com", mydestination: "mx.example.com", recipient_delimiter: "+", ...o }));
+
+const rewriteRecipients = async (sender: string, recipients: Recipient[], s: CleanupSettings) =>
+  (await prepareRewrites({ sender, recipients, content: Buffer.from("Subject: x\n\nbody\n"), rewriteContext: "local" }, s)).recipients;
 
 const addresses = (rs: { address: string }[]) => rs.map((r) => r.address);
 
@@ -63,7 +68,7 @@ describe("blind copies", () => {
 
   test("a bcc table that cannot be read defers the message", async () => {
     const s = settings({ recipient_bcc_maps: `texthash:${join(dir, "missing")}` });
-    const err = await rewriteRecipients("", [{ address: "a@example.net" }], s).catch((e) => e);
+    const err = (await rewriteRecipients("", [{ address: "a@example.net" }], s).catch((e: unknown) => e)) as CleanupDeferral;
     expect(err).toBeInstanceOf(CleanupDeferral);
     expect(err.lookupFailed).toBe(true);
     expect(err.warning).toContain("recipient_bcc_maps map lookup problem");

@@ -1,5 +1,5 @@
 /** Address resolution and local delivery. */
-import { p, raw, t, refusing, unsupported, type ParamDef } from "../param-def.ts";
+import { p, raw, t, refusing, type ParamDef } from "../param-def.ts";
 import { refuseLocalHandOff, refuseUnknownTransport } from "../value-checks.ts";
 
 export const deliveryParams: ParamDef[] = [
@@ -46,7 +46,10 @@ export const deliveryParams: ParamDef[] = [
   p("virtual_alias_recursion_limit", "int", "1000", "Maximal nesting depth of virtual alias expansion", ["cleanup"]),
   p("virtual_alias_expansion_limit", "int", "1000", "Maximal number of addresses one virtual alias expansion yields", ["cleanup"]),
   p("virtual_alias_address_length_limit", "int", "1000", "Maximal length of an address a virtual alias expands into", ["cleanup"]),
-  unsupported(p("canonical_maps", "list", "", "Address mapping tables for envelope and header addresses", ["cleanup"]), "cleanup does no canonical address mapping yet"),
-  unsupported(p("sender_canonical_maps", "list", "", "Address mapping tables for sender addresses", ["cleanup"]), "cleanup does no canonical address mapping yet"),
-  unsupported(p("recipient_canonical_maps", "list", "", "Address mapping tables for recipient addresses", ["cleanup"]), "cleanup does no canonical address mapping yet"),
+  p("canonical_maps", "list", "", "Address mapping tables for envelope and header addresses", ["cleanup"]),
+  p("sender_canonical_maps", "list", "", "Address mapping tables for sender addresses", ["cleanup"]),
+  p("canonical_classes", "list", "envelope_sender, envelope_recipient, header_sender, header_recipient", "What canonical_maps apply to", ["cleanup"]),
+  p("sender_canonical_classes", "list", "envelope_sender, header_sender", "What sender_canonical_maps apply to", ["cleanup"]),
+  p("recipient_canonical_classes", "list", "envelope_recipient, header_recipient", "What recipient_canonical_maps apply to", ["cleanup"]),
+  p("recipient_canonical_maps", "list", "", "Address mapping tables for recipient addresses", ["cleanup"]),
 ];
