@@ -1,7 +1,8 @@
 /**
  * The rewrites that need table lookups, in the order Postfix's cleanup
  * applies them: the sender and recipients are cleaned first (canonicalized,
- * envelope.ts) and mapped by the canonical maps (canonical-maps.ts); the
+ * envelope.ts), mapped by the canonical maps (canonical-maps.ts) and
+ * masqueraded (masquerade.ts); the
  * blind copies are added (bcc.ts: sender_bcc_maps first,
  * recipient_bcc_maps after each recipient, always_bcc last; the copies
  * mapped like recipients); then virtual_alias_maps expand every recipient
@@ -21,7 +22,8 @@
 import { splitMessage } from "../global/message/header-split.ts";
 import type { Recipient } from "../global/queue/format.ts";
 import { addBccRecipients } from "./bcc.ts";
-import { headerAddressMap, mapCanonical, type HeaderAddressMap } from "./canonical-maps.ts";
+import { headerAddressMap, mapCanonical, type CanonicalClass, type HeaderAddressMap } from "./canonical-maps.ts";
+import { masquerade } from "./masquerade.ts";
 import { cleanRecipients, cleanSender } from "./envelope.ts";
 import { headerCanonicalizer } from "./headers.ts";
 import type { CleanupSettings } from "./settings.ts";
@@ -52,26 +54,28 @@ export interface PreparedRewrites {
 export async function prepareRewrites(input: RewriteInput, settings: CleanupSettings): Promise<PreparedRewrites> {
   const warnings: string[] = [];
   const maps = settings.canonicalMaps;
-  const sender = await mapCanonical(cleanSender(input.sender, settings), "envelope_sender", maps, warnings);
+  const masq = settings.masquerade;
+  const rewrite = async (address: string, cls: CanonicalClass) => masquerade(await mapCanonical(address, cls, maps, warnings), cls, masq);
+  const sender = await rewrite(cleanSender(input.sender, settings), "envelope_sender");
   const mapped: Recipient[] = [];
-  for (const r of cleanRecipients(input.recipients, settings)) mapped.push({ ...r, address: await mapCanonical(r.address, "envelope_recipient", maps, warnings) });
+  for (const r of cleanRecipients(input.recipients, settings)) mapped.push({ ...r, address: await rewrite(r.address, "envelope_recipient") });
   const original = new Set(mapped);
   const withCopies: Recipient[] = [];
   for (const r of await addBccRecipients(sender, mapped, settings.bcc)) {
     if (original.has(r)) withCopies.push(r);
     else {
-      const address = await mapCanonical(r.address, "envelope_recipient", maps, warnings);
+      const address = await rewrite(r.address, "envelope_recipient");
       withCopies.push(address === r.address ? r : { ...r, address, ...(r.original !== undefined ? { original: address } : {}) });
     }
   }
   const recipients = await expandRecipients(withCopies, settings.virtualAlias);
   let headerMap: HeaderAddressMap = new Map();
-  const canon = maps ? headerCanonicalizer(input.rewriteContext, settings) : undefined;
+  const canon = maps || masq ? headerCanonicalizer(input.rewriteContext, settings) : undefined;
   if (canon) {
     const bytes = Buffer.from(input.content.buffer, input.content.byteOffset, input.content.byteLength);
     const content = settings.replaceStrayCrLf ? replaceStrayCr(bytes) : bytes;
     const split = splitMessage(content, { lineLengthLimit: settings.lineLengthLimit, headerSizeLimit: settings.headerSizeLimit });
-    headerMap = await headerAddressMap(split.headers, canon, maps, settings.headerAddressTokenLimit, warnings);
+    headerMap = await headerAddressMap(split.headers, canon, rewrite, settings.headerAddressTokenLimit);
   }
   return { sender, recipients, headerMap, warnings };
 }

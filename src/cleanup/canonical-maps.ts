@@ -114,17 +114,16 @@ export type HeaderAddressMap = ReadonlyMap<string, string>;
 /**
  * Looks up, ahead of the (synchronous) header pass, every address of the
  * sender and recipient headers; `canon` is the header canonicalization the
- * header pass applies first.
+ * header pass applies first, `rewrite` the table-driven rewrites of a class
+ * (canonical mapping, then masquerading).
  */
 export async function headerAddressMap(
   headers: readonly HeaderField[],
   canon: (address: string) => string,
-  s: CanonicalMapSettings | undefined,
+  rewrite: (address: string, cls: CanonicalClass) => Promise<string>,
   tokenLimit: number,
-  warnings: string[] = [],
 ): Promise<HeaderAddressMap> {
   const out = new Map<string, string>();
-  if (!s) return out;
   for (const h of headers) {
     const cls = headerClass(h.name);
     if (!cls?.sender && !cls?.recipient) continue;
@@ -135,7 +134,7 @@ export async function headerAddressMap(
       const c = canon(a.address);
       const key = `${kind === "header_sender" ? "S" : "R"}\0${c}`;
       if (out.has(key)) continue;
-      const mapped = await mapCanonical(c, kind, s, warnings);
+      const mapped = await rewrite(c, kind);
       if (mapped !== c) out.set(key, mapped);
     }
   }

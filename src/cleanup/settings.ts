@@ -7,6 +7,7 @@ import { canonicalOptions, type CanonicalOptions } from "../global/address/canon
 import { virtualAliasSettings, type VirtualAliasSettings } from "./virtual-alias.ts";
 import { bccSettings, type BccSettings } from "./bcc.ts";
 import { canonicalMapSettings, type CanonicalMapSettings } from "./canonical-maps.ts";
+import { masqueradeSettings, type MasqueradeSettings } from "./masquerade.ts";
 
 export interface CleanupSettings {
   myhostname: string;
@@ -36,6 +37,8 @@ export interface CleanupSettings {
   bcc?: BccSettings;
   /** canonical_maps, sender_canonical_maps, recipient_canonical_maps (canonical-maps.ts); undefined when none is set. */
   canonicalMaps?: CanonicalMapSettings;
+  /** masquerade_domains, masquerade_exceptions, masquerade_classes (masquerade.ts); undefined without masquerade_domains. */
+  masquerade?: MasqueradeSettings;
 }
 
 export function cleanupSettings(config: Config): CleanupSettings {
@@ -60,6 +63,7 @@ export function cleanupSettings(config: Config): CleanupSettings {
     ...optional("virtualAlias", virtualAliasSettings(config)),
     ...optional("bcc", bccSettings(config, canonicalOptions(config, "local"))),
     ...optional("canonicalMaps", canonicalMapSettings(config)),
+    ...optional("masquerade", masqueradeSettings(config)),
   };
 }
 

@@ -1,6 +1,6 @@
 /** Address resolution and local delivery. */
 import { p, raw, t, refusing, type ParamDef } from "../param-def.ts";
-import { refuseLocalHandOff, refuseUnknownTransport } from "../value-checks.ts";
+import { refuseLocalHandOff, refuseMasqueradeExceptionFiles, refuseUnknownTransport } from "../value-checks.ts";
 
 export const deliveryParams: ParamDef[] = [
   p("swap_bangpath", "bool", "yes", "Rewrite site!user to user@site", ["cleanup", "trivial-rewrite"]),
@@ -51,5 +51,8 @@ export const deliveryParams: ParamDef[] = [
   p("canonical_classes", "list", "envelope_sender, envelope_recipient, header_sender, header_recipient", "What canonical_maps apply to", ["cleanup"]),
   p("sender_canonical_classes", "list", "envelope_sender, header_sender", "What sender_canonical_maps apply to", ["cleanup"]),
   p("recipient_canonical_classes", "list", "envelope_recipient, header_recipient", "What recipient_canonical_maps apply to", ["cleanup"]),
+  p("masquerade_domains", "list", "", "Domains whose subdomains are stripped from addresses (! keeps a subdomain)", ["cleanup"]),
+  refusing(p("masquerade_exceptions", "list", "", "Users whose addresses are never masqueraded", ["cleanup"]), refuseMasqueradeExceptionFiles),
+  p("masquerade_classes", "list", "envelope_sender, header_sender, header_recipient", "What masquerading applies to", ["cleanup"]),
   p("recipient_canonical_maps", "list", "", "Address mapping tables for recipient addresses", ["cleanup"]),
 ];
