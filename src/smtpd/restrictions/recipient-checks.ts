@@ -54,7 +54,7 @@ export type RecipientStatus = { known: true } | { known: false; table: string; c
  * know everyone. recipient_canonical_maps, canonical_maps and
  * virtual_alias_maps are asked first, for every class.
  */
-export async function recipientStatus(config: Config, r: Resolution): Promise<RecipientStatus> {
+export async function recipientStatus(config: Config, r: Resolution, subject: "sender" | "recipient" = "recipient"): Promise<RecipientStatus> {
   const delimiter = config.str("recipient_delimiter");
   const find = async (param: string, localDomain: boolean) => {
     const specs = config.list(param);
@@ -67,7 +67,9 @@ export async function recipientStatus(config: Config, r: Resolution): Promise<Re
     );
   };
   // as Postfix's check_rcpt_maps: an address cleanup will map (canonical, virtual alias) counts as known
-  for (const param of ["recipient_canonical_maps", "canonical_maps", "virtual_alias_maps"]) {
+  // (for reject_unlisted_sender, sender_canonical_maps too)
+  const mapped = subject === "sender" ? ["recipient_canonical_maps", "sender_canonical_maps", "canonical_maps", "virtual_alias_maps"] : ["recipient_canonical_maps", "canonical_maps", "virtual_alias_maps"];
+  for (const param of mapped) {
     if (config.list(param).length && (await find(param, r.addressClass === "local"))) return { known: true };
   }
   // relocated_maps (the resolver's last step): "User has moved to NEW", 550 as Postfix's check_rcpt_maps

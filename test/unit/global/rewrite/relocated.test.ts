@@ -70,6 +70,17 @@ describe("relocated_maps", () => {
     expect(status).toEqual({ known: false, moved: "User has moved to username@elsewhere.example", code: 550 });
   });
 
+  test("smtpd: a recipient the canonical tables know is known; sender_canonical_maps only for senders", async () => {
+    const table = join(dir, "canonical-known");
+    writeFileSync(table, "ghost@mail.example.test  real@mail.example.test\n");
+    const c = config({ local_recipient_maps: "inline:{nobody=x}", recipient_canonical_maps: `texthash:${table}` });
+    expect(await recipientStatus(c, await resolveRecipient(c, "ghost@mail.example.test"))).toEqual({ known: true });
+    const s = config({ local_recipient_maps: "inline:{nobody=x}", sender_canonical_maps: `texthash:${table}` });
+    const r = await resolveRecipient(s, "ghost@mail.example.test");
+    expect(await recipientStatus(s, r, "sender")).toEqual({ known: true });
+    expect((await recipientStatus(s, r, "recipient")).known).toBe(false);
+  });
+
   test("a table that cannot be read throws TableError (smtpd 451, the queue manager defers), never passes the address", async () => {
     const c = config({ relocated_maps: `texthash:${join(dir, "missing")}` });
     expect(await resolveRecipient(c, "username@example.com").catch((e) => e)).toBeInstanceOf(TableError);
