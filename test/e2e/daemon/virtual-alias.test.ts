@@ -62,6 +62,8 @@ describe.skipIf(!isRoot)("virtual alias domains", () => {
         `info@hosted.test ${alice.name}`,
         `team@hosted.test ${alice.name}@${HOST}, ${bob.name}`,
         `sales@hosted.test ${alice.name}, far@sink.example`,
+        "loop1@hosted.test loop2@hosted.test",
+        "loop2@hosted.test loop1@hosted.test",
         `@hosted.test ${bob.name}`,
         "",
       ].join("\n"),
@@ -96,6 +98,12 @@ describe.skipIf(!isRoot)("virtual alias domains", () => {
     const r = await smtpSend(sys.port, ["whoever@hosted.test"], "va-smtp-catchall");
     expect(r.at(-1)).toMatch(/^250 /);
     await inMbox(sys, bob, "va-smtp-catchall");
+  }, 60_000);
+
+  test("SMTP: an alias loop is refused with 451 4.6.0 at the end of DATA", async () => {
+    const r = await smtpSend(sys.port, ["loop1@hosted.test"], "va-smtp-loop");
+    expect(r.at(-1)).toMatch(/^451 4\.6\.0 Alias expansion error/);
+    await sys.waitForLog(/warning: NOQUEUE: unreasonable virtual_alias_maps map nesting for loop1@hosted\.test -- message not accepted, try again later/);
   }, 60_000);
 
   test("sendmail: one-to-many to two local users, and an extension copied to the result", async () => {
