@@ -5,8 +5,9 @@
  *   Content-Length, Return-Path by default);
  * - addresses in sender and recipient headers (From, Sender, Reply-To, To,
  *   Cc, ... and their Resent- forms) are canonicalized like the envelope
- *   (unqualified ones get @$myorigin), in place, keeping display names and
- *   comments;
+ *   (unqualified ones get @$myorigin), then mapped by the canonical maps
+ *   (looked up beforehand, canonical-maps.ts), in place, keeping display
+ *   names and comments;
  * - Received: headers are counted for hopcount_limit;
  * - missing headers are added after the others: Message-Id, Date, From
  *   (the Resent- forms when the message has Resent- headers), and
@@ -24,6 +25,7 @@ import { headerClass } from "../global/message/header-names.ts";
 import { headerNameLength, type HeaderField } from "../global/message/header-split.ts";
 import { mailDate, messageIdStamp } from "../global/message/mail-date.ts";
 import type { CleanupSettings } from "./settings.ts";
+import type { HeaderAddressMap } from "./canonical-maps.ts";
 
 export const toLatin1 = (s: string) => Buffer.from(s, "utf8").toString("latin1");
 export const fromLatin1 = (s: string) => Buffer.from(s, "latin1").toString("utf8");
@@ -37,6 +39,8 @@ export interface HeaderInput {
   rewriteContext: "local" | "remote";
   arrival: Date;
   now: Date;
+  /** canonical(5) results for header addresses, looked up beforehand (canonical-maps.ts headerAddressMap). */
+  addressMap?: HeaderAddressMap;
 }
 
 export interface HeaderOutput {
@@ -56,14 +60,30 @@ function valueOf(text: string): string {
   return text.slice(text.indexOf(":") + 1).trim();
 }
 
+/**
+ * How header addresses are canonicalized in `context`, or undefined when the headers are not
+ * rewritten at all: remote submissions (sendmail -G, clients outside local_header_rewrite_clients)
+ * are rewritten only towards remote_header_rewrite_domain.
+ */
+export function headerCanonicalizer(context: "local" | "remote", settings: CleanupSettings): ((address: string) => string) | undefined {
+  if (context !== "local" && settings.remote.remoteDomain === "") return undefined;
+  const canon = headerOptions(context === "local" ? settings.local : settings.remote);
+  return (a: string) => canonicalizeAddress(a, canon);
+}
+
 export function cleanHeaders(input: HeaderInput, settings: CleanupSettings): HeaderOutput {
   const out: HeaderOutput = { lines: [], receivedCount: 0, logs: [], warnings: [] };
   const seen = new Set<string>();
   let resent = false;
-  // remote submissions (sendmail -G) are rewritten only towards remote_header_rewrite_domain
-  const rewriting = input.rewriteContext === "local" || settings.remote.remoteDomain !== "";
-  const canon = headerOptions(input.rewriteContext === "local" ? settings.local : settings.remote);
-  const rewrite = (a: string) => canonicalizeAddress(a, canon);
+  const canonicalize = headerCanonicalizer(input.rewriteContext, settings);
+  const rewriting = canonicalize !== undefined;
+  const map = input.addressMap;
+  const rewriteAs = (kind: "S" | "R") => (a: string) => {
+    const c = canonicalize!(a);
+    return map?.get(`${kind}\0${c}`) ?? c;
+  };
+  const rewriteSender = rewriteAs("S");
+  const rewriteRecipient = rewriteAs("R");
   for (const h of input.headers) {
     const cls = headerClass(h.name);
     if (cls) {
@@ -74,7 +94,7 @@ export function cleanHeaders(input: HeaderInput, settings: CleanupSettings): Hea
       if (cls.name === "Resent-Message-Id") out.logs.push(`resent-message-id=${fromLatin1(valueOf(h.text))}`);
     }
     if (settings.dropHeaders.has(h.name.toLowerCase())) continue;
-    if (rewriting && (cls?.sender || cls?.recipient)) out.lines.push(rewriteAddressHeader(h.text, rewrite, settings.headerAddressTokenLimit).text);
+    if (rewriting && (cls?.sender || cls?.recipient)) out.lines.push(rewriteAddressHeader(h.text, cls.sender ? rewriteSender : rewriteRecipient, settings.headerAddressTokenLimit).text);
     else out.lines.push(h.text);
   }
 

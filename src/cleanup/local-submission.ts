@@ -25,12 +25,15 @@ import { cleanAttributes, cleanRecipients, cleanSender, type Submitter } from ".
 import { cleanHeaders, toLatin1 } from "./headers.ts";
 import type { CleanupSettings } from "./settings.ts";
 import { replaceStrayCr } from "./stray-cr-lf.ts";
+import type { PreparedRewrites } from "./address-rewrites.ts";
 
 export interface LocalSubmission {
   file: QueueFile;
   submitter: Submitter;
   /** When the maildrop file was written (its mtime): the Received: date. */
   submittedAt: Date;
+  /** The table-driven rewrites, done beforehand (address-rewrites.ts); without them the envelope is only cleaned here. */
+  rewrites?: PreparedRewrites;
 }
 
 export interface Rejection {
@@ -63,9 +66,9 @@ function receivedHeader(settings: CleanupSettings, uid: number, queueId: string,
 
 export function cleanupLocalSubmission(sub: LocalSubmission, settings: CleanupSettings, queueId: string, now = new Date()): CleanupResult {
   const { file } = sub;
-  const recipients: Recipient[] = cleanRecipients(file.recipients, settings);
+  const recipients: Recipient[] = sub.rewrites?.recipients ?? cleanRecipients(file.recipients, settings);
   if (recipients.length === 0) throw new NoRecipientsError();
-  const sender = cleanSender(file.sender, settings);
+  const sender = sub.rewrites?.sender ?? cleanSender(file.sender, settings);
   const attributes = cleanAttributes(file, sub.submitter, settings);
 
   const received = Buffer.from(file.content.buffer, file.content.byteOffset, file.content.byteLength);
@@ -80,6 +83,7 @@ export function cleanupLocalSubmission(sub: LocalSubmission, settings: CleanupSe
       rewriteContext: attributes.rewrite_context === "remote" ? "remote" : "local",
       arrival: new Date(file.arrivalTime),
       now,
+      ...(sub.rewrites ? { addressMap: sub.rewrites.headerMap } : {}),
     },
     settings,
   );

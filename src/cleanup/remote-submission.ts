@@ -26,12 +26,15 @@ import { cleanRecipients, cleanSender } from "./envelope.ts";
 import { cleanHeaders, toLatin1 } from "./headers.ts";
 import type { CleanupSettings } from "./settings.ts";
 import { replaceStrayCr } from "./stray-cr-lf.ts";
+import type { PreparedRewrites } from "./address-rewrites.ts";
 
 export interface RemoteSubmission {
   arrival: Date;
   /** Internal form; "" is the null sender. */
   sender: string;
   recipients: Recipient[];
+  /** The table-driven rewrites, done beforehand (address-rewrites.ts); without them the envelope is only cleaned here. */
+  rewrites?: PreparedRewrites;
   /** The message as received, LF line ends. */
   content: Uint8Array;
   /** The server's Received: header for a queue ID (no final newline). */
@@ -56,8 +59,8 @@ export type RemoteCleanupResult =
   | { rejection: RemoteRejection; logs: string[]; warnings: string[] };
 
 export function cleanupRemoteSubmission(sub: RemoteSubmission, settings: CleanupSettings, queueId: string, now = new Date()): RemoteCleanupResult {
-  const recipients = cleanRecipients(sub.recipients, settings);
-  const sender = cleanSender(sub.sender, settings);
+  const recipients = sub.rewrites?.recipients ?? cleanRecipients(sub.recipients, settings);
+  const sender = sub.rewrites?.sender ?? cleanSender(sub.sender, settings);
   const received = Buffer.from(sub.content.buffer, sub.content.byteOffset, sub.content.byteLength);
   const content = settings.replaceStrayCrLf ? replaceStrayCr(received) : received;
   const split = splitMessage(content, { lineLengthLimit: settings.lineLengthLimit, headerSizeLimit: settings.headerSizeLimit });
@@ -69,6 +72,7 @@ export function cleanupRemoteSubmission(sub: RemoteSubmission, settings: Cleanup
       rewriteContext: sub.rewriteContext,
       arrival: sub.arrival,
       now,
+      ...(sub.rewrites ? { addressMap: sub.rewrites.headerMap } : {}),
     },
     settings,
   );

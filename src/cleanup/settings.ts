@@ -4,6 +4,10 @@
  */
 import type { Config } from "../global/config/config.ts";
 import { canonicalOptions, type CanonicalOptions } from "../global/address/canonical.ts";
+import { virtualAliasSettings, type VirtualAliasSettings } from "./virtual-alias.ts";
+import { bccSettings, type BccSettings } from "./bcc.ts";
+import { canonicalMapSettings, type CanonicalMapSettings } from "./canonical-maps.ts";
+import { masqueradeSettings, type MasqueradeSettings } from "./masquerade.ts";
 
 export interface CleanupSettings {
   myhostname: string;
@@ -27,6 +31,14 @@ export interface CleanupSettings {
   verpFilter: string;
   /** cleanup_replace_stray_cr_lf (stray-cr-lf.ts). */
   replaceStrayCrLf: boolean;
+  /** virtual_alias_maps (virtual-alias.ts); undefined when there are none. */
+  virtualAlias?: VirtualAliasSettings;
+  /** always_bcc, sender_bcc_maps, recipient_bcc_maps (bcc.ts); undefined when none is set. */
+  bcc?: BccSettings;
+  /** canonical_maps, sender_canonical_maps, recipient_canonical_maps (canonical-maps.ts); undefined when none is set. */
+  canonicalMaps?: CanonicalMapSettings;
+  /** masquerade_domains, masquerade_exceptions, masquerade_classes (masquerade.ts); undefined without masquerade_domains. */
+  masquerade?: MasqueradeSettings;
 }
 
 export function cleanupSettings(config: Config): CleanupSettings {
@@ -48,5 +60,13 @@ export function cleanupSettings(config: Config): CleanupSettings {
     headerAddressTokenLimit: config.int("header_address_token_limit"),
     verpFilter: config.str("verp_delimiter_filter"),
     replaceStrayCrLf: config.bool("cleanup_replace_stray_cr_lf"),
+    ...optional("virtualAlias", virtualAliasSettings(config)),
+    ...optional("bcc", bccSettings(config, canonicalOptions(config, "local"))),
+    ...optional("canonicalMaps", canonicalMapSettings(config)),
+    ...optional("masquerade", masqueradeSettings(config)),
   };
+}
+
+function optional<K extends string, V>(key: K, value: V | undefined): { [k in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [k in K]?: V };
 }

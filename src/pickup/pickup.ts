@@ -41,6 +41,7 @@ import { quarantine } from "../global/queue/store.ts";
 import { checkUserAcl } from "../global/access/user-acl.ts";
 import { cleanupSettings, type CleanupSettings } from "../cleanup/settings.ts";
 import { cleanupLocalSubmission, NoRecipientsError, type CleanupResult } from "../cleanup/local-submission.ts";
+import { CleanupDeferral, prepareRewrites, type PreparedRewrites } from "../cleanup/address-rewrites.ts";
 import { hasLineBreaks } from "../cleanup/envelope.ts";
 import { screenUntrustedFile } from "../cleanup/untrusted-envelope.ts";
 import { delayFields } from "../global/delivery/delays.ts";
@@ -154,6 +155,18 @@ async function pickupFile(ctx: PassContext, name: string): Promise<Outcome | "sk
   const login = getpwuid(st.uid)?.name;
   const submitter = { uid: st.uid, trusted, ...(login !== undefined ? { login } : {}) };
 
+  // the rewrites that look tables up; a lookup that fails leaves the file for a later pass
+  let rewrites: PreparedRewrites;
+  try {
+    const rewriteContext = file.attributes.rewrite_context === "remote" ? "remote" : "local";
+    rewrites = await prepareRewrites({ sender: file.sender, recipients: file.recipients, content: file.content, rewriteContext }, settings);
+  } catch (err) {
+    if (!(err instanceof CleanupDeferral)) throw err;
+    log.write("warning", `${name}: ${err.warning}`, tags.cleanup);
+    return "kept";
+  }
+  for (const w of rewrites.warnings) log.write("warning", `${name}: ${w}`, tags.cleanup);
+
   let result: CleanupResult | undefined;
   let queueId: string;
   const logCleanup = (id: string, r: CleanupResult) => {
@@ -165,7 +178,7 @@ async function pickupFile(ctx: PassContext, name: string): Promise<Outcome | "sk
   };
   try {
     queueId = commitQueueFileSync(join(queueDir, "incoming"), (id) => {
-      result = cleanupLocalSubmission({ file, submitter, submittedAt }, settings, id, now);
+      result = cleanupLocalSubmission({ file, submitter, submittedAt, rewrites }, settings, id, now);
       if (result.rejection) {
         const time = Date.now();
         const entries = result.file.recipients.map((r) => ({

@@ -31,6 +31,7 @@ import { printable } from "../util/printable.ts";
 import type { MessageSink, QueuedMessage } from "./protocol/types.ts";
 import { cleanupRemoteSubmission, type RemoteRejection } from "../cleanup/remote-submission.ts";
 import { cleanupSettings, type CleanupSettings } from "../cleanup/settings.ts";
+import { CleanupDeferral, prepareRewrites, type PreparedRewrites } from "../cleanup/address-rewrites.ts";
 
 class Refused extends Error {
   constructor(readonly rejection: RemoteRejection) {
@@ -113,6 +114,15 @@ export class QueueSink implements MessageSink {
       ...(r.notify ? { notify: r.notify } : {}),
     }));
     const rewriteContext = (await this.#opts.localRewrite(message)) ? "local" : "remote";
+    // the rewrites that look tables up run before the queue file exists: a failed lookup queues nothing
+    let rewrites: PreparedRewrites;
+    try {
+      rewrites = await prepareRewrites({ sender: message.sender, recipients, content: message.content, rewriteContext }, this.#settings);
+    } catch (err) {
+      if (!(err instanceof CleanupDeferral)) throw err;
+      log.write("warning", `NOQUEUE: ${err.warning} from ${namaddr}`, this.#opts.cleanupTag);
+      return { reject: err.lookupFailed ? WRITE_ERROR : reply(451, err.status, err.reason) };
+    }
     let queueId: string;
     try {
       queueId = await commitQueueFile(dir, (id) => {
@@ -121,6 +131,7 @@ export class QueueSink implements MessageSink {
             arrival: message.arrival,
             sender: message.sender,
             recipients,
+            rewrites,
             content: message.content,
             received: message.received,
             prepend: message.actions.flatMap((a) => (a.kind === "prepend" ? [a.header] : [])),
@@ -135,7 +146,7 @@ export class QueueSink implements MessageSink {
         const sasl = s.sasl ? `, sasl_method=${s.sasl.method}, sasl_username=${s.sasl.username}` : "";
         log.info(`${id}: client=${namaddr}${sasl}`);
         if (hold && hold.kind === "hold") log.info(`${id}: hold: ${hold.stage} from ${namaddr}: ${hold.reason}${whatsup(hold.subject)}`);
-        for (const w of result.warnings) log.write("warning", `${id}: ${w}`, this.#opts.cleanupTag);
+        for (const w of [...rewrites.warnings, ...result.warnings]) log.write("warning", `${id}: ${w}`, this.#opts.cleanupTag);
         for (const line of result.logs) log.write("info", `${id}: ${line}`, this.#opts.cleanupTag);
         return encodeQueueFile(result.file);
       });

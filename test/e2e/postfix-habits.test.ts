@@ -28,10 +28,10 @@ describe("postern -c DIR COMMAND", () => {
   });
 
   test("for the control commands and the daemon's check too", async () => {
-    const dir = keep(configDir('always_bcc = "archive@example.com"\n'));
+    const dir = keep(configDir('error_notice_recipient = "admin@example.com"\n'));
     const r = await run("postern", ["-c", dir, "check"]);
     expect(r.code).toBe(78);
-    expect(r.stderr).toContain(`${dir}/postern.toml, line 1: always_bcc`);
+    expect(r.stderr).toContain(`${dir}/postern.toml, line 1: error_notice_recipient`);
   });
 
   test("-c without a directory is a usage error", async () => {

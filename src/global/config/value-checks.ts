@@ -93,3 +93,10 @@ export function refuseInterfaceNames(value: string): string | undefined {
   if (names.length === 0) return undefined;
   return `host names are not supported here (${names.map((n) => `"${n}"`).join(", ")}); write the addresses they stand for, or all / loopback-only`;
 }
+
+/** masquerade_exceptions: names and type:table entries; a /file entry postern does not read. */
+export function refuseMasqueradeExceptionFiles(value: string): string | undefined {
+  const files = splitList(value).filter((w) => w.replace(/^!+/, "").startsWith("/"));
+  if (files.length === 0) return undefined;
+  return `postern does not read names from a file in this list ("${files.join(", ")}"); list the names, or use a table (texthash:${files[0]!.replace(/^!+/, "")})`;
+}

@@ -36,7 +36,8 @@
  * us (allow_untrusted_routing). Then the class's transport and next hop,
  * then transport_maps in transport(5)'s order (not for virtual alias
  * domains, whose addresses cleanup has already expanded: what is left is
- * unknown, as with Postfix).
+ * unknown, as with Postfix). Last, relocated_maps: a recipient that moved
+ * goes to error: with "5.1.6 User has moved to NEW", whatever its class.
  *
  * Runs in the queue manager and in smtpd, as mail_owner. Input is an
  * address in internal form: from a queue file, or from an SMTP client
@@ -55,7 +56,8 @@ import type { Config } from "../config/config.ts";
 import { isValidHostname } from "../dns/reverse.ts";
 import { parseIpAddress } from "../../util/net/cidr-match.ts";
 import { localPartNeedsQuotes } from "../address/quote.ts";
-import { splitExtension } from "../tables/address-lookup.ts";
+import { lookupAddress, splitExtension } from "../tables/address-lookup.ts";
+import { openTables } from "../tables/open-table.ts";
 import { openTable } from "../tables/open-table.ts";
 
 /** Postfix's address classes, in the order the resolver tries them. */
@@ -80,6 +82,8 @@ export interface Resolution {
    * smtpd answers 501 5.1.3 Bad recipient address syntax, as Postfix's smtpd_check_addr does.
    */
   invalid: boolean;
+  /** relocated_maps has the address: the transport is error: with "5.1.6 User has moved to NEW". */
+  relocated?: boolean;
 }
 
 /** What a failed resolution bounces with; smtpd refuses with the same status and text. */
@@ -308,7 +312,7 @@ export async function resolveRecipient(config: Config, address: string, options?
   const addressClass = loop.kind === "local" ? "local" : await remoteClassOf(config, domain);
   if (addressClass === "virtual_alias") {
     const table = config.bool("show_user_unknown_table_name") ? " in virtual alias table" : "";
-    return { address: rewritten, addressClass, routed, transport: "error", nexthop: `5.1.1 User unknown${table}`, failed: false, invalid: false };
+    return relocated(config, { address: rewritten, addressClass, routed, transport: "error", nexthop: `5.1.1 User unknown${table}`, failed: false, invalid: false });
   }
   const spec = config.str(TRANSPORT_PARAM[addressClass]);
   let [transport, nexthop] = parseTransport(config, spec);
@@ -331,5 +335,19 @@ export async function resolveRecipient(config: Config, address: string, options?
       break;
     }
   }
-  return { address: rewritten, addressClass, routed, transport, nexthop, failed: false, invalid: false };
+  return relocated(config, { address: rewritten, addressClass, routed, transport, nexthop, failed: false, invalid: false });
+}
+
+/**
+ * Postfix's last resolver step: a recipient in relocated_maps bounces, whatever its class and
+ * transport, with "5.1.6 User has moved to NEW" (NEW is the table's value). The address is looked
+ * up as canonical(5) addresses are (user+ext@domain, user@domain, user and @domain; the bare local
+ * part only in a local domain). A table that cannot be read throws TableError: the caller defers.
+ */
+async function relocated(config: Config, r: Resolution): Promise<Resolution> {
+  const specs = config.list("relocated_maps");
+  if (specs.length === 0) return r;
+  const found = await lookupAddress(openTables(specs, config), r.address, config.str("recipient_delimiter"), { localDomain: r.addressClass === "local" });
+  if (!found) return r;
+  return { ...r, transport: "error", nexthop: `5.1.6 User has moved to ${found.value}`, relocated: true };
 }

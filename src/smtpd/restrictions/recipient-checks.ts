@@ -12,7 +12,8 @@
  * What is smtpd's own: Postfix's permit_auth_destination on the resolver's
  * flags (isAuthorizedDestination) and the recipient tables of each class
  * (recipientStatus: local_recipient_maps, virtual_mailbox_maps,
- * relay_recipient_maps, virtual_alias_maps).
+ * relay_recipient_maps, virtual_alias_maps), and relocated_maps' "User has
+ * moved" that the resolver found.
  *
  * Runs in smtpd as mail_owner; the address is from an SMTP client. A table
  * that cannot be read throws TableError: the restriction engine answers
@@ -45,14 +46,15 @@ export function isAuthorizedDestination(config: Config, r: Resolution): boolean 
   return isFinalClass(r) || r.addressClass === "relay";
 }
 
-export type RecipientStatus = { known: true } | { known: false; table: string; code: number };
+export type RecipientStatus = { known: true } | { known: false; table: string; code: number } | { known: false; moved: string; code: number };
 
 /**
  * Is the recipient known in its class's table (reject_unlisted_recipient)?
  * Classes without a table (relay with empty relay_recipient_maps, default)
- * know everyone. virtual_alias_maps are asked first, for every class.
+ * know everyone. recipient_canonical_maps, canonical_maps and
+ * virtual_alias_maps are asked first, for every class.
  */
-export async function recipientStatus(config: Config, r: Resolution): Promise<RecipientStatus> {
+export async function recipientStatus(config: Config, r: Resolution, subject: "sender" | "recipient" = "recipient"): Promise<RecipientStatus> {
   const delimiter = config.str("recipient_delimiter");
   const find = async (param: string, localDomain: boolean) => {
     const specs = config.list(param);
@@ -64,7 +66,14 @@ export async function recipientStatus(config: Config, r: Resolution): Promise<Re
       { localDomain },
     );
   };
-  if (config.list("virtual_alias_maps").length && (await find("virtual_alias_maps", r.addressClass === "local"))) return { known: true };
+  // as Postfix's check_rcpt_maps: an address cleanup will map (canonical, virtual alias) counts as known
+  // (for reject_unlisted_sender, sender_canonical_maps too)
+  const mapped = subject === "sender" ? ["recipient_canonical_maps", "sender_canonical_maps", "canonical_maps", "virtual_alias_maps"] : ["recipient_canonical_maps", "canonical_maps", "virtual_alias_maps"];
+  for (const param of mapped) {
+    if (config.list(param).length && (await find(param, r.addressClass === "local"))) return { known: true };
+  }
+  // relocated_maps (the resolver's last step): "User has moved to NEW", 550 as Postfix's check_rcpt_maps
+  if (r.relocated) return { known: false, moved: r.nexthop.replace(/^\S+ /, ""), code: r.addressClass === "virtual_alias" ? config.int("unknown_virtual_alias_reject_code") : 550 };
   switch (r.addressClass) {
     case "local": {
       const maps = config.list("local_recipient_maps");

@@ -241,8 +241,9 @@ async function unlistedRecipient(ctx: CheckContext): Promise<Decision> {
 export async function unknownRecipientDecision(ctx: CheckContext, address: string, subject: "sender" | "recipient"): Promise<Decision> {
   const resolved = await resolveOrRefuse(ctx, address, subject);
   if (isDecision(resolved)) return resolved;
-  const status = await recipientStatus(ctx.config, resolved);
+  const status = await recipientStatus(ctx.config, resolved, subject);
   if (status.known) return DUNNO;
+  if ("moved" in status) return ctx.reject(status.code, subject === "sender" ? "5.1.0" : "5.1.6", status.moved, subject);
   const table = ctx.config.bool("show_user_unknown_table_name") ? ` in ${status.table}` : "";
   return ctx.reject(status.code, subject === "sender" ? "5.1.0" : "5.1.1", `User unknown${table}`, subject);
 }

@@ -1,6 +1,6 @@
 /** Address resolution and local delivery. */
-import { p, raw, t, refusing, unsupported, type ParamDef } from "../param-def.ts";
-import { refusePassTransport, refuseMailboxLock, refuseRelativeDirectory, refuseUnknownTransport } from "../value-checks.ts";
+import { p, raw, t, refusing, type ParamDef } from "../param-def.ts";
+import { refuseMailboxLock, refuseMasqueradeExceptionFiles, refusePassTransport, refuseRelativeDirectory, refuseUnknownTransport } from "../value-checks.ts";
 
 export const deliveryParams: ParamDef[] = [
   p("swap_bangpath", "bool", "yes", "Rewrite site!user to user@site", ["cleanup", "trivial-rewrite"]),
@@ -50,7 +50,17 @@ export const deliveryParams: ParamDef[] = [
   refusing(p("virtual_mailbox_lock", "list", "fcntl, dotlock", "Locks used for virtual mbox delivery", ["virtual"]), refuseMailboxLock),
   p("virtual_alias_maps", "list", "$virtual_maps", "Tables of virtual aliases", ["cleanup"]),
   p("virtual_maps", "list", "", "Obsolete name of virtual_alias_maps", ["cleanup"]),
-  unsupported(p("canonical_maps", "list", "", "Address mapping tables for envelope and header addresses", ["cleanup"]), "cleanup does no canonical address mapping yet"),
-  unsupported(p("sender_canonical_maps", "list", "", "Address mapping tables for sender addresses", ["cleanup"]), "cleanup does no canonical address mapping yet"),
-  unsupported(p("recipient_canonical_maps", "list", "", "Address mapping tables for recipient addresses", ["cleanup"]), "cleanup does no canonical address mapping yet"),
+  p("relocated_maps", "list", "", "Tables of users who moved, with their new address (5.1.6 User has moved to NEW)", ["smtpd", "qmgr"]),
+  p("virtual_alias_recursion_limit", "int", "1000", "Maximal nesting depth of virtual alias expansion", ["cleanup"]),
+  p("virtual_alias_expansion_limit", "int", "1000", "Maximal number of addresses one virtual alias expansion yields", ["cleanup"]),
+  p("virtual_alias_address_length_limit", "int", "1000", "Maximal length of an address a virtual alias expands into", ["cleanup"]),
+  p("canonical_maps", "list", "", "Address mapping tables for envelope and header addresses", ["cleanup"]),
+  p("sender_canonical_maps", "list", "", "Address mapping tables for sender addresses", ["cleanup"]),
+  p("canonical_classes", "list", "envelope_sender, envelope_recipient, header_sender, header_recipient", "What canonical_maps apply to", ["cleanup"]),
+  p("sender_canonical_classes", "list", "envelope_sender, header_sender", "What sender_canonical_maps apply to", ["cleanup"]),
+  p("recipient_canonical_classes", "list", "envelope_recipient, header_recipient", "What recipient_canonical_maps apply to", ["cleanup"]),
+  p("masquerade_domains", "list", "", "Domains whose subdomains are stripped from addresses (! keeps a subdomain)", ["cleanup"]),
+  refusing(p("masquerade_exceptions", "list", "", "Users whose addresses are never masqueraded", ["cleanup"]), refuseMasqueradeExceptionFiles),
+  p("masquerade_classes", "list", "envelope_sender, header_sender, header_recipient", "What masquerading applies to", ["cleanup"]),
+  p("recipient_canonical_maps", "list", "", "Address mapping tables for recipient addresses", ["cleanup"]),
 ];

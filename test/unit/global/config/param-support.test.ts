@@ -63,8 +63,8 @@ describe("what the registry says postern acts on", () => {
   });
 
   test("the check really finds readers: a name nobody reads is reported", () => {
-    expect(hasReader("always_bcc")).toBe(false);
-    expect(hasReader("sender_canonical_maps")).toBe(false);
+    expect(hasReader("message_strip_characters")).toBe(false);
+    expect(hasReader("smtp_always_send_ehlo")).toBe(false);
     expect(hasReader("myhostname")).toBe(true);
     expect(hasReader("smtp_tls_CAfile")).toBe(true);
     expect(hasReader("relay_destination_concurrency_limit")).toBe(true);
