@@ -163,7 +163,10 @@ describe.skipIf(!isRoot)("item 4: root never follows what mail_owner planted in 
       expect((await sys.postern(["start"])).code).toBe(0);
       sys.track();
       expect(statSync(pidFile).uid).toBe(0);
-      expect(sys.masterPid()).toBe(sys.roles().get("master"));
+      // the pid file now names a running postern master, not the victim
+      const claimed = sys.masterPid()!;
+      expect(claimed).not.toBe(victim.pid);
+      expect(readFileSync(`/proc/${claimed}/cmdline`, "utf8").split("\0").slice(0, 2)).toEqual(["postern", "master"]);
       expect((await sys.stop()).code).toBe(0);
       expect(alive(victim)).toBe(true);
       locker.kill("SIGKILL");
