@@ -29,7 +29,7 @@ const ISSUE_EXAMPLES = `smtp_always_send_ehlo = "no"
 smtp_generic_maps = "hash:/etc/postern/generic"
 error_notice_recipient = "admin@example.com"
 smtp_tls_security_level = "dane-only"
-error_notice_recipient = "admin@example.com"
+message_reject_characters = "%"
 mydestination = "$myhostname, mysql:/etc/postern/x.cf"
 `;
 
@@ -45,7 +45,7 @@ describe("settings postern does not act on are refused", () => {
     expect(r.stderr).toContain(`${file}, line 3: smtp_generic_maps = "hash:/etc/postern/generic": postern does not implement Postfix's smtp_generic_maps`);
     expect(r.stderr).toContain(`${file}, line 4: error_notice_recipient = "admin@example.com": postern does not implement error_notice_recipient`);
     expect(r.stderr).toContain(`${file}, line 5: smtp_tls_security_level = "dane-only": TLS level "dane-only" needs DANE`);
-    expect(r.stderr).toContain(`${file}, line 6: error_notice_recipient = "admin@example.com": postern does not implement error_notice_recipient`);
+    expect(r.stderr).toContain(`${file}, line 6: message_reject_characters = "%": postern does not implement message_reject_characters`);
     expect(r.stderr).toContain(`${file}, line 7: mydestination = "$myhostname, mysql:/etc/postern/x.cf": postern matches this list against domain names only`);
     for (const l of errors) expect(l).toMatch(/remove|use |list the domains|set it/);
   });
