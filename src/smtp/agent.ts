@@ -36,6 +36,7 @@ import { replyDsn, replyText, type RemoteReply } from "../global/smtp-reply/repl
 import { ConnectionCache, type CachedSession } from "./connection-cache.ts";
 import { isSoft, softened, type Failure } from "./failure.ts";
 import { handshake, type Features } from "./handshake.ts";
+import { genericMapSettings, mapGeneric, mapGenericHeaders, type GenericMapSettings } from "./generic-maps.ts";
 import { encodeMessageData, hasEightBit } from "./message-data.ts";
 import { parseDestinations, type Destination } from "./nexthop.ts";
 import { ownAddresses, routeDestination, type Endpoint, type RoutingContext } from "./routing.ts";
@@ -102,6 +103,7 @@ export function createSmtpAgent(config: Config, options: SmtpAgentOptions): Smtp
   let settings: ClientSettings | undefined;
   let own: Set<string> | undefined;
   let cache: ConnectionCache | undefined;
+  let generic: { maps: GenericMapSettings | undefined } | undefined;
   const warned = new Set<string>();
   const open = (specs: string[]): Table[] => specs.map((s) => openTable(s, config));
 
@@ -111,6 +113,7 @@ export function createSmtpAgent(config: Config, options: SmtpAgentOptions): Smtp
         settings ??= readClientSettings(config, lmtp);
         own ??= ownAddresses(config.list("inet_interfaces"), config.list("proxy_interfaces"));
         cache ??= new ConnectionCache(settings.timeouts.quit);
+        generic ??= { maps: genericMapSettings(config, settings.genericMaps, lmtp) };
       } catch (err) {
         return req.recipients.map((r) => ({ index: r.index, status: "deferred", dsn: "4.3.5", reason: `server configuration error: ${(err as Error).message}`, relay: "none" }));
       }
@@ -119,6 +122,7 @@ export function createSmtpAgent(config: Config, options: SmtpAgentOptions): Smtp
         dns: options.resolver,
         own,
         cache,
+        ...(generic.maps ? { generic: generic.maps } : {}),
         open,
         random: options.random,
         warnOnce: (key, text) => {
@@ -141,6 +145,8 @@ interface RunContext {
   dns: DnsQuerier;
   own: Set<string>;
   cache: ConnectionCache;
+  /** smtp_generic_maps / lmtp_generic_maps, when set. */
+  generic?: GenericMapSettings;
   open: (specs: string[]) => Table[];
   random?: () => number;
   warnOnce: (key: string, text: string) => void;
@@ -171,12 +177,15 @@ class DeliveryRun {
   readonly #results = new Map<number, RecipientResult>();
   #lastFailure: Failure | undefined;
   #message: Message | undefined;
+  /** The envelope sender as MAIL FROM gives it (after smtp_generic_maps). */
+  #mailFrom: string;
 
   constructor(req: DeliveryRequest, settings: ClientSettings, ctx: RunContext) {
     this.#req = req;
     this.#s = settings;
     this.#ctx = ctx;
     this.#tag = `${settings.syslogName}/${settings.prefix}`;
+    this.#mailFrom = req.sender;
     this.#left = req.recipients.map((r: DeliveryRecipient) => ({
       index: r.index,
       address: r.address,
@@ -257,7 +266,9 @@ class DeliveryRun {
   async #loadMessage(): Promise<Message> {
     if (this.#message) return this.#message;
     const file = decodeQueueFile(await readFile(this.#req.queueFile));
-    const content = file.content;
+    const warnings: string[] = [];
+    const content = await mapGenericHeaders(file.content, this.#ctx.generic, warnings);
+    for (const w of warnings) log.write("warning", w, this.#tag);
     const attrs = this.#req.attributes;
     const eightBit = attrs.encoding === "8BITMIME" || hasEightBit(content);
     const requested = this.#s.smtputf8Enable && attrs.smtputf8 !== undefined && !/^(no|0|false)$/i.test(attrs.smtputf8);
@@ -305,6 +316,21 @@ class DeliveryRun {
     return value.trim();
   }
 
+  /**
+   * smtp_generic_maps on the envelope: MAIL FROM and each RCPT TO (the
+   * recipient's own record, its ORCPT and the results keep the queued form).
+   * A table that fails throws: the whole delivery is deferred before any
+   * connection is made.
+   */
+  async #mapEnvelope(): Promise<void> {
+    const g = this.#ctx.generic;
+    if (!g) return;
+    const warnings: string[] = [];
+    this.#mailFrom = await mapGeneric(this.#req.sender, g, warnings);
+    for (const r of this.#left) r.address = await mapGeneric(r.address, g, warnings);
+    for (const w of warnings) log.write("warning", w, this.#tag);
+  }
+
   async #deliver(): Promise<void> {
     const s = this.#s;
     const nexthop = await this.#nexthop();
@@ -325,6 +351,7 @@ class DeliveryRun {
         else dests.push(...fallback);
       }
     }
+    await this.#mapEnvelope();
     await this.#loadMessage();
 
     const routing: RoutingContext = {
@@ -538,7 +565,7 @@ class DeliveryRun {
       settings: s,
       features: cs.features,
       namaddr,
-      sender: this.#req.sender,
+      sender: this.#mailFrom,
       recipients,
       data: () => this.#data(),
       size: message.size,

@@ -40,6 +40,8 @@ export interface ClientSettings {
   skipQuitResponse: boolean;
   neverSendEhlo: boolean;
   lineLengthLimit: number;
+  /** smtp_generic_maps / lmtp_generic_maps (generic(5)). */
+  genericMaps: string[];
   bindAddress: string;
   bindAddress6: string;
   cacheOnDemand: boolean;
@@ -127,6 +129,7 @@ export function readClientSettings(config: Config, lmtp: boolean): ClientSetting
     skipQuitResponse: config.bool(n("skip_quit_response")),
     neverSendEhlo: lmtp ? false : config.bool("smtp_never_send_ehlo"),
     lineLengthLimit: config.int(n("line_length_limit")),
+    genericMaps: config.list(n("generic_maps")),
     bindAddress: config.str(n("bind_address")),
     bindAddress6: config.str(n("bind_address6")),
     cacheOnDemand: config.bool(n("connection_cache_on_demand")),

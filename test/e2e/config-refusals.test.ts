@@ -26,7 +26,7 @@ function conf(body: string): string {
 }
 
 const ISSUE_EXAMPLES = `smtp_always_send_ehlo = "no"
-smtp_generic_maps = "hash:/etc/postern/generic"
+smtp_header_checks = "regexp:/etc/postern/header_checks"
 error_notice_recipient = "admin@example.com"
 smtp_tls_security_level = "dane-only"
 message_reject_characters = "%"
@@ -42,7 +42,7 @@ describe("settings postern does not act on are refused", () => {
     const errors = r.stderr.split("\n").filter((l) => l.includes(": error: "));
     expect(errors.length).toBe(6);
     expect(r.stderr).toContain(`${file}, line 2: smtp_always_send_ehlo = "no": postern does not implement smtp_always_send_ehlo`);
-    expect(r.stderr).toContain(`${file}, line 3: smtp_generic_maps = "hash:/etc/postern/generic": postern does not implement Postfix's smtp_generic_maps`);
+    expect(r.stderr).toContain(`${file}, line 3: smtp_header_checks = "regexp:/etc/postern/header_checks": postern does not implement Postfix's smtp_header_checks`);
     expect(r.stderr).toContain(`${file}, line 4: error_notice_recipient = "admin@example.com": postern does not implement error_notice_recipient`);
     expect(r.stderr).toContain(`${file}, line 5: smtp_tls_security_level = "dane-only": TLS level "dane-only" needs DANE`);
     expect(r.stderr).toContain(`${file}, line 6: message_reject_characters = "%": postern does not implement message_reject_characters`);

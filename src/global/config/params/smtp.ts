@@ -57,6 +57,7 @@ const BOTH: Both[] = [
   { suffix: "connection_reuse_count_limit", type: "int", smtp: "0", doc: "Maximal number of transactions per connection (0: no limit)" },
   { suffix: "sender_dependent_authentication", type: "bool", smtp: "no", doc: "Look SASL passwords up by sender address first" },
   { suffix: "sasl_auth_enable", type: "bool", smtp: "no", doc: "Authenticate to servers with SASL" },
+  { suffix: "generic_maps", type: "list", smtp: "", doc: "Tables rewriting the envelope and header addresses of outgoing mail (generic(5))" },
   { suffix: "sasl_password_maps", type: "list", smtp: "", doc: "Tables with username:password per server, destination or sender" },
   { suffix: "sasl_security_options", type: "list", smtp: "noplaintext, noanonymous", doc: "SASL mechanism restrictions on plaintext connections" },
   { suffix: "sasl_tls_security_options", type: "list", smtp: "$PREFIX_sasl_security_options", doc: "SASL mechanism restrictions under TLS" },
