@@ -70,7 +70,7 @@ describe("Debian's stock configuration", () => {
     // notes, not refusals: installation paths, the TLS session cache, the pipe services, the built-in plumbing
     expect(r.stderr).toContain("readme_directory: carried as a note");
     expect(r.stderr).toContain("smtp_tls_session_cache_database: carried as a note");
-    expect(r.stderr).toContain('maildrop/unix: not carried: postern has no pipe(8) delivery agent; a setting that routes mail to "maildrop" is refused');
+    expect(r.stderr).toContain('maildrop/unix: not carried: import does not convert pipe(8) services yet; write it as a [services.maildrop] table with role = "pipe" (docs/pipe.md), else a setting that routes mail to "maildrop" is refused');
     expect(r.stderr).toMatch(/built in: Postfix's internal services, done by postern itself: pickup \(line 53/);
     expect(r.stderr).toContain("relay/unix -o syslog_name: the log tag of a built-in service is postern's own");
     // the one command that builds postern's index of each table

@@ -340,10 +340,12 @@ function writeServices(
       if (e.args.length) notes.push({ ...origin, subject, message: `arguments ${e.args.join(" ")} not carried` });
       continue;
     }
+    if (e.command === "pipe") {
+      notes.push({ ...origin, subject, message: `not carried: import does not convert pipe(8) services yet; write it as a [services.${e.name}] table with role = "pipe" (docs/pipe.md), else a setting that routes mail to "${e.name}" is refused` });
+      continue;
+    }
     const why =
-      e.command === "pipe"
-        ? "postern has no pipe(8) delivery agent"
-        : e.command === "spawn"
+      e.command === "spawn"
             ? "postern has no spawn(8) (policy servers must listen on a socket of their own)"
             : names
               ? `postern's ${e.command} client runs only as the transport${names.length > 1 ? "s" : ""} ${names.join(", ")}`

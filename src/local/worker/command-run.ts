@@ -41,7 +41,7 @@ function signalNumber(name: string | number | null | undefined): number {
 }
 
 export async function runCommand(job: CommandJob, content: Uint8Array): Promise<{ end: CommandEnd; output: string }> {
-  const argv = commandArgv(job.command, job.shell);
+  const argv = job.argv && job.argv.length > 0 ? job.argv : commandArgv(job.command, job.shell);
   let proc: ReturnType<typeof Bun.spawn>;
   try {
     proc = Bun.spawn(argv, {
@@ -94,7 +94,7 @@ export async function runCommand(job: CommandJob, content: Uint8Array): Promise<
   let writeError: string | undefined;
   const feed = (async () => {
     try {
-      sink.write(formatDelivery(job.prefix, content, { quote: false, blank: false }));
+      sink.write(formatDelivery(job.prefix, content, { quote: job.quote === true, blank: false, dot: job.dot === true }));
       await sink.flush();
       await sink.end();
     } catch (err) {

@@ -1,0 +1,99 @@
+/**
+ * pipe(8) through the whole running system as root: a `[services.mylist]`
+ * pipe service runs a list-manager-like Python script as a user made for
+ * the test, reached through transport_maps. The script appends its argv,
+ * its uid and its standard input to a file only that user can write; it
+ * exits 75 (EX_TEMPFAIL) for tempfail@ and 67 (EX_NOUSER) with a message
+ * for nouser@. The file shows the expanded argv, the F/R/O/D lines and
+ * the `.` and `>` quoting; 75 defers, 67 bounces with the output in the
+ * bounce.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chownSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { PasswdEntry } from "../../../src/util/passwd.ts";
+import { ensureMailOwner, HOST, isRoot, MailSystem, mboxMessages, TestUsers, waitFor } from "../../helpers/mail-system.ts";
+
+const users = new TestUsers("ppi");
+let sys: MailSystem | undefined;
+afterAll(async () => {
+  await sys?.cleanup();
+  users.removeAll();
+});
+
+const SCRIPT = `import json, os, sys
+out = sys.argv[1]
+data = sys.stdin.buffer.read()
+with open(out, "ab") as f:
+    f.write(("ARGV " + json.dumps(sys.argv[2:], separators=(",", ":")) + " UID %d\\n" % os.getuid()).encode())
+    f.write(data)
+    f.write(b"--END--\\n")
+rcpts = " ".join(sys.argv[3:])
+if "tempfail@" in rcpts:
+    sys.exit(75)
+if "nouser@" in rcpts:
+    print("no such list member here")
+    sys.exit(67)
+`;
+
+describe.skipIf(!isRoot)("pipe(8) services", () => {
+  let list: PasswdEntry;
+  let sender: PasswdEntry;
+  let out: string;
+  const entries = () => {
+    try {
+      return readFileSync(out, "utf8").split("--END--\n").filter(Boolean);
+    } catch {
+      return [];
+    }
+  };
+
+  beforeAll(async () => {
+    ensureMailOwner();
+    sys = new MailSystem();
+    const homes = join(sys.dir, "home");
+    list = users.add("l", homes);
+    sender = users.add("s", homes);
+    const dir = join(sys.dir, "lists");
+    mkdirSync(dir, { mode: 0o700 });
+    chownSync(dir, list.uid, list.gid);
+    out = join(dir, "archive");
+    const script = join(sys.dir, "list.py");
+    writeFileSync(script, SCRIPT, { mode: 0o755 });
+    const transport = sys.etcFile("transport", "lists.example.net mylist:\n");
+    sys.writeConfig(
+      { transport_maps: `texthash:${transport}`, mylist_destination_recipient_limit: 1, recipient_delimiter: "+" },
+      `[services.mylist]\nrole = "pipe"\nflags = "FRDO.>"\nuser = "${list.name}"\nargv = "/usr/bin/python3 ${script} ${out} \${sender} \${recipient} \${user} \${extension} \${domain} \${mailbox} \${nexthop} \${original_recipient}"\n`,
+    );
+    const check = await sys.postern(["check"]);
+    expect(check.stderr).not.toContain("mylist");
+    await sys.start();
+  }, 60_000);
+
+  test("the command gets the expanded argv and the message with F, R, O, D and quoting, and runs as user=", async () => {
+    const body = "first line\n.dotted line\nFrom the quoted line\n";
+    await sys!.send(["list+tag@lists.example.net"], `Subject: piped\n\n${body}`, { sender: `${sender.name}@${HOST}` });
+    const entry = await waitFor("the archived message", () => entries().find((e) => e.includes("Subject: piped\n")));
+    const [head, ...rest] = entry.split("\n");
+    expect(head).toBe(`ARGV ${JSON.stringify([`${sender.name}@${HOST}`, "list+tag@lists.example.net", "list", "tag", "lists.example.net", "list+tag", "lists.example.net", "list+tag@lists.example.net"])} UID ${list.uid}`);
+    const text = rest.join("\n");
+    expect(text).toMatch(new RegExp(`^From ${sender.name}@${HOST.replaceAll(".", "\\.")}  \\w{3} \\w{3} [ \\d]\\d \\d\\d:\\d\\d:\\d\\d \\d{4}\\n`));
+    expect(text).toContain(`\nReturn-Path: <${sender.name}@${HOST}>\nX-Original-To: list+tag@lists.example.net\nDelivered-To: list+tag@lists.example.net\n`);
+    expect(text).toContain("\n\nfirst line\n..dotted line\n>From the quoted line\n");
+    expect(statSync(out).uid).toBe(list.uid);
+    await sys!.waitForLog(/to=<list\+tag@lists\.example\.net>, relay=mylist, .*status=sent \(delivered to command: \/usr\/bin\/python3\)/);
+  });
+
+  test("exit 75 (EX_TEMPFAIL) defers the message", async () => {
+    await sys!.send(["tempfail@lists.example.net"], "Subject: later\n\nbody\n", { sender: `${sender.name}@${HOST}` });
+    await sys!.waitForLog(/to=<tempfail@lists\.example\.net>, relay=mylist, .*dsn=4\.3\.0, status=deferred \(temporary failure\)/);
+    expect(entries().some((e) => e.includes("Subject: later\n"))).toBe(true);
+  });
+
+  test("exit 67 (EX_NOUSER) bounces, with the command's output in the bounce", async () => {
+    await sys!.send(["nouser@lists.example.net"], "Subject: nobody\n\nbody\n", { sender: `${sender.name}@${HOST}` });
+    await sys!.waitForLog(/to=<nouser@lists\.example\.net>, relay=mylist, .*dsn=5\.1\.1, status=bounced \(user unknown\. Command output: no such list member here/);
+    const report = await waitFor("the bounce", () => mboxMessages(join(sys!.spool, sender.name)).find((m) => m.includes("Subject: Undelivered Mail Returned to Sender\n") && m.includes("nouser@")));
+    expect(report).toContain("<nouser@lists.example.net>: user unknown. Command output: no such list member\n    here\n");
+  });
+});
