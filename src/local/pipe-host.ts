@@ -15,7 +15,7 @@
 import type { Config } from "../global/config/config.ts";
 import type { PipeHost, PipeOutcome, PipeRun } from "../pipe/agent.ts";
 import { judgeCommand } from "./command-status.ts";
-import { deliveredToAddresses, envelopePrefix } from "./message-copy.ts";
+import { deliveredToAddresses, envelopePrefix, quoteLocalPart } from "./message-copy.ts";
 import type { Performer } from "./worker/performer.ts";
 
 export function createPipeHost(config: Config, performer: Performer): PipeHost {
@@ -30,15 +30,16 @@ export function createPipeHost(config: Config, performer: Performer): PipeHost {
       const command = run.argv[0]!;
       const r = await performer.run(
         run.identity,
-        { type: "command", command, argv: run.argv, env, cwd: "/", shell: [], timeLimitMs: run.timeLimitMs, prefix: run.prefix, quote: run.quote, dot: run.dot },
+        { type: "command", command, argv: run.argv, env, cwd: run.cwd, shell: [], timeLimitMs: run.timeLimitMs, prefix: run.prefix, quote: run.quote, dot: run.dot },
         content,
       );
       if (!r.ok) return { status: r.dsn.startsWith("4") ? "deferred" : "bounced", dsn: r.dsn, reason: r.text };
       if (r.type !== "command") return { status: "deferred", dsn: "4.3.0", reason: "pipe delivery: unexpected worker result" };
-      return judgeCommand(command, r.end, r.output);
+      return { ...judgeCommand(command, r.end, r.output), output: r.output };
     },
     deliveredTo: deliveredToAddresses,
     prefix: (lines) => envelopePrefix(lines),
+    quoteLocal: quoteLocalPart,
     close: () => performer.close(),
   };
 }

@@ -4,7 +4,8 @@
  * input, run as the service's `user=` (never root), with its argv expanded
  * (argv.ts) and the envelope lines its `flags=` ask for (F From_, R
  * Return-Path:, O X-Original-To:, D Delivered-To:, `.` dot-stuffing, `>`
- * From quoting). The command's end is judged as local(8)'s command
+ * From quoting; h, u, q fold and quote the argv addresses; X reports a
+ * final delivery instead of "relayed"), in its `directory=` (default /). The command's end is judged as local(8)'s command
  * delivery judges it (src/local/command-status.ts: EX_TEMPFAIL defers,
  * other sysexits codes bounce, an RFC 3463 status in the output wins), and
  * its output goes into the bounce. All recipients of the request share one
@@ -45,10 +46,12 @@ export interface PipeRun {
   quote: boolean;
   dot: boolean;
   timeLimitMs: number;
+  /** Working directory (directory=). */
+  cwd: string;
 }
 
 /** How the run ended: the verdict already judged by local(8)'s rules, or a failure to run at all. */
-export type PipeOutcome = { status: "sent" | "deferred" | "bounced"; dsn: string; reason: string };
+export type PipeOutcome = { status: "sent" | "deferred" | "bounced"; dsn: string; reason: string; output?: string };
 
 export interface PipeHost {
   run(run: PipeRun, content: Uint8Array): Promise<PipeOutcome>;
@@ -56,6 +59,8 @@ export interface PipeHost {
   deliveredTo(content: Uint8Array): Set<string>;
   /** From_, Return-Path:, X-Original-To:, Delivered-To: lines as local(8) writes them. */
   prefix(lines: { fromLine: boolean; returnPath: boolean; sender: string; originalTo?: string; deliveredTo?: string }): string;
+  /** quote_822_local (flag q). */
+  quoteLocal(address: string): string;
   close(): Promise<void>;
 }
 
@@ -101,7 +106,7 @@ export function createPipeAgent(config: Config, name: string, service: PipeServi
   return {
     async deliver(request: DeliveryRequest): Promise<RecipientResult[]> {
       const all = (o: PipeOutcome): RecipientResult[] =>
-        request.recipients.map((r) => ({ index: r.index, relay, status: o.status, dsn: o.dsn, reason: o.reason, action: o.status === "sent" ? "delivered" : o.status === "deferred" ? "delayed" : "failed" }));
+        request.recipients.map((r) => ({ index: r.index, relay, status: o.status, dsn: o.dsn, reason: o.reason, action: o.status === "sent" ? (flags.has("X") ? "delivered" : "relayed") : o.status === "deferred" ? "delayed" : "failed" }));
       let content: Uint8Array;
       try {
         content = decodeQueueFile(readRequestedQueueFile(options.queueDirectory, request.queueFile)).content;
@@ -127,13 +132,16 @@ export function createPipeAgent(config: Config, name: string, service: PipeServi
         return all({ status: "bounced", dsn: "5.4.6", reason: `mail forwarding loop for ${first.address}` });
       }
       const a = request.attributes;
+      const morph = { foldHost: flags.has("h"), foldUser: flags.has("u"), quote: flags.has("q") ? options.host.quoteLocal : undefined };
+      const sender = request.sender === "" ? service.nullSender : request.sender;
       let argv: string[];
       try {
         argv = expandPipeArgv(
           service.argv,
           {
-            sender: request.sender === "" ? "MAILER-DAEMON" : request.sender,
-            nexthop: request.nexthop,
+            // pipe.c: a non-empty sender (or null sender replacement) is subject to q; h folds the next hop
+            sender: sender !== "" && morph.quote ? morph.quote(sender) : sender,
+            nexthop: morph.foldHost ? request.nexthop.toLowerCase() : request.nexthop,
             size: String(content.length),
             queue_id: request.queueId,
             client_address: a.client_address ?? "",
@@ -148,6 +156,7 @@ export function createPipeAgent(config: Config, name: string, service: PipeServi
           },
           request.recipients.map((r) => ({ address: r.address, original: r.original ?? r.address })),
           delimiter,
+          morph,
         );
       } catch (err) {
         if (!(err instanceof MacroError)) throw err;
@@ -155,6 +164,7 @@ export function createPipeAgent(config: Config, name: string, service: PipeServi
         return all({ status: "deferred", dsn: "4.3.5", reason: CONFIG_ERROR });
       }
       if (request.verify) return all({ status: "sent", dsn: "2.0.0", reason: `delivers to command: ${argv[0]}` });
+      const cwd = service.directory ?? "/";
       const prefix = options.host.prefix({
         fromLine: flags.has("F"),
         returnPath: flags.has("R"),
@@ -163,7 +173,10 @@ export function createPipeAgent(config: Config, name: string, service: PipeServi
         deliveredTo: flags.has("D") ? first.address : undefined,
       });
       try {
-        return all(await options.host.run({ identity, argv, prefix, quote: flags.has(">"), dot: flags.has("."), timeLimitMs }, content));
+        const o = await options.host.run({ identity, argv, prefix, quote: flags.has(">"), dot: flags.has("."), timeLimitMs, cwd }, content);
+        // pipe(8)'s words for a success: "delivered via NAME service (output)"; X makes it a final delivery
+        if (o.status === "sent") return all({ status: "sent", dsn: "2.0.0", reason: `delivered via ${name} service${o.output?.trim() ? ` (${o.output.trim().slice(0, 100)})` : ""}` });
+        return all(o);
       } catch (err) {
         log.error(`${request.queueId}: pipe delivery via ${name} failed: ${(err as Error)?.stack ?? err}`);
         return all({ status: "deferred", dsn: "4.3.0", reason: "pipe delivery failed: internal error" });

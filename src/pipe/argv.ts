@@ -82,19 +82,37 @@ export function parseWord(word: string): Piece[] {
   return out;
 }
 
-/** Per-recipient values, as pipe.c derives them (no case folding: postern has no h/u flags yet). */
-export function recipientValues(r: PipeRecipient, recipientDelimiter: string): Record<string, string> {
-  const at = r.address.lastIndexOf("@");
-  const mailbox = at < 0 ? r.address : r.address.slice(0, at);
-  const domain = at < 0 ? "" : r.address.slice(at + 1);
+/** Flags h, u, q: fold the domain, fold the local part, quote the local part (pipe.c's morph_recipient). */
+export interface Morph {
+  foldHost?: boolean;
+  foldUser?: boolean;
+  /** quote_822_local, given by the caller; undefined: no quoting. */
+  quote?: (address: string) => string;
+}
+
+/** fold_addr(): lower-case the local part and/or the domain (the part after the rightmost @). */
+export function foldAddress(address: string, m: Morph): string {
+  const at = address.lastIndexOf("@");
+  const local = at < 0 ? address : address.slice(0, at);
+  const domain = at < 0 ? "" : address.slice(at);
+  return (m.foldUser ? local.toLowerCase() : local) + (m.foldHost ? domain.toLowerCase() : domain);
+}
+
+/** Per-recipient values, as pipe.c derives them: quoting only for the two addresses, folding for all. */
+export function recipientValues(r: PipeRecipient, recipientDelimiter: string, m: Morph = {}): Record<string, string> {
+  const morph = (a: string) => foldAddress(m.quote ? m.quote(a) : a, m);
+  const folded = foldAddress(r.address, m);
+  const at = folded.lastIndexOf("@");
+  const mailbox = at < 0 ? folded : folded.slice(0, at);
+  const domain = at < 0 ? "" : folded.slice(at + 1);
   // split_addr(): the extension delimiter splits the local part; Postfix's special names keep theirs
   const split = splitExtension(mailbox, recipientDelimiter);
-  return { recipient: r.address, original_recipient: r.original, mailbox, domain, user: split ? split.user : mailbox, extension: split ? split.extension : "" };
+  return { recipient: morph(r.address), original_recipient: morph(r.original), mailbox, domain, user: split ? split.user : mailbox, extension: split ? split.extension : "" };
 }
 
 /** The expanded argument vector. Throws MacroError for a configuration error. */
-export function expandPipeArgv(argv: readonly string[], message: PipeMessageValues, recipients: readonly PipeRecipient[], recipientDelimiter: string): string[] {
-  const perRecipient = recipients.map((r) => recipientValues(r, recipientDelimiter));
+export function expandPipeArgv(argv: readonly string[], message: PipeMessageValues, recipients: readonly PipeRecipient[], recipientDelimiter: string, morph: Morph = {}): string[] {
+  const perRecipient = recipients.map((r) => recipientValues(r, recipientDelimiter, morph));
   const values = message as unknown as Record<string, string>;
   const result: string[] = [];
   for (const word of argv) {

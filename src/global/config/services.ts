@@ -14,13 +14,13 @@ import { ConfigError } from "./source.ts";
 import { tomlValueToText } from "./value-text.ts";
 
 /** The attributes of a `role = "pipe"` service (master.cf's pipe(8) arguments). */
-export const PIPE_ATTRIBUTES = ["argv", "user", "flags", "size"] as const;
+export const PIPE_ATTRIBUTES = ["argv", "user", "flags", "size", "null_sender", "directory"] as const;
 
 /** pipe(8) attributes postern does not have yet: refused with their own words. */
-const PIPE_LATER = ["eol", "directory", "null_sender"];
+const PIPE_LATER = ["eol"];
 
 /** Flags postern's pipe(8) acts on; any other letter is refused (pipe(8) stops on an unknown flag). */
-export const PIPE_FLAGS = "FORD.>";
+export const PIPE_FLAGS = "FORD.>Xhqu";
 
 /** A pipe(8) service's delivery settings, as written (the user is resolved when mail is delivered). */
 export interface PipeServiceDef {
@@ -31,6 +31,10 @@ export interface PipeServiceDef {
   flags: string;
   /** Largest message in bytes; 0 is no limit. */
   size: number;
+  /** What ${sender} is for the null sender (null_sender=, default MAILER-DAEMON; may be empty). */
+  nullSender: string;
+  /** The command's working directory (directory=, absolute); undefined: "/". */
+  directory?: string;
 }
 
 export const SERVICE_ROLES = ["smtpd", "pipe"] as const;
@@ -157,6 +161,8 @@ export function parseServices(
           case "user":
           case "flags":
           case "size":
+          case "null_sender":
+          case "directory":
             pipeAttrs.set(key, Array.isArray(value) ? value.map(String).join(" ") : text);
             break;
           default:
@@ -201,7 +207,9 @@ export function parsePipeService(attrs: ReadonlyMap<string, string>): PipeServic
   const sizeText = (attrs.get("size") ?? "0").trim();
   const size = /^\d{1,15}$/.test(sizeText) ? Number(sizeText) : NaN;
   if (!Number.isSafeInteger(size)) return `size: bad size limit "${sizeText}"`;
-  return { argv, user, flags, size };
+  const directory = attrs.get("directory")?.trim();
+  if (directory !== undefined && !directory.startsWith("/")) return `directory: "${directory}" must be an absolute path`;
+  return { argv, user, flags, size, nullSender: attrs.get("null_sender") ?? "MAILER-DAEMON", ...(directory !== undefined ? { directory } : {}) };
 }
 
 /** The per-transport parameters a pipe service NAME reads as NAME_<param> (Postfix's transport-specific settings). */

@@ -81,7 +81,7 @@ describe.skipIf(!isRoot)("pipe(8) services", () => {
     expect(text).toContain(`\nReturn-Path: <${sender.name}@${HOST}>\nX-Original-To: list+tag@lists.example.net\nDelivered-To: list+tag@lists.example.net\n`);
     expect(text).toContain("\n\nfirst line\n..dotted line\n>From the quoted line\n");
     expect(statSync(out).uid).toBe(list.uid);
-    await sys!.waitForLog(/to=<list\+tag@lists\.example\.net>, relay=mylist, .*status=sent \(delivered to command: \/usr\/bin\/python3\)/);
+    await sys!.waitForLog(/to=<list\+tag@lists\.example\.net>, relay=mylist, .*status=sent \(delivered via mylist service\)/);
   });
 
   test("exit 75 (EX_TEMPFAIL) defers the message", async () => {

@@ -12,7 +12,7 @@ import { parsePipeService } from "../../../src/global/config/services.ts";
 import { commitQueueFileSync } from "../../../src/global/queue/commit.ts";
 import { encodeQueueFile } from "../../../src/global/queue/format.ts";
 import type { DeliveryRequest } from "../../../src/global/delivery/types.ts";
-import { deliveredToAddresses, envelopePrefix, formatDelivery } from "../../../src/local/message-copy.ts";
+import { deliveredToAddresses, envelopePrefix, formatDelivery, quoteLocalPart } from "../../../src/local/message-copy.ts";
 import { createPipeAgent, pipeIdentity, type PipeRun } from "../../../src/pipe/agent.ts";
 import { configIn } from "../../helpers/config.ts";
 import { removeDir, tempDir } from "../../helpers/run.ts";
@@ -22,7 +22,7 @@ afterAll(() => removeDir(root));
 const queueDirectory = join(root, "queue");
 mkdirSync(join(queueDirectory, "active"), { recursive: true });
 
-async function deliver(attrs: Record<string, string>, recipients: string[], content = "Subject: hi\n\nbody\n", sender = "owner@example.org") {
+async function deliver(attrs: Record<string, string>, recipients: string[], content = "Subject: hi\n\nbody\n", sender = "owner@example.org", opts: { output?: string; nexthop?: string } = {}) {
   const config = configIn(root, `queue_directory = "${queueDirectory}"\nrecipient_delimiter = "+"\n`);
   const parsed = parsePipeService(new Map(Object.entries({ argv: "/usr/bin/list ${recipient}", user: "nobody", ...attrs })));
   if (typeof parsed === "string") throw new Error(parsed);
@@ -32,10 +32,11 @@ async function deliver(attrs: Record<string, string>, recipients: string[], cont
     host: {
       async run(r) {
         runs.push(r);
-        return { status: "sent", dsn: "2.0.0", reason: "delivered to command: /usr/bin/list" };
+        return { status: "sent", dsn: "2.0.0", reason: "delivered to command: /usr/bin/list", output: opts.output ?? "" };
       },
       deliveredTo: deliveredToAddresses,
       prefix: (l) => envelopePrefix(l),
+      quoteLocal: quoteLocalPart,
       async close() {},
     },
   });
@@ -47,7 +48,7 @@ async function deliver(attrs: Record<string, string>, recipients: string[], cont
     sender,
     arrivalTime: 0,
     transport: "mylist",
-    nexthop: "lists.example.net",
+    nexthop: opts.nexthop ?? "lists.example.net",
     recipients: recipients.map((address, index) => ({ index, address, original: `orig-${address}` })),
     attributes: {},
   };
@@ -59,13 +60,32 @@ async function deliver(attrs: Record<string, string>, recipients: string[], cont
 describe("pipe agent", () => {
   test("flags F, R, O, D give the envelope lines; . and > ask the runner to quote; the argv is expanded; relay= is the service name", async () => {
     const { results, runs } = await deliver({ flags: "FRDO.>" }, ["list@lists.example.net"]);
-    expect(results).toEqual([{ index: 0, relay: "mylist", status: "sent", dsn: "2.0.0", reason: "delivered to command: /usr/bin/list", action: "delivered" }]);
+    expect(results).toEqual([{ index: 0, relay: "mylist", status: "sent", dsn: "2.0.0", reason: "delivered via mylist service", action: "relayed" }]);
     expect(runs).toHaveLength(1);
     const r = runs[0]!;
     expect(r.argv).toEqual(["/usr/bin/list", "list@lists.example.net"]);
     expect(r.prefix).toMatch(/^From owner@example\.org {2}\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}\nReturn-Path: <owner@example\.org>\nX-Original-To: orig-list@lists\.example\.net\nDelivered-To: list@lists\.example\.net\n$/);
     expect([r.quote, r.dot]).toEqual([true, true]);
     expect(r.identity.uid).not.toBe(0);
+    expect(r.cwd).toBe("/");
+  });
+
+  test("X makes a success a final delivery (action delivered); the command's output is quoted in the success text, as pipe(8)", async () => {
+    const { results } = await deliver({ flags: "X" }, ["list@lists.example.net"], undefined, undefined, { output: "queued as 42 " });
+    expect(results[0]).toMatchObject({ status: "sent", reason: "delivered via mylist service (queued as 42)", action: "delivered" });
+  });
+
+  test("h folds the domains and the next hop, u the local parts, q quotes local parts; null_sender= and directory= are used", async () => {
+    const argv = "/usr/bin/list ${sender} ${nexthop} ${recipient} ${user} ${domain} ${original_recipient}";
+    const h = await deliver({ argv, flags: "h" }, ["List.Me@Lists.Example.NET"], undefined, undefined, { nexthop: "Lists.Example.NET" });
+    expect(h.runs[0]!.argv).toEqual(["/usr/bin/list", "owner@example.org", "lists.example.net", "List.Me@lists.example.net", "List.Me", "lists.example.net", "orig-List.Me@lists.example.net"]);
+    const u = await deliver({ argv, flags: "u" }, ["List.Me@Lists.Example.NET"], undefined, undefined, { nexthop: "Lists.Example.NET" });
+    expect(u.runs[0]!.argv).toEqual(["/usr/bin/list", "owner@example.org", "Lists.Example.NET", "list.me@Lists.Example.NET", "list.me", "Lists.Example.NET", "orig-list.me@Lists.Example.NET"]);
+    const q = await deliver({ argv: "/usr/bin/list ${sender} ${recipient} ${mailbox}", flags: "q", null_sender: "" }, ["a b@x.example"], undefined, "odd user@example.org");
+    expect(q.runs[0]!.argv).toEqual(["/usr/bin/list", '"odd user"@example.org', '"a b"@x.example', "a b"]);
+    const nul = await deliver({ argv: "/usr/bin/list -f ${sender}", null_sender: "", directory: "/srv/lists" }, ["a@x.example"], undefined, "");
+    expect(nul.runs[0]!.argv).toEqual(["/usr/bin/list", "-f", ""]);
+    expect(nul.runs[0]!.cwd).toBe("/srv/lists");
   });
 
   test("no flags: no envelope lines, no quoting", async () => {
@@ -114,7 +134,8 @@ describe("pipe user= and service attributes", () => {
 
   test("parsePipeService: argv, user and flags are required and checked", () => {
     const p = (o: Record<string, string>) => parsePipeService(new Map(Object.entries(o)));
-    expect(p({ argv: "/bin/x ${recipient}", user: "nobody", flags: "FR", size: "100" })).toEqual({ argv: ["/bin/x", "${recipient}"], user: "nobody", flags: "FR", size: 100 });
+    expect(p({ argv: "/bin/x ${recipient}", user: "nobody", flags: "FR", size: "100" })).toEqual({ argv: ["/bin/x", "${recipient}"], user: "nobody", flags: "FR", size: 100, nullSender: "MAILER-DAEMON" });
+    expect(p({ argv: "/bin/x", user: "nobody", directory: "srv" })).toBe('directory: "srv" must be an absolute path');
     expect(p({ user: "nobody" })).toBe("missing argv command");
     expect(p({ argv: "/bin/x" })).toBe("missing user= command-line attribute");
     expect(p({ argv: "/bin/x", user: "root" })).toStartWith("user= command-line attribute specifies root privileges");

@@ -173,7 +173,7 @@ describe("pipe services", () => {
     const c = configFrom('mylist_destination_recipient_limit = 1\n[services.mylist]\nrole = "pipe"\nflags = "FR"\nuser = "nobody"\nsize = 1000\nargv = "/usr/bin/list -f ${sender} ${recipient}"\n');
     expect(c.validate()).toEqual([]);
     expect(c.unknownNames()).toEqual([]);
-    expect(service(c, "mylist")).toMatchObject({ role: "pipe", listen: [], enabled: true, pipe: { argv: ["/usr/bin/list", "-f", "${sender}", "${recipient}"], user: "nobody", flags: "FR", size: 1000 } });
+    expect(service(c, "mylist")).toMatchObject({ role: "pipe", listen: [], enabled: true, pipe: { argv: ["/usr/bin/list", "-f", "${sender}", "${recipient}"], user: "nobody", flags: "FR", size: 1000, nullSender: "MAILER-DAEMON" } });
   });
 
   test("a pipe service as root, without argv, or a pipe attribute on an smtpd service is refused", () => {
