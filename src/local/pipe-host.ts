@@ -30,7 +30,7 @@ export function createPipeHost(config: Config, performer: Performer): PipeHost {
       const command = run.argv[0]!;
       const r = await performer.run(
         run.identity,
-        { type: "command", command, argv: run.argv, env, cwd: run.cwd, shell: [], timeLimitMs: run.timeLimitMs, prefix: run.prefix, quote: run.quote, dot: run.dot },
+        { type: "command", command, argv: run.argv, env, cwd: run.cwd, shell: [], timeLimitMs: run.timeLimitMs, prefix: run.prefix, quote: run.quote, dot: run.dot, blank: run.blank, eol: run.eol },
         content,
       );
       if (!r.ok) return { status: r.dsn.startsWith("4") ? "deferred" : "bounced", dsn: r.dsn, reason: r.text };

@@ -5,7 +5,8 @@
  * (argv.ts) and the envelope lines its `flags=` ask for (F From_, R
  * Return-Path:, O X-Original-To:, D Delivered-To:, `.` dot-stuffing, `>`
  * From quoting; h, u, q fold and quote the argv addresses; X reports a
- * final delivery instead of "relayed"), in its `directory=` (default /). The command's end is judged as local(8)'s command
+ * final delivery instead of "relayed"; B a blank line after the message),
+ * with its `eol=` record delimiter, in its `directory=` (default /). The command's end is judged as local(8)'s command
  * delivery judges it (src/local/command-status.ts: EX_TEMPFAIL defers,
  * other sysexits codes bounce, an RFC 3463 status in the output wins), and
  * its output goes into the bounce. All recipients of the request share one
@@ -48,6 +49,10 @@ export interface PipeRun {
   timeLimitMs: number;
   /** Working directory (directory=). */
   cwd: string;
+  /** Flag B: a blank line after the message. */
+  blank: boolean;
+  /** eol=: the record delimiter. */
+  eol: string;
 }
 
 /** How the run ended: the verdict already judged by local(8)'s rules, or a failure to run at all. */
@@ -173,7 +178,7 @@ export function createPipeAgent(config: Config, name: string, service: PipeServi
         deliveredTo: flags.has("D") ? first.address : undefined,
       });
       try {
-        const o = await options.host.run({ identity, argv, prefix, quote: flags.has(">"), dot: flags.has("."), timeLimitMs, cwd }, content);
+        const o = await options.host.run({ identity, argv, prefix, quote: flags.has(">"), dot: flags.has("."), timeLimitMs, cwd, blank: flags.has("B"), eol: service.eol }, content);
         // pipe(8)'s words for a success: "delivered via NAME service (output)"; X makes it a final delivery
         if (o.status === "sent") return all({ status: "sent", dsn: "2.0.0", reason: `delivered via ${name} service${o.output?.trim() ? ` (${o.output.trim().slice(0, 100)})` : ""}` });
         return all(o);

@@ -14,13 +14,10 @@ import { ConfigError } from "./source.ts";
 import { tomlValueToText } from "./value-text.ts";
 
 /** The attributes of a `role = "pipe"` service (master.cf's pipe(8) arguments). */
-export const PIPE_ATTRIBUTES = ["argv", "user", "flags", "size", "null_sender", "directory"] as const;
-
-/** pipe(8) attributes postern does not have yet: refused with their own words. */
-const PIPE_LATER = ["eol"];
+export const PIPE_ATTRIBUTES = ["argv", "user", "flags", "size", "null_sender", "directory", "eol"] as const;
 
 /** Flags postern's pipe(8) acts on; any other letter is refused (pipe(8) stops on an unknown flag). */
-export const PIPE_FLAGS = "FORD.>Xhqu";
+export const PIPE_FLAGS = "BFORD.>Xhqu";
 
 /** A pipe(8) service's delivery settings, as written (the user is resolved when mail is delivered). */
 export interface PipeServiceDef {
@@ -35,6 +32,8 @@ export interface PipeServiceDef {
   nullSender: string;
   /** The command's working directory (directory=, absolute); undefined: "/". */
   directory?: string;
+  /** The record delimiter (eol=, unescaped as Postfix's unescape(): "\\r\\n" is CR LF); default "\n". */
+  eol: string;
 }
 
 export const SERVICE_ROLES = ["smtpd", "pipe"] as const;
@@ -163,6 +162,7 @@ export function parseServices(
           case "size":
           case "null_sender":
           case "directory":
+          case "eol":
             pipeAttrs.set(key, Array.isArray(value) ? value.map(String).join(" ") : text);
             break;
           default:
@@ -174,7 +174,7 @@ export function parseServices(
         const parsed = parsePipeService(pipeAttrs);
         // what a pipe service would not act on is refused, never ignored
         for (const key of svc.overrides.keys()) {
-          const why = PIPE_LATER.includes(key) ? `pipe(8)'s ${key}= is not implemented by postern yet; remove it` : "a pipe service takes no parameter overrides in postern yet; set the parameter globally";
+          const why = "a pipe service takes no parameter overrides in postern yet; set the parameter globally";
           problems.push(new ConfigError(`services.${name}.${key}: ${why}`, file, at(key)));
         }
         if (svc.processLimit !== undefined) problems.push(new ConfigError(`services.${name}.process_limit: set ${name}_process_limit instead (the queue manager's limit for this transport)`, file, at("process_limit")));
@@ -197,7 +197,6 @@ export function parseServices(
 export function parsePipeService(attrs: ReadonlyMap<string, string>): PipeServiceDef | string {
   const argv = (attrs.get("argv") ?? "").trim().split(/[ \t\r\n]+/).filter(Boolean);
   if (argv.length === 0) return "missing argv command";
-  if (!argv[0]!.startsWith("/")) return `argv: the command "${argv[0]}" must be an absolute path`;
   const user = (attrs.get("user") ?? "").trim();
   if (user === "") return "missing user= command-line attribute";
   const [name, group] = user.split(":", 2);
@@ -209,7 +208,31 @@ export function parsePipeService(attrs: ReadonlyMap<string, string>): PipeServic
   if (!Number.isSafeInteger(size)) return `size: bad size limit "${sizeText}"`;
   const directory = attrs.get("directory")?.trim();
   if (directory !== undefined && !directory.startsWith("/")) return `directory: "${directory}" must be an absolute path`;
-  return { argv, user, flags, size, nullSender: attrs.get("null_sender") ?? "MAILER-DAEMON", ...(directory !== undefined ? { directory } : {}) };
+  const eol = unescape(attrs.get("eol") ?? "\n");
+  if (eol === "" || eol.length > 16) return `eol: bad record delimiter "${attrs.get("eol")}" (one to 16 characters)`;
+  return { argv, user, flags, size, nullSender: attrs.get("null_sender") ?? "MAILER-DAEMON", ...(directory !== undefined ? { directory } : {}), eol };
+}
+
+/** Postfix's unescape(): \\a \\b \\f \\n \\r \\t \\v, \\ooo octal, \\x -> x. */
+export function unescape(text: string): string {
+  const named: Record<string, string> = { a: "\x07", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t", v: "\v" };
+  let out = "";
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (c !== "\\") {
+      out += c;
+      continue;
+    }
+    const n = text[++i];
+    if (n === undefined) break;
+    if (n in named) out += named[n];
+    else if (/[0-7]/.test(n)) {
+      let v = Number(n);
+      for (let k = 0; k < 2 && /[0-7]/.test(text[i + 1] ?? ""); k++) v = (v << 3) | Number(text[++i]);
+      out += String.fromCharCode(v & 0xff);
+    } else out += n;
+  }
+  return out;
 }
 
 /** The per-transport parameters a pipe service NAME reads as NAME_<param> (Postfix's transport-specific settings). */

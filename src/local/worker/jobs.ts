@@ -78,6 +78,10 @@ export interface CommandJob {
   quote?: boolean;
   /** pipe(8) flag `.`: lines that start with "." get one more. */
   dot?: boolean;
+  /** pipe(8) flag `B`: a blank line after the message. */
+  blank?: boolean;
+  /** pipe(8) eol=: each "\n" written becomes this (default "\n"). */
+  eol?: string;
 }
 
 /** stat or lstat a path with the job's rights. */

@@ -40,6 +40,7 @@ describe.skipIf(!isRoot)("pipe(8) services", () => {
   let list: PasswdEntry;
   let sender: PasswdEntry;
   let out: string;
+  let crlfOut: string;
   const entries = () => {
     try {
       return readFileSync(out, "utf8").split("--END--\n").filter(Boolean);
@@ -60,10 +61,12 @@ describe.skipIf(!isRoot)("pipe(8) services", () => {
     out = join(dir, "archive");
     const script = join(sys.dir, "list.py");
     writeFileSync(script, SCRIPT, { mode: 0o755 });
-    const transport = sys.etcFile("transport", "lists.example.net mylist:\n");
+    const transport = sys.etcFile("transport", "lists.example.net mylist:\ncrlf.example.net crlf:\n");
+    crlfOut = join(dir, "crlf");
     sys.writeConfig(
       { transport_maps: `texthash:${transport}`, mylist_destination_recipient_limit: 1, recipient_delimiter: "+" },
-      `[services.mylist]\nrole = "pipe"\nflags = "FRDO.>"\nuser = "${list.name}"\nargv = "/usr/bin/python3 ${script} ${out} \${sender} \${recipient} \${user} \${extension} \${domain} \${mailbox} \${nexthop} \${original_recipient}"\n`,
+      `[services.mylist]\nrole = "pipe"\nflags = "FRDO.>"\nuser = "${list.name}"\nargv = "/usr/bin/python3 ${script} ${out} \${sender} \${recipient} \${user} \${extension} \${domain} \${mailbox} \${nexthop} \${original_recipient}"\n` +
+        `[services.crlf]\nrole = "pipe"\nflags = "RB"\neol = '\\r\\n'\nuser = "${list.uid}:${list.gid}"\nargv = "/usr/bin/python3 ${script} ${crlfOut} \${recipient}"\n`,
     );
     const check = await sys.postern(["check"]);
     expect(check.stderr).not.toContain("mylist");
@@ -82,6 +85,23 @@ describe.skipIf(!isRoot)("pipe(8) services", () => {
     expect(text).toContain("\n\nfirst line\n..dotted line\n>From the quoted line\n");
     expect(statSync(out).uid).toBe(list.uid);
     await sys!.waitForLog(/to=<list\+tag@lists\.example\.net>, relay=mylist, .*status=sent \(delivered via mylist service\)/);
+  });
+
+  test("eol = '\\r\\n' ends every record with CR LF and B adds a blank line; user = uid:gid", async () => {
+    await sys!.send(["x@crlf.example.net"], "Subject: crlf\n\nline\n", { sender: `${sender.name}@${HOST}` });
+    const text = await waitFor("the CR LF copy", () => {
+      try {
+        const t = readFileSync(crlfOut, "latin1");
+        return t.includes("--END--") ? t : undefined;
+      } catch {
+        return undefined;
+      }
+    });
+    expect(text).toContain(`UID ${list.uid}\nReturn-Path: <${sender.name}@${HOST}>\r\n`);
+    expect(text).toContain("\r\nSubject: crlf\r\n");
+    // the message's blank line, its body, then B's blank line, every record ending in CR LF
+    expect(text).toEndWith("\r\n\r\nline\r\n\r\n--END--\n");
+    expect(text.split("\n").slice(1, -2).every((l) => l.endsWith("\r"))).toBe(true);
   });
 
   test("exit 75 (EX_TEMPFAIL) defers the message", async () => {

@@ -13,6 +13,7 @@ import { commitQueueFileSync } from "../../../src/global/queue/commit.ts";
 import { encodeQueueFile } from "../../../src/global/queue/format.ts";
 import type { DeliveryRequest } from "../../../src/global/delivery/types.ts";
 import { deliveredToAddresses, envelopePrefix, formatDelivery, quoteLocalPart } from "../../../src/local/message-copy.ts";
+import { withEol } from "../../../src/local/worker/command-run.ts";
 import { createPipeAgent, pipeIdentity, type PipeRun } from "../../../src/pipe/agent.ts";
 import { configIn } from "../../helpers/config.ts";
 import { removeDir, tempDir } from "../../helpers/run.ts";
@@ -65,7 +66,7 @@ describe("pipe agent", () => {
     const r = runs[0]!;
     expect(r.argv).toEqual(["/usr/bin/list", "list@lists.example.net"]);
     expect(r.prefix).toMatch(/^From owner@example\.org {2}\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}\nReturn-Path: <owner@example\.org>\nX-Original-To: orig-list@lists\.example\.net\nDelivered-To: list@lists\.example\.net\n$/);
-    expect([r.quote, r.dot]).toEqual([true, true]);
+    expect([r.quote, r.dot, r.blank, r.eol]).toEqual([true, true, false, "\n"]);
     expect(r.identity.uid).not.toBe(0);
     expect(r.cwd).toBe("/");
   });
@@ -134,13 +135,29 @@ describe("pipe user= and service attributes", () => {
 
   test("parsePipeService: argv, user and flags are required and checked", () => {
     const p = (o: Record<string, string>) => parsePipeService(new Map(Object.entries(o)));
-    expect(p({ argv: "/bin/x ${recipient}", user: "nobody", flags: "FR", size: "100" })).toEqual({ argv: ["/bin/x", "${recipient}"], user: "nobody", flags: "FR", size: 100, nullSender: "MAILER-DAEMON" });
+    expect(p({ argv: "/bin/x ${recipient}", user: "nobody", flags: "FR", size: "100" })).toEqual({ argv: ["/bin/x", "${recipient}"], user: "nobody", flags: "FR", size: 100, nullSender: "MAILER-DAEMON", eol: "\n" });
+    // as master.cf writes it (a literal backslash) or as TOML unescapes it: CR LF either way
+    expect(p({ argv: "uux -r ${nexthop}!rmail", user: "nobody", eol: "\\r\\n" })).toMatchObject({ argv: ["uux", "-r", "${nexthop}!rmail"], eol: "\r\n" });
+    expect(p({ argv: "/bin/x", user: "nobody", eol: "\r\n" })).toMatchObject({ eol: "\r\n" });
+    expect(p({ argv: "/bin/x", user: "nobody", eol: "\\101\\t\\q" })).toMatchObject({ eol: "A\tq" });
     expect(p({ argv: "/bin/x", user: "nobody", directory: "srv" })).toBe('directory: "srv" must be an absolute path');
     expect(p({ user: "nobody" })).toBe("missing argv command");
     expect(p({ argv: "/bin/x" })).toBe("missing user= command-line attribute");
     expect(p({ argv: "/bin/x", user: "root" })).toStartWith("user= command-line attribute specifies root privileges");
-    expect(p({ argv: "x", user: "nobody" })).toStartWith('argv: the command "x" must be an absolute path');
     expect(p({ argv: "/bin/x", user: "nobody", flags: "FZ" })).toStartWith('flags: unknown flag "Z"');
+  });
+});
+
+test("flag B and eol= reach the runner", async () => {
+  const { runs } = await deliver({ flags: "B", eol: "\\r\\n" }, ["list@lists.example.net"]);
+  expect([runs[0]!.blank, runs[0]!.eol]).toEqual([true, "\r\n"]);
+});
+
+describe("the runner's records for eol=", () => {
+  test("every line feed becomes eol; \\n leaves the bytes as they are", () => {
+    expect(Buffer.from(withEol(Buffer.from("From a\nb\n\n"), "\r\n")).toString()).toBe("From a\r\nb\r\n\r\n");
+    const same = Buffer.from("x\n");
+    expect(withEol(same, "\n")).toBe(same);
   });
 });
 

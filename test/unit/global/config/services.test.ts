@@ -173,7 +173,7 @@ describe("pipe services", () => {
     const c = configFrom('mylist_destination_recipient_limit = 1\n[services.mylist]\nrole = "pipe"\nflags = "FR"\nuser = "nobody"\nsize = 1000\nargv = "/usr/bin/list -f ${sender} ${recipient}"\n');
     expect(c.validate()).toEqual([]);
     expect(c.unknownNames()).toEqual([]);
-    expect(service(c, "mylist")).toMatchObject({ role: "pipe", listen: [], enabled: true, pipe: { argv: ["/usr/bin/list", "-f", "${sender}", "${recipient}"], user: "nobody", flags: "FR", size: 1000, nullSender: "MAILER-DAEMON" } });
+    expect(service(c, "mylist")).toMatchObject({ role: "pipe", listen: [], enabled: true, pipe: { argv: ["/usr/bin/list", "-f", "${sender}", "${recipient}"], user: "nobody", flags: "FR", size: 1000, nullSender: "MAILER-DAEMON", eol: "\n" } });
   });
 
   test("a pipe service as root, without argv, or a pipe attribute on an smtpd service is refused", () => {
@@ -183,9 +183,8 @@ describe("pipe services", () => {
     expect(noArgv.validate().map((p) => p.detail)).toEqual(["services.bad: missing argv command"]);
     const smtpd = configFrom('[services.smtp]\nlisten = "2525"\nargv = "/bin/x"\n');
     expect(smtpd.validate().map((p) => p.detail)).toEqual(['services.smtp.argv: only a pipe service (role = "pipe") takes argv']);
-    const later = configFrom('[services.p]\nrole = "pipe"\nuser = "nobody"\nargv = "/bin/x"\neol = "\\r\\n"\nrecipient_delimiter = "+"\nprocess_limit = 3\n');
+    const later = configFrom('[services.p]\nrole = "pipe"\nuser = "nobody"\nargv = "/bin/x"\nrecipient_delimiter = "+"\nprocess_limit = 3\n');
     expect(later.validate().map((p) => p.detail)).toEqual([
-      "services.p.eol: pipe(8)'s eol= is not implemented by postern yet; remove it",
       "services.p.recipient_delimiter: a pipe service takes no parameter overrides in postern yet; set the parameter globally",
       "services.p.process_limit: set p_process_limit instead (the queue manager's limit for this transport)",
     ]);
