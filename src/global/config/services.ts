@@ -12,6 +12,7 @@
  */
 import { ConfigError } from "./source.ts";
 import { tomlValueToText } from "./value-text.ts";
+import { POSTERN_TRANSPORTS } from "./value-checks.ts";
 
 /** The attributes of a `role = "pipe"` service (master.cf's pipe(8) arguments). */
 export const PIPE_ATTRIBUTES = ["argv", "user", "flags", "size", "null_sender", "directory", "eol"] as const;
@@ -171,6 +172,11 @@ export function parseServices(
         }
       }
       if (svc.role === "pipe") {
+        // the transport name must be its own: a pipe "smtp" or "local" would shadow the built-in agent
+        if (POSTERN_TRANSPORTS.includes(name.toLowerCase()) || BUILTIN_SERVICES[name]) {
+          problems.push(new ConfigError(`services.${name}.role: "${name}" is a built-in transport or service of postern; give the pipe service another name`, file, at("role")));
+          continue;
+        }
         const parsed = parsePipeService(pipeAttrs);
         // what a pipe service would not act on is refused, never ignored
         for (const key of svc.overrides.keys()) {

@@ -183,6 +183,10 @@ describe("pipe services", () => {
     expect(noArgv.validate().map((p) => p.detail)).toEqual(["services.bad: missing argv command"]);
     const smtpd = configFrom('[services.smtp]\nlisten = "2525"\nargv = "/bin/x"\n');
     expect(smtpd.validate().map((p) => p.detail)).toEqual(['services.smtp.argv: only a pipe service (role = "pipe") takes argv']);
+    for (const name of ["smtp", "local", "virtual", "relay"]) {
+      const shadow = configFrom(`[services.${name}]\nrole = "pipe"\nuser = "nobody"\nargv = "/bin/x"\n`);
+      expect(shadow.validate().map((p) => p.detail)).toEqual([`services.${name}.role: "${name}" is a built-in transport or service of postern; give the pipe service another name`]);
+    }
     const later = configFrom('[services.p]\nrole = "pipe"\nuser = "nobody"\nargv = "/bin/x"\nrecipient_delimiter = "+"\nprocess_limit = 3\n');
     expect(later.validate().map((p) => p.detail)).toEqual([
       "services.p.recipient_delimiter: a pipe service takes no parameter overrides in postern yet; set the parameter globally",
