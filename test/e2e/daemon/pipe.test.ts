@@ -6,13 +6,15 @@
  * exits 75 (EX_TEMPFAIL) for tempfail@ and 67 (EX_NOUSER) with a message
  * for nouser@. The file shows the expanded argv, the F/R/O/D lines and
  * the `.` and `>` quoting; 75 defers, 67 bounces with the output in the
- * bounce.
+ * bounce. A second service writes CR LF records (eol=, B); a third runs
+ * Dovecot's dovecot-lda (when installed) for a virtual user, its Maildir
+ * chosen with -o mail_location from ${domain} and ${user}.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chownSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { PasswdEntry } from "../../../src/util/passwd.ts";
-import { ensureMailOwner, HOST, isRoot, MailSystem, mboxMessages, TestUsers, waitFor } from "../../helpers/mail-system.ts";
+import { ensureMailOwner, HOST, isRoot, MailSystem, maildirMessages, mboxMessages, TestUsers, waitFor } from "../../helpers/mail-system.ts";
 
 const users = new TestUsers("ppi");
 let sys: MailSystem | undefined;
@@ -20,6 +22,9 @@ afterAll(async () => {
   await sys?.cleanup();
   users.removeAll();
 });
+
+const LDA = "/usr/lib/dovecot/dovecot-lda";
+const HAVE_LDA = existsSync(LDA);
 
 const SCRIPT = `import json, os, sys
 out = sys.argv[1]
@@ -41,6 +46,7 @@ describe.skipIf(!isRoot)("pipe(8) services", () => {
   let sender: PasswdEntry;
   let out: string;
   let crlfOut: string;
+  let vbase: string;
   const entries = () => {
     try {
       return readFileSync(out, "utf8").split("--END--\n").filter(Boolean);
@@ -61,12 +67,22 @@ describe.skipIf(!isRoot)("pipe(8) services", () => {
     out = join(dir, "archive");
     const script = join(sys.dir, "list.py");
     writeFileSync(script, SCRIPT, { mode: 0o755 });
-    const transport = sys.etcFile("transport", "lists.example.net mylist:\ncrlf.example.net crlf:\n");
+    const transport = sys.etcFile("transport", "lists.example.net mylist:\ncrlf.example.net crlf:\ndovecot.example.net dovecot:\n");
+    // Dovecot's LDA for virtual users without its auth service: the mailbox comes from -o mail_location
+    vbase = join(sys.dir, "vmail");
+    mkdirSync(vbase, { mode: 0o700 });
+    chownSync(vbase, list.uid, list.gid);
+    const dovecotConf = join(sys.dir, "dovecot.conf");
+    writeFileSync(dovecotConf, `base_dir = ${join(sys.dir, "dovecot-run")}\nssl = no\nmail_location = maildir:${vbase}/%n\n`, { mode: 0o644 });
+    const dovecot = HAVE_LDA
+      ? `[services.dovecot]\nrole = "pipe"\nflags = "DRhu"\nuser = "${list.name}"\nargv = "${LDA} -c ${dovecotConf} -f \${sender} -a \${recipient} -o mail_location=maildir:${vbase}/\${domain}/\${user}"\n`
+      : "";
     crlfOut = join(dir, "crlf");
     sys.writeConfig(
-      { transport_maps: `texthash:${transport}`, mylist_destination_recipient_limit: 1, recipient_delimiter: "+" },
+      { transport_maps: `texthash:${transport}`, mylist_destination_recipient_limit: 1, dovecot_destination_recipient_limit: 1, recipient_delimiter: "+" },
       `[services.mylist]\nrole = "pipe"\nflags = "FRDO.>"\nuser = "${list.name}"\nargv = "/usr/bin/python3 ${script} ${out} \${sender} \${recipient} \${user} \${extension} \${domain} \${mailbox} \${nexthop} \${original_recipient}"\n` +
-        `[services.crlf]\nrole = "pipe"\nflags = "RB"\neol = '\\r\\n'\nuser = "${list.uid}:${list.gid}"\nargv = "/usr/bin/python3 ${script} ${crlfOut} \${recipient}"\n`,
+        `[services.crlf]\nrole = "pipe"\nflags = "RB"\neol = '\\r\\n'\nuser = "${list.uid}:${list.gid}"\nargv = "/usr/bin/python3 ${script} ${crlfOut} \${recipient}"\n` +
+        dovecot,
     );
     const check = await sys.postern(["check"]);
     expect(check.stderr).not.toContain("mylist");
@@ -102,6 +118,20 @@ describe.skipIf(!isRoot)("pipe(8) services", () => {
     // the message's blank line, its body, then B's blank line, every record ending in CR LF
     expect(text).toEndWith("\r\n\r\nline\r\n\r\n--END--\n");
     expect(text.split("\n").slice(1, -2).every((l) => l.endsWith("\r"))).toBe(true);
+  });
+
+  test.skipIf(!HAVE_LDA)("Dovecot's dovecot-lda through a pipe service delivers to a virtual user's Maildir, as user=, with D and R", async () => {
+    await sys!.send(["Alice+news@Dovecot.Example.NET"], "Subject: via lda\n\nhello dovecot\n", { sender: `${sender.name}@${HOST}` });
+    const dir = join(vbase, "dovecot.example.net", "alice");
+    const m = await waitFor("the message in the Maildir", () => maildirMessages(dir).find((t) => t.includes("Subject: via lda\n")));
+    expect(m).toContain(`Return-Path: <${sender.name}@${HOST}>\n`);
+    // D writes the recipient as the queue has it; h and u only fold what the command line gets
+    expect(m).toMatch(/\nDelivered-To: Alice\+news@dovecot\.example\.net\n/i);
+    expect(m).toContain("\nhello dovecot\n");
+    const files = readdirSync(join(dir, "new"));
+    expect(files.length).toBe(1);
+    expect(statSync(join(dir, "new", files[0]!)).uid).toBe(list.uid);
+    await sys!.waitForLog(/to=<Alice\+news@Dovecot\.Example\.NET>, relay=dovecot, .*status=sent \(delivered via dovecot service\)/i);
   });
 
   test("exit 75 (EX_TEMPFAIL) defers the message", async () => {
