@@ -9,6 +9,16 @@
  * smtp is enabled by default on port 25 of $inet_interfaces; submission and
  * smtps are known with Postfix's example overrides but stay off until their
  * table exists. `enable = false` turns a service off.
+ *
+ *     [services.mylist]                 # master.cf's pipe(8) line: a transport named mylist
+ *     role = "pipe"
+ *     flags = "FR"
+ *     user = "list"                     # never root
+ *     argv = "/usr/bin/list ${sender} ${recipient}"
+ *
+ * A pipe service listens on nothing and takes no parameter overrides (docs/pipe.md).
+ * Read by every role as plain data; the file is the administrator's, but
+ * every attribute is still checked here (root, flags, sizes, paths).
  */
 import { ConfigError } from "./source.ts";
 import { tomlValueToText } from "./value-text.ts";
