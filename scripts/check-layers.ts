@@ -35,13 +35,13 @@ const SHARED_LAYERS: Record<string, readonly string[]> = {
   daemon: ["util", "(base)", "global", "daemon", "cleanup"],
   cleanup: ["util", "(base)", "global", "daemon", "cleanup"],
 };
-export const ROLE_FOLDERS = ["cmd", "master", "smtpd", "pickup", "qmgr", "showq", "smtp", "local", "virtual", "bounce"];
+export const ROLE_FOLDERS = ["cmd", "master", "smtpd", "pickup", "qmgr", "showq", "smtp", "local", "virtual", "pipe", "bounce"];
 /**
  * In-process delivery agents: role folders that run inside another role's process, and the only roles
  * that may import them. The SMTP/LMTP client and the notification builder run in the queue manager;
- * the virtual agent runs in the local service, which writes for it through its worker layer.
+ * the virtual and pipe agents run in the local service, which writes and runs commands for them through its worker layer.
  */
-export const IN_PROCESS_AGENTS: Record<string, readonly string[]> = { smtp: ["qmgr"], bounce: ["qmgr"], virtual: ["local"] };
+export const IN_PROCESS_AGENTS: Record<string, readonly string[]> = { smtp: ["qmgr"], bounce: ["qmgr"], virtual: ["local"], pipe: ["local"] };
 /** Role folders that are daemons: cmd/ must not import them (nor src/daemon/). */
 const DAEMON_FOLDERS = new Set(["daemon", ...ROLE_FOLDERS.filter((f) => f !== "cmd")]);
 const ENTRY_FILES = new Set(["main.ts", "roles.ts", "dispatch.ts"]);

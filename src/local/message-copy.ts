@@ -73,6 +73,8 @@ export interface BodyOptions {
   quote: boolean;
   /** Append an empty line (the end of an mbox entry). */
   blank: boolean;
+  /** Prefix lines beginning with "." with another "." (pipe(8) flag `.`). */
+  dot?: boolean;
 }
 
 /**
@@ -81,11 +83,12 @@ export interface BodyOptions {
  */
 export function formatDelivery(prefix: string, content: Uint8Array, opts: BodyOptions): Uint8Array {
   const head = Buffer.from(prefix, "utf8");
-  // count the lines that need a '>' so the output is allocated once
+  const mark = (at: number): number => (opts.quote && startsWithFrom(content, at) ? 0x3e : opts.dot && content[at] === 0x2e ? 0x2e : 0); // '>' or '.'
+  // count the lines that need a mark so the output is allocated once
   let quotes = 0;
-  if (opts.quote) {
+  if (opts.quote || opts.dot) {
     for (let i = 0; i < content.length; i = content.indexOf(10, i) + 1 || content.length) {
-      if (startsWithFrom(content, i)) quotes++;
+      if (mark(i)) quotes++;
     }
   }
   const needsNewline = content.length > 0 && content[content.length - 1] !== 10;
@@ -100,7 +103,8 @@ export function formatDelivery(prefix: string, content: Uint8Array, opts: BodyOp
     while (i < content.length) {
       const nl = content.indexOf(10, i);
       const end = nl < 0 ? content.length : nl + 1;
-      if (startsWithFrom(content, i)) out[o++] = 0x3e; // '>'
+      const m = mark(i);
+      if (m) out[o++] = m;
       out.set(content.subarray(i, end), o);
       o += end - i;
       i = end;

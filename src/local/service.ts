@@ -21,11 +21,16 @@ import { log } from "../util/log.ts";
 import { createVirtualAgent } from "../virtual/agent.ts";
 import { createLocalAgent, createPerformer, type LocalAgent } from "./agent.ts";
 import { createVirtualHost } from "./virtual-host.ts";
+import { createPipeAgent } from "../pipe/agent.ts";
+import { pipeServices } from "../global/config/services.ts";
+import { createPipeHost } from "./pipe-host.ts";
 
-/** The agents this service runs: local(8), and virtual(8) for the `virtual` transport (docs/architecture.md). */
+/** The agents this service runs: local(8), virtual(8) for the `virtual` transport, and pipe(8) for each pipe service (docs/architecture.md). */
 export interface ServedAgents {
   local: LocalAgent;
   virtual: LocalAgent;
+  /** By transport name: the enabled `role = "pipe"` services. */
+  pipes: Map<string, LocalAgent>;
 }
 
 export function createServedAgents(config: Config): ServedAgents {
@@ -37,11 +42,20 @@ export function createServedAgents(config: Config): ServedAgents {
     void local.close();
     throw err;
   }
-  return { local, virtual };
+  const pipes = new Map<string, LocalAgent>();
+  for (const [name, service] of pipeServices(config.services())) {
+    pipes.set(name, createPipeAgent(config, name, service, { host: createPipeHost(config, createPerformer(config)), queueDirectory: config.str("queue_directory") }));
+  }
+  return { local, virtual, pipes };
 }
 
 function closeAgents(a: ServedAgents): Promise<unknown> {
-  return Promise.all([a.local.close(), a.virtual.close()]);
+  return Promise.all([a.local.close(), a.virtual.close(), ...[...a.pipes.values()].map((p) => p.close())]);
+}
+
+/** The agent for a request's transport: a pipe service by its name, virtual, else local. */
+export function servingAgent(a: ServedAgents, transport: string): LocalAgent {
+  return a.pipes.get(transport) ?? (transport === "virtual" ? a.virtual : a.local);
 }
 
 const NOTIFY = new Set(["NEVER", "SUCCESS", "FAILURE", "DELAY"]);
@@ -124,7 +138,7 @@ export async function main(args: string[]): Promise<number> {
     const a = agent!;
     inFlight.set(a, (inFlight.get(a) ?? 0) + 1);
     try {
-      return { results: await (request.transport === "virtual" ? a.virtual : a.local).deliver(request) };
+      return { results: await servingAgent(a, request.transport).deliver(request) };
     } finally {
       inFlight.set(a, inFlight.get(a)! - 1);
       closeIfIdle(a);

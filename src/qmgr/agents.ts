@@ -1,7 +1,8 @@
 /**
  * Transport names to delivery agents. local is a separate service (it runs
  * as root to deliver as each recipient) reached over private/local, and so
- * is virtual (the same service runs both: it writes as the mapped uid); error,
+ * is virtual (the same service runs both: it writes as the mapped uid), and so
+ * is each pipe(8) service (role = "pipe": its command runs as its user=); error,
  * discard and retry are answered here, as Postfix's trivial agents would.
  * The smtp, relay and lmtp transports are the SMTP/LMTP client in
  * src/smtp, which runs in this process (async I/O).
@@ -13,6 +14,7 @@ import { requestJsonLine } from "../global/ipc/json-lines.ts";
 import { localDeliveryLimits } from "../global/delivery/local-limits.ts";
 import { resolverFromConfig } from "../global/dns/settings.ts";
 import { createSmtpAgent, type SmtpAgent } from "../smtp/agent.ts";
+import { pipeServices } from "../global/config/services.ts";
 
 export function localServicePath(config: Config): string {
   return join(config.str("queue_directory"), "private", "local");
@@ -66,7 +68,7 @@ export function localServiceTimeoutMs(config: Config): number {
 }
 
 /** local(8), and virtual(8) (run by the same service, src/local/service.ts): `relay` names which in failures. */
-function localServiceAgent(config: Config, relay: "local" | "virtual"): DeliveryAgent {
+function localServiceAgent(config: Config, relay: string): DeliveryAgent {
   return {
     async deliver(req) {
       try {
@@ -109,6 +111,8 @@ export function agentFor(config: Config, transport: string): DeliveryAgent {
     case "lmtp":
       return smtpAgentFor(config, true);
     default:
+      // a pipe(8) service: the local service runs its command as the service's user
+      if (pipeServices(config.services()).has(transport)) return localServiceAgent(config, transport);
       return unavailableAgent(`mail transport unavailable: unknown transport "${transport}"`);
   }
 }

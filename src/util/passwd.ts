@@ -51,3 +51,9 @@ export function groupsOf(user: string, primaryGid: number, file = "/etc/group"):
   }
   return [...out];
 }
+
+/** The gid of group `name` (from /etc/group), or undefined. */
+export function getgrnam(name: string, file = "/etc/group"): number | undefined {
+  for (const f of readLines(file)) if (f[0] === name && f.length >= 3 && /^\d+$/.test(f[2]!)) return Number(f[2]);
+  return undefined;
+}

@@ -63,14 +63,19 @@ describe("Debian's stock configuration", () => {
     expect(doc.smtpd_banner).toBe("$myhostname ESMTP $mail_name (Debian/GNU)");
     expect(doc.biff).toBe("no");
     expect(doc.smtpd_relay_restrictions).toBe("permit_mynetworks permit_sasl_authenticated defer_unauth_destination");
-    expect(doc.services).toEqual({ smtp: { listen: "25", role: "smtpd" } });
+    const services = doc.services as Record<string, Record<string, string>>;
+    expect(services.smtp).toEqual({ listen: "25", role: "smtpd" });
+    // the pipe(8) services become role = "pipe" tables; maxproc becomes NAME_process_limit
+    expect(Object.keys(services).sort()).toEqual(["bsmtp", "ifmail", "maildrop", "mailman", "scalemail-backend", "smtp", "uucp"]);
+    expect(services.maildrop).toEqual({ role: "pipe", flags: "DRXhu", user: "vmail", argv: "/usr/bin/maildrop -d ${recipient}" });
+    expect(services.uucp).toEqual({ role: "pipe", flags: "Fqhu", user: "uucp", argv: "uux -r -n -z -a$sender - $nexthop!rmail ($recipient)" });
+    expect(doc["scalemail-backend_process_limit"]).toBe("2");
     // comments carried where they stand
     expect(r.toml).toContain("# See /usr/share/postfix/main.cf.dist for a commented, more complete version");
     expect(r.toml!.indexOf("# TLS parameters")).toBeLessThan(r.toml!.indexOf("smtpd_tls_cert_file"));
-    // notes, not refusals: installation paths, the TLS session cache, the pipe services, the built-in plumbing
+    // notes, not refusals: installation paths, the TLS session cache, the built-in plumbing
     expect(r.stderr).toContain("readme_directory: carried as a note");
     expect(r.stderr).toContain("smtp_tls_session_cache_database: carried as a note");
-    expect(r.stderr).toContain('maildrop/unix: not carried: postern has no pipe(8) delivery agent; a setting that routes mail to "maildrop" is refused');
     expect(r.stderr).toMatch(/built in: Postfix's internal services, done by postern itself: pickup \(line 53/);
     expect(r.stderr).toContain("relay/unix -o syslog_name: the log tag of a built-in service is postern's own");
     // the one command that builds postern's index of each table
@@ -113,7 +118,7 @@ describe("the seed documents' configurations", () => {
     const r = await importDir(join(FIXTURES, "install-send-only"));
     expect(r.errors).toEqual([]);
     const doc = parseToml(r.toml!) as { services: Record<string, unknown> };
-    expect(doc.services).toEqual({ smtp: { enable: "no" } });
+    expect((doc.services as Record<string, unknown>).smtp).toEqual({ enable: "no" });
     const m = await run("postconf", ["-c", r.conf, "-M"]);
     expect(m.stdout).toContain("services.smtp.enable = no");
   });
@@ -123,6 +128,28 @@ describe("the seed documents' configurations", () => {
     expect(r.errors).toEqual([]);
     expect(r.toml).toContain('# Here are all the systems I accept mail from.\nmynetworks = [\n  "192.168.0.0/24",\n  "192.0.2.5",\n]');
     expect((await checkImported(r.conf)).code).toBe(0);
+  });
+
+  test("pipe(8) services: carried as role = \"pipe\" tables that transport_maps may name; an argument or -o postern's pipe lacks is refused", async () => {
+    const pf = scratch();
+    writeFileSync(join(pf, "main.cf"), "myhostname = mail.example.test\ntransport_maps = inline:{lists.example.test = mylist:}\nmylist_destination_recipient_limit = 1\n");
+    writeFileSync(join(pf, "master.cf"), "smtp inet n - n - - smtpd\nmylist unix - n n - 3 pipe\n  flags=FRX user=nobody size=1000 argv=/usr/bin/list -f ${sender} -- ${recipient}\n");
+    const r = await importDir(pf);
+    expect(r.errors).toEqual([]);
+    const doc = parseToml(r.toml!) as Record<string, unknown>;
+    expect((doc.services as Record<string, unknown>).mylist).toEqual({ role: "pipe", flags: "FRX", user: "nobody", size: "1000", argv: "/usr/bin/list -f ${sender} -- ${recipient}" });
+    expect(doc.mylist_process_limit).toBe("3");
+    expect((await checkImported(r.conf)).code).toBe(0);
+
+    const bad = scratch();
+    writeFileSync(join(bad, "main.cf"), "myhostname = mail.example.test\n");
+    writeFileSync(join(bad, "master.cf"), "jail unix - n n - - pipe\n  flags=F chroot=/srv user=nobody argv=/bin/x\nopts unix - n n - - pipe\n  -o recipient_delimiter=+\n  user=nobody argv=/bin/x\n");
+    const b = await importDir(bad);
+    expect(b.code).toBe(78);
+    expect(b.errors).toEqual([
+      `postern import: error: ${bad}/master.cf, line 1: pipe argument "chroot=/srv" is not one postern's pipe services have (argv, user, flags, size, null_sender, directory, eol)`,
+      `postern import: error: ${bad}/master.cf, line 4: -o recipient_delimiter=+ on a pipe service: postern's pipe services take no parameter overrides; set it in main.cf if it should apply everywhere`,
+    ]);
   });
 
   test("MySQL virtual domains: refused, each setting named with its line and why; nothing written", async () => {
@@ -165,7 +192,7 @@ describe("import options", () => {
     expect(r.code).toBe(0);
     expect(r.toml).toBeUndefined();
     expect(r.stdout).toContain('myorigin = "$mydomain"');
-    expect(r.stderr).toContain("dry run: 6 parameters and 1 service(s) would go to");
+    expect(r.stderr).toContain("dry run: 6 parameters and 7 service(s) would go to");
   });
 
   test("--rebuild builds postern's index of each table next to its source", async () => {

@@ -286,6 +286,13 @@ describe("postconf: services", () => {
     expect(one.stdout).toContain("services.smtps.enable = no\n");
   });
 
+  test("a pipe service shows its role, argv, user, flags and size", async () => {
+    const dir = conf('[services.mylist]\nrole = "pipe"\nuser = "nobody"\nflags = "FR"\nargv = "/usr/bin/list ${recipient}"\n');
+    const r = await run("postconf", ["-M", "-c", dir, "mylist"]);
+    expect(r.stdout).toBe("services.mylist.role = pipe\nservices.mylist.enable = yes\nservices.mylist.argv = /usr/bin/list ${recipient}\nservices.mylist.user = nobody\nservices.mylist.flags = FR\nservices.mylist.size = 0\n");
+    expect((await run("postconf", ["-c", dir, "-h", "services.mylist.user"])).stdout).toBe("nobody\n");
+  });
+
   test("-e services.smtp.listen edits the file and reads back", async () => {
     const dir = conf('myhostname = "mail.example.com"\n');
     expect((await run("postconf", ["-c", dir, "-e", "services.smtp.listen = 127.0.0.1:2525"])).code).toBe(0);

@@ -12,7 +12,7 @@
 import { readFileSync } from "node:fs";
 import { Config } from "../../global/config/config.ts";
 import { paramDef } from "../../global/config/registry.ts";
-import { BUILTIN_SERVICES } from "../../global/config/services.ts";
+import { BUILTIN_SERVICES, PIPE_ATTRIBUTES } from "../../global/config/services.ts";
 import { configSourceFromText, ConfigError } from "../../global/config/source.ts";
 import { NOTED_POSTFIX_PARAMS } from "../../global/config/support.ts";
 import { splitList } from "../../global/config/value-text.ts";
@@ -270,7 +270,8 @@ function writeServices(
   w.comment("# process_limit, and master.cf's -o overrides as keys). Postfix's internal services are built into postern.");
   // maxproc of the delivery transports is postern's NAME_process_limit: top-level keys, before any table
   for (const e of master) {
-    if ((e.type === "unix" && ["smtp", "relay", "local", "virtual", "lmtp"].includes(e.name) && BUILT_IN[e.command] && TRANSPORT_NAMES[e.command]?.includes(e.name)) && /^\d+$/.test(e.maxproc) && e.maxproc !== "0") {
+    const pipe = e.type === "unix" && e.command === "pipe";
+    if (((e.type === "unix" && ["smtp", "relay", "local", "virtual", "lmtp"].includes(e.name) && BUILT_IN[e.command] && TRANSPORT_NAMES[e.command]?.includes(e.name)) || pipe) && /^\d+$/.test(e.maxproc) && e.maxproc !== "0") {
       const name = `${e.name}_process_limit`;
       if (mainValues.has(name)) continue;
       w.comment(`# maxproc of the ${e.name} transport in master.cf`);
@@ -340,10 +341,24 @@ function writeServices(
       if (e.args.length) notes.push({ ...origin, subject, message: `arguments ${e.args.join(" ")} not carried` });
       continue;
     }
+    if (e.command === "pipe" && e.type === "unix") {
+      const attrs = pipeArguments(e.args);
+      if (typeof attrs === "string") {
+        refusals.push({ ...origin, subject, message: attrs });
+        continue;
+      }
+      for (const o of e.overrides) refusals.push({ ...at(o.line), subject: `${subject} -o ${o.name}`, message: `-o ${o.name}=${o.value} on a pipe service: postern's pipe services take no parameter overrides; set it in main.cf if it should apply everywhere` });
+      const path = (k: string) => `services.${e.name}.${k}`;
+      w.blank();
+      for (const c of e.comments) w.comment(c);
+      w.lines.push(`[services.${tomlKey(e.name)}]`);
+      w.pair("role", path("role"), "pipe", origin);
+      for (const [k, v] of attrs) w.pair(k, path(k), v, origin);
+      count++;
+      continue;
+    }
     const why =
-      e.command === "pipe"
-        ? "postern has no pipe(8) delivery agent"
-        : e.command === "spawn"
+      e.command === "spawn"
             ? "postern has no spawn(8) (policy servers must listen on a socket of their own)"
             : names
               ? `postern's ${e.command} client runs only as the transport${names.length > 1 ? "s" : ""} ${names.join(", ")}`
@@ -360,6 +375,27 @@ function writeServices(
   if (builtIns.length) notes.push({ ...at(), subject: "built in", message: `Postfix's internal services, done by postern itself: ${builtIns.join("; ")}` });
   if (chrooted.length) notes.push({ ...at(), subject: "chroot", message: `chroot column ignored for ${chrooted.join(", ")}: postern's daemons run as mail_owner without a chroot` });
   return count;
+}
+
+/**
+ * A pipe(8) line's arguments (`flags=DRhu user=vmail argv=/usr/bin/maildrop -d ${recipient}`) as the
+ * attributes of a postern pipe service: everything after `argv=` is the command. An attribute postern's
+ * pipe lacks (chroot=, ...) is the refusal text.
+ */
+function pipeArguments(args: readonly string[]): Array<[string, string]> | string {
+  const out: Array<[string, string]> = [];
+  for (let i = 0; i < args.length; i++) {
+    const eq = args[i]!.indexOf("=");
+    const key = eq > 0 ? args[i]!.slice(0, eq).toLowerCase() : "";
+    const value = eq > 0 ? args[i]!.slice(eq + 1) : "";
+    if (key === "argv") {
+      out.push(["argv", [value, ...args.slice(i + 1)].join(" ").trim()]);
+      return out;
+    }
+    if (!(PIPE_ATTRIBUTES as readonly string[]).includes(key)) return `pipe argument "${args[i]}" is not one postern's pipe services have (${PIPE_ATTRIBUTES.join(", ")})`;
+    out.push([key, value]);
+  }
+  return "pipe service without argv=";
 }
 
 /** Indexed tables (hash:, btree:, lmdb:, cdb:, ...) named by the configuration, expanded. */

@@ -1,12 +1,25 @@
 /**
  * How postconf shows services: `services.NAME.ATTR = value`, the listen
  * addresses as configured, the role, the process limit, and each parameter
- * override (built-in ones included).
+ * override (built-in ones included); for a pipe service its role, argv,
+ * user, flags and size.
  */
 import type { Config } from "../../global/config/config.ts";
 import { BUILTIN_SERVICES, type ServiceDef } from "../../global/config/services.ts";
 
 export function describeService(config: Config, svc: ServiceDef): Array<[string, string]> {
+  // a pipe service listens on nothing: its rows are pipe(8)'s attributes
+  if (svc.role === "pipe") {
+    const p = svc.pipe;
+    return [
+      ["role", svc.role],
+      ["enable", svc.enabled ? "yes" : "no"],
+      ["argv", p ? p.argv.join(" ") : ""],
+      ["user", p?.user ?? ""],
+      ["flags", p?.flags ?? ""],
+      ["size", String(p?.size ?? 0)],
+    ];
+  }
   const rows: Array<[string, string]> = [
     ["listen", svc.listen.join(", ")],
     ["role", svc.role],

@@ -11,7 +11,7 @@ import { Expander, ExpansionError } from "./expand.ts";
 import { paramDef, paramRegistry } from "./registry.ts";
 import { ConfigError, emptyConfigSource, readConfigSource, type ConfigSource } from "./source.ts";
 import { splitList, tomlValueToText } from "./value-text.ts";
-import { parseServices, type ServiceDef } from "./services.ts";
+import { parseServices, PIPE_TRANSPORT_PARAMS, pipeServices, type ServiceDef } from "./services.ts";
 import { unsupportedSettings } from "./support.ts";
 import { postfixOnlyDefault } from "./postfix-params.ts";
 
@@ -232,7 +232,9 @@ export class Config {
     } catch {
       // reported by validate()
     }
-    const out = this.setNames().filter((n) => !known.has(n) && postfixOnlyDefault(n) === undefined && !classes.includes(n));
+    // a pipe service's per-transport settings (<name>_destination_recipient_limit, ...) are read by name
+    const perTransport = new Set([...pipeServices(this.services()).keys()].flatMap((t) => PIPE_TRANSPORT_PARAMS.map((p) => `${t}_${p}`)));
+    const out = this.setNames().filter((n) => !known.has(n) && postfixOnlyDefault(n) === undefined && !classes.includes(n) && !perTransport.has(n));
     for (const svc of this.services()) for (const n of svc.overrides.keys()) if (!known.has(n) && !svc.builtinOverrides.has(n)) out.push(`services.${svc.name}.${n}`);
     return out;
   }

@@ -46,7 +46,7 @@ export interface ParamDef {
  *   carried and noted, never refused.
  */
 export type ParamSupport =
-  | { kind: "refuses"; refuse: (value: string) => string | undefined }
+  | { kind: "refuses"; refuse: (value: string, context?: { transports?: readonly string[] }) => string | undefined }
   | { kind: "unsupported"; why: string; accept?: readonly string[] }
   | { kind: "install" };
 
@@ -73,7 +73,7 @@ export function t(name: string, unit: TimeUnit, dflt: string, doc: string, roles
 }
 
 /** A parameter postern acts on, except for the values `refuse` names a reason for. */
-export function refusing(def: ParamDef, refuse: (value: string) => string | undefined): ParamDef {
+export function refusing(def: ParamDef, refuse: (value: string, context?: { transports?: readonly string[] }) => string | undefined): ParamDef {
   return { ...def, support: { kind: "refuses", refuse } };
 }
 

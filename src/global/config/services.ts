@@ -9,15 +9,49 @@
  * smtp is enabled by default on port 25 of $inet_interfaces; submission and
  * smtps are known with Postfix's example overrides but stay off until their
  * table exists. `enable = false` turns a service off.
+ *
+ *     [services.mylist]                 # master.cf's pipe(8) line: a transport named mylist
+ *     role = "pipe"
+ *     flags = "FR"
+ *     user = "list"                     # never root
+ *     argv = "/usr/bin/list ${sender} ${recipient}"
+ *
+ * A pipe service listens on nothing and takes no parameter overrides (docs/pipe.md).
+ * Read by every role as plain data; the file is the administrator's, but
+ * every attribute is still checked here (root, flags, sizes, paths).
  */
 import { ConfigError } from "./source.ts";
 import { tomlValueToText } from "./value-text.ts";
+import { POSTERN_TRANSPORTS } from "./value-checks.ts";
 
-export const SERVICE_ROLES = ["smtpd"] as const;
+/** The attributes of a `role = "pipe"` service (master.cf's pipe(8) arguments). */
+export const PIPE_ATTRIBUTES = ["argv", "user", "flags", "size", "null_sender", "directory", "eol"] as const;
+
+/** Flags postern's pipe(8) acts on; any other letter is refused (pipe(8) stops on an unknown flag). */
+export const PIPE_FLAGS = "BFORD.>Xhqu";
+
+/** A pipe(8) service's delivery settings, as written (the user is resolved when mail is delivered). */
+export interface PipeServiceDef {
+  /** The command and its arguments, split at white space as master.cf does; `${name}` macros unexpanded. */
+  argv: string[];
+  /** user=name[:group] or uid:gid; never root. */
+  user: string;
+  flags: string;
+  /** Largest message in bytes; 0 is no limit. */
+  size: number;
+  /** What ${sender} is for the null sender (null_sender=, default MAILER-DAEMON; may be empty). */
+  nullSender: string;
+  /** The command's working directory (directory=, absolute); undefined: "/". */
+  directory?: string;
+  /** The record delimiter (eol=, unescaped as Postfix's unescape(): "\\r\\n" is CR LF); default "\n". */
+  eol: string;
+}
+
+export const SERVICE_ROLES = ["smtpd", "pipe"] as const;
 export type ServiceRole = (typeof SERVICE_ROLES)[number];
 
 /** Keys of a service table that are not parameter overrides. */
-export const SERVICE_ATTRIBUTES = ["listen", "role", "process_limit", "enable"] as const;
+export const SERVICE_ATTRIBUTES = ["listen", "role", "process_limit", "enable", ...PIPE_ATTRIBUTES] as const;
 
 export interface ServiceDef {
   name: string;
@@ -32,6 +66,8 @@ export interface ServiceDef {
   overrides: Map<string, { text: string; line?: number }>;
   /** Override names that come from the built-in defaults rather than the file. */
   builtinOverrides: Set<string>;
+  /** role "pipe": its delivery settings. */
+  pipe?: PipeServiceDef;
   line?: number;
 }
 
@@ -105,6 +141,7 @@ export function parseServices(
         continue;
       }
       svc.enabled = true;
+      const pipeAttrs = new Map<string, string>();
       for (const [key, value] of Object.entries(raw as Record<string, unknown>)) {
         const where = at(key);
         const text = tomlValueToText(value);
@@ -130,17 +167,98 @@ export function parseServices(
             if (typeof value !== "boolean" && !/^(yes|no)$/i.test(text)) problems.push(new ConfigError(`services.${name}.enable: invalid boolean value "${text}"`, file, where));
             else svc.enabled = value === true || /^yes$/i.test(text);
             break;
+          case "argv":
+          case "user":
+          case "flags":
+          case "size":
+          case "null_sender":
+          case "directory":
+          case "eol":
+            pipeAttrs.set(key, Array.isArray(value) ? value.map(String).join(" ") : text);
+            break;
           default:
             svc.overrides.set(key, { text, line: where });
             svc.builtinOverrides.delete(key);
         }
       }
+      if (svc.role === "pipe") {
+        // the transport name must be its own: a pipe "smtp" or "local" would shadow the built-in agent
+        if (POSTERN_TRANSPORTS.includes(name.toLowerCase()) || BUILTIN_SERVICES[name]) {
+          problems.push(new ConfigError(`services.${name}.role: "${name}" is a built-in transport or service of postern; give the pipe service another name`, file, at("role")));
+          continue;
+        }
+        const parsed = parsePipeService(pipeAttrs);
+        // what a pipe service would not act on is refused, never ignored
+        for (const key of svc.overrides.keys()) {
+          const why = "a pipe service takes no parameter overrides in postern yet; set the parameter globally";
+          problems.push(new ConfigError(`services.${name}.${key}: ${why}`, file, at(key)));
+        }
+        if (svc.processLimit !== undefined) problems.push(new ConfigError(`services.${name}.process_limit: set ${name}_process_limit instead (the queue manager's limit for this transport)`, file, at("process_limit")));
+        if (typeof parsed === "string") problems.push(new ConfigError(`services.${name}: ${parsed}`, file, at()));
+        else svc.pipe = parsed;
+        if (svc.listen.length > 0) problems.push(new ConfigError(`services.${name}.listen: a pipe service listens on nothing (the queue manager hands it mail)`, file, at("listen")));
+        services.push(svc);
+        continue;
+      }
+      for (const key of pipeAttrs.keys()) problems.push(new ConfigError(`services.${name}.${key}: only a pipe service (role = "pipe") takes ${key}`, file, at(key)));
       if (svc.listen.length === 0) problems.push(new ConfigError(`services.${name}.listen: no listen address`, file, at("listen") ?? at()));
       for (const l of svc.listen) if (!isListenAddress(l)) problems.push(new ConfigError(`services.${name}.listen: invalid address "${l}" (use host:port, [ipv6]:port or a port)`, file, at("listen")));
     }
     services.push(svc);
   }
   return { services, problems };
+}
+
+/** A pipe service's attributes, or why they are wrong (pipe(8) refuses to start on each of these). */
+export function parsePipeService(attrs: ReadonlyMap<string, string>): PipeServiceDef | string {
+  const argv = (attrs.get("argv") ?? "").trim().split(/[ \t\r\n]+/).filter(Boolean);
+  if (argv.length === 0) return "missing argv command";
+  const user = (attrs.get("user") ?? "").trim();
+  if (user === "") return "missing user= command-line attribute";
+  const [name, group] = user.split(":", 2);
+  if (name === "root" || name === "0" || group === "0" || group === "root") return `user= command-line attribute specifies root privileges (${user}); name another user`;
+  const flags = attrs.get("flags") ?? "";
+  for (const f of flags) if (!PIPE_FLAGS.includes(f)) return `flags: unknown flag "${f}" (postern's pipe has ${PIPE_FLAGS.split("").join(" ")})`;
+  const sizeText = (attrs.get("size") ?? "0").trim();
+  const size = /^\d{1,15}$/.test(sizeText) ? Number(sizeText) : NaN;
+  if (!Number.isSafeInteger(size)) return `size: bad size limit "${sizeText}"`;
+  const directory = attrs.get("directory")?.trim();
+  if (directory !== undefined && !directory.startsWith("/")) return `directory: "${directory}" must be an absolute path`;
+  const eol = unescape(attrs.get("eol") ?? "\n");
+  if (eol === "" || eol.length > 16) return `eol: bad record delimiter "${attrs.get("eol")}" (one to 16 characters)`;
+  return { argv, user, flags, size, nullSender: attrs.get("null_sender") ?? "MAILER-DAEMON", ...(directory !== undefined ? { directory } : {}), eol };
+}
+
+/** Postfix's unescape(): \\a \\b \\f \\n \\r \\t \\v, \\ooo octal, \\x -> x. */
+export function unescape(text: string): string {
+  const named: Record<string, string> = { a: "\x07", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t", v: "\v" };
+  let out = "";
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (c !== "\\") {
+      out += c;
+      continue;
+    }
+    const n = text[++i];
+    if (n === undefined) break;
+    if (n in named) out += named[n];
+    else if (/[0-7]/.test(n)) {
+      let v = Number(n);
+      for (let k = 0; k < 2 && /[0-7]/.test(text[i + 1] ?? ""); k++) v = (v << 3) | Number(text[++i]);
+      out += String.fromCharCode(v & 0xff);
+    } else out += n;
+  }
+  return out;
+}
+
+/** The per-transport parameters a pipe service NAME reads as NAME_<param> (Postfix's transport-specific settings). */
+export const PIPE_TRANSPORT_PARAMS = ["destination_recipient_limit", "destination_concurrency_limit", "process_limit"];
+
+/** The enabled pipe services by name. */
+export function pipeServices(services: readonly ServiceDef[]): Map<string, PipeServiceDef> {
+  const out = new Map<string, PipeServiceDef>();
+  for (const s of services) if (s.role === "pipe" && s.enabled && s.pipe) out.set(s.name, s.pipe);
+  return out;
 }
 
 /** "25", "127.0.0.1:2525", "[::1]:25", "localhost:25". */

@@ -25,7 +25,8 @@ import { ConfigError } from "./source.ts";
 import { splitList } from "./value-text.ts";
 import { POSTFIX_TABLE_TYPES, TABLE_TYPES } from "../tables/table-types.ts";
 import { ARGUMENT_RESTRICTIONS, MISSING_ACCESS_ACTIONS, PLAIN_RESTRICTIONS } from "./restriction-names.ts";
-import { POSTERN_TRANSPORTS } from "./value-checks.ts";
+import { configuredTransports, POSTERN_TRANSPORTS } from "./value-checks.ts";
+import { pipeServices } from "./services.ts";
 import { readFileSync, statSync } from "node:fs";
 
 /**
@@ -54,6 +55,8 @@ function isBooleanDefault(text: string): boolean {
 /** Restriction classes (smtpd_restriction_classes) are restriction lists under names of their own. */
 export interface RefusalContext {
   classes: readonly string[];
+  /** Every transport the configuration has (built-in ones and its pipe services); default: the built-in ones. */
+  transports?: readonly string[];
 }
 
 const RESTRICTION_LIST = /^smtpd_[a-z_]+_restrictions$/;
@@ -67,7 +70,7 @@ export function refusalOf(name: string, rawText: string, expanded: () => string,
     if (why) return why;
   }
   if (name === "transport_maps") {
-    const why = refuseMissingTableTypes(rawText, expanded) ?? refuseTransportTables(expanded);
+    const why = refuseMissingTableTypes(rawText, expanded) ?? refuseTransportTables(expanded, context.transports);
     if (why) return why;
   }
   if (def) {
@@ -78,7 +81,7 @@ export function refusalOf(name: string, rawText: string, expanded: () => string,
       case "install":
         return undefined;
       case "refuses":
-        return support.refuse(expanded()) ?? tables;
+        return support.refuse(expanded(), context) ?? tables;
       case "unsupported": {
         const dflt = typeof def.default === "string" ? def.default : undefined;
         const fine = [dflt, postfixOnlyDefault(name), "", ...(support.accept ?? [])].filter((x) => x !== undefined).map((x) => norm(x!));
@@ -161,7 +164,7 @@ function missingAccessAction(spec: string): string | undefined {
 }
 
 /** transport_maps: every result names a transport postern has ("" keeps the default one). */
-export function refuseTransportTables(expanded: () => string): string | undefined {
+export function refuseTransportTables(expanded: () => string, transports: readonly string[] = POSTERN_TRANSPORTS): string | undefined {
   let specs: string[];
   try {
     specs = splitList(expanded());
@@ -170,9 +173,9 @@ export function refuseTransportTables(expanded: () => string): string | undefine
   }
   for (const spec of specs) {
     for (const r of tableResults(spec)) {
-      const transport = (r.value.trim().split(":")[0] ?? "").toLowerCase();
-      if (transport === "" || POSTERN_TRANSPORTS.includes(transport)) continue;
-      return `table ${spec} routes mail to transport "${transport}"${r.line ? ` (line ${r.line})` : ""}, which postern does not have (${POSTERN_TRANSPORTS.join(", ")}); change the table`;
+      const transport = r.value.trim().split(":")[0] ?? "";
+      if (transport === "" || transports.includes(transport) || POSTERN_TRANSPORTS.includes(transport.toLowerCase())) continue;
+      return `table ${spec} routes mail to transport "${transport}"${r.line ? ` (line ${r.line})` : ""}, which postern does not have (${transports.join(", ")}); change the table or define the transport as a pipe service`;
     }
   }
   return undefined;
@@ -218,7 +221,7 @@ export function unsupportedSettings(config: Config): ConfigError[] {
   } catch {
     // a bad value is the type check's to report
   }
-  const context = { classes };
+  const context = { classes, transports: configuredTransports(pipeServices(config.services()).keys()) };
   for (const name of config.setNames()) {
     const raw = config.raw(name) ?? "";
     const why = refusalOf(name, raw, () => config.str(name), context);

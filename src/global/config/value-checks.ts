@@ -35,24 +35,36 @@ export function refuseTablesInDomainList(value: string): string | undefined {
 }
 
 /** mailbox_transport, fallback_transport: "transport[:nexthop]" naming a transport postern has, not local itself. */
-export function refusePassTransport(value: string): string | undefined {
+export function refusePassTransport(value: string, context?: TransportContext): string | undefined {
   const v = value.trim();
   if (v === "") return undefined;
   const transport = v.split(":")[0]!.toLowerCase();
   if (transport === "local") return `local delivery cannot pass mail to the local transport itself ("${v}")`;
-  return refuseUnknownTransport(v);
+  return refuseUnknownTransport(v, context);
 }
 
-/** The transports the queue manager can hand mail to (src/qmgr/agents.ts). */
+/** The built-in transports the queue manager can hand mail to (src/qmgr/agents.ts). */
 export const POSTERN_TRANSPORTS = ["local", "virtual", "smtp", "relay", "lmtp", "error", "discard", "retry"];
 
+/** What a transport check knows of the configuration: its pipe services add transports of their own. */
+export interface TransportContext {
+  /** Every transport name: POSTERN_TRANSPORTS plus the configured pipe services. */
+  transports?: readonly string[];
+}
+
+/** The transports of a configuration: the built-in ones and the names of its enabled pipe services. */
+export function configuredTransports(pipeServiceNames: Iterable<string>): string[] {
+  return [...POSTERN_TRANSPORTS, ...pipeServiceNames];
+}
+
 /** local_transport, default_transport, relay_transport: "transport[:nexthop]". */
-export function refuseUnknownTransport(value: string): string | undefined {
+export function refuseUnknownTransport(value: string, context?: TransportContext): string | undefined {
   const v = value.trim();
   if (v === "") return undefined;
-  const transport = v.split(":")[0]!.toLowerCase();
-  if (POSTERN_TRANSPORTS.includes(transport)) return undefined;
-  return `transport "${transport}" is not one postern has (${POSTERN_TRANSPORTS.join(", ")}); postern has no master.cf delivery services such as pipe(8)`;
+  const transport = v.split(":")[0]!;
+  const known = context?.transports ?? POSTERN_TRANSPORTS;
+  if (known.includes(transport) || POSTERN_TRANSPORTS.includes(transport.toLowerCase())) return undefined;
+  return `transport "${transport}" is not one postern has (${known.join(", ")}); define it as a [services.${transport}] table with role = "pipe", or name another transport`;
 }
 
 /** virtual_mailbox_base: virtual(8) stops at a relative one ("do not specify relative pathname"). */

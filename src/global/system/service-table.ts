@@ -81,12 +81,12 @@ export interface DaemonEntry {
 /** Checked against DaemonEntry, and kept literal so that `SERVICE_TABLE.pickup.wakeUp` is known to exist. */
 export const SERVICE_TABLE = {
   master: { runsAs: "root", startedBy: "user", processLimit: 1, serves: [], uses: [], why: "creates the sockets and pid/master.pid in root's directories, starts local as root" },
-  local: { runsAs: "root", startedBy: "master", processLimit: 1, serves: ["private/local"], uses: ["local-worker pipe"], why: "starts a worker as each recipient (local(8)) and as each mapped virtual uid/gid (virtual(8), run in the same service)" },
+  local: { runsAs: "root", startedBy: "master", processLimit: 1, serves: ["private/local"], uses: ["local-worker pipe"], why: "starts a worker as each recipient (local(8)), as each mapped virtual uid/gid (virtual(8)) and as each pipe service's user= (pipe(8)); virtual and pipe run in the same service" },
   qmgr: { runsAs: "mail_owner", startedBy: "master", wakeUp: { watch: "incoming", pollSeconds: 1 }, processLimit: 1, serves: ["public/qmgr"], uses: ["private/local"], why: "owns incoming/ active/ deferred/; delivers over the network itself" },
   showq: { runsAs: "mail_owner", startedBy: "master", processLimit: 1, serves: ["public/showq"], uses: [], why: "reads the queue for users who may not" },
   pickup: { runsAs: "mail_owner", startedBy: "master", wakeUp: { watch: "maildrop", pollSeconds: 60 }, processLimit: 1, serves: [], uses: [], why: "reads maildrop/ (mail_owner's group) and writes incoming/" },
   smtpd: { runsAs: "mail_owner", startedBy: "master", processLimit: "per service", serves: ["smtpd listeners"], uses: ["public/qmgr"], why: "binds its ports and reads its TLS key as root, then faces the network as mail_owner" },
-  "local-worker": { runsAs: "recipient", startedBy: "local", processLimit: "per recipient", serves: ["local-worker pipe"], uses: [], why: "writes mailboxes and runs commands with the recipient's rights only" },
+  "local-worker": { runsAs: "recipient", startedBy: "local", processLimit: "per recipient", serves: ["local-worker pipe"], uses: [], why: "writes mailboxes and runs commands with the recipient's (or the pipe service user's) rights only" },
 } as const satisfies Readonly<Record<DaemonRole, DaemonEntry>>;
 
 /** A role's entry, as the general shape (for code that goes through every role). */

@@ -34,6 +34,13 @@ export function commandArgv(command: string, shell: string[]): string[] {
   return words;
 }
 
+/** pipe(8)'s eol=: every line feed becomes `eol` (records end with it). */
+export function withEol(bytes: Uint8Array, eol: string | undefined): Uint8Array {
+  if (eol === undefined || eol === "\n") return bytes;
+  const parts = Buffer.from(bytes).toString("latin1").split("\n");
+  return Buffer.from(parts.join(eol), "latin1");
+}
+
 function signalNumber(name: string | number | null | undefined): number {
   if (typeof name === "number") return name;
   if (!name) return 0;
@@ -41,7 +48,7 @@ function signalNumber(name: string | number | null | undefined): number {
 }
 
 export async function runCommand(job: CommandJob, content: Uint8Array): Promise<{ end: CommandEnd; output: string }> {
-  const argv = commandArgv(job.command, job.shell);
+  const argv = job.argv && job.argv.length > 0 ? job.argv : commandArgv(job.command, job.shell);
   let proc: ReturnType<typeof Bun.spawn>;
   try {
     proc = Bun.spawn(argv, {
@@ -94,7 +101,7 @@ export async function runCommand(job: CommandJob, content: Uint8Array): Promise<
   let writeError: string | undefined;
   const feed = (async () => {
     try {
-      sink.write(formatDelivery(job.prefix, content, { quote: false, blank: false }));
+      sink.write(withEol(formatDelivery(job.prefix, content, { quote: job.quote === true, blank: job.blank === true, dot: job.dot === true }), job.eol));
       await sink.flush();
       await sink.end();
     } catch (err) {

@@ -72,6 +72,16 @@ export interface CommandJob {
   shell: string[];
   timeLimitMs: number;
   prefix: string;
+  /** pipe(8): the argument vector, run as it is (no shell); `command` is then only its name in reports. */
+  argv?: string[];
+  /** pipe(8) flag `>`: ">From " quoting of lines that start with "From ". */
+  quote?: boolean;
+  /** pipe(8) flag `.`: lines that start with "." get one more. */
+  dot?: boolean;
+  /** pipe(8) flag `B`: a blank line after the message. */
+  blank?: boolean;
+  /** pipe(8) eol=: each "\n" written becomes this (default "\n"). */
+  eol?: string;
 }
 
 /** stat or lstat a path with the job's rights. */

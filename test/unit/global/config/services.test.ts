@@ -97,7 +97,7 @@ describe("services from the file", () => {
 describe("bad services name the file and the line", () => {
   test("an unknown role", () => {
     const c = configFrom('[services.smtp]\nlisten = "25"\nrole = "local"\n');
-    expect(c.validate().map((p) => p.message)).toEqual([`${c.path}, line 3: services.smtp.role: unknown service role "local" (known: smtpd)`]);
+    expect(c.validate().map((p) => p.message)).toEqual([`${c.path}, line 3: services.smtp.role: unknown service role "local" (known: smtpd, pipe)`]);
   });
 
   test("bad listen addresses", () => {
@@ -165,5 +165,32 @@ describe("smtpd processes and sessions for a process_limit", () => {
     expect(smtpdProcessPlan(100, 2)).toEqual({ processes: 2, sessionsPerProcess: 50 });
     expect(smtpdProcessPlan(100, 16)).toEqual({ processes: 5, sessionsPerProcess: 20 });
     expect(smtpdProcessPlan(0, 4)).toEqual({ processes: 4, sessionsPerProcess: 0 });
+  });
+});
+
+describe("pipe services", () => {
+  test("role = \"pipe\" with argv, user, flags and size: no listen address, the attributes parsed, mylist_destination_recipient_limit known", () => {
+    const c = configFrom('mylist_destination_recipient_limit = 1\n[services.mylist]\nrole = "pipe"\nflags = "FR"\nuser = "nobody"\nsize = 1000\nargv = "/usr/bin/list -f ${sender} ${recipient}"\n');
+    expect(c.validate()).toEqual([]);
+    expect(c.unknownNames()).toEqual([]);
+    expect(service(c, "mylist")).toMatchObject({ role: "pipe", listen: [], enabled: true, pipe: { argv: ["/usr/bin/list", "-f", "${sender}", "${recipient}"], user: "nobody", flags: "FR", size: 1000, nullSender: "MAILER-DAEMON", eol: "\n" } });
+  });
+
+  test("a pipe service as root, without argv, or a pipe attribute on an smtpd service is refused", () => {
+    const root = configFrom('[services.bad]\nrole = "pipe"\nuser = "root"\nargv = "/bin/x"\n');
+    expect(root.validate().map((p) => p.detail)).toEqual(["services.bad: user= command-line attribute specifies root privileges (root); name another user"]);
+    const noArgv = configFrom('[services.bad]\nrole = "pipe"\nuser = "nobody"\n');
+    expect(noArgv.validate().map((p) => p.detail)).toEqual(["services.bad: missing argv command"]);
+    const smtpd = configFrom('[services.smtp]\nlisten = "2525"\nargv = "/bin/x"\n');
+    expect(smtpd.validate().map((p) => p.detail)).toEqual(['services.smtp.argv: only a pipe service (role = "pipe") takes argv']);
+    for (const name of ["smtp", "local", "virtual", "relay"]) {
+      const shadow = configFrom(`[services.${name}]\nrole = "pipe"\nuser = "nobody"\nargv = "/bin/x"\n`);
+      expect(shadow.validate().map((p) => p.detail)).toEqual([`services.${name}.role: "${name}" is a built-in transport or service of postern; give the pipe service another name`]);
+    }
+    const later = configFrom('[services.p]\nrole = "pipe"\nuser = "nobody"\nargv = "/bin/x"\nrecipient_delimiter = "+"\nprocess_limit = 3\n');
+    expect(later.validate().map((p) => p.detail)).toEqual([
+      "services.p.recipient_delimiter: a pipe service takes no parameter overrides in postern yet; set the parameter globally",
+      "services.p.process_limit: set p_process_limit instead (the queue manager's limit for this transport)",
+    ]);
   });
 });

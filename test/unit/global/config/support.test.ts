@@ -95,9 +95,26 @@ test("transport_maps: a table that routes mail to a transport postern lacks (a p
   try {
     writeFileSync(join(dir, "transport"), "example.com smtp:[192.0.2.1]\nlists.example.com mailman:\n.example.net :[192.0.2.2]\n");
     expect(refusals(`transport_maps = "hash:${dir}/transport"\n`)).toEqual([
-      `line 1: transport_maps = "hash:${dir}/transport": table hash:${dir}/transport routes mail to transport "mailman" (line 2), which postern does not have (local, virtual, smtp, relay, lmtp, error, discard, retry); change the table`,
+      `line 1: transport_maps = "hash:${dir}/transport": table hash:${dir}/transport routes mail to transport "mailman" (line 2), which postern does not have (local, virtual, smtp, relay, lmtp, error, discard, retry); change the table or define the transport as a pipe service`,
     ]);
     expect(refusals('transport_maps = "inline:{example.org = relay:[192.0.2.3]}"\n')).toEqual([]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a [services.NAME] pipe service is a transport: transport_maps and *_transport may name it; an unknown name is still refused", () => {
+  const dir = mkdtempSync(join(tmpdir(), "postern-support-"));
+  try {
+    writeFileSync(join(dir, "transport"), "lists.example.com mylist:\nother.example.com mailman:\n");
+    const pipe = '\n[services.mylist]\nrole = "pipe"\nuser = "nobody"\nargv = "/usr/bin/list ${recipient}"\n';
+    expect(refusals(`transport_maps = "inline:{lists.example.com = mylist:}"\ndefault_transport = "mylist"\nfallback_transport = "mylist"\n${pipe}`)).toEqual([]);
+    expect(refusals(`transport_maps = "hash:${dir}/transport"\n${pipe}`)).toEqual([
+      `line 1: transport_maps = "hash:${dir}/transport": table hash:${dir}/transport routes mail to transport "mailman" (line 2), which postern does not have (local, virtual, smtp, relay, lmtp, error, discard, retry, mylist); change the table or define the transport as a pipe service`,
+    ]);
+    expect(refusals('default_transport = "mylist"\n')[0]).toStartWith('line 1: default_transport = "mylist": transport "mylist" is not one postern has');
+    // a disabled pipe service is no transport
+    expect(refusals(`default_transport = "mylist"\n${pipe}enable = false\n`)[0]).toStartWith('line 1: default_transport = "mylist": transport "mylist" is not one postern has');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
