@@ -239,9 +239,11 @@ export class MailSystem {
   /** The running role processes by name ("qmgr", "pickup", "local", "master"). */
   roles(): Map<string, number> {
     const out = new Map<string, number>();
+    // the tree is walked parent first: the first process with a role's name is that role. A child
+    // caught between fork and exec still shows its parent's command line ("postern master").
     for (const pid of this.processTree()) {
       const argv = procCmdline(pid);
-      if (argv[0] === "postern" && argv[1]) out.set(argv[1], pid);
+      if (argv[0] === "postern" && argv[1] && !out.has(argv[1])) out.set(argv[1], pid);
     }
     return out;
   }
