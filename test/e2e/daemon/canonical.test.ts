@@ -7,30 +7,25 @@
  * Postfix's reject_unlisted_recipient accepts it.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { ensureMailOwner, HOST, isRoot, message, waitFor } from "../../helpers/mail-system.ts";
-import { startPythonSink, type PythonSink } from "../../helpers/python-sink.ts";
-import { RawSmtp, SmtpdSystem } from "../../helpers/smtpd-system.ts";
+import { HOST, isRoot, message } from "../../helpers/mail-system.ts";
+import { relayToSink, type RelayToSink } from "../../helpers/relay-sink.ts";
+import { RawSmtp, type SmtpdSystem } from "../../helpers/smtpd-system.ts";
 
 describe.skipIf(!isRoot)("canonical maps", () => {
   let sys: SmtpdSystem;
-  let sink: PythonSink;
+  let bench: RelayToSink;
 
   beforeAll(async () => {
-    ensureMailOwner();
-    sink = await startPythonSink();
-    sys = new SmtpdSystem({ default_transport: "smtp", relayhost: `[127.0.0.1]:${sink.port}`, mynetworks: "127.0.0.0/8" });
-    const canonical = sys.etcFile("canonical", "wietse  Wietse.Venema\n");
-    const recipient = sys.etcFile("recipient_canonical", "@old.example  @sink.example\nlegacy  far@sink.example\n");
-    sys.writeConfig({ canonical_maps: `texthash:${canonical}`, recipient_canonical_maps: `texthash:${recipient}` });
-    await sys.start();
+    bench = await relayToSink({ mynetworks: "127.0.0.0/8" }, (s) => ({
+      canonical_maps: `texthash:${s.etcFile("canonical", "wietse  Wietse.Venema\n")}`,
+      recipient_canonical_maps: `texthash:${s.etcFile("recipient_canonical", "@old.example  @sink.example\nlegacy  far@sink.example\n")}`,
+    }));
+    ({ sys } = bench);
   }, 60_000);
 
-  afterAll(async () => {
-    await sys?.cleanup();
-    sink?.stop();
-  });
+  afterAll(() => bench?.stop());
 
-  const atSink = (subject: string) => waitFor(`${subject} at the sink`, () => sink.messages().find((m) => m.data.includes(`Subject: ${subject}`)));
+  const atSink = (subject: string) => bench.atSink(subject);
 
   test("sendmail: envelope and headers mapped", async () => {
     await sys.send(["someone@old.example"], `From: wietse\nTo: someone@old.example\n${message("canon-sendmail")}`, { sender: "wietse" });

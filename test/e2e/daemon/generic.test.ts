@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync } from "node:fs";
 import { ensureMailOwner, HOST, isRoot, message, waitFor } from "../../helpers/mail-system.ts";
 import { startPythonSink, type PythonSink } from "../../helpers/python-sink.ts";
+import { relayToSink, type RelayToSink } from "../../helpers/relay-sink.ts";
 import { SmtpdSystem } from "../../helpers/smtpd-system.ts";
 
 const GENERIC = `his@${HOST}  hisaccount@hisisp.example\nher@${HOST}  heraccount@herisp.example\n@${HOST}  catchall+local@hisisp.example\n`;
@@ -18,24 +19,21 @@ const GENERIC = `his@${HOST}  hisaccount@hisisp.example\nher@${HOST}  heraccount
 describe.skipIf(!isRoot)("smtp_generic_maps", () => {
   let sys: SmtpdSystem;
   let sink: PythonSink;
+  let bench: RelayToSink;
   let table: string;
 
   beforeAll(async () => {
-    ensureMailOwner();
-    sink = await startPythonSink();
-    sys = new SmtpdSystem({ default_transport: "smtp", relayhost: `[127.0.0.1]:${sink.port}`, mynetworks: "127.0.0.0/8" });
-    table = sys.etcFile("generic", GENERIC);
     // every recipient is relayed: the host's own domain is not a local destination here
-    sys.writeConfig({ mydestination: "", smtp_generic_maps: `texthash:${table}` });
-    await sys.start();
+    bench = await relayToSink({ mynetworks: "127.0.0.0/8" }, (s) => {
+      table = s.etcFile("generic", GENERIC);
+      return { mydestination: "", smtp_generic_maps: `texthash:${table}` };
+    });
+    ({ sys, sink } = bench);
   }, 60_000);
 
-  afterAll(async () => {
-    await sys?.cleanup();
-    sink?.stop();
-  });
+  afterAll(() => bench?.stop());
 
-  const atSink = (subject: string) => waitFor(`${subject} at the sink`, () => sink.messages().find((m) => m.data.includes(`Subject: ${subject}`)));
+  const atSink = (subject: string) => bench.atSink(subject);
 
   test("envelope sender, recipients and From:/To:/Cc: go out mapped; the log keeps the queued addresses", async () => {
     const headers = `From: His Name <his@${HOST}>\nTo: her@${HOST}, friend@remote.example\nCc: other@${HOST}\n`;

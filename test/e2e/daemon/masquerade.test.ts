@@ -5,27 +5,22 @@
  * masquerade_exceptions keeps the full address.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { ensureMailOwner, isRoot, message, waitFor } from "../../helpers/mail-system.ts";
-import { startPythonSink, type PythonSink } from "../../helpers/python-sink.ts";
-import { SmtpdSystem } from "../../helpers/smtpd-system.ts";
+import { isRoot, message } from "../../helpers/mail-system.ts";
+import { relayToSink, type RelayToSink } from "../../helpers/relay-sink.ts";
+import type { SmtpdSystem } from "../../helpers/smtpd-system.ts";
 
 describe.skipIf(!isRoot)("masquerading", () => {
   let sys: SmtpdSystem;
-  let sink: PythonSink;
+  let bench: RelayToSink;
 
   beforeAll(async () => {
-    ensureMailOwner();
-    sink = await startPythonSink();
-    sys = new SmtpdSystem({ default_transport: "smtp", relayhost: `[127.0.0.1]:${sink.port}`, masquerade_domains: "example.test", masquerade_exceptions: "root" });
-    await sys.start();
+    bench = await relayToSink({ masquerade_domains: "example.test", masquerade_exceptions: "root" });
+    ({ sys } = bench);
   }, 60_000);
 
-  afterAll(async () => {
-    await sys?.cleanup();
-    sink?.stop();
-  });
+  afterAll(() => bench?.stop());
 
-  const atSink = (subject: string) => waitFor(`${subject} at the sink`, () => sink.messages().find((m) => m.data.includes(`Subject: ${subject}`)));
+  const atSink = (subject: string) => bench.atSink(subject);
 
   test("sendmail: joe@mail.example.test leaves as joe@example.test, envelope and From:", async () => {
     await sys.send(["far@sink.example"], `From: joe\n${message("masq-joe")}`, { sender: "joe" });
