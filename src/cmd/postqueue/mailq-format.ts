@@ -14,14 +14,15 @@
  * Postfix's printable(), so nothing can forge a line of its own.
  */
 import { asctime } from "../../util/asctime.ts";
+import { printable as printableText } from "../../util/printable.ts";
 import type { ListedMessage } from "../../global/queue/listing.ts";
 
 export const MAILQ_HEADING = "-Queue ID-  --Size-- ----Arrival Time---- -Sender/Recipient-------\n";
 export const MAILQ_EMPTY = "Mail queue is empty\n";
 
-/** Control characters, DEL and undecodable bytes become "?". */
+/** Control characters, DEL and undecodable bytes become "?"; other UTF-8 text passes (util/printable.ts). */
 export function printable(text: string): string {
-  return text.replace(/[\x00-\x1f\x7f\ufffd]/g, "?");
+  return printableText(text, true);
 }
 
 const ATOM = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u0080-\uffff]+$/;
