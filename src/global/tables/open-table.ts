@@ -6,7 +6,8 @@
  * (a reload that may name other tables, tests).
  *
  * `proxy:` in front of a specification is accepted and ignored (postern
- * has no proxymap; tables are opened directly, as local(8) does).
+ * has no proxymap): the lookup runs in the process that needs it, over
+ * the table's own kept connection (socketmap:, tcp:).
  *
  * Specifications come from the trusted configuration or a command line;
  * errors in them throw TableError at open time. Problems with the files
@@ -17,8 +18,10 @@ import { CidrTable } from "./cidr-table.ts";
 import { HashTable } from "./hash-table.ts";
 import { FailTable, InlineTable, StaticTable } from "./inline-table.ts";
 import { RegexpTable } from "./regexp-table.ts";
+import { SocketmapTable } from "./socketmap-table.ts";
 import { SqliteTable } from "./sqlite-table.ts";
 import { TableError, type Table, type TableOptions } from "./table.ts";
+import { TcpTable } from "./tcp-table.ts";
 import { TexthashTable } from "./texthash-table.ts";
 import { UnixTable } from "./unix-table.ts";
 
@@ -59,6 +62,10 @@ export function openTableUncached(spec: string, config: Config | undefined, opti
       return new SqliteTable(spec, name, config, options);
     case "fail":
       return new FailTable(spec);
+    case "socketmap":
+      return new SocketmapTable(spec, name, options);
+    case "tcp":
+      return new TcpTable(spec, name, options);
     default:
       throw new TableError(spec, `unsupported dictionary type: ${type}`);
   }

@@ -16,12 +16,33 @@ import { parsePostmapSource } from "../../../../src/global/tables/postmap-format
 import { parseAliasSource } from "../../../../src/global/tables/alias-format.ts";
 import { TableError, type Table } from "../../../../src/global/tables/table.ts";
 import { removeDir, tempDir } from "../../../helpers/run.ts";
+import { startSocketmapServer, startTcpTableServer } from "../../../helpers/lookup-servers.ts";
+import { hexQuote } from "../../../../src/global/tables/tcp-table.ts";
 
 const dir = tempDir("postern-tables-conf-");
-afterAll(() => removeDir(dir));
 
 const VALUE = "value-one";
 const SPACED = "text with  two spaces";
+
+/** What the socketmap and tcp servers hold; they fold keys, as a server may. */
+const SERVED = new Map([
+  ["alice", VALUE],
+  ["spaced", SPACED],
+  ["bob@example.com", "mixed"],
+]);
+const socketmapServer = startSocketmapServer({ unix: join(dir, "socketmap.sock") }, (map, key) => {
+  const v = map === "conf" ? SERVED.get(key.toLowerCase()) : undefined;
+  return v === undefined ? "NOTFOUND " : `OK ${v}`;
+});
+const tcpServer = startTcpTableServer({}, (key) => {
+  const v = SERVED.get(key.toLowerCase());
+  return v === undefined ? "500 not found" : `200 ${hexQuote(v)}`;
+});
+afterAll(() => {
+  socketmapServer.stop();
+  tcpServer.stop();
+  removeDir(dir);
+});
 
 interface Fixture {
   name: string;
@@ -181,7 +202,23 @@ const FIXTURES: Fixture[] = [
     caseVariant: { key: "ALICE", value: VALUE },
     mixedCaseKey: { lookup: "BOB@example.com", value: "mixed" },
   },
+  ...[
+    { name: "socketmap", make: () => `socketmap:unix:${socketmapServer.address}:conf` },
+    { name: "tcp", make: () => `tcp:${tcpServer.address}` },
+  ].map((f) => ({
+    ...f,
+    key: "alice",
+    spacedKey: "spaced",
+    absent: "carol",
+    caseVariant: { key: "ALICE", value: VALUE },
+    mixedCaseKey: { lookup: "BOB@example.com", value: "mixed" },
+  })),
 ];
+
+/** Tables whose owner is not a file's: the configuration itself, or a server. */
+const NOT_FILE_OWNED = ["inline", "static", "socketmap", "tcp"];
+/** Tables that see only the whole key. */
+const PATTERN_TABLES = ["regexp", "pcre", "cidr", "socketmap", "tcp"];
 
 for (const f of FIXTURES) {
   describe(`table conformance: ${f.name}`, () => {
@@ -233,11 +270,11 @@ for (const f of FIXTURES) {
       const owner = open().owner();
       expect(["trusted", "untrusted"]).toContain(owner.status);
       expect(owner.status === "trusted").toBe(owner.uid === 0);
-      if (process.getuid?.() !== 0 && !["inline", "static"].includes(f.name)) expect(owner).toEqual({ status: "untrusted", uid: process.getuid!() });
+      if (process.getuid?.() !== 0 && !NOT_FILE_OWNED.includes(f.name)) expect(owner).toEqual({ status: "untrusted", uid: process.getuid!() });
     });
 
     test("kind says whether partial keys make sense", () => {
-      expect(open().kind).toBe(["regexp", "pcre", "cidr"].includes(f.name) ? "pattern" : "fixed");
+      expect(open().kind).toBe(PATTERN_TABLES.includes(f.name) ? "pattern" : "fixed");
     });
 
     test("lookups after close() fail with TableError", async () => {
