@@ -7,7 +7,7 @@
  *
  * `proxy:` in front of a specification is accepted and ignored (postern
  * has no proxymap): the lookup runs in the process that needs it, over
- * the table's own kept connection (socketmap:, tcp:).
+ * the table's own kept connection (socketmap:, tcp:, ldap:).
  *
  * Specifications come from the trusted configuration or a command line;
  * errors in them throw TableError at open time. Problems with the files
@@ -17,6 +17,7 @@ import type { Config } from "../config/config.ts";
 import { CidrTable } from "./cidr-table.ts";
 import { HashTable } from "./hash-table.ts";
 import { FailTable, InlineTable, StaticTable } from "./inline-table.ts";
+import { LdapTable } from "./ldap/ldap-table.ts";
 import { RegexpTable } from "./regexp-table.ts";
 import { SocketmapTable } from "./socketmap-table.ts";
 import { SqliteTable } from "./sqlite-table.ts";
@@ -66,6 +67,8 @@ export function openTableUncached(spec: string, config: Config | undefined, opti
       return new SocketmapTable(spec, name, options);
     case "tcp":
       return new TcpTable(spec, name, options);
+    case "ldap":
+      return new LdapTable(spec, name, options);
     default:
       throw new TableError(spec, `unsupported dictionary type: ${type}`);
   }

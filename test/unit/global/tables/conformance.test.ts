@@ -18,6 +18,7 @@ import { TableError, type Table } from "../../../../src/global/tables/table.ts";
 import { removeDir, tempDir } from "../../../helpers/run.ts";
 import { startSocketmapServer, startTcpTableServer } from "../../../helpers/lookup-servers.ts";
 import { hexQuote } from "../../../../src/global/tables/tcp-table.ts";
+import { ROOT_DN, ROOT_PW, SUFFIX, haveSlapd, startSlapd } from "../../../helpers/slapd.ts";
 
 const dir = tempDir("postern-tables-conf-");
 
@@ -38,9 +39,19 @@ const tcpServer = startTcpTableServer({}, (key) => {
   const v = SERVED.get(key.toLowerCase());
   return v === undefined ? "500 not found" : `200 ${hexQuote(v)}`;
 });
-afterAll(() => {
+const slapd = haveSlapd()
+  ? await startSlapd(
+      [`dn: ou=conf,${SUFFIX}\nobjectClass: organizationalUnit\nou: conf\n\n`]
+        .concat(
+          [...SERVED].map(([k, v]) => `dn: uid=${k},ou=conf,${SUFFIX}\nobjectClass: account\nuid: ${k}\ndescription: ${v}\n\n`),
+        )
+        .join(""),
+    )
+  : undefined;
+afterAll(async () => {
   socketmapServer.stop();
   tcpServer.stop();
+  await slapd?.destroy();
   removeDir(dir);
 });
 
@@ -205,6 +216,22 @@ const FIXTURES: Fixture[] = [
   ...[
     { name: "socketmap", make: () => `socketmap:unix:${socketmapServer.address}:conf` },
     { name: "tcp", make: () => `tcp:${tcpServer.address}` },
+    ...(slapd
+      ? [
+          {
+            name: "ldap",
+            make: () => {
+              const cf = join(dir, "conf-ldap.cf");
+              writeFileSync(
+                cf,
+                `# ldap table\nserver_host = ${slapd.url}\nversion = 3\nbind_dn = ${ROOT_DN}\nbind_pw = ${ROOT_PW}\n` +
+                  `search_base = ou=conf,${SUFFIX}\nquery_filter = (uid=%s)\nresult_attribute =\n  description\n`,
+              );
+              return `ldap:${cf}`;
+            },
+          },
+        ]
+      : []),
   ].map((f) => ({
     ...f,
     key: "alice",
