@@ -3,7 +3,7 @@
  * a slapd.conf and an mdb database in a temporary directory, loaded with
  * slapadd before it starts, listening on a 127.0.0.1 port and on an ldapi://
  * socket in that directory, optionally with a self-signed certificate for
- * StartTLS. Stopped (and restarted, for fault tests) by its own PID. Runs in
+ * StartTLS and an ldaps:// port. Stopped (and restarted, for fault tests) by its own PID. Runs in
  * the test process as whoever runs the tests; a missing slapd is a skip
  * locally and a failure naming the package in CI (CI=true).
  *
@@ -38,6 +38,8 @@ export interface Slapd {
   readonly url: string;
   /** ldapi://%2F...%2Fldapi */
   readonly ldapiUrl: string;
+  /** ldaps://localhost:PORT when started with tls. */
+  readonly ldapsUrl: string | undefined;
   /** The CA (self-signed certificate) file when started with tls. */
   readonly caFile: string | undefined;
   get pid(): number | undefined;
@@ -99,10 +101,11 @@ export async function startSlapd(ldif: string, options: { tls?: boolean } = {}):
   const socket = join(dir, "ldapi");
   const url = `ldap://127.0.0.1:${port}`;
   const ldapiUrl = `ldapi://${encodeURIComponent(socket)}`;
+  const ldapsUrl = tls ? `ldaps://localhost:${freePort()}` : undefined;
   let proc: Subprocess | undefined;
 
   const start = async () => {
-    proc = Bun.spawn([SLAPD, "-f", conf, "-h", `${url}/ ${ldapiUrl}/`, "-d", "0"], { stdout: "ignore", stderr: "pipe" });
+    proc = Bun.spawn([SLAPD, "-f", conf, "-h", [url, ldapiUrl, ...(ldapsUrl ? [ldapsUrl] : [])].map((u) => `${u}/`).join(" "), "-d", "0"], { stdout: "ignore", stderr: "pipe" });
     const started = proc;
     await waitFor(
       "slapd to listen",
@@ -145,6 +148,7 @@ export async function startSlapd(ldif: string, options: { tls?: boolean } = {}):
     port,
     url,
     ldapiUrl,
+    ldapsUrl,
     caFile: tls?.cert,
     get pid() {
       return proc?.pid;

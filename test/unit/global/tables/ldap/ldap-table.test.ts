@@ -148,7 +148,7 @@ describe.skipIf(!available)("ldap: lookups against slapd", () => {
     expect(await table({ search_base: "dc=example,dc=com", scope: "one" }).lookup("alice@example.com")).toBeUndefined();
   });
 
-  test("bind: a wrong password is a lookup error naming the server; no bind reads as anonymous", async () => {
+  test("bind: a wrong password is a lookup error naming the server; so is an anonymous search the directory refuses", async () => {
     const wrong = table({ bind_pw: "wrong" });
     await expect(wrong.lookup("alice@example.com")).rejects.toThrow(/Unable to bind to server .* with dn cn=postern,dc=example,dc=com: 49 \(Invalid credentials/);
     // anonymous users may not read this directory: the search fails, and that is a lookup error too
@@ -163,6 +163,13 @@ describe.skipIf(!available)("ldap: lookups against slapd", () => {
     expect(await checked.lookup("alice@example.com")).toBe("alice@mail.example.com");
     const unchecked = table({ start_tls: "yes", tls_require_cert: "yes", server_host: `ldap://localhost:${slapd.port}` });
     await expect(unchecked.lookup("alice@example.com")).rejects.toThrow(/STARTTLS/);
+  });
+
+  test("ldaps://, which implies version 3", async () => {
+    const t = table({ server_host: slapd.ldapsUrl!, version: "(unset)", tls_require_cert: "yes", tls_ca_cert_file: slapd.caFile! });
+    expect(await t.lookup("alice@example.com")).toBe("alice@mail.example.com");
+    const unchecked = table({ server_host: slapd.ldapsUrl!, tls_require_cert: "yes" });
+    await expect(unchecked.lookup("alice@example.com")).rejects.toBeInstanceOf(TableError);
   });
 
   test("bad settings fail every lookup with the reason", async () => {
