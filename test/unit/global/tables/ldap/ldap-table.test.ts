@@ -7,13 +7,14 @@
  * "not found".
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { LdapTable } from "../../../../../src/global/tables/ldap/ldap-table.ts";
 import { openTableUncached } from "../../../../../src/global/tables/open-table.ts";
 import { TableError } from "../../../../../src/global/tables/table.ts";
 import { freePort } from "../../../../helpers/ports.ts";
 import { type Slapd, haveSlapd, startSlapd } from "../../../../helpers/slapd.ts";
+import { waitFor } from "../../../../helpers/wait.ts";
 import { DIRECTORY, GROUPS, ODD_ADDRESS, PEOPLE, READER_DN, READER_PW } from "./directory.ts";
 
 const available = haveSlapd();
@@ -183,6 +184,8 @@ describe.skipIf(!available)("ldap: lookups against slapd", () => {
     const t = table({ timeout: 1 });
     expect(await t.lookup("alice@example.com")).toBe("alice@mail.example.com");
     process.kill(slapd.pid!, "SIGSTOP");
+    // a stop reaches every thread a little later (on a busy machine, observably so)
+    await waitFor("every slapd thread to stop", () => readdirSync(`/proc/${slapd.pid}/task`).every((t) => /^State:\s+T/m.test(readFileSync(`/proc/${slapd.pid}/task/${t}/status`, "utf8"))));
     try {
       await expect(t.lookup("bob@example.com")).rejects.toThrow(/timeout/);
     } finally {
