@@ -4,18 +4,23 @@
  * its table defers mail rather than losing it): a table's file or index that
  * is missing or that mail_owner cannot read (the daemons read tables as
  * mail_owner), one that is group- or world-writable or not owned by root,
- * and TLS certificate and key files that are missing or unreadable.
+ * and TLS certificate and key files that are missing or unreadable; a
+ * database table's settings file (ldap:) that holds a password and that
+ * other users may read.
  *
- * Run by `postern check` (root); only stat()s files, never opens them.
+ * Run by `postern check` (root); stat()s files, and reads only the settings
+ * files of database tables (for their password settings).
  */
 import { statSync, type Stats } from "node:fs";
 import type { Config } from "./config.ts";
 import { splitList } from "./value-text.ts";
 import { INDEXED_TYPES } from "../tables/table-types.ts";
 import { getpwnam } from "../../util/passwd.ts";
+import { PASSWORD_SETTINGS, SETTINGS_FILE_TYPES, parseSettings } from "../tables/settings-file.ts";
+import { readFileSync } from "node:fs";
 
 /** Table types backed by one file: the index (indexed types) or the file itself. */
-const FILE_TYPES = new Set([...INDEXED_TYPES, "texthash", "regexp", "pcre", "cidr", "sqlite"]);
+const FILE_TYPES = new Set([...INDEXED_TYPES, "texthash", "regexp", "pcre", "cidr", "sqlite", ...SETTINGS_FILE_TYPES]);
 
 /** Parameters that name files by path. */
 const TLS_FILES = ["smtpd_tls_cert_file", "smtpd_tls_key_file", "smtpd_tls_CAfile", "smtp_tls_cert_file", "smtp_tls_key_file", "smtp_tls_CAfile", "lmtp_tls_CAfile"];
@@ -58,6 +63,16 @@ export function configFileWarnings(config: Config): string[] {
     if ((st.mode & 0o022) !== 0) warnings.push(`${where(name)}: group or other writable: ${path}`);
     if (st.uid !== 0 && (!owner || st.uid !== owner.uid)) warnings.push(`${where(name)}: not owned by root: ${path}`);
   };
+  const passwordCheck = (name: string, path: string) => {
+    try {
+      if ((statSync(path).mode & 0o004) === 0) return;
+      const settings = parseSettings(readFileSync(path, "utf8"));
+      const secret = PASSWORD_SETTINGS.find((p) => settings.get(p));
+      if (secret) warnings.push(`${where(name)}: ${path} holds a password (${secret}) and other users can read it: chmod o-r ${path}`);
+    } catch {
+      // checkFile reports a file it cannot stat
+    }
+  };
   for (const name of config.setNames()) {
     const raw = config.raw(name) ?? "";
     if (!raw.includes(":") && !raw.includes("$")) continue;
@@ -70,7 +85,11 @@ export function configFileWarnings(config: Config): string[] {
       const type = m[1]!;
       const path = m[2]!;
       if (INDEXED_TYPES.has(type)) checkFile(name, `${path}.sqlite`, `index of ${type}:${path} (build it with postmap or postalias)`, readers);
-      else checkFile(name, path, `${type} table`, readers);
+      else if (SETTINGS_FILE_TYPES.has(type)) {
+        // daemons read these as root before they drop privileges: mail_owner need not read them
+        if (!seen.has(path)) passwordCheck(name, path);
+        checkFile(name, path, `${type} table`, "root");
+      } else checkFile(name, path, `${type} table`, readers);
     }
   }
   const tlsLevel = safeStr(config, "smtpd_tls_security_level").trim().toLowerCase();

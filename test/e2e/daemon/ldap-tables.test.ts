@@ -3,13 +3,13 @@
  * the test starts: a hosted domain whose mailboxes (virtual_mailbox_maps)
  * and group aliases (virtual_alias_maps, members followed through
  * special_result_attribute) live in the directory, with the table files of
- * docs/tables.md. Mail from sendmail and over SMTP lands in the Maildirs;
+ * docs/tables.md, mode 0600 (they hold bind_pw). Mail from sendmail and over SMTP lands in the Maildirs;
  * an unknown user is refused at RCPT; with the directory down, RCPT gets
  * 451 4.3.0 and queued mail is deferred, then delivered by postqueue -f once
  * the directory is back.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chownSync, mkdirSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { PasswdEntry } from "../../../src/util/passwd.ts";
 import { run } from "../../helpers/run.ts";
@@ -56,6 +56,9 @@ describe.skipIf(!isRoot || !haveSlapd())("virtual mailboxes and aliases from LDA
       `${bind}search_base = ${PEOPLE}\nquery_filter = (&(objectClass=inetLocalMailRecipient)(mailLocalAddress=%s))\nresult_attribute = uid\nresult_format = example.com/%s/\n`,
     );
     const aliases = sys.etcFile("ldap-aliases.cf", `${bind}search_base = ${GROUPS}\nquery_filter = (mailLocalAddress=%s)\nspecial_result_attribute = member\nresult_attribute = mail\n`);
+    // they hold bind_pw: root's alone; the daemons read them before they leave root
+    chmodSync(mailboxes, 0o600);
+    chmodSync(aliases, 0o600);
     port = freePort();
     sys.writeConfig(
       {
@@ -71,6 +74,7 @@ describe.skipIf(!isRoot || !haveSlapd())("virtual mailboxes and aliases from LDA
     );
     const q = await run("postmap", ["-c", sys.etc, "-q", "info@example.com", `ldap:${mailboxes}`]);
     expect(q.stdout).toBe("example.com/alice/\n");
+    expect((await sys.postern(["check"])).stderr).not.toContain("ldap-");
     await sys.start();
     await waitFor("the smtpd listener", () => swaks("alice@example.com", "warm-up").code === 0);
   }, 60_000);

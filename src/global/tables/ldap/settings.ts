@@ -6,15 +6,15 @@
  * settings Postfix only warns about (cache, an unknown version) are warned
  * about here too.
  *
- * The file is trusted configuration, read by whoever opens the table; it
- * may hold bind_pw, so it is read when the table is opened (a daemon that
- * opens its tables before dropping root can keep it mode 0600).
+ * The file is trusted configuration, read by whoever opens the table, when
+ * it is opened; it may hold bind_pw, and daemons read it as root before
+ * they drop privileges (settings-file.ts), so it may be mode 0600.
  */
 import { readFileSync, statSync } from "node:fs";
 import { log } from "../../../util/log.ts";
-import { logicalLines } from "../logical-lines.ts";
 import { TemplateContext, type TemplateError, parseDomainList } from "../query-template.ts";
 import { describeFsError } from "../reloading-file.ts";
+import { parseSettings, settingsFileText } from "../settings-file.ts";
 import { type LdapUrl, type Scope, SCOPES, parseServerHost } from "./url.ts";
 
 export interface LdapSettings {
@@ -53,17 +53,11 @@ export class LdapSettingsError extends Error {}
 function readPairs(path: string): Map<string, string> {
   let text: string;
   try {
-    text = readFileSync(path, "utf8");
+    text = settingsFileText(path);
   } catch (err) {
-    throw new LdapSettingsError(`open ${path}: ${describeFsError(err)}`);
+    throw new LdapSettingsError((err as Error).message);
   }
-  const v = new Map<string, string>();
-  for (const l of logicalLines(text)) {
-    const m = /^([A-Za-z0-9_]+)\s*=\s*([\s\S]*)$/.exec(l.text);
-    if (m) v.set(m[1]!, m[2]!.trim());
-    else log.warn(`${path}, line ${l.line}: ignoring text without "name = value"`);
-  }
-  return v;
+  return parseSettings(text, (line, message) => log.warn(`${path}, line ${line}: ${message}`));
 }
 
 const splitList = (s: string) => s.split(/[\s,]+/).filter(Boolean);
