@@ -94,6 +94,11 @@ export interface ConnectOptions {
 export class LdapClient {
   #conn: Connection;
   #input: Buffer = Buffer.alloc(0);
+  /** Chunks received after #input, not yet joined: a large message is joined once, not per chunk. */
+  #pendingChunks: Buffer[] = [];
+  #pendingBytes = 0;
+  /** Bytes the message at the front of the input needs (0: unknown yet). */
+  #need = 0;
   #nextId = 1;
   #pending = new Map<number, Pending>();
   #failure: Error | undefined;
@@ -134,6 +139,9 @@ export class LdapClient {
     if (result.code !== RESULT.success) throw new LdapConnectionError(`STARTTLS refused: ${describeResult(result)}`);
     if (this.#pending.size) throw new LdapConnectionError("STARTTLS with operations outstanding");
     this.#input = Buffer.alloc(0);
+    this.#pendingChunks = [];
+    this.#pendingBytes = 0;
+    this.#need = 0;
     await withTimeout(this.#conn.startTls({ ...tls, serverName, isServer: false }), timeoutMs, `${this.server}: TLS handshake timed out`);
   }
 
@@ -246,14 +254,21 @@ export class LdapClient {
 
   #onData(chunk: Uint8Array): void {
     if (this.#failure) return;
-    this.#input = this.#input.length ? Buffer.concat([this.#input, chunk]) : Buffer.from(chunk);
+    this.#pendingChunks.push(Buffer.from(chunk));
+    this.#pendingBytes += chunk.length;
+    if (this.#input.length + this.#pendingBytes < this.#need) return;
+    this.#input = Buffer.concat([this.#input, ...this.#pendingChunks]);
+    this.#pendingChunks = [];
+    this.#pendingBytes = 0;
     try {
       for (;;) {
         if (this.#input.length && this.#input[0] !== TAG.SEQUENCE) throw new BerError("reply is not an LDAPMessage");
         const length = elementLength(this.#input, MAX_MESSAGE_BYTES);
+        this.#need = length ?? 0;
         if (length === undefined || this.#input.length < length) return;
         const message = new BerReader(this.#input.subarray(0, length)).readConstructed(TAG.SEQUENCE);
         this.#input = this.#input.subarray(length);
+        this.#need = 0;
         this.#dispatch(message);
         if (this.#failure) return;
       }
