@@ -1,12 +1,13 @@
 /**
- * One kept connection to a lookup server (socketmap:, tcp:): a request goes
- * out, one framed reply comes back, one exchange at a time (requests queue,
- * as Postfix's single-threaded clients have one in flight). The connection
- * is opened on first use, kept for the next lookup, closed after 10 seconds
- * idle, and opened afresh after any failure. When a kept connection turns
+ * Connections to a lookup server (socketmap:, tcp:), pooled per table: a
+ * request goes out on a connection of its own, one framed reply comes back.
+ * Up to 4 connections are opened on demand, each kept for the next lookup,
+ * closed after 10 seconds idle, and opened afresh after any failure; more
+ * lookups at once wait for a free connection. When a kept connection turns
  * out to have been closed by the server before any reply byte arrived, the
  * request is sent once more on a new one (a restarted server is not an
- * error). No exchange, connecting included, lasts longer than the timeout.
+ * error). No lookup, waiting for a connection and connecting included,
+ * lasts longer than the timeout.
  *
  * Runs inside whichever process looks the table up (smtpd, cleanup, qmgr,
  * local, commands), as that process's user. Distrusts the server: replies
@@ -23,6 +24,7 @@ export type Framed<T> = { reply: T; used: number } | undefined;
 export class LookupConnectionError extends Error {}
 
 const IDLE_CLOSE_MS = 10_000;
+const POOL_SIZE = 4;
 
 /**
  * Parses "inet:host:port", "host:port", "[v6]:port" or "unix:/path"
@@ -46,11 +48,9 @@ export function describeEndpoint(e: Endpoint): string {
 }
 
 export class LookupConnection {
-  #conn: Connection | undefined;
-  #input: Buffer = Buffer.alloc(0);
-  #onInput: (() => void) | undefined;
-  #idle: ReturnType<typeof setTimeout> | undefined;
-  #tail: Promise<unknown> = Promise.resolve();
+  #idle: KeptConnection[] = [];
+  #opened = 0;
+  #waiters: Array<{ resolve(c: KeptConnection): void; reject(err: Error): void }> = [];
   #closed = false;
 
   constructor(
@@ -59,17 +59,81 @@ export class LookupConnection {
     readonly maxReplyBytes: number,
   ) {}
 
-  /** Sends `request` and resolves with the first reply `frame` recognises; exchanges run one after another. */
-  exchange<T>(request: Uint8Array, frame: (input: Buffer) => Framed<T>): Promise<T> {
-    const run = this.#tail.then(
-      () => this.#exchange(request, frame),
-      () => this.#exchange(request, frame),
-    );
-    this.#tail = run.catch(() => {});
-    return run;
+  /**
+   * Sends `request` and resolves with the first reply `frame` recognises.
+   * `keep` false for a reply means the connection is closed after it (tcp:'s
+   * 400 and malformed replies).
+   */
+  async exchange<T>(request: Uint8Array, frame: (input: Buffer) => Framed<T>, keep?: (reply: T) => boolean): Promise<T> {
+    if (this.#closed) throw new LookupConnectionError("connection is closed");
+    const deadline = Date.now() + this.timeoutMs;
+    const conn = await this.#acquire(deadline);
+    try {
+      const reply = await conn.exchange(request, frame, deadline);
+      if (keep && !keep(reply)) conn.reset();
+      return reply;
+    } finally {
+      this.#release(conn);
+    }
   }
 
-  /** Drops the connection; the next exchange opens a new one. */
+  close(): void {
+    this.#closed = true;
+    for (const c of this.#idle.splice(0)) c.reset();
+    for (const w of this.#waiters.splice(0)) w.reject(new LookupConnectionError("connection is closed"));
+  }
+
+  #acquire(deadline: number): Promise<KeptConnection> {
+    // the most recently used first: the others go idle and close
+    const idle = this.#idle.pop();
+    if (idle) return Promise.resolve(idle);
+    if (this.#opened < POOL_SIZE) {
+      this.#opened++;
+      return Promise.resolve(new KeptConnection(this.endpoint, this.maxReplyBytes));
+    }
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        resolve: (c: KeptConnection) => {
+          clearTimeout(timer);
+          resolve(c);
+        },
+        reject: (err: Error) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((w) => w !== waiter);
+        reject(new LookupConnectionError(`timeout after ${this.timeoutMs / 1000}s waiting for a connection to ${describeEndpoint(this.endpoint)}`));
+      }, Math.max(1, deadline - Date.now()));
+      this.#waiters.push(waiter);
+    });
+  }
+
+  #release(conn: KeptConnection): void {
+    if (this.#closed) {
+      conn.reset();
+      return;
+    }
+    const waiter = this.#waiters.shift();
+    if (waiter) waiter.resolve(conn);
+    else this.#idle.push(conn);
+  }
+}
+
+/** One connection of the pool: one exchange at a time (the pool sees to that). */
+class KeptConnection {
+  #conn: Connection | undefined;
+  #input: Buffer = Buffer.alloc(0);
+  #onInput: (() => void) | undefined;
+  #idle: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    readonly endpoint: Endpoint,
+    readonly maxReplyBytes: number,
+  ) {}
+
+  /** Drops the socket; the next exchange opens a new one. */
   reset(): void {
     if (this.#idle) clearTimeout(this.#idle);
     this.#idle = undefined;
@@ -79,16 +143,9 @@ export class LookupConnection {
     conn?.destroy();
   }
 
-  close(): void {
-    this.#closed = true;
-    this.reset();
-  }
-
-  async #exchange<T>(request: Uint8Array, frame: (input: Buffer) => Framed<T>): Promise<T> {
-    if (this.#closed) throw new LookupConnectionError("connection is closed");
+  async exchange<T>(request: Uint8Array, frame: (input: Buffer) => Framed<T>, deadline: number): Promise<T> {
     if (this.#idle) clearTimeout(this.#idle);
     this.#idle = undefined;
-    const deadline = Date.now() + this.timeoutMs;
     try {
       for (let attempt = 0; ; attempt++) {
         const reused = this.#conn !== undefined && !this.#conn.closed;
@@ -144,7 +201,7 @@ export class LookupConnection {
         f();
       };
       const timer = setTimeout(
-        () => finish(() => reject(new LookupConnectionError(`timeout after ${this.timeoutMs / 1000}s talking to ${describeEndpoint(this.endpoint)}`))),
+        () => finish(() => reject(new LookupConnectionError(`timeout talking to ${describeEndpoint(this.endpoint)}`))),
         Math.max(1, deadline - Date.now()),
       );
       this.#onInput = () => {

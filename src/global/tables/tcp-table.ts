@@ -89,13 +89,13 @@ export class TcpTable implements Table {
     if (key === "" || key.includes("\0")) return undefined;
     let line: string;
     try {
-      line = await this.#client.exchange(Buffer.from(`get ${hexQuote(key)}\n`, "latin1"), readLine);
+      // after a 400 or a reply we cannot use, the connection is closed, as Postfix does
+      line = await this.#client.exchange(Buffer.from(`get ${hexQuote(key)}\n`, "latin1"), readLine, (l) => /^[25]\d\d\s/.test(l) && hexUnquote(l.slice(4)) !== undefined);
     } catch (err) {
       return this.#fail(`read TCP map reply: ${(err as Error).message}`);
     }
     const data = /^\d\d\d\s/.test(line) ? hexUnquote(line.slice(4)) : undefined;
     if (data === undefined) {
-      this.#client.reset();
       return this.#fail(`read TCP map reply: malformed reply: ${printable(line.slice(0, 100), false, "_")}`);
     }
     switch (line[0]) {
@@ -106,10 +106,8 @@ export class TcpTable implements Table {
       case "5":
         return undefined;
       case "4":
-        this.#client.reset();
         return this.#fail(`soft error: ${printable(line.slice(0, 100), false, "_")}`);
       default:
-        this.#client.reset();
         return this.#fail(`read TCP map reply: bad status code: ${printable(line.slice(0, 100), false, "_")}`);
     }
   }

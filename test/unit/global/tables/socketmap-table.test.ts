@@ -86,13 +86,23 @@ describe("socketmap: lookups", () => {
     t.close();
   });
 
-  test("one connection serves many lookups, also concurrent ones", async () => {
+  test("lookups one after another share one connection; concurrent ones use at most four", async () => {
     const t = open();
     const before = inet.connections;
-    const results = await Promise.all(["alice@example.com", "x", "spaced", "alice@example.com"].map((k) => t.lookup(k)));
-    expect(results).toEqual(["alice-box", undefined, "text with  spaces ", "alice-box"]);
-    expect(await t.lookup("alice@example.com")).toBe("alice-box");
+    for (const k of ["alice@example.com", "x", "spaced"]) await t.lookup(k);
     expect(inet.connections).toBe(before + 1);
+    const keys = ["alice@example.com", "x", "spaced", "alice@example.com", "y", "z", "alice@example.com", "w"];
+    const results = await Promise.all(keys.map((k) => t.lookup(k)));
+    expect(results).toEqual(["alice-box", undefined, "text with  spaces ", "alice-box", undefined, undefined, "alice-box", undefined]);
+    expect(inet.connections - before).toBeLessThanOrEqual(4);
+    t.close();
+  });
+
+  test("at a server that does not answer, lookups waiting for a connection time out too", async () => {
+    const t = open(300);
+    const results = await Promise.allSettled(Array.from({ length: 6 }, () => t.lookup("never")));
+    expect(results.map((r) => r.status)).toEqual(Array(6).fill("rejected"));
+    expect(results.map((r) => String((r as PromiseRejectedResult).reason))).toEqual(Array(6).fill(expect.stringContaining("timeout")));
     t.close();
   });
 
