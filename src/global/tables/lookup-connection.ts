@@ -69,6 +69,7 @@ export class LookupConnection {
     const deadline = Date.now() + this.timeoutMs;
     const conn = await this.#acquire(deadline);
     try {
+      if (Date.now() >= deadline) throw new LookupConnectionError(`timeout after ${this.timeoutMs / 1000}s waiting for a connection to ${describeEndpoint(this.endpoint)}`);
       const reply = await conn.exchange(request, frame, deadline);
       if (keep && !keep(reply)) conn.reset();
       return reply;

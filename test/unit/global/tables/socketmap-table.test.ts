@@ -100,7 +100,10 @@ describe("socketmap: lookups", () => {
 
   test("at a server that does not answer, lookups waiting for a connection time out too", async () => {
     const t = open(300);
+    const before = inet.connections;
     const results = await Promise.allSettled(Array.from({ length: 6 }, () => t.lookup("never")));
+    // the two that waited gave up without a connection of their own: their time was up
+    expect(inet.connections - before).toBe(4);
     expect(results.map((r) => r.status)).toEqual(Array(6).fill("rejected"));
     expect(results.map((r) => String((r as PromiseRejectedResult).reason))).toEqual(Array(6).fill(expect.stringContaining("timeout")));
     t.close();
