@@ -21,9 +21,11 @@
  * depends on the key and does not exist means "not found".
  *
  * One connection per table and process, opened (trying each server_host in
- * order) at the first lookup, kept, and opened again after a failure; a
- * search that fails because a kept connection was lost is retried once on a
- * new one. Lookups in flight share the connection.
+ * order, each with the timeout for connecting, StartTLS and the bind) at the
+ * first lookup, kept, and opened again after a failure; a search that fails
+ * because a kept connection was lost is retried once on a new one. Lookups
+ * in flight share the connection. The searches of one lookup (special
+ * attributes' included) share one timeout.
  *
  * Runs in the process that needs the lookup, as its user. The settings file
  * is trusted and read when the table is opened (it may hold bind_pw); the
@@ -50,9 +52,16 @@ function attributeRelation(configured: string, returned: string): number {
 
 interface LookupState {
   key: string;
+  /** When the searches of this lookup, special attributes' included, must be done. */
+  deadline: number;
   values: string[];
   expansion: number;
   recursion: number;
+}
+
+/** What is left of a lookup's time (at least a millisecond: the search then fails with a timeout). */
+function remaining(state: LookupState): number {
+  return Math.max(1, state.deadline - Date.now());
 }
 
 export class LdapTable implements Table {
@@ -89,13 +98,14 @@ export class LdapTable implements Table {
     const base = settings.templates.expand(settings.searchBase, key, undefined, escapeDnValue);
     const filter = settings.templates.expand(settings.queryFilter, key, undefined, escapeFilterValue);
     if (base === undefined || filter === undefined) return undefined;
-    const state: LookupState = { key, values: [], expansion: 0, recursion: 0 };
+    const state: LookupState = { key, deadline: 0, values: [], expansion: 0, recursion: 0 };
     for (let attempt = 0; ; attempt++) {
       const reused = this.#client !== undefined && !this.#client.closed;
       const client = await this.#connection(settings);
       try {
         state.values = [];
         state.expansion = 0;
+        state.deadline = Date.now() + settings.timeoutMs;
         const { result, entries } = await client.search(
           {
             base,
@@ -106,7 +116,7 @@ export class LdapTable implements Table {
             filter,
             attributes: settings.attributes,
           },
-          settings.timeoutMs,
+          remaining(state),
         );
         if (result.code === RESULT.noSuchObject) {
           if (settings.dynamicBase) return undefined;
@@ -197,8 +207,8 @@ export class LdapTable implements Table {
     let found: { result: { code: number; matchedDn: string; message: string }; entries: LdapEntry[] };
     try {
       found = await client.search(
-        { base, scope, deref: settings.dereference, sizeLimit: settings.sizeLimit, timeLimit: Math.ceil(settings.timeoutMs / 1000), filter, attributes },
-        settings.timeoutMs,
+        { base, scope, deref: settings.dereference, sizeLimit: settings.sizeLimit, timeLimit: Math.ceil(remaining(state) / 1000), filter, attributes },
+        remaining(state),
       );
     } catch (err) {
       if (err instanceof BerError) this.#fail(`search for ${value}: ${err.message}`);
