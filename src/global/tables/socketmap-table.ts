@@ -19,7 +19,7 @@
  */
 import { log } from "../../util/log.ts";
 import { printable } from "../../util/printable.ts";
-import { type Framed, LookupConnection, LookupConnectionError, parseEndpoint } from "./lookup-connection.ts";
+import { type Framed, LookupPool, LookupConnectionError, parseEndpoint } from "./lookup-pool.ts";
 import { TRUSTED_OWNER, TableError, type Table, type TableOptions, type TableOwner } from "./table.ts";
 
 const MAX_QUERY_BYTES = 10_000;
@@ -56,7 +56,7 @@ export interface SocketmapOptions extends TableOptions {
 export class SocketmapTable implements Table {
   readonly kind = "pattern";
   readonly #mapName: string;
-  readonly #client: LookupConnection;
+  readonly #client: LookupPool;
   readonly #paranoid: boolean;
   #closed = false;
 
@@ -73,7 +73,7 @@ export class SocketmapTable implements Table {
     }
     this.#mapName = mapName;
     this.#paranoid = options.noRegsub === true;
-    this.#client = new LookupConnection(endpoint, options.timeoutMs ?? DEFAULT_TIMEOUT_MS, MAX_REPLY_BYTES + 16);
+    this.#client = new LookupPool(endpoint, options.timeoutMs ?? DEFAULT_TIMEOUT_MS, MAX_REPLY_BYTES + 16);
   }
 
   async lookup(key: string): Promise<string | undefined> {

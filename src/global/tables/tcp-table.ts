@@ -18,7 +18,7 @@
  */
 import { log } from "../../util/log.ts";
 import { printable } from "../../util/printable.ts";
-import { type Framed, LookupConnection, LookupConnectionError, parseEndpoint } from "./lookup-connection.ts";
+import { type Framed, LookupPool, LookupConnectionError, parseEndpoint } from "./lookup-pool.ts";
 import { TRUSTED_OWNER, TableError, type Table, type TableOptions, type TableOwner } from "./table.ts";
 
 const MAX_REPLY_BYTES = 4096;
@@ -68,7 +68,7 @@ export interface TcpTableOptions extends TableOptions {
 
 export class TcpTable implements Table {
   readonly kind = "pattern";
-  readonly #client: LookupConnection;
+  readonly #client: LookupPool;
   readonly #paranoid: boolean;
   #closed = false;
 
@@ -80,7 +80,7 @@ export class TcpTable implements Table {
     const endpoint = parseEndpoint(name, false);
     if (!endpoint) throw new TableError(spec, `tcp map requires host:port, not "${name}"`);
     this.#paranoid = options.noRegsub === true;
-    this.#client = new LookupConnection(endpoint, options.timeoutMs ?? DEFAULT_TIMEOUT_MS, MAX_REPLY_BYTES);
+    this.#client = new LookupPool(endpoint, options.timeoutMs ?? DEFAULT_TIMEOUT_MS, MAX_REPLY_BYTES);
   }
 
   async lookup(key: string): Promise<string | undefined> {

@@ -47,7 +47,7 @@ export function describeEndpoint(e: Endpoint): string {
   return "unix" in e ? e.unix : e.hostname.includes(":") ? `[${e.hostname}]:${e.port}` : `${e.hostname}:${e.port}`;
 }
 
-export class LookupConnection {
+export class LookupPool {
   #idle: KeptConnection[] = [];
   #opened = 0;
   #waiters: Array<{ resolve(c: KeptConnection): void; reject(err: Error): void }> = [];
