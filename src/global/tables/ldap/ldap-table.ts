@@ -123,14 +123,15 @@ export class LdapTable implements Table {
           return this.#fail(`Search base '${base}' not found: ${describeResult(result)}`);
         }
         if (result.code !== RESULT.success) {
-          this.#drop();
+          this.#drop(client);
           return this.#fail(`Search error ${describeResult(result)}`);
         }
         await this.#collect(client, settings, entries, state);
         return state.values.length ? state.values.join(",") : undefined;
       } catch (err) {
         if (err instanceof TableError) throw err;
-        this.#drop();
+        // a filter that does not parse never reached the server: the connection is fine
+        if (!(err instanceof BerError)) this.#drop(client);
         // a kept connection the server closed (idle timeout, restart) is opened again once; a timeout is final
         if (err instanceof LdapConnectionError && !(err instanceof LdapTimeoutError) && reused && attempt === 0) continue;
         return this.#fail(`Search error: ${(err as Error).message}`);
@@ -264,9 +265,10 @@ export class LdapTable implements Table {
     return this.#fail(`Unable to connect to LDAP server ${problems.join("; ")}`);
   }
 
-  #drop(): void {
-    this.#client?.close();
-    this.#client = undefined;
+  /** Closes `client`; the next lookup connects afresh (unless another lookup already has). */
+  #drop(client: LdapClient): void {
+    client.close();
+    if (this.#client === client) this.#client = undefined;
   }
 
   #fail(detail: string): never {

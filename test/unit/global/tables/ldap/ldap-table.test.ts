@@ -177,6 +177,7 @@ describe.skipIf(!available)("ldap: lookups against slapd", () => {
     await expect(table({ bind: "sasl" }).lookup("x@example.com")).rejects.toThrow("unsupported parameter value: bind = sasl");
     await expect(table({ query_filter: "(mail=%x)" }).lookup("x@example.com")).rejects.toThrow("invalid query template");
     await expect(table({ timeout: "soon" }).lookup("x@example.com")).rejects.toThrow("bad numerical configuration");
+    await expect(table({ query_filter: "(mailLocalAddress=%s" }).lookup("x@example.com")).rejects.toThrow("bad search filter");
     await expect(openTableUncached(`ldap:${join(slapd.dir, "missing.cf")}`, undefined).lookup("x")).rejects.toThrow("No such file or directory");
   });
 
