@@ -60,6 +60,7 @@ describe.skipIf(!isRoot || !haveSlapd())("virtual mailboxes and aliases from LDA
     chmodSync(mailboxes, 0o600);
     chmodSync(aliases, 0o600);
     port = freePort();
+    const services = `[services.smtp]\nlisten = "127.0.0.1:${port}"\n`;
     sys.writeConfig(
       {
         virtual_mailbox_domains: "example.com",
@@ -70,11 +71,20 @@ describe.skipIf(!isRoot || !haveSlapd())("virtual mailboxes and aliases from LDA
         virtual_gid_maps: `static:${vmail.gid}`,
         smtpd_sender_restrictions: "check_sender_access inline:{ held@example.org=HOLD }",
       },
-      `[services.smtp]\nlisten = "127.0.0.1:${port}"\n`,
+      services,
     );
     const q = await run("postmap", ["-c", sys.etc, "-q", "info@example.com", `ldap:${mailboxes}`]);
     expect(q.stdout).toBe("example.com/alice/\n");
     expect((await sys.postern(["check"])).stderr).not.toContain("ldap-");
+    // postern check tries each ldap: table: a wrong password is named there, not first in the mail log
+    const wrong = sys.etcFile("ldap-wrong.cf", `server_host = ${slapd.url}\nversion = 3\nbind_dn = ${READER_DN}\nbind_pw = not-the-password\n`);
+    chmodSync(wrong, 0o600);
+    sys.writeConfig({ relay_recipient_maps: `ldap:${wrong}` }, services);
+    const check = await sys.postern(["check"]);
+    expect(check.code).toBe(0);
+    expect(check.stderr).toContain(`warning: relay_recipient_maps: ldap:${wrong}: test lookup failed: Unable to bind to server ${slapd.url}`);
+    expect(check.stderr).toContain("49 (Invalid credentials)");
+    sys.writeConfig({ relay_recipient_maps: undefined }, services);
     await sys.start();
     await waitFor("the smtpd listener", () => swaks("alice@example.com", "warm-up").code === 0);
   }, 60_000);

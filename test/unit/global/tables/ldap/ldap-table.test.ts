@@ -15,6 +15,8 @@ import { TableError } from "../../../../../src/global/tables/table.ts";
 import { freePort } from "../../../../helpers/ports.ts";
 import { type Slapd, haveSlapd, startSlapd } from "../../../../helpers/slapd.ts";
 import { waitFor } from "../../../../helpers/wait.ts";
+import { configIn } from "../../../../helpers/config.ts";
+import { probeSettingsFileTables } from "../../../../../src/global/tables/table-probe.ts";
 import { DIRECTORY, GROUPS, ODD_ADDRESS, PEOPLE, READER_DN, READER_PW } from "./directory.ts";
 
 const available = haveSlapd();
@@ -179,6 +181,16 @@ describe.skipIf(!available)("ldap: lookups against slapd", () => {
     await expect(table({ timeout: "soon" }).lookup("x@example.com")).rejects.toThrow("bad numerical configuration");
     await expect(table({ query_filter: "(mailLocalAddress=%s" }).lookup("x@example.com")).rejects.toThrow("bad search filter");
     await expect(openTableUncached(`ldap:${join(slapd.dir, "missing.cf")}`, undefined).lookup("x")).rejects.toThrow("No such file or directory");
+  });
+
+  test("postern check's test lookup names a wrong password and passes a good table", async () => {
+    const good = cf({});
+    const wrong = cf({ bind_pw: "wrong" });
+    const config = configIn(slapd.dir, `virtual_alias_maps = "ldap:${good}"\nrelay_recipient_maps = "proxy:ldap:${wrong}"\n`);
+    const warnings = await probeSettingsFileTables(config);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toStartWith(`relay_recipient_maps: ldap:${wrong}: test lookup failed: Unable to bind to server`);
+    expect(warnings[0]).toContain("49 (Invalid credentials");
   });
 
   test("a frozen server: the lookup fails at the timeout; then works again", async () => {
