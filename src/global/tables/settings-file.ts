@@ -29,25 +29,35 @@ const preloaded = new Map<string, string>();
 
 export class SettingsFileError extends Error {}
 
-/** Every settings-file table the configuration names: parameter, type and path. */
+/** Every settings-file table the configuration names, its services' overrides included: parameter, type and path. */
 export function settingsFilesOf(config: Config): Array<{ param: string; type: string; path: string }> {
   const out: Array<{ param: string; type: string; path: string }> = [];
-  for (const param of config.setNames()) {
-    const raw = config.raw(param) ?? "";
-    if (!raw.includes(":") && !raw.includes("$")) continue;
-    let value: string;
-    try {
-      value = config.str(param);
-    } catch {
-      continue;
+  const scan = (view: Config, names: Iterable<string>, prefix: string) => {
+    for (const param of names) {
+      const raw = view.raw(param) ?? "";
+      if (!raw.includes(":") && !raw.includes("$")) continue;
+      let value: string;
+      try {
+        value = view.str(param);
+      } catch {
+        continue;
+      }
+      for (const word of splitList(value)) {
+        let w = word;
+        while (w.startsWith("proxy:")) w = w.slice("proxy:".length);
+        const m = /^([a-z0-9_]+):(\/\S+)$/.exec(w);
+        if (m && SETTINGS_FILE_TYPES.has(m[1]!)) out.push({ param: prefix + param, type: m[1]!, path: m[2]! });
+      }
     }
-    for (const word of splitList(value)) {
-      let w = word;
-      while (w.startsWith("proxy:")) w = w.slice("proxy:".length);
-      const m = /^([a-z0-9_]+):(\/\S+)$/.exec(w);
-      if (m && SETTINGS_FILE_TYPES.has(m[1]!)) out.push({ param, type: m[1]!, path: m[2]! });
-    }
+  };
+  scan(config, config.setNames(), "");
+  let services: ReturnType<Config["services"]> = [];
+  try {
+    services = config.services();
+  } catch {
+    // a broken [services] table is config.validate()'s to report
   }
+  for (const svc of services) scan(config.withOverrides(svc.overrides), svc.overrides.keys(), `services.${svc.name}.`);
   return out;
 }
 

@@ -22,10 +22,15 @@ function file(name: string, text: string, mode: number): string {
 }
 
 describe("settings files", () => {
-  test("the ldap: tables a configuration names, behind proxy: too", () => {
-    const c = configIn(dir, `virtual_alias_maps = "hash:/etc/x, proxy:ldap:/etc/postern/a.cf"\nrelay_recipient_maps = "ldap:/etc/postern/b.cf"\n`);
+  test("the ldap: tables a configuration names, behind proxy: and in a service's overrides too", () => {
+    const c = configIn(
+      dir,
+      `virtual_alias_maps = "hash:/etc/x, proxy:ldap:/etc/postern/a.cf"\nrelay_recipient_maps = "ldap:/etc/postern/b.cf"\n` +
+        `[services.sub]\nlisten = "2525"\nsmtpd_recipient_restrictions = "check_recipient_access ldap:/etc/postern/c.cf"\n`,
+    );
     expect(settingsFilesOf(c).map((f) => [f.param, f.type, f.path]).sort()).toEqual([
       ["relay_recipient_maps", "ldap", "/etc/postern/b.cf"],
+      ["services.sub.smtpd_recipient_restrictions", "ldap", "/etc/postern/c.cf"],
       ["virtual_alias_maps", "ldap", "/etc/postern/a.cf"],
     ]);
   });
