@@ -15,7 +15,8 @@
  *    with a terminal_result_attribute value gives only those, one with a
  *    special attribute value skips leaf_result_attribute.
  *
- * More than size_limit entries, more than expansion_limit values, a search
+ * More than size_limit entries, more than expansion_limit values, a result
+ * over 16 MiB, a search
  * error, a timeout, a failed bind or an unreachable server throw TableError:
  * the caller defers, never treats the key as absent. A search base that
  * depends on the key and does not exist means "not found".
@@ -55,9 +56,18 @@ interface LookupState {
   /** When the searches of this lookup, special attributes' included, must be done. */
   deadline: number;
   values: string[];
+  /** The length of the values so far, for MAX_RESULT_CHARS. */
+  chars: number;
   expansion: number;
   recursion: number;
 }
+
+/**
+ * No lookup result is longer than this, whatever expansion_limit says
+ * (Postfix has no such cap; special attributes can multiply a directory's
+ * answers, and the result is held in memory).
+ */
+const MAX_RESULT_CHARS = 16 * 1024 * 1024;
 
 /** What is left of a lookup's time (at least a millisecond: the search then fails with a timeout). */
 function remaining(state: LookupState): number {
@@ -98,12 +108,13 @@ export class LdapTable implements Table {
     const base = settings.templates.expand(settings.searchBase, key, undefined, escapeDnValue);
     const filter = settings.templates.expand(settings.queryFilter, key, undefined, escapeFilterValue);
     if (base === undefined || filter === undefined) return undefined;
-    const state: LookupState = { key, deadline: 0, values: [], expansion: 0, recursion: 0 };
+    const state: LookupState = { key, deadline: 0, values: [], chars: 0, expansion: 0, recursion: 0 };
     for (let attempt = 0; ; attempt++) {
       const reused = this.#client !== undefined && !this.#client.closed;
       const client = await this.#connection(settings);
       try {
         state.values = [];
+        state.chars = 0;
         state.expansion = 0;
         state.deadline = Date.now() + settings.timeoutMs;
         const { result, entries } = await client.search(
@@ -164,6 +175,8 @@ export class LdapTable implements Table {
               const formatted = settings.templates.expand(settings.resultFormat, value, state.key);
               if (formatted === undefined) continue;
               state.values.push(formatted);
+              state.chars += formatted.length + 1;
+              if (state.chars > MAX_RESULT_CHARS) this.#fail(`${this.path}: result for key '${state.key}' longer than ${MAX_RESULT_CHARS} characters`);
               if (settings.expansionLimit > 0 && ++state.expansion > settings.expansionLimit) {
                 this.#fail(`${this.path}: Expansion limit exceeded for key: '${state.key}'`);
               }
