@@ -15,6 +15,8 @@
  * are untrusted and reach the query only through the caller's quote
  * function.
  */
+import { matchStringList } from "../access/string-list.ts";
+import { splitList } from "../config/value-text.ts";
 
 export class TemplateError extends Error {}
 
@@ -27,7 +29,10 @@ const VALUE_USER = 8;
 export class TemplateContext {
   flags = 0;
   nparts = 0;
-  /** Only keys whose domain is in this list are looked up (lower case); undefined: all keys. */
+  /**
+   * Only keys whose domain this Postfix string list matches are looked up
+   * (names in lower case, !name, /file/name, type:table); undefined: all keys.
+   */
   domains: string[] | undefined;
 
   /**
@@ -75,12 +80,20 @@ export class TemplateContext {
     return dynamic;
   }
 
-  /** Whether the key may be looked up at all under `domain` (Postfix's db_common_check_domain). */
-  domainAllows(key: string): boolean {
+  /**
+   * Whether the key may be looked up at all under `domain` (Postfix's
+   * db_common_check_domain); `lookup` answers for type:table entries. A
+   * list that cannot be read throws TemplateError.
+   */
+  async domainAllows(key: string, lookup?: (table: string, key: string) => Promise<string | undefined>): Promise<boolean> {
     if (!this.domains) return true;
     const at = key.lastIndexOf("@");
     if (at <= 0) return false;
-    return this.domains.includes(key.slice(at + 1).toLowerCase());
+    try {
+      return await matchStringList(this.domains, key.slice(at + 1).toLowerCase(), { paramName: "domain", lookup });
+    } catch (err) {
+      throw new TemplateError((err as Error).message);
+    }
   }
 
   /**
@@ -153,12 +166,9 @@ export class TemplateContext {
   }
 }
 
-/** Postfix's `domain` setting: names separated by commas or white space, compared in lower case. */
+/** Postfix's `domain` setting: a string list; names (and !names) compared in lower case. */
 export function parseDomainList(text: string | undefined): string[] | undefined {
   if (!text) return undefined;
-  const list = text
-    .split(/[\s,]+/)
-    .filter(Boolean)
-    .map((d) => d.toLowerCase());
+  const list = splitList(text).map((d) => (/^!?[^/:]*$/.test(d) ? d.toLowerCase() : d));
   return list.length ? list : undefined;
 }

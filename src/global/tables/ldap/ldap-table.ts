@@ -104,7 +104,14 @@ export class LdapTable implements Table {
     // Postfix's keys are C strings: one with a NUL cannot be asked for
     if (rawKey.includes("\0")) return undefined;
     const key = this.#fold ? rawKey.toLowerCase() : rawKey;
-    if (!settings.templates.domainAllows(key)) return undefined;
+    let allowed: boolean;
+    try {
+      allowed = await settings.templates.domainAllows(key, async (table, k) => (await import("../open-table.ts")).openTable(table).lookup(k));
+    } catch (err) {
+      if (err instanceof TableError) throw err;
+      return this.#fail(`"domain" pattern match failed for "${key}": ${(err as Error).message}`);
+    }
+    if (!allowed) return undefined;
     const base = settings.templates.expand(settings.searchBase, key, undefined, escapeDnValue);
     const filter = settings.templates.expand(settings.queryFilter, key, undefined, escapeFilterValue);
     if (base === undefined || filter === undefined) return undefined;

@@ -53,14 +53,24 @@ describe("result templates", () => {
 });
 
 describe("domain", () => {
-  test("only keys in the listed domains, in any letter case; never a key without a local part", () => {
+  test("only keys in the listed domains, in any letter case; never a key without a local part", async () => {
     const c = new TemplateContext();
     c.domains = parseDomainList("example.com, Example.ORG");
-    expect(c.domainAllows("a@EXAMPLE.com")).toBe(true);
-    expect(c.domainAllows("a@example.org")).toBe(true);
-    expect(c.domainAllows("a@sub.example.com")).toBe(false);
-    expect(c.domainAllows("@example.com")).toBe(false);
-    expect(c.domainAllows("a")).toBe(false);
+    expect(await c.domainAllows("a@EXAMPLE.com")).toBe(true);
+    expect(await c.domainAllows("a@example.org")).toBe(true);
+    expect(await c.domainAllows("a@sub.example.com")).toBe(false);
+    expect(await c.domainAllows("@example.com")).toBe(false);
+    expect(await c.domainAllows("a")).toBe(false);
     expect(parseDomainList("  ")).toBeUndefined();
+  });
+
+  test("a Postfix string list: !name, and type:table entries asked through the lookup", async () => {
+    const c = new TemplateContext();
+    c.domains = parseDomainList("!Not.Example.com, example.com, inline:{ hosted.example=yes }");
+    const lookup = async (table: string, key: string) => (table.startsWith("inline:") && key === "hosted.example" ? "yes" : undefined);
+    expect(await c.domainAllows("a@not.example.com", lookup)).toBe(false);
+    expect(await c.domainAllows("a@example.com", lookup)).toBe(true);
+    expect(await c.domainAllows("a@hosted.example", lookup)).toBe(true);
+    expect(await c.domainAllows("a@other.example", lookup)).toBe(false);
   });
 });

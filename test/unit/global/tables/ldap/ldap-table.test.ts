@@ -105,6 +105,9 @@ describe.skipIf(!available)("ldap: lookups against slapd", () => {
     const other = table({ domain: "example.org" });
     expect(await other.lookup("bob@example.com")).toBeUndefined();
     expect(await other.lookup("bob")).toBeUndefined();
+    // a Postfix string list: tables and negation too
+    expect(await table({ domain: "inline:{ example.com=yes }" }).lookup("bob@example.com")).toBe("bob@mail.example.com");
+    expect(await table({ domain: "!example.com, static:all" }).lookup("bob@example.com")).toBeUndefined();
   });
 
   test("the key cannot inject filter syntax: * ( ) \\ and NUL are escaped (RFC 4515)", async () => {
