@@ -1,8 +1,8 @@
 /**
  * A minimal LDAPv3 client (RFC 4511) for the ldap: table: connect over TCP,
  * TLS (ldaps://) or a unix socket (ldapi://), StartTLS, simple bind, search,
- * unbind. Several operations may be outstanding on one connection; replies
- * are matched by message ID. Every operation has a time limit; a timeout, a
+ * unbind. Up to 64 operations may be outstanding on one connection (more
+ * wait their turn); replies are matched by message ID. Every operation has a time limit; a timeout, a
  * protocol error, a Notice of Disconnection or a lost connection fails every
  * operation in flight and closes the connection, and the caller opens a new
  * one.
@@ -20,6 +20,8 @@ import { type LdapUrl, type Scope, describeUrl } from "./url.ts";
 const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
 const MAX_SEARCH_ENTRIES = 10_000;
 const MAX_SEARCH_BYTES = 16 * 1024 * 1024;
+/** Operations outstanding on one connection: slapd closes a connection with more than 100 (anonymous) or 1000. */
+const MAX_IN_FLIGHT = 64;
 const START_TLS_OID = "1.3.6.1.4.1.1466.20037";
 const NOTICE_OF_DISCONNECTION_OID = "1.3.6.1.4.1.1466.20036";
 
@@ -101,6 +103,9 @@ export class LdapClient {
   #need = 0;
   #nextId = 1;
   #pending = new Map<number, Pending>();
+  /** Operations sent and not finished; more wait in #backlog (servers close connections with too many). */
+  #inFlight = 0;
+  #backlog: Array<() => void> = [];
   #failure: Error | undefined;
 
   private constructor(
@@ -229,27 +234,43 @@ export class LdapClient {
     const id = this.#nextId++;
     if (this.#nextId > 0x7fffffff) this.#nextId = 1;
     return new Promise<T>((resolve, reject) => {
+      let sent = false;
+      // the time limit counts from the request, waiting in the backlog included
       const timer = setTimeout(() => {
         this.#fail(new LdapTimeoutError(`${this.server}: timeout after ${timeoutMs / 1000}s`));
         this.#conn.destroy();
       }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        this.#pending.delete(id);
+        if (sent) this.#inFlight--;
+        this.#sendBacklog();
+      };
       this.#pending.set(id, {
         resolve: (message, tag) => {
           const value = onMessage(message, tag);
           if (value === undefined) return false;
-          clearTimeout(timer);
-          this.#pending.delete(id);
+          done();
           resolve(value);
           return true;
         },
         reject: (err) => {
-          clearTimeout(timer);
-          this.#pending.delete(id);
+          done();
           reject(err);
         },
       });
-      this.#conn.write(constructed(TAG.SEQUENCE, integer(id), op));
+      const write = () => {
+        sent = true;
+        this.#inFlight++;
+        this.#conn.write(constructed(TAG.SEQUENCE, integer(id), op));
+      };
+      if (this.#inFlight < MAX_IN_FLIGHT) write();
+      else this.#backlog.push(write);
     });
+  }
+
+  #sendBacklog(): void {
+    while (!this.#failure && this.#inFlight < MAX_IN_FLIGHT && this.#backlog.length) this.#backlog.shift()!();
   }
 
   #onData(chunk: Uint8Array): void {
@@ -299,6 +320,7 @@ export class LdapClient {
 
   #fail(err: Error): void {
     if (!this.#failure) this.#failure = err;
+    this.#backlog = [];
     for (const p of [...this.#pending.values()]) p.reject(this.#failure);
     this.#pending.clear();
   }

@@ -196,6 +196,14 @@ describe.skipIf(!available)("ldap: lookups against slapd", () => {
     expect(warnings[0]).toContain("49 (Invalid credentials");
   });
 
+  test("2000 lookups at once on one table all get their answer (slapd closes a connection with over 1000 pending)", async () => {
+    const t = table();
+    const keys = Array.from({ length: 2000 }, (_, i) => (i % 2 ? "alice@example.com" : "nobody@example.com"));
+    const results = await Promise.all(keys.map((k) => t.lookup(k)));
+    expect(results.filter((r) => r === "alice@mail.example.com")).toHaveLength(1000);
+    expect(results.filter((r) => r === undefined)).toHaveLength(1000);
+  });
+
   test("a frozen server: the lookup fails at the timeout; then works again", async () => {
     const t = table({ timeout: 1 });
     expect(await t.lookup("alice@example.com")).toBe("alice@mail.example.com");
