@@ -6,7 +6,7 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import type { Socket } from "bun";
-import { constructed, enumerated, integer, octetString, TAG } from "../../../../../src/global/tables/ldap/ber.ts";
+import { BerReader, constructed, elementLength, enumerated, integer, octetString, TAG } from "../../../../../src/global/tables/ldap/ber.ts";
 import { LdapClient, LdapConnectionError } from "../../../../../src/global/tables/ldap/client.ts";
 import { parseLdapUrl } from "../../../../../src/global/tables/ldap/url.ts";
 
@@ -86,5 +86,45 @@ describe("LDAP client against a misbehaving server", () => {
     expect(found.entries).toHaveLength(1);
     expect(found.entries[0]!.attributes[0]!.values[0]!.length).toBe(1 << 20);
     c.close();
+  });
+
+  test("at most 64 operations are outstanding at once; the others wait their turn and are answered", async () => {
+    let input = Buffer.alloc(0);
+    const outstanding: number[] = [];
+    let most = 0;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    reply = (s) => {
+      // a server that answers in batches: whatever has arrived, a little later
+      timer ??= setTimeout(() => {
+        timer = undefined;
+        most = Math.max(most, outstanding.length);
+        for (const id of outstanding.splice(0)) s.write(message(id, ldapResult(id === 1 ? 0x61 : 0x65, 0)));
+      }, 20);
+    };
+    const server2 = Bun.listen<undefined>({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: {
+        data(s, chunk) {
+          input = Buffer.concat([input, chunk]);
+          for (let n = elementLength(input, 1 << 20); n !== undefined && input.length >= n; n = elementLength(input, 1 << 20)) {
+            outstanding.push(new BerReader(input.subarray(0, n)).readConstructed(TAG.SEQUENCE).readInteger());
+            input = input.subarray(n);
+          }
+          reply(s);
+        },
+      },
+    });
+    try {
+      const c = await LdapClient.connect(parseLdapUrl(`ldap://127.0.0.1:${server2.port}`)!, { timeoutMs: 5000, tls: {} });
+      expect((await c.bind(3, "", "", 5000)).code).toBe(0);
+      const searches = Array.from({ length: 200 }, () => c.search({ base: "", scope: 2, deref: 0, sizeLimit: 0, timeLimit: 5, filter: "(uid=x)", attributes: [] }, 5000));
+      const results = await Promise.all(searches);
+      expect(results.every((r) => r.result.code === 0 && r.entries.length === 0)).toBe(true);
+      expect(most).toBe(64);
+      c.close();
+    } finally {
+      server2.stop(true);
+    }
   });
 });
