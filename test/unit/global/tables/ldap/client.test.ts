@@ -92,11 +92,13 @@ describe("LDAP client against a misbehaving server", () => {
     let input = Buffer.alloc(0);
     const outstanding: number[] = [];
     let most = 0;
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let scheduled = false;
     reply = (s) => {
       // a server that answers in batches: whatever has arrived, a little later
-      timer ??= setTimeout(() => {
-        timer = undefined;
+      if (scheduled) return;
+      scheduled = true;
+      setTimeout(() => {
+        scheduled = false;
         most = Math.max(most, outstanding.length);
         for (const id of outstanding.splice(0)) s.write(message(id, ldapResult(id === 1 ? 0x61 : 0x65, 0)));
       }, 20);
