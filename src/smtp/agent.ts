@@ -40,6 +40,7 @@ import { genericMapSettings, mapGeneric, mapGenericHeaders, type GenericMapSetti
 import { encodeMessageData, hasEightBit } from "./message-data.ts";
 import { parseDestinations, type Destination } from "./nexthop.ts";
 import { ownAddresses, routeDestination, type Endpoint, type RoutingContext } from "./routing.ts";
+import { resolveDane } from "./dane.ts";
 import { findCredentials, type SaslCredentials } from "./sasl.ts";
 import { SmtpClientSession } from "./session.ts";
 import { readClientSettings, type ClientSettings } from "./settings.ts";
@@ -445,7 +446,8 @@ class DeliveryRun {
     const s = this.#s;
     let policy = await policyFor(s, this.#ctx.open(s.tls.policyMaps), dest, ep);
     if (ep.family === "unix" && policy.level === "may") policy = { ...policy, level: "none" };
-    if (s.tls.wrapperMode && policy.level !== "none" && !["encrypt", "verify", "secure", "fingerprint"].includes(policy.level)) {
+    if (policy.level === "dane" || policy.level === "dane-only") policy = await this.#daneFor(policy, policy.level, dest, ep);
+    if (s.tls.wrapperMode && policy.level !== "none" && !["encrypt", "verify", "secure", "fingerprint", "dane"].includes(policy.level)) {
       this.#ctx.warnOnce("wrapper", `${s.prefix}_tls_wrappermode requires "${s.prefix}_tls_security_level = encrypt" (or stronger)`);
       return undefined;
     }
@@ -470,6 +472,22 @@ class DeliveryRun {
     };
   }
 
+  /** The dane or dane-only level resolved for one server (dane.ts): TLSA records, a fallback level, or a deferral. */
+  async #daneFor(policy: TlsPolicy, level: "dane" | "dane-only", dest: Destination, ep: Endpoint): Promise<TlsPolicy> {
+    const outcome = await resolveDane(level, dest.text, ep, this.#ctx.dns, this.#s.tls.dane);
+    switch (outcome.kind) {
+      case "dane":
+        return { ...policy, level: "dane", match: outcome.names, dane: { records: outcome.records, names: outcome.names } };
+      case "downgrade":
+        if (outcome.warn) this.#ctx.warnOnce(`dane:${dest.text}`, outcome.why);
+        return { ...policy, level: outcome.level };
+      case "defer":
+        return { ...policy, level: "none", defer: { dsn: outcome.dsn, reason: outcome.reason } };
+      case "invalid":
+        return { ...policy, level: "none", invalid: outcome.why };
+    }
+  }
+
   /** Connects (or reuses), greets, delivers; true when a session got as far as a transaction. */
   async #session(plan: SessionPlan, sessionsBefore: number): Promise<boolean> {
     const s = this.#s;
@@ -477,6 +495,12 @@ class DeliveryRun {
     if (plan.policy.invalid) {
       this.#ctx.warnOnce(`policy:${plan.dest.text}`, `TLS policy for ${plan.dest.text}: ${plan.policy.invalid}`);
       this.#bulkFail({ dsn: "4.7.0", reason: "client TLS configuration problem" }, plan.finalHandshake, namaddrport);
+      return false;
+    }
+    if (plan.policy.defer) {
+      // Postfix: a warning, then the next server; the reason stays for the deferral
+      log.write("warning", `TLS policy lookup for ${plan.dest.text}/${plan.ep.host}: ${plan.policy.defer.reason}`, this.#tag);
+      this.#bulkFail(plan.policy.defer, plan.finalHandshake, namaddrport);
       return false;
     }
     // a session cached under this server's address

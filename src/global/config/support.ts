@@ -57,6 +57,8 @@ export interface RefusalContext {
   classes: readonly string[];
   /** Every transport the configuration has (built-in ones and its pipe services); default: the built-in ones. */
   transports?: readonly string[];
+  /** Another parameter's expanded value, as the same service sees it. */
+  str?: (name: string) => string;
 }
 
 const RESTRICTION_LIST = /^smtpd_[a-z_]+_restrictions$/;
@@ -224,7 +226,7 @@ export function unsupportedSettings(config: Config): ConfigError[] {
   const context = { classes, transports: configuredTransports(pipeServices(config.services()).keys()) };
   for (const name of config.setNames()) {
     const raw = config.raw(name) ?? "";
-    const why = refusalOf(name, raw, () => config.str(name), context);
+    const why = refusalOf(name, raw, () => config.str(name), { ...context, str: (n) => config.str(n) });
     if (why) problems.push(new ConfigError(`${name} = "${oneLine(raw)}": ${why}`, config.path, config.lineOf(name)));
   }
   for (const svc of config.services()) {
@@ -232,7 +234,7 @@ export function unsupportedSettings(config: Config): ConfigError[] {
     for (const [name, v] of svc.overrides) {
       if (svc.builtinOverrides.has(name)) continue;
       const view = config.withOverrides(new Map([[name, v]]));
-      const why = refusalOf(name, v.text, () => view.str(name), context);
+      const why = refusalOf(name, v.text, () => view.str(name), { ...context, str: (n) => view.str(n) });
       if (why) problems.push(new ConfigError(`services.${svc.name}.${name} = "${oneLine(v.text)}": ${why}`, config.path, v.line));
     }
   }
