@@ -48,6 +48,8 @@ export interface TlsPolicy {
   dane?: { records: TlsaRecord[]; names: string[] };
   /** DANE says this server cannot be used now: defer with this. */
   defer?: { dsn: string; reason: string };
+  /** The level came from an smtp_tls_policy_maps entry (the administrator's word, over MTA-STS). */
+  fromTable?: boolean;
 }
 
 export function levelAtLeast(level: PolicyLevel, min: PolicyLevel): boolean {
@@ -113,6 +115,7 @@ function sniFor(setting: string, dest: Destination, ep: Endpoint): string {
 export async function policyFor(settings: ClientSettings, tables: readonly Table[], dest: Destination, ep: Endpoint): Promise<TlsPolicy> {
   let levelWord = settings.tls.badLevel ?? settings.tls.level;
   let attrs = new Map<string, string>();
+  let fromTable = false;
   if (tables.length) {
     outer: for (const key of policyKeys(dest)) {
       for (const t of tables) {
@@ -121,6 +124,7 @@ export async function policyFor(settings: ClientSettings, tables: readonly Table
         const parsed = parsePolicyValue(v);
         levelWord = parsed.level;
         attrs = parsed.attrs;
+        fromTable = true;
         break outer;
       }
     }
@@ -134,7 +138,7 @@ export async function policyFor(settings: ClientSettings, tables: readonly Table
   else if (level === "secure") match = given !== undefined ? given.split(":") : settings.tls.secureCertMatch;
   else if (level === "fingerprint") match = (given ?? "").split("|").map((f) => f.trim()).filter(Boolean);
   if (level === "fingerprint" && match.length === 0) return { level, match, servername, invalid: "fingerprint level without match= fingerprints" };
-  return { level, match: match.map((m) => m.toLowerCase()), servername };
+  return { level, match: match.map((m) => m.toLowerCase()), servername, ...(fromTable ? { fromTable } : {}) };
 }
 
 // ---------------------------------------------------------------- trust store

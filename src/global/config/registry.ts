@@ -11,6 +11,7 @@ import { tableParams } from "./params/tables.ts";
 import { qmgrParams } from "./params/qmgr.ts";
 import { bounceParams } from "./params/bounce.ts";
 import { dnsParams } from "./params/dns.ts";
+import { mtaStsParams } from "./params/mta-sts.ts";
 import { smtpParams } from "./params/smtp.ts";
 
 let registry: Map<string, ParamDef> | undefined;
@@ -18,7 +19,7 @@ let registry: Map<string, ParamDef> | undefined;
 export function paramRegistry(): ReadonlyMap<string, ParamDef> {
   if (!registry) {
     registry = new Map();
-    for (const def of [...basicParams, ...queueParams, ...deliveryParams, ...smtpdParams, ...smtpdServerParams, ...qmgrParams, ...tableParams, ...bounceParams, ...smtpParams, ...dnsParams]) {
+    for (const def of [...basicParams, ...queueParams, ...deliveryParams, ...smtpdParams, ...smtpdServerParams, ...qmgrParams, ...tableParams, ...bounceParams, ...smtpParams, ...dnsParams, ...mtaStsParams]) {
       if (registry.has(def.name)) throw new Error(`parameter defined twice: ${def.name}`);
       registry.set(def.name, def);
     }

@@ -2,8 +2,8 @@
  * DANE in the SMTP client (smtp_tls_security_level = dane and dane-only,
  * RFC 7672), against a fake SMTP server with STARTTLS and the fake DNS
  * server, whose answers carry the AD bit where a zone entry says
- * `authenticated`. The server presents test/fixtures/dane/mx.crt
- * (mx.dane.example, issued by test/fixtures/dane/ca.crt); the TLSA records
+ * `authenticated`. The server presents test/fixtures/test-ca/mx.dane.example.crt
+ * (mx.dane.example, issued by test/fixtures/test-ca/ca.crt); the TLSA records
  * are computed here from those certificates.
  */
 import { describe, expect, test } from "bun:test";
@@ -14,10 +14,10 @@ import { type Params, useAgentTests } from "../../helpers/smtp-client-bench.ts";
 import { useFakeDns, type ZoneEntry } from "../../helpers/fake-dns.ts";
 import type { FakeSmtpOptions } from "../../helpers/smtp-server.ts";
 
-const FIXTURES = join(import.meta.dir, "../../fixtures/dane");
+const FIXTURES = join(import.meta.dir, "../../fixtures/test-ca");
 const CA = readFileSync(join(FIXTURES, "ca.crt"), "utf8");
-const MX_CERT = readFileSync(join(FIXTURES, "mx.crt"), "utf8");
-const MX_KEY = readFileSync(join(FIXTURES, "mx.key"), "utf8");
+const MX_CERT = readFileSync(join(FIXTURES, "mx.dane.example.crt"), "utf8");
+const MX_KEY = readFileSync(join(FIXTURES, "mx.dane.example.key"), "utf8");
 
 const der = (pem: string) => new X509Certificate(pem).raw;
 const spki = (pem: string) => new X509Certificate(pem).publicKey.export({ type: "spki", format: "der" });

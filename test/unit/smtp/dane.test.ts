@@ -12,8 +12,8 @@ import { clientTlsLevelCheck, refuseDaneDigests } from "../../../src/global/conf
 
 const FIXTURES = join(import.meta.dir, "../../fixtures");
 const pem = (name: string) => readFileSync(join(FIXTURES, name), "utf8");
-const CA = new X509Certificate(pem("dane/ca.crt"));
-const MX = new X509Certificate(pem("dane/mx.crt"));
+const CA = new X509Certificate(pem("test-ca/ca.crt"));
+const MX = new X509Certificate(pem("test-ca/mx.dane.example.crt"));
 const OTHER = new X509Certificate(pem("tls/localhost.crt"));
 const raw = (c: X509Certificate) => new Uint8Array(c.raw);
 const sha256 = (b: Uint8Array) => new Uint8Array(createHash("sha256").update(b).digest());
