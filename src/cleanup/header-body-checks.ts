@@ -31,6 +31,10 @@ import { receiveOverrides } from "../global/config/receive-override.ts";
 import { openCheckTables, runContentChecks, splitAction, type CheckTables, type LineFate } from "../global/checks/content-checks.ts";
 import { headerNameLength } from "../global/message/header-split.ts";
 import type { Recipient } from "../global/queue/format.ts";
+import { printable } from "../util/printable.ts";
+
+/** Text from $1 that cannot go into a queue-file attribute or an address: line breaks, controls, blanks. */
+const UNSAFE_WORD = /[\x00-\x20\x7f]/;
 
 export interface CheckLogContext {
   /** "host[addr]" for mail from smtpd, "local" from sendmail. */
@@ -69,7 +73,9 @@ export function cleanupCheckTables(config: Config): CheckTables | undefined {
 }
 
 /** "5.7.1 text" from REJECT's text: a status at the front is kept, else "5.7.1" goes in front (Postfix's dsn_prepend). */
-export function rejectReason(text: string, warnings: string[]): string {
+export function rejectReason(raw: string, warnings: string[]): string {
+  // $1 may bring a folded header's line breaks or other bytes from the message: the reply is one printable line
+  const text = printable(raw.replace(/\s*[\r\n]+\s*/g, " ").trim());
   if (text === "") return DEFAULT_REJECT;
   const m = /^(\d)\.\d{1,3}\.\d{1,3}(?=\s|$)/.exec(text);
   if (!m) return `5.7.1 ${text}`;
@@ -109,7 +115,7 @@ export async function runCleanupChecks(content: Uint8Array, tables: CheckTables,
           return "keep";
         case "FILTER":
           if (text === "") o.warnings.push(`missing FILTER command argument in ${mapClass} map`);
-          else if (!text.includes(":")) o.warnings.push(`bad FILTER command ${text} in ${mapClass} -- need transport:destination`);
+          else if (!text.includes(":") || UNSAFE_WORD.test(text)) o.warnings.push(`bad FILTER command ${text} in ${mapClass} -- need transport:destination`);
           else {
             o.filter = text;
             log("filter", where, line, text);
@@ -150,7 +156,7 @@ export async function runCleanupChecks(content: Uint8Array, tables: CheckTables,
           log("replace", where, line, text);
           return { replace: text };
         case "REDIRECT":
-          if (!text.includes("@")) o.warnings.push(`bad REDIRECT target "${text}" in ${mapClass} map -- need user@domain`);
+          if (!text.includes("@") || UNSAFE_WORD.test(text)) o.warnings.push(`bad REDIRECT target "${text}" in ${mapClass} map -- need user@domain`);
           else {
             o.redirect = text;
             log("redirect", where, line, text);
@@ -158,7 +164,7 @@ export async function runCleanupChecks(content: Uint8Array, tables: CheckTables,
           }
           return "keep";
         case "BCC":
-          if (!text.includes("@")) o.warnings.push(`bad BCC address "${text}" in ${mapClass} map -- need user@domain`);
+          if (!text.includes("@") || UNSAFE_WORD.test(text)) o.warnings.push(`bad BCC address "${text}" in ${mapClass} map -- need user@domain`);
           else {
             o.bcc.push(text);
             log("bcc", where, line, text);

@@ -61,6 +61,15 @@ describe("cleanup's header and body checks", () => {
     expect(w).toHaveLength(1);
   });
 
+  test("$1 from the message: a reply text is one printable line; a REDIRECT or BCC target with blanks or line breaks is refused", async () => {
+    const folded = await cleanup({ header_checks: table("/^Subject: (.*)/ REJECT 5.7.1 Bad subject $1\n") }, "Subject: one\r\n\ttwo\x01\n\nx\n");
+    expect(folded.reject).toBe("5.7.1 Bad subject one two?");
+    const redirect = await cleanup({ header_checks: table("/^X-To: (.*)/ REDIRECT $1\n/^X-Cc: (.*)/ BCC $1\n") }, "X-To: a@b\n c@d\nX-Cc: e@f g@h\n\nx\n");
+    expect(redirect.redirect).toBeUndefined();
+    expect(redirect.bcc).toEqual([]);
+    expect(redirect.warnings).toHaveLength(2);
+  });
+
   test("body_checks REJECT with $1 substitution (pcre:)", async () => {
     const out = await cleanup({ body_checks: table("/^bad (\\w+)/ REJECT 5.7.0 Bad $1 found\n", "pcre") });
     expect(out.reject).toBe("5.7.0 Bad word found");
