@@ -28,7 +28,7 @@
  */
 import type { Config } from "../global/config/config.ts";
 import { receiveOverrides } from "../global/config/receive-override.ts";
-import { openCheckTables, runContentChecks, splitAction, type CheckTables, type LineFate } from "../global/checks/content-checks.ts";
+import { checkHeader, openCheckTables, runContentChecks, splitAction, type CheckTables, type LineFate } from "../global/checks/content-checks.ts";
 import { headerNameLength } from "../global/message/header-split.ts";
 import type { Recipient } from "../global/queue/format.ts";
 import { printable } from "../util/printable.ts";
@@ -61,6 +61,19 @@ export interface CleanupChecksOutcome {
   logs: string[];
   /** Warnings about the tables (bad actions), without the queue ID. */
   warnings: string[];
+  /** What the receiving server's own header (its Received:) became: the lines to write in its place. */
+  ownHeader?: string[];
+}
+
+/**
+ * Stands for the queue ID in the receiving server's own Received: header while it is checked (the ID
+ * exists only once the queue file does); ownHeaderLines() and the callers' log writers put the ID in.
+ */
+export const QUEUE_ID_PLACEHOLDER = "\0QUEUEID\0";
+
+/** The checked own header with the queue ID in place. */
+export function withQueueId(lines: readonly string[], queueId: string): string[] {
+  return lines.map((l) => l.replaceAll(QUEUE_ID_PLACEHOLDER, queueId));
 }
 
 const DEFAULT_REJECT = "5.7.1 message content rejected";
@@ -84,7 +97,12 @@ export function rejectReason(raw: string, warnings: string[]): string {
   return `4${text.slice(1)}`;
 }
 
-export async function runCleanupChecks(content: Uint8Array, tables: CheckTables, ctx: CheckLogContext): Promise<CleanupChecksOutcome> {
+/**
+ * Runs the checks on `content`. `ownHeader` is the header the receiving server puts on top (its
+ * Received:, latin1, with QUEUE_ID_PLACEHOLDER for the ID): Postfix's cleanup sees it as the first
+ * primary header, so it is checked first.
+ */
+export async function runCleanupChecks(content: Uint8Array, tables: CheckTables, ctx: CheckLogContext, ownHeader?: string): Promise<CleanupChecksOutcome> {
   const o: CleanupChecksOutcome = { content, changed: false, discard: false, hold: false, bcc: [], logs: [], warnings: [] };
   let active = true;
   const log = (action: string, where: string, line: string, text: string) => {
@@ -184,6 +202,7 @@ export async function runCleanupChecks(content: Uint8Array, tables: CheckTables,
       }
     },
   };
+  if (ownHeader !== undefined) o.ownHeader = (await checkHeader(ownHeader, "primary", tables, actor)).lines;
   const checked = await runContentChecks(content, tables, actor);
   o.content = checked.content;
   o.changed = checked.changed;

@@ -37,6 +37,8 @@ export interface LocalSubmission {
   rewrites?: PreparedRewrites;
   /** What header_checks and body_checks decided (header-body-checks.ts); the content is already theirs. */
   checks?: CleanupChecksOutcome;
+  /** The lines that header_checks made of the Received: header (latin1), when they ran. */
+  receivedLines?: (queueId: string) => string[];
 }
 
 export interface Rejection {
@@ -63,7 +65,7 @@ export class NoRecipientsError extends Error {
   }
 }
 
-function receivedHeader(settings: CleanupSettings, uid: number, queueId: string, when: Date): string {
+export function receivedHeader(settings: CleanupSettings, uid: number, queueId: string, when: Date): string {
   return toLatin1(`Received: by ${settings.myhostname} (${settings.mailName}, from userid ${uid})\n\tid ${queueId}; ${mailDate(when)}`);
 }
 
@@ -92,7 +94,8 @@ export function cleanupLocalSubmission(sub: LocalSubmission, settings: CleanupSe
     },
     settings,
   );
-  const head = [receivedHeader(settings, sub.submitter.uid, queueId, sub.submittedAt), ...headers.lines].map((l) => `${l}\n`).join("");
+  const own = sub.receivedLines ? sub.receivedLines(queueId) : [receivedHeader(settings, sub.submitter.uid, queueId, sub.submittedAt)];
+  const head = [...own, ...headers.lines].map((l) => `${l}\n`).join("");
   let body = content.subarray(split.bodyOffset);
   if (split.endedBy === "nonheader") body = Buffer.concat([Buffer.from("\n"), body]);
   let message = Buffer.concat([Buffer.from(head, "latin1"), body]);

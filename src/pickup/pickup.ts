@@ -40,11 +40,11 @@ import { queueSpaceRule, queueSpaceShortageSync, type SpaceRule } from "../globa
 import { quarantine } from "../global/queue/store.ts";
 import { checkUserAcl } from "../global/access/user-acl.ts";
 import { cleanupSettings, type CleanupSettings } from "../cleanup/settings.ts";
-import { cleanupLocalSubmission, NoRecipientsError, type CleanupResult } from "../cleanup/local-submission.ts";
+import { cleanupLocalSubmission, NoRecipientsError, receivedHeader, type CleanupResult } from "../cleanup/local-submission.ts";
 import { CleanupDeferral, prepareRewrites, type PreparedRewrites } from "../cleanup/address-rewrites.ts";
 import { hasLineBreaks } from "../cleanup/envelope.ts";
 import { screenUntrustedFile } from "../cleanup/untrusted-envelope.ts";
-import { bccRecipients, cleanupCheckTables, runCleanupChecks, type CleanupChecksOutcome } from "../cleanup/header-body-checks.ts";
+import { bccRecipients, cleanupCheckTables, QUEUE_ID_PLACEHOLDER, runCleanupChecks, withQueueId, type CleanupChecksOutcome } from "../cleanup/header-body-checks.ts";
 import type { CheckTables } from "../global/checks/content-checks.ts";
 import { TableError } from "../global/tables/table.ts";
 import { delayFields } from "../global/delivery/delays.ts";
@@ -165,7 +165,8 @@ async function pickupFile(ctx: PassContext, name: string): Promise<Outcome | "sk
   try {
     const tables = ctx.checks();
     const last = file.recipients.at(-1);
-    if (tables) checks = await runCleanupChecks(file.content, tables, { origin: "local", sender: file.sender, ...(last ? { recipient: last.address } : {}) });
+    const own = receivedHeader(settings, st.uid, QUEUE_ID_PLACEHOLDER, submittedAt);
+    if (tables) checks = await runCleanupChecks(file.content, tables, { origin: "local", sender: file.sender, ...(last ? { recipient: last.address } : {}) }, own);
   } catch (err) {
     if (!(err instanceof TableError)) throw err;
     log.write("warning", `${name}: ${err.spec} map lookup problem -- message not accepted, try again later: ${err.detail}`, tags.cleanup);
@@ -175,7 +176,7 @@ async function pickupFile(ctx: PassContext, name: string): Promise<Outcome | "sk
     for (const w of checks.warnings) log.write("warning", w, tags.cleanup);
     // a 4.x.x REJECT, or DISCARD: no queue file; Postfix's pickup keeps a deferred file for a later pass
     if (checks.discard || checks.reject?.startsWith("4")) {
-      for (const line of checks.logs) log.write("info", `${name}: ${line}`, tags.cleanup);
+      for (const line of withQueueId(checks.logs, name)) log.write("info", `${name}: ${line}`, tags.cleanup);
       if (!checks.discard) return "kept";
       unlinkSync(path);
       return "removed";
@@ -204,11 +205,12 @@ async function pickupFile(ctx: PassContext, name: string): Promise<Outcome | "sk
     for (const w of r.warnings) log.write("warning", w, tags.cleanup);
     if (r.rejection?.warning) log.write("warning", `${id}: ${r.rejection.warning}`, tags.cleanup);
     for (const line of r.logs) log.write("info", `${id}: ${line}`, tags.cleanup);
-    for (const line of checks?.logs ?? []) log.write("info", `${id}: ${line}`, tags.cleanup);
+    for (const line of withQueueId(checks?.logs ?? [], id)) log.write("info", `${id}: ${line}`, tags.cleanup);
   };
   try {
     queueId = commitQueueFileSync(join(queueDir, checks?.hold && checks.reject === undefined ? "hold" : "incoming"), (id) => {
-      result = cleanupLocalSubmission({ file, submitter, submittedAt, rewrites, ...(checks ? { checks } : {}) }, settings, id, now);
+      const own = checks?.ownHeader;
+      result = cleanupLocalSubmission({ file, submitter, submittedAt, rewrites, ...(checks ? { checks } : {}), ...(own ? { receivedLines: (qid: string) => withQueueId(own, qid) } : {}) }, settings, id, now);
       if (result.rejection) {
         const time = Date.now();
         const entries = result.file.recipients.map((r) => ({

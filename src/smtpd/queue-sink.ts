@@ -31,8 +31,9 @@ import { printable } from "../util/printable.ts";
 import type { MessageSink, QueuedMessage } from "./protocol/types.ts";
 import { cleanupRemoteSubmission, type RemoteRejection } from "../cleanup/remote-submission.ts";
 import { cleanupSettings, type CleanupSettings } from "../cleanup/settings.ts";
+import { toLatin1 } from "../cleanup/headers.ts";
 import { CleanupDeferral, prepareRewrites, type PreparedRewrites } from "../cleanup/address-rewrites.ts";
-import { bccRecipients, cleanupCheckTables, runCleanupChecks, type CleanupChecksOutcome } from "../cleanup/header-body-checks.ts";
+import { bccRecipients, cleanupCheckTables, QUEUE_ID_PLACEHOLDER, runCleanupChecks, withQueueId, type CleanupChecksOutcome } from "../cleanup/header-body-checks.ts";
 import type { CheckTables } from "../global/checks/content-checks.ts";
 import { TableError } from "../global/tables/table.ts";
 
@@ -141,7 +142,7 @@ export class QueueSink implements MessageSink {
           ...(last ? { recipient: printable(last.address) } : {}),
           proto: s.protocol,
           ...(s.helo !== undefined ? { helo: s.helo } : {}),
-        });
+        }, toLatin1(message.received(QUEUE_ID_PLACEHOLDER)));
       }
     } catch (err) {
       if (!(err instanceof TableError)) throw err;
@@ -153,7 +154,7 @@ export class QueueSink implements MessageSink {
       content = checks.content;
       if (checks.reject !== undefined || checks.discard) {
         const id = pseudoQueueId();
-        for (const line of checks.logs) log.write("info", `${id}: ${line}`, this.#opts.cleanupTag);
+        for (const line of withQueueId(checks.logs, id)) log.write("info", `${id}: ${line}`, this.#opts.cleanupTag);
         if (checks.reject !== undefined) return { reject: reply(checks.reject.startsWith("4") ? 451 : 550, checks.reject.slice(0, checks.reject.indexOf(" ")), checks.reject.slice(checks.reject.indexOf(" ") + 1)) };
         return { queueId: id };
       }
@@ -182,6 +183,7 @@ export class QueueSink implements MessageSink {
             rewrites,
             content,
             received: message.received,
+            ...(checks?.ownHeader ? { receivedLines: (id: string) => withQueueId(checks.ownHeader!, id) } : {}),
             prepend: message.actions.flatMap((a) => (a.kind === "prepend" ? [a.header] : [])),
             attributes,
             rewriteContext,
@@ -194,7 +196,7 @@ export class QueueSink implements MessageSink {
         const sasl = s.sasl ? `, sasl_method=${s.sasl.method}, sasl_username=${s.sasl.username}` : "";
         log.info(`${id}: client=${namaddr}${sasl}`);
         if (hold && hold.kind === "hold") log.info(`${id}: hold: ${hold.stage} from ${namaddr}: ${hold.reason}${whatsup(hold.subject)}`);
-        for (const line of checks?.logs ?? []) log.write("info", `${id}: ${line}`, this.#opts.cleanupTag);
+        for (const line of withQueueId(checks?.logs ?? [], id)) log.write("info", `${id}: ${line}`, this.#opts.cleanupTag);
         for (const w of [...rewrites.warnings, ...result.warnings]) log.write("warning", `${id}: ${w}`, this.#opts.cleanupTag);
         for (const line of result.logs) log.write("info", `${id}: ${line}`, this.#opts.cleanupTag);
         return encodeQueueFile(result.file);

@@ -93,37 +93,46 @@ export function splitAction(value: string): { command: string; text: string } {
   return { command: m[1]!.toUpperCase(), text: m[2]! };
 }
 
+/**
+ * The lines one header becomes: the lines its action puts before it, then
+ * the header itself, replaced or not, unless it was dropped.
+ */
+export async function checkHeader(text: string, cls: HeaderKind, tables: CheckTables, actor: CheckActor): Promise<{ lines: string[]; changed: boolean }> {
+  const list = cls === "primary" ? tables.header : cls === "mime" ? tables.mime : tables.nested;
+  if (!actor.active || !list || text === "") return { lines: [text], changed: false };
+  const value = await lookupInTables(list, text);
+  if (value === undefined) return { lines: [text], changed: false };
+  const lines: string[] = [];
+  const fate = actor.act("header", text, value, tables.names[cls], (line) => lines.push(line));
+  if (fate === "keep") lines.push(text);
+  else if (fate !== "drop") lines.push(fate.replace);
+  return { lines, changed: fate !== "keep" || lines.length > 1 };
+}
+
 export async function runContentChecks(content: Uint8Array, tables: CheckTables, actor: CheckActor): Promise<CheckedContent> {
   const state: MimeReadState = { nestingExceeded: false };
   const out: string[] = [];
   let changed = false;
-  const tablesOf = (cls: HeaderKind) => (cls === "primary" ? tables.header : cls === "mime" ? tables.mime : tables.nested);
   for (const ev of readMime(content, tables.limits, state)) {
+    if (ev.kind === "header") {
+      if (ev.truncated) changed = true;
+      const header = await checkHeader(ev.text, ev.cls, tables, actor);
+      if (header.changed) changed = true;
+      for (const line of header.lines) out.push(`${line}\n`);
+      continue;
+    }
     let fate: LineFate = "keep";
     const before: string[] = [];
-    const prepend = (text: string) => before.push(text);
-    if (ev.kind === "header") {
-      const list = tablesOf(ev.cls);
-      if (ev.truncated) changed = true;
-      if (actor.active && list && ev.text !== "") {
-        const value = await lookupInTables(list, ev.text);
-        if (value !== undefined) fate = actor.act("header", ev.text, value, tables.names[ev.cls], prepend);
-      }
-      for (const line of before) out.push(`${line}\n`);
-      if (fate === "keep") out.push(`${ev.text}\n`);
-      else if (fate !== "drop") out.push(`${fate.replace}\n`);
-    } else {
-      if (ev.synthetic) changed = true;
-      const list = tables.body;
-      if (actor.active && list && !ev.synthetic && ev.text !== "" && (tables.bodySizeLimit <= 0 || ev.offset < tables.bodySizeLimit)) {
-        const value = await lookupInTables(list, ev.text);
-        if (value !== undefined) fate = actor.act("body", ev.text, value, tables.names.body, prepend);
-      }
-      const end = ev.eol ? "\n" : "";
-      for (const line of before) out.push(`${line}\n`);
-      if (fate === "keep") out.push(ev.text + end);
-      else if (fate !== "drop") out.push(fate.replace + end);
+    if (ev.synthetic) changed = true;
+    const list = tables.body;
+    if (actor.active && list && !ev.synthetic && ev.text !== "" && (tables.bodySizeLimit <= 0 || ev.offset < tables.bodySizeLimit)) {
+      const value = await lookupInTables(list, ev.text);
+      if (value !== undefined) fate = actor.act("body", ev.text, value, tables.names.body, (line) => before.push(line));
     }
+    const end = ev.eol ? "\n" : "";
+    for (const line of before) out.push(`${line}\n`);
+    if (fate === "keep") out.push(ev.text + end);
+    else if (fate !== "drop") out.push(fate.replace + end);
     if (fate !== "keep" || before.length > 0) changed = true;
   }
   const nesting = state.nestingExceeded ? { nestingExceeded: state.nestingText ?? "" } : {};

@@ -24,6 +24,8 @@ const HEADER_CHECKS = [
   "/^X-Bcc:/ BCC copy@example.org",
   "/^X-Warn:/ WARN looked at",
   "/^Subject: nested-secret/ REJECT 5.7.0 no nested secrets",
+  "/^Received: from own-check\\.example / PREPEND X-Own: seen",
+  "/^Received: by .*from userid 0/ INFO local received",
   "",
 ].join("\n");
 
@@ -54,10 +56,10 @@ describe.skipIf(!isRoot)("header and body checks", () => {
   });
 
   /** One SMTP transaction; the reply to the end of DATA. */
-  async function smtp(text: string, opts: { port?: number; rcpt?: string } = {}): Promise<string> {
+  async function smtp(text: string, opts: { port?: number; rcpt?: string; helo?: string } = {}): Promise<string> {
     const c = await RawSmtp.connect(opts.port ?? sys.port);
     expect(await c.reply()).toMatch(/^220 /);
-    await c.cmd("EHLO client.example");
+    await c.cmd(`EHLO ${opts.helo ?? "client.example"}`);
     expect(await c.cmd("MAIL FROM:<sender@client.example>")).toMatch(/^250 /);
     expect(await c.cmd(`RCPT TO:<${opts.rcpt ?? `known@${HOST}`}>`)).toMatch(/^250 /);
     expect(await c.cmd("DATA")).toMatch(/^354 /);
@@ -110,6 +112,16 @@ describe.skipIf(!isRoot)("header and body checks", () => {
     expect(m.attributes.redirect).toBe("elsewhere@example.org");
     expect(sys.queueIds("hold")).not.toContain(m.id);
     await sys.waitForLog(new RegExp(`${m.id}: redirect: header X-Redirect: yes from localhost\\[127\\.0\\.0\\.1\\]; .*: elsewhere@example\\.org`));
+  });
+
+  test("the server's own Received: header is checked first, as Postfix's cleanup sees it; its queue ID is the real one", async () => {
+    expect(await smtp(message("own-smtp"), { helo: "own-check.example" })).toMatch(/^250 /);
+    const m = await sys.message("own-smtp");
+    expect(m.text).toStartWith(`X-Own: seen\nReceived: from own-check.example (localhost [127.0.0.1])\n\tby ${HOST} (postern) with ESMTP id ${m.id}\n`);
+    await sys.send([`known@${HOST}`], message("own-local"));
+    const l = await sys.message("own-local");
+    await sys.waitForLog(new RegExp(`${l.id}: info: header Received: by ${esc(HOST)} \\(postern, from userid 0\\).*id ${l.id}; .* from local; .*: local received`));
+    expect(l.text).toStartWith(`Received: by ${HOST} (postern, from userid 0)\n\tid ${l.id}; `);
   });
 
   test("SMTP: nested_header_checks (default $header_checks) see an attached message's headers", async () => {

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { defaultsOnlyConfig } from "../../../../src/global/config/config.ts";
 import { closeAllTables } from "../../../../src/global/tables/open-table.ts";
 import { TableError } from "../../../../src/global/tables/table.ts";
-import { cleanupCheckTables, rejectReason, runCleanupChecks, type CheckLogContext } from "../../../../src/cleanup/header-body-checks.ts";
+import { cleanupCheckTables, QUEUE_ID_PLACEHOLDER, rejectReason, runCleanupChecks, withQueueId, type CheckLogContext } from "../../../../src/cleanup/header-body-checks.ts";
 import { clientCheckTables, runClientChecks } from "../../../../src/smtp/header-body-checks.ts";
 import { removeDir, tempDir } from "../../../helpers/run.ts";
 
@@ -136,6 +136,18 @@ describe("cleanup's header and body checks", () => {
     for (let i = 0; i < 5; i++) parts.push(`Content-Type: multipart/mixed; boundary=b${i}`, "", `--b${i}`);
     const out = await cleanup({ header_checks: table("/^X-Nothing:/ REJECT\n"), mime_nesting_limit: "3" }, `${parts.join("\n")}\n`);
     expect(out.reject).toBe("5.6.0 MIME nesting exceeds safety limit");
+  });
+
+  test("the server's own header is checked first: dropped, replaced with the queue ID put in, or it rejects", async () => {
+    const tables = (text: string) => cleanupCheckTables(defaultsOnlyConfig().withOverrides({ header_checks: table(text) }))!;
+    const own = `Received: from x.example\n\tby mx id ${QUEUE_ID_PLACEHOLDER}; date`;
+    const dropped = await runCleanupChecks(Buffer.from(MSG), tables("/^Received: from x/ IGNORE\n"), ctx, own);
+    expect(dropped.ownHeader).toEqual([]);
+    const replaced = await runCleanupChecks(Buffer.from(MSG), tables("/^Received: .* id (.*);/ REPLACE X-Was-Id: $1\n"), ctx, own);
+    expect(withQueueId(replaced.ownHeader!, "4F2A1B")).toEqual(["X-Was-Id: 4F2A1B"]);
+    const rejected = await runCleanupChecks(Buffer.from(MSG), tables("/^Received: from x/ REJECT\n/^Subject:/ HOLD\n"), ctx, own);
+    expect(rejected.reject).toBe("5.7.1 message content rejected");
+    expect(rejected.hold).toBe(false);
   });
 
   test("a table that cannot be read throws TableError (the caller defers)", async () => {
