@@ -26,6 +26,7 @@ import { cleanHeaders, toLatin1 } from "./headers.ts";
 import type { CleanupSettings } from "./settings.ts";
 import { replaceStrayCr } from "./stray-cr-lf.ts";
 import type { PreparedRewrites } from "./address-rewrites.ts";
+import type { CleanupChecksOutcome } from "./header-body-checks.ts";
 
 export interface LocalSubmission {
   file: QueueFile;
@@ -34,14 +35,18 @@ export interface LocalSubmission {
   submittedAt: Date;
   /** The table-driven rewrites, done beforehand (address-rewrites.ts); without them the envelope is only cleaned here. */
   rewrites?: PreparedRewrites;
+  /** What header_checks and body_checks decided (header-body-checks.ts); the content is already theirs. */
+  checks?: CleanupChecksOutcome;
+  /** The lines that header_checks made of the Received: header (latin1), when they ran. */
+  receivedLines?: (queueId: string) => string[];
 }
 
 export interface Rejection {
   /** Enhanced status code and text, as Postfix's cleanup reports them. */
   status: string;
   reason: string;
-  /** The warning logged for the message. */
-  warning: string;
+  /** The warning logged for the message (none for a REJECT action, whose log line is the checks'). */
+  warning?: string;
 }
 
 export interface CleanupResult {
@@ -60,7 +65,7 @@ export class NoRecipientsError extends Error {
   }
 }
 
-function receivedHeader(settings: CleanupSettings, uid: number, queueId: string, when: Date): string {
+export function receivedHeader(settings: CleanupSettings, uid: number, queueId: string, when: Date): string {
   return toLatin1(`Received: by ${settings.myhostname} (${settings.mailName}, from userid ${uid})\n\tid ${queueId}; ${mailDate(when)}`);
 }
 
@@ -70,6 +75,8 @@ export function cleanupLocalSubmission(sub: LocalSubmission, settings: CleanupSe
   if (recipients.length === 0) throw new NoRecipientsError();
   const sender = sub.rewrites?.sender ?? cleanSender(file.sender, settings);
   const attributes = cleanAttributes(file, sub.submitter, settings);
+  if (sub.checks?.filter !== undefined) attributes.filter = sub.checks.filter;
+  if (sub.checks?.redirect !== undefined) attributes.redirect = sub.checks.redirect;
 
   const received = Buffer.from(file.content.buffer, file.content.byteOffset, file.content.byteLength);
   const content = settings.replaceStrayCrLf ? replaceStrayCr(received) : received;
@@ -87,13 +94,18 @@ export function cleanupLocalSubmission(sub: LocalSubmission, settings: CleanupSe
     },
     settings,
   );
-  const head = [receivedHeader(settings, sub.submitter.uid, queueId, sub.submittedAt), ...headers.lines].map((l) => `${l}\n`).join("");
+  const own = sub.receivedLines ? sub.receivedLines(queueId) : [receivedHeader(settings, sub.submitter.uid, queueId, sub.submittedAt)];
+  const head = [...own, ...headers.lines].map((l) => `${l}\n`).join("");
   let body = content.subarray(split.bodyOffset);
   if (split.endedBy === "nonheader") body = Buffer.concat([Buffer.from("\n"), body]);
   let message = Buffer.concat([Buffer.from(head, "latin1"), body]);
 
   let rejection: Rejection | undefined;
-  if (headers.receivedCount + 1 >= settings.hopcountLimit) {
+  const rejected = sub.checks?.reject;
+  if (rejected !== undefined) {
+    const space = rejected.indexOf(" ");
+    rejection = { status: rejected.slice(0, space), reason: rejected.slice(space + 1) };
+  } else if (headers.receivedCount + 1 >= settings.hopcountLimit) {
     rejection = { status: "5.4.0", reason: "too many hops", warning: "message rejected: hopcount exceeded" };
   } else if (settings.messageSizeLimit > 0 && message.length > settings.messageSizeLimit) {
     rejection = { status: "5.3.4", reason: "message file too big", warning: `message rejected: message size ${message.length} exceeds message_size_limit ${settings.messageSizeLimit}` };

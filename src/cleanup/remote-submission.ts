@@ -39,6 +39,8 @@ export interface RemoteSubmission {
   content: Uint8Array;
   /** The server's Received: header for a queue ID (no final newline). */
   received: (queueId: string) => string;
+  /** The lines that header_checks made of the Received: header (latin1), when they ran; they replace `received`. */
+  receivedLines?: (queueId: string) => string[];
   /** Headers to put on top (PREPEND actions), in order. */
   prepend: string[];
   /** Server-made attributes: client_name, client_address, helo, protocol, sasl_*, envid, ret, encoding, smtputf8. */
@@ -76,7 +78,8 @@ export function cleanupRemoteSubmission(sub: RemoteSubmission, settings: Cleanup
     },
     settings,
   );
-  const top = [...sub.prepend.map(toLatin1), toLatin1(sub.received(queueId))];
+  const own = sub.receivedLines ? sub.receivedLines(queueId) : [toLatin1(sub.received(queueId))];
+  const top = [...sub.prepend.map(toLatin1), ...own];
   const head = [...top, ...headers.lines].map((l) => `${l}\n`).join("");
   let body = content.subarray(split.bodyOffset);
   if (split.endedBy === "nonheader") body = Buffer.concat([Buffer.from("\n"), body]);

@@ -40,10 +40,13 @@ import { queueSpaceRule, queueSpaceShortageSync, type SpaceRule } from "../globa
 import { quarantine } from "../global/queue/store.ts";
 import { checkUserAcl } from "../global/access/user-acl.ts";
 import { cleanupSettings, type CleanupSettings } from "../cleanup/settings.ts";
-import { cleanupLocalSubmission, NoRecipientsError, type CleanupResult } from "../cleanup/local-submission.ts";
+import { cleanupLocalSubmission, NoRecipientsError, receivedHeader, type CleanupResult } from "../cleanup/local-submission.ts";
 import { CleanupDeferral, prepareRewrites, type PreparedRewrites } from "../cleanup/address-rewrites.ts";
 import { hasLineBreaks } from "../cleanup/envelope.ts";
 import { screenUntrustedFile } from "../cleanup/untrusted-envelope.ts";
+import { bccRecipients, cleanupCheckTables, QUEUE_ID_PLACEHOLDER, runCleanupChecks, withQueueId, type CleanupChecksOutcome } from "../cleanup/header-body-checks.ts";
+import type { CheckTables } from "../global/checks/content-checks.ts";
+import { TableError } from "../global/tables/table.ts";
 import { delayFields } from "../global/delivery/delays.ts";
 import { forgetVanished, maildropReadLimit, openMaildropEntry, readMaildropFile } from "./maildrop-entry.ts";
 
@@ -76,6 +79,8 @@ interface PassContext {
   queueDir: string;
   readLimit: number;
   tags: { cleanup: string; delayDigits: number };
+  /** header_checks and body_checks, opened on first use. */
+  checks: () => CheckTables | undefined;
 }
 
 /** Whether the file's owner may submit mail (authorized_submit_users); undefined when the list cannot be read now. */
@@ -155,6 +160,31 @@ async function pickupFile(ctx: PassContext, name: string): Promise<Outcome | "sk
   const login = getpwuid(st.uid)?.name;
   const submitter = { uid: st.uid, trusted, ...(login !== undefined ? { login } : {}) };
 
+  // header and body checks (before the rewrites, as Postfix's cleanup): a lookup that fails leaves the file
+  let checks: CleanupChecksOutcome | undefined;
+  try {
+    const tables = ctx.checks();
+    const last = file.recipients.at(-1);
+    const own = receivedHeader(settings, st.uid, QUEUE_ID_PLACEHOLDER, submittedAt);
+    if (tables) checks = await runCleanupChecks(file.content, tables, { origin: "local", sender: file.sender, ...(last ? { recipient: last.address } : {}) }, own);
+  } catch (err) {
+    if (!(err instanceof TableError)) throw err;
+    log.write("warning", `${name}: ${err.spec} map lookup problem -- message not accepted, try again later: ${err.detail}`, tags.cleanup);
+    return "kept";
+  }
+  if (checks) {
+    for (const w of checks.warnings) log.write("warning", w, tags.cleanup);
+    // a 4.x.x REJECT, or DISCARD: no queue file; Postfix's pickup keeps a deferred file for a later pass
+    if (checks.discard || checks.reject?.startsWith("4")) {
+      for (const line of withQueueId(checks.logs, name)) log.write("info", `${name}: ${line}`, tags.cleanup);
+      if (!checks.discard) return "kept";
+      unlinkSync(path);
+      return "removed";
+    }
+    file.content = checks.content;
+    file.recipients.push(...bccRecipients(checks.bcc));
+  }
+
   // the rewrites that look tables up; a lookup that fails leaves the file for a later pass
   let rewrites: PreparedRewrites;
   try {
@@ -173,12 +203,14 @@ async function pickupFile(ctx: PassContext, name: string): Promise<Outcome | "sk
     const requeued = trusted ? ` orig_id=${name}` : "";
     log.info(`${id}: uid=${st.uid} from=<${file.sender}>${requeued}`);
     for (const w of r.warnings) log.write("warning", w, tags.cleanup);
-    if (r.rejection) log.write("warning", `${id}: ${r.rejection.warning}`, tags.cleanup);
+    if (r.rejection?.warning) log.write("warning", `${id}: ${r.rejection.warning}`, tags.cleanup);
     for (const line of r.logs) log.write("info", `${id}: ${line}`, tags.cleanup);
+    for (const line of withQueueId(checks?.logs ?? [], id)) log.write("info", `${id}: ${line}`, tags.cleanup);
   };
   try {
-    queueId = commitQueueFileSync(join(queueDir, "incoming"), (id) => {
-      result = cleanupLocalSubmission({ file, submitter, submittedAt, rewrites }, settings, id, now);
+    queueId = commitQueueFileSync(join(queueDir, checks?.hold && checks.reject === undefined ? "hold" : "incoming"), (id) => {
+      const own = checks?.ownHeader;
+      result = cleanupLocalSubmission({ file, submitter, submittedAt, rewrites, ...(checks ? { checks } : {}), ...(own ? { receivedLines: (qid: string) => withQueueId(own, qid) } : {}) }, settings, id, now);
       if (result.rejection) {
         const time = Date.now();
         const entries = result.file.recipients.map((r) => ({
@@ -243,7 +275,9 @@ function spaceShort(queueDir: string, rule: SpaceRule): boolean {
 export async function pickupOnce(config: Config, stopping: () => boolean = () => false): Promise<PickupStats> {
   const queueDir = config.str("queue_directory");
   const settings = cleanupSettings(config);
+  let checks: { tables: CheckTables | undefined } | undefined;
   const ctx: PassContext = {
+    checks: () => (checks ??= { tables: cleanupCheckTables(config) }).tables,
     config,
     settings,
     queueDir,

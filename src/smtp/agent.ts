@@ -42,6 +42,8 @@ import { isSoft, softened, type Failure } from "./failure.ts";
 import { handshake, type Features } from "./handshake.ts";
 import { genericMapSettings, mapGeneric, mapGenericHeaders, type GenericMapSettings } from "./generic-maps.ts";
 import { encodeMessageData, hasEightBit } from "./message-data.ts";
+import { clientCheckTables, runClientChecks } from "./header-body-checks.ts";
+import type { CheckTables } from "../global/checks/content-checks.ts";
 import { parseDestinations, type Destination } from "./nexthop.ts";
 import { ownAddresses, routeDestination, type Endpoint, type RoutingContext } from "./routing.ts";
 import { resolveDane } from "./dane.ts";
@@ -111,6 +113,7 @@ export function createSmtpAgent(config: Config, options: SmtpAgentOptions): Smtp
   let cache: ConnectionCache | undefined;
   let generic: { maps: GenericMapSettings | undefined } | undefined;
   let mtaSts: MtaSts | null | undefined;
+  let checks: { tables: CheckTables | undefined } | undefined;
   const warned = new Set<string>();
   const open = (specs: string[]): Table[] => specs.map((s) => openTable(s, config));
 
@@ -125,6 +128,7 @@ export function createSmtpAgent(config: Config, options: SmtpAgentOptions): Smtp
           const tag = `${settings.syslogName}/${settings.prefix}`;
           mtaSts = !lmtp && config.bool("smtp_mta_sts_enable") ? new MtaSts(mtaStsSettings(config, settings), options.resolver, (level, text) => log.write(level, text, tag)) : null;
         }
+        checks ??= { tables: clientCheckTables(config, lmtp) };
       } catch (err) {
         return req.recipients.map((r) => ({ index: r.index, status: "deferred", dsn: "4.3.5", reason: `server configuration error: ${(err as Error).message}`, relay: "none" }));
       }
@@ -135,6 +139,7 @@ export function createSmtpAgent(config: Config, options: SmtpAgentOptions): Smtp
         cache,
         ...(generic.maps ? { generic: generic.maps } : {}),
         ...(mtaSts ? { mtaSts } : {}),
+        ...(checks.tables ? { checks: checks.tables } : {}),
         open,
         random: options.random,
         warnOnce: (key, text) => {
@@ -159,6 +164,8 @@ interface RunContext {
   cache: ConnectionCache;
   /** smtp_generic_maps / lmtp_generic_maps, when set. */
   generic?: GenericMapSettings;
+  /** smtp_header_checks and the rest (lmtp_* for LMTP), when set. */
+  checks?: CheckTables;
   open: (specs: string[]) => Table[];
   random?: () => number;
   warnOnce: (key: string, text: string) => void;
@@ -281,7 +288,15 @@ class DeliveryRun {
     if (this.#message) return this.#message;
     const file = decodeQueueFile(await readFile(this.#req.queueFile));
     const warnings: string[] = [];
-    const content = await mapGenericHeaders(file.content, this.#ctx.generic, warnings);
+    let checked: Uint8Array = file.content;
+    if (this.#ctx.checks) {
+      // header and body checks first, then generic(5) on what they left, as Postfix's smtp_header_rewrite
+      const outcome = await runClientChecks(file.content, this.#ctx.checks);
+      for (const w of outcome.warnings) log.write("warning", w, this.#tag);
+      for (const line of outcome.logs) this.#log(`${this.#req.queueId}: ${line}`);
+      checked = outcome.content;
+    }
+    const content = await mapGenericHeaders(checked, this.#ctx.generic, warnings);
     for (const w of warnings) log.write("warning", w, this.#tag);
     const attrs = this.#req.attributes;
     const eightBit = attrs.encoding === "8BITMIME" || hasEightBit(content);

@@ -31,7 +31,11 @@ import { printable } from "../util/printable.ts";
 import type { MessageSink, QueuedMessage } from "./protocol/types.ts";
 import { cleanupRemoteSubmission, type RemoteRejection } from "../cleanup/remote-submission.ts";
 import { cleanupSettings, type CleanupSettings } from "../cleanup/settings.ts";
+import { toLatin1 } from "../cleanup/headers.ts";
 import { CleanupDeferral, prepareRewrites, type PreparedRewrites } from "../cleanup/address-rewrites.ts";
+import { bccRecipients, cleanupCheckTables, QUEUE_ID_PLACEHOLDER, runCleanupChecks, withQueueId, type CleanupChecksOutcome } from "../cleanup/header-body-checks.ts";
+import type { CheckTables } from "../global/checks/content-checks.ts";
+import { TableError } from "../global/tables/table.ts";
 
 class Refused extends Error {
   constructor(readonly rejection: RemoteRejection) {
@@ -52,13 +56,25 @@ export interface SinkOptions {
 
 let discardCounter = 0;
 
+/** A queue ID for a message that gets no queue file (discarded or rejected), for its log lines. */
+function pseudoQueueId(): string {
+  return queueIdFor(process.pid * 1000 + (discardCounter++ % 1000), Math.floor(performance.now() * 1000));
+}
+
 export class QueueSink implements MessageSink {
   #opts: SinkOptions;
   #settings: CleanupSettings;
+  #checks?: { tables: CheckTables | undefined };
 
   constructor(opts: SinkOptions) {
     this.#opts = opts;
     this.#settings = cleanupSettings(opts.config);
+  }
+
+  /** header_checks and body_checks (cleanup/header-body-checks.ts), opened on first use. */
+  get #checkTables(): CheckTables | undefined {
+    this.#checks ??= { tables: cleanupCheckTables(this.#opts.config) };
+    return this.#checks.tables;
   }
 
   get #queueDir(): string {
@@ -86,12 +102,11 @@ export class QueueSink implements MessageSink {
 
     const discard = message.actions.find((a) => a.kind === "discard");
     if (discard && discard.kind === "discard") {
-      const id = queueIdFor(process.pid * 1000 + (discardCounter++ % 1000), Math.floor(performance.now() * 1000));
+      const id = pseudoQueueId();
       log.info(`${id}: discard: ${discard.stage} from ${namaddr}: ${discard.reason}${whatsup(discard.subject)}`);
       return { queueId: id };
     }
     const hold = message.actions.find((a) => a.kind === "hold");
-    const dir = join(this.#queueDir, hold ? "hold" : "incoming");
     const attributes: Record<string, string> = {
       client_name: s.client.name,
       client_address: s.client.address,
@@ -114,10 +129,44 @@ export class QueueSink implements MessageSink {
       ...(r.notify ? { notify: r.notify } : {}),
     }));
     const rewriteContext = (await this.#opts.localRewrite(message)) ? "local" : "remote";
+    // header and body checks, before the queue file exists: a rejection queues nothing
+    let checks: CleanupChecksOutcome | undefined;
+    let content: Uint8Array = message.content;
+    try {
+      const tables = this.#checkTables;
+      if (tables) {
+        const last = message.recipients.at(-1);
+        checks = await runCleanupChecks(content, tables, {
+          origin: namaddr,
+          sender: printable(message.sender),
+          ...(last ? { recipient: printable(last.address) } : {}),
+          proto: s.protocol,
+          ...(s.helo !== undefined ? { helo: s.helo } : {}),
+        }, toLatin1(message.received(QUEUE_ID_PLACEHOLDER)));
+      }
+    } catch (err) {
+      if (!(err instanceof TableError)) throw err;
+      log.write("warning", `NOQUEUE: ${err.spec} map lookup problem -- message not accepted, try again later: ${err.detail}`, this.#opts.cleanupTag);
+      return { reject: WRITE_ERROR };
+    }
+    if (checks) {
+      for (const w of checks.warnings) log.write("warning", w, this.#opts.cleanupTag);
+      content = checks.content;
+      if (checks.reject !== undefined || checks.discard) {
+        const id = pseudoQueueId();
+        for (const line of withQueueId(checks.logs, id)) log.write("info", `${id}: ${line}`, this.#opts.cleanupTag);
+        if (checks.reject !== undefined) return { reject: reply(checks.reject.startsWith("4") ? 451 : 550, checks.reject.slice(0, checks.reject.indexOf(" ")), checks.reject.slice(checks.reject.indexOf(" ") + 1)) };
+        return { queueId: id };
+      }
+      recipients.push(...bccRecipients(checks.bcc));
+      if (checks.filter !== undefined) attributes.filter = checks.filter;
+      if (checks.redirect !== undefined) attributes.redirect = checks.redirect;
+    }
+    const dir = join(this.#queueDir, hold || checks?.hold ? "hold" : "incoming");
     // the rewrites that look tables up run before the queue file exists: a failed lookup queues nothing
     let rewrites: PreparedRewrites;
     try {
-      rewrites = await prepareRewrites({ sender: message.sender, recipients, content: message.content, rewriteContext }, this.#settings);
+      rewrites = await prepareRewrites({ sender: message.sender, recipients, content, rewriteContext }, this.#settings);
     } catch (err) {
       if (!(err instanceof CleanupDeferral)) throw err;
       log.write("warning", `NOQUEUE: ${err.warning} from ${namaddr}`, this.#opts.cleanupTag);
@@ -132,8 +181,9 @@ export class QueueSink implements MessageSink {
             sender: message.sender,
             recipients,
             rewrites,
-            content: message.content,
+            content,
             received: message.received,
+            ...(checks?.ownHeader ? { receivedLines: (id: string) => withQueueId(checks.ownHeader!, id) } : {}),
             prepend: message.actions.flatMap((a) => (a.kind === "prepend" ? [a.header] : [])),
             attributes,
             rewriteContext,
@@ -146,6 +196,7 @@ export class QueueSink implements MessageSink {
         const sasl = s.sasl ? `, sasl_method=${s.sasl.method}, sasl_username=${s.sasl.username}` : "";
         log.info(`${id}: client=${namaddr}${sasl}`);
         if (hold && hold.kind === "hold") log.info(`${id}: hold: ${hold.stage} from ${namaddr}: ${hold.reason}${whatsup(hold.subject)}`);
+        for (const line of withQueueId(checks?.logs ?? [], id)) log.write("info", `${id}: ${line}`, this.#opts.cleanupTag);
         for (const w of [...rewrites.warnings, ...result.warnings]) log.write("warning", `${id}: ${w}`, this.#opts.cleanupTag);
         for (const line of result.logs) log.write("info", `${id}: ${line}`, this.#opts.cleanupTag);
         return encodeQueueFile(result.file);

@@ -26,7 +26,7 @@ function conf(body: string): string {
 }
 
 const ISSUE_EXAMPLES = `smtp_always_send_ehlo = "no"
-smtp_header_checks = "regexp:/etc/postern/header_checks"
+smtp_reply_filter = "pcre:/etc/postern/reply_filter"
 error_notice_recipient = "admin@example.com"
 smtp_tls_security_level = "dane-only"
 message_reject_characters = "%"
@@ -42,7 +42,7 @@ describe("settings postern does not act on are refused", () => {
     const errors = r.stderr.split("\n").filter((l) => l.includes(": error: "));
     expect(errors.length).toBe(6);
     expect(r.stderr).toContain(`${file}, line 2: smtp_always_send_ehlo = "no": postern does not implement smtp_always_send_ehlo`);
-    expect(r.stderr).toContain(`${file}, line 3: smtp_header_checks = "regexp:/etc/postern/header_checks": postern does not implement Postfix's smtp_header_checks`);
+    expect(r.stderr).toContain(`${file}, line 3: smtp_reply_filter = "pcre:/etc/postern/reply_filter": postern does not implement Postfix's smtp_reply_filter`);
     expect(r.stderr).toContain(`${file}, line 4: error_notice_recipient = "admin@example.com": postern does not implement error_notice_recipient`);
     expect(r.stderr).toContain(`${file}, line 5: smtp_tls_security_level = "dane-only": TLS level "dane-only" needs DNSSEC-validated DNS answers: set smtp_dns_support_level = dnssec`);
     expect(r.stderr).toContain(`${file}, line 6: message_reject_characters = "%": postern does not implement message_reject_characters`);
@@ -61,9 +61,9 @@ describe("settings postern does not act on are refused", () => {
   });
 
   test("Postfix parameters postern lacks: refused when they ask for something, fine when they ask for nothing", async () => {
-    const bad = await run("postfix", ["-c", conf('header_checks = "regexp:/etc/postfix/header_checks"\ncontent_filter = "amavis:[127.0.0.1]:10024"\nvirtual_alias_maps = "mysql:/etc/postfix/v.cf"\n[services.sub]\nlisten = "2525"\nsmtpd_tls_security_level = "dane"\n'), "check"]);
+    const bad = await run("postfix", ["-c", conf('smtpd_command_filter = "pcre:/etc/postfix/command_filter"\ncontent_filter = "amavis:[127.0.0.1]:10024"\nvirtual_alias_maps = "mysql:/etc/postfix/v.cf"\n[services.sub]\nlisten = "2525"\nsmtpd_tls_security_level = "dane"\n'), "check"]);
     expect(bad.code).toBe(78);
-    expect(bad.stderr).toContain("header_checks = \"regexp:/etc/postfix/header_checks\": postern does not implement Postfix's header_checks");
+    expect(bad.stderr).toContain("smtpd_command_filter = \"pcre:/etc/postfix/command_filter\": postern does not implement Postfix's smtpd_command_filter");
     expect(bad.stderr).toContain("content_filter = \"amavis:[127.0.0.1]:10024\": postern does not implement Postfix's content_filter");
     expect(bad.stderr).toContain('virtual_alias_maps = "mysql:/etc/postfix/v.cf": table type "mysql:" is not implemented by postern');
     expect(bad.stderr).toContain('services.sub.smtpd_tls_security_level = "dane": unknown server TLS security level');

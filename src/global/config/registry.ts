@@ -13,13 +13,14 @@ import { bounceParams } from "./params/bounce.ts";
 import { dnsParams } from "./params/dns.ts";
 import { mtaStsParams } from "./params/mta-sts.ts";
 import { smtpParams } from "./params/smtp.ts";
+import { checksParams } from "./params/checks.ts";
 
 let registry: Map<string, ParamDef> | undefined;
 
 export function paramRegistry(): ReadonlyMap<string, ParamDef> {
   if (!registry) {
     registry = new Map();
-    for (const def of [...basicParams, ...queueParams, ...deliveryParams, ...smtpdParams, ...smtpdServerParams, ...qmgrParams, ...tableParams, ...bounceParams, ...smtpParams, ...dnsParams, ...mtaStsParams]) {
+    for (const def of [...basicParams, ...queueParams, ...deliveryParams, ...smtpdParams, ...smtpdServerParams, ...qmgrParams, ...tableParams, ...bounceParams, ...smtpParams, ...dnsParams, ...mtaStsParams, ...checksParams]) {
       if (registry.has(def.name)) throw new Error(`parameter defined twice: ${def.name}`);
       registry.set(def.name, def);
     }

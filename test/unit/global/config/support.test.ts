@@ -119,3 +119,12 @@ test("a [services.NAME] pipe service is a transport: transport_maps and *_transp
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+describe("content checks and receive_override_options", () => {
+  test("header and body checks are acted on; receive_override_options takes Postfix's four words only", () => {
+    const ok =
+      'header_checks = "regexp:/etc/postern/header_checks"\nbody_checks = "pcre:/etc/postern/body_checks"\nsmtp_header_checks = "regexp:/etc/postern/smtp_header"\nlmtp_body_checks = "regexp:/etc/postern/lmtp_body"\nreceive_override_options = "no_header_body_checks, no_address_mappings, no_unknown_recipient_checks, no_milters"\n[services.reinject]\nlisten = "10025"\nreceive_override_options = "no_header_body_checks"\n';
+    expect(refusals(ok)).toEqual([]);
+    expect(refusals('receive_override_options = "no_header_body_checks, no_spam"\n')).toEqual(['line 1: receive_override_options = "no_header_body_checks, no_spam": unknown receive_override_options value "no_spam" (known: no_unknown_recipient_checks, no_address_mappings, no_header_body_checks, no_milters)']);
+  });
+});
