@@ -44,6 +44,10 @@ export class CheckContext {
   readonly actions: MessageAction[] = [];
   /** Nested restriction classes, to stop loops. */
   depth = 0;
+  /** Policy default actions being evaluated: one that asks a policy server again gets the built-in default. */
+  policyDefaultDepth = 0;
+  /** The message's size at END-OF-MESSAGE (the policy request's size attribute). */
+  messageSize: number | undefined;
 
   constructor(
     readonly env: CheckEnv,
