@@ -7,7 +7,6 @@
  */
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { defaultsOnlyConfig } from "../../../src/global/config/config.ts";
@@ -19,57 +18,7 @@ import { SmtpdPolicy } from "../../../src/smtpd/policy.ts";
 import { hostMatcherFor } from "../../../src/smtpd/restrictions/host-list.ts";
 import { closeIdlePolicyConnections, decodeReply, encodeRequest, LINE_LIMIT, REPLY_LIMIT } from "../../../src/smtpd/restrictions/policy-client.ts";
 import { waitFor } from "../../helpers/wait.ts";
-
-interface PolicyServer {
-  address: string;
-  requests: Array<Map<string, string>>;
-  connections: number;
-  closed: number;
-  stop(): Promise<void>;
-}
-
-/** A policy server: `answer` gives the reply text for each request (undefined: never answer). */
-async function startServer(answer: (req: Map<string, string>) => string | undefined, unixPath?: string): Promise<PolicyServer> {
-  const requests: Array<Map<string, string>> = [];
-  const sockets = new Set<Socket>();
-  const state = { connections: 0, closed: 0 };
-  const server: Server = createServer((sock) => {
-    state.connections++;
-    sockets.add(sock);
-    sock.on("close", () => {
-      state.closed++;
-      sockets.delete(sock);
-    });
-    sock.on("error", () => {});
-    let buf = "";
-    sock.on("data", (d) => {
-      buf += d.toString("latin1");
-      for (let end = buf.indexOf("\n\n"); end >= 0; end = buf.indexOf("\n\n")) {
-        const req = new Map(buf.slice(0, end).split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)] as [string, string]));
-        buf = buf.slice(end + 2);
-        requests.push(req);
-        const reply = answer(req);
-        if (reply !== undefined) sock.write(reply);
-      }
-    });
-  });
-  await new Promise<void>((resolve) => (unixPath ? server.listen(unixPath, resolve) : server.listen(0, "127.0.0.1", resolve)));
-  const addr = server.address();
-  return {
-    address: unixPath ? `unix:${unixPath}` : `inet:127.0.0.1:${typeof addr === "object" && addr ? addr.port : 0}`,
-    requests,
-    get connections() {
-      return state.connections;
-    },
-    get closed() {
-      return state.closed;
-    },
-    async stop() {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
+import { startPolicyServer as startServer, type PolicyServer } from "../../helpers/policy-server.ts";
 
 const action = (a: string) => `action=${a}\n\n`;
 
