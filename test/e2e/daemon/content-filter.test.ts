@@ -91,7 +91,7 @@ describe.skipIf(!isRoot)("content_filter (after queue)", () => {
     const id = await submit(sys.ports.smtp!, "cf-one", ["bob@remote.example", "carol@remote.example"]);
     const [m] = await waitFor("the filtered message at the sink", () => (atSink("cf-one").length ? atSink("cf-one") : undefined));
     // the re-injection listener's Received: on top, then the filter's header, then the first Received:
-    expect(m!.data).toMatch(/^Received: from filter\.test [^]*\r\nX-Content-Filter: scanned\r\nReceived: from client\.example /);
+    expect(m!.data).toMatch(/^Received: from filter\.test [\s\S]*\r\nX-Content-Filter: scanned\r\nReceived: from client\.example /);
     expect(m!.rcpt_tos.sort()).toEqual(["bob@remote.example", "carol@remote.example"]);
     expect(m!.mail_from).toBe("alice@client.example");
     expect(proxy.received.find((r) => r.recipients.includes("bob@remote.example"))?.sender).toBe("alice@client.example");
