@@ -7,6 +7,13 @@
  * agent, and has every recipient's outcome recorded (record.ts) before the
  * round can finish.
  *
+ * Two queue-file attributes change the routing, as Postfix's FILT and RDR
+ * records do: `redirect` (a REDIRECT action) replaces the recipients by one
+ * address, and otherwise `filter` (content_filter or a FILTER action) sends
+ * every recipient, unresolved, to the content filter's transport and next
+ * hop; the filter re-injects the message, which is then delivered as a new
+ * one. A filter that is down defers like any next hop.
+ *
  * Runs in the queue manager, as mail_owner. The recipients come from a
  * decoded queue file; the agents' answers are bounded by the request (a
  * result for a recipient not in it, or a second one, is ignored).

@@ -85,6 +85,14 @@ describe("restriction lists", () => {
   });
 });
 
+test("content_filter: a transport postern lacks is refused; smtp, lmtp and a pipe service pass", () => {
+  expect(refusals('content_filter = "nosuch:[127.0.0.1]:10024"\n')).toEqual([
+    'line 1: content_filter = "nosuch:[127.0.0.1]:10024": transport "nosuch" is not one postern has (local, virtual, smtp, relay, lmtp, error, discard, retry); define it as a [services.nosuch] table with role = "pipe", or name another transport',
+  ]);
+  expect(refusals('content_filter = "smtp:[127.0.0.1]:10024"\n')).toEqual([]);
+  expect(refusals('content_filter = "lmtp:unix:private/filter"\n')).toEqual([]);
+});
+
 test("transport_maps: a table that routes mail to a transport postern lacks (a pipe service) is refused", () => {
   const dir = mkdtempSync(join(tmpdir(), "postern-support-"));
   try {
