@@ -288,6 +288,15 @@ describe("when the server cannot answer", () => {
     }
   });
 
+  test("a reply text with a CR or beyond 510 characters stays one bounded reply line", async () => {
+    server = await startServer(() => action(`REJECT bad\r250 2.0.0 Ok ${"x".repeat(600)}`));
+    const { rcpt } = smtpd({ smtpd_recipient_restrictions: `check_policy_service ${server.address}` });
+    const wire = formatReply((await rcpt("a@mx.example.test")).reject!);
+    expect(wire).toStartWith("554 5.7.1 <a@mx.example.test>: Recipient address rejected: bad 250 2.0.0 Ok x");
+    expect(wire.length).toBe(512);
+    expect(wire.indexOf("\r")).toBe(510);
+  });
+
   test("a bad service name is a configuration error", async () => {
     const { rcpt, logs } = smtpd({ smtpd_recipient_restrictions: "check_policy_service tcp:nowhere, permit" });
     expect(text(await rcpt("a@mx.example.test"))).toBe("451 4.3.5 Server configuration error");
