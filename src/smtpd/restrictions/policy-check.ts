@@ -89,6 +89,20 @@ export function policyAttributes(ctx: CheckContext, policyContext: string): Arra
   ];
 }
 
+/** The system's words for the usual socket failures, as Postfix's warning has them. */
+const ERRNO_TEXT: Record<string, string> = {
+  ECONNREFUSED: "Connection refused",
+  ENOENT: "No such file or directory",
+  EACCES: "Permission denied",
+  ECONNRESET: "Connection reset by peer",
+  EPIPE: "Broken pipe",
+  ETIMEDOUT: "Connection timed out",
+};
+
+function failureText(err: NodeJS.ErrnoException): string {
+  return (err.code && ERRNO_TEXT[err.code]) || err.message;
+}
+
 /** Postfix's default when default_action itself names a policy lookup: no second level. */
 const BUILTIN_DEFAULT_ACTION = "451 4.3.5 Server configuration problem";
 
@@ -108,7 +122,7 @@ export async function checkPolicyService(
     action = attrs.get("action");
     if (action === undefined) ctx.env.warn(`policy server ${service.label}: reply without an action attribute`);
   } catch (err) {
-    ctx.env.warn(`problem talking to server ${service.label}: ${(err as Error).message}`);
+    ctx.env.warn(`problem talking to server ${service.label}: ${failureText(err as NodeJS.ErrnoException)}`);
   }
   if (action !== undefined) return accessResult(ctx, action, ctx.subject, evaluate);
   // the default action may itself name a policy service that is down: it gets the built-in default then

@@ -259,7 +259,7 @@ describe("when the server cannot answer", () => {
     const address = await closedPort();
     const { rcpt, logs } = smtpd({ smtpd_recipient_restrictions: `check_policy_service ${address}, permit` });
     expect(text(await rcpt("a@mx.example.test"))).toBe("451 4.3.5 <a@mx.example.test>: Recipient address rejected: Server configuration problem");
-    expect(logs.some((l) => l.startsWith(`warning: problem talking to server ${address}`))).toBe(true);
+    expect(logs).toContain(`warning: problem talking to server ${address}: Connection refused`);
   });
 
   test("the entry's default_action overrides the parameter; the list goes on after DUNNO", async () => {
