@@ -30,7 +30,7 @@ export async function startPolicyServer(answer: (req: Map<string, string>) => st
     sock.on("error", () => {});
     let buf = "";
     sock.on("data", (d) => {
-      buf += d.toString("latin1");
+      buf += d.toString("utf8");
       for (let end = buf.indexOf("\n\n"); end >= 0; end = buf.indexOf("\n\n")) {
         const req = new Map(buf.slice(0, end).split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)] as [string, string]));
         buf = buf.slice(end + 2);

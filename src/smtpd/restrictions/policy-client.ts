@@ -27,7 +27,7 @@ import type { Config } from "../../global/config/config.ts";
 import { splitList } from "../../global/config/value-text.ts";
 import { parseInteger, parseTime } from "../../util/duration.ts";
 
-/** Largest reply accepted, all lines together. */
+/** Largest reply accepted, all lines together (characters of its UTF-8 text). */
 export const REPLY_LIMIT = 16 * 1024;
 /** Longest reply line. */
 export const LINE_LIMIT = 4096;
@@ -161,7 +161,7 @@ class PolicyConnection {
 
   private constructor(socket: Socket) {
     this.#socket = socket;
-    socket.setEncoding("latin1");
+    socket.setEncoding("utf8");
     socket.on("data", (d: string) => {
       this.#buffer += d;
       this.#wake?.();
@@ -204,7 +204,7 @@ class PolicyConnection {
     this.requests++;
     this.#buffer = "";
     // a write the kernel does not take at once leaves with the event loop; the reply proves it arrived
-    this.#socket.write(text, "latin1");
+    this.#socket.write(text, "utf8");
     for (;;) {
       if (signal.aborted) throw new Error("timeout while waiting for the reply");
       const reply = decodeReply(this.#buffer);

@@ -112,6 +112,14 @@ describe("the request", () => {
     expect(second!.get("instance")).toBe(first!.get("instance")!);
   });
 
+  test("UTF-8 both ways: an SMTPUTF8 sender reaches the server as sent, a PREPEND with UTF-8 comes back whole", async () => {
+    server = await startServer(() => action("PREPEND X-Note: café ✓"));
+    const { p, view } = smtpd({ smtpd_recipient_restrictions: `check_policy_service ${server.address}` });
+    const r = await p.rcpt({ ...view, sender: "jörg@exämple.org" }, { address: "a@mx.example.test", written: "a@mx.example.test" });
+    expect(r.actions).toEqual([{ kind: "prepend", header: "X-Note: café ✓" }]);
+    expect(server.requests[0]!.get("sender")).toBe("jörg@exämple.org");
+  });
+
   test("a value holding a newline cannot start an attribute of its own", () => {
     expect(encodeRequest([["sender", "a@b\nrecipient=evil"]])).toBe("sender=a@b?recipient=evil\n\n");
   });
