@@ -72,13 +72,16 @@ describe("restriction lists", () => {
     ]);
   });
 
-  test("an access table that answers FILTER, REDIRECT or BCC passes, inline or in its source file", () => {
+  test("an access table that answers FILTER, REDIRECT or BCC passes, inline or in its source file; a FILTER to a missing transport is refused", () => {
     const dir = mkdtempSync(join(tmpdir(), "postern-support-"));
     try {
       writeFileSync(join(dir, "access"), "# comment\nok.example OK\nscan.example FILTER smtp:[127.0.0.1]:10025\n");
       writeFileSync(join(dir, "re"), "/^bcc@/ BCC archive@example.com\n");
       const r = refusals(`smtpd_sender_restrictions = "check_sender_access hash:${dir}/access"\nsmtpd_recipient_restrictions = "check_recipient_access regexp:${dir}/re"\nsmtpd_client_restrictions = "check_client_access inline:{{1.2.3.4 = REDIRECT x@y.test}}"\nsmtpd_helo_restrictions = "check_helo_access inline:{h.example = OK}"\n`);
       expect(r).toEqual([]);
+      expect(refusals('smtpd_recipient_restrictions = "check_recipient_access inline:{{scan@x.example = FILTER amavis:[127.0.0.1]:10024}}"\n')).toEqual([
+        'line 1: smtpd_recipient_restrictions = "check_recipient_access inline:{{scan@x.example = FILTER amavis:[127.0.0.1]:10...": access table inline:{{scan@x.example = FILTER amavis:[127.0.0.1]:10024}} answers FILTER amavis:[127.0.0.1]:10024, a transport postern does not have; change the table or define the transport as a pipe service',
+      ]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
