@@ -124,6 +124,28 @@ describe("the request", () => {
     expect(encodeRequest([["sender", "a@b\nrecipient=evil"]])).toBe("sender=a@b?recipient=evil\n\n");
   });
 
+  test("in every list: protocol_state is the command the list answers", async () => {
+    server = await startServer(() => action("DUNNO"));
+    const srv = server;
+    const check = `check_policy_service ${srv.address}`;
+    const { p, view } = smtpd({
+      smtpd_delay_reject: "no",
+      smtpd_client_restrictions: check,
+      smtpd_helo_restrictions: check,
+      smtpd_sender_restrictions: check,
+      smtpd_data_restrictions: check,
+      smtpd_etrn_restrictions: check,
+    });
+    await p.connect(view);
+    await p.helo(view, "helo.example.org");
+    await p.mail(view, "sender@example.org");
+    await p.data({ ...view, recipients: [{ address: "a@x", written: "a@x" }] });
+    await p.etrn(view, "relay.example");
+    expect(srv.requests.map((r) => r.get("protocol_state"))).toEqual(["CONNECT", "EHLO", "MAIL", "DATA", "ETRN"]);
+    expect(srv.requests[3]!.get("recipient_count")).toBe("1");
+    expect(srv.requests[4]!.get("etrn_domain")).toBe("relay.example");
+  });
+
   test("END-OF-MESSAGE gets the recipient count and the message's size", async () => {
     server = await startServer(() => action("DUNNO"));
     const { p, view } = smtpd({ smtpd_end_of_data_restrictions: `check_policy_service ${server.address}` });
