@@ -86,8 +86,9 @@ export class SmtpdPolicy implements SessionPolicy {
     return this.#exempt;
   }
 
-  async #run(s: SessionView, command: string, stage: Stage, recipient?: AcceptedRecipient, etrnDomain?: string): Promise<Outcome> {
+  async #run(s: SessionView, command: string, stage: Stage, recipient?: AcceptedRecipient, etrnDomain?: string, size?: number): Promise<Outcome> {
     const ctx = new CheckContext(this.#checkEnv, s, command, stage, recipient, etrnDomain);
+    ctx.messageSize = size;
     const decision = await evaluateRestrictions(ctx, this.#config.list(LISTS[stage]));
     return { decision, ctx };
   }
@@ -234,8 +235,8 @@ export class SmtpdPolicy implements SessionPolicy {
     return this.#result([await this.#run(s, "DATA", "data")]);
   }
 
-  async endOfData(s: SessionView): Promise<PolicyResult> {
-    return this.#result([await this.#run(s, "END-OF-MESSAGE", "end_of_data")]);
+  async endOfData(s: SessionView, size?: number): Promise<PolicyResult> {
+    return this.#result([await this.#run(s, "END-OF-MESSAGE", "end_of_data", undefined, undefined, size)]);
   }
 
   /** VRFY gets the recipient checks, as Postfix's smtpd_check_rcpt (relay control included), without actions. */

@@ -16,6 +16,12 @@
  *   QUEUEID: client=NAME[ADDR], sasl_method=PLAIN, sasl_username=USER
  *   QUEUEID: message-id=<...>                       (syslog_name/cleanup)
  *   QUEUEID: hold: RCPT from NAME[ADDR]: ...; from=<> to=<> proto=ESMTP helo=<>
+ *   QUEUEID: filter: RCPT from NAME[ADDR]: ...       (and redirect:, bcc:)
+ *
+ * The queue file carries the content filter (content_filter, or the last
+ * FILTER action) as attribute `filter` and the last REDIRECT action as
+ * attribute `redirect`, for the queue manager; BCC actions add recipients
+ * with NOTIFY=NEVER, as Postfix's smtpd does.
  *
  * Runs in smtpd as mail_owner.
  */
@@ -128,6 +134,14 @@ export class QueueSink implements MessageSink {
       ...(r.orcpt !== undefined ? { orcpt: r.orcpt } : {}),
       ...(r.notify ? { notify: r.notify } : {}),
     }));
+    // Postfix's smtpd: content_filter first, a FILTER action overrides it; REDIRECT for the queue
+    // manager to apply; each BCC one more recipient that never gets a delivery notice
+    const logged = message.actions.filter((a) => a.kind === "filter" || a.kind === "redirect" || a.kind === "bcc");
+    const filter = message.actions.findLast((a) => a.kind === "filter")?.filter ?? this.#opts.config.str("content_filter");
+    if (filter) attributes.filter = filter;
+    const redirect = message.actions.findLast((a) => a.kind === "redirect");
+    if (redirect) attributes.redirect = redirect.address;
+    for (const a of message.actions) if (a.kind === "bcc") recipients.push({ address: a.address, notify: ["NEVER"] });
     const rewriteContext = (await this.#opts.localRewrite(message)) ? "local" : "remote";
     // header and body checks, before the queue file exists: a rejection queues nothing
     let checks: CleanupChecksOutcome | undefined;
@@ -197,6 +211,7 @@ export class QueueSink implements MessageSink {
         log.info(`${id}: client=${namaddr}${sasl}`);
         if (hold && hold.kind === "hold") log.info(`${id}: hold: ${hold.stage} from ${namaddr}: ${hold.reason}${whatsup(hold.subject)}`);
         for (const line of withQueueId(checks?.logs ?? [], id)) log.write("info", `${id}: ${line}`, this.#opts.cleanupTag);
+        for (const a of logged) log.info(`${id}: ${a.kind}: ${a.stage} from ${namaddr}: ${a.reason}${whatsup(a.subject)}`);
         for (const w of [...rewrites.warnings, ...result.warnings]) log.write("warning", `${id}: ${w}`, this.#opts.cleanupTag);
         for (const line of result.logs) log.write("info", `${id}: ${line}`, this.#opts.cleanupTag);
         return encodeQueueFile(result.file);

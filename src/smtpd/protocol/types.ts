@@ -126,7 +126,13 @@ export interface AcceptedRecipient {
 export type MessageAction =
   | { kind: "hold"; reason: string; stage: string; subject: string }
   | { kind: "discard"; reason: string; stage: string; subject: string }
-  | { kind: "prepend"; header: string };
+  | { kind: "prepend"; header: string }
+  /** FILTER transport:nexthop: the queue manager hands the message to that content filter (the last one counts). */
+  | { kind: "filter"; filter: string; reason: string; stage: string; subject: string }
+  /** REDIRECT user@domain: the message goes to that address instead of all its recipients (the last one counts). */
+  | { kind: "redirect"; address: string; reason: string; stage: string; subject: string }
+  /** BCC user@domain: one more recipient. */
+  | { kind: "bcc"; address: string; reason: string; stage: string; subject: string };
 
 export interface PolicyResult {
   /** A 4xx/5xx reply: the command is refused. */
