@@ -1,8 +1,9 @@
 /**
  * Postfix's domain lists: mydestination, virtual_alias_domains and
- * virtual_mailbox_domains (string_list: a name matches itself only) and
- * relay_domains (domain_list, named in parent_domain_matches_subdomains:
- * a name matches itself and its subdomains, `.name` only its subdomains).
+ * virtual_mailbox_domains (string_list: a name matches itself only),
+ * relay_domains and fast_flush_domains (domain_list, named in
+ * parent_domain_matches_subdomains: a name matches itself and its
+ * subdomains, `.name` only its subdomains).
  * One mechanism with the other string lists (string-list.ts): names,
  * `!` negation, `/file/name` read as more patterns, `type:table` looked up
  * (static: matches every name), case folded.
@@ -33,9 +34,9 @@ import { matchStringList } from "./string-list.ts";
 export const DOMAIN_LISTS = ["mydestination", "virtual_alias_domains", "virtual_mailbox_domains", "relay_domains"] as const;
 export type DomainListName = (typeof DOMAIN_LISTS)[number];
 
-/** Lists whose names match subdomains too: Postfix's default parent_domain_matches_subdomains (postern does not change it). */
+/** Lists whose names match subdomains too: those of Postfix's default parent_domain_matches_subdomains (postern does not change it) that are domain lists. */
 function matchesSubdomains(param: string): boolean {
-  return param === "relay_domains";
+  return param === "relay_domains" || param === "fast_flush_domains";
 }
 
 /** match_hostname's name patterns for a list with parent matching: the name itself, its subdomains; ".name" only its subdomains. */

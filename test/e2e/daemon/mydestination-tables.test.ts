@@ -5,7 +5,9 @@
  * manager alike (mail over SMTP and from sendmail lands in the user's
  * mailbox); while the table cannot be read by mail_owner, RCPT gets
  * 451 4.3.0 and a message from sendmail is deferred, never bounced or sent
- * away, and is delivered once the table can be read. A domain in both
+ * away, and is delivered once the table can be read. relay_domains as a
+ * table relays its domain and subdomains, and ETRN takes them (through
+ * fast_flush_domains = $relay_domains). A domain in both
  * mydestination and virtual_mailbox_domains gets Postfix's warning in the
  * log when mail comes for it, and from `postfix check`.
  */
@@ -13,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { PasswdEntry } from "../../../src/util/passwd.ts";
-import { freePort } from "../../helpers/smtpd-system.ts";
+import { freePort, RawSmtp } from "../../helpers/smtpd-system.ts";
 import { run } from "../../helpers/run.ts";
 import { ensureMailOwner, HOST, isRoot, MailSystem, mboxMessages, message, TestUsers, waitFor } from "../../helpers/mail-system.ts";
 
@@ -45,6 +47,8 @@ describe.skipIf(!isRoot)("mydestination = $myhostname, hash:TABLE, /file/name", 
     const pm = await run("postmap", ["-c", sys.etc, table]);
     if (pm.code !== 0) throw new Error(`postmap: ${pm.stderr}`);
     const list = sys.etcFile("mydest.list", "# more of our domains\nfilehosted.example\nboth.example\n");
+    const relay = sys.etcFile("relay", "relayed.example OK\n");
+    await run("postmap", ["-c", sys.etc, relay]);
     port = freePort();
     sys.writeConfig(
       {
@@ -53,6 +57,8 @@ describe.skipIf(!isRoot)("mydestination = $myhostname, hash:TABLE, /file/name", 
         mynetworks: "192.0.2.0/24",
         virtual_mailbox_domains: "both.example",
         virtual_mailbox_maps: "",
+        // relay_domains through a table; fast_flush_domains (ETRN) defaults to it
+        relay_domains: `hash:${relay}`,
       },
       `[services.smtp]\nlisten = "127.0.0.1:${port}"\n`,
     );
@@ -91,6 +97,21 @@ describe.skipIf(!isRoot)("mydestination = $myhostname, hash:TABLE, /file/name", 
   test("an unknown user of a table domain gets 550 5.1.1; a domain in neither is not relayed (defer_unauth_destination)", () => {
     expect(swaks("nosuchuser@hosted.example").out).toContain("550 5.1.1 <nosuchuser@hosted.example>: Recipient address rejected: User unknown in local recipient table");
     expect(swaks(`${user.name}@elsewhere.example`).out).toContain(`454 4.7.1 <${user.name}@elsewhere.example>: Relay access denied`);
+  });
+
+  test("relay_domains as a table: its domain and subdomains are relayed (RCPT accepted) and ETRN-able (fast_flush_domains = $relay_domains)", async () => {
+    expect(swaks("someone@relayed.example")).toMatchObject({ code: 0 });
+    expect(swaks("someone@deep.relayed.example")).toMatchObject({ code: 0 });
+    const c = await RawSmtp.connect(port);
+    try {
+      expect(await c.reply()).toStartWith("220 ");
+      expect(await c.cmd("EHLO client.example.org")).toStartWith("250-");
+      expect(await c.cmd("ETRN relayed.example")).toBe("250 Queuing started\r\n");
+      expect(await c.cmd("ETRN sub.relayed.example")).toBe("250 Queuing started\r\n");
+      expect(await c.cmd("ETRN elsewhere.example")).toStartWith("459 ");
+    } finally {
+      await c.quit();
+    }
   });
 
   test("a domain in mydestination (from the file) and in virtual_mailbox_domains: Postfix's warning in smtpd's log and from postfix check", async () => {

@@ -103,6 +103,12 @@ describe("relay_domains: names and tables match subdomains too", () => {
     expect(await domainListMatches(c, "relay_domains", "a.filerelay.example")).toBe(true);
   });
 
+  test("fast_flush_domains (default $relay_domains) matches as relay_domains does", async () => {
+    const c = config({ relay_domains: hash });
+    expect(await domainListMatches(c, "fast_flush_domains", "sub.relay.example")).toBe(true);
+    expect(await domainListMatches(c, "fast_flush_domains", "other.example")).toBe(false);
+  });
+
   test("mydestination does not match subdomains, of names or of table keys", async () => {
     const c = config({ mydestination: `relay.example, ${hash}` });
     expect(await domainListMatches(c, "mydestination", "sub.relay.example")).toBe(false);
