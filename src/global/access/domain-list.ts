@@ -68,11 +68,14 @@ export async function domainListMatches(config: Config, param: string, domain: s
   const parent = matchesSubdomains(param);
   const key = domain.toLowerCase().replace(/\.$/, "");
   if (key === "") return false;
+  const literal = parent ? hostnameLiteral : exactLiteral;
+  // names only (the usual case, asked for every recipient): no file, table or "!" to go through
+  if (patterns.every((p) => !p.includes(":") && !p.startsWith("/") && !p.startsWith("!"))) return patterns.some((p) => literal(p.toLowerCase(), key));
   try {
     return await matchStringList(patterns, key, {
       paramName: param,
       fold: true,
-      literal: parent ? hostnameLiteral : exactLiteral,
+      literal,
       lookup: async (spec, k) => {
         const table = openTable(spec, config);
         const found = await table.lookup(k);
