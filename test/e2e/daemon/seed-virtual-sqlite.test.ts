@@ -16,9 +16,16 @@
  * catch-all and a local alias work; a user with postfix = 'n', or unknown,
  * gets Postfix's 550 5.1.1; a relocated user gets 550 5.1.6.
  *
- * Left out: the seed's SASL settings (Cyrus SASL with
- * broken_sasl_auth_clients) and its access tables (mysql-client.cf,
- * mysql-sender.cf, mysql-recipient.cf), which its main.cf never names.
+ * Its SASL settings are kept too (smtpd_sasl_auth_enable,
+ * broken_sasl_auth_clients, noanonymous, smtpd_sasl_local_domain =
+ * $myhostname, permit_sasl_authenticated before reject_unauth_destination)
+ * with postern's built-in SASL backend in place of Cyrus's: a user made
+ * with `postern saslpasswd` may relay, a stranger may not.
+ *
+ * Left out: Courier's own use of the database (its passwords are in clear
+ * text, which postern's SASL tables do not take), and the access tables
+ * (mysql-client.cf, mysql-sender.cf, mysql-recipient.cf), which its main.cf
+ * never names.
  */
 import { Database } from "bun:sqlite";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -132,12 +139,18 @@ describe.skipIf(!isRoot)("the seed's virtual domains with sqlite: tables", () =>
         mydomain: "sub.linux.ork",
         myorigin: "$mydomain",
         unknown_local_recipient_reject_code: 550,
-        // the seed trusts SASL-authenticated clients; 127.0.0.1 is a stranger here (no SASL in this test)
+        // 127.0.0.1 is a stranger here: only SASL makes it a trusted client
         mynetworks: "192.0.2.0/24",
+        broken_sasl_auth_clients: "yes",
+        smtpd_sasl_auth_enable: "yes",
+        smtpd_sasl_security_options: "noanonymous",
         smtpd_recipient_restrictions: "permit_sasl_authenticated, reject_unauth_destination",
+        smtpd_sasl_local_domain: "$myhostname",
       },
       `[services.smtp]\nlisten = "127.0.0.1:${port}"\n`,
     );
+    const sasl = await run("postern", ["saslpasswd", "-c", sys.etc, "roamer@linux.ork"], { stdin: "roaming-secret\n" });
+    if (sasl.code !== 0) throw new Error(`saslpasswd: ${sasl.stderr}`);
     const check = await run("postfix", ["-c", sys.etc, "check"]);
     if (check.code !== 0) throw new Error(`postfix check: ${check.stderr}`);
     await sys.start();
@@ -196,6 +209,18 @@ describe.skipIf(!isRoot)("the seed's virtual domains with sqlite: tables", () =>
     expect(report).toContain("Subject: Undelivered Mail Returned to Sender\n");
     expect(report).toContain('<nosuchuser@sub.linux.ork>: unknown user: "nosuchuser@sub.linux.ork"');
     await sys!.waitForLog(/to=<nosuchuser@sub\.linux\.ork>, relay=virtual, .*dsn=5\.1\.1, status=bounced \(unknown user: "nosuchuser@sub\.linux\.ork"\)/);
+  });
+
+  test("SASL as the seed has it: an authenticated user (login name + smtpd_sasl_local_domain) may relay, a stranger may not", () => {
+    const relay = (auth: string[]) =>
+      Bun.spawnSync(["swaks", "--server", `127.0.0.1:${port}`, "--helo", "client.example.org", "--from", "roamer@linux.ork", "--to", "someone@elsewhere.example", "--quit-after", "RCPT", ...auth], { stdout: "pipe", stderr: "pipe", timeout: 30_000 });
+    const ok = relay(["--auth", "PLAIN", "--auth-user", "roamer", "--auth-password", "roaming-secret"]);
+    const out = ok.stdout.toString();
+    expect(out).toContain("250-AUTH=PLAIN LOGIN");
+    expect(out).toContain("235 2.7.0 Authentication successful");
+    expect(out).toMatch(/<- {2}250 2\.1\.5 Ok/);
+    const wrong = relay(["--auth", "PLAIN", "--auth-user", "roamer", "--auth-password", "wrong"]);
+    expect(wrong.stdout.toString()).toContain("535 5.7.8 Error: authentication failed");
   });
 
   test("unknown users, and a user whose postfix column is 'n', get Postfix's 550 5.1.1 at RCPT; a relocated user 550 5.1.6", () => {
