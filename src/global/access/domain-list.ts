@@ -19,6 +19,10 @@
  * a deferral in the queue manager), never as "not in the list", as
  * Postfix's MATCH_FLAG_RETURN lists do.
  *
+ * XXX: a /file/name is read again at each lookup of a list that names one
+ * (Postfix reads it once, at start): a change applies at once, and a big
+ * file costs on every recipient; prefer a table for long lists.
+ *
  * Runs wherever the resolver runs (smtpd, the queue manager and cleanup as
  * mail_owner; the local service as root) and in `postern check`. The domain
  * is untrusted (from an SMTP client or a queue file) and reaches tables
