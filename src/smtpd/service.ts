@@ -26,6 +26,8 @@ import type { TlsInfo } from "../util/net/connection.ts";
 import type { Config } from "../global/config/config.ts";
 import { resolverFromConfig, reverseLookup, type ClientNames, type DnsQuerier } from "../global/dns/index.ts";
 import { requestFlush } from "../global/queue/flush-request.ts";
+import { domainListMatches } from "../global/access/domain-list.ts";
+import { TableError } from "../global/tables/table.ts";
 import { reply } from "./protocol/reply.ts";
 import { SmtpdSession } from "./protocol/session.ts";
 import { sessionSettings } from "./protocol/settings.ts";
@@ -304,10 +306,15 @@ export class SmtpService {
 
   async #etrn(config: Config, domain: string) {
     const d = domain.toLowerCase();
-    const allowed = config.list("fast_flush_domains").some((e) => {
-      const x = e.toLowerCase();
-      return x.startsWith(".") ? d.endsWith(x) : d === x || d.endsWith(`.${x}`);
-    });
+    // fast_flush_domains (default $relay_domains) is a domain list: names, files and tables alike
+    let allowed: boolean;
+    try {
+      allowed = await domainListMatches(config, "fast_flush_domains", d);
+    } catch (err) {
+      if (!(err instanceof TableError)) throw err;
+      log.warn(`ETRN ${domain}: ${err.message}`);
+      return reply(458, undefined, "Unable to queue messages");
+    }
     if (!allowed) return reply(459, undefined, `<${domain}>: service unavailable`);
     try {
       await requestFlush(config, { kind: "site", site: d });

@@ -15,13 +15,14 @@ import { mtaStsParams } from "./params/mta-sts.ts";
 import { smtpParams } from "./params/smtp.ts";
 import { checksParams } from "./params/checks.ts";
 import { policyParams } from "./params/policy.ts";
+import { hostingParams } from "./params/hosting.ts";
 
 let registry: Map<string, ParamDef> | undefined;
 
 export function paramRegistry(): ReadonlyMap<string, ParamDef> {
   if (!registry) {
     registry = new Map();
-    for (const def of [...basicParams, ...queueParams, ...deliveryParams, ...smtpdParams, ...smtpdServerParams, ...qmgrParams, ...tableParams, ...bounceParams, ...smtpParams, ...dnsParams, ...mtaStsParams, ...checksParams, ...policyParams]) {
+    for (const def of [...basicParams, ...queueParams, ...deliveryParams, ...smtpdParams, ...smtpdServerParams, ...qmgrParams, ...tableParams, ...bounceParams, ...smtpParams, ...dnsParams, ...mtaStsParams, ...checksParams, ...policyParams, ...hostingParams]) {
       if (registry.has(def.name)) throw new Error(`parameter defined twice: ${def.name}`);
       registry.set(def.name, def);
     }

@@ -67,13 +67,6 @@ export function refuseServerTlsLevel(value: string): string | undefined {
   return `unknown server TLS security level "${level}"; use none, may or encrypt`;
 }
 
-/** mydestination, relay_domains: postern matches domain names only. */
-export function refuseTablesInDomainList(value: string): string | undefined {
-  const tables = splitList(value).filter((w) => w.includes(":") || w.startsWith("/"));
-  if (tables.length === 0) return undefined;
-  return `postern matches this list against domain names only; "${tables.join(", ")}" (a table or file) is not implemented: list the domains instead`;
-}
-
 /** mailbox_transport, fallback_transport: "transport[:nexthop]" naming a transport postern has, not local itself. */
 export function refusePassTransport(value: string, context?: TransportContext): string | undefined {
   const v = value.trim();
