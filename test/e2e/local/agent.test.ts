@@ -320,7 +320,9 @@ describe("aliases", () => {
     expect(q.sender).toBe("sender@example.org");
     expect(q.recipients).toEqual([{ address: "someone@remote.example", original: "fwd" }]);
     expect(q.attributes.client_address).toBe("192.0.2.1");
-    expect(Buffer.from(q.content).toString()).toMatch(new RegExp(`^Received: by mail\\.example\\.test \\(postern\\)\\n\\tid ${id}; .*\\nDelivered-To: fwd@mail\\.example\\.test\\nSubject: f\\n\\nbody\\n$`));
+    expect(Buffer.from(q.content).toString()).toMatch(new RegExp(`^Received: by mail\\.example\\.test \\(postern\\)\\n\\tid ${id}; .*\\nDelivered-To: fwd@mail\\.example\\.test\\nSubject: f\\n`));
+    // the forwarded message went through cleanup (rewrite context local): the headers this fixture lacks are added
+    expect(Buffer.from(q.content).toString()).toMatch(/\nMessage-Id: <[0-9]+\.[0-9A-F]+@mail\.example\.test>\nDate: .*\nFrom: sender@example\.org\n\nbody\n$/);
   });
 
   describe.skipIf(CANNOT_MOUNT !== undefined)(`on a full queue file system${CANNOT_MOUNT ? ` (skipped: ${CANNOT_MOUNT})` : ""}`, () => {
@@ -348,8 +350,8 @@ describe("aliases", () => {
     const q = readQueueFile(join(site.queueDirectory, "incoming", id));
     expect(q.sender).toBe("owner-team@mail.example.test");
     expect(q.recipients.map((x) => x.address)).toEqual(["alice@mail.example.test", "bob@mail.example.test"]);
-    // a mailing list starts a new original recipient
-    expect(q.recipients[0]!.original).toBeUndefined();
+    // a mailing list starts a new original recipient: cleanup takes the member's own address, as Postfix's does
+    expect(q.recipients[0]!.original).toBe("alice@mail.example.test");
   });
 
   test("an alias that includes its own name delivers to that user", async () => {
