@@ -55,7 +55,8 @@ export async function finishForwards(ctx: RecipientContext, top: MessageAttr): P
     } catch (err) {
       if (!(err instanceof CleanupDeferral)) throw err;
       ctx.warn(`${ctx.request.queueId}: ${err.warning}`);
-      retry = ctx.defer(top, err.status, err.lookupFailed ? "unable to forward message" : err.reason);
+      // a table that cannot be read is 4.3.0, as cleanup's CLEANUP_STAT_WRITE; a limit keeps its own status
+      retry = err.lookupFailed ? ctx.defer(top, "4.3.0", "unable to forward message") : ctx.defer(top, err.status, err.reason);
       break;
     }
     for (const w of cleaned.warnings) ctx.warn(`${ctx.request.queueId}: ${w}`);
