@@ -16,9 +16,9 @@
  * CleanupDeferral: the caller keeps the message (pickup leaves it in
  * maildrop/, smtpd answers 451) and nothing is queued half rewritten.
  *
- * Runs in pickup and smtpd as mail_owner, and in the local delivery agent
- * for the mail it forwards (forwarded-submission.ts); the envelope and the content are
- * untrusted (the header part is bounded as the cleanup pass bounds it).
+ * Runs in pickup and smtpd as mail_owner, and for the mail local delivery
+ * forwards in a worker running as mail_owner (forwarded-submission.ts); the
+ * envelope and the content are untrusted (the header part is bounded as the cleanup pass bounds it).
  */
 import { splitMessage } from "../global/message/header-split.ts";
 import type { Recipient } from "../global/queue/format.ts";

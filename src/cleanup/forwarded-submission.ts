@@ -16,10 +16,12 @@
  * would add (only when the first pass did not, i.e. never in practice) is
  * made from the forwarded message's own queue ID.
  *
- * Runs in the local delivery agent (root on a system install); the content
- * and the addresses are untrusted (the header part is bounded as the
- * cleanup pass bounds it), the tables the administrator's. A table that
- * cannot be read throws CleanupDeferral, as for the other submissions.
+ * Runs for the local delivery agent in a `local-worker` that became
+ * mail_owner (src/local/worker/forward-commit.ts; in unprivileged mode in
+ * the agent itself), as pickup and smtpd run cleanup; the content and the
+ * addresses are untrusted (the header part is bounded as the cleanup pass
+ * bounds it), the tables the administrator's. A table that cannot be read
+ * throws CleanupDeferral, as for the other submissions.
  *
  * XXX: hopcount_limit and message_size_limit are not applied here (Postfix's
  * cleanup bounces a forwarded message over them); local's Delivered-To:

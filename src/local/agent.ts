@@ -26,7 +26,6 @@ import { decodeQueueFile } from "../global/queue/format.ts";
 import type { DeliveryAgent, DeliveryRecipient, DeliveryRequest, ExpandedResult, RecipientResult } from "../global/delivery/types.ts";
 import { summarizeFinals } from "../global/delivery/pass-on.ts";
 import { log } from "../util/log.ts";
-import { cleanupSettings } from "../cleanup/settings.ts";
 import { finishForwards } from "./forward.ts";
 import { deliveredToAddresses } from "./message-copy.ts";
 import { InProcessPerformer, WorkerPool, type Performer } from "./worker/performer.ts";
@@ -104,7 +103,6 @@ export function createLocalAgent(config: Config, options: LocalAgentOptions = {}
     },
     passwdFile: options.passwdFile,
     isLocalDomain: options.isLocalDomain,
-    cleanup: () => cleanupSettings(config),
   });
 
   async function deliverOne(request: DeliveryRequest, content: Uint8Array, loopInfo: Set<string>, rcpt: DeliveryRecipient, deadline: number): Promise<RecipientResult> {

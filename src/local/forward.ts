@@ -14,13 +14,13 @@
  * that cannot be read defers the recipient; nothing is forwarded
  * unrewritten.
  *
- * Runs in the local delivery agent; as root the queue file is written by a
- * worker running as mail_owner, so the queue manager owns it.
+ * Runs in the local delivery agent; as root, cleanup and the queue file
+ * write run in a worker that became mail_owner (worker/forward-commit.ts),
+ * so root neither parses the forwarded headers for cleanup nor opens
+ * cleanup's tables, and the queue manager owns the file.
  */
 import { join } from "node:path";
 import type { Envelope } from "../global/queue/format.ts";
-import { CleanupDeferral } from "../cleanup/address-rewrites.ts";
-import { cleanupForwarded, type ForwardedCleanup } from "../cleanup/forwarded-submission.ts";
 import { mailDate } from "./message-copy.ts";
 import type { MessageAttr, RecipientContext } from "./state.ts";
 
@@ -41,26 +41,17 @@ export async function finishForwards(ctx: RecipientContext, top: MessageAttr): P
     if (group.envid) attributes.envid = group.envid;
     if (group.ret) attributes.ret = group.ret;
     attributes.origin = "local";
-    const rewriteContext = attributes.rewrite_context === "remote" ? "remote" : "local";
-    let cleaned: ForwardedCleanup;
-    try {
-      const recipients = group.recipients.map((r) => ({
+    const envelope: Envelope = {
+      arrivalTime: now.getTime(),
+      sender: group.sender,
+      recipients: group.recipients.map((r) => ({
         address: r.address,
         ...(r.original ? { original: r.original } : {}),
         ...(r.orcpt ? { orcpt: r.orcpt } : {}),
         ...(r.notify ? { notify: r.notify } : {}),
-      }));
-      const sub = { sender: group.sender, recipients, content: ctx.content, rewriteContext, queueId: ctx.request.queueId } as const;
-      cleaned = await cleanupForwarded(sub, ctx.services.cleanupSettings(), now);
-    } catch (err) {
-      if (!(err instanceof CleanupDeferral)) throw err;
-      ctx.warn(`${ctx.request.queueId}: ${err.warning}`);
-      // a table that cannot be read is 4.3.0, as cleanup's CLEANUP_STAT_WRITE; a limit keeps its own status
-      retry = err.lookupFailed ? ctx.defer(top, "4.3.0", "unable to forward message") : ctx.defer(top, err.status, err.reason);
-      break;
-    }
-    for (const w of cleaned.warnings) ctx.warn(`${ctx.request.queueId}: ${w}`);
-    const envelope: Envelope = { arrivalTime: now.getTime(), sender: cleaned.sender, recipients: cleaned.recipients, attributes };
+      })),
+      attributes,
+    };
     let headerTemplate = `Received: by ${s.myhostname} (${s.mailName})\n\tid %QUEUE_ID%; ${mailDate(now)}\n`;
     if (s.deliveredHeader.has("forward")) headerTemplate += `Delivered-To: ${group.delivered}\n`;
     let identity;
@@ -73,10 +64,12 @@ export async function finishForwards(ctx: RecipientContext, top: MessageAttr): P
       }
       identity = { uid: pw.uid, gid: pw.gid, user: pw.name };
     }
-    const r = await ctx.run(identity, { type: "commit", dir: join(s.queueDirectory, "incoming"), envelope, headerTemplate }, cleaned.content);
+    const job = { type: "forward", dir: join(s.queueDirectory, "incoming"), configText: s.configText, configDirectory: s.configDirectory, envelope, queueId: ctx.request.queueId, headerTemplate } as const;
+    const r = await ctx.run(identity, job, ctx.content);
     if (!r.ok || r.type !== "commit") {
       ctx.warn(`${ctx.request.queueId}: cannot forward message: ${r.ok ? "unexpected reply" : r.text}`);
-      retry = ctx.defer(top, "4.3.0", "unable to forward message");
+      // a cleanup table that cannot be read is 4.3.0; a virtual alias limit keeps its 4.6.0
+      retry = ctx.defer(top, !r.ok && r.dsn.startsWith("4.") ? r.dsn : "4.3.0", "unable to forward message");
       break;
     }
     ctx.sent(top, `forwarded as ${r.queueId}`, "relayed");

@@ -13,7 +13,6 @@ import type { Performer } from "./worker/performer.ts";
 import type { LocalSettings } from "./settings.ts";
 import type { UserAttr } from "./state.ts";
 import { log } from "../util/log.ts";
-import type { CleanupSettings } from "../cleanup/settings.ts";
 
 export type TableOpener = (spec: string) => Table | Promise<Table>;
 
@@ -26,8 +25,6 @@ export interface LocalServicesOptions {
   passwdFile?: string;
   groupFile?: string;
   isLocalDomain?: (domain: string) => boolean;
-  /** cleanup's settings, for the mail this agent forwards (read when first needed). */
-  cleanup: () => CleanupSettings;
 }
 
 export class LocalServices {
@@ -38,8 +35,6 @@ export class LocalServices {
   readonly #passwdFile: string | undefined;
   readonly #isLocalDomain: ((domain: string) => boolean) | undefined;
   readonly #tables = new Map<string, Promise<Table>>();
-  readonly #cleanup: () => CleanupSettings;
-  #cleanupSettings: CleanupSettings | undefined;
 
   constructor(opts: LocalServicesOptions) {
     this.settings = opts.settings;
@@ -48,13 +43,6 @@ export class LocalServices {
     this.#openTable = opts.openTable;
     this.#passwdFile = opts.passwdFile;
     this.#isLocalDomain = opts.isLocalDomain;
-    this.#cleanup = opts.cleanup;
-  }
-
-  /** cleanup's settings, read once; a bad value throws (a ConfigError) each time until it is fixed. */
-  cleanupSettings(): CleanupSettings {
-    this.#cleanupSettings ??= this.#cleanup();
-    return this.#cleanupSettings;
   }
 
   getpwnam(name: string): PasswdEntry | undefined {
