@@ -106,7 +106,8 @@ service auth {
   const proc = Bun.spawn([DOVECOT, "-F", "-c", config], { stdin: "ignore", stdout: "ignore", stderr: "pipe", env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" } });
   const stderr = { text: "" };
   void (async () => {
-    for await (const chunk of proc.stderr) stderr.text += Buffer.from(chunk).toString("utf8").slice(0, 4096);
+    // kept for the error message only, and bounded
+    for await (const chunk of proc.stderr) if (stderr.text.length < 16_384) stderr.text += Buffer.from(chunk).toString("utf8").slice(0, 4096);
   })();
   const readLog = () => {
     try {
