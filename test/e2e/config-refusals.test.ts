@@ -96,9 +96,9 @@ describe("a pipe service whose user= is nobody on this machine", () => {
     const file = join(dir, "postern.toml");
     const check = await run("postfix", ["-c", dir, "check"]);
     expect(check.code).toBe(78);
-    expect(check.stderr).toContain(`${file}, line 2: services.mylist.user = "no-such-pipe-user": unknown user name: no-such-pipe-user; name an existing user other than root`);
+    expect(check.stderr).toContain(`${file}, line 2: services.mylist.user = "no-such-pipe-user": unknown username: no-such-pipe-user; name an existing user other than root`);
     const start = await run("postfix", ["-c", dir, "start"]);
     expect(start.code).toBe(78);
-    expect(start.stderr).toContain("unknown user name: no-such-pipe-user");
+    expect(start.stderr).toContain("unknown username: no-such-pipe-user");
   });
 });

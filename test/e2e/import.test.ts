@@ -72,7 +72,7 @@ describe("Debian's stock configuration", () => {
     const off = (user: string): Record<string, string> => (getpwnam(user) ? {} : { enable: "no" });
     expect(services.maildrop).toEqual({ role: "pipe", ...off("vmail"), flags: "DRXhu", user: "vmail", argv: "/usr/bin/maildrop -d ${recipient}" });
     expect(services.uucp).toEqual({ role: "pipe", ...off("uucp"), flags: "Fqhu", user: "uucp", argv: "uux -r -n -z -a$sender - $nexthop!rmail ($recipient)" });
-    if (!getpwnam("vmail")) expect(r.stderr).toMatch(/maildrop\/unix: unknown user name: vmail: written with enable = no/);
+    if (!getpwnam("vmail")) expect(r.stderr).toMatch(/maildrop\/unix: unknown username: vmail: written with enable = no/);
     expect(doc["scalemail-backend_process_limit"]).toBe("2");
     // comments carried where they stand
     expect(r.toml).toContain("# See /usr/share/postfix/main.cf.dist for a commented, more complete version");

@@ -29,11 +29,11 @@ export function resolvePipeUser(user: string): PipeIdentity | { error: string } 
     id = { uid: Number(name), gid: Number(group) };
   } else {
     const pw = getpwnam(name);
-    if (!pw) return { error: `unknown user name: ${name}` };
+    if (!pw) return { error: `unknown username: ${name}` };
     id = { uid: pw.uid, gid: pw.gid, user: pw.name };
     if (group !== undefined && group !== "") {
       const gid = /^\d+$/.test(group) ? Number(group) : getgrnam(group);
-      if (gid === undefined) return { error: `unknown group name: ${group}` };
+      if (gid === undefined) return { error: `unknown group: ${group}` };
       id.gid = gid;
     }
   }

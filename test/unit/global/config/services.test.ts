@@ -196,9 +196,9 @@ describe("pipe services", () => {
 
   test("a user= that names no user or group of this machine is refused, as pipe(8) refuses to start", () => {
     const user = configFrom('[services.bad]\nrole = "pipe"\nuser = "no-such-user-here"\nargv = "/bin/x"\n');
-    expect(user.validate().map((p) => [p.line, p.detail])).toEqual([[1, 'services.bad.user = "no-such-user-here": unknown user name: no-such-user-here; name an existing user other than root']]);
+    expect(user.validate().map((p) => [p.line, p.detail])).toEqual([[1, 'services.bad.user = "no-such-user-here": unknown username: no-such-user-here; name an existing user other than root']]);
     const group = configFrom('[services.bad]\nrole = "pipe"\nuser = "nobody:no-such-group-here"\nargv = "/bin/x"\n');
-    expect(group.validate().map((p) => p.detail)).toEqual(['services.bad.user = "nobody:no-such-group-here": unknown group name: no-such-group-here; name an existing user other than root']);
+    expect(group.validate().map((p) => p.detail)).toEqual(['services.bad.user = "nobody:no-such-group-here": unknown group: no-such-group-here; name an existing user other than root']);
     // a disabled service is not checked
     const off = configFrom('[services.bad]\nrole = "pipe"\nenable = false\nuser = "no-such-user-here"\nargv = "/bin/x"\n');
     expect(off.validate()).toEqual([]);
