@@ -5,7 +5,6 @@
  */
 import { open, stat, lstat } from "node:fs/promises";
 import { runCommand } from "./command-run.ts";
-import { commitForwarded } from "./forward-commit.ts";
 import type { WorkerJob, JobResult } from "./jobs.ts";
 import { deliverToMaildir } from "./maildir-file.ts";
 import { appendToMbox, errnoText, fileStatus } from "./mbox-file.ts";
@@ -52,7 +51,10 @@ export async function executeJob(job: WorkerJob, payload: Uint8Array): Promise<J
         return failure(err, `cannot open file ${job.path}`);
       }
     }
-    case "forward":
+    case "forward": {
+      // cleanup and its tables load only in a worker that forwards (mail_owner's), not in every recipient's
+      const { commitForwarded } = await import("./forward-commit.ts");
       return commitForwarded(job, payload);
+    }
   }
 }
