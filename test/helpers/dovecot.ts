@@ -66,6 +66,7 @@ export async function startDovecot(vmail: PasswdEntry, users: string[]): Promise
     `base_dir = ${join(dir, "run")}
 state_dir = ${join(dir, "state")}
 log_path = ${logPath}
+instance_name = postern-test-${process.pid}
 protocols = lmtp
 listen = 127.0.0.1
 ssl = no
