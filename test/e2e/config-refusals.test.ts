@@ -88,3 +88,18 @@ describe("settings postern does not act on are refused", () => {
   });
 });
 
+
+describe("a pipe service whose user= is nobody on this machine", () => {
+  const PIPE = '[services.mylist]\nrole = "pipe"\nuser = "no-such-pipe-user"\nargv = "/usr/bin/list ${recipient}"\n';
+
+  test("postfix check and start: exit 78 naming the service and the user, before any mail defers", async () => {
+    const dir = conf(PIPE);
+    const file = join(dir, "postern.toml");
+    const check = await run("postfix", ["-c", dir, "check"]);
+    expect(check.code).toBe(78);
+    expect(check.stderr).toContain(`${file}, line 2: services.mylist.user = "no-such-pipe-user": unknown username: no-such-pipe-user; name an existing user other than root`);
+    const start = await run("postfix", ["-c", dir, "start"]);
+    expect(start.code).toBe(78);
+    expect(start.stderr).toContain("unknown username: no-such-pipe-user");
+  });
+});

@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { parse as parseToml } from "smol-toml";
 import { removeDir, ROOT, run, tempDir } from "../helpers/run.ts";
 import { ensureMailOwner } from "../helpers/mail-system.ts";
+import { getpwnam } from "../../src/util/passwd.ts";
 
 ensureMailOwner();
 const FIXTURES = join(ROOT, "test/fixtures/import");
@@ -67,8 +68,11 @@ describe("Debian's stock configuration", () => {
     expect(services.smtp).toEqual({ listen: "25", role: "smtpd" });
     // the pipe(8) services become role = "pipe" tables; maxproc becomes NAME_process_limit
     expect(Object.keys(services).sort()).toEqual(["bsmtp", "ifmail", "maildrop", "mailman", "scalemail-backend", "smtp", "uucp"]);
-    expect(services.maildrop).toEqual({ role: "pipe", flags: "DRXhu", user: "vmail", argv: "/usr/bin/maildrop -d ${recipient}" });
-    expect(services.uucp).toEqual({ role: "pipe", flags: "Fqhu", user: "uucp", argv: "uux -r -n -z -a$sender - $nexthop!rmail ($recipient)" });
+    // a pipe service whose user this machine lacks is written with enable = no, with a note (check refuses an enabled one)
+    const off = (user: string): Record<string, string> => (getpwnam(user) ? {} : { enable: "no" });
+    expect(services.maildrop).toEqual({ role: "pipe", ...off("vmail"), flags: "DRXhu", user: "vmail", argv: "/usr/bin/maildrop -d ${recipient}" });
+    expect(services.uucp).toEqual({ role: "pipe", ...off("uucp"), flags: "Fqhu", user: "uucp", argv: "uux -r -n -z -a$sender - $nexthop!rmail ($recipient)" });
+    if (!getpwnam("vmail")) expect(r.stderr).toMatch(/maildrop\/unix: unknown username: vmail: written with enable = no/);
     expect(doc["scalemail-backend_process_limit"]).toBe("2");
     // comments carried where they stand
     expect(r.toml).toContain("# See /usr/share/postfix/main.cf.dist for a commented, more complete version");

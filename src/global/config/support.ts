@@ -26,7 +26,7 @@ import { splitList } from "./value-text.ts";
 import { POSTFIX_TABLE_TYPES, TABLE_TYPES } from "../tables/table-types.ts";
 import { ARGUMENT_RESTRICTIONS, MISSING_ACCESS_ACTIONS, PLAIN_RESTRICTIONS } from "./restriction-names.ts";
 import { configuredTransports, POSTERN_TRANSPORTS, refuseUnknownTransport } from "./value-checks.ts";
-import { pipeServices } from "./services.ts";
+import { pipeServices, pipeTransportParamNames } from "./services.ts";
 import { readFileSync, statSync } from "node:fs";
 
 /**
@@ -237,7 +237,11 @@ export function unsupportedSettings(config: Config): ConfigError[] {
     // a bad value is the type check's to report
   }
   const context = { classes, transports: configuredTransports(pipeServices(config.services()).keys()) };
+  // a pipe service's NAME_time_limit, NAME_destination_recipient_limit, ... are read (even where Postfix's
+  // stock master.cf has a service of that name, such as mailman_time_limit)
+  const perTransport = pipeTransportParamNames(config.services());
   for (const name of config.setNames()) {
+    if (perTransport.has(name)) continue;
     const raw = config.raw(name) ?? "";
     const why = refusalOf(name, raw, () => config.str(name), { ...context, str: (n) => config.str(n) });
     if (why) problems.push(new ConfigError(`${name} = "${oneLine(raw)}": ${why}`, config.path, config.lineOf(name)));
