@@ -11,8 +11,13 @@
  *   127.0.0.1; Background no), stopped by its PID: relayed mail reaches the
  *   next hop signed, and the signature verifies with python3-dkim against
  *   the public key opendkim-genkey wrote.
+ * - Real rspamd (its proxy worker in milter mode with self_scan, stock
+ *   rules, no module configured so nothing asks the network, DNS pointed at
+ *   a closed port), started as root with a private configuration and
+ *   stopped by its master's PID: GTUBE is refused at the end of DATA with
+ *   rspamd's reply, a clean message is queued with X-Spamd-Result.
  *
- * In CI a missing opendkim is a failure that names the package.
+ * In CI a missing opendkim or rspamd is a failure that names the package.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -158,4 +163,79 @@ print("tampered-verified" if dkim.verify(tampered, dnsfunc=dnsfunc) else "tamper
     expect(proc.stderr.toString()).toBe("");
     expect(proc.stdout.toString().trim().split("\n")).toEqual(["verified", "tampered-failed"]);
   });
+});
+
+const RSPAMD = "/usr/bin/rspamd";
+const haveRspamd = existsSync(RSPAMD);
+if (!haveRspamd && process.env.CI) throw new Error("rspamd is missing: apt-get install rspamd");
+/** The GTUBE test string: rspamd rejects any message that holds it. */
+const GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";
+
+describe.skipIf(!haveRspamd)("rspamd's proxy worker in milter mode", () => {
+  let dir: string;
+  let rspamd: Subprocess | undefined;
+  let sys: SmtpdSystem;
+
+  beforeAll(async () => {
+    dir = tempDir("postern-rspamd-");
+    const port = freePort();
+    // stock rules, no module configured (so none of them asks the network), DNS pointed at a closed port
+    writeFileSync(
+      join(dir, "rspamd.conf"),
+      `options {
+  pidfile = "${dir}/rspamd.pid";
+  dns { nameserver = ["127.0.0.1:9"]; }
+  local_addrs = "127.0.0.0/8";
+}
+logging { type = "file"; filename = "${dir}/rspamd.log"; level = "info"; }
+actions { reject = 15; add_header = 6; greylist = 4; }
+modules { path = "/usr/share/rspamd/plugins"; }
+lua = "/usr/share/rspamd/rules/rspamd.lua";
+milter_headers { use = ["x-spamd-result"]; skip_local = false; }
+worker "rspamd_proxy" {
+  bind_socket = "127.0.0.1:${port}";
+  milter = yes;
+  timeout = 120s;
+  upstream "local" { default = yes; self_scan = yes; }
+  count = 1;
+}
+`,
+    );
+    rspamd = Bun.spawn([RSPAMD, "-f", "-i", "-u", "root", "-g", "root", "-c", join(dir, "rspamd.conf"), `--var=DBDIR=${dir}`, `--var=RUNDIR=${dir}`, `--var=LOGDIR=${dir}`], { stdout: "ignore", stderr: "ignore" });
+    await waitFor(
+      "rspamd listening",
+      async () => {
+        try {
+          const s = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
+          s.end();
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      90_000,
+    );
+    sys = new SmtpdSystem({ smtpd_milters: `inet:127.0.0.1:${port}` });
+    await sys.start();
+  }, 120_000);
+
+  afterAll(async () => {
+    await sys?.cleanup();
+    if (rspamd) {
+      rspamd.kill("SIGTERM");
+      await rspamd.exited;
+    }
+    if (dir) removeDir(dir);
+  });
+
+  test("GTUBE is rejected at the end of DATA; a clean message is queued with rspamd's header", async () => {
+    const spam = await swaks(["--server", `127.0.0.1:${sys.port}`, "--helo", "client.example", "--from", "alice@example.org", "--to", `root@${HOST}`, "--h-Subject", "rspamd spam", "--body", `Buy now.\n${GTUBE}\n`]);
+    expect(spam.out).toMatch(/<\*\* 554 5\.7\.1 Gtube pattern\n/);
+    await sys.waitForLog(/NOQUEUE: milter-reject: END-OF-MESSAGE from localhost\[127\.0\.0\.1\]: 554 5\.7\.1 Gtube pattern;/);
+    expect(sys.messagesContaining("rspamd spam")).toEqual([]);
+    const clean = await swaks(["--server", `127.0.0.1:${sys.port}`, "--helo", "client.example", "--from", "alice@example.org", "--to", `root@${HOST}`, "--h-Subject", "rspamd clean", "--body", "Hello, an ordinary message.\n"]);
+    expect(clean.code).toBe(0);
+    const msg = await sys.message("rspamd clean");
+    expect(msg.text).toMatch(/\nX-Spamd-Result: default: False \[/);
+  }, 60_000);
 });
