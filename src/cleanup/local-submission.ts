@@ -9,8 +9,9 @@
  * - Headers cleaned (headers.ts), envelope cleaned (envelope.ts).
  * - The body follows the headers unchanged; when the headers ended at a
  *   line that is not a header, an empty line goes before it.
- * - Too many Received: headers (hopcount_limit) or a message larger than
- *   message_size_limit is not delivered: the message is returned to the
+ * - Too many Received: headers (hopcount_limit), a message larger than
+ *   message_size_limit, or one a non_smtpd_milters milter refused with a
+ *   5xx reply is not delivered: the message is returned to the
  *   sender, as Postfix's cleanup bounces it. Every recipient is recorded as
  *   failed (a bounce/ID line, a D record); the queue manager then sends
  *   the notification from those records. Only the headers are kept.
@@ -34,6 +35,8 @@ export interface LocalSubmission {
   submittedAt: Date;
   /** The table-driven rewrites, done beforehand (address-rewrites.ts); without them the envelope is only cleaned here. */
   rewrites?: PreparedRewrites;
+  /** A refusal decided before cleanup (a non_smtpd_milters 5xx): the message goes back to the sender. */
+  rejection?: Rejection;
 }
 
 export interface Rejection {
@@ -92,8 +95,10 @@ export function cleanupLocalSubmission(sub: LocalSubmission, settings: CleanupSe
   if (split.endedBy === "nonheader") body = Buffer.concat([Buffer.from("\n"), body]);
   let message = Buffer.concat([Buffer.from(head, "latin1"), body]);
 
-  let rejection: Rejection | undefined;
-  if (headers.receivedCount + 1 >= settings.hopcountLimit) {
+  let rejection: Rejection | undefined = sub.rejection;
+  if (rejection) {
+    // decided before cleanup
+  } else if (headers.receivedCount + 1 >= settings.hopcountLimit) {
     rejection = { status: "5.4.0", reason: "too many hops", warning: "message rejected: hopcount exceeded" };
   } else if (settings.messageSizeLimit > 0 && message.length > settings.messageSizeLimit) {
     rejection = { status: "5.3.4", reason: "message file too big", warning: `message rejected: message size ${message.length} exceeds message_size_limit ${settings.messageSizeLimit}` };

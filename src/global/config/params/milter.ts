@@ -1,13 +1,13 @@
 /**
  * Milter parameters (Postfix's MILTER_README): the lists of milters, the
  * protocol, timeouts, the default action and the macros of each stage.
- * smtpd_milters is honoured by smtpd (src/smtpd/milters.ts);
- * non_smtpd_milters is not acted on yet and stays refused.
+ * smtpd_milters is honoured by smtpd (src/smtpd/milters.ts),
+ * non_smtpd_milters by pickup's cleanup (src/cleanup/milters.ts).
  */
-import { p, refusing, t, unsupported, type ParamDef } from "../param-def.ts";
+import { p, refusing, t, type ParamDef } from "../param-def.ts";
 import { DEFAULT_ACTIONS, MilterSpecError, parseMilterList, parseMilterProtocol } from "../../milter/spec.ts";
 
-const MILTER = ["smtpd"];
+const MILTER = ["smtpd", "pickup"];
 
 function refuseMilterList(value: string): string | undefined {
   try {
@@ -21,7 +21,7 @@ function refuseMilterList(value: string): string | undefined {
 
 export const milterParams: ParamDef[] = [
   refusing(p("smtpd_milters", "str", "", "Milters (inet:host:port, unix:/path, { name, attr=value ... }) for mail the SMTP server receives", MILTER), refuseMilterList),
-  unsupported(p("non_smtpd_milters", "str", "", "Milters for mail not received by the SMTP server (sendmail, pickup)", ["pickup"]), "milters for local submissions are not implemented yet; use smtpd_milters"),
+  refusing(p("non_smtpd_milters", "str", "", "Milters for mail not received by the SMTP server (sendmail, postsuper -r: in pickup's cleanup)", ["pickup"]), refuseMilterList),
   refusing(p("milter_protocol", "str", "6", "Milter protocol version offered (2, 3, 4 or 6), optionally with no_header_reply", MILTER), (v) => {
     try {
       parseMilterProtocol(v);

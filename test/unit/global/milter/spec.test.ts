@@ -37,11 +37,12 @@ describe("milter lists", () => {
     expect(() => parseMilterProtocol("5")).toThrow(/bad milter_protocol/);
   });
 
-  test("postern check refuses a bad milter list or default action, and non_smtpd_milters (not acted on)", () => {
+  test("postern check refuses a bad milter list or default action", () => {
     expect(refusalOf("smtpd_milters", "inet:127.0.0.1:8891", () => "inet:127.0.0.1:8891")).toBeUndefined();
     expect(refusalOf("smtpd_milters", "inet:nowhere", () => "inet:nowhere")).toMatch(/bad milter address/);
     expect(refusalOf("milter_default_action", "quarantine", () => "quarantine")).toBeUndefined();
     expect(refusalOf("milter_default_action", "bounce", () => "bounce")).toMatch(/not one of/);
-    expect(refusalOf("non_smtpd_milters", "inet:127.0.0.1:8891", () => "inet:127.0.0.1:8891")).toBeDefined();
+    expect(refusalOf("non_smtpd_milters", "inet:127.0.0.1:8891", () => "inet:127.0.0.1:8891")).toBeUndefined();
+    expect(refusalOf("non_smtpd_milters", "{ inet:h:1, default_action=later }", () => "{ inet:h:1, default_action=later }")).toMatch(/bad default_action/);
   });
 });
