@@ -144,15 +144,16 @@ export class Milter {
   async open(): Promise<void> {
     try {
       await this.#connect();
-      this.#write(optnegPacket(this.spec.protocol, ALL_ACTIONS, protocolMask(this.spec.protocol)));
+      // no_header_reply: offer SMFIP_NR_HDR (the milter decides whether to take it, as with any step)
+      const offered = protocolMask(this.spec.protocol) | (this.spec.noHeaderReply ? SMFIP.NR_HDR : 0);
+      this.#write(optnegPacket(this.spec.protocol, ALL_ACTIONS, offered));
       const p = await this.#read(this.spec.commandTimeoutMs);
       if (p.code !== SMFIC.OPTNEG) throw new MilterProtocolError(`unexpected reply to SMFIC_OPTNEG: "${printableCode(p.code)}"`);
       const neg = parseOptneg(p.data);
       if (neg.version < 2 || neg.version > 6) throw new MilterProtocolError(`protocol version ${neg.version} is not supported`);
-      const unsupported = neg.protocol & ~protocolMask(this.spec.protocol);
+      const unsupported = neg.protocol & ~offered;
       if (unsupported) throw new MilterProtocolError(`requested protocol options 0x${unsupported.toString(16)} are not supported`);
       this.#protocol = neg.protocol;
-      if (this.spec.noHeaderReply) this.#protocol |= SMFIP.NR_HDR & protocolMask(this.spec.protocol);
       this.#macros = withNegotiated(this.#env.macros, neg.macros);
       this.#state = "ready";
     } catch (err) {

@@ -86,6 +86,21 @@ describe("events and macros", () => {
     expect(m.events.map((e) => e.code).join("")).toBe("CMTNBE");
   });
 
+  test("milter_protocol no_header_reply only offers SMFIP_NR_HDR: a milter that still answers each header stays in step", async () => {
+    const m = await milter({ script: (e) => (e.code === "E" ? R.replycode("550 5.7.1 refused at the end") : undefined) });
+    const h = session(m.address, 'milter_protocol = "6 no_header_reply"\n');
+    expect(await send(h)).toBe("550 5.7.1 refused at the end\r\n");
+  });
+
+  test("a milter that asks for a step the protocol version does not have is refused", async () => {
+    // SMFIP_NR_CONN with protocol 2
+    const m = await milter({ protocol: 1 << 12 });
+    const h = session(m.address, 'milter_protocol = "2"\n');
+    expect(await h.t.reply()).toMatch(/^220/);
+    expect(await h.t.cmd("HELO c")).toBe("451 4.7.1 Service unavailable - try again later\r\n");
+    expect(h.warnings.join("\n")).toMatch(/requested protocol options 0x1000 are not supported/);
+  });
+
   test("macro lists the milter asks for replace Postfix's defaults; milter_*_macros are read", async () => {
     const m = await milter({ macroLists: [[0, "{client_addr} {client_name}"]] });
     const h = session(m.address, 'milter_mail_macros = "{auth_authen} i"\n');
