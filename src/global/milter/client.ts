@@ -170,6 +170,7 @@ export class Milter {
         sock.destroy();
         reject(new MilterTimeout("timeout while connecting"));
       }, this.spec.connectTimeoutMs);
+      sock.setNoDelay(true);
       sock.once("connect", () => {
         clearTimeout(timer);
         resolve();
@@ -256,12 +257,10 @@ export class Milter {
     if (skipFlag && this.#protocol & skipFlag) return undefined;
     const timeoutMs = CONTENT_EVENTS.has(code) ? this.spec.contentTimeoutMs : this.spec.commandTimeoutMs;
     try {
+      // the macros and the command in one write: two small writes would wait on Nagle and delayed ACKs
       const names = this.#macros.get(code) ?? [];
-      if (names.length) {
-        const values = macroValues(names, this.#env.lookup, this.#env.defaults);
-        if (values.length) this.#write(macroPacket(code, values));
-      }
-      this.#write(encodePacket(code, data));
+      const values = names.length ? macroValues(names, this.#env.lookup, this.#env.defaults) : [];
+      this.#write(values.length ? Buffer.concat([macroPacket(code, values), encodePacket(code, data)]) : encodePacket(code, data));
       if (noReplyFlag && this.#protocol & noReplyFlag) return undefined;
       for (;;) {
         const reply = parseReply(await this.#read(timeoutMs));
