@@ -15,6 +15,11 @@ import { applyHeaderBodyEdits, bareAddress, contentOf, crlfBody, headerParts, Mi
 import type { MacroLookup } from "./macros.ts";
 import type { MilterSpec } from "./spec.ts";
 
+/** An address a milter may put in the envelope: printable, no controls, within SMTP's path length. */
+function envelopeAddress(text: string): boolean {
+  return text.length <= 512 && !/[\x00-\x1f\x7f]/.test(text);
+}
+
 export interface MessageOutcome {
   verdict?: MilterVerdict;
   /** The content when a milter changed headers or body (LF line ends), else undefined. */
@@ -122,6 +127,10 @@ export class MilterChain {
       if (edits.length === 0) continue;
       try {
         msg = applyHeaderBodyEdits(msg, edits, () => m.headerSpace);
+        for (const e of edits) {
+          const address = e.code === "chgfrom" ? e.sender : e.code === "addrcpt" || e.code === "delrcpt" ? e.recipient : undefined;
+          if (address !== undefined && !envelopeAddress(address)) throw new MilterEditError(`bad address in ${e.code}: "${address.slice(0, 100).replace(/[\x00-\x1f\x7f]/g, "?")}"`);
+        }
       } catch (err) {
         if (!(err instanceof MilterEditError)) throw err;
         this.env.warn(`milter ${m.spec.name}: ${err.message}`);

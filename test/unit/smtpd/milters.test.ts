@@ -254,6 +254,15 @@ describe("modifications at the end of the message", () => {
     expect(h.sink.messages[0]!.content.toString()).toContain("X-First: 1\n");
   });
 
+  test("a header name that is not one, or an envelope address with a line break, is refused with a temporary error", async () => {
+    for (const bad of [R.addheader("Bad Name", "x"), R.addrcpt("<a@b>\r\nRCPT TO:<c@d>")]) {
+      const m = await milter({ script: (e) => (e.code === "E" ? [bad, R.continue()] : undefined) });
+      const h = session(m.address);
+      expect(await send(h)).toBe("451 4.3.5 Server configuration problem - try again later\r\n");
+      expect(h.sink.messages).toHaveLength(0);
+    }
+  });
+
   test("a modification outside the end of the message is a protocol error", async () => {
     const m = await milter({ script: (e) => (e.code === "M" ? [R.addheader("X", "y"), R.continue()] : undefined) });
     const h = session(m.address);
