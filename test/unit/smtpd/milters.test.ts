@@ -311,6 +311,13 @@ describe("milter_default_action", () => {
     expect(h.warnings.join("\n")).toMatch(/timeout while reading a reply for mail event/);
   });
 
+  test("a milter that does not answer the end of the message in milter_content_timeout gets the default action", async () => {
+    const m = await milter({ script: (e) => (e.code === "E" ? "silence" : undefined) });
+    const h = session(`{ ${m.address}, content_timeout=1s, command_timeout=60s }`);
+    expect(await send(h)).toBe("451 4.7.1 Service unavailable - try again later\r\n");
+    expect(h.warnings.join("\n")).toMatch(/timeout while reading a reply for end of message event/);
+  });
+
   test("a reply packet longer than the bound is refused without reading it", async () => {
     const huge = Buffer.alloc(5);
     huge.writeUInt32BE(0x7fffffff, 0);

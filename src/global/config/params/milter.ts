@@ -33,7 +33,7 @@ export const milterParams: ParamDef[] = [
   refusing(p("milter_default_action", "str", "tempfail", "What happens when a milter is down, times out or errs: accept, reject, tempfail, quarantine or shutdown", MILTER), (v) =>
     (DEFAULT_ACTIONS as readonly string[]).includes(v.trim().toLowerCase()) ? undefined : `"${v}" is not one of ${DEFAULT_ACTIONS.join(", ")}`,
   ),
-  t("milter_connect_timeout", "s", "30s", "Time limit for connecting to a milter and its negotiation", MILTER),
+  t("milter_connect_timeout", "s", "30s", "Time limit for connecting to a milter (its negotiation has milter_command_timeout)", MILTER),
   t("milter_command_timeout", "s", "30s", "Time limit for a milter's reply to a connect, HELO, MAIL, RCPT, DATA or unknown command event", MILTER),
   t("milter_content_timeout", "s", "300s", "Time limit for a milter's reply to a header, the end of headers, a body chunk or the end of the message", MILTER),
   p("milter_connect_macros", "str", "j {daemon_name} {daemon_addr} v _", "Macros sent to milters with the connect event", MILTER),
