@@ -13,8 +13,7 @@
  *
  * The milters see the message as received, without the server's own
  * Received: header (as Postfix hides it). Not sent: the `i` macro (the
- * queue ID exists only once the queue file is written), {mail_host},
- * {mail_mailer}, {rcpt_host}, {rcpt_mailer}.
+ * queue ID exists only once the queue file is written).
  *
  * Runs in smtpd as mail_owner; one milter connection per session and milter.
  */
@@ -26,6 +25,7 @@ import { macroDefaults, stageMacrosFromConfig, type MacroLookup } from "../globa
 import { MAX_PACKET } from "../global/milter/protocol.ts";
 import { milterSpecs } from "../global/milter/spec.ts";
 import { parseReplyText, reply, type SmtpdReply } from "./protocol/reply.ts";
+import { resolveClientAddress } from "./restrictions/recipient-checks.ts";
 import type { AcceptedRecipient, MessageAction, MilterMessageStep, MilterStep, SessionMilters, SessionView } from "./protocol/types.ts";
 
 /** receive_override_options, read only once the registry has it (it comes with header/body checks). */
@@ -172,14 +172,27 @@ export class SmtpdMilters implements SessionMilters {
     return step.reject ? { reject: step.reject } : {};
   }
 
+  /** {X_host} and {X_mailer}: where the shared resolver sends the address (nexthop, transport), as Postfix's smtpd_resolve_addr. */
+  async #route(prefix: "mail" | "rcpt", address: string): Promise<Record<string, string>> {
+    if (address === "") return { [`${prefix}_host`]: "", [`${prefix}_mailer`]: "" };
+    try {
+      const r = await resolveClientAddress(this.#config, address);
+      return { [`${prefix}_host`]: r.nexthop, [`${prefix}_mailer`]: r.transport, ...(prefix === "rcpt" ? { rcpt_addr: r.address } : {}) };
+    } catch {
+      return {}; // a table that cannot be read: the macros are left out
+    }
+  }
+
   async mail(s: SessionView, sender: string, params: string[]): Promise<MilterStep> {
     this.#session = s;
-    return this.#withHold(this.#step(await this.#chain.mail([`<${sender}>`, ...params], { mail_addr: sender }), "MAIL", ""), "MAIL", "");
+    const macros = { mail_addr: sender, ...(await this.#route("mail", sender)) };
+    return this.#withHold(this.#step(await this.#chain.mail([`<${sender}>`, ...params], macros), "MAIL", ""), "MAIL", "");
   }
 
   async rcpt(s: SessionView, recipient: AcceptedRecipient, params: string[]): Promise<MilterStep> {
     this.#session = s;
-    const v = await this.#chain.rcpt([`<${recipient.written}>`, ...params], { rcpt_addr: recipient.address });
+    const macros = { rcpt_addr: recipient.address, ...(await this.#route("rcpt", recipient.address)) };
+    const v = await this.#chain.rcpt([`<${recipient.written}>`, ...params], macros);
     return this.#step(v, "RCPT", recipient.written);
   }
 

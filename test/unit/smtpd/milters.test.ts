@@ -67,9 +67,9 @@ describe("events and macros", () => {
     expect(c.macros.v).toMatch(/^postern /);
     expect(helo.strings).toEqual(["client.example"]);
     expect(mail.strings).toEqual(["<a@example.org>", "SIZE=100"]);
-    expect(mail.macros).toMatchObject({ "{mail_addr}": "a@example.org" });
+    expect(mail.macros).toMatchObject({ "{mail_addr}": "a@example.org", "{mail_host}": "example.org", "{mail_mailer}": "smtp" });
     expect(rcpt.strings).toEqual(["<b@example.net>"]);
-    expect(rcpt.macros).toMatchObject({ "{rcpt_addr}": "b@example.net" });
+    expect(rcpt.macros).toMatchObject({ "{rcpt_addr}": "b@example.net", "{rcpt_host}": "example.net", "{rcpt_mailer}": "smtp" });
     // headers: the leading space eaten (no SMFIP_HDR_LEADSPC); the body with CRLF
     expect(m.of("L").map((e) => e.strings)).toEqual([
       ["From", "a@example.org"],
