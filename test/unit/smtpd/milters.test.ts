@@ -6,6 +6,7 @@
  * milter_default_action when a milter is down, hangs or breaks the protocol.
  */
 import { afterAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
 import { SmtpdMilters } from "../../../src/smtpd/milters.ts";
 import { configMaker } from "../../helpers/config.ts";
 import { removeDir, tempDir } from "../../helpers/run.ts";
@@ -108,6 +109,18 @@ describe("events and macros", () => {
     expect(m.of("C")[0]!.macros).toEqual({ "{client_addr}": "192.0.2.7", "{client_name}": "client.example.org" });
     // not authenticated, no queue ID yet: nothing to send
     expect(m.of("M")[0]!.macros).toEqual({});
+  });
+});
+
+describe("addresses", () => {
+  test("a milter on a unix socket (unix:/path)", async () => {
+    const m = await milter({ path: join(root, "milter.sock"), script: (e) => (e.code === "R" ? R.replycode("550 5.1.1 No such user here") : undefined) });
+    const h = session(m.address);
+    expect(await h.t.reply()).toMatch(/^220/);
+    await h.t.cmd("EHLO c");
+    await h.t.cmd("MAIL FROM:<a@example.org>");
+    expect(await h.t.cmd("RCPT TO:<b@example.net>")).toBe("550 5.1.1 No such user here\r\n");
+    expect(m.address).toMatch(/^unix:\//);
   });
 });
 
@@ -316,6 +329,18 @@ describe("milter_default_action", () => {
     const h = session(`{ ${m.address}, content_timeout=1s, command_timeout=60s }`);
     expect(await send(h)).toBe("451 4.7.1 Service unavailable - try again later\r\n");
     expect(h.warnings.join("\n")).toMatch(/timeout while reading a reply for end of message event/);
+  });
+
+  test("a milter that goes away mid-session gets the default action for the rest of it", async () => {
+    const m = await milter({ script: (e) => (e.code === "M" ? R.raw(Buffer.alloc(0)) : undefined) });
+    const h = session(m.address);
+    expect(await h.t.reply()).toMatch(/^220/);
+    await h.t.cmd("EHLO c");
+    h.t.send("MAIL FROM:<a@example.org>\r\n");
+    await waitFor("the MAIL event", () => m.of("M").length === 1);
+    await m.stop();
+    expect(await h.t.reply()).toBe("451 4.7.1 Service unavailable - try again later\r\n");
+    expect(await h.t.cmd("MAIL FROM:<b@example.org>")).toBe("451 4.7.1 Service unavailable - try again later\r\n");
   });
 
   test("a reply packet longer than the bound is refused without reading it", async () => {
