@@ -96,7 +96,7 @@ export class SmtpdMilters implements SessionMilters {
     if (!s) return undefined;
     switch (name) {
       case "_":
-        return `${s.client.reverseName} [${s.client.address}]${s.client.reverseName !== s.client.name && s.client.reverseName !== "unknown" ? " (may be forged)" : ""}`;
+        return `${s.client.reverseName} [${s.client.address}]${s.client.reverseName.toLowerCase() !== s.client.name.toLowerCase() ? " (may be forged)" : ""}`;
       case "client_addr":
         return s.client.address;
       case "client_port":
