@@ -9,8 +9,9 @@
  * - Headers cleaned (headers.ts), envelope cleaned (envelope.ts).
  * - The body follows the headers unchanged; when the headers ended at a
  *   line that is not a header, an empty line goes before it.
- * - Too many Received: headers (hopcount_limit) or a message larger than
- *   message_size_limit is not delivered: the message is returned to the
+ * - Too many Received: headers (hopcount_limit), a message larger than
+ *   message_size_limit, or one a non_smtpd_milters milter refused with a
+ *   5xx reply is not delivered: the message is returned to the
  *   sender, as Postfix's cleanup bounces it. Every recipient is recorded as
  *   failed (a bounce/ID line, a D record); the queue manager then sends
  *   the notification from those records. Only the headers are kept.
@@ -39,6 +40,8 @@ export interface LocalSubmission {
   checks?: CleanupChecksOutcome;
   /** The lines that header_checks made of the Received: header (latin1), when they ran. */
   receivedLines?: (queueId: string) => string[];
+  /** A refusal decided before cleanup (a non_smtpd_milters 5xx): the message goes back to the sender. */
+  rejection?: Rejection;
 }
 
 export interface Rejection {
@@ -100,9 +103,11 @@ export function cleanupLocalSubmission(sub: LocalSubmission, settings: CleanupSe
   if (split.endedBy === "nonheader") body = Buffer.concat([Buffer.from("\n"), body]);
   let message = Buffer.concat([Buffer.from(head, "latin1"), body]);
 
-  let rejection: Rejection | undefined;
+  let rejection: Rejection | undefined = sub.rejection;
   const rejected = sub.checks?.reject;
-  if (rejected !== undefined) {
+  if (rejection) {
+    // decided before cleanup (a non_smtpd_milters 5xx)
+  } else if (rejected !== undefined) {
     const space = rejected.indexOf(" ");
     rejection = { status: rejected.slice(0, space), reason: rejected.slice(space + 1) };
   } else if (headers.receivedCount + 1 >= settings.hopcountLimit) {

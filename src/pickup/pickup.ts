@@ -40,7 +40,8 @@ import { queueSpaceRule, queueSpaceShortageSync, type SpaceRule } from "../globa
 import { quarantine } from "../global/queue/store.ts";
 import { checkUserAcl } from "../global/access/user-acl.ts";
 import { cleanupSettings, type CleanupSettings } from "../cleanup/settings.ts";
-import { cleanupLocalSubmission, NoRecipientsError, receivedHeader, type CleanupResult } from "../cleanup/local-submission.ts";
+import { cleanupLocalSubmission, NoRecipientsError, receivedHeader, type CleanupResult, type Rejection } from "../cleanup/local-submission.ts";
+import { localMiltersEnabled, runLocalMilters } from "../cleanup/milters.ts";
 import { CleanupDeferral, prepareRewrites, type PreparedRewrites } from "../cleanup/address-rewrites.ts";
 import { hasLineBreaks } from "../cleanup/envelope.ts";
 import { screenUntrustedFile } from "../cleanup/untrusted-envelope.ts";
@@ -185,6 +186,30 @@ async function pickupFile(ctx: PassContext, name: string): Promise<Outcome | "sk
     file.recipients.push(...bccRecipients(checks.bcc));
   }
 
+  // non_smtpd_milters, after the header and body checks (as Postfix's cleanup) and before the rewrites,
+  // as the envelope and content they may change feed those; a message the checks rejected skips them
+  let hold: string | undefined;
+  let milterRejection: Rejection | undefined;
+  if (checks?.reject === undefined && localMiltersEnabled(ctx.config)) {
+    const m = await runLocalMilters(ctx.config, file, (t) => log.write("warning", `${name}: ${t}`, tags.cleanup));
+    switch (m.kind) {
+      case "defer":
+        log.write("info", `${name}: ${m.log}; will try again`, tags.cleanup);
+        return "kept";
+      case "discard":
+        log.write("info", `${name}: uid=${st.uid} ${m.log}; removed`, tags.cleanup);
+        unlinkSync(path);
+        return "removed";
+      case "reject":
+        milterRejection = { status: m.status, reason: m.reason, warning: m.log };
+        break;
+      case "accept":
+        file = m.file;
+        hold = m.hold;
+        break;
+    }
+  }
+
   // the rewrites that look tables up; a lookup that fails leaves the file for a later pass
   let rewrites: PreparedRewrites;
   try {
@@ -208,9 +233,15 @@ async function pickupFile(ctx: PassContext, name: string): Promise<Outcome | "sk
     for (const line of withQueueId(checks?.logs ?? [], id)) log.write("info", `${id}: ${line}`, tags.cleanup);
   };
   try {
-    queueId = commitQueueFileSync(join(queueDir, checks?.hold && checks.reject === undefined ? "hold" : "incoming"), (id) => {
+    const toHold = (checks?.hold && checks.reject === undefined) || hold !== undefined;
+    queueId = commitQueueFileSync(join(queueDir, toHold ? "hold" : "incoming"), (id) => {
       const own = checks?.ownHeader;
-      result = cleanupLocalSubmission({ file, submitter, submittedAt, rewrites, ...(checks ? { checks } : {}), ...(own ? { receivedLines: (qid: string) => withQueueId(own, qid) } : {}) }, settings, id, now);
+      result = cleanupLocalSubmission(
+        { file, submitter, submittedAt, rewrites, ...(checks ? { checks } : {}), ...(own ? { receivedLines: (qid: string) => withQueueId(own, qid) } : {}), ...(milterRejection ? { rejection: milterRejection } : {}) },
+        settings,
+        id,
+        now,
+      );
       if (result.rejection) {
         const time = Date.now();
         const entries = result.file.recipients.map((r) => ({
@@ -226,6 +257,7 @@ async function pickupFile(ctx: PassContext, name: string): Promise<Outcome | "sk
       // Log before the file appears in incoming/, as Postfix's pickup and cleanup do: the queue
       // manager's "from=, size=" line must come after them (pflogsumm counts by that order).
       logCleanup(id, result);
+      if (hold !== undefined) log.write("info", `${id}: milter-hold: END-OF-MESSAGE from localhost[127.0.0.1]: ${hold}; from=<${file.sender}>`, tags.cleanup);
       return encodeWithState(result.file);
     });
   } catch (err) {

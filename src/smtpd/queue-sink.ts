@@ -109,7 +109,7 @@ export class QueueSink implements MessageSink {
     const discard = message.actions.find((a) => a.kind === "discard");
     if (discard && discard.kind === "discard") {
       const id = pseudoQueueId();
-      log.info(`${id}: discard: ${discard.stage} from ${namaddr}: ${discard.reason}${whatsup(discard.subject)}`);
+      log.info(`${id}: ${discard.label ?? "discard"}: ${discard.stage} from ${namaddr}: ${discard.reason}${whatsup(discard.subject)}`);
       return { queueId: id };
     }
     const hold = message.actions.find((a) => a.kind === "hold");
@@ -209,7 +209,7 @@ export class QueueSink implements MessageSink {
         // logged before the rename makes the file visible to the queue manager, as Postfix's order is
         const sasl = s.sasl ? `, sasl_method=${s.sasl.method}, sasl_username=${s.sasl.username}` : "";
         log.info(`${id}: client=${namaddr}${sasl}`);
-        if (hold && hold.kind === "hold") log.info(`${id}: hold: ${hold.stage} from ${namaddr}: ${hold.reason}${whatsup(hold.subject)}`);
+        if (hold && hold.kind === "hold") log.info(`${id}: ${hold.label ?? "hold"}: ${hold.stage} from ${namaddr}: ${hold.reason}${whatsup(hold.subject)}`);
         for (const line of withQueueId(checks?.logs ?? [], id)) log.write("info", `${id}: ${line}`, this.#opts.cleanupTag);
         for (const a of logged) log.info(`${id}: ${a.kind}: ${a.stage} from ${namaddr}: ${a.reason}${whatsup(a.subject)}`);
         for (const w of [...rewrites.warnings, ...result.warnings]) log.write("warning", `${id}: ${w}`, this.#opts.cleanupTag);

@@ -34,6 +34,7 @@ import { sessionSettings } from "./protocol/settings.ts";
 import type { SaslServer, SessionServices, SessionSettings, SessionTransport, QueuedMessage } from "./protocol/types.ts";
 import { Anvil } from "./anvil.ts";
 import { SmtpdPolicy } from "./policy.ts";
+import { milterListFor, SmtpdMilters } from "./milters.ts";
 import { QueueSink } from "./queue-sink.ts";
 import { hostMatcherFor, type HostMatcher } from "./restrictions/host-list.ts";
 import { evaluateRestrictions } from "./restrictions/restrictions.ts";
@@ -48,6 +49,9 @@ import { availableParallelism } from "node:os";
 export interface ServerConnection {
   readonly remoteAddress: string;
   readonly remotePort: number;
+  /** The server's side ({daemon_addr} for milters); optional for transports without one. */
+  readonly localAddress?: string;
+  readonly localPort?: number;
   readonly secure: boolean;
   readonly tls: TlsInfo | undefined;
   onData(handler: (chunk: Uint8Array) => void): void;
@@ -286,9 +290,12 @@ export class SmtpService {
       warn: (t) => log.warn(t),
       info: (t) => log.info(t),
     });
+    const milterList = milterListFor(config);
+    const milters = milterList ? new SmtpdMilters(config, milterList, { localAddress: conn.localAddress ?? "", localPort: conn.localPort ?? 0 }, (t) => log.warn(t)) : undefined;
     const services: SessionServices = {
       settings,
       policy,
+      ...(milters ? { milters } : {}),
       sink: shared.sink,
       ...(sasl ? { sasl } : {}),
       etrn: (domain) => this.#etrn(config, domain),
@@ -301,6 +308,7 @@ export class SmtpService {
     } finally {
       this.sessions.delete(session);
       policy.disconnect(session);
+      milters?.quit();
     }
   }
 

@@ -124,8 +124,8 @@ export interface AcceptedRecipient {
 
 /** What a restriction can attach to the message besides accept or reject. */
 export type MessageAction =
-  | { kind: "hold"; reason: string; stage: string; subject: string }
-  | { kind: "discard"; reason: string; stage: string; subject: string }
+  | { kind: "hold"; reason: string; stage: string; subject: string; label?: string }
+  | { kind: "discard"; reason: string; stage: string; subject: string; label?: string }
   | { kind: "prepend"; header: string }
   /** FILTER transport:nexthop: the queue manager hands the message to that content filter (the last one counts). */
   | { kind: "filter"; filter: string; reason: string; stage: string; subject: string }
@@ -220,5 +220,44 @@ export interface SessionServices {
   sink: MessageSink;
   sasl?: SaslServer;
   etrn?: EtrnHandler;
+  /** smtpd_milters, when the service has any. */
+  milters?: SessionMilters;
   log: SessionLogger;
+}
+
+/** What a milter step comes to for the engine. */
+export interface MilterStep {
+  /** A 4xx/5xx reply that refuses the command (or the message). */
+  reject?: SmtpdReply;
+  /** Actions for the transaction: hold (quarantine), discard. */
+  actions?: MessageAction[];
+}
+
+/** The milters' verdict at the end of the message, with their changes. */
+export interface MilterMessageStep extends MilterStep {
+  /** The content with the milters' header and body changes (LF line ends), when they made any. */
+  content?: Buffer;
+  /** A new envelope sender (SMFIR_CHGFROM). */
+  sender?: string;
+  addRecipients?: string[];
+  deleteRecipients?: string[];
+}
+
+/**
+ * The session's milters (smtpd_milters), called after the restrictions
+ * accepted a step and before its 2xx reply.
+ */
+export interface SessionMilters {
+  connect(s: SessionView): Promise<MilterStep>;
+  helo(s: SessionView, name: string): Promise<MilterStep>;
+  /** `params`: the ESMTP parameters as the client wrote them. */
+  mail(s: SessionView, sender: string, params: string[]): Promise<MilterStep>;
+  rcpt(s: SessionView, recipient: AcceptedRecipient, params: string[]): Promise<MilterStep>;
+  data(s: SessionView): Promise<MilterStep>;
+  unknown(s: SessionView, line: string): Promise<MilterStep>;
+  message(s: SessionView, content: Buffer): Promise<MilterMessageStep>;
+  /** The transaction ended without a message. */
+  abort(): void;
+  /** The session ended. */
+  quit(): void;
 }
