@@ -16,7 +16,7 @@
  * the milters' replies (src/global/milter checks them).
  */
 import type { Config } from "../global/config/config.ts";
-import { paramDef } from "../global/config/registry.ts";
+import { receiveOverrides } from "../global/config/receive-override.ts";
 import { MilterChain } from "../global/milter/chain.ts";
 import type { MilterVerdict } from "../global/milter/client.ts";
 import { macroDefaults, stageMacrosFromConfig } from "../global/milter/macros.ts";
@@ -24,8 +24,6 @@ import { MAX_PACKET } from "../global/milter/protocol.ts";
 import { milterSpecs } from "../global/milter/spec.ts";
 import type { QueueFile } from "../global/queue/format.ts";
 
-/** receive_override_options, read only once the registry has it (it comes with header/body checks). */
-const RECEIVE_OVERRIDE = "receive_override_options";
 
 export type LocalMilterOutcome =
   | { kind: "accept"; file: QueueFile; hold?: string }
@@ -38,7 +36,7 @@ export type LocalMilterOutcome =
 /** Whether local submissions go through milters: non_smtpd_milters set, not turned off by receive_override_options = no_milters. */
 export function localMiltersEnabled(config: Config): boolean {
   if (config.str("non_smtpd_milters").trim() === "") return false;
-  return !(paramDef(RECEIVE_OVERRIDE) && config.list(RECEIVE_OVERRIDE).some((w) => w.toLowerCase() === "no_milters"));
+  return !receiveOverrides(config).noMilters;
 }
 
 const CLIENT = { name: "localhost", address: "127.0.0.1" };

@@ -18,7 +18,7 @@
  * Runs in smtpd as mail_owner; one milter connection per session and milter.
  */
 import type { Config } from "../global/config/config.ts";
-import { paramDef } from "../global/config/registry.ts";
+import { receiveOverrides } from "../global/config/receive-override.ts";
 import { MilterChain } from "../global/milter/chain.ts";
 import type { MilterVerdict } from "../global/milter/client.ts";
 import { macroDefaults, stageMacrosFromConfig, type MacroLookup } from "../global/milter/macros.ts";
@@ -28,13 +28,11 @@ import { parseReplyText, reply, type SmtpdReply } from "./protocol/reply.ts";
 import { resolveClientAddress } from "./restrictions/recipient-checks.ts";
 import type { AcceptedRecipient, MessageAction, MilterMessageStep, MilterStep, SessionMilters, SessionView } from "./protocol/types.ts";
 
-/** receive_override_options, read only once the registry has it (it comes with header/body checks). */
-const RECEIVE_OVERRIDE = "receive_override_options";
 
 /** Whether the service runs milters: smtpd_milters set and not turned off by receive_override_options = no_milters. */
 export function milterListFor(config: Config): string | undefined {
   if (config.str("smtpd_milters").trim() === "") return undefined;
-  if (paramDef(RECEIVE_OVERRIDE) && config.list(RECEIVE_OVERRIDE).some((w) => w.toLowerCase() === "no_milters")) return undefined;
+  if (receiveOverrides(config).noMilters) return undefined;
   return "smtpd_milters";
 }
 

@@ -76,6 +76,32 @@ describe("a scripted milter in the running system", () => {
   });
 });
 
+describe("receive_override_options = no_milters", () => {
+  let sys: SmtpdSystem;
+  let m: ScriptedMilter;
+
+  beforeAll(async () => {
+    m = await new ScriptedMilter({ script: (e) => (e.code === "E" ? [R.addheader("X-Milter", "seen"), R.continue()] : undefined) }).start();
+    sys = new SmtpdSystem({ smtpd_milters: m.address }, { smtp: {}, reinject: { receive_override_options: "no_milters" } });
+    await sys.start();
+  }, 60_000);
+  afterAll(async () => {
+    await sys?.cleanup();
+    await m?.stop();
+  });
+
+  test("a service with no_milters (a filter's re-injection listener) keeps smtpd_milters but never reaches them", async () => {
+    const before = m.connections;
+    const r = await swaks(["--server", `127.0.0.1:${sys.ports.reinject}`, "--helo", "client.example", "--from", "alice@example.org", "--to", `root@${HOST}`, "--h-Subject", "reinjected"]);
+    expect(r.code).toBe(0);
+    expect((await sys.message("reinjected")).text).not.toContain("X-Milter");
+    expect(m.connections).toBe(before);
+    const r2 = await swaks(["--server", `127.0.0.1:${sys.ports.smtp}`, "--helo", "client.example", "--from", "alice@example.org", "--to", `root@${HOST}`, "--h-Subject", "filtered"]);
+    expect(r2.code).toBe(0);
+    expect((await sys.message("filtered")).text).toContain("\nX-Milter: seen\n");
+  });
+});
+
 describe("non_smtpd_milters: mail from sendmail through pickup", () => {
   let sys: SmtpdSystem;
   let m: ScriptedMilter;
