@@ -1,0 +1,85 @@
+/**
+ * mysql: — Postfix's mysql_table(5), for MySQL and MariaDB:
+ * `mysql:/etc/postern/x.cf` names a file with `hosts`, `user`, `password`,
+ * `dbname`, `charset` (utf8mb4), `require_result_set` (yes), the retry,
+ * idle and timeout settings of sql-table.ts and the query settings of
+ * db-common.ts.
+ *
+ * `hosts`: `unix:/path`, `inet:host[:port]` or `host[:port]` (port 3306),
+ * separated by commas or blanks, `localhost` by default. As with MySQL's
+ * client, `localhost` means the default UNIX socket ($MYSQL_UNIX_PORT, else
+ * /run/mysqld/mysqld.sock); `127.0.0.1` is TCP.
+ *
+ * Quoting is mysql_real_escape_string's: NUL, LF, CR, backslash, both quote
+ * marks and Ctrl-Z get a backslash, or, when the server's sql_mode has
+ * NO_BACKSLASH_ESCAPES, only ' is doubled; the server's mode is read when a
+ * connection opens.
+ *
+ * Limits (refused with an error rather than ignored): `option_file`, the
+ * `tls_*` settings and a `charset` other than utf8mb4/utf8 are not
+ * supported; the [client] group of my.cnf is not read.
+ *
+ * Runs wherever the table is looked up; see sql-table.ts for the trust model.
+ */
+import type { Quote, TableSettings } from "./db-common.ts";
+import { SqlTable, type SqlBackend, type SqlServer } from "./sql-table.ts";
+import { TableError, type TableOptions } from "./table.ts";
+
+const DEFAULT_SOCKET = "/run/mysqld/mysqld.sock";
+const DEFAULT_PORT = 3306;
+
+const BACKSLASH_ESCAPES: Record<string, string> = { "\0": "\\0", "\n": "\\n", "\r": "\\r", "\\": "\\\\", "'": "\\'", '"': '\\"', "\x1a": "\\Z" };
+
+/** mysql_real_escape_string for a utf8mb4 connection, in either sql_mode. */
+export function mysqlQuote(noBackslashEscapes: boolean): Quote {
+  if (noBackslashEscapes) return (s) => s.replace(/'/g, "''");
+  return (s) => s.replace(/[\0\n\r\\'"\x1a]/g, (c) => BACKSLASH_ESCAPES[c]!);
+}
+
+const UNSUPPORTED = ["option_file", "tls_cert_file", "tls_key_file", "tls_CAfile", "tls_CApath", "tls_ciphers", "tls_verify_cert"];
+
+function servers(settings: TableSettings): SqlServer[] {
+  const { spec, path } = settings;
+  for (const name of UNSUPPORTED) {
+    if (settings.str(name)) throw new TableError(spec, `${path}: "${name}" is not supported by postern's mysql: tables`);
+  }
+  const charset = settings.str("charset", "utf8mb4").toLowerCase();
+  if (!["utf8mb4", "utf8", "utf8mb3"].includes(charset)) throw new TableError(spec, `${path}: charset "${charset}" is not supported (only utf8mb4)`);
+  const credentials = {
+    adapter: "mysql" as const,
+    username: settings.str("user") || undefined,
+    password: settings.str("password", ""),
+    database: settings.str("dbname") || undefined,
+  };
+  const words = settings.str("hosts", "").split(/[\s,]+/).filter(Boolean);
+  if (!words.length) words.push("localhost");
+  return words.map((label) => {
+    if (label.startsWith("unix:")) return { label, unix: true, options: { ...credentials, path: label.slice(5) } };
+    let name = label.startsWith("inet:") ? label.slice(5) : label;
+    let port = DEFAULT_PORT;
+    const colon = name.lastIndexOf(":");
+    if (colon >= 0) {
+      const p = name.slice(colon + 1);
+      if (!/^\d{1,5}$/.test(p) || Number(p) > 65535) throw new TableError(spec, `${path}: unknown service: ${p}/tcp`);
+      port = Number(p);
+      name = name.slice(0, colon);
+    }
+    // the MySQL way: localhost is the UNIX socket
+    if (name.toLowerCase() === "localhost") return { label, unix: true, options: { ...credentials, path: process.env.MYSQL_UNIX_PORT || DEFAULT_SOCKET } };
+    return { label, unix: false, options: { ...credentials, hostname: name, port } };
+  });
+}
+
+export const MYSQL_BACKEND: SqlBackend = {
+  type: "mysql",
+  servers,
+  requireResultSet: (settings) => settings.bool("require_result_set", true),
+  probe: "SELECT @@SESSION.sql_mode",
+  quoter: ([mode]) => mysqlQuote((mode ?? "").toUpperCase().split(",").includes("NO_BACKSLASH_ESCAPES")),
+};
+
+export class MysqlTable extends SqlTable {
+  constructor(spec: string, path: string, options: TableOptions = {}) {
+    super(spec, path, MYSQL_BACKEND, options);
+  }
+}
