@@ -7,7 +7,7 @@
  * users. Runs in the test process as whoever runs the tests (root: the
  * server runs as root with --user=root); trusts the SQL the tests give it.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
@@ -41,6 +41,8 @@ export interface MariaDb {
 export async function startMariaDb(): Promise<MariaDb> {
   if (MARIADB_MISSING) throw new Error(MARIADB_MISSING);
   const dir = mkdtempSync(join(tmpdir(), "postern-mariadb-"));
+  // daemons that dropped to mail_owner reach the socket in here
+  chmodSync(dir, 0o755);
   const data = join(dir, "data");
   const socket = join(dir, "mysqld.sock");
   const port = freePort();

@@ -23,6 +23,7 @@ import { getopt, GetoptError } from "../../util/getopt.ts";
 import { log } from "../../util/log.ts";
 import { ExitError, EX_CANTCREAT, EX_CONFIG, EX_UNAVAILABLE, EX_USAGE, EX_SOFTWARE } from "../../util/sysexits.ts";
 import { configFileWarnings } from "../../global/config/file-checks.ts";
+import { databaseTableWarnings } from "../../global/config/table-checks.ts";
 import { loadConfig, type Config } from "../../global/config/config.ts";
 import { setupLog } from "../../global/system/log-setup.ts";
 import { ensureQueueDirectories } from "../../global/queue/directories.ts";
@@ -66,6 +67,7 @@ export async function main(args: string[], invokedAs: string): Promise<number> {
   const problems = config.validate();
   for (const name of config.unknownNames()) log.warn(`${config.path}: unknown parameter: ${name}`);
   for (const w of configFileWarnings(config)) log.warn(w);
+  if (command === "check") for (const w of await databaseTableWarnings(config)) log.warn(w);
   for (const p of problems) log.error(p.message);
   if (problems.length) {
     if (command === "check" || command === "set-permissions") return EX_CONFIG;

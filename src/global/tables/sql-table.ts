@@ -68,6 +68,8 @@ interface ServerState {
   sql?: SQL;
   quote?: Quote;
   connecting?: Promise<boolean>;
+  /** Why it failed last, for the error of a lookup that finds every server waiting out its retry_interval. */
+  lastError?: string;
 }
 
 interface Loaded {
@@ -151,7 +153,7 @@ export class SqlTable implements Table {
     // without quoting: only whether the key fills the template
     if (templates.expandQuery(key, (s) => s) === undefined) return undefined;
     const deadline = Date.now() + loaded.timeoutMs;
-    let lastProblem = "no database server is available";
+    let lastProblem = this.#downReason(loaded);
     for (let attempt = 0; attempt < 100; attempt++) {
       const s = await this.#activeServer(loaded, deadline, (p) => (lastProblem = p));
       if (!s) break;
@@ -165,11 +167,26 @@ export class SqlTable implements Table {
         if (err instanceof TableError) throw err;
         lastProblem = `${this.backend.type}:${this.path}: query failed: ${err instanceof Timeout ? `no answer from ${s.server.label} within the ${loaded.timeoutMs / 1000}s timeout` : (err as Error).message}`;
         log.warn(lastProblem);
+        s.lastError = lastProblem.slice(this.backend.type.length + this.path.length + 3);
         this.#down(loaded, s);
       }
       if (Date.now() >= deadline) break;
     }
     throw new TableError(this.spec, lastProblem.startsWith(`${this.backend.type}:${this.path}: `) ? lastProblem.slice(this.backend.type.length + this.path.length + 3) : lastProblem);
+  }
+
+  /** Says why no server is usable: each is waiting out its retry_interval after an error. */
+  #downReason(loaded: Loaded): string {
+    const last = loaded.servers.find((s) => s.lastError)?.lastError;
+    return `no database server is available${last ? ` (last error: ${last})` : ""}`;
+  }
+
+  /** Connects to a server as a lookup would (postern check); throws TableError with the reason when none answers. */
+  async connectCheck(): Promise<void> {
+    const loaded = this.#load();
+    let lastProblem = this.#downReason(loaded);
+    const s = await this.#activeServer(loaded, Date.now() + loaded.timeoutMs, (p) => (lastProblem = p));
+    if (!s) throw new TableError(this.spec, lastProblem);
   }
 
   /** A server with a working connection, connecting to one if need be; undefined when none answers in time. */
@@ -206,6 +223,7 @@ export class SqlTable implements Table {
       const p = `connect to ${this.backend.type} server ${s.server.label}: ${why}`;
       log.warn(p);
       problem(p);
+      s.lastError = p;
       if (sql) void sql.close({ timeout: 0 }).catch(() => {});
       s.state = "failed";
       s.retryAt = Date.now() + loaded.retryMs;
