@@ -44,14 +44,14 @@ export class TableSettings {
     readonly values: ReadonlyMap<string, string>,
   ) {}
 
-  str(name: string, fallback: string): string;
-  str(name: string): string | undefined;
-  str(name: string, fallback?: string): string | undefined {
+  value(name: string, fallback: string): string;
+  value(name: string): string | undefined;
+  value(name: string, fallback?: string): string | undefined {
     return this.values.get(name) ?? fallback;
   }
 
   /** A non-negative integer setting; anything else is a configuration error. */
-  int(name: string, fallback: number, min = 0): number {
+  number(name: string, fallback: number, min = 0): number {
     const v = this.values.get(name);
     if (v === undefined || v === "") return fallback;
     if (!/^\d{1,9}$/.test(v) || Number(v) < min) throw new TableError(this.spec, `${this.path}: bad numerical configuration: ${name} = ${v}`);
@@ -59,7 +59,7 @@ export class TableSettings {
   }
 
   /** Postfix's cfg_get_bool: yes/no/true/false/1/0. */
-  bool(name: string, fallback: boolean): boolean {
+  flag(name: string, fallback: boolean): boolean {
     const v = this.values.get(name)?.toLowerCase();
     if (v === undefined || v === "") return fallback;
     if (["yes", "true", "1"].includes(v)) return true;
@@ -144,17 +144,17 @@ export function preloadTableFiles(config: Config): string[] {
 
 /** The legacy keys' query (db_common_sql_build_query), or the `query` setting. */
 export function queryOf(s: TableSettings): string {
-  const query = s.str("query");
+  const query = s.value("query");
   if (query) return query;
   const need = (name: string) => {
-    const v = s.str(name);
+    const v = s.value(name);
     if (!v) throw new TableError(s.spec, `${s.path}: missing "query" setting (or the legacy "${name}")`);
     return v;
   };
   const table = need("table");
   const select = need("select_field");
   const where = need("where_field");
-  return `SELECT ${select} FROM ${table} WHERE ${where}='%s' ${s.str("additional_conditions", "")}`;
+  return `SELECT ${select} FROM ${table} WHERE ${where}='%s' ${s.value("additional_conditions", "")}`;
 }
 
 /** What a template asks of the key and of the value (db_common_parse's flags). */
@@ -244,11 +244,11 @@ export class DbTemplates {
     query?: string,
   ) {
     this.query = query ?? queryOf(settings);
-    this.resultFormat = settings.str("result_format", "%s");
-    this.expansionLimit = settings.int("expansion_limit", 0);
+    this.resultFormat = settings.value("result_format", "%s");
+    this.expansionLimit = settings.number("expansion_limit", 0);
     parseTemplate(settings.spec, "query", this.query, this.#needs);
     parseTemplate(settings.spec, "result", this.resultFormat, this.#needs);
-    const domain = settings.str("domain", "");
+    const domain = settings.value("domain", "");
     // plain names compare in lower case, as keys are folded
     this.#domains = domain ? splitList(domain).map((p) => (/^!*[^/:]*$/.test(p) ? p.toLowerCase() : p)) : undefined;
   }

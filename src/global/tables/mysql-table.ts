@@ -41,17 +41,17 @@ const UNSUPPORTED = ["option_file", "tls_cert_file", "tls_key_file", "tls_CAfile
 function servers(settings: TableSettings): SqlServer[] {
   const { spec, path } = settings;
   for (const name of UNSUPPORTED) {
-    if (settings.str(name)) throw new TableError(spec, `${path}: "${name}" is not supported by postern's mysql: tables`);
+    if (settings.value(name)) throw new TableError(spec, `${path}: "${name}" is not supported by postern's mysql: tables`);
   }
-  const charset = settings.str("charset", "utf8mb4").toLowerCase();
+  const charset = settings.value("charset", "utf8mb4").toLowerCase();
   if (!["utf8mb4", "utf8", "utf8mb3"].includes(charset)) throw new TableError(spec, `${path}: charset "${charset}" is not supported (only utf8mb4)`);
   const credentials = {
     adapter: "mysql" as const,
-    username: settings.str("user") || undefined,
-    password: settings.str("password", ""),
-    database: settings.str("dbname") || undefined,
+    username: settings.value("user") || undefined,
+    password: settings.value("password", ""),
+    database: settings.value("dbname") || undefined,
   };
-  const words = settings.str("hosts", "").split(/[\s,]+/).filter(Boolean);
+  const words = settings.value("hosts", "").split(/[\s,]+/).filter(Boolean);
   if (!words.length) words.push("localhost");
   return words.map((label) => {
     if (label.startsWith("unix:")) return { label, unix: true, options: { ...credentials, path: label.slice(5) } };
@@ -73,7 +73,7 @@ function servers(settings: TableSettings): SqlServer[] {
 export const MYSQL_BACKEND: SqlBackend = {
   type: "mysql",
   servers,
-  requireResultSet: (settings) => settings.bool("require_result_set", true),
+  requireResultSet: (settings) => settings.flag("require_result_set", true),
   probe: "SELECT @@SESSION.sql_mode",
   quoter: ([mode]) => mysqlQuote((mode ?? "").toUpperCase().split(",").includes("NO_BACKSLASH_ESCAPES")),
 };

@@ -36,18 +36,18 @@ export function pgsqlQuote(standardConformingStrings: boolean): Quote {
 
 function servers(settings: TableSettings): SqlServer[] {
   const { spec, path } = settings;
-  const encoding = settings.str("encoding", "UTF8").toUpperCase().replace("-", "");
+  const encoding = settings.value("encoding", "UTF8").toUpperCase().replace("-", "");
   if (!["UTF8", "UNICODE"].includes(encoding)) throw new TableError(spec, `${path}: encoding "${encoding}" is not supported (only UTF8)`);
-  const dbname = settings.str("dbname", "");
+  const dbname = settings.value("dbname", "");
   const credentials = {
     adapter: "postgres" as const,
-    username: settings.str("user") || undefined,
-    password: settings.str("password", ""),
+    username: settings.value("user") || undefined,
+    password: settings.value("password", ""),
     database: dbname || undefined,
     // the query is text made once per lookup: nothing to gain from named statements
     prepare: false,
   };
-  const words = settings.str("hosts", "").split(/[\s,]+/).filter(Boolean);
+  const words = settings.value("hosts", "").split(/[\s,]+/).filter(Boolean);
   if (!words.length) words.push("localhost");
   return words.map((label) => {
     if (/^[a-z][a-z0-9+.-]*:\/\//i.test(label)) return { label: label.replace(/\/\/[^@/]*@/, "//"), unix: false, options: { adapter: "postgres" as const, url: label, prepare: false } };
@@ -70,7 +70,7 @@ export const PGSQL_BACKEND: SqlBackend = {
   type: "pgsql",
   servers,
   legacyQuery: (settings) => {
-    const fn = settings.str("select_function");
+    const fn = settings.value("select_function");
     return fn ? `SELECT ${fn}('%s')` : undefined;
   },
   probe: "SHOW standard_conforming_strings",

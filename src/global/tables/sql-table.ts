@@ -127,7 +127,7 @@ export class SqlTable implements Table {
     if (this.#closed) throw new TableError(this.spec, "table is closed");
     if (!this.#loaded) {
       const settings = readTableSettings(this.spec, this.path);
-      const query = settings.str("query") ? undefined : this.backend.legacyQuery?.(settings);
+      const query = settings.value("query") ? undefined : this.backend.legacyQuery?.(settings);
       const templates = new DbTemplates(settings, query);
       let servers = this.backend.servers(settings);
       // Postfix: "don't blacklist the load balancer"
@@ -135,9 +135,9 @@ export class SqlTable implements Table {
       this.#loaded = {
         templates,
         servers: servers.map((server) => ({ server, state: "untried", retryAt: 0 })),
-        retryMs: settings.int("retry_interval", DEFAULT_RETRY, 1) * 1000,
-        idleSeconds: settings.int("idle_interval", DEFAULT_IDLE, 1),
-        timeoutMs: settings.int("timeout", DEFAULT_TIMEOUT, 1) * 1000,
+        retryMs: settings.number("retry_interval", DEFAULT_RETRY, 1) * 1000,
+        idleSeconds: settings.number("idle_interval", DEFAULT_IDLE, 1),
+        timeoutMs: settings.number("timeout", DEFAULT_TIMEOUT, 1) * 1000,
         requireResultSet: this.backend.requireResultSet?.(settings) ?? false,
       };
     }

@@ -41,7 +41,7 @@ export class SqliteTable implements Table {
     if (this.#closed) throw new TableError(this.spec, "table is closed");
     if (!this.#templates) {
       const settings = readTableSettings(this.spec, this.path);
-      const dbpath = settings.str("dbpath");
+      const dbpath = settings.value("dbpath");
       if (!dbpath) throw new TableError(this.spec, `${this.path}: missing "dbpath" setting`);
       const templates = new DbTemplates(settings);
       this.#db = new ReloadingFile(
