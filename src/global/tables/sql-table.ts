@@ -104,6 +104,22 @@ function cellText(cell: unknown): string | null {
   return String(cell);
 }
 
+/** What `.values()` resolves to: rows with metadata, or (a MySQL CALL) a plain array of those. */
+type ResultSet = unknown[][] & { columns?: unknown[] | null };
+
+/**
+ * The rows of the one result set that returns data, as Postfix takes them:
+ * several such sets are an error, none is "not found" or, with
+ * `requireResultSet`, an error.
+ */
+function rowsOf(result: ResultSet, requireResultSet: boolean): unknown[][] {
+  const sets = result.columns === undefined ? (result as unknown as ResultSet[]).filter((r) => Array.isArray(r)) : [result];
+  const withData = sets.filter((r) => (r.columns?.length ?? 0) > 0);
+  if (withData.length > 1) throw new Error("multiple result sets returning data are not supported");
+  if (withData.length === 0 && requireResultSet) throw new Error("query returned no result set (require_result_set = yes)");
+  return withData[0] ?? [];
+}
+
 function pick<T>(items: T[]): T | undefined {
   return items.length ? items[Math.floor(Math.random() * items.length)] : undefined;
 }
@@ -159,10 +175,9 @@ export class SqlTable implements Table {
       if (!s) break;
       const sql = templates.expandQuery(key, s.quote!)!;
       try {
-        const rows = (await before(s.sql!.unsafe(sql).values(), deadline)) as unknown[][] & { columns?: unknown[] | null };
+        const result = (await before(s.sql!.unsafe(sql).values(), deadline)) as ResultSet;
         if (this.#closed) throw new TableError(this.spec, "table is closed");
-        if (loaded.requireResultSet && rows.columns?.length === 0) throw new Error("query returned no result set (require_result_set = yes)");
-        return templates.formatResults(key, rows.map((row) => row.map(cellText)));
+        return templates.formatResults(key, rowsOf(result, loaded.requireResultSet).map((row) => row.map(cellText)));
       } catch (err) {
         if (err instanceof TableError) throw err;
         lastProblem = `${this.backend.type}:${this.path}: query failed: ${err instanceof Timeout ? `no answer from ${s.server.label} within the ${loaded.timeoutMs / 1000}s timeout` : (err as Error).message}`;

@@ -65,9 +65,13 @@ describe.skipIf(MARIADB_MISSING !== undefined)(`mysql: against MariaDB${MARIADB_
       CREATE TABLE victim (k VARCHAR(10)); INSERT INTO victim VALUES ('still');
       CREATE TABLE postfix_alias (alias VARCHAR(100), destination VARCHAR(100), type VARCHAR(10));
       INSERT INTO postfix_alias VALUES ('postmaster', 'root', 'a'), ('postmaster', 'admin', 'b');
+      CREATE PROCEDURE one_set(IN key_in VARBINARY(200)) SELECT v FROM t WHERE k = key_in;
+      DELIMITER //
+      CREATE PROCEDURE two_sets(IN key_in VARBINARY(200)) BEGIN SELECT v FROM t WHERE k = key_in; SELECT v FROM t WHERE k = key_in; END //
+      DELIMITER ;
       CREATE USER 'pf'@'localhost' IDENTIFIED BY 's3cret'; CREATE USER 'pf'@'127.0.0.1' IDENTIFIED BY 's3cret';
       CREATE USER 'nbe'@'localhost' IDENTIFIED BY 's3cret';
-      GRANT SELECT ON pf.* TO 'pf'@'localhost'; GRANT SELECT ON pf.* TO 'pf'@'127.0.0.1'; GRANT SELECT ON pf.* TO 'nbe'@'localhost';`);
+      GRANT SELECT, EXECUTE ON pf.* TO 'pf'@'localhost'; GRANT SELECT ON pf.* TO 'pf'@'127.0.0.1'; GRANT SELECT ON pf.* TO 'nbe'@'localhost';`);
   }, 90_000);
   afterAll(async () => {
     await db?.remove();
@@ -93,6 +97,15 @@ describe.skipIf(MARIADB_MISSING !== undefined)(`mysql: against MariaDB${MARIADB_
     expect(await t.lookup("multi")).toBe("<one>,<two>");
     const legacy = table(`mysql:${cf("legacy.cf", [...base(), "table = postfix_alias", "select_field = destination", "where_field = alias", "additional_conditions = and type = 'b'"])}`);
     expect(await legacy.lookup("postmaster")).toBe("admin");
+  });
+
+  test("a stored procedure's one result set; two are an error, as is no result set unless require_result_set = no", async () => {
+    const call = table(`mysql:${cf("call.cf", [...base(), "query = CALL one_set('%s')"])}`);
+    expect(await call.lookup("x")).toBe("plain-x");
+    expect(await call.lookup("nobody")).toBeUndefined();
+    await expect(table(`mysql:${cf("call2.cf", [...base(), "query = CALL two_sets('%s')"])}`).lookup("x")).rejects.toBeInstanceOf(TableError);
+    await expect(table(`mysql:${cf("noset.cf", [...base(), "query = DO '%s'"])}`).lookup("x")).rejects.toBeInstanceOf(TableError);
+    expect(await table(`mysql:${cf("noset-ok.cf", [...base(), "query = DO '%s'", "require_result_set = no"])}`).lookup("x")).toBeUndefined();
   });
 
   test("expansion_limit exceeded is a temporary error", async () => {
