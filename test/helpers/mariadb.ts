@@ -38,7 +38,8 @@ export interface MariaDb {
   remove(): Promise<void>;
 }
 
-export async function startMariaDb(): Promise<MariaDb> {
+/** `serverArgs`: more mariadbd options (--ssl-cert=..., ...). */
+export async function startMariaDb(serverArgs: string[] = []): Promise<MariaDb> {
   if (MARIADB_MISSING) throw new Error(MARIADB_MISSING);
   const dir = mkdtempSync(join(tmpdir(), "postern-mariadb-"));
   // daemons that dropped to mail_owner reach the socket in here
@@ -52,7 +53,7 @@ export async function startMariaDb(): Promise<MariaDb> {
   let proc: Subprocess | undefined;
   const start = async () => {
     proc = Bun.spawn(
-      [MARIADBD!, "--no-defaults", `--datadir=${data}`, `--socket=${socket}`, `--port=${port}`, "--bind-address=127.0.0.1", "--skip-log-bin", "--innodb-log-file-size=4M", "--innodb-buffer-pool-size=16M", `--log-error=${join(dir, "error.log")}`, `--pid-file=${join(dir, "mysqld.pid")}`, ...root],
+      [MARIADBD!, "--no-defaults", `--datadir=${data}`, `--socket=${socket}`, `--port=${port}`, "--bind-address=127.0.0.1", "--skip-log-bin", "--innodb-log-file-size=4M", "--innodb-buffer-pool-size=16M", `--log-error=${join(dir, "error.log")}`, `--pid-file=${join(dir, "mysqld.pid")}`, ...root, ...serverArgs],
       { stdout: "ignore", stderr: "ignore" },
     );
     const p = proc;

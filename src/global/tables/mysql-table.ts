@@ -15,12 +15,19 @@
  * NO_BACKSLASH_ESCAPES, only ' is doubled; the server's mode is read when a
  * connection opens.
  *
- * Limits (refused with an error rather than ignored): `option_file`, the
- * `tls_*` settings and a `charset` other than utf8mb4/utf8 are not
- * supported; the [client] group of my.cnf is not read.
+ * TLS (TCP servers only): any of `tls_CAfile`, `tls_cert_file` with
+ * `tls_key_file`, `tls_ciphers`, `tls_verify_cert` makes TLS required. The
+ * chain is verified when `tls_CAfile` is given or `tls_verify_cert = yes`;
+ * the server's name (or IP address) only with `tls_verify_cert = yes`. The
+ * files are read when a connection opens, with the process's rights.
+ *
+ * Limits (refused with an error rather than ignored): `option_file`,
+ * `tls_CApath` and a `charset` other than utf8mb4/utf8 are not supported;
+ * the [client] group of my.cnf is not read.
  *
  * Runs wherever the table is looked up; see sql-table.ts for the trust model.
  */
+import type { SQL } from "bun";
 import type { Quote, TableSettings } from "./db-common.ts";
 import { SqlTable, type SqlBackend, type SqlServer } from "./sql-table.ts";
 import { TableError, type TableOptions } from "./table.ts";
@@ -36,7 +43,26 @@ export function mysqlQuote(noBackslashEscapes: boolean): Quote {
   return (s) => s.replace(/[\0\n\r\\'"\x1a]/g, (c) => BACKSLASH_ESCAPES[c]!);
 }
 
-const UNSUPPORTED = ["option_file", "tls_cert_file", "tls_key_file", "tls_CAfile", "tls_CApath", "tls_ciphers", "tls_verify_cert"];
+const UNSUPPORTED = ["option_file", "tls_CApath"];
+
+/** Bun's TLS options for the file's tls_* settings; undefined when it has none. */
+function tlsOf(settings: TableSettings): SQL.TLSOptions | undefined {
+  const ca = settings.value("tls_CAfile");
+  const cert = settings.value("tls_cert_file");
+  const key = settings.value("tls_key_file");
+  const ciphers = settings.value("tls_ciphers");
+  const verify = settings.flag("tls_verify_cert", false);
+  if (!ca && !cert && !key && !ciphers && !settings.values.has("tls_verify_cert")) return undefined;
+  if (Boolean(cert) !== Boolean(key)) throw new TableError(settings.spec, `${settings.path}: tls_cert_file and tls_key_file go together`);
+  return {
+    ...(ca ? { ca: Bun.file(ca) } : {}),
+    ...(cert && key ? { cert: Bun.file(cert), key: Bun.file(key) } : {}),
+    ...(ciphers ? { ciphers } : {}),
+    rejectUnauthorized: verify || Boolean(ca),
+    // without tls_verify_cert the chain may be checked, the name is not
+    ...(verify ? {} : { checkServerIdentity: () => undefined }),
+  };
+}
 
 function servers(settings: TableSettings): SqlServer[] {
   const { spec, path } = settings;
@@ -66,7 +92,8 @@ function servers(settings: TableSettings): SqlServer[] {
     }
     // the MySQL way: localhost is the UNIX socket
     if (name.toLowerCase() === "localhost") return { label, unix: true, options: { ...credentials, path: process.env.MYSQL_UNIX_PORT || DEFAULT_SOCKET } };
-    return { label, unix: false, options: { ...credentials, hostname: name, port } };
+    const tls = tlsOf(settings);
+    return { label, unix: false, options: { ...credentials, hostname: name, port, ...(tls ? { tls } : {}) } };
   });
 }
 

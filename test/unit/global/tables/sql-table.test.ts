@@ -6,7 +6,7 @@
  * "not found"), and a wrong password.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { openTableUncached } from "../../../../src/global/tables/open-table.ts";
 import { mysqlQuote } from "../../../../src/global/tables/mysql-table.ts";
@@ -57,8 +57,10 @@ describe("quoting functions", () => {
 describe.skipIf(MARIADB_MISSING !== undefined)(`mysql: against MariaDB${MARIADB_MISSING ? ` (skipped: ${MARIADB_MISSING})` : ""}`, () => {
   let db: MariaDb;
   const base = () => [`hosts = unix:${db.socket}`, "user = pf", "password = s3cret", "dbname = pf"];
+  const certs = join(dir, "certs");
   beforeAll(async () => {
-    db = await startMariaDb();
+    makeCertificates(certs);
+    db = await startMariaDb([`--ssl-cert=${certs}/server.pem`, `--ssl-key=${certs}/server.key`, `--ssl-ca=${certs}/ca.pem`]);
     const rows = AWKWARD.map((k, i) => `(${sqlHex(k)}, 'v${i}')`).join(", ");
     await db.sql(`CREATE DATABASE pf; USE pf;
       CREATE TABLE t (k VARBINARY(200), v VARCHAR(200)); INSERT INTO t VALUES ${rows}, ('multi', 'one'), ('multi', 'two'), ('x', 'plain-x');
@@ -71,6 +73,8 @@ describe.skipIf(MARIADB_MISSING !== undefined)(`mysql: against MariaDB${MARIADB_
       DELIMITER ;
       CREATE USER 'pf'@'localhost' IDENTIFIED BY 's3cret'; CREATE USER 'pf'@'127.0.0.1' IDENTIFIED BY 's3cret';
       CREATE USER 'nbe'@'localhost' IDENTIFIED BY 's3cret';
+      CREATE USER 'tls'@'localhost' IDENTIFIED BY 's3cret' REQUIRE SSL; CREATE USER 'tls'@'127.0.0.1' IDENTIFIED BY 's3cret' REQUIRE SSL;
+      GRANT SELECT ON pf.* TO 'tls'@'localhost'; GRANT SELECT ON pf.* TO 'tls'@'127.0.0.1';
       GRANT SELECT, EXECUTE ON pf.* TO 'pf'@'localhost'; GRANT SELECT ON pf.* TO 'pf'@'127.0.0.1'; GRANT SELECT ON pf.* TO 'nbe'@'localhost';`);
   }, 90_000);
   afterAll(async () => {
@@ -129,6 +133,22 @@ describe.skipIf(MARIADB_MISSING !== undefined)(`mysql: against MariaDB${MARIADB_
     const err = await t.lookup("x").catch((e) => e);
     expect(err).toBeInstanceOf(TableError);
     expect(err.message).toContain("Access denied for user 'pf'");
+  });
+
+  test("TLS: tls_CAfile makes the connection TLS and checks the chain; tls_verify_cert checks the server's name too", async () => {
+    const tcp = [`hosts = 127.0.0.1:${db.port}`, "user = tls", "password = s3cret", "dbname = pf", "query = SELECT v FROM t WHERE k = '%s'"];
+    // the user may only log in over TLS
+    await expect(table(`mysql:${cf("plain.cf", tcp)}`).lookup("x")).rejects.toBeInstanceOf(TableError);
+    expect(await table(`mysql:${cf("tls.cf", [...tcp, `tls_CAfile = ${certs}/ca.pem`])}`).lookup("x")).toBe("plain-x");
+    // the certificate names db.test, not 127.0.0.1: that matters only with tls_verify_cert
+    const name = await table(`mysql:${cf("tls-verify.cf", [...tcp, `tls_CAfile = ${certs}/ca.pem`, "tls_verify_cert = yes"])}`).lookup("x").catch((e) => e);
+    expect(name).toBeInstanceOf(TableError);
+    expect(name.message).toMatch(/127\.0\.0\.1|altnames|host ?name/i);
+    // a chain from another CA fails
+    expect(await table(`mysql:${cf("tls-other-ca.cf", [...tcp, `tls_CAfile = ${certs}/other-ca.pem`])}`).lookup("x").catch((e) => e)).toBeInstanceOf(TableError);
+    const err = await table(`mysql:${cf("tls-noca.cf", [...tcp, "tls_verify_cert = yes"])}`).lookup("x").catch((e) => e);
+    expect(err).toBeInstanceOf(TableError);
+    expect(err.message).toMatch(/certificate/);
   });
 
   test("a hung server: the lookup fails within the table's timeout", async () => {
@@ -204,6 +224,20 @@ CREATE FUNCTION lookup_v(key TEXT) RETURNS TEXT AS $$ SELECT v FROM t WHERE k = 
     expect(await waitFor("the table to answer again", async () => (await t.lookup("x").catch(() => undefined)) ?? false, 20_000)).toBe("plain-x");
   }, 60_000);
 });
+
+/** A CA, a server certificate it signed for db.test, and an unrelated CA (openssl). */
+function makeCertificates(out: string): void {
+  mkdirSync(out, { recursive: true });
+  const ssl = (args: string[]) => {
+    const r = Bun.spawnSync(["openssl", ...args], { cwd: out, stdout: "ignore", stderr: "pipe" });
+    if (r.exitCode !== 0) throw new Error(`openssl ${args[0]}: ${r.stderr.toString()}`);
+  };
+  ssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=Test CA", "-keyout", "ca.key", "-out", "ca.pem"]);
+  ssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=Other CA", "-keyout", "other-ca.key", "-out", "other-ca.pem"]);
+  ssl(["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=db.test", "-keyout", "server.key", "-out", "server.csr"]);
+  writeFileSync(join(out, "ext"), "subjectAltName=DNS:db.test\n");
+  ssl(["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-extfile", "ext", "-out", "server.pem"]);
+}
 
 function sqlHex(s: string): string {
   return `X'${Buffer.from(s, "utf8").toString("hex")}'`;
