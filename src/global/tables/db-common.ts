@@ -101,24 +101,33 @@ export function readTableSettings(spec: string, path: string): TableSettings {
 /** Table types whose `type:/path` names a configuration file that may hold a password. */
 export const SETTINGS_FILE_TYPES = new Set(["mysql", "pgsql"]);
 
-/** Every `type:/path` of those types that the configuration's parameters name. */
+/** Every `type:/path` of those types that the configuration's parameters (and services' overrides) name. */
 export function settingsFilesOf(config: Config): { param: string; type: string; path: string }[] {
   const out: { param: string; type: string; path: string }[] = [];
-  for (const name of config.setNames()) {
-    const raw = config.raw(name) ?? "";
-    if (!raw.includes(":") && !raw.includes("$")) continue;
-    let value: string;
+  const scan = (param: string, raw: string, value: () => string) => {
+    if (!raw.includes(":") && !raw.includes("$")) return;
+    let text: string;
     try {
-      value = config.str(name);
+      text = value();
     } catch {
-      continue;
+      return;
     }
-    for (const word of splitList(value)) {
+    for (const word of splitList(text)) {
       let w = word;
       while (w.startsWith("proxy:")) w = w.slice("proxy:".length);
       const m = /^([a-z0-9_]+):(\/\S+)$/.exec(w);
-      if (m && SETTINGS_FILE_TYPES.has(m[1]!)) out.push({ param: name, type: m[1]!, path: m[2]! });
+      if (m && SETTINGS_FILE_TYPES.has(m[1]!)) out.push({ param, type: m[1]!, path: m[2]! });
     }
+  };
+  for (const name of config.setNames()) scan(name, config.raw(name) ?? "", () => config.str(name));
+  let services: ReturnType<Config["services"]> = [];
+  try {
+    services = config.services();
+  } catch {
+    // a broken services table is reported by validate()
+  }
+  for (const svc of services) {
+    for (const [name, v] of svc.overrides) scan(`services.${svc.name}.${name}`, v.text, () => config.withOverrides(new Map([[name, v]])).str(name));
   }
   return out;
 }

@@ -3,9 +3,16 @@
  * (Postfix's db_common.c): which keys fill a template, what each %x gives,
  * result_format, the domain list, expansion_limit and the legacy keys.
  */
-import { describe, expect, test } from "bun:test";
-import { DbTemplates, TableSettings, parseSettingsText } from "../../../../src/global/tables/db-common.ts";
+import { afterAll, describe, expect, test } from "bun:test";
+import { chmodSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { DbTemplates, TableSettings, parseSettingsText, preloadTableFiles, readTableSettings, settingsFilesOf } from "../../../../src/global/tables/db-common.ts";
 import { TableError } from "../../../../src/global/tables/table.ts";
+import { configIn } from "../../../helpers/config.ts";
+import { removeDir, tempDir } from "../../../helpers/run.ts";
+
+const dir = tempDir("postern-db-common-");
+afterAll(() => removeDir(dir));
 
 const templates = (text: string) => new DbTemplates(new TableSettings("mysql:/x.cf", "/x.cf", parseSettingsText(text)));
 const q = (s: string) => `[${s}]`;
@@ -80,5 +87,29 @@ describe("domain", () => {
     const t = templates("query = %s\ndomain = inline:{ tabled.example=yes }");
     expect(await t.domainAllows("joe@tabled.example")).toBe(true);
     expect(await t.domainAllows("joe@example.com")).toBe(false);
+  });
+});
+
+describe("table files read before the privilege drop", () => {
+  test("the files of mysql: and pgsql: tables named in parameters and service overrides are found", () => {
+    const config = configIn(dir, 'virtual_alias_maps = "proxy:mysql:/etc/a.cf, hash:/etc/x"\nrelay_domains = "pgsql:/etc/b.cf"\n[services.sub]\nlisten = "2525"\nsmtpd_recipient_restrictions = "check_recipient_access mysql:/etc/c.cf"\n');
+    expect(settingsFilesOf(config).sort((a, b) => a.path.localeCompare(b.path))).toEqual([
+      { param: "virtual_alias_maps", type: "mysql", path: "/etc/a.cf" },
+      { param: "relay_domains", type: "pgsql", path: "/etc/b.cf" },
+      { param: "services.sub.smtpd_recipient_restrictions", type: "mysql", path: "/etc/c.cf" },
+    ]);
+  });
+
+  test("a preloaded copy serves when the file can no longer be read", () => {
+    const cf = join(dir, "gone.cf");
+    writeFileSync(cf, "hosts = db.example\npassword = secret\n", { mode: 0o600 });
+    const config = configIn(dir, `virtual_alias_maps = "mysql:${cf}"\n`);
+    expect(preloadTableFiles(config)).toEqual([]);
+    // as if we had dropped privileges: the file is unreadable (root ignores modes, so remove it)
+    chmodSync(cf, 0);
+    removeDir(cf);
+    expect(readTableSettings(`mysql:${cf}`, cf).value("password")).toBe("secret");
+    expect(() => readTableSettings(`mysql:${join(dir, "never.cf")}`, join(dir, "never.cf"))).toThrow(TableError);
+    expect(preloadTableFiles(configIn(dir, `virtual_alias_maps = "mysql:${join(dir, "never.cf")}"\n`))).toEqual([`virtual_alias_maps: cannot read ${join(dir, "never.cf")}: No such file or directory`]);
   });
 });
