@@ -1,7 +1,8 @@
 /**
  * The client side that mysql: and pgsql: share, as Postfix's dict_mysql.c
  * and dict_pgsql.c do: a list of servers (`hosts`), each with its own
- * connection pool through Bun's SQL client, opened on first use; the query
+ * connection through Bun's SQL client (a pool of one), opened on first use
+ * and shared by concurrent lookups; the query
  * is a text template (db-common.ts) filled in with the quoting of the server
  * that runs it, and sent without parameters, as Postfix sends it.
  *
@@ -57,8 +58,13 @@ export interface SqlBackend {
 const DEFAULT_RETRY = 60;
 const DEFAULT_IDLE = 60;
 const DEFAULT_TIMEOUT = 10;
-/** Connections per server per table per process. */
-const POOL_SIZE = 4;
+/**
+ * Connections per server per table per process: one, as Postfix has. Bun
+ * opens every connection of a pool at once, and a server's connection limit
+ * (MariaDB's max_connections is 151) is shared by every table of every
+ * process; concurrent lookups wait their turn on the connection.
+ */
+const POOL_SIZE = 1;
 
 interface ServerState {
   server: SqlServer;
@@ -180,14 +186,14 @@ export class SqlTable implements Table {
         return templates.formatResults(key, rowsOf(result, loaded.requireResultSet).map((row) => row.map(cellText)));
       } catch (err) {
         if (err instanceof TableError) throw err;
-        lastProblem = `${this.backend.type}:${this.path}: query failed: ${err instanceof Timeout ? `no answer from ${s.server.label} within the ${loaded.timeoutMs / 1000}s timeout` : (err as Error).message}`;
-        log.warn(lastProblem);
-        s.lastError = lastProblem.slice(this.backend.type.length + this.path.length + 3);
+        lastProblem = `query failed: ${err instanceof Timeout ? `no answer from ${s.server.label} within the ${loaded.timeoutMs / 1000}s timeout` : (err as Error).message}`;
+        log.warn(`${this.backend.type}:${this.path}: ${lastProblem}`);
+        s.lastError = lastProblem;
         this.#down(loaded, s);
       }
       if (Date.now() >= deadline) break;
     }
-    throw new TableError(this.spec, lastProblem.startsWith(`${this.backend.type}:${this.path}: `) ? lastProblem.slice(this.backend.type.length + this.path.length + 3) : lastProblem);
+    throw new TableError(this.spec, lastProblem);
   }
 
   /** Says why no server is usable: each is waiting out its retry_interval after an error. */

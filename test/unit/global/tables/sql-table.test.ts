@@ -75,6 +75,7 @@ describe.skipIf(MARIADB_MISSING !== undefined)(`mysql: against MariaDB${MARIADB_
       CREATE USER 'nbe'@'localhost' IDENTIFIED BY 's3cret';
       CREATE USER 'tls'@'localhost' IDENTIFIED BY 's3cret' REQUIRE SSL; CREATE USER 'tls'@'127.0.0.1' IDENTIFIED BY 's3cret' REQUIRE SSL;
       GRANT SELECT ON pf.* TO 'tls'@'localhost'; GRANT SELECT ON pf.* TO 'tls'@'127.0.0.1';
+      CREATE USER 'idle'@'localhost' IDENTIFIED BY 's3cret'; GRANT SELECT ON pf.* TO 'idle'@'localhost';
       GRANT SELECT, EXECUTE ON pf.* TO 'pf'@'localhost'; GRANT SELECT ON pf.* TO 'pf'@'127.0.0.1'; GRANT SELECT ON pf.* TO 'nbe'@'localhost';`);
   }, 90_000);
   afterAll(async () => {
@@ -149,6 +150,20 @@ describe.skipIf(MARIADB_MISSING !== undefined)(`mysql: against MariaDB${MARIADB_
     const err = await table(`mysql:${cf("tls-noca.cf", [...tcp, "tls_verify_cert = yes"])}`).lookup("x").catch((e) => e);
     expect(err).toBeInstanceOf(TableError);
     expect(err.message).toMatch(/certificate/);
+  });
+
+  test("one connection per table, shared by concurrent lookups; idle_interval closes it and the next lookup opens it again", async () => {
+    const t = table(`mysql:${cf("idle.cf", [`hosts = unix:${db.socket}`, "user = idle", "password = s3cret", "dbname = pf", "query = SELECT v FROM t WHERE k = '%s'", "idle_interval = 1"])}`);
+    const connections = async () => Number((await db.sql("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'idle';")).trim());
+    expect(await t.lookup("x")).toBe("plain-x");
+    // concurrent lookups share the table's one connection
+    const many = await Promise.all(Array.from({ length: 40 }, (_, i) => t.lookup(i % 2 ? "x" : "multi")));
+    expect(many.filter((v) => v === "plain-x")).toHaveLength(20);
+    expect(many.filter((v) => v !== "plain-x" && v?.split(",").sort().join(",") === "one,two")).toHaveLength(20);
+    expect(await connections()).toBe(1);
+    await waitFor("the idle connection to close", async () => (await connections()) === 0, 20_000);
+    expect(await t.lookup("x")).toBe("plain-x");
+    expect(await connections()).toBe(1);
   });
 
   test("a hung server: the lookup fails within the table's timeout", async () => {
