@@ -12,7 +12,8 @@
  *   server's words, in postmap and in `postfix check`;
  * - smtpd validates recipients against virtual_mailbox_maps and
  *   virtual_alias_maps in MariaDB, check_recipient_access reads its access
- *   table there, and mail is delivered into a vmail-owned Maildir;
+ *   table there, and mail is delivered into a vmail-owned Maildir; local(8)
+ *   finds an alias in the seed's alias table;
  * - the server stopped mid-run: RCPT gets 451 4.3.0, a queued message is
  *   deferred with the server's error and nothing is lost; once the server is
  *   back, `postqueue -f` delivers it. (The copies the system uses add
@@ -24,7 +25,7 @@ import { chmodSync, chownSync, mkdirSync, statSync, writeFileSync } from "node:f
 import { join } from "node:path";
 import type { PasswdEntry } from "../../../src/util/passwd.ts";
 import { freePort } from "../../helpers/smtpd-system.ts";
-import { ensureMailOwner, HOST, isRoot, MailSystem, maildirMessages, message, TestUsers, waitFor } from "../../helpers/mail-system.ts";
+import { ensureMailOwner, HOST, isRoot, MailSystem, maildirMessages, mboxMessages, message, TestUsers, waitFor } from "../../helpers/mail-system.ts";
 import { MARIADB_MISSING, startMariaDb, type MariaDb } from "../../helpers/mariadb.ts";
 import { run } from "../../helpers/run.ts";
 
@@ -82,7 +83,7 @@ describe.skipIf(!isRoot || MARIADB_MISSING !== undefined)(`hosted domain in Mari
         ('bob@example.net', ${vmail.uid}, ${vmail.gid}, 'example.net/bob/', 'y'),
         ('gone@example.net', ${vmail.uid}, ${vmail.gid}, 'example.net/gone/', 'n');
       INSERT INTO postfix_virtual VALUES ('info@example.net', 'alice@example.net'), ('team@example.net', 'alice@example.net'), ('team@example.net', 'bob@example.net');
-      INSERT INTO postfix_alias VALUES ('postmaster', 'root');
+      INSERT INTO postfix_alias VALUES ('postmaster', 'root'), ('sales', '${vmail.name}');
       INSERT INTO postfix_access VALUES ('blocked@example.net', 'REJECT no mail for this one', 'recipient'), ('192.0.2.1', 'OK', 'client'), ('spam@example.org', 'REJECT', 'sender');
       INSERT INTO postfix_relocated VALUES ('old@example.net', 'alice@example.org');
       INSERT INTO postfix_transport VALUES ('example.com', 'smtp:[mx.example.com]');
@@ -109,6 +110,7 @@ describe.skipIf(!isRoot || MARIADB_MISSING !== undefined)(`hosted domain in Mari
         virtual_uid_maps: `mysql:${join(sys.etc, "mysql-virtual-uid.cf")}`,
         virtual_gid_maps: `static:${vmail.gid}`,
         transport_maps: `mysql:${join(sys.etc, "mysql-transport.cf")}`,
+        alias_maps: `mysql:${join(sys.etc, "mysql-aliases.cf")}`,
         smtpd_recipient_restrictions: `check_recipient_access mysql:${join(sys.etc, "mysql-recipient.cf")}`,
       },
       `[services.smtp]\nlisten = "127.0.0.1:${port}"\n`,
@@ -171,6 +173,14 @@ describe.skipIf(!isRoot || MARIADB_MISSING !== undefined)(`hosted domain in Mari
     expect(gone.out).toContain("550 5.1.1 <gone@example.net>");
     const blocked = swaks("blocked@example.net", "my-blocked");
     expect(blocked.out).toContain("<blocked@example.net>: Recipient address rejected: no mail for this one");
+  });
+
+  test("local(8): alias_maps in MariaDB, looked up by the local service, delivers to the alias's user", async () => {
+    await sys!.send([`sales@${HOST}`], message("my-local-alias"), { sender: `someone@${HOST}` });
+    const mbox = join(sys!.spool, vmail.name);
+    const m = await waitFor(`my-local-alias in ${mbox}`, () => mboxMessages(mbox).find((x) => x.includes("Subject: my-local-alias\n")));
+    expect(m).toContain(`X-Original-To: sales@${HOST}\n`);
+    await sys!.waitForLog(/orig_to=<sales@mail\.example\.test>, relay=local, .*status=sent/);
   });
 
   test("the server stopped mid-run: 451 at RCPT, queued mail deferred with the reason and delivered after postqueue -f once it is back", async () => {
