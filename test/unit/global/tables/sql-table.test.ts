@@ -6,7 +6,7 @@
  * "not found"), and a wrong password.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { chownSync, copyFileSync, existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { openTableUncached } from "../../../../src/global/tables/open-table.ts";
 import { mysqlQuote } from "../../../../src/global/tables/mysql-table.ts";
@@ -36,6 +36,13 @@ function cf(name: string, lines: string[]): string {
   return path;
 }
 
+/** The test CA and server certificate (made on first use). */
+const certs = join(dir, "certs");
+function certificates(): string {
+  if (!existsSync(join(certs, "server.pem"))) makeCertificates(certs);
+  return certs;
+}
+
 function table(spec: string): Table {
   const t = openTableUncached(spec, undefined);
   opened.push(t);
@@ -57,9 +64,8 @@ describe("quoting functions", () => {
 describe.skipIf(MARIADB_MISSING !== undefined)(`mysql: against MariaDB${MARIADB_MISSING ? ` (skipped: ${MARIADB_MISSING})` : ""}`, () => {
   let db: MariaDb;
   const base = () => [`hosts = unix:${db.socket}`, "user = pf", "password = s3cret", "dbname = pf"];
-  const certs = join(dir, "certs");
   beforeAll(async () => {
-    makeCertificates(certs);
+    certificates();
     db = await startMariaDb([`--ssl-cert=${certs}/server.pem`, `--ssl-key=${certs}/server.key`, `--ssl-ca=${certs}/ca.pem`]);
     const rows = AWKWARD.map((k, i) => `(${sqlHex(k)}, 'v${i}')`).join(", ");
     await db.sql(`CREATE DATABASE pf; USE pf;
@@ -228,6 +234,27 @@ CREATE FUNCTION lookup_v(key TEXT) RETURNS TEXT AS $$ SELECT v FROM t WHERE k = 
     const dead = freePort();
     const t = table(`pgsql:${cf("uri.cf", [`hosts = inet:127.0.0.1:${dead} postgresql://pf:s3cret@127.0.0.1:${pg.port}/pf`, "dbname = pf", "query = SELECT v FROM t WHERE k = '%s'"])}`);
     for (let i = 0; i < 6; i++) expect(await t.lookup("x")).toBe("plain-x");
+  });
+
+  test("TLS through a URI's sslmode: required, and verified against a CA file", async () => {
+    // the server's key must belong to the server's user (nobody, as root), mode 0600
+    const owner = statSync(pg.dir);
+    for (const f of ["server.pem", "server.key"]) {
+      copyFileSync(join(certificates(), f), join(pg.dir, f));
+      chownSync(join(pg.dir, f), owner.uid, owner.gid);
+    }
+    await pg.sql(`ALTER SYSTEM SET ssl = on;\nALTER SYSTEM SET ssl_cert_file = '${pg.dir}/server.pem';\nALTER SYSTEM SET ssl_key_file = '${pg.dir}/server.key';\nSELECT pg_reload_conf();\n`);
+    const uri = (mode: string) => `hosts = postgresql://pf:s3cret@127.0.0.1:${pg.port}/pf?${mode}`;
+    // what the server says about the lookup's own connection
+    const query = "query = SELECT ssl::text FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND '%s' <> ''";
+    let n = 0;
+    const sslOf = (mode: string) => table(`pgsql:${cf(`tls-${n++}.cf`, [uri(mode), query, "retry_interval = 1"])}`).lookup("x");
+    expect(await waitFor("the server to take TLS connections", async () => (await sslOf("sslmode=require").catch(() => undefined)) === "true", 20_000)).toBe(true);
+    expect(await sslOf("sslmode=disable")).toBe("false");
+    expect(await sslOf(`sslmode=verify-ca&sslrootcert=${certs}/ca.pem`)).toBe("true");
+    // the certificate names db.test, not 127.0.0.1
+    await expect(sslOf(`sslmode=verify-full&sslrootcert=${certs}/ca.pem`)).rejects.toBeInstanceOf(TableError);
+    await expect(sslOf(`sslmode=verify-ca&sslrootcert=${certs}/other-ca.pem`)).rejects.toBeInstanceOf(TableError);
   });
 
   test("a stopped server: temporary errors, then answers again", async () => {
