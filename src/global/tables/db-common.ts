@@ -14,7 +14,8 @@
  *   value goes through the backend's quoting;
  * - `result_format`, applied to each non-empty value of each row: `%s %u %d`
  *   are the value and its parts (a value lacking the part is skipped), `%S
- *   %U %D %1-%9` the key's; values are joined with ",";
+ *   %U %D %1-%9` the key's; values are joined with ","; an empty value is
+ *   skipped with Postfix's warning;
  * - `domain`: only keys user@DOMAIN (non-empty user) with DOMAIN in this
  *   Postfix string list (names, !name, /file, type:table) are looked up;
  * - `expansion_limit`: more result values than this is a temporary error;
@@ -29,6 +30,7 @@
  * backend's quoting.
  */
 import { readFileSync } from "node:fs";
+import { log } from "../../util/log.ts";
 import { matchStringList } from "../access/string-list.ts";
 import type { Config } from "../config/config.ts";
 import { splitList } from "../config/value-text.ts";
@@ -299,7 +301,11 @@ export class DbTemplates {
     const out: string[] = [];
     for (const row of rows) {
       for (const value of row) {
-        if (value === null || value === "") continue;
+        if (value === null) continue;
+        if (value === "") {
+          log.warn(`table "${this.settings.spec}": empty lookup result for: "${key}" -- ignored`);
+          continue;
+        }
         const v = partsOf(value);
         if (!satisfies(v, n.valueUser, n.valueDomain, 0)) continue;
         out.push(this.#expand(this.resultFormat, v, k, (s) => s));
