@@ -4,7 +4,8 @@
  * free 127.0.0.1 port, and stop() ends it by its PID. PostgreSQL refuses to
  * run as root, so as root the cluster belongs to `nobody` and the server
  * runs as nobody (setpriv). The superuser `postgres` logs in over the
- * socket without a password (trust); TCP logins need a password (SCRAM).
+ * socket without a password (trust), so the socket is the server user's
+ * only (0700; root passes); TCP logins need a password (SCRAM).
  * Runs in the test process; trusts the SQL the tests give it.
  */
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
@@ -61,7 +62,7 @@ export async function startPostgres(): Promise<Postgres> {
   let proc: Subprocess | undefined;
   const psql = (args: string[], input?: string) => Bun.spawn([join(PG_BIN!, "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", dir, "-p", String(port), "-U", "postgres", ...args], { stdin: input === undefined ? "ignore" : new TextEncoder().encode(input), stdout: "pipe", stderr: "pipe" });
   const start = async () => {
-    proc = Bun.spawn([...asServer, join(PG_BIN!, "postgres"), "-D", data, "-k", dir, "-p", String(port), "-h", "127.0.0.1", "-F", "-c", "shared_buffers=8MB", "-c", "max_connections=40"], { stdout: "ignore", stderr: "ignore", cwd: dir });
+    proc = Bun.spawn([...asServer, join(PG_BIN!, "postgres"), "-D", data, "-k", dir, "-p", String(port), "-h", "127.0.0.1", "-F", "-c", "shared_buffers=8MB", "-c", "max_connections=40", "-c", "unix_socket_permissions=0700"], { stdout: "ignore", stderr: "ignore", cwd: dir });
     const p = proc;
     await waitFor("postgres to accept connections", async () => {
       if (p.exitCode !== null) throw new Error(`postgres exited with ${p.exitCode}`);
