@@ -62,11 +62,11 @@ describe("settings postern does not act on are refused", () => {
   });
 
   test("Postfix parameters postern lacks: refused when they ask for something, fine when they ask for nothing", async () => {
-    const bad = await run("postfix", ["-c", conf('smtpd_command_filter = "pcre:/etc/postfix/command_filter"\ncontent_filter = "amavis:[127.0.0.1]:10024"\nvirtual_alias_maps = "mysql:/etc/postfix/v.cf"\n[services.sub]\nlisten = "2525"\nsmtpd_tls_security_level = "dane"\n'), "check"]);
+    const bad = await run("postfix", ["-c", conf('smtpd_command_filter = "pcre:/etc/postfix/command_filter"\ncontent_filter = "amavis:[127.0.0.1]:10024"\nvirtual_alias_maps = "memcache:/etc/postfix/v.cf"\n[services.sub]\nlisten = "2525"\nsmtpd_tls_security_level = "dane"\n'), "check"]);
     expect(bad.code).toBe(78);
     expect(bad.stderr).toContain("smtpd_command_filter = \"pcre:/etc/postfix/command_filter\": postern does not implement Postfix's smtpd_command_filter");
     expect(bad.stderr).toContain('content_filter = "amavis:[127.0.0.1]:10024": transport "amavis" is not one postern has');
-    expect(bad.stderr).toContain('virtual_alias_maps = "mysql:/etc/postfix/v.cf": table type "mysql:" is not implemented by postern');
+    expect(bad.stderr).toContain('virtual_alias_maps = "memcache:/etc/postfix/v.cf": table type "memcache:" is not implemented by postern');
     expect(bad.stderr).toContain('services.sub.smtpd_tls_security_level = "dane": unknown server TLS security level');
     const fine = await run("postfix", ["-c", conf('biff = "no"\ncontent_filter = ""\nalways_bcc = ""\nappend_dot_mydomain = "no"\nsmtp_tls_security_level = "may"\nreadme_directory = "no"\nhtml_directory = "/usr/share/doc/postfix/html"\n'), "check"]);
     expect(fine.stderr).not.toContain("error:");

@@ -27,6 +27,7 @@ import { log } from "../../util/log.ts";
 import { ExitError, EX_CANTCREAT, EX_CONFIG, EX_UNAVAILABLE, EX_USAGE, EX_SOFTWARE } from "../../util/sysexits.ts";
 import { configFileWarnings } from "../../global/config/file-checks.ts";
 import { domainClassOverlaps } from "../../global/rewrite/class-overlaps.ts";
+import { databaseTableWarnings } from "../../global/config/table-checks.ts";
 import { loadConfig, type Config } from "../../global/config/config.ts";
 import { setupLog } from "../../global/system/log-setup.ts";
 import { ensureQueueDirectories } from "../../global/queue/directories.ts";
@@ -72,6 +73,7 @@ export async function main(args: string[], invokedAs: string): Promise<number> {
   for (const w of configFileWarnings(config)) log.warn(w);
   // the resolver's "do not list domain X in BOTH A and B", before any mail comes for X
   if (command === "check" && problems.length === 0 && config.bool("helpful_warnings")) for (const w of await domainClassOverlaps(config)) log.warn(w);
+  if (command === "check") for (const w of await databaseTableWarnings(config)) log.warn(w);
   for (const p of problems) log.error(p.message);
   if (problems.length) {
     if (command === "check" || command === "set-permissions") return EX_CONFIG;

@@ -4,11 +4,15 @@
  * its table defers mail rather than losing it): a table's file or index that
  * is missing or that mail_owner cannot read (the daemons read tables as
  * mail_owner), one that is group- or world-writable or not owned by root,
- * and TLS certificate and key files that are missing or unreadable.
+ * TLS certificate and key files that are missing or unreadable, and
+ * mysql:/pgsql: files that hold a password and that others can read (the
+ * daemons read those as root before they drop privileges, so 0600 works).
  *
- * Run by `postern check` (root); only stat()s files, never opens them.
+ * Run by `postern check` (root); stat()s files, and reads only the
+ * database tables' files to see whether they hold a password.
  */
-import { statSync, type Stats } from "node:fs";
+import { readFileSync, statSync, type Stats } from "node:fs";
+import { parseSettingsText, settingsFilesOf } from "../tables/db-common.ts";
 import type { Config } from "./config.ts";
 import { splitList } from "./value-text.ts";
 import { INDEXED_TYPES } from "../tables/table-types.ts";
@@ -72,6 +76,19 @@ export function configFileWarnings(config: Config): string[] {
       if (INDEXED_TYPES.has(type)) checkFile(name, `${path}.sqlite`, `index of ${type}:${path} (build it with postmap or postalias)`, readers);
       else checkFile(name, path, `${type} table`, readers);
     }
+  }
+  for (const { param, type, path } of settingsFilesOf(config)) {
+    const before = warnings.length;
+    checkFile(param, path, `${type} table`, "root");
+    if (warnings.length > before) continue;
+    let text: string;
+    try {
+      text = readFileSync(path, "utf8");
+    } catch {
+      continue;
+    }
+    const st = statSync(path);
+    if (parseSettingsText(text).get("password") && (st.mode & 0o004) !== 0) warnings.push(`${where(param)}: ${type} table ${path} holds a password and other users can read it: chmod o-r ${path}`);
   }
   const tlsLevel = safeStr(config, "smtpd_tls_security_level").trim().toLowerCase();
   for (const name of TLS_FILES) {

@@ -16,6 +16,8 @@ import type { Config } from "../config/config.ts";
 import { CidrTable } from "./cidr-table.ts";
 import { HashTable } from "./hash-table.ts";
 import { FailTable, InlineTable, StaticTable } from "./inline-table.ts";
+import { MysqlTable } from "./mysql-table.ts";
+import { PgsqlTable } from "./pgsql-table.ts";
 import { RegexpTable } from "./regexp-table.ts";
 import { SqliteTable } from "./sqlite-table.ts";
 import { TableError, type Table, type TableOptions } from "./table.ts";
@@ -59,6 +61,7 @@ export function openTableUncached(spec: string, config: Config | undefined, opti
       return new SqliteTable(spec, name, config, options);
     case "fail":
       return new FailTable(spec);
+    case "mysql": case "pgsql": return type === "mysql" ? new MysqlTable(spec, name, options) : new PgsqlTable(spec, name, options);
     default:
       throw new TableError(spec, `unsupported dictionary type: ${type}`);
   }

@@ -43,10 +43,10 @@ describe("settings that ask for something postern does not do", () => {
   });
 
   test("a table type postern lacks, wherever it is, and in a service override", () => {
-    const r = refusals('alias_maps = "hash:/etc/aliases, ldap:/etc/postfix/ldap-aliases.cf"\n[services.sub]\nlisten = "2525"\nsmtpd_sender_restrictions = "check_sender_access pgsql:/etc/postfix/p.cf"\n');
+    const r = refusals('alias_maps = "hash:/etc/aliases, ldap:/etc/postfix/ldap-aliases.cf"\n[services.sub]\nlisten = "2525"\nsmtpd_sender_restrictions = "check_sender_access mongodb:/etc/postfix/p.cf"\n');
     expect(r).toHaveLength(2);
     expect(r[0]).toContain('table type "ldap:" is not implemented by postern');
-    expect(r[1]).toStartWith('line 4: services.sub.smtpd_sender_restrictions = "check_sender_access pgsql:/etc/postfix/p.cf": table type "pgsql:"');
+    expect(r[1]).toStartWith('line 4: services.sub.smtpd_sender_restrictions = "check_sender_access mongodb:/etc/postfix/p.cf": table type "mongodb:"');
   });
 });
 
