@@ -30,7 +30,7 @@ smtp_reply_filter = "pcre:/etc/postern/reply_filter"
 error_notice_recipient = "admin@example.com"
 smtp_tls_security_level = "dane-only"
 message_reject_characters = "%"
-mydestination = "$myhostname, mysql:/etc/postern/x.cf"
+mydestination = "$myhostname, memcache:/etc/postern/x.cf"
 `;
 
 describe("settings postern does not act on are refused", () => {
@@ -46,8 +46,8 @@ describe("settings postern does not act on are refused", () => {
     expect(r.stderr).toContain(`${file}, line 4: error_notice_recipient = "admin@example.com": postern does not implement error_notice_recipient`);
     expect(r.stderr).toContain(`${file}, line 5: smtp_tls_security_level = "dane-only": TLS level "dane-only" needs DNSSEC-validated DNS answers: set smtp_dns_support_level = dnssec`);
     expect(r.stderr).toContain(`${file}, line 6: message_reject_characters = "%": postern does not implement message_reject_characters`);
-    // tables in mydestination are looked up (issue 12), but only of types postern has
-    expect(r.stderr).toContain(`${file}, line 7: mydestination = "$myhostname, mysql:/etc/postern/x.cf": table type "mysql:" is not implemented by postern`);
+    // tables in mydestination are looked up (issue 12), but only of types postern has (mysql: is one now, issue 13)
+    expect(r.stderr).toContain(`${file}, line 7: mydestination = "$myhostname, memcache:/etc/postern/x.cf": table type "memcache:" is not implemented by postern`);
     for (const l of errors) expect(l).toMatch(/remove|use |list the domains|set /);
   });
 
