@@ -9,6 +9,8 @@
  * - Headers cleaned (headers.ts), envelope cleaned (envelope.ts).
  * - The body follows the headers unchanged; when the headers ended at a
  *   line that is not a header, an empty line goes before it.
+ * - A DKIM signature on top when the submission asks for one
+ *   (dkim-signing.ts), after every rewrite.
  * - Too many Received: headers (hopcount_limit) or a message larger than
  *   message_size_limit is not delivered: the message is returned to the
  *   sender, as Postfix's cleanup bounces it. Every recipient is recorded as
@@ -26,6 +28,7 @@ import { cleanHeaders, toLatin1 } from "./headers.ts";
 import type { CleanupSettings } from "./settings.ts";
 import { replaceStrayCr } from "./stray-cr-lf.ts";
 import type { PreparedRewrites } from "./address-rewrites.ts";
+import type { DkimRequest } from "./dkim-signing.ts";
 
 export interface LocalSubmission {
   file: QueueFile;
@@ -34,6 +37,8 @@ export interface LocalSubmission {
   submittedAt: Date;
   /** The table-driven rewrites, done beforehand (address-rewrites.ts); without them the envelope is only cleaned here. */
   rewrites?: PreparedRewrites;
+  /** DKIM signing with the signers looked up beforehand (dkim-signing.ts); absent: not signed. */
+  dkim?: DkimRequest;
 }
 
 export interface Rejection {
@@ -90,7 +95,7 @@ export function cleanupLocalSubmission(sub: LocalSubmission, settings: CleanupSe
   const head = [receivedHeader(settings, sub.submitter.uid, queueId, sub.submittedAt), ...headers.lines].map((l) => `${l}\n`).join("");
   let body = content.subarray(split.bodyOffset);
   if (split.endedBy === "nonheader") body = Buffer.concat([Buffer.from("\n"), body]);
-  let message = Buffer.concat([Buffer.from(head, "latin1"), body]);
+  let message: Buffer = Buffer.concat([Buffer.from(head, "latin1"), body]);
 
   let rejection: Rejection | undefined;
   if (headers.receivedCount + 1 >= settings.hopcountLimit) {
@@ -102,6 +107,11 @@ export function cleanupLocalSubmission(sub: LocalSubmission, settings: CleanupSe
     // returned to the sender with its headers only
     message = Buffer.from(head, "latin1");
     for (const r of recipients) r.done = true;
+  } else if (sub.dkim) {
+    const signed = sub.dkim.signing.sign(message, sub.dkim.choice, now);
+    message = signed.content;
+    if (signed.log) headers.logs.push(signed.log);
+    if (signed.warning) headers.warnings.push(signed.warning);
   }
   return {
     file: { arrivalTime: file.arrivalTime, sender, recipients, attributes, content: message },

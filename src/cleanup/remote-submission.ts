@@ -13,6 +13,11 @@
  * - The envelope is cleaned as for local mail (envelope.ts): the sender and
  *   recipients canonicalized, the original recipient kept, a DSN ORCPT
  *   added where the client gave none, duplicates removed.
+ * - Authentication-Results: headers that claim to come from this host are
+ *   removed when the server checked the message itself (RFC 8601 5); its
+ *   own comes among the PREPEND headers.
+ * - A DKIM signature on top when the server asks for one (mail from
+ *   dkim_sign_clients; dkim-signing.ts), after every rewrite.
  * - Unlike local mail, a message with too many Received: headers or above
  *   message_size_limit is refused (the SMTP client gets the reply), never
  *   queued and bounced.
@@ -27,6 +32,8 @@ import { cleanHeaders, toLatin1 } from "./headers.ts";
 import type { CleanupSettings } from "./settings.ts";
 import { replaceStrayCr } from "./stray-cr-lf.ts";
 import type { PreparedRewrites } from "./address-rewrites.ts";
+import type { DkimRequest } from "./dkim-signing.ts";
+import { claimsAuthservId } from "./auth-results.ts";
 
 export interface RemoteSubmission {
   arrival: Date;
@@ -44,6 +51,10 @@ export interface RemoteSubmission {
   /** Server-made attributes: client_name, client_address, helo, protocol, sasl_*, envid, ret, encoding, smtputf8. */
   attributes: Record<string, string>;
   rewriteContext: "local" | "remote";
+  /** DKIM signing with the signers looked up beforehand (dkim-signing.ts); absent: not signed. */
+  dkim?: DkimRequest;
+  /** Authentication-Results: headers naming this authserv-id are removed (RFC 8601 5): the server adds its own. */
+  removeAuthResults?: string;
 }
 
 export interface RemoteRejection {
@@ -66,7 +77,7 @@ export function cleanupRemoteSubmission(sub: RemoteSubmission, settings: Cleanup
   const split = splitMessage(content, { lineLengthLimit: settings.lineLengthLimit, headerSizeLimit: settings.headerSizeLimit });
   const headers = cleanHeaders(
     {
-      headers: split.headers,
+      headers: sub.removeAuthResults === undefined ? split.headers : split.headers.filter((h) => !claimsAuthservId(h, sub.removeAuthResults!)),
       queueId,
       sender,
       rewriteContext: sub.rewriteContext,
@@ -80,7 +91,7 @@ export function cleanupRemoteSubmission(sub: RemoteSubmission, settings: Cleanup
   const head = [...top, ...headers.lines].map((l) => `${l}\n`).join("");
   let body = content.subarray(split.bodyOffset);
   if (split.endedBy === "nonheader") body = Buffer.concat([Buffer.from("\n"), body]);
-  const message = Buffer.concat([Buffer.from(head, "latin1"), body]);
+  let message: Buffer = Buffer.concat([Buffer.from(head, "latin1"), body]);
 
   if (headers.receivedCount + 1 >= settings.hopcountLimit) {
     return { rejection: { code: 554, dsn: "5.4.0", text: "Error: too many hops", warning: "message rejected: hopcount exceeded" }, logs: headers.logs, warnings: headers.warnings };
@@ -96,6 +107,12 @@ export function cleanupRemoteSubmission(sub: RemoteSubmission, settings: Cleanup
       logs: headers.logs,
       warnings: headers.warnings,
     };
+  }
+  if (sub.dkim) {
+    const signed = sub.dkim.signing.sign(message, sub.dkim.choice, now);
+    message = signed.content;
+    if (signed.log) headers.logs.push(signed.log);
+    if (signed.warning) headers.warnings.push(signed.warning);
   }
   const attributes: Record<string, string> = { ...sub.attributes, rewrite_context: sub.rewriteContext, origin: "smtpd" };
   return {

@@ -25,6 +25,10 @@
  *   QUEUEID: uid=1000 from=<user>          (postfix/pickup)
  *   QUEUEID: message-id=<...>              (postfix/cleanup)
  *
+ * - Fresh submissions are DKIM-signed when a key is set up for their From:
+ *   domain (cleanup/dkim-signing.ts, keys read before the drop); a
+ *   requeued message (postsuper -r) keeps the signature it has.
+ *
  * Runs as mail_owner (the daemon and `postern pickup --once` drop to it);
  * maildrop files are untrusted.
  */
@@ -43,6 +47,9 @@ import { cleanupSettings, type CleanupSettings } from "../cleanup/settings.ts";
 import { cleanupLocalSubmission, NoRecipientsError, type CleanupResult } from "../cleanup/local-submission.ts";
 import { CleanupDeferral, prepareRewrites, type PreparedRewrites } from "../cleanup/address-rewrites.ts";
 import { hasLineBreaks } from "../cleanup/envelope.ts";
+import { DkimSigning, type DkimRequest } from "../cleanup/dkim-signing.ts";
+import type { DkimKeyring } from "../global/dkim/keys.ts";
+import { TableError } from "../global/tables/table.ts";
 import { screenUntrustedFile } from "../cleanup/untrusted-envelope.ts";
 import { delayFields } from "../global/delivery/delays.ts";
 import { forgetVanished, maildropReadLimit, openMaildropEntry, readMaildropFile } from "./maildrop-entry.ts";
@@ -76,6 +83,8 @@ interface PassContext {
   queueDir: string;
   readLimit: number;
   tags: { cleanup: string; delayDigits: number };
+  /** DKIM signing of fresh submissions; undefined when nothing is signed. */
+  dkim: DkimSigning | undefined;
 }
 
 /** Whether the file's owner may submit mail (authorized_submit_users); undefined when the list cannot be read now. */
@@ -167,6 +176,18 @@ async function pickupFile(ctx: PassContext, name: string): Promise<Outcome | "sk
   }
   for (const w of rewrites.warnings) log.write("warning", `${name}: ${w}`, tags.cleanup);
 
+  // a requeued message keeps the signature it got when it was first queued
+  let dkim: DkimRequest | undefined;
+  if (ctx.dkim && !trusted) {
+    try {
+      dkim = { signing: ctx.dkim, choice: await ctx.dkim.choose(Buffer.from(file.content), rewrites.sender, rewrites.headerMap.values()) };
+    } catch (err) {
+      if (!(err instanceof TableError)) throw err;
+      log.write("warning", `${name}: dkim_sign_maps lookup error: ${err.message}; will try again`, tags.cleanup);
+      return "kept";
+    }
+  }
+
   let result: CleanupResult | undefined;
   let queueId: string;
   const logCleanup = (id: string, r: CleanupResult) => {
@@ -178,7 +199,7 @@ async function pickupFile(ctx: PassContext, name: string): Promise<Outcome | "sk
   };
   try {
     queueId = commitQueueFileSync(join(queueDir, "incoming"), (id) => {
-      result = cleanupLocalSubmission({ file, submitter, submittedAt, rewrites }, settings, id, now);
+      result = cleanupLocalSubmission({ file, submitter, submittedAt, rewrites, ...(dkim ? { dkim } : {}) }, settings, id, now);
       if (result.rejection) {
         const time = Date.now();
         const entries = result.file.recipients.map((r) => ({
@@ -240,15 +261,17 @@ function spaceShort(queueDir: string, rule: SpaceRule): boolean {
 }
 
 /** One pass over maildrop/; the daemon calls it on every change and once a minute. `stopping` ends it between two files. */
-export async function pickupOnce(config: Config, stopping: () => boolean = () => false): Promise<PickupStats> {
+export async function pickupOnce(config: Config, stopping: () => boolean = () => false, keys?: DkimKeyring): Promise<PickupStats> {
   const queueDir = config.str("queue_directory");
   const settings = cleanupSettings(config);
+  const signing = keys ? new DkimSigning(config, keys) : undefined;
   const ctx: PassContext = {
     config,
     settings,
     queueDir,
     readLimit: maildropReadLimit(settings.messageSizeLimit, settings.headerSizeLimit),
     tags: { cleanup: `${config.str("syslog_name")}/cleanup`, delayDigits: config.int("delay_logging_resolution_limit") },
+    dkim: signing?.enabled ? signing : undefined,
   };
   const stats: PickupStats = { queued: 0, corrupt: 0, removed: 0, kept: 0 };
   let names: string[];

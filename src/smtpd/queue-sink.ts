@@ -32,6 +32,8 @@ import type { MessageSink, QueuedMessage } from "./protocol/types.ts";
 import { cleanupRemoteSubmission, type RemoteRejection } from "../cleanup/remote-submission.ts";
 import { cleanupSettings, type CleanupSettings } from "../cleanup/settings.ts";
 import { CleanupDeferral, prepareRewrites, type PreparedRewrites } from "../cleanup/address-rewrites.ts";
+import type { DkimRequest, DkimSigning } from "../cleanup/dkim-signing.ts";
+import { TableError } from "../global/tables/table.ts";
 
 class Refused extends Error {
   constructor(readonly rejection: RemoteRejection) {
@@ -48,6 +50,9 @@ export interface SinkOptions {
   localRewrite: (message: QueuedMessage) => Promise<boolean>;
   /** Log tag of cleanup's lines ("postfix/cleanup"). */
   cleanupTag: string;
+  /** DKIM signing, for mail of the clients signClient says yes to (dkim_sign_clients). */
+  dkim?: DkimSigning;
+  signClient?: (message: QueuedMessage) => Promise<boolean>;
 }
 
 let discardCounter = 0;
@@ -123,6 +128,18 @@ export class QueueSink implements MessageSink {
       log.write("warning", `NOQUEUE: ${err.warning} from ${namaddr}`, this.#opts.cleanupTag);
       return { reject: err.lookupFailed ? WRITE_ERROR : reply(451, err.status, err.reason) };
     }
+    let dkim: DkimRequest | undefined;
+    const signing = this.#opts.dkim;
+    if (signing && (await this.#opts.signClient?.(message))) {
+      try {
+        dkim = { signing, choice: await signing.choose(message.content, rewrites.sender, rewrites.headerMap.values()) };
+      } catch (err) {
+        if (!(err instanceof TableError)) throw err;
+        log.write("warning", `NOQUEUE: dkim_sign_maps lookup error: ${err.message} from ${namaddr}`, this.#opts.cleanupTag);
+        return { reject: WRITE_ERROR };
+      }
+    }
+    const authResults = message.actions.find((a) => a.kind === "auth-results");
     let queueId: string;
     try {
       queueId = await commitQueueFile(dir, (id) => {
@@ -134,9 +151,11 @@ export class QueueSink implements MessageSink {
             rewrites,
             content: message.content,
             received: message.received,
-            prepend: message.actions.flatMap((a) => (a.kind === "prepend" ? [a.header] : [])),
+            prepend: message.actions.flatMap((a) => (a.kind === "prepend" ? [a.header] : a.kind === "auth-results" ? [a.header] : [])),
             attributes,
             rewriteContext,
+            ...(dkim ? { dkim } : {}),
+            ...(authResults?.kind === "auth-results" ? { removeAuthResults: authResults.authservId } : {}),
           },
           this.#settings,
           id,

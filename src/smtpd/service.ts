@@ -29,7 +29,9 @@ import { requestFlush } from "../global/queue/flush-request.ts";
 import { reply } from "./protocol/reply.ts";
 import { SmtpdSession } from "./protocol/session.ts";
 import { sessionSettings } from "./protocol/settings.ts";
-import type { SaslServer, SessionServices, SessionSettings, SessionTransport, QueuedMessage } from "./protocol/types.ts";
+import type { SaslServer, SessionServices, SessionSettings, SessionTransport, SessionView, QueuedMessage } from "./protocol/types.ts";
+import { DkimKeyring } from "../global/dkim/keys.ts";
+import { DkimSigning } from "../cleanup/dkim-signing.ts";
 import { Anvil } from "./anvil.ts";
 import { SmtpdPolicy } from "./policy.ts";
 import { QueueSink } from "./queue-sink.ts";
@@ -96,12 +98,15 @@ export class SmtpService {
     private tls: ServerTls,
     /** The service's process_limit; undefined: $default_process_limit. */
     private processLimit: number | undefined,
+    /** DKIM keys, read as root at start (a reload keeps them). */
+    private readonly dkimKeys: DkimKeyring = new DkimKeyring(""),
   ) {
     this.anvil = new Anvil(config.time("anvil_rate_time_unit") * 1000);
     this.#shared = this.#build(config);
   }
 
   #build(config: Config): Shared {
+    const dkim = new DkimSigning(config, this.dkimKeys);
     const saslType = config.str("smtpd_sasl_type").toLowerCase();
     let sasl: SaslServer | undefined;
     if (config.bool("smtpd_sasl_auth_enable")) {
@@ -126,7 +131,8 @@ export class SmtpService {
       sink: new QueueSink({
         config,
         cleanupTag: `${config.str("syslog_name")}/cleanup`,
-        localRewrite: (m) => this.#localRewrite(config, m),
+        localRewrite: (m) => this.#clientIn(config, m, "local_header_rewrite_clients"),
+        ...(dkim.enabled ? { dkim, signClient: (m: QueuedMessage) => this.#clientIn(config, m, "dkim_sign_clients") } : {}),
       }),
     };
   }
@@ -141,8 +147,8 @@ export class SmtpService {
     }
   }
 
-  /** local_header_rewrite_clients: restrictions like permit_mynetworks, permit_inet_interfaces, permit_sasl_authenticated. */
-  async #localRewrite(config: Config, m: QueuedMessage): Promise<boolean> {
+  /** A client list such as local_header_rewrite_clients: restrictions like permit_mynetworks, permit_inet_interfaces, permit_sasl_authenticated. */
+  async #clientIn(config: Config, m: { session: SessionView }, list: string): Promise<boolean> {
     const shared = this.#shared;
     const ctx = new CheckContext(
       { config, dns: shared.dns, mynetworks: shared.mynetworks, names: { name: m.session.client.name, nameStatus: "ok", reverseName: m.session.client.reverseName, reverseNameStatus: "ok" }, warn: (t) => log.warn(t), info: (t) => log.info(t) },
@@ -151,7 +157,7 @@ export class SmtpService {
       "client",
       undefined,
     );
-    const words = config.list("local_header_rewrite_clients").map((w) => (w === "static:all" ? "permit" : w));
+    const words = config.list(list).map((w) => (w === "static:all" ? "permit" : w));
     try {
       return (await evaluateRestrictions(ctx, words)).kind === "permit";
     } catch {

@@ -12,13 +12,14 @@ import { qmgrParams } from "./params/qmgr.ts";
 import { bounceParams } from "./params/bounce.ts";
 import { dnsParams } from "./params/dns.ts";
 import { smtpParams } from "./params/smtp.ts";
+import { dkimParams } from "./params/dkim.ts";
 
 let registry: Map<string, ParamDef> | undefined;
 
 export function paramRegistry(): ReadonlyMap<string, ParamDef> {
   if (!registry) {
     registry = new Map();
-    for (const def of [...basicParams, ...queueParams, ...deliveryParams, ...smtpdParams, ...smtpdServerParams, ...qmgrParams, ...tableParams, ...bounceParams, ...smtpParams, ...dnsParams]) {
+    for (const def of [...basicParams, ...queueParams, ...deliveryParams, ...smtpdParams, ...smtpdServerParams, ...qmgrParams, ...tableParams, ...bounceParams, ...smtpParams, ...dnsParams, ...dkimParams]) {
       if (registry.has(def.name)) throw new Error(`parameter defined twice: ${def.name}`);
       registry.set(def.name, def);
     }

@@ -126,7 +126,9 @@ export interface AcceptedRecipient {
 export type MessageAction =
   | { kind: "hold"; reason: string; stage: string; subject: string }
   | { kind: "discard"; reason: string; stage: string; subject: string }
-  | { kind: "prepend"; header: string };
+  | { kind: "prepend"; header: string }
+  /** The server's own Authentication-Results: header; those that claim `authservId` are removed from the message. */
+  | { kind: "auth-results"; header: string; authservId: string };
 
 export interface PolicyResult {
   /** A 4xx/5xx reply: the command is refused. */
