@@ -15,7 +15,7 @@
  *   added where the client gave none, duplicates removed.
  * - Authentication-Results: headers that claim to come from this host are
  *   removed when the server checked the message itself (RFC 8601 5); its
- *   own comes among the PREPEND headers.
+ *   own goes right below its Received: header.
  * - A DKIM signature on top when the server asks for one (mail from
  *   dkim_sign_clients; dkim-signing.ts), after every rewrite.
  * - Unlike local mail, a message with too many Received: headers or above
@@ -53,8 +53,11 @@ export interface RemoteSubmission {
   rewriteContext: "local" | "remote";
   /** DKIM signing with the signers looked up beforehand (dkim-signing.ts); absent: not signed. */
   dkim?: DkimRequest;
-  /** Authentication-Results: headers naming this authserv-id are removed (RFC 8601 5): the server adds its own. */
-  removeAuthResults?: string;
+  /**
+   * The server's own Authentication-Results: header, put below its Received: header (where a
+   * milter's lands in Postfix); the message's headers that claim the same authserv-id go (RFC 8601 5).
+   */
+  authResults?: { header: string; authservId: string };
 }
 
 export interface RemoteRejection {
@@ -77,7 +80,7 @@ export function cleanupRemoteSubmission(sub: RemoteSubmission, settings: Cleanup
   const split = splitMessage(content, { lineLengthLimit: settings.lineLengthLimit, headerSizeLimit: settings.headerSizeLimit });
   const headers = cleanHeaders(
     {
-      headers: sub.removeAuthResults === undefined ? split.headers : split.headers.filter((h) => !claimsAuthservId(h, sub.removeAuthResults!)),
+      headers: sub.authResults === undefined ? split.headers : split.headers.filter((h) => !claimsAuthservId(h, sub.authResults!.authservId)),
       queueId,
       sender,
       rewriteContext: sub.rewriteContext,
@@ -87,7 +90,7 @@ export function cleanupRemoteSubmission(sub: RemoteSubmission, settings: Cleanup
     },
     settings,
   );
-  const top = [...sub.prepend.map(toLatin1), toLatin1(sub.received(queueId))];
+  const top = [...sub.prepend.map(toLatin1), toLatin1(sub.received(queueId)), ...(sub.authResults ? [toLatin1(sub.authResults.header)] : [])];
   const head = [...top, ...headers.lines].map((l) => `${l}\n`).join("");
   let body = content.subarray(split.bodyOffset);
   if (split.endedBy === "nonheader") body = Buffer.concat([Buffer.from("\n"), body]);

@@ -32,6 +32,7 @@ import { sessionSettings } from "./protocol/settings.ts";
 import type { SaslServer, SessionServices, SessionSettings, SessionTransport, SessionView, QueuedMessage } from "./protocol/types.ts";
 import { DkimKeyring } from "../global/dkim/keys.ts";
 import { DkimSigning } from "../cleanup/dkim-signing.ts";
+import { MailAuthenticator } from "./mail-auth.ts";
 import { Anvil } from "./anvil.ts";
 import { SmtpdPolicy } from "./policy.ts";
 import { QueueSink } from "./queue-sink.ts";
@@ -78,6 +79,8 @@ interface Shared {
   sasl: SaslServer | undefined;
   dns: DnsQuerier;
   sink: QueueSink;
+  /** The checks on receipt; undefined with smtpd_mail_authentication = no. */
+  auth: MailAuthenticator | undefined;
 }
 
 /** How long a process stays under stress after it last reached its session cap (Postfix's master: 1000 s). */
@@ -107,6 +110,7 @@ export class SmtpService {
 
   #build(config: Config): Shared {
     const dkim = new DkimSigning(config, this.dkimKeys);
+    const dns = resolverFromConfig(config);
     const saslType = config.str("smtpd_sasl_type").toLowerCase();
     let sasl: SaslServer | undefined;
     if (config.bool("smtpd_sasl_auth_enable")) {
@@ -127,7 +131,8 @@ export class SmtpService {
       bareNewlineExclusions: hostMatcherFor(config, "smtpd_forbid_bare_newline_exclusions"),
       saslExceptions: hostMatcherFor(config, "smtpd_sasl_exceptions_networks"),
       sasl,
-      dns: resolverFromConfig(config),
+      dns,
+      auth: config.bool("smtpd_mail_authentication") ? new MailAuthenticator(config, dns) : undefined,
       sink: new QueueSink({
         config,
         cleanupTag: `${config.str("syslog_name")}/cleanup`,
@@ -289,6 +294,7 @@ export class SmtpService {
       names,
       warn: (t) => log.warn(t),
       info: (t) => log.info(t),
+      ...(shared.auth ? { auth: shared.auth, authExempt: (s: SessionView) => this.#clientIn(config, { session: s }, "smtpd_mail_authentication_exempt_clients") } : {}),
     });
     const services: SessionServices = {
       settings,

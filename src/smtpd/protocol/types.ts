@@ -161,7 +161,8 @@ export interface SessionPolicy {
   mail(s: SessionView, sender: string): Promise<PolicyResult>;
   rcpt(s: SessionView, recipient: AcceptedRecipient): Promise<PolicyResult>;
   data(s: SessionView): Promise<PolicyResult>;
-  endOfData(s: SessionView, size: number): Promise<PolicyResult>;
+  /** `content`: the message as received (LF line ends), for checks that read it (mail authentication). */
+  endOfData(s: SessionView, size: number, content?: Buffer): Promise<PolicyResult>;
   vrfy(s: SessionView, address: string): Promise<PolicyResult>;
   etrn(s: SessionView, domain: string): Promise<PolicyResult>;
   /** Whether an AUTH attempt is allowed now (smtpd_client_auth_rate_limit). */

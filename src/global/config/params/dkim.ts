@@ -28,4 +28,14 @@ export const dkimParams: ParamDef[] = [
   p("dkim_oversigned_headers", "list", "From", "postern: header fields signed once more than present, so that none can be added", SIGNERS),
   refusing(p("dkim_canonicalization", "str", "relaxed/relaxed", "postern: DKIM canonicalization, header/body", SIGNERS), refuseCanonicalization),
   p("dkim_sign_clients", "list", "permit_mynetworks, permit_sasl_authenticated", "postern: SMTP clients whose mail is signed (local submissions always are)", SMTPD),
+  p("smtpd_mail_authentication", "bool", "yes", "postern: check SPF, DKIM, DMARC and ARC of mail from other clients and add Authentication-Results:", SMTPD),
+  p(
+    "smtpd_mail_authentication_exempt_clients",
+    "list",
+    "permit_mynetworks, permit_sasl_authenticated",
+    "postern: SMTP clients whose mail is not checked (no Authentication-Results: header)",
+    SMTPD,
+  ),
+  p("smtpd_dmarc_reject", "bool", "no", "postern: reject at the end of DATA mail that fails DMARC with policy reject", SMTPD),
+  p("smtpd_spf_reject", "bool", "no", "postern: reject at RCPT mail whose SPF result is fail", SMTPD),
 ];

@@ -1,0 +1,165 @@
+/**
+ * The checks on receipt (docs/authentication.md): SPF with the client's
+ * address, HELO name and MAIL FROM; every DKIM signature; DMARC
+ * (alignment and the domain's policy); the ARC chain, all through
+ * mailauth with postern's resolver (global/dns/mailauth-resolver.ts), for
+ * mail from clients not in smtpd_mail_authentication_exempt_clients.
+ *
+ * - The verdicts become one `Authentication-Results: $myhostname; ...`
+ *   header (RFC 8601); cleanup removes the message's own headers that
+ *   claim $myhostname (remote-submission.ts).
+ * - A DNS failure (timeout, SERVFAIL) is a temporary result (temperror),
+ *   never a pass or a fail: mailauth maps the resolver's error codes.
+ * - Enforcement, off by default: smtpd_spf_reject refuses at RCPT when SPF
+ *   says fail (`550 5.7.23`, as policyd-spf words it); smtpd_dmarc_reject
+ *   refuses at the end of DATA a message that fails DMARC when the policy
+ *   is reject (`550 5.7.1`), honouring a pct= below 100 by sampling and
+ *   t=y (testing) by never rejecting.
+ * - SPF is evaluated once per transaction (RCPT and the end of DATA share
+ *   it through the resolver's cache), in at most 20 seconds (RFC 7208 4.6.4).
+ *
+ * Runs in smtpd as mail_owner. Everything here is untrusted: the message,
+ * the client's names and the DNS answers. The header's text is made
+ * printable ASCII before it is added, so nothing from a message or a DNS
+ * record can end the header or start another.
+ */
+import { randomInt } from "node:crypto";
+import type { Config } from "../global/config/config.ts";
+import { mailauthResolver, type DnsQuerier, type MailauthResolver } from "../global/dns/index.ts";
+import { printable } from "../util/printable.ts";
+import { reply, type SmtpdReply } from "./protocol/reply.ts";
+import type { SessionView } from "./protocol/types.ts";
+
+/** RFC 7208 4.6.4: at least 20 seconds for an SPF evaluation. */
+const SPF_TIME_LIMIT_MS = 20_000;
+
+/**
+ * Header fields beyond which a message is not handed to mailauth, which keeps
+ * every header as objects (500,000 tiny headers grew smtpd by 200 MB).
+ */
+export const MAX_CHECKED_HEADERS = 1000;
+
+/** How many header fields the message has, counted up to `limit + 1` without building them. */
+function headerFieldCount(content: Buffer, limit: number): number {
+  let count = 0;
+  let pos = 0;
+  while (pos < content.length && count <= limit) {
+    const c = content[pos]!;
+    if (c === 10) break;
+    if (c !== 32 && c !== 9) count++;
+    const nl = content.indexOf(10, pos);
+    if (nl < 0) break;
+    pos = nl + 1;
+  }
+  return count;
+}
+
+export interface AuthVerdict {
+  /** "Authentication-Results: HOST;\n\tspf=...;\n\t..." (LF folds, no final newline). */
+  header: string;
+  /** The DMARC rejection, when smtpd_dmarc_reject asks for it and the message fails under p=reject. */
+  reject?: SmtpdReply;
+}
+
+/** Header text from untrusted pieces: folds kept (as LF TAB), anything else not printable ASCII made "?". */
+function headerText(text: string): string {
+  return text
+    .split(/\r?\n[ \t]*/)
+    .map((l) => l.replace(/[^\x20-\x7e]/g, "?"))
+    .filter((l) => l !== "")
+    .join("\n\t");
+}
+
+/** The pct= tag of a DMARC record (RFC 7489; DMARCbis dropped it, so mailauth does not apply it). */
+function dmarcPercent(rr: string | undefined): number {
+  const m = rr ? /(?:^|;)\s*pct\s*=\s*(\d{1,3})\s*(?:;|$)/i.exec(rr) : null;
+  return m ? Math.min(100, Number(m[1])) : 100;
+}
+
+function lfToCrlf(content: Buffer): Buffer {
+  // mailauth reads the message as it came over SMTP
+  return Buffer.from(content.toString("latin1").replace(/\r?\n/g, "\r\n"), "latin1");
+}
+
+export class MailAuthenticator {
+  readonly #host: string;
+  readonly #resolver: MailauthResolver;
+  readonly #spfReject: boolean;
+  readonly #dmarcReject: boolean;
+
+  constructor(config: Config, dns: DnsQuerier) {
+    this.#host = config.str("myhostname");
+    this.#resolver = mailauthResolver(dns);
+    this.#spfReject = config.bool("smtpd_spf_reject");
+    this.#dmarcReject = config.bool("smtpd_dmarc_reject");
+  }
+
+  get authservId(): string {
+    return this.#host;
+  }
+
+  get spfRejects(): boolean {
+    return this.#spfReject;
+  }
+
+  #identity(s: SessionView): { ip: string; helo: string; sender: string } {
+    return { ip: s.client.address, helo: s.helo ?? s.client.address, sender: s.sender ?? "" };
+  }
+
+  /** smtpd_spf_reject at RCPT: the reply when SPF says fail, else undefined. */
+  async spfAtRcpt(s: SessionView, recipient: string): Promise<SmtpdReply | undefined> {
+    const { spf } = await import("mailauth");
+    const id = this.#identity(s);
+    const result = await spf({ ...id, mta: this.#host, resolver: this.#resolver, maxElapsedTime: SPF_TIME_LIMIT_MS });
+    if (result.status.result !== "fail") return undefined;
+    const who = id.sender ? `domain of ${printable(id.sender)}` : `HELO name ${printable(id.helo)}`;
+    return reply(550, "5.7.23", `<${printable(recipient)}>: Recipient address rejected: Message rejected due to: SPF fail - not authorized (${who} does not designate ${id.ip} as permitted sender)`);
+  }
+
+  /**
+   * A message with more header fields than are checked: SPF is still evaluated (it reads no
+   * header), DKIM and DMARC are permerror; with smtpd_dmarc_reject such a message is refused, so
+   * that piling up headers is no way around the policy.
+   */
+  async #tooManyHeaders(s: SessionView): Promise<AuthVerdict> {
+    const { spf } = await import("mailauth");
+    const result = await spf({ ...this.#identity(s), mta: this.#host, resolver: this.#resolver, maxElapsedTime: SPF_TIME_LIMIT_MS });
+    const why = `(more than ${MAX_CHECKED_HEADERS} header fields)`;
+    const header = headerText(`Authentication-Results: ${this.#host};\n\tdkim=permerror ${why};\n\t${result.info};\n\tdmarc=permerror ${why}`);
+    if (!this.#dmarcReject) return { header };
+    return { header, reject: reply(550, "5.7.1", `Message rejected: more than ${MAX_CHECKED_HEADERS} header fields, its DMARC policy cannot be checked`) };
+  }
+
+  /** Every check at the end of DATA. Never throws: an internal error gives "none" and a warning. */
+  async verify(s: SessionView, content: Buffer, warn: (text: string) => void): Promise<AuthVerdict> {
+    let authenticate: typeof import("mailauth").authenticate;
+    try {
+      if (headerFieldCount(content, MAX_CHECKED_HEADERS) > MAX_CHECKED_HEADERS) return this.#tooManyHeaders(s);
+      ({ authenticate } = await import("mailauth"));
+      const result = await authenticate(lfToCrlf(content), {
+        ...this.#identity(s),
+        mta: this.#host,
+        resolver: this.#resolver,
+        disableBimi: true,
+        maxElapsedTime: SPF_TIME_LIMIT_MS,
+      } as Parameters<typeof authenticate>[1]);
+      const rows: string[] = [];
+      for (const d of result.dkim?.results ?? []) if (d.info) rows.push(d.info);
+      for (const r of [result.spf, result.arc, result.dmarc]) if (r !== false && r?.info) rows.push(r.info);
+      const header = headerText(`Authentication-Results: ${this.#host};\n\t${rows.length ? rows.join(";\n\t") : "none"}`);
+      const verdict: AuthVerdict = { header };
+      const dmarc = result.dmarc;
+      if (this.#dmarcReject && dmarc && dmarc.status?.result === "fail" && dmarc.policy === "reject" && !dmarc.testMode) {
+        const pct = dmarcPercent(dmarc.rr);
+        if (pct >= 100 || randomInt(100) < pct) {
+          const domain = printable(dmarc.status.header?.from ?? dmarc.domain);
+          verdict.reject = reply(550, "5.7.1", `Message rejected: DMARC policy of ${domain} is reject and neither SPF nor DKIM passed for the From: domain`);
+        }
+      }
+      return verdict;
+    } catch (err) {
+      warn(`mail authentication from ${s.client.name}[${s.client.address}]: ${(err as Error).message}`);
+      return { header: `Authentication-Results: ${this.#host}; none` };
+    }
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * The checks on receipt end to end (issue 15, part 2): SPF, DKIM, DMARC
+ * through mailauth and postern's resolver, every name answered by the fake
+ * DNS on 127.0.0.1. The client (127.0.0.1) is outside mynetworks on the
+ * "smtp" and "enforce" services, inside on "inside".
+ *
+ * - pass: an SPF-permitted sender whose message carries a valid signature
+ *   of its From: domain gets spf=pass, dkim=pass, dmarc=pass;
+ * - fail: a sender whose domain publishes -all and p=reject, unsigned:
+ *   accepted with spf=fail and dmarc=fail where nothing is enforced;
+ *   refused at RCPT (smtpd_spf_reject) and at the end of DATA
+ *   (smtpd_dmarc_reject) on the enforcing service;
+ * - a DNS timeout gives temperror, never a rejection;
+ * - Authentication-Results: headers that claim this host are removed
+ *   before the server adds its own; another host's stay;
+ * - a client in mynetworks is not checked.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { generateKeyPairSync } from "node:crypto";
+import { HOST, RawSmtp, SmtpdSystem, isRoot } from "../../helpers/smtpd-system.ts";
+import { useFakeDns } from "../../helpers/fake-dns.ts";
+import { dkimRecordText } from "../../../src/global/dkim/keys.ts";
+import { dkimSignature } from "../../../src/global/dkim/sign.ts";
+import { splitMessage } from "../../../src/global/message/header-split.ts";
+
+const key = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey;
+
+describe.skipIf(!isRoot)("mail authentication on receipt", () => {
+  const dns = useFakeDns({
+    "good.example": { TXT: ["v=spf1 ip4:127.0.0.1 -all"], MX: [[10, "mx.good.example"]] },
+    "sel._domainkey.good.example": { TXT: [dkimRecordText(key)] },
+    "_dmarc.good.example": { TXT: ["v=DMARC1; p=reject"] },
+    "bad.example": { TXT: ["v=spf1 -all"], MX: [[10, "mx.bad.example"]] },
+    "_dmarc.bad.example": { TXT: ["v=DMARC1; p=reject"] },
+    "slow.example": { TXT: ["v=spf1 -all"], drop: true },
+    "_dmarc.slow.example": { TXT: ["v=DMARC1; p=reject"], drop: true },
+  });
+  let sys: SmtpdSystem;
+
+  beforeAll(async () => {
+    sys = new SmtpdSystem(
+      { dns_servers: dns.server, dns_timeout: "1s", dns_attempts: 1 },
+      { smtp: {}, enforce: { smtpd_dmarc_reject: "yes", smtpd_spf_reject: "yes" }, inside: { mynetworks: "127.0.0.0/8" } },
+    );
+    await sys.start();
+  }, 60_000);
+
+  afterAll(() => sys?.cleanup());
+
+  /** One transaction; returns the replies to RCPT and to the end of DATA. */
+  async function send(service: string, sender: string, content: string): Promise<{ rcpt: string; data?: string }> {
+    const c = await RawSmtp.connect(sys.ports[service]!);
+    try {
+      await c.reply();
+      expect(await c.cmd("EHLO client.example")).toStartWith("250");
+      expect(await c.cmd(`MAIL FROM:<${sender}>`)).toStartWith("250");
+      const rcpt = await c.cmd(`RCPT TO:<root@${HOST}>`);
+      if (!rcpt.startsWith("250")) return { rcpt };
+      expect(await c.cmd("DATA")).toStartWith("354");
+      c.send(`${content.replace(/\n/g, "\r\n")}.\r\n`);
+      const data = await c.reply(30_000);
+      await c.cmd("QUIT");
+      return { rcpt, data };
+    } finally {
+      c.destroy();
+    }
+  }
+
+  function signed(text: string): string {
+    const content = Buffer.from(text, "latin1");
+    const split = splitMessage(content, { lineLengthLimit: 1e9, headerSizeLimit: 1e9 });
+    const sig = dkimSignature(split.headers, content.subarray(split.bodyOffset + 1), { domain: "good.example", selector: "sel", key }, {
+      header: "relaxed",
+      body: "relaxed",
+      signedHeaders: ["From", "Subject", "To"],
+      oversignedHeaders: ["From"],
+      time: Math.floor(Date.now() / 1000),
+    });
+    return `${sig}\n${text}`;
+  }
+
+  /** The Authentication-Results: headers of the queued message, unfolded. */
+  async function authResults(subject: string): Promise<string[]> {
+    const m = await sys.message(subject);
+    const head = m.text.slice(0, m.text.indexOf("\n\n"));
+    return [...head.matchAll(/^Authentication-Results:.*(?:\n[ \t].*)*/gim)].map((x) => x[0].replace(/\n[ \t]+/g, " "));
+  }
+
+  test("pass: SPF, DKIM and DMARC pass for a permitted, signed sender", async () => {
+    const r = await send("smtp", "alice@good.example", signed("From: alice@good.example\nTo: root\nSubject: auth-pass\n\nhello\n"));
+    expect(r.data).toStartWith("250 2.0.0");
+    const ar = await authResults("auth-pass");
+    expect(ar).toHaveLength(1);
+    expect(ar[0]).toStartWith(`Authentication-Results: ${HOST};`);
+    expect(ar[0]).toMatch(/dkim=pass header\.i=@good\.example header\.s=sel/);
+    expect(ar[0]).toMatch(/spf=pass [^;]*smtp\.mailfrom=alice@good\.example/);
+    expect(ar[0]).toMatch(/dmarc=pass [^;]*header\.from=good\.example/);
+  }, 60_000);
+
+  test("fail: accepted with spf=fail and dmarc=fail where nothing is enforced", async () => {
+    const r = await send("smtp", "mallory@bad.example", "From: boss@bad.example\nSubject: auth-fail\n\nsend money\n");
+    expect(r.data).toStartWith("250 2.0.0");
+    const ar = await authResults("auth-fail");
+    expect(ar).toHaveLength(1);
+    expect(ar[0]).toMatch(/spf=fail /);
+    expect(ar[0]).toMatch(/dmarc=fail [^;]*header\.from=bad\.example/);
+  }, 60_000);
+
+  test("smtpd_spf_reject: an SPF fail is refused at RCPT", async () => {
+    const r = await send("enforce", "mallory@bad.example", "");
+    expect(r.rcpt).toStartWith(`550 5.7.23 <root@${HOST}>: Recipient address rejected: Message rejected due to: SPF fail - not authorized`);
+    expect(sys.log()).toMatch(/NOQUEUE: reject: RCPT from [^:]+: 550 5.7.23 <root@mail\.example\.test>: Recipient address rejected/);
+  }, 60_000);
+
+  test("smtpd_dmarc_reject: a DMARC fail under p=reject is refused at the end of DATA", async () => {
+    // SPF passes for the envelope (good.example), the From: domain is bad.example's: not aligned, unsigned
+    const r = await send("enforce", "alice@good.example", "From: boss@bad.example\nSubject: auth-dmarc\n\nsend money\n");
+    expect(r.data).toStartWith("550 5.7.1 Message rejected: DMARC policy of bad.example is reject");
+    expect(sys.messagesContaining("auth-dmarc")).toEqual([]);
+  }, 60_000);
+
+  test("more header fields than are checked: permerror, and refused where DMARC is enforced (no way around the policy)", async () => {
+    const many = "X-Pad: x\n".repeat(1001);
+    const enforced = await send("enforce", "alice@good.example", `${many}From: boss@bad.example\nSubject: auth-many\n\nbody\n`);
+    expect(enforced.data).toStartWith("550 5.7.1 Message rejected: more than 1000 header fields");
+    const r = await send("smtp", "alice@good.example", `${many}From: boss@bad.example\nSubject: auth-many-ok\n\nbody\n`);
+    expect(r.data).toStartWith("250 2.0.0");
+    const ar = await authResults("auth-many-ok");
+    expect(ar[0]).toMatch(/dkim=permerror \(more than 1000 header fields\); spf=pass .*; dmarc=permerror/);
+  }, 60_000);
+
+  test("a DNS timeout is temperror, never a fail: accepted even where enforcement is on", async () => {
+    const r = await send("enforce", "joe@slow.example", "From: joe@slow.example\nSubject: auth-timeout\n\nhello\n");
+    expect(r.rcpt).toStartWith("250");
+    expect(r.data).toStartWith("250 2.0.0");
+    const ar = await authResults("auth-timeout");
+    expect(ar[0]).toMatch(/spf=temperror/);
+    expect(ar[0]).toMatch(/dmarc=temperror/);
+    expect(ar[0]).not.toMatch(/=(?:pass|fail)\b/);
+  }, 60_000);
+
+  test("Authentication-Results: headers that claim this host are removed; another host's stay", async () => {
+    const forged = `Authentication-Results: ${HOST.toUpperCase()}; dkim=pass header.d=bad.example; spf=pass; dmarc=pass\nAuthentication-Results: (comment)\n ${HOST}; arc=pass\nAuthentication-Results: mx.other.example; spf=pass smtp.mailfrom=bad.example\n`;
+    const r = await send("smtp", "mallory@bad.example", `${forged}From: boss@bad.example\nSubject: auth-forged\n\nbody\n`);
+    expect(r.data).toStartWith("250 2.0.0");
+    const ar = await authResults("auth-forged");
+    expect(ar).toHaveLength(2);
+    expect(ar[0]).toMatch(/spf=fail/);
+    expect(ar[0]).not.toMatch(/dkim=pass/);
+    expect(ar[1]).toBe("Authentication-Results: mx.other.example; spf=pass smtp.mailfrom=bad.example");
+  }, 60_000);
+
+  test("a client in mynetworks is not checked: no header added, none removed", async () => {
+    const r = await send("inside", "alice@bad.example", `Authentication-Results: ${HOST}; spf=pass\nFrom: alice@bad.example\nSubject: auth-inside\n\nbody\n`);
+    expect(r.data).toStartWith("250 2.0.0");
+    expect(await authResults("auth-inside")).toEqual([`Authentication-Results: ${HOST}; spf=pass`]);
+  }, 60_000);
+});
