@@ -15,8 +15,9 @@
  * - Table lookups are asynchronous and the message is built in a
  *   synchronous step (its queue ID comes from the file's inode), so the
  *   lookups are made beforehand, for each domain the From: header can end
- *   up with: those written, those canonical maps rewrite to, the envelope
- *   sender's and $myorigin's (cleanup may add a From: header).
+ *   up with: those written (and completed with $mydomain), those canonical
+ *   maps rewrite to, the envelope sender's and $myorigin's (cleanup may add
+ *   a From: header).
  * - Lines longer than smtp_line_length_limit are broken first, as the SMTP
  *   client would break them on the wire, so the signature covers what is
  *   sent.
@@ -86,6 +87,7 @@ export class DkimSigning {
   readonly #options: Omit<SignOptions, "time">;
   readonly #lineLimit: number;
   readonly #myorigin: string;
+  readonly #mydomain: string;
   readonly #lineLengthLimit: number;
   readonly #headerSizeLimit: number;
 
@@ -102,6 +104,7 @@ export class DkimSigning {
     };
     this.#lineLimit = config.int("smtp_line_length_limit");
     this.#myorigin = config.str("myorigin").toLowerCase();
+    this.#mydomain = config.str("mydomain").toLowerCase();
     this.#lineLengthLimit = config.int("line_length_limit");
     this.#headerSizeLimit = config.int("header_size_limit");
   }
@@ -117,7 +120,12 @@ export class DkimSigning {
    * Throws TableError when a table cannot be read (the caller defers).
    */
   async choose(content: Buffer, sender: string, rewritten: Iterable<string>): Promise<SignerChoice> {
-    const domains = new Set<string>(fromDomains(content, this.#lineLengthLimit, this.#headerSizeLimit));
+    const domains = new Set<string>();
+    for (const d of fromDomains(content, this.#lineLengthLimit, this.#headerSizeLimit)) {
+      domains.add(d);
+      // append_dot_mydomain: cleanup completes "user@host" to "user@host.$mydomain"
+      if (!d.includes(".") && isDkimName(`${d}.${this.#mydomain}`)) domains.add(`${d}.${this.#mydomain}`);
+    }
     for (const a of rewritten) {
       const d = domainOf(a);
       if (d) domains.add(d);

@@ -89,8 +89,8 @@ export async function main(args: string[]): Promise<number> {
       `Publish this TXT record in the DNS (zone file form; the strings join into one value):\n\n` +
       `${dkimZoneLine(domain, selector, record)}\n\n` +
       `or, in a DNS provider's form: name ${selector}._domainkey.${domain}, type TXT, value:\n${record}\n\n` +
-      `Sign mail from ${domain} with it (postern.toml; an entry per domain), then restart (postern stop; postern start):\n` +
-      `dkim_sign_maps = "inline:{ ${domain}=${selector} }"\n`,
+      `Sign mail from ${domain} and its subdomains with it (postern.toml), then restart (postern stop; postern start):\n` +
+      `dkim_sign_maps = "inline:{ ${domain}=${selector}, .${domain}=${selector} }"\n`,
   );
   return 0;
 }

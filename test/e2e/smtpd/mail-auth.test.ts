@@ -22,6 +22,8 @@ import { useFakeDns } from "../../helpers/fake-dns.ts";
 import { dkimRecordText } from "../../../src/global/dkim/keys.ts";
 import { dkimSignature } from "../../../src/global/dkim/sign.ts";
 import { splitMessage } from "../../../src/global/message/header-split.ts";
+import { Resolver } from "../../../src/global/dns/resolver.ts";
+import { mailauthResolver } from "../../../src/global/dns/mailauth-resolver.ts";
 
 const key = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey;
 
@@ -32,6 +34,7 @@ describe.skipIf(!isRoot)("mail authentication on receipt", () => {
     "_dmarc.good.example": { TXT: ["v=DMARC1; p=reject"] },
     "bad.example": { TXT: ["v=spf1 -all"], MX: [[10, "mx.bad.example"]] },
     "_dmarc.bad.example": { TXT: ["v=DMARC1; p=reject"] },
+    "arc._domainkey.forwarder.example": { TXT: [dkimRecordText(key)] },
     "slow.example": { TXT: ["v=spf1 -all"], drop: true },
     "_dmarc.slow.example": { TXT: ["v=DMARC1; p=reject"], drop: true },
   });
@@ -127,6 +130,29 @@ describe.skipIf(!isRoot)("mail authentication on receipt", () => {
     expect(r.data).toStartWith("250 2.0.0");
     const ar = await authResults("auth-many-ok");
     expect(ar[0]).toMatch(/dkim=permerror \(more than 1000 header fields\); spf=pass .*; dmarc=permerror/);
+  }, 60_000);
+
+  test("ARC: the chain of a forwarded message is validated (arc=pass)", async () => {
+    // a forwarder added its footer, which breaks the author's signature, then checked and sealed the message
+    // (mailauth, the fake DNS as its resolver): the chain vouches for what it saw
+    const original = `${signed("From: alice@good.example\nTo: list@forwarder.example\nSubject: auth-arc\n\nhello\n")}-- \nthe list footer\n`;
+    const { authenticate } = await import("mailauth");
+    const sealed = await authenticate(Buffer.from(original.replace(/\n/g, "\r\n")), {
+      ip: "127.0.0.1",
+      helo: "client.example",
+      sender: "alice@good.example",
+      mta: "mx.forwarder.example",
+      resolver: mailauthResolver(new Resolver(dns.resolverOptions())),
+      seal: { signingDomain: "forwarder.example", selector: "arc", privateKey: key.export({ format: "pem", type: "pkcs8" }).toString() },
+      disableBimi: true,
+    });
+    const forwarded = `${sealed.headers.replace(/\r\n/g, "\n")}${original}`;
+    const r = await send("smtp", "list-bounces@bad.example", forwarded);
+    expect(r.data).toStartWith("250 2.0.0");
+    const ours = (await authResults("auth-arc")).filter((h) => h.startsWith(`Authentication-Results: ${HOST};`));
+    expect(ours).toHaveLength(1);
+    expect(ours[0]).toMatch(/arc=pass/);
+    expect(ours[0]).toMatch(/dkim=neutral \(body hash did not verify\)/);
   }, 60_000);
 
   test("a DNS timeout is temperror, never a fail: accepted even where enforcement is on", async () => {
