@@ -10,6 +10,10 @@
  * name), those of the sender list for the transaction, so a message with
  * many recipients does not ask the DNS lists again for each.
  *
+ * For clients not exempt from mail authentication (mail-auth.ts): SPF at
+ * RCPT when smtpd_spf_reject refuses on it, and every check at the end of
+ * DATA, whose header comes back as an "auth-results" action.
+ *
  * Runs in smtpd as mail_owner.
  */
 import type { Config } from "../global/config/config.ts";

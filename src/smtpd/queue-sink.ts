@@ -12,6 +12,12 @@
  * Error: queue file write error`, as Postfix's cleanup status
  * CLEANUP_STAT_WRITE does. Nothing is ever acknowledged that is not on disk.
  *
+ * Mail from dkim_sign_clients is DKIM-signed by cleanup (signers looked up
+ * before the commit, cleanup/dkim-signing.ts); the server's own
+ * Authentication-Results: header (an "auth-results" action of the policy,
+ * mail-auth.ts) goes below the Received: header, and the message's headers
+ * that claim $myhostname are removed.
+ *
  * Logs as Postfix's smtpd and cleanup do:
  *   QUEUEID: client=NAME[ADDR], sasl_method=PLAIN, sasl_username=USER
  *   QUEUEID: message-id=<...>                       (syslog_name/cleanup)
