@@ -44,21 +44,58 @@ export interface SignOptions {
 
 const WSP_RUN = /[ \t]+/g;
 
-/** The body as the client sends it, canonicalized (RFC 6376 3.4.3, 3.4.4). */
-export function canonicalBody(body: Uint8Array, canon: Canonicalization): Buffer {
-  const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("latin1");
-  const lines = text.split("\n");
-  // a final LF leaves an empty last element: the line ended; no LF: the client ends it
-  if (lines.length > 0 && lines[lines.length - 1] === "") lines.pop();
-  const out: string[] = [];
-  for (let line of lines) {
-    if (line.endsWith("\r")) line = line.slice(0, -1);
-    if (canon === "relaxed") line = line.replace(WSP_RUN, " ").replace(/ $/, "");
-    out.push(line);
+const CRLF = Buffer.from("\r\n");
+
+/** Whether relaxed canonicalization leaves the line as it is: no tab, no two spaces, no space at the end. */
+function relaxedClean(line: Uint8Array): boolean {
+  let prevSpace = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (c === 9 || (c === 32 && prevSpace)) return false;
+    prevSpace = c === 32;
   }
-  while (out.length > 0 && out[out.length - 1] === "") out.pop();
-  if (out.length === 0) return Buffer.from(canon === "simple" ? "\r\n" : "", "latin1");
-  return Buffer.from(`${out.join("\r\n")}\r\n`, "latin1");
+  return !prevSpace;
+}
+
+/**
+ * Feeds the body as the client sends it, canonicalized (RFC 6376 3.4.3,
+ * 3.4.4), to `emit` line by line: no copy of the whole body is made, so a
+ * 10 MB message does not hold up the process's other sessions for long.
+ */
+function canonicalizeBody(body: Uint8Array, canon: Canonicalization, emit: (chunk: Uint8Array) => void): void {
+  const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  // empty lines are held back: those at the end of the body are dropped
+  let pendingEmpty = 0;
+  let emitted = false;
+  let pos = 0;
+  while (pos < buf.length) {
+    let nl = buf.indexOf(10, pos);
+    const next = nl < 0 ? buf.length : nl + 1;
+    if (nl < 0) nl = buf.length;
+    // a CR before the LF is part of the line end, as the client sends it
+    let line: Uint8Array = buf.subarray(pos, nl > pos && buf[nl - 1] === 13 ? nl - 1 : nl);
+    pos = next;
+    if (canon === "relaxed" && !relaxedClean(line)) {
+      line = Buffer.from(Buffer.from(line).toString("latin1").replace(WSP_RUN, " ").replace(/ $/, ""), "latin1");
+    }
+    if (line.length === 0) {
+      pendingEmpty++;
+      continue;
+    }
+    for (; pendingEmpty > 0; pendingEmpty--) emit(CRLF);
+    emit(line);
+    emit(CRLF);
+    emitted = true;
+  }
+  // an empty body is "" relaxed and one CRLF simple
+  if (!emitted && canon === "simple") emit(CRLF);
+}
+
+/** The canonicalized body as one buffer (tests, small bodies). */
+export function canonicalBody(body: Uint8Array, canon: Canonicalization): Buffer {
+  const parts: Uint8Array[] = [];
+  canonicalizeBody(body, canon, (c) => parts.push(c));
+  return Buffer.concat(parts);
 }
 
 /** One header canonicalized, with its CRLF (`text` is "Name:value" with "\n" between folded lines). */
@@ -149,7 +186,9 @@ function foldNames(names: readonly string[], width: number): string {
 export function dkimSignature(headers: readonly HeaderField[], body: Uint8Array, signer: DkimSigner, opts: SignOptions): string {
   const ed25519 = signer.key.asymmetricKeyType === "ed25519";
   const algorithm = ed25519 ? "ed25519-sha256" : "rsa-sha256";
-  const bodyHash = createHash("sha256").update(canonicalBody(body, opts.body)).digest("base64");
+  const hasher = createHash("sha256");
+  canonicalizeBody(body, opts.body, (c) => hasher.update(c));
+  const bodyHash = hasher.digest("base64");
   const { names, fields } = pickHeaders(headers, opts);
   const tags = ["v=1", `a=${algorithm}`, `c=${opts.header}/${opts.body}`, `d=${signer.domain}`, `s=${signer.selector}`, `t=${opts.time}`, `h=${foldNames(names, 70)}`, `bh=${bodyHash}`];
   // b= comes last, empty while signing; its value may be folded anywhere (a verifier drops it whole)
