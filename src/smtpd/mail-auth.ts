@@ -107,10 +107,17 @@ export class MailAuthenticator {
   }
 
   /** smtpd_spf_reject at RCPT: the reply when SPF says fail, else undefined. */
-  async spfAtRcpt(s: SessionView, recipient: string): Promise<SmtpdReply | undefined> {
-    const { spf } = await import("mailauth");
+  async spfAtRcpt(s: SessionView, recipient: string, warn: (text: string) => void): Promise<SmtpdReply | undefined> {
     const id = this.#identity(s);
-    const result = await spf({ ...id, mta: this.#host, resolver: this.#resolver, maxElapsedTime: SPF_TIME_LIMIT_MS });
+    let result;
+    try {
+      const { spf } = await import("mailauth");
+      result = await spf({ ...id, mta: this.#host, resolver: this.#resolver, maxElapsedTime: SPF_TIME_LIMIT_MS });
+    } catch (err) {
+      // only a fail refuses: an error is not one
+      warn(`SPF check of ${s.client.name}[${s.client.address}]: ${(err as Error).message}`);
+      return undefined;
+    }
     if (result.status.result !== "fail") return undefined;
     const who = id.sender ? `domain of ${printable(id.sender)}` : `HELO name ${printable(id.helo)}`;
     return reply(550, "5.7.23", `<${printable(recipient)}>: Recipient address rejected: Message rejected due to: SPF fail - not authorized (${who} does not designate ${id.ip} as permitted sender)`);

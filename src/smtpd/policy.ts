@@ -225,7 +225,7 @@ export class SmtpdPolicy implements SessionPolicy {
     if (!auth?.spfRejects || !(await this.#authenticates(s))) return undefined;
     const key = `${s.sender ?? ""}\n${s.helo ?? ""}`;
     if (this.#spfOutcome?.key !== key) {
-      const r = await auth.spfAtRcpt(s, recipient.written);
+      const r = await auth.spfAtRcpt(s, recipient.written, this.#env.warn);
       this.#spfOutcome = { key, reject: r ? { reject: r } : undefined };
     }
     const outcome = this.#spfOutcome.reject;
