@@ -16,7 +16,12 @@
  *   is reject (`550 5.7.1`), honouring a pct= below 100 by sampling and
  *   t=y (testing) by never rejecting.
  * - SPF is evaluated once per transaction (RCPT and the end of DATA share
- *   it through the resolver's cache), in at most 20 seconds (RFC 7208 4.6.4).
+ *   it through the resolver's cache), in at most 20 seconds (RFC 7208 4.6.4);
+ *   all the checks of a message get 60 seconds, then every result is
+ *   temperror. A message with more than 1000 header fields or more than 10
+ *   DKIM signatures is not handed to mailauth (which keeps every header as
+ *   objects and looks up each signature's key): DKIM and DMARC are
+ *   permerror then, and smtpd_dmarc_reject refuses it.
  *
  * Runs in smtpd as mail_owner. Everything here is untrusted: the message,
  * the client's names and the DNS answers. The header's text is made
@@ -39,19 +44,29 @@ const SPF_TIME_LIMIT_MS = 20_000;
  */
 export const MAX_CHECKED_HEADERS = 1000;
 
-/** How many header fields the message has, counted up to `limit + 1` without building them. */
-function headerFieldCount(content: Buffer, limit: number): number {
-  let count = 0;
+/** At most this many DKIM signatures are checked: each one may cost a DNS lookup and a verification. */
+export const MAX_CHECKED_SIGNATURES = 10;
+
+/** The whole of the checks of one message (SPF alone has 20 seconds of it). */
+const CHECK_TIME_LIMIT_MS = 60_000;
+
+/** Header fields and DKIM-Signature fields of the message, counted up to `limit + 1` fields without building them. */
+function headerCounts(content: Buffer, limit: number): { fields: number; signatures: number } {
+  let fields = 0;
+  let signatures = 0;
   let pos = 0;
-  while (pos < content.length && count <= limit) {
+  while (pos < content.length && fields <= limit) {
     const c = content[pos]!;
     if (c === 10) break;
-    if (c !== 32 && c !== 9) count++;
+    if (c !== 32 && c !== 9) {
+      fields++;
+      if ((c === 68 || c === 100) && /^dkim-signature[ \t]*:/i.test(content.toString("latin1", pos, pos + 20))) signatures++;
+    }
     const nl = content.indexOf(10, pos);
     if (nl < 0) break;
     pos = nl + 1;
   }
-  return count;
+  return { fields, signatures };
 }
 
 export interface AuthVerdict {
@@ -124,32 +139,46 @@ export class MailAuthenticator {
   }
 
   /**
-   * A message with more header fields than are checked: SPF is still evaluated (it reads no
-   * header), DKIM and DMARC are permerror; with smtpd_dmarc_reject such a message is refused, so
-   * that piling up headers is no way around the policy.
+   * A message beyond what is checked (too many header fields or signatures): SPF is still
+   * evaluated (it reads no header), DKIM and DMARC are permerror; with smtpd_dmarc_reject such a
+   * message is refused, so that piling up headers is no way around the policy.
    */
-  async #tooManyHeaders(s: SessionView): Promise<AuthVerdict> {
+  async #notChecked(s: SessionView, reason: string): Promise<AuthVerdict> {
     const { spf } = await import("mailauth");
     const result = await spf({ ...this.#identity(s), mta: this.#host, resolver: this.#resolver, maxElapsedTime: SPF_TIME_LIMIT_MS });
-    const why = `(more than ${MAX_CHECKED_HEADERS} header fields)`;
+    const why = `(${reason})`;
     const header = headerText(`Authentication-Results: ${this.#host};\n\tdkim=permerror ${why};\n\t${result.info};\n\tdmarc=permerror ${why}`);
     if (!this.#dmarcReject) return { header };
-    return { header, reject: reply(550, "5.7.1", `Message rejected: more than ${MAX_CHECKED_HEADERS} header fields, its DMARC policy cannot be checked`) };
+    return { header, reject: reply(550, "5.7.1", `Message rejected: ${reason}, its DMARC policy cannot be checked`) };
   }
 
   /** Every check at the end of DATA. Never throws: an internal error gives "none" and a warning. */
   async verify(s: SessionView, content: Buffer, warn: (text: string) => void): Promise<AuthVerdict> {
     let authenticate: typeof import("mailauth").authenticate;
     try {
-      if (headerFieldCount(content, MAX_CHECKED_HEADERS) > MAX_CHECKED_HEADERS) return this.#tooManyHeaders(s);
+      const counts = headerCounts(content, MAX_CHECKED_HEADERS);
+      if (counts.fields > MAX_CHECKED_HEADERS) return this.#notChecked(s, `more than ${MAX_CHECKED_HEADERS} header fields`);
+      if (counts.signatures > MAX_CHECKED_SIGNATURES) return this.#notChecked(s, `more than ${MAX_CHECKED_SIGNATURES} DKIM signatures`);
       ({ authenticate } = await import("mailauth"));
-      const result = await authenticate(lfToCrlf(content), {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timedOut = new Promise<"timeout">((resolve) => {
+        timer = setTimeout(() => resolve("timeout"), CHECK_TIME_LIMIT_MS);
+      });
+      const checked = authenticate(lfToCrlf(content), {
         ...this.#identity(s),
         mta: this.#host,
         resolver: this.#resolver,
         disableBimi: true,
         maxElapsedTime: SPF_TIME_LIMIT_MS,
       } as Parameters<typeof authenticate>[1]);
+      const result = await Promise.race([checked, timedOut]).finally(() => clearTimeout(timer));
+      if (result === "timeout") {
+        // the lookups still running finish unheard; a timeout is temporary, never a fail
+        checked.catch(() => {});
+        warn(`mail authentication from ${s.client.name}[${s.client.address}]: no result within ${CHECK_TIME_LIMIT_MS / 1000}s`);
+        const why = "(timed out)";
+        return { header: headerText(`Authentication-Results: ${this.#host};\n\tdkim=temperror ${why};\n\tspf=temperror ${why};\n\tdmarc=temperror ${why}`) };
+      }
       const rows: string[] = [];
       for (const d of result.dkim?.results ?? []) if (d.info) rows.push(d.info);
       for (const r of [result.spf, result.arc, result.dmarc]) if (r !== false && r?.info) rows.push(r.info);

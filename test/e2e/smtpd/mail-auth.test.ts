@@ -122,7 +122,7 @@ describe.skipIf(!isRoot)("mail authentication on receipt", () => {
     expect(sys.messagesContaining("auth-dmarc")).toEqual([]);
   }, 60_000);
 
-  test("more header fields than are checked: permerror, and refused where DMARC is enforced (no way around the policy)", async () => {
+  test("more header fields or signatures than are checked: permerror, and refused where DMARC is enforced (no way around the policy)", async () => {
     const many = "X-Pad: x\n".repeat(1001);
     const enforced = await send("enforce", "alice@good.example", `${many}From: boss@bad.example\nSubject: auth-many\n\nbody\n`);
     expect(enforced.data).toStartWith("550 5.7.1 Message rejected: more than 1000 header fields");
@@ -130,6 +130,11 @@ describe.skipIf(!isRoot)("mail authentication on receipt", () => {
     expect(r.data).toStartWith("250 2.0.0");
     const ar = await authResults("auth-many-ok");
     expect(ar[0]).toMatch(/dkim=permerror \(more than 1000 header fields\); spf=pass .*; dmarc=permerror/);
+    // each signature may cost a key lookup: more than 10 are not checked
+    const sigs = "DKIM-Signature: v=1; a=rsa-sha256; d=slow.example; s=x; h=from; bh=; b=\n".repeat(11);
+    const s11 = await send("smtp", "alice@good.example", `${sigs}From: boss@bad.example\nSubject: auth-sigs\n\nbody\n`);
+    expect(s11.data).toStartWith("250 2.0.0");
+    expect((await authResults("auth-sigs"))[0]).toMatch(/dkim=permerror \(more than 10 DKIM signatures\);/);
   }, 60_000);
 
   test("ARC: the chain of a forwarded message is validated (arc=pass)", async () => {
