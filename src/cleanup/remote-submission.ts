@@ -34,6 +34,7 @@ import { replaceStrayCr } from "./stray-cr-lf.ts";
 import type { PreparedRewrites } from "./address-rewrites.ts";
 import type { DkimRequest } from "./dkim-signing.ts";
 import { claimsAuthservId } from "./auth-results.ts";
+import { arcHeadersIntact } from "./arc-intact.ts";
 
 export interface RemoteSubmission {
   arrival: Date;
@@ -57,7 +58,7 @@ export interface RemoteSubmission {
    * The server's own Authentication-Results: header, put below its Received: header (where a
    * milter's lands in Postfix); the message's headers that claim the same authserv-id go (RFC 8601 5).
    */
-  authResults?: { header: string; authservId: string };
+  authResults?: { header: string; authservId: string; arc?: string[] };
 }
 
 export interface RemoteRejection {
@@ -90,7 +91,13 @@ export function cleanupRemoteSubmission(sub: RemoteSubmission, settings: Cleanup
     },
     settings,
   );
-  const top = [...sub.prepend.map(toLatin1), toLatin1(sub.received(queueId)), ...(sub.authResults ? [toLatin1(sub.authResults.header)] : [])];
+  // an ARC set goes on top as it was sealed (its bytes are signed), unless cleanup changed what it covers
+  let arc = (sub.authResults?.arc ?? []).map(toLatin1);
+  if (arc.length > 0 && (content !== received || split.endedBy === "nonheader" || !arcHeadersIntact(arc, split.headers, headers.lines))) {
+    headers.warnings.push("ARC seal left out: cleanup changed the header fields or the body it covers");
+    arc = [];
+  }
+  const top = [...arc, ...sub.prepend.map(toLatin1), toLatin1(sub.received(queueId)), ...(sub.authResults ? [toLatin1(sub.authResults.header)] : [])];
   const head = [...top, ...headers.lines].map((l) => `${l}\n`).join("");
   let body = content.subarray(split.bodyOffset);
   if (split.endedBy === "nonheader") body = Buffer.concat([Buffer.from("\n"), body]);

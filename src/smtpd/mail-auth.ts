@@ -23,6 +23,10 @@
  *   objects and looks up each signature's key): DKIM and DMARC are
  *   permerror then, and smtpd_dmarc_reject refuses it.
  *
+ * - With smtpd_arc_seal_key, the message is ARC-sealed (RFC 8617) with that
+ *   key as it was received, the seal's ARC-Authentication-Results holding
+ *   these same verdicts; a broken incoming chain (cv=fail) is not sealed.
+ *
  * Runs in smtpd as mail_owner. Everything here is untrusted: the message,
  * the client's names and the DNS answers. The header's text is made
  * printable ASCII before it is added, so nothing from a message or a DNS
@@ -34,6 +38,7 @@ import { mailauthResolver, type DnsQuerier, type MailauthResolver } from "../glo
 import { printable } from "../util/printable.ts";
 import { reply, type SmtpdReply } from "./protocol/reply.ts";
 import type { SessionView } from "./protocol/types.ts";
+import type { DkimKeyring } from "../global/dkim/keys.ts";
 
 /** RFC 7208 4.6.4: at least 20 seconds for an SPF evaluation. */
 const SPF_TIME_LIMIT_MS = 20_000;
@@ -72,6 +77,8 @@ function headerCounts(content: Buffer, limit: number): { fields: number; signatu
 export interface AuthVerdict {
   /** "Authentication-Results: HOST;\n\tspf=...;\n\t..." (LF folds, no final newline). */
   header: string;
+  /** The ARC set that seals the message (smtpd_arc_seal_key), each header LF-folded, exactly as sealed. */
+  arc?: string[];
   /** The DMARC rejection, when smtpd_dmarc_reject asks for it and the message fails under p=reject. */
   reject?: SmtpdReply;
 }
@@ -96,17 +103,41 @@ function lfToCrlf(content: Buffer): Buffer {
   return Buffer.from(content.toString("latin1").replace(/\r?\n/g, "\r\n"), "latin1");
 }
 
+/** The ARC-* fields of mailauth's header block (CRLF), LF-folded; undefined when one could start another header. */
+function arcFields(block: string): string[] | undefined {
+  const fields: string[] = [];
+  for (const line of block.split("\r\n")) {
+    if (line === "") continue;
+    if (line.startsWith(" ") || line.startsWith("\t")) {
+      if (fields.length === 0) return undefined;
+      fields[fields.length - 1] += `\n${line}`;
+    } else fields.push(line);
+  }
+  const arc = fields.filter((f) => /^ARC-[A-Za-z-]+:/.test(f));
+  // the seal covers these bytes: they are checked, never rewritten
+  if (arc.length !== 3 || arc.some((f) => /[\r\0]|\n(?![ \t])/.test(f))) return undefined;
+  return arc;
+}
+
 export class MailAuthenticator {
   readonly #host: string;
   readonly #resolver: MailauthResolver;
   readonly #spfReject: boolean;
   readonly #dmarcReject: boolean;
+  readonly #seal: { signingDomain: string; selector: string; privateKey: string } | undefined;
 
-  constructor(config: Config, dns: DnsQuerier) {
+  constructor(config: Config, dns: DnsQuerier, keys: DkimKeyring, warn: (text: string) => void) {
     this.#host = config.str("myhostname");
     this.#resolver = mailauthResolver(dns);
     this.#spfReject = config.bool("smtpd_spf_reject");
     this.#dmarcReject = config.bool("smtpd_dmarc_reject");
+    const sealKey = config.str("smtpd_arc_seal_key").trim();
+    if (sealKey) {
+      const [domain, selector, ...rest] = sealKey.split(":");
+      const key = domain && selector && rest.length === 0 ? keys.get(domain, selector) : undefined;
+      if (key) this.#seal = { signingDomain: domain!.toLowerCase(), selector: selector!, privateKey: key.export({ format: "pem", type: "pkcs8" }).toString() };
+      else warn(`smtpd_arc_seal_key "${sealKey}": no such key was loaded from ${keys.directory} (need SIGNING_DOMAIN:SELECTOR): mail is not sealed`);
+    }
   }
 
   get authservId(): string {
@@ -170,6 +201,7 @@ export class MailAuthenticator {
         resolver: this.#resolver,
         disableBimi: true,
         maxElapsedTime: SPF_TIME_LIMIT_MS,
+        ...(this.#seal ? { seal: this.#seal } : {}),
       } as Parameters<typeof authenticate>[1]);
       const result = await Promise.race([checked, timedOut]).finally(() => clearTimeout(timer));
       if (result === "timeout") {
@@ -184,6 +216,11 @@ export class MailAuthenticator {
       for (const r of [result.spf, result.arc, result.dmarc]) if (r !== false && r?.info) rows.push(r.info);
       const header = headerText(`Authentication-Results: ${this.#host};\n\t${rows.length ? rows.join(";\n\t") : "none"}`);
       const verdict: AuthVerdict = { header };
+      if (this.#seal && result.arc && result.arc.status?.result !== "fail" && !result.arc.sealErrors?.length) {
+        const arc = arcFields(result.headers);
+        if (arc) verdict.arc = arc;
+        else warn(`ARC seal for ${s.client.name}[${s.client.address}] not added: mailauth's headers are not the three expected`);
+      }
       const dmarc = result.dmarc;
       if (this.#dmarcReject && dmarc && dmarc.status?.result === "fail" && dmarc.policy === "reject" && !dmarc.testMode) {
         const pct = dmarcPercent(dmarc.rr);

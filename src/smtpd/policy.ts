@@ -279,7 +279,7 @@ export class SmtpdPolicy implements SessionPolicy {
     if (result.reject || !auth || content === undefined || !(await this.#authenticates(s))) return result;
     const verdict = await auth.verify(s, content, this.#env.warn);
     if (verdict.reject) return { reject: verdict.reject };
-    return { actions: [...(result.actions ?? []), { kind: "auth-results", header: verdict.header, authservId: auth.authservId }] };
+    return { actions: [...(result.actions ?? []), { kind: "auth-results", header: verdict.header, authservId: auth.authservId, ...(verdict.arc ? { arc: verdict.arc } : {}) }] };
   }
 
   /** VRFY gets the recipient checks, as Postfix's smtpd_check_rcpt (relay control included), without actions. */

@@ -161,7 +161,7 @@ export class QueueSink implements MessageSink {
             attributes,
             rewriteContext,
             ...(dkim ? { dkim } : {}),
-            ...(authResults?.kind === "auth-results" ? { authResults: { header: authResults.header, authservId: authResults.authservId } } : {}),
+            ...(authResults?.kind === "auth-results" ? { authResults: { header: authResults.header, authservId: authResults.authservId, ...(authResults.arc ? { arc: authResults.arc } : {}) } } : {}),
           },
           this.#settings,
           id,

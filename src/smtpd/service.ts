@@ -132,7 +132,7 @@ export class SmtpService {
       saslExceptions: hostMatcherFor(config, "smtpd_sasl_exceptions_networks"),
       sasl,
       dns,
-      auth: config.bool("smtpd_mail_authentication") ? new MailAuthenticator(config, dns) : undefined,
+      auth: config.bool("smtpd_mail_authentication") ? new MailAuthenticator(config, dns, this.dkimKeys, (t) => log.warn(t)) : undefined,
       sink: new QueueSink({
         config,
         cleanupTag: `${config.str("syslog_name")}/cleanup`,

@@ -128,7 +128,7 @@ export type MessageAction =
   | { kind: "discard"; reason: string; stage: string; subject: string }
   | { kind: "prepend"; header: string }
   /** The server's own Authentication-Results: header; those that claim `authservId` are removed from the message. */
-  | { kind: "auth-results"; header: string; authservId: string };
+  | { kind: "auth-results"; header: string; authservId: string; arc?: string[] };
 
 export interface PolicyResult {
   /** A 4xx/5xx reply: the command is refused. */

@@ -20,6 +20,9 @@ import { generateKeyPairSync } from "node:crypto";
 import { HOST, RawSmtp, SmtpdSystem, isRoot } from "../../helpers/smtpd-system.ts";
 import { useFakeDns } from "../../helpers/fake-dns.ts";
 import { dkimRecordText } from "../../../src/global/dkim/keys.ts";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { verifyArc } from "../../helpers/dkim-verify.ts";
 import { dkimSignature } from "../../../src/global/dkim/sign.ts";
 import { splitMessage } from "../../../src/global/message/header-split.ts";
 import { Resolver } from "../../../src/global/dns/resolver.ts";
@@ -43,8 +46,16 @@ describe.skipIf(!isRoot)("mail authentication on receipt", () => {
   beforeAll(async () => {
     sys = new SmtpdSystem(
       { dns_servers: dns.server, dns_timeout: "1s", dns_attempts: 1 },
-      { smtp: {}, enforce: { smtpd_dmarc_reject: "yes", smtpd_spf_reject: "yes" }, inside: { mynetworks: "127.0.0.0/8" } },
+      {
+        smtp: {},
+        enforce: { smtpd_dmarc_reject: "yes", smtpd_spf_reject: "yes" },
+        inside: { mynetworks: "127.0.0.0/8" },
+        seal: { smtpd_arc_seal_key: "forwarder.example:arc" },
+      },
     );
+    // the sealing key, where postern dkim new-key puts keys (read as root at start)
+    mkdirSync(join(sys.etc, "dkim"), { mode: 0o700 });
+    writeFileSync(join(sys.etc, "dkim", "forwarder.example.arc.key"), key.export({ format: "pem", type: "pkcs8" }).toString(), { mode: 0o600 });
     await sys.start();
   }, 60_000);
 
@@ -158,6 +169,25 @@ describe.skipIf(!isRoot)("mail authentication on receipt", () => {
     expect(ours).toHaveLength(1);
     expect(ours[0]).toMatch(/arc=pass/);
     expect(ours[0]).toMatch(/dkim=neutral \(body hash did not verify\)/);
+  }, 60_000);
+
+  test("smtpd_arc_seal_key: checked mail is ARC-sealed; python3-dkim validates the chain", async () => {
+    const r = await send("seal", "alice@good.example", signed(`From: alice@good.example\nTo: root@${HOST}\nSubject: auth-seal\n\nhello\n`));
+    expect(r.data).toStartWith("250 2.0.0");
+    const m = await sys.message("auth-seal");
+    expect(m.text).toMatch(/^ARC-Seal: i=1; a=rsa-sha256; [\s\S]*\nARC-Message-Signature: i=1; [\s\S]*\nARC-Authentication-Results: i=1; mail\.example\.test;/);
+    const v = verifyArc(Buffer.from(m.text.replace(/\n/g, "\r\n"), "latin1"), { "arc._domainkey.forwarder.example": dkimRecordText(key) });
+    expect(v).toEqual({ cv: "pass", reason: expect.any(String) });
+  }, 60_000);
+
+  test("smtpd_arc_seal_key: a seal that cleanup's rewriting would break is left out, with a warning", async () => {
+    // "To: root" is completed to root@mail.example.test (local header rewriting for this client): the seal covered "To: root"
+    const r = await send("seal", "alice@good.example", "From: alice@good.example\nTo: root\nSubject: auth-seal-rewritten\n\nhello\n");
+    expect(r.data).toStartWith("250 2.0.0");
+    const m = await sys.message("auth-seal-rewritten");
+    expect(m.text).not.toContain("ARC-Seal:");
+    expect(m.text).toContain(`To: root@${HOST}`);
+    await sys.waitForLog(new RegExp(`${m.id}: ARC seal left out: cleanup changed the header fields or the body it covers`));
   }, 60_000);
 
   test("a DNS timeout is temperror, never a fail: accepted even where enforcement is on", async () => {

@@ -38,4 +38,5 @@ export const dkimParams: ParamDef[] = [
   ),
   p("smtpd_dmarc_reject", "bool", "no", "postern: reject at the end of DATA mail that fails DMARC with policy reject", SMTPD),
   p("smtpd_spf_reject", "bool", "no", "postern: reject at RCPT mail whose SPF result is fail", SMTPD),
+  p("smtpd_arc_seal_key", "str", "", "postern: SIGNING_DOMAIN:SELECTOR of the key (in dkim_key_directory) that ARC-seals the mail smtpd checked; empty: no seal", SMTPD),
 ];
