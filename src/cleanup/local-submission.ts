@@ -9,6 +9,8 @@
  * - Headers cleaned (headers.ts), envelope cleaned (envelope.ts).
  * - The body follows the headers unchanged; when the headers ended at a
  *   line that is not a header, an empty line goes before it.
+ * - A DKIM signature on top when the submission asks for one
+ *   (dkim-signing.ts), after every rewrite.
  * - Too many Received: headers (hopcount_limit), a message larger than
  *   message_size_limit, or one a non_smtpd_milters milter refused with a
  *   5xx reply is not delivered: the message is returned to the
@@ -28,6 +30,7 @@ import type { CleanupSettings } from "./settings.ts";
 import { replaceStrayCr } from "./stray-cr-lf.ts";
 import type { PreparedRewrites } from "./address-rewrites.ts";
 import type { CleanupChecksOutcome } from "./header-body-checks.ts";
+import type { DkimRequest } from "./dkim-signing.ts";
 
 export interface LocalSubmission {
   file: QueueFile;
@@ -42,6 +45,8 @@ export interface LocalSubmission {
   receivedLines?: (queueId: string) => string[];
   /** A refusal decided before cleanup (a non_smtpd_milters 5xx): the message goes back to the sender. */
   rejection?: Rejection;
+  /** DKIM signing with the signers looked up beforehand (dkim-signing.ts); absent: not signed. */
+  dkim?: DkimRequest;
 }
 
 export interface Rejection {
@@ -101,7 +106,7 @@ export function cleanupLocalSubmission(sub: LocalSubmission, settings: CleanupSe
   const head = [...own, ...headers.lines].map((l) => `${l}\n`).join("");
   let body = content.subarray(split.bodyOffset);
   if (split.endedBy === "nonheader") body = Buffer.concat([Buffer.from("\n"), body]);
-  let message = Buffer.concat([Buffer.from(head, "latin1"), body]);
+  let message: Buffer = Buffer.concat([Buffer.from(head, "latin1"), body]);
 
   let rejection: Rejection | undefined = sub.rejection;
   const rejected = sub.checks?.reject;
@@ -119,6 +124,11 @@ export function cleanupLocalSubmission(sub: LocalSubmission, settings: CleanupSe
     // returned to the sender with its headers only
     message = Buffer.from(head, "latin1");
     for (const r of recipients) r.done = true;
+  } else if (sub.dkim) {
+    const signed = sub.dkim.signing.sign(message, sub.dkim.choice, now);
+    message = signed.content;
+    if (signed.log) headers.logs.push(signed.log);
+    if (signed.warning) headers.warnings.push(signed.warning);
   }
   return {
     file: { arrivalTime: file.arrivalTime, sender, recipients, attributes, content: message },

@@ -25,6 +25,10 @@
  *   QUEUEID: uid=1000 from=<user>          (postfix/pickup)
  *   QUEUEID: message-id=<...>              (postfix/cleanup)
  *
+ * - Fresh submissions are DKIM-signed when a key is set up for their From:
+ *   domain (cleanup/dkim-signing.ts, keys read before the drop); a
+ *   requeued message (postsuper -r) keeps the signature it has.
+ *
  * Runs as mail_owner (the daemon and `postern pickup --once` drop to it);
  * maildrop files are untrusted.
  */
@@ -44,10 +48,12 @@ import { cleanupLocalSubmission, NoRecipientsError, receivedHeader, type Cleanup
 import { localMiltersEnabled, runLocalMilters } from "../cleanup/milters.ts";
 import { CleanupDeferral, prepareRewrites, type PreparedRewrites } from "../cleanup/address-rewrites.ts";
 import { hasLineBreaks } from "../cleanup/envelope.ts";
+import { DkimSigning, type DkimRequest } from "../cleanup/dkim-signing.ts";
+import type { DkimKeyring } from "../global/dkim/keys.ts";
+import { TableError } from "../global/tables/table.ts";
 import { screenUntrustedFile } from "../cleanup/untrusted-envelope.ts";
 import { bccRecipients, cleanupCheckTables, QUEUE_ID_PLACEHOLDER, runCleanupChecks, withQueueId, type CleanupChecksOutcome } from "../cleanup/header-body-checks.ts";
 import type { CheckTables } from "../global/checks/content-checks.ts";
-import { TableError } from "../global/tables/table.ts";
 import { delayFields } from "../global/delivery/delays.ts";
 import { forgetVanished, maildropReadLimit, openMaildropEntry, readMaildropFile } from "./maildrop-entry.ts";
 
@@ -82,6 +88,8 @@ interface PassContext {
   tags: { cleanup: string; delayDigits: number };
   /** header_checks and body_checks, opened on first use. */
   checks: () => CheckTables | undefined;
+  /** DKIM signing of fresh submissions; undefined when nothing is signed. */
+  dkim: DkimSigning | undefined;
 }
 
 /** Whether the file's owner may submit mail (authorized_submit_users); undefined when the list cannot be read now. */
@@ -222,6 +230,18 @@ async function pickupFile(ctx: PassContext, name: string): Promise<Outcome | "sk
   }
   for (const w of rewrites.warnings) log.write("warning", `${name}: ${w}`, tags.cleanup);
 
+  // a requeued message keeps the signature it got when it was first queued
+  let dkim: DkimRequest | undefined;
+  if (ctx.dkim && !trusted) {
+    try {
+      dkim = { signing: ctx.dkim, choice: await ctx.dkim.choose(Buffer.from(file.content), rewrites.sender, rewrites.headerMap.values()) };
+    } catch (err) {
+      if (!(err instanceof TableError)) throw err;
+      log.write("warning", `${name}: dkim_sign_maps lookup error: ${err.message}; will try again`, tags.cleanup);
+      return "kept";
+    }
+  }
+
   let result: CleanupResult | undefined;
   let queueId: string;
   const logCleanup = (id: string, r: CleanupResult) => {
@@ -237,7 +257,7 @@ async function pickupFile(ctx: PassContext, name: string): Promise<Outcome | "sk
     queueId = commitQueueFileSync(join(queueDir, toHold ? "hold" : "incoming"), (id) => {
       const own = checks?.ownHeader;
       result = cleanupLocalSubmission(
-        { file, submitter, submittedAt, rewrites, ...(checks ? { checks } : {}), ...(own ? { receivedLines: (qid: string) => withQueueId(own, qid) } : {}), ...(milterRejection ? { rejection: milterRejection } : {}) },
+        { file, submitter, submittedAt, rewrites, ...(checks ? { checks } : {}), ...(own ? { receivedLines: (qid: string) => withQueueId(own, qid) } : {}), ...(milterRejection ? { rejection: milterRejection } : {}), ...(dkim ? { dkim } : {}) },
         settings,
         id,
         now,
@@ -304,10 +324,11 @@ function spaceShort(queueDir: string, rule: SpaceRule): boolean {
 }
 
 /** One pass over maildrop/; the daemon calls it on every change and once a minute. `stopping` ends it between two files. */
-export async function pickupOnce(config: Config, stopping: () => boolean = () => false): Promise<PickupStats> {
+export async function pickupOnce(config: Config, stopping: () => boolean = () => false, keys?: DkimKeyring): Promise<PickupStats> {
   const queueDir = config.str("queue_directory");
   const settings = cleanupSettings(config);
   let checks: { tables: CheckTables | undefined } | undefined;
+  const signing = keys ? new DkimSigning(config, keys) : undefined;
   const ctx: PassContext = {
     checks: () => (checks ??= { tables: cleanupCheckTables(config) }).tables,
     config,
@@ -315,6 +336,7 @@ export async function pickupOnce(config: Config, stopping: () => boolean = () =>
     queueDir,
     readLimit: maildropReadLimit(settings.messageSizeLimit, settings.headerSizeLimit),
     tags: { cleanup: `${config.str("syslog_name")}/cleanup`, delayDigits: config.int("delay_logging_resolution_limit") },
+    dkim: signing?.enabled ? signing : undefined,
   };
   const stats: PickupStats = { queued: 0, corrupt: 0, removed: 0, kept: 0 };
   let names: string[];

@@ -12,6 +12,12 @@
  * Error: queue file write error`, as Postfix's cleanup status
  * CLEANUP_STAT_WRITE does. Nothing is ever acknowledged that is not on disk.
  *
+ * Mail from dkim_sign_clients is DKIM-signed by cleanup (signers looked up
+ * before the commit, cleanup/dkim-signing.ts); the server's own
+ * Authentication-Results: header (an "auth-results" action of the policy,
+ * mail-auth.ts) goes below the Received: header, and the message's headers
+ * that claim $myhostname are removed.
+ *
  * Logs as Postfix's smtpd and cleanup do:
  *   QUEUEID: client=NAME[ADDR], sasl_method=PLAIN, sasl_username=USER
  *   QUEUEID: message-id=<...>                       (syslog_name/cleanup)
@@ -41,6 +47,7 @@ import { toLatin1 } from "../cleanup/headers.ts";
 import { CleanupDeferral, prepareRewrites, type PreparedRewrites } from "../cleanup/address-rewrites.ts";
 import { bccRecipients, cleanupCheckTables, QUEUE_ID_PLACEHOLDER, runCleanupChecks, withQueueId, type CleanupChecksOutcome } from "../cleanup/header-body-checks.ts";
 import type { CheckTables } from "../global/checks/content-checks.ts";
+import type { DkimRequest, DkimSigning } from "../cleanup/dkim-signing.ts";
 import { TableError } from "../global/tables/table.ts";
 
 class Refused extends Error {
@@ -58,6 +65,9 @@ export interface SinkOptions {
   localRewrite: (message: QueuedMessage) => Promise<boolean>;
   /** Log tag of cleanup's lines ("postfix/cleanup"). */
   cleanupTag: string;
+  /** DKIM signing, for mail of the clients signClient says yes to (dkim_sign_clients). */
+  dkim?: DkimSigning;
+  signClient?: (message: QueuedMessage) => Promise<boolean>;
 }
 
 let discardCounter = 0;
@@ -186,6 +196,18 @@ export class QueueSink implements MessageSink {
       log.write("warning", `NOQUEUE: ${err.warning} from ${namaddr}`, this.#opts.cleanupTag);
       return { reject: err.lookupFailed ? WRITE_ERROR : reply(451, err.status, err.reason) };
     }
+    let dkim: DkimRequest | undefined;
+    const signing = this.#opts.dkim;
+    if (signing && (await this.#opts.signClient?.(message))) {
+      try {
+        dkim = { signing, choice: await signing.choose(content, rewrites.sender, rewrites.headerMap.values()) };
+      } catch (err) {
+        if (!(err instanceof TableError)) throw err;
+        log.write("warning", `NOQUEUE: dkim_sign_maps lookup error: ${err.message} from ${namaddr}`, this.#opts.cleanupTag);
+        return { reject: WRITE_ERROR };
+      }
+    }
+    const authResults = message.actions.find((a) => a.kind === "auth-results");
     let queueId: string;
     try {
       queueId = await commitQueueFile(dir, (id) => {
@@ -201,6 +223,8 @@ export class QueueSink implements MessageSink {
             prepend: message.actions.flatMap((a) => (a.kind === "prepend" ? [a.header] : [])),
             attributes,
             rewriteContext,
+            ...(dkim ? { dkim } : {}),
+            ...(authResults?.kind === "auth-results" ? { authResults: { header: authResults.header, authservId: authResults.authservId, ...(authResults.arc ? { arc: authResults.arc } : {}) } } : {}),
           },
           this.#settings,
           id,

@@ -330,7 +330,7 @@ async function finishMessage(s: SmtpdSession, content: Buffer | undefined, size:
       await s.send(r);
       return "continue";
     }
-    const eod = await s.services.policy.endOfData(s, size);
+    const eod = await s.services.policy.endOfData(s, size, content);
     if (eod.reject) {
       s.logReject("END-OF-MESSAGE", eod.reject);
       await s.send(eod.reject);

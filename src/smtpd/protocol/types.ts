@@ -132,7 +132,9 @@ export type MessageAction =
   /** REDIRECT user@domain: the message goes to that address instead of all its recipients (the last one counts). */
   | { kind: "redirect"; address: string; reason: string; stage: string; subject: string }
   /** BCC user@domain: one more recipient. */
-  | { kind: "bcc"; address: string; reason: string; stage: string; subject: string };
+  | { kind: "bcc"; address: string; reason: string; stage: string; subject: string }
+  /** The server's own Authentication-Results: header; those that claim `authservId` are removed from the message. */
+  | { kind: "auth-results"; header: string; authservId: string; arc?: string[] };
 
 export interface PolicyResult {
   /** A 4xx/5xx reply: the command is refused. */
@@ -165,7 +167,8 @@ export interface SessionPolicy {
   mail(s: SessionView, sender: string): Promise<PolicyResult>;
   rcpt(s: SessionView, recipient: AcceptedRecipient): Promise<PolicyResult>;
   data(s: SessionView): Promise<PolicyResult>;
-  endOfData(s: SessionView, size: number): Promise<PolicyResult>;
+  /** `content`: the message as received (LF line ends), for checks that read it (mail authentication). */
+  endOfData(s: SessionView, size: number, content?: Buffer): Promise<PolicyResult>;
   vrfy(s: SessionView, address: string): Promise<PolicyResult>;
   etrn(s: SessionView, domain: string): Promise<PolicyResult>;
   /** Whether an AUTH attempt is allowed now (smtpd_client_auth_rate_limit). */
