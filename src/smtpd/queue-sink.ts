@@ -200,7 +200,7 @@ export class QueueSink implements MessageSink {
     const signing = this.#opts.dkim;
     if (signing && (await this.#opts.signClient?.(message))) {
       try {
-        dkim = { signing, choice: await signing.choose(content, rewrites.sender, rewrites.headerMap.values()) };
+        dkim = { signing, choice: await signing.choose(Buffer.from(content.buffer, content.byteOffset, content.byteLength), rewrites.sender, rewrites.headerMap.values()) };
       } catch (err) {
         if (!(err instanceof TableError)) throw err;
         log.write("warning", `NOQUEUE: dkim_sign_maps lookup error: ${err.message} from ${namaddr}`, this.#opts.cleanupTag);
