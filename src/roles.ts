@@ -41,6 +41,7 @@ export const ROLES: Record<string, RoleEntry> = {
   "local-worker": { summary: "Local delivery as one user (started by local)", load: () => import("./local/worker/main.ts"), internal: true },
   import: { summary: "Convert Postfix's main.cf and master.cf into postern.toml", load: () => import("./cmd/import/main.ts") },
   saslpasswd: { summary: "Add, change or remove a user of the SMTP server's built-in AUTH", load: () => import("./cmd/saslpasswd.ts") },
+  dkim: { summary: "DKIM helpers: new-key makes a signing key and prints its DNS record", load: () => import("./cmd/dkim.ts") },
   tls: { summary: "TLS helpers: new-server-cert makes a self-signed key and certificate", load: () => import("./cmd/tls.ts") },
   stop: { summary: "Stop the mail system gracefully", load: control },
   abort: { summary: "Stop the mail system at once", load: control },

@@ -6,4 +6,5 @@ export const SCENARIOS: Record<string, () => Promise<{ scenario: Scenario }>> = 
   "sendmail-throughput": () => import("./sendmail-throughput.ts"),
   "smtp-throughput": () => import("./smtp-throughput.ts"),
   relay: () => import("./relay.ts"),
+  "milter-opendkim": () => import("./milter-opendkim.ts"),
 };

@@ -41,7 +41,7 @@ export const scenario: Scenario = {
   run,
 };
 
-interface RunResult {
+export interface RunResult {
   delivered: number;
   rate: number;
   smtpRate: number;
@@ -56,7 +56,7 @@ function wholeNumber(v: unknown, fallback: number, what: string): number {
   return n;
 }
 
-async function oneRun(ctx: BenchContext, mta: Mta, messages: number, sessions: number): Promise<RunResult> {
+export async function oneRun(ctx: BenchContext, mta: Mta, messages: number, sessions: number): Promise<RunResult> {
   const maildir = mta.maildir(ctx.user.home);
   if (!waitFor(() => queuedCount(mta.queueDirectory) === 0, 120_000, 100)) throw new Error(`${mta.name}: the queue did not empty before a run`);
   clearMaildir(maildir);

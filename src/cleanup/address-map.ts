@@ -27,7 +27,7 @@ export interface AddressMapOptions {
   /** The local rewriting context that result addresses get. */
   canonical: CanonicalOptions;
   /** mydestination and the interface addresses: the bare local part is looked up too. */
-  isLocalDomain: (domain: string) => boolean;
+  isLocalDomain: (domain: string) => Promise<boolean>;
   ownerRequestSpecial: boolean;
   doubleBounceSender: string;
 }
@@ -42,7 +42,7 @@ export async function mapAddress(address: string, s: AddressMapOptions, title: s
   const at = address.lastIndexOf("@");
   const domain = at < 0 ? undefined : address.slice(at + 1);
   const match = await lookupAddress(s.tables, address, s.delimiter, {
-    localDomain: domain !== undefined && s.isLocalDomain(domain),
+    localDomain: domain !== undefined && (await s.isLocalDomain(domain)),
     ownerRequestSpecial: s.ownerRequestSpecial,
     doubleBounceSender: s.doubleBounceSender,
   });

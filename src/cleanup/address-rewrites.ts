@@ -16,8 +16,9 @@
  * CleanupDeferral: the caller keeps the message (pickup leaves it in
  * maildrop/, smtpd answers 451) and nothing is queued half rewritten.
  *
- * Runs in pickup and smtpd as mail_owner; the envelope and the content are
- * untrusted (the header part is bounded as the cleanup pass bounds it).
+ * Runs in pickup and smtpd as mail_owner, and for the mail local delivery
+ * forwards in a worker running as mail_owner (forwarded-submission.ts); the
+ * envelope and the content are untrusted (the header part is bounded as the cleanup pass bounds it).
  */
 import { splitMessage } from "../global/message/header-split.ts";
 import type { Recipient } from "../global/queue/format.ts";
@@ -38,6 +39,13 @@ export interface RewriteInput {
   recipients: readonly Recipient[];
   content: Uint8Array;
   rewriteContext: "local" | "remote";
+  /**
+   * Whether always_bcc, sender_bcc_maps and recipient_bcc_maps add copies (Postfix's
+   * CLEANUP_FLAG_BCC_OK; default true). Mail that local(8) forwards gets the maps but no copies.
+   */
+  bcc?: boolean;
+  /** Whether a recipient without a DSN ORCPT gets one (default true; not for forwarded mail). */
+  addOrcpt?: boolean;
 }
 
 export interface PreparedRewrites {
@@ -58,10 +66,11 @@ export async function prepareRewrites(input: RewriteInput, settings: CleanupSett
   const rewrite = async (address: string, cls: CanonicalClass) => masquerade(await mapCanonical(address, cls, maps, warnings), cls, masq);
   const sender = await rewrite(cleanSender(input.sender, settings), "envelope_sender");
   const mapped: Recipient[] = [];
-  for (const r of cleanRecipients(input.recipients, settings)) mapped.push({ ...r, address: await rewrite(r.address, "envelope_recipient") });
+  for (const r of cleanRecipients(input.recipients, settings, input.addOrcpt !== false)) mapped.push({ ...r, address: await rewrite(r.address, "envelope_recipient") });
   const original = new Set(mapped);
   const withCopies: Recipient[] = [];
-  for (const r of await addBccRecipients(sender, mapped, settings.bcc)) {
+  const copies = input.bcc === false ? mapped : await addBccRecipients(sender, mapped, settings.bcc);
+  for (const r of copies) {
     if (original.has(r)) withCopies.push(r);
     else {
       const address = await rewrite(r.address, "envelope_recipient");

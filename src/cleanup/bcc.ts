@@ -32,7 +32,7 @@ export interface BccSettings {
   recipientMaps: readonly Table[];
   delimiter: string;
   canonical: CanonicalOptions;
-  isLocalDomain: (domain: string) => boolean;
+  isLocalDomain: (domain: string) => Promise<boolean>;
   enableOriginalRecipient: boolean;
 }
 
@@ -65,7 +65,7 @@ async function lookupCopy(tables: readonly Table[], title: string, address: stri
   if (tables.length === 0 || address === "") return undefined;
   const at = address.lastIndexOf("@");
   try {
-    const found = await lookupAddress(tables, address, s.delimiter, { localDomain: at >= 0 && s.isLocalDomain(address.slice(at + 1)) });
+    const found = await lookupAddress(tables, address, s.delimiter, { localDomain: at >= 0 && (await s.isLocalDomain(address.slice(at + 1))) });
     return found ? copyTo(found.value, s) : undefined;
   } catch (err) {
     if (err instanceof TableError) throw new CleanupDeferral(`${title} map lookup problem (${err.message}) -- message not accepted, try again later`, true);

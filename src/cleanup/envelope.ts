@@ -36,20 +36,21 @@ export function cleanSender(sender: string, settings: CleanupSettings): string {
   return sender === "" ? "" : canonicalizeAddress(sender, settings.envelope);
 }
 
-export function cleanRecipients(recipients: readonly Recipient[], settings: CleanupSettings): Recipient[] {
+/** `addOrcpt` false: a recipient without a DSN ORCPT keeps none (mail local(8) forwards, as Postfix's cleanup takes it). */
+export function cleanRecipients(recipients: readonly Recipient[], settings: CleanupSettings, addOrcpt = true): Recipient[] {
   const seen = new Set<string>();
   const out: Recipient[] = [];
   for (const r of recipients) {
     if (r.done) continue;
     const submitted = r.address === "" ? settings.emptyAddressRecipient : r.address;
     const address = canonicalizeAddress(submitted, settings.envelope);
-    const orcpt = r.orcpt ?? `rfc822;${address}`;
-    const key = `${address}\0${orcpt}\0${r.notify?.join(",") ?? ""}`;
+    const orcpt = r.orcpt ?? (addOrcpt ? `rfc822;${address}` : undefined);
+    const key = `${address}\0${orcpt ?? ""}\0${r.notify?.join(",") ?? ""}`;
     if (seen.has(key)) continue;
     seen.add(key);
     const next: Recipient = { address };
     if (settings.enableOriginalRecipient) next.original = r.original ?? r.address;
-    next.orcpt = orcpt;
+    if (orcpt !== undefined) next.orcpt = orcpt;
     if (r.notify) next.notify = r.notify;
     out.push(next);
   }

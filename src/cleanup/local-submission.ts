@@ -9,8 +9,11 @@
  * - Headers cleaned (headers.ts), envelope cleaned (envelope.ts).
  * - The body follows the headers unchanged; when the headers ended at a
  *   line that is not a header, an empty line goes before it.
- * - Too many Received: headers (hopcount_limit) or a message larger than
- *   message_size_limit is not delivered: the message is returned to the
+ * - A DKIM signature on top when the submission asks for one
+ *   (dkim-signing.ts), after every rewrite.
+ * - Too many Received: headers (hopcount_limit), a message larger than
+ *   message_size_limit, or one a non_smtpd_milters milter refused with a
+ *   5xx reply is not delivered: the message is returned to the
  *   sender, as Postfix's cleanup bounces it. Every recipient is recorded as
  *   failed (a bounce/ID line, a D record); the queue manager then sends
  *   the notification from those records. Only the headers are kept.
@@ -26,6 +29,8 @@ import { cleanHeaders, toLatin1 } from "./headers.ts";
 import type { CleanupSettings } from "./settings.ts";
 import { replaceStrayCr } from "./stray-cr-lf.ts";
 import type { PreparedRewrites } from "./address-rewrites.ts";
+import type { CleanupChecksOutcome } from "./header-body-checks.ts";
+import type { DkimRequest } from "./dkim-signing.ts";
 
 export interface LocalSubmission {
   file: QueueFile;
@@ -34,14 +39,22 @@ export interface LocalSubmission {
   submittedAt: Date;
   /** The table-driven rewrites, done beforehand (address-rewrites.ts); without them the envelope is only cleaned here. */
   rewrites?: PreparedRewrites;
+  /** What header_checks and body_checks decided (header-body-checks.ts); the content is already theirs. */
+  checks?: CleanupChecksOutcome;
+  /** The lines that header_checks made of the Received: header (latin1), when they ran. */
+  receivedLines?: (queueId: string) => string[];
+  /** A refusal decided before cleanup (a non_smtpd_milters 5xx): the message goes back to the sender. */
+  rejection?: Rejection;
+  /** DKIM signing with the signers looked up beforehand (dkim-signing.ts); absent: not signed. */
+  dkim?: DkimRequest;
 }
 
 export interface Rejection {
   /** Enhanced status code and text, as Postfix's cleanup reports them. */
   status: string;
   reason: string;
-  /** The warning logged for the message. */
-  warning: string;
+  /** The warning logged for the message (none for a REJECT action, whose log line is the checks'). */
+  warning?: string;
 }
 
 export interface CleanupResult {
@@ -60,7 +73,7 @@ export class NoRecipientsError extends Error {
   }
 }
 
-function receivedHeader(settings: CleanupSettings, uid: number, queueId: string, when: Date): string {
+export function receivedHeader(settings: CleanupSettings, uid: number, queueId: string, when: Date): string {
   return toLatin1(`Received: by ${settings.myhostname} (${settings.mailName}, from userid ${uid})\n\tid ${queueId}; ${mailDate(when)}`);
 }
 
@@ -70,6 +83,8 @@ export function cleanupLocalSubmission(sub: LocalSubmission, settings: CleanupSe
   if (recipients.length === 0) throw new NoRecipientsError();
   const sender = sub.rewrites?.sender ?? cleanSender(file.sender, settings);
   const attributes = cleanAttributes(file, sub.submitter, settings);
+  if (sub.checks?.filter !== undefined) attributes.filter = sub.checks.filter;
+  if (sub.checks?.redirect !== undefined) attributes.redirect = sub.checks.redirect;
 
   const received = Buffer.from(file.content.buffer, file.content.byteOffset, file.content.byteLength);
   const content = settings.replaceStrayCrLf ? replaceStrayCr(received) : received;
@@ -87,13 +102,20 @@ export function cleanupLocalSubmission(sub: LocalSubmission, settings: CleanupSe
     },
     settings,
   );
-  const head = [receivedHeader(settings, sub.submitter.uid, queueId, sub.submittedAt), ...headers.lines].map((l) => `${l}\n`).join("");
+  const own = sub.receivedLines ? sub.receivedLines(queueId) : [receivedHeader(settings, sub.submitter.uid, queueId, sub.submittedAt)];
+  const head = [...own, ...headers.lines].map((l) => `${l}\n`).join("");
   let body = content.subarray(split.bodyOffset);
   if (split.endedBy === "nonheader") body = Buffer.concat([Buffer.from("\n"), body]);
-  let message = Buffer.concat([Buffer.from(head, "latin1"), body]);
+  let message: Buffer = Buffer.concat([Buffer.from(head, "latin1"), body]);
 
-  let rejection: Rejection | undefined;
-  if (headers.receivedCount + 1 >= settings.hopcountLimit) {
+  let rejection: Rejection | undefined = sub.rejection;
+  const rejected = sub.checks?.reject;
+  if (rejection) {
+    // decided before cleanup (a non_smtpd_milters 5xx)
+  } else if (rejected !== undefined) {
+    const space = rejected.indexOf(" ");
+    rejection = { status: rejected.slice(0, space), reason: rejected.slice(space + 1) };
+  } else if (headers.receivedCount + 1 >= settings.hopcountLimit) {
     rejection = { status: "5.4.0", reason: "too many hops", warning: "message rejected: hopcount exceeded" };
   } else if (settings.messageSizeLimit > 0 && message.length > settings.messageSizeLimit) {
     rejection = { status: "5.3.4", reason: "message file too big", warning: `message rejected: message size ${message.length} exceeds message_size_limit ${settings.messageSizeLimit}` };
@@ -102,6 +124,11 @@ export function cleanupLocalSubmission(sub: LocalSubmission, settings: CleanupSe
     // returned to the sender with its headers only
     message = Buffer.from(head, "latin1");
     for (const r of recipients) r.done = true;
+  } else if (sub.dkim) {
+    const signed = sub.dkim.signing.sign(message, sub.dkim.choice, now);
+    message = signed.content;
+    if (signed.log) headers.logs.push(signed.log);
+    if (signed.warning) headers.warnings.push(signed.warning);
   }
   return {
     file: { arrivalTime: file.arrivalTime, sender, recipients, attributes, content: message },

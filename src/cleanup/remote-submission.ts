@@ -13,6 +13,11 @@
  * - The envelope is cleaned as for local mail (envelope.ts): the sender and
  *   recipients canonicalized, the original recipient kept, a DSN ORCPT
  *   added where the client gave none, duplicates removed.
+ * - Authentication-Results: headers that claim to come from this host are
+ *   removed when the server checked the message itself (RFC 8601 5); its
+ *   own goes right below its Received: header.
+ * - A DKIM signature on top when the server asks for one (mail from
+ *   dkim_sign_clients; dkim-signing.ts), after every rewrite.
  * - Unlike local mail, a message with too many Received: headers or above
  *   message_size_limit is refused (the SMTP client gets the reply), never
  *   queued and bounced.
@@ -27,6 +32,9 @@ import { cleanHeaders, toLatin1 } from "./headers.ts";
 import type { CleanupSettings } from "./settings.ts";
 import { replaceStrayCr } from "./stray-cr-lf.ts";
 import type { PreparedRewrites } from "./address-rewrites.ts";
+import type { DkimRequest } from "./dkim-signing.ts";
+import { claimsAuthservId } from "./auth-results.ts";
+import { arcHeadersIntact } from "./arc-intact.ts";
 
 export interface RemoteSubmission {
   arrival: Date;
@@ -39,11 +47,20 @@ export interface RemoteSubmission {
   content: Uint8Array;
   /** The server's Received: header for a queue ID (no final newline). */
   received: (queueId: string) => string;
+  /** The lines that header_checks made of the Received: header (latin1), when they ran; they replace `received`. */
+  receivedLines?: (queueId: string) => string[];
   /** Headers to put on top (PREPEND actions), in order. */
   prepend: string[];
   /** Server-made attributes: client_name, client_address, helo, protocol, sasl_*, envid, ret, encoding, smtputf8. */
   attributes: Record<string, string>;
   rewriteContext: "local" | "remote";
+  /** DKIM signing with the signers looked up beforehand (dkim-signing.ts); absent: not signed. */
+  dkim?: DkimRequest;
+  /**
+   * The server's own Authentication-Results: header, put below its Received: header (where a
+   * milter's lands in Postfix); the message's headers that claim the same authserv-id go (RFC 8601 5).
+   */
+  authResults?: { header: string; authservId: string; arc?: string[] };
 }
 
 export interface RemoteRejection {
@@ -66,7 +83,7 @@ export function cleanupRemoteSubmission(sub: RemoteSubmission, settings: Cleanup
   const split = splitMessage(content, { lineLengthLimit: settings.lineLengthLimit, headerSizeLimit: settings.headerSizeLimit });
   const headers = cleanHeaders(
     {
-      headers: split.headers,
+      headers: sub.authResults === undefined ? split.headers : split.headers.filter((h) => !claimsAuthservId(h, sub.authResults!.authservId)),
       queueId,
       sender,
       rewriteContext: sub.rewriteContext,
@@ -76,11 +93,18 @@ export function cleanupRemoteSubmission(sub: RemoteSubmission, settings: Cleanup
     },
     settings,
   );
-  const top = [...sub.prepend.map(toLatin1), toLatin1(sub.received(queueId))];
+  const own = sub.receivedLines ? sub.receivedLines(queueId) : [toLatin1(sub.received(queueId))];
+  // an ARC set goes on top as it was sealed (its bytes are signed), unless cleanup changed what it covers
+  let arc = (sub.authResults?.arc ?? []).map(toLatin1);
+  if (arc.length > 0 && (content !== received || split.endedBy === "nonheader" || !arcHeadersIntact(arc, split.headers, headers.lines))) {
+    headers.warnings.push("ARC seal left out: cleanup changed the header fields or the body it covers");
+    arc = [];
+  }
+  const top = [...arc, ...sub.prepend.map(toLatin1), ...own, ...(sub.authResults ? [toLatin1(sub.authResults.header)] : [])];
   const head = [...top, ...headers.lines].map((l) => `${l}\n`).join("");
   let body = content.subarray(split.bodyOffset);
   if (split.endedBy === "nonheader") body = Buffer.concat([Buffer.from("\n"), body]);
-  const message = Buffer.concat([Buffer.from(head, "latin1"), body]);
+  let message: Buffer = Buffer.concat([Buffer.from(head, "latin1"), body]);
 
   if (headers.receivedCount + 1 >= settings.hopcountLimit) {
     return { rejection: { code: 554, dsn: "5.4.0", text: "Error: too many hops", warning: "message rejected: hopcount exceeded" }, logs: headers.logs, warnings: headers.warnings };
@@ -96,6 +120,12 @@ export function cleanupRemoteSubmission(sub: RemoteSubmission, settings: Cleanup
       logs: headers.logs,
       warnings: headers.warnings,
     };
+  }
+  if (sub.dkim) {
+    const signed = sub.dkim.signing.sign(message, sub.dkim.choice, now);
+    message = signed.content;
+    if (signed.log) headers.logs.push(signed.log);
+    if (signed.warning) headers.warnings.push(signed.warning);
   }
   const attributes: Record<string, string> = { ...sub.attributes, rewrite_context: sub.rewriteContext, origin: "smtpd" };
   return {

@@ -8,6 +8,7 @@ import { virtualAliasSettings, type VirtualAliasSettings } from "./virtual-alias
 import { bccSettings, type BccSettings } from "./bcc.ts";
 import { canonicalMapSettings, type CanonicalMapSettings } from "./canonical-maps.ts";
 import { masqueradeSettings, type MasqueradeSettings } from "./masquerade.ts";
+import { receiveOverrides } from "../global/config/receive-override.ts";
 
 export interface CleanupSettings {
   myhostname: string;
@@ -42,6 +43,8 @@ export interface CleanupSettings {
 }
 
 export function cleanupSettings(config: Config): CleanupSettings {
+  // receive_override_options=no_address_mappings: no canonical, masquerade, virtual alias or automatic BCC
+  const mappings = !receiveOverrides(config).noAddressMappings;
   return {
     myhostname: config.str("myhostname"),
     mailName: config.str("mail_name"),
@@ -60,10 +63,10 @@ export function cleanupSettings(config: Config): CleanupSettings {
     headerAddressTokenLimit: config.int("header_address_token_limit"),
     verpFilter: config.str("verp_delimiter_filter"),
     replaceStrayCrLf: config.bool("cleanup_replace_stray_cr_lf"),
-    ...optional("virtualAlias", virtualAliasSettings(config)),
-    ...optional("bcc", bccSettings(config, canonicalOptions(config, "local"))),
-    ...optional("canonicalMaps", canonicalMapSettings(config)),
-    ...optional("masquerade", masqueradeSettings(config)),
+    ...(mappings ? optional("virtualAlias", virtualAliasSettings(config)) : {}),
+    ...(mappings ? optional("bcc", bccSettings(config, canonicalOptions(config, "local"))) : {}),
+    ...(mappings ? optional("canonicalMaps", canonicalMapSettings(config)) : {}),
+    ...(mappings ? optional("masquerade", masqueradeSettings(config)) : {}),
   };
 }
 

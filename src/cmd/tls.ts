@@ -44,7 +44,7 @@ function pemBlocks(text: string): Map<string, string[]> {
 }
 
 /** Creates `path` (never an existing file or link) with exactly `mode`, checked with fstat, and writes `text` durably. */
-function createFile(path: string, mode: number, text: string): void {
+export function createFile(path: string, mode: number, text: string): void {
   let fd: number;
   try {
     fd = openSync(path, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, mode & 0o600);

@@ -45,8 +45,8 @@ export interface LocalAgentOptions {
   workerIdleMs?: number;
   /** The user database (tests point it at a file of their own). */
   passwdFile?: string;
-  /** Which domains are delivered here (default: mydestination). */
-  isLocalDomain?: (domain: string) => boolean;
+  /** Which domains are delivered here (default: the resolver's mydestination test, tables included). */
+  isLocalDomain?: (domain: string) => Promise<boolean>;
   performer?: Performer;
 }
 
@@ -102,7 +102,12 @@ export function createLocalAgent(config: Config, options: LocalAgentOptions = {}
       return (await opener)(spec);
     },
     passwdFile: options.passwdFile,
-    isLocalDomain: options.isLocalDomain,
+    isLocalDomain:
+      options.isLocalDomain ??
+      (async (domain) => {
+        const { isLocalDomain } = await import("../global/rewrite/resolve.ts");
+        return isLocalDomain(config, domain);
+      }),
   });
 
   async function deliverOne(request: DeliveryRequest, content: Uint8Array, loopInfo: Set<string>, rcpt: DeliveryRecipient, deadline: number): Promise<RecipientResult> {

@@ -7,8 +7,17 @@
  * message. The recipient is then "forwarded as QUEUEID". Nothing is
  * committed when any part of the recipient's delivery must be tried again.
  *
- * Runs in the local delivery agent; as root the queue file is written by a
- * worker running as mail_owner, so the queue manager owns it.
+ * Each new message goes through cleanup first, as Postfix's forward.c
+ * hands it to the cleanup service with CLEANUP_FLAG_MAP_OK: canonical and
+ * masquerade rewrites of the envelope and headers, virtual_alias_maps
+ * expansion, no bcc copies (src/cleanup/forwarded-submission.ts). A table
+ * that cannot be read defers the recipient; nothing is forwarded
+ * unrewritten.
+ *
+ * Runs in the local delivery agent; as root, cleanup and the queue file
+ * write run in a worker that became mail_owner (worker/forward-commit.ts),
+ * so root neither parses the forwarded headers for cleanup nor opens
+ * cleanup's tables, and the queue manager owns the file.
  */
 import { join } from "node:path";
 import type { Envelope } from "../global/queue/format.ts";
@@ -55,10 +64,12 @@ export async function finishForwards(ctx: RecipientContext, top: MessageAttr): P
       }
       identity = { uid: pw.uid, gid: pw.gid, user: pw.name };
     }
-    const r = await ctx.run(identity, { type: "commit", dir: join(s.queueDirectory, "incoming"), envelope, headerTemplate }, ctx.content);
+    const job = { type: "forward", dir: join(s.queueDirectory, "incoming"), configText: s.configText, configDirectory: s.configDirectory, envelope, queueId: ctx.request.queueId, headerTemplate } as const;
+    const r = await ctx.run(identity, job, ctx.content);
     if (!r.ok || r.type !== "commit") {
       ctx.warn(`${ctx.request.queueId}: cannot forward message: ${r.ok ? "unexpected reply" : r.text}`);
-      retry = ctx.defer(top, "4.3.0", "unable to forward message");
+      // a cleanup table that cannot be read is 4.3.0; a virtual alias limit keeps its 4.6.0
+      retry = ctx.defer(top, !r.ok && r.dsn.startsWith("4.") ? r.dsn : "4.3.0", "unable to forward message");
       break;
     }
     ctx.sent(top, `forwarded as ${r.queueId}`, "relayed");

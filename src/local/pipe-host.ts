@@ -5,7 +5,7 @@
  * `local-worker` that became exactly the service's user (its uid, gid and,
  * for a named user, its supplementary groups), never root: the agent
  * refuses uid 0 and gid 0 before it gets here. The runner is local(8)'s
- * (worker/command-run.ts: own session, command_time_limit, 4096 bytes of
+ * (worker/command-run.ts: own session, the service's NAME_time_limit, 4096 bytes of
  * output kept), and so is the verdict (command-status.ts).
  *
  * Runs in the local service (root; in unprivileged mode the command runs

@@ -15,6 +15,7 @@ import { deliverMailbox, passToTransport } from "./mailbox.ts";
 import { localExpand } from "./local-expand.ts";
 import { quoteLocalPart } from "./message-copy.ts";
 import { descend, type LocalState, type UserAttr } from "./state.ts";
+import { TableError } from "../global/tables/table.ts";
 
 export async function deliverRecipient(parent: LocalState, usr: UserAttr): Promise<boolean> {
   const state = descend(parent);
@@ -90,7 +91,16 @@ export async function deliverResolvedAddress(parent: LocalState, usr: UserAttr, 
   if (msg.unmatched && s.recipientDelimiter) canonical = withExtension(canonical, msg.unmatched, s.recipientDelimiter[0]!);
   msg.recipient = canonical;
   const domain = canonical.slice(canonical.lastIndexOf("@") + 1);
-  if (ctx.services.isLocalDomain(domain)) return deliverRecipient(state, usr);
+  let local: boolean;
+  try {
+    local = await ctx.services.isLocalDomain(domain);
+  } catch (err) {
+    // mydestination could not answer: Postfix's local(8) defers on a resolver failure, never guesses
+    if (!(err instanceof TableError)) throw err;
+    ctx.warn(err.message);
+    return ctx.defer(msg, "4.3.0", "address resolver failure");
+  }
+  if (local) return deliverRecipient(state, usr);
   return deliverIndirect(state);
 }
 

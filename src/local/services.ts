@@ -24,7 +24,7 @@ export interface LocalServicesOptions {
   openTable: TableOpener;
   passwdFile?: string;
   groupFile?: string;
-  isLocalDomain?: (domain: string) => boolean;
+  isLocalDomain?: (domain: string) => Promise<boolean>;
 }
 
 export class LocalServices {
@@ -33,7 +33,7 @@ export class LocalServices {
   readonly privileged: boolean;
   readonly #openTable: TableOpener;
   readonly #passwdFile: string | undefined;
-  readonly #isLocalDomain: ((domain: string) => boolean) | undefined;
+  readonly #isLocalDomain: ((domain: string) => Promise<boolean>) | undefined;
   readonly #tables = new Map<string, Promise<Table>>();
 
   constructor(opts: LocalServicesOptions) {
@@ -83,9 +83,11 @@ export class LocalServices {
     return table.owner();
   }
 
-  isLocalDomain(domain: string): boolean {
+  /** Is the domain delivered here (mydestination, with its tables and files)? Throws TableError when that cannot be told. */
+  async isLocalDomain(domain: string): Promise<boolean> {
+    if (domain === "") return true;
     if (this.#isLocalDomain) return this.#isLocalDomain(domain);
-    return domain === "" || this.settings.mydestination.has(domain.toLowerCase());
+    return this.settings.mydestination.has(domain.toLowerCase());
   }
 
   userAttr(pw: PasswdEntry): UserAttr {

@@ -56,6 +56,9 @@ export interface LocalSettings {
   strictMailboxOwnership: boolean;
   duplicateFilterLimit: number;
   queueDirectory: string;
+  /** The configuration file's text and directory: cleanup's settings for forwarded mail are made from them (worker/forward-commit.ts). */
+  configText: string;
+  configDirectory: string;
   doubleBounceSender: string;
   /** local_recipient_maps is empty: any local part is a recipient (used in unprivileged mode, see mailbox.ts). */
   anyLocalRecipient: boolean;
@@ -131,6 +134,8 @@ export function readLocalSettings(config: Config): LocalSettings {
     strictMailboxOwnership: config.bool("strict_mailbox_ownership"),
     duplicateFilterLimit: config.int("duplicate_filter_limit"),
     queueDirectory: config.str("queue_directory"),
+    configText: config.source.text,
+    configDirectory: config.source.directory,
     // the bounce service owns double_bounce_sender; until it is registered Postfix's default applies
     doubleBounceSender: (config.raw("double_bounce_sender") !== undefined && config.str("double_bounce_sender")) || "double-bounce",
     anyLocalRecipient: config.list("local_recipient_maps").length === 0,

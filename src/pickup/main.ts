@@ -5,7 +5,8 @@
  * and exits 0: how tests (and an administrator without a running daemon)
  * move submissions into the queue.
  *
- * Both drop to mail_owner before reading maildrop/ (in unprivileged mode
+ * Both read the DKIM keys ($dkim_key_directory) as root, then drop to
+ * mail_owner before reading maildrop/ (in unprivileged mode
  * they run as the invoking user).
  */
 import { join } from "node:path";
@@ -14,15 +15,23 @@ import { startDaemon } from "../daemon/skeleton.ts";
 import { WakeUp } from "../daemon/wake-up.ts";
 import { SERVICE_TABLE } from "../global/system/service-table.ts";
 import { pickupOnce } from "./pickup.ts";
+import { loadDkimKeys, type DkimKeyring } from "../global/dkim/keys.ts";
 
 export async function main(args: string[]): Promise<number> {
   const once = args.includes("--once");
+  let keys: DkimKeyring | undefined;
   const ctx = await startDaemon(
     args.filter((a) => a !== "--once"),
-    { role: "pickup" },
+    {
+      role: "pickup",
+      // DKIM keys are root's: read before the drop, kept for the process's life
+      beforeDrop(config) {
+        keys = loadDkimKeys(config.str("dkim_key_directory"), (t) => log.warn(t));
+      },
+    },
   );
   if (once) {
-    await pickupOnce(ctx.config);
+    await pickupOnce(ctx.config, undefined, keys);
     log.close();
     return 0;
   }
@@ -31,7 +40,7 @@ export async function main(args: string[]): Promise<number> {
   const wakeUp = new WakeUp({
     watch: join(ctx.config.str("queue_directory"), watch),
     pollMs: pollSeconds * 1000,
-    pass: () => (ctx.isStopping() ? undefined : pickupOnce(ctx.config, ctx.isStopping)),
+    pass: () => (ctx.isStopping() ? undefined : pickupOnce(ctx.config, ctx.isStopping, keys)),
     failed: (err) => log.error(`pickup pass failed: ${err.message}`),
   });
   wakeUp.start();

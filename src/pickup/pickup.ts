@@ -25,6 +25,10 @@
  *   QUEUEID: uid=1000 from=<user>          (postfix/pickup)
  *   QUEUEID: message-id=<...>              (postfix/cleanup)
  *
+ * - Fresh submissions are DKIM-signed when a key is set up for their From:
+ *   domain (cleanup/dkim-signing.ts, keys read before the drop); a
+ *   requeued message (postsuper -r) keeps the signature it has.
+ *
  * Runs as mail_owner (the daemon and `postern pickup --once` drop to it);
  * maildrop files are untrusted.
  */
@@ -40,10 +44,16 @@ import { queueSpaceRule, queueSpaceShortageSync, type SpaceRule } from "../globa
 import { quarantine } from "../global/queue/store.ts";
 import { checkUserAcl } from "../global/access/user-acl.ts";
 import { cleanupSettings, type CleanupSettings } from "../cleanup/settings.ts";
-import { cleanupLocalSubmission, NoRecipientsError, type CleanupResult } from "../cleanup/local-submission.ts";
+import { cleanupLocalSubmission, NoRecipientsError, receivedHeader, type CleanupResult, type Rejection } from "../cleanup/local-submission.ts";
+import { localMiltersEnabled, runLocalMilters } from "../cleanup/milters.ts";
 import { CleanupDeferral, prepareRewrites, type PreparedRewrites } from "../cleanup/address-rewrites.ts";
 import { hasLineBreaks } from "../cleanup/envelope.ts";
+import { DkimSigning, type DkimRequest } from "../cleanup/dkim-signing.ts";
+import type { DkimKeyring } from "../global/dkim/keys.ts";
+import { TableError } from "../global/tables/table.ts";
 import { screenUntrustedFile } from "../cleanup/untrusted-envelope.ts";
+import { bccRecipients, cleanupCheckTables, QUEUE_ID_PLACEHOLDER, runCleanupChecks, withQueueId, type CleanupChecksOutcome } from "../cleanup/header-body-checks.ts";
+import type { CheckTables } from "../global/checks/content-checks.ts";
 import { delayFields } from "../global/delivery/delays.ts";
 import { forgetVanished, maildropReadLimit, openMaildropEntry, readMaildropFile } from "./maildrop-entry.ts";
 
@@ -76,6 +86,10 @@ interface PassContext {
   queueDir: string;
   readLimit: number;
   tags: { cleanup: string; delayDigits: number };
+  /** header_checks and body_checks, opened on first use. */
+  checks: () => CheckTables | undefined;
+  /** DKIM signing of fresh submissions; undefined when nothing is signed. */
+  dkim: DkimSigning | undefined;
 }
 
 /** Whether the file's owner may submit mail (authorized_submit_users); undefined when the list cannot be read now. */
@@ -155,6 +169,55 @@ async function pickupFile(ctx: PassContext, name: string): Promise<Outcome | "sk
   const login = getpwuid(st.uid)?.name;
   const submitter = { uid: st.uid, trusted, ...(login !== undefined ? { login } : {}) };
 
+  // header and body checks (before the rewrites, as Postfix's cleanup): a lookup that fails leaves the file
+  let checks: CleanupChecksOutcome | undefined;
+  try {
+    const tables = ctx.checks();
+    const last = file.recipients.at(-1);
+    const own = receivedHeader(settings, st.uid, QUEUE_ID_PLACEHOLDER, submittedAt);
+    if (tables) checks = await runCleanupChecks(file.content, tables, { origin: "local", sender: file.sender, ...(last ? { recipient: last.address } : {}) }, own);
+  } catch (err) {
+    if (!(err instanceof TableError)) throw err;
+    log.write("warning", `${name}: ${err.spec} map lookup problem -- message not accepted, try again later: ${err.detail}`, tags.cleanup);
+    return "kept";
+  }
+  if (checks) {
+    for (const w of checks.warnings) log.write("warning", w, tags.cleanup);
+    // a 4.x.x REJECT, or DISCARD: no queue file; Postfix's pickup keeps a deferred file for a later pass
+    if (checks.discard || checks.reject?.startsWith("4")) {
+      for (const line of withQueueId(checks.logs, name)) log.write("info", `${name}: ${line}`, tags.cleanup);
+      if (!checks.discard) return "kept";
+      unlinkSync(path);
+      return "removed";
+    }
+    file.content = checks.content;
+    file.recipients.push(...bccRecipients(checks.bcc));
+  }
+
+  // non_smtpd_milters, after the header and body checks (as Postfix's cleanup) and before the rewrites,
+  // as the envelope and content they may change feed those; a message the checks rejected skips them
+  let hold: string | undefined;
+  let milterRejection: Rejection | undefined;
+  if (checks?.reject === undefined && localMiltersEnabled(ctx.config)) {
+    const m = await runLocalMilters(ctx.config, file, (t) => log.write("warning", `${name}: ${t}`, tags.cleanup));
+    switch (m.kind) {
+      case "defer":
+        log.write("info", `${name}: ${m.log}; will try again`, tags.cleanup);
+        return "kept";
+      case "discard":
+        log.write("info", `${name}: uid=${st.uid} ${m.log}; removed`, tags.cleanup);
+        unlinkSync(path);
+        return "removed";
+      case "reject":
+        milterRejection = { status: m.status, reason: m.reason, warning: m.log };
+        break;
+      case "accept":
+        file = m.file;
+        hold = m.hold;
+        break;
+    }
+  }
+
   // the rewrites that look tables up; a lookup that fails leaves the file for a later pass
   let rewrites: PreparedRewrites;
   try {
@@ -167,18 +230,38 @@ async function pickupFile(ctx: PassContext, name: string): Promise<Outcome | "sk
   }
   for (const w of rewrites.warnings) log.write("warning", `${name}: ${w}`, tags.cleanup);
 
+  // a requeued message keeps the signature it got when it was first queued
+  let dkim: DkimRequest | undefined;
+  if (ctx.dkim && !trusted) {
+    try {
+      dkim = { signing: ctx.dkim, choice: await ctx.dkim.choose(Buffer.from(file.content), rewrites.sender, rewrites.headerMap.values()) };
+    } catch (err) {
+      if (!(err instanceof TableError)) throw err;
+      log.write("warning", `${name}: dkim_sign_maps lookup error: ${err.message}; will try again`, tags.cleanup);
+      return "kept";
+    }
+  }
+
   let result: CleanupResult | undefined;
   let queueId: string;
   const logCleanup = (id: string, r: CleanupResult) => {
     const requeued = trusted ? ` orig_id=${name}` : "";
     log.info(`${id}: uid=${st.uid} from=<${file.sender}>${requeued}`);
     for (const w of r.warnings) log.write("warning", w, tags.cleanup);
-    if (r.rejection) log.write("warning", `${id}: ${r.rejection.warning}`, tags.cleanup);
+    if (r.rejection?.warning) log.write("warning", `${id}: ${r.rejection.warning}`, tags.cleanup);
     for (const line of r.logs) log.write("info", `${id}: ${line}`, tags.cleanup);
+    for (const line of withQueueId(checks?.logs ?? [], id)) log.write("info", `${id}: ${line}`, tags.cleanup);
   };
   try {
-    queueId = commitQueueFileSync(join(queueDir, "incoming"), (id) => {
-      result = cleanupLocalSubmission({ file, submitter, submittedAt, rewrites }, settings, id, now);
+    const toHold = (checks?.hold && checks.reject === undefined) || hold !== undefined;
+    queueId = commitQueueFileSync(join(queueDir, toHold ? "hold" : "incoming"), (id) => {
+      const own = checks?.ownHeader;
+      result = cleanupLocalSubmission(
+        { file, submitter, submittedAt, rewrites, ...(checks ? { checks } : {}), ...(own ? { receivedLines: (qid: string) => withQueueId(own, qid) } : {}), ...(milterRejection ? { rejection: milterRejection } : {}), ...(dkim ? { dkim } : {}) },
+        settings,
+        id,
+        now,
+      );
       if (result.rejection) {
         const time = Date.now();
         const entries = result.file.recipients.map((r) => ({
@@ -194,6 +277,7 @@ async function pickupFile(ctx: PassContext, name: string): Promise<Outcome | "sk
       // Log before the file appears in incoming/, as Postfix's pickup and cleanup do: the queue
       // manager's "from=, size=" line must come after them (pflogsumm counts by that order).
       logCleanup(id, result);
+      if (hold !== undefined) log.write("info", `${id}: milter-hold: END-OF-MESSAGE from localhost[127.0.0.1]: ${hold}; from=<${file.sender}>`, tags.cleanup);
       return encodeWithState(result.file);
     });
   } catch (err) {
@@ -240,15 +324,19 @@ function spaceShort(queueDir: string, rule: SpaceRule): boolean {
 }
 
 /** One pass over maildrop/; the daemon calls it on every change and once a minute. `stopping` ends it between two files. */
-export async function pickupOnce(config: Config, stopping: () => boolean = () => false): Promise<PickupStats> {
+export async function pickupOnce(config: Config, stopping: () => boolean = () => false, keys?: DkimKeyring): Promise<PickupStats> {
   const queueDir = config.str("queue_directory");
   const settings = cleanupSettings(config);
+  let checks: { tables: CheckTables | undefined } | undefined;
+  const signing = keys ? new DkimSigning(config, keys) : undefined;
   const ctx: PassContext = {
+    checks: () => (checks ??= { tables: cleanupCheckTables(config) }).tables,
     config,
     settings,
     queueDir,
     readLimit: maildropReadLimit(settings.messageSizeLimit, settings.headerSizeLimit),
     tags: { cleanup: `${config.str("syslog_name")}/cleanup`, delayDigits: config.int("delay_logging_resolution_limit") },
+    dkim: signing?.enabled ? signing : undefined,
   };
   const stats: PickupStats = { queued: 0, corrupt: 0, removed: 0, kept: 0 };
   let names: string[];

@@ -6,7 +6,8 @@
  * Return-Path:, O X-Original-To:, D Delivered-To:, `.` dot-stuffing, `>`
  * From quoting; h, u, q fold and quote the argv addresses; X reports a
  * final delivery instead of "relayed"; B a blank line after the message),
- * with its `eol=` record delimiter, in its `directory=` (default /). The command's end is judged as local(8)'s command
+ * with its `eol=` record delimiter, in its `directory=` (default /), for at most its
+ * `NAME_time_limit` (default $command_time_limit). The command's end is judged as local(8)'s command
  * delivery judges it (src/local/command-status.ts: EX_TEMPFAIL defers,
  * other sysexits codes bounce, an RFC 3463 status in the output wins), and
  * its output goes into the bounce. All recipients of the request share one
@@ -26,17 +27,12 @@ import type { PipeServiceDef } from "../global/config/services.ts";
 import type { DeliveryAgent, DeliveryRequest, RecipientResult } from "../global/delivery/types.ts";
 import { decodeQueueFile } from "../global/queue/format.ts";
 import { readRequestedQueueFile } from "../global/queue/safe-read.ts";
-import { getgrnam, getpwnam } from "../util/passwd.ts";
+import { resolvePipeUser, type PipeIdentity } from "../global/delivery/pipe-user.ts";
+import { pipeTimeLimit } from "../global/delivery/local-limits.ts";
 import { log } from "../util/log.ts";
 import { expandPipeArgv, MacroError } from "./argv.ts";
 
-/** The identity a command runs with. */
-export interface PipeIdentity {
-  uid: number;
-  gid: number;
-  /** initgroups(3) name, when user= named one. */
-  user?: string;
-}
+export { pipeIdentity, type PipeIdentity } from "../global/delivery/pipe-user.ts";
 
 /** One command run the host performs as `identity`. */
 export interface PipeRun {
@@ -80,31 +76,10 @@ export interface PipeAgent extends DeliveryAgent {
 
 const CONFIG_ERROR = "mail system configuration error";
 
-/** user=name[:group] or uid:gid; undefined when it names nobody or root. */
-export function pipeIdentity(user: string): PipeIdentity | undefined {
-  const [name = "", group] = user.split(":", 2);
-  let id: PipeIdentity;
-  if (/^\d+$/.test(name)) {
-    if (group === undefined || !/^\d+$/.test(group)) return undefined;
-    id = { uid: Number(name), gid: Number(group) };
-  } else {
-    const pw = getpwnam(name);
-    if (!pw) return undefined;
-    id = { uid: pw.uid, gid: pw.gid, user: pw.name };
-    if (group !== undefined && group !== "") {
-      const gid = /^\d+$/.test(group) ? Number(group) : getgrnam(group);
-      if (gid === undefined) return undefined;
-      id.gid = gid;
-    }
-  }
-  // pipe(8): "user= command-line attribute specifies root privileges"
-  if (id.uid === 0 || id.gid === 0) return undefined;
-  return id;
-}
-
 export function createPipeAgent(config: Config, name: string, service: PipeServiceDef, options: PipeAgentOptions): PipeAgent {
   const flags = new Set(service.flags);
-  const timeLimitMs = config.time("command_time_limit") * 1000;
+  // <name>_time_limit, by default $command_time_limit (pipe(8)'s transport_time_limit)
+  const timeLimitMs = pipeTimeLimit(config, name) * 1000;
   const delimiter = config.str("recipient_delimiter");
   const relay = name;
 
@@ -119,9 +94,9 @@ export function createPipeAgent(config: Config, name: string, service: PipeServi
         log.warn(`${request.queueId}: cannot read queue file ${request.queueFile}: ${(err as Error).message}`);
         return all({ status: "deferred", dsn: "4.3.0", reason: "cannot read the queue file" });
       }
-      const identity = pipeIdentity(service.user);
-      if (!identity) {
-        log.warn(`service ${name}: user= ${service.user} is unknown or has root privileges`);
+      const identity = resolvePipeUser(service.user);
+      if ("error" in identity) {
+        log.warn(`service ${name}: ${identity.error}`);
         return all({ status: "deferred", dsn: "4.3.5", reason: CONFIG_ERROR });
       }
       const many = request.recipients.length > 1;

@@ -7,6 +7,13 @@
  * agent, and has every recipient's outcome recorded (record.ts) before the
  * round can finish.
  *
+ * Two queue-file attributes change the routing, as Postfix's FILT and RDR
+ * records do: `redirect` (a REDIRECT action) replaces the recipients by one
+ * address, and otherwise `filter` (content_filter or a FILTER action) sends
+ * every recipient, unresolved, to the content filter's transport and next
+ * hop; the filter re-injects the message, which is then delivered as a new
+ * one. A filter that is down defers like any next hop.
+ *
  * Runs in the queue manager, as mail_owner. The recipients come from a
  * decoded queue file; the agents' answers are bounded by the request (a
  * result for a recipient not in it, or a second one, is ignored).
@@ -19,7 +26,7 @@ import { resolveRecipient } from "../global/rewrite/resolve.ts";
 import { type DestinationQueues, queueName, recipientLimit } from "./destinations.ts";
 import { type ActiveMessage, isVerify, type QmgrContext } from "./message.ts";
 import { completePasses, withoutPasses } from "./pass-on.ts";
-import { recordOutcome } from "./record.ts";
+import { recordOutcome, writeDoneRecord } from "./record.ts";
 import type { TransportMaps } from "./transport-maps.ts";
 
 /** What scheduling uses besides the shared context; the coordinator (queue-manager.ts) provides it. */
@@ -44,15 +51,56 @@ function fsyncAsync(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
 }
 
+/**
+ * The content filter's route (Postfix's qmgr_message_resolve): its transport, its next hop or else
+ * default_filter_nexthop, else the recipient's domain, else myhostname; the address unchanged.
+ */
+export function filterRoute(ctx: QmgrContext, filter: string, address: string): { transport: string; nexthop: string; address: string } {
+  const colon = filter.indexOf(":");
+  const transport = colon < 0 ? filter : filter.slice(0, colon);
+  let nexthop = colon < 0 ? "" : filter.slice(colon + 1);
+  if (!nexthop) nexthop = ctx.config.str("default_filter_nexthop");
+  if (!nexthop) {
+    const at = address.lastIndexOf("@");
+    nexthop = at >= 0 && at < address.length - 1 ? address.slice(at + 1) : ctx.config.str("myhostname");
+  }
+  return { transport, nexthop, address };
+}
+
+/**
+ * REDIRECT (Postfix's qmgr_message_resolve): the first recipient left becomes the redirect
+ * address (the one it replaces stays its original recipient); the others are finished without a
+ * delivery or a notice, as Postfix's queue manager drops them.
+ */
+function redirectRecipients(ctx: QmgrContext, msg: ActiveMessage, indexes: number[], redirect: string): number[] {
+  const [first, ...rest] = indexes;
+  if (first === undefined) return [];
+  const r = msg.file.recipients[first]!;
+  if (r.address !== redirect) {
+    r.original ??= r.address;
+    r.address = redirect;
+  }
+  const path = queueFilePath(ctx.queueDir, "active", msg.id);
+  for (const index of rest) {
+    writeDoneRecord({ path }, index, ctx.now());
+    msg.file.recipients[index]!.done = true;
+  }
+  return [first];
+}
+
 /** Resolves the recipients `indexes` of `msg` and queues their deliveries; a resolution failure defers them all. */
 export async function schedule(ctx: Scheduler, msg: ActiveMessage, indexes: number[]): Promise<void> {
   const groups = new Map<string, Job>();
   const maps = ctx.transportMaps;
   const transportLookup = maps.acquire();
   try {
+    const redirect = msg.file.attributes.redirect;
+    if (redirect !== undefined) indexes = redirectRecipients(ctx, msg, indexes, redirect);
+    const filter = isVerify(msg.file) ? undefined : msg.file.attributes.filter;
     for (const index of indexes) {
       const r = msg.file.recipients[index]!;
-      const res = await resolveRecipient(ctx.config, r.address, transportLookup);
+      // a content filter takes the message instead of the recipients' own transports (not a redirected one: REDIRECT overrides all else)
+      const res = filter && redirect === undefined ? filterRoute(ctx, filter, r.address) : await resolveRecipient(ctx.config, r.address, transportLookup);
       const key = `${res.transport}\0${res.nexthop}`;
       let g = groups.get(key);
       if (!g) groups.set(key, (g = { transport: res.transport, nexthop: res.nexthop, recipients: [] }));

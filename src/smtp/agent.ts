@@ -20,10 +20,14 @@
  * address); "on demand" connection caching keeps every clean session for
  * smtp_connection_cache_time_limit (the queue manager does not say when a
  * destination has a backlog); no MIME downgrade for servers without 8BITMIME.
+ * TLS policy per server: tls-policy.ts, DANE in dane.ts, MTA-STS in
+ * mta-sts.ts (the policy per MX destination, applied here).
  */
+import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { log } from "../util/log.ts";
 import { connectTo } from "../util/net/connection.ts";
+import { parseIpAddress } from "../util/net/cidr-match.ts";
 import type { Config } from "../global/config/config.ts";
 import type { DnsQuerier } from "../global/dns/result.ts";
 import type { DeliveryAgent, DeliveryRecipient, DeliveryRequest, RecipientResult } from "../global/delivery/types.ts";
@@ -38,12 +42,16 @@ import { isSoft, softened, type Failure } from "./failure.ts";
 import { handshake, type Features } from "./handshake.ts";
 import { genericMapSettings, mapGeneric, mapGenericHeaders, type GenericMapSettings } from "./generic-maps.ts";
 import { encodeMessageData, hasEightBit } from "./message-data.ts";
+import { clientCheckTables, runClientChecks } from "./header-body-checks.ts";
+import type { CheckTables } from "../global/checks/content-checks.ts";
 import { parseDestinations, type Destination } from "./nexthop.ts";
 import { ownAddresses, routeDestination, type Endpoint, type RoutingContext } from "./routing.ts";
+import { resolveDane } from "./dane.ts";
+import { MtaSts, mxAllowed, type MtaStsSettings, type StsPolicy } from "./mta-sts.ts";
 import { findCredentials, type SaslCredentials } from "./sasl.ts";
 import { SmtpClientSession } from "./session.ts";
 import { readClientSettings, type ClientSettings } from "./settings.ts";
-import { policyFor, tlsOptions, type TlsPolicy } from "./tls-policy.ts";
+import { levelAtLeast, policyFor, tlsOptions, trustedCas, type TlsPolicy } from "./tls-policy.ts";
 import { runTransaction, type TxRecipient } from "./transaction.ts";
 
 export interface SmtpAgentOptions {
@@ -104,6 +112,8 @@ export function createSmtpAgent(config: Config, options: SmtpAgentOptions): Smtp
   let own: Set<string> | undefined;
   let cache: ConnectionCache | undefined;
   let generic: { maps: GenericMapSettings | undefined } | undefined;
+  let mtaSts: MtaSts | null | undefined;
+  let checks: { tables: CheckTables | undefined } | undefined;
   const warned = new Set<string>();
   const open = (specs: string[]): Table[] => specs.map((s) => openTable(s, config));
 
@@ -114,6 +124,11 @@ export function createSmtpAgent(config: Config, options: SmtpAgentOptions): Smtp
         own ??= ownAddresses(config.list("inet_interfaces"), config.list("proxy_interfaces"));
         cache ??= new ConnectionCache(settings.timeouts.quit);
         generic ??= { maps: genericMapSettings(config, settings.genericMaps, lmtp) };
+        if (mtaSts === undefined) {
+          const tag = `${settings.syslogName}/${settings.prefix}`;
+          mtaSts = !lmtp && config.bool("smtp_mta_sts_enable") ? new MtaSts(mtaStsSettings(config, settings), options.resolver, (level, text) => log.write(level, text, tag)) : null;
+        }
+        checks ??= { tables: clientCheckTables(config, lmtp) };
       } catch (err) {
         return req.recipients.map((r) => ({ index: r.index, status: "deferred", dsn: "4.3.5", reason: `server configuration error: ${(err as Error).message}`, relay: "none" }));
       }
@@ -123,6 +138,8 @@ export function createSmtpAgent(config: Config, options: SmtpAgentOptions): Smtp
         own,
         cache,
         ...(generic.maps ? { generic: generic.maps } : {}),
+        ...(mtaSts ? { mtaSts } : {}),
+        ...(checks.tables ? { checks: checks.tables } : {}),
         open,
         random: options.random,
         warnOnce: (key, text) => {
@@ -147,9 +164,13 @@ interface RunContext {
   cache: ConnectionCache;
   /** smtp_generic_maps / lmtp_generic_maps, when set. */
   generic?: GenericMapSettings;
+  /** smtp_header_checks and the rest (lmtp_* for LMTP), when set. */
+  checks?: CheckTables;
   open: (specs: string[]) => Table[];
   random?: () => number;
   warnOnce: (key: string, text: string) => void;
+  /** MTA-STS policies (smtp_mta_sts_enable). */
+  mtaSts?: MtaSts;
 }
 
 interface SessionPlan {
@@ -267,7 +288,15 @@ class DeliveryRun {
     if (this.#message) return this.#message;
     const file = decodeQueueFile(await readFile(this.#req.queueFile));
     const warnings: string[] = [];
-    const content = await mapGenericHeaders(file.content, this.#ctx.generic, warnings);
+    let checked: Uint8Array = file.content;
+    if (this.#ctx.checks) {
+      // header and body checks first, then generic(5) on what they left, as Postfix's smtp_header_rewrite
+      const outcome = await runClientChecks(file.content, this.#ctx.checks);
+      for (const w of outcome.warnings) log.write("warning", w, this.#tag);
+      for (const line of outcome.logs) this.#log(`${this.#req.queueId}: ${line}`);
+      checked = outcome.content;
+    }
+    const content = await mapGenericHeaders(checked, this.#ctx.generic, warnings);
     for (const w of warnings) log.write("warning", w, this.#tag);
     const attrs = this.#req.attributes;
     const eightBit = attrs.encoding === "8BITMIME" || hasEightBit(content);
@@ -374,6 +403,8 @@ class DeliveryRun {
       if (route.failure) this.#lastFailure = route.failure;
       const limit = s.mxAddressLimit > 0 ? s.mxAddressLimit : Infinity;
       let endpoints = route.endpoints.slice(0, limit);
+      const sts = await this.#stsPolicy(dest);
+      if (sts) endpoints = this.#stsEndpoints(sts, dest, endpoints);
       let sessions = 0;
       const destKey = i === 0 ? this.#destKey(dest) : undefined;
 
@@ -384,7 +415,7 @@ class DeliveryRun {
           endpoints = endpoints.filter((e) => e.address !== cached.endpoint.address || e.port !== cached.endpoint.port);
           sessions++;
           const final = finalNexthop && (endpoints.length === 0 || (s.mxSessionLimit > 0 && sessions >= s.mxSessionLimit));
-          const plan = await this.#plan(dest, cached.endpoint, route.bestPref, loopDetect, final, () => final, destKey);
+          const plan = await this.#plan(dest, cached.endpoint, route.bestPref, loopDetect, final, () => final, destKey, sts);
           if (plan) await this.#transact(plan, cached, true);
         }
       }
@@ -392,7 +423,7 @@ class DeliveryRun {
         if (s.mxSessionLimit > 0 && sessions >= s.mxSessionLimit) break;
         const ep = endpoints[j]!;
         const lastAddress = j === endpoints.length - 1;
-        const plan = await this.#plan(dest, ep, route.bestPref, loopDetect, finalNexthop && lastAddress, (n) => finalNexthop && (lastAddress || (s.mxSessionLimit > 0 && n >= s.mxSessionLimit)), destKey);
+        const plan = await this.#plan(dest, ep, route.bestPref, loopDetect, finalNexthop && lastAddress, (n) => finalNexthop && (lastAddress || (s.mxSessionLimit > 0 && n >= s.mxSessionLimit)), destKey, sts);
         if (!plan) continue;
         if (await this.#session(plan, sessions)) sessions++;
       }
@@ -412,6 +443,24 @@ class DeliveryRun {
       }
       this.#finishAll(f, "none");
     }
+  }
+
+  /** The MTA-STS policy for an MX destination (mode none: no policy). */
+  async #stsPolicy(dest: Destination): Promise<StsPolicy | undefined> {
+    const sts = this.#ctx.mtaSts;
+    if (!sts || !dest.mx || dest.unix !== undefined || dest.bracketed || parseIpAddress(dest.host)) return undefined;
+    const policy = await sts.policy(dest.host);
+    return policy && policy.mode !== "none" ? policy : undefined;
+  }
+
+  /** RFC 8461 4.1: only MX hosts the policy names (enforce); testing logs the others and keeps them. */
+  #stsEndpoints(sts: StsPolicy, dest: Destination, endpoints: Endpoint[]): Endpoint[] {
+    const refused = [...new Set(endpoints.filter((e) => !mxAllowed(e.host, sts)).map((e) => e.host))];
+    for (const host of refused) log.write("info", `MTA-STS policy for ${dest.host} (${sts.mode}): MX host ${host} is not named by the policy${sts.mode === "enforce" ? "; not used" : ""}`, this.#tag);
+    if (sts.mode !== "enforce") return endpoints;
+    const allowed = endpoints.filter((e) => mxAllowed(e.host, sts));
+    if (allowed.length === 0 && endpoints.length > 0) this.#lastFailure = { dsn: "4.7.5", reason: `MTA-STS policy for ${dest.host}: no MX host matches the policy` };
+    return allowed;
   }
 
   #destKey(dest: Destination): string {
@@ -441,11 +490,17 @@ class DeliveryRun {
     finalHandshake: boolean,
     finalTransaction: (n: number) => boolean,
     destKey: string | undefined,
+    sts?: StsPolicy,
   ): Promise<SessionPlan | undefined> {
     const s = this.#s;
     let policy = await policyFor(s, this.#ctx.open(s.tls.policyMaps), dest, ep);
     if (ep.family === "unix" && policy.level === "may") policy = { ...policy, level: "none" };
-    if (s.tls.wrapperMode && policy.level !== "none" && !["encrypt", "verify", "secure", "fingerprint"].includes(policy.level)) {
+    if (policy.level === "dane" || policy.level === "dane-only") policy = await this.#daneFor(policy, policy.level, dest, ep);
+    // MTA-STS enforce: TLS verified for the MX host name, unless DANE or the policy table decided (RFC 8461 2, 4.2)
+    if (sts?.mode === "enforce" && !policy.fromTable && !policy.invalid && !policy.defer && policy.level !== "dane" && !levelAtLeast(policy.level, "verify")) {
+      policy = { ...policy, level: "verify", match: ["hostname"] };
+    }
+    if (s.tls.wrapperMode && policy.level !== "none" && !["encrypt", "verify", "secure", "fingerprint", "dane"].includes(policy.level)) {
       this.#ctx.warnOnce("wrapper", `${s.prefix}_tls_wrappermode requires "${s.prefix}_tls_security_level = encrypt" (or stronger)`);
       return undefined;
     }
@@ -470,6 +525,22 @@ class DeliveryRun {
     };
   }
 
+  /** The dane or dane-only level resolved for one server (dane.ts): TLSA records, a fallback level, or a deferral. */
+  async #daneFor(policy: TlsPolicy, level: "dane" | "dane-only", dest: Destination, ep: Endpoint): Promise<TlsPolicy> {
+    const outcome = await resolveDane(level, dest.text, ep, this.#ctx.dns, this.#s.tls.dane);
+    switch (outcome.kind) {
+      case "dane":
+        return { ...policy, level: "dane", match: outcome.names, dane: { records: outcome.records, names: outcome.names } };
+      case "downgrade":
+        if (outcome.warn) this.#ctx.warnOnce(`dane:${dest.text}`, outcome.why);
+        return { ...policy, level: outcome.level };
+      case "defer":
+        return { ...policy, level: "none", defer: { dsn: outcome.dsn, reason: outcome.reason } };
+      case "invalid":
+        return { ...policy, level: "none", invalid: outcome.why };
+    }
+  }
+
   /** Connects (or reuses), greets, delivers; true when a session got as far as a transaction. */
   async #session(plan: SessionPlan, sessionsBefore: number): Promise<boolean> {
     const s = this.#s;
@@ -477,6 +548,12 @@ class DeliveryRun {
     if (plan.policy.invalid) {
       this.#ctx.warnOnce(`policy:${plan.dest.text}`, `TLS policy for ${plan.dest.text}: ${plan.policy.invalid}`);
       this.#bulkFail({ dsn: "4.7.0", reason: "client TLS configuration problem" }, plan.finalHandshake, namaddrport);
+      return false;
+    }
+    if (plan.policy.defer) {
+      // Postfix: a warning, then the next server; the reason stays for the deferral
+      log.write("warning", `TLS policy lookup for ${plan.dest.text}/${plan.ep.host}: ${plan.policy.defer.reason}`, this.#tag);
+      this.#bulkFail(plan.policy.defer, plan.finalHandshake, namaddrport);
       return false;
     }
     // a session cached under this server's address
@@ -621,3 +698,15 @@ class DeliveryRun {
   }
 }
 
+/** What the MTA-STS cache needs from the configuration: its file, the trust store, the port, the time limit. */
+function mtaStsSettings(config: Config, settings: ClientSettings): MtaStsSettings {
+  const caFile = config.str("smtp_mta_sts_CAfile");
+  const trusted = caFile ? (readFileSync(caFile, "utf8").match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []) : trustedCas(settings);
+  return {
+    enable: true,
+    cacheFile: config.str("smtp_mta_sts_cache_file"),
+    ...(trusted ? { trusted } : {}),
+    port: config.int("smtp_mta_sts_policy_port"),
+    timeoutMs: config.time("smtp_mta_sts_fetch_timeout") * 1000,
+  };
+}

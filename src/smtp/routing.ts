@@ -32,6 +32,12 @@ export interface Endpoint {
   family: 4 | 6 | "unix";
   /** MX preference (0 for non-MX destinations). */
   pref: number;
+  /**
+   * What DNSSEC vouched for on the way to this server, for DANE: the MX
+   * answer (undefined when no MX lookup led here) and the host's address
+   * answers. Addresses from /etc/hosts or the system's lookups are not secure.
+   */
+  dnssec?: { mx?: boolean; address: boolean };
 }
 
 export interface Route {
@@ -90,15 +96,17 @@ export function ownAddresses(inetInterfaces: readonly string[], proxyInterfaces:
 interface HostAddresses {
   addresses: Array<{ family: 4 | 6; address: string }>;
   failure?: Failure;
+  /** The addresses came from authenticated DNS answers. */
+  secure: boolean;
 }
 
 async function hostAddresses(ctx: RoutingContext, host: string): Promise<HostAddresses> {
   const r = await lookupHostAddresses(ctx.dns, host, ctx.families, ctx.hostLookup);
-  if (r.status === "ok") return { addresses: r.addresses.map((a) => ({ family: a.family, address: a.address })) };
+  if (r.status === "ok") return { addresses: r.addresses.map((a) => ({ family: a.family, address: a.address })), secure: r.authenticated };
   if (r.status === "nodata" && parseIpAddress(host)) {
-    return { addresses: [], failure: { dsn: "5.4.4", reason: `unable to look up host ${host}: address family not enabled by inet_protocols` } };
+    return { addresses: [], failure: { dsn: "5.4.4", reason: `unable to look up host ${host}: address family not enabled by inet_protocols` }, secure: false };
   }
-  return { addresses: [], failure: dnsFailure(host, addressType(ctx.families), r) };
+  return { addresses: [], failure: dnsFailure(host, addressType(ctx.families), r), secure: false };
 }
 
 /** Fisher-Yates within each run of equal preference; the list stays sorted by preference. */
@@ -130,7 +138,7 @@ export async function routeDestination(ctx: RoutingContext, dest: Destination, l
     if (loopDetect && found.addresses.some((a) => ctx.ownAddresses.has(a.address))) {
       return { endpoints: [], failure: { dsn: "5.4.6", reason: `mail for ${dest.host} loops back to myself` }, iAmMx: false, loop: true, bestPref: 0 };
     }
-    let endpoints: Endpoint[] = found.addresses.map((a) => ({ host: dest.host, address: a.address, port: dest.port, family: a.family, pref: 0 }));
+    let endpoints: Endpoint[] = found.addresses.map((a) => ({ host: dest.host, address: a.address, port: dest.port, family: a.family, pref: 0, dnssec: { address: found.secure } }));
     if (ctx.randomize) endpoints = shuffleEqualPreferences(endpoints, ctx.random ?? Math.random);
     return { endpoints, iAmMx: false, loop: false, bestPref: 0 };
   }
@@ -149,7 +157,7 @@ export async function routeDestination(ctx: RoutingContext, dest: Destination, l
   let failure: Failure | undefined;
   lookups.forEach((found, i) => {
     const h = mx.hosts[i]!;
-    for (const a of found.addresses) endpoints.push({ host: h.exchange, address: a.address, port: dest.port, family: a.family, pref: h.preference });
+    for (const a of found.addresses) endpoints.push({ host: h.exchange, address: a.address, port: dest.port, family: a.family, pref: h.preference, dnssec: { mx: mx.authenticated, address: found.secure } });
     // a temporary failure dominates earlier and later permanent ones
     if (found.failure && !failure?.dsn.startsWith("4")) failure = found.failure;
   });

@@ -7,10 +7,11 @@
 import type { Config } from "../global/config/config.ts";
 import { hostLookupMethods, type HostLookupMethod } from "../global/dns/settings.ts";
 import { parsePort } from "./nexthop.ts";
+import type { DaneDigest, DaneSettings } from "./dane.ts";
 
-export type TlsLevel = "none" | "may" | "encrypt" | "verify" | "secure";
+export type TlsLevel = "none" | "may" | "encrypt" | "verify" | "secure" | "dane" | "dane-only";
 
-export const TLS_LEVELS: readonly TlsLevel[] = ["none", "may", "encrypt", "verify", "secure"];
+export const TLS_LEVELS: readonly TlsLevel[] = ["none", "may", "encrypt", "verify", "secure", "dane", "dane-only"];
 
 export interface ClientSettings {
   lmtp: boolean;
@@ -79,6 +80,8 @@ export interface ClientSettings {
     secureCertMatch: string[];
     connectionReuse: boolean;
     noteStarttlsOffer: boolean;
+    /** What DANE needs: believe the AD bit, the insecure-MX rule, the TLSA digests (dane.ts). */
+    dane: DaneSettings;
   };
   senderDependentRelayhostMaps: string[];
   emptyAddressRelayhostKey: string;
@@ -166,6 +169,7 @@ export function readClientSettings(config: Config, lmtp: boolean): ClientSetting
       secureCertMatch: config.list(n("tls_secure_cert_match")).map((w) => w.toLowerCase()),
       connectionReuse: config.bool(n("tls_connection_reuse")),
       noteStarttlsOffer: config.bool(n("tls_note_starttls_offer")),
+      dane: daneSettings(config, prefix, level),
     },
     senderDependentRelayhostMaps: config.list("sender_dependent_relayhost_maps"),
     emptyAddressRelayhostKey: config.str("empty_address_relayhost_maps_lookup_key"),
@@ -173,4 +177,13 @@ export function readClientSettings(config: Config, lmtp: boolean): ClientSetting
     smtputf8Enable: config.raw("smtputf8_enable") === undefined ? true : config.bool("smtputf8_enable"),
     syslogName: config.str("syslog_name"),
   };
+}
+
+/** smtp_dns_support_level = dnssec with DNS lookups on; the insecure-MX policy; tls_dane_digests. */
+function daneSettings(config: Config, prefix: "smtp" | "lmtp", level: string): DaneSettings {
+  const support = config.str(`${prefix}_dns_support_level`).trim().toLowerCase();
+  const mxPolicyText = config.str("smtp_tls_dane_insecure_mx_policy").trim().toLowerCase();
+  const mxPolicy = mxPolicyText === "may" || mxPolicyText === "encrypt" || mxPolicyText === "dane" ? mxPolicyText : level === "dane" ? "dane" : "may";
+  const digests = config.list("tls_dane_digests").map((w) => w.toLowerCase()).filter((w): w is DaneDigest => w === "sha256" || w === "sha512");
+  return { dnssec: support === "dnssec" && hostLookupMethods(config, prefix).includes("dns"), insecureMxPolicy: mxPolicy, digests };
 }

@@ -13,10 +13,12 @@
  * deliver to servers with self-signed or mismatched certificates, and the
  * levels that need more check chain trust and names themselves.
  *
+ * The dane and dane-only levels are resolved per server by dane.ts (TLSA
+ * records over DNSSEC) into "dane" with the records to match, a weaker
+ * level where Postfix falls back, or a deferral.
+ *
  * Policy tables are trusted configuration; the peer certificate is not.
- * Limits: dane is treated as may, as Postfix does without DNSSEC; dane-only
- * is an invalid policy (no TLSA checks yet: never downgraded to encrypt);
- * protocols=, ciphers= and exclude= are accepted and ignored.
+ * Limits: protocols=, ciphers= and exclude= are accepted and ignored.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -27,10 +29,12 @@ import type { Table } from "../global/tables/table.ts";
 import type { Destination } from "./nexthop.ts";
 import type { Endpoint } from "./routing.ts";
 import type { ClientSettings } from "./settings.ts";
+import { verifyDane, type TlsaRecord } from "./dane.ts";
 
-export type PolicyLevel = "none" | "may" | "encrypt" | "verify" | "secure" | "fingerprint";
+/** "dane-only" exists until dane.ts resolves it for a server: to "dane" or a deferral. */
+export type PolicyLevel = "none" | "may" | "encrypt" | "verify" | "secure" | "fingerprint" | "dane" | "dane-only";
 
-const LEVEL_ORDER: Record<PolicyLevel, number> = { none: 0, may: 1, encrypt: 2, fingerprint: 3, verify: 4, secure: 5 };
+const LEVEL_ORDER: Record<PolicyLevel, number> = { none: 0, may: 1, encrypt: 2, fingerprint: 3, dane: 3, "dane-only": 3, verify: 4, secure: 5 };
 
 export interface TlsPolicy {
   level: PolicyLevel;
@@ -40,6 +44,12 @@ export interface TlsPolicy {
   servername: string;
   /** Set when the policy itself is broken: the delivery is deferred ("client TLS configuration problem"). */
   invalid?: string;
+  /** The TLSA records (usable ones only) a "dane" level matches, and the reference names for DANE-TA. */
+  dane?: { records: TlsaRecord[]; names: string[] };
+  /** DANE says this server cannot be used now: defer with this. */
+  defer?: { dsn: string; reason: string };
+  /** The level came from an smtp_tls_policy_maps entry (the administrator's word, over MTA-STS). */
+  fromTable?: boolean;
 }
 
 export function levelAtLeast(level: PolicyLevel, min: PolicyLevel): boolean {
@@ -83,9 +93,9 @@ function mapLevel(word: string): PolicyLevel | undefined {
     case "verify":
     case "secure":
     case "fingerprint":
-      return word;
     case "dane":
-      return "may";
+    case "dane-only":
+      return word;
     default:
       return undefined;
   }
@@ -105,6 +115,7 @@ function sniFor(setting: string, dest: Destination, ep: Endpoint): string {
 export async function policyFor(settings: ClientSettings, tables: readonly Table[], dest: Destination, ep: Endpoint): Promise<TlsPolicy> {
   let levelWord = settings.tls.badLevel ?? settings.tls.level;
   let attrs = new Map<string, string>();
+  let fromTable = false;
   if (tables.length) {
     outer: for (const key of policyKeys(dest)) {
       for (const t of tables) {
@@ -113,20 +124,21 @@ export async function policyFor(settings: ClientSettings, tables: readonly Table
         const parsed = parsePolicyValue(v);
         levelWord = parsed.level;
         attrs = parsed.attrs;
+        fromTable = true;
         break outer;
       }
     }
   }
   const servername = sniFor(attrs.get("servername") ?? settings.tls.servername, dest, ep);
   const level = mapLevel(levelWord);
-  if (!level) return { level: "none", match: [], servername, invalid: levelWord === "dane-only" ? `TLS security level "dane-only" needs DANE, which postern does not implement` : `unknown TLS security level "${levelWord}"` };
+  if (!level) return { level: "none", match: [], servername, invalid: `unknown TLS security level "${levelWord}"` };
   let match: string[] = [];
   const given = attrs.get("match");
   if (level === "verify") match = given !== undefined ? given.split(":") : settings.tls.verifyCertMatch;
   else if (level === "secure") match = given !== undefined ? given.split(":") : settings.tls.secureCertMatch;
   else if (level === "fingerprint") match = (given ?? "").split("|").map((f) => f.trim()).filter(Boolean);
   if (level === "fingerprint" && match.length === 0) return { level, match, servername, invalid: "fingerprint level without match= fingerprints" };
-  return { level, match: match.map((m) => m.toLowerCase()), servername };
+  return { level, match: match.map((m) => m.toLowerCase()), servername, ...(fromTable ? { fromTable } : {}) };
 }
 
 // ---------------------------------------------------------------- trust store
@@ -266,10 +278,15 @@ export interface TlsVerdict {
   failure?: string;
 }
 
-export function judgeTls(info: TlsInfo, policy: TlsPolicy, dest: Destination, ep: Endpoint): TlsVerdict {
+export function judgeTls(info: TlsInfo, policy: TlsPolicy, dest: Destination, ep: Endpoint, now: Date = new Date()): TlsVerdict {
   const cert = info.peerCertificate as PeerCertificate | undefined;
   // Bun checks the name against the SNI or address itself; that is not the chain's fault
   const trusted = info.authorized || info.authorizationCode === "ERR_TLS_CERT_ALTNAME_INVALID";
+  if (policy.level === "dane" && policy.dane) {
+    const dane = verifyDane(info.peerChain, policy.dane.records, policy.dane.names, now);
+    if (dane.matched) return { trusted: true, matched: true, label: "Verified" };
+    return { trusted, matched: false, label: trusted ? "Trusted" : "Untrusted", failure: "Server certificate not verified" };
+  }
   if (!cert) return { trusted: false, matched: false, label: "Anonymous", ...(tlsRequiresMatch(policy) ? { failure: "Server certificate not verified" } : {}) };
   if (policy.level === "fingerprint") {
     const wanted = new Set(policy.match.map(normalizeFingerprint));
@@ -286,7 +303,7 @@ export function judgeTls(info: TlsInfo, policy: TlsPolicy, dest: Destination, ep
 }
 
 function tlsRequiresMatch(policy: TlsPolicy): boolean {
-  return policy.level === "verify" || policy.level === "secure" || policy.level === "fingerprint";
+  return policy.level === "verify" || policy.level === "secure" || policy.level === "fingerprint" || (policy.level === "dane" && policy.dane !== undefined);
 }
 
 /** Secret bits of a cipher suite, from its name. */

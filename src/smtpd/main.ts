@@ -3,7 +3,7 @@
  * master once per core (at most the service's process_limit) for each
  * enabled service of the services table (smtp, submission, smtps, ...).
  *
- * As root it reads the service's TLS key and binds its listen addresses
+ * As root it reads the service's TLS key and the DKIM keys and binds its listen addresses
  * (SO_REUSEPORT, shared with the other processes of the service), then drops
  * to mail_owner before the first connection is served; each process serves
  * many sessions at once. The service's table overrides main parameters, as
@@ -25,6 +25,7 @@ import { setupLog } from "../global/system/log-setup.ts";
 import { startDaemon } from "../daemon/skeleton.ts";
 import { listenAddresses } from "./listen.ts";
 import { SmtpService, type ServerConnection } from "./service.ts";
+import { loadDkimKeys } from "../global/dkim/keys.ts";
 import { loadServerTls } from "./tls.ts";
 
 /** Input read from a client before its session starts; then its socket is paused. */
@@ -111,7 +112,9 @@ export async function main(args: string[]): Promise<number> {
       const problems = config.validate();
       if (problems.length) throw problems[0]!;
       const tls = loadServerTls(config, (t) => log.warn(t));
-      service = new SmtpService(def.name, config, tls, def.processLimit);
+      // DKIM keys are root's, as the TLS key is: read now, kept for the process's life
+      const dkimKeys = loadDkimKeys(config.str("dkim_key_directory"), (t) => log.warn(t));
+      service = new SmtpService(def.name, config, tls, def.processLimit, dkimKeys);
       const wrapper = config.bool("smtpd_tls_wrappermode");
       implicitTls = wrapper && tls.options !== undefined;
       // certificates by name (SNI) need node:tls: such a service listens through sni.ts

@@ -10,6 +10,10 @@
  * name), those of the sender list for the transaction, so a message with
  * many recipients does not ask the DNS lists again for each.
  *
+ * For clients not exempt from mail authentication (mail-auth.ts): SPF at
+ * RCPT when smtpd_spf_reject refuses on it, and every check at the end of
+ * DATA, whose header comes back as an "auth-results" action.
+ *
  * Runs in smtpd as mail_owner.
  */
 import type { Config } from "../global/config/config.ts";
@@ -23,6 +27,7 @@ import { CheckContext, type CheckEnv, type Decision, type Stage } from "./restri
 import type { HostMatcher } from "./restrictions/host-list.ts";
 import { evaluateRestrictions, unknownRecipientDecision } from "./restrictions/restrictions.ts";
 import { resolveClientAddress } from "./restrictions/recipient-checks.ts";
+import type { MailAuthenticator } from "./mail-auth.ts";
 
 export interface PolicyEnv {
   config: Config;
@@ -34,6 +39,10 @@ export interface PolicyEnv {
   names: ClientNames;
   warn(text: string): void;
   info(text: string): void;
+  /** The checks on receipt (mail-auth.ts); absent when smtpd_mail_authentication is off. */
+  auth?: MailAuthenticator;
+  /** Whether the session's client is exempt from them (smtpd_mail_authentication_exempt_clients). */
+  authExempt?: (s: SessionView) => Promise<boolean>;
 }
 
 const LISTS: Record<Stage, string> = {
@@ -59,6 +68,8 @@ export class SmtpdPolicy implements SessionPolicy {
   #heloOutcome: { helo: string | undefined; outcome: Outcome } | undefined;
   #senderOutcome: { sender: string; outcome: Outcome } | undefined;
   #connected = false;
+  #authExempt: boolean | undefined;
+  #spfOutcome: { key: string; reject: PolicyResult | undefined } | undefined;
 
   constructor(env: PolicyEnv) {
     this.#env = env;
@@ -86,8 +97,9 @@ export class SmtpdPolicy implements SessionPolicy {
     return this.#exempt;
   }
 
-  async #run(s: SessionView, command: string, stage: Stage, recipient?: AcceptedRecipient, etrnDomain?: string): Promise<Outcome> {
+  async #run(s: SessionView, command: string, stage: Stage, recipient?: AcceptedRecipient, etrnDomain?: string, size?: number): Promise<Outcome> {
     const ctx = new CheckContext(this.#checkEnv, s, command, stage, recipient, etrnDomain);
+    ctx.messageSize = size;
     const decision = await evaluateRestrictions(ctx, this.#config.list(LISTS[stage]));
     return { decision, ctx };
   }
@@ -192,7 +204,35 @@ export class SmtpdPolicy implements SessionPolicy {
     if (bad) return bad;
     const limited = await this.#rate(s, "recipient", "smtpd_client_recipient_rate_limit", "too many recipients");
     if (limited) return limited;
-    return this.#recipientChecks(s, recipient, "RCPT");
+    const result = await this.#recipientChecks(s, recipient, "RCPT");
+    if (result.reject) return result;
+    return (await this.#spfCheck(s, recipient)) ?? result;
+  }
+
+  /** Whether the checks on receipt apply to this session's client (asked once per session). */
+  async #authenticates(s: SessionView): Promise<boolean> {
+    const { auth, authExempt } = this.#env;
+    if (!auth) return false;
+    // a client may authenticate with AUTH during the session: a "not exempt" answer holds until it does
+    if (this.#authExempt === true) return false;
+    if (this.#authExempt === false && !s.sasl) return true;
+    this.#authExempt = authExempt ? await authExempt(s) : false;
+    return !this.#authExempt;
+  }
+
+  /** smtpd_spf_reject: an SPF fail refuses the recipient; evaluated once per sender and HELO name. */
+  async #spfCheck(s: SessionView, recipient: AcceptedRecipient): Promise<PolicyResult | undefined> {
+    const auth = this.#env.auth;
+    if (!auth?.spfRejects || !(await this.#authenticates(s))) return undefined;
+    const key = `${s.sender ?? ""}\n${s.helo ?? ""}`;
+    if (this.#spfOutcome?.key !== key) {
+      const r = await auth.spfAtRcpt(s, recipient.written, this.#env.warn);
+      this.#spfOutcome = { key, reject: r ? { reject: r } : undefined };
+    }
+    const outcome = this.#spfOutcome.reject;
+    // the reply names the recipient: made again for each one
+    if (outcome?.reject) return { reject: { ...outcome.reject, lines: outcome.reject.lines.map((l) => l.replace(/^<[^>]*>/, `<${printable(recipient.written)}>`)) } };
+    return undefined;
   }
 
   /** What RCPT and VRFY both ask: the delayed client/HELO/sender lists, relay and recipient lists, unknown users. */
@@ -234,8 +274,13 @@ export class SmtpdPolicy implements SessionPolicy {
     return this.#result([await this.#run(s, "DATA", "data")]);
   }
 
-  async endOfData(s: SessionView): Promise<PolicyResult> {
-    return this.#result([await this.#run(s, "END-OF-MESSAGE", "end_of_data")]);
+  async endOfData(s: SessionView, size?: number, content?: Buffer): Promise<PolicyResult> {
+    const result = this.#result([await this.#run(s, "END-OF-MESSAGE", "end_of_data", undefined, undefined, size)]);
+    const auth = this.#env.auth;
+    if (result.reject || !auth || content === undefined || !(await this.#authenticates(s))) return result;
+    const verdict = await auth.verify(s, content, this.#env.warn);
+    if (verdict.reject) return { reject: verdict.reject };
+    return { actions: [...(result.actions ?? []), { kind: "auth-results", header: verdict.header, authservId: auth.authservId, ...(verdict.arc ? { arc: verdict.arc } : {}) }] };
   }
 
   /** VRFY gets the recipient checks, as Postfix's smtpd_check_rcpt (relay control included), without actions. */

@@ -12,10 +12,22 @@
  * Error: queue file write error`, as Postfix's cleanup status
  * CLEANUP_STAT_WRITE does. Nothing is ever acknowledged that is not on disk.
  *
+ * Mail from dkim_sign_clients is DKIM-signed by cleanup (signers looked up
+ * before the commit, cleanup/dkim-signing.ts); the server's own
+ * Authentication-Results: header (an "auth-results" action of the policy,
+ * mail-auth.ts) goes below the Received: header, and the message's headers
+ * that claim $myhostname are removed.
+ *
  * Logs as Postfix's smtpd and cleanup do:
  *   QUEUEID: client=NAME[ADDR], sasl_method=PLAIN, sasl_username=USER
  *   QUEUEID: message-id=<...>                       (syslog_name/cleanup)
  *   QUEUEID: hold: RCPT from NAME[ADDR]: ...; from=<> to=<> proto=ESMTP helo=<>
+ *   QUEUEID: filter: RCPT from NAME[ADDR]: ...       (and redirect:, bcc:)
+ *
+ * The queue file carries the content filter (content_filter, or the last
+ * FILTER action) as attribute `filter` and the last REDIRECT action as
+ * attribute `redirect`, for the queue manager; BCC actions add recipients
+ * with NOTIFY=NEVER, as Postfix's smtpd does.
  *
  * Runs in smtpd as mail_owner.
  */
@@ -31,7 +43,12 @@ import { printable } from "../util/printable.ts";
 import type { MessageSink, QueuedMessage } from "./protocol/types.ts";
 import { cleanupRemoteSubmission, type RemoteRejection } from "../cleanup/remote-submission.ts";
 import { cleanupSettings, type CleanupSettings } from "../cleanup/settings.ts";
+import { toLatin1 } from "../cleanup/headers.ts";
 import { CleanupDeferral, prepareRewrites, type PreparedRewrites } from "../cleanup/address-rewrites.ts";
+import { bccRecipients, cleanupCheckTables, QUEUE_ID_PLACEHOLDER, runCleanupChecks, withQueueId, type CleanupChecksOutcome } from "../cleanup/header-body-checks.ts";
+import type { CheckTables } from "../global/checks/content-checks.ts";
+import type { DkimRequest, DkimSigning } from "../cleanup/dkim-signing.ts";
+import { TableError } from "../global/tables/table.ts";
 
 class Refused extends Error {
   constructor(readonly rejection: RemoteRejection) {
@@ -48,17 +65,32 @@ export interface SinkOptions {
   localRewrite: (message: QueuedMessage) => Promise<boolean>;
   /** Log tag of cleanup's lines ("postfix/cleanup"). */
   cleanupTag: string;
+  /** DKIM signing, for mail of the clients signClient says yes to (dkim_sign_clients). */
+  dkim?: DkimSigning;
+  signClient?: (message: QueuedMessage) => Promise<boolean>;
 }
 
 let discardCounter = 0;
 
+/** A queue ID for a message that gets no queue file (discarded or rejected), for its log lines. */
+function pseudoQueueId(): string {
+  return queueIdFor(process.pid * 1000 + (discardCounter++ % 1000), Math.floor(performance.now() * 1000));
+}
+
 export class QueueSink implements MessageSink {
   #opts: SinkOptions;
   #settings: CleanupSettings;
+  #checks?: { tables: CheckTables | undefined };
 
   constructor(opts: SinkOptions) {
     this.#opts = opts;
     this.#settings = cleanupSettings(opts.config);
+  }
+
+  /** header_checks and body_checks (cleanup/header-body-checks.ts), opened on first use. */
+  get #checkTables(): CheckTables | undefined {
+    this.#checks ??= { tables: cleanupCheckTables(this.#opts.config) };
+    return this.#checks.tables;
   }
 
   get #queueDir(): string {
@@ -86,12 +118,11 @@ export class QueueSink implements MessageSink {
 
     const discard = message.actions.find((a) => a.kind === "discard");
     if (discard && discard.kind === "discard") {
-      const id = queueIdFor(process.pid * 1000 + (discardCounter++ % 1000), Math.floor(performance.now() * 1000));
-      log.info(`${id}: discard: ${discard.stage} from ${namaddr}: ${discard.reason}${whatsup(discard.subject)}`);
+      const id = pseudoQueueId();
+      log.info(`${id}: ${discard.label ?? "discard"}: ${discard.stage} from ${namaddr}: ${discard.reason}${whatsup(discard.subject)}`);
       return { queueId: id };
     }
     const hold = message.actions.find((a) => a.kind === "hold");
-    const dir = join(this.#queueDir, hold ? "hold" : "incoming");
     const attributes: Record<string, string> = {
       client_name: s.client.name,
       client_address: s.client.address,
@@ -113,16 +144,70 @@ export class QueueSink implements MessageSink {
       ...(r.orcpt !== undefined ? { orcpt: r.orcpt } : {}),
       ...(r.notify ? { notify: r.notify } : {}),
     }));
+    // Postfix's smtpd: content_filter first, a FILTER action overrides it; REDIRECT for the queue
+    // manager to apply; each BCC one more recipient that never gets a delivery notice
+    const logged = message.actions.filter((a) => a.kind === "filter" || a.kind === "redirect" || a.kind === "bcc");
+    const filter = message.actions.findLast((a) => a.kind === "filter")?.filter ?? this.#opts.config.str("content_filter");
+    if (filter) attributes.filter = filter;
+    const redirect = message.actions.findLast((a) => a.kind === "redirect");
+    if (redirect) attributes.redirect = redirect.address;
+    for (const a of message.actions) if (a.kind === "bcc") recipients.push({ address: a.address, notify: ["NEVER"] });
     const rewriteContext = (await this.#opts.localRewrite(message)) ? "local" : "remote";
+    // header and body checks, before the queue file exists: a rejection queues nothing
+    let checks: CleanupChecksOutcome | undefined;
+    let content: Uint8Array = message.content;
+    try {
+      const tables = this.#checkTables;
+      if (tables) {
+        const last = message.recipients.at(-1);
+        checks = await runCleanupChecks(content, tables, {
+          origin: namaddr,
+          sender: printable(message.sender),
+          ...(last ? { recipient: printable(last.address) } : {}),
+          proto: s.protocol,
+          ...(s.helo !== undefined ? { helo: s.helo } : {}),
+        }, toLatin1(message.received(QUEUE_ID_PLACEHOLDER)));
+      }
+    } catch (err) {
+      if (!(err instanceof TableError)) throw err;
+      log.write("warning", `NOQUEUE: ${err.spec} map lookup problem -- message not accepted, try again later: ${err.detail}`, this.#opts.cleanupTag);
+      return { reject: WRITE_ERROR };
+    }
+    if (checks) {
+      for (const w of checks.warnings) log.write("warning", w, this.#opts.cleanupTag);
+      content = checks.content;
+      if (checks.reject !== undefined || checks.discard) {
+        const id = pseudoQueueId();
+        for (const line of withQueueId(checks.logs, id)) log.write("info", `${id}: ${line}`, this.#opts.cleanupTag);
+        if (checks.reject !== undefined) return { reject: reply(checks.reject.startsWith("4") ? 451 : 550, checks.reject.slice(0, checks.reject.indexOf(" ")), checks.reject.slice(checks.reject.indexOf(" ") + 1)) };
+        return { queueId: id };
+      }
+      recipients.push(...bccRecipients(checks.bcc));
+      if (checks.filter !== undefined) attributes.filter = checks.filter;
+      if (checks.redirect !== undefined) attributes.redirect = checks.redirect;
+    }
+    const dir = join(this.#queueDir, hold || checks?.hold ? "hold" : "incoming");
     // the rewrites that look tables up run before the queue file exists: a failed lookup queues nothing
     let rewrites: PreparedRewrites;
     try {
-      rewrites = await prepareRewrites({ sender: message.sender, recipients, content: message.content, rewriteContext }, this.#settings);
+      rewrites = await prepareRewrites({ sender: message.sender, recipients, content, rewriteContext }, this.#settings);
     } catch (err) {
       if (!(err instanceof CleanupDeferral)) throw err;
       log.write("warning", `NOQUEUE: ${err.warning} from ${namaddr}`, this.#opts.cleanupTag);
       return { reject: err.lookupFailed ? WRITE_ERROR : reply(451, err.status, err.reason) };
     }
+    let dkim: DkimRequest | undefined;
+    const signing = this.#opts.dkim;
+    if (signing && (await this.#opts.signClient?.(message))) {
+      try {
+        dkim = { signing, choice: await signing.choose(Buffer.from(content.buffer, content.byteOffset, content.byteLength), rewrites.sender, rewrites.headerMap.values()) };
+      } catch (err) {
+        if (!(err instanceof TableError)) throw err;
+        log.write("warning", `NOQUEUE: dkim_sign_maps lookup error: ${err.message} from ${namaddr}`, this.#opts.cleanupTag);
+        return { reject: WRITE_ERROR };
+      }
+    }
+    const authResults = message.actions.find((a) => a.kind === "auth-results");
     let queueId: string;
     try {
       queueId = await commitQueueFile(dir, (id) => {
@@ -132,11 +217,14 @@ export class QueueSink implements MessageSink {
             sender: message.sender,
             recipients,
             rewrites,
-            content: message.content,
+            content,
             received: message.received,
+            ...(checks?.ownHeader ? { receivedLines: (id: string) => withQueueId(checks.ownHeader!, id) } : {}),
             prepend: message.actions.flatMap((a) => (a.kind === "prepend" ? [a.header] : [])),
             attributes,
             rewriteContext,
+            ...(dkim ? { dkim } : {}),
+            ...(authResults?.kind === "auth-results" ? { authResults: { header: authResults.header, authservId: authResults.authservId, ...(authResults.arc ? { arc: authResults.arc } : {}) } } : {}),
           },
           this.#settings,
           id,
@@ -145,7 +233,9 @@ export class QueueSink implements MessageSink {
         // logged before the rename makes the file visible to the queue manager, as Postfix's order is
         const sasl = s.sasl ? `, sasl_method=${s.sasl.method}, sasl_username=${s.sasl.username}` : "";
         log.info(`${id}: client=${namaddr}${sasl}`);
-        if (hold && hold.kind === "hold") log.info(`${id}: hold: ${hold.stage} from ${namaddr}: ${hold.reason}${whatsup(hold.subject)}`);
+        if (hold && hold.kind === "hold") log.info(`${id}: ${hold.label ?? "hold"}: ${hold.stage} from ${namaddr}: ${hold.reason}${whatsup(hold.subject)}`);
+        for (const line of withQueueId(checks?.logs ?? [], id)) log.write("info", `${id}: ${line}`, this.#opts.cleanupTag);
+        for (const a of logged) log.info(`${id}: ${a.kind}: ${a.stage} from ${namaddr}: ${a.reason}${whatsup(a.subject)}`);
         for (const w of [...rewrites.warnings, ...result.warnings]) log.write("warning", `${id}: ${w}`, this.#opts.cleanupTag);
         for (const line of result.logs) log.write("info", `${id}: ${line}`, this.#opts.cleanupTag);
         return encodeQueueFile(result.file);

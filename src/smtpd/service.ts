@@ -26,12 +26,18 @@ import type { TlsInfo } from "../util/net/connection.ts";
 import type { Config } from "../global/config/config.ts";
 import { resolverFromConfig, reverseLookup, type ClientNames, type DnsQuerier } from "../global/dns/index.ts";
 import { requestFlush } from "../global/queue/flush-request.ts";
+import { domainListMatches } from "../global/access/domain-list.ts";
+import { TableError } from "../global/tables/table.ts";
 import { reply } from "./protocol/reply.ts";
 import { SmtpdSession } from "./protocol/session.ts";
 import { sessionSettings } from "./protocol/settings.ts";
-import type { SaslServer, SessionServices, SessionSettings, SessionTransport, QueuedMessage } from "./protocol/types.ts";
+import type { SaslServer, SessionServices, SessionSettings, SessionTransport, SessionView, QueuedMessage } from "./protocol/types.ts";
+import { DkimKeyring } from "../global/dkim/keys.ts";
+import { DkimSigning } from "../cleanup/dkim-signing.ts";
+import { MailAuthenticator } from "./mail-auth.ts";
 import { Anvil } from "./anvil.ts";
 import { SmtpdPolicy } from "./policy.ts";
+import { milterListFor, SmtpdMilters } from "./milters.ts";
 import { QueueSink } from "./queue-sink.ts";
 import { hostMatcherFor, type HostMatcher } from "./restrictions/host-list.ts";
 import { evaluateRestrictions } from "./restrictions/restrictions.ts";
@@ -46,6 +52,9 @@ import { availableParallelism } from "node:os";
 export interface ServerConnection {
   readonly remoteAddress: string;
   readonly remotePort: number;
+  /** The server's side ({daemon_addr} for milters); optional for transports without one. */
+  readonly localAddress?: string;
+  readonly localPort?: number;
   readonly secure: boolean;
   readonly tls: TlsInfo | undefined;
   onData(handler: (chunk: Uint8Array) => void): void;
@@ -76,6 +85,8 @@ interface Shared {
   sasl: SaslServer | undefined;
   dns: DnsQuerier;
   sink: QueueSink;
+  /** The checks on receipt; undefined with smtpd_mail_authentication = no. */
+  auth: MailAuthenticator | undefined;
 }
 
 /** How long a process stays under stress after it last reached its session cap (Postfix's master: 1000 s). */
@@ -96,12 +107,16 @@ export class SmtpService {
     private tls: ServerTls,
     /** The service's process_limit; undefined: $default_process_limit. */
     private processLimit: number | undefined,
+    /** DKIM keys, read as root at start (a reload keeps them). */
+    private readonly dkimKeys: DkimKeyring = new DkimKeyring(""),
   ) {
     this.anvil = new Anvil(config.time("anvil_rate_time_unit") * 1000);
     this.#shared = this.#build(config);
   }
 
   #build(config: Config): Shared {
+    const dkim = new DkimSigning(config, this.dkimKeys);
+    const dns = resolverFromConfig(config);
     const saslType = config.str("smtpd_sasl_type").toLowerCase();
     let sasl: SaslServer | undefined;
     if (config.bool("smtpd_sasl_auth_enable")) {
@@ -122,11 +137,13 @@ export class SmtpService {
       bareNewlineExclusions: hostMatcherFor(config, "smtpd_forbid_bare_newline_exclusions"),
       saslExceptions: hostMatcherFor(config, "smtpd_sasl_exceptions_networks"),
       sasl,
-      dns: resolverFromConfig(config),
+      dns,
+      auth: config.bool("smtpd_mail_authentication") ? new MailAuthenticator(config, dns, this.dkimKeys, (t) => log.warn(t)) : undefined,
       sink: new QueueSink({
         config,
         cleanupTag: `${config.str("syslog_name")}/cleanup`,
-        localRewrite: (m) => this.#localRewrite(config, m),
+        localRewrite: (m) => this.#clientIn(config, m, "local_header_rewrite_clients"),
+        ...(dkim.enabled ? { dkim, signClient: (m: QueuedMessage) => this.#clientIn(config, m, "dkim_sign_clients") } : {}),
       }),
     };
   }
@@ -141,8 +158,8 @@ export class SmtpService {
     }
   }
 
-  /** local_header_rewrite_clients: restrictions like permit_mynetworks, permit_inet_interfaces, permit_sasl_authenticated. */
-  async #localRewrite(config: Config, m: QueuedMessage): Promise<boolean> {
+  /** A client list such as local_header_rewrite_clients: restrictions like permit_mynetworks, permit_inet_interfaces, permit_sasl_authenticated. */
+  async #clientIn(config: Config, m: { session: SessionView }, list: string): Promise<boolean> {
     const shared = this.#shared;
     const ctx = new CheckContext(
       { config, dns: shared.dns, mynetworks: shared.mynetworks, names: { name: m.session.client.name, nameStatus: "ok", reverseName: m.session.client.reverseName, reverseNameStatus: "ok" }, warn: (t) => log.warn(t), info: (t) => log.info(t) },
@@ -151,7 +168,7 @@ export class SmtpService {
       "client",
       undefined,
     );
-    const words = config.list("local_header_rewrite_clients").map((w) => (w === "static:all" ? "permit" : w));
+    const words = config.list(list).map((w) => (w === "static:all" ? "permit" : w));
     try {
       return (await evaluateRestrictions(ctx, words)).kind === "permit";
     } catch {
@@ -283,10 +300,14 @@ export class SmtpService {
       names,
       warn: (t) => log.warn(t),
       info: (t) => log.info(t),
+      ...(shared.auth ? { auth: shared.auth, authExempt: (s: SessionView) => this.#clientIn(config, { session: s }, "smtpd_mail_authentication_exempt_clients") } : {}),
     });
+    const milterList = milterListFor(config);
+    const milters = milterList ? new SmtpdMilters(config, milterList, { localAddress: conn.localAddress ?? "", localPort: conn.localPort ?? 0 }, (t) => log.warn(t)) : undefined;
     const services: SessionServices = {
       settings,
       policy,
+      ...(milters ? { milters } : {}),
       sink: shared.sink,
       ...(sasl ? { sasl } : {}),
       etrn: (domain) => this.#etrn(config, domain),
@@ -299,15 +320,21 @@ export class SmtpService {
     } finally {
       this.sessions.delete(session);
       policy.disconnect(session);
+      milters?.quit();
     }
   }
 
   async #etrn(config: Config, domain: string) {
     const d = domain.toLowerCase();
-    const allowed = config.list("fast_flush_domains").some((e) => {
-      const x = e.toLowerCase();
-      return x.startsWith(".") ? d.endsWith(x) : d === x || d.endsWith(`.${x}`);
-    });
+    // fast_flush_domains (default $relay_domains) is a domain list: names, files and tables alike
+    let allowed: boolean;
+    try {
+      allowed = await domainListMatches(config, "fast_flush_domains", d);
+    } catch (err) {
+      if (!(err instanceof TableError)) throw err;
+      log.warn(`ETRN ${domain}: ${err.message}`);
+      return reply(458, undefined, "Unable to queue messages");
+    }
     if (!allowed) return reply(459, undefined, `<${domain}>: service unavailable`);
     try {
       await requestFlush(config, { kind: "site", site: d });

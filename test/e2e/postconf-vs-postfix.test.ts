@@ -53,6 +53,7 @@ const INTENDED: Record<string, { d: boolean; why: string }> = {
   smtputf8_enable: { d: false, why: "yes at compatibility_level >= 1" },
   // refers to mail_name:
   smtpd_banner: { d: false, why: "$mail_name is postern" },
+  milter_macro_v: { d: false, why: "$mail_name $mail_version: postern and its version" },
   // the SMTP server (issue 5):
   smtpd_forbid_bare_newline: { d: true, why: "Postfix 3.9's default, normalize: only <CR><LF>.<CR><LF> ends DATA (SMTP smuggling)" },
   smtpd_forbid_unauth_pipelining: { d: true, why: "Postfix 3.9's default, yes: clients that pipeline where RFC 2920 forbids it are disconnected" },

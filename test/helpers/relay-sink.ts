@@ -6,7 +6,7 @@
  */
 import { ensureMailOwner, waitFor, type Params } from "./mail-system.ts";
 import { startPythonSink, type PythonSink, type SinkMessage } from "./python-sink.ts";
-import { SmtpdSystem } from "./smtpd-system.ts";
+import { SmtpdSystem, type ServiceTable } from "./smtpd-system.ts";
 
 export interface RelayToSink {
   sys: SmtpdSystem;
@@ -18,12 +18,13 @@ export interface RelayToSink {
 
 /**
  * Starts the sink and the system. `tables` may write table files into the system's configuration
- * directory (`sys.etcFile`) and returns the parameters that name them.
+ * directory (`sys.etcFile`) and returns the parameters that name them; `services` are the
+ * SmtpdSystem's [services.*] tables (one `smtp` service by default).
  */
-export async function relayToSink(params: Params, tables?: (sys: SmtpdSystem) => Params): Promise<RelayToSink> {
+export async function relayToSink(params: Params, tables?: (sys: SmtpdSystem) => Params, services?: Record<string, ServiceTable>): Promise<RelayToSink> {
   ensureMailOwner();
   const sink = await startPythonSink();
-  const sys = new SmtpdSystem({ default_transport: "smtp", relayhost: `[127.0.0.1]:${sink.port}`, ...params });
+  const sys = new SmtpdSystem({ default_transport: "smtp", relayhost: `[127.0.0.1]:${sink.port}`, ...params }, services);
   if (tables) sys.writeConfig(tables(sys));
   await sys.start();
   return {

@@ -11,6 +11,9 @@
  * there by following a name: pid/master.err is removed and created anew
  * with O_EXCL|O_NOFOLLOW, and read back through the same descriptor.
  *
+ * `check` also warns, in the resolver's words, about a domain listed in
+ * the domain lists of two address classes (global/rewrite/class-overlaps.ts).
+ *
  * `start`, `start-fg` and `check` run `postsuper -p -v` after preparing the
  * queue, as Postfix's start and check run postsuper: temporary files left by
  * crashed writers go, each with a log line. postsuper drops to the queue's
@@ -23,6 +26,8 @@ import { getopt, GetoptError } from "../../util/getopt.ts";
 import { log } from "../../util/log.ts";
 import { ExitError, EX_CANTCREAT, EX_CONFIG, EX_UNAVAILABLE, EX_USAGE, EX_SOFTWARE } from "../../util/sysexits.ts";
 import { configFileWarnings } from "../../global/config/file-checks.ts";
+import { domainClassOverlaps } from "../../global/rewrite/class-overlaps.ts";
+import { databaseTableWarnings } from "../../global/config/table-checks.ts";
 import { probeSettingsFileTables } from "../../global/tables/table-probe.ts";
 import { loadConfig, type Config } from "../../global/config/config.ts";
 import { setupLog } from "../../global/system/log-setup.ts";
@@ -67,6 +72,9 @@ export async function main(args: string[], invokedAs: string): Promise<number> {
   const problems = config.validate();
   for (const name of config.unknownNames()) log.warn(`${config.path}: unknown parameter: ${name}`);
   for (const w of configFileWarnings(config)) log.warn(w);
+  // the resolver's "do not list domain X in BOTH A and B", before any mail comes for X
+  if (command === "check" && problems.length === 0 && config.bool("helpful_warnings")) for (const w of await domainClassOverlaps(config)) log.warn(w);
+  if (command === "check") for (const w of await databaseTableWarnings(config)) log.warn(w);
   if (command === "check") for (const w of await probeSettingsFileTables(config)) log.warn(w);
   for (const p of problems) log.error(p.message);
   if (problems.length) {

@@ -9,6 +9,7 @@
  * Pure but for reading files main.cf names by value (myorigin = /file) and
  * /etc/services; run by `postern import` as the invoking user.
  */
+import { resolvePipeUser } from "../../global/delivery/pipe-user.ts";
 import { readFileSync } from "node:fs";
 import { Config } from "../../global/config/config.ts";
 import { paramDef } from "../../global/config/registry.ts";
@@ -353,6 +354,14 @@ function writeServices(
       for (const c of e.comments) w.comment(c);
       w.lines.push(`[services.${tomlKey(e.name)}]`);
       w.pair("role", path("role"), "pipe", origin);
+      // Postfix's stock master.cf lists pipe services for users most machines lack (vmail, ftn, bsmtp, ...):
+      // pipe(8) would fail at each delivery, and postern check refuses an enabled one, so it is written off
+      const user = attrs.find(([k]) => k === "user")?.[1];
+      const who = user !== undefined ? resolvePipeUser(user) : undefined;
+      if (who && "error" in who && !/root/.test(who.error)) {
+        w.pair("enable", path("enable"), "no", origin);
+        notes.push({ ...origin, subject, message: `${who.error}: written with enable = no (Postfix's pipe(8) would fail at each delivery to it); create the user, then remove that line` });
+      }
       for (const [k, v] of attrs) w.pair(k, path(k), v, origin);
       count++;
       continue;

@@ -1,9 +1,14 @@
 /**
  * Postfix's string list (match_list/string_list), as used by
- * authorized_submit_users, authorized_mailq_users and authorized_flush_users:
- * patterns separated by commas or blanks, the first that matches decides.
+ * authorized_submit_users, authorized_mailq_users and authorized_flush_users,
+ * and (through domain-list.ts, with case folding and a host name matcher)
+ * by the domain lists mydestination, virtual_alias_domains,
+ * virtual_mailbox_domains and relay_domains: patterns separated by commas
+ * or blanks, the first that matches decides.
  *
- * - `name` matches that exact string (case matters, as with Postfix's user lists);
+ * - `name` matches that exact string (case matters, as with Postfix's user
+ *   lists, unless the caller folds case; a caller may pass its own literal
+ *   matcher, as domain lists do for parent domains);
  * - `!pattern` inverts: when the pattern matches, the answer is "no";
  * - `/file/name` stands for the patterns in that file (blanks, commas and
  *   new lines separate them; `#` starts a comment line);
@@ -24,6 +29,10 @@ export interface StringListOptions {
   paramName: string;
   /** Looks `key` up in a "type:name" table; undefined when not found. */
   lookup?: (table: string, key: string) => Promise<string | undefined>;
+  /** Compare case-insensitively: the key and every name pattern are folded to lower case (Postfix's match_list casefolds). */
+  fold?: boolean;
+  /** Whether a name pattern (already folded when `fold` is set) matches the key; default: equality. */
+  literal?: (pattern: string, key: string) => boolean;
 }
 
 const MAX_FILE_DEPTH = 10;
@@ -63,7 +72,8 @@ async function matchOne(pattern: string, key: string, opts: StringListOptions, d
     else if (opts.lookup) matched = (await opts.lookup(p, key)) !== undefined;
     else throw new ConfigError(`${opts.paramName}: lookup table "${p}" is not supported yet; use user names, /file/name or static:anyone`);
   } else {
-    matched = p === key;
+    const name = opts.fold ? p.toLowerCase() : p;
+    matched = opts.literal ? opts.literal(name, key) : name === key;
   }
   if (!matched) return undefined;
   return !negate;
@@ -80,5 +90,5 @@ async function matchList(patterns: readonly string[], key: string, opts: StringL
 
 /** True when `key` is in the list. */
 export async function matchStringList(patterns: readonly string[], key: string, opts: StringListOptions): Promise<boolean> {
-  return (await matchList(patterns, key, opts, 0)) ?? false;
+  return (await matchList(patterns, opts.fold ? key.toLowerCase() : key, opts, 0)) ?? false;
 }

@@ -11,7 +11,8 @@ import { Expander, ExpansionError } from "./expand.ts";
 import { paramDef, paramRegistry } from "./registry.ts";
 import { ConfigError, emptyConfigSource, readConfigSource, type ConfigSource } from "./source.ts";
 import { splitList, tomlValueToText } from "./value-text.ts";
-import { parseServices, PIPE_TRANSPORT_PARAMS, pipeServices, type ServiceDef } from "./services.ts";
+import { parseServices, pipeTransportParamNames, type ServiceDef } from "./services.ts";
+import { pipeServiceProblems } from "./pipe-checks.ts";
 import { unsupportedSettings } from "./support.ts";
 import { postfixOnlyDefault } from "./postfix-params.ts";
 
@@ -212,6 +213,8 @@ export class Config {
     }
     // settings that ask for something postern does not do (support.ts)
     problems.push(...unsupportedSettings(this));
+    // what pipe(8) would refuse at its start: a user= that is nobody, a bad NAME_time_limit
+    problems.push(...pipeServiceProblems(this));
     return problems;
   }
 
@@ -233,7 +236,7 @@ export class Config {
       // reported by validate()
     }
     // a pipe service's per-transport settings (<name>_destination_recipient_limit, ...) are read by name
-    const perTransport = new Set([...pipeServices(this.services()).keys()].flatMap((t) => PIPE_TRANSPORT_PARAMS.map((p) => `${t}_${p}`)));
+    const perTransport = pipeTransportParamNames(this.services());
     const out = this.setNames().filter((n) => !known.has(n) && postfixOnlyDefault(n) === undefined && !classes.includes(n) && !perTransport.has(n));
     for (const svc of this.services()) for (const n of svc.overrides.keys()) if (!known.has(n) && !svc.builtinOverrides.has(n)) out.push(`services.${svc.name}.${n}`);
     return out;

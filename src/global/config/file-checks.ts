@@ -4,23 +4,24 @@
  * its table defers mail rather than losing it): a table's file or index that
  * is missing or that mail_owner cannot read (the daemons read tables as
  * mail_owner), one that is group- or world-writable or not owned by root,
- * and TLS certificate and key files that are missing or unreadable; a
- * database table's settings file (ldap:) that holds a password and that
- * other users may read.
+ * TLS certificate and key files that are missing or unreadable, and
+ * database tables' files (ldap:, mysql:, pgsql:) that hold a password and
+ * that others can read (the daemons read those as root before they drop
+ * privileges, so 0600 works).
  *
- * Run by `postern check` (root); stat()s files, and reads only the settings
- * files of database tables (for their password settings).
+ * Run by `postern check` (root); stat()s files, and reads only the
+ * database tables' files to see whether they hold a password.
  */
-import { statSync, type Stats } from "node:fs";
+import { readFileSync, statSync, type Stats } from "node:fs";
+import { parseSettingsText, settingsFilesOf } from "../tables/db-common.ts";
 import type { Config } from "./config.ts";
 import { splitList } from "./value-text.ts";
 import { INDEXED_TYPES } from "../tables/table-types.ts";
 import { getpwnam } from "../../util/passwd.ts";
-import { PASSWORD_SETTINGS, SETTINGS_FILE_TYPES, parseSettings } from "../tables/settings-file.ts";
-import { readFileSync } from "node:fs";
+import { PASSWORD_SETTINGS, parseSettings } from "../tables/settings-file.ts";
 
 /** Table types backed by one file: the index (indexed types) or the file itself. */
-const FILE_TYPES = new Set([...INDEXED_TYPES, "texthash", "regexp", "pcre", "cidr", "sqlite", ...SETTINGS_FILE_TYPES]);
+const FILE_TYPES = new Set([...INDEXED_TYPES, "texthash", "regexp", "pcre", "cidr", "sqlite", "ldap"]);
 
 /** Parameters that name files by path. */
 const TLS_FILES = ["smtpd_tls_cert_file", "smtpd_tls_key_file", "smtpd_tls_CAfile", "smtp_tls_cert_file", "smtp_tls_key_file", "smtp_tls_CAfile", "lmtp_tls_CAfile"];
@@ -85,12 +86,25 @@ export function configFileWarnings(config: Config): string[] {
       const type = m[1]!;
       const path = m[2]!;
       if (INDEXED_TYPES.has(type)) checkFile(name, `${path}.sqlite`, `index of ${type}:${path} (build it with postmap or postalias)`, readers);
-      else if (SETTINGS_FILE_TYPES.has(type)) {
+      else if (type === "ldap") {
         // daemons read these as root before they drop privileges: mail_owner need not read them
         if (!seen.has(path)) passwordCheck(name, path);
         checkFile(name, path, `${type} table`, "root");
       } else checkFile(name, path, `${type} table`, readers);
     }
+  }
+  for (const { param, type, path } of settingsFilesOf(config)) {
+    const before = warnings.length;
+    checkFile(param, path, `${type} table`, "root");
+    if (warnings.length > before) continue;
+    let text: string;
+    try {
+      text = readFileSync(path, "utf8");
+    } catch {
+      continue;
+    }
+    const st = statSync(path);
+    if (parseSettingsText(text).get("password") && (st.mode & 0o004) !== 0) warnings.push(`${where(param)}: ${type} table ${path} holds a password and other users can read it: chmod o-r ${path}`);
   }
   const tlsLevel = safeStr(config, "smtpd_tls_security_level").trim().toLowerCase();
   for (const name of TLS_FILES) {

@@ -3,6 +3,7 @@
  * defined once, in params/*.ts, and that definition feeds validation,
  * `postconf -d`, the typed getters and the unknown-name warnings.
  */
+import type { CheckContext } from "./value-checks.ts";
 import type { TimeUnit } from "../../util/duration.ts";
 
 export type ParamType = "str" | "int" | "bool" | "time" | "list";
@@ -46,7 +47,7 @@ export interface ParamDef {
  *   carried and noted, never refused.
  */
 export type ParamSupport =
-  | { kind: "refuses"; refuse: (value: string, context?: { transports?: readonly string[] }) => string | undefined }
+  | { kind: "refuses"; refuse: (value: string, context?: CheckContext) => string | undefined }
   | { kind: "unsupported"; why: string; accept?: readonly string[] }
   | { kind: "install" };
 
@@ -73,7 +74,7 @@ export function t(name: string, unit: TimeUnit, dflt: string, doc: string, roles
 }
 
 /** A parameter postern acts on, except for the values `refuse` names a reason for. */
-export function refusing(def: ParamDef, refuse: (value: string, context?: { transports?: readonly string[] }) => string | undefined): ParamDef {
+export function refusing(def: ParamDef, refuse: (value: string, context?: CheckContext) => string | undefined): ParamDef {
   return { ...def, support: { kind: "refuses", refuse } };
 }
 

@@ -11,14 +11,20 @@ import { tableParams } from "./params/tables.ts";
 import { qmgrParams } from "./params/qmgr.ts";
 import { bounceParams } from "./params/bounce.ts";
 import { dnsParams } from "./params/dns.ts";
+import { mtaStsParams } from "./params/mta-sts.ts";
 import { smtpParams } from "./params/smtp.ts";
+import { checksParams } from "./params/checks.ts";
+import { policyParams } from "./params/policy.ts";
+import { hostingParams } from "./params/hosting.ts";
+import { milterParams } from "./params/milter.ts";
+import { dkimParams } from "./params/dkim.ts";
 
 let registry: Map<string, ParamDef> | undefined;
 
 export function paramRegistry(): ReadonlyMap<string, ParamDef> {
   if (!registry) {
     registry = new Map();
-    for (const def of [...basicParams, ...queueParams, ...deliveryParams, ...smtpdParams, ...smtpdServerParams, ...qmgrParams, ...tableParams, ...bounceParams, ...smtpParams, ...dnsParams]) {
+    for (const def of [...basicParams, ...queueParams, ...deliveryParams, ...smtpdParams, ...smtpdServerParams, ...qmgrParams, ...tableParams, ...bounceParams, ...smtpParams, ...dnsParams, ...mtaStsParams, ...checksParams, ...policyParams, ...hostingParams, ...milterParams, ...dkimParams]) {
       if (registry.has(def.name)) throw new Error(`parameter defined twice: ${def.name}`);
       registry.set(def.name, def);
     }

@@ -252,7 +252,12 @@ export function unescape(text: string): string {
 }
 
 /** The per-transport parameters a pipe service NAME reads as NAME_<param> (Postfix's transport-specific settings). */
-export const PIPE_TRANSPORT_PARAMS = ["destination_recipient_limit", "destination_concurrency_limit", "process_limit"];
+export const PIPE_TRANSPORT_PARAMS = ["destination_recipient_limit", "destination_concurrency_limit", "process_limit", "time_limit"];
+
+/** Every NAME_<param> of PIPE_TRANSPORT_PARAMS for the enabled pipe services: read by name, neither unknown nor refused. */
+export function pipeTransportParamNames(services: readonly ServiceDef[]): Set<string> {
+  return new Set([...pipeServices(services).keys()].flatMap((t) => PIPE_TRANSPORT_PARAMS.map((p) => `${t}_${p}`)));
+}
 
 /** The enabled pipe services by name. */
 export function pipeServices(services: readonly ServiceDef[]): Map<string, PipeServiceDef> {

@@ -25,8 +25,8 @@ import { ConfigError } from "./source.ts";
 import { splitList } from "./value-text.ts";
 import { POSTFIX_TABLE_TYPES, TABLE_TYPES } from "../tables/table-types.ts";
 import { ARGUMENT_RESTRICTIONS, MISSING_ACCESS_ACTIONS, PLAIN_RESTRICTIONS } from "./restriction-names.ts";
-import { configuredTransports, POSTERN_TRANSPORTS } from "./value-checks.ts";
-import { pipeServices } from "./services.ts";
+import { configuredTransports, POSTERN_TRANSPORTS, refuseUnknownTransport } from "./value-checks.ts";
+import { pipeServices, pipeTransportParamNames } from "./services.ts";
 import { readFileSync, statSync } from "node:fs";
 
 /**
@@ -57,6 +57,8 @@ export interface RefusalContext {
   classes: readonly string[];
   /** Every transport the configuration has (built-in ones and its pipe services); default: the built-in ones. */
   transports?: readonly string[];
+  /** Another parameter's expanded value, as the same service sees it. */
+  str?: (name: string) => string;
 }
 
 const RESTRICTION_LIST = /^smtpd_[a-z_]+_restrictions$/;
@@ -66,7 +68,7 @@ export function refusalOf(name: string, rawText: string, expanded: () => string,
   const def = paramDef(name);
   const value = norm(rawText);
   if ((def && RESTRICTION_LIST.test(name)) || context.classes.includes(name)) {
-    const why = refuseMissingTableTypes(rawText, expanded) ?? refuseRestrictionList(expanded, context.classes);
+    const why = refuseMissingTableTypes(rawText, expanded) ?? refuseRestrictionList(expanded, context.classes, context.transports);
     if (why) return why;
   }
   if (name === "transport_maps") {
@@ -126,7 +128,7 @@ export function refuseMissingTableTypes(rawText: string, expanded: () => string)
  * A restriction list: every word a restriction postern has (with its argument), a restriction class, or
  * nothing; and no access table it consults answers with an action postern lacks.
  */
-export function refuseRestrictionList(expanded: () => string, classes: readonly string[]): string | undefined {
+export function refuseRestrictionList(expanded: () => string, classes: readonly string[], transports?: readonly string[]): string | undefined {
   let words: string[];
   try {
     words = splitList(expanded());
@@ -143,6 +145,8 @@ export function refuseRestrictionList(expanded: () => string, classes: readonly 
       if (lower.startsWith("check_") && lower.endsWith("_access")) {
         const action = missingAccessAction(arg);
         if (action) return `access table ${arg} ${action}, which postern does not implement (the recipient would get 451 4.3.5); change the table`;
+        const filter = unknownFilterTransport(arg, transports);
+        if (filter) return `access table ${arg} ${filter}; change the table or define the transport as a pipe service`;
       }
       continue;
     }
@@ -159,6 +163,17 @@ function missingAccessAction(spec: string): string | undefined {
   for (const r of tableResults(spec)) {
     const action = (r.value.split(/\s+/)[0] ?? "").toUpperCase();
     if (MISSING_ACCESS_ACTIONS.includes(action)) return `answers ${action}${r.line ? ` (line ${r.line})` : ""}`;
+  }
+  return undefined;
+}
+
+/** "answers FILTER nosuch:... (line 3), a transport postern does not have" when a FILTER action names a missing transport. */
+function unknownFilterTransport(spec: string, transports?: readonly string[]): string | undefined {
+  for (const r of tableResults(spec)) {
+    const [action, target] = r.value.trim().split(/\s+/);
+    if ((action ?? "").toUpperCase() !== "FILTER" || !target) continue;
+    const why = refuseUnknownTransport(target, transports ? { transports } : undefined);
+    if (why) return `answers FILTER ${target}${r.line ? ` (line ${r.line})` : ""}, a transport postern does not have`;
   }
   return undefined;
 }
@@ -222,9 +237,13 @@ export function unsupportedSettings(config: Config): ConfigError[] {
     // a bad value is the type check's to report
   }
   const context = { classes, transports: configuredTransports(pipeServices(config.services()).keys()) };
+  // a pipe service's NAME_time_limit, NAME_destination_recipient_limit, ... are read (even where Postfix's
+  // stock master.cf has a service of that name, such as mailman_time_limit)
+  const perTransport = pipeTransportParamNames(config.services());
   for (const name of config.setNames()) {
+    if (perTransport.has(name)) continue;
     const raw = config.raw(name) ?? "";
-    const why = refusalOf(name, raw, () => config.str(name), context);
+    const why = refusalOf(name, raw, () => config.str(name), { ...context, str: (n) => config.str(n) });
     if (why) problems.push(new ConfigError(`${name} = "${oneLine(raw)}": ${why}`, config.path, config.lineOf(name)));
   }
   for (const svc of config.services()) {
@@ -232,7 +251,7 @@ export function unsupportedSettings(config: Config): ConfigError[] {
     for (const [name, v] of svc.overrides) {
       if (svc.builtinOverrides.has(name)) continue;
       const view = config.withOverrides(new Map([[name, v]]));
-      const why = refusalOf(name, v.text, () => view.str(name), context);
+      const why = refusalOf(name, v.text, () => view.str(name), { ...context, str: (n) => view.str(n) });
       if (why) problems.push(new ConfigError(`services.${svc.name}.${name} = "${oneLine(v.text)}": ${why}`, config.path, v.line));
     }
   }

@@ -10,14 +10,54 @@
 import { parseIpAddress } from "../../util/net/cidr-match.ts";
 import { splitList } from "./value-text.ts";
 
-const CLIENT_TLS_LEVELS = ["none", "may", "encrypt", "verify", "secure", "fingerprint"];
+const CLIENT_TLS_LEVELS = ["none", "may", "encrypt", "verify", "secure", "fingerprint", "dane", "dane-only"];
 
-/** smtp_tls_security_level, lmtp_tls_security_level. */
-export function refuseClientTlsLevel(value: string): string | undefined {
-  const level = value.trim().toLowerCase();
-  if (level === "" || CLIENT_TLS_LEVELS.includes(level)) return undefined;
-  if (level === "dane" || level === "dane-only") return `TLS level "${level}" needs DANE (TLSA records over DNSSEC), which postern does not implement; use "may", "encrypt", "verify" or "secure"`;
-  return `unknown TLS security level "${level}"; use one of ${CLIENT_TLS_LEVELS.join(", ")}`;
+/** What a value check may know of the rest of the configuration. */
+export interface CheckContext {
+  transports?: readonly string[];
+  /** The expanded value of another parameter (as the same service sees it). */
+  str?: (name: string) => string;
+}
+
+/**
+ * smtp_tls_security_level, lmtp_tls_security_level. DANE believes the AD bit of the resolver only when
+ * told to (`*_dns_support_level = dnssec`, Postfix's rule): without it "dane" would silently be "may"
+ * and "dane-only" would defer everything, so both are refused.
+ */
+export function clientTlsLevelCheck(prefix: "smtp" | "lmtp"): (value: string, context?: CheckContext) => string | undefined {
+  return (value, context) => {
+    const level = value.trim().toLowerCase();
+    if (!CLIENT_TLS_LEVELS.includes(level) && level !== "") return `unknown TLS security level "${level}"; use one of ${CLIENT_TLS_LEVELS.join(", ")}`;
+    if ((level === "dane" || level === "dane-only") && context?.str) {
+      const support = context.str(`${prefix}_dns_support_level`).trim().toLowerCase();
+      const disabled = support === "disabled" || (support === "" && /^(yes|true|on|1)$/i.test(context.str("disable_dns_lookups").trim()));
+      if (support !== "dnssec" || disabled) {
+        return `TLS level "${level}" needs DNSSEC-validated DNS answers: set ${prefix}_dns_support_level = dnssec, with a validating resolver you trust (on this host, or named in dns_servers)`;
+      }
+    }
+    return undefined;
+  };
+}
+
+/** smtp_dns_support_level, lmtp_dns_support_level. */
+export function refuseDnsSupportLevel(value: string): string | undefined {
+  const v = value.trim().toLowerCase();
+  if (v === "" || v === "disabled" || v === "enabled" || v === "dnssec") return undefined;
+  return `unknown DNS support level "${v}"; use disabled, enabled or dnssec`;
+}
+
+/** smtp_tls_dane_insecure_mx_policy. */
+export function refuseInsecureMxPolicy(value: string): string | undefined {
+  const v = value.trim().toLowerCase();
+  if (v === "may" || v === "encrypt" || v === "dane") return undefined;
+  return `unknown insecure MX policy "${v}"; use may, encrypt or dane`;
+}
+
+/** tls_dane_digests: the TLSA matching types postern can compute. */
+export function refuseDaneDigests(value: string): string | undefined {
+  const bad = splitList(value).filter((w) => !/^(sha256|sha512)(=\d+)?$/i.test(w));
+  if (bad.length === 0) return undefined;
+  return `postern's DANE knows the digests sha256 and sha512 only, not "${bad.join(", ")}"`;
 }
 
 /** smtpd_tls_security_level. */
@@ -25,13 +65,6 @@ export function refuseServerTlsLevel(value: string): string | undefined {
   const level = value.trim().toLowerCase();
   if (level === "" || level === "none" || level === "may" || level === "encrypt") return undefined;
   return `unknown server TLS security level "${level}"; use none, may or encrypt`;
-}
-
-/** mydestination, relay_domains: postern matches domain names only. */
-export function refuseTablesInDomainList(value: string): string | undefined {
-  const tables = splitList(value).filter((w) => w.includes(":") || w.startsWith("/"));
-  if (tables.length === 0) return undefined;
-  return `postern matches this list against domain names only; "${tables.join(", ")}" (a table or file) is not implemented: list the domains instead`;
 }
 
 /** mailbox_transport, fallback_transport: "transport[:nexthop]" naming a transport postern has, not local itself. */

@@ -3,8 +3,8 @@
  * private/local so they cannot disagree: the local service enforces the
  * first two, the queue manager waits for the third.
  *
- * - a job (one command, one mailbox write) in a worker: command_time_limit,
- *   plus the time the mailbox locks may be retried, plus a margin; a worker
+ * - a job (one command, one mailbox write) in a worker: command_time_limit
+ *   (or the longest <name>_time_limit of a pipe service), plus the time the mailbox locks may be retried, plus a margin; a worker
  *   that overruns it (a user stopped it with SIGSTOP) is killed;
  * - a request: no new job starts after daemon_timeout (Postfix's watchdog
  *   for one request of a delivery agent);
@@ -17,6 +17,7 @@
  * (mail_owner); the values come from the configuration.
  */
 import type { Config } from "../config/config.ts";
+import { pipeServices } from "../config/services.ts";
 
 /** What a worker may take beyond the job's own limits before it is killed. */
 export const LOCAL_JOB_MARGIN_MS = 5_000;
@@ -32,8 +33,20 @@ export interface LocalDeliveryLimits {
   serviceWaitMs: number;
 }
 
+/**
+ * pipe(8)'s transport_time_limit: `<name>_time_limit` for the pipe service
+ * `name`, in seconds; by default $command_time_limit.
+ */
+export function pipeTimeLimit(config: Config, name: string): number {
+  const param = `${name}_time_limit`;
+  return config.raw(param) !== undefined ? config.time(param) : config.time("command_time_limit");
+}
+
 export function localDeliveryLimits(config: Config): LocalDeliveryLimits {
-  const commandMs = config.time("command_time_limit") * 1000;
+  // the local service runs the pipe services' commands too: a job may take the longest of their limits
+  let commandSeconds = config.time("command_time_limit");
+  for (const name of pipeServices(config.services()).keys()) commandSeconds = Math.max(commandSeconds, pipeTimeLimit(config, name));
+  const commandMs = commandSeconds * 1000;
   const lockMs = Math.max(1, config.int("deliver_lock_attempts")) * config.time("deliver_lock_delay") * 1000;
   const jobMs = commandMs + lockMs + LOCAL_JOB_MARGIN_MS;
   const requestMs = config.time("daemon_timeout") * 1000;

@@ -26,6 +26,8 @@ export type MxResult =
       /** No MX records: hosts is the domain itself (RFC 5321 5.1 implicit MX). */
       implicit: boolean;
       ttl: number;
+      /** The resolver vouched for the MX answer (the AD bit): DANE's "secure MX". */
+      authenticated: boolean;
     }
   | { status: "nullmx" }
   | DnsFailure;
@@ -54,7 +56,7 @@ export async function lookupMx(dns: DnsQuerier, domain: string, random: () => nu
   if (result.status === "nodata") {
     const name = canonicalName(domain);
     if (typeof name !== "string") return { status: "badname", message: name.problem };
-    return { status: "ok", hosts: [{ preference: 0, exchange: name }], implicit: true, ttl: 0 };
+    return { status: "ok", hosts: [{ preference: 0, exchange: name }], implicit: true, ttl: 0, authenticated: result.authenticated === true };
   }
   if (result.status !== "ok") return result;
   const records = result.records;
@@ -68,5 +70,5 @@ export async function lookupMx(dns: DnsQuerier, domain: string, random: () => nu
   // only "." records, more than one of them: still a domain that takes no mail
   if (best.size === 0) return { status: "nullmx" };
   const hosts = [...best].map(([exchange, preference]) => ({ preference, exchange }));
-  return { status: "ok", hosts: orderMxHosts(hosts, random), implicit: false, ttl: result.ttl };
+  return { status: "ok", hosts: orderMxHosts(hosts, random), implicit: false, ttl: result.ttl, authenticated: result.authenticated };
 }

@@ -60,7 +60,8 @@ export interface ResolverOptions {
 
 const MAX_CNAME_CHAIN = 16;
 
-type Negative = { status: "nxdomain" } | { status: "nodata" };
+/** A validating resolver's AD bit on a negative answer (secure denial of existence) is kept as `authenticated`. */
+type Negative = { status: "nxdomain"; authenticated?: boolean } | { status: "nodata"; authenticated?: boolean };
 type Cached = { ok: DnsOk<DnsRecord> } | { negative: Negative };
 
 function randomId(): number {
@@ -106,7 +107,8 @@ export function interpretAnswer(
     ttl = Math.min(ttl, cname.ttl);
     current = cname.target;
   }
-  const negative: Negative = message.rcode === RCODE.NXDOMAIN ? { status: "nxdomain" } : { status: "nodata" };
+  const secure = message.ad ? { authenticated: true } : {};
+  const negative: Negative = message.rcode === RCODE.NXDOMAIN ? { status: "nxdomain", ...secure } : { status: "nodata", ...secure };
   const soa = message.authorities.find((r): r is RecordOf<"SOA"> => r.type === "SOA" && isSubdomain(current, r.name));
   return soa ? { negative, negativeTtl: Math.min(soa.ttl, soa.minimum) } : { negative };
 }

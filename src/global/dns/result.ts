@@ -26,8 +26,8 @@ export interface DnsOk<R> {
 }
 
 export type DnsFailure =
-  | { status: "nxdomain" }
-  | { status: "nodata" }
+  | { status: "nxdomain"; authenticated?: boolean }
+  | { status: "nodata"; authenticated?: boolean }
   | { status: "servfail" }
   | { status: "refused" }
   | { status: "formerr" }

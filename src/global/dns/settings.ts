@@ -55,11 +55,13 @@ export function resolverFromConfig(config: Config, opts: ResolverSettingsOptions
 export type HostLookupMethod = "dns" | "native";
 
 /**
- * How the SMTP or LMTP client finds a host's addresses, in order. disable_dns_lookups = yes means the
- * system's lookups only (and no MX lookups), as in Postfix.
+ * How the SMTP or LMTP client finds a host's addresses, in order. disable_dns_lookups = yes, or
+ * smtp_dns_support_level = disabled (which, when set, decides instead of it), means the system's lookups
+ * only (and no MX lookups), as in Postfix.
  */
 export function hostLookupMethods(config: Config, protocol: "smtp" | "lmtp"): HostLookupMethod[] {
-  if (config.bool("disable_dns_lookups")) return ["native"];
+  const support = config.str(`${protocol}_dns_support_level`).trim().toLowerCase();
+  if (support === "disabled" || (support === "" && config.bool("disable_dns_lookups"))) return ["native"];
   const name = `${protocol}_host_lookup`;
   const methods: HostLookupMethod[] = [];
   for (const word of config.list(name).map((w) => w.toLowerCase())) {

@@ -22,7 +22,8 @@ export type MessageQueue = (typeof MESSAGE_QUEUES)[number];
  * private/ holds the daemons' internal sockets; public/ the ones users reach.
  * pid/ is root's, as in Postfix's postfix-files: root's commands read and
  * write the master's pid file there, and mail_owner must not be able to
- * plant a file or a symlink for them.
+ * plant a file or a symlink for them. data/ holds mail_owner's caches that
+ * must survive a restart (the SMTP client's MTA-STS policies).
  */
 export const QUEUE_DIRECTORIES: ReadonlyArray<{ name: string; mode: number; owner?: "root" }> = [
   { name: "maildrop", mode: 0o3733 },
@@ -34,6 +35,7 @@ export const QUEUE_DIRECTORIES: ReadonlyArray<{ name: string; mode: number; owne
   { name: "defer", mode: 0o700 },
   { name: "bounce", mode: 0o700 },
   { name: "trace", mode: 0o700 },
+  { name: "data", mode: 0o700 },
   { name: "pid", mode: 0o755, owner: "root" },
   { name: "public", mode: 0o755 },
   { name: "private", mode: 0o700 },

@@ -46,9 +46,14 @@
  * TableError: the caller answers with a temporary error (smtpd 451 4.3.0,
  * the queue manager defers).
  *
+ * The domain lists (mydestination and the class lists) are Postfix's
+ * string lists (src/global/access/domain-list.ts): names, /file/name and
+ * type:table entries alike. A domain found in the lists of two classes
+ * gets Postfix's warning "do not list domain X in BOTH A and B"
+ * (helpful_warnings), in the log of whoever resolved it.
+ *
  * XXX: append_dot_mydomain is not applied inside the loop (Postfix's
- * rewrite_tree does), and table entries in mydestination and relay_domains
- * are not consulted.
+ * rewrite_tree does).
  */
 import { networkInterfaces } from "node:os";
 import { domainToASCII } from "node:url";
@@ -58,7 +63,9 @@ import { parseIpAddress } from "../../util/net/cidr-match.ts";
 import { localPartNeedsQuotes } from "../address/quote.ts";
 import { lookupAddress, splitExtension } from "../tables/address-lookup.ts";
 import { openTables } from "../tables/open-table.ts";
-import { openTable } from "../tables/open-table.ts";
+import { TableError } from "../tables/table.ts";
+import { domainListMatches, type DomainListName } from "../access/domain-list.ts";
+import { log } from "../../util/log.ts";
 
 /** Postfix's address classes, in the order the resolver tries them. */
 export type AddressClass = "local" | "virtual_alias" | "virtual_mailbox" | "relay" | "default";
@@ -118,42 +125,69 @@ function interfaceAddresses(config: Config): Set<string> {
   return out;
 }
 
-export function isLocalDomain(config: Config, domain: string): boolean {
+/**
+ * Postfix's resolve_local: $mydestination (names, /file/name, type:table; see domain-list.ts), then the
+ * machine's own addresses for an address literal. Throws TableError when the list cannot answer: the
+ * caller's temporary failure, never "not local".
+ */
+export async function isLocalDomain(config: Config, domain: string): Promise<boolean> {
   const d = domain.toLowerCase().replace(/\.$/, "");
+  if (await domainListMatches(config, "mydestination", d)) return true;
   if (d.startsWith("[") && d.endsWith("]")) {
     const ip = d.slice(1, -1).replace(/^ipv6:/, "");
     return interfaceAddresses(config).has(ip);
   }
-  return config.list("mydestination").some((entry) => !entry.includes(":") && entry.toLowerCase().replace(/\.$/, "") === d);
-}
-
-/** relay_domains: a listed domain matches itself and its subdomains; ".domain" only subdomains. */
-export function isRelayDomain(config: Config, domain: string): boolean {
-  const d = domain.toLowerCase().replace(/\.$/, "");
-  return config.list("relay_domains").some((raw) => {
-    const entry = raw.toLowerCase();
-    if (entry.includes(":")) return false;
-    if (entry.startsWith(".")) return d.endsWith(entry);
-    return d === entry || d.endsWith(`.${entry}`);
-  });
-}
-
-/** Domain lists whose entries may be names or tables (virtual_alias_domains = $virtual_alias_maps): Postfix's string_list. */
-async function domainListHas(config: Config, param: string, domain: string): Promise<boolean> {
-  for (const entry of config.list(param)) {
-    if (/^[a-z][a-z0-9_-]*:/i.test(entry)) {
-      if ((await openTable(entry, config).lookup(domain)) !== undefined) return true;
-    } else if (entry.toLowerCase().replace(/\.$/, "") === domain) return true;
-  }
   return false;
 }
 
-/** The class of a domain that the resolver loop did not strip (so not local). */
+/** The class of a domain that the resolver loop did not strip (so not local), in Postfix's order. */
 async function remoteClassOf(config: Config, domain: string): Promise<AddressClass> {
-  if (await domainListHas(config, "virtual_alias_domains", domain)) return "virtual_alias";
-  if (await domainListHas(config, "virtual_mailbox_domains", domain)) return "virtual_mailbox";
-  if (isRelayDomain(config, domain)) return "relay";
+  if (await domainListMatches(config, "virtual_alias_domains", domain)) return "virtual_alias";
+  if (await domainListMatches(config, "virtual_mailbox_domains", domain)) return "virtual_mailbox";
+  if (await domainListMatches(config, "relay_domains", domain)) return "relay";
   return "default";
+}
+
+/**
+ * The other lists Postfix's resolver nags about for a domain of each class (resolve.c, with
+ * helpful_warnings): the class that won is named first. relay_domains is not compared with
+ * mydestination (it used to default to $mydestination).
+ */
+export const OVERLAPPING_LISTS: Readonly<Record<AddressClass, readonly DomainListName[]>> = {
+  local: ["virtual_alias_domains", "virtual_mailbox_domains"],
+  virtual_alias: ["virtual_mailbox_domains", "relay_domains"],
+  virtual_mailbox: ["relay_domains"],
+  relay: [],
+  default: [],
+};
+
+const CLASS_LIST: Readonly<Record<AddressClass, DomainListName | undefined>> = {
+  local: "mydestination",
+  virtual_alias: "virtual_alias_domains",
+  virtual_mailbox: "virtual_mailbox_domains",
+  relay: "relay_domains",
+  default: undefined,
+};
+
+/** Postfix's words for a domain in two classes' lists. */
+export function overlapWarning(domain: string, first: string, second: string): string {
+  return `do not list domain ${domain} in BOTH ${first} and ${second}`;
+}
+
+/**
+ * Postfix's "do not list domain X in BOTH A and B" warnings for a resolved domain (helpful_warnings).
+ * A list that cannot answer here is passed over: the warning is advice, the resolution stands.
+ */
+async function warnOverlaps(config: Config, addressClass: AddressClass, domain: string): Promise<void> {
+  const own = CLASS_LIST[addressClass];
+  if (!own || !config.bool("helpful_warnings")) return;
+  for (const other of OVERLAPPING_LISTS[addressClass]) {
+    try {
+      if (await domainListMatches(config, other, domain)) log.warn(overlapWarning(domain, own, other));
+    } catch (err) {
+      if (!(err instanceof TableError)) throw err;
+    }
+  }
 }
 
 /**
@@ -177,7 +211,7 @@ function rewriteLocalPart(local: string, bangpath: boolean, percentHack: boolean
 type LoopResult = { kind: "failed" } | { kind: "remote" | "local"; address: string; domain: string };
 
 /** Postfix's resolve_addr loop (see the module header); bounded by the address length + 100 rounds. */
-function resolveLoop(config: Config, address: string, maxRounds: number): LoopResult {
+async function resolveLoop(config: Config, address: string, maxRounds: number): Promise<LoopResult> {
   const bangpath = config.bool("swap_bangpath");
   const percentHack = config.bool("allow_percent_hack");
   const dequoted = config.bool("resolve_dequoted");
@@ -194,7 +228,7 @@ function resolveLoop(config: Config, address: string, maxRounds: number): LoopRe
     const at = a.lastIndexOf("@");
     if (at >= 0) {
       const domain = stripTrailingDot(a.slice(at + 1)).toLowerCase();
-      if (domain && !isLocalDomain(config, domain)) return { kind: "remote", address: `${a.slice(0, at)}@${domain}`, domain };
+      if (domain && !(await isLocalDomain(config, domain))) return { kind: "remote", address: `${a.slice(0, at)}@${domain}`, domain };
       a = a.slice(0, at);
       saved = domain;
     }
@@ -298,7 +332,7 @@ export interface ResolveOptions {
  */
 export async function resolveRecipient(config: Config, address: string, options?: ResolveOptions | TransportLookup): Promise<Resolution> {
   const opts: ResolveOptions = typeof options === "function" ? { transportLookup: options } : (options ?? {});
-  const loop = resolveLoop(config, address, opts.maxRounds ?? address.length + 100);
+  const loop = await resolveLoop(config, address, opts.maxRounds ?? address.length + 100);
   if (loop.kind === "failed") {
     return { address, addressClass: "default", routed: true, transport: "error", nexthop: `${RESOLVE_LOOP_REASON.dsn} ${RESOLVE_LOOP_REASON.text}`, failed: true, invalid: false };
   }
@@ -310,6 +344,7 @@ export async function resolveRecipient(config: Config, address: string, options?
     return { address: rewritten, addressClass: "default", routed, transport: "error", nexthop: "5.1.3 bad address syntax", failed: false, invalid: true };
   }
   const addressClass = loop.kind === "local" ? "local" : await remoteClassOf(config, domain);
+  await warnOverlaps(config, addressClass, domain);
   if (addressClass === "virtual_alias") {
     const table = config.bool("show_user_unknown_table_name") ? " in virtual alias table" : "";
     return relocated(config, { address: rewritten, addressClass, routed, transport: "error", nexthop: `5.1.1 User unknown${table}`, failed: false, invalid: false });

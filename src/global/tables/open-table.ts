@@ -18,6 +18,8 @@ import { CidrTable } from "./cidr-table.ts";
 import { HashTable } from "./hash-table.ts";
 import { FailTable, InlineTable, StaticTable } from "./inline-table.ts";
 import { LdapTable } from "./ldap/ldap-table.ts";
+import { MysqlTable } from "./mysql-table.ts";
+import { PgsqlTable } from "./pgsql-table.ts";
 import { RegexpTable } from "./regexp-table.ts";
 import { SocketmapTable } from "./socketmap-table.ts";
 import { SqliteTable } from "./sqlite-table.ts";
@@ -69,6 +71,7 @@ export function openTableUncached(spec: string, config: Config | undefined, opti
       return new TcpTable(spec, name, options);
     case "ldap":
       return new LdapTable(spec, name, options);
+    case "mysql": case "pgsql": return type === "mysql" ? new MysqlTable(spec, name, options) : new PgsqlTable(spec, name, options);
     default:
       throw new TableError(spec, `unsupported dictionary type: ${type}`);
   }

@@ -20,7 +20,7 @@ import { logicalLines } from "./logical-lines.ts";
 import { describeFsError } from "./reloading-file.ts";
 
 /** Table types whose name is a settings file. */
-export const SETTINGS_FILE_TYPES = new Set(["ldap", "mysql", "pgsql"]);
+export const SETTINGS_FILE_TYPES = new Set(["ldap"]);
 
 /** Settings that hold a secret, for `postern check`'s warning about files others may read. */
 export const PASSWORD_SETTINGS = ["bind_pw", "password"];

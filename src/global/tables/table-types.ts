@@ -7,7 +7,7 @@
 /** Types whose tables postmap/postalias build into a SOURCE.sqlite index. */
 export const INDEXED_TYPES = new Set(["hash", "btree", "lmdb", "cdb", "dbm", "sdbm"]);
 
-export const TABLE_TYPES = [...INDEXED_TYPES, "texthash", "inline", "static", "regexp", "pcre", "cidr", "unix", "sqlite", "fail", "socketmap", "tcp", "ldap"];
+export const TABLE_TYPES = [...INDEXED_TYPES, "texthash", "inline", "static", "regexp", "pcre", "cidr", "unix", "sqlite", "fail", "mysql", "pgsql", "socketmap", "tcp", "ldap"];
 
 /** Postfix's table types (dict_open.c and the dynamic maps), for telling a table from other `word:` values. */
 export const POSTFIX_TABLE_TYPES = new Set([

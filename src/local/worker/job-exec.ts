@@ -4,8 +4,6 @@
  * a worker calls it after it has become the job's user.
  */
 import { open, stat, lstat } from "node:fs/promises";
-import { commitQueueFile } from "../../global/queue/commit.ts";
-import { encodeQueueFile } from "../../global/queue/format.ts";
 import { runCommand } from "./command-run.ts";
 import type { WorkerJob, JobResult } from "./jobs.ts";
 import { deliverToMaildir } from "./maildir-file.ts";
@@ -53,19 +51,10 @@ export async function executeJob(job: WorkerJob, payload: Uint8Array): Promise<J
         return failure(err, `cannot open file ${job.path}`);
       }
     }
-    case "commit": {
-      try {
-        const queueId = await commitQueueFile(job.dir, (id) => {
-          const head = Buffer.from(job.headerTemplate.replaceAll("%QUEUE_ID%", id), "utf8");
-          const content = new Uint8Array(head.length + payload.length);
-          content.set(head, 0);
-          content.set(payload, head.length);
-          return encodeQueueFile({ ...job.envelope, content });
-        });
-        return { ok: true, type: "commit", queueId };
-      } catch (err) {
-        return failure(err, `cannot create a queue file in ${job.dir}`);
-      }
+    case "forward": {
+      // cleanup and its tables load only in a worker that forwards (mail_owner's), not in every recipient's
+      const { commitForwarded } = await import("./forward-commit.ts");
+      return commitForwarded(job, payload);
     }
   }
 }

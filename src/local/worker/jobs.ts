@@ -98,17 +98,26 @@ export interface ReadJob {
   maxBytes: number;
 }
 
-/** Commit a new queue file (forwarded mail) into `dir`; the content is the payload. */
-export interface CommitJob {
-  type: "commit";
+/**
+ * Forwarded mail: run it through cleanup's rewrites (forward-commit.ts) with the configuration
+ * `configText`, then commit a new queue file into `dir`; the payload is the message being delivered.
+ */
+export interface ForwardJob {
+  type: "forward";
   dir: string;
+  /** The local service's configuration file text and directory (cleanup's settings come from it). */
+  configText: string;
+  configDirectory: string;
+  /** The forwarding envelope as local(8) made it, before cleanup. */
   envelope: Envelope;
-  /** Header lines put before the content; "%QUEUE_ID%" becomes the new queue ID. */
+  /** The queue ID of the message being delivered (log lines; a Message-Id cleanup would add). */
+  queueId: string;
+  /** Header lines put before the cleaned message; "%QUEUE_ID%" becomes the new queue ID. */
   headerTemplate: string;
 }
 
 /** One leaf operation of local delivery, run by a performer with the rights of an Identity. */
-export type WorkerJob = MboxJob | MaildirJob | CommandJob | StatJob | ReadJob | CommitJob;
+export type WorkerJob = MboxJob | MaildirJob | CommandJob | StatJob | ReadJob | ForwardJob;
 
 export interface FileStatus {
   isFile: boolean;

@@ -15,7 +15,7 @@ import { reply, type SmtpdReply } from "./reply.ts";
 import { printable } from "../../util/printable.ts";
 import { receivedHeader } from "./received.ts";
 import type { SmtpdSession } from "./session.ts";
-import type { AcceptedRecipient, MailParams } from "./types.ts";
+import type { AcceptedRecipient, MailParams, MessageAction } from "./types.ts";
 
 export type CommandName = "HELO" | "EHLO" | "STARTTLS" | "AUTH" | "MAIL" | "RCPT" | "DATA" | "BDAT" | "RSET" | "NOOP" | "VRFY" | "ETRN" | "HELP" | "QUIT";
 
@@ -95,6 +95,12 @@ function hello(esmtp: boolean): CommandRow {
         s.helo = saved;
         await s.send(result.reject);
         return "continue";
+      }
+      const milter = (await s.services.milters?.helo(s, name))?.reject;
+      if (milter) {
+        s.logReject(verb, milter, false, "milter-reject");
+        await s.send(milter);
+        return milter.code === 421 ? "close" : "continue";
       }
       s.resetTransaction();
       s.bdatError = false;
@@ -211,6 +217,14 @@ const MAIL: CommandRow = {
       return "continue";
     }
     s.tx.actions.push(...(result.actions ?? []));
+    const milter = await s.services.milters?.mail(s, path.address, splitParams(path.rest).map((p) => p.word));
+    if (milter?.reject) {
+      s.logReject("MAIL", milter.reject, false, "milter-reject");
+      s.resetTransaction();
+      await s.send(milter.reject);
+      return milter.reject.code === 421 ? "close" : "continue";
+    }
+    s.tx?.actions.push(...(milter?.actions ?? []));
     await s.send(reply(250, "2.1.0", "Ok"));
     return "continue";
   },
@@ -285,6 +299,13 @@ const RCPT: CommandRow = {
       return "continue";
     }
     tx.actions.push(...(result.actions ?? []));
+    const milter = await s.services.milters?.rcpt(s, rcpt, splitParams(path.rest).map((p) => p.word));
+    if (milter?.reject) {
+      s.logReject("RCPT", milter.reject, true, "milter-reject");
+      await s.send(milter.reject);
+      return milter.reject.code === 421 ? "close" : "continue";
+    }
+    tx.actions.push(...(milter?.actions ?? []));
     tx.recipients.push(rcpt);
     await s.send(reply(250, "2.1.5", "Ok"));
     return "continue";
@@ -292,7 +313,7 @@ const RCPT: CommandRow = {
 };
 
 /** The end of DATA or BDAT LAST: end-of-data restrictions, then the queue. */
-async function finishMessage(s: SmtpdSession, content: Buffer | undefined, size: number, bareLf: boolean, okText: (id: string) => string): Promise<void> {
+async function finishMessage(s: SmtpdSession, content: Buffer | undefined, size: number, bareLf: boolean, okText: (id: string) => string): Promise<"continue" | "close"> {
   const tx = s.tx!;
   s.stage = "END-OF-MESSAGE";
   try {
@@ -300,30 +321,50 @@ async function finishMessage(s: SmtpdSession, content: Buffer | undefined, size:
       const r = reply(s.settings.bareNewlineRejectCode, "5.5.2", "Error: bare <LF> received");
       s.logReject("END-OF-MESSAGE", r);
       await s.send(r);
-      return;
+      return "continue";
     }
     if (content === undefined) {
       // Postfix's reply for a message that grew past message_size_limit (SIZE= at MAIL FROM has its own)
       const r = reply(552, "5.3.4", "Error: message file too big");
       s.logReject("END-OF-MESSAGE", r);
       await s.send(r);
-      return;
+      return "continue";
     }
-    const eod = await s.services.policy.endOfData(s, size);
+    const eod = await s.services.policy.endOfData(s, size, content);
     if (eod.reject) {
       s.logReject("END-OF-MESSAGE", eod.reject);
       await s.send(eod.reject);
-      return;
+      return "continue";
+    }
+    let sender = tx.sender;
+    let recipients = tx.recipients;
+    let milterActions: MessageAction[] = [];
+    const milter = await s.services.milters?.message(s, content);
+    if (milter) {
+      if (milter.reject) {
+        s.logReject("END-OF-MESSAGE", milter.reject, true, "milter-reject");
+        await s.send(milter.reject);
+        return milter.reject.code === 421 ? "close" : "continue";
+      }
+      milterActions = milter.actions ?? [];
+      if (milter.content) content = milter.content;
+      if (milter.sender !== undefined) sender = milter.sender;
+      recipients = milterRecipients(recipients, milter.addRecipients ?? [], milter.deleteRecipients ?? []);
+      if (recipients.length === 0) {
+        // every recipient deleted: nothing to deliver, as Postfix's cleanup discards such a message
+        milterActions.push({ kind: "discard", reason: "milter deleted all recipients", stage: "END-OF-MESSAGE", subject: "", label: "milter-discard" });
+        recipients = tx.recipients;
+      }
     }
     // restriction results kept for the session come back with every recipient: each action once
-    const actions = [...new Map([...tx.actions, ...(eod.actions ?? [])].map((a) => [JSON.stringify(a), a])).values()];
-    const only = tx.recipients.length === 1 ? tx.recipients[0]!.written : undefined;
+    const actions = [...new Map([...tx.actions, ...(eod.actions ?? []), ...milterActions].map((a) => [JSON.stringify(a), a])).values()];
+    const only = recipients.length === 1 ? recipients[0]!.written : undefined;
     const arrival = new Date();
     const result = await s.services.sink.commit({
       session: s,
-      sender: tx.sender,
+      sender,
       mailParams: tx.params,
-      recipients: tx.recipients,
+      recipients,
       content,
       actions,
       arrival,
@@ -346,13 +387,21 @@ async function finishMessage(s: SmtpdSession, content: Buffer | undefined, size:
     });
     if ("reject" in result) {
       await s.send(result.reject);
-      return;
+      return "continue";
     }
     s.delivered();
     await s.send(reply(250, "2.0.0", okText(result.queueId)));
+    return "continue";
   } finally {
     s.resetTransaction();
   }
+}
+
+/** The recipients after a milter's SMFIR_ADDRCPT and SMFIR_DELRCPT (addresses compared without regard to case). */
+function milterRecipients(current: readonly AcceptedRecipient[], add: readonly string[], remove: readonly string[]): AcceptedRecipient[] {
+  const gone = new Set(remove.map((r) => r.toLowerCase()));
+  const kept = current.filter((r) => !gone.has(r.address.toLowerCase()) && !gone.has(r.written.toLowerCase()));
+  return [...kept, ...add.map((address) => ({ address, written: address }))];
 }
 
 const DATA: CommandRow = {
@@ -381,12 +430,18 @@ const DATA: CommandRow = {
       return "continue";
     }
     s.tx!.actions.push(...(result.actions ?? []));
+    const milter = await s.services.milters?.data(s);
+    if (milter?.reject) {
+      s.logReject("DATA", milter.reject, true, "milter-reject");
+      await s.send(milter.reject);
+      return milter.reject.code === 421 ? "close" : "continue";
+    }
+    s.tx!.actions.push(...(milter?.actions ?? []));
     await s.send(reply(354, undefined, "End data with <CR><LF>.<CR><LF>"));
     s.input.received = 0;
     s.contentDeadline();
     const data = await s.input.readData(s.settings.bareNewline, s.settings.messageSizeLimit, !line.bareLf);
-    await finishMessage(s, data.content, data.size, data.bareLf, (id) => `Ok: queued as ${id}`);
-    return "continue";
+    return finishMessage(s, data.content, data.size, data.bareLf, (id) => `Ok: queued as ${id}`);
   },
 };
 
@@ -446,6 +501,12 @@ const BDAT: CommandRow = {
         return discard(result.reject);
       }
       tx.actions.push(...(result.actions ?? []));
+      const milter = await s.services.milters?.data(s);
+      if (milter?.reject) {
+        s.logReject("BDAT", milter.reject, true, "milter-reject");
+        return discard(milter.reject);
+      }
+      tx.actions.push(...(milter?.actions ?? []));
       tx.bdat = { content: new GrowingBuffer(), size: 0, tooBig: false, failed: false };
     }
     const bdat = tx.bdat;
@@ -464,8 +525,7 @@ const BDAT: CommandRow = {
     }
     const total = bdat.size;
     const { content, bareLf } = chunkContent(bdat.content.bytes());
-    await finishMessage(s, bdat.tooBig ? undefined : content, content.length, bareLf, (id) => `Ok: ${total} bytes queued as ${id}`);
-    return "continue";
+    return finishMessage(s, bdat.tooBig ? undefined : content, content.length, bareLf, (id) => `Ok: ${total} bytes queued as ${id}`);
   },
 };
 

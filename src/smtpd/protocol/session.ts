@@ -151,11 +151,12 @@ export class SmtpdSession implements SessionView {
   }
 
   /** Logs a refusal: "NOQUEUE: reject: RCPT from host[addr]: 554 5.7.1 ...; from=<> to=<> proto=ESMTP helo=<>". */
-  logReject(stage: string, r: SmtpdReply, withRecipient = true): void {
-    this.services.log.info(`NOQUEUE: reject: ${stage} from ${this.namaddr}: ${replyLogText(r)};${this.whatsup(withRecipient)}`);
+  logReject(stage: string, r: SmtpdReply, withRecipient = true, action = "reject"): void {
+    this.services.log.info(`NOQUEUE: ${action}: ${stage} from ${this.namaddr}: ${replyLogText(r)};${this.whatsup(withRecipient)}`);
   }
 
   resetTransaction(): void {
+    if (this.tx) this.services.milters?.abort();
     this.tx = undefined;
     this.lastRecipient = undefined;
   }
@@ -250,8 +251,16 @@ export class SmtpdSession implements SessionView {
       this.accessDenied = result.reject;
       this.errorCount++;
     } else {
-      const lines = this.settings.banner.split(/\\n|\n/);
-      await this.send({ code: 220, lines });
+      const milter = (await this.services.milters?.connect(this))?.reject;
+      if (milter) {
+        this.logReject("CONNECT", milter, false, "milter-reject");
+        await this.send(milter);
+        if (milter.code === 421) throw new SessionClosed();
+        this.errorCount++;
+      } else {
+        const lines = this.settings.banner.split(/\\n|\n/);
+        await this.send({ code: 220, lines });
+      }
     }
     await this.transport.flushed();
     if (this.input.pending() > 0 && this.settings.forbidUnauthPipelining) await this.#pipeliningViolation("CONNECT");
@@ -311,6 +320,11 @@ export class SmtpdSession implements SessionView {
       this.stage = "UNKNOWN";
       this.#count("unknown", false);
       this.errorCount++;
+      const milter = text === "" ? undefined : (await this.services.milters?.unknown(this, printable(text)))?.reject;
+      if (milter) {
+        await this.send(milter);
+        return milter.code === 421 ? "close" : "continue";
+      }
       await this.send(text === "" ? reply(500, "5.5.2", "Error: bad syntax") : reply(500, "5.5.2", "Error: command not recognized"));
       return "continue";
     }

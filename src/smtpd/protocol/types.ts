@@ -124,9 +124,17 @@ export interface AcceptedRecipient {
 
 /** What a restriction can attach to the message besides accept or reject. */
 export type MessageAction =
-  | { kind: "hold"; reason: string; stage: string; subject: string }
-  | { kind: "discard"; reason: string; stage: string; subject: string }
-  | { kind: "prepend"; header: string };
+  | { kind: "hold"; reason: string; stage: string; subject: string; label?: string }
+  | { kind: "discard"; reason: string; stage: string; subject: string; label?: string }
+  | { kind: "prepend"; header: string }
+  /** FILTER transport:nexthop: the queue manager hands the message to that content filter (the last one counts). */
+  | { kind: "filter"; filter: string; reason: string; stage: string; subject: string }
+  /** REDIRECT user@domain: the message goes to that address instead of all its recipients (the last one counts). */
+  | { kind: "redirect"; address: string; reason: string; stage: string; subject: string }
+  /** BCC user@domain: one more recipient. */
+  | { kind: "bcc"; address: string; reason: string; stage: string; subject: string }
+  /** The server's own Authentication-Results: header; those that claim `authservId` are removed from the message. */
+  | { kind: "auth-results"; header: string; authservId: string; arc?: string[] };
 
 export interface PolicyResult {
   /** A 4xx/5xx reply: the command is refused. */
@@ -159,7 +167,8 @@ export interface SessionPolicy {
   mail(s: SessionView, sender: string): Promise<PolicyResult>;
   rcpt(s: SessionView, recipient: AcceptedRecipient): Promise<PolicyResult>;
   data(s: SessionView): Promise<PolicyResult>;
-  endOfData(s: SessionView, size: number): Promise<PolicyResult>;
+  /** `content`: the message as received (LF line ends), for checks that read it (mail authentication). */
+  endOfData(s: SessionView, size: number, content?: Buffer): Promise<PolicyResult>;
   vrfy(s: SessionView, address: string): Promise<PolicyResult>;
   etrn(s: SessionView, domain: string): Promise<PolicyResult>;
   /** Whether an AUTH attempt is allowed now (smtpd_client_auth_rate_limit). */
@@ -214,5 +223,44 @@ export interface SessionServices {
   sink: MessageSink;
   sasl?: SaslServer;
   etrn?: EtrnHandler;
+  /** smtpd_milters, when the service has any. */
+  milters?: SessionMilters;
   log: SessionLogger;
+}
+
+/** What a milter step comes to for the engine. */
+export interface MilterStep {
+  /** A 4xx/5xx reply that refuses the command (or the message). */
+  reject?: SmtpdReply;
+  /** Actions for the transaction: hold (quarantine), discard. */
+  actions?: MessageAction[];
+}
+
+/** The milters' verdict at the end of the message, with their changes. */
+export interface MilterMessageStep extends MilterStep {
+  /** The content with the milters' header and body changes (LF line ends), when they made any. */
+  content?: Buffer;
+  /** A new envelope sender (SMFIR_CHGFROM). */
+  sender?: string;
+  addRecipients?: string[];
+  deleteRecipients?: string[];
+}
+
+/**
+ * The session's milters (smtpd_milters), called after the restrictions
+ * accepted a step and before its 2xx reply.
+ */
+export interface SessionMilters {
+  connect(s: SessionView): Promise<MilterStep>;
+  helo(s: SessionView, name: string): Promise<MilterStep>;
+  /** `params`: the ESMTP parameters as the client wrote them. */
+  mail(s: SessionView, sender: string, params: string[]): Promise<MilterStep>;
+  rcpt(s: SessionView, recipient: AcceptedRecipient, params: string[]): Promise<MilterStep>;
+  data(s: SessionView): Promise<MilterStep>;
+  unknown(s: SessionView, line: string): Promise<MilterStep>;
+  message(s: SessionView, content: Buffer): Promise<MilterMessageStep>;
+  /** The transaction ended without a message. */
+  abort(): void;
+  /** The session ended. */
+  quit(): void;
 }

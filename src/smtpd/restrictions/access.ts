@@ -10,6 +10,8 @@
  *   DEFER_IF_PERMIT, DEFER_IF_REJECT [text]
  *   DUNNO                       no decision: stop looking in this table
  *   HOLD, DISCARD, PREPEND, WARN, INFO [text]
+ *   FILTER transport:nexthop    the message goes to that content filter (queue attribute `filter`)
+ *   REDIRECT, BCC user@domain   all recipients replaced by it (attribute `redirect`); one more recipient
  *   anything else               a restriction list, evaluated in place
  *
  * Keys: host names with their parent domains (example.com matches
@@ -19,7 +21,7 @@
  * user@domain, domain and parents, user+ext@, user@. Partial keys go to
  * fixed-string tables only; regexp:, pcre: and cidr: see each whole key.
  *
- * Table values come from the administrator; keys from the client.
+ * Table values come from the administrator (or a policy server, policy-check.ts); keys from the client.
  */
 import { splitList } from "../../global/config/value-text.ts";
 import { parseReplyText } from "../protocol/reply.ts";
@@ -136,12 +138,24 @@ export async function accessResult(
     case "INFO":
       ctx.env.info(`info: ${stage} from ${ctx.session.client.name}[${ctx.session.client.address}]: <${name}>: ${what} ${text}`);
       return DUNNO;
-    case "REDIRECT":
     case "FILTER":
-    case "BCC":
-      // never ignored: mail meant to be filtered, redirected or copied must not pass as if it were not
-      ctx.env.warn(`access table result "${word}" is not implemented by postern; deferring with a configuration error`);
-      return { kind: "reject", reply: { code: 451, dsn: "4.3.5", lines: ["Server configuration error"] } };
+      // Postfix's check: a content filter is transport:destination
+      if (!/^[^\s:]+:\S*$/.test(text)) {
+        ctx.env.warn(`access table result "${trimmed}": FILTER needs transport:destination`);
+        return DUNNO;
+      }
+      ctx.actions.push({ kind: "filter", filter: text, reason: `<${name}>: ${what} triggers FILTER ${text}`, stage, subject: ctx.recipient?.written ?? "" });
+      return DUNNO;
+    case "REDIRECT":
+    case "BCC": {
+      if (!text.includes("@") || /[\s\x00-\x1f\x7f<>]/.test(text)) {
+        ctx.env.warn(`access table result "${trimmed}": ${word.toUpperCase()} needs a user@domain target`);
+        return DUNNO;
+      }
+      const kind = word.toUpperCase() === "BCC" ? "bcc" : "redirect";
+      ctx.actions.push({ kind, address: text, reason: `<${name}>: ${what} triggers ${word.toUpperCase()} ${text}`, stage, subject: ctx.recipient?.written ?? "" });
+      return DUNNO;
+    }
   }
   if (/^2\d\d(\s|$)/.test(trimmed)) return PERMIT;
   const r = parseReplyText(trimmed);

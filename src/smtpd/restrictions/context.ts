@@ -44,6 +44,10 @@ export class CheckContext {
   readonly actions: MessageAction[] = [];
   /** Nested restriction classes, to stop loops. */
   depth = 0;
+  /** Policy default actions being evaluated: one that asks a policy server again gets the built-in default. */
+  policyDefaultDepth = 0;
+  /** The message's size at END-OF-MESSAGE (the policy request's size attribute). */
+  messageSize: number | undefined;
 
   constructor(
     readonly env: CheckEnv,
@@ -102,7 +106,11 @@ export class CheckContext {
   /** "554 5.7.1 <name>: Class rejected: text". */
   rejectReply(code: number, dsn: string, text: string, subject: Subject = this.subject): SmtpdReply {
     const { name, what } = this.subjectText(subject);
-    return reply(code, `${String(code)[0]}${dsn.slice(1)}`, `<${name}>: ${what} rejected: ${text}`);
+    const d = `${String(code)[0]}${dsn.slice(1)}`;
+    // Postfix's smtpd_check_reject: one line of at most 510 characters, controls made spaces; the text
+    // may come from a policy server or a table, and a CR in it must not end the reply line
+    const line = printable(`<${name}>: ${what} rejected: ${text}`, false, " ").slice(0, Math.max(0, 510 - `${code} ${d} `.length));
+    return reply(code, d, line);
   }
 
   reject(code: number, dsn: string, text: string, subject?: Subject): Decision {

@@ -19,6 +19,7 @@
  * that cannot be read throws TableError: the restriction engine answers
  * with a temporary error.
  */
+import { receiveOverrides } from "../../global/config/receive-override.ts";
 import type { Config } from "../../global/config/config.ts";
 import { canonicalizeAddress, canonicalOptions } from "../../global/address/canonical.ts";
 import { resolveRecipient, type Resolution } from "../../global/rewrite/resolve.ts";
@@ -55,6 +56,8 @@ export type RecipientStatus = { known: true } | { known: false; table: string; c
  * virtual_alias_maps are asked first, for every class.
  */
 export async function recipientStatus(config: Config, r: Resolution, subject: "sender" | "recipient" = "recipient"): Promise<RecipientStatus> {
+  // receive_override_options=no_unknown_recipient_checks: everyone is known (both reject_unlisted_* checks, as Postfix)
+  if (receiveOverrides(config).noUnknownRecipientChecks) return { known: true };
   const delimiter = config.str("recipient_delimiter");
   const find = async (param: string, localDomain: boolean) => {
     const specs = config.list(param);

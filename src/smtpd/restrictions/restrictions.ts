@@ -23,6 +23,7 @@ import { parseIpAddress } from "../../util/net/cidr-match.ts";
 import { addressKeys, checkAccess, domainKeys, mailAddressKeys } from "./access.ts";
 import { RESOLVE_LOOP_REASON, type Resolution } from "../../global/rewrite/resolve.ts";
 import { isAuthorizedDestination, isFinalClass, recipientStatus, resolveClientAddress } from "./recipient-checks.ts";
+import { checkPolicyService } from "./policy-check.ts";
 import { DUNNO, PERMIT, type CheckContext, type Decision, type Subject } from "./context.ts";
 
 interface RestrictionRow {
@@ -439,6 +440,7 @@ const RESTRICTIONS: Record<string, RestrictionRow> = {
   check_helo_access: { argument: true, run: heloAccess },
   check_sender_access: { argument: true, run: (ctx, spec) => mailAccess(ctx, spec, "sender") },
   check_recipient_access: { argument: true, run: (ctx, spec) => mailAccess(ctx, spec, "recipient") },
+  check_policy_service: { argument: true, run: (ctx, arg) => checkPolicyService(ctx, arg, evaluateRestrictions) },
   reject_sender_login_mismatch: { argument: false, run: (ctx) => senderLoginMismatch(ctx, "both") },
   reject_authenticated_sender_login_mismatch: { argument: false, run: (ctx) => senderLoginMismatch(ctx, "authenticated") },
   reject_unauthenticated_sender_login_mismatch: { argument: false, run: (ctx) => senderLoginMismatch(ctx, "unauthenticated") },

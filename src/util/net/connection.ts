@@ -24,7 +24,28 @@ export interface TlsInfo {
   /** OpenSSL's or node's code for it, e.g. "DEPTH_ZERO_SELF_SIGNED_CERT", "ERR_TLS_CERT_ALTNAME_INVALID". */
   authorizationCode?: string;
   peerCertificate?: unknown;
+  /**
+   * The certificates the peer sent, leaf first, as DER (at most
+   * MAX_PEER_CHAIN); what DANE matches TLSA records against.
+   */
+  peerChain?: Uint8Array[];
   servername?: string;
+}
+
+/** A longer chain than any real server sends is cut here. */
+export const MAX_PEER_CHAIN = 16;
+
+/** The peer's chain from Bun's detailed certificate (getPeerCertificate(false) links issuerCertificate). */
+function peerChainOf(s: AnySocket): Uint8Array[] | undefined {
+  let cert = (s.getPeerCertificate as ((abbreviated?: boolean) => unknown) | undefined)?.call(s, false) as { raw?: unknown; issuerCertificate?: unknown } | undefined;
+  const chain: Uint8Array[] = [];
+  const seen = new Set<unknown>();
+  while (cert && typeof cert === "object" && cert.raw instanceof Uint8Array && !seen.has(cert) && chain.length < MAX_PEER_CHAIN) {
+    seen.add(cert);
+    chain.push(new Uint8Array(cert.raw));
+    cert = cert.issuerCertificate as typeof cert;
+  }
+  return chain.length ? chain : undefined;
 }
 
 interface SocketState {
@@ -240,6 +261,7 @@ function tlsInfoOf(s: AnySocket, err?: Error | null): TlsInfo {
   const cipher = (s.getCipher?.() ?? {}) as { name?: string; standardName?: string; version?: string };
   const authErr = err ?? (s.getAuthorizationError?.() as Error | null | undefined);
   const peer = s.getPeerCertificate?.();
+  const chain = peer ? peerChainOf(s) : undefined;
   return {
     protocol: s.getTLSVersion?.() ?? cipher.version ?? "TLS",
     cipher: cipher.standardName ?? cipher.name ?? "unknown",
@@ -247,6 +269,7 @@ function tlsInfoOf(s: AnySocket, err?: Error | null): TlsInfo {
     ...(authErr ? { authorizationError: String((authErr as Error).message ?? authErr) } : {}),
     ...(authErr && (authErr as { code?: unknown }).code ? { authorizationCode: String((authErr as { code?: unknown }).code) } : {}),
     ...(peer && Object.keys(peer as object).length ? { peerCertificate: peer } : {}),
+    ...(chain ? { peerChain: chain } : {}),
     servername: (s as unknown as { getServername?: () => string }).getServername?.() || undefined,
   };
 }

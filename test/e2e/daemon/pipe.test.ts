@@ -47,6 +47,7 @@ describe.skipIf(!isRoot)("pipe(8) services", () => {
   let out: string;
   let crlfOut: string;
   let vbase: string;
+  let slowScript: string;
   const entries = () => {
     try {
       return readFileSync(out, "utf8").split("--END--\n").filter(Boolean);
@@ -67,7 +68,10 @@ describe.skipIf(!isRoot)("pipe(8) services", () => {
     out = join(dir, "archive");
     const script = join(sys.dir, "list.py");
     writeFileSync(script, SCRIPT, { mode: 0o755 });
-    const transport = sys.etcFile("transport", "lists.example.net mylist:\ncrlf.example.net crlf:\ndovecot.example.net dovecot:\n");
+    const transport = sys.etcFile("transport", "lists.example.net mylist:\ncrlf.example.net crlf:\ndovecot.example.net dovecot:\nslow.example.net slow:\n");
+    // a command that outlives its service's time limit (slow_time_limit), not command_time_limit's 1000s
+    slowScript = join(sys.dir, "slow.sh");
+    writeFileSync(slowScript, "#!/bin/sh\necho started\nexec /bin/sleep 300\n", { mode: 0o755 });
     // Dovecot's LDA for virtual users without its auth service: the mailbox comes from -o mail_location
     vbase = join(sys.dir, "vmail");
     mkdirSync(vbase, { mode: 0o700 });
@@ -79,10 +83,11 @@ describe.skipIf(!isRoot)("pipe(8) services", () => {
       : "";
     crlfOut = join(dir, "crlf");
     sys.writeConfig(
-      { transport_maps: `texthash:${transport}`, mylist_destination_recipient_limit: 1, dovecot_destination_recipient_limit: 1, recipient_delimiter: "+" },
+      { transport_maps: `texthash:${transport}`, mylist_destination_recipient_limit: 1, dovecot_destination_recipient_limit: 1, recipient_delimiter: "+", slow_time_limit: "2s" },
       `[services.mylist]\nrole = "pipe"\nflags = "FRDO.>"\nuser = "${list.name}"\nargv = "/usr/bin/python3 ${script} ${out} \${sender} \${recipient} \${user} \${extension} \${domain} \${mailbox} \${nexthop} \${original_recipient}"\n` +
         `[services.crlf]\nrole = "pipe"\nflags = "RB"\neol = '\\r\\n'\nuser = "${list.uid}:${list.gid}"\nargv = "/usr/bin/python3 ${script} ${crlfOut} \${recipient}"\n` +
-        dovecot,
+        dovecot +
+        `[services.slow]\nrole = "pipe"\nuser = "${list.name}"\nargv = "${slowScript}"\n`,
     );
     const check = await sys.postern(["check"]);
     expect(check.stderr).not.toContain("mylist");
@@ -102,6 +107,18 @@ describe.skipIf(!isRoot)("pipe(8) services", () => {
     expect(statSync(out).uid).toBe(list.uid);
     await sys!.waitForLog(/to=<list\+tag@lists\.example\.net>, relay=mylist, .*status=sent \(delivered via mylist service\)/);
   });
+
+  test("slow_time_limit: a command that runs longer is killed and the mail bounced with pipe(8)'s text and its output", async () => {
+    await sys!.send(["x@slow.example.net"], "Subject: slow\n\nbody\n", { sender: `${sender.name}@${HOST}` });
+    await sys!.waitForLog(
+      new RegExp(`to=<x@slow\\.example\\.net>, relay=slow, .*dsn=5\\.3\\.0, status=bounced \\(Command time limit exceeded: "${slowScript.replaceAll(".", "\\.")}"\\. Command output: started \\)`),
+    );
+    // the whole process group is gone: no sleep of the service's user is left
+    await waitFor("the command's processes to be gone", () => {
+      const ps = Bun.spawnSync(["pgrep", "-u", String(list.uid), "-f", "sleep 300"]);
+      return ps.exitCode === 1;
+    });
+  }, 60_000);
 
   test("eol = '\\r\\n' ends every record with CR LF and B adds a blank line; user = uid:gid", async () => {
     await sys!.send(["x@crlf.example.net"], "Subject: crlf\n\nline\n", { sender: `${sender.name}@${HOST}` });

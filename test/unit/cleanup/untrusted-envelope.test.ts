@@ -94,7 +94,7 @@ describe("attributes", () => {
   });
 
   test("unknown, forged or malformed attributes are dropped with a warning", () => {
-    const attributes = { uid: "0", login: "root", client_address: "192.0.2.1", origin: "smtpd", expire: "yes", encoding: "BINARYMIME", rewrite_context: "x", verify: "no", verp: "ab", full_name: "n".repeat(3000), constructor: "x", tostring: "y" };
+    const attributes = { uid: "0", login: "root", client_address: "192.0.2.1", origin: "smtpd", expire: "yes", encoding: "BINARYMIME", rewrite_context: "x", verify: "no", verp: "ab", full_name: "n".repeat(3000), constructor: "x", tostring: "y", filter: "smtp:[127.0.0.1]:25", redirect: "a@b.example" };
     const s = screenUntrustedFile(file([{ address: "bob" }], attributes), SETTINGS);
     if (!("file" in s)) throw new Error(s.refused);
     expect(s.file.attributes).toEqual({});

@@ -23,8 +23,8 @@ afterAll(() => removeDir(root));
 const queueDirectory = join(root, "queue");
 mkdirSync(join(queueDirectory, "active"), { recursive: true });
 
-async function deliver(attrs: Record<string, string>, recipients: string[], content = "Subject: hi\n\nbody\n", sender = "owner@example.org", opts: { output?: string; nexthop?: string } = {}) {
-  const config = configIn(root, `queue_directory = "${queueDirectory}"\nrecipient_delimiter = "+"\n`);
+async function deliver(attrs: Record<string, string>, recipients: string[], content = "Subject: hi\n\nbody\n", sender = "owner@example.org", opts: { output?: string; nexthop?: string; params?: string } = {}) {
+  const config = configIn(root, `queue_directory = "${queueDirectory}"\nrecipient_delimiter = "+"\n${opts.params ?? ""}`);
   const parsed = parsePipeService(new Map(Object.entries({ argv: "/usr/bin/list ${recipient}", user: "nobody", ...attrs })));
   if (typeof parsed === "string") throw new Error(parsed);
   const runs: PipeRun[] = [];
@@ -119,6 +119,17 @@ describe("pipe agent", () => {
   test("the null sender is MAILER-DAEMON in the argv", async () => {
     const { runs } = await deliver({ argv: "/usr/bin/list ${sender}" }, ["list@lists.example.net"], "Subject: x\n\nb\n", "");
     expect(runs[0]!.argv).toEqual(["/usr/bin/list", "MAILER-DAEMON"]);
+  });
+});
+
+describe("pipe time limit", () => {
+  test("the command gets mylist_time_limit when it is set, else command_time_limit (pipe(8)'s transport_time_limit)", async () => {
+    const own = await deliver({}, ["list@lists.example.net"], undefined, undefined, { params: 'command_time_limit = "100s"\nmylist_time_limit = "7s"\n' });
+    expect(own.runs[0]!.timeLimitMs).toBe(7000);
+    const dflt = await deliver({}, ["list@lists.example.net"], undefined, undefined, { params: 'command_time_limit = "100s"\n' });
+    expect(dflt.runs[0]!.timeLimitMs).toBe(100_000);
+    const expanded = await deliver({}, ["list@lists.example.net"], undefined, undefined, { params: 'command_time_limit = "100s"\nmylist_time_limit = "${command_time_limit}"\n' });
+    expect(expanded.runs[0]!.timeLimitMs).toBe(100_000);
   });
 });
 

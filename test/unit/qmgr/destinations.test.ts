@@ -100,6 +100,14 @@ test("the queue manager waits for the local service longer than the service's ow
   }
 });
 
+test("a pipe service's NAME_time_limit longer than command_time_limit lengthens the worker's and the queue manager's waits", async () => {
+  const { localServiceTimeoutMs } = await import("../../../src/qmgr/agents.ts");
+  const { localDeliveryLimits } = await import("../../../src/global/delivery/local-limits.ts");
+  const c = config('command_time_limit = "10s"\nslow_time_limit = "3h"\n[services.slow]\nrole = "pipe"\nuser = "nobody"\nargv = "/bin/x"\n');
+  expect(localDeliveryLimits(c).jobMs).toBeGreaterThan(3 * 3600 * 1000);
+  expect(localServiceTimeoutMs(c)).toBeGreaterThan(localDeliveryLimits(c).requestMs + 3 * 3600 * 1000);
+});
+
 test("the virtual transport's limits: Postfix's defaults, and its own parameters accepted by the configuration check", () => {
   const d = config();
   expect([recipientLimit(d, "virtual"), concurrencyLimit(d, "virtual"), processLimit(d, "virtual")]).toEqual([50, 20, 100]);

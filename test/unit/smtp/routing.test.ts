@@ -111,7 +111,7 @@ describe("MX routing", () => {
 
   test("[host] skips the MX lookup", async () => {
     const r = await routeDestination(ctx(), dest("[relay.example]:587"), true);
-    expect(r.endpoints).toEqual([{ host: "relay.example", address: "192.0.2.60", port: 587, family: 4, pref: 0 }]);
+    expect(r.endpoints).toEqual([{ host: "relay.example", address: "192.0.2.60", port: 587, family: 4, pref: 0, dnssec: { address: false } }]);
     expect(dns.queriesFor("relay.example", "MX")).toEqual([]);
   });
 

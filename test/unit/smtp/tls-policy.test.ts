@@ -90,13 +90,16 @@ describe("judging a handshake", () => {
   });
 });
 
-describe("levels postern lacks are not downgraded", () => {
-  test("dane-only is an invalid policy (deferred), never encrypt", async () => {
+describe("DANE levels are kept for the per-server DANE step, never downgraded here", () => {
+  test("dane and dane-only come out of policyFor as written (agent-dane.test.ts covers what follows)", async () => {
     const { defaultsOnlyConfig } = await import("../../../src/global/config/config.ts");
     const { readClientSettings } = await import("../../../src/smtp/settings.ts");
     const { policyFor } = await import("../../../src/smtp/tls-policy.ts");
-    const settings = readClientSettings(defaultsOnlyConfig().withOverrides({ smtp_tls_security_level: "dane-only" }), false);
-    const p = await policyFor(settings, [], dest("example.com"), ep("mx.example.com"));
-    expect(p.invalid).toContain('"dane-only" needs DANE');
+    for (const level of ["dane", "dane-only"]) {
+      const settings = readClientSettings(defaultsOnlyConfig().withOverrides({ smtp_tls_security_level: level, smtp_dns_support_level: "dnssec" }), false);
+      const p = await policyFor(settings, [], dest("example.com"), ep("mx.example.com"));
+      expect(p).toMatchObject({ level });
+      expect(p.invalid).toBeUndefined();
+    }
   });
 });

@@ -209,10 +209,18 @@ describe("access maps", () => {
     expect((await rcpt("p@mx.example.test")).actions).toEqual([{ kind: "prepend", header: "X-Tag: yes" }]);
   });
 
-  test("FILTER, REDIRECT and BCC are not implemented: the recipient is deferred, never let through unfiltered", async () => {
-    const w = policy({ params: list("{f@mx.example.test = FILTER smtp:[127.0.0.1]:10025}, {r@mx.example.test = REDIRECT x@y.test}, {b@mx.example.test = BCC x@y.test}") });
-    for (const rcpt of ["f", "r", "b"]) expect(text(await w.rcpt(`${rcpt}@mx.example.test`))).toBe("451 4.3.5 Server configuration error");
-    expect(w.warnings.some((l) => l.includes('access table result "FILTER" is not implemented'))).toBe(true);
+  test("FILTER, REDIRECT and BCC become actions for the message; a malformed target is ignored with a warning", async () => {
+    const w = policy({ params: list("{f@mx.example.test = FILTER smtp:[127.0.0.1]:10025}, {r@mx.example.test = REDIRECT x@y.test}, {b@mx.example.test = BCC x@y.test}, {n@mx.example.test = FILTER nocolon}, {m@mx.example.test = REDIRECT nobody}") });
+    expect((await w.rcpt("f@mx.example.test")).actions).toEqual([
+      { kind: "filter", filter: "smtp:[127.0.0.1]:10025", reason: "<f@mx.example.test>: Recipient address triggers FILTER smtp:[127.0.0.1]:10025", stage: "RCPT", subject: "f@mx.example.test" },
+    ]);
+    expect((await w.rcpt("r@mx.example.test")).actions).toEqual([
+      { kind: "redirect", address: "x@y.test", reason: "<r@mx.example.test>: Recipient address triggers REDIRECT x@y.test", stage: "RCPT", subject: "r@mx.example.test" },
+    ]);
+    expect((await w.rcpt("b@mx.example.test")).actions).toEqual([{ kind: "bcc", address: "x@y.test", reason: "<b@mx.example.test>: Recipient address triggers BCC x@y.test", stage: "RCPT", subject: "b@mx.example.test" }]);
+    for (const r of ["n", "m"]) expect(await w.rcpt(`${r}@mx.example.test`)).toEqual({ actions: [] });
+    expect(w.warnings.some((l) => l.includes('FILTER needs transport:destination'))).toBe(true);
+    expect(w.warnings.some((l) => l.includes('REDIRECT needs a user@domain target'))).toBe(true);
   });
 
   test("check_client_access: the name and its parents, then the address and its networks", async () => {

@@ -1,6 +1,6 @@
 /** main.cf basics: identity, directories, owners, networks, logging. */
 import { p, raw, installOnly, refusing, type ParamDef } from "../param-def.ts";
-import { refuseFileValue, refuseInterfaceNames, refuseTablesInDomainList } from "../value-checks.ts";
+import { refuseFileValue, refuseInterfaceNames } from "../value-checks.ts";
 import { defaultHostname, defaultMynetworks, domainOf } from "../host-defaults.ts";
 import { VERSION } from "../../../version.ts";
 
@@ -25,10 +25,10 @@ export const basicParams: ParamDef[] = [
   p("myhostname", "str", () => defaultHostname(), "The fully-qualified name of this host", ALL),
   p("mydomain", "str", (c) => domainOf(c.expanded("myhostname")), "The domain name of this host", ALL),
   refusing(p("myorigin", "str", "$myhostname", "The domain that locally-posted mail appears to come from", ALL), refuseFileValue),
-  refusing(p("mydestination", "list", "$myhostname, localhost.$mydomain, localhost", "Domains delivered locally", ALL), refuseTablesInDomainList),
+  p("mydestination", "list", "$myhostname, localhost.$mydomain, localhost", "Domains delivered locally (names, /file/name, type:table)", ALL),
   p("mynetworks_style", "str", "${{$compatibility_level} <level {2} ? {subnet} : {host}}", "How mynetworks is derived: host, subnet or class", ["smtpd"]),
   p("mynetworks", "list", (c) => defaultMynetworks(c.expanded("mynetworks_style")), "Trusted SMTP clients", ["smtpd"]),
-  refusing(p("relay_domains", "list", "${{$compatibility_level} <level {2} ? {$mydestination} : {}}", "Domains this host relays mail to", ["smtpd", "qmgr"]), refuseTablesInDomainList),
+  p("relay_domains", "list", "${{$compatibility_level} <level {2} ? {$mydestination} : {}}", "Domains this host relays mail to (names, /file/name, type:table)", ["smtpd", "qmgr"]),
   p("relayhost", "str", "", "Next-hop destination for non-local mail", ["qmgr", "smtp"]),
   refusing(p("inet_interfaces", "list", "all", "Network addresses this mail system receives mail on", ["master", "smtpd", "qmgr"]), refuseInterfaceNames),
   p("inet_protocols", "list", "all", "Internet protocols used: ipv4, ipv6, all", ALL),

@@ -1,5 +1,6 @@
 /** DNS: postern's own resolver (postern-only names) and Postfix's host lookup switches. */
-import { p, t, type ParamDef } from "../param-def.ts";
+import { p, refusing, t, type ParamDef } from "../param-def.ts";
+import { refuseDaneDigests, refuseDnsSupportLevel, refuseInsecureMxPolicy } from "../value-checks.ts";
 
 const ALL = ["all"];
 const CLIENTS = ["smtp", "lmtp"];
@@ -12,4 +13,8 @@ export const dnsParams: ParamDef[] = [
   p("disable_dns_lookups", "bool", "no", "Disable DNS lookups in the SMTP and LMTP clients (use the system's host lookups)", CLIENTS),
   p("smtp_host_lookup", "list", "dns", "How the SMTP client looks up host addresses: dns, native, or both in order", ["smtp"]),
   p("lmtp_host_lookup", "list", "dns", "How the LMTP client looks up host addresses: dns, native, or both in order", ["lmtp"]),
+  refusing(p("smtp_dns_support_level", "str", "", "DNS in the SMTP client: disabled, enabled, or dnssec (believe a validating resolver's AD bit, which DANE needs); empty: disable_dns_lookups decides", ["smtp"]), refuseDnsSupportLevel),
+  refusing(p("lmtp_dns_support_level", "str", "", "DNS in the LMTP client: disabled, enabled, or dnssec; empty: disable_dns_lookups decides", ["lmtp"]), refuseDnsSupportLevel),
+  refusing(p("smtp_tls_dane_insecure_mx_policy", "str", "${{$smtp_tls_security_level} == {dane} ? {dane} : {may}}", "TLS for a DNSSEC-signed MX host named by an unsigned MX RRset: may, encrypt or dane", CLIENTS), refuseInsecureMxPolicy),
+  refusing(p("tls_dane_digests", "list", "sha512 sha256", "Digests DANE TLSA records may use (matching types 2 and 1)", CLIENTS), refuseDaneDigests),
 ];

@@ -9,7 +9,7 @@
  * belong to the resolver's parameters.
  */
 import { p, t, unsupported, refusing, type ParamDef, type ParamType } from "../param-def.ts";
-import { refuseClientTlsLevel } from "../value-checks.ts";
+import { clientTlsLevelCheck } from "../value-checks.ts";
 import type { TimeUnit } from "../../../util/duration.ts";
 
 const CLIENT = ["smtp", "lmtp", "qmgr"];
@@ -66,7 +66,7 @@ const BOTH: Both[] = [
   { suffix: "sasl_auth_soft_bounce", type: "bool", smtp: "yes", doc: "Defer instead of bounce when authentication fails" },
   { suffix: "sasl_xoauth2_token_file", type: "str", smtp: "", doc: "File holding the XOAUTH2 access token (postern)" },
   { suffix: "sasl_xoauth2_token_command", type: "str", smtp: "", doc: "Command whose output is the XOAUTH2 access token (postern)" },
-  { suffix: "tls_security_level", type: "str", smtp: "", doc: "Default TLS level: none, may, encrypt, verify, secure (empty: none)", mark: (d) => refusing(d, refuseClientTlsLevel) },
+  { suffix: "tls_security_level", type: "str", smtp: "", doc: "Default TLS level: none, may, encrypt, verify, secure, dane, dane-only (empty: none)", mark: (d) => refusing(d, clientTlsLevelCheck(d.name.startsWith("lmtp") ? "lmtp" : "smtp")) },
   { suffix: "tls_wrappermode", type: "bool", smtp: "no", doc: "TLS from the first byte (port 465) instead of STARTTLS" },
   { suffix: "tls_CAfile", type: "str", smtp: "", doc: "Trusted CA certificates (empty with tls_CApath: the system store)" },
   { suffix: "tls_CApath", type: "str", smtp: "", doc: "Directory of trusted CA certificates" },

@@ -193,4 +193,27 @@ describe("pipe services", () => {
       "services.p.process_limit: set p_process_limit instead (the queue manager's limit for this transport)",
     ]);
   });
+
+  test("a user= that names no user or group of this machine is refused, as pipe(8) refuses to start", () => {
+    const user = configFrom('[services.bad]\nrole = "pipe"\nuser = "no-such-user-here"\nargv = "/bin/x"\n');
+    expect(user.validate().map((p) => [p.line, p.detail])).toEqual([[1, 'services.bad.user = "no-such-user-here": unknown username: no-such-user-here; name an existing user other than root']]);
+    const group = configFrom('[services.bad]\nrole = "pipe"\nuser = "nobody:no-such-group-here"\nargv = "/bin/x"\n');
+    expect(group.validate().map((p) => p.detail)).toEqual(['services.bad.user = "nobody:no-such-group-here": unknown group: no-such-group-here; name an existing user other than root']);
+    // a disabled service is not checked
+    const off = configFrom('[services.bad]\nrole = "pipe"\nenable = false\nuser = "no-such-user-here"\nargv = "/bin/x"\n');
+    expect(off.validate()).toEqual([]);
+  });
+
+  test("NAME_time_limit is read for a pipe service: known, checked as a time of at least 1s, not refused for Postfix's stock names", () => {
+    const ok = configFrom('mylist_time_limit = "30s"\n[services.mylist]\nrole = "pipe"\nuser = "nobody"\nargv = "/bin/x"\n');
+    expect(ok.validate()).toEqual([]);
+    expect(ok.unknownNames()).toEqual([]);
+    // mailman_time_limit is a Postfix parameter (stock master.cf); with a pipe service mailman it is acted on
+    const stock = configFrom('mailman_time_limit = "60s"\n[services.mailman]\nrole = "pipe"\nuser = "nobody"\nargv = "/bin/x"\n');
+    expect(stock.validate()).toEqual([]);
+    const bad = configFrom('mylist_time_limit = "soon"\n[services.mylist]\nrole = "pipe"\nuser = "nobody"\nargv = "/bin/x"\n');
+    expect(bad.validate().map((p) => p.detail)).toEqual(['mylist_time_limit: invalid time value "soon" (a number with an optional unit s, m, h, d or w)']);
+    const zero = configFrom('mylist_time_limit = "0"\n[services.mylist]\nrole = "pipe"\nuser = "nobody"\nargv = "/bin/x"\n');
+    expect(zero.validate().map((p) => p.detail)).toEqual(['mylist_time_limit = "0": the time limit must be at least 1s']);
+  });
 });

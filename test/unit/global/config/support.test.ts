@@ -43,10 +43,10 @@ describe("settings that ask for something postern does not do", () => {
   });
 
   test("a table type postern lacks, wherever it is, and in a service override", () => {
-    const r = refusals('alias_maps = "hash:/etc/aliases, memcache:/etc/postfix/memcache-aliases.cf"\n[services.sub]\nlisten = "2525"\nsmtpd_sender_restrictions = "check_sender_access pgsql:/etc/postfix/p.cf"\n');
+    const r = refusals('alias_maps = "hash:/etc/aliases, memcache:/etc/postfix/memcache-aliases.cf"\n[services.sub]\nlisten = "2525"\nsmtpd_sender_restrictions = "check_sender_access mongodb:/etc/postfix/p.cf"\n');
     expect(r).toHaveLength(2);
     expect(r[0]).toContain('table type "memcache:" is not implemented by postern');
-    expect(r[1]).toStartWith('line 4: services.sub.smtpd_sender_restrictions = "check_sender_access pgsql:/etc/postfix/p.cf": table type "pgsql:"');
+    expect(r[1]).toStartWith('line 4: services.sub.smtpd_sender_restrictions = "check_sender_access mongodb:/etc/postfix/p.cf": table type "mongodb:"');
   });
 });
 
@@ -65,29 +65,35 @@ describe("interface lists", () => {
 
 describe("restriction lists", () => {
   test("an unknown restriction, a missing argument; a restriction class is a restriction", () => {
-    const r = refusals('smtpd_restriction_classes = "mine"\nmine = "permit_mynetworks, reject"\nsmtpd_recipient_restrictions = "mine, check_policy_service unix:private/policy"\nsmtpd_sender_restrictions = "reject_rbl_client"\nsmtpd_client_restrictions = "permit_mynetworks, reject_unverified_sender_bogus"\n');
+    const r = refusals('smtpd_restriction_classes = "mine"\nmine = "permit_mynetworks, reject"\nsmtpd_recipient_restrictions = "mine, check_policy_service unix:private/policy, check_policy_service { inet:127.0.0.1:9998, timeout=10s }"\nsmtpd_sender_restrictions = "reject_rbl_client"\nsmtpd_client_restrictions = "permit_mynetworks, reject_unverified_sender_bogus"\n');
     expect(r).toEqual([
       'line 5: smtpd_client_restrictions = "permit_mynetworks, reject_unverified_sender_bogus": restriction "reject_unverified_sender_bogus" is not one postern implements (nor a class in smtpd_restriction_classes); remove it',
-      'line 3: smtpd_recipient_restrictions = "mine, check_policy_service unix:private/policy": restriction "check_policy_service" is not one postern implements (nor a class in smtpd_restriction_classes); remove it',
       'line 4: smtpd_sender_restrictions = "reject_rbl_client": restriction reject_rbl_client needs an argument; add it or remove the restriction',
     ]);
   });
 
-  test("an access table that answers FILTER, REDIRECT or BCC is refused, inline or in its source file", () => {
+  test("an access table that answers FILTER, REDIRECT or BCC passes, inline or in its source file; a FILTER to a missing transport is refused", () => {
     const dir = mkdtempSync(join(tmpdir(), "postern-support-"));
     try {
       writeFileSync(join(dir, "access"), "# comment\nok.example OK\nscan.example FILTER smtp:[127.0.0.1]:10025\n");
       writeFileSync(join(dir, "re"), "/^bcc@/ BCC archive@example.com\n");
       const r = refusals(`smtpd_sender_restrictions = "check_sender_access hash:${dir}/access"\nsmtpd_recipient_restrictions = "check_recipient_access regexp:${dir}/re"\nsmtpd_client_restrictions = "check_client_access inline:{{1.2.3.4 = REDIRECT x@y.test}}"\nsmtpd_helo_restrictions = "check_helo_access inline:{h.example = OK}"\n`);
-      expect(r).toEqual([
-        'line 3: smtpd_client_restrictions = "check_client_access inline:{{1.2.3.4 = REDIRECT x@y.test}}": access table inline:{{1.2.3.4 = REDIRECT x@y.test}} answers REDIRECT, which postern does not implement (the recipient would get 451 4.3.5); change the table',
-        `line 2: smtpd_recipient_restrictions = "check_recipient_access regexp:${dir}/re": access table regexp:${dir}/re answers BCC (line 1), which postern does not implement (the recipient would get 451 4.3.5); change the table`,
-        `line 1: smtpd_sender_restrictions = "check_sender_access hash:${dir}/access": access table hash:${dir}/access answers FILTER (line 3), which postern does not implement (the recipient would get 451 4.3.5); change the table`,
+      expect(r).toEqual([]);
+      expect(refusals('smtpd_recipient_restrictions = "check_recipient_access inline:{{scan@x.example = FILTER amavis:[127.0.0.1]:10024}}"\n')).toEqual([
+        'line 1: smtpd_recipient_restrictions = "check_recipient_access inline:{{scan@x.example = FILTER amavis:[127.0.0.1]:10...": access table inline:{{scan@x.example = FILTER amavis:[127.0.0.1]:10024}} answers FILTER amavis:[127.0.0.1]:10024, a transport postern does not have; change the table or define the transport as a pipe service',
       ]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+test("content_filter: a transport postern lacks is refused; smtp, lmtp and a pipe service pass", () => {
+  expect(refusals('content_filter = "nosuch:[127.0.0.1]:10024"\n')).toEqual([
+    'line 1: content_filter = "nosuch:[127.0.0.1]:10024": transport "nosuch" is not one postern has (local, virtual, smtp, relay, lmtp, error, discard, retry); define it as a [services.nosuch] table with role = "pipe", or name another transport',
+  ]);
+  expect(refusals('content_filter = "smtp:[127.0.0.1]:10024"\n')).toEqual([]);
+  expect(refusals('content_filter = "lmtp:unix:private/filter"\n')).toEqual([]);
 });
 
 test("transport_maps: a table that routes mail to a transport postern lacks (a pipe service) is refused", () => {
@@ -118,4 +124,13 @@ test("a [services.NAME] pipe service is a transport: transport_maps and *_transp
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+describe("content checks and receive_override_options", () => {
+  test("header and body checks are acted on; receive_override_options takes Postfix's four words only", () => {
+    const ok =
+      'header_checks = "regexp:/etc/postern/header_checks"\nbody_checks = "pcre:/etc/postern/body_checks"\nsmtp_header_checks = "regexp:/etc/postern/smtp_header"\nlmtp_body_checks = "regexp:/etc/postern/lmtp_body"\nreceive_override_options = "no_header_body_checks, no_address_mappings, no_unknown_recipient_checks, no_milters"\n[services.reinject]\nlisten = "10025"\nreceive_override_options = "no_header_body_checks"\n';
+    expect(refusals(ok)).toEqual([]);
+    expect(refusals('receive_override_options = "no_header_body_checks, no_spam"\n')).toEqual(['line 1: receive_override_options = "no_header_body_checks, no_spam": unknown receive_override_options value "no_spam" (known: no_unknown_recipient_checks, no_address_mappings, no_header_body_checks, no_milters)']);
+  });
 });

@@ -92,7 +92,7 @@ describe("lookupMx", () => {
   });
 
   test("no MX records: the implicit MX is the domain itself", async () => {
-    expect(await resolver().lookupMx("No-MX.example.")).toEqual({ status: "ok", hosts: [{ preference: 0, exchange: "no-mx.example" }], implicit: true, ttl: 0 });
+    expect(await resolver().lookupMx("No-MX.example.")).toEqual({ status: "ok", hosts: [{ preference: 0, exchange: "no-mx.example" }], implicit: true, ttl: 0, authenticated: false });
   });
 
   test("NXDOMAIN and SERVFAIL come through as they are", async () => {

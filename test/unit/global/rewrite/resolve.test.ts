@@ -101,16 +101,16 @@ describe("the resolver loop's rewrites", () => {
     expect(await resolveRecipient(base, "alice@[127.0.0.1]")).toMatchObject({ addressClass: "local", address: "alice@[127.0.0.1]" });
     expect(await resolveRecipient(base, "alice@[192.0.2.1]")).toMatchObject({ addressClass: "default", nexthop: "[192.0.2.1]" });
     const c = config({ inet_interfaces: "192.0.2.10", proxy_interfaces: "198.51.100.7" });
-    expect(isLocalDomain(c, "[192.0.2.10]")).toBe(true);
-    expect(isLocalDomain(c, "[198.51.100.7]")).toBe(true);
-    expect(isLocalDomain(c, "[127.0.0.1]")).toBe(false);
+    expect(await isLocalDomain(c, "[192.0.2.10]")).toBe(true);
+    expect(await isLocalDomain(c, "[198.51.100.7]")).toBe(true);
+    expect(await isLocalDomain(c, "[127.0.0.1]")).toBe(false);
   });
 
-  test("loopback-only means the loopback addresses, not every interface", () => {
+  test("loopback-only means the loopback addresses, not every interface", async () => {
     const { networkInterfaces } = require("node:os") as typeof import("node:os");
     const external = Object.values(networkInterfaces()).flatMap((l) => l ?? []).find((a) => !a.internal && a.family === "IPv4");
-    if (external) expect(isLocalDomain(base, `[${external.address}]`)).toBe(false);
-    expect(isLocalDomain(config({ inet_interfaces: "all" }), `[${external?.address ?? "127.0.0.1"}]`)).toBe(true);
+    if (external) expect(await isLocalDomain(base, `[${external.address}]`)).toBe(false);
+    expect(await isLocalDomain(config({ inet_interfaces: "all" }), `[${external?.address ?? "127.0.0.1"}]`)).toBe(true);
   });
 });
 

@@ -6,7 +6,7 @@
  * comments, owner, close. Backend-specific behaviour lives in the other
  * files of this folder.
  */
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -19,6 +19,8 @@ import { removeDir, tempDir } from "../../../helpers/run.ts";
 import { startSocketmapServer, startTcpTableServer } from "../../../helpers/lookup-servers.ts";
 import { hexQuote } from "../../../../src/global/tables/tcp-table.ts";
 import { ROOT_DN, ROOT_PW, SUFFIX, haveSlapd, startSlapd } from "../../../helpers/slapd.ts";
+import { MARIADB_MISSING, startMariaDb, type MariaDb } from "../../../helpers/mariadb.ts";
+import { POSTGRES_MISSING, startPostgres, type Postgres } from "../../../helpers/postgres.ts";
 
 const dir = tempDir("postern-tables-conf-");
 
@@ -73,6 +75,10 @@ interface Fixture {
   commented?: string;
   /** Every key gives the same answer (static:). */
   answersEverything?: boolean;
+  /** Starts what the table needs (a database server); run before the first test. */
+  setup?: () => Promise<void>;
+  /** Why the backend cannot be tested here (a missing server program). */
+  skip?: string;
 }
 
 function postmapSource(name: string): string {
@@ -118,6 +124,18 @@ function sqliteFixture(): string {
   writeFileSync(cf, `# sqlite table\ndbpath = ${dbPath}\nquery = SELECT v FROM t\n  WHERE k = '%s'\n`);
   return `sqlite:${cf}`;
 }
+
+/** The conformance rows in a server database; both SQL fixtures load the same. */
+const SQL_ROWS = `CREATE TABLE t (k VARCHAR(100), v VARCHAR(100));
+INSERT INTO t VALUES ('alice', '${VALUE}'), ('spaced', '${SPACED}'), ('bob@example.com', 'mixed');
+`;
+
+let mariadb: MariaDb | undefined;
+let postgres: Postgres | undefined;
+afterAll(async () => {
+  await mariadb?.remove();
+  await postgres?.remove();
+});
 
 const FIXTURES: Fixture[] = [
   {
@@ -240,6 +258,43 @@ const FIXTURES: Fixture[] = [
     caseVariant: { key: "ALICE", value: VALUE },
     mixedCaseKey: { lookup: "BOB@example.com", value: "mixed" },
   })),
+  {
+    name: "mysql",
+    skip: MARIADB_MISSING,
+    async setup() {
+      mariadb = await startMariaDb();
+      await mariadb.sql(`CREATE DATABASE conf; CREATE USER 'conf'@'localhost' IDENTIFIED BY 'pw'; GRANT SELECT ON conf.* TO 'conf'@'localhost'; USE conf; ${SQL_ROWS}`);
+    },
+    make: () => {
+      const cf = join(dir, "conf-mysql.cf");
+      writeFileSync(cf, `# mysql table\nhosts = unix:${mariadb!.socket}\nuser = conf\npassword = pw\ndbname = conf\nquery = SELECT v FROM t\n  WHERE k = '%s'\n`);
+      return `mysql:${cf}`;
+    },
+    key: "alice",
+    spacedKey: "spaced",
+    absent: "carol",
+    caseVariant: { key: "ALICE", value: VALUE },
+    mixedCaseKey: { lookup: "BOB@example.com", value: "mixed" },
+  },
+  {
+    name: "pgsql",
+    skip: POSTGRES_MISSING,
+    async setup() {
+      postgres = await startPostgres();
+      await postgres.sql("CREATE USER conf PASSWORD 'pw';\nCREATE DATABASE conf OWNER conf;\n");
+      await postgres.sql(`SET ROLE conf;\n${SQL_ROWS}`, "conf");
+    },
+    make: () => {
+      const cf = join(dir, "conf-pgsql.cf");
+      writeFileSync(cf, `# pgsql table\nhosts = inet:127.0.0.1:${postgres!.port}\nuser = conf\npassword = pw\ndbname = conf\nquery = SELECT v FROM t\n  WHERE k = '%s'\n`);
+      return `pgsql:${cf}`;
+    },
+    key: "alice",
+    spacedKey: "spaced",
+    absent: "carol",
+    caseVariant: { key: "ALICE", value: VALUE },
+    mixedCaseKey: { lookup: "BOB@example.com", value: "mixed" },
+  },
 ];
 
 /** Tables whose owner is not a file's: the configuration itself, or a server. */
@@ -248,7 +303,8 @@ const NOT_FILE_OWNED = ["inline", "static", "socketmap", "tcp"];
 const PATTERN_TABLES = ["regexp", "pcre", "cidr", "socketmap", "tcp"];
 
 for (const f of FIXTURES) {
-  describe(`table conformance: ${f.name}`, () => {
+  describe.skipIf(f.skip !== undefined)(`table conformance: ${f.name}${f.skip ? ` (skipped: ${f.skip})` : ""}`, () => {
+    if (f.setup) beforeAll(f.setup, 90_000);
     let table: Table;
     const open = () => (table ??= openTableUncached(f.make(), undefined));
     const expectedValue = () => (f.answersEverything ? SPACED : VALUE);

@@ -13,6 +13,7 @@ import type {
   SessionPolicy,
   SessionServices,
   SessionSettings,
+  SessionMilters,
   SessionTransport,
   TlsSummary,
 } from "../../../../src/smtpd/protocol/types.ts";
@@ -163,7 +164,9 @@ export interface Harness {
   done: Promise<void>;
 }
 
-export function start(opts: { settings?: Partial<SessionSettings>; policy?: Partial<SessionPolicy>; sasl?: SaslServer; transport?: (t: FakeTransport) => void; etrn?: SessionServices["etrn"] } = {}): Harness {
+export function start(
+  opts: { settings?: Partial<SessionSettings>; policy?: Partial<SessionPolicy>; sasl?: SaslServer; transport?: (t: FakeTransport) => void; etrn?: SessionServices["etrn"]; milters?: SessionMilters } = {},
+): Harness {
   const t = new FakeTransport();
   opts.transport?.(t);
   const sink = new MemorySink();
@@ -174,6 +177,7 @@ export function start(opts: { settings?: Partial<SessionSettings>; policy?: Part
     sink,
     ...(opts.sasl ? { sasl: opts.sasl } : {}),
     ...(opts.etrn ? { etrn: opts.etrn } : {}),
+    ...(opts.milters ? { milters: opts.milters } : {}),
     log: { info: (l) => logs.push(l), warn: (l) => logs.push(`warning: ${l}`) },
   };
   const session = new SmtpdSession(t, CLIENT, services);

@@ -1,0 +1,26 @@
+/**
+ * Idle memory of a running postern system: starts a private instance (as
+ * the tests do, under a temporary directory), waits until every service is
+ * up and the system has been idle a few seconds, and prints the PSS of each
+ * process and the total. A benchmark, not a test: `bun bench/idle-memory.ts`
+ * (as root; uses dist/ or $POSTERN_DIST).
+ */
+import { describeMemory, treeMemory } from "./lib/pss.ts";
+import { MailSystem } from "../test/helpers/mail-system.ts";
+
+const sys = new MailSystem();
+try {
+  await sys.start();
+  // the services start on their own schedule; let them settle
+  await Bun.sleep(Number(process.env.IDLE_SETTLE_MS ?? 5000));
+  const pid = sys.masterPid();
+  if (pid === undefined) throw new Error("no master");
+  const m = treeMemory(pid);
+  console.log(describeMemory(m));
+  for (const p of m.processes) console.log(`  ${p.pid} ${p.name}: PSS ${(p.pssKb / 1024).toFixed(1)} MB, USS ${(p.ussKb / 1024).toFixed(1)} MB, RSS ${(p.rssKb / 1024).toFixed(1)} MB`);
+  console.log(`BENCH-JSON ${JSON.stringify({ scenario: "idle-memory", pssKb: m.pssKb, ussKb: m.ussKb, processes: m.processes.length })}`);
+} finally {
+  await sys.stop().catch(() => undefined);
+  sys.killLeftovers();
+  await sys.cleanup();
+}

@@ -1,0 +1,40 @@
+/**
+ * What `postern check` learns by asking the database servers behind the
+ * configuration's mysql: and pgsql: tables: a connection as a lookup makes
+ * it, so that a wrong password, an unknown database or a server nobody can
+ * reach is reported before mail is deferred for it. The tables are checked
+ * at once, each within its own `timeout`.
+ *
+ * Run by `postern check` (root), which can read root-only table files.
+ * Sends no key, only the connection's own probe query.
+ */
+import type { Config } from "./config.ts";
+import { settingsFilesOf } from "../tables/db-common.ts";
+import { openTableUncached } from "../tables/open-table.ts";
+import { SqlTable } from "../tables/sql-table.ts";
+
+export async function databaseTableWarnings(config: Config): Promise<string[]> {
+  const seen = new Set<string>();
+  const checks: Promise<string | undefined>[] = [];
+  for (const { param, type, path } of settingsFilesOf(config)) {
+    const spec = `${type}:${path}`;
+    if (seen.has(spec)) continue;
+    seen.add(spec);
+    // all at once: a check takes at most its table's timeout, the whole no longer than the longest
+    checks.push(
+      (async () => {
+        let table;
+        try {
+          table = openTableUncached(spec, config);
+          if (table instanceof SqlTable) await table.connectCheck();
+          return undefined;
+        } catch (err) {
+          return `${config.path}: ${param}: ${(err as Error).message}`;
+        } finally {
+          table?.close();
+        }
+      })(),
+    );
+  }
+  return (await Promise.all(checks)).filter((w): w is string => w !== undefined);
+}
