@@ -18,7 +18,6 @@ import { setupLog } from "../global/system/log-setup.ts";
 import { dropPrivilegesFor } from "./privileges.ts";
 import type { DaemonRole } from "../global/system/service-table.ts";
 import { useNormalJitPolicy } from "../util/jit.ts";
-import { preloadSettingsFiles } from "../global/tables/settings-file.ts";
 import { preloadTableFiles } from "../global/tables/db-common.ts";
 
 function isSocket(fd: number): boolean {
@@ -68,8 +67,6 @@ export async function startDaemon(args: string[], opts: DaemonOptions): Promise<
   let config = loadConfig(configDir);
   // open the log first: maillog_file may be writable only by root (Postfix has postlogd for this)
   await setupLog(config, { role: opts.role });
-  // database tables' settings files may hold passwords readable by root only
-  preloadSettingsFiles(config);
   // database tables' files may be root-only (they hold passwords): read them while we may
   for (const problem of preloadTableFiles(config)) log.warn(problem);
   await opts.beforeDrop?.(config);

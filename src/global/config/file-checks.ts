@@ -13,15 +13,14 @@
  * database tables' files to see whether they hold a password.
  */
 import { readFileSync, statSync, type Stats } from "node:fs";
-import { parseSettingsText, settingsFilesOf } from "../tables/db-common.ts";
+import { PASSWORD_SETTINGS, parseSettingsText, settingsFilesOf } from "../tables/db-common.ts";
 import type { Config } from "./config.ts";
 import { splitList } from "./value-text.ts";
 import { INDEXED_TYPES } from "../tables/table-types.ts";
 import { getpwnam } from "../../util/passwd.ts";
-import { PASSWORD_SETTINGS, parseSettings } from "../tables/settings-file.ts";
 
 /** Table types backed by one file: the index (indexed types) or the file itself. */
-const FILE_TYPES = new Set([...INDEXED_TYPES, "texthash", "regexp", "pcre", "cidr", "sqlite", "ldap"]);
+const FILE_TYPES = new Set([...INDEXED_TYPES, "texthash", "regexp", "pcre", "cidr", "sqlite"]);
 
 /** Parameters that name files by path. */
 const TLS_FILES = ["smtpd_tls_cert_file", "smtpd_tls_key_file", "smtpd_tls_CAfile", "smtp_tls_cert_file", "smtp_tls_key_file", "smtp_tls_CAfile", "lmtp_tls_CAfile"];
@@ -64,16 +63,6 @@ export function configFileWarnings(config: Config): string[] {
     if ((st.mode & 0o022) !== 0) warnings.push(`${where(name)}: group or other writable: ${path}`);
     if (st.uid !== 0 && (!owner || st.uid !== owner.uid)) warnings.push(`${where(name)}: not owned by root: ${path}`);
   };
-  const passwordCheck = (name: string, path: string) => {
-    try {
-      if ((statSync(path).mode & 0o004) === 0) return;
-      const settings = parseSettings(readFileSync(path, "utf8"));
-      const secret = PASSWORD_SETTINGS.find((p) => settings.get(p));
-      if (secret) warnings.push(`${where(name)}: ${path} holds a password (${secret}) and other users can read it: chmod o-r ${path}`);
-    } catch {
-      // checkFile reports a file it cannot stat
-    }
-  };
   for (const name of config.setNames()) {
     const raw = config.raw(name) ?? "";
     if (!raw.includes(":") && !raw.includes("$")) continue;
@@ -86,11 +75,7 @@ export function configFileWarnings(config: Config): string[] {
       const type = m[1]!;
       const path = m[2]!;
       if (INDEXED_TYPES.has(type)) checkFile(name, `${path}.sqlite`, `index of ${type}:${path} (build it with postmap or postalias)`, readers);
-      else if (type === "ldap") {
-        // daemons read these as root before they drop privileges: mail_owner need not read them
-        if (!seen.has(path)) passwordCheck(name, path);
-        checkFile(name, path, `${type} table`, "root");
-      } else checkFile(name, path, `${type} table`, readers);
+      else checkFile(name, path, `${type} table`, readers);
     }
   }
   for (const { param, type, path } of settingsFilesOf(config)) {
@@ -104,7 +89,8 @@ export function configFileWarnings(config: Config): string[] {
       continue;
     }
     const st = statSync(path);
-    if (parseSettingsText(text).get("password") && (st.mode & 0o004) !== 0) warnings.push(`${where(param)}: ${type} table ${path} holds a password and other users can read it: chmod o-r ${path}`);
+    const settings = parseSettingsText(text);
+    if (PASSWORD_SETTINGS.some((p) => settings.get(p)) && (st.mode & 0o004) !== 0) warnings.push(`${where(param)}: ${type} table ${path} holds a password and other users can read it: chmod o-r ${path}`);
   }
   const tlsLevel = safeStr(config, "smtpd_tls_security_level").trim().toLowerCase();
   for (const name of TLS_FILES) {

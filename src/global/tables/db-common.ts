@@ -1,6 +1,6 @@
 /**
- * What the database tables (sqlite:, mysql:, pgsql:) share, as Postfix's
- * cfg_parser.c and db_common.c do for its dict_sqlite/mysql/pgsql:
+ * What the database tables (sqlite:, mysql:, pgsql:, ldap:) share, as
+ * Postfix's cfg_parser.c and db_common.c do for its dict_sqlite/mysql/pgsql/ldap:
  *
  * - the table's configuration file (`name = value`, main.cf syntax), read
  *   once per open; a copy read as root before a daemon's privilege drop
@@ -73,12 +73,16 @@ export class TableSettings {
 /** Files read before the privilege drop, by path. */
 const preloaded = new Map<string, string>();
 
-/** Postfix's main.cf syntax for a table file: logical lines of `name = value`. */
-export function parseSettingsText(text: string): Map<string, string> {
+/**
+ * Postfix's main.cf syntax for a table file: logical lines of `name = value`;
+ * `warn` hears about lines that are neither (line number and message).
+ */
+export function parseSettingsText(text: string, warn?: (line: number, message: string) => void): Map<string, string> {
   const v = new Map<string, string>();
   for (const l of logicalLines(text)) {
     const m = /^([A-Za-z0-9_]+)\s*=\s*([\s\S]*)$/.exec(l.text);
     if (m) v.set(m[1]!, m[2]!.trim());
+    else warn?.(l.line, 'ignoring text without "name = value"');
   }
   return v;
 }
@@ -97,11 +101,14 @@ export function readTableSettings(spec: string, path: string): TableSettings {
     if (copy === undefined) throw new TableError(spec, `open ${path}: ${describeFsError(err)}`);
     text = copy;
   }
-  return new TableSettings(spec, path, parseSettingsText(text));
+  return new TableSettings(spec, path, parseSettingsText(text, (line, message) => log.warn(`${path}, line ${line}: ${message}`)));
 }
 
 /** Table types whose `type:/path` names a configuration file that may hold a password. */
-export const SETTINGS_FILE_TYPES = new Set(["mysql", "pgsql"]);
+export const SETTINGS_FILE_TYPES = new Set(["mysql", "pgsql", "ldap"]);
+
+/** The settings of those files that hold a password (mysql:/pgsql:'s, ldap:'s), for postern check's warning. */
+export const PASSWORD_SETTINGS = ["password", "bind_pw"];
 
 /** Every `type:/path` of those types that the configuration's parameters (and services' overrides) name. */
 export function settingsFilesOf(config: Config): { param: string; type: string; path: string }[] {

@@ -12,7 +12,7 @@
  */
 import type { Config } from "../config/config.ts";
 import { openTableUncached } from "./open-table.ts";
-import { settingsFilesOf } from "./settings-file.ts";
+import { settingsFilesOf } from "./db-common.ts";
 import { TableError } from "./table.ts";
 
 /** A key no directory or database holds; its domain cannot exist (RFC 2606). */
@@ -22,6 +22,8 @@ export async function probeSettingsFileTables(config: Config): Promise<string[]>
   const warnings: string[] = [];
   const seen = new Set<string>();
   for (const { param, type, path } of settingsFilesOf(config)) {
+    // mysql:/pgsql: are databaseTableWarnings' (table-checks.ts)
+    if (type !== "ldap") continue;
     const spec = `${type}:${path}`;
     if (seen.has(spec)) continue;
     seen.add(spec);

@@ -90,7 +90,7 @@ export class LdapTable implements Table {
   ) {
     this.#fold = options.fold !== false;
     try {
-      this.#settings = readLdapSettings(path);
+      this.#settings = readLdapSettings(spec, path);
     } catch (err) {
       if (!(err instanceof LdapSettingsError)) throw err;
       this.#settingsError = err.message;

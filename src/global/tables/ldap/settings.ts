@@ -7,14 +7,16 @@
  * about here too.
  *
  * The file is trusted configuration, read by whoever opens the table, when
- * it is opened; it may hold bind_pw, and daemons read it as root before
- * they drop privileges (settings-file.ts), so it may be mode 0600.
+ * it is opened, through db-common.ts as the other database tables' files;
+ * it may hold bind_pw, and daemons read it as root before they drop
+ * privileges (db-common's preloadTableFiles), so it may be mode 0600.
  */
 import { readFileSync, statSync } from "node:fs";
 import { log } from "../../../util/log.ts";
 import { TemplateContext, type TemplateError, parseDomainList } from "../query-template.ts";
 import { describeFsError } from "../reloading-file.ts";
-import { parseSettings, settingsFileText } from "../settings-file.ts";
+import { readTableSettings } from "../db-common.ts";
+import { TableError } from "../table.ts";
 import { type LdapUrl, type Scope, SCOPES, parseServerHost } from "./url.ts";
 
 export interface LdapSettings {
@@ -50,14 +52,14 @@ export interface LdapSettings {
 
 export class LdapSettingsError extends Error {}
 
-function readPairs(path: string): Map<string, string> {
-  let text: string;
+/** The file's `name = value` pairs (db-common reads it, or serves the copy read as root before the privilege drop). */
+function readPairs(spec: string, path: string): ReadonlyMap<string, string> {
   try {
-    text = settingsFileText(path);
+    return readTableSettings(spec, path).values;
   } catch (err) {
-    throw new LdapSettingsError((err as Error).message);
+    if (err instanceof TableError) throw new LdapSettingsError(err.detail);
+    throw err;
   }
-  return parseSettings(text, (line, message) => log.warn(`${path}, line ${line}: ${message}`));
 }
 
 const splitList = (s: string) => s.split(/[\s,]+/).filter(Boolean);
@@ -71,8 +73,8 @@ function readTlsFile(path: string, what: "ca" | "cert" | "key", file: string): R
   }
 }
 
-export function readLdapSettings(path: string): LdapSettings {
-  const v = readPairs(path);
+export function readLdapSettings(spec: string, path: string): LdapSettings {
+  const v = readPairs(spec, path);
   const str = (name: string, def: string) => v.get(name) ?? def;
   const int = (name: string, def: number, min: number, max = Number.MAX_SAFE_INTEGER) => {
     const text = v.get(name);

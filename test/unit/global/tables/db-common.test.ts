@@ -1,11 +1,14 @@
 /**
- * The query and result templates shared by sqlite:, mysql: and pgsql:
- * (Postfix's db_common.c): which keys fill a template, what each %x gives,
- * result_format, the domain list, expansion_limit and the legacy keys.
+ * What sqlite:, mysql:, pgsql: and ldap: share (Postfix's db_common.c and
+ * cfg_parser.c): which keys fill a template, what each %x gives,
+ * result_format, the domain list, expansion_limit and the legacy keys; the
+ * `name = value` files, read before the privilege drop, and postern check's
+ * warning about a password other users can read.
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { configFileWarnings } from "../../../../src/global/config/file-checks.ts";
 import { DbTemplates, TableSettings, parseSettingsText, preloadTableFiles, readTableSettings, settingsFilesOf } from "../../../../src/global/tables/db-common.ts";
 import { TableError } from "../../../../src/global/tables/table.ts";
 import { configIn } from "../../../helpers/config.ts";
@@ -98,6 +101,47 @@ describe("table files read before the privilege drop", () => {
       { param: "relay_domains", type: "pgsql", path: "/etc/b.cf" },
       { param: "services.sub.smtpd_recipient_restrictions", type: "mysql", path: "/etc/c.cf" },
     ]);
+  });
+
+  test("ldap: files too, behind proxy: and in a service's overrides", () => {
+    const c = configIn(
+      dir,
+      `virtual_alias_maps = "hash:/etc/x, proxy:ldap:/etc/postern/a.cf"\nrelay_recipient_maps = "ldap:/etc/postern/b.cf"\n` +
+        `[services.sub]\nlisten = "2525"\nsmtpd_recipient_restrictions = "check_recipient_access ldap:/etc/postern/c.cf"\n`,
+    );
+    expect(settingsFilesOf(c).map((f) => [f.param, f.type, f.path]).sort()).toEqual([
+      ["relay_recipient_maps", "ldap", "/etc/postern/b.cf"],
+      ["services.sub.smtpd_recipient_restrictions", "ldap", "/etc/postern/c.cf"],
+      ["virtual_alias_maps", "ldap", "/etc/postern/a.cf"],
+    ]);
+  });
+
+  test("name = value pairs with comments and continuation lines; other text is reported", () => {
+    const warnings: string[] = [];
+    const v = parseSettingsText("# c\nserver_host = a\n  b\nbind_pw=se cret \nnonsense\n", (line, m) => warnings.push(`${line}: ${m}`));
+    expect([...v]).toEqual([
+      ["server_host", "a  b"],
+      ["bind_pw", "se cret"],
+    ]);
+    expect(warnings).toEqual(['5: ignoring text without "name = value"']);
+  });
+
+  test("postern check warns about a password (ldap:'s bind_pw, mysql:'s password) other users can read, and only then", () => {
+    const file = (name: string, text: string, mode: number) => {
+      const path = join(dir, name);
+      writeFileSync(path, text);
+      chmodSync(path, mode);
+      return path;
+    };
+    const open = file("open.cf", "server_host = x\nbind_pw = secret\n", 0o644);
+    const closed = file("closed.cf", "server_host = x\nbind_pw = secret\n", 0o640);
+    const nopw = file("nopw.cf", "server_host = x\nbind_pw =\n", 0o644);
+    const sql = file("sql.cf", "hosts = x\npassword = secret\n", 0o644);
+    const c = configIn(dir, `virtual_alias_maps = "ldap:${open}, ldap:${closed}, ldap:${nopw}, mysql:${sql}"\n`);
+    const w = configFileWarnings(c).filter((x) => x.includes("password"));
+    expect(w).toHaveLength(2);
+    expect(w[0]).toContain(`ldap table ${open} holds a password and other users can read it`);
+    expect(w[1]).toContain(`mysql table ${sql} holds a password and other users can read it`);
   });
 
   test("a preloaded copy serves when the file can no longer be read", () => {
