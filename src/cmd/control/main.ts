@@ -28,7 +28,6 @@ import { ExitError, EX_CANTCREAT, EX_CONFIG, EX_UNAVAILABLE, EX_USAGE, EX_SOFTWA
 import { configFileWarnings } from "../../global/config/file-checks.ts";
 import { domainClassOverlaps } from "../../global/rewrite/class-overlaps.ts";
 import { databaseTableWarnings } from "../../global/config/table-checks.ts";
-import { probeSettingsFileTables } from "../../global/tables/table-probe.ts";
 import { loadConfig, type Config } from "../../global/config/config.ts";
 import { setupLog } from "../../global/system/log-setup.ts";
 import { ensureQueueDirectories } from "../../global/queue/directories.ts";
@@ -75,7 +74,6 @@ export async function main(args: string[], invokedAs: string): Promise<number> {
   // the resolver's "do not list domain X in BOTH A and B", before any mail comes for X
   if (command === "check" && problems.length === 0 && config.bool("helpful_warnings")) for (const w of await domainClassOverlaps(config)) log.warn(w);
   if (command === "check") for (const w of await databaseTableWarnings(config)) log.warn(w);
-  if (command === "check") for (const w of await probeSettingsFileTables(config)) log.warn(w);
   for (const p of problems) log.error(p.message);
   if (problems.length) {
     if (command === "check" || command === "set-permissions") return EX_CONFIG;

@@ -1,17 +1,19 @@
 /**
- * What `postern check` learns by asking the database servers behind the
- * configuration's mysql: and pgsql: tables: a connection as a lookup makes
- * it, so that a wrong password, an unknown database or a server nobody can
+ * What `postern check` learns by asking the servers behind the
+ * configuration's mysql:, pgsql: and ldap: tables: a connection as a lookup
+ * makes it (for ldap:, the bind and a search for a key no directory holds),
+ * so that a wrong password, an unknown database or a server nobody can
  * reach is reported before mail is deferred for it. The tables are checked
  * at once, each within its own `timeout`.
  *
  * Run by `postern check` (root), which can read root-only table files.
- * Sends no key, only the connection's own probe query.
+ * Sends no key of a user's, only the connection's own probe.
  */
 import type { Config } from "./config.ts";
 import { settingsFilesOf } from "../tables/db-common.ts";
 import { openTableUncached } from "../tables/open-table.ts";
 import { SqlTable } from "../tables/sql-table.ts";
+import { LdapTable } from "../tables/ldap/ldap-table.ts";
 
 export async function databaseTableWarnings(config: Config): Promise<string[]> {
   const seen = new Set<string>();
@@ -26,7 +28,7 @@ export async function databaseTableWarnings(config: Config): Promise<string[]> {
         let table;
         try {
           table = openTableUncached(spec, config);
-          if (table instanceof SqlTable) await table.connectCheck();
+          if (table instanceof SqlTable || table instanceof LdapTable) await table.connectCheck();
           return undefined;
         } catch (err) {
           return `${config.path}: ${param}: ${(err as Error).message}`;

@@ -296,6 +296,20 @@ export class LdapTable implements Table {
     throw new TableError(this.spec, detail);
   }
 
+  /**
+   * Connects, binds and searches as a lookup does, for a key no directory
+   * holds (its domain cannot exist, RFC 2606), for postern check; throws
+   * TableError with the reason (a wrong bind_pw, an unreachable server).
+   */
+  async connectCheck(): Promise<void> {
+    try {
+      await this.lookup("postern-check@probe.invalid");
+    } catch (err) {
+      if (!(err instanceof TableError)) throw err;
+      throw new TableError(this.spec, `test lookup failed: ${err.detail}`);
+    }
+  }
+
   owner(): TableOwner {
     if (!this.#settings) throw new TableError(this.spec, this.#settingsError!);
     return ownerOfUid(this.#settings.uid);

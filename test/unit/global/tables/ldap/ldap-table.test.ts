@@ -16,7 +16,7 @@ import { freePort } from "../../../../helpers/ports.ts";
 import { type Slapd, haveSlapd, startSlapd } from "../../../../helpers/slapd.ts";
 import { waitFor } from "../../../../helpers/wait.ts";
 import { configIn } from "../../../../helpers/config.ts";
-import { probeSettingsFileTables } from "../../../../../src/global/tables/table-probe.ts";
+import { databaseTableWarnings } from "../../../../../src/global/config/table-checks.ts";
 import { DIRECTORY, GROUPS, ODD_ADDRESS, PEOPLE, READER_DN, READER_PW } from "./directory.ts";
 
 const available = haveSlapd();
@@ -190,9 +190,9 @@ describe.skipIf(!available)("ldap: lookups against slapd", () => {
     const good = cf({});
     const wrong = cf({ bind_pw: "wrong" });
     const config = configIn(slapd.dir, `virtual_alias_maps = "ldap:${good}"\nrelay_recipient_maps = "proxy:ldap:${wrong}"\n`);
-    const warnings = await probeSettingsFileTables(config);
+    const warnings = await databaseTableWarnings(config);
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toStartWith(`relay_recipient_maps: ldap:${wrong}: test lookup failed: Unable to bind to server`);
+    expect(warnings[0]).toStartWith(`${config.path}: relay_recipient_maps: ldap:${wrong}: test lookup failed: Unable to bind to server`);
     expect(warnings[0]).toContain("49 (Invalid credentials");
   });
 
