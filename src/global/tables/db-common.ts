@@ -6,12 +6,13 @@
  *   once per open; a copy read as root before a daemon's privilege drop
  *   (preloadTableFiles) stands in when the file is root-only (0600, it
  *   holds a password) and the daemon can no longer read it;
- * - the query template: `%s` the key, `%u` its local part (the whole key
+ * - the query template (ldap:'s query_filter, and its search_base too): `%s` the key, `%u` its local part (the whole key
  *   when it has no @; an empty local part suppresses the query), `%d` its
  *   domain (no domain suppresses the query), `%1`..`%9` the domain's labels
  *   from the right (too few, or an empty one, suppresses the query), `%S
  *   %U %D` the same as lower case, `%%` a percent sign; every substituted
- *   value goes through the backend's quoting;
+ *   value goes through the quoting the caller names for that template (SQL
+ *   string literals; an LDAP filter's or a DN's escapes);
  * - `result_format`, applied to each non-empty value of each row: `%s %u %d`
  *   are the value and its parts (a value lacking the part is skipped), `%S
  *   %U %D %1-%9` the key's; values are joined with ","; an empty value is
@@ -242,8 +243,20 @@ function satisfies(p: Parts, user: boolean, domain: boolean, labels: number): bo
   return true;
 }
 
-/** Quotes one substituted value for the backend's SQL string literal. */
+/** Quotes one substituted value for where the template puts it (an SQL string literal, an LDAP filter, a DN). */
 export type Quote = (value: string) => string;
+
+/** Whether a template substitutes anything of the key or value (has a `%` other than `%%`). */
+export function templateUsesKey(template: string): boolean {
+  return /%[^%]/.test(template.replace(/%%/g, ""));
+}
+
+export interface DbTemplateOptions {
+  /** Replaces the file's result_format (ldap:'s older name for it, result_filter). */
+  resultFormat?: string;
+  /** More templates filled from the key like the query, each quoted its own way when expanded (ldap:'s search_base). */
+  keyTemplates?: readonly string[];
+}
 
 /**
  * The query and result templates of one table, with its domain list and
@@ -255,15 +268,20 @@ export class DbTemplates {
   readonly resultFormat: string;
   readonly expansionLimit: number;
   readonly #domains: string[] | undefined;
+  readonly #keyTemplates: readonly string[];
 
-  /** `query` replaces the file's query (a backend's own legacy form). */
+  /** `query` replaces the file's query (a backend's own legacy form, ldap:'s query_filter). */
   constructor(
     readonly settings: TableSettings,
     query?: string,
+    options: DbTemplateOptions = {},
   ) {
     this.query = query ?? queryOf(settings);
-    this.resultFormat = settings.value("result_format", "%s");
+    this.resultFormat = options.resultFormat ?? settings.value("result_format", "%s");
     this.expansionLimit = settings.number("expansion_limit", 0);
+    this.#keyTemplates = options.keyTemplates ?? [];
+    // a key must fill every key template: their needs add up, as in Postfix's one db_common context per table
+    for (const t of this.#keyTemplates) parseTemplate(settings.spec, "query", t, this.#needs);
     parseTemplate(settings.spec, "query", this.query, this.#needs);
     parseTemplate(settings.spec, "result", this.resultFormat, this.#needs);
     const domain = settings.value("domain", "");
@@ -288,13 +306,28 @@ export class DbTemplates {
     }
   }
 
-  /** The query for `key` with every substitution quoted, or undefined when the key cannot fill the template. */
+  /** The query for `key` with every substitution quoted, or undefined when the key cannot fill the templates. */
   expandQuery(key: string, quote: Quote): string | undefined {
+    return this.expandKeyTemplate(this.query, key, quote);
+  }
+
+  /** The query or one of the options' keyTemplates filled from `key` with `quote`; undefined when the key cannot fill the templates. */
+  expandKeyTemplate(template: string, key: string, quote: Quote): string | undefined {
+    // only a parsed template: an unknown %x in another would reach #expand unchecked
+    if (template !== this.query && !this.#keyTemplates.includes(template)) throw new Error(`not a key template of ${this.settings.spec}: ${template}`);
     if (key === "") return undefined;
     const k = partsOf(key);
     const n = this.#needs;
     if (!satisfies(k, n.keyUser, n.keyDomain, n.labels)) return undefined;
-    return this.#expand(this.query, k, k, quote);
+    return this.#expand(template, k, k, quote);
+  }
+
+  /** One non-empty result value through result_format; undefined when the value lacks a part the format uses. */
+  formatValue(key: string, value: string): string | undefined {
+    const v = partsOf(value);
+    const n = this.#needs;
+    if (!satisfies(v, n.valueUser, n.valueDomain, 0)) return undefined;
+    return this.#expand(this.resultFormat, v, partsOf(key), (x) => x);
   }
 
   /**
@@ -303,8 +336,6 @@ export class DbTemplates {
    * uses. More than expansion_limit values throws TableError.
    */
   formatResults(key: string, rows: readonly (readonly (string | null)[])[]): string | undefined {
-    const k = partsOf(key);
-    const n = this.#needs;
     const out: string[] = [];
     for (const row of rows) {
       for (const value of row) {
@@ -313,9 +344,9 @@ export class DbTemplates {
           log.warn(`table "${this.settings.spec}": empty lookup result for: "${key}" -- ignored`);
           continue;
         }
-        const v = partsOf(value);
-        if (!satisfies(v, n.valueUser, n.valueDomain, 0)) continue;
-        out.push(this.#expand(this.resultFormat, v, k, (s) => s));
+        const formatted = this.formatValue(key, value);
+        if (formatted === undefined) continue;
+        out.push(formatted);
         if (this.expansionLimit > 0 && out.length > this.expansionLimit) {
           throw new TableError(this.settings.spec, `${this.settings.path}: Expansion limit exceeded for key: "${key}"`);
         }

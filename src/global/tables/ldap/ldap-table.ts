@@ -106,14 +106,14 @@ export class LdapTable implements Table {
     const key = this.#fold ? rawKey.toLowerCase() : rawKey;
     let allowed: boolean;
     try {
-      allowed = await settings.templates.domainAllows(key, async (table, k) => (await import("../open-table.ts")).openTable(table).lookup(k));
+      allowed = await settings.templates.domainAllows(key);
     } catch (err) {
-      if (err instanceof TableError) throw err;
-      return this.#fail(`"domain" pattern match failed for "${key}": ${(err as Error).message}`);
+      if (!(err instanceof TableError) || err.spec !== this.spec) throw err;
+      return this.#fail(err.detail);
     }
     if (!allowed) return undefined;
-    const base = settings.templates.expand(settings.searchBase, key, undefined, escapeDnValue);
-    const filter = settings.templates.expand(settings.queryFilter, key, undefined, escapeFilterValue);
+    const base = settings.templates.expandKeyTemplate(settings.searchBase, key, escapeDnValue);
+    const filter = settings.templates.expandQuery(key, escapeFilterValue);
     if (base === undefined || filter === undefined) return undefined;
     const state: LookupState = { key, deadline: 0, values: [], chars: 0, expansion: 0, recursion: 0 };
     for (let attempt = 0; ; attempt++) {
@@ -179,7 +179,7 @@ export class LdapTable implements Table {
                 log.warn(`table "${this.spec}": empty lookup result for: "${state.key}" -- ignored`);
                 continue;
               }
-              const formatted = settings.templates.expand(settings.resultFormat, value, state.key);
+              const formatted = settings.templates.formatValue(state.key, value);
               if (formatted === undefined) continue;
               state.values.push(formatted);
               state.chars += formatted.length + 1;

@@ -13,9 +13,8 @@
  */
 import { readFileSync, statSync } from "node:fs";
 import { log } from "../../../util/log.ts";
-import { TemplateContext, type TemplateError, parseDomainList } from "../query-template.ts";
 import { describeFsError } from "../reloading-file.ts";
-import { readTableSettings } from "../db-common.ts";
+import { DbTemplates, type TableSettings, readTableSettings, templateUsesKey } from "../db-common.ts";
 import { TableError } from "../table.ts";
 import { type LdapUrl, type Scope, SCOPES, parseServerHost } from "./url.ts";
 
@@ -26,8 +25,8 @@ export interface LdapSettings {
   /** Whether the search base depends on the key (then "no such object" is "not found"). */
   dynamicBase: boolean;
   queryFilter: string;
-  resultFormat: string;
-  templates: TemplateContext;
+  /** search_base and query_filter (filled from the key), result_format, domain: db-common's, as for the SQL tables. */
+  templates: DbTemplates;
   scope: Scope;
   timeoutMs: number;
   /** terminal, leaf-only, regular, then special attributes, as Postfix orders them. */
@@ -53,9 +52,9 @@ export interface LdapSettings {
 export class LdapSettingsError extends Error {}
 
 /** The file's `name = value` pairs (db-common reads it, or serves the copy read as root before the privilege drop). */
-function readPairs(spec: string, path: string): ReadonlyMap<string, string> {
+function readPairs(spec: string, path: string): TableSettings {
   try {
-    return readTableSettings(spec, path).values;
+    return readTableSettings(spec, path);
   } catch (err) {
     if (err instanceof TableError) throw new LdapSettingsError(err.detail);
     throw err;
@@ -74,7 +73,8 @@ function readTlsFile(path: string, what: "ca" | "cert" | "key", file: string): R
 }
 
 export function readLdapSettings(spec: string, path: string): LdapSettings {
-  const v = readPairs(spec, path);
+  const file = readPairs(spec, path);
+  const v = file.values;
   const str = (name: string, def: string) => v.get(name) ?? def;
   const int = (name: string, def: number, min: number, max = Number.MAX_SAFE_INTEGER) => {
     const text = v.get(name);
@@ -124,16 +124,15 @@ export function readLdapSettings(spec: string, path: string): LdapSettings {
   const searchBase = str("search_base", "");
   const queryFilter = str("query_filter", "(mailacceptinggeneralid=%s)");
   const resultFormat = v.get("result_format") ?? str("result_filter", "%s");
-  const templates = new TemplateContext();
-  let dynamicBase: boolean;
+  let templates: DbTemplates;
   try {
-    dynamicBase = templates.parse(searchBase, true);
-    if (!templates.parse(queryFilter, true)) log.warn(`${path}: fixed query_filter ${queryFilter} is probably useless`);
-    templates.parse(resultFormat, false);
+    templates = new DbTemplates(file, queryFilter, { resultFormat, keyTemplates: [searchBase] });
   } catch (err) {
-    throw new LdapSettingsError(`${path}: ${(err as TemplateError).message}`);
+    if (err instanceof TableError) throw new LdapSettingsError(`${path}: ${err.detail}`);
+    throw err;
   }
-  templates.domains = parseDomainList(v.get("domain"));
+  const dynamicBase = templateUsesKey(searchBase);
+  if (!templateUsesKey(queryFilter)) log.warn(`${path}: fixed query_filter ${queryFilter} is probably useless`);
 
   const terminal = splitList(str("terminal_result_attribute", ""));
   const leaf = splitList(str("leaf_result_attribute", ""));
@@ -165,7 +164,6 @@ export function readLdapSettings(spec: string, path: string): LdapSettings {
     searchBase,
     dynamicBase,
     queryFilter,
-    resultFormat,
     templates,
     scope,
     // Postfix allows 0, which would never wait at all: one second is the least

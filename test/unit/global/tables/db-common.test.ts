@@ -9,7 +9,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { configFileWarnings } from "../../../../src/global/config/file-checks.ts";
-import { DbTemplates, TableSettings, parseSettingsText, preloadTableFiles, readTableSettings, settingsFilesOf } from "../../../../src/global/tables/db-common.ts";
+import { DbTemplates, TableSettings, parseSettingsText, preloadTableFiles, readTableSettings, settingsFilesOf, templateUsesKey } from "../../../../src/global/tables/db-common.ts";
 import { TableError } from "../../../../src/global/tables/table.ts";
 import { configIn } from "../../../helpers/config.ts";
 import { removeDir, tempDir } from "../../../helpers/run.ts";
@@ -49,6 +49,29 @@ describe("query template", () => {
     expect(() => templates("query = %s\nresult_format = %z")).toThrow("invalid result template");
   });
 
+  test("a trailing % is an error too", () => {
+    expect(() => templates("query = %s%")).toThrow("invalid query template");
+  });
+
+  test("more key templates (ldap:'s search_base): their needs add up, each is quoted its own way", () => {
+    const settings = new TableSettings("ldap:/x.cf", "/x.cf", parseSettingsText("result_filter = %s"));
+    const t = new DbTemplates(settings, "(uid=%u)", { keyTemplates: ["dc=%2,dc=%1"], resultFormat: "<%s>" });
+    expect(t.expandKeyTemplate("dc=%2,dc=%1", "a(b@example.com", (v) => `{${v}}`)).toBe("dc={example},dc={com}");
+    expect(t.expandQuery("a(b@example.com", (v) => v.replace("(", "\\28"))).toBe("(uid=a\\28b)");
+    // the base needs two labels: a key with one is looked up by neither template
+    expect(t.expandQuery("a@com", q)).toBeUndefined();
+    expect(t.formatValue("k", "v")).toBe("<v>");
+    expect(() => t.expandKeyTemplate("%s", "a@example.com", q)).toThrow("not a key template");
+    expect(() => new DbTemplates(settings, "%s", { keyTemplates: ["ou=%x"] })).toThrow("invalid query template: ou=%x");
+  });
+
+  test("templateUsesKey: any % but %%", () => {
+    expect(templateUsesKey("ou=people,dc=example")).toBe(false);
+    expect(templateUsesKey("100%% (objectClass=*)")).toBe(false);
+    expect(templateUsesKey("dc=%1")).toBe(true);
+    expect(templateUsesKey("%%%s")).toBe(true);
+  });
+
   test("the legacy keys make Postfix's query", () => {
     const t = templates("table = postfix_alias\nselect_field = destination\nwhere_field = alias\nadditional_conditions = and type = 'x'");
     expect(t.query).toBe("SELECT destination FROM postfix_alias WHERE alias='%s' and type = 'x'");
@@ -66,6 +89,12 @@ describe("result_format and expansion_limit", () => {
     const t = templates("query = %s\nresult_format = %u+%d=%U@%D/%1");
     expect(t.formatResults("k@ex.org", [["v@dom"], ["noat"]])).toBe("v+dom=k@ex.org/org");
     expect(templates("query = %s\nresult_format = smtp:[%s]").formatResults("k", [["mx.example"]])).toBe("smtp:[mx.example]");
+  });
+
+  test("formatValue: one value, skipped when it lacks a part the format uses", () => {
+    const t = templates("query = %s\nresult_format = %u@%d");
+    expect(t.formatValue("k@d.net", "plain")).toBeUndefined();
+    expect(t.formatValue("k@d.net", "x@y.org")).toBe("x@y.org");
   });
 
   test("more values than expansion_limit is a temporary error", () => {
