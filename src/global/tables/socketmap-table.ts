@@ -19,8 +19,9 @@
  */
 import { log } from "../../util/log.ts";
 import { printable } from "../../util/printable.ts";
-import { type Framed, LookupPool, LookupConnectionError, parseEndpoint } from "./lookup-pool.ts";
-import { TRUSTED_OWNER, TableError, type Table, type TableOptions, type TableOwner } from "./table.ts";
+import { type Framed, LookupConnectionError, parseEndpoint } from "./lookup-pool.ts";
+import { ServerTable, type ServerTableOptions } from "./server-table.ts";
+import { TableError } from "./table.ts";
 
 const MAX_QUERY_BYTES = 10_000;
 const MAX_REPLY_BYTES = 100_000;
@@ -48,37 +49,30 @@ export function netstring(data: Buffer): Buffer {
   return Buffer.concat([Buffer.from(`${data.length}:`), data, Buffer.from(",")]);
 }
 
-export interface SocketmapOptions extends TableOptions {
-  /** The connect-and-reply time limit (Postfix: 100 s, not configurable); for tests. */
-  timeoutMs?: number;
+export type SocketmapOptions = ServerTableOptions;
+
+/** `inet:host:port:name` or `unix:/path:name`: the server and the map name. */
+function parseName(spec: string, name: string) {
+  const colon = name.lastIndexOf(":");
+  const endpoint = colon > 0 ? parseEndpoint(name.slice(0, colon), true) : undefined;
+  const mapName = colon > 0 ? name.slice(colon + 1) : "";
+  if (!endpoint || mapName === "" || /[\s\0]/.test(mapName)) {
+    throw new TableError(spec, `socketmap requires inet:host:port:name or unix:/path:name, not "${name}"`);
+  }
+  return { endpoint, mapName };
 }
 
-export class SocketmapTable implements Table {
-  readonly kind = "pattern";
+export class SocketmapTable extends ServerTable {
   readonly #mapName: string;
-  readonly #client: LookupPool;
-  readonly #paranoid: boolean;
-  #closed = false;
 
-  constructor(
-    readonly spec: string,
-    name: string,
-    options: SocketmapOptions = {},
-  ) {
-    const colon = name.lastIndexOf(":");
-    const endpoint = colon > 0 ? parseEndpoint(name.slice(0, colon), true) : undefined;
-    const mapName = colon > 0 ? name.slice(colon + 1) : "";
-    if (!endpoint || mapName === "" || /[\s\0]/.test(mapName)) {
-      throw new TableError(spec, `socketmap requires inet:host:port:name or unix:/path:name, not "${name}"`);
-    }
+  constructor(spec: string, name: string, options: SocketmapOptions = {}) {
+    const { endpoint, mapName } = parseName(spec, name);
+    super(spec, endpoint, "socketmap map", MAX_REPLY_BYTES + 16, options, DEFAULT_TIMEOUT_MS);
     this.#mapName = mapName;
-    this.#paranoid = options.noRegsub === true;
-    this.#client = new LookupPool(endpoint, options.timeoutMs ?? DEFAULT_TIMEOUT_MS, MAX_REPLY_BYTES + 16);
   }
 
   async lookup(key: string): Promise<string | undefined> {
-    if (this.#closed) throw new TableError(this.spec, "table is closed");
-    if (this.#paranoid) throw new TableError(this.spec, "socketmap map is not allowed for security-sensitive data");
+    this.checkUsable();
     const keyBytes = Buffer.from(key, "utf8");
     if (keyBytes.length > MAX_QUERY_BYTES) {
       log.warn(`table ${this.spec} query too large: '${printable(key.slice(0, 100))}', returning 'not found'`);
@@ -88,7 +82,7 @@ export class SocketmapTable implements Table {
     if (key === "" || key.includes("\0")) return undefined;
     let reply: Buffer;
     try {
-      reply = await this.#client.exchange(netstring(Buffer.concat([Buffer.from(`${this.#mapName} `), keyBytes])), (input) =>
+      reply = await this.pool.exchange(netstring(Buffer.concat([Buffer.from(`${this.#mapName} `), keyBytes])), (input) =>
         readNetstring(input, MAX_REPLY_BYTES),
       );
     } catch (err) {
@@ -107,14 +101,5 @@ export class SocketmapTable implements Table {
     const detail = `socketmap server ${errorClass} error${reason ? `: ${printable(reason.slice(0, 200))}` : ""}`;
     log.warn(`${this.spec} ${detail}`);
     throw new TableError(this.spec, detail);
-  }
-
-  owner(): TableOwner {
-    return TRUSTED_OWNER;
-  }
-
-  close(): void {
-    this.#closed = true;
-    this.#client.close();
   }
 }

@@ -18,8 +18,9 @@
  */
 import { log } from "../../util/log.ts";
 import { printable } from "../../util/printable.ts";
-import { type Framed, LookupPool, LookupConnectionError, parseEndpoint } from "./lookup-pool.ts";
-import { TRUSTED_OWNER, TableError, type Table, type TableOptions, type TableOwner } from "./table.ts";
+import { type Framed, LookupConnectionError, parseEndpoint } from "./lookup-pool.ts";
+import { ServerTable, type ServerTableOptions } from "./server-table.ts";
+import { TableError } from "./table.ts";
 
 const MAX_REPLY_BYTES = 4096;
 const DEFAULT_TIMEOUT_MS = 100_000;
@@ -61,36 +62,26 @@ function readLine(input: Buffer): Framed<string> {
   return { reply: input.subarray(0, nl).toString("latin1"), used: nl + 1 };
 }
 
-export interface TcpTableOptions extends TableOptions {
-  /** The connect-and-reply time limit (Postfix: 100 s, not configurable); for tests. */
-  timeoutMs?: number;
+export type TcpTableOptions = ServerTableOptions;
+
+function endpointOf(spec: string, name: string) {
+  const endpoint = parseEndpoint(name, false);
+  if (!endpoint) throw new TableError(spec, `tcp map requires host:port, not "${name}"`);
+  return endpoint;
 }
 
-export class TcpTable implements Table {
-  readonly kind = "pattern";
-  readonly #client: LookupPool;
-  readonly #paranoid: boolean;
-  #closed = false;
-
-  constructor(
-    readonly spec: string,
-    name: string,
-    options: TcpTableOptions = {},
-  ) {
-    const endpoint = parseEndpoint(name, false);
-    if (!endpoint) throw new TableError(spec, `tcp map requires host:port, not "${name}"`);
-    this.#paranoid = options.noRegsub === true;
-    this.#client = new LookupPool(endpoint, options.timeoutMs ?? DEFAULT_TIMEOUT_MS, MAX_REPLY_BYTES);
+export class TcpTable extends ServerTable {
+  constructor(spec: string, name: string, options: TcpTableOptions = {}) {
+    super(spec, endpointOf(spec, name), "tcp map", MAX_REPLY_BYTES, options, DEFAULT_TIMEOUT_MS);
   }
 
   async lookup(key: string): Promise<string | undefined> {
-    if (this.#closed) throw new TableError(this.spec, "table is closed");
-    if (this.#paranoid) throw new TableError(this.spec, "tcp map is not allowed for security-sensitive data");
+    this.checkUsable();
     if (key === "" || key.includes("\0")) return undefined;
     let line: string;
     try {
       // after a 400 or a reply we cannot use, the connection is closed, as Postfix does
-      line = await this.#client.exchange(Buffer.from(`get ${hexQuote(key)}\n`, "latin1"), readLine, (l) => /^[25]\d\d\s/.test(l) && hexUnquote(l.slice(4)) !== undefined);
+      line = await this.pool.exchange(Buffer.from(`get ${hexQuote(key)}\n`, "latin1"), readLine, (l) => /^[25]\d\d\s/.test(l) && hexUnquote(l.slice(4)) !== undefined);
     } catch (err) {
       return this.#fail(`read TCP map reply: ${(err as Error).message}`);
     }
@@ -115,14 +106,5 @@ export class TcpTable implements Table {
   #fail(detail: string): never {
     log.warn(`table ${this.spec}: ${detail}`);
     throw new TableError(this.spec, detail);
-  }
-
-  owner(): TableOwner {
-    return TRUSTED_OWNER;
-  }
-
-  close(): void {
-    this.#closed = true;
-    this.#client.close();
   }
 }
