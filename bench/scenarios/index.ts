@@ -7,4 +7,5 @@ export const SCENARIOS: Record<string, () => Promise<{ scenario: Scenario }>> = 
   "smtp-throughput": () => import("./smtp-throughput.ts"),
   relay: () => import("./relay.ts"),
   "milter-opendkim": () => import("./milter-opendkim.ts"),
+  virtual: () => import("./virtual.ts"),
 };

@@ -56,14 +56,20 @@ function wholeNumber(v: unknown, fallback: number, what: string): number {
   return n;
 }
 
-export async function oneRun(ctx: BenchContext, mta: Mta, messages: number, sessions: number): Promise<RunResult> {
-  const maildir = mta.maildir(ctx.user.home);
+/** Where a run's messages go: the bench user's own Maildir by default, or another address and Maildir (virtual mailboxes). */
+export interface RunTarget {
+  recipient: string;
+  maildir: string;
+}
+
+export async function oneRun(ctx: BenchContext, mta: Mta, messages: number, sessions: number, target?: RunTarget): Promise<RunResult> {
+  const maildir = target?.maildir ?? mta.maildir(ctx.user.home);
   if (!waitFor(() => queuedCount(mta.queueDirectory) === 0, 120_000, 100)) throw new Error(`${mta.name}: the queue did not empty before a run`);
   clearMaildir(maildir);
   sleepMs(500);
   const master = mta.masterPid();
   if (master === undefined) throw new Error(`${mta.name} is not running`);
-  const recipient = `${ctx.user.name}@localhost`;
+  const recipient = target?.recipient ?? `${ctx.user.name}@localhost`;
   const t0 = performance.now();
   const proc = Bun.spawn(
     [SMTP_SOURCE, "-d", "-s", String(sessions), "-m", String(messages), "-l", String(MESSAGE_SIZE), "-M", "bench.client", "-f", `sender@localhost`, "-t", recipient, `127.0.0.1:${mta.smtpPort}`],

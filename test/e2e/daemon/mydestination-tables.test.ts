@@ -136,10 +136,10 @@ describe("postfix check accepts tables and files in mydestination and relay_doma
       const ok = await run("postfix", ["-c", sys.etc, "check"]);
       expect(ok.stderr).not.toContain("mydestination =");
       expect(ok.stderr).not.toContain("relay_domains =");
-      sys.writeConfig({ mydestination: "$myhostname, mysql:/etc/postern/mydest.cf" });
+      sys.writeConfig({ mydestination: "$myhostname, memcache:/etc/postern/mydest.cf" });
       const refused = await run("postfix", ["-c", sys.etc, "check"]);
       expect(refused.code).toBe(78);
-      expect(refused.stderr).toContain('table type "mysql:" is not implemented by postern');
+      expect(refused.stderr).toContain('table type "memcache:" is not implemented by postern');
     } finally {
       await sys.cleanup();
     }
