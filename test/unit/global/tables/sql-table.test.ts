@@ -6,7 +6,7 @@
  * "not found"), and a wrong password.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chownSync, copyFileSync, existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
+import { chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { openTableUncached } from "../../../../src/global/tables/open-table.ts";
 import { mysqlQuote } from "../../../../src/global/tables/mysql-table.ts";
@@ -175,11 +175,14 @@ describe.skipIf(MARIADB_MISSING !== undefined)(`mysql: against MariaDB${MARIADB_
   test("a hung server: the lookup fails within the table's timeout", async () => {
     const t = table(`mysql:${cf("hung.cf", [...base(), "query = SELECT v FROM t WHERE k = '%s'", "timeout = 1"])}`);
     expect(await t.lookup("x")).toBe("plain-x");
-    process.kill(db.pid()!, "SIGSTOP");
+    const pid = db.pid()!;
+    process.kill(pid, "SIGSTOP");
     try {
+      // a stop reaches every thread a little later: ask only once the kernel shows each one stopped
+      await waitFor("every server thread to stop", () => readdirSync(`/proc/${pid}/task`).every((task) => /^State:\s+T/m.test(readFileSync(`/proc/${pid}/task/${task}/status`, "utf8"))), 10_000);
       await expect(t.lookup("x")).rejects.toBeInstanceOf(TableError);
     } finally {
-      process.kill(db.pid()!, "SIGCONT");
+      process.kill(pid, "SIGCONT");
     }
   });
 
