@@ -24,8 +24,8 @@ export interface BenchMariaDb {
   pid: number;
   /** Runs SQL as root; returns the tab-separated output. */
   sql(statements: string): string;
-  /** A global status counter (`SHOW GLOBAL STATUS`), e.g. Com_select. */
-  status(name: string): number;
+  /** Global status counters (`SHOW GLOBAL STATUS`), e.g. Com_select, read in one connection (which Connections counts). */
+  status(names: string[]): Record<string, number>;
 }
 
 /** The socket a server started in `dir` listens on (known before it starts, for the table files). */
@@ -62,11 +62,15 @@ export function startMariaDb(dir: string): BenchMariaDb {
     socket,
     pid,
     sql,
-    status(name) {
-      const [, value] = sql(`SHOW GLOBAL STATUS LIKE '${name.replace(/[^A-Za-z_]/g, "")}'`).trim().split("\t");
-      const n = Number(value);
-      if (!Number.isFinite(n)) throw new Error(`MariaDB has no status counter ${name}`);
-      return n;
+    status(names) {
+      const list = names.map((n) => `'${n.replace(/[^A-Za-z_]/g, "")}'`).join(", ");
+      const out: Record<string, number> = {};
+      for (const line of sql(`SHOW GLOBAL STATUS WHERE Variable_name IN (${list})`).trim().split("\n")) {
+        const [name, value] = line.split("\t");
+        if (name !== undefined && value !== undefined) out[name] = Number(value);
+      }
+      for (const n of names) if (!Number.isFinite(out[n])) throw new Error(`MariaDB has no status counter ${n}`);
+      return out;
     },
   };
 }
