@@ -8,4 +8,5 @@ export const SCENARIOS: Record<string, () => Promise<{ scenario: Scenario }>> = 
   relay: () => import("./relay.ts"),
   "milter-opendkim": () => import("./milter-opendkim.ts"),
   virtual: () => import("./virtual.ts"),
+  mysql: () => import("./mysql.ts"),
 };

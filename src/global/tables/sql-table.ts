@@ -20,6 +20,15 @@
  * throws TableError and the caller defers (451 4.3.0, a deferred delivery),
  * never "not found".
  *
+ * Answers are reused for `cache_time` seconds (a postern setting, default
+ * 1, at most 60, 0 turns it off) by the process that got them: a bounded
+ * memo keyed by the (folded) key, so that the lookups one message causes in
+ * one process (smtpd's RCPT checks and cleanup's expansion, the queue
+ * manager's resolving) ask the server once. An entry lives from the moment
+ * its query was sent, so a row changed in the database is seen by every
+ * lookup that starts `cache_time` seconds after the change. Concurrent
+ * identical lookups share one query. A temporary failure is never kept.
+ *
  * Runs in every process that looks the table up, with that process's
  * rights; the password comes from the table file (db-common.ts reads a
  * root-only file before the privilege drop). Keys are untrusted: they reach
@@ -58,6 +67,10 @@ export interface SqlBackend {
 const DEFAULT_RETRY = 60;
 const DEFAULT_IDLE = 60;
 const DEFAULT_TIMEOUT = 10;
+const DEFAULT_CACHE_TIME = 1;
+const MAX_CACHE_TIME = 60;
+/** Answers kept per table per process; the oldest goes first. */
+const MEMO_SIZE = 1000;
 /**
  * Connections per server per table per process: one, as Postfix has. Bun
  * opens every connection of a pool at once, and a server's connection limit
@@ -85,6 +98,14 @@ interface Loaded {
   idleSeconds: number;
   timeoutMs: number;
   requireResultSet: boolean;
+  /** How long an answer is reused (ms); 0: never. */
+  cacheMs: number;
+}
+
+/** A query's answer, or the query in flight, and until when it may be reused (ms, the injected clock's). */
+interface MemoEntry {
+  answer: Promise<string | undefined>;
+  expires: number;
 }
 
 class Timeout extends Error {}
@@ -126,6 +147,13 @@ function rowsOf(result: ResultSet, requireResultSet: boolean): unknown[][] {
   return withData[0] ?? [];
 }
 
+/** `cache_time`, whole seconds from 0 to MAX_CACHE_TIME. */
+function cacheTime(settings: TableSettings): number {
+  const seconds = settings.number("cache_time", DEFAULT_CACHE_TIME);
+  if (seconds > MAX_CACHE_TIME) throw new TableError(settings.spec, `${settings.path}: cache_time = ${seconds} is more than the ${MAX_CACHE_TIME}s it may be`);
+  return seconds;
+}
+
 function pick<T>(items: T[]): T | undefined {
   return items.length ? items[Math.floor(Math.random() * items.length)] : undefined;
 }
@@ -135,14 +163,19 @@ export class SqlTable implements Table {
   #loaded: Loaded | undefined;
   readonly #fold: boolean;
   #closed = false;
+  readonly #memo = new Map<string, MemoEntry>();
+  readonly #clock: () => number;
 
+  /** `clock` (ms) decides when a reused answer expires; tests inject one. */
   constructor(
     readonly spec: string,
     readonly path: string,
     readonly backend: SqlBackend,
     options: TableOptions = {},
+    clock: () => number = Date.now,
   ) {
     this.#fold = options.fold !== false;
+    this.#clock = clock;
   }
 
   #load(): Loaded {
@@ -161,6 +194,7 @@ export class SqlTable implements Table {
         idleSeconds: settings.number("idle_interval", DEFAULT_IDLE, 1),
         timeoutMs: settings.number("timeout", DEFAULT_TIMEOUT, 1) * 1000,
         requireResultSet: this.backend.requireResultSet?.(settings) ?? false,
+        cacheMs: cacheTime(settings) * 1000,
       };
     }
     return this.#loaded;
@@ -174,6 +208,24 @@ export class SqlTable implements Table {
     if (key.includes("\0") || !(await templates.domainAllows(key))) return undefined;
     // without quoting: only whether the key fills the template
     if (templates.expandQuery(key, (s) => s) === undefined) return undefined;
+    if (loaded.cacheMs === 0) return this.#query(loaded, key);
+    const now = this.#clock();
+    const hit = this.#memo.get(key);
+    if (hit && hit.expires > now) return hit.answer;
+    this.#memo.delete(key);
+    const entry: MemoEntry = { answer: this.#query(loaded, key), expires: now + loaded.cacheMs };
+    this.#memo.set(key, entry);
+    if (this.#memo.size > MEMO_SIZE) this.#memo.delete(this.#memo.keys().next().value!);
+    // a temporary failure is not an answer: the next lookup asks again
+    entry.answer.catch(() => {
+      if (this.#memo.get(key) === entry) this.#memo.delete(key);
+    });
+    return entry.answer;
+  }
+
+  /** Asks a server; throws TableError when none answers within the timeout. */
+  async #query(loaded: Loaded, key: string): Promise<string | undefined> {
+    const { templates } = loaded;
     const deadline = Date.now() + loaded.timeoutMs;
     let lastProblem = this.#downReason(loaded);
     for (let attempt = 0; attempt < 100; attempt++) {
@@ -271,6 +323,7 @@ export class SqlTable implements Table {
 
   close(): void {
     this.#closed = true;
+    this.#memo.clear();
     for (const s of this.#loaded?.servers ?? []) {
       const sql = s.sql;
       s.sql = undefined;

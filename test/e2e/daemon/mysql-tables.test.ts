@@ -18,7 +18,8 @@
  *   deferred with the server's error and nothing is lost; once the server is
  *   back, `postqueue -f` delivers it. (The copies the system uses add
  *   `retry_interval = 1`, Postfix 3.9's setting, so that a dead server is
- *   retried after 1 s instead of 60.)
+ *   retried after 1 s instead of 60, and `cache_time = 0`, so that no
+ *   process answers from what it asked a moment before the stop.)
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, mkdirSync, statSync, writeFileSync } from "node:fs";
@@ -94,7 +95,7 @@ describe.skipIf(!isRoot || MARIADB_MISSING !== undefined)(`hosted domain in Mari
     mkdirSync(seedDir, { mode: 0o755 });
     for (const [name, text] of Object.entries(SEED)) writeFileSync(join(seedDir, name), text, { mode: 0o600 });
     // the system's copies: the same plus a short retry_interval (see the header)
-    const cf = (name: string) => sys!.etcFile(name, `${SEED[name]}retry_interval = 1\n`);
+    const cf = (name: string) => sys!.etcFile(name, `${SEED[name]}retry_interval = 1\ncache_time = 0\n`);
     for (const name of Object.keys(SEED)) chmodSync(cf(name), 0o600);
     base = join(sys.dir, "vmail");
     mkdirSync(join(base, "example.net"), { recursive: true, mode: 0o755 });

@@ -3,14 +3,16 @@
  * PostgreSQL in private directories): keys that try SQL injection, both
  * quoting modes of each server, multi-row results, the legacy keys, server
  * failover and retry, a stopped and a hung server (temporary errors, never
- * "not found"), and a wrong password.
+ * "not found"), a wrong password, and the answers a table reuses for
+ * cache_time seconds (counted with the server's Com_select).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { openTableUncached } from "../../../../src/global/tables/open-table.ts";
-import { mysqlQuote } from "../../../../src/global/tables/mysql-table.ts";
+import { MYSQL_BACKEND, mysqlQuote } from "../../../../src/global/tables/mysql-table.ts";
 import { pgsqlQuote } from "../../../../src/global/tables/pgsql-table.ts";
+import { SqlTable } from "../../../../src/global/tables/sql-table.ts";
 import { TableError, type Table } from "../../../../src/global/tables/table.ts";
 import { MARIADB_MISSING, startMariaDb, type MariaDb } from "../../../helpers/mariadb.ts";
 import { POSTGRES_MISSING, startPostgres, type Postgres } from "../../../helpers/postgres.ts";
@@ -173,8 +175,67 @@ describe.skipIf(MARIADB_MISSING !== undefined)(`mysql: against MariaDB${MARIADB_
     expect(await connections()).toBeLessThanOrEqual(1);
   });
 
+  test("an answer is reused for cache_time seconds (default 1) and asked again after; a temporary failure is not kept; 0 turns it off", async () => {
+    await db.sql("USE pf; CREATE TABLE memo (k VARCHAR(20), v VARCHAR(20)); INSERT INTO memo VALUES ('a', 'one'), ('multi', 'x'), ('multi', 'y');");
+    const selects = async () => Number((await db.sql("SHOW GLOBAL STATUS LIKE 'Com_select';")).split("\t")[1]);
+    let now = 1_000_000;
+    const memoTable = (name: string, extra: string[]) => {
+      const path = cf(name, [...base(), "query = SELECT v FROM memo WHERE k = '%s'", ...extra]);
+      const t = new SqlTable(`mysql:${path}`, path, MYSQL_BACKEND, {}, () => now);
+      opened.push(t);
+      return t;
+    };
+    const t = memoTable("memo2.cf", ["cache_time = 2"]);
+    expect(await t.lookup("a")).toBe("one");
+    let count = await selects();
+    expect(await selects()).toBe(count);
+    await db.sql("UPDATE pf.memo SET v = 'two' WHERE k = 'a';");
+    now += 1999;
+    // the same key, folded or not, and 10 at once: no query
+    expect(await t.lookup("A")).toBe("one");
+    expect(await Promise.all(Array.from({ length: 10 }, () => t.lookup("a")))).toEqual(Array(10).fill("one"));
+    expect(await selects()).toBe(count);
+    now += 1;
+    expect(await t.lookup("a")).toBe("two");
+    expect(await selects()).toBe(count + 1);
+    // "not found" is an answer too; 10 concurrent lookups of a new key share one query
+    expect(await Promise.all(Array.from({ length: 10 }, () => t.lookup("nobody")))).toEqual(Array(10).fill(undefined));
+    expect(await t.lookup("nobody")).toBeUndefined();
+    expect(await selects()).toBe(count + 2);
+
+    // the default is 1 s
+    const byDefault = memoTable("memo-default.cf", []);
+    expect(await byDefault.lookup("a")).toBe("two");
+    count = await selects();
+    now += 999;
+    expect(await byDefault.lookup("a")).toBe("two");
+    expect(await selects()).toBe(count);
+    now += 1;
+    expect(await byDefault.lookup("a")).toBe("two");
+    expect(await selects()).toBe(count + 1);
+
+    // a temporary failure (expansion_limit exceeded) is asked again each time
+    const limited = memoTable("memo-limit.cf", ["expansion_limit = 1"]);
+    await expect(limited.lookup("multi")).rejects.toBeInstanceOf(TableError);
+    count = await selects();
+    await expect(limited.lookup("multi")).rejects.toBeInstanceOf(TableError);
+    await expect(limited.lookup("multi")).rejects.toBeInstanceOf(TableError);
+    expect(await selects()).toBe(count + 2);
+
+    // cache_time = 0: every lookup asks
+    const off = memoTable("memo-off.cf", ["cache_time = 0"]);
+    expect(await off.lookup("a")).toBe("two");
+    count = await selects();
+    expect(await off.lookup("a")).toBe("two");
+    expect(await off.lookup("a")).toBe("two");
+    expect(await selects()).toBe(count + 2);
+
+    // more than 60 s is a configuration error
+    await expect(memoTable("memo-long.cf", ["cache_time = 61"]).lookup("a")).rejects.toThrow("cache_time = 61 is more than the 60s it may be");
+  });
+
   test("a hung server: the lookup fails within the table's timeout", async () => {
-    const t = table(`mysql:${cf("hung.cf", [...base(), "query = SELECT v FROM t WHERE k = '%s'", "timeout = 1"])}`);
+    const t = table(`mysql:${cf("hung.cf", [...base(), "query = SELECT v FROM t WHERE k = '%s'", "timeout = 1", "cache_time = 0"])}`);
     expect(await t.lookup("x")).toBe("plain-x");
     const pid = db.pid()!;
     process.kill(pid, "SIGSTOP");
@@ -188,7 +249,7 @@ describe.skipIf(MARIADB_MISSING !== undefined)(`mysql: against MariaDB${MARIADB_
   });
 
   test("a stopped server: temporary errors, then answers again after retry_interval once it is back", async () => {
-    const t = table(`mysql:${cf("restart.cf", [...base(), "query = SELECT v FROM t WHERE k = '%s'", "retry_interval = 1"])}`);
+    const t = table(`mysql:${cf("restart.cf", [...base(), "query = SELECT v FROM t WHERE k = '%s'", "retry_interval = 1", "cache_time = 0"])}`);
     expect(await t.lookup("x")).toBe("plain-x");
     await db.stop();
     await expect(t.lookup("x")).rejects.toBeInstanceOf(TableError);
@@ -262,7 +323,7 @@ CREATE FUNCTION lookup_v(key TEXT) RETURNS TEXT AS $$ SELECT v FROM t WHERE k = 
   });
 
   test("a stopped server: temporary errors, then answers again", async () => {
-    const t = table(`pgsql:${cf("restart.cf", [...base(), "query = SELECT v FROM t WHERE k = '%s'", "retry_interval = 1"])}`);
+    const t = table(`pgsql:${cf("restart.cf", [...base(), "query = SELECT v FROM t WHERE k = '%s'", "retry_interval = 1", "cache_time = 0"])}`);
     expect(await t.lookup("x")).toBe("plain-x");
     await pg.stop();
     await expect(t.lookup("x")).rejects.toBeInstanceOf(TableError);
