@@ -18,7 +18,7 @@
  * - SPF is evaluated once per transaction (RCPT and the end of DATA share
  *   it through the resolver's cache), in at most 20 seconds (RFC 7208 4.6.4);
  *   all the checks of a message get 60 seconds, then every result is
- *   temperror. A message with more than 1000 header fields or more than 10
+ *   temperror. A message with more than 1000 header fields, more than 1 MiB of header, or more than 10
  *   DKIM signatures is not handed to mailauth (which keeps every header as
  *   objects and looks up each signature's key): DKIM and DMARC are
  *   permerror then, and smtpd_dmarc_reject refuses it.
@@ -55,12 +55,19 @@ export const MAX_CHECKED_SIGNATURES = 10;
 /** The whole of the checks of one message (SPF alone has 20 seconds of it). */
 const CHECK_TIME_LIMIT_MS = 60_000;
 
-/** Header fields and DKIM-Signature fields of the message, counted up to `limit + 1` fields without building them. */
-function headerCounts(content: Buffer, limit: number): { fields: number; signatures: number } {
+/**
+ * At most this many bytes of header are handed to the checks: mailauth copies the header several times over,
+ * so one 8 MB header line cost smtpd more memory than any other input (test/e2e/smtpd/memory.test.ts), and no
+ * real header section comes near it (Postfix's cleanup cuts each header at header_size_limit, 100 KB).
+ */
+export const MAX_CHECKED_HEADER_BYTES = 1024 * 1024;
+
+/** Header fields and DKIM-Signature fields of the message, counted up to `limit + 1` fields (and past MAX_CHECKED_HEADER_BYTES) without building them. */
+function headerCounts(content: Buffer, limit: number): { fields: number; signatures: number; bytes: number } {
   let fields = 0;
   let signatures = 0;
   let pos = 0;
-  while (pos < content.length && fields <= limit) {
+  while (pos < content.length && fields <= limit && pos <= MAX_CHECKED_HEADER_BYTES) {
     const c = content[pos]!;
     if (c === 10) break;
     if (c !== 32 && c !== 9) {
@@ -68,10 +75,13 @@ function headerCounts(content: Buffer, limit: number): { fields: number; signatu
       if ((c === 68 || c === 100) && /^dkim-signature[ \t]*:/i.test(content.toString("latin1", pos, pos + 20))) signatures++;
     }
     const nl = content.indexOf(10, pos);
-    if (nl < 0) break;
+    if (nl < 0) {
+      pos = content.length;
+      break;
+    }
     pos = nl + 1;
   }
-  return { fields, signatures };
+  return { fields, signatures, bytes: pos };
 }
 
 export interface AuthVerdict {
@@ -190,6 +200,7 @@ export class MailAuthenticator {
       const counts = headerCounts(content, MAX_CHECKED_HEADERS);
       if (counts.fields > MAX_CHECKED_HEADERS) return this.#notChecked(s, `more than ${MAX_CHECKED_HEADERS} header fields`);
       if (counts.signatures > MAX_CHECKED_SIGNATURES) return this.#notChecked(s, `more than ${MAX_CHECKED_SIGNATURES} DKIM signatures`);
+      if (counts.bytes > MAX_CHECKED_HEADER_BYTES) return this.#notChecked(s, `a header larger than ${MAX_CHECKED_HEADER_BYTES / 1024} KiB`);
       ({ authenticate } = await import("mailauth"));
       let timer: ReturnType<typeof setTimeout> | undefined;
       const timedOut = new Promise<"timeout">((resolve) => {
