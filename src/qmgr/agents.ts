@@ -10,7 +10,7 @@
 import { join } from "node:path";
 import type { Config } from "../global/config/config.ts";
 import type { DeliveryAgent, DeliveryRequest, RecipientResult } from "../global/delivery/types.ts";
-import { requestJsonLine } from "../global/ipc/json-lines.ts";
+import { JsonLinePool } from "../global/ipc/json-lines-pool.ts";
 import { localDeliveryLimits } from "../global/delivery/local-limits.ts";
 import { resolverFromConfig } from "../global/dns/settings.ts";
 import { createSmtpAgent, type SmtpAgent } from "../smtp/agent.ts";
@@ -67,12 +67,15 @@ export function localServiceTimeoutMs(config: Config): number {
   return localDeliveryLimits(config).serviceWaitMs;
 }
 
+/** Connections to the local service, kept between deliveries (one request at a time on each). */
+const localServiceConnections = new JsonLinePool();
+
 /** local(8), and virtual(8) (run by the same service, src/local/service.ts): `relay` names which in failures. */
 function localServiceAgent(config: Config, relay: string): DeliveryAgent {
   return {
     async deliver(req) {
       try {
-        const response = await requestJsonLine(localServicePath(config), { request: req } as unknown as Record<string, unknown>, localServiceTimeoutMs(config));
+        const response = await localServiceConnections.request(localServicePath(config), { request: req } as unknown as Record<string, unknown>, localServiceTimeoutMs(config));
         const results = response.results;
         if (!Array.isArray(results)) throw new Error("no results in the response");
         return results as RecipientResult[];

@@ -2,8 +2,15 @@
  * The user database, read from /etc/passwd and /etc/group (no NSS modules:
  * postern needs local accounts for mail_owner, default_privs and local
  * delivery; LDAP-only users are a known limit).
+ *
+ * A file's parsed lines are kept and reused while a stat(2) of the path
+ * shows the same file (device, inode, size, mtime and ctime): the local
+ * delivery agent looks users up several times per message, and a read and
+ * parse of the file each time was a tenth of its work (issue 16). useradd,
+ * vipw and friends replace the file by rename (a new inode) or write it in
+ * place (a new mtime), so a change is seen at the next lookup.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 
 export interface PasswdEntry {
   name: string;
@@ -14,15 +21,45 @@ export interface PasswdEntry {
   shell: string;
 }
 
-function readLines(path: string): string[][] {
+interface CachedFile {
+  /** dev:ino:size:mtime:ctime of the file the lines came from. */
+  version: string;
+  lines: string[][];
+}
+
+const cache = new Map<string, CachedFile>();
+
+/** The file's identity as stat(2) sees it; undefined when it cannot be stat-ed. */
+function fileVersion(path: string): string | undefined {
   try {
-    return readFileSync(path, "utf8")
+    const st = statSync(path, { bigint: true });
+    return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+  } catch {
+    return undefined;
+  }
+}
+
+function readLines(path: string): string[][] {
+  const version = fileVersion(path);
+  if (version === undefined) {
+    cache.delete(path);
+    return [];
+  }
+  const cached = cache.get(path);
+  if (cached?.version === version) return cached.lines;
+  let lines: string[][];
+  try {
+    lines = readFileSync(path, "utf8")
       .split("\n")
       .filter((l) => l && !l.startsWith("#"))
       .map((l) => l.split(":"));
   } catch {
+    cache.delete(path);
     return [];
   }
+  // a file changed between the stat and the read gets another version at the next stat
+  cache.set(path, { version, lines });
+  return lines;
 }
 
 function toEntry(f: string[]): PasswdEntry | undefined {

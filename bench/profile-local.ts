@@ -1,0 +1,92 @@
+/**
+ * Profiling driver for issue 16 (SMTP in -> local Maildir): starts a private
+ * postern system as the tests do (MailSystem, $POSTERN_DIST), one local user
+ * with home_mailbox = Maildir/, an smtpd on a free 127.0.0.1 port, then runs
+ * Debian's smtp-source (-s SESSIONS -m MESSAGES -l 4096) into it, waits for
+ * every message in the Maildir, prints the rate, the daemons' CPU by role
+ * (sampled from /proc/PID/stat) and the median and mean of the log's
+ * delays=a/b/c/d, and stops the system. STRACE=fsync,unlink,... attaches
+ * `strace -f -T` to the local service and the queue manager for the run
+ * (output in STRACE_OUT, default /tmp/strace.out). Root only; it trusts its
+ * own private system. Not a benchmark with Postfix beside it (bench/run.ts
+ * is): a quick loop for profiling one side (issue 16).
+ *   POSTERN_DIST=DIR bun bench/profile-local.ts [SESSIONS] [MESSAGES]
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { MailSystem, TestUsers } from "../test/helpers/mail-system.ts";
+
+const sessions = Number(process.argv[2] ?? 20);
+const messages = Number(process.argv[3] ?? 2000);
+const port = 20000 + Math.floor(Math.random() * 20000);
+const users = new TestUsers("pprof");
+const sys = new MailSystem({ home_mailbox: "Maildir/" });
+const ticks = (pid: number): number => {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+  } catch {
+    return 0;
+  }
+};
+try {
+  const u = users.add("u", join(sys.dir, "home"));
+  sys.writeConfig({}, `[services.smtp]\nlisten = ["127.0.0.1:${port}"]\n`);
+  await sys.start();
+  const maildir = join(u.home, "Maildir", "new");
+  const count = () => {
+    try {
+      return readdirSync(maildir).length;
+    } catch {
+      return 0;
+    }
+  };
+  const cpu = new Map<string, number>();
+  const seen = new Map<number, { role: string; t: number }>();
+  const sample = () => {
+    for (const pid of sys.allProcesses()) {
+      let role = "?";
+      try {
+        role = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[1] ?? "?";
+      } catch {
+        continue;
+      }
+      seen.set(pid, { role, t: ticks(pid) || seen.get(pid)?.t || 0 });
+    }
+  };
+  let strace: ReturnType<typeof Bun.spawn> | undefined;
+  if (process.env.STRACE) {
+    const roles = sys.roles();
+    strace = Bun.spawn(["strace", "-f", "-T", "-e", `trace=${process.env.STRACE}`, "-o", process.env.STRACE_OUT ?? "/tmp/strace.out", "-p", String(roles.get("local")), "-p", String(roles.get("qmgr"))], { stderr: "ignore" });
+    await Bun.sleep(1000);
+  }
+  sample();
+  const before = new Map([...seen].map(([p, v]) => [p, v.t]));
+  const t0 = performance.now();
+  const src = Bun.spawn(["smtp-source", "-d", "-s", String(sessions), "-m", String(messages), "-l", "4096", "-f", "sender@localhost", "-t", `${u.name}@localhost`, `127.0.0.1:${port}`], { stdout: "inherit", stderr: "inherit" });
+  const timer = setInterval(sample, 200);
+  await src.exited;
+  const tSmtp = performance.now() - t0;
+  const deadline = Date.now() + 300_000;
+  while (count() < messages && Date.now() < deadline) await Bun.sleep(20);
+  const tAll = performance.now() - t0;
+  sample();
+  clearInterval(timer);
+  strace?.kill("SIGINT");
+  await strace?.exited;
+  for (const [pid, v] of seen) cpu.set(v.role, (cpu.get(v.role) ?? 0) + v.t - (before.get(pid) ?? 0));
+  const hz = 100;
+  console.log(`delivered ${count()}/${messages}; smtp ${(messages / (tSmtp / 1000)).toFixed(0)} msg/s, end to end ${(messages / (tAll / 1000)).toFixed(0)} msg/s; load ${readFileSync("/proc/loadavg", "utf8").trim()}`);
+  // Postfix's delays=a/b/c/d of each delivery: before the queue manager, in it, connection set-up, transmission
+  const delays = [...sys.log().matchAll(/delays=([\d.]+)\/([\d.]+)\/([\d.]+)\/([\d.]+)/g)].map((m) => m.slice(1, 5).map(Number));
+  const median = (xs: number[]) => xs.sort((x, y) => x - y)[Math.floor(xs.length / 2)] ?? 0;
+  const mean = (xs: number[]) => xs.reduce((x, y) => x + y, 0) / (xs.length || 1);
+  console.log(`  delays a/b/c/d median ${[0, 1, 2, 3].map((i) => median(delays.map((d) => d[i]!))).join("/")} mean ${[0, 1, 2, 3].map((i) => mean(delays.map((d) => d[i]!)).toFixed(3)).join("/")} s (${delays.length} deliveries)`);
+  for (const [role, t] of [...cpu].sort((a, b) => b[1] - a[1])) console.log(`  ${role}: ${((t / hz) * 1000 / messages).toFixed(2)} ms CPU per message`);
+} finally {
+  await sys.stop().catch(() => undefined);
+  await Bun.sleep(2000);
+  sys.killLeftovers();
+  await sys.cleanup();
+  users.removeAll();
+}
