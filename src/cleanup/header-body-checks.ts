@@ -28,8 +28,7 @@
  */
 import type { Config } from "../global/config/config.ts";
 import { receiveOverrides } from "../global/config/receive-override.ts";
-import { checkHeader, openCheckTables, runContentChecks, splitAction, type CheckTables, type LineFate } from "../global/checks/content-checks.ts";
-import { headerNameLength } from "../global/message/header-split.ts";
+import { checkHeader, commonLineAction, openCheckTables, runContentChecks, splitAction, type CheckTables, type LineFate } from "../global/checks/content-checks.ts";
 import type { Recipient } from "../global/queue/format.ts";
 import { printable } from "../util/printable.ts";
 
@@ -119,17 +118,13 @@ export async function runCleanupChecks(content: Uint8Array, tables: CheckTables,
     },
     act(where: "header" | "body", line: string, value: string, mapClass: string, prepend: (text: string) => void): LineFate {
       const { command, text } = splitAction(value);
+      const common = commonLineAction(command, text, { where, line, mapClass, log, warn: (t) => o.warnings.push(t), prepend });
+      if (common !== undefined) return common;
       switch (command) {
         case "REJECT":
           o.reject = rejectReason(text, o.warnings);
           log("reject", where, line, o.reject);
           active = false;
-          return "keep";
-        case "WARN":
-          log("warning", where, line, text);
-          return "keep";
-        case "INFO":
-          log("info", where, line, text);
           return "keep";
         case "FILTER":
           if (text === "") o.warnings.push(`missing FILTER command argument in ${mapClass} map`);
@@ -154,25 +149,6 @@ export async function runCleanupChecks(content: Uint8Array, tables: CheckTables,
             o.hold = true;
           }
           return "keep";
-        case "PREPEND":
-          if (text === "") o.warnings.push(`PREPEND action without text in ${mapClass} map`);
-          else if (where === "header" && headerNameLength(text) === 0) o.warnings.push(`bad PREPEND header text "${text}" in ${mapClass} map -- need "headername: headervalue"`);
-          else {
-            log("prepend", where, line, text);
-            prepend(text);
-          }
-          return "keep";
-        case "REPLACE":
-          if (text === "") {
-            o.warnings.push(`REPLACE action without text in ${mapClass} map`);
-            return "keep";
-          }
-          if (where === "header" && headerNameLength(text) === 0) {
-            o.warnings.push(`bad REPLACE header text "${text}" in ${mapClass} map -- need "headername: headervalue"`);
-            return "keep";
-          }
-          log("replace", where, line, text);
-          return { replace: text };
         case "REDIRECT":
           if (!text.includes("@") || UNSAFE_WORD.test(text)) o.warnings.push(`bad REDIRECT target "${text}" in ${mapClass} map -- need user@domain`);
           else {
@@ -187,14 +163,6 @@ export async function runCleanupChecks(content: Uint8Array, tables: CheckTables,
             o.bcc.push(text);
             log("bcc", where, line, text);
           }
-          return "keep";
-        case "STRIP":
-          log("strip", where, line, text);
-          return "drop";
-        case "IGNORE":
-          return "drop";
-        case "DUNNO":
-        case "OK":
           return "keep";
         default:
           o.warnings.push(`unknown command in ${mapClass} map: ${value}`);

@@ -14,8 +14,7 @@
  * delivery is deferred: nothing leaves unchecked.
  */
 import type { Config } from "../global/config/config.ts";
-import { openCheckTables, runContentChecks, splitAction, type CheckTables, type LineFate } from "../global/checks/content-checks.ts";
-import { headerNameLength } from "../global/message/header-split.ts";
+import { commonLineAction, openCheckTables, runContentChecks, splitAction, type CheckTables, type LineFate } from "../global/checks/content-checks.ts";
 
 export function clientCheckTables(config: Config, lmtp: boolean): CheckTables | undefined {
   return openCheckTables(config, lmtp ? "lmtp" : "smtp");
@@ -36,41 +35,10 @@ export async function runClientChecks(content: Uint8Array, tables: CheckTables):
     active: true,
     act(where: "header" | "body", line: string, value: string, mapClass: string, prepend: (text: string) => void): LineFate {
       const { command, text } = splitAction(value);
-      switch (command) {
-        case "WARN":
-          log("warning", where, line, text);
-          return "keep";
-        case "INFO":
-          log("info", where, line, text);
-          return "keep";
-        case "REPLACE":
-          if (text === "") warnings.push(`REPLACE action without text in ${mapClass} map`);
-          else if (where === "header" && headerNameLength(text) === 0) warnings.push(`bad REPLACE header text "${text}" in ${mapClass} map -- need "headername: headervalue"`);
-          else {
-            log("replace", where, line, text);
-            return { replace: text };
-          }
-          return "keep";
-        case "PREPEND":
-          if (text === "") warnings.push(`PREPEND action without text in ${mapClass} map`);
-          else if (where === "header" && headerNameLength(text) === 0) warnings.push(`bad PREPEND header text "${text}" in ${mapClass} map -- need "headername: headervalue"`);
-          else {
-            log("prepend", where, line, text);
-            prepend(text);
-          }
-          return "keep";
-        case "STRIP":
-          log("strip", where, line, text);
-          return "drop";
-        case "IGNORE":
-          return "drop";
-        case "DUNNO":
-        case "OK":
-          return "keep";
-        default:
-          warnings.push(`unsupported command in ${mapClass} map: ${value}`);
-          return "keep";
-      }
+      const common = commonLineAction(command, text, { where, line, mapClass, log, warn: (t) => warnings.push(t), prepend });
+      if (common !== undefined) return common;
+      warnings.push(`unsupported command in ${mapClass} map: ${value}`);
+      return "keep";
     },
   };
   const checked = await runContentChecks(content, tables, actor);

@@ -15,6 +15,7 @@
  * the content is untrusted, the tables are the administrator's.
  */
 import type { Config } from "../config/config.ts";
+import { headerNameLength } from "../message/header-split.ts";
 import { readMime, type HeaderKind, type MimeLimits, type MimeReadState } from "../message/mime-reader.ts";
 import { lookupInTables, openTables } from "../tables/open-table.ts";
 import type { Table } from "../tables/table.ts";
@@ -88,6 +89,56 @@ export function openCheckTables(config: Config, user: "cleanup" | "smtp" | "lmtp
 }
 
 /** Splits a table value into its command and optional text ("REJECT  go away" is REJECT and "go away"). */
+/** What a line action needs from its caller: where the line is, how to log, warn and prepend. */
+export interface LineActionContext {
+  where: "header" | "body";
+  line: string;
+  mapClass: string;
+  /** Postfix's "ACTION: header LINE: TEXT" info line. */
+  log: (action: string, where: string, line: string, text: string) => void;
+  warn: (text: string) => void;
+  prepend: (text: string) => void;
+}
+
+/**
+ * The line actions cleanup and the SMTP client have alike (Postfix's header_body_checks.c): WARN, INFO,
+ * REPLACE, PREPEND, STRIP, IGNORE, DUNNO and OK. Undefined for any other command, which is the caller's.
+ */
+export function commonLineAction(command: string, text: string, c: LineActionContext): LineFate | undefined {
+  switch (command) {
+    case "WARN":
+      c.log("warning", c.where, c.line, text);
+      return "keep";
+    case "INFO":
+      c.log("info", c.where, c.line, text);
+      return "keep";
+    case "REPLACE":
+    case "PREPEND": {
+      const what = command;
+      if (text === "") c.warn(`${what} action without text in ${c.mapClass} map`);
+      else if (c.where === "header" && headerNameLength(text) === 0) c.warn(`bad ${what} header text "${text}" in ${c.mapClass} map -- need "headername: headervalue"`);
+      else if (what === "REPLACE") {
+        c.log("replace", c.where, c.line, text);
+        return { replace: text };
+      } else {
+        c.log("prepend", c.where, c.line, text);
+        c.prepend(text);
+      }
+      return "keep";
+    }
+    case "STRIP":
+      c.log("strip", c.where, c.line, text);
+      return "drop";
+    case "IGNORE":
+      return "drop";
+    case "DUNNO":
+    case "OK":
+      return "keep";
+    default:
+      return undefined;
+  }
+}
+
 export function splitAction(value: string): { command: string; text: string } {
   const m = /^(\S*)\s*([\s\S]*)$/.exec(value)!;
   return { command: m[1]!.toUpperCase(), text: m[2]! };
