@@ -49,6 +49,8 @@ export interface TimedResult {
   code: number;
   stderr: string;
   ms: number;
+  /** User + system CPU of the process and the children it reaped (wait4's rusage), ms. */
+  cpuMs: number;
 }
 
 /** Runs one command with stdin from a file and returns its wall time from spawn to exit. */
@@ -65,5 +67,6 @@ export function timedRun(argv: string[], opts: { stdinFile: string; env: Record<
     ...(opts.as ? { uid: opts.as.uid, gid: opts.as.gid } : {}),
   } as Parameters<typeof Bun.spawnSync>[1]);
   const ms = (Bun.nanoseconds() - t0) / 1e6;
-  return { code: r.exitCode ?? 128 + 9, stderr: r.stderr?.toString() ?? "", ms };
+  const cpuMs = Number(r.resourceUsage?.cpuTime.total ?? 0n) / 1000;
+  return { code: r.exitCode ?? 128 + 9, stderr: r.stderr?.toString() ?? "", ms, cpuMs };
 }

@@ -21,6 +21,7 @@ import { describeMemory, treeMemory } from "../lib/pss.ts";
 import { summarize } from "../lib/stats.ts";
 import { describeSubmitter, probeSubmitter, sendmailSubmitter, submitOnce, type Submitter } from "../lib/submit.ts";
 import { sleepMs, waitFor } from "../lib/wait.ts";
+import { buildRuntimeFloor } from "../lib/runtime-floor.ts";
 
 const MESSAGE_SIZE = 2048;
 const SETTLE_MS = 2000;
@@ -34,6 +35,8 @@ export const scenario: Scenario = {
 
 interface PhaseOutcome {
   samples: Record<Mta["name"], number[] | Unavailable>;
+  /** CPU (user + system) of each successful run, ms; Postfix's includes postdrop. */
+  cpu: Record<Mta["name"], number[]>;
   failures: Record<Mta["name"], string[]>;
   notes: string[];
 }
@@ -62,6 +65,7 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
   const memory = idleMemory(ctx, started);
   const up = measurePhase(ctx, submitters, msgFile, "maildir", started);
   notes.push(...up.notes);
+  notes.push(...runtimeFloor(ctx, submitters[1]!, msgFile));
   ctx.postfix.stop();
   ctx.postern.stop();
 
@@ -87,7 +91,7 @@ function side(samples: number[] | Unavailable): Side {
 
 /** Probe, warm up, then `runs` interleaved timed runs; checks where the messages went. */
 function measurePhase(ctx: BenchContext, submitters: Submitter[], msgFile: string, check: "maildrop" | "maildir", started?: Record<Mta["name"], Unavailable | undefined>): PhaseOutcome {
-  const outcome: PhaseOutcome = { samples: { postfix: [], postern: [] }, failures: { postfix: [], postern: [] }, notes: [] };
+  const outcome: PhaseOutcome = { samples: { postfix: [], postern: [] }, cpu: { postfix: [], postern: [] }, failures: { postfix: [], postern: [] }, notes: [] };
   const active: Submitter[] = [];
   const accepted: Record<Mta["name"], number> = { postfix: 0, postern: 0 };
   const before: Record<Mta["name"], number> = { postfix: 0, postern: 0 };
@@ -115,6 +119,7 @@ function measurePhase(ctx: BenchContext, submitters: Submitter[], msgFile: strin
       const r = submitOnce(s, msgFile);
       if (r.code === 0) {
         (outcome.samples[s.mta.name] as number[]).push(r.ms);
+        outcome.cpu[s.mta.name].push(r.cpuMs);
         accepted[s.mta.name]++;
       } else {
         outcome.failures[s.mta.name].push(`exit ${r.code}: ${r.stderr.trim().split("\n").at(-1) ?? ""}`);
@@ -124,6 +129,8 @@ function measurePhase(ctx: BenchContext, submitters: Submitter[], msgFile: strin
   }
   for (const s of active) {
     const name = s.mta.name;
+    const cpu = outcome.cpu[name];
+    if (cpu.length) outcome.notes.push(`${check === "maildrop" ? "daemons down" : "daemons up"}, ${name}: CPU per sendmail (user + system${name === "postfix" ? ", postdrop included" : ""}) median ${summarize(cpu).median.toFixed(2)} ms [p10 ${summarize(cpu).p10.toFixed(2)}, p90 ${summarize(cpu).p90.toFixed(2)}]`);
     if (check === "maildrop") {
       const queued = s.mta.maildropCount();
       outcome.notes.push(`daemons down, ${name}: ${queued} of ${accepted[name]} accepted messages are in maildrop/`);
@@ -143,6 +150,28 @@ function harnessFloor(like: Submitter, msgFile: string): number {
   const samples: number[] = [];
   for (let i = 0; i < 60; i++) samples.push(timedRun(["/bin/true"], { stdinFile: msgFile, env: like.env, cwd: like.cwd, as: like.as }).ms);
   return summarize(samples.slice(10)).median;
+}
+
+/**
+ * The runtime's floor beside postern's sendmail (issue 16): a compiled Bun program that only exits, and one that
+ * reads stdin and writes, fsyncs and renames a file; interleaved with postern's sendmail, as the same user.
+ */
+function runtimeFloor(ctx: BenchContext, postern: Submitter, msgFile: string): string[] {
+  const floor = buildRuntimeFloor(ctx.base, postern.as);
+  const runs = Math.min(ctx.options.runs, 100);
+  const kinds = { "Bun exit-only program": floor.exit, "Bun stdin -> write, fsync, rename program": floor.queueFile, "postern sendmail": postern.argv };
+  const ms: Record<string, number[]> = {};
+  const cpu: Record<string, number[]> = {};
+  for (let i = 0; i < runs + 5; i++) {
+    for (const [name, argv] of Object.entries(kinds)) {
+      const r = timedRun(argv, { stdinFile: msgFile, env: postern.env, cwd: postern.cwd, as: postern.as });
+      if (r.code !== 0) throw new Error(`runtime floor: ${name} exited ${r.code}: ${r.stderr.trim()}`);
+      if (i < 5) continue;
+      (ms[name] ??= []).push(r.ms);
+      (cpu[name] ??= []).push(r.cpuMs);
+    }
+  }
+  return Object.keys(kinds).map((name) => `runtime floor, ${name} (${runs} interleaved runs, daemons up): latency median ${summarize(ms[name]!).median.toFixed(2)} ms [p10 ${summarize(ms[name]!).p10.toFixed(2)}, p90 ${summarize(ms[name]!).p90.toFixed(2)}], CPU median ${summarize(cpu[name]!).median.toFixed(2)} ms`);
 }
 
 /** PSS of every process of each running system, a moment after its start. */
