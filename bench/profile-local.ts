@@ -15,6 +15,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { MailSystem, TestUsers } from "../test/helpers/mail-system.ts";
+import { processMemory } from "./lib/pss.ts";
 
 const sessions = Number(process.argv[2] ?? 20);
 const messages = Number(process.argv[3] ?? 2000);
@@ -43,7 +44,11 @@ try {
   };
   const cpu = new Map<string, number>();
   const seen = new Map<number, { role: string; t: number }>();
+  // the highest PSS seen per role (summed over its processes at one sample) and for the whole system
+  const peak = new Map<string, number>();
+  let peakTotal = 0;
   const sample = () => {
+    const now = new Map<string, number>();
     for (const pid of sys.allProcesses()) {
       let role = "?";
       try {
@@ -52,7 +57,10 @@ try {
         continue;
       }
       seen.set(pid, { role, t: ticks(pid) || seen.get(pid)?.t || 0 });
+      now.set(role, (now.get(role) ?? 0) + (processMemory(pid)?.pssKb ?? 0));
     }
+    for (const [role, kb] of now) peak.set(role, Math.max(peak.get(role) ?? 0, kb));
+    peakTotal = Math.max(peakTotal, [...now.values()].reduce((a, b) => a + b, 0));
   };
   let strace: ReturnType<typeof Bun.spawn> | undefined;
   if (process.env.STRACE) {
@@ -82,7 +90,8 @@ try {
   const median = (xs: number[]) => xs.sort((x, y) => x - y)[Math.floor(xs.length / 2)] ?? 0;
   const mean = (xs: number[]) => xs.reduce((x, y) => x + y, 0) / (xs.length || 1);
   console.log(`  delays a/b/c/d median ${[0, 1, 2, 3].map((i) => median(delays.map((d) => d[i]!))).join("/")} mean ${[0, 1, 2, 3].map((i) => mean(delays.map((d) => d[i]!)).toFixed(3)).join("/")} s (${delays.length} deliveries)`);
-  for (const [role, t] of [...cpu].sort((a, b) => b[1] - a[1])) console.log(`  ${role}: ${((t / hz) * 1000 / messages).toFixed(2)} ms CPU per message`);
+  for (const [role, t] of [...cpu].sort((a, b) => b[1] - a[1])) console.log(`  ${role}: ${((t / hz) * 1000 / messages).toFixed(2)} ms CPU per message, peak PSS ${((peak.get(role) ?? 0) / 1024).toFixed(1)} MB`);
+  console.log(`  peak PSS of the whole system (one sample) ${(peakTotal / 1024).toFixed(1)} MB`);
 } finally {
   await sys.stop().catch(() => undefined);
   await Bun.sleep(2000);

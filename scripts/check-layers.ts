@@ -46,6 +46,13 @@ export const IN_PROCESS_AGENTS: Record<string, readonly string[]> = { smtp: ["qm
 const DAEMON_FOLDERS = new Set(["daemon", ...ROLE_FOLDERS.filter((f) => f !== "cmd")]);
 const ENTRY_FILES = new Set(["main.ts", "roles.ts", "dispatch.ts"]);
 
+/**
+ * Daemon roles that load an in-process agent only when a delivery needs it (issue 16: an idle queue manager
+ * that has never relayed does not hold the SMTP client, TLS, DANE and MTA-STS): no static import path from the
+ * role's module may reach these folders.
+ */
+export const LAZY_AGENTS: Record<string, readonly string[]> = { qmgr: ["src/smtp/"] };
+
 /** Roles whose start must stay light, and what they must never load. */
 export const LIGHT_ROLES = ["sendmail", "postconf"];
 export const HEAVY_MODULES = ["mailauth", "node:tls", "tls"];
@@ -262,6 +269,26 @@ export function checkLayers(root: string): LayerReport {
     reach[role] = reached;
     for (const heavy of HEAVY_MODULES) {
       if (reached.includes(heavy)) violations.push(`${role}: "${heavy}" is reachable through static imports: ${paths.get(heavy)}`);
+    }
+  }
+  for (const [role, folders] of Object.entries(LAZY_AGENTS)) {
+    let module: string;
+    try {
+      module = roleModule(rolesText, role);
+    } catch (err) {
+      violations.push((err as Error).message);
+      continue;
+    }
+    const entry = resolveRelative(rolesPath, module);
+    if (!entry) {
+      violations.push(`roles.ts: the module of "${role}" (${module}) does not exist`);
+      continue;
+    }
+    const { reached } = staticClosure(srcDir, [entry]);
+    reach[role] = reached;
+    for (const folder of folders) {
+      const first = reached.find((f) => f.startsWith(folder));
+      if (first) violations.push(`${role}: ${folder} must be loaded on demand (import()), but ${first} is reachable through static imports`);
     }
   }
   return { files: files.length, violations, reach };

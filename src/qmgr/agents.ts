@@ -13,7 +13,7 @@ import type { DeliveryAgent, DeliveryRequest, RecipientResult } from "../global/
 import { JsonLinePool } from "../global/ipc/json-lines-pool.ts";
 import { localDeliveryLimits } from "../global/delivery/local-limits.ts";
 import { resolverFromConfig } from "../global/dns/settings.ts";
-import { createSmtpAgent, type SmtpAgent } from "../smtp/agent.ts";
+import type { SmtpAgent } from "../smtp/agent.ts";
 import { pipeServices } from "../global/config/services.ts";
 
 export function localServicePath(config: Config): string {
@@ -86,14 +86,23 @@ function localServiceAgent(config: Config, relay: string): DeliveryAgent {
   };
 }
 
-/** One SMTP and one LMTP agent per configuration: they keep idle connections for reuse between requests. */
-const smtpAgents = new WeakMap<Config, { smtp?: SmtpAgent; lmtp?: SmtpAgent }>();
+/**
+ * One SMTP and one LMTP agent per configuration: they keep idle connections for reuse between requests.
+ * The SMTP client (TLS, DANE, MTA-STS) is loaded on the first delivery that needs it, so a queue manager
+ * that only delivers locally never holds its code (issue 16: idle memory).
+ */
+const smtpAgents = new WeakMap<Config, { smtp?: Promise<SmtpAgent>; lmtp?: Promise<SmtpAgent> }>();
 
 function smtpAgentFor(config: Config, lmtp: boolean): DeliveryAgent {
   let entry = smtpAgents.get(config);
   if (!entry) smtpAgents.set(config, (entry = {}));
   const key = lmtp ? "lmtp" : "smtp";
-  return (entry[key] ??= createSmtpAgent(config, { resolver: resolverFromConfig(config), lmtp }));
+  const agent = (entry[key] ??= import("../smtp/agent.ts").then(({ createSmtpAgent }) => createSmtpAgent(config, { resolver: resolverFromConfig(config), lmtp })));
+  return {
+    async deliver(req) {
+      return (await agent).deliver(req);
+    },
+  };
 }
 
 export function agentFor(config: Config, transport: string): DeliveryAgent {

@@ -36,6 +36,12 @@ describe("the repository", () => {
     expect(report.reach.postconf).toContain("smol-toml");
   });
 
+  test("the queue manager loads the SMTP client on demand only", () => {
+    expect(report.reach.qmgr).toContain("src/qmgr/main.ts");
+    expect(report.reach.qmgr).toContain("src/qmgr/agents.ts");
+    expect(report.reach.qmgr!.filter((f) => f.startsWith("src/smtp/"))).toEqual([]);
+  });
+
   test("the command line version passes", async () => {
     const r = await cli();
     expect(r.code).toBe(0);
@@ -55,6 +61,7 @@ describe("a tree with violations (test/fixtures/layers-bad)", () => {
       'src/util/bad-util.ts:3: imports "../global/thing.ts": src/util/ imports nothing outside src/util/',
       'sendmail: "mailauth" is reachable through static imports: src/cmd/sendmail.ts -> src/cmd/sign.ts -> src/global/dkim.ts -> mailauth',
       'postconf: "node:tls" is reachable through static imports: src/cmd/postconf.ts -> node:tls',
+      "qmgr: src/smtp/ must be loaded on demand (import()), but src/smtp/agent.ts is reachable through static imports",
     ]);
   });
 
@@ -69,7 +76,7 @@ describe("a tree with violations (test/fixtures/layers-bad)", () => {
     const r = await cli(FIXTURE);
     expect(r.code).toBe(1);
     expect(r.stdout).toBe("");
-    expect(r.stderr).toContain("check-layers: 9 violation(s)");
+    expect(r.stderr).toContain("check-layers: 10 violation(s)");
     expect(r.stderr).toContain("src/util/bad-util.ts:3");
   });
 });
