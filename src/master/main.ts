@@ -31,7 +31,6 @@ import { closeSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { listenUnixSocket } from "../util/unix-socket.ts";
 import { masterSingletons, servedSocket, SERVICE_TABLE, type DaemonRole } from "../global/system/service-table.ts";
-import { availableParallelism } from "node:os";
 import { useNormalJitPolicy } from "../util/jit.ts";
 
 export async function main(args: string[]): Promise<number> {
@@ -78,10 +77,10 @@ export async function main(args: string[]): Promise<number> {
 
   const environment = () => ({ ...childEnvironment(config, configDir), ...(foreground ? { POSTERN_LOG_STDOUT: "1" } : {}) });
   const children = masterSingletons().map((role) => new Child(role, configDir, environment(), [], sockets.get(role)?.fd));
-  // "per service" (smtpd): for each enabled service of the role, one process per 20 sessions of its process_limit, at most one per core; each binds with SO_REUSEPORT
+  // "per service" (smtpd): for each enabled service of the role, smtpdProcessPlan's processes (one, serving the whole process_limit)
   for (const role of started.filter((r) => SERVICE_TABLE[r].processLimit === "per service")) {
     for (const svc of config.services().filter((s) => s.enabled && s.role === role)) {
-      const n = smtpdProcessPlan(svc.processLimit ?? config.int("default_process_limit"), availableParallelism()).processes;
+      const n = smtpdProcessPlan(svc.processLimit ?? config.int("default_process_limit")).processes;
       for (let i = 0; i < n; i++) children.push(new Child(role, configDir, environment(), ["--service", svc.name]));
     }
   }

@@ -46,7 +46,6 @@ import { BuiltinSasl } from "./sasl/builtin.ts";
 import { DovecotSasl } from "./sasl/dovecot.ts";
 import { tlsSummary, type ServerTls } from "./tls.ts";
 import { smtpdProcessPlan } from "../global/config/services.ts";
-import { availableParallelism } from "node:os";
 
 /** What a session needs of its connection: connection.ts's Connection, or sni.ts's NodeConnection. */
 export interface ServerConnection {
@@ -131,7 +130,7 @@ export class SmtpService {
       settings: sessionSettings(config, { tlsAvailable: this.tls.options !== undefined }),
       stressConfig,
       stressSettings: sessionSettings(stressConfig, { tlsAvailable: this.tls.options !== undefined }),
-      sessionLimit: smtpdProcessPlan(limit, availableParallelism()).sessionsPerProcess,
+      sessionLimit: smtpdProcessPlan(limit).sessionsPerProcess,
       mynetworks: hostMatcherFor(config, "mynetworks"),
       limitExceptions: hostMatcherFor(config, "smtpd_client_event_limit_exceptions"),
       bareNewlineExclusions: hostMatcherFor(config, "smtpd_forbid_bare_newline_exclusions"),

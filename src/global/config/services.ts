@@ -272,18 +272,19 @@ export function isListenAddress(text: string): boolean {
   return !!m && Number(m[2]) > 0 && Number(m[2]) < 65536;
 }
 
-/** Sessions of process_limit that one smtpd process takes before the master starts another (up to one per core). */
-export const SESSIONS_PER_PROCESS = 20;
-
 /**
  * How a service's process_limit (Postfix: at most that many clients at once,
- * one per process) is spread over postern's smtpd processes, which serve
- * many sessions each: one process per SESSIONS_PER_PROCESS sessions, at
- * most one per core, and each process admits its share of the limit.
- * A limit of 0 means no limit, as in Postfix.
+ * one per process) maps onto postern's smtpd, which serves many sessions
+ * in one process: one process per service, admitting up to process_limit
+ * sessions at once. A limit of 0 means no limit, as in Postfix.
+ *
+ * Why one (issue 16): with one process per 20 sessions (up to one per
+ * core) each process could admit only its share of the limit, and the
+ * kernel's SO_REUSEPORT hash does not share connections evenly, so 100
+ * sessions against process_limit = 100 met 421 4.3.2 in the process that
+ * got more than 50; and a second process cost 15-30 MB and more CPU per
+ * message than it saved (bench/README.md, "Issue 16 (session 4)").
  */
-export function smtpdProcessPlan(processLimit: number, cores: number): { processes: number; sessionsPerProcess: number } {
-  if (processLimit <= 0) return { processes: Math.max(1, cores), sessionsPerProcess: 0 };
-  const processes = Math.max(1, Math.min(cores, Math.ceil(processLimit / SESSIONS_PER_PROCESS)));
-  return { processes, sessionsPerProcess: Math.ceil(processLimit / processes) };
+export function smtpdProcessPlan(processLimit: number): { processes: number; sessionsPerProcess: number } {
+  return { processes: 1, sessionsPerProcess: Math.max(0, processLimit) };
 }

@@ -69,7 +69,7 @@ export interface DaemonEntry {
   /**
    * 1: one process, restarted by the master when it exits; "per recipient": one process per
    * recipient identity in use (kept while busy, ended when idle); "per service": for each enabled
-   * service of its role, smtpdProcessPlan(process_limit, cores) processes.
+   * service of its role, smtpdProcessPlan(process_limit) processes (one).
    */
   processLimit: 1 | "per recipient" | "per service";
   serves: readonly ChannelName[];

@@ -158,13 +158,11 @@ describe("isListenAddress", () => {
 });
 
 describe("smtpd processes and sessions for a process_limit", () => {
-  test("one process per 20 sessions, at most one per core; each admits its share; 0 is no limit", () => {
-    expect(smtpdProcessPlan(1, 8)).toEqual({ processes: 1, sessionsPerProcess: 1 });
-    expect(smtpdProcessPlan(20, 8)).toEqual({ processes: 1, sessionsPerProcess: 20 });
-    expect(smtpdProcessPlan(21, 8)).toEqual({ processes: 2, sessionsPerProcess: 11 });
-    expect(smtpdProcessPlan(100, 2)).toEqual({ processes: 2, sessionsPerProcess: 50 });
-    expect(smtpdProcessPlan(100, 16)).toEqual({ processes: 5, sessionsPerProcess: 20 });
-    expect(smtpdProcessPlan(0, 4)).toEqual({ processes: 4, sessionsPerProcess: 0 });
+  test("one process per service, admitting the whole process_limit; 0 is no limit", () => {
+    expect(smtpdProcessPlan(1)).toEqual({ processes: 1, sessionsPerProcess: 1 });
+    expect(smtpdProcessPlan(100)).toEqual({ processes: 1, sessionsPerProcess: 100 });
+    expect(smtpdProcessPlan(1000)).toEqual({ processes: 1, sessionsPerProcess: 1000 });
+    expect(smtpdProcessPlan(0)).toEqual({ processes: 1, sessionsPerProcess: 0 });
   });
 });
 
