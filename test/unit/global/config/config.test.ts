@@ -247,3 +247,26 @@ describe("bad values name the parameter, the file and the line", () => {
     expect(c.validate()).toEqual([]);
   });
 });
+
+describe("expanded values are remembered (issue 16)", () => {
+  test("a parameter is expanded once per configuration, and a view with overrides expands its own", () => {
+    const config = configFrom('myhostname = "mail.example.com"\nmyorigin = "$myhostname"\n');
+    let expansions = 0;
+    const counted = config.withOverrides({ myhostname: "other.example.com" });
+    // the undefined-name report runs on every expansion of a name nobody defines: count through it
+    const probe = configFrom('relayhost = "$no_such_parameter"\n');
+    probe.onUndefinedName(() => expansions++);
+    expect(probe.str("relayhost")).toBe("");
+    expect(probe.str("relayhost")).toBe("");
+    expect(expansions).toBe(1);
+    expect(config.str("myorigin")).toBe("mail.example.com");
+    expect(counted.str("myorigin")).toBe("other.example.com");
+    expect(config.str("myorigin")).toBe("mail.example.com");
+  });
+
+  test("a value whose expansion fails fails every time", () => {
+    const config = configFrom('myorigin = "${myhostname"\n');
+    expect(() => config.str("myorigin")).toThrow();
+    expect(() => config.str("myorigin")).toThrow();
+  });
+});
