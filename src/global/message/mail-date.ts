@@ -12,17 +12,27 @@ const p2 = (n: number) => String(n).padStart(2, "0");
 
 let zoneFormats: { tz: string | undefined; formats: Intl.DateTimeFormat[] } | undefined;
 
+/** The last abbreviation found, for its zone, UTC offset and hour: Intl's formatToParts costs more than the rest of a Received: header (issue 16). */
+let lastAbbreviation: { key: string; name: string | undefined } | undefined;
+
 /** The zone abbreviation (UTC, CET, EST) or undefined when only "GMT+1" style names exist. */
 function zoneAbbreviation(d: Date): string | undefined {
+  const key = `${process.env.TZ}|${d.getTimezoneOffset()}|${Math.floor(d.getTime() / 3_600_000)}`;
+  if (lastAbbreviation?.key === key) return lastAbbreviation.name;
   // a formatter keeps the zone it was made in: make new ones when TZ changes
   if (!zoneFormats || zoneFormats.tz !== process.env.TZ) {
     zoneFormats = { tz: process.env.TZ, formats: ["en-US", "en-GB"].map((locale) => new Intl.DateTimeFormat(locale, { timeZoneName: "short" })) };
   }
+  let found: string | undefined;
   for (const f of zoneFormats.formats) {
     const name = f.formatToParts(d).find((p) => p.type === "timeZoneName")?.value;
-    if (name && /^[A-Z]{2,6}$/.test(name)) return name;
+    if (name && /^[A-Z]{2,6}$/.test(name)) {
+      found = name;
+      break;
+    }
   }
-  return undefined;
+  lastAbbreviation = { key, name: found };
+  return found;
 }
 
 export function mailDate(d: Date): string {

@@ -125,6 +125,23 @@ describe("dates", () => {
     }
   });
 
+  test("mailDate: the remembered zone name follows a change of TZ and of daylight saving time within the hour", () => {
+    const saved = process.env.TZ;
+    try {
+      process.env.TZ = "America/New_York";
+      // 2024-03-10: EST until 07:00 UTC, EDT from then on; both instants are in the same UTC hour as 06:59:59
+      expect(mailDate(new Date(Date.UTC(2024, 2, 10, 6, 59, 59)))).toBe("Sun, 10 Mar 2024 01:59:59 -0500 (EST)");
+      expect(mailDate(new Date(Date.UTC(2024, 2, 10, 6, 59, 59)))).toBe("Sun, 10 Mar 2024 01:59:59 -0500 (EST)");
+      expect(mailDate(new Date(Date.UTC(2024, 2, 10, 7, 0, 0)))).toBe("Sun, 10 Mar 2024 03:00:00 -0400 (EDT)");
+      process.env.TZ = "UTC";
+      expect(mailDate(new Date(Date.UTC(2024, 2, 10, 7, 0, 1)))).toBe("Sun, 10 Mar 2024 07:00:01 +0000 (UTC)");
+      process.env.TZ = "Europe/London";
+      expect(mailDate(new Date(Date.UTC(2024, 2, 10, 7, 0, 2)))).toBe("Sun, 10 Mar 2024 07:00:02 +0000 (GMT)");
+    } finally {
+      process.env.TZ = saved;
+    }
+  });
+
   test("mailDate works in a process without TZ (daemons run so)", () => {
     const env: Record<string, string> = { PATH: process.env.PATH ?? "/usr/bin:/bin" };
     const code = `import { mailDate } from ${JSON.stringify(`${import.meta.dir}/../../../../src/global/message/mail-date.ts`)}; console.log(mailDate(new Date(0)));`;
