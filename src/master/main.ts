@@ -1,8 +1,9 @@
 /**
  * The master: claims the pid file, starts the roles the service table
  * (src/global/system/service-table.ts) says it starts (pickup, the queue
- * manager, showq, the local delivery service, the smtpd processes of each
- * enabled service) and keeps them running; SIGHUP
+ * manager, the smtpd processes of each enabled service) and keeps them
+ * running; showq and the local delivery service it starts on demand, when
+ * a connection waits on their socket (./on-demand.ts); SIGHUP
  * re-reads the configuration and passes the reload on; SIGTERM stops the
  * children gracefully, SIGQUIT at once; then the pid file goes.
  *
@@ -30,7 +31,8 @@ import { VERSION } from "../version.ts";
 import { closeSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { listenUnixSocket } from "../util/unix-socket.ts";
-import { masterSingletons, servedSocket, SERVICE_TABLE, type DaemonRole } from "../global/system/service-table.ts";
+import { masterSingletons, servedSocket, SERVICE_TABLE, startedOnDemand, type DaemonRole } from "../global/system/service-table.ts";
+import { OnDemandStarter } from "./on-demand.ts";
 import { availableParallelism } from "node:os";
 import { useNormalJitPolicy } from "../util/jit.ts";
 
@@ -77,7 +79,7 @@ export async function main(args: string[]): Promise<number> {
   }
 
   const environment = () => ({ ...childEnvironment(config, configDir), ...(foreground ? { POSTERN_LOG_STDOUT: "1" } : {}) });
-  const children = masterSingletons().map((role) => new Child(role, configDir, environment(), [], sockets.get(role)?.fd));
+  const children = masterSingletons().map((role) => new Child(role, configDir, environment(), [], sockets.get(role)?.fd, startedOnDemand(role)));
   // "per service" (smtpd): for each enabled service of the role, one process per 20 sessions of its process_limit, at most one per core; each binds with SO_REUSEPORT
   for (const role of started.filter((r) => SERVICE_TABLE[r].processLimit === "per service")) {
     for (const svc of config.services().filter((s) => s.enabled && s.role === role)) {
@@ -85,7 +87,9 @@ export async function main(args: string[]): Promise<number> {
       for (let i = 0; i < n; i++) children.push(new Child(role, configDir, environment(), ["--service", svc.name]));
     }
   }
-  for (const child of children) child.start();
+  for (const child of children) if (!child.onDemand) child.start();
+  const onDemand = new OnDemandStarter(children.filter((c) => c.onDemand));
+  onDemand.start();
   log.info(`daemon started -- version ${VERSION}, configuration ${configDir}`);
   if (!logsToTerminal) await setupLog(config, logOptions);
 
@@ -115,6 +119,7 @@ export async function main(args: string[]): Promise<number> {
   });
   const how = await done;
   log.info(how === "SIGQUIT" ? "terminating on signal (abort)" : "terminating on signal TERM");
+  onDemand.stop();
   await Promise.all(children.map((c) => c.stop(how === "SIGQUIT" ? "SIGKILL" : "SIGTERM", 10_000)));
   closeSockets(sockets);
   releaseMasterPid(config);
