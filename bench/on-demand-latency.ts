@@ -14,7 +14,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { bin, cleanEnv, run } from "../test/helpers/run.ts";
 import { ensureMailOwner, MailSystem, mboxMessages, message, TestUsers, waitFor } from "../test/helpers/mail-system.ts";
-import { median } from "./lib/stats.ts";
+import { summarize } from "./lib/stats.ts";
 
 const RUNS = Number(process.env.RUNS ?? 5);
 const IDLE_CPU_MS = Number(process.env.IDLE_CPU_MS ?? 20_000);
@@ -58,7 +58,7 @@ try {
     await waitFor("the delivery", () => mboxMessages(mbox).some((m) => m.includes(`Subject: ${subject}\n`)), 60_000);
     deliveryMs.push(performance.now() - start);
   }
-  const f = (xs: number[]) => `median ${median(xs).toFixed(1)} ms (${xs.map((x) => x.toFixed(0)).join(", ")})`;
+  const f = (xs: number[]) => `median ${summarize(xs).median.toFixed(1)} ms (${xs.map((x) => x.toFixed(0)).join(", ")})`;
   console.log(`build: ${onDemand ? "showq and local on demand (max_idle = 1s)" : "every service at boot"}`);
   console.log(`master CPU at idle: ${idleCpuMs} ms in ${IDLE_CPU_MS / 1000} s`);
   console.log(`first mailq after idle (as a user, through showq): ${f(mailqMs)}`);

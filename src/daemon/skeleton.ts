@@ -9,11 +9,11 @@
  * service's listening socket is descriptor 3, created by the master before
  * it started any process. Without it a service creates its own socket.
  *
- * A role the master starts on demand (the service table's `onDemand`)
- * and that got its socket from the master is also told to stop once it
- * has been idle `max_idle` (src/daemon/idle-exit.ts): `stoppedBy` says
- * "idle" then, and the role exits with status 0, which the master takes as
- * normal. Started by hand, it runs until it is stopped.
+ * `--on-demand` (from the master, for a role the service table marks
+ * `onDemand`): the role is also told to stop once it has been idle
+ * `max_idle` (src/daemon/idle-exit.ts); `stoppedBy` says "idle" then, and
+ * the role exits with status 0, which the master takes as normal. Started
+ * by hand, it runs until it is stopped.
  */
 import { fstatSync } from "node:fs";
 import { log } from "../util/log.ts";
@@ -35,6 +35,9 @@ function isSocket(fd: number): boolean {
   }
 }
 
+/** The master's word that it started the role on demand: it exits after max_idle without work. */
+export const ON_DEMAND_FLAG = "--on-demand";
+
 /** Where a service finds the socket the master passed on (the master's stdio entry 3). */
 export const MASTER_LISTEN_FD = 3;
 
@@ -47,7 +50,7 @@ export interface DaemonContext {
   stopped: Promise<void>;
   /** Why it stops: "idle" when it idled out (a role started on demand), "signal" otherwise; undefined while it runs. */
   stoppedBy(): "idle" | "signal" | undefined;
-  /** For a role started on demand by the master: give it to serveJsonLines, which counts connections and requests on it. */
+  /** For a role started on demand by the master: what keeps it busy (serveJsonLines counts connections and requests on it). */
   activity: IdleExit | undefined;
   isStopping(): boolean;
 }
@@ -64,10 +67,12 @@ export interface DaemonOptions {
 /** Parses `-c DIR`, sets up the daemon and returns its context. */
 export async function startDaemon(args: string[], opts: DaemonOptions): Promise<DaemonContext> {
   let parsed;
+  const onDemand = args.includes(ON_DEMAND_FLAG);
+  if (onDemand && !startedOnDemand(opts.role)) throw new ExitError(EX_USAGE, `${ON_DEMAND_FLAG}: the service table does not start ${opts.role} on demand`);
   try {
-    parsed = getopt(args, "c:s:");
+    parsed = getopt(args.filter((a) => a !== ON_DEMAND_FLAG), "c:s:");
   } catch (err) {
-    throw new ExitError(EX_USAGE, `${(err as Error).message}; usage: postern ${opts.role} [-c config_dir] [-s 1]`);
+    throw new ExitError(EX_USAGE, `${(err as Error).message}; usage: postern ${opts.role} [-c config_dir] [-s 1] [${ON_DEMAND_FLAG}]`);
   }
   const configDir = parsed.options.find(([o]) => o === "c")?.[1];
   const sockets = parsed.options.find(([o]) => o === "s")?.[1];
@@ -92,7 +97,7 @@ export async function startDaemon(args: string[], opts: DaemonOptions): Promise<
     if (why !== "idle") activity?.cancel();
     resolveStopped();
   };
-  const activity = listenFd !== undefined && startedOnDemand(opts.role) ? new IdleExit(() => Math.max(1, config.time("max_idle")) * 1000, () => stop("idle")) : undefined;
+  const activity = onDemand ? new IdleExit(() => Math.max(1, config.time("max_idle")) * 1000, () => stop("idle")) : undefined;
   process.on("SIGTERM", () => stop());
   process.on("SIGINT", () => stop());
   process.on("SIGHUP", async () => {

@@ -9,14 +9,14 @@
  *
  * A child started on demand (the service table's `onDemand`) is started by
  * the master's OnDemandStarter (./on-demand.ts) when a connection waits on
- * its socket, not at boot; its exit with status 0 (it idled out after
+ * its socket (pickup: when maildrop/ has an entry), not at boot; its exit with status 0 (it idled out after
  * max_idle) is normal: no warning, no backoff, and it waits for the next
  * connection. Any other exit is logged as a crash, and the next start waits
  * for the backoff as for any other child.
  */
 import type { Subprocess } from "bun";
 import { log } from "../util/log.ts";
-import { MASTER_LISTEN_FD } from "../daemon/skeleton.ts";
+import { MASTER_LISTEN_FD, ON_DEMAND_FLAG } from "../daemon/skeleton.ts";
 
 export class Child {
   #proc: Subprocess | undefined;
@@ -33,9 +33,12 @@ export class Child {
     private readonly extraArgs: readonly string[] = [],
     /** The service's listening socket, owned by the master. */
     readonly listenFd?: number,
-    /** Started when a connection waits on listenFd (by OnDemandStarter), not at boot and not after an exit. */
+    /** Started when work waits for it (by OnDemandStarter), not at boot and not after an exit. */
     readonly onDemand = false,
   ) {}
+
+  /** Called when an on-demand child becomes startable again (it exited, or its backoff is over). */
+  onStartable: (() => void) | undefined;
 
   /** An on-demand child that is down, past any backoff, and may be started for a waiting connection. */
   get startable(): boolean {
@@ -56,7 +59,7 @@ export class Child {
     // stdio entry 3 becomes the child's descriptor 3 (MASTER_LISTEN_FD); nothing else is inherited
     const stdio = ["ignore", "inherit", "inherit", ...(this.listenFd === undefined ? [] : [this.listenFd])];
     if (this.listenFd !== undefined && stdio.length - 1 !== MASTER_LISTEN_FD) throw new Error("the listening socket must be the child's descriptor 3");
-    this.#proc = Bun.spawn([process.execPath, this.role, "-c", this.configDir, ...socketArgs, ...this.extraArgs], {
+    this.#proc = Bun.spawn([process.execPath, this.role, "-c", this.configDir, ...socketArgs, ...(this.onDemand ? [ON_DEMAND_FLAG] : []), ...this.extraArgs], {
       argv0: "postern",
       env: this.env,
       stdio: stdio as ["ignore", "inherit", "inherit"],
@@ -70,6 +73,7 @@ export class Child {
     if (this.onDemand && code === 0 && !signal) {
       // idled out: it started fine, so a later crash starts its backoff over
       this.#failures = 0;
+      this.onStartable?.();
       return;
     }
     if (Date.now() - this.#startedAt > 60_000) this.#failures = 0;
@@ -78,8 +82,10 @@ export class Child {
     log.warn(`process postern/${this.role} pid ${pid} exit ${signal ? `signal ${signal}` : `status ${code}`}; restarting in ${delay / 1000}s`);
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      // an on-demand child waits for the next connection instead (OnDemandStarter)
-      if (!this.#stopping && !this.onDemand) this.start();
+      // an on-demand child waits for the next piece of work instead (OnDemandStarter)
+      if (this.#stopping) return;
+      if (this.onDemand) this.onStartable?.();
+      else this.start();
     }, delay);
   }
 

@@ -1,10 +1,10 @@
 /**
  * The master: claims the pid file, starts the roles the service table
- * (src/global/system/service-table.ts) says it starts (pickup, the queue
- * manager, the smtpd processes of each enabled service) and keeps them
- * running; showq and the local delivery service it starts on demand, when
- * a connection waits on their socket (./on-demand.ts); SIGHUP
- * re-reads the configuration and passes the reload on; SIGTERM stops the
+ * (src/global/system/service-table.ts) says it starts (the queue manager,
+ * the smtpd processes of each enabled service) and keeps them running;
+ * showq and the local delivery service it starts on demand, when a
+ * connection waits on their socket, and pickup when maildrop/ holds an
+ * entry (./on-demand.ts); SIGHUP re-reads the configuration and passes the reload on; SIGTERM stops the
  * children gracefully, SIGQUIT at once; then the pid file goes.
  *
  * Before any child starts, the master creates the internal services'
@@ -31,7 +31,7 @@ import { VERSION } from "../version.ts";
 import { closeSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { listenUnixSocket } from "../util/unix-socket.ts";
-import { masterSingletons, servedSocket, SERVICE_TABLE, startedOnDemand, type DaemonRole } from "../global/system/service-table.ts";
+import { daemonEntry, masterSingletons, servedSocket, SERVICE_TABLE, startedOnDemand, type DaemonRole } from "../global/system/service-table.ts";
 import { OnDemandStarter } from "./on-demand.ts";
 import { availableParallelism } from "node:os";
 import { useNormalJitPolicy } from "../util/jit.ts";
@@ -88,7 +88,12 @@ export async function main(args: string[]): Promise<number> {
     }
   }
   for (const child of children) if (!child.onDemand) child.start();
-  const onDemand = new OnDemandStarter(children.filter((c) => c.onDemand));
+  const onDemand = new OnDemandStarter({
+    byConnection: children.filter((c) => c.onDemand && daemonEntry(c.role as DaemonRole).onDemand === "connection"),
+    byMaildrop: children.filter((c) => c.onDemand && daemonEntry(c.role as DaemonRole).onDemand === "maildrop"),
+    maildrop: join(queueDirectory, SERVICE_TABLE.pickup.wakeUp.watch),
+    maildropPollMs: SERVICE_TABLE.pickup.wakeUp.pollSeconds * 1000,
+  });
   onDemand.start();
   log.info(`daemon started -- version ${VERSION}, configuration ${configDir}`);
   if (!logsToTerminal) await setupLog(config, logOptions);

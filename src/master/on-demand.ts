@@ -1,21 +1,32 @@
 /**
  * Starts the services the master runs on demand (the service table's
- * `onDemand: "connection"`: showq, local) when a connection waits on their
- * socket. The master holds each service's listening socket (it made it,
- * src/master/main.ts); while the service is down, a client's connection
- * waits in the socket's backlog, and a timer here asks the kernel every
- * POLL_INTERVAL_MS, with poll(2) and no waiting, whether any of the down
- * services' sockets has one. The master never accepts: the service it
- * starts gets the same socket as descriptor 3 and accepts the connection
- * itself. A running service (or one in its crash backoff) is not polled.
+ * `onDemand`) when work waits for them:
  *
- * Bun has no readable event for a descriptor it does not own, hence the
- * timer: a poll of two descriptors costs a few microseconds, and the first
- * request after idle waits at most POLL_INTERVAL_MS plus the service's
- * start-up.
+ * - "connection" (showq, local): a connection waiting on the service's
+ *   socket. The master holds the socket (it made it, src/master/main.ts);
+ *   while the service is down a client's connection waits in its backlog,
+ *   and a timer here asks the kernel every POLL_INTERVAL_MS, with poll(2)
+ *   and no waiting, whether one does. The master never accepts: the
+ *   service gets the same socket as descriptor 3 and accepts it itself.
+ *   Bun has no readable event for a descriptor it does not own, hence the
+ *   timer: a poll of two descriptors costs a few microseconds, and the
+ *   first request after idle waits at most POLL_INTERVAL_MS plus the
+ *   service's start-up.
+ * - "maildrop" (pickup): an entry in maildrop/. The master watches the
+ *   directory (fs.watch: an event only says "look"), looks again every
+ *   `pollSeconds` of the role's wake-up (60 s) in case an event was missed,
+ *   and whenever pickup has just gone down (a file that came while it was
+ *   leaving). To look, it reads at most one name from the directory: it
+ *   opens nothing in it and follows nothing there.
  *
- * Runs in the master (root); reads nothing but the kernel's answer.
+ * A running service, or one in its crash backoff, is not looked for.
+ *
+ * Runs in the master (root). maildrop/ is writable by every user (mode
+ * 3733): the master reads only whether it holds a name, never a file; the
+ * queue directory above it is root's, so maildrop/ itself cannot be
+ * swapped for a link.
  */
+import { opendirSync, watch, type FSWatcher } from "node:fs";
 import { log } from "../util/log.ts";
 import { pendingConnections } from "../util/unix-socket.ts";
 import type { Child } from "./children.ts";
@@ -23,39 +34,98 @@ import type { Child } from "./children.ts";
 /** How often the sockets of the down services are polled. */
 export const POLL_INTERVAL_MS = 50;
 
-export class OnDemandStarter {
-  #timer: ReturnType<typeof setInterval> | undefined;
-  #failing = false;
+export interface OnDemandOptions {
+  /** The children started by a connection on their socket (each has a listenFd). */
+  byConnection: readonly Child[];
+  /** The children started by an entry in `maildrop` (pickup). */
+  byMaildrop: readonly Child[];
+  /** The maildrop directory, and how often it is looked at without an event. */
+  maildrop: string;
+  maildropPollMs: number;
+}
 
-  constructor(private readonly children: readonly Child[]) {
-    for (const c of children) if (!c.onDemand || c.listenFd === undefined) throw new Error(`postern/${c.role} is not a service started on demand by its socket`);
+/** Whether the directory holds any entry: reads one name at most. */
+export function hasEntry(dir: string): boolean {
+  const d = opendirSync(dir);
+  try {
+    return d.readSync() !== null;
+  } finally {
+    d.closeSync();
+  }
+}
+
+export class OnDemandStarter {
+  #socketTimer: ReturnType<typeof setInterval> | undefined;
+  #maildropTimer: ReturnType<typeof setInterval> | undefined;
+  #watcher: FSWatcher | undefined;
+  #failing = new Set<string>();
+  #stopped = false;
+
+  constructor(private readonly opts: OnDemandOptions) {
+    for (const c of opts.byConnection) if (!c.onDemand || c.listenFd === undefined) throw new Error(`postern/${c.role} is not a service started on demand by its socket`);
+    for (const c of opts.byMaildrop) if (!c.onDemand) throw new Error(`postern/${c.role} is not started on demand`);
+    for (const c of opts.byConnection) c.onStartable = () => this.pollSockets();
+    for (const c of opts.byMaildrop) c.onStartable = () => this.lookAtMaildrop();
   }
 
-  /** Polls from now on, until stop(). */
+  /** Looks from now on, until stop(); looks at once (mail may have waited in maildrop/ since before the start). */
   start(): void {
-    if (this.children.length === 0 || this.#timer) return;
-    this.#timer = setInterval(() => this.poll(), POLL_INTERVAL_MS);
+    if (this.#stopped) return;
+    if (this.opts.byConnection.length && !this.#socketTimer) this.#socketTimer = setInterval(() => this.pollSockets(), POLL_INTERVAL_MS);
+    if (this.opts.byMaildrop.length && !this.#maildropTimer) {
+      try {
+        this.#watcher = watch(this.opts.maildrop, () => this.lookAtMaildrop());
+        this.#watcher.on("error", (err) => log.warn(`watching maildrop/ failed: ${err.message}; looking every ${this.opts.maildropPollMs / 1000}s`));
+      } catch (err) {
+        log.warn(`cannot watch maildrop/: ${(err as Error).message}; looking every ${this.opts.maildropPollMs / 1000}s`);
+      }
+      this.#maildropTimer = setInterval(() => this.lookAtMaildrop(), this.opts.maildropPollMs);
+    }
+    this.pollSockets();
+    this.lookAtMaildrop();
   }
 
   /** One look at the down services' sockets: starts each that has a connection waiting. */
-  poll(): void {
-    const down = this.children.filter((c) => c.startable);
-    if (down.length === 0) return;
+  pollSockets(): void {
+    const down = this.opts.byConnection.filter((c) => c.startable);
+    if (this.#stopped || down.length === 0) return;
     let ready: number[];
     try {
       ready = pendingConnections(down.map((c) => c.listenFd!));
     } catch (err) {
-      // once, not every tick
-      if (!this.#failing) log.error(`cannot poll the services' sockets: ${(err as Error).message}`);
-      this.#failing = true;
+      this.#failed("poll the services' sockets", err as Error);
       return;
     }
-    this.#failing = false;
+    this.#failing.delete("poll the services' sockets");
     for (const c of down) if (ready.includes(c.listenFd!)) c.start();
   }
 
+  /** One look at maildrop/ when pickup is down: starts it when the directory holds an entry. */
+  lookAtMaildrop(): void {
+    const down = this.opts.byMaildrop.filter((c) => c.startable);
+    if (this.#stopped || down.length === 0) return;
+    let waiting: boolean;
+    try {
+      waiting = hasEntry(this.opts.maildrop);
+    } catch (err) {
+      this.#failed("look at maildrop/", err as Error);
+      return;
+    }
+    this.#failing.delete("look at maildrop/");
+    if (waiting) for (const c of down) c.start();
+  }
+
   stop(): void {
-    clearInterval(this.#timer);
-    this.#timer = undefined;
+    this.#stopped = true;
+    clearInterval(this.#socketTimer);
+    clearInterval(this.#maildropTimer);
+    this.#watcher?.close();
+    this.#socketTimer = this.#maildropTimer = this.#watcher = undefined;
+  }
+
+  /** Logged once until it works again, not at every tick. */
+  #failed(what: string, err: Error): void {
+    if (!this.#failing.has(what)) log.error(`cannot ${what}: ${err.message}`);
+    this.#failing.add(what);
   }
 }

@@ -106,7 +106,7 @@ function allPids(): number[] {
 
 /**
  * The processes a started system runs at idle, from the service table (smtpd only where a test enables a
- * service); the roles started on demand (showq, local) run only once a request came.
+ * service); the roles started on demand (showq, local, pickup) run only once work came for them.
  */
 export const ROLES_UP: string[] = ["master", ...masterSingletons().filter((r) => !startedOnDemand(r))];
 

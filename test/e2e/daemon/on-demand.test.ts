@@ -1,8 +1,9 @@
 /**
  * Services started on demand (issue 16, session 4): at idle the master runs
- * no showq and no local process (the service table's `onDemand`); a
+ * no showq, local or pickup process (the service table's `onDemand`); a
  * connection to public/showq or private/local waits in the master's socket
- * until the master has started the service, which serves it and exits by
+ * (a file in maildrop/ waits there) until the master has started the
+ * service, which serves it and exits by
  * itself after max_idle (1 s here) without a connection, with no warning
  * from the master; the next request starts it again; a crashed on-demand
  * service is logged and started again for the next request. Runs as root
@@ -70,13 +71,12 @@ function gone(role: string): Promise<true> {
 }
 
 describe("services started on demand", () => {
-  test("at idle the system runs no showq and no local process", async () => {
-    expect(ROLES_ON_DEMAND.sort()).toEqual(["local", "showq"]);
+  test("at idle the system runs no showq, local or pickup process", async () => {
+    expect(ROLES_ON_DEMAND.sort()).toEqual(["local", "pickup", "showq"]);
     const roles = sys.roles();
     expect(ROLES_UP.every((r) => roles.has(r))).toBe(true);
     for (const role of ROLES_ON_DEMAND) expect([role, roles.has(role)]).toEqual([role, false]);
-    // the sockets exist all the same: the master holds them
-    expect(sys.log()).not.toMatch(/warning: process postern\/(showq|local)/);
+    expect(sys.log()).not.toMatch(/warning: process postern\/(showq|local|pickup)/);
   });
 
   test("a showq request starts showq, which serves it and exits after max_idle; the next one starts it again", async () => {
@@ -106,14 +106,17 @@ describe("services started on demand", () => {
     expect(sys.log()).not.toMatch(/warning: process postern\/showq/);
   }, 60_000);
 
-  test("a delivery after the local service idled out still arrives", async () => {
+  test("a submission after pickup and the local service idled out still arrives", async () => {
+    // sendmail's file in maildrop/ starts pickup, the queue manager's request starts local
     await sys.send([me()], message("ondemand-first"));
     await inMbox("ondemand-first");
+    await gone("pickup");
     // the queue manager keeps its connection a few seconds; then local idles out
     await gone("local");
     await sys.send([me()], message("ondemand-second"));
     await inMbox("ondemand-second");
-    expect(sys.log()).not.toMatch(/warning: process postern\/local/);
+    await gone("pickup");
+    expect(sys.log()).not.toMatch(/warning: process postern\/(local|pickup)/);
     expect(sys.log()).not.toMatch(/status=deferred/);
   }, 60_000);
 

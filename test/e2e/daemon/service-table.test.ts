@@ -5,7 +5,7 @@
  * effective, saved and file-system uid), with the unix socket the table
  * names as its descriptor 3; each socket has the table's mode and was made
  * by the master; a local worker runs as the recipient. The roles started on
- * demand (showq, local) are checked once a request started them. Root only: as any
+ * demand (showq, local, pickup) are checked once a request started them. Root only: as any
  * other user every role runs as that user and nothing is checked.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -74,8 +74,9 @@ describe.skipIf(!isRoot)("the running system follows the service table", () => {
     // one smtpd service, one process (20 sessions)
     sys.writeConfig({}, `[services.smtp]\nlisten = "127.0.0.1:${freePort()}"\nprocess_limit = 20\n`);
     await sys.start();
-    // showq and local run only on demand (max_idle, 100 s by default, keeps them for the checks): ask each
-    expect(masterSingletons().filter((r) => startedOnDemand(r))).toEqual(["local", "showq"]);
+    // showq, local and pickup run only on demand (max_idle, 100 s by default, keeps them for the checks):
+    // a listing starts showq, a message pickup and local
+    expect(masterSingletons().filter((r) => startedOnDemand(r))).toEqual(["local", "showq", "pickup"]);
     await requestJsonLine(join(sys.queue, "public", "showq"), { command: "showq" });
     await sys.send([alice.name], message("service table start-up"));
     await waitFor("the first delivery", () => mboxMessages(join(sys!.spool, alice.name)).some((m) => m.includes("Subject: service table start-up\n")));

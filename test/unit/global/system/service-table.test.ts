@@ -54,11 +54,13 @@ describe("the service table", () => {
     expect(roles.filter((r) => entry(r).processLimit === "per service")).toEqual(["smtpd"]);
   });
 
-  test("showq and local start on demand, by a connection on the socket they serve; the rest start with the system", () => {
-    expect(roles.filter((r) => startedOnDemand(r))).toEqual(["local", "showq"]);
+  test("showq and local start on demand by a connection on the socket they serve, pickup by an entry in maildrop/; the rest start with the system", () => {
+    expect(roles.filter((r) => startedOnDemand(r))).toEqual(["local", "showq", "pickup"]);
     for (const r of roles.filter((x) => startedOnDemand(x))) {
-      // the master starts it (one process) and holds the socket that wakes it
-      expect([r, entry(r).startedBy, entry(r).processLimit, entry(r).onDemand, servedSocket(r)?.kind]).toEqual([r, "master", 1, "connection", "unix"]);
+      // the master starts it (one process) and holds the socket, or watches the directory, that wakes it
+      expect([r, entry(r).startedBy, entry(r).processLimit]).toEqual([r, "master", 1]);
+      if (entry(r).onDemand === "connection") expect([r, servedSocket(r)?.kind]).toEqual([r, "unix"]);
+      else expect([r, entry(r).onDemand, entry(r).wakeUp?.watch]).toEqual([r, "maildrop", "maildrop"]);
     }
   });
 
