@@ -4,14 +4,18 @@
  *
  * - "connection" (showq, local): a connection waiting on the service's
  *   socket. The master holds the socket (it made it, src/master/main.ts);
- *   while the service is down a client's connection waits in its backlog,
- *   and a timer here asks the kernel every POLL_INTERVAL_MS, with poll(2)
- *   and no waiting, whether one does. The master never accepts: the
- *   service gets the same socket as descriptor 3 and accepts it itself.
- *   Bun has no readable event for a descriptor it does not own, hence the
- *   timer: a poll of two descriptors costs a few microseconds, and the
- *   first request after idle waits at most POLL_INTERVAL_MS plus the
- *   service's start-up.
+ *   while the service is down a client's connection waits in its backlog.
+ *   Bun has no readable event for a descriptor it does not own, so the
+ *   master asks the kernel for SIGIO on the socket (O_ASYNC) while the
+ *   service is down, and on each signal asks with poll(2), without waiting
+ *   and without accepting, which sockets have a connection; it also asks
+ *   once a second in case a signal was lost, and whenever a service has
+ *   just gone down. It never accepts: the service gets the same socket as
+ *   descriptor 3 and accepts the connection itself. The flag is turned off
+ *   before the service starts, so a running service's connections never
+ *   signal the master (nor, were the master killed, a process that got its
+ *   pid). The first request after idle waits for the service's start-up
+ *   only.
  * - "maildrop" (pickup): an entry in maildrop/. The master watches the
  *   directory (fs.watch: an event only says "look"), looks again every
  *   `pollSeconds` of the role's wake-up (60 s) in case an event was missed,
@@ -28,11 +32,11 @@
  */
 import { opendirSync, watch, type FSWatcher } from "node:fs";
 import { log } from "../util/log.ts";
-import { pendingConnections } from "../util/unix-socket.ts";
+import { pendingConnections, signalOnConnection } from "../util/unix-socket.ts";
 import type { Child } from "./children.ts";
 
-/** How often the sockets of the down services are polled. */
-export const POLL_INTERVAL_MS = 50;
+/** How often the sockets of the down services are polled besides SIGIO (a lost signal delays at most this). */
+export const SOCKET_POLL_MS = 1000;
 
 export interface OnDemandOptions {
   /** The children started by a connection on their socket (each has a listenFd). */
@@ -59,6 +63,8 @@ export class OnDemandStarter {
   #maildropTimer: ReturnType<typeof setInterval> | undefined;
   #watcher: FSWatcher | undefined;
   #failing = new Set<string>();
+  /** The children whose socket signals SIGIO now. */
+  #armed = new Set<Child>();
   #stopped = false;
 
   constructor(private readonly opts: OnDemandOptions) {
@@ -71,7 +77,11 @@ export class OnDemandStarter {
   /** Looks from now on, until stop(); looks at once (mail may have waited in maildrop/ since before the start). */
   start(): void {
     if (this.#stopped) return;
-    if (this.opts.byConnection.length && !this.#socketTimer) this.#socketTimer = setInterval(() => this.pollSockets(), POLL_INTERVAL_MS);
+    if (this.opts.byConnection.length && !this.#socketTimer) {
+      // installed once and kept: without a handler, a late SIGIO would end the master
+      process.on("SIGIO", () => this.pollSockets());
+      this.#socketTimer = setInterval(() => this.pollSockets(), SOCKET_POLL_MS);
+    }
     if (this.opts.byMaildrop.length && !this.#maildropTimer) {
       try {
         this.#watcher = watch(this.opts.maildrop, () => this.lookAtMaildrop());
@@ -89,6 +99,8 @@ export class OnDemandStarter {
   pollSockets(): void {
     const down = this.opts.byConnection.filter((c) => c.startable);
     if (this.#stopped || down.length === 0) return;
+    // signal first, then look: a connection that comes in between is signalled
+    for (const c of down) this.#signal(c, true);
     let ready: number[];
     try {
       ready = pendingConnections(down.map((c) => c.listenFd!));
@@ -97,7 +109,26 @@ export class OnDemandStarter {
       return;
     }
     this.#failing.delete("poll the services' sockets");
-    for (const c of down) if (ready.includes(c.listenFd!)) c.start();
+    for (const c of down) {
+      if (!ready.includes(c.listenFd!)) continue;
+      this.#signal(c, false);
+      c.start();
+    }
+  }
+
+  /** Turns SIGIO for the child's socket on or off (each change once). */
+  #signal(c: Child, on: boolean): void {
+    if (this.#armed.has(c) === on) return;
+    try {
+      signalOnConnection(c.listenFd!, on);
+      this.#failing.delete("set SIGIO on the services' sockets");
+    } catch (err) {
+      // the once-a-second poll still starts the service
+      this.#failed("set SIGIO on the services' sockets", err as Error);
+      return;
+    }
+    if (on) this.#armed.add(c);
+    else this.#armed.delete(c);
   }
 
   /** One look at maildrop/ when pickup is down: starts it when the directory holds an entry. */
@@ -117,6 +148,7 @@ export class OnDemandStarter {
 
   stop(): void {
     this.#stopped = true;
+    for (const c of [...this.#armed]) this.#signal(c, false);
     clearInterval(this.#socketTimer);
     clearInterval(this.#maildropTimer);
     this.#watcher?.close();

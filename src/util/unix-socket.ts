@@ -5,8 +5,8 @@
  * directory could redirect to another file by a rename), and the kernel's
  * credentials of a connected peer (SO_PEERCRED), which Bun and Node do
  * not expose, and whether a listening socket has connections waiting
- * (poll(2)), which lets the master start a service only when it is needed
- * without accepting anything itself.
+ * (poll(2), and SIGIO when one arrives), which lets the master start a
+ * service only when it is needed without accepting anything itself.
  *
  * Used by the master (root) to create the internal services' sockets and
  * by the daemons that serve them. Trusts the kernel only: the peer's uid
@@ -32,6 +32,8 @@ let libc:
       listen: (fd: number, backlog: number) => number;
       getsockopt: (fd: number, level: number, name: number, value: Pointer, len: Pointer) => number;
       poll: (fds: Pointer, n: number, timeoutMs: number) => number;
+      fcntl: (fd: number, cmd: number, arg: number) => number;
+      getpid: () => number;
       errno: () => number;
       strerror: (e: number) => string;
     }
@@ -45,6 +47,9 @@ function lib() {
     listen: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
     getsockopt: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
     poll: { args: [FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
+    // variadic in C; with one int argument the calling convention is the plain one on Linux's ABIs
+    fcntl: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+    getpid: { args: [], returns: FFIType.i32 },
     __errno_location: { args: [], returns: FFIType.ptr },
     strerror: { args: [FFIType.i32], returns: FFIType.ptr },
   });
@@ -54,6 +59,8 @@ function lib() {
     listen: (fd, b) => l.symbols.listen(fd, b) as number,
     getsockopt: (fd, lv, n, v, len) => l.symbols.getsockopt(fd, lv, n, v, len) as number,
     poll: (fds, n, t) => l.symbols.poll(fds, n, t) as number,
+    fcntl: (fd, cmd, arg) => l.symbols.fcntl(fd, cmd, arg) as number,
+    getpid: () => l.symbols.getpid() as number,
     errno: () => read.i32(l.symbols.__errno_location() as Pointer, 0),
     strerror: (e) => new CString(l.symbols.strerror(e) as Pointer).toString(),
   };
@@ -159,4 +166,27 @@ export function pendingConnections(fds: readonly number[]): number[] {
     const revents = view.getInt16(i * POLLFD_SIZE + 6, true);
     return (revents & (POLLIN | POLLERR | POLLHUP)) !== 0 && (revents & POLLNVAL) === 0;
   });
+}
+
+const F_GETFL = 3;
+const F_SETFL = 4;
+const F_SETOWN = 8;
+const O_ASYNC = 0o20000;
+
+/**
+ * With `on`, the kernel sends this process SIGIO when a connection arrives
+ * on the listening socket `fd` (O_ASYNC, owner: this process); without, it
+ * stops. The flag belongs to the open socket, which the master shares with
+ * the service it passes it to: the master turns it on only while that
+ * service is down, so no signal is ever aimed at a pid the master no longer
+ * has. The caller must handle SIGIO first (its default action ends the
+ * process).
+ */
+export function signalOnConnection(fd: number, on: boolean): void {
+  const c = lib();
+  const flags = c.fcntl(fd, F_GETFL, 0);
+  if (flags < 0) throw failure("fcntl F_GETFL");
+  if (on && c.fcntl(fd, F_SETOWN, c.getpid()) !== 0) throw failure("fcntl F_SETOWN");
+  const next = on ? flags | O_ASYNC : flags & ~O_ASYNC;
+  if (next !== flags && c.fcntl(fd, F_SETFL, next) !== 0) throw failure("fcntl F_SETFL");
 }
