@@ -1,7 +1,8 @@
 /**
  * Idle memory of a running postern system: starts a private instance (as
- * the tests do, under a temporary directory), waits until every service is
- * up and the system has been idle a few seconds, and prints the PSS of each
+ * the tests do, under a temporary directory), waits until every service that
+ * runs at idle is up (the ones started on demand are not asked for) and the
+ * system has been idle a few seconds, and prints the PSS of each
  * process and the total. A benchmark, not a test: `bun bench/idle-memory.ts`
  * (as root; uses dist/ or $POSTERN_DIST).
  */

@@ -8,6 +8,12 @@
  * `-s 1` (from the master, as Postfix's master passes its sockets): the
  * service's listening socket is descriptor 3, created by the master before
  * it started any process. Without it a service creates its own socket.
+ *
+ * `--on-demand` (from the master, for a role the service table marks
+ * `onDemand`): the role is also told to stop once it has been idle
+ * `max_idle` (src/daemon/idle-exit.ts); `stoppedBy` says "idle" then, and
+ * the role exits with status 0, which the master takes as normal. Started
+ * by hand, it runs until it is stopped.
  */
 import { fstatSync } from "node:fs";
 import { log } from "../util/log.ts";
@@ -16,7 +22,8 @@ import { ExitError, EX_USAGE } from "../util/sysexits.ts";
 import { loadConfig, type Config } from "../global/config/config.ts";
 import { setupLog } from "../global/system/log-setup.ts";
 import { dropPrivilegesFor } from "./privileges.ts";
-import type { DaemonRole } from "../global/system/service-table.ts";
+import { startedOnDemand, type DaemonRole } from "../global/system/service-table.ts";
+import { IdleExit } from "./idle-exit.ts";
 import { useNormalJitPolicy } from "../util/jit.ts";
 import { preloadTableFiles } from "../global/tables/db-common.ts";
 
@@ -28,6 +35,9 @@ function isSocket(fd: number): boolean {
   }
 }
 
+/** The master's word that it started the role on demand: it exits after max_idle without work. */
+export const ON_DEMAND_FLAG = "--on-demand";
+
 /** Where a service finds the socket the master passed on (the master's stdio entry 3). */
 export const MASTER_LISTEN_FD = 3;
 
@@ -36,8 +46,12 @@ export interface DaemonContext {
   configDir: string | undefined;
   /** The listening socket the master passed on (descriptor 3), if any. */
   listenFd: number | undefined;
-  /** Resolves when the daemon is asked to stop (SIGTERM or the master left). */
+  /** Resolves when the daemon is asked to stop (SIGTERM, the master left, or idle for max_idle). */
   stopped: Promise<void>;
+  /** Why it stops: "idle" when it idled out (a role started on demand), "signal" otherwise; undefined while it runs. */
+  stoppedBy(): "idle" | "signal" | undefined;
+  /** For a role started on demand by the master: what keeps it busy (serveJsonLines counts connections and requests on it). */
+  activity: IdleExit | undefined;
   isStopping(): boolean;
 }
 
@@ -53,10 +67,12 @@ export interface DaemonOptions {
 /** Parses `-c DIR`, sets up the daemon and returns its context. */
 export async function startDaemon(args: string[], opts: DaemonOptions): Promise<DaemonContext> {
   let parsed;
+  const onDemand = args.includes(ON_DEMAND_FLAG);
+  if (onDemand && !startedOnDemand(opts.role)) throw new ExitError(EX_USAGE, `${ON_DEMAND_FLAG}: the service table does not start ${opts.role} on demand`);
   try {
-    parsed = getopt(args, "c:s:");
+    parsed = getopt(args.filter((a) => a !== ON_DEMAND_FLAG), "c:s:");
   } catch (err) {
-    throw new ExitError(EX_USAGE, `${(err as Error).message}; usage: postern ${opts.role} [-c config_dir] [-s 1]`);
+    throw new ExitError(EX_USAGE, `${(err as Error).message}; usage: postern ${opts.role} [-c config_dir] [-s 1] [${ON_DEMAND_FLAG}]`);
   }
   const configDir = parsed.options.find(([o]) => o === "c")?.[1];
   const sockets = parsed.options.find(([o]) => o === "s")?.[1];
@@ -72,16 +88,18 @@ export async function startDaemon(args: string[], opts: DaemonOptions): Promise<
   await opts.beforeDrop?.(config);
   dropPrivilegesFor(opts.role, config);
 
-  let stopping = false;
+  let stopping: "idle" | "signal" | undefined;
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((r) => (resolveStopped = r));
-  const stop = () => {
+  const stop = (why: "idle" | "signal" = "signal") => {
     if (stopping) return;
-    stopping = true;
+    stopping = why;
+    if (why !== "idle") activity?.cancel();
     resolveStopped();
   };
-  process.on("SIGTERM", stop);
-  process.on("SIGINT", stop);
+  const activity = onDemand ? new IdleExit(() => Math.max(1, config.time("max_idle")) * 1000, () => stop("idle")) : undefined;
+  process.on("SIGTERM", () => stop());
+  process.on("SIGINT", () => stop());
   process.on("SIGHUP", async () => {
     try {
       // XXX: the log destination is kept; a changed maillog_file takes effect at the next start
@@ -108,6 +126,8 @@ export async function startDaemon(args: string[], opts: DaemonOptions): Promise<
     configDir,
     listenFd,
     stopped,
-    isStopping: () => stopping,
+    stoppedBy: () => stopping,
+    activity,
+    isStopping: () => stopping !== undefined,
   };
 }

@@ -3,7 +3,10 @@
  * It stays root (to deliver as each recipient through its workers) and
  * answers the queue manager's delivery requests on private/local, one JSON
  * line `{request}` -> `{results}` each. SIGHUP builds a new agent from the
- * re-read configuration; the old one finishes what it started.
+ * re-read configuration; the old one finishes what it started. The master
+ * starts it when a connection waits on private/local; it exits after
+ * max_idle with no connection open and no delivery in flight, stopping its
+ * workers (src/daemon/idle-exit.ts).
  *
  * Runs as root on a system install, as the invoking user in unprivileged
  * mode. Only mail_owner can reach the socket (private/ is 0700); requests
@@ -13,7 +16,7 @@
 import { resolve } from "node:path";
 import { startDaemon } from "../daemon/skeleton.ts";
 import type { DeliveryRequest } from "../global/delivery/types.ts";
-import { serveJsonLines, type JsonObject } from "../global/ipc/json-lines.ts";
+import { serveJsonLines, stopServing, type JsonObject } from "../global/ipc/json-lines.ts";
 import { serviceSocket, serviceSocketPath } from "../global/ipc/service-sockets.ts";
 import { isQueueId } from "../global/queue/names.ts";
 import type { Config } from "../global/config/config.ts";
@@ -143,10 +146,12 @@ export async function main(args: string[]): Promise<number> {
       inFlight.set(a, inFlight.get(a)! - 1);
       closeIfIdle(a);
     }
-  }, ctx.listenFd);
+  }, ctx.listenFd, ctx.activity);
   await ctx.stopped;
-  server.close();
+  // idle: no delivery in flight and no connection open; one accepted at the last moment is still served
+  if (ctx.stoppedBy() === "idle") await stopServing(server);
+  else server.close();
   await closeAgents(agent);
-  log.info("stopped");
+  if (ctx.stoppedBy() !== "idle") log.info("stopped");
   return 0;
 }

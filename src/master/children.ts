@@ -6,10 +6,17 @@
  * A service's listening socket (made by the master) is passed on to every
  * incarnation as descriptor 3 with `-s 1`; requests that arrive while the
  * service is down wait in the socket's backlog.
+ *
+ * A child started on demand (the service table's `onDemand`) is started by
+ * the master's OnDemandStarter (./on-demand.ts) when a connection waits on
+ * its socket (pickup: when maildrop/ has an entry), not at boot; its exit with status 0 (it idled out after
+ * max_idle) is normal: no warning, no backoff, and it waits for the next
+ * connection. Any other exit is logged as a crash, and the next start waits
+ * for the backoff as for any other child.
  */
 import type { Subprocess } from "bun";
 import { log } from "../util/log.ts";
-import { MASTER_LISTEN_FD } from "../daemon/skeleton.ts";
+import { MASTER_LISTEN_FD, ON_DEMAND_FLAG } from "../daemon/skeleton.ts";
 
 export class Child {
   #proc: Subprocess | undefined;
@@ -25,8 +32,18 @@ export class Child {
     /** Arguments after `-c DIR` (smtpd: --service NAME). */
     private readonly extraArgs: readonly string[] = [],
     /** The service's listening socket, owned by the master. */
-    private readonly listenFd?: number,
+    readonly listenFd?: number,
+    /** Started when work waits for it (by OnDemandStarter), not at boot and not after an exit. */
+    readonly onDemand = false,
   ) {}
+
+  /** Called when an on-demand child becomes startable again (it exited, or its backoff is over). */
+  onStartable: (() => void) | undefined;
+
+  /** An on-demand child that is down, past any backoff, and may be started for a waiting connection. */
+  get startable(): boolean {
+    return this.onDemand && this.#proc === undefined && this.#timer === undefined && !this.#stopping;
+  }
 
   get pid(): number | undefined {
     return this.#proc?.pid;
@@ -42,7 +59,7 @@ export class Child {
     // stdio entry 3 becomes the child's descriptor 3 (MASTER_LISTEN_FD); nothing else is inherited
     const stdio = ["ignore", "inherit", "inherit", ...(this.listenFd === undefined ? [] : [this.listenFd])];
     if (this.listenFd !== undefined && stdio.length - 1 !== MASTER_LISTEN_FD) throw new Error("the listening socket must be the child's descriptor 3");
-    this.#proc = Bun.spawn([process.execPath, this.role, "-c", this.configDir, ...socketArgs, ...this.extraArgs], {
+    this.#proc = Bun.spawn([process.execPath, this.role, "-c", this.configDir, ...socketArgs, ...(this.onDemand ? [ON_DEMAND_FLAG] : []), ...this.extraArgs], {
       argv0: "postern",
       env: this.env,
       stdio: stdio as ["ignore", "inherit", "inherit"],
@@ -53,13 +70,22 @@ export class Child {
   #exited(pid: number, code: number | null, signal: number | string | null): void {
     this.#proc = undefined;
     if (this.#stopping) return;
+    if (this.onDemand && code === 0 && !signal) {
+      // idled out: it started fine, so a later crash starts its backoff over
+      this.#failures = 0;
+      this.onStartable?.();
+      return;
+    }
     if (Date.now() - this.#startedAt > 60_000) this.#failures = 0;
     const delay = Math.min(60_000, 1000 * 2 ** this.#failures);
     this.#failures++;
     log.warn(`process postern/${this.role} pid ${pid} exit ${signal ? `signal ${signal}` : `status ${code}`}; restarting in ${delay / 1000}s`);
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      if (!this.#stopping) this.start();
+      // an on-demand child waits for the next piece of work instead (OnDemandStarter)
+      if (this.#stopping) return;
+      if (this.onDemand) this.onStartable?.();
+      else this.start();
     }, delay);
   }
 

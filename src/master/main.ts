@@ -1,9 +1,10 @@
 /**
  * The master: claims the pid file, starts the roles the service table
- * (src/global/system/service-table.ts) says it starts (pickup, the queue
- * manager, showq, the local delivery service, the smtpd processes of each
- * enabled service) and keeps them running; SIGHUP
- * re-reads the configuration and passes the reload on; SIGTERM stops the
+ * (src/global/system/service-table.ts) says it starts (the queue manager,
+ * the smtpd processes of each enabled service) and keeps them running;
+ * showq and the local delivery service it starts on demand, when a
+ * connection waits on their socket, and pickup when maildrop/ holds an
+ * entry (./on-demand.ts); SIGHUP re-reads the configuration and passes the reload on; SIGTERM stops the
  * children gracefully, SIGQUIT at once; then the pid file goes.
  *
  * Before any child starts, the master creates the internal services'
@@ -30,7 +31,8 @@ import { VERSION } from "../version.ts";
 import { closeSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { listenUnixSocket } from "../util/unix-socket.ts";
-import { masterSingletons, servedSocket, SERVICE_TABLE, type DaemonRole } from "../global/system/service-table.ts";
+import { daemonEntry, masterSingletons, servedSocket, SERVICE_TABLE, startedOnDemand, type DaemonRole } from "../global/system/service-table.ts";
+import { OnDemandStarter } from "./on-demand.ts";
 import { useNormalJitPolicy } from "../util/jit.ts";
 
 export async function main(args: string[]): Promise<number> {
@@ -76,7 +78,7 @@ export async function main(args: string[]): Promise<number> {
   }
 
   const environment = () => ({ ...childEnvironment(config, configDir), ...(foreground ? { POSTERN_LOG_STDOUT: "1" } : {}) });
-  const children = masterSingletons().map((role) => new Child(role, configDir, environment(), [], sockets.get(role)?.fd));
+  const children = masterSingletons().map((role) => new Child(role, configDir, environment(), [], sockets.get(role)?.fd, startedOnDemand(role)));
   // "per service" (smtpd): for each enabled service of the role, smtpdProcessPlan's processes (one, serving the whole process_limit)
   for (const role of started.filter((r) => SERVICE_TABLE[r].processLimit === "per service")) {
     for (const svc of config.services().filter((s) => s.enabled && s.role === role)) {
@@ -84,7 +86,14 @@ export async function main(args: string[]): Promise<number> {
       for (let i = 0; i < n; i++) children.push(new Child(role, configDir, environment(), ["--service", svc.name]));
     }
   }
-  for (const child of children) child.start();
+  for (const child of children) if (!child.onDemand) child.start();
+  const onDemand = new OnDemandStarter({
+    byConnection: children.filter((c) => c.onDemand && daemonEntry(c.role as DaemonRole).onDemand === "connection"),
+    byMaildrop: children.filter((c) => c.onDemand && daemonEntry(c.role as DaemonRole).onDemand === "maildrop"),
+    maildrop: join(queueDirectory, SERVICE_TABLE.pickup.wakeUp.watch),
+    maildropPollMs: SERVICE_TABLE.pickup.wakeUp.pollSeconds * 1000,
+  });
+  onDemand.start();
   log.info(`daemon started -- version ${VERSION}, configuration ${configDir}`);
   if (!logsToTerminal) await setupLog(config, logOptions);
 
@@ -114,6 +123,7 @@ export async function main(args: string[]): Promise<number> {
   });
   const how = await done;
   log.info(how === "SIGQUIT" ? "terminating on signal (abort)" : "terminating on signal TERM");
+  onDemand.stop();
   await Promise.all(children.map((c) => c.stop(how === "SIGQUIT" ? "SIGKILL" : "SIGTERM", 10_000)));
   closeSockets(sockets);
   releaseMasterPid(config);

@@ -1,7 +1,9 @@
 /**
  * The pickup role: `postern pickup [-c DIR]` is the daemon the master
- * starts; it takes sendmail's files from maildrop/ as they appear (fs.watch)
- * and at least once a minute (its wake-up in the service table). `postern pickup --once [-c DIR]` runs one pass
+ * starts when maildrop/ holds an entry; it takes sendmail's files from
+ * maildrop/ as they appear (fs.watch) and at least once a minute (its
+ * wake-up in the service table), and exits after max_idle without finding
+ * any (src/daemon/idle-exit.ts). `postern pickup --once [-c DIR]` runs one pass
  * and exits 0: how tests (and an administrator without a running daemon)
  * move submissions into the queue.
  *
@@ -35,18 +37,29 @@ export async function main(args: string[]): Promise<number> {
     log.close();
     return 0;
   }
+  // started on demand: a pass that found entries is work; max_idle after the last one, it leaves
+  const pass = async () => {
+    ctx.activity?.begin();
+    let found = true;
+    try {
+      const stats = await pickupOnce(ctx.config, ctx.isStopping, keys);
+      found = stats.queued + stats.corrupt + stats.removed + stats.kept > 0;
+    } finally {
+      ctx.activity?.end(found);
+    }
+  };
   // one pass at a time, one pass for a burst of changes, another for a change during a pass
   const { watch, pollSeconds } = SERVICE_TABLE.pickup.wakeUp;
   const wakeUp = new WakeUp({
     watch: join(ctx.config.str("queue_directory"), watch),
     pollMs: pollSeconds * 1000,
-    pass: () => (ctx.isStopping() ? undefined : pickupOnce(ctx.config, ctx.isStopping, keys)),
+    pass: () => (ctx.isStopping() ? undefined : pass()),
     failed: (err) => log.error(`pickup pass failed: ${err.message}`),
   });
   wakeUp.start();
   await ctx.stopped;
   // a pass stops after the file it is at
   await wakeUp.stop();
-  log.info("stopped");
+  if (ctx.stoppedBy() !== "idle") log.info("stopped");
   return 0;
 }

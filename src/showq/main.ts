@@ -7,6 +7,9 @@
  * queue manager's scheduling: requests are answered one at a time, each in
  * one synchronous scan.
  *
+ * The master starts it when a connection waits on public/showq; it exits
+ * after max_idle without a connection or a request (src/daemon/idle-exit.ts).
+ *
  * Drops to mail_owner. Anyone can connect to public/showq: a listing goes
  * only to a peer whose kernel credentials (SO_PEERCRED) pass
  * authorized_mailq_users (root and mail_owner always do), with postqueue's
@@ -14,7 +17,7 @@
  */
 import { log } from "../util/log.ts";
 import { startDaemon } from "../daemon/skeleton.ts";
-import { serveJsonLines } from "../global/ipc/json-lines.ts";
+import { serveJsonLines, stopServing } from "../global/ipc/json-lines.ts";
 import { serviceSocketPath } from "../global/ipc/service-sockets.ts";
 import { mayUseQueue, queueAclRefusal } from "../global/queue/queue-acl.ts";
 import { showQueue } from "./showq.ts";
@@ -31,9 +34,13 @@ export async function main(args: string[]): Promise<number> {
       return showQueue(ctx.config);
     },
     ctx.listenFd,
+    ctx.activity,
   );
   await ctx.stopped;
-  server.close();
-  log.info("stopped");
+  if (ctx.stoppedBy() === "idle") await stopServing(server);
+  else {
+    server.close();
+    log.info("stopped");
+  }
   return 0;
 }

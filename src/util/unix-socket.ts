@@ -4,7 +4,9 @@
  * (never a chmod of the path afterwards, which a user who can write the
  * directory could redirect to another file by a rename), and the kernel's
  * credentials of a connected peer (SO_PEERCRED), which Bun and Node do
- * not expose.
+ * not expose, and whether a listening socket has connections waiting
+ * (poll(2), and SIGIO when one arrives), which lets the master start a
+ * service only when it is needed without accepting anything itself.
  *
  * Used by the master (root) to create the internal services' sockets and
  * by the daemons that serve them. Trusts the kernel only: the peer's uid
@@ -29,6 +31,9 @@ let libc:
       bind: (fd: number, addr: Pointer, len: number) => number;
       listen: (fd: number, backlog: number) => number;
       getsockopt: (fd: number, level: number, name: number, value: Pointer, len: Pointer) => number;
+      poll: (fds: Pointer, n: number, timeoutMs: number) => number;
+      fcntl: (fd: number, cmd: number, arg: number) => number;
+      getpid: () => number;
       errno: () => number;
       strerror: (e: number) => string;
     }
@@ -41,6 +46,10 @@ function lib() {
     bind: { args: [FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
     listen: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
     getsockopt: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
+    poll: { args: [FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
+    // variadic in C; with one int argument the calling convention is the plain one on Linux's ABIs
+    fcntl: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+    getpid: { args: [], returns: FFIType.i32 },
     __errno_location: { args: [], returns: FFIType.ptr },
     strerror: { args: [FFIType.i32], returns: FFIType.ptr },
   });
@@ -49,6 +58,9 @@ function lib() {
     bind: (fd, a, n) => l.symbols.bind(fd, a, n) as number,
     listen: (fd, b) => l.symbols.listen(fd, b) as number,
     getsockopt: (fd, lv, n, v, len) => l.symbols.getsockopt(fd, lv, n, v, len) as number,
+    poll: (fds, n, t) => l.symbols.poll(fds, n, t) as number,
+    fcntl: (fd, cmd, arg) => l.symbols.fcntl(fd, cmd, arg) as number,
+    getpid: () => l.symbols.getpid() as number,
     errno: () => read.i32(l.symbols.__errno_location() as Pointer, 0),
     strerror: (e) => new CString(l.symbols.strerror(e) as Pointer).toString(),
   };
@@ -119,4 +131,62 @@ export function peerCredentials(fd: number): PeerCredentials {
   if (len[0] !== 12) throw new Error(`getsockopt SO_PEERCRED: unexpected length ${len[0]}`);
   const view = new DataView(cred.buffer);
   return { pid: view.getInt32(0, true), uid: view.getUint32(4, true), gid: view.getUint32(8, true) };
+}
+
+const POLLIN = 0x1;
+const POLLERR = 0x8;
+const POLLHUP = 0x10;
+const POLLNVAL = 0x20;
+/** sizeof(struct pollfd): int fd; short events; short revents. */
+const POLLFD_SIZE = 8;
+const EINTR = 4;
+
+/**
+ * Which of the listening sockets `fds` have a connection waiting to be
+ * accepted (or an error pending), without waiting and without accepting:
+ * poll(2) with a timeout of 0. A descriptor that is not open counts as
+ * nothing waiting.
+ */
+export function pendingConnections(fds: readonly number[]): number[] {
+  if (fds.length === 0) return [];
+  const buf = new Uint8Array(fds.length * POLLFD_SIZE);
+  const view = new DataView(buf.buffer);
+  fds.forEach((fd, i) => {
+    view.setInt32(i * POLLFD_SIZE, fd, true);
+    view.setInt16(i * POLLFD_SIZE + 4, POLLIN, true);
+  });
+  const c = lib();
+  const n = c.poll(ptr(buf), fds.length, 0);
+  if (n < 0) {
+    if (c.errno() === EINTR) return [];
+    throw failure("poll");
+  }
+  if (n === 0) return [];
+  return fds.filter((_, i) => {
+    const revents = view.getInt16(i * POLLFD_SIZE + 6, true);
+    return (revents & (POLLIN | POLLERR | POLLHUP)) !== 0 && (revents & POLLNVAL) === 0;
+  });
+}
+
+const F_GETFL = 3;
+const F_SETFL = 4;
+const F_SETOWN = 8;
+const O_ASYNC = 0o20000;
+
+/**
+ * With `on`, the kernel sends this process SIGIO when a connection arrives
+ * on the listening socket `fd` (O_ASYNC, owner: this process); without, it
+ * stops. The flag belongs to the open socket, which the master shares with
+ * the service it passes it to: the master turns it on only while that
+ * service is down, so no signal is ever aimed at a pid the master no longer
+ * has. The caller must handle SIGIO first (its default action ends the
+ * process).
+ */
+export function signalOnConnection(fd: number, on: boolean): void {
+  const c = lib();
+  const flags = c.fcntl(fd, F_GETFL, 0);
+  if (flags < 0) throw failure("fcntl F_GETFL");
+  if (on && c.fcntl(fd, F_SETOWN, c.getpid()) !== 0) throw failure("fcntl F_SETOWN");
+  const next = on ? flags | O_ASYNC : flags & ~O_ASYNC;
+  if (next !== flags && c.fcntl(fd, F_SETFL, next) !== 0) throw failure("fcntl F_SETFL");
 }

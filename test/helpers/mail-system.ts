@@ -14,7 +14,7 @@
 import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { getpwnam, type PasswdEntry } from "../../src/util/passwd.ts";
-import { masterSingletons } from "../../src/global/system/service-table.ts";
+import { masterSingletons, startedOnDemand } from "../../src/global/system/service-table.ts";
 import { bin, cleanEnv, run, tempDir, type RunOptions, type RunResult } from "./run.ts";
 import { waitFor } from "./wait.ts";
 
@@ -104,8 +104,14 @@ function allPids(): number[] {
   return readdirSync("/proc").filter((n) => /^\d+$/.test(n)).map(Number);
 }
 
-/** The processes a started system runs, from the service table (smtpd only where a test enables a service). */
-export const ROLES_UP: string[] = ["master", ...masterSingletons()];
+/**
+ * The processes a started system runs at idle, from the service table (smtpd only where a test enables a
+ * service); the roles started on demand (showq, local, pickup) run only once work came for them.
+ */
+export const ROLES_UP: string[] = ["master", ...masterSingletons().filter((r) => !startedOnDemand(r))];
+
+/** The roles the master starts only on demand, from the service table. */
+export const ROLES_ON_DEMAND: string[] = masterSingletons().filter((r) => startedOnDemand(r));
 
 /** Whether the process has a SIGTERM handler installed (bit 15 of SigCgt in /proc/PID/status). */
 export function catchesSigterm(pid: number): boolean {

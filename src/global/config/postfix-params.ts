@@ -291,7 +291,6 @@ mailman_transport_rate_delay = $default_transport_rate_delay
 manpage_directory = /usr/share/man
 maps_rbl_domains = 
 master_service_disable = 
-max_idle = 100s
 max_use = 100
 meta_directory = /etc/postfix
 milter_command_timeout = 30s

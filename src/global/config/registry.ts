@@ -18,13 +18,14 @@ import { policyParams } from "./params/policy.ts";
 import { hostingParams } from "./params/hosting.ts";
 import { milterParams } from "./params/milter.ts";
 import { dkimParams } from "./params/dkim.ts";
+import { processModelParams } from "./params/process-model.ts";
 
 let registry: Map<string, ParamDef> | undefined;
 
 export function paramRegistry(): ReadonlyMap<string, ParamDef> {
   if (!registry) {
     registry = new Map();
-    for (const def of [...basicParams, ...queueParams, ...deliveryParams, ...smtpdParams, ...smtpdServerParams, ...qmgrParams, ...tableParams, ...bounceParams, ...smtpParams, ...dnsParams, ...mtaStsParams, ...checksParams, ...policyParams, ...hostingParams, ...milterParams, ...dkimParams]) {
+    for (const def of [...basicParams, ...queueParams, ...deliveryParams, ...smtpdParams, ...smtpdServerParams, ...qmgrParams, ...tableParams, ...bounceParams, ...smtpParams, ...dnsParams, ...mtaStsParams, ...checksParams, ...policyParams, ...hostingParams, ...milterParams, ...dkimParams, ...processModelParams]) {
       if (registry.has(def.name)) throw new Error(`parameter defined twice: ${def.name}`);
       registry.set(def.name, def);
     }

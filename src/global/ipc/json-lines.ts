@@ -22,6 +22,12 @@ export const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 export const MAX_PIPELINED_REQUESTS = 16;
 
 export type JsonObject = Record<string, unknown>;
+
+/** Told when a connection opens and closes and when a request's handling starts and ends (src/daemon/idle-exit.ts). */
+export interface Activity {
+  begin(): void;
+  end(): void;
+}
 /** `peer` is undefined when the kernel could not tell who connected; a handler that checks must refuse then. */
 export type Handler = (request: JsonObject, peer: PeerCredentials | undefined) => Promise<JsonObject>;
 
@@ -54,10 +60,16 @@ function lineReader(socket: Socket, onLine: (line: string) => void, onTooLong: (
 /**
  * Serves requests on `listenFd`, a listening socket passed on by the master;
  * without one, creates the socket at `path` with `mode` (replacing a stale one).
+ * `activity` is told of each connection (open to close) and each request
+ * (handler called to handler done, even after its connection closed).
  */
-export async function serveJsonLines(path: string, mode: number, handler: Handler, listenFd?: number): Promise<Server> {
+export async function serveJsonLines(path: string, mode: number, handler: Handler, listenFd?: number, activity?: Activity): Promise<Server> {
   const fd = listenFd ?? listenUnixSocket(path, mode);
   const server = createServer((socket) => {
+    if (activity) {
+      activity.begin();
+      socket.once("close", () => activity.end());
+    }
     // asked once, at accept: the credentials belong to the connection, not to a request
     const peer = peerOf(socket);
     const pending: string[] = [];
@@ -70,7 +82,12 @@ export async function serveJsonLines(path: string, mode: number, handler: Handle
         try {
           const request = JSON.parse(line);
           if (!request || typeof request !== "object" || Array.isArray(request)) throw new Error("request is not an object");
-          response = await handler(request as JsonObject, peer);
+          activity?.begin();
+          try {
+            response = await handler(request as JsonObject, peer);
+          } finally {
+            activity?.end();
+          }
         } catch (err) {
           response = { error: (err as Error).message };
         }
@@ -100,6 +117,15 @@ export async function serveJsonLines(path: string, mode: number, handler: Handle
     server.listen({ fd }, () => resolve());
   });
   return server;
+}
+
+/**
+ * Stops accepting on `server` and resolves once every connection it accepted
+ * has closed (a service that idles out must not drop one accepted at the
+ * last moment); the listening socket itself stays the master's.
+ */
+export function stopServing(server: Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
 }
 
 export class IpcError extends Error {}

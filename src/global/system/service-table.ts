@@ -72,6 +72,14 @@ export interface DaemonEntry {
    * service of its role, smtpdProcessPlan(process_limit) processes (one).
    */
   processLimit: 1 | "per recipient" | "per service";
+  /**
+   * Started by the master only when work waits for it, and gone again after `max_idle` without any, as
+   * Postfix's master runs its services: "connection": a connection pending on the socket it serves (the
+   * master, which holds the socket, polls it while the service is down); "maildrop": an entry in
+   * maildrop/ (the master watches the directory, reading names only). Absent: started with the system and
+   * restarted whenever it exits.
+   */
+  onDemand?: "connection" | "maildrop";
   serves: readonly ChannelName[];
   uses: readonly ChannelName[];
   /** Why it runs as that user. */
@@ -81,10 +89,10 @@ export interface DaemonEntry {
 /** Checked against DaemonEntry, and kept literal so that `SERVICE_TABLE.pickup.wakeUp` is known to exist. */
 export const SERVICE_TABLE = {
   master: { runsAs: "root", startedBy: "user", processLimit: 1, serves: [], uses: [], why: "creates the sockets and pid/master.pid in root's directories, starts local as root" },
-  local: { runsAs: "root", startedBy: "master", processLimit: 1, serves: ["private/local"], uses: ["local-worker pipe"], why: "starts a worker as each recipient (local(8)), as each mapped virtual uid/gid (virtual(8)) and as each pipe service's user= (pipe(8)); virtual and pipe run in the same service" },
+  local: { runsAs: "root", startedBy: "master", processLimit: 1, onDemand: "connection", serves: ["private/local"], uses: ["local-worker pipe"], why: "starts a worker as each recipient (local(8)), as each mapped virtual uid/gid (virtual(8)) and as each pipe service's user= (pipe(8)); virtual and pipe run in the same service" },
   qmgr: { runsAs: "mail_owner", startedBy: "master", wakeUp: { watch: "incoming", pollSeconds: 1 }, processLimit: 1, serves: ["public/qmgr"], uses: ["private/local"], why: "owns incoming/ active/ deferred/; delivers over the network itself" },
-  showq: { runsAs: "mail_owner", startedBy: "master", processLimit: 1, serves: ["public/showq"], uses: [], why: "reads the queue for users who may not" },
-  pickup: { runsAs: "mail_owner", startedBy: "master", wakeUp: { watch: "maildrop", pollSeconds: 60 }, processLimit: 1, serves: [], uses: [], why: "reads maildrop/ (mail_owner's group) and writes incoming/" },
+  showq: { runsAs: "mail_owner", startedBy: "master", processLimit: 1, onDemand: "connection", serves: ["public/showq"], uses: [], why: "reads the queue for users who may not" },
+  pickup: { runsAs: "mail_owner", startedBy: "master", onDemand: "maildrop", wakeUp: { watch: "maildrop", pollSeconds: 60 }, processLimit: 1, serves: [], uses: [], why: "reads maildrop/ (mail_owner's group) and writes incoming/" },
   smtpd: { runsAs: "mail_owner", startedBy: "master", processLimit: "per service", serves: ["smtpd listeners"], uses: ["public/qmgr"], why: "binds its ports and reads its TLS key as root, then faces the network as mail_owner" },
   "local-worker": { runsAs: "recipient", startedBy: "local", processLimit: "per recipient", serves: ["local-worker pipe"], uses: [], why: "writes mailboxes and runs commands with the recipient's (or the pipe service user's) rights only" },
 } as const satisfies Readonly<Record<DaemonRole, DaemonEntry>>;
@@ -97,6 +105,11 @@ export function daemonEntry(role: DaemonRole): DaemonEntry {
 /** The roles the master runs one process of, in the table's order (the order it starts them). */
 export function masterSingletons(): DaemonRole[] {
   return (Object.keys(SERVICE_TABLE) as DaemonRole[]).filter((r) => SERVICE_TABLE[r].startedBy === "master" && SERVICE_TABLE[r].processLimit === 1);
+}
+
+/** Whether the master starts the role only on demand (see DaemonEntry.onDemand). */
+export function startedOnDemand(role: DaemonRole): boolean {
+  return daemonEntry(role).onDemand !== undefined;
 }
 
 /** The unix socket a role serves, if any: the one the master makes and passes on as descriptor 3. */

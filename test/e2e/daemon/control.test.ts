@@ -9,7 +9,8 @@ import { chmodSync, chownSync, existsSync, readFileSync, statSync, utimesSync, w
 import { join } from "node:path";
 import { getpwnam } from "../../../src/util/passwd.ts";
 import { bin, cleanEnv, run } from "../../helpers/run.ts";
-import { ensureMailOwner, HOST, isRoot, MailSystem, mboxMessages, message, waitFor } from "../../helpers/mail-system.ts";
+import { ensureMailOwner, HOST, isRoot, MailSystem, mboxMessages, message, ROLES_ON_DEMAND, ROLES_UP, waitFor } from "../../helpers/mail-system.ts";
+import { requestJsonLine } from "../../../src/global/ipc/json-lines.ts";
 
 const systems: MailSystem[] = [];
 afterAll(async () => {
@@ -31,6 +32,16 @@ function me(): string {
 function inMbox(sys: MailSystem, subject: string): Promise<string> {
   const path = join(sys.spool, me());
   return waitFor(`"${subject}" in ${path}`, () => mboxMessages(path).find((m) => m.includes(`Subject: ${subject}\n`)));
+}
+
+/** Starts a role the master runs on demand with work for it: a listing for showq, a message for pickup and local. */
+async function wake(sys: MailSystem, role: string): Promise<void> {
+  if (role === "showq") await requestJsonLine(join(sys.queue, "public", "showq"), { command: "showq" });
+  else if (role === "local" || role === "pickup") {
+    const subject = `wake-${Date.now()}-${Math.random()}`;
+    await sys.send([me()], message(subject));
+    await inMbox(sys, subject);
+  } else throw new Error(`${role} is not started on demand`);
 }
 
 function procStatus(pid: number): Record<string, string> {
@@ -76,7 +87,9 @@ describe("start, status, stop", () => {
     expect((await sys.postern(["status"])).code).toBe(1);
     await waitFor("the master to be gone", () => sys.processTree().length === 0);
     expect(sys.log()).toMatch(/postfix\/master\[\d+\]: terminating on signal TERM/);
-    for (const role of ["pickup", "qmgr", "local"]) expect(sys.log()).toMatch(new RegExp(`postfix/${role}\\[\\d+\\]: stopped`));
+    // every role that runs at idle (local and showq run only on demand: none was asked for here)
+    for (const role of ROLES_UP.filter((r) => r !== "master")) expect(sys.log()).toMatch(new RegExp(`postfix/${role}\\[\\d+\\]: stopped`));
+    expect(sys.log()).not.toMatch(/postfix\/(local|showq)\[/);
   });
 
   test("start refuses while the system runs; stop, reload and flush refuse while it does not", async () => {
@@ -142,6 +155,7 @@ describe("the master's children", () => {
   test.skipIf(!isRoot)("master and local run as root, pickup, qmgr and showq as mail_owner; children get a clean environment", async () => {
     const owner = getpwnam("postern")!;
     const uids = (pid: number) => procStatus(pid).Uid!.split(/\s+/).map(Number);
+    for (const role of ROLES_ON_DEMAND) await wake(sys, role);
     // a role starts as root and drops once its log is open: wait until both have
     const roles = await waitFor("all roles, settled", () => {
       const r = sys.roles();
@@ -164,8 +178,15 @@ describe("the master's children", () => {
 
   test("a child killed with SIGKILL is restarted, and mail still flows", async () => {
     for (const role of ["qmgr", "showq", "pickup", "local"]) {
+      const onDemand = ROLES_ON_DEMAND.includes(role);
+      if (onDemand && !sys.roles().has(role)) await wake(sys, role);
       const old = await waitFor(`the ${role} process`, () => sys.roles().get(role));
       process.kill(old, "SIGKILL");
+      // one started on demand is started again by the next request, once its backoff is over
+      if (onDemand) {
+        await waitFor(`the ${role} process to be gone`, () => sys.roles().get(role) !== old);
+        await wake(sys, role);
+      }
       const fresh = await waitFor(`a new ${role} process`, () => {
         const pid = sys.roles().get(role);
         return pid !== undefined && pid !== old && pid;

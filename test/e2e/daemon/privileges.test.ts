@@ -308,6 +308,9 @@ describe.skipIf(!isRoot)("item 22: a service restarted while the queue manager r
     const sys = newSystem({ minimal_backoff_time: "1h", maximal_backoff_time: "2h" });
     await sys.start();
     const master = sys.masterPid()!;
+    // local runs on demand: a first delivery starts it
+    await sys.send(["root"], message("startslocal"));
+    await waitFor("the first message in root's mbox", () => mboxMessages(join(sys.spool, "root")).some((m) => m.includes("Subject: startslocal\n")));
     const local = sys.roles().get("local")!;
     // hold the master so it cannot restart local yet, then take local away: the queue manager is up first
     process.kill(master, "SIGSTOP");

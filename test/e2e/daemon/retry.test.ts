@@ -71,7 +71,7 @@ describe.skipIf(!isRoot)("a mailbox locked by another program: deferred, then de
     await sys.waitForLog(new RegExp(`${id}: removed`));
     expect(mboxMessages(box).length).toBe(1);
     expect(existsSync(join(sys.queue, "defer", id))).toBe(false);
-  });
+  }, 30_000);
 });
 
 describe.skipIf(!isRoot)("transport_maps retry: switched off with postmap and reload; postqueue -i, sendmail -q", () => {
@@ -172,5 +172,5 @@ describe.skipIf(!isRoot)("delay notice and expiry bounce", () => {
     expect(reports.filter((m) => m.includes("Subject: Delayed Mail")).length).toBe(1);
     expect(reports.length).toBe(2);
     expect(sys.log().match(new RegExp(`${id}: sender delay notification`, "g"))!.length).toBe(1);
-  });
+  }, 30_000);
 });

@@ -4,7 +4,8 @@
  * as many processes as the table says, as the user the table says (real,
  * effective, saved and file-system uid), with the unix socket the table
  * names as its descriptor 3; each socket has the table's mode and was made
- * by the master; a local worker runs as the recipient. Root only: as any
+ * by the master; a local worker runs as the recipient. The roles started on
+ * demand (showq, local, pickup) are checked once a request started them. Root only: as any
  * other user every role runs as that user and nothing is checked.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -12,7 +13,8 @@ import { lstatSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import type { PasswdEntry } from "../../../src/util/passwd.ts";
 import { getpwnam } from "../../../src/util/passwd.ts";
-import { CHANNELS, daemonEntry, masterSingletons, SERVICE_TABLE, servedSocket, type DaemonRole } from "../../../src/global/system/service-table.ts";
+import { CHANNELS, daemonEntry, masterSingletons, SERVICE_TABLE, servedSocket, startedOnDemand, type DaemonRole } from "../../../src/global/system/service-table.ts";
+import { requestJsonLine } from "../../../src/global/ipc/json-lines.ts";
 import { freePort } from "../../helpers/smtpd-system.ts";
 import { ensureMailOwner, isRoot, MailSystem, mboxMessages, message, TestUsers, waitFor } from "../../helpers/mail-system.ts";
 
@@ -72,6 +74,12 @@ describe.skipIf(!isRoot)("the running system follows the service table", () => {
     // one smtpd service, one process (20 sessions)
     sys.writeConfig({}, `[services.smtp]\nlisten = "127.0.0.1:${freePort()}"\nprocess_limit = 20\n`);
     await sys.start();
+    // showq, local and pickup run only on demand (max_idle, 100 s by default, keeps them for the checks):
+    // a listing starts showq, a message pickup and local
+    expect(masterSingletons().filter((r) => startedOnDemand(r))).toEqual(["local", "showq", "pickup"]);
+    await requestJsonLine(join(sys.queue, "public", "showq"), { command: "showq" });
+    await sys.send([alice.name], message("service table start-up"));
+    await waitFor("the first delivery", () => mboxMessages(join(sys!.spool, alice.name)).some((m) => m.includes("Subject: service table start-up\n")));
     const wanted = (r: Map<string, number[]>) =>
       masterSingletons().every((role) => r.get(role)?.length === 1) &&
       (r.get("smtpd")?.length ?? 0) >= 1 &&

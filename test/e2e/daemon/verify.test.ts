@@ -217,7 +217,7 @@ describe.skipIf(!isRoot)("sendmail -bv and -v through the running system", () =>
     await sys.waitForEmptyQueue();
     expect(reportsIn(root, `X-Postern-Queue-ID: ${id}`)).toHaveLength(1);
     expect(existsSync(join(sys.queue, "trace", id))).toBe(false);
-  });
+  }, 30_000);
 
   test("-v with NOTIFY=SUCCESS: no separate success notice, the recipient twice in the report, as Postfix does", async () => {
     await sys.sendmail(["-v", "-i", "-N", "success", bob.name], message("record2"));

@@ -2,13 +2,17 @@
  * listenUnixSocket and peerCredentials (src/util/unix-socket.ts): the
  * socket's mode comes from bind time whatever the umask, a name planted at
  * the path (a symlink to another file) is replaced, never followed, and the
- * kernel tells a server who its peer is.
+ * kernel tells a server who its peer is; pendingConnections says which
+ * listening sockets have a connection waiting without accepting it, and
+ * signalOnConnection makes the kernel send SIGIO when one arrives (and
+ * stops it).
  */
 import { afterAll, expect, test } from "bun:test";
 import { closeSync, lstatSync, readFileSync, statSync, symlinkSync, writeFileSync, chmodSync } from "node:fs";
 import { createConnection, createServer } from "node:net";
 import { join } from "node:path";
-import { listenUnixSocket, peerCredentials } from "../../../src/util/unix-socket.ts";
+import { listenUnixSocket, peerCredentials, pendingConnections, signalOnConnection } from "../../../src/util/unix-socket.ts";
+import { waitFor } from "../../helpers/wait.ts";
 import { removeDir, tempDir } from "../../helpers/run.ts";
 
 const dir = tempDir("postern-unix-socket-");
@@ -71,4 +75,59 @@ test("a server learns its peer's uid, gid and pid from the kernel", async () => 
 
 test("a path too long for sun_path is refused", () => {
   expect(() => listenUnixSocket(join(dir, "x".repeat(120)), 0o666)).toThrow(/socket path longer than 107 bytes/);
+});
+
+test("pendingConnections names the listening sockets with a connection waiting, and accepts nothing", async () => {
+  const a = listenUnixSocket(join(dir, "pa"), 0o666);
+  const b = listenUnixSocket(join(dir, "pb"), 0o666);
+  try {
+    expect(pendingConnections([a, b])).toEqual([]);
+    const client = createConnection(join(dir, "pb"));
+    await new Promise<void>((resolve, reject) => {
+      client.once("connect", () => resolve());
+      client.once("error", reject);
+    });
+    expect(pendingConnections([a, b])).toEqual([b]);
+    // asked again: still waiting, nobody accepted it
+    expect(pendingConnections([a, b])).toEqual([b]);
+    client.destroy();
+    expect(pendingConnections([])).toEqual([]);
+  } finally {
+    closeSync(a);
+    closeSync(b);
+  }
+});
+
+test("signalOnConnection: SIGIO for each connection while on, none once off", async () => {
+  const path = join(dir, "sigio");
+  const fd = listenUnixSocket(path, 0o666);
+  let signals = 0;
+  const onSigio = () => signals++;
+  process.on("SIGIO", onSigio);
+  const connect = async () => {
+    const c = createConnection(path);
+    await new Promise<void>((resolve, reject) => {
+      c.once("connect", () => resolve());
+      c.once("error", reject);
+    });
+    return c;
+  };
+  try {
+    signalOnConnection(fd, true);
+    const first = await connect();
+    await waitFor("a SIGIO", () => signals >= 1, 5000);
+    signalOnConnection(fd, false);
+    const seen = signals;
+    const second = await connect();
+    // the connection is there (poll sees it), the signal is not
+    expect(pendingConnections([fd])).toEqual([fd]);
+    await Bun.sleep(100);
+    expect(signals).toBe(seen);
+    first.destroy();
+    second.destroy();
+  } finally {
+    signalOnConnection(fd, false);
+    process.off("SIGIO", onSigio);
+    closeSync(fd);
+  }
 });

@@ -5,7 +5,7 @@
  * a `postern` command, and the sockets the services open are the table's.
  */
 import { describe, expect, test } from "bun:test";
-import { CHANNELS, daemonEntry as entry, masterSingletons, SERVICE_TABLE, servedSocket, type ChannelName, type DaemonRole } from "../../../../src/global/system/service-table.ts";
+import { CHANNELS, daemonEntry as entry, masterSingletons, SERVICE_TABLE, servedSocket, startedOnDemand, type ChannelName, type DaemonRole } from "../../../../src/global/system/service-table.ts";
 import { SERVICE_SOCKETS } from "../../../../src/global/ipc/service-sockets.ts";
 import { ROLES } from "../../../../src/roles.ts";
 
@@ -52,6 +52,16 @@ describe("the service table", () => {
     expect(roles.filter((r) => entry(r).startedBy === "local")).toEqual(["local-worker"]);
     expect(masterSingletons()).toEqual(["local", "qmgr", "showq", "pickup"]);
     expect(roles.filter((r) => entry(r).processLimit === "per service")).toEqual(["smtpd"]);
+  });
+
+  test("showq and local start on demand by a connection on the socket they serve, pickup by an entry in maildrop/; the rest start with the system", () => {
+    expect(roles.filter((r) => startedOnDemand(r))).toEqual(["local", "showq", "pickup"]);
+    for (const r of roles.filter((x) => startedOnDemand(x))) {
+      // the master starts it (one process) and holds the socket, or watches the directory, that wakes it
+      expect([r, entry(r).startedBy, entry(r).processLimit]).toEqual([r, "master", 1]);
+      if (entry(r).onDemand === "connection") expect([r, servedSocket(r)?.kind]).toEqual([r, "unix"]);
+      else expect([r, entry(r).onDemand, entry(r).wakeUp?.watch]).toEqual([r, "maildrop", "maildrop"]);
+    }
   });
 
   test("wake-ups name a queue directory and a poll interval", () => {

@@ -1,0 +1,163 @@
+/**
+ * Starts the services the master runs on demand (the service table's
+ * `onDemand`) when work waits for them:
+ *
+ * - "connection" (showq, local): a connection waiting on the service's
+ *   socket. The master holds the socket (it made it, src/master/main.ts);
+ *   while the service is down a client's connection waits in its backlog.
+ *   Bun has no readable event for a descriptor it does not own, so the
+ *   master asks the kernel for SIGIO on the socket (O_ASYNC) while the
+ *   service is down, and on each signal asks with poll(2), without waiting
+ *   and without accepting, which sockets have a connection; it also asks
+ *   once a second in case a signal was lost, and whenever a service has
+ *   just gone down. It never accepts: the service gets the same socket as
+ *   descriptor 3 and accepts the connection itself. The flag is turned off
+ *   before the service starts, so a running service's connections never
+ *   signal the master (nor, were the master killed, a process that got its
+ *   pid). The first request after idle waits for the service's start-up
+ *   only.
+ * - "maildrop" (pickup): an entry in maildrop/. The master watches the
+ *   directory (fs.watch: an event only says "look"), looks again every
+ *   `pollSeconds` of the role's wake-up (60 s) in case an event was missed,
+ *   and whenever pickup has just gone down (a file that came while it was
+ *   leaving). To look, it reads at most one name from the directory: it
+ *   opens nothing in it and follows nothing there.
+ *
+ * A running service, or one in its crash backoff, is not looked for.
+ *
+ * Runs in the master (root). maildrop/ is writable by every user (mode
+ * 3733): the master reads only whether it holds a name, never a file; the
+ * queue directory above it is root's, so maildrop/ itself cannot be
+ * swapped for a link.
+ */
+import { opendirSync, watch, type FSWatcher } from "node:fs";
+import { log } from "../util/log.ts";
+import { pendingConnections, signalOnConnection } from "../util/unix-socket.ts";
+import type { Child } from "./children.ts";
+
+/** How often the sockets of the down services are polled besides SIGIO (a lost signal delays at most this). */
+export const SOCKET_POLL_MS = 1000;
+
+export interface OnDemandOptions {
+  /** The children started by a connection on their socket (each has a listenFd). */
+  byConnection: readonly Child[];
+  /** The children started by an entry in `maildrop` (pickup). */
+  byMaildrop: readonly Child[];
+  /** The maildrop directory, and how often it is looked at without an event. */
+  maildrop: string;
+  maildropPollMs: number;
+}
+
+/** Whether the directory holds any entry: reads one name at most. */
+export function hasEntry(dir: string): boolean {
+  const d = opendirSync(dir);
+  try {
+    return d.readSync() !== null;
+  } finally {
+    d.closeSync();
+  }
+}
+
+export class OnDemandStarter {
+  #socketTimer: ReturnType<typeof setInterval> | undefined;
+  #maildropTimer: ReturnType<typeof setInterval> | undefined;
+  #watcher: FSWatcher | undefined;
+  #failing = new Set<string>();
+  /** The children whose socket signals SIGIO now. */
+  #armed = new Set<Child>();
+  #stopped = false;
+
+  constructor(private readonly opts: OnDemandOptions) {
+    for (const c of opts.byConnection) if (!c.onDemand || c.listenFd === undefined) throw new Error(`postern/${c.role} is not a service started on demand by its socket`);
+    for (const c of opts.byMaildrop) if (!c.onDemand) throw new Error(`postern/${c.role} is not started on demand`);
+    for (const c of opts.byConnection) c.onStartable = () => this.pollSockets();
+    for (const c of opts.byMaildrop) c.onStartable = () => this.lookAtMaildrop();
+  }
+
+  /** Looks from now on, until stop(); looks at once (mail may have waited in maildrop/ since before the start). */
+  start(): void {
+    if (this.#stopped) return;
+    if (this.opts.byConnection.length && !this.#socketTimer) {
+      // installed once and kept: without a handler, a late SIGIO would end the master
+      process.on("SIGIO", () => this.pollSockets());
+      this.#socketTimer = setInterval(() => this.pollSockets(), SOCKET_POLL_MS);
+    }
+    if (this.opts.byMaildrop.length && !this.#maildropTimer) {
+      try {
+        this.#watcher = watch(this.opts.maildrop, () => this.lookAtMaildrop());
+        this.#watcher.on("error", (err) => log.warn(`watching maildrop/ failed: ${err.message}; looking every ${this.opts.maildropPollMs / 1000}s`));
+      } catch (err) {
+        log.warn(`cannot watch maildrop/: ${(err as Error).message}; looking every ${this.opts.maildropPollMs / 1000}s`);
+      }
+      this.#maildropTimer = setInterval(() => this.lookAtMaildrop(), this.opts.maildropPollMs);
+    }
+    this.pollSockets();
+    this.lookAtMaildrop();
+  }
+
+  /** One look at the down services' sockets: starts each that has a connection waiting. */
+  pollSockets(): void {
+    const down = this.opts.byConnection.filter((c) => c.startable);
+    if (this.#stopped || down.length === 0) return;
+    // signal first, then look: a connection that comes in between is signalled
+    for (const c of down) this.#signal(c, true);
+    let ready: number[];
+    try {
+      ready = pendingConnections(down.map((c) => c.listenFd!));
+    } catch (err) {
+      this.#failed("poll the services' sockets", err as Error);
+      return;
+    }
+    this.#failing.delete("poll the services' sockets");
+    for (const c of down) {
+      if (!ready.includes(c.listenFd!)) continue;
+      this.#signal(c, false);
+      c.start();
+    }
+  }
+
+  /** Turns SIGIO for the child's socket on or off (each change once). */
+  #signal(c: Child, on: boolean): void {
+    if (this.#armed.has(c) === on) return;
+    try {
+      signalOnConnection(c.listenFd!, on);
+      this.#failing.delete("set SIGIO on the services' sockets");
+    } catch (err) {
+      // the once-a-second poll still starts the service
+      this.#failed("set SIGIO on the services' sockets", err as Error);
+      return;
+    }
+    if (on) this.#armed.add(c);
+    else this.#armed.delete(c);
+  }
+
+  /** One look at maildrop/ when pickup is down: starts it when the directory holds an entry. */
+  lookAtMaildrop(): void {
+    const down = this.opts.byMaildrop.filter((c) => c.startable);
+    if (this.#stopped || down.length === 0) return;
+    let waiting: boolean;
+    try {
+      waiting = hasEntry(this.opts.maildrop);
+    } catch (err) {
+      this.#failed("look at maildrop/", err as Error);
+      return;
+    }
+    this.#failing.delete("look at maildrop/");
+    if (waiting) for (const c of down) c.start();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    for (const c of [...this.#armed]) this.#signal(c, false);
+    clearInterval(this.#socketTimer);
+    clearInterval(this.#maildropTimer);
+    this.#watcher?.close();
+    this.#socketTimer = this.#maildropTimer = this.#watcher = undefined;
+  }
+
+  /** Logged once until it works again, not at every tick. */
+  #failed(what: string, err: Error): void {
+    if (!this.#failing.has(what)) log.error(`cannot ${what}: ${err.message}`);
+    this.#failing.add(what);
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * Services started on demand (issue 16, session 4): at idle the master runs
+ * no showq, local or pickup process (the service table's `onDemand`); a
+ * connection to public/showq or private/local waits in the master's socket
+ * (a file in maildrop/ waits there) until the master has started the
+ * service, which serves it and exits by
+ * itself after max_idle (1 s here) without a connection, with no warning
+ * from the master; the next request starts it again; a crashed on-demand
+ * service is logged and started again for the next request. Runs as root
+ * (the services drop as the table says) or as any user (everything runs as
+ * that user).
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { createConnection, type Socket } from "node:net";
+import { join } from "node:path";
+import { getpwnam } from "../../../src/util/passwd.ts";
+import { requestJsonLine } from "../../../src/global/ipc/json-lines.ts";
+import { catchesSigterm, ensureMailOwner, isRoot, MailSystem, mboxMessages, message, ROLES_ON_DEMAND, ROLES_UP, TestUsers, waitFor } from "../../helpers/mail-system.ts";
+import { bin, cleanEnv } from "../../helpers/run.ts";
+
+const users = new TestUsers("pod");
+let sys: MailSystem;
+
+beforeAll(async () => {
+  ensureMailOwner();
+  sys = new MailSystem({ max_idle: "1s" });
+  await sys.start();
+}, 60_000);
+
+afterAll(async () => {
+  await sys?.cleanup();
+  users.removeAll();
+}, 60_000);
+
+/** root's mbox in the test spool (as root), or the invoking user's. */
+function me(): string {
+  return isRoot ? "root" : (process.env.USER ?? "root");
+}
+
+function inMbox(subject: string): Promise<string> {
+  const path = join(sys.spool, me());
+  return waitFor(`"${subject}" in ${path}`, () => mboxMessages(path).find((m) => m.includes(`Subject: ${subject}\n`)));
+}
+
+function uids(pid: number): number[] {
+  return /^Uid:\s*(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]!.trim().split(/\s+/).map(Number);
+}
+
+/** A connection to a service's socket that stays open (and keeps the service busy) until it is destroyed. */
+async function holdConnection(path: string): Promise<Socket> {
+  const s = createConnection(path);
+  await new Promise<void>((resolve, reject) => {
+    s.once("connect", () => resolve());
+    s.once("error", reject);
+  });
+  s.on("error", () => undefined);
+  return s;
+}
+
+/** The role's process once it runs with its handlers installed. */
+function running(role: string, not?: number): Promise<number> {
+  return waitFor(`a running ${role} process`, () => {
+    const pid = sys.roles().get(role);
+    return pid !== undefined && pid !== not && catchesSigterm(pid) && pid;
+  });
+}
+
+function gone(role: string): Promise<true> {
+  return waitFor(`no ${role} process`, () => sys.roles().get(role) === undefined);
+}
+
+describe("services started on demand", () => {
+  test("at idle the system runs no showq, local or pickup process", async () => {
+    expect(ROLES_ON_DEMAND.sort()).toEqual(["local", "pickup", "showq"]);
+    const roles = sys.roles();
+    expect(ROLES_UP.every((r) => roles.has(r))).toBe(true);
+    for (const role of ROLES_ON_DEMAND) expect([role, roles.has(role)]).toEqual([role, false]);
+    expect(sys.log()).not.toMatch(/warning: process postern\/(showq|local|pickup)/);
+  });
+
+  test("a showq request starts showq, which serves it and exits after max_idle; the next one starts it again", async () => {
+    const path = join(sys.queue, "public", "showq");
+    // a connection kept open: showq runs as long as it is open
+    const held = await holdConnection(path);
+    const pid = await running("showq");
+    if (isRoot) {
+      const owner = getpwnam("postern")!.uid;
+      await waitFor("showq to drop to mail_owner", () => uids(pid)[0] !== 0);
+      expect(uids(pid)).toEqual([owner, owner, owner, owner]);
+    }
+    const answer = await requestJsonLine(path, { command: "showq" });
+    expect(answer).toEqual({ entries: [], truncated: false });
+    held.destroy();
+    await gone("showq");
+    // mailq (as a user who cannot read the queue, so it asks showq) starts it again
+    if (isRoot) {
+      const user = users.add("q", join(sys.dir, "home"));
+      const r = Bun.spawnSync(["setpriv", `--reuid=${user.uid}`, `--regid=${user.gid}`, "--init-groups", bin("mailq"), "-C", sys.etc], { env: cleanEnv(), stdout: "pipe", stderr: "pipe" });
+      expect([r.exitCode, r.stderr.toString(), r.stdout.toString()]).toEqual([0, "", "Mail queue is empty\n"]);
+    } else {
+      expect(await requestJsonLine(path, { command: "showq" })).toEqual({ entries: [], truncated: false });
+    }
+    await gone("showq");
+    // an idle exit is normal: the master says nothing about it
+    expect(sys.log()).not.toMatch(/warning: process postern\/showq/);
+  }, 60_000);
+
+  test("a submission after pickup and the local service idled out still arrives", async () => {
+    // sendmail's file in maildrop/ starts pickup, the queue manager's request starts local
+    await sys.send([me()], message("ondemand-first"));
+    await inMbox("ondemand-first");
+    await gone("pickup");
+    // the queue manager keeps its connection a few seconds; then local idles out
+    await gone("local");
+    await sys.send([me()], message("ondemand-second"));
+    await inMbox("ondemand-second");
+    await gone("pickup");
+    expect(sys.log()).not.toMatch(/warning: process postern\/(local|pickup)/);
+    expect(sys.log()).not.toMatch(/status=deferred/);
+  }, 60_000);
+
+  test("a crashed on-demand service is logged and started again for the next request", async () => {
+    const path = join(sys.queue, "public", "showq");
+    const held = await holdConnection(path);
+    const pid = await running("showq");
+    process.kill(pid, "SIGKILL");
+    await sys.waitForLog(new RegExp(`postfix/master\\[\\d+\\]: warning: process postern/showq pid ${pid} exit signal SIGKILL; restarting in 1s`));
+    held.destroy();
+    // served once the backoff is over
+    expect(await requestJsonLine(path, { command: "showq" })).toEqual({ entries: [], truncated: false });
+    sys.track();
+  }, 60_000);
+
+  test("stopping the system stops a running on-demand service too", async () => {
+    const held = await holdConnection(join(sys.queue, "public", "showq"));
+    const pid = await running("showq");
+    const tree = sys.processTree();
+    expect((await sys.stop()).code).toBe(0);
+    held.destroy();
+    expect(tree).toContain(pid);
+    await waitFor("every process of the system to be gone", () => tree.every((p) => {
+      try {
+        return readFileSync(`/proc/${p}/stat`, "utf8").split(") ")[1]!.startsWith("Z");
+      } catch {
+        return true;
+      }
+    }));
+  }, 60_000);
+});
