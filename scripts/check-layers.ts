@@ -252,19 +252,22 @@ export function checkLayers(root: string): LayerReport {
   const reach: Record<string, string[]> = {};
   const rolesPath = join(srcDir, "roles.ts");
   const rolesText = readFileSync(rolesPath, "utf8");
-  for (const role of LIGHT_ROLES) {
+  /** The module roles.ts names for `role`, or undefined with the reason added to the violations. */
+  const roleEntry = (role: string): string | undefined => {
     let module: string;
     try {
       module = roleModule(rolesText, role);
     } catch (err) {
       violations.push((err as Error).message);
-      continue;
+      return undefined;
     }
     const entry = resolveRelative(rolesPath, module);
-    if (!entry) {
-      violations.push(`roles.ts: the module of "${role}" (${module}) does not exist`);
-      continue;
-    }
+    if (!entry) violations.push(`roles.ts: the module of "${role}" (${module}) does not exist`);
+    return entry;
+  };
+  for (const role of LIGHT_ROLES) {
+    const entry = roleEntry(role);
+    if (!entry) continue;
     const { reached, paths } = staticClosure(srcDir, [join(srcDir, "main.ts"), entry].filter(existsSync));
     reach[role] = reached;
     for (const heavy of HEAVY_MODULES) {
@@ -272,18 +275,8 @@ export function checkLayers(root: string): LayerReport {
     }
   }
   for (const [role, folders] of Object.entries(LAZY_AGENTS)) {
-    let module: string;
-    try {
-      module = roleModule(rolesText, role);
-    } catch (err) {
-      violations.push((err as Error).message);
-      continue;
-    }
-    const entry = resolveRelative(rolesPath, module);
-    if (!entry) {
-      violations.push(`roles.ts: the module of "${role}" (${module}) does not exist`);
-      continue;
-    }
+    const entry = roleEntry(role);
+    if (!entry) continue;
     const { reached } = staticClosure(srcDir, [entry]);
     reach[role] = reached;
     for (const folder of folders) {
