@@ -86,9 +86,10 @@ function build(prefix: "smtp" | "lmtp"): ParamDef[] {
   const out: ParamDef[] = [];
   for (const b of BOTH) {
     if (prefix === "lmtp" && b.suffix === "never_send_ehlo") continue;
-    const suffix = prefix === "lmtp" ? b.suffix.replace(/^helo_/, "lhlo_") : b.suffix;
+    // plain string operations, no regular expressions: every command builds these at start
+    const suffix = prefix === "lmtp" && b.suffix.startsWith("helo_") ? `lhlo_${b.suffix.slice(5)}` : b.suffix;
     const dflt = (prefix === "lmtp" && b.lmtp !== undefined ? b.lmtp : b.smtp).replaceAll("PREFIX", prefix);
-    const doc = prefix === "lmtp" ? b.doc.replace(/EHLO\/HELO \(LHLO\)/, "LHLO").replace(/SMTP/g, "LMTP") : b.doc.replace(/ \(LHLO\)/, "");
+    const doc = prefix === "lmtp" ? b.doc.replace("EHLO/HELO (LHLO)", "LHLO").replaceAll("SMTP", "LMTP") : b.doc.replace(" (LHLO)", "");
     const name = `${prefix}_${suffix}`;
     const def = b.type === "time" ? t(name, b.unit ?? "s", dflt, doc, CLIENT) : p(name, b.type, dflt, doc, CLIENT);
     out.push(b.mark ? b.mark(def) : def);
@@ -96,7 +97,7 @@ function build(prefix: "smtp" | "lmtp"): ParamDef[] {
   return out;
 }
 
-export const smtpParams: ParamDef[] = [
+export const smtpParams = (): ParamDef[] => [
   ...build("smtp"),
   ...build("lmtp"),
   p("fallback_relay", "list", "", "Obsolete name of smtp_fallback_relay", CLIENT),
