@@ -286,5 +286,6 @@ if (import.meta.main) {
     console.error(`check-layers: ${report.violations.length} violation(s) in ${report.files} files under ${join(root, "src")}`);
     process.exit(1);
   }
-  console.log(`check-layers: ${report.files} files, layers respected; ${LIGHT_ROLES.join(" and ")} reach neither ${HEAVY_MODULES.join(" nor ")}`);
+  const startup = Object.entries(STARTUP_FORBIDDEN).map(([role, mods]) => `; ${role} statically imports none of ${mods.filter((m) => m.startsWith("node:")).join(", ")}`);
+  console.log(`check-layers: ${report.files} files, layers respected; ${LIGHT_ROLES.join(" and ")} reach neither ${HEAVY_MODULES.join(" nor ")}${startup.join("")}`);
 }
