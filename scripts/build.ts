@@ -6,7 +6,7 @@
  */
 import { mkdirSync, renameSync, rmSync, symlinkSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { SYMLINK_NAMES } from "../src/roles.ts";
+import { symlinkNames } from "../src/roles.ts";
 
 const root = join(import.meta.dir, "..");
 // POSTERN_DIST lets parallel work build and test without overwriting each other's binary.
@@ -30,9 +30,9 @@ if (proc.exitCode !== 0) {
 }
 // rename into place so a test running the old binary never sees a half-written one
 renameSync(tmpOut, join(dist, "postern"));
-for (const name of SYMLINK_NAMES) {
+for (const name of symlinkNames()) {
   const link = join(dist, name);
   rmSync(link, { force: true });
   symlinkSync("postern", link);
 }
-console.log(`build: ${dist}/postern and ${SYMLINK_NAMES.length} command links (${SYMLINK_NAMES.join(", ")})`);
+console.log(`build: ${dist}/postern and ${symlinkNames().length} command links (${symlinkNames().join(", ")})`);

@@ -53,13 +53,15 @@ export const ROLES: Record<string, RoleEntry> = {
   // install links the command names below, which only this file knows: they are passed in
   install: {
     summary: "Set up a server: mail_owner, configuration, queue, command links, systemd unit",
-    load: async () => ({ main: (await import("./cmd/install/main.ts")).installMain(SYMLINK_NAMES) }),
+    load: async () => ({ main: (await import("./cmd/install/main.ts")).installMain(symlinkNames()) }),
   },
   uninstall: {
     summary: "Remove what install made (--purge: the configuration and queue too)",
-    load: async () => ({ main: (await import("./cmd/install/uninstall.ts")).uninstallMain(SYMLINK_NAMES) }),
+    load: async () => ({ main: (await import("./cmd/install/uninstall.ts")).uninstallMain(symlinkNames()) }),
   },
 };
 
-/** Names the build links to the executable. */
-export const SYMLINK_NAMES = Object.keys(ROLES).filter((n) => ROLES[n]!.symlink);
+/** Names the build links to the executable (a function: computed when asked, not at every start). */
+export function symlinkNames(): string[] {
+  return Object.keys(ROLES).filter((n) => ROLES[n]!.symlink);
+}

@@ -14,7 +14,7 @@
  */
 import { closeSync, openSync, constants as fsc } from "node:fs";
 import { writeFully } from "./durable-file.ts";
-import { hostname } from "node:os";
+import { hostname } from "./os-lazy.ts";
 import { printable } from "./printable.ts";
 
 export type Severity = "info" | "warning" | "error" | "fatal" | "panic";
@@ -57,7 +57,8 @@ export function logText(text: string, utf8 = true): string {
 
 class Logger {
   #tag = "postern";
-  #host = hostname().split(".")[0] || "localhost";
+  /** Asked of the system only when a file line is written without a host from the configuration. */
+  #host: string | undefined;
   #fileFd: number | undefined;
   #syslog: LogOptions["syslog"];
   #stderrProgram: string | undefined = "postern";
@@ -100,6 +101,7 @@ class Logger {
     const record = `${logText(tag, this.#utf8)}[${process.pid}]: ${text}`;
     if (this.#fileFd !== undefined && !(this.#fileFd === 2 && this.#stderrProgram !== undefined)) {
       try {
+        this.#host ??= hostname().split(".")[0] || "localhost";
         writeFully(this.#fileFd, `${syslogTimestamp(new Date())} ${this.#host} ${record}\n`);
       } catch {
         // a full disk must not take the caller down with it

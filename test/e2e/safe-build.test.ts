@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { bin, removeDir, run, tempDir, type RunResult } from "../helpers/run.ts";
-import { SYMLINK_NAMES } from "../../src/roles.ts";
+import { symlinkNames } from "../../src/roles.ts";
 
 const root = tempDir("postern-safe-build-");
 const evilDir = join(root, "evil-cwd");
@@ -102,7 +102,7 @@ function normalize(r: RunResult, cwd: string): RunResult {
 }
 
 describe("no postern command reads .env or runs bunfig.toml's preload", () => {
-  for (const name of ["postern", ...SYMLINK_NAMES]) {
+  for (const name of ["postern", ...symlinkNames()]) {
     test(`${name}`, async () => {
       const { args, env } = invocation(name);
       bin(name);

@@ -42,6 +42,14 @@ describe("the repository", () => {
     expect(report.reach.qmgr!.filter((f) => f.startsWith("src/smtp/"))).toEqual([]);
   });
 
+  test("sendmail starts without node:fs/promises, node:events and node:os (issue 16: start-up time)", () => {
+    const reached = report.reach.sendmail!;
+    expect(reached).toContain("src/cmd/sendmail/main.ts");
+    expect(reached).toContain("src/global/queue/commit.ts");
+    expect(reached).toContain("node:fs");
+    for (const builtin of ["node:fs/promises", "fs/promises", "node:events", "events", "node:os", "os"]) expect(reached).not.toContain(builtin);
+  });
+
   test("the command line version passes", async () => {
     const r = await cli();
     expect(r.code).toBe(0);
@@ -60,6 +68,7 @@ describe("a tree with violations (test/fixtures/layers-bad)", () => {
       'src/smtpd/uses-smtp-agent.ts:2: imports "../smtp/agent.ts": src/smtp/ runs inside src/qmgr/ and only there',
       'src/util/bad-util.ts:3: imports "../global/thing.ts": src/util/ imports nothing outside src/util/',
       'sendmail: "mailauth" is reachable through static imports: src/cmd/sendmail.ts -> src/cmd/sign.ts -> src/global/dkim.ts -> mailauth',
+      'sendmail: "node:fs/promises" is reachable through static imports: src/cmd/sendmail.ts -> node:fs/promises',
       'postconf: "node:tls" is reachable through static imports: src/cmd/postconf.ts -> node:tls',
       "qmgr: src/smtp/ must be loaded on demand (import()), but src/smtp/agent.ts is reachable through static imports",
     ]);
@@ -76,7 +85,7 @@ describe("a tree with violations (test/fixtures/layers-bad)", () => {
     const r = await cli(FIXTURE);
     expect(r.code).toBe(1);
     expect(r.stdout).toBe("");
-    expect(r.stderr).toContain("check-layers: 10 violation(s)");
+    expect(r.stderr).toContain("check-layers: 11 violation(s)");
     expect(r.stderr).toContain("src/util/bad-util.ts:3");
   });
 });

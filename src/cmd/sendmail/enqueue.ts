@@ -98,7 +98,7 @@ function checkSpace(config: Config, who: string, size: number): void {
 
 export async function enqueue(config: Config, req: SendmailRequest): Promise<number> {
   const submitter = currentSubmitter();
-  const acl = await checkUserAcl(config, "authorized_submit_users", submitter.uid);
+  const acl = await checkUserAcl(config, "authorized_submit_users", submitter.uid, undefined, submitter.login);
   if (!acl.allowed) throw new ExitError(EX_NOPERM, `User ${acl.user}(${submitter.uid}) is not allowed to submit mail`);
 
   const sender = senderFor(req, submitter.login, submitter.uid);

@@ -17,8 +17,9 @@ export interface UserAclResult {
   uid: number;
 }
 
-export async function checkUserAcl(config: Config, paramName: string, uid: number, lookup?: StringListOptions["lookup"]): Promise<UserAclResult> {
-  const user = getpwuid(uid)?.name ?? String(uid);
+/** `login`: the uid's login name when the caller has looked it up already (sendmail), so the password file is not searched twice. */
+export async function checkUserAcl(config: Config, paramName: string, uid: number, lookup?: StringListOptions["lookup"], login?: string): Promise<UserAclResult> {
+  const user = login ?? getpwuid(uid)?.name ?? String(uid);
   const allowed = await matchStringList(config.list(paramName), user, { paramName, ...(lookup ? { lookup } : {}) });
   return { allowed, user, uid };
 }

@@ -27,11 +27,23 @@ function findClose(s: string, open: number): number {
   return -1;
 }
 
+/** The numbers of a level such as "3.6.1"; undefined when one is not a number. Plain loops: every command compares levels at start. */
+function levelParts(level: string): number[] | undefined {
+  const parts = level.trim().split(".");
+  const out: number[] = [];
+  for (const part of parts) {
+    const n = Number(part);
+    if (!Number.isFinite(n)) return undefined;
+    out.push(n);
+  }
+  return out;
+}
+
 /** Compares compatibility levels such as "2", "3.6", "3.6.1" component by component. */
 export function compareLevels(a: string, b: string): number {
-  const pa = a.trim().split(".").map(Number);
-  const pb = b.trim().split(".").map(Number);
-  if ([...pa, ...pb].some((n) => !Number.isFinite(n))) throw new ExpansionError(`invalid compatibility level: "${a}" or "${b}"`);
+  const pa = levelParts(a);
+  const pb = levelParts(b);
+  if (pa === undefined || pb === undefined) throw new ExpansionError(`invalid compatibility level: "${a}" or "${b}"`);
   for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
     const d = (pa[i] ?? 0) - (pb[i] ?? 0);
     if (d !== 0) return d;

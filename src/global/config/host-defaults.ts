@@ -4,7 +4,7 @@
  * interface list); no DNS query leaves the machine to find a name.
  */
 import { readFileSync } from "node:fs";
-import { hostname, networkInterfaces } from "node:os";
+import { hostname, networkInterfaces } from "../../util/os-lazy.ts";
 
 /** The host's fully-qualified name: gethostname, else a dotted alias in /etc/hosts, else NAME.localdomain. */
 export function defaultHostname(): string {

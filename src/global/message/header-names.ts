@@ -46,10 +46,12 @@ const CLASSES: HeaderClass[] = [
   { name: "To", recipient: true, extract: true },
 ];
 
-const BY_NAME = new Map(CLASSES.map((c) => [c.name.toLowerCase(), c]));
+/** Built on the first question: sendmail loads this file but asks only with -t. */
+let byName: Map<string, HeaderClass> | undefined;
 
 export function headerClass(name: string): HeaderClass | undefined {
-  return BY_NAME.get(name.toLowerCase());
+  byName ??= new Map(CLASSES.map((c) => [c.name.toLowerCase(), c]));
+  return byName.get(name.toLowerCase());
 }
 
 export function isAddressHeader(name: string): boolean {

@@ -14,7 +14,8 @@
  * sendmail exit 75, local forwarding defers the recipient).
  */
 import { closeSync, fstatSync, fsyncSync, openSync, renameSync, unlinkSync, constants as fsc } from "node:fs";
-import { open, rename, unlink } from "node:fs/promises";
+// fs.promises is loaded on first use only: sendmail, which commits synchronously, never pays for it
+import * as nodeFs from "node:fs";
 import { join } from "node:path";
 import { fsyncDirectory, writeFully, writeFullyAsync, type AsyncWriter, type SyncWriter } from "../../util/durable-file.ts";
 import { queueIdFor } from "./names.ts";
@@ -70,23 +71,23 @@ export function commitQueueFileSync(dir: string, build: (queueId: string) => Uin
 /** The asynchronous form, for daemons that serve many clients at once. */
 export async function commitQueueFile(dir: string, build: (queueId: string) => Uint8Array, mode = 0o600, write?: AsyncWriter): Promise<string> {
   const tmp = temporaryName(dir);
-  const handle = await open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, mode);
+  const handle = await nodeFs.promises.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, mode);
   let renamed = false;
   try {
     const id = queueIdFor((await handle.stat({ bigint: true })).ino, microseconds());
     const data = build(id);
     await writeFullyAsync(handle, data, null, write);
     await handle.sync();
-    await rename(tmp, join(dir, id));
+    await nodeFs.promises.rename(tmp, join(dir, id));
     renamed = true;
-    const dirHandle = await open(dir, fsc.O_RDONLY | fsc.O_DIRECTORY).catch(() => undefined);
+    const dirHandle = await nodeFs.promises.open(dir, fsc.O_RDONLY | fsc.O_DIRECTORY).catch(() => undefined);
     if (dirHandle) {
       await dirHandle.sync();
       await dirHandle.close();
     } else await handle.sync();
     return id;
   } catch (err) {
-    if (!renamed) await unlink(tmp).catch(() => {});
+    if (!renamed) await nodeFs.promises.unlink(tmp).catch(() => {});
     throw err;
   } finally {
     await handle.close();

@@ -14,8 +14,8 @@
  * Runs in each of those roles, as whatever user runs them; it reads only
  * statfs(2) of the queue directory.
  */
-import { statfsSync } from "node:fs";
-import { statfs } from "node:fs/promises";
+// fs.promises is loaded on first use only: sendmail asks synchronously and never pays for it
+import * as nodeFs from "node:fs";
 import type { Config } from "../config/config.ts";
 
 /** Postfix's multiplier of message_size_limit (smtpd_space_multf). */
@@ -62,9 +62,9 @@ export function spaceShortage(fs: BlockCounts, rule: SpaceRule, size = 0): Space
 
 /** The verdict for the file system of `dir`; throws when statfs(2) fails. */
 export async function queueSpaceShortage(dir: string, rule: SpaceRule, size = 0): Promise<SpaceShortage | undefined> {
-  return spaceShortage(await statfs(dir), rule, size);
+  return spaceShortage(await nodeFs.promises.statfs(dir), rule, size);
 }
 
 export function queueSpaceShortageSync(dir: string, rule: SpaceRule, size = 0): SpaceShortage | undefined {
-  return spaceShortage(statfsSync(dir), rule, size);
+  return spaceShortage(nodeFs.statfsSync(dir), rule, size);
 }

@@ -10,7 +10,7 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync
 import { join } from "node:path";
 import { parse as parseToml } from "smol-toml";
 import { QUEUE_DIRECTORIES } from "../../../src/global/queue/names.ts";
-import { SYMLINK_NAMES } from "../../../src/roles.ts";
+import { symlinkNames } from "../../../src/roles.ts";
 import { sameContent } from "../../../src/cmd/install/plan.ts";
 import { getpwnam } from "../../../src/util/passwd.ts";
 import { bin, removeDir, run, tempDir } from "../../helpers/run.ts";
@@ -71,12 +71,12 @@ describe("postern install --root", () => {
     expect(mode(exe)).toBe(0o755);
     expect(owner(exe)).toBe(isRoot ? "0:0" : owner(bin()));
     expect(sameContent(exe, bin())).toBe(true);
-    for (const name of SYMLINK_NAMES) {
+    for (const name of symlinkNames()) {
       const link = join(root, linkDir(name), name);
       expect(lstatSync(link).isSymbolicLink()).toBe(true);
       expect(readlinkSync(link)).toBe("/usr/sbin/postern");
     }
-    expect(SYMLINK_NAMES).toEqual(expect.arrayContaining(["sendmail", "mailq", "newaliases", "postfix", "postqueue"]));
+    expect(symlinkNames()).toEqual(expect.arrayContaining(["sendmail", "mailq", "newaliases", "postfix", "postqueue"]));
 
     // the configuration: commented, parses, and sets nothing for the default prefix
     const toml = readFileSync(join(root, "etc/postern/postern.toml"), "utf8");

@@ -6,7 +6,7 @@ import { VERSION } from "../../../version.ts";
 
 const ALL = ["all"];
 
-export const basicParams: ParamDef[] = [
+export const basicParams = (): ParamDef[] => [
   p("compatibility_level", "str", "3.7", "Backwards-compatibility level; postern starts at 3.7 (Postfix's built-in default is 0)", ALL),
   p("config_directory", "str", "/etc/postern", "Directory holding postern.toml", ALL),
   p("queue_directory", "str", "/var/spool/postern", "Root of the mail queue", ALL),

@@ -7,7 +7,7 @@ import { p, type ParamDef } from "../param-def.ts";
 
 const BOUNCE = ["bounce", "qmgr"];
 
-export const bounceParams: ParamDef[] = [
+export const bounceParams = (): ParamDef[] => [
   p("bounce_template_file", "str", "", "File with templates that replace the built-in notification texts (bounce(5) format)", BOUNCE),
   p("double_bounce_sender", "str", "double-bounce", "Sender of postmaster notices; mail to it that cannot be delivered is dropped", [...BOUNCE, "local"]),
 ];

@@ -21,7 +21,7 @@ function clientChecks(prefix: "smtp" | "lmtp", word: string): ParamDef[] {
   ];
 }
 
-export const checksParams: ParamDef[] = [
+export const checksParams = (): ParamDef[] => [
   p("header_checks", "list", "", "Tables of actions on primary message headers (header_checks(5))", CLEANUP),
   p("mime_header_checks", "list", "$header_checks", "Tables of actions on MIME headers (Content-*, MIME-Version)", CLEANUP),
   p("nested_header_checks", "list", "$header_checks", "Tables of actions on headers of attached messages", CLEANUP),

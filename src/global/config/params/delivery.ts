@@ -2,7 +2,7 @@
 import { p, raw, t, refusing, type ParamDef } from "../param-def.ts";
 import { refuseMailboxLock, refuseMasqueradeExceptionFiles, refusePassTransport, refuseRelativeDirectory, refuseUnknownTransport } from "../value-checks.ts";
 
-export const deliveryParams: ParamDef[] = [
+export const deliveryParams = (): ParamDef[] => [
   p("swap_bangpath", "bool", "yes", "Rewrite site!user to user@site", ["cleanup", "trivial-rewrite"]),
   p("allow_percent_hack", "bool", "yes", "Rewrite user%domain to user@domain", ["cleanup", "trivial-rewrite"]),
   p("resolve_dequoted", "bool", "yes", "Look for routing operators (@, %, !) inside quoted local parts", ["trivial-rewrite"]),

@@ -20,7 +20,7 @@ export function refuseCanonicalization(value: string): string | undefined {
   return /^(relaxed|simple)(\/(relaxed|simple))?$/i.test(value.trim()) ? undefined : `"${value}" is not relaxed/relaxed, relaxed/simple, simple/relaxed or simple/simple`;
 }
 
-export const dkimParams: ParamDef[] = [
+export const dkimParams = (): ParamDef[] => [
   p("dkim_key_directory", "str", "$config_directory/dkim", "postern: where the DKIM private keys are (DOMAIN.SELECTOR.key, read as root at start)", SIGNERS),
   p("dkim_sign_maps", "list", "", "postern: tables from the author (From:) domain to the DKIM selector, or SIGNING_DOMAIN:SELECTOR", SIGNERS),
   p("dkim_default_key", "str", "", "postern: SIGNING_DOMAIN:SELECTOR for mail whose domain dkim_sign_maps does not list (empty: such mail is not signed)", SIGNERS),

@@ -5,7 +5,7 @@ import { refuseDaneDigests, refuseDnsSupportLevel, refuseInsecureMxPolicy } from
 const ALL = ["all"];
 const CLIENTS = ["smtp", "lmtp"];
 
-export const dnsParams: ParamDef[] = [
+export const dnsParams = (): ParamDef[] => [
   p("dns_servers", "list", "", "postern: name servers (IP or IP:port) used instead of /etc/resolv.conf's", ALL),
   t("dns_timeout", "s", "0s", "postern: time to wait for one name server's answer; 0 takes resolv.conf's timeout", ALL),
   p("dns_attempts", "int", "0", "postern: rounds over the name servers; 0 takes resolv.conf's attempts", ALL),

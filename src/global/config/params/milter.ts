@@ -19,7 +19,7 @@ function refuseMilterList(value: string): string | undefined {
   }
 }
 
-export const milterParams: ParamDef[] = [
+export const milterParams = (): ParamDef[] => [
   refusing(p("smtpd_milters", "str", "", "Milters (inet:host:port, unix:/path, { name, attr=value ... }) for mail the SMTP server receives", MILTER), refuseMilterList),
   refusing(p("non_smtpd_milters", "str", "", "Milters for mail not received by the SMTP server (sendmail, postsuper -r: in pickup's cleanup)", ["pickup"]), refuseMilterList),
   refusing(p("milter_protocol", "str", "6", "Milter protocol version offered (2, 3, 4 or 6), optionally with no_header_reply", MILTER), (v) => {

@@ -9,7 +9,7 @@ import { refuseUnknownTransport } from "../value-checks.ts";
 
 const SMTPD = ["smtpd"];
 
-export const policyParams: ParamDef[] = [
+export const policyParams = (): ParamDef[] => [
   t("smtpd_policy_service_timeout", "s", "100s", "Time limit for connecting to, writing to, or reading from a policy server", SMTPD),
   p("smtpd_policy_service_default_action", "str", "451 4.3.5 Server configuration problem", "What a policy lookup answers when the policy server cannot be reached", SMTPD),
   t("smtpd_policy_service_max_idle", "s", "300s", "Time after which an idle connection to a policy server is closed", SMTPD),

@@ -6,6 +6,6 @@
  */
 import { t, type ParamDef } from "../param-def.ts";
 
-export const processModelParams: ParamDef[] = [
+export const processModelParams = (): ParamDef[] => [
   t("max_idle", "s", "100s", "How long a service started on demand (showq, local) waits for a connection or a request before it exits; the master starts it again for the next one", ["showq", "local"]),
 ];

@@ -3,7 +3,7 @@ import { p, type ParamDef } from "../param-def.ts";
 
 const QMGR = ["qmgr"];
 
-export const qmgrParams: ParamDef[] = [
+export const qmgrParams = (): ParamDef[] => [
   p("local_destination_concurrency_limit", "int", "2", "Parallel deliveries to one local recipient", QMGR),
   p("local_destination_recipient_limit", "int", "1", "Recipients per local delivery", QMGR),
   p("smtp_destination_concurrency_limit", "int", "$default_destination_concurrency_limit", "Parallel SMTP deliveries to one destination", QMGR),

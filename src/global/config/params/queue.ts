@@ -3,7 +3,7 @@ import { p, t, unsupported, type ParamDef } from "../param-def.ts";
 
 const SUBMIT = ["sendmail", "pickup", "cleanup"];
 
-export const queueParams: ParamDef[] = [
+export const queueParams = (): ParamDef[] => [
   p("authorized_submit_users", "list", "static:anyone", "Users allowed to submit mail with sendmail (pickup checks the owner of each maildrop file too)", ["sendmail", "pickup"]),
   p("authorized_mailq_users", "list", "static:anyone", "Users allowed to list the queue", ["postqueue"]),
   p("authorized_flush_users", "list", "static:anyone", "Users allowed to flush the queue", ["postqueue"]),

@@ -27,7 +27,8 @@ interface Both {
   mark?: (def: ParamDef) => ParamDef;
 }
 
-const BOTH: Both[] = [
+/** A function, as the params files are: built only when the registry needs this file (registry.ts). */
+const both = (): Both[] => [
   { suffix: "helo_name", type: "str", smtp: "$myhostname", doc: "Host name sent in EHLO/HELO (LHLO)" },
   { suffix: "helo_timeout", type: "time", unit: "s", smtp: "300s", doc: "Time limit for the greeting and the EHLO/HELO (LHLO) reply" },
   { suffix: "connect_timeout", type: "time", unit: "s", smtp: "30s", lmtp: "0s", doc: "Time limit for a TCP connection (0: the system's)" },
@@ -82,13 +83,14 @@ const BOTH: Both[] = [
   { suffix: "never_send_ehlo", type: "bool", smtp: "no", doc: "Send HELO instead of EHLO" },
 ];
 
-function build(prefix: "smtp" | "lmtp"): ParamDef[] {
+function build(prefix: "smtp" | "lmtp", table: readonly Both[]): ParamDef[] {
   const out: ParamDef[] = [];
-  for (const b of BOTH) {
+  for (const b of table) {
     if (prefix === "lmtp" && b.suffix === "never_send_ehlo") continue;
-    const suffix = prefix === "lmtp" ? b.suffix.replace(/^helo_/, "lhlo_") : b.suffix;
+    // plain string operations, no regular expressions: every command builds these at start
+    const suffix = prefix === "lmtp" && b.suffix.startsWith("helo_") ? `lhlo_${b.suffix.slice(5)}` : b.suffix;
     const dflt = (prefix === "lmtp" && b.lmtp !== undefined ? b.lmtp : b.smtp).replaceAll("PREFIX", prefix);
-    const doc = prefix === "lmtp" ? b.doc.replace(/EHLO\/HELO \(LHLO\)/, "LHLO").replace(/SMTP/g, "LMTP") : b.doc.replace(/ \(LHLO\)/, "");
+    const doc = prefix === "lmtp" ? b.doc.replace("EHLO/HELO (LHLO)", "LHLO").replaceAll("SMTP", "LMTP") : b.doc.replace(" (LHLO)", "");
     const name = `${prefix}_${suffix}`;
     const def = b.type === "time" ? t(name, b.unit ?? "s", dflt, doc, CLIENT) : p(name, b.type, dflt, doc, CLIENT);
     out.push(b.mark ? b.mark(def) : def);
@@ -96,9 +98,9 @@ function build(prefix: "smtp" | "lmtp"): ParamDef[] {
   return out;
 }
 
-export const smtpParams: ParamDef[] = [
-  ...build("smtp"),
-  ...build("lmtp"),
+export const smtpParams = (table = both()): ParamDef[] => [
+  ...build("smtp", table),
+  ...build("lmtp", table),
   p("fallback_relay", "list", "", "Obsolete name of smtp_fallback_relay", CLIENT),
   unsupported(p("smtp_always_send_ehlo", "bool", "yes", "Send EHLO even when the greeting does not say ESMTP", CLIENT), "the client always sends EHLO unless smtp_never_send_ehlo is set", ["yes"]),
   p("sender_dependent_relayhost_maps", "list", "", "Per-sender overrides of relayhost", ["qmgr", "smtp"]),

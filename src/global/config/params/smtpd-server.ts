@@ -10,7 +10,7 @@ import { refuseServerTlsLevel } from "../value-checks.ts";
 
 const SMTPD = ["smtpd"];
 
-export const smtpdServerParams: ParamDef[] = [
+export const smtpdServerParams = (): ParamDef[] => [
   // protocol
   p("smtpd_junk_command_limit", "int", "${stress?{1}:{100}}", "NOOP, VRFY, ETRN or RSET commands before each counts as an error", SMTPD),
   p("smtpd_recipient_overshoot_limit", "int", "1000", "Recipients beyond smtpd_recipient_limit before each counts as an error", SMTPD),

@@ -3,7 +3,7 @@ import { p, t, type ParamDef } from "../param-def.ts";
 
 const SMTPD = ["smtpd"];
 
-export const smtpdParams: ParamDef[] = [
+export const smtpdParams = (): ParamDef[] => [
   p("smtpd_banner", "str", "$myhostname ESMTP $mail_name", "Text after 220 in the greeting", SMTPD),
   p("disable_vrfy_command", "bool", "no", "Disable the VRFY command", SMTPD),
   p("smtpd_recipient_limit", "int", "1000", "Maximal recipients per message", SMTPD),

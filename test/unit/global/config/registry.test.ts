@@ -6,13 +6,16 @@ import type { ParamDef } from "../../../../src/global/config/param-def.ts";
 import { paramDef, paramRegistry } from "../../../../src/global/config/registry.ts";
 import { ROOT } from "../../../helpers/run.ts";
 
-/** Every ParamDef array exported by src/global/config/params/*.ts. */
+/** Every ParamDef exported by src/global/config/params/*.ts: arrays, and the functions (NAMEParams) that build them. */
 async function allDefinitions(): Promise<ParamDef[]> {
   const dir = join(ROOT, "src/global/config/params");
   const defs: ParamDef[] = [];
   for (const file of readdirSync(dir).filter((f) => f.endsWith(".ts"))) {
     const mod = (await import(join(dir, file))) as Record<string, unknown>;
-    for (const value of Object.values(mod)) if (Array.isArray(value)) defs.push(...(value as ParamDef[]));
+    for (const [key, value] of Object.entries(mod)) {
+      if (Array.isArray(value)) defs.push(...(value as ParamDef[]));
+      else if (typeof value === "function" && key.endsWith("Params")) defs.push(...(value as () => ParamDef[])());
+    }
   }
   return defs;
 }
@@ -90,5 +93,45 @@ describe("parameter registry", () => {
     const raw = [...paramRegistry().values()].filter((d) => d.raw).map((d) => d.name);
     expect(raw).toEqual(expect.arrayContaining(["forward_path", "luser_relay", "mailbox_command"]));
     expect(raw).not.toContain("myorigin");
+  });
+});
+
+describe("the registry builds its files on first need (issue 16: sendmail's start)", () => {
+  /** A fresh process: this file's other tests have built the whole registry already. */
+  function inFreshProcess(code: string): unknown {
+    const script = `import * as r from ${JSON.stringify(join(ROOT, "src/global/config/registry.ts"))};\n${code}`;
+    const proc = Bun.spawnSync([process.execPath, "-e", script], { cwd: ROOT, env: { ...process.env, BUN_OPTIONS: undefined } });
+    if (proc.exitCode !== 0) throw new Error(`bun -e failed (${proc.exitCode}): ${proc.stderr.toString()}`);
+    return JSON.parse(proc.stdout.toString());
+  }
+
+  test("the parameters sendmail reads come from the first files only, and are the registry's own definitions", () => {
+    const out = inFreshProcess(`
+      const names = ["queue_directory", "message_size_limit", "smtputf8_enable", "authorized_submit_users", "sendmail_fix_line_endings", "verp_delimiter_filter"];
+      const found = names.map((n) => r.paramDef(n));
+      const before = r.paramFilesBuilt();
+      const all = r.paramRegistry();
+      console.log(JSON.stringify({ before, after: r.paramFilesBuilt(), same: found.every((d, i) => d !== undefined && all.get(names[i]) === d) }));`) as {
+      before: { built: number; total: number };
+      after: { built: number; total: number };
+      same: boolean;
+    };
+    expect(out.before.built).toBeLessThanOrEqual(2);
+    expect(out.before.total).toBeGreaterThan(10);
+    expect(out.after.built).toBe(out.after.total);
+    expect(out.same).toBe(true);
+  });
+
+  test("a name no file defines builds every file and is unknown; an SMTP client name is found", () => {
+    const out = inFreshProcess(`
+      const unknown = r.paramDef("no_such_parameter");
+      console.log(JSON.stringify({ unknown: unknown === undefined, built: r.paramFilesBuilt(), smtp: r.paramDef("lmtp_lhlo_name")?.default }));`) as {
+      unknown: boolean;
+      built: { built: number; total: number };
+      smtp: string;
+    };
+    expect(out.unknown).toBe(true);
+    expect(out.built.built).toBe(out.built.total);
+    expect(out.smtp).toBe("$myhostname");
   });
 });
