@@ -169,12 +169,12 @@ export async function deliverDotForward(parent: LocalState, _usr: UserAttr): Pro
   }
   if (candidates.length === 0) return NO;
   const leaf = plannedMailboxLeaf(parent, pw);
-  const then = leaf && JSON.stringify(leaf.identity ?? null) === JSON.stringify(identity ?? null) ? leaf : undefined;
-  const search = await ctx.run(identity, { type: "forward-search", paths: candidates.map((c) => c.text), ...(then ? { then: then.job } : {}) }, then ? ctx.content : undefined);
+  const mailbox = leaf && JSON.stringify(leaf.identity ?? null) === JSON.stringify(identity ?? null) ? leaf : undefined;
+  const search = await ctx.run(identity, { type: "forward-search", paths: candidates.map((c) => c.text), ...(mailbox ? { otherwise: mailbox.job } : {}) }, mailbox ? ctx.content : undefined);
   if (!search.ok || search.type !== "forward-search") return NO;
   const found = candidates[search.index];
   if (!found || !search.status) {
-    if (then && search.index === -1 && search.then) ctx.prepare(then.identity, then.job, search.then);
+    if (mailbox && search.index === -1 && search.otherwise) ctx.prepare(mailbox.identity, mailbox.job, search.otherwise);
     return NO;
   }
   const path = found.text;

@@ -44,8 +44,8 @@ export async function executeJob(job: WorkerJob, payload: Uint8Array): Promise<J
           // not there, or not for this user: the next one, as separate stat jobs would
         }
       }
-      if (!job.then) return { ok: true, type: "forward-search", index: -1 };
-      return { ok: true, type: "forward-search", index: -1, then: await executeJob(job.then, payload) };
+      if (!job.otherwise) return { ok: true, type: "forward-search", index: -1 };
+      return { ok: true, type: "forward-search", index: -1, otherwise: await executeJob(job.otherwise, payload) };
     }
     case "read": {
       try {

@@ -483,7 +483,7 @@ function countingPerformer(): Performer & { jobs: string[] } {
   return {
     jobs,
     run(identity, job: WorkerJob, payload) {
-      jobs.push(job.type === "forward-search" && job.then ? `forward-search+${job.then.type}` : job.type);
+      jobs.push(job.type === "forward-search" && job.otherwise ? `forward-search+${job.otherwise.type}` : job.type);
       return inner.run(identity, job, payload);
     },
     close: () => inner.close(),
