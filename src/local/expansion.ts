@@ -13,6 +13,7 @@ import { TableError } from "../global/tables/table.ts";
 import { canonicalAddress } from "./address.ts";
 import { splitDestinations } from "./destinations.ts";
 import { deliverCommand, deliverFile } from "./leaves.ts";
+import { plannedMailboxLeaf } from "./mailbox.ts";
 import { localExpand } from "./local-expand.ts";
 import { deliverResolvedAddress, expansionValues } from "./recipient.ts";
 import { descend, NO_USER, notifyWithoutSuccess, type LocalState, type UserAttr } from "./state.ts";
@@ -159,20 +160,26 @@ export async function deliverDotForward(parent: LocalState, _usr: UserAttr): Pro
   msg.expType = "forward";
   msg.owner = parts.user;
 
-  let path: string | undefined;
-  let status;
+  // every forward_path file in one job; when none exists, the mailbox delivery that follows runs in
+  // the same job if it is known now and has the same rights (one worker round trip per delivery)
+  const candidates = [];
   for (const pattern of s.forwardPath) {
     const exp = localExpand(pattern, expansionValues(state, usr), s.forwardExpansionFilter);
-    if (exp.error || exp.undefinedName) continue;
-    const st = await ctx.run(identity, { type: "stat", path: exp.text, follow: false });
-    if (st.ok && st.type === "stat") {
-      path = exp.text;
-      status = st.status;
-      if (exp.extensionUsed || !s.propagateExtensions.has("forward")) msg.unmatched = undefined;
-      break;
-    }
+    if (!exp.error && !exp.undefinedName) candidates.push(exp);
   }
-  if (path === undefined || !status) return NO;
+  if (candidates.length === 0) return NO;
+  const leaf = plannedMailboxLeaf(parent, pw);
+  const mailbox = leaf && JSON.stringify(leaf.identity ?? null) === JSON.stringify(identity ?? null) ? leaf : undefined;
+  const search = await ctx.run(identity, { type: "forward-search", paths: candidates.map((c) => c.text), ...(mailbox ? { otherwise: mailbox.job } : {}) }, mailbox ? ctx.content : undefined);
+  if (!search.ok || search.type !== "forward-search") return NO;
+  const found = candidates[search.index];
+  if (!found || !search.status) {
+    if (mailbox && search.index === -1 && search.otherwise) ctx.prepare(mailbox.identity, mailbox.job, search.otherwise);
+    return NO;
+  }
+  const path = found.text;
+  const status = search.status;
+  if (found.extensionUsed || !s.propagateExtensions.has("forward")) msg.unmatched = undefined;
 
   if (!ctx.dup.seen(`forward ${path}`)) {
     msg.expFrom = parts.local;

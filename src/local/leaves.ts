@@ -15,6 +15,7 @@ import { judgeCommand } from "./command-status.ts";
 import { envelopePrefix } from "./message-copy.ts";
 import { expansionValues } from "./recipient.ts";
 import { descend, type LocalState, type UserAttr } from "./state.ts";
+import type { Identity, MaildirJob } from "./worker/jobs.ts";
 
 /** Postfix's deliver_file. */
 export async function deliverFile(parent: LocalState, usrIn: UserAttr, path: string): Promise<boolean> {
@@ -61,12 +62,25 @@ export async function deliverFile(parent: LocalState, usrIn: UserAttr, path: str
 export async function deliverMaildir(parent: LocalState, usr: UserAttr, path: string, gid = usr.gid, within?: string): Promise<boolean> {
   const state = descend(parent);
   const { msg, ctx } = state;
-  const s = ctx.settings;
   if (ctx.verify) return ctx.sent(msg, "delivers to maildir");
+  const leaf = maildirLeaf(state, usr, path, gid, within);
+  const r = await ctx.run(leaf.identity, leaf.job, ctx.content);
+  if (!r.ok) return ctx.fail(msg, r.dsn, `maildir delivery failed: ${r.text}`);
+  return ctx.sent(msg, "delivered to maildir");
+}
+
+/**
+ * The job deliverMaildir runs at `state` (its own level, after the verify
+ * check), and the rights it runs with; sets the Delivered-To: address on
+ * `state.msg` as the delivery does. mailbox.ts plans the same job ahead.
+ */
+export function maildirLeaf(state: LocalState, usr: UserAttr, path: string, gid = usr.gid, within?: string): { identity: Identity | undefined; job: MaildirJob } {
+  const { msg, ctx } = state;
+  const s = ctx.settings;
   if (!s.frozenDeliveredTo) msg.delivered = msg.recipient;
-  const r = await ctx.run(
-    ctx.services.identity(usr, gid),
-    {
+  return {
+    identity: ctx.services.identity(usr, gid),
+    job: {
       type: "maildir",
       dir: path,
       prefix: envelopePrefix({
@@ -80,10 +94,7 @@ export async function deliverMaildir(parent: LocalState, usr: UserAttr, path: st
       hostname: s.systemHostname,
       ...(within !== undefined ? { within } : {}),
     },
-    ctx.content,
-  );
-  if (!r.ok) return ctx.fail(msg, r.dsn, `maildir delivery failed: ${r.text}`);
-  return ctx.sent(msg, "delivered to maildir");
+  };
 }
 
 function censor(value: string, filter: string): string {

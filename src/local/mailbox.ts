@@ -23,10 +23,12 @@
 import { stat } from "node:fs/promises";
 import { TableError } from "../global/tables/table.ts";
 import type { Handled } from "./expansion.ts";
-import { deliverCommand, deliverMaildir } from "./leaves.ts";
+import { deliverCommand, deliverMaildir, maildirLeaf } from "./leaves.ts";
 import { envelopePrefix } from "./message-copy.ts";
 import { mailboxNameProblem, spoolMailboxPath } from "./mailbox-name.ts";
 import { descend, type LocalState, type UserAttr } from "./state.ts";
+import type { Identity, MaildirJob, MboxJob } from "./worker/jobs.ts";
+import type { PasswdEntry } from "../util/passwd.ts";
 
 export async function deliverMailbox(parent: LocalState, _usr: UserAttr): Promise<Handled> {
   const state = descend(parent);
@@ -93,7 +95,6 @@ async function deliverMailboxFile(parent: LocalState, usr: UserAttr, mailbox: st
   const s = ctx.settings;
   const user = msg.parts!.user;
   if (ctx.verify) return ctx.sent(msg, "delivers to mailbox");
-  if (!s.frozenDeliveredTo) msg.delivered = msg.recipient;
   const spool = s.homeMailbox ? undefined : s.mailSpoolDirectory;
 
   let identity = ctx.services.identity(usr);
@@ -109,29 +110,59 @@ async function deliverMailboxFile(parent: LocalState, usr: UserAttr, mailbox: st
       chown = { uid: usr.uid, gid: usr.gid };
     }
   }
-  const r = await ctx.run(
-    identity,
-    {
-      type: "mbox",
-      path: mailbox,
-      prefix: envelopePrefix({
-        fromLine: true,
-        sender: msg.sender,
-        returnPath: true,
-        originalTo: msg.original,
-        deliveredTo: s.deliveredHeader.has("file") ? msg.delivered : undefined,
-      }),
-      quote: true,
-      blank: true,
-      lock: s.lock,
-      sizeLimit: s.mailboxSizeLimit,
-      defaultDsn: "5.2.0",
-      ...(chown ? { chown } : {}),
-      mailbox: { ownerUid: s.strictMailboxOwnership ? (ctx.services.privileged ? usr.uid : process.getuid?.()) : undefined },
-      within: spool ?? usr.home,
-    },
-    ctx.content,
-  );
+  const r = await ctx.run(identity, mailboxFileJob(state, usr, mailbox, chown), ctx.content);
   if (!r.ok) return ctx.fail(msg, r.dsn, `cannot update mailbox ${mailbox} for user ${user}. ${r.text}`);
   return ctx.sent(msg, "delivered to mailbox");
+}
+
+/** The job deliverMailboxFile runs at `state`; sets the Delivered-To: address on `state.msg` as the delivery does. */
+function mailboxFileJob(state: LocalState, usr: UserAttr, mailbox: string, chown?: { uid: number; gid: number }): MboxJob {
+  const { msg, ctx } = state;
+  const s = ctx.settings;
+  if (!s.frozenDeliveredTo) msg.delivered = msg.recipient;
+  const spool = s.homeMailbox ? undefined : s.mailSpoolDirectory;
+  return {
+    type: "mbox",
+    path: mailbox,
+    prefix: envelopePrefix({
+      fromLine: true,
+      sender: msg.sender,
+      returnPath: true,
+      originalTo: msg.original,
+      deliveredTo: s.deliveredHeader.has("file") ? msg.delivered : undefined,
+    }),
+    quote: true,
+    blank: true,
+    lock: s.lock,
+    sizeLimit: s.mailboxSizeLimit,
+    defaultDsn: "5.2.0",
+    ...(chown ? { chown } : {}),
+    mailbox: { ownerUid: s.strictMailboxOwnership ? (ctx.services.privileged ? usr.uid : process.getuid?.()) : undefined },
+    within: spool ?? usr.home,
+  };
+}
+
+/**
+ * The mailbox job deliverMailbox will run for the passwd user `pw`, when it
+ * is known before the .forward search, so the search and this job go to the
+ * worker together (expansion.ts): not -bv, no mailbox delivery of this name
+ * yet, no mailbox_transport(_maps) or mailbox_command(_maps), and a home
+ * maildir or mbox or a spool maildir (a spool mbox's rights wait for a stat
+ * of the spool). Built by the code the delivery itself runs, at the levels
+ * it runs at, so RecipientContext.run can match the two.
+ */
+export function plannedMailboxLeaf(parent: LocalState, pw: PasswdEntry): { identity: Identity | undefined; job: MaildirJob | MboxJob } | undefined {
+  const { msg, ctx } = parent;
+  const s = ctx.settings;
+  const parts = msg.parts!;
+  if (ctx.verify || ctx.dup.has(`mailbox ${parts.local}`)) return undefined;
+  if (s.mailboxTransportMaps.length > 0 || s.mailboxTransport || s.mailboxCommandMaps.length > 0 || s.mailboxCommand) return undefined;
+  const usr = ctx.services.userAttr(pw);
+  // deliverMailbox's level, then its leaf's
+  const state = descend(descend(parent));
+  if (s.homeMailbox.endsWith("/")) return maildirLeaf(state, usr, `${usr.home}/${s.homeMailbox}`, usr.gid, usr.home);
+  if (s.homeMailbox) return { identity: ctx.services.identity(usr), job: mailboxFileJob(state, usr, `${usr.home}/${s.homeMailbox}`) };
+  const spoolPath = spoolMailboxPath(s.mailSpoolDirectory, parts.user);
+  if (spoolPath !== undefined && s.mailSpoolDirectory.endsWith("/")) return maildirLeaf(state, usr, spoolPath, usr.gid, s.mailSpoolDirectory);
+  return undefined;
 }

@@ -46,11 +46,27 @@ export class LocalServices {
   }
 
   getpwnam(name: string): PasswdEntry | undefined {
-    return getpwnam(name, this.#passwdFile);
+    return this.#thisStep(`name ${name}`, () => getpwnam(name, this.#passwdFile));
   }
 
   getpwuid(uid: number): PasswdEntry | undefined {
-    return getpwuid(uid, this.#passwdFile);
+    return this.#thisStep(`uid ${uid}`, () => getpwuid(uid, this.#passwdFile));
+  }
+
+  /**
+   * Answers of this synchronous step: one step of a delivery asks for the
+   * same user several times (the .forward search, the identity of its job,
+   * the mailbox planned ahead), and each lookup is a stat(2) of the passwd
+   * file (util/passwd.ts). They are forgotten at the next microtask
+   * checkpoint, so the next step, after any await, asks the file again.
+   */
+  readonly #step = new Map<string, PasswdEntry | undefined>();
+  #thisStep(key: string, lookup: () => PasswdEntry | undefined): PasswdEntry | undefined {
+    if (this.#step.has(key)) return this.#step.get(key);
+    if (this.#step.size === 0) queueMicrotask(() => this.#step.clear());
+    const entry = lookup();
+    this.#step.set(key, entry);
+    return entry;
   }
 
   /** A table opened once and kept (a failed open is tried again next time). */

@@ -109,10 +109,31 @@ export class RecipientContext {
     this.dup = new DuplicateFilter(services.settings.duplicateFilterLimit);
   }
 
-  /** Runs a job with the services, unless the request's time is up (then a temporary failure). */
+  /**
+   * Runs a job with the services, unless the request's time is up (then a
+   * temporary failure). A job that already ran ahead, inside another job
+   * (prepare()), is not run again: its result is returned, its warnings
+   * logged now, where the delivery reaches it.
+   */
   run(identity: Identity | undefined, job: WorkerJob, payload?: Uint8Array): Promise<JobResult> {
+    const ahead = this.#ahead;
+    if (ahead) {
+      this.#ahead = undefined;
+      if (ahead.key === jobKey(identity, job)) {
+        for (const w of ahead.result.warnings ?? []) log.warn(w);
+        return Promise.resolve(ahead.result);
+      }
+      log.error(`${this.request.queueId}: local delivery: the mailbox job planned ahead differs from the one delivered`);
+    }
     if (Date.now() > this.deadline) return Promise.resolve({ ok: false, dsn: "4.3.0", text: "local delivery request time limit exceeded" });
     return this.services.run(identity, job, payload);
+  }
+
+  #ahead: { key: string; result: JobResult } | undefined;
+
+  /** `job` already ran with `identity` (the mailbox delivery after a .forward search): the next run() of it gets `result`. */
+  prepare(identity: Identity | undefined, job: WorkerJob, result: JobResult): void {
+    this.#ahead = { key: jobKey(identity, job), result };
   }
 
   get settings(): LocalSettings {
@@ -177,6 +198,10 @@ export class RecipientContext {
   warn(text: string): void {
     log.warn(text);
   }
+}
+
+function jobKey(identity: Identity | undefined, job: WorkerJob): string {
+  return JSON.stringify([identity ?? null, job]);
 }
 
 export interface LocalState {

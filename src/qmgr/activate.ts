@@ -2,7 +2,8 @@
  * Scanning and activation (Postfix's qmgr_scan.c, qmgr_active.c): which
  * messages of incoming/ and deferred/ enter active/, how fast, and what
  * entering means: one rename into active/, the queue file decoded, the
- * reasons of the previous attempt (defer/ID) dropped. Incoming mail is
+ * reasons of the previous attempt (defer/ID) dropped (new mail from
+ * incoming/ has none, and which logs it gets is tracked from there on). Incoming mail is
  * activated a few messages per turn of the event loop; deferred mail when
  * its retry time (the file's mtime) has come, or at once on a flush.
  *
@@ -46,6 +47,10 @@ export function activateMessage(ctx: QmgrContext, id: string, from: ActivateFrom
     return undefined;
   }
   if (!file) return undefined;
+  if (from === "incoming") {
+    // new mail has no logs, but for pickup's bounce/ID of a message it rejected (its recipients are done)
+    return { id, file, activatedAt: ctx.now(), jobsLeft: 0, logs: new Set(file.recipients.some((r) => r.done) ? ["bounce"] : []) };
+  }
   // a new attempt: the reasons of the previous one are no longer current
   try {
     unlinkSync(join(ctx.queueDir, "defer", id));

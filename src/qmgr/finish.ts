@@ -8,8 +8,9 @@
  * deferred/ with its next retry time (the backoff) as its mtime. A message
  * postsuper moved away during the round is left where it went.
  *
- * Runs in the queue manager, as mail_owner. It reads the message's own
- * logs (defer/, bounce/, trace/), written by record.ts; the notices are
+ * Runs in the queue manager, as mail_owner. It reads and removes the
+ * message's own logs (defer/, bounce/, trace/), written by record.ts, only
+ * those that may exist (ActiveMessage.logs); the notices are
  * built by src/bounce and committed into incoming/ (notify.ts).
  */
 import { existsSync, renameSync, unlinkSync, utimesSync } from "node:fs";
@@ -19,7 +20,7 @@ import { backoffSeconds } from "../global/delivery/delays.ts";
 import { appendDeliveryLog, readDeliveryLog } from "../global/queue/delivery-log.ts";
 import { encodeDelayWarnedRecord, encodeRecordSentRecord } from "../global/queue/format.ts";
 import { appendStateRecord, queueFilePath } from "../global/queue/store.ts";
-import { type ActiveMessage, isRecording, isVerify, type QmgrContext } from "./message.ts";
+import { type ActiveMessage, isRecording, isVerify, mayHaveLog, noteLog, type QmgrContext } from "./message.ts";
 import { returnToSender, sendNotices } from "./notify.ts";
 import { writeDoneRecord } from "./record.ts";
 
@@ -47,7 +48,7 @@ export function finishRound(ctx: QmgrContext, msg: ActiveMessage): boolean {
   const forcedExpire = msg.file.attributes.expire === "yes";
   if (open.length && (forcedExpire || now - msg.file.arrivalTime >= lifetime)) expire(ctx, msg, path, now, forcedExpire);
   try {
-    returnToSender(ctx.config, msg.id, msg.file, now);
+    if (mayHaveLog(msg, "bounce")) returnToSender(ctx.config, msg.id, msg.file, now);
   } catch (err) {
     log.error(`${msg.id}: cannot create the delivery status notification: ${(err as Error).message}; will retry`);
     // keep the bounce log; the message stays queued so the notice is not lost
@@ -60,7 +61,9 @@ export function finishRound(ctx: QmgrContext, msg: ActiveMessage): boolean {
   }
   if (!msg.file.recipients.every((r) => r.done)) warnDelay(ctx, msg, path, now);
   if (msg.file.recipients.every((r) => r.done)) {
-    for (const q of ["defer", "bounce", "trace"]) {
+    // the logs first, the file last: a crash between leaves the message, never its logs alone
+    for (const q of ["defer", "bounce", "trace"] as const) {
+      if (!mayHaveLog(msg, q)) continue;
       try {
         unlinkSync(join(ctx.queueDir, q, msg.id));
       } catch {}
@@ -99,6 +102,7 @@ function sendTraceReport(ctx: QmgrContext, msg: ActiveMessage, path: string, now
   }
   try {
     unlinkSync(join(ctx.queueDir, "trace", msg.id));
+    msg.logs?.delete("trace");
   } catch {}
   return true;
 }
@@ -138,6 +142,7 @@ function expire(ctx: QmgrContext, msg: ActiveMessage, path: string, now: number,
     if (r.done) continue;
     const last = latest.get(r.address);
     try {
+      noteLog(msg, "bounce");
       appendDeliveryLog(ctx.queueDir, "bounce", msg.id, [
         { recipient: r.address, ...(r.orcpt ? { orcpt: r.orcpt } : {}), status: last?.status ?? "4.7.0", action: "failed", time: now, reason: last?.reason ?? (forcedExpire ? "message is administratively expired" : "message expired") },
       ]);

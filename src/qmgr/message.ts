@@ -12,6 +12,7 @@
 import type { Config } from "../global/config/config.ts";
 import type { ExpandedResult, RecipientResult } from "../global/delivery/types.ts";
 import type { QueueFile } from "../global/queue/format.ts";
+import type { LogQueue } from "../global/queue/delivery-log.ts";
 
 /** One message in active/ for one delivery round. */
 export interface ActiveMessage {
@@ -21,6 +22,23 @@ export interface ActiveMessage {
   activatedAt: number;
   /** Deliveries of this round not yet recorded; the round finishes when it reaches 0. */
   jobsLeft: number;
+  /**
+   * The logs (defer/, bounce/, trace/) that may exist for it: those written
+   * in this round, plus what it may have brought along. Undefined when that
+   * is not known (a message from deferred/ or left in active/): then every
+   * log is tried, as before. Finishing removes and reads only these.
+   */
+  logs?: Set<LogQueue>;
+}
+
+/** Notes that `queue`'s log of `msg` may now exist (before the write: a failed append may leave a file). */
+export function noteLog(msg: ActiveMessage, queue: LogQueue): void {
+  msg.logs?.add(queue);
+}
+
+/** Whether `queue`'s log of `msg` may exist. */
+export function mayHaveLog(msg: ActiveMessage, queue: LogQueue): boolean {
+  return msg.logs === undefined || msg.logs.has(queue);
 }
 
 /** What every part reads; `config` is the current one (a reload replaces it). */

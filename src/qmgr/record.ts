@@ -18,7 +18,7 @@ import type { ExpandedResult, RecipientResult } from "../global/delivery/types.t
 import { appendDeliveryLog, type DeliveryLogEntry } from "../global/queue/delivery-log.ts";
 import { encodeDoneRecord } from "../global/queue/format.ts";
 import { appendStateRecord, queueFilePath } from "../global/queue/store.ts";
-import { type ActiveMessage, isRecording, isVerify, type QmgrContext, recordAction, verifyStatus } from "./message.ts";
+import { type ActiveMessage, isRecording, isVerify, noteLog, type QmgrContext, recordAction, verifyStatus } from "./message.ts";
 
 /**
  * Appends the D record of recipient `index`: through the descriptor a
@@ -57,11 +57,16 @@ export function recordOutcome(ctx: QmgrContext, msg: ActiveMessage, result: Reci
   try {
     if (verify) {
       // an answer, whatever it is, is final: no bounce, no retry, nothing but the report
+      noteLog(msg, "trace");
       appendDeliveryLog(ctx.queueDir, "trace", msg.id, finals.map((f) => traceEntry(f, verifyStatus(f.status))));
       writeDoneRecord(queueFd === undefined ? { path } : { fd: queueFd, syncLater }, result.index, now);
       rcpt.done = true;
     } else if (result.status === "deferred") {
-      if (isRecording(msg.file)) appendDeliveryLog(ctx.queueDir, "trace", msg.id, finals.map((f) => traceEntry(f, recordAction(f, result))));
+      if (isRecording(msg.file)) {
+        noteLog(msg, "trace");
+        appendDeliveryLog(ctx.queueDir, "trace", msg.id, finals.map((f) => traceEntry(f, recordAction(f, result))));
+      }
+      noteLog(msg, "defer");
       appendDeliveryLog(ctx.queueDir, "defer", msg.id, [entry(rcpt.address, result.dsn, result.reason, "delayed")]);
     } else {
       // a next hop that took NOTIFY=SUCCESS sends the success notice itself; Postfix then sends none
@@ -73,13 +78,17 @@ export function recordOutcome(ctx: QmgrContext, msg: ActiveMessage, result: Reci
           const e = traceEntry(f, recordAction(f, result));
           return wantsSuccess(f) ? [e, e] : [e];
         });
+        noteLog(msg, "trace");
         appendDeliveryLog(ctx.queueDir, "trace", msg.id, traced);
       }
       // original= and relay= let the report say "(expanded from <alias>)" and "delivery via RELAY:", as Postfix's do
       const reports = finals
         .filter((f) => f.status === "bounced" || (wantsSuccess(f) && !recording))
         .map((f) => ({ ...entry(f.address, f.dsn, f.reason, f.status === "bounced" ? f.action ?? "failed" : f.action ?? result.action ?? "delivered"), original, relay: f.relay ?? result.relay }));
-      if (reports.length) appendDeliveryLog(ctx.queueDir, "bounce", msg.id, reports);
+      if (reports.length) {
+        noteLog(msg, "bounce");
+        appendDeliveryLog(ctx.queueDir, "bounce", msg.id, reports);
+      }
       writeDoneRecord(queueFd === undefined ? { path } : { fd: queueFd, syncLater }, result.index, now);
       rcpt.done = true;
     }

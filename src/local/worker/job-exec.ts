@@ -36,6 +36,17 @@ export async function executeJob(job: WorkerJob, payload: Uint8Array): Promise<J
         return failure(err, `cannot access ${job.path}`);
       }
     }
+    case "forward-search": {
+      for (const [index, path] of job.paths.entries()) {
+        try {
+          return { ok: true, type: "forward-search", index, status: fileStatus(await lstat(path)) };
+        } catch {
+          // not there, or not for this user: the next one, as separate stat jobs would
+        }
+      }
+      if (!job.otherwise) return { ok: true, type: "forward-search", index: -1 };
+      return { ok: true, type: "forward-search", index: -1, otherwise: await executeJob(job.otherwise, payload) };
+    }
     case "read": {
       try {
         const fh = await open(job.path, "r");

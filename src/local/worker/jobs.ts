@@ -91,6 +91,19 @@ export interface StatJob {
   follow: boolean;
 }
 
+/**
+ * The .forward search and the mailbox delivery in one round trip: lstat
+ * each path in turn; the first that exists ends the job with its status.
+ * When none does, `otherwise` runs (the mailbox delivery the agent decided on
+ * beforehand, with the same rights and the payload) and its result comes
+ * back with the answer.
+ */
+export interface ForwardSearchJob {
+  type: "forward-search";
+  paths: string[];
+  otherwise?: MaildirJob | MboxJob;
+}
+
 /** Read a small file (.forward, :include:) with the job's rights. */
 export interface ReadJob {
   type: "read";
@@ -117,7 +130,7 @@ export interface ForwardJob {
 }
 
 /** One leaf operation of local delivery, run by a performer with the rights of an Identity. */
-export type WorkerJob = MboxJob | MaildirJob | CommandJob | StatJob | ReadJob | ForwardJob;
+export type WorkerJob = MboxJob | MaildirJob | CommandJob | StatJob | ReadJob | ForwardJob | ForwardSearchJob;
 
 export interface FileStatus {
   isFile: boolean;
@@ -144,6 +157,8 @@ export type JobResult =
       | { type: "mbox" | "maildir" }
       | { type: "command"; end: import("../command-status.ts").CommandEnd; output: string }
       | { type: "stat"; status: FileStatus }
+      /** `index` of the first path that exists and its status, or -1 and the result of `otherwise` when it ran. */
+      | { type: "forward-search"; index: number; status?: FileStatus; otherwise?: JobResult }
       | { type: "read"; text: string; status: FileStatus }
       | { type: "commit"; queueId: string }
     ))

@@ -26,29 +26,47 @@ export function encodeFrame(header: Record<string, unknown>, payload?: Uint8Arra
   return out;
 }
 
+/**
+ * Splits a byte stream into frames. Chunks are kept as they come and joined
+ * once the frame they hold is complete, so a message that arrives in many
+ * chunks is copied once, not once per chunk.
+ */
 export class FrameReader {
-  #buf: Uint8Array = new Uint8Array(0);
+  #chunks: Uint8Array[] = [];
+  #length = 0;
+  /** Bytes needed before another frame can be complete. */
+  #need = 1;
 
   /** Adds bytes and returns every frame now complete. Throws on a malformed stream. */
   push(chunk: Uint8Array): Frame[] {
-    const joined = new Uint8Array(this.#buf.length + chunk.length);
-    joined.set(this.#buf, 0);
-    joined.set(chunk, this.#buf.length);
-    this.#buf = joined;
+    if (chunk.length === 0) return [];
+    this.#chunks.push(chunk);
+    this.#length += chunk.length;
+    if (this.#length < this.#need) return [];
+    const buf = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#length);
     const frames: Frame[] = [];
+    let at = 0;
     for (;;) {
-      const nl = this.#buf.indexOf(10);
+      const nl = buf.indexOf(10, at);
       if (nl < 0) {
-        if (this.#buf.length > MAX_HEADER) throw new Error("worker protocol: header line too long");
+        if (buf.length - at > MAX_HEADER) throw new Error("worker protocol: header line too long");
+        this.#need = buf.length - at + 1;
         break;
       }
-      const header = JSON.parse(Buffer.from(this.#buf.subarray(0, nl)).toString("utf8")) as Record<string, unknown>;
+      const header = JSON.parse(Buffer.from(buf.buffer, buf.byteOffset + at, nl - at).toString("utf8")) as Record<string, unknown>;
       const bytes = Number(header.bytes ?? 0);
       if (!Number.isSafeInteger(bytes) || bytes < 0) throw new Error("worker protocol: bad payload length");
-      if (this.#buf.length < nl + 1 + bytes) break;
-      frames.push({ header, payload: this.#buf.slice(nl + 1, nl + 1 + bytes) });
-      this.#buf = this.#buf.slice(nl + 1 + bytes);
+      if (buf.length < nl + 1 + bytes) {
+        this.#need = nl + 1 + bytes - at;
+        break;
+      }
+      frames.push({ header, payload: buf.slice(nl + 1, nl + 1 + bytes) });
+      at = nl + 1 + bytes;
+      this.#need = 1;
     }
+    const rest = buf.subarray(at);
+    this.#chunks = rest.length > 0 ? [rest] : [];
+    this.#length = rest.length;
     return frames;
   }
 }

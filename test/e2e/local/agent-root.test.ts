@@ -7,7 +7,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createLocalAgent, type LocalAgent } from "../../../src/local/agent.ts";
+import { createLocalAgent, createPerformer, type LocalAgent } from "../../../src/local/agent.ts";
+import type { Performer } from "../../../src/local/worker/performer.ts";
 import { getpwnam, type PasswdEntry } from "../../../src/util/passwd.ts";
 import { memoryTable, queueMessage, testSite, type TestSite } from "../../helpers/local-delivery.ts";
 import { bin, removeDir } from "../../helpers/run.ts";
@@ -122,6 +123,33 @@ describe.skipIf(!isRoot)("as root, deliveries run as the recipient", () => {
     expect(readFileSync(join(shared, "mc.groups"), "utf8").trim().split(" ").map(Number)).toContain(extraGid);
     expect(readFileSync(join(shared, "mc.env"), "utf8").trim()).toBe(`${a.home} ${ALICE} /bin/sh`);
     expect(statSync(join(shared, "mc.uid")).uid).toBe(a.uid);
+  });
+
+  test("a home Maildir without .forward: one job in the recipient's worker, the file the recipient's", async () => {
+    const a = pw[ALICE]!;
+    const jobs: string[] = [];
+    const conf = testSite({ alias_maps: "", mail_owner: QUEUE, home_mailbox: "Maildir/" }, site.dir).config;
+    const pool = createPerformer(conf, { workerCommand: [bin("postern"), "local-worker"], workerIdleMs: 500 });
+    const counted: Performer = {
+      run(identity, job, payload) {
+        jobs.push(`${job.type === "forward-search" && job.otherwise ? `forward-search+${job.otherwise.type}` : job.type} as ${identity?.uid}`);
+        return pool.run(identity, job, payload);
+      },
+      close: () => pool.close(),
+    };
+    const maildirAgent = createLocalAgent(conf, { performer: counted });
+    try {
+      const r = await maildirAgent.deliver(await queueMessage(site, { recipients: [`${ALICE}@localhost`], content }));
+      expect(r).toMatchObject([{ status: "sent", reason: "delivered to maildir" }]);
+    } finally {
+      await maildirAgent.close();
+    }
+    expect(jobs).toEqual([`forward-search+maildir as ${a.uid}`]);
+    const files = readdirSync(join(a.home, "Maildir", "new"));
+    expect(files).toHaveLength(1);
+    const st = statSync(join(a.home, "Maildir", "new", files[0]!));
+    expect([st.uid, st.mode & 0o777]).toEqual([a.uid, 0o600]);
+    expect(readFileSync(join(a.home, "Maildir", "new", files[0]!), "utf8")).toStartWith(`Return-Path: <sender@example.org>\nX-Original-To: ${ALICE}@localhost\nDelivered-To: ${ALICE}@localhost\n`);
   });
 
   test(".forward owned by the user: a file and a command, both as the user", async () => {

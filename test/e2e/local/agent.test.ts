@@ -9,6 +9,8 @@ import { chmodSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, 
 import { join } from "node:path";
 import { createLocalAgent, type LocalAgent } from "../../../src/local/agent.ts";
 import { readQueueFile } from "../../../src/global/queue/store.ts";
+import { InProcessPerformer, type Performer } from "../../../src/local/worker/performer.ts";
+import type { WorkerJob } from "../../../src/local/worker/jobs.ts";
 import { memoryTable, passwdFile, queueMessage, testSite, type TestSite } from "../../helpers/local-delivery.ts";
 import { removeDir } from "../../helpers/run.ts";
 import { CANNOT_MOUNT, mountSmallFs, type SmallFs } from "../../helpers/small-fs.ts";
@@ -30,7 +32,7 @@ interface Setup {
   home: (user: string) => string;
 }
 
-function setup(settings: Record<string, string | number | boolean> = {}, aliases: Record<string, string> = {}): Setup {
+function setup(settings: Record<string, string | number | boolean> = {}, aliases: Record<string, string> = {}, performer?: Performer): Setup {
   const base = testSite();
   sites.push(base);
   const spool = join(base.dir, "spool");
@@ -39,7 +41,7 @@ function setup(settings: Record<string, string | number | boolean> = {}, aliases
   const home = (user: string) => join(base.dir, "home", user);
   for (const u of ["alice", "bob"]) mkdirSync(home(u), { recursive: true });
   const pw = passwdFile(base.dir, [`alice:x:${uid}:${gid}:Alice:${home("alice")}:/bin/sh`, `bob:x:${uid}:${gid}:Bob:${home("bob")}:/bin/bash`]);
-  const agent = createLocalAgent(site.config, { privileged: false, passwdFile: pw, openTable: (spec) => memoryTable(spec, aliases) });
+  const agent = createLocalAgent(site.config, { privileged: false, passwdFile: pw, openTable: (spec) => memoryTable(spec, aliases), ...(performer ? { performer } : {}) });
   agents.push(agent);
   return { site, agent, spool, home };
 }
@@ -471,6 +473,82 @@ describe(".forward", () => {
     const { site, agent, home } = setup();
     writeFileSync(join(home("bob"), ".forward"), "");
     expect(await agent.deliver(await queueMessage(site, { recipients: ["bob@localhost"], content: "S: x\n\nb\n" }))).toMatchObject([{ reason: "delivered to mailbox" }]);
+  });
+});
+
+/** A performer that runs jobs in this process and keeps the type of each (a worker's round trips). */
+function countingPerformer(): Performer & { jobs: string[] } {
+  const inner = new InProcessPerformer();
+  const jobs: string[] = [];
+  return {
+    jobs,
+    run(identity, job: WorkerJob, payload) {
+      jobs.push(job.type === "forward-search" && job.otherwise ? `forward-search+${job.otherwise.type}` : job.type);
+      return inner.run(identity, job, payload);
+    },
+    close: () => inner.close(),
+  };
+}
+
+describe("one worker job per ordinary mailbox delivery", () => {
+  test("no .forward: the .forward search and the Maildir write are one job, and the message is the same", async () => {
+    const performer = countingPerformer();
+    const { site, agent, home } = setup({ home_mailbox: "Maildir/" }, {}, performer);
+    const r = await agent.deliver(await queueMessage(site, { recipients: ["bob+lists@mail.example.test"], content: "Subject: m\n\nFrom x\n" }));
+    expect(r).toMatchObject([{ status: "sent", reason: "delivered to maildir" }]);
+    expect(performer.jobs).toEqual(["forward-search+maildir"]);
+    const files = readdirSync(join(home("bob"), "Maildir", "new"));
+    expect(files).toHaveLength(1);
+    expect(readFileSync(join(home("bob"), "Maildir", "new", files[0]!), "utf8")).toBe(
+      "Return-Path: <sender@example.org>\nX-Original-To: bob+lists@mail.example.test\nDelivered-To: bob+lists@mail.example.test\nSubject: m\n\nFrom x\n",
+    );
+  });
+
+  test("no .forward: a home mbox and a spool maildir are one job too; a spool mbox and a mailbox_command are not", async () => {
+    const mbox = countingPerformer();
+    const a = setup({ home_mailbox: "Mailbox" }, {}, mbox);
+    expect(await a.agent.deliver(await queueMessage(a.site, { recipients: ["alice@localhost"], content: "S: x\n\nb\n" }))).toMatchObject([{ reason: "delivered to mailbox" }]);
+    expect(mbox.jobs).toEqual(["forward-search+mbox"]);
+    expect(readFileSync(join(a.home("alice"), "Mailbox"), "utf8")).toMatch(/^From sender@example\.org {2}.*\nReturn-Path: <sender@example\.org>\nX-Original-To: alice@localhost\nDelivered-To: alice@localhost\nS: x\n\nb\n\n$/);
+
+    const spoolDir = countingPerformer();
+    const b = setup({}, {}, spoolDir);
+    mkdirSync(join(b.site.dir, "mdspool"));
+    const maildirSite = testSite({ mail_spool_directory: `${b.site.dir}/mdspool/`, alias_maps: "memory:aliases" }, b.site.dir);
+    const pw = passwdFile(b.site.dir, [`alice:x:${uid}:${gid}:Alice:${b.home("alice")}:/bin/sh`]);
+    const agent = createLocalAgent(maildirSite.config, { privileged: false, passwdFile: pw, openTable: (spec) => memoryTable(spec, {}), performer: spoolDir });
+    agents.push(agent);
+    expect(await agent.deliver(await queueMessage(maildirSite, { recipients: ["alice@localhost"], content: "S: x\n\nb\n" }))).toMatchObject([{ reason: "delivered to maildir" }]);
+    expect(spoolDir.jobs).toEqual(["forward-search+maildir"]);
+    expect(readdirSync(join(b.site.dir, "mdspool", "alice", "new"))).toHaveLength(1);
+
+    spoolDir.jobs.length = 0;
+    expect(await b.agent.deliver(await queueMessage(b.site, { recipients: ["alice@localhost"], content: "S: x\n\nb\n" }))).toMatchObject([{ reason: "delivered to mailbox" }]);
+    expect(spoolDir.jobs).toEqual(["forward-search", "mbox"]);
+
+    const cmd = countingPerformer();
+    const c = setup({ mailbox_command: `cat > ${b.site.dir}/cmd.out` }, {}, cmd);
+    expect(await c.agent.deliver(await queueMessage(c.site, { recipients: ["alice@localhost"], content: "S: x\n\nb\n" }))).toMatchObject([{ status: "sent" }]);
+    expect(cmd.jobs).toEqual(["forward-search", "command"]);
+  });
+
+  test("a .forward present: it takes effect in the same message, and the planned mailbox write does not happen", async () => {
+    const performer = countingPerformer();
+    const { site, agent, home } = setup({ home_mailbox: "Maildir/" }, {}, performer);
+    const dir = site.dir;
+    writeFileSync(join(home("bob"), ".forward"), `${dir}/fwd.mbox\n`);
+    const r = await agent.deliver(await queueMessage(site, { recipients: ["bob@localhost"], content: "S: x\n\nb\n" }));
+    expect(r).toMatchObject([{ status: "sent", reason: `delivered to file: ${dir}/fwd.mbox` }]);
+    expect(performer.jobs).toEqual(["forward-search+maildir", "read", "mbox"]);
+    expect(existsSync(join(home("bob"), "Maildir"))).toBe(false);
+    expect(readFileSync(join(dir, "fwd.mbox"), "utf8")).toContain("Delivered-To: bob@localhost\n");
+
+    // the .forward names the user again: the mailbox gets it (the second search finds the .forward), by a job of its own
+    performer.jobs.length = 0;
+    writeFileSync(join(home("bob"), ".forward"), "\\bob\n");
+    expect(await agent.deliver(await queueMessage(site, { recipients: ["bob@localhost"], content: "S: y\n\nb\n" }))).toMatchObject([{ status: "sent", reason: "delivered to maildir" }]);
+    expect(performer.jobs).toEqual(["forward-search+maildir", "read", "forward-search+maildir", "maildir"]);
+    expect(readdirSync(join(home("bob"), "Maildir", "new"))).toHaveLength(1);
   });
 });
 

@@ -7,7 +7,7 @@
  * notices are checked by decoding the queue files the queue manager commits.
  */
 import { afterAll, afterEach, expect, test } from "bun:test";
-import { mkdtempSync, renameSync } from "node:fs";
+import { existsSync, mkdtempSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Config } from "../../../src/global/config/config.ts";
 import { readDeliveryLog } from "../../../src/global/queue/delivery-log.ts";
@@ -241,4 +241,31 @@ test("a backlog in incoming/ is activated at most ten messages per turn of the e
   const steps = seen.map((n, i) => n - (seen[i - 1] ?? 0));
   expect(Math.max(...steps)).toBeLessThanOrEqual(10);
   expect(steps.filter((s) => s > 0).length).toBeGreaterThanOrEqual(3);
+});
+
+test("removing a delivered message: only the logs written for it are unlinked (new mail has none to look for); mail from deferred/ has every log tried", async () => {
+  const h = harness(noticesSent((req) => (req.recipients[0]!.address.startsWith("bounce") ? answerAll(req, "bounced", "550 no such user", "5.1.1") : answerAll(req, "sent", "250 ok"))));
+  const dir = h.queue.queueDirectory;
+  const decoy = (queue: string, id: string) => writeFileSync(join(dir, queue, id), "");
+  // files the queue manager never wrote for these new messages: removal does not look for them (no unlink of a
+  // missing log per message), so they stay
+  queueMessage(h, "D00001", ["a@remote.example"]);
+  for (const q of ["defer", "bounce", "trace"]) decoy(q, "D00001");
+  // a bounced recipient: its bounce/ log is written, turned into the notice, and removed with the message
+  queueMessage(h, "D00002", ["bounce@remote.example"]);
+  decoy("trace", "D00002");
+  h.manager.start();
+  await waitFor("D00001 and D00002 removed", () => !["incoming", "active"].some((q) => inQueue(h, q, "D00001") || inQueue(h, q, "D00002")));
+  await waitFor("the failure notice delivered", () => idsIn(h.queue, "incoming").length === 0 && idsIn(h.queue, "active").length === 0);
+  expect(h.agents.notices()).toHaveLength(1);
+  expect(["defer", "bounce", "trace"].filter((q) => existsSync(join(dir, q, "D00001")))).toEqual(["defer", "bounce", "trace"]);
+  expect(existsSync(join(dir, "bounce", "D00002"))).toBe(false);
+  expect(existsSync(join(dir, "trace", "D00002"))).toBe(true);
+
+  // from deferred/ (an earlier round, or a restart): which logs exist is not known, and every one is removed
+  putMessage(h.queue, { queue: "deferred", id: "D00003", arrival: h.clock.secondsAgo(600), sender: SENDER, recipients: [{ address: "c@remote.example" }], content: "Subject: c\n\nbody\n", defer: [{ recipient: "c@remote.example", reason: "earlier" }] });
+  decoy("trace", "D00003");
+  h.manager.scanDeferred(true);
+  await waitFor("D00003 removed", () => !inQueue(h, "active", "D00003") && !inQueue(h, "deferred", "D00003"));
+  expect(["defer", "bounce", "trace"].filter((q) => existsSync(join(dir, q, "D00003")))).toEqual([]);
 });
