@@ -25,6 +25,9 @@ export interface Performer {
 
 const EMPTY = new Uint8Array(0);
 
+/** Longest stderr line of a worker that gets logged (and kept while its end has not come). */
+const MAX_ERROR_LINE = 4096;
+
 export class InProcessPerformer implements Performer {
   run(_identity: Identity | undefined, job: WorkerJob, payload: Uint8Array = EMPTY): Promise<JobResult> {
     return executeJob(job, payload);
@@ -83,7 +86,8 @@ class Worker {
   }
 
   async #readReplies(): Promise<void> {
-    const reader = new FrameReader();
+    // replies carry no payload (protocol.ts): announcing one is a protocol error, not a buffer to fill
+    const reader = new FrameReader(0);
     try {
       for await (const chunk of this.#proc.stdout as ReadableStream<Uint8Array>) {
         for (const { header } of reader.push(chunk)) {
@@ -109,7 +113,12 @@ class Worker {
       while ((nl = text.indexOf("\n")) >= 0) {
         const line = text.slice(0, nl).trim();
         text = text.slice(nl + 1);
-        if (line) log.warn(`local delivery worker for uid ${this.key}: ${line}`);
+        if (line) log.warn(`local delivery worker for uid ${this.key}: ${line.slice(0, MAX_ERROR_LINE)}`);
+      }
+      // the worker is the recipient's account: a line without an end is cut, never kept growing
+      if (text.length > MAX_ERROR_LINE) {
+        log.warn(`local delivery worker for uid ${this.key}: ${text.slice(0, MAX_ERROR_LINE).trim()} (cut)`);
+        text = "";
       }
     }
   }

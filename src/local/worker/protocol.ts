@@ -32,6 +32,13 @@ export function encodeFrame(header: Record<string, unknown>, payload?: Uint8Arra
  * chunks is copied once, not once per chunk.
  */
 export class FrameReader {
+  /**
+   * @param maxPayload the largest payload a frame may announce: the parent reads replies, which carry
+   *   none, with 0, so a worker (the recipient's account) cannot make root's local service buffer an
+   *   unbounded payload; a larger announcement is a protocol error before any of it is kept.
+   */
+  constructor(private readonly maxPayload = Number.MAX_SAFE_INTEGER) {}
+
   #chunks: Uint8Array[] = [];
   #length = 0;
   /** Bytes needed before another frame can be complete. */
@@ -56,6 +63,7 @@ export class FrameReader {
       const header = JSON.parse(Buffer.from(buf.buffer, buf.byteOffset + at, nl - at).toString("utf8")) as Record<string, unknown>;
       const bytes = Number(header.bytes ?? 0);
       if (!Number.isSafeInteger(bytes) || bytes < 0) throw new Error("worker protocol: bad payload length");
+      if (bytes > this.maxPayload) throw new Error(`worker protocol: a payload of ${bytes} bytes where at most ${this.maxPayload} may come`);
       if (buf.length < nl + 1 + bytes) {
         this.#need = nl + 1 + bytes - at;
         break;

@@ -44,4 +44,12 @@ describe("FrameReader", () => {
     expect(() => r.push(new Uint8Array(10).fill(0x61))).toThrow("header line too long");
     expect(() => new FrameReader().push(Buffer.from('{"bytes":-1}\n'))).toThrow("bad payload length");
   });
+
+  test("the parent's reader of replies (at most 0 payload bytes) refuses a frame that announces more, before any of it arrives", () => {
+    const replies = new FrameReader(0);
+    expect(replies.push(Buffer.from('{"id":1,"result":{"ok":true},"bytes":0}\n'))).toHaveLength(1);
+    // a worker (the recipient's account) announcing 1 GiB: refused from the header alone
+    expect(() => new FrameReader(0).push(Buffer.from(`{"id":2,"result":{},"bytes":${2 ** 30}}\n`))).toThrow("at most 0 may come");
+    expect(new FrameReader().push(Buffer.from('{"id":3,"bytes":2}\nok'))[0]!.payload).toHaveLength(2);
+  });
 });
