@@ -15,7 +15,7 @@ import { judgeCommand } from "./command-status.ts";
 import { envelopePrefix } from "./message-copy.ts";
 import { expansionValues } from "./recipient.ts";
 import { descend, type LocalState, type UserAttr } from "./state.ts";
-import type { Identity, MaildirJob } from "./worker/jobs.ts";
+import type { Identity, MaildirJob, MboxJob } from "./worker/jobs.ts";
 
 /** Postfix's deliver_file. */
 export async function deliverFile(parent: LocalState, usrIn: UserAttr, path: string): Promise<boolean> {
@@ -35,27 +35,37 @@ export async function deliverFile(parent: LocalState, usrIn: UserAttr, path: str
   if (path.endsWith("/")) return deliverMaildir(state, usr, path);
   const r = await ctx.run(
     ctx.services.identity(usr),
-    {
-      type: "mbox",
-      path,
-      prefix: envelopePrefix({
-        fromLine: true,
-        sender: msg.sender,
-        returnPath: true,
-        originalTo: msg.original,
-        deliveredTo: s.deliveredHeader.has("file") ? msg.delivered : undefined,
-      }),
-      quote: true,
-      blank: true,
-      lock: { ...s.lock, dotlockMayFail: true },
-      sizeLimit: s.mailboxSizeLimit,
-      defaultDsn: "5.2.0",
-      refuseExecutable: true,
-    },
+    { ...mboxAppendJob(state, path), lock: { ...s.lock, dotlockMayFail: true }, refuseExecutable: true },
     ctx.content,
   );
   if (!r.ok) return ctx.fail(msg, r.dsn, `cannot append message to file ${path}: ${r.text}`);
   return ctx.sent(msg, `delivered to file: ${path}`);
+}
+
+/**
+ * What every mbox append shares (a mailbox, or a file a .forward or alias names): the From_ line,
+ * Return-Path:, X-Original-To: and Delivered-To: (when delivered_header has "file"), From_ quoting, the
+ * blank line after, mailbox_size_limit and 5.2.0 for a failure. Callers add the lock and the checks of
+ * their kind.
+ */
+export function mboxAppendJob(state: LocalState, path: string): Omit<MboxJob, "lock"> {
+  const { msg, ctx } = state;
+  const s = ctx.settings;
+  return {
+    type: "mbox",
+    path,
+    prefix: envelopePrefix({
+      fromLine: true,
+      sender: msg.sender,
+      returnPath: true,
+      originalTo: msg.original,
+      deliveredTo: s.deliveredHeader.has("file") ? msg.delivered : undefined,
+    }),
+    quote: true,
+    blank: true,
+    sizeLimit: s.mailboxSizeLimit,
+    defaultDsn: "5.2.0",
+  };
 }
 
 /** Postfix's deliver_maildir. */

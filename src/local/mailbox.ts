@@ -23,8 +23,7 @@
 import { stat } from "node:fs/promises";
 import { TableError } from "../global/tables/table.ts";
 import type { Handled } from "./expansion.ts";
-import { deliverCommand, deliverMaildir, maildirLeaf } from "./leaves.ts";
-import { envelopePrefix } from "./message-copy.ts";
+import { deliverCommand, deliverMaildir, maildirLeaf, mboxAppendJob } from "./leaves.ts";
 import { mailboxNameProblem, spoolMailboxPath } from "./mailbox-name.ts";
 import { descend, type LocalState, type UserAttr } from "./state.ts";
 import type { Identity, MaildirJob, MboxJob } from "./worker/jobs.ts";
@@ -122,20 +121,8 @@ function mailboxFileJob(state: LocalState, usr: UserAttr, mailbox: string, chown
   if (!s.frozenDeliveredTo) msg.delivered = msg.recipient;
   const spool = s.homeMailbox ? undefined : s.mailSpoolDirectory;
   return {
-    type: "mbox",
-    path: mailbox,
-    prefix: envelopePrefix({
-      fromLine: true,
-      sender: msg.sender,
-      returnPath: true,
-      originalTo: msg.original,
-      deliveredTo: s.deliveredHeader.has("file") ? msg.delivered : undefined,
-    }),
-    quote: true,
-    blank: true,
+    ...mboxAppendJob(state, mailbox),
     lock: s.lock,
-    sizeLimit: s.mailboxSizeLimit,
-    defaultDsn: "5.2.0",
     ...(chown ? { chown } : {}),
     mailbox: { ownerUid: s.strictMailboxOwnership ? (ctx.services.privileged ? usr.uid : process.getuid?.()) : undefined },
     within: spool ?? usr.home,
