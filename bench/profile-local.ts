@@ -34,6 +34,17 @@ try {
   const u = users.add("u", join(sys.dir, "home"));
   sys.writeConfig({}, `[services.smtp]\nlisten = ["127.0.0.1:${port}"]\n`);
   await sys.start();
+  // smtpd is up when its port answers: the system's start waits only for the roles that run at idle
+  const listening = async () => {
+    try {
+      const c = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
+      c.end();
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  for (let i = 0; i < 300 && !(await listening()); i++) await Bun.sleep(100);
   const maildir = join(u.home, "Maildir", "new");
   const count = () => {
     try {
