@@ -27,8 +27,8 @@ import { milterParams } from "./params/milter.ts";
 import { dkimParams } from "./params/dkim.ts";
 import { processModelParams } from "./params/process-model.ts";
 
-/** A params file's definitions; a plain array is taken as it is. */
-type ParamSource = (() => ParamDef[]) | readonly ParamDef[];
+/** A params file: builds its definitions when called. */
+type ParamSource = () => readonly ParamDef[];
 
 /** Lookup order: the parameters every command reads come first. */
 const SOURCES: readonly ParamSource[] = [basicParams, queueParams, deliveryParams, smtpdParams, smtpdServerParams, qmgrParams, tableParams, bounceParams, smtpParams, dnsParams, mtaStsParams, checksParams, policyParams, hostingParams, milterParams, dkimParams, processModelParams];
@@ -42,8 +42,7 @@ let registry: Map<string, ParamDef> | undefined;
 function buildSource(i: number): readonly ParamDef[] {
   let defs = built[i];
   if (defs === undefined) {
-    const source = SOURCES[i]!;
-    defs = typeof source === "function" ? source() : source;
+    defs = SOURCES[i]!();
     built[i] = defs;
   }
   return defs;
