@@ -24,6 +24,8 @@ interface ProcCpu {
   self: number;
   /** cutime + cstime (reaped children), ms. */
   children: number;
+  /** stime + cstime: the kernel's share of self + children, ms. */
+  system: number;
 }
 
 function readStat(pid: number | "self"): (ProcCpu & { start: string }) | undefined {
@@ -32,7 +34,7 @@ function readStat(pid: number | "self"): (ProcCpu & { start: string }) | undefin
     const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     // rest[0] is field 3 (state): utime 14, stime 15, cutime 16, cstime 17, starttime 22
     const f = (field: number) => Number(rest[field - 3]);
-    return { name: pid === "self" ? "self" : processName(pid), self: (f(14) + f(15)) * TICK_MS, children: (f(16) + f(17)) * TICK_MS, start: rest[22 - 3]! };
+    return { name: pid === "self" ? "self" : processName(pid), self: (f(14) + f(15)) * TICK_MS, children: (f(16) + f(17)) * TICK_MS, system: (f(15) + f(17)) * TICK_MS, start: rest[22 - 3]! };
   } catch {
     return undefined;
   }
@@ -51,6 +53,8 @@ export interface CpuByRole {
   totalMs: number;
   /** totalMs minus what the samples attribute to a role. */
   betweenSamplesMs: number;
+  /** The kernel's share of totalMs (system time), ms. */
+  systemMs: number;
 }
 
 /** Follows one process tree: call sample() now and then, and result() at the end. */
@@ -59,17 +63,23 @@ export class TreeCpuTracker {
   readonly #first = new Map<string, ProcCpu>();
   readonly #last = new Map<string, ProcCpu>();
   readonly #startTotal: number;
+  readonly #startSystem: number;
   #lastTotal: number;
+  #lastSystem: number;
 
   constructor(root: number) {
     this.#root = root;
-    this.#startTotal = this.#observe(true);
+    [this.#startTotal, this.#startSystem] = this.#observe(true);
     this.#lastTotal = this.#startTotal;
+    this.#lastSystem = this.#startSystem;
   }
 
   sample(): void {
-    const total = this.#observe(false);
-    if (total > 0) this.#lastTotal = total;
+    const [total, system] = this.#observe(false);
+    if (total > 0) {
+      this.#lastTotal = total;
+      this.#lastSystem = system;
+    }
   }
 
   /** Samples once more and sums by role. */
@@ -86,21 +96,23 @@ export class TreeCpuTracker {
       roles.set(last.name, r);
     }
     const totalMs = this.#lastTotal - this.#startTotal;
-    return { roles, totalMs, betweenSamplesMs: Math.max(0, totalMs - attributed) };
+    return { roles, totalMs, betweenSamplesMs: Math.max(0, totalMs - attributed), systemMs: this.#lastSystem - this.#startSystem };
   }
 
-  /** Records every process of the tree; returns the tree's total (self + reaped) CPU ms. */
-  #observe(first: boolean): number {
+  /** Records every process of the tree; returns the tree's total (self + reaped) CPU ms and its system part. */
+  #observe(first: boolean): [number, number] {
     let total = 0;
+    let system = 0;
     for (const pid of processTree(this.#root)) {
       const s = readStat(pid);
       if (!s) continue;
       const key = `${pid}/${s.start}`;
-      const cpu = { name: s.name, self: s.self, children: s.children };
+      const cpu = { name: s.name, self: s.self, children: s.children, system: s.system };
       if (first) this.#first.set(key, cpu);
       this.#last.set(key, cpu);
       total += s.self + s.children;
+      system += s.system;
     }
-    return total;
+    return [total, system];
   }
 }

@@ -5,8 +5,10 @@
  * sends its messages over one connection, `-d`); the clock runs from the
  * start of smtp-source until the recipient's Maildir holds every message.
  * Reported per session count: the end-to-end rate, the SMTP rate (until
- * smtp-source exits), and the memory of the whole system (PSS of the process
- * tree) at its peak during the runs with the most sessions.
+ * smtp-source exits), and the daemons' CPU per message (every process of
+ * the master's tree, by role, with the kernel's share); and the memory of
+ * the whole system (PSS of the process tree) at its peak during the runs
+ * with the most sessions.
  *
  * Both daemons run during the whole scenario; runs alternate between the
  * systems and each starts with an empty queue and Maildir. Both commit every
@@ -14,6 +16,7 @@
  */
 import { join } from "node:path";
 import type { BenchContext } from "../lib/context.ts";
+import { type CpuByRole, TreeCpuTracker } from "../lib/cpu.ts";
 import type { Mta, MtaName, Unavailable } from "../lib/mta.ts";
 import type { Measurement, Scenario, ScenarioResult, Side } from "../lib/scenario.ts";
 import { clearMaildir, maildirCount } from "../lib/maildir.ts";
@@ -26,6 +29,7 @@ const MESSAGE_SIZE = 4096;
 const SETTLE_MS = 2000;
 const POLL_MS = 20;
 const PSS_SAMPLE_MS = 500;
+const CPU_SAMPLE_MS = 250;
 /** A run gives up when no message is delivered for this long. */
 const STALL_MS = 60_000;
 const SMTP_SOURCE = "/usr/sbin/smtp-source";
@@ -46,6 +50,8 @@ export interface RunResult {
   rate: number;
   smtpRate: number;
   pssPeakKb: number;
+  /** The master's tree from smtp-source's start until the last delivery. */
+  cpu: CpuByRole;
   error?: string;
 }
 
@@ -70,6 +76,7 @@ export async function oneRun(ctx: BenchContext, mta: Mta, messages: number, sess
   const master = mta.masterPid();
   if (master === undefined) throw new Error(`${mta.name} is not running`);
   const recipient = target?.recipient ?? `${ctx.user.name}@localhost`;
+  const tracker = new TreeCpuTracker(master);
   const t0 = performance.now();
   const proc = Bun.spawn(
     [SMTP_SOURCE, "-d", "-s", String(sessions), "-m", String(messages), "-l", String(MESSAGE_SIZE), "-M", "bench.client", "-f", `sender@localhost`, "-t", recipient, `127.0.0.1:${mta.smtpPort}`],
@@ -84,6 +91,7 @@ export async function oneRun(ctx: BenchContext, mta: Mta, messages: number, sess
   let delivered = 0;
   let lastProgress = t0;
   let lastPss = 0;
+  let lastCpu = 0;
   let pssPeakKb = 0;
   let error: string | undefined;
   for (;;) {
@@ -98,6 +106,10 @@ export async function oneRun(ctx: BenchContext, mta: Mta, messages: number, sess
       pssPeakKb = Math.max(pssPeakKb, treeMemory(master).pssKb);
       lastPss = now;
     }
+    if (now - lastCpu >= CPU_SAMPLE_MS) {
+      tracker.sample();
+      lastCpu = now;
+    }
     if (tSent && delivered >= messages) break;
     if (tSent && sourceError) {
       error = sourceError;
@@ -110,7 +122,8 @@ export async function oneRun(ctx: BenchContext, mta: Mta, messages: number, sess
     }
   }
   const seconds = (performance.now() - t0) / 1000;
-  return { delivered, rate: delivered / seconds, smtpRate: tSent ? messages / ((tSent - t0) / 1000) : 0, pssPeakKb, ...(error ? { error } : {}) };
+  const cpu = tracker.result();
+  return { delivered, rate: delivered / seconds, smtpRate: tSent ? messages / ((tSent - t0) / 1000) : 0, pssPeakKb, cpu, ...(error ? { error } : {}) };
 }
 
 async function run(ctx: BenchContext): Promise<ScenarioResult> {
@@ -137,7 +150,9 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
       const order = i % 2 === 0 ? active : [...active].reverse();
       for (const mta of order) {
         const r = await oneRun(ctx, mta, messages, s);
-        ctx.progress(`  ${mta.name}, ${s} session(s), run ${i + 1}/${ctx.options.runs}: ${r.delivered} delivered, ${r.rate.toFixed(1)}/s end to end, ${r.smtpRate.toFixed(1)}/s over SMTP${r.error ? `; FAILED: ${r.error}` : ""}`);
+        ctx.progress(
+          `  ${mta.name}, ${s} session(s), run ${i + 1}/${ctx.options.runs}: ${r.delivered} delivered, ${r.rate.toFixed(1)}/s end to end, ${r.smtpRate.toFixed(1)}/s over SMTP, daemon CPU ${(r.cpu.totalMs / messages).toFixed(2)} ms/msg${r.error ? `; FAILED: ${r.error}` : ""}`,
+        );
         const list = results.get(key(mta.name, s)) ?? [];
         list.push(r);
         results.set(key(mta.name, s), list);
@@ -157,6 +172,14 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
     const label = `${s} session${s === 1 ? "" : "s"}`;
     measurements.push({ name: `${label}, end to end`, unit: "msg/s", better: "higher", postfix: side("postfix", s, (r) => r.rate), postern: side("postern", s, (r) => r.rate), target: { ratio: 2, kind: "at least" }, notes: failures(s) });
     measurements.push({ name: `${label}, over SMTP (until smtp-source exits)`, unit: "msg/s", better: "higher", postfix: side("postfix", s, (r) => r.smtpRate), postern: side("postern", s, (r) => r.smtpRate) });
+    measurements.push({
+      name: `${label}, daemon CPU per message`,
+      unit: "ms",
+      better: "lower",
+      postfix: side("postfix", s, (r) => r.cpu.totalMs / messages),
+      postern: side("postern", s, (r) => r.cpu.totalMs / messages),
+      target: { ratio: 0.5, kind: "at most" },
+    });
   }
   const top = Math.max(...levels);
   measurements.push({
@@ -168,9 +191,31 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
     target: { ratio: 0.5, kind: "at most" },
   });
   for (const mta of active) mta.stop();
+  const cpuNotes = levels.flatMap((s) => active.map((mta) => cpuNote(mta.name, s, messages, results.get(key(mta.name, s)) ?? [])));
   return {
     command: `smtp-source -d -s N -m ${messages} -l ${MESSAGE_SIZE} -t ${ctx.user.name}@localhost 127.0.0.1:PORT  (N = ${levels.join(", ")})`,
     measurements,
-    notes: [`each run starts with an empty queue and Maildir; ${warmup} uncounted warm-up messages per side first; memory sampled every ${PSS_SAMPLE_MS} ms`, `message files: ${join(ctx.base)}`],
+    notes: [`each run starts with an empty queue and Maildir; ${warmup} uncounted warm-up messages per side first; memory sampled every ${PSS_SAMPLE_MS} ms`, ...cpuNotes, `message files: ${join(ctx.base)}`],
   };
+}
+
+/** "postern, 20 sessions: daemon CPU per message 5.10 ms, 3.90 of it in the kernel (postern smtpd 2.1, ...)". */
+function cpuNote(name: MtaName, sessions: number, messages: number, runs: RunResult[]): string {
+  const done = runs.filter((r) => !r.error);
+  const label = `${name}, ${sessions} session${sessions === 1 ? "" : "s"}`;
+  if (!done.length) return `${label}: no completed run`;
+  const per = (ms: number) => (ms / (messages * done.length)).toFixed(2);
+  const roles = new Map<string, number>();
+  let total = 0;
+  let system = 0;
+  let between = 0;
+  for (const r of done) {
+    total += r.cpu.totalMs;
+    system += r.cpu.systemMs;
+    between += r.cpu.betweenSamplesMs;
+    for (const [role, v] of r.cpu.roles) roles.set(role, (roles.get(role) ?? 0) + v.ms);
+  }
+  const parts = [...roles.entries()].filter(([, ms]) => ms > 0).sort((a, b) => b[1] - a[1]).map(([role, ms]) => `${role} ${per(ms)}`);
+  if (between > 0) parts.push(`processes gone between samples ${per(between)}`);
+  return `${label}: daemon CPU per message ${per(total)} ms, ${per(system)} of it in the kernel (${parts.join(", ")}), over ${done.length} runs`;
 }
