@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { log } from "../util/log.ts";
 import { startDaemon } from "../daemon/skeleton.ts";
 import { WakeUp } from "../daemon/wake-up.ts";
+import { isTemporaryName } from "../global/queue/commit.ts";
 import { SERVICE_TABLE } from "../global/system/service-table.ts";
 import { pickupOnce } from "./pickup.ts";
 import { loadDkimKeys, type DkimKeyring } from "../global/dkim/keys.ts";
@@ -55,6 +56,7 @@ export async function main(args: string[]): Promise<number> {
     pollMs: pollSeconds * 1000,
     pass: () => (ctx.isStopping() ? undefined : pass()),
     failed: (err) => log.error(`pickup pass failed: ${err.message}`),
+    ignore: isTemporaryName,
   });
   wakeUp.start();
   await ctx.stopped;
