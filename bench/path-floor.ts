@@ -14,6 +14,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { mustRun } from "./lib/proc.ts";
+import { portAnswers } from "./lib/wait.ts";
 
 const sessions = Number(process.argv[2] ?? 20);
 const messages = Number(process.argv[3] ?? 2000);
@@ -57,15 +58,7 @@ try {
   procs.push(Bun.spawn([program, "qmgr", join(base, "queue"), join(base, "qmgr.sock"), join(base, "local.sock")], { stdio: ["ignore", "inherit", "inherit"] }));
   await waitFor(exists("qmgr.sock"), "qmgr");
   procs.push(Bun.spawn([program, "smtpd", String(port), join(base, "queue"), join(base, "qmgr.sock")], { stdio: ["ignore", "inherit", "inherit"] }));
-  await waitFor(async () => {
-    try {
-      const c = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
-      c.end();
-      return true;
-    } catch {
-      return false;
-    }
-  }, "smtpd");
+  await waitFor(() => portAnswers(port), "smtpd");
   const local = procs[0]!.pid;
   const roles = new Map<string, number[]>([
     ["smtpd", [procs[2]!.pid]],

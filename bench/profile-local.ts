@@ -16,6 +16,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { MailSystem, TestUsers } from "../test/helpers/mail-system.ts";
 import { processMemory } from "./lib/pss.ts";
+import { portAnswers } from "./lib/wait.ts";
 
 const sessions = Number(process.argv[2] ?? 20);
 const messages = Number(process.argv[3] ?? 2000);
@@ -35,16 +36,7 @@ try {
   sys.writeConfig({}, `[services.smtp]\nlisten = ["127.0.0.1:${port}"]\n`);
   await sys.start();
   // smtpd is up when its port answers: the system's start waits only for the roles that run at idle
-  const listening = async () => {
-    try {
-      const c = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
-      c.end();
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  for (let i = 0; i < 300 && !(await listening()); i++) await Bun.sleep(100);
+  for (let i = 0; i < 300 && !(await portAnswers(port)); i++) await Bun.sleep(100);
   const maildir = join(u.home, "Maildir", "new");
   const count = () => {
     try {

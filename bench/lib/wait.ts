@@ -26,3 +26,14 @@ export function waitFor(done: () => boolean, timeoutMs: number, stepMs = 20): bo
 export function sleepMs(ms: number): void {
   Bun.sleepSync(ms);
 }
+
+/** True when something accepts a TCP connection on 127.0.0.1:`port` (the probe connects and closes at once). */
+export async function portAnswers(port: number): Promise<boolean> {
+  try {
+    const c = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
+    c.end();
+    return true;
+  } catch {
+    return false;
+  }
+}
