@@ -6,10 +6,7 @@
  * the watching and the timer and waits for the pass in progress. A pass that
  * throws is reported and the loop goes on. Pickup (maildrop/) and the queue
  * manager (incoming/) use it; the service table gives each its directory and
- * poll interval (src/global/system/service-table.ts). A change to a name the
- * caller ignores (a queue file still being written under its temporary
- * name) wakes nothing: a commit in incoming/ is four directory events, and
- * only its rename to the queue ID is worth a scan.
+ * poll interval (src/global/system/service-table.ts).
  *
  * Runs in the daemon that uses it, as that daemon's user. It reads nothing
  * itself: a directory event only says "look again", never what changed.
@@ -29,8 +26,6 @@ export interface WakeUpOptions {
   failed?: (err: Error) => void;
   /** What a pass is, for the log ("pickup pass", "queue scan"). */
   what?: string;
-  /** Names in `watch` whose changes wake nothing; an event without a name always wakes. */
-  ignore?: (name: string) => boolean;
 }
 
 export class WakeUp {
@@ -59,8 +54,7 @@ export class WakeUp {
     if (dir !== undefined) {
       const name = `${basename(dir)}/`;
       try {
-        const ignore = this.#opts.ignore;
-        this.#watcher = watch(dir, ignore ? (_event, file) => (file && ignore(String(file)) ? undefined : this.trigger()) : () => this.trigger());
+        this.#watcher = watch(dir, () => this.trigger());
         this.#watcher.on("error", (err) => log.warn(`watching ${name} failed: ${err.message}; scanning every ${this.#pollMs / 1000}s`));
       } catch (err) {
         log.warn(`cannot watch ${name}: ${(err as Error).message}; scanning every ${this.#pollMs / 1000}s`);

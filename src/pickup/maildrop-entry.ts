@@ -24,7 +24,6 @@
 import { closeSync, fstatSync, lstatSync, openSync, readSync, rmdirSync, unlinkSync, constants as fsc, type Stats } from "node:fs";
 import { join } from "node:path";
 import { log } from "../util/log.ts";
-import { isTemporaryName } from "../global/queue/commit.ts";
 import { isQueueId } from "../global/queue/names.ts";
 import { quarantine } from "../global/queue/store.ts";
 
@@ -51,6 +50,11 @@ export function forgetVanished(names: readonly string[]): void {
   if (stuck.size === 0) return;
   const present = new Set(names);
   for (const name of stuck.keys()) if (!present.has(name)) stuck.delete(name);
+}
+
+/** sendmail's (and every queue writer's) temporary name: a file still being written. */
+export function isTemporaryName(name: string): boolean {
+  return /^t\.\d+\.[0-9a-z]+$/.test(name);
 }
 
 function kindOf(st: Stats): string {

@@ -15,7 +15,6 @@ import { join } from "node:path";
 import { log } from "../util/log.ts";
 import { startDaemon } from "../daemon/skeleton.ts";
 import { WakeUp } from "../daemon/wake-up.ts";
-import { isTemporaryName } from "../global/queue/commit.ts";
 import { SERVICE_TABLE } from "../global/system/service-table.ts";
 import { pickupOnce } from "./pickup.ts";
 import { loadDkimKeys, type DkimKeyring } from "../global/dkim/keys.ts";
@@ -56,7 +55,6 @@ export async function main(args: string[]): Promise<number> {
     pollMs: pollSeconds * 1000,
     pass: () => (ctx.isStopping() ? undefined : pass()),
     failed: (err) => log.error(`pickup pass failed: ${err.message}`),
-    ignore: isTemporaryName,
   });
   wakeUp.start();
   await ctx.stopped;

@@ -27,7 +27,6 @@
  */
 import { join } from "node:path";
 import { WakeUp } from "../daemon/wake-up.ts";
-import { isTemporaryName } from "../global/queue/commit.ts";
 import type { Config } from "../global/config/config.ts";
 import type { DeliveryAgent } from "../global/delivery/types.ts";
 import type { FlushRequest } from "../global/queue/flush-request.ts";
@@ -92,7 +91,7 @@ export class QueueManager {
       finish: (msg) => this.#finish(msg),
     };
     const { watch, pollSeconds } = SERVICE_TABLE.qmgr.wakeUp;
-    this.#incoming = new WakeUp({ watch: join(queueDir, watch), pollMs: pollSeconds * 1000, pass: () => scanIncoming(this.#ctx, () => this.#room(), this.#activate), what: "queue scan", ignore: isTemporaryName });
+    this.#incoming = new WakeUp({ watch: join(queueDir, watch), pollMs: pollSeconds * 1000, pass: () => scanIncoming(this.#ctx, () => this.#room(), this.#activate), what: "queue scan" });
     this.#deferred = new WakeUp({ pollMs: Math.max(1, config.time("queue_run_delay")) * 1000, pass: () => this.scanDeferred(false), what: "queue scan" });
   }
 

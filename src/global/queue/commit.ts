@@ -24,11 +24,6 @@ function temporaryName(dir: string): string {
   return join(dir, `t.${process.pid}.${Math.random().toString(36).slice(2, 10)}`);
 }
 
-/** A name temporaryName() makes: a queue file still being written (sendmail's in maildrop/, smtpd's and pickup's in incoming/). */
-export function isTemporaryName(name: string): boolean {
-  return /^t\.\d+\.[0-9a-z]+$/.test(name);
-}
-
 function microseconds(): number {
   return Math.floor((performance.timeOrigin + performance.now()) * 1000) % 1_000_000;
 }

@@ -2,15 +2,14 @@
  * The daemon wake-up loop (src/daemon/wake-up.ts) that pickup uses and the
  * queue manager can: triggers coalesce, passes never overlap, a trigger
  * during a pass makes exactly one more, the timer and the watched directory
- * wake it (but not a change to a name it ignores), a failing pass does not end it, and stop() waits for the pass in
+ * wake it, a failing pass does not end it, and stop() waits for the pass in
  * progress and allows no other. Passes are held open by the test, so nothing
  * depends on timing.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { appendFileSync, renameSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { WakeUp } from "../../../src/daemon/wake-up.ts";
-import { isTemporaryName } from "../../../src/global/queue/commit.ts";
 import { removeDir, tempDir } from "../../helpers/run.ts";
 import { waitFor } from "../../helpers/wait.ts";
 
@@ -111,31 +110,6 @@ describe("WakeUp", () => {
     expect(calls).toBe(0);
     writeFileSync(join(dir, "new"), "x");
     await waitFor("a pass after the change", () => calls >= 1);
-    await w.stop();
-  });
-
-  test("changes to ignored names wake nothing; the rename to a wanted name does", async () => {
-    const dir = tempDir("postern-wake-");
-    dirs.push(dir);
-    let calls = 0;
-    let sentinelSeen = false;
-    // the sentinel is ignored too; once its event is seen, every earlier event has been handled
-    const ignore = (name: string) => {
-      if (name === "sentinel") sentinelSeen = true;
-      return name === "sentinel" || isTemporaryName(name);
-    };
-    const w = new WakeUp({ pass: () => void calls++, pollMs: 3_600_000, watch: dir, ignore });
-    w.start(false);
-    await turns();
-    const tmp = join(dir, "t.123.abc4def5");
-    writeFileSync(tmp, "being written");
-    appendFileSync(tmp, " still");
-    writeFileSync(join(dir, "sentinel"), "x");
-    await waitFor("the sentinel's event", () => sentinelSeen);
-    await turns();
-    expect(calls).toBe(0);
-    renameSync(tmp, join(dir, "A1B2C3D4E5"));
-    await waitFor("a pass after the rename", () => calls >= 1);
     await w.stop();
   });
 

@@ -6,8 +6,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { closeSync, openSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { isTemporaryName } from "../../../src/global/queue/commit.ts";
-import { ENVELOPE_ALLOWANCE, maildropReadLimit, readMaildropFile, UNLIMITED_CEILING } from "../../../src/pickup/maildrop-entry.ts";
+import { ENVELOPE_ALLOWANCE, isTemporaryName, maildropReadLimit, readMaildropFile, UNLIMITED_CEILING } from "../../../src/pickup/maildrop-entry.ts";
 import { removeDir, tempDir } from "../../helpers/run.ts";
 
 const dir = tempDir("postern-maildrop-");
