@@ -15,6 +15,11 @@
  * are still a dependency of the design); `import("...")` with a literal
  * counts too.
  *
+ * Lazy modules: from the module of the queue manager, no static import may reach
+ * LAZY_AGENTS (the SMTP client, the DNS resolver), and from the module of any
+ * daemon role (roles.ts's `internal: true` entries) none may reach
+ * LAZY_TABLE_BACKENDS (issue 16: memory per process).
+ *
  * Light paths: following only static imports (what loads before a role's
  * main runs) from src/main.ts and from the module roles.ts names for
  * `sendmail` and `postconf`, into node_modules as well, neither mailauth nor
@@ -50,10 +55,22 @@ const ENTRY_FILES = new Set(["main.ts", "roles.ts", "dispatch.ts"]);
 
 /**
  * Daemon roles that load an in-process agent only when a delivery needs it (issue 16: an idle queue manager
- * that has never relayed does not hold the SMTP client, TLS, DANE and MTA-STS): no static import path from the
- * role's module may reach these folders.
+ * that has never relayed does not hold the SMTP client, TLS, DANE and MTA-STS, nor the DNS resolver with
+ * node:dgram): no static import path from the role's module may reach these folders or files.
  */
-export const LAZY_AGENTS: Record<string, readonly string[]> = { qmgr: ["src/smtp/"] };
+export const LAZY_AGENTS: Record<string, readonly string[]> = { qmgr: ["src/smtp/", "src/global/dns/resolver.ts", "src/global/dns/transport.ts"] };
+
+/**
+ * Table backends with heavy clients (the LDAP client, Bun's SQL client), loaded on the first open of a
+ * table of their type through `import()` in src/global/tables/open-table.ts (issue 16: memory per process):
+ * no static import path from any daemon role's module (an `internal: true` entry of roles.ts) may reach them.
+ */
+export const LAZY_TABLE_BACKENDS: readonly string[] = [
+  "src/global/tables/ldap/",
+  "src/global/tables/sql-table.ts",
+  "src/global/tables/mysql-table.ts",
+  "src/global/tables/pgsql-table.ts",
+];
 
 /** Roles whose start must stay light, and what they must never load. */
 export const LIGHT_ROLES = ["sendmail", "postconf"];
@@ -161,11 +178,10 @@ function packageName(specifier: string): string {
   return specifier.startsWith("@") ? parts.slice(0, 2).join("/") : parts[0]!;
 }
 
-/** The module path roles.ts gives `role`: `load: () => import("...")`, or a constant that holds such a function. */
-export function roleModule(rolesText: string, role: string): string {
+/** The text of roles.ts's entry for `role` (its object, braces in strings skipped). */
+function roleEntryText(rolesText: string, role: string): string {
   const key = new RegExp(`(?:^|[\\s{,])(?:"${role}"|'${role}'|${role})\\s*:\\s*\\{`, "m").exec(rolesText);
   if (!key) throw new Error(`roles.ts: no entry for "${role}"`);
-  // the entry's object, up to its closing brace (strings skipped)
   let depth = 0;
   let end = key.index + key[0].length - 1;
   for (let i = end; i < rolesText.length; i++) {
@@ -179,7 +195,18 @@ export function roleModule(rolesText: string, role: string): string {
       break;
     }
   }
-  const body = rolesText.slice(key.index, end + 1);
+  return rolesText.slice(key.index, end + 1);
+}
+
+/** The roles roles.ts marks `internal: true`: the daemons the master (or local) starts. */
+export function daemonRoles(rolesText: string): string[] {
+  const names = [...rolesText.matchAll(/(?:^|[\s{,])(?:"([\w-]+)"|'([\w-]+)'|([A-Za-z_][\w]*))\s*:\s*\{/gm)].map((m) => m[1] ?? m[2] ?? m[3]!);
+  return [...new Set(names)].filter((name) => /\binternal\s*:\s*true\b/.test(roleEntryText(rolesText, name)));
+}
+
+/** The module path roles.ts gives `role`: `load: () => import("...")`, or a constant that holds such a function. */
+export function roleModule(rolesText: string, role: string): string {
+  const body = roleEntryText(rolesText, role);
   const load = /\bload\s*:\s*([^,}]+(?:\([^)]*\)[^,}]*)?)/.exec(body)?.[1]?.trim();
   if (!load) throw new Error(`roles.ts: the entry for "${role}" has no load`);
   const inline = /import\(\s*["']([^"']+)["']\s*\)/.exec(load);
@@ -196,13 +223,14 @@ function staticClosure(srcDir: string, starts: string[]): { reached: string[]; p
   const transpiler = new Bun.Transpiler({ loader: "js" });
   const seen = new Set<string>();
   const labels = new Set<string>();
-  /** label -> how it was reached, for the error message */
+  /** label or file (relative to the root) -> how it was reached, for the error message */
   const paths = new Map<string, string>();
   const queue: Array<{ file: string; via: string }> = starts.map((file) => ({ file, via: relative(dirname(srcDir), file) }));
   while (queue.length) {
     const { file, via } = queue.shift()!;
     if (seen.has(file)) continue;
     seen.add(file);
+    paths.set(relative(dirname(srcDir), file), via);
     const text = readFileSync(file, "utf8");
     const inSrc = !relative(srcDir, file).startsWith("..");
     let refs: Array<{ specifier: string }>;
@@ -294,6 +322,15 @@ export function checkLayers(root: string): LayerReport {
       const first = reached.find((f) => f.startsWith(folder));
       if (first) violations.push(`${role}: ${folder} must be loaded on demand (import()), but ${first} is reachable through static imports`);
     }
+  }
+  for (const role of daemonRoles(rolesText)) {
+    const entry = roleEntry(role);
+    if (!entry) continue;
+    const { reached, paths } = staticClosure(srcDir, [entry]);
+    reach[role] ??= reached;
+    // one line per role: the first backend file reached, and how
+    const first = reached.find((f) => LAZY_TABLE_BACKENDS.some((b) => f.startsWith(b)));
+    if (first) violations.push(`${role}: the table backend ${first} must be loaded on first open (import() in open-table.ts), but is reachable through static imports: ${paths.get(first)}`);
   }
   return { files: files.length, violations, reach };
 }

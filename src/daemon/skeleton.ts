@@ -25,6 +25,7 @@ import { dropPrivilegesFor } from "./privileges.ts";
 import { startedOnDemand, type DaemonRole } from "../global/system/service-table.ts";
 import { IdleExit } from "./idle-exit.ts";
 import { useNormalJitPolicy } from "../util/jit.ts";
+import { collectStartGarbageLater } from "../util/start-gc.ts";
 import { preloadTableFiles } from "../global/tables/db-common.ts";
 
 function isSocket(fd: number): boolean {
@@ -80,6 +81,7 @@ export async function startDaemon(args: string[], opts: DaemonOptions): Promise<
   const listenFd = sockets === "1" ? MASTER_LISTEN_FD : undefined;
   if (listenFd !== undefined && !isSocket(listenFd)) throw new ExitError(EX_USAGE, `-s 1: descriptor ${listenFd} is not a socket; only the master passes one`);
   useNormalJitPolicy();
+  collectStartGarbageLater();
   let config = loadConfig(configDir);
   // open the log first: maillog_file may be writable only by root (Postfix has postlogd for this)
   await setupLog(config, { role: opts.role });

@@ -34,9 +34,11 @@ import { listenUnixSocket } from "../util/unix-socket.ts";
 import { daemonEntry, masterSingletons, servedSocket, SERVICE_TABLE, startedOnDemand, type DaemonRole } from "../global/system/service-table.ts";
 import { OnDemandStarter } from "./on-demand.ts";
 import { useNormalJitPolicy } from "../util/jit.ts";
+import { collectStartGarbageLater } from "../util/start-gc.ts";
 
 export async function main(args: string[]): Promise<number> {
   useNormalJitPolicy();
+  collectStartGarbageLater();
   let parsed;
   try {
     parsed = getopt(args, "c:f");

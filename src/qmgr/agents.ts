@@ -12,7 +12,6 @@ import type { Config } from "../global/config/config.ts";
 import type { DeliveryAgent, DeliveryRequest, RecipientResult } from "../global/delivery/types.ts";
 import { JsonLinePool } from "../global/ipc/json-lines-pool.ts";
 import { localDeliveryLimits } from "../global/delivery/local-limits.ts";
-import { resolverFromConfig } from "../global/dns/settings.ts";
 import type { SmtpAgent } from "../smtp/agent.ts";
 import { pipeServices } from "../global/config/services.ts";
 
@@ -88,8 +87,8 @@ function localServiceAgent(config: Config, relay: string): DeliveryAgent {
 
 /**
  * One SMTP and one LMTP agent per configuration: they keep idle connections for reuse between requests.
- * The SMTP client (TLS, DANE, MTA-STS) is loaded on the first delivery that needs it, so a queue manager
- * that only delivers locally never holds its code (issue 16: idle memory).
+ * The SMTP client (TLS, DANE, MTA-STS) and the DNS resolver are loaded on the first delivery that needs them,
+ * so a queue manager that only delivers locally never holds their code (issue 16: idle memory).
  */
 const smtpAgents = new WeakMap<Config, { smtp?: Promise<SmtpAgent>; lmtp?: Promise<SmtpAgent> }>();
 
@@ -97,7 +96,9 @@ function smtpAgentFor(config: Config, lmtp: boolean): DeliveryAgent {
   let entry = smtpAgents.get(config);
   if (!entry) smtpAgents.set(config, (entry = {}));
   const key = lmtp ? "lmtp" : "smtp";
-  const agent = (entry[key] ??= import("../smtp/agent.ts").then(({ createSmtpAgent }) => createSmtpAgent(config, { resolver: resolverFromConfig(config), lmtp })));
+  const agent = (entry[key] ??= Promise.all([import("../smtp/agent.ts"), import("../global/dns/settings.ts")]).then(([{ createSmtpAgent }, { resolverFromConfig }]) =>
+    createSmtpAgent(config, { resolver: resolverFromConfig(config), lmtp }),
+  ));
   return {
     async deliver(req) {
       return (await agent).deliver(req);

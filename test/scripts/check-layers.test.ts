@@ -1,7 +1,7 @@
 /** The layering check (scripts/check-layers.ts): the real tree passes, and a fixture tree with violations is caught. */
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { checkLayers, roleModule, scanImports } from "../../scripts/check-layers.ts";
+import { checkLayers, daemonRoles, roleModule, scanImports } from "../../scripts/check-layers.ts";
 import { ROOT } from "../helpers/run.ts";
 
 const FIXTURE = join(ROOT, "test/fixtures/layers-bad");
@@ -42,6 +42,18 @@ describe("the repository", () => {
     expect(report.reach.qmgr!.filter((f) => f.startsWith("src/smtp/"))).toEqual([]);
   });
 
+  test("no daemon statically reaches the LDAP or SQL table backends, nor the queue manager the DNS resolver (issue 16: memory)", () => {
+    const roles = ["master", "qmgr", "showq", "pickup", "smtpd", "local", "local-worker"];
+    for (const role of roles) {
+      expect(report.reach[role]).toBeDefined();
+      const backends = report.reach[role]!.filter((f) => f.startsWith("src/global/tables/ldap/") || /src\/global\/tables\/(sql|mysql|pgsql)-table\.ts$/.test(f));
+      expect({ role, backends }).toEqual({ role, backends: [] });
+    }
+    expect(report.reach.smtpd).toContain("src/global/tables/open-table.ts");
+    expect(report.reach.qmgr).toContain("src/global/tables/open-table.ts");
+    expect(report.reach.qmgr!.filter((f) => /src\/global\/dns\/(resolver|transport)\.ts$/.test(f))).toEqual([]);
+  });
+
   test("sendmail starts without node:fs/promises, node:events and node:os (issue 16: start-up time)", () => {
     const reached = report.reach.sendmail!;
     expect(reached).toContain("src/cmd/sendmail/main.ts");
@@ -71,6 +83,7 @@ describe("a tree with violations (test/fixtures/layers-bad)", () => {
       'sendmail: "node:fs/promises" is reachable through static imports: src/cmd/sendmail.ts -> node:fs/promises',
       'postconf: "node:tls" is reachable through static imports: src/cmd/postconf.ts -> node:tls',
       "qmgr: src/smtp/ must be loaded on demand (import()), but src/smtp/agent.ts is reachable through static imports",
+      "smtpd: the table backend src/global/tables/ldap/ldap-table.ts must be loaded on first open (import() in open-table.ts), but is reachable through static imports: src/smtpd/server.ts -> src/daemon/skeleton.ts -> src/global/tables/open-table.ts -> src/global/tables/ldap/ldap-table.ts",
     ]);
   });
 
@@ -85,7 +98,7 @@ describe("a tree with violations (test/fixtures/layers-bad)", () => {
     const r = await cli(FIXTURE);
     expect(r.code).toBe(1);
     expect(r.stdout).toBe("");
-    expect(r.stderr).toContain("check-layers: 11 violation(s)");
+    expect(r.stderr).toContain("check-layers: 12 violation(s)");
     expect(r.stderr).toContain("src/util/bad-util.ts:3");
   });
 });
@@ -101,6 +114,16 @@ export const ROLES = {
     expect(roleModule(roles, "sendmail")).toBe("./cmd/not-yet.ts");
     expect(roleModule(roles, "postconf")).toBe("./cmd/postconf/main.ts");
     expect(roleModule(roles, "postlog")).toBe("./cmd/postlog.ts");
+  });
+
+  test("daemonRoles lists the internal entries, quoted or not", () => {
+    const roles = `export const ROLES = {
+  sendmail: { summary: "Sendmail {x}", load: () => import("./a.ts"), symlink: true },
+  qmgr: { summary: "queue {manager}", load: () => import("./qmgr/main.ts"), internal: true },
+  "local-worker": { summary: "worker", internal: true, load: () => import("./w.ts") },
+  install: { summary: "x", load: async () => ({ main: (await import("./i.ts")).m }) },
+};`;
+    expect(daemonRoles(roles)).toEqual(["qmgr", "local-worker"]);
   });
 
   test("a role it cannot find or understand is an error, not a pass", () => {

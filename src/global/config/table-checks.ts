@@ -11,9 +11,11 @@
  */
 import type { Config } from "./config.ts";
 import { settingsFilesOf } from "../tables/db-common.ts";
-import { openTableUncached } from "../tables/open-table.ts";
-import { SqlTable } from "../tables/sql-table.ts";
-import { LdapTable } from "../tables/ldap/ldap-table.ts";
+import { openTableLoaded } from "../tables/open-table.ts";
+import type { Table } from "../tables/table.ts";
+
+/** The backends that can test their connection (sql-table.ts, ldap/ldap-table.ts; loaded on demand, so not imported here). */
+type Checkable = Table & { connectCheck(): Promise<void> };
 
 export async function databaseTableWarnings(config: Config): Promise<string[]> {
   const seen = new Set<string>();
@@ -25,10 +27,10 @@ export async function databaseTableWarnings(config: Config): Promise<string[]> {
     // all at once: a check takes at most its table's timeout, the whole no longer than the longest
     checks.push(
       (async () => {
-        let table;
+        let table: Table | undefined;
         try {
-          table = openTableUncached(spec, config);
-          if (table instanceof SqlTable || table instanceof LdapTable) await table.connectCheck();
+          table = await openTableLoaded(spec, config);
+          if (typeof (table as Partial<Checkable>).connectCheck === "function") await (table as Checkable).connectCheck();
           return undefined;
         } catch (err) {
           return `${config.path}: ${param}: ${(err as Error).message}`;

@@ -55,8 +55,7 @@
  * XXX: append_dot_mydomain is not applied inside the loop (Postfix's
  * rewrite_tree does).
  */
-import { networkInterfaces } from "node:os";
-import { domainToASCII } from "node:url";
+import { networkInterfaces } from "../../util/os-lazy.ts";
 import type { Config } from "../config/config.ts";
 import { isValidHostname } from "../dns/reverse.ts";
 import { parseIpAddress } from "../../util/net/cidr-match.ts";
@@ -308,7 +307,8 @@ function isValidDomain(domain: string): boolean {
     const ip = parseIpAddress(m[2]!);
     return ip !== undefined && (ip.family === 6) === (m[1] !== undefined);
   }
-  const ascii = /^[\x00-\x7f]*$/.test(domain) ? domain : domainToASCII(domain);
+  // node:url only for the rare non-ASCII name: a daemon that never sees one does not load it (issue 16)
+  const ascii = /^[\x00-\x7f]*$/.test(domain) ? domain : (process.getBuiltinModule("node:url") as typeof import("node:url")).domainToASCII(domain);
   return ascii !== "" && isValidHostname(ascii);
 }
 

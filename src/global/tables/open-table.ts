@@ -9,6 +9,13 @@
  * has no proxymap): the lookup runs in the process that needs it, over
  * the table's own kept connection (socketmap:, tcp:, ldap:).
  *
+ * The clients of ldap:, mysql: and pgsql: (an LDAP client, Bun's SQL
+ * client) load on the first open of a table of their type in a process
+ * (LAZY_BACKENDS: the one place that imports them; scripts/check-layers.ts
+ * keeps every daemon's static imports away from them): until then such a
+ * table is a LazyTable that waits for its backend; afterwards the backend
+ * opens directly. A type postern lacks is refused at open time as before.
+ *
  * Specifications come from the trusted configuration or a command line;
  * errors in them throw TableError at open time. Problems with the files
  * behind them surface at lookup time, also as TableError.
@@ -17,9 +24,7 @@ import type { Config } from "../config/config.ts";
 import { CidrTable } from "./cidr-table.ts";
 import { HashTable } from "./hash-table.ts";
 import { FailTable, InlineTable, StaticTable } from "./inline-table.ts";
-import { LdapTable } from "./ldap/ldap-table.ts";
-import { MysqlTable } from "./mysql-table.ts";
-import { PgsqlTable } from "./pgsql-table.ts";
+import { LazyTable } from "./lazy-table.ts";
 import { RegexpTable } from "./regexp-table.ts";
 import { SocketmapTable } from "./socketmap-table.ts";
 import { SqliteTable } from "./sqlite-table.ts";
@@ -42,11 +47,52 @@ export function splitSpec(spec: string): { type: string | undefined; name: strin
   return { type: s.slice(0, colon).toLowerCase(), name: s.slice(colon + 1) };
 }
 
+type Opener = (spec: string, name: string, options: TableOptions) => Table;
+
+/** Table types whose backend module is imported on first open (heavy clients most daemons never need). */
+const LAZY_BACKENDS: Record<string, () => Promise<Opener>> = {
+  ldap: async () => {
+    const { LdapTable } = await import("./ldap/ldap-table.ts");
+    return (spec, name, options) => new LdapTable(spec, name, options);
+  },
+  mysql: async () => {
+    const { MysqlTable } = await import("./mysql-table.ts");
+    return (spec, name, options) => new MysqlTable(spec, name, options);
+  },
+  pgsql: async () => {
+    const { PgsqlTable } = await import("./pgsql-table.ts");
+    return (spec, name, options) => new PgsqlTable(spec, name, options);
+  },
+};
+/** The openers of the lazy types whose module has loaded in this process. */
+const loadedOpeners = new Map<string, Opener>();
+const loadingOpeners = new Map<string, Promise<Opener>>();
+
+/** Starts (once) the import of a lazy type's backend; resolves to its opener. */
+function loadOpener(type: string): Promise<Opener> {
+  let loading = loadingOpeners.get(type);
+  if (!loading) {
+    loading = LAZY_BACKENDS[type]!().then((open) => {
+      loadedOpeners.set(type, open);
+      return open;
+    });
+    // a failed import is tried again at the next open
+    loading.catch(() => loadingOpeners.delete(type));
+    loadingOpeners.set(type, loading);
+  }
+  return loading;
+}
+
 /** Opens a table without the cache (postmap, tests); the caller closes it. */
 export function openTableUncached(spec: string, config: Config | undefined, options: TableOptions = {}): Table {
   const { type, name } = splitSpec(spec);
   if (type === undefined) throw new TableError(spec, `need dictionary type:name, not "${spec}"`);
   if (INDEXED_TYPES.has(type)) return new HashTable(spec, name, options);
+  if (Object.hasOwn(LAZY_BACKENDS, type)) {
+    const open = loadedOpeners.get(type);
+    if (open) return open(spec, name, options);
+    return new LazyTable(spec, name, loadOpener(type).then((o) => o(spec, name, options)));
+  }
   switch (type) {
     case "texthash":
       return new TexthashTable(spec, name, options);
@@ -69,12 +115,18 @@ export function openTableUncached(spec: string, config: Config | undefined, opti
       return new SocketmapTable(spec, name, options);
     case "tcp":
       return new TcpTable(spec, name, options);
-    case "ldap":
-      return new LdapTable(spec, name, options);
-    case "mysql": case "pgsql": return type === "mysql" ? new MysqlTable(spec, name, options) : new PgsqlTable(spec, name, options);
     default:
       throw new TableError(spec, `unsupported dictionary type: ${type}`);
   }
+}
+
+/**
+ * openTableUncached() with its backend loaded: the backend's own object even for a lazy type (postern
+ * check's connection test). Throws TableError as openTableUncached() does, and when the backend cannot load.
+ */
+export async function openTableLoaded(spec: string, config: Config | undefined, options: TableOptions = {}): Promise<Table> {
+  const table = openTableUncached(spec, config, options);
+  return table instanceof LazyTable ? table.backend() : table;
 }
 
 const cache = new Map<string, Table>();
