@@ -22,6 +22,7 @@
 import { readRequestedQueueFile } from "../global/queue/safe-read.ts";
 import type { Config } from "../global/config/config.ts";
 import { localDeliveryLimits } from "../global/delivery/local-limits.ts";
+import { addExported } from "../global/system/child-environment.ts";
 import { decodeQueueFile } from "../global/queue/format.ts";
 import type { DeliveryAgent, DeliveryRecipient, DeliveryRequest, ExpandedResult, RecipientResult } from "../global/delivery/types.ts";
 import { summarizeFinals } from "../global/delivery/pass-on.ts";
@@ -60,14 +61,9 @@ async function defaultTableOpener(config: Config): Promise<TableOpener> {
   return (spec) => openTable(spec, config, { noRegsub: true });
 }
 
-function workerEnvironment(config: Config): Record<string, string> {
-  const env: Record<string, string> = { PATH: "/usr/bin:/bin" };
-  for (const name of config.list("export_environment")) {
-    const eq = name.indexOf("=");
-    if (eq > 0) env[name.slice(0, eq)] = name.slice(eq + 1);
-    else if (process.env[name] !== undefined) env[name] = process.env[name]!;
-  }
-  return env;
+/** The workers are this executable again: export_environment without BUN_ variables. */
+export function workerEnvironment(config: Config): Record<string, string> {
+  return addExported({ PATH: "/usr/bin:/bin" }, config.list("export_environment"), true);
 }
 
 /**

@@ -11,6 +11,7 @@
  * Runs in the local delivery agent; the jobs run in it or in a worker.
  */
 import { localExpand } from "./local-expand.ts";
+import { addExported } from "../global/system/child-environment.ts";
 import { judgeCommand } from "./command-status.ts";
 import { envelopePrefix } from "./message-copy.ts";
 import { expansionValues } from "./recipient.ts";
@@ -158,11 +159,7 @@ export async function deliverCommand(parent: LocalState, usrIn: UserAttr, comman
     if (a[key]) add(name, a[key]);
   }
   env.PATH = "/usr/bin:/bin";
-  for (const name of s.exportEnvironment) {
-    const eq = name.indexOf("=");
-    if (eq > 0) env[name.slice(0, eq)] = name.slice(eq + 1);
-    else if (process.env[name] !== undefined) env[name] = process.env[name]!;
-  }
+  addExported(env, s.exportEnvironment);
 
   let cwd: string | undefined = s.queueDirectory;
   if (s.commandExecutionDirectory) {

@@ -13,18 +13,14 @@
  * whole words; no shell sees them.
  */
 import type { Config } from "../global/config/config.ts";
+import { addExported } from "../global/system/child-environment.ts";
 import type { PipeHost, PipeOutcome, PipeRun } from "../pipe/agent.ts";
 import { judgeCommand } from "./command-status.ts";
 import { deliveredToAddresses, envelopePrefix, quoteLocalPart } from "./message-copy.ts";
 import type { Performer } from "./worker/performer.ts";
 
 export function createPipeHost(config: Config, performer: Performer): PipeHost {
-  const env: Record<string, string> = { PATH: "/usr/bin:/bin" };
-  for (const name of config.list("export_environment")) {
-    const eq = name.indexOf("=");
-    if (eq > 0) env[name.slice(0, eq)] = name.slice(eq + 1);
-    else if (process.env[name] !== undefined) env[name] = process.env[name]!;
-  }
+  const env = addExported({ PATH: "/usr/bin:/bin" }, config.list("export_environment"));
   return {
     async run(run: PipeRun, content: Uint8Array): Promise<PipeOutcome> {
       const command = run.argv[0]!;
