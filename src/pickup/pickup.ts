@@ -323,9 +323,17 @@ function spaceShort(queueDir: string, rule: SpaceRule): boolean {
   }
 }
 
-/** One pass over maildrop/; the daemon calls it on every change and once a minute. `stopping` ends it between two files. */
-export async function pickupOnce(config: Config, stopping: () => boolean = () => false, keys?: DkimKeyring): Promise<PickupStats> {
-  const queueDir = config.str("queue_directory");
+/** What every pass with one configuration and keyring shares (see passContext). */
+let lastContext: { config: Config; keys: DkimKeyring | undefined; ctx: PassContext; rule: SpaceRule } | undefined;
+
+/**
+ * The settings, tables and signer a pass works with, built once per configuration (a reload
+ * brings a new Config object) and DKIM keyring, as smtpd builds them once per process: the
+ * daemon makes about one pass per submitted message, and computing the cleanup settings
+ * afresh for each was the largest part of its own work per message.
+ */
+function passContext(config: Config, keys: DkimKeyring | undefined): { ctx: PassContext; rule: SpaceRule } {
+  if (lastContext?.config === config && lastContext.keys === keys) return lastContext;
   const settings = cleanupSettings(config);
   let checks: { tables: CheckTables | undefined } | undefined;
   const signing = keys ? new DkimSigning(config, keys) : undefined;
@@ -333,11 +341,19 @@ export async function pickupOnce(config: Config, stopping: () => boolean = () =>
     checks: () => (checks ??= { tables: cleanupCheckTables(config) }).tables,
     config,
     settings,
-    queueDir,
+    queueDir: config.str("queue_directory"),
     readLimit: maildropReadLimit(settings.messageSizeLimit, settings.headerSizeLimit),
     tags: { cleanup: `${config.str("syslog_name")}/cleanup`, delayDigits: config.int("delay_logging_resolution_limit") },
     dkim: signing?.enabled ? signing : undefined,
   };
+  lastContext = { config, keys, ctx, rule: queueSpaceRule(config) };
+  return lastContext;
+}
+
+/** One pass over maildrop/; the daemon calls it on every change and once a minute. `stopping` ends it between two files. */
+export async function pickupOnce(config: Config, stopping: () => boolean = () => false, keys?: DkimKeyring): Promise<PickupStats> {
+  const { ctx, rule } = passContext(config, keys);
+  const { queueDir } = ctx;
   const stats: PickupStats = { queued: 0, corrupt: 0, removed: 0, kept: 0 };
   let names: string[];
   try {
@@ -347,7 +363,6 @@ export async function pickupOnce(config: Config, stopping: () => boolean = () =>
     return stats;
   }
   forgetVanished(names);
-  const rule = queueSpaceRule(config);
   // one bad entry never stops the pass
   for (const [i, name] of names.entries()) {
     if (stopping()) break;
