@@ -17,6 +17,7 @@ import { startDaemon } from "../daemon/skeleton.ts";
 import { WakeUp } from "../daemon/wake-up.ts";
 import { SERVICE_TABLE } from "../global/system/service-table.ts";
 import { pickupOnce } from "./pickup.ts";
+import { isTemporaryName } from "./maildrop-entry.ts";
 import { loadDkimKeys, type DkimKeyring } from "../global/dkim/keys.ts";
 
 export async function main(args: string[]): Promise<number> {
@@ -26,6 +27,7 @@ export async function main(args: string[]): Promise<number> {
     args.filter((a) => a !== "--once"),
     {
       role: "pickup",
+      jit: "reluctant",
       // DKIM keys are root's: read before the drop, kept for the process's life
       beforeDrop(config) {
         keys = loadDkimKeys(config.str("dkim_key_directory"), (t) => log.warn(t));
@@ -53,6 +55,9 @@ export async function main(args: string[]): Promise<number> {
   const wakeUp = new WakeUp({
     watch: join(ctx.config.str("queue_directory"), watch),
     pollMs: pollSeconds * 1000,
+    // sendmail's file being written (t.PID.RANDOM: created, written, renamed) needs no pass of
+    // its own: the rename to its queue ID, or the timer, brings the pass that takes it
+    named: (name) => !isTemporaryName(name),
     pass: () => (ctx.isStopping() ? undefined : pass()),
     failed: (err) => log.error(`pickup pass failed: ${err.message}`),
   });
