@@ -8,7 +8,10 @@
  * worker), keep the reluctant one: at normal thresholds their JIT threads
  * compiled code that ran a few hundred times and cost more CPU than it
  * saved (bench/README.md, issue 16 session 5); code that runs for every
- * message still reaches the JIT, only later.
+ * message still reaches the JIT, only later. The queue manager returns to
+ * the normal policy when it first loads the SMTP client (src/qmgr/agents.ts):
+ * relaying is where its code runs hot, and that path was not measured with
+ * the reluctant policy.
  */
 type Unsafe = { unsafe: { setJITPolicy?(n: number): void } };
 
