@@ -183,7 +183,11 @@ describe("WakeUp", () => {
   test("a full request during a pass makes the next pass full", async () => {
     const { state, pass, releaseNext } = heldPasses();
     const fulls: boolean[] = [];
-    const w = new WakeUp({ pass: (full: boolean) => (fulls.push(full), pass()), pollMs: 3_600_000, named: () => true });
+    const recordFull = (full: boolean) => {
+      fulls.push(full);
+      return pass();
+    };
+    const w = new WakeUp({ pass: recordFull, pollMs: 3_600_000, named: () => true });
     w.start();
     await waitFor("the first pass", () => state.calls === 1);
     w.trigger();
