@@ -39,12 +39,19 @@ export async function main(args: string[]): Promise<number> {
     log.close();
     return 0;
   }
+  // Files this process queued and removed: the watch's report of their removal needs no pass.
+  // Bounded: a report that never comes (the watch failed) cannot make it grow.
+  const removedByUs = new Set<string>();
+  const removed = (name: string) => {
+    if (removedByUs.size >= 1000) removedByUs.clear();
+    removedByUs.add(name);
+  };
   // started on demand: a pass that found entries is work; max_idle after the last one, it leaves
   const pass = async () => {
     ctx.activity?.begin();
     let found = true;
     try {
-      const stats = await pickupOnce(ctx.config, ctx.isStopping, keys);
+      const stats = await pickupOnce(ctx.config, ctx.isStopping, keys, removed);
       found = stats.queued + stats.corrupt + stats.removed + stats.kept > 0;
     } finally {
       ctx.activity?.end(found);
@@ -56,8 +63,9 @@ export async function main(args: string[]): Promise<number> {
     watch: join(ctx.config.str("queue_directory"), watch),
     pollMs: pollSeconds * 1000,
     // sendmail's file being written (t.PID.RANDOM: created, written, renamed) needs no pass of
-    // its own: the rename to its queue ID, or the timer, brings the pass that takes it
-    named: (name) => !isTemporaryName(name),
+    // its own: the rename to its queue ID, or the timer, brings the pass that takes it; nor does
+    // the removal of a file this process has just queued
+    named: (name) => !isTemporaryName(name) && !removedByUs.delete(name),
     pass: () => (ctx.isStopping() ? undefined : pass()),
     failed: (err) => log.error(`pickup pass failed: ${err.message}`),
   });

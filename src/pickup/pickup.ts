@@ -111,7 +111,7 @@ function arrivalTime(file: QueueFile, st: Stats, trusted: boolean, now: number):
   return Math.min(Math.trunc(st.ctimeMs), now);
 }
 
-async function pickupFile(ctx: PassContext, name: string): Promise<Outcome | "skip"> {
+async function pickupFile(ctx: PassContext, name: string, removed?: (name: string) => void): Promise<Outcome | "skip"> {
   const { settings, queueDir, tags } = ctx;
   const path = join(queueDir, "maildrop", name);
   const entry = openMaildropEntry(queueDir, name, ctx.readLimit);
@@ -306,6 +306,7 @@ async function pickupFile(ctx: PassContext, name: string): Promise<Outcome | "sk
   }
   try {
     unlinkSync(path);
+    removed?.(name);
   } catch (err) {
     log.warn(`${queueId}: cannot remove maildrop/${name}: ${(err as Error).message}`);
   }
@@ -350,8 +351,11 @@ function passContext(config: Config, keys: DkimKeyring | undefined): { ctx: Pass
   return lastContext;
 }
 
-/** One pass over maildrop/; the daemon calls it on every change and once a minute. `stopping` ends it between two files. */
-export async function pickupOnce(config: Config, stopping: () => boolean = () => false, keys?: DkimKeyring): Promise<PickupStats> {
+/**
+ * One pass over maildrop/; the daemon calls it on every change and once a minute. `stopping` ends it
+ * between two files; `removed` hears the name of each file queued and removed.
+ */
+export async function pickupOnce(config: Config, stopping: () => boolean = () => false, keys?: DkimKeyring, removed?: (name: string) => void): Promise<PickupStats> {
   const { ctx, rule } = passContext(config, keys);
   const { queueDir } = ctx;
   const stats: PickupStats = { queued: 0, corrupt: 0, removed: 0, kept: 0 };
@@ -371,7 +375,7 @@ export async function pickupOnce(config: Config, stopping: () => boolean = () =>
       break;
     }
     try {
-      const outcome = await pickupFile(ctx, name);
+      const outcome = await pickupFile(ctx, name, removed);
       if (outcome !== "skip") stats[outcome]++;
     } catch (err) {
       if (isSystemError(err)) {
