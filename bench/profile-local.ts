@@ -5,7 +5,8 @@
  * Debian's smtp-source (-s SESSIONS -m MESSAGES -l 4096) into it, waits for
  * every message in the Maildir, prints the rate, the daemons' CPU by role
  * (sampled from /proc/PID/stat) and the median and mean of the log's
- * delays=a/b/c/d, and stops the system. STRACE=fsync,unlink,... attaches
+ * delays=a/b/c/d, each process's CPU by thread (bench/lib/thread-cpu.ts),
+ * and stops the system. STRACE=fsync,unlink,... attaches
  * `strace -f -T` to the local service and the queue manager for the run
  * (output in STRACE_OUT, default /tmp/strace.out). Root only; it trusts its
  * own private system. Not a benchmark with Postfix beside it (bench/run.ts
@@ -17,6 +18,7 @@ import { join } from "node:path";
 import { MailSystem, TestUsers } from "../test/helpers/mail-system.ts";
 import { processMemory } from "./lib/pss.ts";
 import { portAnswers } from "./lib/wait.ts";
+import { describeThreads, threadTicks } from "./lib/thread-cpu.ts";
 
 const sessions = Number(process.argv[2] ?? 20);
 const messages = Number(process.argv[3] ?? 2000);
@@ -73,6 +75,7 @@ try {
   }
   sample();
   const before = new Map([...seen].map(([p, v]) => [p, v.t]));
+  const threadsBefore = new Map([...seen.keys()].map((pid) => [pid, threadTicks(pid)]));
   const t0 = performance.now();
   const src = Bun.spawn(["smtp-source", "-d", "-s", String(sessions), "-m", String(messages), "-l", "4096", "-f", "sender@localhost", "-t", `${u.name}@localhost`, `127.0.0.1:${port}`], { stdout: "inherit", stderr: "inherit" });
   const timer = setInterval(sample, 200);
@@ -82,6 +85,7 @@ try {
   while (count() < messages && Date.now() < deadline) await Bun.sleep(20);
   const tAll = performance.now() - t0;
   sample();
+  const threadsAfter = new Map([...seen.keys()].map((pid) => [pid, threadTicks(pid)]));
   clearInterval(timer);
   strace?.kill("SIGINT");
   await strace?.exited;
@@ -94,6 +98,7 @@ try {
   const mean = (xs: number[]) => xs.reduce((x, y) => x + y, 0) / (xs.length || 1);
   console.log(`  delays a/b/c/d median ${[0, 1, 2, 3].map((i) => median(delays.map((d) => d[i]!))).join("/")} mean ${[0, 1, 2, 3].map((i) => mean(delays.map((d) => d[i]!)).toFixed(3)).join("/")} s (${delays.length} deliveries)`);
   for (const [role, t] of [...cpu].sort((a, b) => b[1] - a[1])) console.log(`  ${role}: ${((t / hz) * 1000 / messages).toFixed(2)} ms CPU per message, peak PSS ${((peak.get(role) ?? 0) / 1024).toFixed(1)} MB`);
+  for (const [pid, v] of seen) if (threadsAfter.get(pid)?.size) console.log(`  ${v.role} by thread: ${describeThreads(threadsBefore.get(pid), threadsAfter.get(pid)!, messages)}`);
   console.log(`  peak PSS of the whole system (one sample) ${(peakTotal / 1024).toFixed(1)} MB`);
 } finally {
   await sys.stop().catch(() => undefined);

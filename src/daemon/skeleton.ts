@@ -24,7 +24,7 @@ import { setupLog } from "../global/system/log-setup.ts";
 import { dropPrivilegesFor } from "./privileges.ts";
 import { startedOnDemand, type DaemonRole } from "../global/system/service-table.ts";
 import { IdleExit } from "./idle-exit.ts";
-import { useNormalJitPolicy } from "../util/jit.ts";
+import { useNormalJitPolicy, useReluctantJitPolicy } from "../util/jit.ts";
 import { collectStartGarbageLater } from "../util/start-gc.ts";
 import { preloadTableFiles } from "../global/tables/db-common.ts";
 
@@ -63,6 +63,8 @@ export interface DaemonOptions {
   onReload?: (config: Config) => void;
   /** Runs as root before the privilege drop, after logging is set up (smtpd binds its listeners and reads TLS keys). */
   beforeDrop?: (config: Config) => Promise<void> | void;
+  /** "reluctant": keep the start-up JIT policy (src/util/jit.ts); default "normal". */
+  jit?: "normal" | "reluctant";
 }
 
 /** Parses `-c DIR`, sets up the daemon and returns its context. */
@@ -80,7 +82,8 @@ export async function startDaemon(args: string[], opts: DaemonOptions): Promise<
   if (sockets !== undefined && sockets !== "0" && sockets !== "1") throw new ExitError(EX_USAGE, `-s ${sockets}: a service takes at most one listening socket; usage: postern ${opts.role} [-c config_dir] [-s 1]`);
   const listenFd = sockets === "1" ? MASTER_LISTEN_FD : undefined;
   if (listenFd !== undefined && !isSocket(listenFd)) throw new ExitError(EX_USAGE, `-s 1: descriptor ${listenFd} is not a socket; only the master passes one`);
-  useNormalJitPolicy();
+  if (opts.jit === "reluctant") useReluctantJitPolicy();
+  else useNormalJitPolicy();
   collectStartGarbageLater();
   let config = loadConfig(configDir);
   // open the log first: maillog_file may be writable only by root (Postfix has postlogd for this)

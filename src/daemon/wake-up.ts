@@ -4,7 +4,10 @@
  * Triggers that arrive together make one pass; two passes never run at once;
  * a trigger during a pass makes exactly one more pass after it; stop() ends
  * the watching and the timer and waits for the pass in progress. A pass that
- * throws is reported and the loop goes on. Pickup (maildrop/) and the queue
+ * throws is reported and the loop goes on. With `named`, a change whose
+ * entry the watch names goes to the daemon first: it may ask for no pass
+ * (a temporary file), or for a pass that needs no full scan (the pass is
+ * told `full` = false when nothing else asked for it). Pickup (maildrop/) and the queue
  * manager (incoming/) use it; the service table gives each its directory and
  * poll interval (src/global/system/service-table.ts).
  *
@@ -16,8 +19,12 @@ import { basename } from "node:path";
 import { log } from "../util/log.ts";
 
 export interface WakeUpOptions {
-  /** The work; never called while a previous call has not settled. */
-  pass: () => unknown;
+  /**
+   * The work; never called while a previous call has not settled. `full` is false when only
+   * changes that `named` accepted asked for this pass (the daemon knows their names), true when
+   * the timer, trigger(), the first pass or a change without a name did.
+   */
+  pass: (full: boolean) => unknown;
   /** How often a pass runs without any other trigger. */
   pollMs: number;
   /** A directory whose changes trigger a pass; without it, only the timer and trigger() do. */
@@ -26,6 +33,12 @@ export interface WakeUpOptions {
   failed?: (err: Error) => void;
   /** What a pass is, for the log ("pickup pass", "queue scan"). */
   what?: string;
+  /**
+   * A change to the entry `name` of the watched directory: false when it needs no pass, true
+   * when it needs one that may skip the full scan (without this option every change asks for a
+   * full pass). The name is only a hint: the daemon checks the entry as it would any other.
+   */
+  named?: (name: string) => boolean;
 }
 
 export class WakeUp {
@@ -40,6 +53,8 @@ export class WakeUp {
   #running: Promise<void> | undefined;
   #started = false;
   #stopped = false;
+  /** A full pass was asked for since the last pass started. */
+  #full = false;
 
   constructor(opts: WakeUpOptions) {
     this.#opts = opts;
@@ -54,7 +69,11 @@ export class WakeUp {
     if (dir !== undefined) {
       const name = `${basename(dir)}/`;
       try {
-        this.#watcher = watch(dir, () => this.trigger());
+        const named = this.#opts.named;
+        this.#watcher = watch(dir, (_event, filename) => {
+          if (named === undefined || filename === null || filename === undefined) this.trigger();
+          else if (named(String(filename))) this.#request(false);
+        });
         this.#watcher.on("error", (err) => log.warn(`watching ${name} failed: ${err.message}; scanning every ${this.#pollMs / 1000}s`));
       } catch (err) {
         log.warn(`cannot watch ${name}: ${(err as Error).message}; scanning every ${this.#pollMs / 1000}s`);
@@ -72,7 +91,12 @@ export class WakeUp {
 
   /** Asks for a pass soon; triggers before it starts make one pass, a trigger during a pass one more after it. */
   trigger(): void {
+    this.#request(true);
+  }
+
+  #request(full: boolean): void {
     if (this.#stopped) return;
+    if (full) this.#full = true;
     if (this.#busy) {
       this.#again = true;
       return;
@@ -102,9 +126,11 @@ export class WakeUp {
     if (this.#stopped || this.#busy) return;
     this.#again = false;
     this.#busy = true;
+    const full = this.#full || this.#opts.named === undefined;
+    this.#full = false;
     this.#running = (async () => {
       try {
-        await this.#opts.pass();
+        await this.#opts.pass(full);
       } catch (err) {
         if (this.#opts.failed) this.#opts.failed(err as Error);
         else log.warn(`${this.#opts.what ?? "pass"}: ${(err as Error).message}`);
@@ -114,7 +140,7 @@ export class WakeUp {
       this.#running = undefined;
       if (this.#again) {
         this.#again = false;
-        this.trigger();
+        this.#request(false);
       }
     });
   }

@@ -116,6 +116,7 @@ export async function main(args: string[]): Promise<number> {
   const ctx = await startDaemon(args, {
     // stays root: the service table says so (SERVICE_TABLE.local.runsAs)
     role: "local",
+    jit: "reluctant",
     onReload: (c) => {
       try {
         const next = createServedAgents(c);

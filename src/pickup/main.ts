@@ -17,6 +17,7 @@ import { startDaemon } from "../daemon/skeleton.ts";
 import { WakeUp } from "../daemon/wake-up.ts";
 import { SERVICE_TABLE } from "../global/system/service-table.ts";
 import { pickupOnce } from "./pickup.ts";
+import { isTemporaryName } from "./maildrop-entry.ts";
 import { loadDkimKeys, type DkimKeyring } from "../global/dkim/keys.ts";
 
 export async function main(args: string[]): Promise<number> {
@@ -26,6 +27,7 @@ export async function main(args: string[]): Promise<number> {
     args.filter((a) => a !== "--once"),
     {
       role: "pickup",
+      jit: "reluctant",
       // DKIM keys are root's: read before the drop, kept for the process's life
       beforeDrop(config) {
         keys = loadDkimKeys(config.str("dkim_key_directory"), (t) => log.warn(t));
@@ -37,12 +39,19 @@ export async function main(args: string[]): Promise<number> {
     log.close();
     return 0;
   }
+  // Files this process queued and removed: the watch's report of their removal needs no pass.
+  // Bounded: a report that never comes (the watch failed) cannot make it grow.
+  const removedByUs = new Set<string>();
+  const removed = (name: string) => {
+    if (removedByUs.size >= 1000) removedByUs.clear();
+    removedByUs.add(name);
+  };
   // started on demand: a pass that found entries is work; max_idle after the last one, it leaves
   const pass = async () => {
     ctx.activity?.begin();
     let found = true;
     try {
-      const stats = await pickupOnce(ctx.config, ctx.isStopping, keys);
+      const stats = await pickupOnce(ctx.config, ctx.isStopping, keys, removed);
       found = stats.queued + stats.corrupt + stats.removed + stats.kept > 0;
     } finally {
       ctx.activity?.end(found);
@@ -53,6 +62,10 @@ export async function main(args: string[]): Promise<number> {
   const wakeUp = new WakeUp({
     watch: join(ctx.config.str("queue_directory"), watch),
     pollMs: pollSeconds * 1000,
+    // sendmail's file being written (t.PID.RANDOM: created, written, renamed) needs no pass of
+    // its own: the rename to its queue ID, or the timer, brings the pass that takes it; nor does
+    // the removal of a file this process has just queued
+    named: (name) => !isTemporaryName(name) && !removedByUs.delete(name),
     pass: () => (ctx.isStopping() ? undefined : pass()),
     failed: (err) => log.error(`pickup pass failed: ${err.message}`),
   });

@@ -111,7 +111,7 @@ function arrivalTime(file: QueueFile, st: Stats, trusted: boolean, now: number):
   return Math.min(Math.trunc(st.ctimeMs), now);
 }
 
-async function pickupFile(ctx: PassContext, name: string): Promise<Outcome | "skip"> {
+async function pickupFile(ctx: PassContext, name: string, removed?: (name: string) => void): Promise<Outcome | "skip"> {
   const { settings, queueDir, tags } = ctx;
   const path = join(queueDir, "maildrop", name);
   const entry = openMaildropEntry(queueDir, name, ctx.readLimit);
@@ -306,6 +306,7 @@ async function pickupFile(ctx: PassContext, name: string): Promise<Outcome | "sk
   }
   try {
     unlinkSync(path);
+    removed?.(name);
   } catch (err) {
     log.warn(`${queueId}: cannot remove maildrop/${name}: ${(err as Error).message}`);
   }
@@ -323,9 +324,17 @@ function spaceShort(queueDir: string, rule: SpaceRule): boolean {
   }
 }
 
-/** One pass over maildrop/; the daemon calls it on every change and once a minute. `stopping` ends it between two files. */
-export async function pickupOnce(config: Config, stopping: () => boolean = () => false, keys?: DkimKeyring): Promise<PickupStats> {
-  const queueDir = config.str("queue_directory");
+/** What every pass with one configuration and keyring shares (see passContext). */
+let lastContext: { config: Config; keys: DkimKeyring | undefined; ctx: PassContext; rule: SpaceRule } | undefined;
+
+/**
+ * The settings, tables and signer a pass works with, built once per configuration (a reload
+ * brings a new Config object) and DKIM keyring, as smtpd builds them once per process: the
+ * daemon makes about one pass per submitted message, and computing the cleanup settings
+ * afresh for each was the largest part of its own work per message.
+ */
+function passContext(config: Config, keys: DkimKeyring | undefined): { ctx: PassContext; rule: SpaceRule } {
+  if (lastContext?.config === config && lastContext.keys === keys) return lastContext;
   const settings = cleanupSettings(config);
   let checks: { tables: CheckTables | undefined } | undefined;
   const signing = keys ? new DkimSigning(config, keys) : undefined;
@@ -333,11 +342,22 @@ export async function pickupOnce(config: Config, stopping: () => boolean = () =>
     checks: () => (checks ??= { tables: cleanupCheckTables(config) }).tables,
     config,
     settings,
-    queueDir,
+    queueDir: config.str("queue_directory"),
     readLimit: maildropReadLimit(settings.messageSizeLimit, settings.headerSizeLimit),
     tags: { cleanup: `${config.str("syslog_name")}/cleanup`, delayDigits: config.int("delay_logging_resolution_limit") },
     dkim: signing?.enabled ? signing : undefined,
   };
+  lastContext = { config, keys, ctx, rule: queueSpaceRule(config) };
+  return lastContext;
+}
+
+/**
+ * One pass over maildrop/; the daemon calls it on every change and once a minute. `stopping` ends it
+ * between two files; `removed` hears the name of each file queued and removed.
+ */
+export async function pickupOnce(config: Config, stopping: () => boolean = () => false, keys?: DkimKeyring, removed?: (name: string) => void): Promise<PickupStats> {
+  const { ctx, rule } = passContext(config, keys);
+  const { queueDir } = ctx;
   const stats: PickupStats = { queued: 0, corrupt: 0, removed: 0, kept: 0 };
   let names: string[];
   try {
@@ -347,7 +367,6 @@ export async function pickupOnce(config: Config, stopping: () => boolean = () =>
     return stats;
   }
   forgetVanished(names);
-  const rule = queueSpaceRule(config);
   // one bad entry never stops the pass
   for (const [i, name] of names.entries()) {
     if (stopping()) break;
@@ -356,7 +375,7 @@ export async function pickupOnce(config: Config, stopping: () => boolean = () =>
       break;
     }
     try {
-      const outcome = await pickupFile(ctx, name);
+      const outcome = await pickupFile(ctx, name, removed);
       if (outcome !== "skip") stats[outcome]++;
     } catch (err) {
       if (isSystemError(err)) {

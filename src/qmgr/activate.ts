@@ -64,10 +64,12 @@ export function activateMessage(ctx: QmgrContext, id: string, from: ActivateFrom
  * event: a backlog of thousands in incoming/ used to be activated in one
  * synchronous run of seconds, during which the next hops' 250s waited
  * unread, and a crash then repeated those deliveries. Stops when there is
- * no room in active/.
+ * no room in active/. `names` (queue IDs the directory watch reported)
+ * replaces the listing of incoming/: a name no longer there fails its rename
+ * into active/ and is skipped, as a file taken between listing and rename is.
  */
-export async function scanIncoming(ctx: QmgrContext, room: () => boolean, activate: (id: string, from: ActivateFrom) => boolean): Promise<void> {
-  const ids = listQueue(ctx.queueDir, "incoming");
+export async function scanIncoming(ctx: QmgrContext, room: () => boolean, activate: (id: string, from: ActivateFrom) => boolean, names?: readonly string[]): Promise<void> {
+  const ids = names ?? listQueue(ctx.queueDir, "incoming");
   let n = 0;
   for (const id of ids) {
     if (!room()) return;

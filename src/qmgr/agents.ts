@@ -13,6 +13,7 @@ import type { DeliveryAgent, DeliveryRequest, RecipientResult } from "../global/
 import { JsonLinePool } from "../global/ipc/json-lines-pool.ts";
 import { localDeliveryLimits } from "../global/delivery/local-limits.ts";
 import type { SmtpAgent } from "../smtp/agent.ts";
+import { useNormalJitPolicy } from "../util/jit.ts";
 import { pipeServices } from "../global/config/services.ts";
 
 export function localServicePath(config: Config): string {
@@ -96,6 +97,9 @@ function smtpAgentFor(config: Config, lmtp: boolean): DeliveryAgent {
   let entry = smtpAgents.get(config);
   if (!entry) smtpAgents.set(config, (entry = {}));
   const key = lmtp ? "lmtp" : "smtp";
+  // the SMTP client's protocol and TLS code runs hot under relay load: from here on, the normal
+  // JIT policy (the queue manager starts with the reluctant one, src/util/jit.ts)
+  if (entry[key] === undefined) useNormalJitPolicy();
   const agent = (entry[key] ??= Promise.all([import("../smtp/agent.ts"), import("../global/dns/settings.ts")]).then(([{ createSmtpAgent }, { resolverFromConfig }]) =>
     createSmtpAgent(config, { resolver: resolverFromConfig(config), lmtp }),
   ));

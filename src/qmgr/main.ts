@@ -21,6 +21,7 @@ export async function main(args: string[]): Promise<number> {
   let manager: QueueManager | undefined;
   const ctx = await startDaemon(args, {
     role: "qmgr",
+    jit: "reluctant",
     onReload: (c) => manager?.setConfig(c),
     // The SMTP client's password tables hold secrets readable by root only: open them before the
     // drop to mail_owner, as Postfix does; the cached handles serve every later lookup.

@@ -31,6 +31,7 @@ import type { Config } from "../global/config/config.ts";
 import type { DeliveryAgent } from "../global/delivery/types.ts";
 import type { FlushRequest } from "../global/queue/flush-request.ts";
 import { listQueue } from "../global/queue/store.ts";
+import { isQueueId } from "../global/queue/names.ts";
 import { log } from "../util/log.ts";
 import { SERVICE_TABLE } from "../global/system/service-table.ts";
 import { type ActivateFrom, activateMessage, flushSelection, scanDeferred, scanIncoming } from "./activate.ts";
@@ -66,6 +67,10 @@ export class QueueManager {
   #incoming: WakeUp;
   #deferred: WakeUp;
   #stopping = false;
+  /** Queue files incoming/'s watch named since the last scan (in the order it named them). */
+  #named = new Set<string>();
+  /** A scan left mail in incoming/ for want of room in active/: the next finished message rescans. */
+  #roomWanted = false;
   /** The context every part reads: the current configuration, the queue directory, the clock, the agents. */
   #ctx: Scheduler;
 
@@ -91,7 +96,25 @@ export class QueueManager {
       finish: (msg) => this.#finish(msg),
     };
     const { watch, pollSeconds } = SERVICE_TABLE.qmgr.wakeUp;
-    this.#incoming = new WakeUp({ watch: join(queueDir, watch), pollMs: pollSeconds * 1000, pass: () => scanIncoming(this.#ctx, () => this.#room(), this.#activate), what: "queue scan" });
+    this.#incoming = new WakeUp({
+      watch: join(queueDir, watch),
+      pollMs: pollSeconds * 1000,
+      // A queue file's name appearing is all a new message needs: it is activated by that name,
+      // without a listing of incoming/ per message. Temporary files (the writer's t.*) and the
+      // messages this process has just moved into active/ need no pass. The timer, a start and
+      // room found again list the directory, so a missed or unnamed change waits at most one poll.
+      named: (name) => {
+        if (!isQueueId(name) || this.#active.has(name)) return false;
+        this.#named.add(name);
+        return true;
+      },
+      pass: (full) => {
+        const names = full ? undefined : [...this.#named];
+        this.#named.clear();
+        return scanIncoming(this.#ctx, () => this.#room(), this.#activate, names);
+      },
+      what: "queue scan",
+    });
     this.#deferred = new WakeUp({ pollMs: Math.max(1, config.time("queue_run_delay")) * 1000, pass: () => this.scanDeferred(false), what: "queue scan" });
   }
 
@@ -120,7 +143,9 @@ export class QueueManager {
   }
 
   #room(): boolean {
-    return !this.#stopping && this.#active.size < this.#config.int("qmgr_message_active_limit");
+    const room = !this.#stopping && this.#active.size < this.#config.int("qmgr_message_active_limit");
+    if (!room) this.#roomWanted = true;
+    return room;
   }
 
   /** Asks for a scan of incoming/ on the next turn of the event loop. */
@@ -153,6 +178,9 @@ export class QueueManager {
   #finish(msg: ActiveMessage): void {
     const rescan = finishRound(this.#ctx, msg);
     this.#active.delete(msg.id);
-    if (rescan) this.scanIncoming();
+    if (rescan && this.#roomWanted) {
+      this.#roomWanted = false;
+      this.scanIncoming();
+    }
   }
 }

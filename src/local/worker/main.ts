@@ -14,7 +14,7 @@ import { executeJob } from "./job-exec.ts";
 import type { WorkerJob } from "./jobs.ts";
 import { encodeFrame, FrameReader } from "./protocol.ts";
 import { EX_NOPERM, EX_USAGE, ExitError } from "../../util/sysexits.ts";
-import { useNormalJitPolicy } from "../../util/jit.ts";
+import { useReluctantJitPolicy } from "../../util/jit.ts";
 
 function dropPrivileges(uid: number, gid: number, user: string | undefined): void {
   // node's process.initgroups exists in Bun but is missing from bun-types
@@ -37,7 +37,7 @@ function dropPrivileges(uid: number, gid: number, user: string | undefined): voi
 }
 
 export async function main(args: string[]): Promise<number> {
-  useNormalJitPolicy();
+  useReluctantJitPolicy();
   const [uidText, gidText, userText] = args;
   const uid = Number(uidText);
   const gid = Number(gidText);

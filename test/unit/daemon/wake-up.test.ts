@@ -7,7 +7,7 @@
  * depends on timing.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { WakeUp } from "../../../src/daemon/wake-up.ts";
 import { removeDir, tempDir } from "../../helpers/run.ts";
@@ -151,5 +151,50 @@ describe("WakeUp", () => {
     w.start();
     await turns(20);
     expect(state.calls).toBe(1);
+  });
+  test("with named, a change the daemon declines makes no pass, one it accepts a pass that is not full", async () => {
+    const dir = tempDir("postern-wake-");
+    dirs.push(dir);
+    const passes: boolean[] = [];
+    const seen: string[] = [];
+    const w = new WakeUp({
+      pass: (full) => void passes.push(full),
+      pollMs: 3_600_000,
+      watch: dir,
+      named: (name) => {
+        seen.push(name);
+        return !name.startsWith("t.");
+      },
+    });
+    w.start(false);
+    writeFileSync(join(dir, "t.1"), "x");
+    await waitFor("the temporary file's change", () => seen.includes("t.1"));
+    await turns();
+    expect(passes).toEqual([]);
+    renameSync(join(dir, "t.1"), join(dir, "ABCDEF1"));
+    await waitFor("a pass for the named file", () => passes.length === 1);
+    expect(passes).toEqual([false]);
+    w.trigger();
+    await waitFor("a full pass on trigger()", () => passes.length === 2);
+    expect(passes[1]).toBe(true);
+    await w.stop();
+  });
+
+  test("a full request during a pass makes the next pass full", async () => {
+    const { state, pass, releaseNext } = heldPasses();
+    const fulls: boolean[] = [];
+    const recordFull = (full: boolean) => {
+      fulls.push(full);
+      return pass();
+    };
+    const w = new WakeUp({ pass: recordFull, pollMs: 3_600_000, named: () => true });
+    w.start();
+    await waitFor("the first pass", () => state.calls === 1);
+    w.trigger();
+    await releaseNext(1);
+    await waitFor("the second pass", () => state.calls === 2);
+    await releaseNext(2);
+    expect(fulls).toEqual([true, true]);
+    await w.stop();
   });
 });
