@@ -73,19 +73,27 @@ function fsyncInPool(fd: number): Promise<void> {
   return new Promise((resolve, reject) => nodeFs.fsync(fd, (err) => (err ? reject(err) : resolve())));
 }
 
+/** open(2) in the runtime's thread pool. */
+function openInPool(path: string, flags: number, mode: number): Promise<number> {
+  return new Promise((resolve, reject) => nodeFs.open(path, flags, mode, (err, fd) => (err ? reject(err) : resolve(fd))));
+}
+
 /**
- * The asynchronous form, for daemons that serve many clients at once. Only
- * the two fsyncs, the steps that wait for the disk, leave the event loop (in
- * the thread pool); creating, writing and renaming the file go into the page
- * cache and are plain system calls here. Each step through the thread pool is
- * a hand-over to a pool thread and back, and costs more CPU than these quick
- * calls themselves (issue 16: nine steps took about 0.3 ms of CPU per message
- * more than two). The write is synchronous too: building the queue file,
- * which runs on the event loop anyway, copies the same bytes first.
+ * The asynchronous form, for daemons that serve many clients at once. The
+ * steps that may wait for the disk or do real file-system work leave the
+ * event loop (in the thread pool): creating the file (the inode allocation:
+ * ext4 without a journal walks past every inode freed in the last minute,
+ * 0.1-0.5 ms under the bench's churn) and the two fsyncs. Writing the file
+ * (into the page cache) and renaming it are plain system calls here: each
+ * step through the thread pool is a hand-over to a pool thread and back,
+ * and costs more CPU than these quick calls themselves (issue 16: nine
+ * steps through the pool took about 0.3 ms more CPU per message than a
+ * few). The write is synchronous too: building the queue file, which runs
+ * on the event loop anyway, copies the same bytes first.
  */
 export async function commitQueueFile(dir: string, build: (queueId: string) => Uint8Array, mode = 0o600, write?: SyncWriter): Promise<string> {
   const tmp = temporaryName(dir);
-  const fd = openSync(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, mode);
+  const fd = await openInPool(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, mode);
   let renamed = false;
   try {
     const id = queueIdFor(fstatSync(fd, { bigint: true }).ino, microseconds());
