@@ -14,7 +14,7 @@
  * sendmail exit 75, local forwarding defers the recipient).
  */
 import { closeSync, fstatSync, fsyncSync, openSync, renameSync, unlinkSync, constants as fsc } from "node:fs";
-// for the thread pool's fsync (sendmail, which commits synchronously, never calls it)
+// for the thread pool's open and fsync (sendmail, which commits synchronously, never calls them)
 import * as nodeFs from "node:fs";
 import { join } from "node:path";
 import { fsyncDirectory, writeFully, type SyncWriter } from "../../util/durable-file.ts";
