@@ -52,8 +52,16 @@ export interface HeaderOutput {
   warnings: string[];
 }
 
+/** The latin1 form of each settings' options, made once (the settings live as long as their configuration). */
+const latin1Options = new WeakMap<CanonicalOptions, CanonicalOptions>();
+
 function headerOptions(opts: CanonicalOptions): CanonicalOptions {
-  return { ...opts, myorigin: toLatin1(opts.myorigin), mydomain: toLatin1(opts.mydomain), remoteDomain: toLatin1(opts.remoteDomain) };
+  let out = latin1Options.get(opts);
+  if (!out) {
+    out = { ...opts, myorigin: toLatin1(opts.myorigin), mydomain: toLatin1(opts.mydomain), remoteDomain: toLatin1(opts.remoteDomain) };
+    latin1Options.set(opts, out);
+  }
+  return out;
 }
 
 function valueOf(text: string): string {

@@ -48,6 +48,8 @@ export class Config {
   #defaultCache = new Map<string, string>();
   /** Expanded values already asked for: a Config never changes once made (withOverrides makes a new one). */
   readonly #strCache = new Map<string, string>();
+  /** The same for lists, split once (each caller gets its own copy). */
+  readonly #listCache = new Map<string, readonly string[]>();
   #onUndefined: ((name: string) => void) | undefined;
 
   constructor(readonly source: ConfigSource) {
@@ -72,6 +74,7 @@ export class Config {
     this.#onUndefined = report;
     // values expanded before now were expanded without the report
     this.#strCache.clear();
+    this.#listCache.clear();
   }
 
   get path(): string {
@@ -187,7 +190,12 @@ export class Config {
   }
 
   list(name: string): string[] {
-    return splitList(this.str(name));
+    let known = this.#listCache.get(name);
+    if (known === undefined) {
+      known = splitList(this.str(name));
+      this.#listCache.set(name, known);
+    }
+    return known.slice();
   }
 
   /** The services (parsed on first use: commands that never ask pay nothing). */

@@ -10,7 +10,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { commitQueueFile, commitQueueFileSync } from "../../../../src/global/queue/commit.ts";
 import { decodeQueueFile, encodeQueueFile } from "../../../../src/global/queue/format.ts";
-import type { AsyncWriter, SyncWriter } from "../../../../src/util/durable-file.ts";
+import type { SyncWriter } from "../../../../src/util/durable-file.ts";
 import { removeDir, tempDir } from "../../../helpers/run.ts";
 import { CANNOT_MOUNT, mountSmallFs, type SmallFs } from "../../../helpers/small-fs.ts";
 
@@ -18,18 +18,12 @@ const message = (size: number) =>
   encodeQueueFile({ arrivalTime: 1_800_000_000_000, sender: "a@example.org", recipients: [{ address: "b@example.org" }], attributes: {}, content: Buffer.alloc(size, "x") });
 
 /** Writes half of what it is asked, then fails with ENOSPC, as write(2) does on a full disk. */
-function halfThenFull(): { sync: SyncWriter; async: AsyncWriter } {
+function halfThenFull(): SyncWriter {
   let calls = 0;
   const full = () => Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC", syscall: "write" });
-  return {
-    sync: (fd, data, offset, length) => {
-      if (calls++ > 0) throw full();
-      return writeSync(fd, data, offset, Math.ceil(length / 2));
-    },
-    async: async (handle, data, offset, length) => {
-      if (calls++ > 0) throw full();
-      return (await handle.write(data, offset, Math.ceil(length / 2))).bytesWritten;
-    },
+  return (fd, data, offset, length) => {
+    if (calls++ > 0) throw full();
+    return writeSync(fd, data, offset, Math.ceil(length / 2));
   };
 }
 
@@ -38,24 +32,24 @@ describe("a short write fails the commit", () => {
   afterAll(() => removeDir(dir));
 
   test("async: rejects with ENOSPC, no temporary file, no queue file", async () => {
-    await expect(commitQueueFile(dir, () => message(10_000), 0o600, halfThenFull().async)).rejects.toMatchObject({ code: "ENOSPC" });
+    await expect(commitQueueFile(dir, () => message(10_000), 0o600, halfThenFull())).rejects.toMatchObject({ code: "ENOSPC" });
     expect(readdirSync(dir)).toEqual([]);
   });
 
   test("sync: throws ENOSPC, no temporary file, no queue file", () => {
-    expect(() => commitQueueFileSync(dir, () => message(10_000), 0o600, halfThenFull().sync)).toThrow(expect.objectContaining({ code: "ENOSPC" }));
+    expect(() => commitQueueFileSync(dir, () => message(10_000), 0o600, halfThenFull())).toThrow(expect.objectContaining({ code: "ENOSPC" }));
     expect(readdirSync(dir)).toEqual([]);
   });
 
   test("a writer that makes no progress fails with EIO instead of looping", async () => {
-    await expect(commitQueueFile(dir, () => message(10), 0o600, async () => 0)).rejects.toMatchObject({ code: "EIO" });
+    await expect(commitQueueFile(dir, () => message(10), 0o600, () => 0)).rejects.toMatchObject({ code: "EIO" });
     expect(() => commitQueueFileSync(dir, () => message(10), 0o600, () => 0)).toThrow(expect.objectContaining({ code: "EIO" }));
     expect(readdirSync(dir)).toEqual([]);
   });
 
   test("short writes that go on are completed: the file decodes whole", async () => {
     let n = 0;
-    const slow: AsyncWriter = async (handle, data, offset, length) => (await handle.write(data, offset, Math.min(length, 1000 + (n++ % 7)))).bytesWritten;
+    const slow: SyncWriter = (fd, data, offset, length) => writeSync(fd, data, offset, Math.min(length, 1000 + (n++ % 7)));
     const id = await commitQueueFile(dir, () => message(20_000), 0o600, slow);
     expect(decodeQueueFile(await Bun.file(join(dir, id)).bytes()).content.length).toBe(20_000);
   });
