@@ -13,9 +13,10 @@
  * is): a quick loop for profiling one side (issue 16).
  *   POSTERN_DIST=DIR bun bench/profile-local.ts [SESSIONS] [MESSAGES]
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { MailSystem, TestUsers } from "../test/helpers/mail-system.ts";
+import { maildirCount } from "./lib/maildir.ts";
 import { processMemory } from "./lib/pss.ts";
 import { portAnswers } from "./lib/wait.ts";
 import { describeThreads, threadTicks } from "./lib/thread-cpu.ts";
@@ -39,14 +40,8 @@ try {
   await sys.start();
   // smtpd is up when its port answers: the system's start waits only for the roles that run at idle
   for (let i = 0; i < 300 && !(await portAnswers(port)); i++) await Bun.sleep(100);
-  const maildir = join(u.home, "Maildir", "new");
-  const count = () => {
-    try {
-      return readdirSync(maildir).length;
-    } catch {
-      return 0;
-    }
-  };
+  const maildir = join(u.home, "Maildir");
+  const count = () => maildirCount(maildir);
   const cpu = new Map<string, number>();
   const seen = new Map<number, { role: string; t: number }>();
   // the highest PSS seen per role (summed over its processes at one sample) and for the whole system

@@ -12,9 +12,10 @@
  * sendmail-throughput is): a loop for profiling one side.
  *   POSTERN_DIST=DIR bun bench/sendmail-cpu.ts [N] [PAR]
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { MailSystem, TestUsers } from "../test/helpers/mail-system.ts";
+import { maildirCount } from "./lib/maildir.ts";
 import { describeThreads, threadTicks } from "./lib/thread-cpu.ts";
 
 const n = Number(process.argv[2] ?? 300);
@@ -33,14 +34,8 @@ try {
   sys.writeConfig({});
   await sys.start();
   const body = `Subject: cpu\n\n${"x".repeat(75)}\n`.repeat(26);
-  const maildir = join(u.home, "Maildir", "new");
-  const count = () => {
-    try {
-      return readdirSync(maildir).length;
-    } catch {
-      return 0;
-    }
-  };
+  const maildir = join(u.home, "Maildir");
+  const count = () => maildirCount(maildir);
   // the first message starts pickup and local (on demand) and is not counted
   await sys.send([`${u.name}@localhost`], body);
   for (let i = 0; i < 600 && count() < 1; i++) await Bun.sleep(50);

@@ -13,9 +13,8 @@
  * Runs in whichever process opens the table, with its rights; trusts the
  * specification (configuration) as openTable() does.
  */
-import { statSync } from "node:fs";
-import { describeFsError } from "./reloading-file.ts";
-import { TableError, ownerOfUid, type Table, type TableOwner } from "./table.ts";
+import { fileOwner } from "./reloading-file.ts";
+import { TableError, type Table, type TableOwner } from "./table.ts";
 
 export class LazyTable implements Table {
   readonly kind = "fixed";
@@ -56,11 +55,7 @@ export class LazyTable implements Table {
   owner(): TableOwner {
     if (this.#backend) return this.#backend.owner();
     if (this.#error) throw this.#error;
-    try {
-      return ownerOfUid(statSync(this.path).uid);
-    } catch (err) {
-      throw new TableError(this.spec, `open ${this.path}: ${describeFsError(err)}`);
-    }
+    return fileOwner(this.spec, this.path);
   }
 
   close(): void {

@@ -13,7 +13,7 @@
  */
 import { statSync, type Stats } from "node:fs";
 import { log } from "../../util/log.ts";
-import { TableError } from "./table.ts";
+import { TableError, ownerOfUid, type TableOwner } from "./table.ts";
 
 export interface FileStamp {
   dev: number;
@@ -46,6 +46,15 @@ export function describeFsError(err: unknown): string {
       return "Not a directory";
     default:
       return (err as Error)?.message ?? String(err);
+  }
+}
+
+/** Who owns a table's file (a database table's settings file): trusted when root does; a file that cannot be read is a TableError. */
+export function fileOwner(spec: string, path: string): TableOwner {
+  try {
+    return ownerOfUid(statSync(path).uid);
+  } catch (err) {
+    throw new TableError(spec, `open ${path}: ${describeFsError(err)}`);
   }
 }
 

@@ -35,11 +35,10 @@
  * the server only inside string literals, quoted by the backend's quote().
  */
 import { SQL } from "bun";
-import { statSync } from "node:fs";
 import { log } from "../../util/log.ts";
 import { DbTemplates, readTableSettings, type Quote, type TableSettings } from "./db-common.ts";
-import { describeFsError } from "./reloading-file.ts";
-import { TableError, ownerOfUid, type Table, type TableOptions, type TableOwner } from "./table.ts";
+import { fileOwner } from "./reloading-file.ts";
+import { TableError, type Table, type TableOptions, type TableOwner } from "./table.ts";
 
 /** One entry of `hosts`. */
 export interface SqlServer {
@@ -314,11 +313,7 @@ export class SqlTable implements Table {
   }
 
   owner(): TableOwner {
-    try {
-      return ownerOfUid(statSync(this.path).uid);
-    } catch (err) {
-      throw new TableError(this.spec, `open ${this.path}: ${describeFsError(err)}`);
-    }
+    return fileOwner(this.spec, this.path);
   }
 
   close(): void {

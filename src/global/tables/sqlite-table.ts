@@ -13,11 +13,10 @@
  * only as quoted string bodies.
  */
 import { Database } from "bun:sqlite";
-import { statSync } from "node:fs";
 import type { Config } from "../config/config.ts";
 import { DbTemplates, readTableSettings } from "./db-common.ts";
-import { ReloadingFile, describeFsError } from "./reloading-file.ts";
-import { TableError, ownerOfUid, type Table, type TableOptions, type TableOwner } from "./table.ts";
+import { ReloadingFile, fileOwner } from "./reloading-file.ts";
+import { TableError, type Table, type TableOptions, type TableOwner } from "./table.ts";
 
 const sqlQuote = (s: string) => s.replace(/'/g, "''");
 
@@ -73,11 +72,7 @@ export class SqliteTable implements Table {
   }
 
   owner(): TableOwner {
-    try {
-      return ownerOfUid(statSync(this.path).uid);
-    } catch (err) {
-      throw new TableError(this.spec, `open ${this.path}: ${describeFsError(err)}`);
-    }
+    return fileOwner(this.spec, this.path);
   }
 
   close(): void {
