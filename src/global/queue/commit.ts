@@ -17,7 +17,7 @@ import { closeSync, fstatSync, fsyncSync, openSync, renameSync, unlinkSync, cons
 // for the thread pool's open and fsync (sendmail, which commits synchronously, never calls them)
 import * as nodeFs from "node:fs";
 import { join } from "node:path";
-import { fsyncDirectory, writeFully, type SyncWriter } from "../../util/durable-file.ts";
+import { writeFully, type SyncWriter } from "../../util/durable-file.ts";
 import { queueIdFor } from "./names.ts";
 
 function temporaryName(dir: string): string {
@@ -28,13 +28,29 @@ function microseconds(): number {
   return Math.floor((performance.timeOrigin + performance.now()) * 1000) % 1_000_000;
 }
 
-function syncDirectoryOrFile(dir: string, fd: number): void {
+/**
+ * The queue directory opened for its fsync; undefined when this user may not
+ * open it (a user's sendmail and maildrop/): the file's own fsync after the
+ * rename commits it then (see above). Any other failure fails the commit.
+ * Both forms of the commit ask here, so they agree on when the fallback applies.
+ */
+function openDirectoryToSync(dir: string): number | undefined {
   try {
-    fsyncDirectory(dir);
+    return openSync(dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== "EACCES" && code !== "EPERM") throw err;
-    fsyncSync(fd);
+    return undefined;
+  }
+}
+
+function syncDirectoryOrFile(dir: string, fd: number): void {
+  const dirFd = openDirectoryToSync(dir);
+  if (dirFd === undefined) return fsyncSync(fd);
+  try {
+    fsyncSync(dirFd);
+  } finally {
+    closeSync(dirFd);
   }
 }
 
@@ -102,12 +118,7 @@ export async function commitQueueFile(dir: string, build: (queueId: string) => U
     await fsyncInPool(fd);
     renameSync(tmp, join(dir, id));
     renamed = true;
-    let dirFd: number | undefined;
-    try {
-      dirFd = openSync(dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
-    } catch {
-      // a directory this user cannot open: the file's own fsync commits the rename (see above)
-    }
+    const dirFd = openDirectoryToSync(dir);
     if (dirFd === undefined) await fsyncInPool(fd);
     else {
       try {
