@@ -63,6 +63,8 @@ export class QueueManager {
   #config: Config;
   #active = new Map<string, ActiveMessage>();
   #destinations: DestinationQueues;
+  /** Work after deliveries left their slots (their D records' fsync, then the finish). */
+  readonly #background = new Set<Promise<void>>();
   #transportMaps: TransportMaps;
   #incoming: WakeUp;
   #deferred: WakeUp;
@@ -94,6 +96,12 @@ export class QueueManager {
       destinations: this.#destinations,
       agentFor: pick,
       finish: (msg) => this.#finish(msg),
+      background: (work) => {
+        const tracked: Promise<void> = work
+          .catch((err) => log.error(`after a delivery: ${(err as Error).message}`))
+          .finally(() => this.#background.delete(tracked));
+        this.#background.add(tracked);
+      },
     };
     const { watch, pollSeconds } = SERVICE_TABLE.qmgr.wakeUp;
     this.#incoming = new WakeUp({
@@ -140,6 +148,8 @@ export class QueueManager {
     this.#stopping = true;
     await Promise.all([this.#incoming.stop(), this.#deferred.stop()]);
     while (this.#destinations.running > 0) await new Promise((r) => setTimeout(r, 50));
+    // the fsyncs of the last deliveries' D records, and their messages' finish
+    while (this.#background.size > 0) await Promise.all(this.#background);
   }
 
   #room(): boolean {

@@ -37,6 +37,8 @@ export interface Scheduler extends QmgrContext {
   agentFor(transport: string): DeliveryAgent;
   /** Called once every delivery of the message's round is recorded (finish.ts). */
   finish(msg: ActiveMessage): void;
+  /** Work that goes on after a delivery has left its destination's slot (the fsync of its D records); stop() waits for it. */
+  background(work: Promise<void>): void;
 }
 
 /** One delivery request: recipients of one message with the same transport and next hop. */
@@ -140,18 +142,31 @@ export async function schedule(ctx: Scheduler, msg: ActiveMessage, indexes: numb
         if (--msg.jobsLeft === 0) ctx.finish(msg);
         return;
       }
+      let synced: Promise<void>;
       try {
-        await runJob(ctx, msg, job, queueFd);
-      } finally {
+        ({ synced } = await runJob(ctx, msg, job, queueFd));
+      } catch (err) {
         closeSync(queueFd);
+        throw err;
       }
-      if (--msg.jobsLeft === 0) ctx.finish(msg);
+      // Every outcome is recorded: the slot is free for the destination's next delivery, which
+      // need not wait for this one's fsync (a disk's worth of latency per delivery when a
+      // destination's concurrency is what limits it); the message finishes only after the fsync.
+      ctx.background(
+        synced.then(() => {
+          closeSync(queueFd);
+          if (--msg.jobsLeft === 0) ctx.finish(msg);
+        }),
+      );
     });
   }
 }
 
-/** One delivery request to the transport's agent; every recipient's outcome recorded before it returns. */
-async function runJob(ctx: Scheduler, msg: ActiveMessage, job: Job, queueFd: number): Promise<void> {
+/**
+ * One delivery request to the transport's agent; every recipient's outcome recorded before it
+ * returns, with the fsync of the delivery's D records under way (`synced`, which never rejects).
+ */
+async function runJob(ctx: Scheduler, msg: ActiveMessage, job: Job, queueFd: number): Promise<{ synced: Promise<void> }> {
   const started = ctx.now();
   const request: DeliveryRequest = {
     queueId: msg.id,
@@ -191,12 +206,8 @@ async function runJob(ctx: Scheduler, msg: ActiveMessage, job: Job, queueFd: num
   }
   // One fsync for the D records of the whole delivery (Postfix flushes them without any): each
   // recipient's log entries were fsynced before its D record was written, and a crash of the
-  // machine before this point repeats at most this delivery, never loses a recipient. Off the
+  // machine before it completes repeats at most this delivery, never loses a recipient. Off the
   // event loop: a synchronous fsync here held up the replies of every other delivery in flight,
   // and so widened their window between the next hop's 250 and the record.
-  try {
-    await fsyncAsync(queueFd);
-  } catch (err) {
-    log.error(`${msg.id}: cannot sync the delivery records: ${(err as Error).message}`);
-  }
+  return { synced: fsyncAsync(queueFd).catch((err) => log.error(`${msg.id}: cannot sync the delivery records: ${(err as Error).message}`)) };
 }

@@ -269,3 +269,33 @@ test("removing a delivered message: only the logs written for it are unlinked (n
   await waitFor("D00003 removed", () => !inQueue(h, "active", "D00003") && !inQueue(h, "deferred", "D00003"));
   expect(["defer", "bounce", "trace"].filter((q) => existsSync(join(dir, q, "D00003")))).toEqual([]);
 });
+
+test("a destination's next delivery starts without waiting for the previous one's D-record fsync; that message is finished after it, and stop() waits for it", async () => {
+  // what active/ holds at the moment each delivery reaches the agent
+  const activeAt = new Map<string, string[]>();
+  const h = harness(
+    noticesSent((req) => {
+      activeAt.set(req.queueId, idsIn(h.queue, "active"));
+      return "hold";
+    }),
+    "smtp_destination_concurrency_limit = 1",
+  );
+  queueMessage(h, "B00001", ["a@one.example"]);
+  queueMessage(h, "B00002", ["b@one.example"]);
+  h.manager.start();
+  const [first] = await h.agents.waitFor("the first delivery", () => true);
+  const firstId = first!.request.queueId;
+  const secondId = firstId === "B00001" ? "B00002" : "B00001";
+  // both messages are active and the second waits for the destination's one slot
+  await waitFor("both messages active", () => idsIn(h.queue, "active").length === 2);
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+  expect(h.agents.of(secondId)).toHaveLength(0);
+  first!.answer(answerAll(first!.request, "sent", "250 2.0.0 ok"));
+  const [second] = await h.agents.waitFor("the second delivery", (d) => d.request.queueId === secondId);
+  // the slot was handed on as soon as the outcome was recorded, before the fsync let the first message finish
+  expect(activeAt.get(secondId)).toContain(firstId);
+  second!.answer(answerAll(second!.request, "sent", "250 2.0.0 ok"));
+  await h.manager.stop();
+  running.splice(running.indexOf(h), 1);
+  expect(idsIn(h.queue, "active")).toEqual([]);
+});
