@@ -10,10 +10,8 @@
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Subprocess } from "bun";
 import { freePort } from "./ports.ts";
-import { missingServer } from "./server-program.ts";
-import { waitFor } from "./wait.ts";
+import { missingServer, serverProcess } from "./server-program.ts";
 
 export const MARIADBD = ["/usr/sbin/mariadbd", "/usr/sbin/mysqld"].find((p) => existsSync(p));
 const INSTALL_DB = ["/usr/bin/mariadb-install-db", "/usr/bin/mysql_install_db"].find((p) => existsSync(p));
@@ -50,34 +48,20 @@ export async function startMariaDb(serverArgs: string[] = []): Promise<MariaDb> 
   const root = process.getuid?.() === 0 ? ["--user=root"] : [];
   const install = Bun.spawnSync([INSTALL_DB!, "--no-defaults", `--datadir=${data}`, "--auth-root-authentication-method=normal", "--skip-test-db", "--innodb-log-file-size=4M", ...root], { stdout: "pipe", stderr: "pipe" });
   if (install.exitCode !== 0) throw new Error(`mariadb-install-db failed: ${install.stderr.toString()}${install.stdout.toString()}`);
-  let proc: Subprocess | undefined;
-  const start = async () => {
-    proc = Bun.spawn(
-      [MARIADBD!, "--no-defaults", `--datadir=${data}`, `--socket=${socket}`, `--port=${port}`, "--bind-address=127.0.0.1", "--skip-log-bin", "--innodb-log-file-size=4M", "--innodb-buffer-pool-size=16M", `--log-error=${join(dir, "error.log")}`, `--pid-file=${join(dir, "mysqld.pid")}`, ...root, ...serverArgs],
-      { stdout: "ignore", stderr: "ignore" },
-    );
-    const p = proc;
-    await waitFor("mariadbd to accept connections", async () => {
-      if (p.exitCode !== null) throw new Error(`mariadbd exited: ${readFileSync(join(dir, "error.log"), "utf8").slice(-2000)}`);
-      if (!existsSync(socket)) return false;
-      return Bun.spawnSync([CLIENT!, "--no-defaults", "-S", socket, "-uroot", "-e", "SELECT 1"], { stdout: "ignore", stderr: "ignore" }).exitCode === 0;
-    }, 60_000);
-  };
-  const stop = async () => {
-    const p = proc;
-    if (!p) return;
-    proc = undefined;
-    p.kill("SIGTERM");
-    const killer = setTimeout(() => p.kill("SIGKILL"), 10_000);
-    await p.exited;
-    clearTimeout(killer);
-  };
+  const server = serverProcess({
+    what: "mariadbd",
+    argv: [MARIADBD!, "--no-defaults", `--datadir=${data}`, `--socket=${socket}`, `--port=${port}`, "--bind-address=127.0.0.1", "--skip-log-bin", "--innodb-log-file-size=4M", "--innodb-buffer-pool-size=16M", `--log-error=${join(dir, "error.log")}`, `--pid-file=${join(dir, "mysqld.pid")}`, ...root, ...serverArgs],
+    stopSignal: "SIGTERM",
+    exitReason: () => `mariadbd exited: ${readFileSync(join(dir, "error.log"), "utf8").slice(-2000)}`,
+    ready: () => existsSync(socket) && Bun.spawnSync([CLIENT!, "--no-defaults", "-S", socket, "-uroot", "-e", "SELECT 1"], { stdout: "ignore", stderr: "ignore" }).exitCode === 0,
+  });
+  const { start, stop } = server;
   await start();
   return {
     dir,
     socket,
     port,
-    pid: () => proc?.pid,
+    pid: server.pid,
     async sql(statements) {
       const p = Bun.spawn([CLIENT!, "--no-defaults", "-S", socket, "-uroot", "--batch", "--skip-column-names"], { stdin: new TextEncoder().encode(statements), stdout: "pipe", stderr: "pipe" });
       const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);

@@ -11,10 +11,8 @@
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Subprocess } from "bun";
 import { freePort } from "./ports.ts";
-import { missingServer } from "./server-program.ts";
-import { waitFor } from "./wait.ts";
+import { missingServer, serverProcess } from "./server-program.ts";
 
 function binDir(): string | undefined {
   const base = "/usr/lib/postgresql";
@@ -59,33 +57,22 @@ export async function startPostgres(): Promise<Postgres> {
   const init = Bun.spawnSync([...asServer, join(PG_BIN!, "initdb"), "-D", data, "-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync", "-E", "UTF8", "--locale=C"], { stdout: "pipe", stderr: "pipe", cwd: dir });
   if (init.exitCode !== 0) throw new Error(`initdb failed: ${init.stderr.toString()}`);
   const socket = join(dir, `.s.PGSQL.${port}`);
-  let proc: Subprocess | undefined;
   const psql = (args: string[], input?: string) => Bun.spawn([join(PG_BIN!, "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", dir, "-p", String(port), "-U", "postgres", ...args], { stdin: input === undefined ? "ignore" : new TextEncoder().encode(input), stdout: "pipe", stderr: "pipe" });
-  const start = async () => {
-    proc = Bun.spawn([...asServer, join(PG_BIN!, "postgres"), "-D", data, "-k", dir, "-p", String(port), "-h", "127.0.0.1", "-F", "-c", "shared_buffers=8MB", "-c", "max_connections=40", "-c", "unix_socket_permissions=0700"], { stdout: "ignore", stderr: "ignore", cwd: dir });
-    const p = proc;
-    await waitFor("postgres to accept connections", async () => {
-      if (p.exitCode !== null) throw new Error(`postgres exited with ${p.exitCode}`);
-      if (!existsSync(socket)) return false;
-      return (await psql(["-d", "postgres", "-c", "SELECT 1"]).exited) === 0;
-    }, 60_000);
-  };
-  const stop = async () => {
-    const p = proc;
-    if (!p) return;
-    proc = undefined;
+  const server = serverProcess({
+    what: "postgres",
+    argv: [...asServer, join(PG_BIN!, "postgres"), "-D", data, "-k", dir, "-p", String(port), "-h", "127.0.0.1", "-F", "-c", "shared_buffers=8MB", "-c", "max_connections=40", "-c", "unix_socket_permissions=0700"],
+    cwd: dir,
     // SIGINT: PostgreSQL's "fast" shutdown
-    p.kill("SIGINT");
-    const killer = setTimeout(() => p.kill("SIGKILL"), 10_000);
-    await p.exited;
-    clearTimeout(killer);
-  };
+    stopSignal: "SIGINT",
+    ready: async () => existsSync(socket) && (await psql(["-d", "postgres", "-c", "SELECT 1"]).exited) === 0,
+  });
+  const { start, stop } = server;
   await start();
   return {
     dir,
     socket,
     port,
-    pid: () => proc?.pid,
+    pid: server.pid,
     async sql(statements, database = "postgres") {
       const p = psql(["-d", database], statements);
       const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
