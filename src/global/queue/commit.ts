@@ -95,6 +95,72 @@ function openInPool(path: string, flags: number, mode: number): Promise<number> 
 }
 
 /**
+ * Group commit of one directory's fsync: the commits into a directory share
+ * its fsyncs, and each waits for one that *started after* its own rename
+ * (never for one already running, which may have missed its entry). With
+ * one fsync running, every commit that arrives meanwhile joins the single
+ * fsync that starts when it ends: smtpd's sessions then make one directory
+ * fsync per batch instead of one per message, and no commit is acknowledged
+ * before its directory entry is on disk. A failed fsync fails every commit
+ * that waited for it.
+ */
+export class DirectorySync {
+  #running: Promise<boolean> | undefined;
+  #next: Promise<boolean> | undefined;
+  /** `syncOnce`: one fsync of the directory; false when it cannot be opened (the caller syncs its file). */
+  constructor(private readonly syncOnce: () => Promise<boolean>) {}
+
+  /** Resolves once an fsync that started after this call has completed (true), or false (see above). */
+  after(): Promise<boolean> {
+    const running = this.#running;
+    if (!running) return this.#start();
+    this.#next ??= running.then(
+      () => this.#startNext(),
+      () => this.#startNext(),
+    );
+    return this.#next;
+  }
+
+  #startNext(): Promise<boolean> {
+    this.#next = undefined;
+    return this.#start();
+  }
+
+  #start(): Promise<boolean> {
+    const sync = this.syncOnce();
+    this.#running = sync;
+    const clear = () => {
+      if (this.#running === sync) this.#running = undefined;
+    };
+    sync.then(clear, clear);
+    return sync;
+  }
+}
+
+/** The group commit of each queue directory this process commits into (a handful: incoming/, maildrop/). */
+const directorySyncs = new Map<string, DirectorySync>();
+
+function directorySync(dir: string): DirectorySync {
+  let group = directorySyncs.get(dir);
+  if (!group) {
+    // bounded: a process commits into a few fixed directories; a stray caller cannot grow this
+    if (directorySyncs.size >= 64) directorySyncs.clear();
+    group = new DirectorySync(async () => {
+      const dirFd = openDirectoryToSync(dir);
+      if (dirFd === undefined) return false;
+      try {
+        await fsyncInPool(dirFd);
+      } finally {
+        closeSync(dirFd);
+      }
+      return true;
+    });
+    directorySyncs.set(dir, group);
+  }
+  return group;
+}
+
+/**
  * The asynchronous form, for daemons that serve many clients at once. The
  * steps that may wait for the disk or do real file-system work leave the
  * event loop (in the thread pool): creating the file (the inode allocation:
@@ -105,7 +171,8 @@ function openInPool(path: string, flags: number, mode: number): Promise<number> 
  * and costs more CPU than these quick calls themselves (issue 16: nine
  * steps through the pool took about 0.3 ms more CPU per message than a
  * few). The write is synchronous too: building the queue file, which runs
- * on the event loop anyway, copies the same bytes first.
+ * on the event loop anyway, copies the same bytes first. The directory's
+ * fsync is a group commit (DirectorySync).
  */
 export async function commitQueueFile(dir: string, build: (queueId: string) => Uint8Array, mode = 0o600, write?: SyncWriter): Promise<string> {
   const tmp = temporaryName(dir);
@@ -118,15 +185,9 @@ export async function commitQueueFile(dir: string, build: (queueId: string) => U
     await fsyncInPool(fd);
     renameSync(tmp, join(dir, id));
     renamed = true;
-    const dirFd = openDirectoryToSync(dir);
-    if (dirFd === undefined) await fsyncInPool(fd);
-    else {
-      try {
-        await fsyncInPool(dirFd);
-      } finally {
-        closeSync(dirFd);
-      }
-    }
+    // the directory's fsync, shared with the commits renamed into it meanwhile; a user who
+    // may not open the directory fsyncs the renamed file instead (see above)
+    if (!(await directorySync(dir).after())) await fsyncInPool(fd);
     return id;
   } catch (err) {
     if (!renamed) {
