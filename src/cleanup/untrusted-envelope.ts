@@ -10,7 +10,8 @@
  *   most line_length_limit bytes (Postfix's pickup refuses longer records).
  *   A bad one refuses the whole file.
  * - `orcpt=` is checked like smtpd's ORCPT parameter (addr-type;address,
- *   what the xtext form may carry); a bad one refuses the file.
+ *   decoded; what its xtext or utf-8-addr-xtext form may carry); a bad one
+ *   refuses the file.
  * - `notify=` must be a DSN NOTIFY value (NEVER alone, or SUCCESS, FAILURE,
  *   DELAY without repeats); a malformed one is dropped with a warning, as
  *   Postfix's cleanup ignores a malformed DSN notify record.
@@ -29,7 +30,7 @@
  * way before it commits it, so what it accepts (exit 0) pickup never refuses.
  */
 import { printable } from "../util/printable.ts";
-import { encodeXtext, parseNotify, parseOrcpt } from "../global/message/dsn-params.ts";
+import { encodeOrcpt, parseNotify, parseOrcpt } from "../global/message/dsn-params.ts";
 import type { QueueFile, Recipient } from "../global/queue/format.ts";
 import type { CleanupSettings } from "./settings.ts";
 
@@ -63,8 +64,8 @@ export function validOrcpt(orcpt: string, settings: Pick<CleanupSettings, "lineL
   if (semi <= 0) return false;
   const type = orcpt.slice(0, semi);
   const address = orcpt.slice(semi + 1);
-  const wire = type.toLowerCase() === "utf-8" ? orcpt : `${type};${encodeXtext(address)}`;
-  return parseOrcpt(wire) === (type.toLowerCase() === "rfc822" ? `rfc822;${address}` : orcpt);
+  // encoded as the SMTP client would send it, it must read back as it is
+  return parseOrcpt(encodeOrcpt(orcpt)) === (type.toLowerCase() === "rfc822" ? `rfc822;${address}` : orcpt);
 }
 
 type AttributeCheck = (value: string, settings: ScreenSettings) => boolean;

@@ -55,13 +55,3 @@ export function hasEightBit(content: Uint8Array): boolean {
   for (let i = 0; i < content.length; i++) if (content[i]! > 0x7f) return true;
   return false;
 }
-
-/** RFC 3461 xtext: "+" and "=", controls, space and non-ASCII as +XX. */
-export function xtext(value: string): string {
-  let out = "";
-  for (const b of Buffer.from(value, "utf8")) {
-    if (b < 33 || b > 126 || b === 0x2b || b === 0x3d) out += `+${b.toString(16).toUpperCase().padStart(2, "0")}`;
-    else out += String.fromCharCode(b);
-  }
-  return out;
-}

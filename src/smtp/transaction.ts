@@ -17,11 +17,11 @@
  * text is passed on as the reason.
  */
 import { externalizeAddress } from "../global/address/quote.ts";
+import { encodeOrcpt, encodeXtext } from "../global/message/dsn-params.ts";
 import type { NotifyKeyword } from "../global/queue/format.ts";
 import type { RemoteReply } from "../global/smtp-reply/reply.ts";
 import { replyFailure, type Failure } from "./failure.ts";
 import { streamFailure, type Features } from "./handshake.ts";
-import { xtext } from "./message-data.ts";
 import { SessionError, type SmtpClientSession } from "./session.ts";
 import type { ClientSettings } from "./settings.ts";
 
@@ -79,7 +79,7 @@ function mailCommand(input: TxInput): string {
     else if (input.sevenBit) cmd += " BODY=7BIT";
   }
   if (f.dsn) {
-    if (input.envid) cmd += ` ENVID=${xtext(input.envid)}`;
+    if (input.envid) cmd += ` ENVID=${encodeXtext(input.envid)}`;
     if (input.ret === "FULL" || input.ret === "HDRS") cmd += ` RET=${input.ret}`;
   }
   if (f.smtputf8 && input.smtputf8Requested) cmd += " SMTPUTF8";
@@ -89,8 +89,10 @@ function mailCommand(input: TxInput): string {
 function rcptCommand(input: TxInput, r: TxRecipient): string {
   let cmd = `RCPT TO:<${externalizeAddress(r.address)}>`;
   if (input.features.dsn) {
-    const orcpt = r.orcpt || (r.original ? `rfc822;${externalizeAddress(r.original)}` : "");
-    if (orcpt) cmd += ` ORCPT=${xtext(orcpt)}`;
+    // none kept: the original address, of type utf-8 when it needs it and the sender asked for SMTPUTF8 (as Postfix)
+    const original = r.original ? externalizeAddress(r.original) : "";
+    const orcpt = r.orcpt || (original ? `${input.smtputf8Requested && /[^\x00-\x7f]/.test(original) ? "utf-8" : "rfc822"};${original}` : "");
+    if (orcpt) cmd += ` ORCPT=${encodeOrcpt(orcpt)}`;
     if (r.notify?.length) cmd += ` NOTIFY=${r.notify.join(",")}`;
   }
   return cmd;

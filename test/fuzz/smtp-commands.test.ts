@@ -7,8 +7,9 @@
  * Properties: the MAIL FROM/RCPT TO path parser and the ESMTP parameter
  * parsers return a value or their documented error words for any text, never
  * throw; an address formatted as a client writes it parses back to the same
- * address, as the header parser (src/global/address/) reads it; xtext decodes
- * what the SMTP client encodes. A session fed any command lines, one at a
+ * address, as the header parser (src/global/address/) reads it; xtext and
+ * the utf-8 ORCPT forms decode what the SMTP client encodes (one encoder,
+ * over UTF-8 octets). A session fed any command lines, one at a
  * time, answers each with well-formed replies in printable ASCII (no client
  * text can inject a reply line), logs no line break, hits no internal error,
  * and ends when the client hangs up.
@@ -16,8 +17,7 @@
 import { describe, expect, test } from "bun:test";
 import { parseAddressList } from "../../src/global/address/parse.ts";
 import { externalizeAddress } from "../../src/global/address/quote.ts";
-import { xtext } from "../../src/smtp/message-data.ts";
-import { decodeXtext, encodeXtext, parseNotify, parseOrcpt } from "../../src/global/message/dsn-params.ts";
+import { decodeXtext, encodeOrcpt, encodeXtext, parseNotify, parseOrcpt } from "../../src/global/message/dsn-params.ts";
 import { parsePath, splitParams } from "../../src/smtpd/protocol/args.ts";
 import type { SaslServer, SaslStep } from "../../src/smtpd/protocol/types.ts";
 import { start, type Harness } from "../unit/smtpd/protocol/harness.ts";
@@ -72,12 +72,12 @@ describe("MAIL FROM / RCPT TO arguments", () => {
       expectOnly(() => parseNotify(text));
       expectOnly(() => parseOrcpt(text));
       expectOnly(() => decodeXtext(text));
-      // the server reads one character per byte; the client encodes the UTF-8 bytes
+      // xtext is over the UTF-8 octets: any text reads back (a lone surrogate has no UTF-8 form: U+FFFD)
+      const wellFormed = Buffer.from(text, "utf8").toString("utf8");
       expect(decodeXtext(encodeXtext(bytes))).toBe(bytes);
-      expect(decodeXtext(xtext(text))).toBe(Buffer.from(text, "utf8").toString("latin1"));
-      const orcpt = parseOrcpt(`rfc822;${xtext(text)}`);
-      const decoded = Buffer.from(text, "utf8").toString("latin1");
-      if (decoded !== "" && decoded.length <= 500 && !/[\x00-\x1f\x7f]/.test(decoded)) expect(orcpt).toBe(`rfc822;${decoded}`);
+      expect(decodeXtext(encodeXtext(text))).toBe(wellFormed);
+      const orcpt = parseOrcpt(encodeOrcpt(`rfc822;${text}`));
+      if (wellFormed !== "" && wellFormed.length <= 500 && !/[\x00-\x1f\x7f]/.test(wellFormed)) expect(orcpt).toBe(`rfc822;${wellFormed}`);
       else expect(orcpt).toBeUndefined();
     });
     const words = fc.uniqueArray(fc.constantFrom("SUCCESS", "FAILURE", "DELAY", "success", "Delay"), { minLength: 1, maxLength: 3, selector: (w) => w.toUpperCase() });
@@ -87,14 +87,16 @@ describe("MAIL FROM / RCPT TO arguments", () => {
     });
   }, TEST_TIMEOUT_MS);
 
-  // encodeXtext writes "+" and the code unit in hex, so a character above U+00FF becomes "+" and 3-4 hex
-  // digits that decodeXtext reads back as something else ("\u0100" -> "+100" -> "\u0010" "0"). Nothing
-  // calls encodeXtext today (the SMTP client has its own xtext() over UTF-8 bytes); src/smtpd/protocol
-  // is being rewritten by another change, so this is left to it.
-  test.todo("encodeXtext of a character above U+00FF reads back (bug: it writes the code unit, not the UTF-8 bytes)", () => {
-    fuzz(0x3a15, 200, fc.string({ unit: "binary", minLength: 1, maxLength: 10 }).filter((s) => /[^\x00-\xff]/.test(s)), (s) => {
-      // either reading (characters, or UTF-8 bytes as the latin1 command line holds them) would do; garbage would not
-      expect([s, Buffer.from(s, "utf8").toString("latin1")]).toContain(decodeXtext(encodeXtext(s)) as string);
+  // encodeXtext once wrote "+" and the UTF-16 code unit, so a character above U+00FF became "+" and 3-4 hex
+  // digits that read back as something else ("\u0100" -> "+100" -> "\u0010" "0"); xtext is over octets
+  test("a character above U+00FF reads back through xtext and through a utf-8 ORCPT", () => {
+    fuzz(0x3a15, 300, fc.string({ unit: "binary", minLength: 1, maxLength: 10 }).filter((s) => /[^\x00-\xff]/.test(s)), (s) => {
+      expect(decodeXtext(encodeXtext(s))).toBe(s);
+      expect(encodeXtext(s)).toMatch(/^(?:[\x21-\x2a\x2c-\x3c\x3e-\x7e]|\+[0-9A-F]{2})*$/);
+      const printable = s.replace(/[\x00-\x20\x7f]/g, "x");
+      for (const type of ["rfc822", "utf-8"]) expect(parseOrcpt(encodeOrcpt(`${type};${printable}`))).toBe(`${type};${printable}`);
+      // utf-8-addr-xtext is 7-bit: every character outside printable ASCII, and "\", "+", "=", as \x{HEX}
+      expect(encodeOrcpt(`utf-8;${printable}`)).toMatch(/^utf-8;(?:[\x21-\x2a\x2c-\x3c\x3e-\x5b\x5d-\x7e]|\\x\{[0-9A-F]{2,6}\})*$/);
     });
   });
 });

@@ -131,6 +131,24 @@ export async function openTableLoaded(spec: string, config: Config | undefined, 
 
 const cache = new Map<string, Table>();
 
+/** Where openTable() notes the tables it hands out, while collectTables() runs. */
+let collecting: Set<Table> | undefined;
+
+/**
+ * Runs `open` and adds to `into` every table it got from openTable(),
+ * cached or new: how a holder that builds many tables at once (pickup's
+ * per-configuration context) learns what to close when it is done.
+ */
+export function collectTables<T>(into: Set<Table>, open: () => T): T {
+  const outer = collecting;
+  collecting = into;
+  try {
+    return open();
+  } finally {
+    collecting = outer;
+  }
+}
+
 /**
  * The process-wide shared table for `spec`. Closing it (or
  * closeAllTables()) closes it for every holder and drops it from the cache,
@@ -149,6 +167,7 @@ export function openTable(spec: string, config?: Config, options: TableOptions =
     cache.set(key, opened);
     table = opened;
   }
+  collecting?.add(table);
   return table;
 }
 

@@ -50,7 +50,7 @@ describe("addresses", () => {
 
 describe("orcpt= like smtpd's ORCPT parameter", () => {
   test("valid forms are kept", () => {
-    for (const ok of ["rfc822;bob@example.org", "RFC822;bob@example.org", "x400;c=us;a=b", "utf-8;j\\x{FC}rgen@example.org", "rfc822;jürgen@example.org"]) {
+    for (const ok of ["rfc822;bob@example.org", "RFC822;bob@example.org", "x400;c=us;a=b", "utf-8;jürgen@example.org", "rfc822;jürgen@example.org", "rfc822;€uro@example.org", "utf-8;€uro\\x{20AC}@example.org"]) {
       expect(validOrcpt(ok, SETTINGS)).toBe(true);
     }
     const s = screenUntrustedFile(file([{ address: "bob", orcpt: "rfc822;bob@example.org" }]), SETTINGS);
@@ -58,7 +58,7 @@ describe("orcpt= like smtpd's ORCPT parameter", () => {
   });
 
   test("garbage refuses the file", () => {
-    for (const bad of ["", "bob@example.org", ";bob", "rfc822;", "-x;bob", "rfc 822;bob", "rfc822;bob\r\nX: y", "rfc822;a\0b", "rfc822;€uro", `rfc822;${"z".repeat(600)}`]) {
+    for (const bad of ["", "bob@example.org", ";bob", "rfc822;", "-x;bob", "rfc 822;bob", "rfc822;bob\r\nX: y", "rfc822;a\0b", "rfc822;\ud800x", "utf-8;\udfffx", "utf-8;a\u0085\nb", `rfc822;${"z".repeat(600)}`]) {
       expect(validOrcpt(bad, SETTINGS)).toBe(false);
       expect(refusal(file([{ address: "bob", orcpt: bad }]))).toStartWith("bad DSN original recipient");
     }

@@ -146,6 +146,30 @@ describe("ESMTP", () => {
     expect(r).toMatchObject({ status: "sent", action: "relayed", dsnPassedOn: true });
   });
 
+  test("ORCPT over UTF-8: xtext of the octets for rfc822, utf-8-addr-xtext for utf-8 (as Postfix's smtp client)", async () => {
+    const s = server();
+    const b = bench();
+    await b.deliver({
+      nexthop: relay(s),
+      recipients: [
+        { address: "a@example.org", orcpt: "rfc822;\u0100€+x@example.org" },
+        { address: "b@example.org", orcpt: "utf-8;jürgen+x\\y@example.org" },
+      ],
+      content: "Subject: x\n\nhi\n",
+    });
+    expect(s.commands[2]).toBe("RCPT TO:<a@example.org> ORCPT=rfc822;+C4+80+E2+82+AC+2Bx@example.org");
+    expect(s.commands[3]).toBe("RCPT TO:<b@example.org> ORCPT=utf-8;j\\x{FC}rgen\\x{2B}x\\x{5C}y@example.org");
+  });
+
+  test("no ORCPT kept: a non-ASCII original recipient is of type utf-8 when the sender asked for SMTPUTF8, else rfc822", async () => {
+    for (const [smtputf8, orcpt] of [["yes", "utf-8;j\\x{FC}rg@example.test"], [undefined, "rfc822;j+C3+BCrg@example.test"]] as const) {
+      const s = server({ extensions: ["PIPELINING", "8BITMIME", "DSN", "SMTPUTF8"] });
+      const b = bench();
+      await b.deliver({ nexthop: relay(s), recipients: [{ address: "a@example.org", original: "jürg@example.test" }], ...(smtputf8 ? { attributes: { smtputf8 } } : {}) });
+      expect(s.commands[2]).toBe(`RCPT TO:<a@example.org> ORCPT=${orcpt}`);
+    }
+  });
+
   test("no DSN parameters for a server without DSN; the success notice stays ours", async () => {
     const s = server({ extensions: ["PIPELINING", "8BITMIME"] });
     const b = bench();

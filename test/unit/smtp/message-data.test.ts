@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { encodeMessageData, hasEightBit, xtext } from "../../../src/smtp/message-data.ts";
+import { encodeMessageData, hasEightBit } from "../../../src/smtp/message-data.ts";
 
 const enc = (text: string, limit = 998) => encodeMessageData(Buffer.from(text, "latin1"), limit);
 
@@ -46,8 +46,3 @@ describe("SMTP DATA encoding", () => {
   });
 });
 
-test("xtext quotes +, =, controls, space and non-ASCII", () => {
-  expect(xtext("rfc822;a+b=c@example.com")).toBe("rfc822;a+2Bb+3Dc@example.com");
-  expect(xtext("id with space")).toBe("id+20with+20space");
-  expect(xtext("ü")).toBe("+C3+BC");
-});

@@ -1,5 +1,9 @@
 import { describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { defaultsOnlyConfig } from "../../../src/global/config/config.ts";
+import { openTable, openTableLoaded } from "../../../src/global/tables/open-table.ts";
 import type { DnsQuerier, DnsResult } from "../../../src/global/dns/index.ts";
 import { formatReply } from "../../../src/smtpd/protocol/reply.ts";
 import type { AcceptedRecipient, PolicyResult, SessionView } from "../../../src/smtpd/protocol/types.ts";
@@ -359,6 +363,32 @@ describe("the engine", () => {
   test("a table that cannot be read is a temporary failure, not a pass", async () => {
     const { rcpt } = policy({ params: { smtpd_recipient_restrictions: "check_recipient_access hash:/nonexistent/table" } });
     expect(text(await rcpt("u@mx.example.test"))).toBe("451 4.3.0 <u@mx.example.test>: Recipient address rejected: Temporary lookup failure");
+  });
+
+  // the first ldap:/mysql:/pgsql: table a process opens waits for its backend to load (LazyTable), later ones
+  // get the backend at once: a bad settings file must look the same to the client and in the log either way
+  test("a database table with a bad settings file: 451 4.3.0 and the same warning, backend loading or loaded", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "postern-restrictions-"));
+    try {
+      const sql = "hosts = 127.0.0.1:1\ndbname = x\nquery = SELECT %q\n";
+      for (const [type, settings] of [["mysql", sql], ["pgsql", sql], ["ldap", "server_host = ldap://127.0.0.1:1\nsearch_base = dc=x\ntimeout = abc\n"]] as const) {
+        const seen: { reply: string; warnings: string[] }[] = [];
+        for (const name of ["first", "later"]) {
+          const path = join(dir, `${type}-${name}.cf`);
+          writeFileSync(path, settings);
+          const { rcpt, warnings } = policy({ params: { smtpd_recipient_restrictions: `check_recipient_access ${type}:${path}` } });
+          seen.push({ reply: text(await rcpt("u@mx.example.test")), warnings: warnings.map((w) => w.replaceAll(path, "PATH")) });
+          // the backend is loaded from here on: the next table of this type is the backend itself
+          (await openTableLoaded(`${type}:${path}`, undefined)).close();
+          openTable(`${type}:${path}`).close();
+        }
+        expect(seen[0]!.reply).toBe("451 4.3.0 <u@mx.example.test>: Recipient address rejected: Temporary lookup failure");
+        expect(seen[0]!.warnings.length).toBeGreaterThan(0);
+        expect(seen[1]).toEqual(seen[0]!);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

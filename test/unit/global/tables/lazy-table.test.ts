@@ -82,6 +82,35 @@ describe("openTable with backends loaded on first open", () => {
     }
   });
 
+  test("a settings file with a bad value: no open throws; every form fails the lookup with the same TableError", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "lazy-table-"));
+    try {
+      const sql = "hosts = 127.0.0.1:1\ndbname = x\nquery = SELECT %q\n";
+      for (const [type, text, error] of [
+        ["mysql", sql, "invalid query template: SELECT %q"],
+        ["pgsql", sql, "invalid query template: SELECT %q"],
+        ["ldap", "server_host = ldap://127.0.0.1:1\nsearch_base = dc=x\ntimeout = abc\n", "bad numerical configuration: timeout = abc"],
+      ] as const) {
+        const cf = join(dir, `${type}.cf`);
+        writeFileSync(cf, text);
+        const spec = `${type}:${cf}`;
+        // the lazy form, whatever this process has loaded already; then the backend itself
+        const lazy = new LazyTable(spec, cf, openTableLoaded(spec, undefined));
+        const loaded = await openTableLoaded(spec, undefined);
+        const later = openTableUncached(spec, undefined);
+        const errors = await Promise.all([lazy, loaded, later].map((t) => t.lookup("k").catch((e: unknown) => e)));
+        for (const err of errors) {
+          expect(err).toBeInstanceOf(TableError);
+          expect((err as TableError).message).toBe((errors[0] as TableError).message);
+        }
+        expect((errors[0] as TableError).message).toContain(error);
+        for (const t of [lazy, loaded, later]) t.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("an unknown type is still refused at open, before anything loads", () => {
     expect(() => openTableUncached("nosuch:x", undefined)).toThrow("unsupported dictionary type: nosuch");
     expect(() => openTableUncached("memcache:/x.cf", undefined)).toThrow("unsupported dictionary type: memcache");

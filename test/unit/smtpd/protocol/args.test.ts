@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { decodeXtext, encodeXtext, parseNotify, parseOrcpt } from "../../../../src/global/message/dsn-params.ts";
+import { decodeUtf8AddrText, decodeXtext, encodeOrcpt, encodeXtext, parseNotify, parseOrcpt } from "../../../../src/global/message/dsn-params.ts";
 import { parsePath, splitParams } from "../../../../src/smtpd/protocol/args.ts";
 
 const lax = { strict: false, allowEmpty: false };
@@ -41,6 +41,30 @@ describe("ESMTP parameters", () => {
     expect(decodeXtext("a+2")).toBeUndefined();
     expect(decodeXtext("a=b")).toBeUndefined();
     expect(encodeXtext("a+b=c d")).toBe("a+2Bb+3Dc+20d");
+  });
+
+  test("xtext is over UTF-8 octets, both ways (RFC 3461 section 4)", () => {
+    expect(encodeXtext("ü")).toBe("+C3+BC");
+    expect(encodeXtext("\u0100€")).toBe("+C4+80+E2+82+AC");
+    expect(encodeXtext("😀")).toBe("+F0+9F+98+80");
+    expect(decodeXtext("+C4+80+E2+82+AC")).toBe("\u0100€");
+    expect(decodeXtext("j+c3+bcrgen")).toBe("jürgen"); // lower case hex, as Postfix reads it
+    expect(decodeXtext("+FC")).toBeUndefined(); // octets that are not UTF-8
+    expect(decodeXtext("jürgen")).toBeUndefined(); // raw non-ASCII is not xtext
+  });
+
+  test("a utf-8 ORCPT: utf-8-addr-xtext and -unitext read, utf-8-addr-xtext written (RFC 6533 section 3)", () => {
+    expect(parseOrcpt("utf-8;j\\x{FC}rgen@example.org")).toBe("utf-8;jürgen@example.org");
+    expect(parseOrcpt("utf-8;jürgen@example.org")).toBe("utf-8;jürgen@example.org");
+    expect(parseOrcpt("UTF-8;\\x{1F600}\\x{2B}x@example.org")).toBe("UTF-8;😀+x@example.org");
+    for (const bad of ["utf-8;a\\x{}b", "utf-8;a\\x{110000}", "utf-8;a\\x{D800}", "utf-8;a\\x{FC", "utf-8;a\\x{0A}b", "utf-8;a\\x{1234567}"]) {
+      expect({ bad, r: parseOrcpt(bad) }).toEqual({ bad, r: undefined });
+    }
+    expect(decodeUtf8AddrText("a b")).toBeUndefined();
+    expect(encodeOrcpt("utf-8;jürgen+x=y\\z@example.org")).toBe("utf-8;j\\x{FC}rgen\\x{2B}x\\x{3D}y\\x{5C}z@example.org");
+    expect(encodeOrcpt("utf-8;\u{1F600}@example.org")).toBe("utf-8;\\x{1F600}@example.org");
+    expect(encodeOrcpt("rfc822;jürgen+x@example.org")).toBe("rfc822;j+C3+BCrgen+2Bx@example.org");
+    expect(parseOrcpt(encodeOrcpt("rfc822;€uro@example.org"))).toBe("rfc822;€uro@example.org");
   });
 
   test("NOTIFY and ORCPT", () => {

@@ -116,6 +116,23 @@ describe("a message", () => {
     expect(logs).not.toContain(expect.stringContaining("reject"));
   });
 
+  test("ORCPT with UTF-8: xtext octets and utf-8-addr-xtext are kept decoded, as Postfix's smtpd keeps them", async () => {
+    const { t, sink } = start();
+    await t.reply();
+    await t.cmd("EHLO client.example.org");
+    expect(await t.cmd("MAIL FROM:<s@example.org> SMTPUTF8")).toBe("250 2.1.0 Ok\r\n");
+    expect(await t.cmd("RCPT TO:<a@example.net> ORCPT=rfc822;j+C3+BCrgen+E2+82+AC@example.net")).toBe("250 2.1.5 Ok\r\n");
+    expect(await t.cmd("RCPT TO:<b@example.net> ORCPT=utf-8;j\\x{FC}rgen\\x{20AC}@example.net")).toBe("250 2.1.5 Ok\r\n");
+    // unitext: the raw UTF-8 octets (the harness sends one byte per character)
+    expect(await t.cmd(Buffer.from("RCPT TO:<c@example.net> ORCPT=utf-8;jürgen@example.net", "utf8").toString("latin1"))).toBe("250 2.1.5 Ok\r\n");
+    expect(await t.cmd("RCPT TO:<d@example.net> ORCPT=rfc822;+FC@example.net")).toBe("501 5.5.4 Error: Bad ORCPT parameter syntax\r\n");
+    expect(await t.cmd("RCPT TO:<d@example.net> ORCPT=utf-8;\\x{D800}@example.net")).toBe("501 5.5.4 Error: Bad ORCPT parameter syntax\r\n");
+    await t.cmd("DATA");
+    t.send("Subject: hi\r\n\r\nx\r\n.\r\n");
+    expect(await t.reply()).toStartWith("250 2.0.0 Ok: queued as ");
+    expect(sink.messages[0]!.recipients.map((r) => r.orcpt)).toEqual(["rfc822;jürgen€@example.net", "utf-8;jürgen€@example.net", "utf-8;jürgen@example.net"]);
+  });
+
   test("one recipient: the Received: header says for <...>; TLS and SASL details when asked", async () => {
     const { t, sink } = start();
     await t.reply();
