@@ -14,9 +14,10 @@
  * Runs in the daemon that uses it, as that daemon's user. It reads nothing
  * itself: a directory event only says "look again", never what changed.
  */
-import { watch, type FSWatcher } from "node:fs";
+import { watch } from "node:fs";
 import { basename } from "node:path";
 import { log } from "../util/log.ts";
+import { watchDirectoryEvents } from "./dir-events.ts";
 
 export interface WakeUpOptions {
   /**
@@ -39,12 +40,19 @@ export interface WakeUpOptions {
    * full pass). The name is only a hint: the daemon checks the entry as it would any other.
    */
   named?: (name: string) => boolean;
+  /**
+   * Watch only for entries renamed into the directory (and, with closeWrite, files written in
+   * place), not every change (./dir-events.ts): for a directory whose writers rename their
+   * files in, where every other change would be a wake-up for nothing. The poll timer finds
+   * what arrives otherwise. Without inotify, node:fs's watch (every change) is used.
+   */
+  arrivals?: { closeWrite?: boolean };
 }
 
 export class WakeUp {
   #opts: WakeUpOptions;
   #pollMs: number;
-  #watcher: FSWatcher | undefined;
+  #watcher: { close(): void } | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
   #scheduled = false;
   #again = false;
@@ -68,13 +76,26 @@ export class WakeUp {
     const dir = this.#opts.watch;
     if (dir !== undefined) {
       const name = `${basename(dir)}/`;
+      const named = this.#opts.named;
+      const changed = (filename: string | null | undefined) => {
+        if (named === undefined || filename === null || filename === undefined) this.trigger();
+        else if (named(String(filename))) this.#request(false);
+      };
+      const failed = (err: Error) => log.warn(`watching ${name} failed: ${err.message}; scanning every ${this.#pollMs / 1000}s`);
+      const arrivals = this.#opts.arrivals;
       try {
-        const named = this.#opts.named;
-        this.#watcher = watch(dir, (_event, filename) => {
-          if (named === undefined || filename === null || filename === undefined) this.trigger();
-          else if (named(String(filename))) this.#request(false);
-        });
-        this.#watcher.on("error", (err) => log.warn(`watching ${name} failed: ${err.message}; scanning every ${this.#pollMs / 1000}s`));
+        if (arrivals) {
+          try {
+            this.#watcher = watchDirectoryEvents(dir, { closeWrite: arrivals.closeWrite ?? false, onEvent: changed, onError: failed });
+          } catch (err) {
+            log.warn(`cannot watch ${name} for arrivals only: ${(err as Error).message}; watching every change`);
+          }
+        }
+        if (!this.#watcher) {
+          const w = watch(dir, (_event, filename) => changed(filename));
+          w.on("error", failed);
+          this.#watcher = w;
+        }
       } catch (err) {
         log.warn(`cannot watch ${name}: ${(err as Error).message}; scanning every ${this.#pollMs / 1000}s`);
       }

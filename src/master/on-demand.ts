@@ -16,12 +16,17 @@
  *   signal the master (nor, were the master killed, a process that got its
  *   pid). The first request after idle waits for the service's start-up
  *   only.
- * - "maildrop" (pickup): an entry in maildrop/. The master watches the
- *   directory (fs.watch: an event only says "look"), looks again every
- *   `pollSeconds` of the role's wake-up (60 s) in case an event was missed,
- *   and whenever pickup has just gone down (a file that came while it was
- *   leaving). To look, it reads at most one name from the directory: it
- *   opens nothing in it and follows nothing there.
+ * - "maildrop" (pickup): an entry in maildrop/. While pickup is down the
+ *   master watches the directory (fs.watch: an event only says "look"),
+ *   looks again every `pollSeconds` of the role's wake-up (60 s) in case an
+ *   event was missed, and whenever pickup has just gone down (a file that
+ *   came while it was leaving). To look, it reads at most one name from the
+ *   directory: it opens nothing in it and follows nothing there. While
+ *   pickup runs, the master does not watch: pickup watches maildrop/ itself
+ *   (each submission's directory events would otherwise wake the master's
+ *   watch thread too, for nothing). The hand-over misses no file: pickup's
+ *   first pass runs after its own watch is set up, and when it exits the
+ *   master sets its watch up again before it looks.
  *
  * A running service, or one in its crash backoff, is not looked for.
  *
@@ -83,12 +88,6 @@ export class OnDemandStarter {
       this.#socketTimer = setInterval(() => this.pollSockets(), SOCKET_POLL_MS);
     }
     if (this.opts.byMaildrop.length && !this.#maildropTimer) {
-      try {
-        this.#watcher = watch(this.opts.maildrop, () => this.lookAtMaildrop());
-        this.#watcher.on("error", (err) => log.warn(`watching maildrop/ failed: ${err.message}; looking every ${this.opts.maildropPollMs / 1000}s`));
-      } catch (err) {
-        log.warn(`cannot watch maildrop/: ${(err as Error).message}; looking every ${this.opts.maildropPollMs / 1000}s`);
-      }
       this.#maildropTimer = setInterval(() => this.lookAtMaildrop(), this.opts.maildropPollMs);
     }
     this.pollSockets();
@@ -131,10 +130,24 @@ export class OnDemandStarter {
     else this.#armed.delete(c);
   }
 
-  /** One look at maildrop/ when pickup is down: starts it when the directory holds an entry. */
+  /** Whether the master watches maildrop/ now (only while pickup is down). */
+  get watchingMaildrop(): boolean {
+    return this.#watcher !== undefined;
+  }
+
+  /**
+   * One look at maildrop/ when pickup is down: starts it when the directory holds an entry.
+   * The watch is set up before the look (a file that comes after the look brings an event)
+   * and closed once pickup runs (pickup watches from then on).
+   */
   lookAtMaildrop(): void {
     const down = this.opts.byMaildrop.filter((c) => c.startable);
-    if (this.#stopped || down.length === 0) return;
+    if (this.#stopped) return;
+    if (down.length === 0) {
+      this.#unwatchMaildrop();
+      return;
+    }
+    this.#watchMaildrop();
     let waiting: boolean;
     try {
       waiting = hasEntry(this.opts.maildrop);
@@ -143,7 +156,27 @@ export class OnDemandStarter {
       return;
     }
     this.#failing.delete("look at maildrop/");
-    if (waiting) for (const c of down) c.start();
+    if (!waiting) return;
+    for (const c of down) c.start();
+    if (!this.opts.byMaildrop.some((c) => c.startable)) this.#unwatchMaildrop();
+  }
+
+  #watchMaildrop(): void {
+    if (this.#watcher) return;
+    try {
+      this.#watcher = watch(this.opts.maildrop, () => this.lookAtMaildrop());
+      this.#watcher.on("error", (err) => log.warn(`watching maildrop/ failed: ${err.message}; looking every ${this.opts.maildropPollMs / 1000}s`));
+      this.#failing.delete("watch maildrop/");
+    } catch (err) {
+      // the timer still looks; said once until a watch works again
+      if (!this.#failing.has("watch maildrop/")) log.warn(`cannot watch maildrop/: ${(err as Error).message}; looking every ${this.opts.maildropPollMs / 1000}s`);
+      this.#failing.add("watch maildrop/");
+    }
+  }
+
+  #unwatchMaildrop(): void {
+    this.#watcher?.close();
+    this.#watcher = undefined;
   }
 
   stop(): void {

@@ -140,15 +140,30 @@ export function openMaildropEntry(queueDir: string, name: string, readLimit: num
   }
 }
 
-/** Reads an open maildrop file up to `limit` bytes: its bytes, or undefined when there are more. */
-export function readMaildropFile(fd: number, limit: number): Buffer | undefined {
-  const chunks: Buffer[] = [];
+/** The first buffer when fstat's size says nothing (0): a typical submission fits. */
+const FIRST_READ = 16 * 1024;
+
+/**
+ * Reads an open maildrop file up to `limit` bytes: its bytes, or undefined when there are more.
+ * `sizeHint` (fstat's size) sizes the one buffer the read needs: a 2 KiB submission reads into
+ * a few KiB, not the 1 MiB chunks every file got before (two per file, each a fresh mapping the
+ * allocator then had to give back). The hint is only a hint: a file that grew is read on, into a
+ * buffer twice as large each time, and the limit bounds it whatever the hint said.
+ */
+export function readMaildropFile(fd: number, limit: number, sizeHint = 0): Buffer | undefined {
+  const cap = limit + 1;
+  // one byte beyond the size, so the read that finds the end needs no second buffer
+  let buf = Buffer.allocUnsafe(Math.min(cap, sizeHint > 0 ? sizeHint + 1 : FIRST_READ));
   let total = 0;
   for (;;) {
-    const chunk = Buffer.allocUnsafe(Math.min(1024 * 1024, limit + 1 - total));
-    const n = readSync(fd, chunk, 0, chunk.length, null);
-    if (n === 0) return Buffer.concat(chunks, total);
-    chunks.push(n === chunk.length ? chunk : chunk.subarray(0, n));
+    if (total === buf.length) {
+      if (total >= cap) return undefined;
+      const bigger = Buffer.allocUnsafe(Math.min(cap, Math.max(buf.length * 2, FIRST_READ)));
+      buf.copy(bigger, 0, 0, total);
+      buf = bigger;
+    }
+    const n = readSync(fd, buf, total, buf.length - total, null);
+    if (n === 0) return buf.subarray(0, total);
     total += n;
     if (total > limit) return undefined;
   }

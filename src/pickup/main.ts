@@ -39,7 +39,7 @@ export async function main(args: string[]): Promise<number> {
     log.close();
     return 0;
   }
-  // Files this process queued and removed: the watch's report of their removal needs no pass.
+  // Files this process queued and removed: the watch's report of their close needs no pass.
   // Bounded: a report that never comes (the watch failed) cannot make it grow.
   const removedByUs = new Set<string>();
   const removed = (name: string) => {
@@ -62,9 +62,11 @@ export async function main(args: string[]): Promise<number> {
   const wakeUp = new WakeUp({
     watch: join(ctx.config.str("queue_directory"), watch),
     pollMs: pollSeconds * 1000,
-    // sendmail's file being written (t.PID.RANDOM: created, written, renamed) needs no pass of
-    // its own: the rename to its queue ID, or the timer, brings the pass that takes it; nor does
-    // the removal of a file this process has just queued
+    // Only files renamed in (sendmail's and postdrop's way, postsuper -r's) or written in place
+    // wake pickup: sendmail's temporary file being made and written, and pickup's own removals,
+    // wake nothing (the poll finds anything else within a minute). sendmail closes its file
+    // after the rename: that close needs no pass once this process has queued the file.
+    arrivals: { closeWrite: true },
     named: (name) => !isTemporaryName(name) && !removedByUs.delete(name),
     pass: () => (ctx.isStopping() ? undefined : pass()),
     failed: (err) => log.error(`pickup pass failed: ${err.message}`),

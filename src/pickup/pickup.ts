@@ -132,7 +132,7 @@ async function pickupFile(ctx: PassContext, name: string, removed?: (name: strin
         return "removed";
       }
     }
-    bytes = readMaildropFile(entry.fd, ctx.readLimit);
+    bytes = readMaildropFile(entry.fd, ctx.readLimit, st.size);
   } finally {
     closeSync(entry.fd);
   }

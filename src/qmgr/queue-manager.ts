@@ -111,6 +111,9 @@ export class QueueManager {
       // without a listing of incoming/ per message. Temporary files (the writer's t.*) and the
       // messages this process has just moved into active/ need no pass. The timer, a start and
       // room found again list the directory, so a missed or unnamed change waits at most one poll.
+      // Every writer renames its file in (commit.ts): only renames into incoming/ wake the queue
+      // manager, not the writer's temporary file nor this process's own moves to active/.
+      arrivals: {},
       named: (name) => {
         if (!isQueueId(name) || this.#active.has(name)) return false;
         this.#named.add(name);

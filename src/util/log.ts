@@ -50,6 +50,28 @@ export function syslogTimestamp(d: Date): string {
   return `${MONTHS[d.getMonth()]} ${String(d.getDate()).padStart(2, " ")} ${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())}`;
 }
 
+/** The second the cached stamp is for, and the stamp (see nowTimestamp). */
+let stampSecond = Number.NaN;
+let stampZone: string | undefined;
+let stamp = "";
+
+/**
+ * syslogTimestamp of now, computed once a second: a line's five local-time conversions cost
+ * more than the rest of writing it (issue 16; daemons write several lines per message). The
+ * stamp has whole seconds only; a zone's offset changes only on a second's boundary, and a
+ * change of TZ makes a new stamp.
+ */
+export function nowTimestamp(now = Date.now()): string {
+  const second = Math.floor(now / 1000);
+  const zone = process.env.TZ;
+  if (second !== stampSecond || zone !== stampZone) {
+    stamp = syslogTimestamp(new Date(second * 1000));
+    stampSecond = second;
+    stampZone = zone;
+  }
+  return stamp;
+}
+
 /** One printable line: newlines become a space, every other non-printable character "?". */
 export function logText(text: string, utf8 = true): string {
   return printable(text.replace(/[\r\n]+/g, " "), utf8);
@@ -102,14 +124,14 @@ class Logger {
     if (this.#fileFd !== undefined && !(this.#fileFd === 2 && this.#stderrProgram !== undefined)) {
       try {
         this.#host ??= hostname().split(".")[0] || "localhost";
-        writeFully(this.#fileFd, `${syslogTimestamp(new Date())} ${this.#host} ${record}\n`);
+        writeFully(this.#fileFd, `${nowTimestamp()} ${this.#host} ${record}\n`);
       } catch {
         // a full disk must not take the caller down with it
       }
     }
     if (this.#syslog) {
       const pri = this.#syslog.facility * 8 + SYSLOG_SEVERITY[severity];
-      this.#syslog.sender.send(`<${pri}>${syslogTimestamp(new Date())} ${record}`);
+      this.#syslog.sender.send(`<${pri}>${nowTimestamp()} ${record}`);
     }
   }
 

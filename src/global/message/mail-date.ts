@@ -35,7 +35,19 @@ function zoneAbbreviation(d: Date): string | undefined {
   return found;
 }
 
+/** The last date written, by its second and TZ: pickup and cleanup write one per message. */
+let lastDate: { second: number; tz: string | undefined; text: string } | undefined;
+
 export function mailDate(d: Date): string {
+  const second = Math.floor(d.getTime() / 1000);
+  const tz = process.env.TZ;
+  if (lastDate?.second === second && lastDate.tz === tz) return lastDate.text;
+  const text = formatMailDate(d);
+  lastDate = { second, tz, text };
+  return text;
+}
+
+function formatMailDate(d: Date): string {
   const offset = -d.getTimezoneOffset();
   const sign = offset < 0 ? "-" : "+";
   const abs = Math.abs(offset);

@@ -7,19 +7,32 @@
  * new/`SECONDS.VdevIinoMusec.HOST` (the "modern delivery identifiers" of
  * the maildir specification); no two deliveries on one host can collide.
  *
+ * The quick steps (create, fstat, write into the page cache, close, link,
+ * unlink) are plain system calls; only the file's fsync goes through the
+ * runtime's thread pool, so deliveries that one worker runs at once still
+ * sync together. Each step through the pool is a hand-over to a pool
+ * thread and back (futex, eventfd, an event-loop wake-up), which cost more
+ * CPU than these calls themselves (issue 16).
+ *
  * Runs with the recipient's rights, in the agent or a worker. The directory
  * may come from an alias or .forward file and is untrusted.
  */
-import { constants as fsc } from "node:fs";
-import { link, mkdir, open, unlink } from "node:fs/promises";
+import { closeSync, fstatSync, linkSync, mkdirSync, openSync, unlinkSync, constants as fsc } from "node:fs";
+// the file's fsync only, in the runtime's thread pool
+import * as nodeFs from "node:fs";
 import { dirname } from "node:path";
-import { fsyncDirectory, writeFullyAsync } from "../../util/durable-file.ts";
+import { fsyncDirectory, writeFully } from "../../util/durable-file.ts";
 import type { JobFailure, MaildirJob } from "./jobs.ts";
 import { isPathInside } from "../mailbox-name.ts";
 import { formatDelivery } from "../message-copy.ts";
 import { errnoText, mboxDsn } from "./mbox-file.ts";
 
 let deliveries = 0;
+
+/** fsync(2) in the runtime's thread pool. */
+function fsyncInPool(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => nodeFs.fsync(fd, (err) => (err ? reject(err) : resolve())));
+}
 
 /** A host name safe inside a maildir name: "/" and ":" are written \057 and \072. */
 export function maildirHostname(host: string): string {
@@ -63,6 +76,13 @@ export async function deliverToMaildir(job: MaildirJob, content: Uint8Array): Pr
   };
   const tmpFile = `${dir}tmp/${maildirTmpName(parts)}`;
   let tmpRemoved = false;
+  const removeTmp = () => {
+    try {
+      unlinkSync(tmpFile);
+    } catch (err) {
+      warnings.push(`remove ${tmpFile}: ${errnoText(err)}`);
+    }
+  };
   const failed = (err: unknown, text: string) => {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "EACCES") {
@@ -71,11 +91,11 @@ export async function deliverToMaildir(job: MaildirJob, content: Uint8Array): Pr
     }
     return { ok: false as const, dsn: mboxDsn(code, job.defaultDsn ?? "5.2.0"), text, ...(code ? { code } : {}), warnings };
   };
-  const create = () => open(tmpFile, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
+  const create = () => openSync(tmpFile, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
   // directories whose entries changed because we made directories in them: synced before success
   const changedDirs = new Set<string>();
-  const makeDir = async (path: string) => {
-    const first = await mkdir(path, { recursive: true, mode: 0o700 });
+  const makeDir = (path: string) => {
+    const first = mkdirSync(path, { recursive: true, mode: 0o700 });
     if (first === undefined) return;
     // every directory made, from the first one's parent down to path's parent, got a new entry
     for (let d = dirname(path); d.length >= dirname(first).length; d = dirname(d)) {
@@ -83,47 +103,51 @@ export async function deliverToMaildir(job: MaildirJob, content: Uint8Array): Pr
       if (d === dirname(d)) break;
     }
   };
-  let fh;
+  let fd: number;
   try {
-    fh = await create().catch(async (err) => {
+    try {
+      fd = create();
+    } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-      await makeDir(`${dir}tmp`);
-      return create();
-    });
+      makeDir(`${dir}tmp`);
+      fd = create();
+    }
   } catch (err) {
     return failed(err, `create maildir file ${tmpFile}: ${errnoText(err)}`);
   }
   try {
     let newFile = "";
     try {
-      const st = await fh.stat({ bigint: true });
+      const st = fstatSync(fd, { bigint: true });
       parts.dev = st.dev;
       parts.ino = st.ino;
       newFile = `${dir}new/${maildirNewName(parts)}`;
       const data = formatDelivery(job.prefix, content, { quote: false, blank: false });
       if (job.sizeLimit > 0 && data.length > job.sizeLimit) throw Object.assign(new Error("File too large"), { code: "EFBIG" });
-      await writeFullyAsync(fh, data);
-      await fh.sync();
+      writeFully(fd, data);
+      await fsyncInPool(fd);
     } catch (err) {
       return failed(err, `error writing message: ${errnoText(err)}`);
     } finally {
-      await fh.close().catch(() => undefined);
+      try {
+        closeSync(fd);
+      } catch {}
     }
     try {
-      await link(tmpFile, newFile);
+      linkSync(tmpFile, newFile);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") return failed(err, `create maildir file ${newFile}: ${errnoText(err)}`);
       try {
-        await makeDir(`${dir}cur`);
-        await makeDir(`${dir}new`);
-        await link(tmpFile, newFile);
+        makeDir(`${dir}cur`);
+        makeDir(`${dir}new`);
+        linkSync(tmpFile, newFile);
       } catch (err2) {
         return failed(err2, `create maildir file ${newFile}: ${errnoText(err2)}`);
       }
     }
     // the message is in new/: the tmp/ name goes now, so nobody sees it in both (Postfix unlinks right after the link)
     tmpRemoved = true;
-    await unlink(tmpFile).catch((err) => warnings.push(`remove ${tmpFile}: ${errnoText(err)}`));
+    removeTmp();
     // The link is the delivery: it must be on disk before we say so. ext4 orders it after the
     // file's fsync, XFS and btrfs do not; new directories' entries likewise.
     try {
@@ -140,7 +164,7 @@ export async function deliverToMaildir(job: MaildirJob, content: Uint8Array): Pr
       }
     }
   } finally {
-    if (!tmpRemoved) await unlink(tmpFile).catch((err) => warnings.push(`remove ${tmpFile}: ${errnoText(err)}`));
+    if (!tmpRemoved) removeTmp();
   }
   return { ok: true, warnings };
 }

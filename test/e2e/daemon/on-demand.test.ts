@@ -11,7 +11,7 @@
  * that user).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { createConnection, type Socket } from "node:net";
 import { join } from "node:path";
 import { getpwnam } from "../../../src/util/passwd.ts";
@@ -66,6 +66,23 @@ function running(role: string, not?: number): Promise<number> {
   });
 }
 
+/** Whether the process has an inotify watch on the directory (/proc/PID/fdinfo of its inotify descriptors). */
+function watches(pid: number, dir: string): boolean {
+  const ino = `ino:${statSync(dir).ino.toString(16)} `;
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    let target: string;
+    try {
+      target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+    } catch {
+      continue; // closed meanwhile
+    }
+    if (target !== "anon_inode:inotify") continue;
+    const info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, "utf8");
+    if (info.split("\n").some((l) => l.startsWith("inotify ") && l.includes(ino))) return true;
+  }
+  return false;
+}
+
 function gone(role: string): Promise<true> {
   return waitFor(`no ${role} process`, () => sys.roles().get(role) === undefined);
 }
@@ -118,6 +135,29 @@ describe("services started on demand", () => {
     await gone("pickup");
     expect(sys.log()).not.toMatch(/warning: process postern\/(local|pickup)/);
     expect(sys.log()).not.toMatch(/status=deferred/);
+  }, 60_000);
+
+  test("the master watches maildrop/ only while pickup is down", async () => {
+    const maildrop = join(sys.queue, "maildrop");
+    const master = sys.masterPid()!;
+    await gone("pickup");
+    await waitFor("the master to watch maildrop/", () => watches(master, maildrop));
+    await sys.send([me()], message("ondemand-watch"));
+    // read while the same pickup process runs before and after the look (it idles out after 1 s)
+    const whileUp = await waitFor("a look while pickup runs", () => {
+      const pid = sys.roles().get("pickup");
+      if (pid === undefined) return undefined;
+      const watching = watches(master, maildrop);
+      return sys.roles().get("pickup") === pid && { watching };
+    });
+    expect(whileUp).toEqual({ watching: false });
+    await inMbox("ondemand-watch");
+    await gone("pickup");
+    await waitFor("the master to watch maildrop/ again", () => watches(master, maildrop));
+    // and the watch starts pickup for the next submission
+    await sys.send([me()], message("ondemand-watch-again"));
+    await inMbox("ondemand-watch-again");
+    expect(sys.log()).not.toMatch(/warning: process postern\/pickup/);
   }, 60_000);
 
   test("a crashed on-demand service is logged and started again for the next request", async () => {

@@ -78,3 +78,31 @@ test.skipIf(!strace)("an existing maildir: new/ is fsynced after the link, befor
   // nothing was created, so no other directory needed a sync
   expect(lines.filter((l) => /^fsync\(\d+<[^>]*>\)/.test(l) && !l.includes(`${md}/tmp/`) && !l.includes(`${md}/new>`))).toEqual([]);
 });
+
+test.skipIf(!strace)("the quick steps run on the delivering thread; only the file's fsync goes through the thread pool", async () => {
+  const md = join(dir, "threads");
+  for (const d of ["tmp", "new", "cur"]) mkdirSync(join(md, d), { recursive: true });
+  const script = join(dir, "deliver-pid.ts");
+  writeFileSync(
+    script,
+    `import { deliverToMaildir } from ${JSON.stringify(join(ROOT, "src/local/worker/maildir-file.ts"))};
+const r = await deliverToMaildir({ type: "maildir", dir: process.argv[2], prefix: "", sizeLimit: 0, hostname: "h" }, Buffer.from("Subject: x\\n\\nb\\n"));
+process.stdout.write(r.ok ? "PID " + process.pid + "\\n" : "RESULT-FAILED " + r.text + "\\n");
+`,
+  );
+  const log = join(dir, "strace-threads.log");
+  const proc = Bun.spawn([strace!, "-f", "-y", "-qq", "-s", "64", "-e", "trace=openat,write,fsync,link,linkat,unlink,unlinkat", "-o", log, process.execPath, script, `${md}/`], { stdout: "pipe", stderr: "pipe" });
+  const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+  expect(code).toBe(0);
+  const pid = /^PID (\d+)\n$/.exec(out)?.[1];
+  expect(pid).toBeDefined();
+  // "TID call(...)" for the calls on the maildir's tmp/ file and its link into new/
+  const calls = readFileSync(log, "utf8")
+    .split("\n")
+    .filter((l) => l.includes(`${md}/tmp/`))
+    .map((l) => /^(\d+)\s+(\w+)\(/.exec(l))
+    .filter((m) => m !== null)
+    .map((m) => `${m[1] === pid ? "main" : "other"} ${m[2]}`);
+  expect(calls.filter((c) => !c.startsWith("main "))).toEqual(["other fsync"]);
+  for (const step of ["openat", "write", "link", "unlink"]) expect(calls.some((c) => c === `main ${step}` || (step === "link" && c === "main linkat") || (step === "unlink" && c === "main unlinkat"))).toBe(true);
+});

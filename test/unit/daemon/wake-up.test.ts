@@ -7,7 +7,7 @@
  * depends on timing.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { renameSync, writeFileSync } from "node:fs";
+import { renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { WakeUp } from "../../../src/daemon/wake-up.ts";
 import { removeDir, tempDir } from "../../helpers/run.ts";
@@ -178,6 +178,54 @@ describe("WakeUp", () => {
     await waitFor("a full pass on trigger()", () => passes.length === 2);
     expect(passes[1]).toBe(true);
     await w.stop();
+  });
+
+  test("with arrivals, only an entry renamed in wakes it: not a file made, written or removed there", async () => {
+    const dir = tempDir("postern-wake-");
+    dirs.push(dir);
+    const seen: string[] = [];
+    let passes = 0;
+    const w = new WakeUp({
+      pass: () => void passes++,
+      pollMs: 3_600_000,
+      watch: dir,
+      arrivals: {},
+      named: (name) => {
+        seen.push(name);
+        return true;
+      },
+    });
+    w.start(false);
+    writeFileSync(join(dir, "t.1"), "x");
+    renameSync(join(dir, "t.1"), join(dir, "ABCDEF1"));
+    unlinkSync(join(dir, "ABCDEF1"));
+    // the kernel reports in order: once the second rename is seen, nothing else of the first file is on its way
+    writeFileSync(join(dir, "t.2"), "x");
+    renameSync(join(dir, "t.2"), join(dir, "ABCDEF2"));
+    await waitFor("the second rename", () => seen.includes("ABCDEF2"));
+    await turns();
+    expect(seen).toEqual(["ABCDEF1", "ABCDEF2"]);
+    expect(passes).toBeGreaterThanOrEqual(1);
+    await w.stop();
+  });
+
+  test("with arrivals and closeWrite, a file written in place wakes it too; stop() ends the watch", async () => {
+    const dir = tempDir("postern-wake-");
+    dirs.push(dir);
+    const seen: string[] = [];
+    const w = new WakeUp({ pass: () => undefined, pollMs: 3_600_000, watch: dir, arrivals: { closeWrite: true }, named: (name) => {
+        seen.push(name);
+        return true;
+      },
+    });
+    w.start(false);
+    writeFileSync(join(dir, "ABCDEF3"), "x");
+    await waitFor("the file written in place", () => seen.includes("ABCDEF3"));
+    expect(seen).toEqual(["ABCDEF3"]);
+    await w.stop();
+    writeFileSync(join(dir, "ABCDEF4"), "x");
+    await turns(20);
+    expect(seen).toEqual(["ABCDEF3"]);
   });
 
   test("a full request during a pass makes the next pass full", async () => {

@@ -23,6 +23,20 @@ describe("date patterns fit every day of the month", () => {
     for (const d of days) expect(mailDate(d)).toMatch(new RegExp(`^${RFC5322_DATE} \\(UTC\\)$`));
   });
 
+  test("RFC 5322 dates: the same date again (remembered by its second) and after a change of TZ", () => {
+    const d = days[6]!;
+    expect(mailDate(new Date(d.getTime() + 500))).toBe("Thu,  7 Jan 2027 05:04:09 +0000 (UTC)");
+    expect(mailDate(new Date(d.getTime() + 1000))).toBe("Thu,  7 Jan 2027 05:04:10 +0000 (UTC)");
+    const zone = process.env.TZ;
+    try {
+      process.env.TZ = "America/New_York";
+      expect(mailDate(new Date(d.getTime() + 1000))).toBe("Thu,  7 Jan 2027 00:04:10 -0500 (EST)");
+    } finally {
+      process.env.TZ = zone;
+    }
+    expect(mailDate(new Date(d.getTime() + 1000))).toBe("Thu,  7 Jan 2027 05:04:10 +0000 (UTC)");
+  });
+
   test("asctime: a single-digit day is padded with a space", () => {
     expect(asctime(days[6]!.getTime() / 1000)).toBe("Thu Jan  7 05:04:09 2027");
     for (const d of days) expect(asctime(d.getTime() / 1000)).toMatch(new RegExp(`^${ASCTIME}$`));

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { log, syslogTimestamp, type SyslogSender } from "../../../src/util/log.ts";
+import { log, nowTimestamp, syslogTimestamp, type SyslogSender } from "../../../src/util/log.ts";
 import { removeDir, tempDir } from "../../helpers/run.ts";
 
 const dir = tempDir("postern-log-unit-");
@@ -87,5 +87,23 @@ describe("logger", () => {
       const [pri, rest] = expected[i]!;
       expect(d).toMatch(new RegExp(`^<${pri}>${ts} ${rest.replace(/[[\]/]/g, "\\$&")}$`));
     });
+  });
+});
+
+describe("nowTimestamp (the stamp of now, computed once a second)", () => {
+  test("the same as syslogTimestamp for every instant, across second boundaries and a change of TZ", () => {
+    const base = Date.UTC(2027, 0, 7, 5, 4, 9);
+    for (const t of [base, base + 1, base + 999, base + 1000, base + 999, base + 61_000, base + 86_400_000, base]) {
+      expect(nowTimestamp(t)).toBe(syslogTimestamp(new Date(t)));
+    }
+    const zone = process.env.TZ;
+    try {
+      process.env.TZ = "America/New_York";
+      expect(nowTimestamp(base)).toBe(syslogTimestamp(new Date(base)));
+      expect(nowTimestamp(base)).toBe("Jan  7 00:04:09");
+    } finally {
+      process.env.TZ = zone;
+    }
+    expect(nowTimestamp(base)).toBe(syslogTimestamp(new Date(base)));
   });
 });
