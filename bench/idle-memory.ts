@@ -4,13 +4,16 @@
  * runs at idle is up (the ones started on demand are not asked for) and the
  * system has been idle a few seconds, and prints the PSS of each
  * process and the total. A benchmark, not a test: `bun bench/idle-memory.ts`
- * (as root; uses dist/ or $POSTERN_DIST).
+ * (as root; uses dist/ or $POSTERN_DIST). IMPORT_ENV="NAME=VALUE ..." adds to
+ * the daemons' environment (bench/lib/import-env.ts).
  */
 import { describeMemory, treeMemory } from "./lib/pss.ts";
+import { importEnvChanges } from "./lib/import-env.ts";
 import { MailSystem } from "../test/helpers/mail-system.ts";
 
 const sys = new MailSystem();
 try {
+  sys.writeConfig(importEnvChanges());
   await sys.start();
   // the services start on their own schedule; let them settle
   await Bun.sleep(Number(process.env.IDLE_SETTLE_MS ?? 5000));

@@ -6,16 +6,21 @@
  * every message in the Maildir, prints the rate, the daemons' CPU by role
  * (sampled from /proc/PID/stat) and the median and mean of the log's
  * delays=a/b/c/d, each process's CPU by thread (bench/lib/thread-cpu.ts),
- * and stops the system. STRACE=fsync,unlink,... attaches
+ * the whole system's PSS 5 s after the last delivery, and stops the system. STRACE=fsync,unlink,... attaches
  * `strace -f -T` to the local service and the queue manager for the run
  * (output in STRACE_OUT, default /tmp/strace.out). Root only; it trusts its
  * own private system. Not a benchmark with Postfix beside it (bench/run.ts
  * is): a quick loop for profiling one side (issue 16).
- *   POSTERN_DIST=DIR bun bench/profile-local.ts [SESSIONS] [MESSAGES]
+ * WARMUP messages are sent and delivered first and not counted (the JIT's
+ * start-up work is then mostly done); IMPORT_ENV="NAME=VALUE ..." adds to
+ * import_environment, the environment the master gives its children (an
+ * allocator's MIMALLOC_* option, say).
+ *   POSTERN_DIST=DIR bun bench/profile-local.ts [SESSIONS] [MESSAGES] [WARMUP]
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { MailSystem, TestUsers } from "../test/helpers/mail-system.ts";
+import { importEnvChanges } from "./lib/import-env.ts";
 import { maildirCount } from "./lib/maildir.ts";
 import { processMemory } from "./lib/pss.ts";
 import { portAnswers } from "./lib/wait.ts";
@@ -23,6 +28,7 @@ import { describeThreads, threadTicks } from "./lib/thread-cpu.ts";
 
 const sessions = Number(process.argv[2] ?? 20);
 const messages = Number(process.argv[3] ?? 2000);
+const warmup = Number(process.argv[4] ?? 0);
 const port = 20000 + Math.floor(Math.random() * 20000);
 const users = new TestUsers("pprof");
 const sys = new MailSystem({ home_mailbox: "Maildir/" });
@@ -36,12 +42,19 @@ const ticks = (pid: number): number => {
 };
 try {
   const u = users.add("u", join(sys.dir, "home"));
-  sys.writeConfig({}, `[services.smtp]\nlisten = ["127.0.0.1:${port}"]\n`);
+  sys.writeConfig(importEnvChanges(), `[services.smtp]\nlisten = ["127.0.0.1:${port}"]\n`);
   await sys.start();
   // smtpd is up when its port answers: the system's start waits only for the roles that run at idle
   for (let i = 0; i < 300 && !(await portAnswers(port)); i++) await Bun.sleep(100);
   const maildir = join(u.home, "Maildir");
-  const count = () => maildirCount(maildir);
+  const count = () => maildirCount(maildir) - warmup;
+  const send = (n: number) => Bun.spawn(["smtp-source", "-d", "-s", String(sessions), "-m", String(n), "-l", "4096", "-f", "sender@localhost", "-t", `${u.name}@localhost`, `127.0.0.1:${port}`], { stdout: "inherit", stderr: "inherit" });
+  if (warmup > 0) {
+    await send(warmup).exited;
+    const until = Date.now() + 300_000;
+    while (count() < 0 && Date.now() < until) await Bun.sleep(20);
+    await Bun.sleep(500);
+  }
   const cpu = new Map<string, number>();
   const seen = new Map<number, { role: string; t: number }>();
   // the highest PSS seen per role (summed over its processes at one sample) and for the whole system
@@ -72,7 +85,7 @@ try {
   const before = new Map([...seen].map(([p, v]) => [p, v.t]));
   const threadsBefore = new Map([...seen.keys()].map((pid) => [pid, threadTicks(pid)]));
   const t0 = performance.now();
-  const src = Bun.spawn(["smtp-source", "-d", "-s", String(sessions), "-m", String(messages), "-l", "4096", "-f", "sender@localhost", "-t", `${u.name}@localhost`, `127.0.0.1:${port}`], { stdout: "inherit", stderr: "inherit" });
+  const src = send(messages);
   const timer = setInterval(sample, 200);
   await src.exited;
   const tSmtp = performance.now() - t0;
@@ -95,6 +108,10 @@ try {
   for (const [role, t] of [...cpu].sort((a, b) => b[1] - a[1])) console.log(`  ${role}: ${((t / hz) * 1000 / messages).toFixed(2)} ms CPU per message, peak PSS ${((peak.get(role) ?? 0) / 1024).toFixed(1)} MB`);
   for (const [pid, v] of seen) if (threadsAfter.get(pid)?.size) console.log(`  ${v.role} by thread: ${describeThreads(threadsBefore.get(pid), threadsAfter.get(pid)!, messages)}`);
   console.log(`  peak PSS of the whole system (one sample) ${(peakTotal / 1024).toFixed(1)} MB`);
+  // what the daemons give back once the burst is over (the allocator's purge, the GC)
+  await Bun.sleep(5000);
+  const idle = sys.allProcesses().reduce((sum, pid) => sum + (processMemory(pid)?.pssKb ?? 0), 0);
+  console.log(`  PSS of the whole system 5 s after the last delivery ${(idle / 1024).toFixed(1)} MB`);
 } finally {
   await sys.stop().catch(() => undefined);
   await Bun.sleep(2000);

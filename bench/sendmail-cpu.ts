@@ -10,11 +10,13 @@
  * output in STRACE_OUT, default /tmp/strace.out). Root only; it trusts its
  * own private system. Not a comparison with Postfix (bench/run.ts
  * sendmail-throughput is): a loop for profiling one side.
+ * IMPORT_ENV="NAME=VALUE ..." adds to the daemons' environment (bench/lib/import-env.ts).
  *   POSTERN_DIST=DIR bun bench/sendmail-cpu.ts [N] [PAR]
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { MailSystem, TestUsers } from "../test/helpers/mail-system.ts";
+import { importEnvChanges } from "./lib/import-env.ts";
 import { maildirCount } from "./lib/maildir.ts";
 import { describeThreads, threadTicks } from "./lib/thread-cpu.ts";
 
@@ -31,7 +33,7 @@ const roleOf = (pid: number) => {
 };
 try {
   const u = users.add("u", join(sys.dir, "home"));
-  sys.writeConfig({});
+  sys.writeConfig(importEnvChanges());
   await sys.start();
   const body = `Subject: cpu\n\n${"x".repeat(75)}\n`.repeat(26);
   const maildir = join(u.home, "Maildir");
