@@ -1,14 +1,32 @@
 /**
  * The environments postern hands on: a started daemon's (Postfix's
- * import_environment, MAIL_CONFIG and a fixed PATH; nothing else, BUN_OPTIONS
- * and BUN_BE_BUN included), and what delivery exports (export_environment:
- * to the commands local and pipe run, and to the local workers, which are
- * this executable again and so never get a BUN_ variable either).
+ * import_environment, MAIL_CONFIG, a fixed PATH and the allocator's settings
+ * below; nothing else, BUN_OPTIONS and BUN_BE_BUN included), and what
+ * delivery exports (export_environment: to the commands local and pipe run,
+ * and to the local workers, which are this executable again and so get the
+ * allocator's settings and never a BUN_ variable either).
  *
  * Runs in the master and the delivery agents; the lists come from the
  * configuration (root's), the values from the process's own environment.
  */
 import type { Config } from "../config/config.ts";
+
+/**
+ * Settings of Bun's allocator (mimalloc, which reads them from the
+ * environment when a process starts) for postern's own long-running
+ * processes. Its "mi-scavenger" thread sweeps a thread's heaps each time the
+ * thread goes idle, at most every purge_holes_min_interval ms (100 by
+ * default), handing free blocks back to the kernel, and returns freed arena
+ * memory purge_delay ms (100) after it was freed; a daemon whose event loop
+ * goes idle between messages paid for a sweep, and for faulting the pages in
+ * again, with every message. Once a second instead: measured in
+ * bench/README.md (issue 16, session 6). The operator's import_environment
+ * (export_environment for the local workers) may set them otherwise.
+ */
+export const ALLOCATOR_ENVIRONMENT: Readonly<Record<string, string>> = {
+  MIMALLOC_PURGE_HOLES_MIN_INTERVAL: "1000",
+  MIMALLOC_PURGE_DELAY: "1000",
+};
 
 /** BUN_OPTIONS and BUN_BE_BUN would hand the runtime to whoever set them. */
 function isRuntimeVariable(name: string): boolean {
@@ -32,7 +50,7 @@ export function addExported(env: Record<string, string>, list: readonly string[]
 }
 
 export function childEnvironment(config: Config, configDir: string): Record<string, string> {
-  const env: Record<string, string> = { PATH: "/usr/bin:/bin:/usr/sbin:/sbin" };
+  const env: Record<string, string> = { PATH: "/usr/bin:/bin:/usr/sbin:/sbin", ...ALLOCATOR_ENVIRONMENT };
   addExported(env, config.list("import_environment"), true);
   env.MAIL_CONFIG = configDir;
   return env;

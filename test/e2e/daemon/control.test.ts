@@ -11,6 +11,7 @@ import { getpwnam } from "../../../src/util/passwd.ts";
 import { bin, cleanEnv, run } from "../../helpers/run.ts";
 import { ensureMailOwner, HOST, isRoot, MailSystem, mboxMessages, message, ROLES_ON_DEMAND, ROLES_UP, waitFor } from "../../helpers/mail-system.ts";
 import { requestJsonLine } from "../../../src/global/ipc/json-lines.ts";
+import { ALLOCATOR_ENVIRONMENT } from "../../../src/global/system/child-environment.ts";
 
 const systems: MailSystem[] = [];
 afterAll(async () => {
@@ -168,10 +169,12 @@ describe("the master's children", () => {
       expect(uids(roles.get(role)!)).toEqual([owner.uid, owner.uid, owner.uid, owner.uid]);
       expect(gids(roles.get(role)!)).toEqual([owner.gid, owner.gid, owner.gid, owner.gid]);
     }
-    const allowed = new Set(["PATH", "MAIL_CONFIG", "MAIL_DEBUG", "MAIL_LOGTAG", "TZ", "XAUTHORITY", "DISPLAY", "LANG", "POSTLOG_SERVICE", "POSTLOG_HOSTNAME"]);
+    const allowed = new Set(["PATH", "MAIL_CONFIG", "MAIL_DEBUG", "MAIL_LOGTAG", "TZ", "XAUTHORITY", "DISPLAY", "LANG", "POSTLOG_SERVICE", "POSTLOG_HOSTNAME", ...Object.keys(ALLOCATOR_ENVIRONMENT)]);
     for (const [role, pid] of roles) {
       const env = environ(pid);
       expect(Object.keys(env).filter((k) => !allowed.has(k))).toEqual([]);
+      // the allocator's settings reach every postern process, the master included (child-environment.ts)
+      expect(env).toMatchObject(ALLOCATOR_ENVIRONMENT);
       if (role !== "master") expect(env.MAIL_CONFIG).toBe(sys.etc);
     }
   });
