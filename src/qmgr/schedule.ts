@@ -18,7 +18,8 @@
  * decoded queue file; the agents' answers are bounded by the request (a
  * result for a recipient not in it, or a second one, is ignored).
  */
-import { closeSync, fsync, openSync, constants as fsc } from "node:fs";
+import { closeSync, openSync, constants as fsc } from "node:fs";
+import { fsyncInPool } from "../util/durable-file.ts";
 import { log } from "../util/log.ts";
 import type { DeliveryAgent, DeliveryRequest, RecipientResult } from "../global/delivery/types.ts";
 import { queueFilePath } from "../global/queue/store.ts";
@@ -46,11 +47,6 @@ interface Job {
   transport: string;
   nexthop: string;
   recipients: DeliveryRequest["recipients"];
-}
-
-/** fsync(2) in the thread pool: the event loop goes on reading replies meanwhile. */
-function fsyncAsync(fd: number): Promise<void> {
-  return new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
 }
 
 /**
@@ -209,5 +205,5 @@ async function runJob(ctx: Scheduler, msg: ActiveMessage, job: Job, queueFd: num
   // machine before it completes repeats at most this delivery, never loses a recipient. Off the
   // event loop: a synchronous fsync here held up the replies of every other delivery in flight,
   // and so widened their window between the next hop's 250 and the record.
-  return { synced: fsyncAsync(queueFd).catch((err) => log.error(`${msg.id}: cannot sync the delivery records: ${(err as Error).message}`)) };
+  return { synced: fsyncInPool(queueFd).catch((err) => log.error(`${msg.id}: cannot sync the delivery records: ${(err as Error).message}`)) };
 }

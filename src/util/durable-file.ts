@@ -13,7 +13,7 @@
  *
  * No mail knowledge; used by every role, as whatever user runs it.
  */
-import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, renameSync, unlinkSync, writeSync, constants as fsc } from "node:fs";
+import { closeSync, fstatSync, fsync, fsyncSync, ftruncateSync, openSync, renameSync, unlinkSync, writeSync, constants as fsc } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 
@@ -84,6 +84,15 @@ export function appendFully(fd: number, data: string | Uint8Array, write: SyncWr
     }
     throw err;
   }
+}
+
+/**
+ * fsync(2) in the runtime's thread pool, so the event loop serves others
+ * while the disk works (the daemons' queue-file commit, the local worker's
+ * Maildir file).
+ */
+export function fsyncInPool(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
 }
 
 /** fsync a directory so a rename or create in it survives a crash. */

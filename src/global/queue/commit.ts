@@ -14,10 +14,10 @@
  * sendmail exit 75, local forwarding defers the recipient).
  */
 import { closeSync, fstatSync, fsyncSync, openSync, renameSync, unlinkSync, constants as fsc } from "node:fs";
-// for the thread pool's open and fsync (sendmail, which commits synchronously, never calls them)
+// for the thread pool's open (sendmail, which commits synchronously, never calls it)
 import * as nodeFs from "node:fs";
 import { join } from "node:path";
-import { writeFully, type SyncWriter } from "../../util/durable-file.ts";
+import { fsyncInPool, writeFully, type SyncWriter } from "../../util/durable-file.ts";
 import { queueIdFor } from "./names.ts";
 
 function temporaryName(dir: string): string {
@@ -82,11 +82,6 @@ export function commitQueueFileSync(dir: string, build: (queueId: string) => Uin
   } finally {
     closeSync(fd);
   }
-}
-
-/** fsync(2) in the runtime's thread pool, so the event loop serves other clients meanwhile. */
-function fsyncInPool(fd: number): Promise<void> {
-  return new Promise((resolve, reject) => nodeFs.fsync(fd, (err) => (err ? reject(err) : resolve())));
 }
 
 /** open(2) in the runtime's thread pool. */

@@ -18,21 +18,14 @@
  * may come from an alias or .forward file and is untrusted.
  */
 import { closeSync, fstatSync, linkSync, mkdirSync, openSync, unlinkSync, constants as fsc } from "node:fs";
-// the file's fsync only, in the runtime's thread pool
-import * as nodeFs from "node:fs";
 import { dirname } from "node:path";
-import { fsyncDirectory, writeFully } from "../../util/durable-file.ts";
+import { fsyncDirectory, fsyncInPool, writeFully } from "../../util/durable-file.ts";
 import type { JobFailure, MaildirJob } from "./jobs.ts";
 import { isPathInside } from "../mailbox-name.ts";
 import { formatDelivery } from "../message-copy.ts";
 import { errnoText, mboxDsn } from "./mbox-file.ts";
 
 let deliveries = 0;
-
-/** fsync(2) in the runtime's thread pool. */
-function fsyncInPool(fd: number): Promise<void> {
-  return new Promise((resolve, reject) => nodeFs.fsync(fd, (err) => (err ? reject(err) : resolve())));
-}
 
 /** A host name safe inside a maildir name: "/" and ":" are written \057 and \072. */
 export function maildirHostname(host: string): string {
