@@ -311,6 +311,9 @@ describe.skipIf(!isRoot)("item 22: a service restarted while the queue manager r
     // local runs on demand: a first delivery starts it
     await sys.send(["root"], message("startslocal"));
     await waitFor("the first message in root's mbox", () => mboxMessages(join(sys.spool, "root")).some((m) => m.includes("Subject: startslocal\n")));
+    // and its outcome in the queue manager's hands: local writes the mailbox before it replies,
+    // and a kill in between would (rightly) defer that first message
+    await sys.waitForLog(/to=<root@[^>]*>, orig_to=<root>, relay=local, .*status=sent/);
     const local = sys.roles().get("local")!;
     // hold the master so it cannot restart local yet, then take local away: the queue manager is up first
     process.kill(master, "SIGSTOP");
