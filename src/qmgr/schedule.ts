@@ -90,11 +90,10 @@ function redirectRecipients(ctx: QmgrContext, msg: ActiveMessage, indexes: numbe
 /** Resolves the recipients `indexes` of `msg` and queues their deliveries; a resolution failure defers them all. */
 export async function schedule(ctx: Scheduler, msg: ActiveMessage, indexes: number[]): Promise<void> {
   const groups = new Map<string, Job>();
-  const maps = ctx.transportMaps;
-  const transportLookup = maps.acquire();
   // one configuration for the whole round; a reload meanwhile leaves its tables open until the round ends
   const config = ctx.config;
   const releaseConfig = holdConfig(config);
+  const transportLookup = ctx.transportMaps.lookup();
   try {
     const redirect = msg.file.attributes.redirect;
     if (redirect !== undefined) indexes = redirectRecipients(ctx, msg, indexes, redirect);
@@ -114,7 +113,6 @@ export async function schedule(ctx: Scheduler, msg: ActiveMessage, indexes: numb
     ctx.finish(msg);
     return;
   } finally {
-    maps.release();
     releaseConfig();
   }
   const jobs: Job[] = [];
