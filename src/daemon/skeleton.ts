@@ -1,7 +1,8 @@
 /**
  * What every daemon role shares: logging to the configured destination (no
  * stderr echo), the privilege drop its service-table entry asks for,
- * SIGTERM/SIGHUP handling, and leaving when the master is gone (so a
+ * SIGTERM/SIGHUP handling (a reload retires the replaced configuration:
+ * src/global/config/generation.ts), and leaving when the master is gone (so a
  * `kill -9` of the master never leaves orphans that keep working on the
  * queue).
  *
@@ -20,6 +21,7 @@ import { log } from "../util/log.ts";
 import { getopt } from "../util/getopt.ts";
 import { ExitError, EX_USAGE } from "../util/sysexits.ts";
 import { loadConfig, type Config } from "../global/config/config.ts";
+import { retireConfig } from "../global/config/generation.ts";
 import { setupLog } from "../global/system/log-setup.ts";
 import { dropPrivilegesFor } from "./privileges.ts";
 import { startedOnDemand, type DaemonRole } from "../global/system/service-table.ts";
@@ -59,7 +61,10 @@ export interface DaemonContext {
 export interface DaemonOptions {
   /** Its entry of the service table says whether it keeps root or drops to mail_owner. */
   role: Exclude<DaemonRole, "master" | "local-worker">;
-  /** Called on SIGHUP with the re-read configuration. */
+  /**
+   * Called on SIGHUP with the re-read configuration. Throwing keeps the old one (the
+   * daemon's config); else the old one is retired (src/global/config/generation.ts).
+   */
   onReload?: (config: Config) => void;
   /** Runs as root before the privilege drop, after logging is set up (smtpd binds its listeners and reads TLS keys). */
   beforeDrop?: (config: Config) => Promise<void> | void;
@@ -108,8 +113,13 @@ export async function startDaemon(args: string[], opts: DaemonOptions): Promise<
   process.on("SIGHUP", async () => {
     try {
       // XXX: the log destination is kept; a changed maillog_file takes effect at the next start
-      config = loadConfig(configDir);
-      opts.onReload?.(config);
+      const next = loadConfig(configDir);
+      // a role that cannot take the new configuration throws: the old one stays in use
+      opts.onReload?.(next);
+      const replaced = config;
+      config = next;
+      // what the old configuration opened is released once the work that holds it has ended
+      retireConfig(replaced);
       log.info("reload: configuration re-read");
     } catch (err) {
       log.error(`reload: keeping the old configuration: ${(err as Error).message}`);

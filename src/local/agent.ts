@@ -52,7 +52,7 @@ export interface LocalAgentOptions {
 }
 
 export interface LocalAgent extends DeliveryAgent {
-  /** Stops the workers and closes the tables. */
+  /** Stops the workers (its tables close with its configuration: src/global/config/generation.ts). */
   close(): Promise<void>;
 }
 

@@ -3,7 +3,8 @@
  * It stays root (to deliver as each recipient through its workers) and
  * answers the queue manager's delivery requests on private/local, one JSON
  * line `{request}` -> `{results}` each. SIGHUP builds a new agent from the
- * re-read configuration; the old one finishes what it started. The master
+ * re-read configuration; the old one finishes what it started, then its
+ * workers stop and its tables close (src/global/config/generation.ts). The master
  * starts it when a connection waits on private/local; it exits after
  * max_idle with no connection open and no delivery in flight, stopping its
  * workers (src/daemon/idle-exit.ts).
@@ -20,6 +21,7 @@ import { serveJsonLines, stopServing, type JsonObject } from "../global/ipc/json
 import { serviceSocket, serviceSocketPath } from "../global/ipc/service-sockets.ts";
 import { isQueueId } from "../global/queue/names.ts";
 import type { Config } from "../global/config/config.ts";
+import { holdConfig, onConfigReleased } from "../global/config/generation.ts";
 import { log } from "../util/log.ts";
 import { createVirtualAgent } from "../virtual/agent.ts";
 import { createLocalAgent, createPerformer, type LocalAgent } from "./agent.ts";
@@ -102,57 +104,44 @@ export function validateRequest(raw: unknown, queueDirectory: string): DeliveryR
 }
 
 export async function main(args: string[]): Promise<number> {
-  let agent: ServedAgents | undefined;
-  let config: Config | undefined;
-  const inFlight = new Map<ServedAgents, number>();
-  const retired = new Set<ServedAgents>();
-  const closeIfIdle = (a: ServedAgents) => {
-    if (retired.has(a) && !inFlight.get(a)) {
-      retired.delete(a);
-      inFlight.delete(a);
-      void closeAgents(a);
-    }
+  let served: { agents: ServedAgents; config: Config } | undefined;
+  /** The agents of a configuration; their workers stop once a reload retired it and its deliveries ended. */
+  const serve = (c: Config) => {
+    const agents = createServedAgents(c);
+    onConfigReleased(c, () => void closeAgents(agents));
+    return { agents, config: c };
   };
   const ctx = await startDaemon(args, {
     // stays root: the service table says so (SERVICE_TABLE.local.runsAs)
     role: "local",
     jit: "reluctant",
+    // a configuration the agents cannot be built from throws: the skeleton keeps the old one
     onReload: (c) => {
-      try {
-        const next = createServedAgents(c);
-        if (agent) {
-          retired.add(agent);
-          closeIfIdle(agent);
-        }
-        agent = next;
-        config = c;
-      } catch (err) {
-        log.error(`reload: keeping the old local delivery settings: ${(err as Error).message}`);
-      }
+      served = serve(c);
     },
   });
-  config = ctx.config;
-  agent = createServedAgents(config);
+  served ??= serve(ctx.config);
+  const config = ctx.config;
   // private/ (0700, mail_owner) is the guard, as with Postfix's private sockets; the socket is the
   // master's (passed on), or made with its mode at bind time, never chmod-ed by path: root must not
   // act on a name in a directory mail_owner can write
   const { mode } = serviceSocket("local");
   const server = await serveJsonLines(serviceSocketPath(config, "local"), mode, async (req): Promise<JsonObject> => {
-    const request = validateRequest(req.request, config!.str("queue_directory"));
-    const a = agent!;
-    inFlight.set(a, (inFlight.get(a) ?? 0) + 1);
+    const { agents, config: current } = served!;
+    const request = validateRequest(req.request, current.str("queue_directory"));
+    // the delivery keeps its configuration's agents and tables to its end, a reload or not
+    const release = holdConfig(current);
     try {
-      return { results: await servingAgent(a, request.transport).deliver(request) };
+      return { results: await servingAgent(agents, request.transport).deliver(request) };
     } finally {
-      inFlight.set(a, inFlight.get(a)! - 1);
-      closeIfIdle(a);
+      release();
     }
   }, ctx.listenFd, ctx.activity);
   await ctx.stopped;
   // idle: no delivery in flight and no connection open; one accepted at the last moment is still served
   if (ctx.stoppedBy() === "idle") await stopServing(server);
   else server.close();
-  await closeAgents(agent);
+  await closeAgents(served.agents);
   if (ctx.stoppedBy() !== "idle") log.info("stopped");
   return 0;
 }

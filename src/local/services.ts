@@ -141,7 +141,10 @@ export class LocalServices {
     return r;
   }
 
-  /** Stops the workers. Tables stay open: they come from the process-wide table cache. */
+  /**
+   * Stops the workers. The tables are the process-wide cache's: they close when the configuration
+   * they were opened for is released (src/global/config/generation.ts), not here.
+   */
   async close(): Promise<void> {
     this.#tables.clear();
     await this.performer.close();

@@ -50,8 +50,8 @@ import { CleanupDeferral, prepareRewrites, type PreparedRewrites } from "../clea
 import { hasLineBreaks } from "../cleanup/envelope.ts";
 import { DkimSigning, type DkimRequest } from "../cleanup/dkim-signing.ts";
 import type { DkimKeyring } from "../global/dkim/keys.ts";
-import { TableError, type Table } from "../global/tables/table.ts";
-import { collectTables } from "../global/tables/open-table.ts";
+import { TableError } from "../global/tables/table.ts";
+import { holdConfig, retireConfig } from "../global/config/generation.ts";
 import { screenUntrustedFile } from "../cleanup/untrusted-envelope.ts";
 import { bccRecipients, cleanupCheckTables, QUEUE_ID_PLACEHOLDER, runCleanupChecks, withQueueId, type CleanupChecksOutcome } from "../cleanup/header-body-checks.ts";
 import type { CheckTables } from "../global/checks/content-checks.ts";
@@ -325,17 +325,12 @@ function spaceShort(queueDir: string, rule: SpaceRule): boolean {
   }
 }
 
-/**
- * What every pass with one configuration and keyring shares (see passContext): `tables` are the
- * tables it opened (settings, DKIM, header and body checks), `users` the passes running with it.
- */
+/** What every pass with one configuration and keyring shares (see passContext). */
 interface SharedContext {
   config: Config;
   keys: DkimKeyring | undefined;
   ctx: PassContext;
   rule: SpaceRule;
-  tables: Set<Table>;
-  users: number;
 }
 let lastContext: SharedContext | undefined;
 
@@ -343,44 +338,28 @@ let lastContext: SharedContext | undefined;
  * The settings, tables and signer a pass works with, built once per configuration (a reload
  * brings a new Config object) and DKIM keyring, as smtpd builds them once per process: the
  * daemon makes about one pass per submitted message, and computing the cleanup settings
- * afresh for each was the largest part of its own work per message. The context it replaces
- * closes its tables once no pass uses it.
+ * afresh for each was the largest part of its own work per message. A new configuration
+ * retires the one it replaces: the tables it opened close once no pass holds it
+ * (src/global/config/generation.ts), except those the new one opened too.
  */
 function passContext(config: Config, keys: DkimKeyring | undefined): SharedContext {
   if (lastContext?.config === config && lastContext.keys === keys) return lastContext;
-  const tables = new Set<Table>();
-  const built = collectTables(tables, () => {
-    const settings = cleanupSettings(config);
-    let checks: { tables: CheckTables | undefined } | undefined;
-    const signing = keys ? new DkimSigning(config, keys) : undefined;
-    const ctx: PassContext = {
-      checks: () => (checks ??= { tables: collectTables(tables, () => cleanupCheckTables(config)) }).tables,
-      config,
-      settings,
-      queueDir: config.str("queue_directory"),
-      readLimit: maildropReadLimit(settings.messageSizeLimit, settings.headerSizeLimit),
-      tags: { cleanup: `${config.str("syslog_name")}/cleanup`, delayDigits: config.int("delay_logging_resolution_limit") },
-      dkim: signing?.enabled ? signing : undefined,
-    };
-    return { ctx, rule: queueSpaceRule(config) };
-  });
+  const settings = cleanupSettings(config);
+  let checks: { tables: CheckTables | undefined } | undefined;
+  const signing = keys ? new DkimSigning(config, keys) : undefined;
+  const ctx: PassContext = {
+    checks: () => (checks ??= { tables: cleanupCheckTables(config) }).tables,
+    config,
+    settings,
+    queueDir: config.str("queue_directory"),
+    readLimit: maildropReadLimit(settings.messageSizeLimit, settings.headerSizeLimit),
+    tags: { cleanup: `${config.str("syslog_name")}/cleanup`, delayDigits: config.int("delay_logging_resolution_limit") },
+    dkim: signing?.enabled ? signing : undefined,
+  };
   const replaced = lastContext;
-  lastContext = { config, keys, ...built, tables, users: 0 };
-  if (replaced && replaced.users === 0) closeContextTables(replaced);
+  lastContext = { config, keys, ctx, rule: queueSpaceRule(config) };
+  if (replaced && replaced.config !== config) retireConfig(replaced.config);
   return lastContext;
-}
-
-/** Closes a replaced context's tables, but not those the current one holds too (openTable() shares them). */
-function closeContextTables(old: SharedContext): void {
-  for (const table of old.tables) {
-    if (lastContext?.tables.has(table)) continue;
-    try {
-      table.close();
-    } catch (err) {
-      log.warn(`${table.spec}: cannot close: ${(err as Error).message}`);
-    }
-  }
-  old.tables.clear();
 }
 
 /**
@@ -388,13 +367,13 @@ function closeContextTables(old: SharedContext): void {
  * between two files; `removed` hears the name of each file queued and removed.
  */
 export async function pickupOnce(config: Config, stopping: () => boolean = () => false, keys?: DkimKeyring, removed?: (name: string) => void): Promise<PickupStats> {
-  const shared = passContext(config, keys);
-  shared.users++;
+  // a pass keeps its configuration's tables open to its end, a reload or not
+  const release = holdConfig(config);
   try {
+    const shared = passContext(config, keys);
     return await pass(shared.ctx, shared.rule, stopping, removed);
   } finally {
-    // a pass keeps its context to its end; the last pass of a replaced one closes its tables
-    if (--shared.users === 0 && shared !== lastContext) closeContextTables(shared);
+    release();
   }
 }
 

@@ -9,6 +9,7 @@
  */
 import { join } from "node:path";
 import type { Config } from "../global/config/config.ts";
+import { holdConfig, onConfigReleased } from "../global/config/generation.ts";
 import type { DeliveryAgent, DeliveryRequest, RecipientResult } from "../global/delivery/types.ts";
 import { JsonLinePool } from "../global/ipc/json-lines-pool.ts";
 import { localDeliveryLimits } from "../global/delivery/local-limits.ts";
@@ -87,7 +88,8 @@ function localServiceAgent(config: Config, relay: string): DeliveryAgent {
 }
 
 /**
- * One SMTP and one LMTP agent per configuration: they keep idle connections for reuse between requests.
+ * One SMTP and one LMTP agent per configuration: they keep idle connections for reuse between requests,
+ * until a reload has replaced the configuration and its last delivery has ended.
  * The SMTP client (TLS, DANE, MTA-STS) and the DNS resolver are loaded on the first delivery that needs them,
  * so a queue manager that only delivers locally never holds their code (issue 16: idle memory).
  */
@@ -100,12 +102,25 @@ function smtpAgentFor(config: Config, lmtp: boolean): DeliveryAgent {
   // the SMTP client's protocol and TLS code runs hot under relay load: from here on, the normal
   // JIT policy (the queue manager starts with the reluctant one, src/util/jit.ts)
   if (entry[key] === undefined) useNormalJitPolicy();
-  const agent = (entry[key] ??= Promise.all([import("../smtp/agent.ts"), import("../global/dns/settings.ts")]).then(([{ createSmtpAgent }, { resolverFromConfig }]) =>
-    createSmtpAgent(config, { resolver: resolverFromConfig(config), lmtp }),
-  ));
+  let agent = entry[key];
+  if (!agent) {
+    agent = entry[key] = Promise.all([import("../smtp/agent.ts"), import("../global/dns/settings.ts")]).then(([{ createSmtpAgent }, { resolverFromConfig }]) =>
+      createSmtpAgent(config, { resolver: resolverFromConfig(config), lmtp }),
+    );
+    // after a reload, once its last delivery ended: its cached sessions are QUIT (its tables close by themselves)
+    const created = agent;
+    onConfigReleased(config, () => void created.then((a) => a.close()).catch(() => {}));
+  }
+  const ready = agent;
   return {
     async deliver(req) {
-      return (await agent).deliver(req);
+      // the delivery keeps this configuration's tables (TLS policy, SASL passwords, generic maps) to its end
+      const release = holdConfig(config);
+      try {
+        return await (await ready).deliver(req);
+      } finally {
+        release();
+      }
     },
   };
 }

@@ -15,7 +15,7 @@ import { mayUseQueue, queueAclRefusal } from "../global/queue/queue-acl.ts";
 import { qmgrSocketPath } from "../global/queue/flush-request.ts";
 import { isQueueId } from "../global/queue/names.ts";
 import { QueueManager } from "./queue-manager.ts";
-import { openTable } from "../global/tables/open-table.ts";
+import { keepTable, openTable } from "../global/tables/open-table.ts";
 
 export async function main(args: string[]): Promise<number> {
   let manager: QueueManager | undefined;
@@ -30,7 +30,8 @@ export async function main(args: string[]): Promise<number> {
         for (const spec of config.list(param)) {
           try {
             // a first lookup makes file-backed tables read their file now, while we may
-            await openTable(spec, config).lookup("postern-preload");
+            // kept through reloads: mail_owner could not open it again
+            await keepTable(openTable(spec, config)).lookup("postern-preload");
           } catch (err) {
             log.warn(`${param}: cannot open ${spec}: ${(err as Error).message}`);
           }

@@ -129,11 +129,13 @@ export class QueueManager {
     this.#deferred = new WakeUp({ pollMs: Math.max(1, config.time("queue_run_delay")) * 1000, pass: () => this.scanDeferred(false), what: "queue scan" });
   }
 
-  /** A reload: new settings for the next deliveries, transport_maps opened afresh, the queue run timer reset. */
+  /**
+   * A reload: new settings for the next deliveries, transport_maps opened afresh, the queue run timer
+   * reset. The old configuration's tables close once the daemon has retired it and its rounds are done.
+   */
   setConfig(config: Config): void {
     this.#config = config;
     this.#destinations.setConfig(config);
-    this.#transportMaps.retire();
     this.#transportMaps = new TransportMaps(config);
     this.#deferred.setPollMs(Math.max(1, config.time("queue_run_delay")) * 1000);
   }

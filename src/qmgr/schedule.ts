@@ -24,6 +24,7 @@ import { log } from "../util/log.ts";
 import type { DeliveryAgent, DeliveryRequest, RecipientResult } from "../global/delivery/types.ts";
 import { queueFilePath } from "../global/queue/store.ts";
 import { resolveRecipient } from "../global/rewrite/resolve.ts";
+import { holdConfig } from "../global/config/generation.ts";
 import { type DestinationQueues, queueName, recipientLimit } from "./destinations.ts";
 import { type ActiveMessage, isVerify, type QmgrContext } from "./message.ts";
 import { completePasses, withoutPasses } from "./pass-on.ts";
@@ -89,8 +90,10 @@ function redirectRecipients(ctx: QmgrContext, msg: ActiveMessage, indexes: numbe
 /** Resolves the recipients `indexes` of `msg` and queues their deliveries; a resolution failure defers them all. */
 export async function schedule(ctx: Scheduler, msg: ActiveMessage, indexes: number[]): Promise<void> {
   const groups = new Map<string, Job>();
-  const maps = ctx.transportMaps;
-  const transportLookup = maps.acquire();
+  // one configuration for the whole round; a reload meanwhile leaves its tables open until the round ends
+  const config = ctx.config;
+  const releaseConfig = holdConfig(config);
+  const transportLookup = ctx.transportMaps.lookup();
   try {
     const redirect = msg.file.attributes.redirect;
     if (redirect !== undefined) indexes = redirectRecipients(ctx, msg, indexes, redirect);
@@ -98,7 +101,7 @@ export async function schedule(ctx: Scheduler, msg: ActiveMessage, indexes: numb
     for (const index of indexes) {
       const r = msg.file.recipients[index]!;
       // a content filter takes the message instead of the recipients' own transports (not a redirected one: REDIRECT overrides all else)
-      const res = filter && redirect === undefined ? filterRoute(ctx, filter, r.address) : await resolveRecipient(ctx.config, r.address, transportLookup);
+      const res = filter && redirect === undefined ? filterRoute(ctx, filter, r.address) : await resolveRecipient(config, r.address, transportLookup);
       const key = `${res.transport}\0${res.nexthop}`;
       let g = groups.get(key);
       if (!g) groups.set(key, (g = { transport: res.transport, nexthop: res.nexthop, recipients: [] }));
@@ -110,7 +113,7 @@ export async function schedule(ctx: Scheduler, msg: ActiveMessage, indexes: numb
     ctx.finish(msg);
     return;
   } finally {
-    maps.release();
+    releaseConfig();
   }
   const jobs: Job[] = [];
   for (const g of groups.values()) {

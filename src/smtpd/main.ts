@@ -135,13 +135,10 @@ export async function main(args: string[]): Promise<number> {
         }
       }
     },
+    // a configuration the service cannot be built from throws: the skeleton keeps the old one
     onReload(base) {
-      try {
-        const def = serviceDef(base, name);
-        service?.reload(base.withOverrides(def.overrides), def.processLimit);
-      } catch (err) {
-        log.error(`reload: ${(err as Error).message}`);
-      }
+      const def = serviceDef(base, name);
+      service?.reload(base.withOverrides(def.overrides), def.processLimit);
     },
   });
   dropped = true;

@@ -18,12 +18,15 @@
  * nothing a client sends while its reverse lookup runs piles up here.
  *
  * A reload re-reads the configuration for new sessions; sessions in
- * progress keep what they started with. Runs as mail_owner.
+ * progress keep what they started with, and the replaced configuration's
+ * tables and Dovecot auth connection are given back once the last of them
+ * ends (src/global/config/generation.ts). Runs as mail_owner.
  */
 import { log } from "../util/log.ts";
 import type { TLSOptions } from "bun";
 import type { TlsInfo } from "../util/net/connection.ts";
 import type { Config } from "../global/config/config.ts";
+import { holdConfig, onConfigReleased } from "../global/config/generation.ts";
 import { resolverFromConfig, reverseLookup, type ClientNames, type DnsQuerier } from "../global/dns/index.ts";
 import { requestFlush } from "../global/queue/flush-request.ts";
 import { domainListMatches } from "../global/access/domain-list.ts";
@@ -119,7 +122,12 @@ export class SmtpService {
     const saslType = config.str("smtpd_sasl_type").toLowerCase();
     let sasl: SaslServer | undefined;
     if (config.bool("smtpd_sasl_auth_enable")) {
-      if (saslType === "dovecot") sasl = new DovecotSasl(config);
+      if (saslType === "dovecot") {
+        const dovecot = new DovecotSasl(config);
+        // its connection to the auth server is this configuration's: given back after a reload
+        onConfigReleased(config, () => dovecot.client.close());
+        sasl = dovecot;
+      }
       else if (saslType === "builtin" || saslType === "postern") sasl = new BuiltinSasl(config);
       else log.warn(`smtpd_sasl_type "${saslType}" is not supported (use builtin or dovecot); AUTH is off`);
     }
@@ -147,14 +155,21 @@ export class SmtpService {
     };
   }
 
+  /**
+   * New sessions get `config`; sessions in progress keep theirs, and hold its tables open to their
+   * end (src/global/config/generation.ts). Throws when the service cannot be built from it: the old
+   * configuration stays.
+   */
   reload(config: Config, processLimit: number | undefined): void {
+    const previous = this.processLimit;
+    this.processLimit = processLimit;
     try {
-      this.processLimit = processLimit;
       this.#shared = this.#build(config);
-      this.anvil.timeUnitMs = config.time("anvil_rate_time_unit") * 1000;
     } catch (err) {
-      log.error(`reload of service ${this.name}: keeping the old configuration: ${(err as Error).message}`);
+      this.processLimit = previous;
+      throw new Error(`service ${this.name}: ${(err as Error).message}`);
     }
+    this.anvil.timeUnitMs = config.time("anvil_rate_time_unit") * 1000;
   }
 
   /** A client list such as local_header_rewrite_clients: restrictions like permit_mynetworks, permit_inet_interfaces, permit_sasl_authenticated. */
@@ -235,12 +250,15 @@ export class SmtpService {
 
   /** Serves one admitted connection to its end, then releases its place; never throws (one bad session must not take the others down). */
   async serve(conn: ServerConnection, held: Uint8Array[], release: () => void): Promise<void> {
+    // the session keeps the configuration it starts with (#serve takes this.#shared now), and its tables, to its end
+    const releaseConfig = holdConfig(this.#shared.config);
     try {
       await this.#serve(conn, held);
     } catch (err) {
       log.error(`session with ${conn.remoteAddress}: ${(err as Error)?.stack ?? String(err)}`);
       conn.destroy();
     } finally {
+      releaseConfig();
       release();
     }
   }

@@ -23,7 +23,7 @@ import { createSecureContext, TLSSocket, type SecureContext } from "node:tls";
 import type { TLSOptions } from "bun";
 import type { Config } from "../global/config/config.ts";
 import { ConfigError } from "../global/config/source.ts";
-import { openTable } from "../global/tables/open-table.ts";
+import { keepTable, openTable } from "../global/tables/open-table.ts";
 import type { Table } from "../global/tables/table.ts";
 import type { Listener, TlsInfo } from "../util/net/connection.ts";
 
@@ -52,7 +52,8 @@ export class SniContexts {
   constructor(config: Config, base: TLSOptions) {
     this.#base = { ...(base.secureOptions !== undefined ? { secureOptions: base.secureOptions } : {}), ...(base.ciphers ? { ciphers: base.ciphers } : {}) };
     this.#default = createSecureContext({ key: String(base.key), cert: String(base.cert), ...this.#base });
-    this.#tables = config.list("tls_server_sni_maps").map((spec) => openTable(spec, config));
+    // built once, as root, for the life of the process (a reload keeps the TLS settings): kept open through reloads
+    this.#tables = config.list("tls_server_sni_maps").map((spec) => keepTable(openTable(spec, config)));
   }
 
   /** Reads every entry of the tables that can list them (call as root, before the privilege drop). */

@@ -13,6 +13,8 @@ export interface LookupServer {
   readonly port: number;
   /** Connections accepted so far. */
   connections: number;
+  /** Client connections open now. */
+  readonly open: number;
   /** Requests received so far, decoded. */
   requests: string[];
   /** Closes every client connection (a server restart, as the client sees it). */
@@ -36,6 +38,9 @@ function serve(
     address: "",
     port: 0,
     connections: 0,
+    get open() {
+      return sockets.size;
+    },
     requests: [],
     dropClients() {
       for (const s of sockets) s.terminate();

@@ -12,6 +12,7 @@
  * configuration; nothing a client says.
  */
 import type { Config } from "../config/config.ts";
+import { holdConfig } from "../config/generation.ts";
 import { getpwnam, getpwuid } from "../../util/passwd.ts";
 import { checkUserAcl } from "../access/user-acl.ts";
 
@@ -29,7 +30,13 @@ export async function mayUseQueue(config: Config, param: QueueAclParam, uid: num
     const { openTable } = await import("../tables/open-table.ts");
     return openTable(table, config).lookup(key);
   };
-  return (await checkUserAcl(config, param, uid, lookup)).allowed;
+  // a daemon's reload meanwhile closes the list's tables only once this check is done
+  const release = holdConfig(config);
+  try {
+    return (await checkUserAcl(config, param, uid, lookup)).allowed;
+  } finally {
+    release();
+  }
 }
 
 /** Postfix's message for a refused user, the same from postqueue and from the service. */

@@ -2,8 +2,13 @@
  * openTable("type:name") — the one way roles and commands get a lookup
  * table. A process opens each (specification, options) pair once and shares
  * it; file-backed tables follow their files by themselves, so the cache
- * never needs flushing for a rebuilt table. closeAllTables() empties it
- * (a reload that may name other tables, tests).
+ * never needs flushing for a rebuilt table. A table opened for a
+ * configuration is closed once every configuration generation that opened
+ * it is released (a reload replaced it and the work that used it ended:
+ * src/global/config/generation.ts), so the tables of a replaced
+ * configuration do not stay open for the life of the process, and one in
+ * use by a session or delivery is never closed under it. closeAllTables()
+ * empties the cache (tests).
  *
  * `proxy:` in front of a specification is accepted and ignored (postern
  * has no proxymap): the lookup runs in the process that needs it, over
@@ -21,6 +26,7 @@
  * behind them surface at lookup time, also as TableError.
  */
 import type { Config } from "../config/config.ts";
+import { generationOf, onConfigReleased, type Generation } from "../config/generation.ts";
 import { CidrTable } from "./cidr-table.ts";
 import { HashTable } from "./hash-table.ts";
 import { FailTable, InlineTable, StaticTable } from "./inline-table.ts";
@@ -129,45 +135,66 @@ export async function openTableLoaded(spec: string, config: Config | undefined, 
   return table instanceof LazyTable ? table.backend() : table;
 }
 
-const cache = new Map<string, Table>();
-
-/** Where openTable() notes the tables it hands out, while collectTables() runs. */
-let collecting: Set<Table> | undefined;
-
 /**
- * Runs `open` and adds to `into` every table it got from openTable(),
- * cached or new: how a holder that builds many tables at once (pickup's
- * per-configuration context) learns what to close when it is done.
+ * A table of the cache and who holds it: the generations (src/global/config/generation.ts) of
+ * the configurations it was opened for, or the whole process (`pinned`).
  */
-export function collectTables<T>(into: Set<Table>, open: () => T): T {
-  const outer = collecting;
-  collecting = into;
-  try {
-    return open();
-  } finally {
-    collecting = outer;
-  }
+interface CacheEntry {
+  readonly table: Table;
+  readonly holders: Set<Generation>;
+  pinned: boolean;
 }
 
+const cache = new Map<string, CacheEntry>();
+const entries = new WeakMap<Table, CacheEntry>();
+
 /**
- * The process-wide shared table for `spec`. Closing it (or
- * closeAllTables()) closes it for every holder and drops it from the cache,
- * so the next openTable() opens it afresh.
+ * The process-wide shared table for `spec`. Opened for a configuration, it
+ * stays open while a generation that opened it lives (a reload retires the
+ * old one: its tables close once no work holds it, unless the new one has
+ * opened them too); opened without one, or pinned with keepTable(), for the
+ * life of the process. Closing it (or closeAllTables()) closes it for every
+ * holder and drops it from the cache, so the next openTable() opens it afresh.
  */
 export function openTable(spec: string, config?: Config, options: TableOptions = {}): Table {
   const key = `${options.fold === false ? "F" : "f"}${options.noRegsub ? "R" : "r"}:${spec}`;
-  let table = cache.get(key);
-  if (!table) {
+  let entry = cache.get(key);
+  if (!entry) {
     const opened = openTableUncached(spec, config, options);
     const close = opened.close.bind(opened);
+    let closed = false;
     opened.close = () => {
-      if (cache.get(key) === opened) cache.delete(key);
+      if (closed) return;
+      closed = true;
+      if (cache.get(key)?.table === opened) cache.delete(key);
       close();
     };
-    cache.set(key, opened);
-    table = opened;
+    entry = { table: opened, holders: new Set(), pinned: false };
+    cache.set(key, entry);
+    entries.set(opened, entry);
   }
-  collecting?.add(table);
+  if (!config) entry.pinned = true;
+  else holdFor(entry, generationOf(config), config);
+  return entry.table;
+}
+
+function holdFor(entry: CacheEntry, generation: Generation, config: Config): void {
+  if (entry.holders.has(generation)) return;
+  entry.holders.add(generation);
+  onConfigReleased(config, () => {
+    entry.holders.delete(generation);
+    if (entry.holders.size === 0 && !entry.pinned) entry.table.close();
+  });
+}
+
+/**
+ * Keeps a table openTable() gave for the life of the process, whatever
+ * reloads come: for one opened as root before the privilege drop, which
+ * could not be opened again afterwards.
+ */
+export function keepTable(table: Table): Table {
+  const entry = entries.get(table);
+  if (entry) entry.pinned = true;
   return table;
 }
 
@@ -186,6 +213,6 @@ export async function lookupInTables(tables: readonly Table[], key: string): Pro
 }
 
 export function closeAllTables(): void {
-  for (const t of [...cache.values()]) t.close();
+  for (const e of [...cache.values()]) e.table.close();
   cache.clear();
 }

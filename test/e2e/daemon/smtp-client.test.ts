@@ -88,6 +88,25 @@ describe("a smarthost with a login", () => {
     await sys.waitForEmptyQueue();
   });
 
+  test("the root-only password table opened before the privilege drop still serves after a reload", async () => {
+    const py = await sink({ starttls: true, users: { relay: "kept" } });
+    const sys = await system({
+      relayhost: `[127.0.0.1]:${py.port}`,
+      smtp_sasl_auth_enable: true,
+      smtp_sasl_security_options: "noanonymous",
+      smtp_tls_security_level: "encrypt",
+      smtp_tls_CAfile: CA,
+    }, passwords(`[127.0.0.1]:${py.port} relay:kept`));
+    // a reload retires the start configuration; mail_owner could not open the 0600 file again
+    sys.writeConfig({ smtp_tls_loglevel: 2 });
+    const reloads = () => sys.log().match(/qmgr\[\d+\]: reload: configuration re-read/g)?.length ?? 0;
+    expect((await sys.postern(["reload"])).code).toBe(0);
+    await waitFor("the queue manager to re-read its configuration", () => reloads() > 0);
+    await sys.send(["afterreload@example.org"], message("after-reload"));
+    await sys.waitForLog(/to=<afterreload@example\.org>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:\d+, .*status=sent/);
+    expect(py.messages()[0]).toMatchObject({ auth_user: "relay" });
+  });
+
   test("on port 465 (smtp_tls_wrappermode), AUTH LOGIN where PLAIN is filtered out", async () => {
     const py = await sink({ implicitTls: true, users: { relay: "secret" } });
     const sys = await system({

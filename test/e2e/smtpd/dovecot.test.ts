@@ -3,13 +3,15 @@
  * Debian's dovecot with a private configuration (no mail protocols, a
  * passwd-file user, the auth socket in a private directory), points
  * smtpd_sasl_path at that socket, and stops Dovecot by its PID afterwards.
+ * A reload leaves smtpd with one connection to the auth server, not one per
+ * configuration it has had.
  *
  * Dovecot must be installed and the tests run as root (Dovecot's master
  * needs it); as root in CI the test installs dovecot-core itself when
  * .ci/run did not. Otherwise the test is skipped.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { tempDir } from "../../helpers/run.ts";
@@ -107,4 +109,44 @@ service anvil {
     expect(m.attributes).toMatchObject({ sasl_method: "PLAIN", sasl_username: "alice" });
     await sys.waitForLog(new RegExp(`${m.id}: client=localhost\\[127\\.0\\.0\\.1\\], sasl_method=PLAIN, sasl_username=alice`));
   });
+
+  test("a reload closes the replaced configuration's connection to the auth server", async () => {
+    /** smtpd's open sockets: its listener and log, and its connections to Dovecot once sessions have ended. */
+    const sockets = () => {
+      const pid = sys.roles().get("smtpd")!;
+      return readdirSync(`/proc/${pid}/fd`).filter((fd) => {
+        try {
+          return readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith("socket:");
+        } catch {
+          return false;
+        }
+      }).length;
+    };
+    // each session's EHLO makes its configuration's client connect to Dovecot
+    const session = async () => {
+      const c = await RawSmtp.connect(sys.port);
+      await c.reply();
+      const ehlo = await c.cmd("EHLO client.example");
+      expect(ehlo).toContain("250-AUTH PLAIN LOGIN\r\n");
+      await c.quit();
+    };
+    let reloads = 0;
+    const reload = async () => {
+      // no reverse lookup: its DNS socket would come and go in the counts
+      sys.writeConfig({ smtpd_peername_lookup: "no", smtpd_banner: `$myhostname ESMTP reload ${++reloads}` });
+      const count = () => sys.log().match(/smtpd\[\d+\]: reload: configuration re-read/g)?.length ?? 0;
+      const before = count();
+      expect((await sys.postern(["reload"])).code).toBe(0);
+      await waitFor("smtpd to re-read its configuration", () => count() > before);
+    };
+    await reload();
+    await session();
+    const baseline = sockets();
+    for (let i = 0; i < 3; i++) {
+      await reload();
+      await session();
+    }
+    await waitFor("the old configurations' connections to close", () => sockets() === baseline, 10_000).catch(() => undefined);
+    expect(sockets()).toBe(baseline);
+  }, 60_000);
 });

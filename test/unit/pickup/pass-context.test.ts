@@ -13,6 +13,8 @@ import { join } from "node:path";
 import { defaultsOnlyConfig, type Config } from "../../../src/global/config/config.ts";
 import { encodeQueueFile } from "../../../src/global/queue/format.ts";
 import { closeAllTables, openTable } from "../../../src/global/tables/open-table.ts";
+import type { Table } from "../../../src/global/tables/table.ts";
+import { retireConfig } from "../../../src/global/config/generation.ts";
 import { pickupOnce } from "../../../src/pickup/pickup.ts";
 import { removeDir, tempDir } from "../../helpers/run.ts";
 
@@ -46,7 +48,18 @@ function submit(queueDir: string, name: string): void {
   chmodSync(path, 0o644);
 }
 
-const isOpen = (spec: string, t: ReturnType<typeof openTable>) => openTable(spec) === t;
+/**
+ * The cached table for `spec`, seen through a configuration retired at once: openTable() without
+ * one would keep the table open for good, and this one holds nothing afterwards.
+ */
+function peek(spec: string): Table {
+  const probe = defaultsOnlyConfig();
+  const t = openTable(spec, probe);
+  retireConfig(probe);
+  return t;
+}
+
+const isOpen = (spec: string, t: Table) => peek(spec) === t;
 
 describe("a reload's new context", () => {
   test("closes the tables of the context it replaces: settings and header_checks", async () => {
@@ -56,8 +69,8 @@ describe("a reload's new context", () => {
     const first = config(q, { canonical_maps: canonical, header_checks: checks });
     submit(q, "0000A1");
     expect((await pickupOnce(first)).queued).toBe(1);
-    const oldCanonical = openTable(canonical);
-    const oldChecks = openTable(checks);
+    const oldCanonical = peek(canonical);
+    const oldChecks = peek(checks);
     // the same configuration again: the same context, its tables stay open
     await pickupOnce(first);
     expect(isOpen(canonical, oldCanonical)).toBe(true);
@@ -67,17 +80,29 @@ describe("a reload's new context", () => {
     await pickupOnce(config(q, { canonical_maps: other }));
     await expect(oldCanonical.lookup("a")).rejects.toThrow("table is closed");
     await expect(oldChecks.lookup("Subject: x")).rejects.toThrow("table is closed");
-    expect(await openTable(other).lookup("c")).toBe("d");
+    expect(await peek(other).lookup("c")).toBe("d");
   });
 
   test("keeps a table both configurations name open", async () => {
     const q = queue();
     const canonical = table("a b\n");
     await pickupOnce(config(q, { canonical_maps: canonical }));
-    const t = openTable(canonical);
+    const t = peek(canonical);
     await pickupOnce(config(q, { canonical_maps: canonical, syslog_name: "other" }));
     expect(isOpen(canonical, t)).toBe(true);
     expect(await t.lookup("a")).toBe("b");
+  });
+
+  test("closes the tables a pass opened outside the context: mydestination's", async () => {
+    const q = queue();
+    const canonical = table("a b\n");
+    const domains = table("example.com ok\n");
+    submit(q, "0000C1");
+    expect((await pickupOnce(config(q, { canonical_maps: canonical, mydestination: domains }))).queued).toBe(1);
+    const t = peek(domains);
+    expect(await t.lookup("example.com")).toBe("ok");
+    await pickupOnce(config(q, { canonical_maps: canonical, mydestination: table("example.net ok\n") }));
+    await expect(t.lookup("example.com")).rejects.toThrow("table is closed");
   });
 
   test("a pass in progress keeps its context's tables until it ends", async () => {
@@ -86,7 +111,7 @@ describe("a reload's new context", () => {
     submit(q1, "0000B1");
     const running = pickupOnce(config(q1, { canonical_maps: canonical }));
     // the first pass waits on the submitter's rights check; a reload's pass starts meanwhile
-    const t = openTable(canonical);
+    const t = peek(canonical);
     const next = pickupOnce(config(queue(), { canonical_maps: table("c d\n") }));
     expect(isOpen(canonical, t)).toBe(true);
     await running;
