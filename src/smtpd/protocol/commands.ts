@@ -8,7 +8,7 @@
  * Runs inside SmtpdSession (session.ts); every argument is untrusted client
  * text.
  */
-import { decodeXtext, parseNotify, parseOrcpt } from "../../global/message/dsn-params.ts";
+import { decodeXtext, parseNotify, parseOrcpt, validEnvid } from "../../global/message/dsn-params.ts";
 import { parsePath, splitParams } from "./args.ts";
 import { GrowingBuffer, type CommandLine } from "./input.ts";
 import { reply, type SmtpdReply } from "./reply.ts";
@@ -147,7 +147,7 @@ function parseMailParams(s: SmtpdSession, rest: string): MailParams | SmtpdReply
       case "ENVID": {
         if (!s.announced("dsn")) return unsupported;
         const v = p.value === undefined ? undefined : decodeXtext(p.value);
-        if (v === undefined || v === "" || v.length > 100 || !/^[\x20-\x7e]*$/.test(v) || dup) return reply(501, "5.5.4", "Bad ENVID parameter syntax");
+        if (v === undefined || !validEnvid(v) || dup) return reply(501, "5.5.4", "Bad ENVID parameter syntax");
         params.envid = v;
         break;
       }
