@@ -137,11 +137,11 @@ function parseMailParams(s: SmtpdSession, rest: string): MailParams | SmtpdReply
         params.smtputf8 = true;
         break;
       case "AUTH": {
-        // accepted (and ignored unless the client authenticated) even without SASL, as Postfix does
+        // accepted (and ignored unless the client authenticated) even without SASL, as Postfix does; kept as
+        // sent, xtext and all, only made printable (Postfix's smtpd_sasl_mail_opt), for policy and milters
         if (p.value === undefined) return unsupported;
-        const v = decodeXtext(p.value);
-        if (v === undefined || dup) return reply(501, "5.5.4", "Bad AUTH parameter syntax");
-        params.auth = v;
+        if (dup) return reply(503, "5.5.4", "Error: multiple AUTH= options");
+        params.auth = printable(p.value, s.settings.smtputf8);
         break;
       }
       case "ENVID": {

@@ -111,6 +111,11 @@ const SESSIONS: Record<string, string[]> = {
     "MAIL FROM:<a@example.org> ENVID=",
     "MAIL FROM:<a@example.org> ENVID=a+2",
     "MAIL FROM:<a@example.org> ENVID=+00",
+    "MAIL FROM:<a@example.org> AUTH=a AUTH=b",
+    // Postfix keeps the first AUTH= of a refused MAIL until RSET; postern keeps nothing of it
+    "RSET",
+    "MAIL FROM:<a@example.org> AUTH=a+2=b",
+    "RSET",
     "MAIL FROM:<a@example.org>",
     "RCPT TO:<root@mx.example.test> ORCPT=rfc822;a=b@example.org",
     "RCPT TO:<root@mx.example.test> ORCPT=rfc822;j+FCrgen@example.org",

@@ -165,6 +165,20 @@ describe("a message", () => {
     expect(m.recipients.map((r) => r.orcpt)).toEqual([...accepted.map(([, kept]) => kept), "rfc822;jürgen@example.net"]);
   });
 
+  // Postfix's smtpd_sasl_mail_opt: AUTH= is not decoded, only made printable; a second one is a 503
+  test("MAIL AUTH= is kept as sent, as Postfix keeps it; a second one is refused with Postfix's 503", async () => {
+    const { t, sink } = start();
+    await t.reply();
+    await t.cmd("EHLO client.example.org");
+    expect(await t.cmd("MAIL FROM:<s@example.org> AUTH=a AUTH=b")).toBe("503 5.5.4 Error: multiple AUTH= options\r\n");
+    expect(await t.cmd("MAIL FROM:<s@example.org> AUTH=a+2=b\x01c+40d")).toBe("250 2.1.0 Ok\r\n");
+    await t.cmd("RCPT TO:<b@example.net>");
+    await t.cmd("DATA");
+    t.send("Subject: hi\r\n\r\nx\r\n.\r\n");
+    expect(await t.reply()).toStartWith("250 2.0.0 Ok: queued as ");
+    expect(sink.messages[0]!.mailParams.auth).toBe("a+2=b?c+40d");
+  });
+
   test("one recipient: the Received: header says for <...>; TLS and SASL details when asked", async () => {
     const { t, sink } = start();
     await t.reply();
