@@ -11,9 +11,11 @@
  *   A bad one refuses the whole file.
  * - `orcpt=` is checked like smtpd's ORCPT parameter (addr-type;address,
  *   decoded): it must read back as it is from the form the SMTP client would
- *   send (so no NUL, at most 500 characters of address); a bad one refuses
- *   the file. Controls are kept, as smtpd keeps them: the queue file escapes
- *   them and a delivery report flattens them.
+ *   send (so no NUL, at most 500 characters of address), and, stricter than
+ *   smtpd (which takes an encoded control as Postfix does), hold no control
+ *   character: a local user has no reason to send one, and it would only
+ *   ever reach a delivery report's Original-Recipient field. A bad one
+ *   refuses the file.
  * - `notify=` must be a DSN NOTIFY value (NEVER alone, or SUCCESS, FAILURE,
  *   DELAY, a repeat counted once); a malformed one is dropped with a warning,
  *   as Postfix's cleanup ignores a malformed DSN notify record.
@@ -61,7 +63,7 @@ export function addressProblem(address: string, settings: Pick<CleanupSettings, 
 
 /** A stored ORCPT ("type;address", decoded) is valid when smtpd would have accepted its xtext form as is. */
 export function validOrcpt(orcpt: string, settings: Pick<CleanupSettings, "lineLengthLimit">): boolean {
-  if (byteLength(orcpt) > settings.lineLengthLimit) return false;
+  if (byteLength(orcpt) > settings.lineLengthLimit || /[\x00-\x1f\x7f]/.test(orcpt)) return false;
   const semi = orcpt.indexOf(";");
   if (semi <= 0) return false;
   const type = orcpt.slice(0, semi);
