@@ -24,6 +24,8 @@
  * trusts it beyond returning undefined for what is malformed.
  */
 
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
 const hexDigit = (c: number) => (c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x41 && c <= 0x46 ? c - 0x37 : c >= 0x61 && c <= 0x66 ? c - 0x57 : -1);
 
 /** The length of the well-formed UTF-8 character at bytes[i] (RFC 3629: no overlong form, no surrogate, at most U+10FFFF), or 0. */
@@ -47,6 +49,11 @@ function utf8CharLength(bytes: Uint8Array, i: number, end: number): number {
 
 /** Octets as text: each UTF-8 character as itself, each other octet as U+DC80..U+DCFF. */
 export function octetsToText(bytes: Uint8Array): string {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    // not UTF-8 throughout: character by character below
+  }
   let out = "";
   for (let i = 0; i < bytes.length; ) {
     const n = utf8CharLength(bytes, i, bytes.length);
@@ -65,6 +72,7 @@ const isEscapedOctet = (code: number) => code >= 0xdc80 && code <= 0xdcff;
 
 /** Text as octets, the inverse of octetsToText: U+DC80..U+DCFF alone is its octet, anything else its UTF-8 (another lone surrogate as U+FFFD's). */
 export function textToOctets(text: string): Uint8Array {
+  if (!/[\ud800-\udfff]/.test(text)) return Buffer.from(text, "utf8");
   const parts: number[] = [];
   for (const ch of text) {
     const code = ch.charCodeAt(0);
@@ -93,8 +101,12 @@ export function decodeXtext(text: string): string | undefined {
   return octetsToText(bytes.subarray(0, n));
 }
 
+const XTEXT_AS_IS = /^[\x21-\x2a\x2c-\x3c\x3e-\x7e]*$/;
+
 /** Encodes text as xtext: each octet (textToOctets) outside "!".."~", and "+" and "=", as "+XX". */
 export function encodeXtext(text: string): string {
+  // the common case, an ASCII address without "+" or "=", is its own xtext
+  if (XTEXT_AS_IS.test(text)) return text;
   let out = "";
   for (const b of textToOctets(text)) {
     if (b < 0x21 || b > 0x7e || b === 0x2b || b === 0x3d) out += `+${b.toString(16).toUpperCase().padStart(2, "0")}`;
