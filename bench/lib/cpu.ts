@@ -116,3 +116,32 @@ export class TreeCpuTracker {
     return [total, system];
   }
 }
+
+/** Several runs' CPU summed: the tree's total and kernel share, and each role's, largest first. */
+export interface CpuSum {
+  totalMs: number;
+  systemMs: number;
+  /** [role, ms] with ms > 0, largest first; "processes gone between samples" last when there were any. */
+  roles: [string, number][];
+}
+
+export function sumCpu(runs: readonly CpuByRole[]): CpuSum {
+  const roles = new Map<string, number>();
+  let totalMs = 0;
+  let systemMs = 0;
+  let between = 0;
+  for (const cpu of runs) {
+    totalMs += cpu.totalMs;
+    systemMs += cpu.systemMs;
+    between += cpu.betweenSamplesMs;
+    for (const [role, v] of cpu.roles) roles.set(role, (roles.get(role) ?? 0) + v.ms);
+  }
+  const sorted = [...roles.entries()].filter(([, ms]) => ms > 0).sort((a, b) => b[1] - a[1]);
+  if (between > 0) sorted.push(["processes gone between samples", between]);
+  return { totalMs, systemMs, roles: sorted };
+}
+
+/** "postern smtpd 2.10, cleanup 0.40, ...": each role's ms divided by `per`, two decimals. */
+export function describeRoles(sum: CpuSum, per: number): string {
+  return sum.roles.map(([role, ms]) => `${role} ${(ms / per).toFixed(2)}`).join(", ");
+}

@@ -11,10 +11,11 @@
  * example the DNS switches before its resolver exists) are left out rather
  * than warned about on every command.
  */
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Mta, Unavailable } from "./mta.ts";
 import { onCleanup } from "./cleanup.ts";
+import { PrivateInstance, sharedParameters, type SharedConfig } from "./instance.ts";
 import { baseEnv, mustRun, runCommand } from "./proc.ts";
 import { processTree } from "./pss.ts";
 import { alive, waitFor } from "./wait.ts";
@@ -32,48 +33,22 @@ export function posternKnowsParameter(dist: string, name: string): boolean {
   return r.code === 0 && !r.stderr.includes("unknown parameter");
 }
 
-export interface PosternConfigOptions {
-  queueDirectory: string;
-  dataDirectory: string;
+export interface PosternConfigOptions extends SharedConfig {
   mailOwner: string;
-  myhostname: string;
-  homeMailbox: string;
   smtpPort: number;
   maillogFile: string;
-  extra?: Record<string, string>;
 }
 
 /** postern.toml for a private instance: the same settings as the private Postfix's main.cf. */
 export function posternToml(o: PosternConfigOptions, known: (name: string) => boolean = () => true): string {
-  const params: Record<string, string> = {
-    compatibility_level: "3.7",
-    queue_directory: o.queueDirectory,
-    data_directory: o.dataDirectory,
-    mail_owner: o.mailOwner,
-    myhostname: o.myhostname,
-    mydomain: o.myhostname.split(".").slice(1).join(".") || "localdomain",
-    myorigin: "$myhostname",
-    mydestination: "$myhostname, localhost.$mydomain, localhost",
-    inet_interfaces: "loopback-only",
-    inet_protocols: "ipv4",
-    mynetworks_style: "host",
-    relayhost: "",
-    home_mailbox: o.homeMailbox,
-    alias_maps: "",
-    alias_database: "",
-    maillog_file: o.maillogFile,
-    disable_dns_lookups: "yes",
-    smtp_host_lookup: "native",
-    lmtp_host_lookup: "native",
-    ...o.extra,
-  };
+  const params = sharedParameters(o, { mail_owner: o.mailOwner }, { maillog_file: o.maillogFile });
   const lines = ["# Private postern instance of the bench/ harness (generated)."];
   for (const [k, v] of Object.entries(params)) if (known(k)) lines.push(`${k} = ${JSON.stringify(v)}`);
   lines.push("", "[services.smtp]", `listen = ${JSON.stringify(`127.0.0.1:${o.smtpPort}`)}`);
   return lines.join("\n") + "\n";
 }
 
-export class PosternInstance implements Mta {
+export class PosternInstance extends PrivateInstance implements Mta {
   readonly name = "postern" as const;
   readonly dist = posternDist();
   readonly binary: string;
@@ -86,6 +61,7 @@ export class PosternInstance implements Mta {
   #started = false;
 
   constructor(base: string, opts: { myhostname: string; smtpPort: number; mailOwner: string; extra?: Record<string, string> }) {
+    super();
     this.binary = join(this.dist, "postern");
     this.sendmail = join(this.dist, "sendmail");
     if (!existsSync(this.binary) || !existsSync(this.sendmail)) {
@@ -108,10 +84,6 @@ export class PosternInstance implements Mta {
     onCleanup("stop postern", () => this.stop());
   }
 
-  submitEnv(user: { name: string; home: string }): Record<string, string> {
-    return baseEnv({ HOME: user.home, LOGNAME: user.name, USER: user.name, MAIL_CONFIG: this.configDir });
-  }
-
   start(): Unavailable | undefined {
     if (this.running()) return undefined;
     const r = runCommand([this.binary, "start", "-c", this.configDir], { env: baseEnv() });
@@ -123,25 +95,8 @@ export class PosternInstance implements Mta {
 
   stop(): void {
     if (!this.#started && !this.running()) return;
-    const master = this.masterPid();
-    const tree = master === undefined ? [] : processTree(master);
-    runCommand([this.binary, "stop", "-c", this.configDir], { env: baseEnv() });
-    if (!waitFor(() => tree.every((pid) => !alive(pid)), 15_000)) {
-      runCommand([this.binary, "abort", "-c", this.configDir], { env: baseEnv() });
-      waitFor(() => tree.every((pid) => !alive(pid)), 5_000);
-    }
-    const left = tree.filter(alive);
-    for (const pid of left) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {}
-    }
-    if (left.length) process.stderr.write(`bench: killed postern processes that did not stop: ${left.join(" ")}\n`);
+    this.stopTree(this.masterPid(), "postern", (command) => runCommand([this.binary, command, "-c", this.configDir], { env: baseEnv() }));
     this.#started = false;
-  }
-
-  running(): boolean {
-    return this.masterPid() !== undefined;
   }
 
   /**
@@ -167,19 +122,6 @@ export class PosternInstance implements Mta {
     }
     const roots = ours.filter((pid) => alive(pid) && !ours.some((other) => other !== pid && processTree(other).includes(pid)));
     return roots.sort((a, b) => a - b)[0];
-  }
-
-  maildropCount(): number {
-    return readdirSync(join(this.queueDirectory, "maildrop")).length;
-  }
-
-  clearMaildrop(): void {
-    const dir = join(this.queueDirectory, "maildrop");
-    for (const f of readdirSync(dir)) rmSync(join(dir, f), { force: true });
-  }
-
-  maildir(home: string): string {
-    return join(home, this.homeMailbox);
   }
 }
 

@@ -11,54 +11,25 @@
  * instance logs through syslog(3) like a stock install; when the machine
  * has no syslog daemon those lines are dropped.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Mta, Unavailable } from "./mta.ts";
 import { allowAlternateConfigDirectory } from "./etc-postfix.ts";
 import { onCleanup } from "./cleanup.ts";
-import { baseEnv, runCommand } from "./proc.ts";
-import { processTree } from "./pss.ts";
+import { PrivateInstance, sharedParameters, type SharedConfig } from "./instance.ts";
+import { runCommand } from "./proc.ts";
 import { alive, waitFor } from "./wait.ts";
 
 export const POSTFIX_SENDMAIL = "/usr/sbin/sendmail";
 export const POSTFIX_COMMAND = "/usr/sbin/postfix";
 
-export interface PostfixConfigOptions {
-  queueDirectory: string;
-  dataDirectory: string;
-  myhostname: string;
-  /** Relative to the recipient's home; ends in "/" for a Maildir. */
-  homeMailbox: string;
+export interface PostfixConfigOptions extends SharedConfig {
   smtpPort: number;
-  /** Extra main.cf parameters a scenario needs (relayhost, ...). */
-  extra?: Record<string, string>;
 }
 
 /** The main.cf text for a private instance. */
 export function postfixMainCf(o: PostfixConfigOptions): string {
-  const params: Record<string, string> = {
-    compatibility_level: "3.7",
-    queue_directory: o.queueDirectory,
-    data_directory: o.dataDirectory,
-    mail_owner: "postfix",
-    setgid_group: "postdrop",
-    myhostname: o.myhostname,
-    mydomain: o.myhostname.split(".").slice(1).join(".") || "localdomain",
-    myorigin: "$myhostname",
-    mydestination: "$myhostname, localhost.$mydomain, localhost",
-    inet_interfaces: "loopback-only",
-    inet_protocols: "ipv4",
-    mynetworks_style: "host",
-    relayhost: "",
-    home_mailbox: o.homeMailbox,
-    alias_maps: "",
-    alias_database: "",
-    biff: "no",
-    disable_dns_lookups: "yes",
-    smtp_host_lookup: "native",
-    lmtp_host_lookup: "native",
-    ...o.extra,
-  };
+  const params = sharedParameters(o, { mail_owner: "postfix", setgid_group: "postdrop" }, { biff: "no" });
   const lines = ["# Private Postfix instance of postern's bench/ harness (generated)."];
   for (const [k, v] of Object.entries(params)) lines.push(`${k} = ${v}`);
   return lines.join("\n") + "\n";
@@ -97,7 +68,7 @@ export function postfixMasterCf(o: { smtpPort: number }): string {
   return header + rows.map((r) => r.map((c, i) => (i < 7 ? c.padEnd(i === 0 ? 16 : 6) : c)).join(" ")).join("\n") + "\n";
 }
 
-export class PostfixInstance implements Mta {
+export class PostfixInstance extends PrivateInstance implements Mta {
   readonly name = "postfix" as const;
   readonly sendmail = POSTFIX_SENDMAIL;
   readonly configDir: string;
@@ -107,6 +78,7 @@ export class PostfixInstance implements Mta {
   readonly homeMailbox = "Maildir.postfix/";
 
   constructor(base: string, opts: { myhostname: string; smtpPort: number; extra?: Record<string, string> }) {
+    super();
     this.configDir = join(base, "postfix", "conf");
     this.queueDirectory = join(base, "postfix", "queue");
     this.dataDirectory = join(base, "postfix", "data");
@@ -136,10 +108,6 @@ export class PostfixInstance implements Mta {
     throw new Error(`postfix -c ${this.configDir} ${command} failed with status ${r.code}${why ? `:\n${why}` : ""}`);
   }
 
-  submitEnv(user: { name: string; home: string }): Record<string, string> {
-    return baseEnv({ HOME: user.home, LOGNAME: user.name, USER: user.name, MAIL_CONFIG: this.configDir });
-  }
-
   start(): Unavailable | undefined {
     if (this.running()) return undefined;
     this.#control("start");
@@ -150,23 +118,7 @@ export class PostfixInstance implements Mta {
   stop(): void {
     const master = this.masterPid();
     if (master === undefined) return;
-    const tree = processTree(master);
-    runCommand([POSTFIX_COMMAND, "-c", this.configDir, "stop"]);
-    if (!waitFor(() => tree.every((pid) => !alive(pid)), 15_000)) {
-      runCommand([POSTFIX_COMMAND, "-c", this.configDir, "abort"]);
-      waitFor(() => tree.every((pid) => !alive(pid)), 5_000);
-    }
-    const left = tree.filter(alive);
-    for (const pid of left) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {}
-    }
-    if (left.length) process.stderr.write(`bench: killed Postfix processes that did not stop: ${left.join(" ")}\n`);
-  }
-
-  running(): boolean {
-    return this.masterPid() !== undefined;
+    this.stopTree(master, "Postfix", (command) => runCommand([POSTFIX_COMMAND, "-c", this.configDir, command]));
   }
 
   masterPid(): number | undefined {
@@ -180,18 +132,5 @@ export class PostfixInstance implements Mta {
       return undefined;
     }
     return pid;
-  }
-
-  maildropCount(): number {
-    return readdirSync(join(this.queueDirectory, "maildrop")).length;
-  }
-
-  clearMaildrop(): void {
-    const dir = join(this.queueDirectory, "maildrop");
-    for (const f of readdirSync(dir)) rmSync(join(dir, f), { force: true });
-  }
-
-  maildir(home: string): string {
-    return join(home, this.homeMailbox);
   }
 }

@@ -11,6 +11,11 @@ import { join } from "node:path";
 const QUEUES = ["maildrop", "incoming", "active", "deferred", "hold"];
 
 export function queuedCount(queueDirectory: string): number {
+  return queuedIn(queueDirectory, QUEUES);
+}
+
+/** The files below the named queues ("deferred", ...), subdirectories included. */
+export function queuedIn(queueDirectory: string, queues: readonly string[]): number {
   let n = 0;
   const walk = (dir: string) => {
     let entries;
@@ -24,6 +29,6 @@ export function queuedCount(queueDirectory: string): number {
       else n++;
     }
   };
-  for (const q of QUEUES) walk(join(queueDirectory, q));
+  for (const q of queues) walk(join(queueDirectory, q));
   return n;
 }

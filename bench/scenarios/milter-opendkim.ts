@@ -13,15 +13,15 @@
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { freePort } from "../lib/context.ts";
-import type { MtaName, Unavailable } from "../lib/mta.ts";
-import type { Measurement, Scenario, ScenarioResult, Side } from "../lib/scenario.ts";
-import { summarize } from "../lib/stats.ts";
-import { sleepMs, waitFor } from "../lib/wait.ts";
+import { alternateRuns, mtaPlan, notApplicable, startSystems } from "../lib/alternate.ts";
+import type { MtaName } from "../lib/mta.ts";
+import { MESSAGES_OPTION, wholeNumber } from "../lib/options.ts";
+import type { Measurement, Scenario, ScenarioResult } from "../lib/scenario.ts";
+import { waitFor } from "../lib/wait.ts";
 import { oneRun, type RunResult } from "./smtp-throughput.ts";
 
 const OPENDKIM = "/usr/sbin/opendkim";
 const GENKEY = "/usr/sbin/opendkim-genkey";
-const SETTLE_MS = 2000;
 let milterPort = 0;
 
 export const scenario: Scenario = {
@@ -29,7 +29,7 @@ export const scenario: Scenario = {
   summary: "End-to-end messages/s of smtp-source (4 KiB, 20 sessions) into each SMTP server with OpenDKIM signing as a milter",
   defaultRuns: 3,
   options: {
-    messages: { type: "string", description: "messages per run (default 2000)" },
+    messages: MESSAGES_OPTION,
     sessions: { type: "string", description: "parallel SMTP sessions (default 20)" },
   },
   parameters() {
@@ -39,13 +39,6 @@ export const scenario: Scenario = {
   },
   run,
 };
-
-function wholeNumber(v: unknown, fallback: number, what: string): number {
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${what} must be a whole number of at least 1, not "${v}"`);
-  return n;
-}
 
 function startOpendkim(dir: string): { pid: number; stop: () => void } {
   const gen = Bun.spawnSync([GENKEY, "-D", dir, "-d", "localhost", "-s", "bench"], { stdout: "pipe", stderr: "pipe" });
@@ -88,10 +81,7 @@ async function run(ctx: import("../lib/context.ts").BenchContext): Promise<Scena
   const sessions = wholeNumber(ctx.options.extra.sessions, 20, "sessions");
   const opendkim = startOpendkim(ctx.base);
   try {
-    const started: Record<MtaName, Unavailable | undefined> = { postfix: ctx.postfix.start(), postern: ctx.postern.start() };
-    if (started.postfix) throw new Error(`Postfix did not start: ${started.postfix.unavailable}`);
-    sleepMs(SETTLE_MS);
-    const active = [ctx.postfix, ctx.postern].filter((m) => !started[m.name]);
+    const { started, active } = startSystems(ctx);
     const warmup = Math.min(messages, 200);
     for (const mta of active) {
       ctx.progress(`warm-up: ${warmup} messages through ${mta.name}`);
@@ -99,21 +89,15 @@ async function run(ctx: import("../lib/context.ts").BenchContext): Promise<Scena
       if (r.error) throw new Error(`${mta.name}: warm-up failed: ${r.error}`);
       if (!lastMessageSigned(mta.maildir(ctx.user.home))) throw new Error(`${mta.name}: the delivered mail carries no DKIM-Signature from the milter`);
     }
-    const results = new Map<MtaName, RunResult[]>();
-    for (let i = 0; i < ctx.options.runs; i++) {
-      for (const mta of i % 2 === 0 ? active : [...active].reverse()) {
-        const r = await oneRun(ctx, mta, messages, sessions);
-        if (!r.error && !lastMessageSigned(mta.maildir(ctx.user.home))) r.error = "delivered mail is not signed";
-        ctx.progress(`  ${mta.name}, run ${i + 1}/${ctx.options.runs}: ${r.delivered} delivered, ${r.rate.toFixed(1)}/s end to end, ${r.smtpRate.toFixed(1)}/s over SMTP${r.error ? `; FAILED: ${r.error}` : ""}`);
-        results.set(mta.name, [...(results.get(mta.name) ?? []), r]);
-      }
-    }
-    const side = (name: MtaName, pick: (r: RunResult) => number): Side => {
-      if (started[name]) return { unavailable: `not yet applicable (${started[name]!.unavailable})` };
-      const ok = (results.get(name) ?? []).filter((r) => !r.error);
-      return ok.length ? summarize(ok.map(pick)) : { unavailable: "every run failed" };
-    };
-    const notes = (["postfix", "postern"] as const).flatMap((n) => (results.get(n) ?? []).filter((r) => r.error).map((r) => `${n}: ${r.error}`));
+    const results = await alternateRuns(mtaPlan([sessions], ctx.options.runs, active), async (mta, _, i) => {
+      const r = await oneRun(ctx, mta, messages, sessions);
+      if (!r.error && !lastMessageSigned(mta.maildir(ctx.user.home))) r.error = "delivered mail is not signed";
+      ctx.progress(`  ${mta.name}, run ${i + 1}/${ctx.options.runs}: ${r.delivered} delivered, ${r.rate.toFixed(1)}/s end to end, ${r.smtpRate.toFixed(1)}/s over SMTP${r.error ? `; FAILED: ${r.error}` : ""}`);
+      return r;
+    });
+    const report = results.report((r) => r.error, (name) => notApplicable(started[name]));
+    const side = (name: MtaName, pick: (r: RunResult) => number) => report.side(name, sessions, pick);
+    const notes = report.failures(sessions);
     const measurements: Measurement[] = [
       { name: `${sessions} sessions through OpenDKIM, end to end`, unit: "msg/s", better: "higher", postfix: side("postfix", (r) => r.rate), postern: side("postern", (r) => r.rate), target: { ratio: 2, kind: "at least" }, notes },
       { name: `${sessions} sessions through OpenDKIM, over SMTP (until smtp-source exits)`, unit: "msg/s", better: "higher", postfix: side("postfix", (r) => r.smtpRate), postern: side("postern", (r) => r.smtpRate) },

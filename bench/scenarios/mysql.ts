@@ -23,28 +23,20 @@ import { join } from "node:path";
 import { onCleanup } from "../lib/cleanup.ts";
 import type { BenchContext } from "../lib/context.ts";
 import { mariaDbSocket, startMariaDb, type BenchMariaDb } from "../lib/mariadb.ts";
-import type { MtaName, Unavailable } from "../lib/mta.ts";
-import type { Measurement, Scenario, ScenarioResult, Side } from "../lib/scenario.ts";
-import { summarize } from "../lib/stats.ts";
-import { sleepMs } from "../lib/wait.ts";
+import { alternateRuns, mtaPlan, notApplicable, startSystems } from "../lib/alternate.ts";
+import type { MtaName } from "../lib/mta.ts";
+import { MESSAGES_OPTION, wholeNumber } from "../lib/options.ts";
+import type { Measurement, Scenario, ScenarioResult } from "../lib/scenario.ts";
 import { oneRun, type RunResult } from "./smtp-throughput.ts";
 
 const DOMAIN = "mysql.bench";
 const VMAIL_ID = 5000;
-const SETTLE_MS = 2000;
 /** Other users and aliases in the tables, so that lookups use the index as in a real domain. */
 const FILLER_ROWS = 2000;
 const PASSWORD = "bench-pw";
 
 /** Set by parameters(), used by run(). */
 const state = { dir: "", bases: { postfix: "", postern: "" } as Record<MtaName, string>, cacheTime: undefined as number | undefined };
-
-function wholeNumber(v: unknown, fallback: number, what: string, min = 1): number {
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new Error(`--${what} must be a whole number of at least ${min}, not "${v}"`);
-  return n;
-}
 
 /** The three table files of one side. */
 function tableFiles(dir: string, side: MtaName, cacheTime: number | undefined): Record<string, string> {
@@ -69,7 +61,7 @@ export const scenario: Scenario = {
   summary: "End-to-end messages/s of smtp-source (4 KiB, 20 sessions) to a virtual alias and mailbox in MariaDB (mysql: / proxy:mysql:)",
   defaultRuns: 3,
   options: {
-    messages: { type: "string", description: "messages per run (default 2000)" },
+    messages: MESSAGES_OPTION,
     sessions: { type: "string", description: "parallel SMTP sessions (default 20)" },
     to: { type: "string", description: "alias (default: info@, expanded to user@) or mailbox (user@)" },
     "cache-time": { type: "string", description: "cache_time in postern's table files (default: not set, postern's 1 s)" },
@@ -136,10 +128,7 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
   const db = startMariaDb(join(state.dir, "db"));
   loadSchema(db);
 
-  const started: Record<MtaName, Unavailable | undefined> = { postfix: ctx.postfix.start(), postern: ctx.postern.start() };
-  if (started.postfix) throw new Error(`Postfix did not start: ${started.postfix.unavailable}`);
-  sleepMs(SETTLE_MS);
-  const active = [ctx.postfix, ctx.postern].filter((m) => !started[m.name]);
+  const { started, active } = startSystems(ctx);
   const recipient = `${to === "alias" ? "info" : "user"}@${DOMAIN}`;
   const target = (name: MtaName) => ({ recipient, maildir: join(state.bases[name], DOMAIN, "user") });
   const counted = async (mta: (typeof active)[number], n: number): Promise<CountedRun> => {
@@ -156,23 +145,16 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
     const r = await counted(mta, warmup);
     if (r.error) throw new Error(`${mta.name}: warm-up failed: ${r.error}`);
   }
-  const results = new Map<MtaName, CountedRun[]>();
-  for (let i = 0; i < ctx.options.runs; i++) {
-    const order = i % 2 === 0 ? active : [...active].reverse();
-    for (const mta of order) {
-      const r = await counted(mta, messages);
-      ctx.progress(
-        `  ${mta.name}, run ${i + 1}/${ctx.options.runs}: ${r.delivered} delivered, ${r.rate.toFixed(1)}/s end to end, ${(r.selects / Math.max(1, r.delivered)).toFixed(2)} queries/message, ${r.connections} new connections${r.error ? `; FAILED: ${r.error}` : ""}`,
-      );
-      results.set(mta.name, [...(results.get(mta.name) ?? []), r]);
-    }
-  }
-  const side = (name: MtaName, pick: (r: CountedRun) => number): Side => {
-    if (started[name]) return { unavailable: `not yet applicable (${started[name]!.unavailable})` };
-    const ok = (results.get(name) ?? []).filter((r) => !r.error);
-    return ok.length ? summarize(ok.map(pick)) : { unavailable: "every run failed" };
-  };
-  const failures = (["postfix", "postern"] as const).flatMap((n) => (results.get(n) ?? []).filter((r) => r.error).map((r) => `${n}: ${r.error}`));
+  const results = await alternateRuns(mtaPlan([sessions], ctx.options.runs, active), async (mta, _, i) => {
+    const r = await counted(mta, messages);
+    ctx.progress(
+      `  ${mta.name}, run ${i + 1}/${ctx.options.runs}: ${r.delivered} delivered, ${r.rate.toFixed(1)}/s end to end, ${(r.selects / Math.max(1, r.delivered)).toFixed(2)} queries/message, ${r.connections} new connections${r.error ? `; FAILED: ${r.error}` : ""}`,
+    );
+    return r;
+  });
+  const report = results.report((r) => r.error, (name) => notApplicable(started[name]));
+  const side = (name: MtaName, pick: (r: CountedRun) => number) => report.side(name, sessions, pick);
+  const failures = report.failures(sessions);
   const measurements: Measurement[] = [
     { name: `${sessions} sessions to ${recipient} (tables in MariaDB), end to end`, unit: "msg/s", better: "higher", postfix: side("postfix", (r) => r.rate), postern: side("postern", (r) => r.rate), target: { ratio: 2, kind: "at least" }, notes: failures },
     { name: "over SMTP (until smtp-source exits)", unit: "msg/s", better: "higher", postfix: side("postfix", (r) => r.smtpRate), postern: side("postern", (r) => r.smtpRate) },

@@ -21,27 +21,20 @@
  * at once and discards the message, so the figures are the relaying MTA's
  * cost alone; smtp-sink counts transactions, not recipients.
  */
-import { readdirSync } from "node:fs";
-import { join } from "node:path";
+import { alternateRuns, mtaPlan, notApplicable, startSystems } from "../lib/alternate.ts";
 import { freePort, type BenchContext } from "../lib/context.ts";
-import type { Mta, MtaName, Unavailable } from "../lib/mta.ts";
-import type { Measurement, Scenario, ScenarioResult, Side } from "../lib/scenario.ts";
+import type { Mta, MtaName } from "../lib/mta.ts";
+import type { Measurement, Scenario, ScenarioResult } from "../lib/scenario.ts";
 import { onCleanup } from "../lib/cleanup.ts";
-import { TreeCpuTracker, type CpuByRole } from "../lib/cpu.ts";
+import { describeRoles, sumCpu, TreeCpuTracker, type CpuByRole } from "../lib/cpu.ts";
 import { clearMaildir, maildirCount } from "../lib/maildir.ts";
-import { treeMemory } from "../lib/pss.ts";
-import { queuedCount } from "../lib/queue.ts";
-import { summarize } from "../lib/stats.ts";
+import { MESSAGES_OPTION, numberList, wholeNumber } from "../lib/options.ts";
+import { queuedCount, queuedIn } from "../lib/queue.ts";
+import { watchRun } from "../lib/run-watch.ts";
+import { SMTP_SOURCE_MESSAGE_SIZE as MESSAGE_SIZE, startSmtpSource } from "../lib/smtp-source.ts";
 import { alive, sleepMs, waitFor } from "../lib/wait.ts";
 
-const MESSAGE_SIZE = 4096;
-const SETTLE_MS = 2000;
-const POLL_MS = 20;
 const PSS_SAMPLE_MS = 500;
-const CPU_SAMPLE_MS = 250;
-/** A run gives up when the sink sees no new message for this long. */
-const STALL_MS = 60_000;
-const SMTP_SOURCE = "/usr/sbin/smtp-source";
 const SMTP_SINK = "/usr/sbin/smtp-sink";
 const REMOTE_DOMAIN = "example.com";
 
@@ -53,7 +46,7 @@ export const scenario: Scenario = {
   summary: "End-to-end messages/s of smtp-source (4 KiB, 1/20/100 sessions, and 10 recipients) relayed by each system through relayhost to an smtp-sink",
   defaultRuns: 3,
   options: {
-    messages: { type: "string", description: "messages per run (default 2000)" },
+    messages: MESSAGES_OPTION,
     sessions: { type: "string", description: "comma-separated numbers of parallel SMTP sessions (default 1,20,100)" },
     recipients: { type: "string", description: "recipients per message of the extra run (default 10; 1 leaves it out)" },
     "recipients-sessions": { type: "string", description: "sessions of the run with several recipients (default 20)" },
@@ -146,28 +139,6 @@ interface RunResult {
   error?: string;
 }
 
-function wholeNumber(v: unknown, fallback: number, what: string): number {
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${what} must be a whole number of at least 1, not "${v}"`);
-  return n;
-}
-
-function deferredCount(queueDirectory: string): number {
-  let n = 0;
-  const walk = (dir: string) => {
-    let entries;
-    try {
-      entries = readdirSync(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) (e.isDirectory() ? walk(join(dir, e.name)) : n++);
-  };
-  walk(join(queueDirectory, "deferred"));
-  return n;
-}
-
 async function oneRun(ctx: BenchContext, mta: Mta, sink: Sink, messages: number, sessions: number, recipients: number): Promise<RunResult> {
   if (!waitFor(() => queuedCount(mta.queueDirectory) === 0, 120_000, 100)) throw new Error(`${mta.name}: the queue did not empty before a run (${queuedCount(mta.queueDirectory)} files)`);
   const maildir = mta.maildir(ctx.user.home);
@@ -177,55 +148,26 @@ async function oneRun(ctx: BenchContext, mta: Mta, sink: Sink, messages: number,
   if (master === undefined) throw new Error(`${mta.name} is not running`);
   const tracker = new TreeCpuTracker(master);
   const base = sink.messages;
-  const argv = [SMTP_SOURCE, "-d", "-s", String(sessions), "-m", String(messages), "-l", String(MESSAGE_SIZE), "-M", "bench.client", "-f", `${ctx.user.name}@localhost`, "-t", `${ctx.user.name}@${REMOTE_DOMAIN}`];
-  if (recipients > 1) argv.push("-r", String(recipients));
-  argv.push(`127.0.0.1:${mta.smtpPort}`);
   const t0 = performance.now();
-  const proc = Bun.spawn(argv, { stdout: "ignore", stderr: "pipe", stdin: "ignore" });
-  let tSent = 0;
-  let sourceError: string | undefined;
-  void proc.exited.then(async (code) => {
-    tSent = performance.now();
-    if (code !== 0) sourceError = `smtp-source exit ${code}: ${(await new Response(proc.stderr).text()).trim().split("\n").at(-1) ?? ""}`;
-  });
-  let seen = 0;
-  let lastProgress = t0;
-  let lastPss = 0;
-  let lastCpu = t0;
-  let pssPeakKb = 0;
-  let error: string | undefined;
-  for (;;) {
-    await Bun.sleep(POLL_MS);
-    const now = performance.now();
-    const count = sink.messages - base;
-    if (count > seen) {
-      seen = count;
-      lastProgress = now;
-    }
-    if (now - lastCpu >= CPU_SAMPLE_MS) {
-      tracker.sample();
-      lastCpu = now;
-    }
-    if (now - lastPss >= PSS_SAMPLE_MS) {
-      pssPeakKb = Math.max(pssPeakKb, treeMemory(master).pssKb);
-      lastPss = now;
-    }
+  const source = startSmtpSource({ sessions, messages, from: `${ctx.user.name}@localhost`, to: `${ctx.user.name}@${REMOTE_DOMAIN}`, recipients, port: mta.smtpPort });
+  const watched = await watchRun({
+    master,
+    tracker,
+    t0,
+    pssSampleMs: PSS_SAMPLE_MS,
+    count: () => sink.messages - base,
     // everything reached the sink once it has counted every message and nothing is left queued
-    if (tSent && !sourceError && seen >= messages && queuedCount(mta.queueDirectory) === 0) break;
-    if (tSent && sourceError) {
-      error = sourceError;
-      break;
-    }
-    if (now - lastProgress > STALL_MS) {
-      error = `the sink saw ${seen} of ${messages} messages after ${((now - t0) / 1000).toFixed(0)} s; ${queuedCount(mta.queueDirectory)} files queued, ${deferredCount(mta.queueDirectory)} deferred`;
-      proc.kill();
-      break;
-    }
-  }
-  const tEnd = performance.now();
-  await proc.exited;
+    done: (seen) => source.sentAt() > 0 && !source.error() && seen >= messages && queuedCount(mta.queueDirectory) === 0,
+    failed: () => (source.sentAt() ? source.error() : undefined),
+    stalled: (seen, seconds) =>
+      `the sink saw ${seen} of ${messages} messages after ${seconds.toFixed(0)} s; ${queuedCount(mta.queueDirectory)} files queued, ${queuedIn(mta.queueDirectory, ["deferred"])} deferred`,
+    onStall: () => source.proc.kill(),
+  });
+  await source.proc.exited;
   const cpu = tracker.result();
-  const seconds = (tEnd - t0) / 1000;
+  const seconds = (watched.tEnd - t0) / 1000;
+  const tSent = source.sentAt();
+  let error = watched.error;
   // a bounce to the sender lands in its Maildir: a run with one is not a clean relay run
   const bounces = maildirCount(maildir);
   if (!error && bounces) error = `${bounces} bounce(s) or notices in the sender's Maildir`;
@@ -234,7 +176,7 @@ async function oneRun(ctx: BenchContext, mta: Mta, sink: Sink, messages: number,
     rate: messages / seconds,
     smtpRate: tSent ? messages / ((tSent - t0) / 1000) : 0,
     seconds,
-    pssPeakKb,
+    pssPeakKb: watched.pssPeakKb,
     cpu,
     ...(error ? { error } : {}),
   };
@@ -250,9 +192,7 @@ const levelLabel = (l: Level) => `${l.sessions} session${l.sessions === 1 ? "" :
 
 async function run(ctx: BenchContext): Promise<ScenarioResult> {
   const messages = wholeNumber(ctx.options.extra.messages, 2000, "messages");
-  const sessionList = String(ctx.options.extra.sessions ?? "1,20,100")
-    .split(",")
-    .map((v) => wholeNumber(v.trim(), 1, "sessions"));
+  const sessionList = numberList(ctx.options.extra.sessions, "1,20,100", "sessions");
   const recipients = wholeNumber(ctx.options.extra.recipients, 10, "recipients");
   const recipientsSessions = wholeNumber(ctx.options.extra["recipients-sessions"], 20, "recipients-sessions");
   const levels: Level[] = sessionList.map((s) => ({ sessions: s, recipients: 1 }));
@@ -262,10 +202,7 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
   await sinks.postfix.ready();
   await sinks.postern.ready();
 
-  const started: Record<MtaName, Unavailable | undefined> = { postfix: ctx.postfix.start(), postern: ctx.postern.start() };
-  if (started.postfix) throw new Error(`Postfix did not start: ${started.postfix.unavailable}`);
-  sleepMs(SETTLE_MS);
-  const active = [ctx.postfix, ctx.postern].filter((m) => !started[m.name]);
+  const { started, active } = startSystems(ctx);
 
   const warmup = Math.min(messages, 200);
   for (const mta of active) {
@@ -274,31 +211,16 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
     if (r.error) throw new Error(`${mta.name}: warm-up failed: ${r.error}`);
   }
 
-  const results = new Map<string, RunResult[]>();
-  const key = (name: MtaName, l: Level) => `${name}/${levelKey(l)}`;
-  for (const l of levels) {
-    for (let i = 0; i < ctx.options.runs; i++) {
-      const order = i % 2 === 0 ? active : [...active].reverse();
-      for (const mta of order) {
-        const r = await oneRun(ctx, mta, sinks[mta.name], messages, l.sessions, l.recipients);
-        ctx.progress(
-          `  ${mta.name}, ${levelLabel(l)}, run ${i + 1}/${ctx.options.runs}: ${r.rate.toFixed(1)}/s end to end, ${r.smtpRate.toFixed(1)}/s over SMTP, ` +
-            `${r.transactions} transactions at the sink, daemon CPU ${(r.cpu.totalMs / messages).toFixed(2)} ms/msg${r.error ? `; FAILED: ${r.error}` : ""}`,
-        );
-        const list = results.get(key(mta.name, l)) ?? [];
-        list.push(r);
-        results.set(key(mta.name, l), list);
-      }
-    }
-  }
+  const results = await alternateRuns(mtaPlan(levels, ctx.options.runs, active, levelKey), async (mta, l, i) => {
+    const r = await oneRun(ctx, mta, sinks[mta.name], messages, l.sessions, l.recipients);
+    ctx.progress(
+      `  ${mta.name}, ${levelLabel(l)}, run ${i + 1}/${ctx.options.runs}: ${r.rate.toFixed(1)}/s end to end, ${r.smtpRate.toFixed(1)}/s over SMTP, ` +
+        `${r.transactions} transactions at the sink, daemon CPU ${(r.cpu.totalMs / messages).toFixed(2)} ms/msg${r.error ? `; FAILED: ${r.error}` : ""}`,
+    );
+    return r;
+  });
 
-  const side = (name: MtaName, l: Level, pick: (r: RunResult) => number): Side => {
-    if (started[name]) return { unavailable: `not yet applicable (${started[name]!.unavailable})` };
-    const ok = (results.get(key(name, l)) ?? []).filter((r) => !r.error);
-    return ok.length ? summarize(ok.map(pick)) : { unavailable: "every run failed" };
-  };
-  const failures = (l: Level) =>
-    (["postfix", "postern"] as const).flatMap((n) => (results.get(key(n, l)) ?? []).filter((r) => r.error).map((r) => `${n}: ${r.error}`));
+  const { side, failures } = results.report((r) => r.error, (name) => notApplicable(started[name]));
   const measurements: Measurement[] = [];
   for (const l of levels) {
     const label = levelLabel(l);
@@ -321,7 +243,7 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
     `each system relays through relayhost = [127.0.0.1]:PORT to its own smtp-sink (-c counters); the clock stops when the sink has counted every message and the system's queue is empty`,
     `each run starts with an empty queue; ${warmup} uncounted warm-up messages per side first (20 sessions); memory sampled every ${PSS_SAMPLE_MS} ms`,
   ];
-  for (const l of levels) for (const mta of active) notes.push(detailNote(mta.name, l, messages, results.get(key(mta.name, l)) ?? []));
+  for (const l of levels) for (const mta of active) notes.push(detailNote(mta.name, l, messages, results.runs(mta.name, l)));
   return {
     command:
       `smtp-source -d -s N -m ${messages} -l ${MESSAGE_SIZE} -f ${ctx.user.name}@localhost -t ${ctx.user.name}@${REMOTE_DOMAIN} 127.0.0.1:PORT  (N = ${sessionList.join(", ")})` +
@@ -337,21 +259,11 @@ function detailNote(name: MtaName, l: Level, messages: number, runs: RunResult[]
   const done = runs.filter((r) => !r.error);
   if (!done.length) return `${name}, ${levelLabel(l)}: no completed run`;
   const total = messages * done.length;
-  const per = (ms: number) => (ms / total).toFixed(2);
-  const roles = new Map<string, number>();
-  let daemon = 0;
-  let between = 0;
-  for (const r of done) {
-    daemon += r.cpu.totalMs;
-    between += r.cpu.betweenSamplesMs;
-    for (const [role, v] of r.cpu.roles) roles.set(role, (roles.get(role) ?? 0) + v.ms);
-  }
-  const parts = [...roles.entries()].filter(([, ms]) => ms > 0).sort((a, b) => b[1] - a[1]).map(([role, ms]) => `${role} ${per(ms)}`);
-  if (between > 0) parts.push(`processes gone between samples ${per(between)}`);
+  const sum = sumCpu(done.map((r) => r.cpu));
   const wall = done.reduce((s, r) => s + r.seconds, 0);
   const transactions = done.reduce((s, r) => s + r.transactions, 0) / total;
   return (
-    `${name}, ${levelLabel(l)}: ${transactions.toFixed(2)} sink transactions per message; daemon CPU per message ${per(daemon)} ms (${parts.join(", ")}), ` +
-    `${((daemon / (wall * 1000)) * 100).toFixed(0)}% of one core over ${done.length} runs`
+    `${name}, ${levelLabel(l)}: ${transactions.toFixed(2)} sink transactions per message; daemon CPU per message ${(sum.totalMs / total).toFixed(2)} ms (${describeRoles(sum, total)}), ` +
+    `${((sum.totalMs / (wall * 1000)) * 100).toFixed(0)}% of one core over ${done.length} runs`
   );
 }

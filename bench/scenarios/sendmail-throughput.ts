@@ -16,32 +16,30 @@
  */
 import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { alternateRuns, notApplicable, SETTLE_MS } from "../lib/alternate.ts";
 import type { BenchContext } from "../lib/context.ts";
 import type { Mta, MtaName, Unavailable } from "../lib/mta.ts";
 import type { Measurement, Scenario, ScenarioResult, Side } from "../lib/scenario.ts";
-import { harnessCpu, TreeCpuTracker, type CpuByRole } from "../lib/cpu.ts";
+import { describeRoles, harnessCpu, sumCpu, TreeCpuTracker, type CpuByRole } from "../lib/cpu.ts";
 import { makeMessage } from "../lib/message.ts";
 import { clearMaildir, maildirCount } from "../lib/maildir.ts";
+import { MESSAGES_OPTION, numberList, wholeNumber } from "../lib/options.ts";
 import { describeMemory, treeMemory, type TreeMemory } from "../lib/pss.ts";
 import { queuedCount } from "../lib/queue.ts";
+import { watchRun } from "../lib/run-watch.ts";
 import { summarize } from "../lib/stats.ts";
 import { describeSubmitter, probeSubmitter, sendmailSubmitter, submitAsync, type Submitter } from "../lib/submit.ts";
 import { sleepMs, waitFor } from "../lib/wait.ts";
 
 const MESSAGE_SIZE = 2048;
-const SETTLE_MS = 2000;
-const POLL_MS = 20;
-const CPU_SAMPLE_MS = 250;
 const PSS_SAMPLE_MS = 1000;
-/** A run gives up when no message is delivered for this long. */
-const STALL_MS = 60_000;
 
 export const scenario: Scenario = {
   name: "sendmail-throughput",
   summary: "End-to-end messages/s of `sendmail -i user@localhost` from 1 and 8 submitters until all are in the Maildir",
   defaultRuns: 3,
   options: {
-    messages: { type: "string", description: "messages per run (default 2000)" },
+    messages: MESSAGES_OPTION,
     concurrency: { type: "string", description: "comma-separated numbers of concurrent submitters (default 1,8)" },
   },
   run,
@@ -66,10 +64,8 @@ interface RunResult {
 }
 
 async function run(ctx: BenchContext): Promise<ScenarioResult> {
-  const messages = wholeNumber(ctx.options.extra.messages, 2000, "messages");
-  const levels = String(ctx.options.extra.concurrency ?? "1,8")
-    .split(",")
-    .map((v) => wholeNumber(v.trim(), 0, "concurrency"));
+  const messages = wholeNumber(ctx.options.extra.messages, 2000, "messages", 0);
+  const levels = numberList(ctx.options.extra.concurrency, "1,8", "concurrency", 0);
   if (levels.some((n) => n < 1)) throw new Error("--concurrency takes numbers of at least 1");
   const msgFile = join(ctx.base, "message-2k.eml");
   const recipient = `${ctx.user.name}@localhost`;
@@ -98,7 +94,7 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
     const why = started[s.mta.name] ?? probeSubmitter(s, msgFile);
     if (why) {
       if (s.mta.name === "postfix") throw new Error(`Postfix's sendmail fails in the private instance: ${why.unavailable}`);
-      unavailable[s.mta.name] = { unavailable: `not yet applicable (${why.unavailable})` };
+      unavailable[s.mta.name] = notApplicable(why);
       continue;
     }
     active.push(s);
@@ -110,32 +106,19 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
     if (r.stalled) throw new Error(`${s.mta.name}: warm-up stalled: ${r.stalled}`);
   }
 
-  const results = new Map<string, RunResult[]>();
-  const key = (name: MtaName, c: number) => `${name}/${c}`;
-  for (const c of levels) {
-    for (let i = 0; i < ctx.options.runs; i++) {
-      const order = i % 2 === 0 ? active : [...active].reverse();
-      for (const s of order) {
-        const r = await oneRun(ctx, s, messages, c, msgFile);
-        ctx.progress(
-          `  ${s.mta.name}, ${c} submitter(s), run ${i + 1}/${ctx.options.runs}: ${r.accepted} messages, ${r.rate.toFixed(1)}/s end to end, ` +
-            `${r.submitRate.toFixed(1)}/s submitted, drain ${r.drain.toFixed(2)} s${r.stalled ? `; STALLED: ${r.stalled}` : ""}`,
-        );
-        const list = results.get(key(s.mta.name, c)) ?? [];
-        list.push(r);
-        results.set(key(s.mta.name, c), list);
-      }
-    }
-  }
+  const results = await alternateRuns({ levels, runs: ctx.options.runs, active, system: (s) => s.mta.name, levelKey: String }, async (s, c, i) => {
+    const r = await oneRun(ctx, s, messages, c, msgFile);
+    ctx.progress(
+      `  ${s.mta.name}, ${c} submitter(s), run ${i + 1}/${ctx.options.runs}: ${r.accepted} messages, ${r.rate.toFixed(1)}/s end to end, ` +
+        `${r.submitRate.toFixed(1)}/s submitted, drain ${r.drain.toFixed(2)} s${r.stalled ? `; STALLED: ${r.stalled}` : ""}`,
+    );
+    return r;
+  });
 
-  const sideOf = (name: MtaName, c: number, pick: (r: RunResult) => number): Side => {
-    if (unavailable[name]) return unavailable[name]!;
-    const list = (results.get(key(name, c)) ?? []).filter((r) => !r.stalled);
-    return list.length ? summarize(list.map(pick)) : { unavailable: "every run stalled" };
-  };
+  const { side: sideOf } = results.report((r) => r.stalled, (name) => unavailable[name], "every run stalled");
   const runNotes = (c: number): string[] =>
     (["postfix", "postern"] as const).flatMap((name) => {
-      const list = results.get(key(name, c)) ?? [];
+      const list = results.runs(name, c);
       const failed = list.flatMap((r) => r.failures);
       const stalled = list.filter((r) => r.stalled);
       return [
@@ -160,7 +143,7 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
   }
   measurements.push({ name: `idle memory, PSS (${SETTLE_MS / 1000} s after start)`, unit: "MB", better: "lower", postfix: idle.postfix, postern: idle.postern, notes: idleNotes });
   const memoryNotes: string[] = [];
-  const lastRun = (name: MtaName) => results.get(key(name, levels.at(-1)!))?.at(-1);
+  const lastRun = (name: MtaName) => results.runs(name, levels.at(-1)!).at(-1);
   const endSide = (name: MtaName): Side => {
     const r = lastRun(name);
     if (unavailable[name] || !r) return unavailable[name] ?? { unavailable: "no run" };
@@ -170,12 +153,12 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
   measurements.push({ name: "memory at the end of the last run, PSS", unit: "MB", better: "lower", postfix: endSide("postfix"), postern: endSide("postern"), notes: memoryNotes });
   const peakSide = (name: MtaName): Side => {
     if (unavailable[name]) return unavailable[name]!;
-    const all = [...results.entries()].filter(([k]) => k.startsWith(`${name}/`)).flatMap(([, list]) => list);
+    const all = results.all(name);
     return all.length ? summarize([Math.max(...all.map((r) => r.pssPeakKb)) / 1024]) : { unavailable: "no run" };
   };
   measurements.push({ name: `peak memory during the runs, PSS (sampled every ${PSS_SAMPLE_MS / 1000} s)`, unit: "MB", better: "lower", postfix: peakSide("postfix"), postern: peakSide("postern") });
 
-  for (const c of levels) for (const s of active) notes.push(cpuNote(s.mta.name, c, results.get(key(s.mta.name, c)) ?? []));
+  for (const c of levels) for (const s of active) notes.push(cpuNote(s.mta.name, c, results.runs(s.mta.name, c)));
   notes.push(`each run starts with an empty queue and Maildir; both daemons run throughout; ${warmup} uncounted warm-up messages per side first`);
   for (const s of active) s.mta.stop();
   return {
@@ -191,20 +174,12 @@ function cpuNote(name: MtaName, c: number, runs: RunResult[]): string {
   const messages = done.reduce((s, r) => s + r.accepted, 0);
   if (!messages) return `${name}, ${c} submitter(s): no completed run`;
   const per = (ms: number) => (ms / messages).toFixed(2);
-  const roles = new Map<string, number>();
-  let daemon = 0;
-  let between = 0;
-  for (const r of done) {
-    daemon += r.cpu.totalMs;
-    between += r.cpu.betweenSamplesMs;
-    for (const [role, v] of r.cpu.roles) roles.set(role, (roles.get(role) ?? 0) + v.ms);
-  }
+  const sum = sumCpu(done.map((r) => r.cpu));
+  const daemon = sum.totalMs;
   const sendmail = done.reduce((s, r) => s + r.sendmailMs, 0);
-  const parts = [...roles.entries()].filter(([, ms]) => ms > 0).sort((a, b) => b[1] - a[1]).map(([role, ms]) => `${role} ${per(ms)}`);
-  if (between > 0) parts.push(`processes gone between samples ${per(between)}`);
   const wall = done.reduce((s, r) => s + r.seconds, 0);
   return (
-    `${name}, ${c} submitter(s): CPU per message ${per(sendmail + daemon)} ms = sendmail ${per(sendmail)} + daemons ${per(daemon)} (${parts.join(", ")}); ` +
+    `${name}, ${c} submitter(s): CPU per message ${per(sendmail + daemon)} ms = sendmail ${per(sendmail)} + daemons ${per(daemon)} (${describeRoles(sum, messages)}); ` +
     `CPU use ${(((sendmail + daemon) / (wall * 1000)) * 100).toFixed(0)}% of one core over ${done.length} runs`
   );
 }
@@ -220,7 +195,6 @@ async function oneRun(ctx: BenchContext, s: Submitter, messages: number, concurr
   if (master === undefined) throw new Error(`${mta.name} is not running`);
   const tracker = new TreeCpuTracker(master);
   const h0 = harnessCpu();
-  let pssPeakKb = 0;
 
   let next = 0;
   let accepted = 0;
@@ -240,39 +214,22 @@ async function oneRun(ctx: BenchContext, s: Submitter, messages: number, concurr
   const workers = Array.from({ length: Math.min(concurrency, messages) }, worker);
   const allSubmitted = Promise.all(workers);
 
-  let delivered = 0;
-  let lastProgress = t0;
-  let lastCpu = t0;
-  let lastPss = t0 - PSS_SAMPLE_MS;
-  let stalled: string | undefined;
-  for (;;) {
-    await Bun.sleep(POLL_MS);
-    const now = performance.now();
-    const count = maildirCount(maildir);
-    if (count > delivered) {
-      delivered = count;
-      lastProgress = now;
-    }
-    if (tSubmitted && delivered >= accepted) break;
-    if (now - lastCpu >= CPU_SAMPLE_MS) {
-      tracker.sample();
-      lastCpu = now;
-    }
-    if (now - lastPss >= PSS_SAMPLE_MS) {
-      pssPeakKb = Math.max(pssPeakKb, treeMemory(master).pssKb);
-      lastPss = now;
-    }
-    if (now - lastProgress > STALL_MS) {
-      stalled = `${delivered} of ${accepted} delivered after ${((now - t0) / 1000).toFixed(0)} s, ${queuedCount(mta.queueDirectory)} files queued`;
-      break;
-    }
-  }
-  const tEnd = performance.now();
+  const watched = await watchRun({
+    master,
+    tracker,
+    t0,
+    pssSampleMs: PSS_SAMPLE_MS,
+    count: () => maildirCount(maildir),
+    done: (delivered) => tSubmitted > 0 && delivered >= accepted,
+    stalled: (delivered, seconds) => `${delivered} of ${accepted} delivered after ${seconds.toFixed(0)} s, ${queuedCount(mta.queueDirectory)} files queued`,
+  });
+  const tEnd = watched.tEnd;
+  const stalled = watched.error;
   await allSubmitted;
   const cpu = tracker.result();
   const h1 = harnessCpu();
   const memoryEnd = treeMemory(master);
-  pssPeakKb = Math.max(pssPeakKb, memoryEnd.pssKb);
+  const pssPeakKb = Math.max(watched.pssPeakKb, memoryEnd.pssKb);
   const seconds = (tEnd - t0) / 1000;
   return {
     accepted,
@@ -290,12 +247,5 @@ async function oneRun(ctx: BenchContext, s: Submitter, messages: number, concurr
 }
 
 function unavailableSide(u: Unavailable | undefined): Side {
-  return u ? { unavailable: `not yet applicable (${u.unavailable})` } : { unavailable: "not measured" };
-}
-
-function wholeNumber(v: unknown, fallback: number, what: string): number {
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`--${what} must be a whole number, not "${v}"`);
-  return n;
+  return notApplicable(u) ?? { unavailable: "not measured" };
 }

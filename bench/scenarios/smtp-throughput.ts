@@ -15,31 +15,26 @@
  * message with fsync before their 250 reply.
  */
 import { join } from "node:path";
+import { alternateRuns, mtaPlan, notApplicable, startSystems } from "../lib/alternate.ts";
 import type { BenchContext } from "../lib/context.ts";
-import { type CpuByRole, TreeCpuTracker } from "../lib/cpu.ts";
-import type { Mta, MtaName, Unavailable } from "../lib/mta.ts";
-import type { Measurement, Scenario, ScenarioResult, Side } from "../lib/scenario.ts";
+import { type CpuByRole, describeRoles, sumCpu, TreeCpuTracker } from "../lib/cpu.ts";
+import type { Mta, MtaName } from "../lib/mta.ts";
+import type { Measurement, Scenario, ScenarioResult } from "../lib/scenario.ts";
 import { clearMaildir, maildirCount } from "../lib/maildir.ts";
-import { treeMemory } from "../lib/pss.ts";
+import { MESSAGES_OPTION, numberList, wholeNumber } from "../lib/options.ts";
 import { queuedCount } from "../lib/queue.ts";
-import { summarize } from "../lib/stats.ts";
+import { watchRun } from "../lib/run-watch.ts";
+import { SMTP_SOURCE_MESSAGE_SIZE as MESSAGE_SIZE, startSmtpSource } from "../lib/smtp-source.ts";
 import { sleepMs, waitFor } from "../lib/wait.ts";
 
-const MESSAGE_SIZE = 4096;
-const SETTLE_MS = 2000;
-const POLL_MS = 20;
 const PSS_SAMPLE_MS = 500;
-const CPU_SAMPLE_MS = 250;
-/** A run gives up when no message is delivered for this long. */
-const STALL_MS = 60_000;
-const SMTP_SOURCE = "/usr/sbin/smtp-source";
 
 export const scenario: Scenario = {
   name: "smtp-throughput",
   summary: "End-to-end messages/s of smtp-source (4 KiB, 1/20/100 sessions) into each SMTP server until all are in the Maildir",
   defaultRuns: 3,
   options: {
-    messages: { type: "string", description: "messages per run (default 2000)" },
+    messages: MESSAGES_OPTION,
     sessions: { type: "string", description: "comma-separated numbers of parallel SMTP sessions (default 1,20,100)" },
   },
   run,
@@ -53,13 +48,6 @@ export interface RunResult {
   /** The master's tree from smtp-source's start until the last delivery. */
   cpu: CpuByRole;
   error?: string;
-}
-
-function wholeNumber(v: unknown, fallback: number, what: string): number {
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${what} must be a whole number of at least 1, not "${v}"`);
-  return n;
 }
 
 /** Where a run's messages go: the bench user's own Maildir by default, or another address and Maildir (virtual mailboxes). */
@@ -78,63 +66,29 @@ export async function oneRun(ctx: BenchContext, mta: Mta, messages: number, sess
   const recipient = target?.recipient ?? `${ctx.user.name}@localhost`;
   const tracker = new TreeCpuTracker(master);
   const t0 = performance.now();
-  const proc = Bun.spawn(
-    [SMTP_SOURCE, "-d", "-s", String(sessions), "-m", String(messages), "-l", String(MESSAGE_SIZE), "-M", "bench.client", "-f", `sender@localhost`, "-t", recipient, `127.0.0.1:${mta.smtpPort}`],
-    { stdout: "ignore", stderr: "pipe", stdin: "ignore" },
-  );
-  let tSent = 0;
-  let sourceError: string | undefined;
-  void proc.exited.then(async (code) => {
-    tSent = performance.now();
-    if (code !== 0) sourceError = `smtp-source exit ${code}: ${(await new Response(proc.stderr).text()).trim().split("\n").at(-1) ?? ""}`;
+  const source = startSmtpSource({ sessions, messages, from: "sender@localhost", to: recipient, port: mta.smtpPort });
+  const watched = await watchRun({
+    master,
+    tracker,
+    t0,
+    pssSampleMs: PSS_SAMPLE_MS,
+    count: () => maildirCount(maildir),
+    done: (delivered) => source.sentAt() > 0 && delivered >= messages,
+    failed: () => (source.sentAt() ? source.error() : undefined),
+    stalled: (delivered, seconds) => `${delivered} of ${messages} delivered after ${seconds.toFixed(0)} s`,
+    onStall: () => source.proc.kill(),
   });
-  let delivered = 0;
-  let lastProgress = t0;
-  let lastPss = 0;
-  let lastCpu = 0;
-  let pssPeakKb = 0;
-  let error: string | undefined;
-  for (;;) {
-    await Bun.sleep(POLL_MS);
-    const now = performance.now();
-    const count = maildirCount(maildir);
-    if (count > delivered) {
-      delivered = count;
-      lastProgress = now;
-    }
-    if (now - lastPss >= PSS_SAMPLE_MS) {
-      pssPeakKb = Math.max(pssPeakKb, treeMemory(master).pssKb);
-      lastPss = now;
-    }
-    if (now - lastCpu >= CPU_SAMPLE_MS) {
-      tracker.sample();
-      lastCpu = now;
-    }
-    if (tSent && delivered >= messages) break;
-    if (tSent && sourceError) {
-      error = sourceError;
-      break;
-    }
-    if (now - lastProgress > STALL_MS) {
-      error = `${delivered} of ${messages} delivered after ${((now - t0) / 1000).toFixed(0)} s`;
-      proc.kill();
-      break;
-    }
-  }
   const seconds = (performance.now() - t0) / 1000;
   const cpu = tracker.result();
+  const tSent = source.sentAt();
+  const { count: delivered, pssPeakKb, error } = watched;
   return { delivered, rate: delivered / seconds, smtpRate: tSent ? messages / ((tSent - t0) / 1000) : 0, pssPeakKb, cpu, ...(error ? { error } : {}) };
 }
 
 async function run(ctx: BenchContext): Promise<ScenarioResult> {
   const messages = wholeNumber(ctx.options.extra.messages, 2000, "messages");
-  const levels = String(ctx.options.extra.sessions ?? "1,20,100")
-    .split(",")
-    .map((v) => wholeNumber(v.trim(), 1, "sessions"));
-  const started: Record<MtaName, Unavailable | undefined> = { postfix: ctx.postfix.start(), postern: ctx.postern.start() };
-  if (started.postfix) throw new Error(`Postfix did not start: ${started.postfix.unavailable}`);
-  sleepMs(SETTLE_MS);
-  const active = [ctx.postfix, ctx.postern].filter((m) => !started[m.name]);
+  const levels = numberList(ctx.options.extra.sessions, "1,20,100", "sessions");
+  const { started, active } = startSystems(ctx);
 
   const warmup = Math.min(messages, 200);
   for (const mta of active) {
@@ -143,30 +97,15 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
     if (r.error) throw new Error(`${mta.name}: warm-up failed: ${r.error}`);
   }
 
-  const results = new Map<string, RunResult[]>();
-  const key = (name: MtaName, s: number) => `${name}/${s}`;
-  for (const s of levels) {
-    for (let i = 0; i < ctx.options.runs; i++) {
-      const order = i % 2 === 0 ? active : [...active].reverse();
-      for (const mta of order) {
-        const r = await oneRun(ctx, mta, messages, s);
-        ctx.progress(
-          `  ${mta.name}, ${s} session(s), run ${i + 1}/${ctx.options.runs}: ${r.delivered} delivered, ${r.rate.toFixed(1)}/s end to end, ${r.smtpRate.toFixed(1)}/s over SMTP, daemon CPU ${(r.cpu.totalMs / messages).toFixed(2)} ms/msg${r.error ? `; FAILED: ${r.error}` : ""}`,
-        );
-        const list = results.get(key(mta.name, s)) ?? [];
-        list.push(r);
-        results.set(key(mta.name, s), list);
-      }
-    }
-  }
+  const results = await alternateRuns(mtaPlan(levels, ctx.options.runs, active), async (mta, s, i) => {
+    const r = await oneRun(ctx, mta, messages, s);
+    ctx.progress(
+      `  ${mta.name}, ${s} session(s), run ${i + 1}/${ctx.options.runs}: ${r.delivered} delivered, ${r.rate.toFixed(1)}/s end to end, ${r.smtpRate.toFixed(1)}/s over SMTP, daemon CPU ${(r.cpu.totalMs / messages).toFixed(2)} ms/msg${r.error ? `; FAILED: ${r.error}` : ""}`,
+    );
+    return r;
+  });
 
-  const side = (name: MtaName, s: number, pick: (r: RunResult) => number): Side => {
-    if (started[name]) return { unavailable: `not yet applicable (${started[name]!.unavailable})` };
-    const ok = (results.get(key(name, s)) ?? []).filter((r) => !r.error);
-    return ok.length ? summarize(ok.map(pick)) : { unavailable: "every run failed" };
-  };
-  const failures = (s: number) =>
-    (["postfix", "postern"] as const).flatMap((n) => (results.get(key(n, s)) ?? []).filter((r) => r.error).map((r) => `${n}: ${r.error}`));
+  const { side, failures } = results.report((r) => r.error, (name) => notApplicable(started[name]));
   const measurements: Measurement[] = [];
   for (const s of levels) {
     const label = `${s} session${s === 1 ? "" : "s"}`;
@@ -191,7 +130,7 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
     target: { ratio: 0.5, kind: "at most" },
   });
   for (const mta of active) mta.stop();
-  const cpuNotes = levels.flatMap((s) => active.map((mta) => cpuNote(mta.name, s, messages, results.get(key(mta.name, s)) ?? [])));
+  const cpuNotes = levels.flatMap((s) => active.map((mta) => cpuNote(mta.name, s, messages, results.runs(mta.name, s))));
   return {
     command: `smtp-source -d -s N -m ${messages} -l ${MESSAGE_SIZE} -t ${ctx.user.name}@localhost 127.0.0.1:PORT  (N = ${levels.join(", ")})`,
     measurements,
@@ -204,18 +143,7 @@ function cpuNote(name: MtaName, sessions: number, messages: number, runs: RunRes
   const done = runs.filter((r) => !r.error);
   const label = `${name}, ${sessions} session${sessions === 1 ? "" : "s"}`;
   if (!done.length) return `${label}: no completed run`;
-  const per = (ms: number) => (ms / (messages * done.length)).toFixed(2);
-  const roles = new Map<string, number>();
-  let total = 0;
-  let system = 0;
-  let between = 0;
-  for (const r of done) {
-    total += r.cpu.totalMs;
-    system += r.cpu.systemMs;
-    between += r.cpu.betweenSamplesMs;
-    for (const [role, v] of r.cpu.roles) roles.set(role, (roles.get(role) ?? 0) + v.ms);
-  }
-  const parts = [...roles.entries()].filter(([, ms]) => ms > 0).sort((a, b) => b[1] - a[1]).map(([role, ms]) => `${role} ${per(ms)}`);
-  if (between > 0) parts.push(`processes gone between samples ${per(between)}`);
-  return `${label}: daemon CPU per message ${per(total)} ms, ${per(system)} of it in the kernel (${parts.join(", ")}), over ${done.length} runs`;
+  const per = messages * done.length;
+  const sum = sumCpu(done.map((r) => r.cpu));
+  return `${label}: daemon CPU per message ${(sum.totalMs / per).toFixed(2)} ms, ${(sum.systemMs / per).toFixed(2)} of it in the kernel (${describeRoles(sum, per)}), over ${done.length} runs`;
 }

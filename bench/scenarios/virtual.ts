@@ -11,30 +11,22 @@
  */
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { MtaName, Unavailable } from "../lib/mta.ts";
-import type { Measurement, Scenario, ScenarioResult, Side } from "../lib/scenario.ts";
-import { summarize } from "../lib/stats.ts";
-import { sleepMs } from "../lib/wait.ts";
+import { alternateRuns, mtaPlan, notApplicable, startSystems } from "../lib/alternate.ts";
+import type { MtaName } from "../lib/mta.ts";
+import { MESSAGES_OPTION, wholeNumber } from "../lib/options.ts";
+import type { Measurement, Scenario, ScenarioResult } from "../lib/scenario.ts";
 import { oneRun, type RunResult } from "./smtp-throughput.ts";
 
 const DOMAIN = "virtual.bench";
 const VMAIL_ID = 5000;
-const SETTLE_MS = 2000;
 const bases: Record<MtaName, string> = { postfix: "", postern: "" };
-
-function wholeNumber(v: unknown, fallback: number, what: string): number {
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${what} must be a whole number of at least 1, not "${v}"`);
-  return n;
-}
 
 export const scenario: Scenario = {
   name: "virtual",
   summary: "End-to-end messages/s of smtp-source (4 KiB, 20 sessions) into a virtual mailbox (virtual_mailbox_maps, static uid/gid)",
   defaultRuns: 3,
   options: {
-    messages: { type: "string", description: "messages per run (default 2000)" },
+    messages: MESSAGES_OPTION,
     sessions: { type: "string", description: "parallel SMTP sessions (default 20)" },
   },
   parameters(options) {
@@ -65,10 +57,7 @@ export const scenario: Scenario = {
 async function run(ctx: Parameters<Scenario["run"]>[0]): Promise<ScenarioResult> {
   const messages = wholeNumber(ctx.options.extra.messages, 2000, "messages");
   const sessions = wholeNumber(ctx.options.extra.sessions, 20, "sessions");
-  const started: Record<MtaName, Unavailable | undefined> = { postfix: ctx.postfix.start(), postern: ctx.postern.start() };
-  if (started.postfix) throw new Error(`Postfix did not start: ${started.postfix.unavailable}`);
-  sleepMs(SETTLE_MS);
-  const active = [ctx.postfix, ctx.postern].filter((m) => !started[m.name]);
+  const { started, active } = startSystems(ctx);
   const target = (name: MtaName) => ({ recipient: `user@${DOMAIN}`, maildir: join(bases[name], DOMAIN, "user") });
 
   const warmup = Math.min(messages, 200);
@@ -77,20 +66,13 @@ async function run(ctx: Parameters<Scenario["run"]>[0]): Promise<ScenarioResult>
     const r = await oneRun(ctx, mta, warmup, sessions, target(mta.name));
     if (r.error) throw new Error(`${mta.name}: warm-up failed: ${r.error}`);
   }
-  const results = new Map<MtaName, RunResult[]>();
-  for (let i = 0; i < ctx.options.runs; i++) {
-    const order = i % 2 === 0 ? active : [...active].reverse();
-    for (const mta of order) {
-      const r = await oneRun(ctx, mta, messages, sessions, target(mta.name));
-      ctx.progress(`  ${mta.name}, run ${i + 1}/${ctx.options.runs}: ${r.delivered} delivered, ${r.rate.toFixed(1)}/s end to end${r.error ? `; FAILED: ${r.error}` : ""}`);
-      results.set(mta.name, [...(results.get(mta.name) ?? []), r]);
-    }
-  }
-  const side = (name: MtaName, pick: (r: RunResult) => number): Side => {
-    if (started[name]) return { unavailable: `not yet applicable (${started[name]!.unavailable})` };
-    const ok = (results.get(name) ?? []).filter((r) => !r.error);
-    return ok.length ? summarize(ok.map(pick)) : { unavailable: "every run failed" };
-  };
+  const results = await alternateRuns(mtaPlan([sessions], ctx.options.runs, active), async (mta, _, i) => {
+    const r = await oneRun(ctx, mta, messages, sessions, target(mta.name));
+    ctx.progress(`  ${mta.name}, run ${i + 1}/${ctx.options.runs}: ${r.delivered} delivered, ${r.rate.toFixed(1)}/s end to end${r.error ? `; FAILED: ${r.error}` : ""}`);
+    return r;
+  });
+  const report = results.report((r) => r.error, (name) => notApplicable(started[name]));
+  const side = (name: MtaName, pick: (r: RunResult) => number) => report.side(name, sessions, pick);
   const measurements: Measurement[] = [
     { name: `${sessions} sessions into a virtual mailbox, end to end`, unit: "msg/s", better: "higher", postfix: side("postfix", (r) => r.rate), postern: side("postern", (r) => r.rate), target: { ratio: 2, kind: "at least" } },
     { name: "peak memory, PSS of the whole system", unit: "MB", better: "lower", postfix: side("postfix", (r) => r.pssPeakKb / 1024), postern: side("postern", (r) => r.pssPeakKb / 1024) },

@@ -10,11 +10,15 @@
  *   most line_length_limit bytes (Postfix's pickup refuses longer records).
  *   A bad one refuses the whole file.
  * - `orcpt=` is checked like smtpd's ORCPT parameter (addr-type;address,
- *   decoded; what its xtext or utf-8-addr-xtext form may carry); a bad one
+ *   decoded): it must read back as it is from the form the SMTP client would
+ *   send (so no NUL, at most 500 characters of address), and, stricter than
+ *   smtpd (which takes an encoded control as Postfix does), hold no control
+ *   character: a local user has no reason to send one, and it would only
+ *   ever reach a delivery report's Original-Recipient field. A bad one
  *   refuses the file.
  * - `notify=` must be a DSN NOTIFY value (NEVER alone, or SUCCESS, FAILURE,
- *   DELAY without repeats); a malformed one is dropped with a warning, as
- *   Postfix's cleanup ignores a malformed DSN notify record.
+ *   DELAY, a repeat counted once); a malformed one is dropped with a warning,
+ *   as Postfix's cleanup ignores a malformed DSN notify record.
  * - Attributes: only those sendmail writes are kept, each checked for its
  *   form. A bad `envid` or `ret` refuses the file (Postfix's cleanup:
  *   "message rejected: bad DSN ... record"); any other attribute that is
@@ -30,7 +34,7 @@
  * way before it commits it, so what it accepts (exit 0) pickup never refuses.
  */
 import { printable } from "../util/printable.ts";
-import { encodeOrcpt, parseNotify, parseOrcpt } from "../global/message/dsn-params.ts";
+import { encodeOrcpt, parseNotify, parseOrcpt, validEnvid } from "../global/message/dsn-params.ts";
 import type { QueueFile, Recipient } from "../global/queue/format.ts";
 import type { CleanupSettings } from "./settings.ts";
 
@@ -59,7 +63,7 @@ export function addressProblem(address: string, settings: Pick<CleanupSettings, 
 
 /** A stored ORCPT ("type;address", decoded) is valid when smtpd would have accepted its xtext form as is. */
 export function validOrcpt(orcpt: string, settings: Pick<CleanupSettings, "lineLengthLimit">): boolean {
-  if (byteLength(orcpt) > settings.lineLengthLimit) return false;
+  if (byteLength(orcpt) > settings.lineLengthLimit || /[\x00-\x1f\x7f]/.test(orcpt)) return false;
   const semi = orcpt.indexOf(";");
   if (semi <= 0) return false;
   const type = orcpt.slice(0, semi);
@@ -74,7 +78,7 @@ type AttributeCheck = (value: string, settings: ScreenSettings) => boolean;
 export const SUBMISSION_ATTRIBUTES: ReadonlyMap<string, AttributeCheck> = new Map<string, AttributeCheck>([
   ["full_name", (v, s) => byteLength(v) <= s.lineLengthLimit],
   ["rewrite_context", (v) => v === "local" || v === "remote"],
-  ["envid", (v) => v.length <= 100 && /^[\x20-\x7e]*$/.test(v)],
+  ["envid", (v) => validEnvid(v)],
   ["ret", (v) => v === "FULL" || v === "HDRS"],
   ["encoding", (v) => v === "7BIT" || v === "8BITMIME"],
   ["verp", (v, s) => v.length === 2 && [...v].every((c) => s.verpFilter.includes(c))],
@@ -100,8 +104,9 @@ function screenRecipient(r: Recipient, i: number, settings: ScreenSettings, warn
     out.orcpt = r.orcpt;
   }
   if (r.notify !== undefined) {
-    if (parseNotify(r.notify.join(",")) === undefined) warnings.push(`ignoring malformed DSN notify record <${logValue(r.notify.join(","))}>`);
-    else out.notify = r.notify;
+    const notify = parseNotify(r.notify.join(","));
+    if (notify === undefined) warnings.push(`ignoring malformed DSN notify record <${logValue(r.notify.join(","))}>`);
+    else out.notify = notify;
   }
   return out;
 }

@@ -14,6 +14,7 @@ import { writeStderr } from "../../util/stdio.ts";
 import { log } from "../../util/log.ts";
 import { ExitError, EX_USAGE } from "../../util/sysexits.ts";
 import type { NotifyKeyword } from "../../global/queue/format.ts";
+import { validEnvid } from "../../global/message/dsn-params.ts";
 
 /** Postfix 3.7's sendmail option string. */
 export const SENDMAIL_OPTIONS = "A:B:C:F:GIL:N:O:R:UV:X:b:ce:f:h:imno:p:r:q:tvx";
@@ -150,10 +151,6 @@ export function parseNotify(text: string, warn: (t: string) => void): NotifyKeyw
   return out;
 }
 
-function isPrintableAscii(text: string): boolean {
-  return /^[\x20-\x7e]*$/.test(text);
-}
-
 export function parseSendmailArgs(args: readonly string[], invokedAs: string, ctx: OptionContext): SendmailRequest {
   const warn = (t: string) => log.warn(t);
   const req: SendmailRequest = {
@@ -201,7 +198,7 @@ export function parseSendmailArgs(args: readonly string[], invokedAs: string, ct
       }
       case "V":
         if (arg.length > 100) warn("too long -V option value -- ignored");
-        else if (!isPrintableAscii(arg)) warn("bad syntax in -V option value -- ignored");
+        else if (!validEnvid(arg)) warn("bad syntax in -V option value -- ignored");
         else req.envid = arg;
         break;
       case "X":

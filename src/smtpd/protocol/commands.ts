@@ -8,7 +8,7 @@
  * Runs inside SmtpdSession (session.ts); every argument is untrusted client
  * text.
  */
-import { decodeXtext, parseNotify, parseOrcpt } from "../../global/message/dsn-params.ts";
+import { decodeXtext, parseNotify, parseOrcpt, validEnvid } from "../../global/message/dsn-params.ts";
 import { parsePath, splitParams } from "./args.ts";
 import { GrowingBuffer, type CommandLine } from "./input.ts";
 import { reply, type SmtpdReply } from "./reply.ts";
@@ -137,17 +137,17 @@ function parseMailParams(s: SmtpdSession, rest: string): MailParams | SmtpdReply
         params.smtputf8 = true;
         break;
       case "AUTH": {
-        // accepted (and ignored unless the client authenticated) even without SASL, as Postfix does
+        // accepted (and ignored unless the client authenticated) even without SASL, as Postfix does; kept as
+        // sent, xtext and all, only made printable (Postfix's smtpd_sasl_mail_opt), for policy and milters
         if (p.value === undefined) return unsupported;
-        const v = decodeXtext(p.value);
-        if (v === undefined || dup) return reply(501, "5.5.4", "Bad AUTH parameter syntax");
-        params.auth = v;
+        if (dup) return reply(503, "5.5.4", "Error: multiple AUTH= options");
+        params.auth = printable(p.value, s.settings.smtputf8);
         break;
       }
       case "ENVID": {
         if (!s.announced("dsn")) return unsupported;
         const v = p.value === undefined ? undefined : decodeXtext(p.value);
-        if (v === undefined || v === "" || v.length > 100 || !/^[\x20-\x7e]*$/.test(v) || dup) return reply(501, "5.5.4", "Bad ENVID parameter syntax");
+        if (v === undefined || !validEnvid(v) || dup) return reply(501, "5.5.4", "Bad ENVID parameter syntax");
         params.envid = v;
         break;
       }

@@ -7,6 +7,8 @@
 import { describe, expect, test } from "bun:test";
 import { useAgentTests } from "../../helpers/smtp-client-bench.ts";
 import type { FakeSmtpServer } from "../../helpers/smtp-server.ts";
+import { parseOrcpt } from "../../../src/global/message/dsn-params.ts";
+import { decodeQueueFile, encodeQueueFile } from "../../../src/global/queue/format.ts";
 
 const { server, bench } = useAgentTests();
 
@@ -159,6 +161,35 @@ describe("ESMTP", () => {
     });
     expect(s.commands[2]).toBe("RCPT TO:<a@example.org> ORCPT=rfc822;+C4+80+E2+82+AC+2Bx@example.org");
     expect(s.commands[3]).toBe("RCPT TO:<b@example.org> ORCPT=utf-8;j\\x{FC}rgen\\x{2B}x\\x{5C}y@example.org");
+  });
+
+  // what smtpd accepts as Postfix's does ("=", octets that are not UTF-8, controls, \x{D800}) is queued, read back
+  // and sent as valid xtext or utf-8-addr-xtext that the next hop (our smtpd's parser) reads as we did
+  test("ORCPT and ENVID round trip: as smtpd read them, through the queue file, out as valid xtext", async () => {
+    const s = server();
+    const b = bench();
+    const sent = [
+      ["rfc822;a=b@example.org", "rfc822;a+3Db@example.org"],
+      ["rfc822;j+FCrgen@example.org", "rfc822;j+FCrgen@example.org"],
+      ["rfc822;a+0Ab@example.org", "rfc822;a+0Ab@example.org"],
+      ["utf-8;a\\x{D800}\\b@example.org", "utf-8;a\\x{D800}\\x{5C}b@example.org"],
+    ];
+    const kept = sent.map(([wire]) => parseOrcpt(wire!)!);
+    const queued = decodeQueueFile(encodeQueueFile({ arrivalTime: 0, sender: "", recipients: kept.map((orcpt, i) => ({ address: `r${i}@example.org`, orcpt })), attributes: {}, content: Buffer.alloc(0) }));
+    await b.deliver({ nexthop: relay(s), recipients: queued.recipients, attributes: { envid: "a=b\tc" } });
+    expect(s.commands[1]).toEndWith(" ENVID=a+3Db+09c");
+    for (const [i, [, out]] of sent.entries()) {
+      expect(s.commands[2 + i]).toBe(`RCPT TO:<r${i}@example.org> ORCPT=${out}`);
+      expect(parseOrcpt(out!)).toBe(kept[i]!);
+    }
+  });
+
+  // before session 6 smtpd queued a utf-8 ORCPT as it came ("\x{FC}" and all); it went out as "\x{5C}x{FC}"
+  test("a utf-8 ORCPT queued undecoded by an older postern goes out as it came in", async () => {
+    const s = server();
+    const b = bench();
+    await b.deliver({ nexthop: relay(s), recipients: [{ address: "a@example.org", orcpt: "utf-8;j\\x{FC}rgen\\x{20AC}@example.org" }] });
+    expect(s.commands[2]).toBe("RCPT TO:<a@example.org> ORCPT=utf-8;j\\x{FC}rgen\\x{20AC}@example.org");
   });
 
   test("no ORCPT kept: a non-ASCII original recipient is of type utf-8 when the sender asked for SMTPUTF8, else rfc822", async () => {

@@ -142,6 +142,9 @@ describe("DSN and body options", () => {
     expect(warningsOf(() => expect(parse(["-R", "bogus", "bob"]).ret).toBeUndefined())).toEqual(["warning: bad -R option value -- ignored"]);
     expect(warningsOf(() => expect(parse(["-V", "x".repeat(101), "bob"]).envid).toBeUndefined())).toEqual(["warning: too long -V option value -- ignored"]);
     expect(warningsOf(() => expect(parse(["-V", "bad\u0001id", "bob"]).envid).toBeUndefined())).toEqual(["warning: bad syntax in -V option value -- ignored"]);
+    // Postfix's all_isprint_tab: an empty value is bad syntax, a TAB is fine
+    expect(warningsOf(() => expect(parse(["-V", "", "bob"]).envid).toBeUndefined())).toEqual(["warning: bad syntax in -V option value -- ignored"]);
+    expect(parse(["-V", "a\tb", "bob"]).envid).toBe("a\tb");
   });
 
   test("-R hdrs|full, -V envid, -B 7BIT|8BITMIME", () => {

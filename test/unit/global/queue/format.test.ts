@@ -29,3 +29,14 @@ test('an attribute named "__proto__" is kept as an attribute, not taken as the p
   expect(Object.entries(back)).toEqual([["__proto__", "x"], ["constructor", "y"]]);
   expect(Object.getPrototypeOf(back)).toBe(Object.prototype);
 });
+
+// an ORCPT whose xtext octets are not UTF-8 is kept with one lone surrogate per octet (dsn-params.ts); UTF-8 has
+// no form for a lone surrogate (it was written as U+FFFD and relayed as +EF+BF+BD), so the file escapes it
+test("an ORCPT holding lone surrogates reads back as it was, and older escapes read the same", () => {
+  const f: QueueFile = { ...file({}), recipients: [{ address: "b@example.test", orcpt: "rfc822;j\udcfcrgen\ud800%u\udcc3@example.test" }] };
+  const bytes = encodeQueueFile(f);
+  expect(Buffer.from(bytes).toString("latin1")).toContain("orcpt=rfc822;j%uDCFCrgen%uD800%25u%uDCC3@example.test");
+  expect(decodeQueueFile(bytes).recipients[0]!.orcpt).toBe("rfc822;j\udcfcrgen\ud800%u\udcc3@example.test");
+  // a well-formed pair is UTF-8 as before; "%25uDCFC" (written by any version for the text "%uDCFC") stays text
+  expect(decodeQueueFile(encodeQueueFile({ ...f, recipients: [{ address: "b", orcpt: "rfc822;😀%uDCFC" }] })).recipients[0]!.orcpt).toBe("rfc822;😀%uDCFC");
+});

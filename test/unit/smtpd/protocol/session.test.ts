@@ -125,12 +125,58 @@ describe("a message", () => {
     expect(await t.cmd("RCPT TO:<b@example.net> ORCPT=utf-8;j\\x{FC}rgen\\x{20AC}@example.net")).toBe("250 2.1.5 Ok\r\n");
     // unitext: the raw UTF-8 octets (the harness sends one byte per character)
     expect(await t.cmd(Buffer.from("RCPT TO:<c@example.net> ORCPT=utf-8;jürgen@example.net", "utf8").toString("latin1"))).toBe("250 2.1.5 Ok\r\n");
-    expect(await t.cmd("RCPT TO:<d@example.net> ORCPT=rfc822;+FC@example.net")).toBe("501 5.5.4 Error: Bad ORCPT parameter syntax\r\n");
-    expect(await t.cmd("RCPT TO:<d@example.net> ORCPT=utf-8;\\x{D800}@example.net")).toBe("501 5.5.4 Error: Bad ORCPT parameter syntax\r\n");
     await t.cmd("DATA");
     t.send("Subject: hi\r\n\r\nx\r\n.\r\n");
     expect(await t.reply()).toStartWith("250 2.0.0 Ok: queued as ");
     expect(sink.messages[0]!.recipients.map((r) => r.orcpt)).toEqual(["rfc822;jürgen€@example.net", "utf-8;jürgen€@example.net", "utf-8;jürgen@example.net"]);
+  });
+
+  // Postfix's smtpd: xtext_unquote/uxtext_unquote must succeed and the address hold no NUL (ORCPT); ENVID also
+  // all_isprint_tab. Everything else passes: "=", raw UTF-8, octets that are not UTF-8, controls, any type
+  test("ORCPT and ENVID: accepted and refused as Postfix's smtpd accepts and refuses them", async () => {
+    const { t, sink } = start();
+    await t.reply();
+    await t.cmd("EHLO client.example.org");
+    for (const bad of ["ENVID=a+2", "ENVID=+00", "ENVID=a+0Ab", "ENVID=j+C3+BCrgen", "ENVID=+FC", `ENVID=${"x".repeat(101)}`, "ENVID="]) {
+      expect({ bad, r: await t.cmd(`MAIL FROM:<s@example.org> ${bad}`) }).toEqual({ bad, r: "501 5.5.4 Bad ENVID parameter syntax\r\n" });
+    }
+    expect(await t.cmd(Buffer.from("MAIL FROM:<s@example.org> ENVID=jürgen", "utf8").toString("latin1"))).toBe("501 5.5.4 Bad ENVID parameter syntax\r\n");
+    expect(await t.cmd("MAIL FROM:<s@example.org> ENVID=a=b+09c")).toBe("250 2.1.0 Ok\r\n");
+    const accepted = [
+      ["ORCPT=rfc822;a=b@example.net", "rfc822;a=b@example.net"],
+      ["ORCPT=rfc822;j+FCrgen@example.net", "rfc822;j\udcfcrgen@example.net"],
+      ["ORCPT=rfc822;a+0Ab@example.net", "rfc822;a\nb@example.net"],
+      ["ORCPT=rfc822;", "rfc822;"],
+      ["ORCPT=x=y;z", "x=y;z"],
+      ["ORCPT=utf-8;\\x{D800}@example.net", "utf-8;\ud800@example.net"],
+      ["ORCPT=utf-8;a\\b@example.net", "utf-8;a\\b@example.net"],
+    ];
+    for (const [i, [param]] of accepted.entries()) expect(await t.cmd(`RCPT TO:<r${i}@example.net> ${param}`)).toBe("250 2.1.5 Ok\r\n");
+    // raw UTF-8 in xtext: its own octets (the harness sends one byte per character)
+    expect(await t.cmd(Buffer.from("RCPT TO:<u@example.net> ORCPT=rfc822;jürgen@example.net", "utf8").toString("latin1"))).toBe("250 2.1.5 Ok\r\n");
+    for (const bad of ["ORCPT=rfc822;a+0", "ORCPT=rfc822;a+00b", "ORCPT=;a", "ORCPT=a", "ORCPT=utf-8;\\x{}", "ORCPT=utf-8;\\x{110000}", "ORCPT=utf-8;\\x{41", `ORCPT=rfc822;${"z".repeat(501)}`]) {
+      expect({ bad, r: await t.cmd(`RCPT TO:<b@example.net> ${bad}`) }).toEqual({ bad, r: "501 5.5.4 Error: Bad ORCPT parameter syntax\r\n" });
+    }
+    await t.cmd("DATA");
+    t.send("Subject: hi\r\n\r\nx\r\n.\r\n");
+    expect(await t.reply()).toStartWith("250 2.0.0 Ok: queued as ");
+    const m = sink.messages[0]!;
+    expect(m.mailParams.envid).toBe("a=b\tc");
+    expect(m.recipients.map((r) => r.orcpt)).toEqual([...accepted.map(([, kept]) => kept), "rfc822;jürgen@example.net"]);
+  });
+
+  // Postfix's smtpd_sasl_mail_opt: AUTH= is not decoded, only made printable; a second one is a 503
+  test("MAIL AUTH= is kept as sent, as Postfix keeps it; a second one is refused with Postfix's 503", async () => {
+    const { t, sink } = start();
+    await t.reply();
+    await t.cmd("EHLO client.example.org");
+    expect(await t.cmd("MAIL FROM:<s@example.org> AUTH=a AUTH=b")).toBe("503 5.5.4 Error: multiple AUTH= options\r\n");
+    expect(await t.cmd("MAIL FROM:<s@example.org> AUTH=a+2=b\x01c+40d")).toBe("250 2.1.0 Ok\r\n");
+    await t.cmd("RCPT TO:<b@example.net>");
+    await t.cmd("DATA");
+    t.send("Subject: hi\r\n\r\nx\r\n.\r\n");
+    expect(await t.reply()).toStartWith("250 2.0.0 Ok: queued as ");
+    expect(sink.messages[0]!.mailParams.auth).toBe("a+2=b?c+40d");
   });
 
   test("one recipient: the Received: header says for <...>; TLS and SASL details when asked", async () => {
