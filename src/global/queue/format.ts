@@ -48,6 +48,15 @@ export interface Envelope {
   attributes: Record<string, string>;
 }
 
+/**
+ * A queue file without its content: what the queue manager keeps of a message in active/ (as Postfix's
+ * qmgr reads only the envelope records). The content is read again from the file when a notice needs it.
+ */
+export interface QueueEnvelope extends Envelope {
+  /** The content's length in bytes (the log's size=). */
+  size: number;
+}
+
 export interface QueueFile extends Envelope {
   /** The message: headers, blank line, body; LF line ends. */
   content: Uint8Array;

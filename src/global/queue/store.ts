@@ -9,7 +9,7 @@ import { appendFully } from "../../util/durable-file.ts";
 import { join } from "node:path";
 import { log } from "../../util/log.ts";
 import { fsyncDirectory } from "../../util/durable-file.ts";
-import { CorruptQueueFileError, decodeQueueFile, encodeDoneRecord, type QueueFile } from "./format.ts";
+import { CorruptQueueFileError, decodeQueueFile, encodeDoneRecord, type QueueEnvelope, type QueueFile } from "./format.ts";
 import { isQueueId, type MessageQueue } from "./names.ts";
 
 export function queueFilePath(queueDirectory: string, queue: string, id: string): string {
@@ -63,6 +63,18 @@ export function loadQueueFile(queueDirectory: string, queue: string, id: string)
     }
     throw err;
   }
+}
+
+/**
+ * The envelope of a queue file, without its content (loadQueueFile's rules): the queue manager keeps one per
+ * message in active/ (up to qmgr_message_active_limit of them), so a message's bytes are not held there for
+ * the length of its delivery.
+ */
+export function loadQueueEnvelope(queueDirectory: string, queue: string, id: string): QueueEnvelope | undefined {
+  const file = loadQueueFile(queueDirectory, queue, id);
+  if (!file) return undefined;
+  const { content, ...envelope } = file;
+  return { ...envelope, size: content.length };
 }
 
 /** Appends a state record to a queue file and fsyncs it. */

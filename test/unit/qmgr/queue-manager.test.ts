@@ -226,6 +226,21 @@ for (const [action, to] of [
   });
 }
 
+test("postsuper hold while a recipient bounces: the failure notice still returns the message, read from hold/ (the queue manager keeps only envelopes)", async () => {
+  const h = harness(noticesSent(() => "hold"));
+  queueMessage(h, "900003", ["gone@remote.example"]);
+  h.manager.start();
+  const [held] = await h.agents.waitFor("the delivery", (d) => d.request.queueId === "900003");
+  renameSync(join(h.queue.queueDirectory, "active", "900003"), join(h.queue.queueDirectory, "hold", "900003"));
+  held!.answer([resultFor(held!.request, "gone@remote.example", "bounced", "550 5.1.1 no such user")]);
+  const [notice] = await h.agents.waitFor("the failure notice", (d) => d.request.sender === "");
+  const text = contentOf(notice!);
+  expect(text).toContain("Subject: Undelivered Mail Returned to Sender");
+  expect(text).toContain("Subject: test 900003");
+  expect(text).toContain("\nbody\n");
+  expect(inQueue(h, "hold", "900003")).toBe(true);
+});
+
 test("a backlog in incoming/ is activated at most ten messages per turn of the event loop, so replies of deliveries in flight are read meanwhile", async () => {
   const h = harness(noticesSent(() => "hold"));
   const ids = Array.from({ length: 25 }, (_, i) => `7${String(i).padStart(5, "0")}`);
