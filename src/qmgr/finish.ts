@@ -25,17 +25,29 @@ import { type ActiveMessage, isRecording, isVerify, mayHaveLog, noteLog, type Qm
 import { type OriginalMessage, returnToSender, sendNotices } from "./notify.ts";
 import { writeDoneRecord } from "./record.ts";
 
+/** What a notice returns when the queue file is gone (Postfix's bounce daemon writes the same place holder). */
+const ORIGINAL_UNAVAILABLE = Buffer.from("\t--- Undelivered message unavailable ---\n");
+
 /**
  * `msg` as its notices return it: the envelope as this round knows it, with the content read again from the
- * queue file, in active/ or wherever postsuper moved it during the round. Throws when the file is gone: the
- * caller then keeps the log, and the notice goes out when the message is next finished.
+ * queue file, in active/ or wherever postsuper moved it during the round. When the file is gone (removed, or
+ * requeued and picked up under a new ID meanwhile) the notice still goes out, with a place holder for the
+ * message, as Postfix's bounce daemon does when it cannot open the original.
  */
 function originalOf(ctx: QmgrContext, msg: ActiveMessage): OriginalMessage {
   return (): QueueFile => {
-    const queue = findQueueFile(ctx.queueDir, msg.id, MESSAGE_QUEUES);
-    if (queue === undefined) throw new Error("the queue file is gone");
     const { size: _size, ...envelope } = msg.file;
-    return { ...envelope, content: readQueueFile(queueFilePath(ctx.queueDir, queue, msg.id)).content };
+    // twice: a file moved between the search and the read is searched for again
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const queue = findQueueFile(ctx.queueDir, msg.id, MESSAGE_QUEUES);
+      if (queue === undefined) break;
+      try {
+        return { ...envelope, content: readQueueFile(queueFilePath(ctx.queueDir, queue, msg.id)).content };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      }
+    }
+    return { ...envelope, content: ORIGINAL_UNAVAILABLE };
   };
 }
 
