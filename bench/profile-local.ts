@@ -59,9 +59,12 @@ try {
   const seen = new Map<number, { role: string; t: number }>();
   // the highest PSS seen per role (summed over its processes at one sample) and for the whole system
   const peak = new Map<string, number>();
+  const peakAnon = new Map<string, number>();
   let peakTotal = 0;
+  let peakTotalAnon = 0;
   const sample = () => {
     const now = new Map<string, number>();
+    const nowAnon = new Map<string, number>();
     for (const pid of sys.allProcesses()) {
       let role = "?";
       try {
@@ -70,10 +73,14 @@ try {
         continue;
       }
       seen.set(pid, { role, t: ticks(pid) || seen.get(pid)?.t || 0 });
-      now.set(role, (now.get(role) ?? 0) + (processMemory(pid)?.pssKb ?? 0));
+      const m = processMemory(pid);
+      now.set(role, (now.get(role) ?? 0) + (m?.pssKb ?? 0));
+      nowAnon.set(role, (nowAnon.get(role) ?? 0) + (m?.pssAnonKb ?? 0));
     }
     for (const [role, kb] of now) peak.set(role, Math.max(peak.get(role) ?? 0, kb));
+    for (const [role, kb] of nowAnon) peakAnon.set(role, Math.max(peakAnon.get(role) ?? 0, kb));
     peakTotal = Math.max(peakTotal, [...now.values()].reduce((a, b) => a + b, 0));
+    peakTotalAnon = Math.max(peakTotalAnon, [...nowAnon.values()].reduce((a, b) => a + b, 0));
   };
   let strace: ReturnType<typeof Bun.spawn> | undefined;
   if (process.env.STRACE) {
@@ -105,9 +112,9 @@ try {
   const median = (xs: number[]) => xs.sort((x, y) => x - y)[Math.floor(xs.length / 2)] ?? 0;
   const mean = (xs: number[]) => xs.reduce((x, y) => x + y, 0) / (xs.length || 1);
   console.log(`  delays a/b/c/d median ${[0, 1, 2, 3].map((i) => median(delays.map((d) => d[i]!))).join("/")} mean ${[0, 1, 2, 3].map((i) => mean(delays.map((d) => d[i]!)).toFixed(3)).join("/")} s (${delays.length} deliveries)`);
-  for (const [role, t] of [...cpu].sort((a, b) => b[1] - a[1])) console.log(`  ${role}: ${((t / hz) * 1000 / messages).toFixed(2)} ms CPU per message, peak PSS ${((peak.get(role) ?? 0) / 1024).toFixed(1)} MB`);
+  for (const [role, t] of [...cpu].sort((a, b) => b[1] - a[1])) console.log(`  ${role}: ${((t / hz) * 1000 / messages).toFixed(2)} ms CPU per message, peak PSS ${((peak.get(role) ?? 0) / 1024).toFixed(1)} MB (Pss_Anon ${((peakAnon.get(role) ?? 0) / 1024).toFixed(1)})`);
   for (const [pid, v] of seen) if (threadsAfter.get(pid)?.size) console.log(`  ${v.role} by thread: ${describeThreads(threadsBefore.get(pid), threadsAfter.get(pid)!, messages)}`);
-  console.log(`  peak PSS of the whole system (one sample) ${(peakTotal / 1024).toFixed(1)} MB`);
+  console.log(`  peak PSS of the whole system (one sample) ${(peakTotal / 1024).toFixed(1)} MB, peak Pss_Anon ${(peakTotalAnon / 1024).toFixed(1)} MB`);
   // what the daemons give back once the burst is over (the allocator's purge, the GC)
   await Bun.sleep(5000);
   const idle = sys.allProcesses().reduce((sum, pid) => sum + (processMemory(pid)?.pssKb ?? 0), 0);

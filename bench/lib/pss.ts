@@ -20,6 +20,8 @@ export interface ProcessMemory {
   rssKb: number;
   /** Unique set size: pages no other process maps (Private_Clean + Private_Dirty). */
   ussKb: number;
+  /** The anonymous part of the PSS (heap, stacks, JIT code): independent of how the page cache holds the executable. */
+  pssAnonKb: number;
 }
 
 export interface TreeMemory {
@@ -34,7 +36,7 @@ export function processMemory(pid: number): ProcessMemory | undefined {
   try {
     const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
     const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(rollup)?.[1] ?? 0);
-    return { pid, name: processName(pid), pssKb: field("Pss"), rssKb: field("Rss"), ussKb: field("Private_Clean") + field("Private_Dirty") };
+    return { pid, name: processName(pid), pssKb: field("Pss"), rssKb: field("Rss"), ussKb: field("Private_Clean") + field("Private_Dirty"), pssAnonKb: field("Pss_Anon") };
   } catch {
     return undefined;
   }

@@ -1,7 +1,8 @@
 /**
  * Scanning and activation (Postfix's qmgr_scan.c, qmgr_active.c): which
  * messages of incoming/ and deferred/ enter active/, how fast, and what
- * entering means: one rename into active/, the queue file decoded, the
+ * entering means: one rename into active/, the queue file decoded (its
+ * envelope kept, not its content: see loadQueueEnvelope), the
  * reasons of the previous attempt (defer/ID) dropped (new mail from
  * incoming/ has none, and which logs it gets is tracked from there on). Incoming mail is
  * activated a few messages per turn of the event loop; deferred mail when
@@ -15,8 +16,8 @@ import { renameSync, statSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { log } from "../util/log.ts";
 import type { FlushRequest } from "../global/queue/flush-request.ts";
-import type { QueueFile } from "../global/queue/format.ts";
-import { listQueue, loadQueueFile, queueFilePath } from "../global/queue/store.ts";
+import type { QueueEnvelope } from "../global/queue/format.ts";
+import { listQueue, loadQueueEnvelope, loadQueueFile, queueFilePath } from "../global/queue/store.ts";
 import type { ActiveMessage, QmgrContext } from "./message.ts";
 
 /** Messages activated per turn of the event loop (see scanIncoming). */
@@ -38,9 +39,9 @@ export function activateMessage(ctx: QmgrContext, id: string, from: ActivateFrom
       return undefined; // taken or removed meanwhile
     }
   }
-  let file: QueueFile | undefined;
+  let file: QueueEnvelope | undefined;
   try {
-    file = loadQueueFile(ctx.queueDir, "active", id);
+    file = loadQueueEnvelope(ctx.queueDir, "active", id);
   } catch (err) {
     // unreadable (not corrupt): leave it in active/, where the next start tries again
     log.warn(`${id}: cannot read the queue file: ${(err as Error).message}`);

@@ -18,11 +18,38 @@ import { join } from "node:path";
 import { log } from "../util/log.ts";
 import { backoffSeconds } from "../global/delivery/delays.ts";
 import { appendDeliveryLog, readDeliveryLog } from "../global/queue/delivery-log.ts";
-import { encodeDelayWarnedRecord, encodeRecordSentRecord } from "../global/queue/format.ts";
-import { appendStateRecord, queueFilePath } from "../global/queue/store.ts";
+import { encodeDelayWarnedRecord, encodeRecordSentRecord, type QueueFile } from "../global/queue/format.ts";
+import { MESSAGE_QUEUES } from "../global/queue/names.ts";
+import { appendStateRecord, findQueueFile, queueFilePath, readQueueFile } from "../global/queue/store.ts";
 import { type ActiveMessage, isRecording, isVerify, mayHaveLog, noteLog, type QmgrContext } from "./message.ts";
-import { returnToSender, sendNotices } from "./notify.ts";
+import { type OriginalMessage, returnToSender, sendNotices } from "./notify.ts";
 import { writeDoneRecord } from "./record.ts";
+
+/** What a notice returns when the queue file is gone (Postfix's bounce daemon writes the same place holder). */
+const ORIGINAL_UNAVAILABLE = Buffer.from("\t--- Undelivered message unavailable ---\n");
+
+/**
+ * `msg` as its notices return it: the envelope as this round knows it, with the content read again from the
+ * queue file, in active/ or wherever postsuper moved it during the round. When the file is gone (removed, or
+ * requeued and picked up under a new ID meanwhile) the notice still goes out, with a place holder for the
+ * message, as Postfix's bounce daemon does when it cannot open the original.
+ */
+function originalOf(ctx: QmgrContext, msg: ActiveMessage): OriginalMessage {
+  return (): QueueFile => {
+    const { size: _size, ...envelope } = msg.file;
+    // twice: a file moved between the search and the read is searched for again
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const queue = findQueueFile(ctx.queueDir, msg.id, MESSAGE_QUEUES);
+      if (queue === undefined) break;
+      try {
+        return { ...envelope, content: readQueueFile(queueFilePath(ctx.queueDir, queue, msg.id)).content };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      }
+    }
+    return { ...envelope, content: ORIGINAL_UNAVAILABLE };
+  };
+}
 
 /**
  * All deliveries of this round are recorded: expire, notify, then remove or
@@ -37,7 +64,7 @@ export function finishRound(ctx: QmgrContext, msg: ActiveMessage): boolean {
     // postsuper moved (hold, requeue) or removed it during the round; the outcomes are in the file
     // wherever it went. Reports for what bounced go out now, not again when it is released.
     try {
-      returnToSender(ctx.config, msg.id, msg.file, now);
+      returnToSender(ctx.config, msg.id, originalOf(ctx, msg), now);
     } catch (err) {
       log.error(`${msg.id}: cannot create the delivery status notification: ${(err as Error).message}`);
     }
@@ -48,7 +75,7 @@ export function finishRound(ctx: QmgrContext, msg: ActiveMessage): boolean {
   const forcedExpire = msg.file.attributes.expire === "yes";
   if (open.length && (forcedExpire || now - msg.file.arrivalTime >= lifetime)) expire(ctx, msg, path, now, forcedExpire);
   try {
-    if (mayHaveLog(msg, "bounce")) returnToSender(ctx.config, msg.id, msg.file, now);
+    if (mayHaveLog(msg, "bounce")) returnToSender(ctx.config, msg.id, originalOf(ctx, msg), now);
   } catch (err) {
     log.error(`${msg.id}: cannot create the delivery status notification: ${(err as Error).message}; will retry`);
     // keep the bounce log; the message stays queued so the notice is not lost
@@ -93,7 +120,7 @@ function sendTraceReport(ctx: QmgrContext, msg: ActiveMessage, path: string, now
   if (verify && !finished) return true;
   try {
     const entries = readDeliveryLog(ctx.queueDir, "trace", msg.id);
-    if (entries.length) sendNotices(ctx.config, msg.id, msg.file, verify ? "verify" : "record", entries, now);
+    if (entries.length) sendNotices(ctx.config, msg.id, originalOf(ctx, msg), verify ? "verify" : "record", entries, now);
     if (!finished) appendStateRecord(path, encodeRecordSentRecord(now));
     msg.file.attributes.record_sent = "yes";
   } catch (err) {
@@ -114,7 +141,7 @@ function warnDelay(ctx: QmgrContext, msg: ActiveMessage, path: string, now: numb
   const entries = readDeliveryLog(ctx.queueDir, "defer", msg.id);
   if (!entries.length) return;
   try {
-    sendNotices(ctx.config, msg.id, msg.file, "delay", entries, now);
+    sendNotices(ctx.config, msg.id, originalOf(ctx, msg), "delay", entries, now);
     appendStateRecord(path, encodeDelayWarnedRecord(now));
     msg.file.attributes.delay_warned = "yes";
   } catch (err) {

@@ -11,13 +11,14 @@
  */
 import type { Config } from "../global/config/config.ts";
 import type { ExpandedResult, RecipientResult } from "../global/delivery/types.ts";
-import type { QueueFile } from "../global/queue/format.ts";
+import type { Envelope, QueueEnvelope } from "../global/queue/format.ts";
 import type { LogQueue } from "../global/queue/delivery-log.ts";
 
 /** One message in active/ for one delivery round. */
 export interface ActiveMessage {
   id: string;
-  file: QueueFile;
+  /** The decoded queue file without its content (read again when a notice needs it: finish.ts). */
+  file: QueueEnvelope;
   /** When it entered active/ (ms, the queue manager's clock), for delays= in the log. */
   activatedAt: number;
   /** Deliveries of this round not yet recorded; the round finishes when it reaches 0. */
@@ -50,12 +51,12 @@ export interface QmgrContext {
 }
 
 /** sendmail -bv: nothing is delivered, each recipient's answer goes into the report. */
-export function isVerify(file: QueueFile): boolean {
+export function isVerify(file: Envelope): boolean {
   return file.attributes.verify === "yes";
 }
 
 /** sendmail -v: this attempt's outcomes also go into the report, which is sent once, after the first attempt. */
-export function isRecording(file: QueueFile): boolean {
+export function isRecording(file: Envelope): boolean {
   return file.attributes.record === "yes" && file.attributes.record_sent !== "yes" && !isVerify(file);
 }
 

@@ -184,7 +184,7 @@ export class QueueManager {
     if (!msg) return false;
     this.#active.set(id, msg);
     const pending = msg.file.recipients.map((r, index) => ({ r, index })).filter(({ r }) => !r.done);
-    log.info(`${id}: from=<${msg.file.sender}>, size=${msg.file.content.length}, nrcpt=${pending.length} (queue active)`);
+    log.info(`${id}: from=<${msg.file.sender}>, size=${msg.file.size}, nrcpt=${pending.length} (queue active)`);
     void schedule(this.#ctx, msg, pending.map((p) => p.index));
     return true;
   };

@@ -13,6 +13,7 @@ import { describe, expect, test } from "bun:test";
 import { decodeLogEntries, encodeLogEntry, type DeliveryLogEntry } from "../../src/global/queue/delivery-log.ts";
 import {
   CorruptQueueFileError,
+  decodeQueueEnvelope,
   decodeQueueFile,
   encodeDelayWarnedRecord,
   encodeDoneRecord,
@@ -103,6 +104,14 @@ describe("queue file", () => {
       }
       const result = expectOnly(() => decodeQueueFile(Uint8Array.from(bytes)), CorruptQueueFileError);
       if (!(result instanceof Error)) expect(result.recipients.length).toBeGreaterThan(0);
+      // the queue manager's envelope reader agrees: the same refusal, or the same envelope and the content's size
+      const file = Buffer.from(bytes);
+      const envelope = expectOnly(() => decodeQueueEnvelope((position, length) => file.subarray(position, position + length), file.length), CorruptQueueFileError);
+      if (result instanceof Error) expect(envelope instanceof Error ? envelope.message : "(accepted)").toBe(result.message);
+      else {
+        const { content, ...rest } = result;
+        expect(envelope).toEqual({ ...rest, size: content.length });
+      }
     });
     const header = fc.constantFrom("postern-queue 1\n", "postern-queue 1\nT 1\nS a\n", "");
     fuzz(0x51e5, 1000, fc.tuple(header, bytesFrom([10, 32, 37, 48, 49, 65, 68, 69, 77, 82, 83, 84, 61], 120)), ([head, tail]) => {

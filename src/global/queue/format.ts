@@ -48,6 +48,15 @@ export interface Envelope {
   attributes: Record<string, string>;
 }
 
+/**
+ * A queue file without its content: what the queue manager keeps of a message in active/ (as Postfix's
+ * qmgr reads only the envelope records). The content is read again from the file when a notice needs it.
+ */
+export interface QueueEnvelope extends Envelope {
+  /** The content's length in bytes (the log's size=). */
+  size: number;
+}
+
 export interface QueueFile extends Envelope {
   /** The message: headers, blank line, body; LF line ends. */
   content: Uint8Array;
@@ -111,12 +120,28 @@ function fail(reason: string): never {
   throw new CorruptQueueFileError(reason);
 }
 
-export function decodeQueueFile(bytes: Uint8Array): QueueFile {
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+/** The head of a queue file (the records before the content) ended where more bytes of the file are to be read. */
+class HeadNeedsMore extends Error {}
+
+/** The records before the content, and where the content starts and how long it is; the envelope not yet checked. */
+interface QueueFileHead {
+  arrivalTime: number | undefined;
+  sender: string | undefined;
+  attributes: Record<string, string>;
+  recipients: Recipient[];
+  contentStart: number;
+  contentLength: number;
+}
+
+/** Decodes the records up to and including the M record; `partial`: `buf` may end before the file does. */
+function decodeHead(buf: Buffer, partial: boolean): QueueFileHead {
   let pos = 0;
   const nextLine = (): string => {
     const nl = buf.indexOf(10, pos);
-    if (nl < 0) fail("truncated envelope");
+    if (nl < 0) {
+      if (partial) throw new HeadNeedsMore();
+      fail("truncated envelope");
+    }
     const line = buf.toString("utf8", pos, nl);
     pos = nl + 1;
     return line;
@@ -127,8 +152,7 @@ export function decodeQueueFile(bytes: Uint8Array): QueueFile {
   let sender: string | undefined;
   const attributes: Record<string, string> = {};
   const recipients: Recipient[] = [];
-  let content: Uint8Array | undefined;
-  while (content === undefined) {
+  for (;;) {
     const line = nextLine();
     const type = line[0];
     if (line[1] !== " ") fail(`malformed record "${line.slice(0, 40)}"`);
@@ -170,46 +194,85 @@ export function decodeQueueFile(bytes: Uint8Array): QueueFile {
         recipients.push(r);
         break;
       }
-      case "M": {
+      case "M":
         if (!/^\d{1,12}$/.test(rest)) fail("bad content length");
-        const len = Number(rest);
-        if (pos + len + END_MARKER.length > buf.length) fail("incomplete: content or end marker missing");
-        content = buf.subarray(pos, pos + len);
-        pos += len;
-        if (buf.toString("latin1", pos, pos + END_MARKER.length) !== END_MARKER) fail("incomplete: no end marker after the content");
-        pos += END_MARKER.length;
-        break;
-      }
+        return { arrivalTime, sender, attributes, recipients, contentStart: pos, contentLength: Number(rest) };
       default:
         fail(`unknown record type "${type}"`);
     }
   }
+}
+
+/** Checks the end marker (`marker`: the 3 bytes after the content) and that the envelope is whole. */
+function checkHead(head: QueueFileHead, marker: string): Envelope {
+  if (marker !== END_MARKER) fail(marker.length < END_MARKER.length ? "incomplete: content or end marker missing" : "incomplete: no end marker after the content");
+  const { arrivalTime, sender, recipients, attributes } = head;
   if (arrivalTime === undefined) fail("no arrival time record");
   if (sender === undefined) fail("no sender record");
   if (recipients.length === 0) fail("no recipient records");
-  // appended recipient-state records; a torn last line (no newline) is ignored
-  while (pos < buf.length) {
-    const nl = buf.indexOf(10, pos);
+  return { arrivalTime, sender, recipients, attributes };
+}
+
+/** Applies the state records appended after the end marker (`tail`); a torn last line (no newline) is ignored. */
+function applyStateRecords(tail: Buffer, envelope: Envelope): void {
+  let pos = 0;
+  while (pos < tail.length) {
+    const nl = tail.indexOf(10, pos);
     if (nl < 0) break;
-    const line = buf.toString("latin1", pos, nl);
+    const line = tail.toString("latin1", pos, nl);
     pos = nl + 1;
     if (/^X \d+$/.test(line)) {
-      attributes.expire = "yes";
+      envelope.attributes.expire = "yes";
       continue;
     }
     if (/^W \d+$/.test(line)) {
-      attributes.delay_warned = "yes";
+      envelope.attributes.delay_warned = "yes";
       continue;
     }
     if (/^V \d+$/.test(line)) {
-      attributes.record_sent = "yes";
+      envelope.attributes.record_sent = "yes";
       continue;
     }
     const m = /^D (\d+) \d+$/.exec(line);
     if (!m) fail(`bad state record "${line.slice(0, 40)}"`);
-    const r = recipients[Number(m[1])];
+    const r = envelope.recipients[Number(m[1])];
     if (!r) fail("state record for a recipient that does not exist");
     r.done = true;
   }
-  return { arrivalTime, sender, recipients, attributes, content };
+}
+
+export function decodeQueueFile(bytes: Uint8Array): QueueFile {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const head = decodeHead(buf, false);
+  const end = head.contentStart + head.contentLength;
+  const envelope = checkHead(head, end + END_MARKER.length > buf.length ? "" : buf.toString("latin1", end, end + END_MARKER.length));
+  applyStateRecords(buf.subarray(end + END_MARKER.length), envelope);
+  return { ...envelope, content: buf.subarray(head.contentStart, end) };
+}
+
+/**
+ * The first read of a queue file's head: most envelopes take a few hundred bytes, and a file this small is read
+ * whole in one call. A head longer than this (hundreds of recipients) is read again, four times larger.
+ */
+export const QUEUE_HEAD_READ = 16 * 1024;
+
+/**
+ * A queue file's envelope without reading its content (decodeQueueFile's rules, the same refusals): the head
+ * up to the M record, the end marker and the state records after it, read through `read(position, length)`
+ * from a file of `size` bytes. What the queue manager keeps of a message in active/: memory and reads bounded
+ * by the envelope, not by the message's size.
+ */
+export function decodeQueueEnvelope(read: (position: number, length: number) => Buffer, size: number): QueueEnvelope {
+  let head: QueueFileHead | undefined;
+  for (let want = Math.min(size, QUEUE_HEAD_READ); head === undefined; want = Math.min(size, want * 4)) {
+    try {
+      head = decodeHead(read(0, want), want < size);
+    } catch (err) {
+      if (!(err instanceof HeadNeedsMore)) throw err;
+    }
+  }
+  const end = head.contentStart + head.contentLength;
+  const envelope = checkHead(head, end + END_MARKER.length > size ? "" : read(end, END_MARKER.length).toString("latin1"));
+  applyStateRecords(read(end + END_MARKER.length, size - end - END_MARKER.length), envelope);
+  return { ...envelope, size: head.contentLength };
 }

@@ -4,12 +4,12 @@
  * queue directory. A file that does not decode goes to corrupt/ with a
  * logged warning and is never delivered.
  */
-import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, constants as fsc } from "node:fs";
+import { closeSync, existsSync, fstatSync, fsyncSync, openSync, readdirSync, readFileSync, readSync, renameSync, constants as fsc } from "node:fs";
 import { appendFully } from "../../util/durable-file.ts";
 import { join } from "node:path";
 import { log } from "../../util/log.ts";
 import { fsyncDirectory } from "../../util/durable-file.ts";
-import { CorruptQueueFileError, decodeQueueFile, encodeDoneRecord, type QueueFile } from "./format.ts";
+import { CorruptQueueFileError, decodeQueueEnvelope, decodeQueueFile, encodeDoneRecord, QUEUE_HEAD_READ, type QueueEnvelope, type QueueFile } from "./format.ts";
 import { isQueueId, type MessageQueue } from "./names.ts";
 
 export function queueFilePath(queueDirectory: string, queue: string, id: string): string {
@@ -56,6 +56,47 @@ export function quarantine(queueDirectory: string, queue: string, id: string, er
 export function loadQueueFile(queueDirectory: string, queue: string, id: string): QueueFile | undefined {
   try {
     return readQueueFile(join(queueDirectory, queue, id));
+  } catch (err) {
+    if (err instanceof CorruptQueueFileError) {
+      quarantine(queueDirectory, queue, id, err);
+      return undefined;
+    }
+    throw err;
+  }
+}
+
+/** A queue file's envelope, without reading its content (decodeQueueEnvelope): a few reads at known offsets. */
+export function readQueueEnvelope(path: string): QueueEnvelope {
+  const fd = openSync(path, fsc.O_RDONLY);
+  try {
+    const read = (position: number, length: number): Buffer => {
+      const buf = Buffer.allocUnsafe(length);
+      let got = 0;
+      while (got < length) {
+        const n = readSync(fd, buf, got, length - got, position + got);
+        if (n === 0) break;
+        got += n;
+      }
+      return buf.subarray(0, got);
+    };
+    const size = fstatSync(fd).size;
+    if (size > QUEUE_HEAD_READ) return decodeQueueEnvelope(read, size);
+    // a small file (most): one read, the end marker and the state records taken from it
+    const whole = read(0, size);
+    return decodeQueueEnvelope((position, length) => whole.subarray(position, position + length), whole.length);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * The envelope of a queue file, without its content (loadQueueFile's rules: a corrupt file is quarantined):
+ * the queue manager keeps one per message in active/ (up to qmgr_message_active_limit of them) and reads no
+ * message's content to activate it, so neither its memory nor its reads grow with the message size.
+ */
+export function loadQueueEnvelope(queueDirectory: string, queue: string, id: string): QueueEnvelope | undefined {
+  try {
+    return readQueueEnvelope(join(queueDirectory, queue, id));
   } catch (err) {
     if (err instanceof CorruptQueueFileError) {
       quarantine(queueDirectory, queue, id, err);

@@ -7,7 +7,7 @@
  * notices are checked by decoding the queue files the queue manager commits.
  */
 import { afterAll, afterEach, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Config } from "../../../src/global/config/config.ts";
 import { readDeliveryLog } from "../../../src/global/queue/delivery-log.ts";
@@ -225,6 +225,36 @@ for (const [action, to] of [
     expect(h.agents.of("900001").map((d) => d.request.recipients.map((r) => r.address))).toEqual([["one@remote.example", "two@remote.example"], ["two@remote.example"]]);
   });
 }
+
+test("postsuper hold while a recipient bounces: the failure notice still returns the message, read from hold/ (the queue manager keeps only envelopes)", async () => {
+  const h = harness(noticesSent(() => "hold"));
+  queueMessage(h, "900003", ["gone@remote.example"]);
+  h.manager.start();
+  const [held] = await h.agents.waitFor("the delivery", (d) => d.request.queueId === "900003");
+  renameSync(join(h.queue.queueDirectory, "active", "900003"), join(h.queue.queueDirectory, "hold", "900003"));
+  held!.answer([resultFor(held!.request, "gone@remote.example", "bounced", "550 5.1.1 no such user")]);
+  const [notice] = await h.agents.waitFor("the failure notice", (d) => d.request.sender === "");
+  const text = contentOf(notice!);
+  expect(text).toContain("Subject: Undelivered Mail Returned to Sender");
+  expect(text).toContain("Subject: test 900003");
+  expect(text).toContain("\nbody\n");
+  expect(inQueue(h, "hold", "900003")).toBe(true);
+});
+
+test("a message removed while a recipient bounces: the failure notice still goes out, with Postfix's place holder for the message", async () => {
+  const h = harness(noticesSent(() => "hold"));
+  queueMessage(h, "900004", ["gone@remote.example"]);
+  h.manager.start();
+  const [held] = await h.agents.waitFor("the delivery", (d) => d.request.queueId === "900004");
+  unlinkSync(join(h.queue.queueDirectory, "active", "900004"));
+  held!.answer([resultFor(held!.request, "gone@remote.example", "bounced", "550 5.1.1 no such user")]);
+  const [notice] = await h.agents.waitFor("the failure notice", (d) => d.request.sender === "");
+  const text = contentOf(notice!);
+  expect(text).toContain("Subject: Undelivered Mail Returned to Sender");
+  expect(text).toContain("<gone@remote.example>: 550 5.1.1 no such user");
+  expect(text).toContain("\t--- Undelivered message unavailable ---");
+  expect(text).not.toContain("Subject: test 900004");
+});
 
 test("a backlog in incoming/ is activated at most ten messages per turn of the event loop, so replies of deliveries in flight are read meanwhile", async () => {
   const h = harness(noticesSent(() => "hold"));

@@ -3,18 +3,23 @@
  * (docs/queue-file.md): one input/expected case per refusal, and a valid file
  * cut at every byte. Readers (the queue manager, postcat, postsuper, showq)
  * move a refused file to corrupt/, so a refusal must be an
- * CorruptQueueFileError with its reason, never another exception.
+ * CorruptQueueFileError with its reason, never another exception. The queue
+ * manager's envelope reader (decodeQueueEnvelope, which skips the content)
+ * refuses the same files with the same reasons.
  */
 import { describe, expect, test } from "bun:test";
-import { CorruptQueueFileError, decodeQueueFile, encodeDoneRecord, encodeQueueFile, type QueueFile } from "../../../../src/global/queue/format.ts";
+import { CorruptQueueFileError, decodeQueueEnvelope, decodeQueueFile, encodeDoneRecord, encodeQueueFile, QUEUE_HEAD_READ, type QueueFile } from "../../../../src/global/queue/format.ts";
 
 const HEAD = "postern-queue 1\nT 1795242239000\nS alice@example.org\n";
 const BODY = "M 8\nSubject\n\nE\n";
 const bytes = (s: string) => Buffer.from(s, "utf8");
 
-function refusal(text: string): string {
+/** decodeQueueEnvelope over a buffer: reads as the queue manager's do, at positions of a file of that size. */
+const envelopeOf = (b: Uint8Array) => decodeQueueEnvelope((position, length) => Buffer.from(b.subarray(position, position + length)), b.length);
+
+function refusal(text: string, decode: (b: Uint8Array) => unknown = decodeQueueFile): string {
   try {
-    decodeQueueFile(bytes(text));
+    decode(bytes(text));
   } catch (e) {
     if (e instanceof CorruptQueueFileError) return e.message;
     throw e;
@@ -50,6 +55,7 @@ describe("each refusal, input and expected reason", () => {
     ["a done record for a recipient that is not there", `${HEAD}R bob@example.org\n${BODY}D 1 1795242240000\n`, "state record for a recipient that does not exist"],
   ])("%s", (_name, input, reason) => {
     expect(refusal(input)).toBe(reason);
+    expect(refusal(input, envelopeOf)).toBe(reason);
   });
 
   test("the valid file the cases are cut from is accepted", () => {
@@ -74,6 +80,7 @@ describe("a valid file cut at every byte", () => {
     expect(decodeQueueFile(whole)).toMatchObject({ sender: "alice@example.org", attributes: { uid: "1000", envid: "a b%c" } });
     for (let n = 0; n < whole.length; n++) {
       expect(() => decodeQueueFile(whole.subarray(0, n))).toThrow(CorruptQueueFileError);
+      expect(() => envelopeOf(whole.subarray(0, n))).toThrow(CorruptQueueFileError);
     }
   });
 
@@ -85,5 +92,46 @@ describe("a valid file cut at every byte", () => {
       expect(q.recipients.map((r) => r.done ?? false)).toEqual([false, false]);
     }
     expect(decodeQueueFile(withDone).recipients.map((r) => r.done ?? false)).toEqual([false, true]);
+    for (let n = whole.length; n < withDone.length; n++) expect(envelopeOf(withDone.subarray(0, n)).recipients.map((r) => r.done ?? false)).toEqual([false, false]);
+    expect(envelopeOf(withDone).recipients.map((r) => r.done ?? false)).toEqual([false, true]);
+  });
+});
+
+describe("the envelope without the content (the queue manager's activation)", () => {
+  /** A file with `recipients` recipients, `contentBytes` of content and every kind of state record. */
+  function fileWith(recipients: number, contentBytes: number): Uint8Array {
+    const file: QueueFile = {
+      arrivalTime: 1795242239000,
+      sender: "alice@example.org",
+      attributes: { uid: "1000", envid: "x" },
+      recipients: Array.from({ length: recipients }, (_, i) => ({ address: `r${i}@example.org`, orcpt: `rfc822;r${i}@example.org` })),
+      content: bytes(`Subject: big\n\n${"x".repeat(contentBytes)}\n`),
+    };
+    return Buffer.concat([encodeQueueFile(file), bytes(`${encodeDoneRecord(recipients - 1, 1)}X 2\nW 3\nV 4\n`)]);
+  }
+
+  test("the same envelope as the whole decoder, and the content's size; of a 1 MB content only what the first read (16 KiB) holds is read", () => {
+    const whole = fileWith(3, 1_000_000);
+    const { content, ...envelope } = decodeQueueFile(whole);
+    const reads: [number, number][] = [];
+    const got = decodeQueueEnvelope((position, length) => {
+      reads.push([position, position + length]);
+      return Buffer.from(whole.subarray(position, position + length));
+    }, whole.length);
+    expect(got).toEqual({ ...envelope, size: content.length });
+    expect(got.attributes).toMatchObject({ expire: "yes", delay_warned: "yes", record_sent: "yes" });
+    expect(got.recipients.map((r) => r.done ?? false)).toEqual([false, false, true]);
+    const contentEnd = Buffer.from(whole).indexOf("Subject: big") + content.length;
+    // the reads: the head (the first QUEUE_HEAD_READ bytes), then only the end marker and the state records after the content
+    expect(reads[0]).toEqual([0, QUEUE_HEAD_READ]);
+    for (const [from] of reads.slice(1)) expect(from).toBeGreaterThanOrEqual(contentEnd);
+    expect(reads.reduce((sum, [from, to]) => sum + Math.min(to, whole.length) - from, 0)).toBeLessThan(QUEUE_HEAD_READ + 1024);
+  });
+
+  test("a head longer than the first read (thousands of recipients) is read again, larger", () => {
+    const whole = fileWith(3000, 100);
+    expect(Buffer.from(whole).indexOf("\nM ")).toBeGreaterThan(4 * QUEUE_HEAD_READ);
+    const { content, ...envelope } = decodeQueueFile(whole);
+    expect(envelopeOf(whole)).toEqual({ ...envelope, size: content.length });
   });
 });
