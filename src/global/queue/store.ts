@@ -52,10 +52,10 @@ export function quarantine(queueDirectory: string, queue: string, id: string, er
   }
 }
 
-/** Reads `queue/id`; a corrupt file is quarantined and undefined returned. */
-export function loadQueueFile(queueDirectory: string, queue: string, id: string): QueueFile | undefined {
+/** `read(queue/id)`; a corrupt file is quarantined and undefined returned. */
+function loadOrQuarantine<T>(queueDirectory: string, queue: string, id: string, read: (path: string) => T): T | undefined {
   try {
-    return readQueueFile(join(queueDirectory, queue, id));
+    return read(join(queueDirectory, queue, id));
   } catch (err) {
     if (err instanceof CorruptQueueFileError) {
       quarantine(queueDirectory, queue, id, err);
@@ -63,6 +63,11 @@ export function loadQueueFile(queueDirectory: string, queue: string, id: string)
     }
     throw err;
   }
+}
+
+/** Reads `queue/id`; a corrupt file is quarantined and undefined returned. */
+export function loadQueueFile(queueDirectory: string, queue: string, id: string): QueueFile | undefined {
+  return loadOrQuarantine(queueDirectory, queue, id, readQueueFile);
 }
 
 /** A queue file's envelope, without reading its content (decodeQueueEnvelope): a few reads at known offsets. */
@@ -95,15 +100,7 @@ export function readQueueEnvelope(path: string): QueueEnvelope {
  * message's content to activate it, so neither its memory nor its reads grow with the message size.
  */
 export function loadQueueEnvelope(queueDirectory: string, queue: string, id: string): QueueEnvelope | undefined {
-  try {
-    return readQueueEnvelope(join(queueDirectory, queue, id));
-  } catch (err) {
-    if (err instanceof CorruptQueueFileError) {
-      quarantine(queueDirectory, queue, id, err);
-      return undefined;
-    }
-    throw err;
-  }
+  return loadOrQuarantine(queueDirectory, queue, id, readQueueEnvelope);
 }
 
 /** Appends a state record to a queue file and fsyncs it. */
