@@ -118,8 +118,10 @@ export async function runLocalMilters(config: Config, file: QueueFile, warn: (te
     const content = m.content ? Buffer.concat([Buffer.from(m.above.map((h) => `${h}\n`).join(""), "latin1"), m.content]) : file.content;
     if (m.sender !== undefined) sender = m.sender;
     const gone = new Set(m.deleteRecipients.map((a) => a.toLowerCase()));
-    const recipients = [...file.recipients.filter((r) => !gone.has(r.address.toLowerCase())), ...m.addRecipients.map((address) => ({ address }))];
-    const changed: QueueFile = { ...file, sender, recipients, content };
+    // an added recipient keeps its NOTIFY and ORCPT; RET and ENVID from SMFIR_CHGFROM override the submission's
+    const recipients = [...file.recipients.filter((r) => !gone.has(r.address.toLowerCase())), ...m.addRecipients];
+    const attributes = { ...file.attributes, ...m.senderDsn };
+    const changed: QueueFile = { ...file, sender, recipients, attributes, content };
     return m.hold !== undefined ? { kind: "accept", file: changed, hold: m.hold } : { kind: "accept", file: changed };
   } finally {
     chain.quit();

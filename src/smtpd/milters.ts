@@ -215,6 +215,7 @@ export class SmtpdMilters implements SessionMilters {
     if (out.content) result.content = out.content;
     if (out.above.length) result.actions = [...(result.actions ?? []), ...out.above.map((header) => ({ kind: "prepend" as const, header }))];
     if (out.sender !== undefined) result.sender = out.sender;
+    if (out.senderDsn.ret !== undefined || out.senderDsn.envid !== undefined) result.senderDsn = out.senderDsn;
     if (out.addRecipients.length) result.addRecipients = out.addRecipients;
     if (out.deleteRecipients.length) result.deleteRecipients = out.deleteRecipients;
     return result;

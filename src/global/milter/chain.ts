@@ -12,6 +12,7 @@
  */
 import { Milter, type MilterEdit, type MilterEnv, type MilterVerdict } from "./client.ts";
 import { applyHeaderBodyEdits, bareAddress, contentOf, crlfBody, headerParts, MilterEditError, milterMessage, type MilterMessage } from "./edits.ts";
+import { type AddedRecipient, addrcptArgs, chgfromArgs, type SenderDsn } from "./esmtp-args.ts";
 import type { MacroLookup } from "./macros.ts";
 import type { MilterSpec } from "./spec.ts";
 
@@ -28,7 +29,10 @@ export interface MessageOutcome {
   above: string[];
   /** A new sender (SMFIR_CHGFROM), internal form. */
   sender?: string;
-  addRecipients: string[];
+  /** RET and ENVID from SMFIR_CHGFROM's arguments (each overrides the one from MAIL FROM). */
+  senderDsn: SenderDsn;
+  /** Recipients from SMFIR_ADDRCPT and SMFIR_ADDRCPT_PAR, with NOTIFY and ORCPT from its arguments. */
+  addRecipients: AddedRecipient[];
   deleteRecipients: string[];
   /** A quarantine reason (hold/). */
   hold?: string;
@@ -106,12 +110,16 @@ export class MilterChain {
     return this.#each({}, (m) => m.unknown(line));
   }
 
-  /** The message (LF line ends, without our Received: header) through every milter in turn. */
-  async message(content: Buffer): Promise<MessageOutcome> {
+  /**
+   * The message (LF line ends, without our Received: header) through every milter in turn.
+   * `queueId`: what SMFIR_ADDRCPT_PAR's warnings start with, as Postfix's ("" when the caller's warn adds it or there is none yet).
+   */
+  async message(content: Buffer, queueId = ""): Promise<MessageOutcome> {
     await this.open();
-    const out: MessageOutcome = { above: [], addRecipients: [], deleteRecipients: [] };
+    const out: MessageOutcome = { above: [], senderDsn: {}, addRecipients: [], deleteRecipients: [] };
     let msg: MilterMessage = milterMessage(content, this.env.limits);
     let changed = false;
+    const warn = (text: string) => this.env.warn(text);
     for (const m of this.milters) {
       const edits: MilterEdit[] = [];
       const v = await m.message(
@@ -139,8 +147,10 @@ export class MilterChain {
       }
       changed ||= edits.some((e) => e.code === "addheader" || e.code === "insheader" || e.code === "chgheader" || e.code === "replbody");
       for (const e of edits) {
-        if (e.code === "chgfrom") out.sender = bareAddress(e.sender);
-        else if (e.code === "addrcpt") out.addRecipients.push(bareAddress(e.recipient));
+        if (e.code === "chgfrom") {
+          out.sender = bareAddress(e.sender);
+          Object.assign(out.senderDsn, chgfromArgs(e.args, warn));
+        } else if (e.code === "addrcpt") out.addRecipients.push({ address: bareAddress(e.recipient), ...addrcptArgs(e.args, queueId, warn) });
         else if (e.code === "delrcpt") out.deleteRecipients.push(bareAddress(e.recipient));
       }
     }

@@ -337,6 +337,7 @@ async function finishMessage(s: SmtpdSession, content: Buffer | undefined, size:
       return "continue";
     }
     let sender = tx.sender;
+    let mailParams = tx.params;
     let recipients = tx.recipients;
     let milterActions: MessageAction[] = [];
     const milter = await s.services.milters?.message(s, content);
@@ -349,6 +350,7 @@ async function finishMessage(s: SmtpdSession, content: Buffer | undefined, size:
       milterActions = milter.actions ?? [];
       if (milter.content) content = milter.content;
       if (milter.sender !== undefined) sender = milter.sender;
+      if (milter.senderDsn) mailParams = { ...mailParams, ...milter.senderDsn };
       recipients = milterRecipients(recipients, milter.addRecipients ?? [], milter.deleteRecipients ?? []);
       if (recipients.length === 0) {
         // every recipient deleted: nothing to deliver, as Postfix's cleanup discards such a message
@@ -363,7 +365,7 @@ async function finishMessage(s: SmtpdSession, content: Buffer | undefined, size:
     const result = await s.services.sink.commit({
       session: s,
       sender,
-      mailParams: tx.params,
+      mailParams,
       recipients,
       content,
       actions,
@@ -397,11 +399,11 @@ async function finishMessage(s: SmtpdSession, content: Buffer | undefined, size:
   }
 }
 
-/** The recipients after a milter's SMFIR_ADDRCPT and SMFIR_DELRCPT (addresses compared without regard to case). */
-function milterRecipients(current: readonly AcceptedRecipient[], add: readonly string[], remove: readonly string[]): AcceptedRecipient[] {
+/** The recipients after a milter's SMFIR_ADDRCPT(_PAR) and SMFIR_DELRCPT (addresses compared without regard to case). */
+function milterRecipients(current: readonly AcceptedRecipient[], add: readonly Omit<AcceptedRecipient, "written">[], remove: readonly string[]): AcceptedRecipient[] {
   const gone = new Set(remove.map((r) => r.toLowerCase()));
   const kept = current.filter((r) => !gone.has(r.address.toLowerCase()) && !gone.has(r.written.toLowerCase()));
-  return [...kept, ...add.map((address) => ({ address, written: address }))];
+  return [...kept, ...add.map((r) => ({ ...r, written: r.address }))];
 }
 
 const DATA: CommandRow = {

@@ -242,7 +242,10 @@ export interface MilterMessageStep extends MilterStep {
   content?: Buffer;
   /** A new envelope sender (SMFIR_CHGFROM). */
   sender?: string;
-  addRecipients?: string[];
+  /** RET and ENVID from SMFIR_CHGFROM's arguments: they override MAIL FROM's. */
+  senderDsn?: Pick<MailParams, "ret" | "envid">;
+  /** Added recipients (SMFIR_ADDRCPT, SMFIR_ADDRCPT_PAR with NOTIFY and ORCPT). */
+  addRecipients?: Omit<AcceptedRecipient, "written">[];
   deleteRecipients?: string[];
 }
 

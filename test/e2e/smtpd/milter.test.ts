@@ -76,6 +76,44 @@ describe("a scripted milter in the running system", () => {
   });
 });
 
+describe("a milter's ESMTP arguments (SMFIR_CHGFROM, SMFIR_ADDRCPT_PAR)", () => {
+  let sys: SmtpdSystem;
+  let m: ScriptedMilter;
+
+  beforeAll(async () => {
+    m = await new ScriptedMilter({
+      script: (e) =>
+        e.code === "E"
+          ? [
+              R.chgfrom("<bounces@example.org>", "RET=HDRS ENVID=env+2B1 SIZE=99"),
+              R.addrcptPar(`<copy@${HOST}>`, "NOTIFY=SUCCESS,DELAY ORCPT=rfc822;orig+2Bx@example.net XTRA=1"),
+              R.continue(),
+            ]
+          : undefined,
+    }).start();
+    sys = new SmtpdSystem({ smtpd_milters: m.address }, { smtp: {} });
+    await sys.start();
+  }, 60_000);
+  afterAll(async () => {
+    await sys?.cleanup();
+    await m?.stop();
+  });
+
+  test("RET/ENVID and the added recipient's NOTIFY/ORCPT reach the queue file; an unknown argument is logged", async () => {
+    const r = await swaks(["--server", `127.0.0.1:${sys.ports.smtp}`, "--helo", "client.example", "--from", "alice@example.org", "--to", `root@${HOST}`, "--h-Subject", "milter args"]);
+    expect(r.code).toBe(0);
+    const msg = await sys.message("milter args");
+    expect(msg.sender).toBe("bounces@example.org");
+    expect(msg.attributes.ret).toBe("HDRS");
+    expect(msg.attributes.envid).toBe("env+1");
+    const added = msg.recipients.find((x) => x.address === `copy@${HOST}`);
+    expect(added).toMatchObject({ address: `copy@${HOST}`, notify: ["SUCCESS", "DELAY"], orcpt: "rfc822;orig+x@example.net" });
+    expect(msg.recipients.find((x) => x.address === `root@${HOST}`)?.notify).toBeUndefined();
+    await sys.waitForLog(/postfix\/smtpd\[\d+\]: warning: Ignoring bad ESMTP parameter "SIZE=99" in SMFI_CHGFROM request/);
+    await sys.waitForLog(/postfix\/smtpd\[\d+\]: warning: ignoring ESMTP argument from Milter or header\/body_checks: "XTRA=1"/);
+  });
+});
+
 describe("receive_override_options = no_milters", () => {
   let sys: SmtpdSystem;
   let m: ScriptedMilter;
@@ -115,6 +153,8 @@ describe("non_smtpd_milters: mail from sendmail through pickup", () => {
         switch (subjects.get(e.connection)) {
           case "local-edit":
             return [R.addheader("X-Milter", "local"), R.addrcpt("<extra@example.net>"), R.continue()];
+          case "local-args":
+            return [R.chgfrom("<owner@example.org>", "RET=FULL ENVID=local1"), R.addrcptPar("<extra@example.net>", "NOTIFY=NEVER ORCPT=rfc822;first@example.net BAD=1"), R.continue()];
           case "local-reject":
             return R.replycode("550 5.7.1 Not for you");
           case "local-hold":
@@ -145,6 +185,16 @@ describe("non_smtpd_milters: mail from sendmail through pickup", () => {
     expect(events.find((e) => e.code === "H")!.strings).toEqual(["localhost"]);
     expect(events.find((e) => e.code === "M")!.strings).toEqual(["alice@example.org"]);
     expect(events.find((e) => e.code === "R")!.strings).toEqual([`root@${HOST}`]);
+  });
+
+  test("SMFIR_CHGFROM's RET/ENVID and SMFIR_ADDRCPT_PAR's NOTIFY/ORCPT are queued from pickup too", async () => {
+    await sys.send([`root@${HOST}`], message("local-args"), { sender: "alice@example.org" });
+    const msg = await sys.message("local-args");
+    expect(msg.sender).toBe("owner@example.org");
+    expect(msg.attributes.ret).toBe("FULL");
+    expect(msg.attributes.envid).toBe("local1");
+    expect(msg.recipients.find((r) => r.address === "extra@example.net")).toMatchObject({ notify: ["NEVER"], orcpt: "rfc822;first@example.net" });
+    await sys.waitForLog(/postfix\/cleanup\[\d+\]: warning: [0-9A-Za-z]+: ignoring ESMTP argument from Milter or header\/body_checks: "BAD=1"/);
   });
 
   test("a 5xx reply returns the message to the sender with the milter's text", async () => {
