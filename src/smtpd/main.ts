@@ -25,6 +25,7 @@ import { setupLog } from "../global/system/log-setup.ts";
 import { startDaemon } from "../daemon/skeleton.ts";
 import { listenAddresses } from "./listen.ts";
 import { SmtpService, type ServerConnection } from "./service.ts";
+import type { Place } from "./session-places.ts";
 import { loadDkimKeys } from "../global/dkim/keys.ts";
 import { loadServerTls } from "./tls.ts";
 
@@ -73,25 +74,25 @@ export async function main(args: string[]): Promise<number> {
   let dropped = false;
   const early: Array<[ServerConnection, Uint8Array[], () => void]> = [];
   let implicitTls = false;
-  // admitted connections and how each gives its place back (when its session ends, or when it closes before)
-  const admitted = new WeakMap<ServerConnection, () => void>();
+  // admitted connections and their places, served or waiting (given back when the session ends, or when it closes before)
+  const admitted = new WeakMap<ServerConnection, Place>();
   const opened = (conn: ServerConnection): boolean => {
-    const release = service!.admit(conn, { plaintext: !implicitTls });
-    if (!release) return false;
-    admitted.set(conn, release);
-    conn.onClose(release);
+    const place = service!.admit(conn, { plaintext: !implicitTls });
+    if (!place) return false;
+    admitted.set(conn, place);
+    conn.onClose(() => place.release());
     // implicit TLS: the handshake gets smtpd_starttls_timeout, as in Postfix
     if (implicitTls) conn.setIdleTimeout(service!.handshakeSeconds, () => conn.destroy());
     return true;
   };
   const accept = (conn: ServerConnection) => {
-    const release = admitted.get(conn);
-    if (!release) {
+    const place = admitted.get(conn);
+    if (!place) {
       conn.destroy();
       return;
     }
-    // until its session starts (after the reverse lookup) a client's early words are kept, up to a
-    // window; then the socket is paused, so nothing more piles up here
+    // until its session starts (after a wait for a place, and the reverse lookup) a client's early
+    // words are kept, up to a window; then the socket is paused, so nothing more piles up here
     const held: Uint8Array[] = [];
     let heldBytes = 0;
     conn.onData((chunk) => {
@@ -99,8 +100,14 @@ export async function main(args: string[]): Promise<number> {
       heldBytes += chunk.length;
       if (heldBytes >= HELD_WINDOW) conn.pause(true);
     });
-    if (dropped) void service!.serve(conn, held, release);
-    else early.push([conn, held, release]);
+    // a client waiting for a place waits as long as it likes (the wait is bounded in number), as in
+    // Postfix's listen queue; its session's timeouts start with the session
+    if (!place.held) conn.setIdleTimeout(0, () => {});
+    const release = () => place.release();
+    place.whenHeld(() => {
+      if (dropped) void service!.serve(conn, held, release);
+      else early.push([conn, held, release]);
+    });
   };
 
   const ctx = await startDaemon(rest, {
@@ -146,6 +153,8 @@ export async function main(args: string[]): Promise<number> {
 
   await ctx.stopped;
   for (const l of listeners) l.stop();
+  // as Postfix's listen queue goes with the listener, clients still waiting get no session
+  service!.closeLine();
   // sessions in progress get a few seconds to finish their transaction
   const deadline = Date.now() + 5000;
   while (service!.sessions.size > 0 && Date.now() < deadline) await Bun.sleep(100);

@@ -7,10 +7,13 @@
  * ETRN through the queue manager.
  *
  * Sessions are capped per process (its share of the service's
- * process_limit, config/services.ts): a connection beyond the cap is
- * counted before any DNS lookup and gets `421 4.3.2 Service currently
- * unavailable`. Reaching the cap puts the process under stress, as
- * Postfix's master does for a service at its process limit: sessions that
+ * process_limit, config/services.ts), counted before any DNS lookup: a
+ * connection beyond the cap waits, without a banner, for a session to end
+ * (session-places.ts), as a client waits in the listen queue of Postfix's
+ * master; beyond max(process_limit, default_process_limit) waiting ones
+ * it gets `421 4.3.2 Service currently unavailable`. Reaching the cap puts
+ * the process under stress, as Postfix's master does for a service at its
+ * process limit: sessions that
  * start in the next 1000 seconds run with stress=yes, so the
  * `${stress?{x}:{y}}` defaults (smtpd_timeout 10s, smtpd_hard_error_limit
  * 1, ...) apply to them. Until its session starts, a connection is read
@@ -49,6 +52,7 @@ import { BuiltinSasl } from "./sasl/builtin.ts";
 import { DovecotSasl } from "./sasl/dovecot.ts";
 import { tlsSummary, type ServerTls } from "./tls.ts";
 import { smtpdProcessPlan } from "../global/config/services.ts";
+import { SessionPlaces, type Place } from "./session-places.ts";
 
 /** What a session needs of its connection: connection.ts's Connection, or sni.ts's NodeConnection. */
 export interface ServerConnection {
@@ -80,6 +84,8 @@ interface Shared {
   stressSettings: SessionSettings;
   /** Sessions this process serves at once; 0: no limit. */
   sessionLimit: number;
+  /** Connections that may wait for a session beyond it (Postfix's listen backlog). */
+  waitLimit: number;
   mynetworks: HostMatcher;
   limitExceptions: HostMatcher;
   bareNewlineExclusions: HostMatcher;
@@ -98,8 +104,8 @@ export class SmtpService {
   #shared: Shared;
   readonly anvil: Anvil;
   readonly sessions = new Set<SmtpdSession>();
-  /** Connections admitted and not yet ended, counted from the accept (before any DNS lookup). */
-  #active = 0;
+  /** Connections served and waiting, counted from the accept (before any DNS lookup). */
+  #places: SessionPlaces;
   #stressUntil = 0;
   #busyWarned = 0;
 
@@ -114,6 +120,7 @@ export class SmtpService {
   ) {
     this.anvil = new Anvil(config.time("anvil_rate_time_unit") * 1000);
     this.#shared = this.#build(config);
+    this.#places = new SessionPlaces(this.#shared.sessionLimit, this.#shared.waitLimit);
   }
 
   #build(config: Config): Shared {
@@ -139,6 +146,8 @@ export class SmtpService {
       stressConfig,
       stressSettings: sessionSettings(stressConfig, { tlsAvailable: this.tls.options !== undefined }),
       sessionLimit: smtpdProcessPlan(limit).sessionsPerProcess,
+      // Postfix's master listens with a backlog of max(process_limit, default_process_limit)
+      waitLimit: Math.max(limit, config.int("default_process_limit")),
       mynetworks: hostMatcherFor(config, "mynetworks"),
       limitExceptions: hostMatcherFor(config, "smtpd_client_event_limit_exceptions"),
       bareNewlineExclusions: hostMatcherFor(config, "smtpd_forbid_bare_newline_exclusions"),
@@ -169,6 +178,7 @@ export class SmtpService {
       this.processLimit = previous;
       throw new Error(`service ${this.name}: ${(err as Error).message}`);
     }
+    this.#places.resize(this.#shared.sessionLimit, this.#shared.waitLimit);
     this.anvil.timeUnitMs = config.time("anvil_rate_time_unit") * 1000;
   }
 
@@ -207,9 +217,19 @@ export class SmtpService {
     return Date.now() < this.#stressUntil;
   }
 
-  /** Connections admitted and not yet ended. */
+  /** Connections served and not yet ended. */
   get active(): number {
-    return this.#active;
+    return this.#places.held;
+  }
+
+  /** Shutting down: connections waiting for a session get none (they are closed with the process). */
+  closeLine(): void {
+    this.#places.closeLine();
+  }
+
+  /** Connections waiting for a session. */
+  get waiting(): number {
+    return this.#places.waiting;
   }
 
   /** smtpd_starttls_timeout in seconds, for the handshake of implicit TLS (smtpd_tls_wrappermode), as in Postfix. */
@@ -218,34 +238,29 @@ export class SmtpService {
   }
 
   /**
-   * Counts a new connection in, or refuses it when the process serves its
-   * share of process_limit already (`421 4.3.2 Service currently
-   * unavailable`, or, on an implicit-TLS port, a close) and the process goes
-   * under stress. An admitted connection holds its place until the
-   * returned release is called (once; more calls do nothing).
+   * Counts a new connection in. When the process serves its share of
+   * process_limit already, the process goes under stress and the
+   * connection waits for a place (no banner until then); when as many wait
+   * as the listen backlog would hold, it is refused: `421 4.3.2 Service
+   * currently unavailable`, or, on an implicit-TLS port, a close. The place
+   * is held until its release is called.
    */
-  admit(conn: ServerConnection, opts: { plaintext: boolean }): (() => void) | undefined {
-    const limit = this.#shared.sessionLimit;
-    if (limit > 0 && this.#active >= limit) {
-      const now = Date.now();
-      this.#stressUntil = now + STRESS_MS;
-      if (now - this.#busyWarned >= STRESS_MS) {
-        this.#busyWarned = now;
-        log.warn(`service "${this.name}" has reached its session limit "${limit}" in this process: new clients get 421 4.3.2`);
-        log.warn("to avoid this condition, increase the service's process_limit or reduce the service time per client");
-      }
-      if (opts.plaintext) {
-        conn.write("421 4.3.2 Service currently unavailable\r\n");
-        void conn.end();
-      } else conn.destroy();
-      return undefined;
+  admit(conn: ServerConnection, opts: { plaintext: boolean }): Place | undefined {
+    const place = this.#places.take();
+    if (place?.held) return place;
+    const now = Date.now();
+    this.#stressUntil = now + STRESS_MS;
+    if (now - this.#busyWarned >= STRESS_MS) {
+      this.#busyWarned = now;
+      log.warn(`service "${this.name}" has reached its session limit "${this.#shared.sessionLimit}" in this process: new clients may experience noticeable delays`);
+      log.warn("to avoid this condition, increase the service's process_limit or reduce the service time per client");
     }
-    this.#active++;
-    let held = true;
-    return () => {
-      if (held) this.#active--;
-      held = false;
-    };
+    if (place) return place;
+    if (opts.plaintext) {
+      conn.write("421 4.3.2 Service currently unavailable\r\n");
+      void conn.end();
+    } else conn.destroy();
+    return undefined;
   }
 
   /** Serves one admitted connection to its end, then releases its place; never throws (one bad session must not take the others down). */
