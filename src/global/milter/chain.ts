@@ -11,8 +11,8 @@
  * (client.ts checks them); the message passed in is the one being received.
  */
 import { Milter, type MilterEdit, type MilterEnv, type MilterVerdict } from "./client.ts";
-import { applyHeaderBodyEdits, bareAddress, contentOf, crlfBody, headerParts, MilterEditError, milterMessage, type MilterMessage } from "./edits.ts";
-import { type AddedRecipient, addrcptArgs, chgfromArgs, type SenderDsn } from "./esmtp-args.ts";
+import { applyHeaderBodyEdits, contentOf, crlfBody, headerParts, MilterEditError, milterAddress, milterMessage, type MilterMessage } from "./edits.ts";
+import { type AddedRecipient, addrcptArgs, chgfromArgs, type SenderDsn, shown } from "./esmtp-args.ts";
 import type { MacroLookup } from "./macros.ts";
 import type { MilterSpec } from "./spec.ts";
 
@@ -112,7 +112,7 @@ export class MilterChain {
 
   /**
    * The message (LF line ends, without our Received: header) through every milter in turn.
-   * `queueId`: what SMFIR_ADDRCPT_PAR's warnings start with, as Postfix's ("" when the caller's warn adds it or there is none yet).
+   * `queueId`: what the envelope changes' warnings start with, as Postfix's ("" when the caller's warn adds it or there is none yet).
    */
   async message(content: Buffer, queueId = ""): Promise<MessageOutcome> {
     await this.open();
@@ -146,12 +146,25 @@ export class MilterChain {
         break;
       }
       changed ||= edits.some((e) => e.code === "addheader" || e.code === "insheader" || e.code === "chgheader" || e.code === "replbody");
+      // addresses as Postfix's cleanup reads them: the first one the text names, a warning for more
+      const prefix = queueId ? `${queueId}: ` : "";
       for (const e of edits) {
         if (e.code === "chgfrom") {
-          out.sender = bareAddress(e.sender);
+          const { address, more } = milterAddress(e.sender);
+          if (more) warn(`${prefix}Milter request to add multi-sender: "${shown(e.sender)}"`);
+          out.sender = address ?? "";
           Object.assign(out.senderDsn, chgfromArgs(e.args, warn));
-        } else if (e.code === "addrcpt") out.addRecipients.push({ address: bareAddress(e.recipient), ...addrcptArgs(e.args, queueId, warn) });
-        else if (e.code === "delrcpt") out.deleteRecipients.push(bareAddress(e.recipient));
+        } else if (e.code === "addrcpt") {
+          const { address, more } = milterAddress(e.recipient);
+          const args = addrcptArgs(e.args, queueId, warn);
+          if (more) warn(`${prefix}Milter or header/body_checks request to add multi-recipient: "${shown(e.recipient)}"`);
+          if (address) out.addRecipients.push({ address, ...args });
+          else warn(`${prefix}ignoring attempt from Milter to add null recipient`);
+        } else if (e.code === "delrcpt") {
+          const { address, more } = milterAddress(e.recipient);
+          if (more) warn(`${prefix}Milter request to drop multi-recipient: "${shown(e.recipient)}"`);
+          if (address) out.deleteRecipients.push(address);
+        }
       }
     }
     if (changed) {

@@ -15,6 +15,7 @@
  * Pure code; runs in smtpd and cleanup as mail_owner. The milter's names and
  * values are untrusted: a name must be a header name, line ends are made LF.
  */
+import { extractAddresses } from "../address/parse.ts";
 import { splitMessage } from "../message/header-split.ts";
 import type { MilterEdit } from "./client.ts";
 
@@ -124,8 +125,13 @@ export function contentOf(msg: MilterMessage): Buffer {
   return Buffer.concat([Buffer.from(head, "latin1"), Buffer.from("\n"), msg.body]);
 }
 
-/** Strips the angle brackets a milter may put around an address. */
-export function bareAddress(text: string): string {
-  const t = text.trim();
-  return t.startsWith("<") && t.endsWith(">") ? t.slice(1, -1) : t;
+/**
+ * A milter's address (external form: `<a@b>`, `Name <a@b>`, a quoted local
+ * part) in internal form, as Postfix's cleanup reads it: the first address
+ * the text names (undefined for none), and whether it names more (the
+ * caller warns, and only the first counts).
+ */
+export function milterAddress(text: string): { address?: string; more: boolean } {
+  const all = extractAddresses(text);
+  return { address: all[0], more: all.length > 1 };
 }

@@ -37,7 +37,7 @@ export interface AddedRecipient {
 export const MAX_ARGS = 32;
 
 /** An argument as a log line shows it: at most 100 characters, no control characters. */
-function shown(arg: string): string {
+export function shown(arg: string): string {
   return arg.slice(0, 100).replace(/[\x00-\x1f\x7f]/g, "?");
 }
 

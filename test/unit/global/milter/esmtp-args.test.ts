@@ -1,10 +1,11 @@
 /**
  * A milter's ESMTP arguments (SMFIR_CHGFROM, SMFIR_ADDRCPT_PAR) as Postfix's
  * cleanup reads them: the parser alone, then a chain against a scripted
- * milter whose end-of-message edits carry arguments.
+ * milter whose end-of-message edits carry arguments, and one whose
+ * addresses are in external form (display names, quotes, several).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { MilterChain } from "../../../../src/global/milter/chain.ts";
+import { MilterChain, type MessageOutcome } from "../../../../src/global/milter/chain.ts";
 import { addrcptArgs, chgfromArgs, MAX_ARGS } from "../../../../src/global/milter/esmtp-args.ts";
 import { parseMilterList } from "../../../../src/global/milter/spec.ts";
 import { R, ScriptedMilter } from "../../../helpers/milter-server.ts";
@@ -70,6 +71,28 @@ describe("SMFIR_ADDRCPT_PAR arguments", () => {
   });
 });
 
+/** A chain of the one scripted milter `m`, a transaction from <old@example.org> to <rcpt@example.net>, and its end-of-message outcome. */
+async function outcome(m: ScriptedMilter, warn: (t: string) => void, queueId: string): Promise<MessageOutcome> {
+  const specs = parseMilterList(m.address, { connectTimeoutMs: 5000, commandTimeoutMs: 5000, contentTimeoutMs: 5000, protocol: 6, noHeaderReply: false, defaultAction: "tempfail" });
+  const chain = new MilterChain(specs, {
+    macros: new Map(),
+    defaults: new Map(),
+    lookup: () => undefined,
+    warn,
+    packetLimit: 1 << 20,
+    limits: { lineLengthLimit: 2048, headerSizeLimit: 102400 },
+  });
+  try {
+    await chain.connect("client.example", "127.0.0.1", 25);
+    await chain.mail(["<old@example.org>"]);
+    await chain.rcpt(["<rcpt@example.net>"]);
+    await chain.data();
+    return await chain.message(Buffer.from("Subject: x\n\nbody\n"), queueId);
+  } finally {
+    chain.quit();
+  }
+}
+
 describe("a milter chain's envelope edits with arguments", () => {
   let m: ScriptedMilter;
   beforeAll(async () => {
@@ -91,31 +114,50 @@ describe("a milter chain's envelope edits with arguments", () => {
 
   test("the outcome carries RET/ENVID and each added recipient's NOTIFY/ORCPT; unknown arguments are warned about", async () => {
     const w = collect();
-    const specs = parseMilterList(m.address, { connectTimeoutMs: 5000, commandTimeoutMs: 5000, contentTimeoutMs: 5000, protocol: 6, noHeaderReply: false, defaultAction: "tempfail" });
-    const chain = new MilterChain(specs, {
-      macros: new Map(),
-      defaults: new Map(),
-      lookup: () => undefined,
-      warn: w.warn,
-      packetLimit: 1 << 20,
-      limits: { lineLengthLimit: 2048, headerSizeLimit: 102400 },
-    });
-    try {
-      await chain.connect("client.example", "127.0.0.1", 25);
-      await chain.mail(["<old@example.org>"]);
-      await chain.rcpt(["<rcpt@example.net>"]);
-      await chain.data();
-      const out = await chain.message(Buffer.from("Subject: x\n\nbody\n"), "4ABC");
-      expect(out.verdict).toBeUndefined();
-      expect(out.sender).toBe("new@example.org");
-      expect(out.senderDsn).toEqual({ ret: "HDRS", envid: "id=1" });
-      expect(out.addRecipients).toEqual([{ address: "added@example.net", notify: ["SUCCESS", "FAILURE"], orcpt: "rfc822;orig+x@example.net" }, { address: "plain@example.net" }]);
-      expect(w.lines).toEqual([
-        'Ignoring bad ESMTP parameter "SIZE=5" in SMFI_CHGFROM request',
-        '4ABC: ignoring ESMTP argument from Milter or header/body_checks: "FOO=bar"',
-      ]);
-    } finally {
-      chain.quit();
-    }
+    const out = await outcome(m, w.warn, "4ABC");
+    expect(out.verdict).toBeUndefined();
+    expect(out.sender).toBe("new@example.org");
+    expect(out.senderDsn).toEqual({ ret: "HDRS", envid: "id=1" });
+    expect(out.addRecipients).toEqual([{ address: "added@example.net", notify: ["SUCCESS", "FAILURE"], orcpt: "rfc822;orig+x@example.net" }, { address: "plain@example.net" }]);
+    expect(w.lines).toEqual([
+      'Ignoring bad ESMTP parameter "SIZE=5" in SMFI_CHGFROM request',
+      '4ABC: ignoring ESMTP argument from Milter or header/body_checks: "FOO=bar"',
+    ]);
+  });
+});
+
+describe("a milter's addresses, read as Postfix's cleanup reads them (the first address, in internal form)", () => {
+  let m: ScriptedMilter;
+  beforeAll(async () => {
+    m = await new ScriptedMilter({
+      script: (e) =>
+        e.code === "E"
+          ? [
+              R.chgfrom("Sender Name <new@example.org>, second@example.org"),
+              R.addrcpt('"a b"@example.net'),
+              R.addrcpt("Joe <joe@example.net>, other@example.net"),
+              R.addrcpt("<>"),
+              R.delrcpt("Someone (comment) <rcpt@example.net>"),
+              R.continue(),
+            ]
+          : undefined,
+    }).start();
+  });
+  afterAll(async () => {
+    await m?.stop();
+  });
+
+  test("display names, quotes and comments are taken off; more than one address warns; a null recipient is ignored", async () => {
+    const w = collect();
+    const out = await outcome(m, w.warn, "5DEF");
+    expect(out.verdict).toBeUndefined();
+    expect(out.sender).toBe("new@example.org");
+    expect(out.addRecipients).toEqual([{ address: "a b@example.net" }, { address: "joe@example.net" }]);
+    expect(out.deleteRecipients).toEqual(["rcpt@example.net"]);
+    expect(w.lines).toEqual([
+      '5DEF: Milter request to add multi-sender: "Sender Name <new@example.org>, second@example.org"',
+      '5DEF: Milter or header/body_checks request to add multi-recipient: "Joe <joe@example.net>, other@example.net"',
+      "5DEF: ignoring attempt from Milter to add null recipient",
+    ]);
   });
 });
