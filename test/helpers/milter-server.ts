@@ -59,6 +59,11 @@ export const R = {
   raw: (bytes: Buffer) => bytes,
 };
 
+/** A script that answers the end of the message with `replies`, then continue, and every other event with the default. */
+export function atEndOfMessage(...replies: Buffer[]): (e: MilterEvent) => Buffer[] | undefined {
+  return (e) => (e.code === "E" ? [...replies, R.continue()] : undefined);
+}
+
 export interface MilterOptions {
   version?: number;
   actions?: number;

@@ -30,7 +30,7 @@ import type { Subprocess } from "bun";
 import { removeDir, tempDir } from "../../helpers/run.ts";
 import { HOST, SmtpdSystem, swaks, waitFor, freePort } from "../../helpers/smtpd-system.ts";
 import { message } from "../../helpers/mail-system.ts";
-import { R, ScriptedMilter } from "../../helpers/milter-server.ts";
+import { atEndOfMessage, R, ScriptedMilter } from "../../helpers/milter-server.ts";
 import { relayToSink, type RelayToSink } from "../../helpers/relay-sink.ts";
 import { PYTHON } from "../../helpers/python-sink.ts";
 
@@ -42,7 +42,7 @@ describe("a scripted milter in the running system", () => {
   let m: ScriptedMilter;
 
   beforeAll(async () => {
-    m = await new ScriptedMilter({ script: (e) => (e.code === "E" ? [R.addheader("X-Milter", "seen"), R.quarantine("held by the test milter"), R.continue()] : undefined) }).start();
+    m = await new ScriptedMilter({ script: atEndOfMessage(R.addheader("X-Milter", "seen"), R.quarantine("held by the test milter")) }).start();
     sys = new SmtpdSystem({ smtpd_milters: m.address }, { smtp: {}, nomilter: { smtpd_milters: "" } });
     await sys.start();
   }, 60_000);
@@ -82,14 +82,10 @@ describe("a milter's ESMTP arguments (SMFIR_CHGFROM, SMFIR_ADDRCPT_PAR)", () => 
 
   beforeAll(async () => {
     m = await new ScriptedMilter({
-      script: (e) =>
-        e.code === "E"
-          ? [
-              R.chgfrom("<bounces@example.org>", "RET=HDRS ENVID=env+2B1 SIZE=99"),
-              R.addrcptPar(`<copy@${HOST}>`, "NOTIFY=SUCCESS,DELAY ORCPT=rfc822;orig+2Bx@example.net XTRA=1"),
-              R.continue(),
-            ]
-          : undefined,
+      script: atEndOfMessage(
+        R.chgfrom("<bounces@example.org>", "RET=HDRS ENVID=env+2B1 SIZE=99"),
+        R.addrcptPar(`<copy@${HOST}>`, "NOTIFY=SUCCESS,DELAY ORCPT=rfc822;orig+2Bx@example.net XTRA=1"),
+      ),
     }).start();
     sys = new SmtpdSystem({ smtpd_milters: m.address }, { smtp: {} });
     await sys.start();
@@ -119,7 +115,7 @@ describe("receive_override_options = no_milters", () => {
   let m: ScriptedMilter;
 
   beforeAll(async () => {
-    m = await new ScriptedMilter({ script: (e) => (e.code === "E" ? [R.addheader("X-Milter", "seen"), R.continue()] : undefined) }).start();
+    m = await new ScriptedMilter({ script: atEndOfMessage(R.addheader("X-Milter", "seen")) }).start();
     sys = new SmtpdSystem({ smtpd_milters: m.address }, { smtp: {}, reinject: { receive_override_options: "no_milters" } });
     await sys.start();
   }, 60_000);

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { MilterChain, type MessageOutcome } from "../../../../src/global/milter/chain.ts";
 import { addrcptArgs, chgfromArgs, MAX_ARGS } from "../../../../src/global/milter/esmtp-args.ts";
 import { parseMilterList } from "../../../../src/global/milter/spec.ts";
-import { R, ScriptedMilter } from "../../../helpers/milter-server.ts";
+import { atEndOfMessage, R, ScriptedMilter } from "../../../helpers/milter-server.ts";
 
 function collect(): { warn: (t: string) => void; lines: string[] } {
   const lines: string[] = [];
@@ -97,15 +97,11 @@ describe("a milter chain's envelope edits with arguments", () => {
   let m: ScriptedMilter;
   beforeAll(async () => {
     m = await new ScriptedMilter({
-      script: (e) =>
-        e.code === "E"
-          ? [
-              R.chgfrom("<new@example.org>", "RET=HDRS ENVID=id+3D1 SIZE=5"),
-              R.addrcptPar("<added@example.net>", "NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;orig+2Bx@example.net FOO=bar"),
-              R.addrcpt("<plain@example.net>"),
-              R.continue(),
-            ]
-          : undefined,
+      script: atEndOfMessage(
+        R.chgfrom("<new@example.org>", "RET=HDRS ENVID=id+3D1 SIZE=5"),
+        R.addrcptPar("<added@example.net>", "NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;orig+2Bx@example.net FOO=bar"),
+        R.addrcpt("<plain@example.net>"),
+      ),
     }).start();
   });
   afterAll(async () => {
@@ -130,17 +126,13 @@ describe("a milter's addresses, read as Postfix's cleanup reads them (the first 
   let m: ScriptedMilter;
   beforeAll(async () => {
     m = await new ScriptedMilter({
-      script: (e) =>
-        e.code === "E"
-          ? [
-              R.chgfrom("Sender Name <new@example.org>, second@example.org"),
-              R.addrcpt('"a b"@example.net'),
-              R.addrcpt("Joe <joe@example.net>, other@example.net"),
-              R.addrcpt("<>"),
-              R.delrcpt("Someone (comment) <rcpt@example.net>"),
-              R.continue(),
-            ]
-          : undefined,
+      script: atEndOfMessage(
+        R.chgfrom("Sender Name <new@example.org>, second@example.org"),
+        R.addrcpt('"a b"@example.net'),
+        R.addrcpt("Joe <joe@example.net>, other@example.net"),
+        R.addrcpt("<>"),
+        R.delrcpt("Someone (comment) <rcpt@example.net>"),
+      ),
     }).start();
   });
   afterAll(async () => {
