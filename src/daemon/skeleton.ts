@@ -72,6 +72,28 @@ export interface DaemonOptions {
   jit?: "normal" | "reluctant";
 }
 
+/**
+ * One reload: the configuration `load` reads, handed to `onReload`, becomes
+ * the daemon's, and `current` is retired (what it opened is released once
+ * the work that holds it has ended). When reading fails, or the role
+ * throws because it cannot take the new one, `current` stays in use and
+ * whatever the refused configuration opened meanwhile is released at once.
+ */
+export function reloadConfig(current: Config, load: () => Config, onReload?: (config: Config) => void): Config {
+  let next: Config | undefined;
+  try {
+    next = load();
+    onReload?.(next);
+  } catch (err) {
+    if (next) retireConfig(next);
+    log.error(`reload: keeping the old configuration: ${(err as Error).message}`);
+    return current;
+  }
+  retireConfig(current);
+  log.info("reload: configuration re-read");
+  return next;
+}
+
 /** Parses `-c DIR`, sets up the daemon and returns its context. */
 export async function startDaemon(args: string[], opts: DaemonOptions): Promise<DaemonContext> {
   let parsed;
@@ -110,20 +132,9 @@ export async function startDaemon(args: string[], opts: DaemonOptions): Promise<
   const activity = onDemand ? new IdleExit(() => Math.max(1, config.time("max_idle")) * 1000, () => stop("idle")) : undefined;
   process.on("SIGTERM", () => stop());
   process.on("SIGINT", () => stop());
-  process.on("SIGHUP", async () => {
-    try {
-      // XXX: the log destination is kept; a changed maillog_file takes effect at the next start
-      const next = loadConfig(configDir);
-      // a role that cannot take the new configuration throws: the old one stays in use
-      opts.onReload?.(next);
-      const replaced = config;
-      config = next;
-      // what the old configuration opened is released once the work that holds it has ended
-      retireConfig(replaced);
-      log.info("reload: configuration re-read");
-    } catch (err) {
-      log.error(`reload: keeping the old configuration: ${(err as Error).message}`);
-    }
+  process.on("SIGHUP", () => {
+    // XXX: the log destination is kept; a changed maillog_file takes effect at the next start
+    config = reloadConfig(config, () => loadConfig(configDir), opts.onReload);
   });
   // the master re-parents us to init (ppid 1) when it dies
   const parent = process.ppid;

@@ -134,10 +134,13 @@ export class QueueManager {
    * reset. The old configuration's tables close once the daemon has retired it and its rounds are done.
    */
   setConfig(config: Config): void {
+    // what may throw first: a configuration refused here is not half taken (the skeleton keeps the old one)
+    const transportMaps = new TransportMaps(config);
+    const pollMs = Math.max(1, config.time("queue_run_delay")) * 1000;
     this.#config = config;
     this.#destinations.setConfig(config);
-    this.#transportMaps = new TransportMaps(config);
-    this.#deferred.setPollMs(Math.max(1, config.time("queue_run_delay")) * 1000);
+    this.#transportMaps = transportMaps;
+    this.#deferred.setPollMs(pollMs);
   }
 
   /** Takes over active/ (left by a previous run), then incoming/ and due deferred/ mail. */
