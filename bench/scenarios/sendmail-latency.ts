@@ -153,13 +153,19 @@ function harnessFloor(like: Submitter, msgFile: string): number {
 }
 
 /**
- * The runtime's floor beside postern's sendmail (issue 16): a compiled Bun program that only exits, and one that
- * reads stdin and writes, fsyncs and renames a file; interleaved with postern's sendmail, as the same user.
+ * The runtime's floor beside postern's sendmail (issue 16): a compiled Bun program that only exits, one that
+ * reads stdin and writes, fsyncs and renames a file, and a minimal sendmail (bench/lib/runtime-floor.ts);
+ * interleaved with postern's sendmail, as the same user.
  */
 function runtimeFloor(ctx: BenchContext, postern: Submitter, msgFile: string): string[] {
   const floor = buildRuntimeFloor(ctx.base, postern.as);
   const runs = Math.min(ctx.options.runs, 100);
-  const kinds = { "Bun exit-only program": floor.exit, "Bun stdin -> write, fsync, rename program": floor.queueFile, "postern sendmail": postern.argv };
+  const kinds = {
+    "Bun exit-only program": floor.exit,
+    "Bun stdin -> write, fsync, rename program": floor.queueFile,
+    "Bun minimal sendmail program (TOML configuration, argv, passwd, queue-file records)": [...floor.minimalSendmail, ...postern.argv.slice(1)],
+    "postern sendmail": postern.argv,
+  };
   const ms: Record<string, number[]> = {};
   const cpu: Record<string, number[]> = {};
   for (let i = 0; i < runs + 5; i++) {
