@@ -462,11 +462,28 @@ describe("errors and exit status", () => {
     }
   });
 
-  test("a lookup table in authorized_submit_users that postern cannot read yet is a clear error", async () => {
-    const inst = await instance('authorized_submit_users = "hash:/etc/postern/submitters"');
+  test("authorized_submit_users looks the login name up in a table: found allows, !table refuses", async () => {
+    const allowed = await instance(`authorized_submit_users = "inline:{ ${LOGIN}=yes }"`);
+    const r = await sendmail(allowed, ["bob"]);
+    expect(r.code).toBe(0);
+    expect(queued(allowed)).toHaveLength(1);
+    const notListed = await instance('authorized_submit_users = "inline:{ somebody-else=yes }"');
+    const refusedByAbsence = await sendmail(notListed, ["bob"]);
+    expect(refusedByAbsence.code).toBe(77);
+    expect(queued(notListed)).toEqual([]);
+    const negated = await instance(`authorized_submit_users = "!inline:{ ${LOGIN}=yes }, static:anyone"`);
+    const refused = await sendmail(negated, ["bob"]);
+    expect(refused.code).toBe(77);
+    expect(refused.stderr).toBe(`sendmail: fatal: User ${LOGIN}(${process.getuid?.() ?? 0}) is not allowed to submit mail\n`);
+    expect(queued(negated)).toEqual([]);
+  });
+
+  test("a table in authorized_submit_users that cannot be read: exit 75, nothing queued", async () => {
+    const inst = await instance('authorized_submit_users = "hash:/nonexistent/postern-submitters"');
     const r = await sendmail(inst, ["bob"]);
-    expect(r.code).toBe(78);
-    expect(r.stderr).toContain('lookup table "hash:/etc/postern/submitters" is not supported yet');
+    expect(r.code).toBe(75);
+    expect(r.stderr).toMatch(/^sendmail: fatal: authorized_submit_users: hash:\/nonexistent\/postern-submitters: .+\n$/);
+    expect(queued(inst)).toEqual([]);
   });
 
   test("a queue directory that does not exist: exit 69", async () => {

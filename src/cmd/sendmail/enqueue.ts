@@ -96,10 +96,25 @@ function checkSpace(config: Config, who: string, size: number): void {
   if (shortage) throw new ExitError(EX_TEMPFAIL, `${who}: Insufficient system storage: ${shortage.warning}; try again later`);
 }
 
+/**
+ * authorized_submit_users for the invoking user: refused is EX_NOPERM; a table in the list that cannot be read
+ * (as this user) is a temporary failure, as every fatal error of Postfix's sendmail is.
+ */
+export async function checkSubmitter(config: Config, uid: number, login?: string): Promise<void> {
+  let allowed: boolean;
+  let user: string;
+  try {
+    ({ allowed, user } = await checkUserAcl(config, "authorized_submit_users", uid, login));
+  } catch (err) {
+    if ((err as Error)?.name === "TableError") throw new ExitError(EX_TEMPFAIL, `authorized_submit_users: ${(err as Error).message}`);
+    throw err;
+  }
+  if (!allowed) throw new ExitError(EX_NOPERM, `User ${user}(${uid}) is not allowed to submit mail`);
+}
+
 export async function enqueue(config: Config, req: SendmailRequest): Promise<number> {
   const submitter = currentSubmitter();
-  const acl = await checkUserAcl(config, "authorized_submit_users", submitter.uid, undefined, submitter.login);
-  if (!acl.allowed) throw new ExitError(EX_NOPERM, `User ${acl.user}(${submitter.uid}) is not allowed to submit mail`);
+  await checkSubmitter(config, submitter.uid, submitter.login);
 
   const sender = senderFor(req, submitter.login, submitter.uid);
   const who = `${sender}(${submitter.uid})`;

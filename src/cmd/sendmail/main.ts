@@ -12,13 +12,12 @@
  * to stderr as `sendmail: fatal: ...` and to the mail log.
  */
 import { log } from "../../util/log.ts";
-import { ExitError, EX_NOPERM, EX_SOFTWARE, EX_USAGE } from "../../util/sysexits.ts";
+import { ExitError, EX_SOFTWARE, EX_USAGE } from "../../util/sysexits.ts";
 import { loadConfig, type Config } from "../../global/config/config.ts";
 import { setupLog } from "../../global/system/log-setup.ts";
-import { checkUserAcl } from "../../global/access/user-acl.ts";
 import type { FlushRequest } from "../../global/queue/flush-request.ts";
 import { parseSendmailArgs, prescanConfigDir, type SendmailRequest } from "./options.ts";
-import { enqueue } from "./enqueue.ts";
+import { checkSubmitter, enqueue } from "./enqueue.ts";
 
 function noRecipients(req: SendmailRequest, what: string): void {
   if (req.operands.length) throw new ExitError(EX_USAGE, `${what} requires no recipient`);
@@ -78,8 +77,7 @@ export async function main(args: string[], invokedAs: string): Promise<number> {
     case "smtp": {
       noRecipients(req, "stand-alone mode");
       const uid = process.getuid?.() ?? 0;
-      const acl = await checkUserAcl(config, "authorized_submit_users", uid);
-      if (!acl.allowed) throw new ExitError(EX_NOPERM, `User ${acl.user}(${uid}) is not allowed to submit mail`);
+      await checkSubmitter(config, uid);
       // as Postfix's sendmail execs smtpd -S: the SMTP server role, stand-alone, on our stdin and stdout
       const smtpd = Bun.spawn([process.execPath, "smtpd", "-S", "-c", config.source.directory], { stdin: "inherit", stdout: "inherit", stderr: "inherit" });
       return await smtpd.exited;

@@ -5,14 +5,13 @@
  * before it asks, and the services on public/ (showq, the queue manager)
  * check it again with the peer's kernel credentials, so a client that
  * skips the check gains nothing. The lists are Postfix string lists
- * (src/global/string-list.ts); a type:table pattern opens the table only
- * when a list names one.
+ * (src/global/access/string-list.ts); a type:table pattern opens the table
+ * only when a list names one (src/global/access/user-acl.ts).
  *
  * Trusts the uid it is given (from getuid or SO_PEERCRED) and the
  * configuration; nothing a client says.
  */
 import type { Config } from "../config/config.ts";
-import { holdConfig } from "../config/generation.ts";
 import { getpwnam, getpwuid } from "../../util/passwd.ts";
 import { checkUserAcl } from "../access/user-acl.ts";
 
@@ -26,17 +25,7 @@ export function queueUserName(uid: number): string {
 /** Whether `uid` may list (authorized_mailq_users) or flush (authorized_flush_users) the queue. */
 export async function mayUseQueue(config: Config, param: QueueAclParam, uid: number, mailOwnerUid = getpwnam(config.str("mail_owner"))?.uid): Promise<boolean> {
   if (uid === 0 || (mailOwnerUid !== undefined && uid === mailOwnerUid)) return true;
-  const lookup = async (table: string, key: string) => {
-    const { openTable } = await import("../tables/open-table.ts");
-    return openTable(table, config).lookup(key);
-  };
-  // a daemon's reload meanwhile closes the list's tables only once this check is done
-  const release = holdConfig(config);
-  try {
-    return (await checkUserAcl(config, param, uid, lookup)).allowed;
-  } finally {
-    release();
-  }
+  return (await checkUserAcl(config, param, uid)).allowed;
 }
 
 /** Postfix's message for a refused user, the same from postqueue and from the service. */
