@@ -5,7 +5,8 @@
  * runs Debian's smtp-source into it as bench/profile-local.ts does (-s
  * SESSIONS -m MESSAGES -l 4096, one message per connection), waits for every
  * message in the Maildir and prints the rate and the CPU per message of each
- * role (from /proc/PID/stat). The same hops and fsyncs as postern's daemons,
+ * role (from /proc/PID/stat) and the peak PSS of its processes (sampled every
+ * 250 ms). The same hops and fsyncs as postern's daemons,
  * with none of their checks: what the process model costs in Bun before
  * postern's own work. Root only; stops its processes by PID.
  *   bun bench/path-floor.ts [SESSIONS] [MESSAGES]
@@ -14,6 +15,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { mustRun } from "./lib/proc.ts";
+import { processMemory } from "./lib/pss.ts";
 import { portAnswers } from "./lib/wait.ts";
 
 const sessions = Number(process.argv[2] ?? 20);
@@ -69,12 +71,21 @@ try {
   const before = new Map([...roles].map(([r, pids]) => [r, sum(pids)]));
   const delivered = () => readdirSync(join(base, "maildir", "new")).length;
   const t0 = performance.now();
+  // the floor's peak PSS (all its processes), sampled as the scenarios sample postern's
+  let pssPeakKb = 0;
+  const floorPids = () => [...procs.map((p) => p.pid), ...children(local)];
+  const samplePss = () => {
+    pssPeakKb = Math.max(pssPeakKb, floorPids().reduce((a, pid) => a + (processMemory(pid)?.pssKb ?? 0), 0));
+  };
+  const sampler = setInterval(samplePss, 250);
   const src = Bun.spawn(["smtp-source", "-d", "-s", String(sessions), "-m", String(messages), "-l", "4096", "-f", "sender@localhost", "-t", "u@localhost", `127.0.0.1:${port}`], { stdout: "inherit", stderr: "inherit" });
   await src.exited;
   const tSmtp = performance.now() - t0;
   const deadline = Date.now() + 300_000;
   while (delivered() < messages && Date.now() < deadline) await Bun.sleep(20);
   const tAll = performance.now() - t0;
+  clearInterval(sampler);
+  samplePss();
   console.log(`floor: delivered ${delivered()}/${messages}; smtp ${(messages / (tSmtp / 1000)).toFixed(0)} msg/s, end to end ${(messages / (tAll / 1000)).toFixed(0)} msg/s; load ${readFileSync("/proc/loadavg", "utf8").trim()}`);
   const perMessage = (t: number) => ((t / HZ) * 1000) / messages;
   const total = [0, 0];
@@ -86,6 +97,7 @@ try {
     console.log(`  ${role}: ${perMessage(u - u0 + s - s0).toFixed(2)} ms CPU per message (user ${perMessage(u - u0).toFixed(2)}, system ${perMessage(s - s0).toFixed(2)})`);
   }
   console.log(`  all roles: ${perMessage(total[0]! + total[1]!).toFixed(2)} ms CPU per message (user ${perMessage(total[0]!).toFixed(2)}, system ${perMessage(total[1]!).toFixed(2)})`);
+  console.log(`  peak PSS of the floor's ${floorPids().length} processes: ${(pssPeakKb / 1024).toFixed(1)} MB (sampled every 250 ms)`);
 } finally {
   for (const p of procs) for (const c of children(p.pid)) process.kill(c, "SIGTERM");
   for (const p of procs) p.kill("SIGTERM");
