@@ -14,9 +14,19 @@
  *   children over their stdin and answers when the worker does.
  * - `worker MAILDIR`: writes each message into MAILDIR/tmp, fsyncs it, links
  *   it into MAILDIR/new, unlinks the tmp name and fsyncs new/.
+ * - `relay QUEUE SOCKET SINKPORT` (the relay path's queue manager and SMTP
+ *   client in one, as postern's qmgr is): reads each named file and sends it
+ *   over one kept SMTP connection to 127.0.0.1:SINKPORT (MAIL, RCPT and DATA
+ *   pipelined, then the content as stored: still dot-stuffed), one message
+ *   at a time, and unlinks it after the 250; SINKPORT 0 delivers nothing and
+ *   unlinks at once (the SMTP side alone). With a fourth argument `fsync`
+ *   it fsyncs the file after the sink's 250 and before the unlink, as
+ *   postern's queue manager fsyncs a delivery's `D` records (Postfix's does
+ *   not).
  *
- * Bench-only (bench/path-floor.ts builds and runs it on a private tree as
- * root); it trusts its peers and checks nothing a real daemon must.
+ * Bench-only (bench/path-floor.ts and bench/relay-floor.ts build and run it
+ * on a private tree as root); it trusts its peers and checks nothing a real
+ * daemon must.
  */
 import { closeSync, fsyncSync, linkSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
 
@@ -189,7 +199,94 @@ if (role === "smtpd") {
       process.stdout.write(frame([enc.encode("ok")]));
     });
   }
+} else if (role === "relay") {
+  const [queue, socket, sinkPort, sync] = args as [string, string, string, string | undefined];
+  const waiting: string[] = [];
+  let busy = false;
+  /** Final reply lines ("NNN text") still expected before the next step, and that step. */
+  let expect = 0;
+  let step: (() => void) | undefined;
+  let partial = "";
+  const sink =
+    sinkPort === "0"
+      ? undefined
+      : await new Promise<import("bun").Socket>((resolve) => {
+          let greeted = false;
+          const s = Bun.connect({
+            hostname: "127.0.0.1",
+            port: Number(sinkPort),
+            socket: {
+              data(sock, chunk) {
+                const lines = (partial + dec.decode(chunk)).split("\r\n");
+                partial = lines.pop() ?? "";
+                for (const line of lines) {
+                  if (line[3] === "-") continue;
+                  if (!greeted) {
+                    // the banner, then EHLO's reply
+                    if (line.startsWith("220")) sock.write("EHLO floor\r\n");
+                    else {
+                      greeted = true;
+                      resolve(sock);
+                    }
+                    continue;
+                  }
+                  if (!line.startsWith("2") && !line.startsWith("3")) throw new Error(`relay floor: sink said ${line}`);
+                  if (--expect === 0) step?.();
+                }
+              },
+            },
+          });
+          void s;
+        });
+  const next = (): void => {
+    const name = waiting.shift();
+    if (name === undefined) {
+      busy = false;
+      return;
+    }
+    busy = true;
+    const path = `${queue}/incoming/${name}`;
+    if (!sink) {
+      unlinkSync(path);
+      return next();
+    }
+    const content = readFileSync(path);
+    // loopback's socket buffer takes a 4 KiB message whole; a short write would be a broken floor
+    const put = (data: string | Uint8Array) => {
+      if (sink.write(data) !== data.length) throw new Error("relay floor: short write to the sink");
+    };
+    expect = 3;
+    step = () => {
+      expect = 1;
+      step = () => {
+        if (sync === "fsync") {
+          const fd = openSync(path, "r+");
+          fsyncSync(fd);
+          closeSync(fd);
+        }
+        unlinkSync(path);
+        next();
+      };
+      put(content);
+      put(".\r\n");
+    };
+    put("MAIL FROM:<sender@localhost>\r\nRCPT TO:<rcpt@example.com>\r\nDATA\r\n");
+  };
+  Bun.listen<{ line: string }>({
+    unix: socket,
+    socket: {
+      open(s) {
+        s.data = { line: "" };
+      },
+      data(s, chunk) {
+        const lines = (s.data.line + dec.decode(chunk)).split("\n");
+        s.data.line = lines.pop() ?? "";
+        waiting.push(...lines);
+        if (!busy) next();
+      },
+    },
+  });
 } else {
-  process.stderr.write("usage: path-floor-roles smtpd|qmgr|local|worker ...\n");
+  process.stderr.write("usage: path-floor-roles smtpd|qmgr|local|worker|relay ...\n");
   process.exit(64);
 }

@@ -205,9 +205,10 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
   const { started, active } = startSystems(ctx);
 
   const warmup = Math.min(messages, 200);
+  const warmupSessions = Math.min(20, Math.max(...sessionList));
   for (const mta of active) {
     ctx.progress(`warm-up: ${warmup} messages relayed by ${mta.name}`);
-    const r = await oneRun(ctx, mta, sinks[mta.name], warmup, Math.min(20, Math.max(...sessionList)), 1);
+    const r = await oneRun(ctx, mta, sinks[mta.name], warmup, warmupSessions, 1);
     if (r.error) throw new Error(`${mta.name}: warm-up failed: ${r.error}`);
   }
 
@@ -244,7 +245,7 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
 
   const notes = [
     `each system relays through relayhost = [127.0.0.1]:PORT to its own smtp-sink (-c counters); the clock stops when the sink has counted every message and the system's queue is empty`,
-    `each run starts with an empty queue; ${warmup} uncounted warm-up messages per side first (20 sessions); memory sampled every ${PSS_SAMPLE_MS} ms`,
+    `each run starts with an empty queue; ${warmup} uncounted warm-up messages per side first (${warmupSessions} session${warmupSessions === 1 ? "" : "s"}); memory sampled every ${PSS_SAMPLE_MS} ms`,
   ];
   for (const l of levels) for (const mta of active) notes.push(detailNote(mta.name, l, messages, results.runs(mta.name, l)));
   return {

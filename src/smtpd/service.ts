@@ -159,6 +159,8 @@ export class SmtpService {
         config,
         cleanupTag: `${config.str("syslog_name")}/cleanup`,
         localRewrite: (m) => this.#clientIn(config, m, "local_header_rewrite_clients"),
+        // the committing session holds a place itself: alone when it is the only one held
+        alone: () => this.#places.held <= 1,
         ...(dkim.enabled ? { dkim, signClient: (m: QueuedMessage) => this.#clientIn(config, m, "dkim_sign_clients") } : {}),
       }),
     };

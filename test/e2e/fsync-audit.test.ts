@@ -1,14 +1,17 @@
 /**
  * The syscall audit of issue 9: a message is acknowledged only once it is
  * durable. The whole mail system runs under `strace -f` (`postern start-fg`
- * as strace's child, so no ptrace permission beyond our own is needed); 200
- * messages go in over SMTP in 4 concurrent sessions and 100 through
- * `sendmail`, each sendmail under its own strace. From the traces:
+ * as strace's child, so no ptrace permission beyond our own is needed); 20
+ * messages go in over one SMTP session alone (smtpd then commits on its
+ * event loop), then 200 in 4 concurrent sessions (through the thread pool)
+ * and 100 through `sendmail`, each sendmail under its own strace. From the
+ * traces:
  *
  * - every "250 2.0.0 Ok: queued as ID" smtpd writes to a client comes after
  *   smtpd's fsync of the queue file (finished before the rename into
  *   incoming/ID started) and its fsync of incoming/ (started after the rename
- *   finished), and before any of it would be lost in a crash;
+ *   finished), and before any of it would be lost in a crash; the lone
+ *   session's fsyncs ran on smtpd's main thread;
  * - every sendmail that exits 0 fsynced its maildrop file before renaming it
  *   to its queue ID and fsynced maildrop/ after the rename; as root, every
  *   fifth sendmail runs as an ordinary user, who may not open maildrop/
@@ -50,6 +53,7 @@ function usableStrace(): string | undefined {
 
 const STRACE = usableStrace();
 
+const LONE_MESSAGES = 20;
 const SESSIONS = 4;
 const PER_SESSION = 50;
 const SENDMAILS = 100;
@@ -173,7 +177,9 @@ describe.skipIf(!STRACE)("fsync audit (strace)", () => {
       );
       system.track();
 
-      // 200 messages over SMTP, 4 sessions at once, while 100 sendmails run 4 at a time
+      // first one session alone, whose commits run every step on smtpd's event loop (src/smtpd/queue-sink.ts)
+      const lone = await smtpSession(system.port, "lone", LONE_MESSAGES);
+      // then 200 messages over SMTP, 4 sessions at once, while 100 sendmails run 4 at a time
       const sessions = Promise.all(Array.from({ length: SESSIONS }, (_, s) => smtpSession(system.port, `s${s}`, PER_SESSION)));
       // as root, every fifth sendmail runs as an ordinary user, who cannot open maildrop/ (mode 3733) to fsync it
       const user = isRoot ? users.add("u", join(system.dir, "home")) : undefined;
@@ -187,8 +193,8 @@ describe.skipIf(!STRACE)("fsync audit (strace)", () => {
           }
         }),
       );
-      const ids = (await sessions).flat();
-      expect(ids.length).toBe(SESSIONS * PER_SESSION);
+      const ids = [...lone, ...(await sessions).flat()];
+      expect(ids.length).toBe(LONE_MESSAGES + SESSIONS * PER_SESSION);
       expect(new Set(ids).size).toBe(ids.length);
 
       // stop the system: strace exits with its last traced process, and its file is complete
@@ -211,6 +217,12 @@ describe.skipIf(!STRACE)("fsync audit (strace)", () => {
       }
       expect(problems).toEqual([]);
       expect(new Set(acks.map((a) => /queued as ([0-9A-F]+)/.exec(a.args)![1]))).toEqual(new Set(ids));
+      // the lone session's commits made both fsyncs on smtpd's own thread, not in the thread pool
+      const onPoolThreads = lone.filter((id) => {
+        const c = commitOf(smtpdEvents, "incoming", id, Number.MAX_SAFE_INTEGER);
+        return [c.fileSync, c.dirSync].some((e) => e === undefined || e.tid !== processOfThread(trace, e.tid));
+      });
+      expect(onPoolThreads).toEqual([]);
 
       // sendmail: exit 0 only after the maildrop file's fsync, its rename, and maildrop/'s fsync; a user who
       // may not open maildrop/ fsyncs the renamed file again instead (docs/queue-file.md: on a journaling file
