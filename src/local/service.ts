@@ -14,6 +14,7 @@
  * are still checked field by field, and the queue file must be a queue
  * file of this queue.
  */
+import { workDone } from "../util/young-garbage.ts";
 import { resolve } from "node:path";
 import { startDaemon } from "../daemon/skeleton.ts";
 import type { DeliveryRequest } from "../global/delivery/types.ts";
@@ -135,6 +136,7 @@ export async function main(args: string[]): Promise<number> {
       return { results: await servingAgent(agents, request.transport).deliver(request) };
     } finally {
       release();
+      workDone();
     }
   }, ctx.listenFd, ctx.activity);
   await ctx.stopped;

@@ -13,6 +13,7 @@
  * those that may exist (ActiveMessage.logs); the notices are
  * built by src/bounce and committed into incoming/ (notify.ts).
  */
+import { workDone } from "../util/young-garbage.ts";
 import { existsSync, renameSync, unlinkSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import { log } from "../util/log.ts";
@@ -58,6 +59,7 @@ function originalOf(ctx: QmgrContext, msg: ActiveMessage): OriginalMessage {
  * try again).
  */
 export function finishRound(ctx: QmgrContext, msg: ActiveMessage): boolean {
+  workDone();
   const path = queueFilePath(ctx.queueDir, "active", msg.id);
   const now = ctx.now();
   if (!existsSync(path)) {

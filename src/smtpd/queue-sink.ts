@@ -53,6 +53,7 @@ import { bccRecipients, cleanupCheckTables, QUEUE_ID_PLACEHOLDER, runCleanupChec
 import type { CheckTables } from "../global/checks/content-checks.ts";
 import type { DkimRequest, DkimSigning } from "../cleanup/dkim-signing.ts";
 import { TableError } from "../global/tables/table.ts";
+import { workDone } from "../util/young-garbage.ts";
 
 class Refused extends Error {
   constructor(readonly rejection: RemoteRejection) {
@@ -278,6 +279,7 @@ export class QueueSink implements MessageSink {
       log.warn(`${namaddr}: cannot write a queue file in ${dir}: ${(err as Error).message}`);
       return { reject: WRITE_ERROR };
     }
+    workDone();
     return { queueId };
   }
 }

@@ -53,6 +53,7 @@ import { DovecotSasl } from "./sasl/dovecot.ts";
 import { tlsSummary, type ServerTls } from "./tls.ts";
 import { smtpdProcessPlan } from "../global/config/services.ts";
 import { SessionPlaces, type Place } from "./session-places.ts";
+import { sessionsEnded } from "./garbage.ts";
 
 /** What a session needs of its connection: connection.ts's Connection, or sni.ts's NodeConnection. */
 export interface ServerConnection {
@@ -277,6 +278,8 @@ export class SmtpService {
     } finally {
       releaseConfig();
       release();
+      // the burst is over: its garbage goes now, not seconds later (garbage.ts)
+      if (this.#places.held === 0) sessionsEnded();
     }
   }
 

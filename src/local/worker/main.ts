@@ -10,6 +10,7 @@
  * root; everything a job names (paths, commands) came from the delivery
  * and is handled with this user's rights only.
  */
+import { workDone } from "../../util/young-garbage.ts";
 import { executeJob } from "./job-exec.ts";
 import type { WorkerJob } from "./jobs.ts";
 import { encodeFrame, FrameReader } from "./protocol.ts";
@@ -58,7 +59,10 @@ export async function main(args: string[]): Promise<number> {
       const job = header.job as WorkerJob;
       const p = executeJob(job, payload)
         .catch((err) => ({ ok: false as const, dsn: "4.3.0", text: `local delivery worker: ${(err as Error).message}` }))
-        .then((result) => reply(encodeFrame({ id, result })));
+        .then((result) => {
+          reply(encodeFrame({ id, result }));
+          workDone();
+        });
       pending.add(p);
       void p.finally(() => pending.delete(p));
     }

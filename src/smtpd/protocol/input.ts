@@ -21,6 +21,12 @@
  * client may send ahead (the caller pauses the socket past the high-water mark).
  * Time is bounded per read, or per request with a deadline (startDeadline).
  *
+ * Garbage per message is kept low (issue 16: smtpd's peak memory is mostly
+ * the garbage of the messages it accepted): the runtime's chunks are kept as
+ * they arrive, not copied; DATA takes them one at a time instead of joining
+ * them; and DATA content goes into one buffer per session, reused by the
+ * next message unless it grew past REUSED_CONTENT.
+ *
  * XXX: a message is kept whole in memory until the sink commits it (Postfix
  * streams it to the queue file): up to message_size_limit per session.
  */
@@ -94,6 +100,14 @@ const DOT = 46;
 /** Input a client may send ahead of the session before the socket is paused. */
 const HIGH_WATER = 256 * 1024;
 const LOW_WATER = 64 * 1024;
+/** A session's DATA buffer is reused for its next message up to this size; a bigger one goes with its message. */
+const REUSED_CONTENT = 64 * 1024;
+const EMPTY = Buffer.alloc(0);
+
+/** A chunk as a Buffer: the same bytes, no copy. */
+function asBuffer(chunk: Uint8Array): Buffer {
+  return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+}
 
 export interface InputOptions {
   /** Time limit of every read, in milliseconds (0: none). */
@@ -103,7 +117,7 @@ export interface InputOptions {
 }
 
 export class SmtpInput {
-  #buf: Buffer = Buffer.alloc(0);
+  #buf: Buffer = EMPTY;
   #pos = 0;
   #incoming: Buffer[] = [];
   #incomingLength = 0;
@@ -113,6 +127,8 @@ export class SmtpInput {
   #opts: InputOptions;
   /** The per-request deadline (performance.now() time), its length, and the data rate that extends it. */
   #deadline: { at: number; span: number; rate: number } | undefined;
+  /** DATA content: one buffer per session, reused from message to message (see the header). */
+  #content = new GrowingBuffer();
   /** Total bytes received, for "(N bytes)" in timeout messages. */
   received = 0;
 
@@ -141,13 +157,18 @@ export class SmtpInput {
     this.#deadline = undefined;
   }
 
+  /**
+   * Input as it arrives. The chunk is kept, not copied: the caller hands it
+   * over and never writes to it again (the runtime's sockets and streams
+   * give each read a buffer of its own).
+   */
   push(chunk: Uint8Array): void {
     if (this.#eof || chunk.length === 0) return;
     this.received += chunk.length;
     const d = this.#deadline;
     if (d && d.rate > 0) d.at = Math.min(d.at + (chunk.length * 1000) / d.rate, performance.now() + d.span);
     // joined when read (#gather), so a client that sends many small pieces costs no repeated copying
-    this.#incoming.push(Buffer.from(chunk));
+    this.#incoming.push(asBuffer(chunk));
     this.#incomingLength += chunk.length;
     if (!this.#paused && this.pending() > HIGH_WATER) {
       this.#paused = true;
@@ -186,6 +207,15 @@ export class SmtpInput {
     this.#incomingLength = 0;
   }
 
+  /** The next piece that arrived becomes the read buffer, once the one before is read: no copy (DATA). */
+  #takePiece(): void {
+    if (this.#pos < this.#buf.length || this.#incoming.length === 0) return;
+    const piece = this.#incoming.shift()!;
+    this.#incomingLength -= piece.length;
+    this.#buf = piece;
+    this.#pos = 0;
+  }
+
   /** Up to `n` bytes that wait, for logging what a client sent ahead. */
   peek(n: number): string {
     this.#gather();
@@ -194,7 +224,7 @@ export class SmtpInput {
 
   /** Drops everything received so far (plaintext pipelined after STARTTLS). */
   discard(): void {
-    this.#buf = Buffer.alloc(0);
+    this.#buf = EMPTY;
     this.#pos = 0;
     this.#incoming = [];
     this.#incomingLength = 0;
@@ -204,7 +234,7 @@ export class SmtpInput {
   #consume(to: number): void {
     this.#pos = to;
     if (this.#pos === this.#buf.length) {
-      this.#buf = Buffer.alloc(0);
+      this.#buf = EMPTY;
       this.#pos = 0;
     }
     this.#relieve();
@@ -295,10 +325,12 @@ export class SmtpInput {
    *
    * The content is copied into one growing buffer, line by line as it
    * arrives; nothing is kept per line, so a million empty lines cost no more
-   * than their bytes.
+   * than their bytes. The content returned is a view into the session's
+   * DATA buffer: valid until the next readData, which reuses that buffer.
    */
   async readData(mode: BareNewlineMode, sizeLimit: number, afterCrlf: boolean): Promise<DataContent> {
-    const out = new GrowingBuffer();
+    const out = this.#content;
+    out.truncate(0);
     let size = 0;
     let bareLf = false;
     let tooBig = false;
@@ -309,7 +341,7 @@ export class SmtpInput {
     let first = -1;
     let last = -1;
     for (;;) {
-      this.#gather();
+      this.#takePiece();
       const nl = this.#buf.indexOf(LF, this.#pos);
       const end = nl < 0 ? this.#buf.length : nl;
       if (end > this.#pos) {
@@ -332,15 +364,20 @@ export class SmtpInput {
       }
       if (nl < 0) {
         this.#consume(this.#buf.length);
-        await this.#more();
+        // a line that goes on in the next piece: only when none waits, wait for the client
+        if (this.#incoming.length === 0) await this.#more();
         continue;
       }
       this.#consume(nl + 1);
       const crlf = lineLength > 0 && last === CR;
       const textLength = lineLength - (crlf ? 1 : 0);
       if (textLength === 1 && first === DOT && (mode === "no" || (crlf && prevCrlf))) {
-        if (!tooBig) out.truncate(lineStart);
-        return { content: tooBig ? undefined : out.bytes(), size, bareLf };
+        if (tooBig) return { content: undefined, size, bareLf };
+        out.truncate(lineStart);
+        const content = out.bytes();
+        // a big message's buffer is not kept for the session's next one
+        if (out.capacity > REUSED_CONTENT) this.#content = new GrowingBuffer();
+        return { content, size, bareLf };
       }
       if (!crlf) bareLf = true;
       prevCrlf = crlf;
@@ -388,6 +425,11 @@ export class GrowingBuffer {
     return this.#length;
   }
 
+  /** Bytes allocated. */
+  get capacity(): number {
+    return this.#buf.length;
+  }
+
   #reserve(more: number): void {
     const need = this.#length + more;
     if (need <= this.#buf.length) return;
@@ -403,7 +445,9 @@ export class GrowingBuffer {
     // short pieces byte by byte: a view object per line would be garbage by the million
     if (end - start <= 32) for (let i = start; i < end; i++) this.#buf[this.#length++] = from[i]!;
     else {
-      this.#buf.set(from.subarray(start, end), this.#length);
+      // Buffer's copy takes the range without a view object
+      if (Buffer.isBuffer(from)) from.copy(this.#buf, this.#length, start, end);
+      else this.#buf.set(from.subarray(start, end), this.#length);
       this.#length += end - start;
     }
   }
