@@ -177,6 +177,8 @@ async function runJob(ctx: Scheduler, msg: ActiveMessage, job: Job, queueFd: num
     recipients: job.recipients,
     attributes: msg.file.attributes,
     ...(isVerify(msg.file) ? { verify: true } : {}),
+    // the content activation read (a small file), while the round holds it
+    ...(msg.content ? { content: () => msg.content } : {}),
   };
   // Each result is recorded the moment the agent has it (SMTP: on the 250 to the end of data),
   // as Postfix's smtp(8) marks a recipient done right after that reply: the D record is written
