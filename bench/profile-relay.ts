@@ -8,8 +8,9 @@
  * rate end to end and over SMTP, and each daemon's CPU per message by thread
  * (bench/lib/thread-cpu.ts). WARMUP messages go first, uncounted.
  * STRACE=1 attaches `strace -f -c` to smtpd for the measured run (summary in
- * STRACE_OUT, default /tmp/strace-smtpd.out; STRACE_OPTS="-ttt -T" instead of
- * -c gives the timeline). HOLD=1 puts every message on hold at the end of
+ * STRACE_OUT, default /tmp/strace-ROLE.out; STRACE_OPTS="-ttt -T" instead of
+ * -c gives the timeline); STRACE_ROLE=qmgr (or another role) attaches it to
+ * that daemon instead. HOLD=1 puts every message on hold at the end of
  * data (smtpd_data_restrictions = check_client_access static:HOLD): smtpd's
  * side alone, with no delivery beside it (the rate is then over SMTP). IMPORT_ENV as in
  * bench/profile-local.ts. Root only; it trusts its own private system. Not a
@@ -58,8 +59,11 @@ try {
   const roles = sys.roles();
   const pids = [...roles].filter(([, pid]) => pid);
   let strace: ReturnType<typeof Bun.spawn> | undefined;
-  if (process.env.STRACE) {
-    strace = Bun.spawn(["strace", "-f", ...(process.env.STRACE_OPTS ?? "-c").split(" "), "-o", process.env.STRACE_OUT ?? "/tmp/strace-smtpd.out", "-p", String(roles.get("smtpd"))], { stderr: "ignore" });
+  if (process.env.STRACE || process.env.STRACE_ROLE) {
+    const role = process.env.STRACE_ROLE ?? "smtpd";
+    const traced = roles.get(role);
+    if (!traced) throw new Error(`no ${role} daemon to trace`);
+    strace = Bun.spawn(["strace", "-f", ...(process.env.STRACE_OPTS ?? "-c").split(" "), "-o", process.env.STRACE_OUT ?? `/tmp/strace-${role}.out`, "-p", String(traced)], { stderr: "ignore" });
     await Bun.sleep(1000);
   }
   const before = new Map(pids.map(([, pid]) => [pid, threadTicks(pid!)]));

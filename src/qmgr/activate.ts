@@ -2,7 +2,8 @@
  * Scanning and activation (Postfix's qmgr_scan.c, qmgr_active.c): which
  * messages of incoming/ and deferred/ enter active/, how fast, and what
  * entering means: one rename into active/, the queue file decoded (its
- * envelope kept, not its content: see loadQueueEnvelope), the
+ * envelope kept; its content only when the file was small enough to be
+ * read whole, for the delivery: see loadQueueEnvelopeAndSmallContent), the
  * reasons of the previous attempt (defer/ID) dropped (new mail from
  * incoming/ has none, and which logs it gets is tracked from there on). Incoming mail is
  * activated a few messages per turn of the event loop; deferred mail when
@@ -16,8 +17,7 @@ import { renameSync, statSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { log } from "../util/log.ts";
 import type { FlushRequest } from "../global/queue/flush-request.ts";
-import type { QueueEnvelope } from "../global/queue/format.ts";
-import { listQueue, loadQueueEnvelope, loadQueueFile, queueFilePath } from "../global/queue/store.ts";
+import { type EnvelopeRead, listQueue, loadQueueEnvelopeAndSmallContent, loadQueueFile, queueFilePath } from "../global/queue/store.ts";
 import type { ActiveMessage, QmgrContext } from "./message.ts";
 
 /** Messages activated per turn of the event loop (see scanIncoming). */
@@ -39,24 +39,26 @@ export function activateMessage(ctx: QmgrContext, id: string, from: ActivateFrom
       return undefined; // taken or removed meanwhile
     }
   }
-  let file: QueueEnvelope | undefined;
+  let read: EnvelopeRead | undefined;
   try {
-    file = loadQueueEnvelope(ctx.queueDir, "active", id);
+    read = loadQueueEnvelopeAndSmallContent(ctx.queueDir, "active", id);
   } catch (err) {
     // unreadable (not corrupt): leave it in active/, where the next start tries again
     log.warn(`${id}: cannot read the queue file: ${(err as Error).message}`);
     return undefined;
   }
-  if (!file) return undefined;
+  if (!read) return undefined;
+  const { envelope: file, content } = read;
+  const held = content ? { content } : {};
   if (from === "incoming") {
     // new mail has no logs, but for pickup's bounce/ID of a message it rejected (its recipients are done)
-    return { id, file, activatedAt: ctx.now(), jobsLeft: 0, logs: new Set(file.recipients.some((r) => r.done) ? ["bounce"] : []) };
+    return { id, file, ...held, activatedAt: ctx.now(), jobsLeft: 0, logs: new Set(file.recipients.some((r) => r.done) ? ["bounce"] : []) };
   }
   // a new attempt: the reasons of the previous one are no longer current
   try {
     unlinkSync(join(ctx.queueDir, "defer", id));
   } catch {}
-  return { id, file, activatedAt: ctx.now(), jobsLeft: 0 };
+  return { id, file, ...held, activatedAt: ctx.now(), jobsLeft: 0 };
 }
 
 /**

@@ -62,16 +62,19 @@ export function finishRound(ctx: QmgrContext, msg: ActiveMessage): boolean {
   workDone();
   const path = queueFilePath(ctx.queueDir, "active", msg.id);
   const now = ctx.now();
-  if (!existsSync(path)) {
-    // postsuper moved (hold, requeue) or removed it during the round; the outcomes are in the file
-    // wherever it went. Reports for what bounced go out now, not again when it is released.
+  // The common end: every recipient done, no log to read or remove, no report. Removing the file is the
+  // test that it is still in active/ (the general path below asks first, then removes).
+  if (msg.logs?.size === 0 && !isVerify(msg.file) && !isRecording(msg.file) && msg.file.recipients.every((r) => r.done)) {
     try {
-      returnToSender(ctx.config, msg.id, originalOf(ctx, msg), now);
+      unlinkSync(path);
+      log.info(`${msg.id}: removed`);
+      return true;
     } catch (err) {
-      log.error(`${msg.id}: cannot create the delivery status notification: ${(err as Error).message}`);
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") log.error(`${msg.id}: cannot remove the queue file: ${(err as Error).message}`);
+      else return movedAway(ctx, msg, now);
     }
-    return true;
   }
+  if (!existsSync(path)) return movedAway(ctx, msg, now);
   const open = msg.file.recipients.filter((r) => !r.done);
   const lifetime = (msg.file.sender === "" ? ctx.config.time("bounce_queue_lifetime") : ctx.config.time("maximal_queue_lifetime")) * 1000;
   const forcedExpire = msg.file.attributes.expire === "yes";
@@ -103,6 +106,19 @@ export function finishRound(ctx: QmgrContext, msg: ActiveMessage): boolean {
     log.info(`${msg.id}: removed`);
   } else {
     deferMessage(ctx, msg, path, now);
+  }
+  return true;
+}
+
+/**
+ * postsuper moved (hold, requeue) or removed the message during the round; the outcomes are in the file
+ * wherever it went. Reports for what bounced go out now, not again when it is released.
+ */
+function movedAway(ctx: QmgrContext, msg: ActiveMessage, now: number): boolean {
+  try {
+    returnToSender(ctx.config, msg.id, originalOf(ctx, msg), now);
+  } catch (err) {
+    log.error(`${msg.id}: cannot create the delivery status notification: ${(err as Error).message}`);
   }
   return true;
 }

@@ -19,6 +19,12 @@ export interface ActiveMessage {
   id: string;
   /** The decoded queue file without its content (read again when a notice needs it: finish.ts). */
   file: QueueEnvelope;
+  /**
+   * The content, when activation read the file whole (a small file: readQueueEnvelopeAndSmallContent) and
+   * the queue manager's budget for held content allowed it (queue-manager.ts): the in-process agents send
+   * it instead of reading the file again. Released when the round finishes.
+   */
+  content?: Uint8Array;
   /** When it entered active/ (ms, the queue manager's clock), for delays= in the log. */
   activatedAt: number;
   /** Deliveries of this round not yet recorded; the round finishes when it reaches 0. */

@@ -42,12 +42,22 @@ import type { ActiveMessage } from "./message.ts";
 import { schedule, type Scheduler } from "./schedule.ts";
 import { TransportMaps } from "./transport-maps.ts";
 
+/**
+ * How many bytes of message content the queue manager holds for deliveries (ActiveMessage.content): the
+ * content of a small file comes free with its activation, and an in-process agent (smtp, lmtp) then sends
+ * it without reading the file a second time. Beyond this (a backlog of thousands in active/), messages are
+ * activated without it and their agents read the file, as before: the memory stays bounded.
+ */
+export const HELD_CONTENT_BUDGET = 4 * 1024 * 1024;
+
 /** What a test (or another caller) may put in place of the real agents and clock. */
 export interface QueueManagerOptions {
   /** The delivery agent of a transport, as a function or a map (default: the real agents, ./agents.ts). */
   agents?: ((transport: string) => DeliveryAgent) | Readonly<Record<string, DeliveryAgent>>;
   /** The clock, ms since the epoch, for every time the queue manager records or decides on (default: the system clock). */
   now?: () => number;
+  /** Bytes of content held for deliveries (default HELD_CONTENT_BUDGET). */
+  heldContentBudget?: number;
 }
 
 /** A map of agents answers an unknown transport as the real agents do: it is unavailable. */
@@ -75,10 +85,14 @@ export class QueueManager {
   #roomWanted = false;
   /** The context every part reads: the current configuration, the queue directory, the clock, the agents. */
   #ctx: Scheduler;
+  /** Bytes of content the messages in active/ hold (at most #heldBudget). */
+  #heldBytes = 0;
+  readonly #heldBudget: number;
 
   constructor(config: Config, options: QueueManagerOptions = {}) {
     this.#config = config;
     const { agents } = options;
+    this.#heldBudget = options.heldContentBudget ?? HELD_CONTENT_BUDGET;
     const pick: (transport: string) => DeliveryAgent = agents === undefined ? (t) => agentFor(this.#config, t) : typeof agents === "function" ? agents : (t) => agentFromMap(agents, t);
     const queueDir = config.str("queue_directory");
     this.#destinations = new DestinationQueues(config);
@@ -185,6 +199,10 @@ export class QueueManager {
     if (this.#active.has(id)) return false;
     const msg = activateMessage(this.#ctx, id, from);
     if (!msg) return false;
+    if (msg.content) {
+      if (this.#heldBytes + msg.content.byteLength > this.#heldBudget) delete msg.content;
+      else this.#heldBytes += msg.content.byteLength;
+    }
     this.#active.set(id, msg);
     const pending = msg.file.recipients.map((r, index) => ({ r, index })).filter(({ r }) => !r.done);
     log.info(`${id}: from=<${msg.file.sender}>, size=${msg.file.size}, nrcpt=${pending.length} (queue active)`);
@@ -195,6 +213,10 @@ export class QueueManager {
   /** The round of `msg` is over (finish.ts): it leaves the active set, and incoming/ gets its room. */
   #finish(msg: ActiveMessage): void {
     const rescan = finishRound(this.#ctx, msg);
+    if (msg.content) {
+      this.#heldBytes -= msg.content.byteLength;
+      delete msg.content;
+    }
     this.#active.delete(msg.id);
     if (rescan && this.#roomWanted) {
       this.#roomWanted = false;

@@ -286,12 +286,13 @@ class DeliveryRun {
 
   async #loadMessage(): Promise<Message> {
     if (this.#message) return this.#message;
-    const file = decodeQueueFile(await readFile(this.#req.queueFile));
+    // the content the queue manager read at activation (a small file), else the file read again
+    const original = this.#req.content?.() ?? decodeQueueFile(await readFile(this.#req.queueFile)).content;
     const warnings: string[] = [];
-    let checked: Uint8Array = file.content;
+    let checked: Uint8Array = original;
     if (this.#ctx.checks) {
       // header and body checks first, then generic(5) on what they left, as Postfix's smtp_header_rewrite
-      const outcome = await runClientChecks(file.content, this.#ctx.checks);
+      const outcome = await runClientChecks(original, this.#ctx.checks);
       for (const w of outcome.warnings) log.write("warning", w, this.#tag);
       for (const line of outcome.logs) this.#log(`${this.#req.queueId}: ${line}`);
       checked = outcome.content;

@@ -12,6 +12,11 @@
  *   incoming/ID started) and its fsync of incoming/ (started after the rename
  *   finished), and before any of it would be lost in a crash; the lone
  *   session's fsyncs ran on smtpd's main thread;
+ * - the queue manager removed every message from active/ only after it had
+ *   written its D record and fsynced it; first 3 messages go in one at a
+ *   time, each delivered before the next: being the only delivery, its
+ *   fsync ran on the queue manager's own thread, and the file was removed
+ *   without asking first whether it was there;
  * - every sendmail that exits 0 fsynced its maildrop file before renaming it
  *   to its queue ID and fsynced maildrop/ after the rename; as root, every
  *   fifth sendmail runs as an ordinary user, who may not open maildrop/
@@ -34,7 +39,7 @@ import type { PasswdEntry } from "../../src/util/passwd.ts";
 import { HOST, isRoot, TestUsers, waitFor } from "../helpers/mail-system.ts";
 import { RawSmtp, SmtpdSystem } from "../helpers/smtpd-system.ts";
 
-const SYSCALLS = "fsync,fdatasync,rename,renameat,renameat2,write,writev,sendto,sendmsg,openat,clone,clone3,fork,vfork,execve";
+const SYSCALLS = "fsync,fdatasync,rename,renameat,renameat2,write,writev,sendto,sendmsg,openat,clone,clone3,fork,vfork,execve,unlink,unlinkat,access,faccessat,faccessat2";
 
 /** strace, when it is installed and may trace here (a container without ptrace says no). */
 function usableStrace(): string | undefined {
@@ -53,6 +58,7 @@ function usableStrace(): string | undefined {
 
 const STRACE = usableStrace();
 
+const ALONE_MESSAGES = 3;
 const LONE_MESSAGES = 20;
 const SESSIONS = 4;
 const PER_SESSION = 50;
@@ -62,6 +68,8 @@ const SENDMAIL_PARALLEL = 4;
 const FSYNCS = new Set(["fsync", "fdatasync"]);
 const RENAMES = new Set(["rename", "renameat", "renameat2"]);
 const REPLY_WRITES = new Set(["write", "writev", "sendto", "sendmsg"]);
+const UNLINKS = new Set(["unlink", "unlinkat"]);
+const ACCESSES = new Set(["access", "faccessat", "faccessat2"]);
 
 /** A path relative to the queue directory: -y prints resolved paths, the program the ones it was given. */
 function inQueue(path: string | undefined): string | undefined {
@@ -177,7 +185,15 @@ describe.skipIf(!STRACE)("fsync audit (strace)", () => {
       );
       system.track();
 
-      // first one session alone, whose commits run every step on smtpd's event loop (src/smtpd/queue-sink.ts)
+      // first a few messages one at a time, each delivered and removed before the next is sent: each is the
+      // queue manager's only delivery, whose D-record fsync then runs on its event loop (src/qmgr/schedule.ts)
+      const alone: string[] = [];
+      for (let i = 0; i < ALONE_MESSAGES; i++) {
+        const [id] = await smtpSession(system.port, `alone${i}`, 1);
+        alone.push(id!);
+        await waitFor(`${id} delivered and removed`, () => ["incoming", "active"].every((q) => !existsSync(join(system.queue, q, id!))), 30_000);
+      }
+      // then one session alone, whose commits run every step on smtpd's event loop (src/smtpd/queue-sink.ts)
       const lone = await smtpSession(system.port, "lone", LONE_MESSAGES);
       // then 200 messages over SMTP, 4 sessions at once, while 100 sendmails run 4 at a time
       const sessions = Promise.all(Array.from({ length: SESSIONS }, (_, s) => smtpSession(system.port, `s${s}`, PER_SESSION)));
@@ -193,8 +209,8 @@ describe.skipIf(!STRACE)("fsync audit (strace)", () => {
           }
         }),
       );
-      const ids = [...lone, ...(await sessions).flat()];
-      expect(ids.length).toBe(LONE_MESSAGES + SESSIONS * PER_SESSION);
+      const ids = [...alone, ...lone, ...(await sessions).flat()];
+      expect(ids.length).toBe(ALONE_MESSAGES + LONE_MESSAGES + SESSIONS * PER_SESSION);
       expect(new Set(ids).size).toBe(ids.length);
 
       // stop the system: strace exits with its last traced process, and its file is complete
@@ -223,6 +239,29 @@ describe.skipIf(!STRACE)("fsync audit (strace)", () => {
         return [c.fileSync, c.dirSync].some((e) => e === undefined || e.tid !== processOfThread(trace, e.tid));
       });
       expect(onPoolThreads).toEqual([]);
+
+      // the queue manager: each message's file removed from active/ after its D record was written and fsynced
+      const qmgrEvents = trace.events.filter((e) => trace.roleOf.get(processOfThread(trace, e.tid)) === "qmgr");
+      const inActive = (e: SyscallEvent, id: string) => inQueue(fdPath(e.args)) === `active/${id}`;
+      const removals: string[] = [];
+      for (const id of ids) {
+        const removal = qmgrEvents.find((e) => UNLINKS.has(e.name) && e.ret === 0 && quotedArgs(e.args).some((a) => inQueue(a) === `active/${id}`));
+        if (!removal) {
+          removals.push(`${id}: not removed from active/ by the queue manager`);
+          continue;
+        }
+        const record = qmgrEvents.find((e) => REPLY_WRITES.has(e.name) && e.ret > 0 && e.exit < removal.entry && inActive(e, id) && /"D \d+ \d+\\n"/.test(e.args));
+        const sync = record && qmgrEvents.find((e) => FSYNCS.has(e.name) && e.ret === 0 && e.entry > record.exit && e.exit < removal.entry && inActive(e, id));
+        if (!record) removals.push(`${id}: no D record written before the removal (trace line ${removal.entry + 1})`);
+        else if (!sync) removals.push(`${id}: the D record (line ${record.exit + 1}) was not fsynced before the removal (line ${removal.entry + 1})`);
+        else if (alone.includes(id)) {
+          // the only delivery: its fsync on the queue manager's own thread, the file removed without a look first
+          if (sync.tid !== processOfThread(trace, sync.tid)) removals.push(`${id}: the D record's fsync ran on a pool thread (line ${sync.entry + 1})`);
+          const looked = qmgrEvents.find((e) => ACCESSES.has(e.name) && quotedArgs(e.args).some((a) => inQueue(a) === `active/${id}`));
+          if (looked) removals.push(`${id}: access() before the removal (line ${looked.entry + 1})`);
+        }
+      }
+      expect(removals).toEqual([]);
 
       // sendmail: exit 0 only after the maildrop file's fsync, its rename, and maildrop/'s fsync; a user who
       // may not open maildrop/ fsyncs the renamed file again instead (docs/queue-file.md: on a journaling file

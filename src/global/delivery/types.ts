@@ -40,6 +40,13 @@ export interface DeliveryRequest {
    */
   verify?: boolean;
   /**
+   * The message (headers, blank line, body) exactly as the queue file holds it, when the queue manager
+   * already has it in memory (a small file, read whole at activation): an in-process agent may send this
+   * instead of reading `queueFile` again; undefined: read the file. A function, so that it never goes
+   * over a socket (the local service's request is JSON, which drops functions).
+   */
+  content?: () => Uint8Array | undefined;
+  /**
    * Called once for a recipient as soon as its result is final (SMTP: the
    * 250 to the end of data), before the agent does anything else, so the
    * queue manager can record it at once: a crash between the next hop's

@@ -72,6 +72,21 @@ export function loadQueueFile(queueDirectory: string, queue: string, id: string)
 
 /** A queue file's envelope, without reading its content (decodeQueueEnvelope): a few reads at known offsets. */
 export function readQueueEnvelope(path: string): QueueEnvelope {
+  return readQueueEnvelopeAndSmallContent(path).envelope;
+}
+
+/** What readQueueEnvelopeAndSmallContent found: the envelope, and the content of a file small enough to be read whole. */
+export interface EnvelopeRead {
+  envelope: QueueEnvelope;
+  /** The message (headers, blank line, body), when the file was read whole (at most QUEUE_HEAD_READ bytes). */
+  content?: Uint8Array;
+}
+
+/**
+ * readQueueEnvelope, which reads a small file (most) whole in one call: the content of such a file comes
+ * along at no cost (decodeQueueFile's rules, the same refusals), for a caller that would read it again.
+ */
+export function readQueueEnvelopeAndSmallContent(path: string): EnvelopeRead {
   const fd = openSync(path, fsc.O_RDONLY);
   try {
     const read = (position: number, length: number): Buffer => {
@@ -85,10 +100,10 @@ export function readQueueEnvelope(path: string): QueueEnvelope {
       return buf.subarray(0, got);
     };
     const size = fstatSync(fd).size;
-    if (size > QUEUE_HEAD_READ) return decodeQueueEnvelope(read, size);
+    if (size > QUEUE_HEAD_READ) return { envelope: decodeQueueEnvelope(read, size) };
     // a small file (most): one read, the end marker and the state records taken from it
-    const whole = read(0, size);
-    return decodeQueueEnvelope((position, length) => whole.subarray(position, position + length), whole.length);
+    const { content, ...envelope } = decodeQueueFile(read(0, size));
+    return { envelope: { ...envelope, size: content.length }, content };
   } finally {
     closeSync(fd);
   }
@@ -101,6 +116,11 @@ export function readQueueEnvelope(path: string): QueueEnvelope {
  */
 export function loadQueueEnvelope(queueDirectory: string, queue: string, id: string): QueueEnvelope | undefined {
   return loadOrQuarantine(queueDirectory, queue, id, readQueueEnvelope);
+}
+
+/** loadQueueEnvelope, with the content of a small file (readQueueEnvelopeAndSmallContent). */
+export function loadQueueEnvelopeAndSmallContent(queueDirectory: string, queue: string, id: string): EnvelopeRead | undefined {
+  return loadOrQuarantine(queueDirectory, queue, id, readQueueEnvelopeAndSmallContent);
 }
 
 /** Appends a state record to a queue file and fsyncs it. */

@@ -43,11 +43,11 @@ afterEach(async () => {
 });
 
 /** A private queue, and a queue manager on it whose smtp agent is `policy`; not started. */
-function harness(policy: Policy, extraConfig = ""): Harness {
+function harness(policy: Policy, extraConfig = "", options: { heldContentBudget?: number } = {}): Harness {
   const { queue, config } = makePrivateQueue(mkdtempSync(join(root, "q-")), extraConfig);
   const clock = new FakeClock(START);
   const agents = new FakeAgents(policy);
-  const manager = new QueueManager(config, { agents: { smtp: agents.agent }, now: clock.now });
+  const manager = new QueueManager(config, { agents: { smtp: agents.agent }, now: clock.now, ...options });
   const h = { queue, config, clock, agents, manager };
   running.push(h);
   return h;
@@ -328,4 +328,39 @@ test("a destination's next delivery starts without waiting for the previous one'
   await h.manager.stop();
   running.splice(running.indexOf(h), 1);
   expect(idsIn(h.queue, "active")).toEqual([]);
+});
+
+test("a small message's content comes with its delivery request, as activation read it; a large one's agent reads the file; neither is held after the round", async () => {
+  const h = harness(noticesSent(() => "hold"));
+  queueMessage(h, "C00001", ["a@one.example"]);
+  const big = `Subject: big\n\n${"x".repeat(99)}\n`.repeat(200); // 20 KB: more than the one read of a small file
+  putMessage(h.queue, { queue: "incoming", id: "C00002", arrival: h.clock.secondsAgo(60), sender: SENDER, recipients: [{ address: "b@two.example" }], content: big });
+  h.manager.start();
+  const ds = await h.agents.waitFor("both deliveries", () => true, 2);
+  const small = ds.find((d) => d.request.queueId === "C00001")!;
+  const large = ds.find((d) => d.request.queueId === "C00002")!;
+  expect(Buffer.from(small.request.content!()!).toString()).toBe("Subject: test C00001\n\nbody\n");
+  expect(Buffer.from(small.request.content!()!).toString()).toBe(contentOf(small));
+  expect(large.request.content?.()).toBeUndefined();
+  for (const d of [small, large]) d.answer(answerAll(d.request, "sent", "250 2.0.0 ok"));
+  await waitFor("both removed", () => idsIn(h.queue, "active").length === 0);
+  // released when the round finished
+  expect(small.request.content!()).toBeUndefined();
+});
+
+test("the content held for deliveries stays within its budget: past it a message's agent reads the file; a finished round gives its share back", async () => {
+  // each content is 27 bytes ("Subject: test D0000N\n\nbody\n"): two fit in 60, a third does not
+  const h = harness(noticesSent(() => "hold"), "", { heldContentBudget: 60 });
+  for (const id of ["D00001", "D00002", "D00003"]) queueMessage(h, id, [`${id.toLowerCase()}@${id.toLowerCase()}.example`]);
+  h.manager.start();
+  const ds = await h.agents.waitFor("three deliveries", () => true, 3);
+  expect(ds.map((d) => d.request.content?.() !== undefined).sort()).toEqual([false, true, true]);
+  for (const d of ds) expect(Buffer.from(d.request.content?.() ?? d.file.content).toString()).toBe(contentOf(d));
+  for (const d of ds) d.answer(answerAll(d.request, "sent", "250 2.0.0 ok"));
+  await waitFor("all removed", () => idsIn(h.queue, "active").length === 0);
+  queueMessage(h, "D00004", ["d4@d4.example"]);
+  h.manager.scanIncoming();
+  const [fourth] = await h.agents.waitFor("the fourth delivery", (d) => d.request.queueId === "D00004");
+  expect(Buffer.from(fourth!.request.content!()!).toString()).toBe("Subject: test D00004\n\nbody\n");
+  fourth!.answer(answerAll(fourth!.request, "sent", "250 2.0.0 ok"));
 });

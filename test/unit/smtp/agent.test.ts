@@ -24,6 +24,22 @@ describe("delivery through a relay", () => {
     expect(s.commands[0]).toBe("EHLO client.example.test");
   });
 
+  test("the content the queue manager holds is sent as it is, without reading the queue file again", async () => {
+    const s = server();
+    const b = bench();
+    const req = b.request({ nexthop: relay(s), content: "Subject: on disk\n\nfrom the file\n" });
+    // the file read at activation; a delivery that read it again would send the other text
+    req.content = () => Buffer.from("Subject: held\n\n.from memory\n");
+    const results = await b.agent.deliver(req);
+    expect(results).toMatchObject([{ index: 0, status: "sent" }]);
+    expect(s.messages[0]!.data).toBe("Subject: held\r\n\r\n.from memory\r\n");
+    // undefined (released, or never held): the file is read
+    const again = b.request({ nexthop: relay(s), content: "Subject: on disk\n\nfrom the file\n" });
+    again.content = () => undefined;
+    expect(await b.agent.deliver(again)).toMatchObject([{ index: 0, status: "sent" }]);
+    expect(s.messages[1]!.data).toBe("Subject: on disk\r\n\r\nfrom the file\r\n");
+  });
+
   test("several recipients in one transaction, each with its own result", async () => {
     const s = server({ onRcpt: (a) => (a.startsWith("bad") ? "550 5.1.1 <bad@example.org>: Recipient address rejected: User unknown" : a.startsWith("later") ? "451 4.3.0 <later@example.org>: Temporary lookup failure" : undefined) });
     const b = bench();
