@@ -76,6 +76,23 @@ function frame(parts: Uint8Array[]): Uint8Array {
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
+
+/** A unix socket whose clients send queue file names, one a line; `onLines` gets each chunk's complete lines. */
+function listenLines(socket: string, onLines: (lines: string[]) => void): void {
+  Bun.listen<{ line: string }>({
+    unix: socket,
+    socket: {
+      open(s) {
+        s.data = { line: "" };
+      },
+      data(s, chunk) {
+        const lines = (s.data.line + dec.decode(chunk)).split("\n");
+        s.data.line = lines.pop() ?? "";
+        onLines(lines);
+      },
+    },
+  });
+}
 let seq = 0;
 
 if (role === "smtpd") {
@@ -142,18 +159,8 @@ if (role === "smtpd") {
       },
     },
   });
-  Bun.listen<{ line: string }>({
-    unix: socket,
-    socket: {
-      open(s) {
-        s.data = { line: "" };
-      },
-      data(s, chunk) {
-        const lines = (s.data.line + dec.decode(chunk)).split("\n");
-        s.data.line = lines.pop() ?? "";
-        for (const name of lines) local.write(frame([enc.encode(`${name}\n`), readFileSync(`${queue}/incoming/${name}`)]));
-      },
-    },
+  listenLines(socket, (lines) => {
+    for (const name of lines) local.write(frame([enc.encode(`${name}\n`), readFileSync(`${queue}/incoming/${name}`)]));
   });
 } else if (role === "local") {
   const [socket, maildir] = args as [string, string];
@@ -272,19 +279,9 @@ if (role === "smtpd") {
     };
     put("MAIL FROM:<sender@localhost>\r\nRCPT TO:<rcpt@example.com>\r\nDATA\r\n");
   };
-  Bun.listen<{ line: string }>({
-    unix: socket,
-    socket: {
-      open(s) {
-        s.data = { line: "" };
-      },
-      data(s, chunk) {
-        const lines = (s.data.line + dec.decode(chunk)).split("\n");
-        s.data.line = lines.pop() ?? "";
-        waiting.push(...lines);
-        if (!busy) next();
-      },
-    },
+  listenLines(socket, (lines) => {
+    waiting.push(...lines);
+    if (!busy) next();
   });
 } else {
   process.stderr.write("usage: path-floor-roles smtpd|qmgr|local|worker|relay ...\n");

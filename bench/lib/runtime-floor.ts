@@ -23,14 +23,12 @@ import { chmodSync, chownSync, mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { mustRun } from "./proc.ts";
 
-const QUEUE_FILE_PROGRAM = `
-import { closeSync, fsyncSync, openSync, readSync, renameSync, writeSync, constants as C } from "node:fs";
-const dir = process.argv[2];
-const chunks = [];
-const buf = Buffer.allocUnsafe(65536);
-for (;;) { const n = readSync(0, buf, 0, buf.length, null); if (n <= 0) break; chunks.push(Buffer.from(buf.subarray(0, n))); }
-const data = Buffer.concat(chunks);
-const tmp = dir + "/t." + process.pid;
+/** The programs' shared part: standard input into the array chunks (declared before it, with buf). */
+const READ_STDIN = `for (;;) { const n = readSync(0, buf, 0, buf.length, null); if (n <= 0) break; chunks.push(Buffer.from(buf.subarray(0, n))); }
+`;
+
+/** The programs' shared part: the bytes in data committed durably into dir. */
+const COMMIT_DATA = `const tmp = dir + "/t." + process.pid;
 const fd = openSync(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL, 0o600);
 for (let off = 0; off < data.length; ) off += writeSync(fd, data, off);
 fsyncSync(fd);
@@ -40,6 +38,14 @@ const d = openSync(dir, C.O_RDONLY);
 fsyncSync(d);
 closeSync(d);
 `;
+
+const QUEUE_FILE_PROGRAM = `
+import { closeSync, fsyncSync, openSync, readSync, renameSync, writeSync, constants as C } from "node:fs";
+const dir = process.argv[2];
+const chunks = [];
+const buf = Buffer.allocUnsafe(65536);
+${READ_STDIN}const data = Buffer.concat(chunks);
+${COMMIT_DATA}`;
 
 const MINIMAL_SENDMAIL_PROGRAM = `
 import { closeSync, fsyncSync, openSync, readFileSync, readSync, renameSync, writeSync, constants as C } from "node:fs";
@@ -65,21 +71,11 @@ for (const line of readFileSync("/etc/passwd", "latin1").split("\\n")) {
 const esc = (v) => v.replace(/[%\\x00-\\x20\\x7f]/g, (c) => "%" + c.charCodeAt(0).toString(16).padStart(2, "0"));
 const chunks = [];
 const buf = Buffer.allocUnsafe(65536);
-for (;;) { const n = readSync(0, buf, 0, buf.length, null); if (n <= 0) break; chunks.push(Buffer.from(buf.subarray(0, n))); }
-const body = Buffer.concat(chunks).toString("latin1").replace(/\\r\\n/g, "\\n");
+${READ_STDIN}const body = Buffer.concat(chunks).toString("latin1").replace(/\\r\\n/g, "\\n");
 let head = "postern-queue 1\\nT " + Date.now() + "\\nS " + esc(sender || login) + "\\nA uid " + uid + "\\nA login " + esc(login) + "\\n";
 for (const r of rcpts) head += "R " + esc(r) + "\\n";
 const data = Buffer.from(head + "M " + body.length + "\\n" + body + "\\nE\\n", "latin1");
-const tmp = dir + "/t." + process.pid;
-const fd = openSync(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL, 0o600);
-for (let off = 0; off < data.length; ) off += writeSync(fd, data, off);
-fsyncSync(fd);
-closeSync(fd);
-renameSync(tmp, dir + "/q." + process.pid + "." + Date.now());
-const d = openSync(dir, C.O_RDONLY);
-fsyncSync(d);
-closeSync(d);
-`;
+${COMMIT_DATA}`;
 
 /** smol-toml's module entry in the project's node_modules (the programs are built in a temporary directory). */
 const SMOL_TOML = resolve(import.meta.dir, "../../node_modules/smol-toml/dist/index.js");
