@@ -14,9 +14,9 @@
  * are still checked field by field, and the queue file must be a queue
  * file of this queue.
  */
-import { workDone } from "../util/young-garbage.ts";
 import { resolve } from "node:path";
 import { startDaemon } from "../daemon/skeleton.ts";
+import { workDone } from "../util/young-garbage.ts";
 import type { DeliveryRequest } from "../global/delivery/types.ts";
 import { serveJsonLines, stopServing, type JsonObject } from "../global/ipc/json-lines.ts";
 import { serviceSocket, serviceSocketPath } from "../global/ipc/service-sockets.ts";

@@ -13,10 +13,10 @@
  * those that may exist (ActiveMessage.logs); the notices are
  * built by src/bounce and committed into incoming/ (notify.ts).
  */
-import { workDone } from "../util/young-garbage.ts";
 import { existsSync, renameSync, unlinkSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import { log } from "../util/log.ts";
+import { workDone } from "../util/young-garbage.ts";
 import { backoffSeconds } from "../global/delivery/delays.ts";
 import { appendDeliveryLog, readDeliveryLog } from "../global/queue/delivery-log.ts";
 import { encodeDelayWarnedRecord, encodeRecordSentRecord, type QueueFile } from "../global/queue/format.ts";

@@ -12,7 +12,6 @@
  * uid comes from the kernel, the list from the configuration.
  */
 import type { Config } from "../config/config.ts";
-import { holdConfig } from "../config/generation.ts";
 import { getpwuid } from "../../util/passwd.ts";
 import { matchStringList, type StringListOptions } from "./string-list.ts";
 
@@ -23,11 +22,20 @@ export interface UserAclResult {
   uid: number;
 }
 
-/** Looks `key` up in a table the list names, opened through the one table layer (its cache and its reload rules). */
+/**
+ * Looks `key` up in a table the list names, opened through the one table layer (its cache and its reload
+ * rules); a daemon's reload meanwhile closes the table only once the lookup is done. Both modules load on
+ * the first table a list names, so sendmail's usual static:anyone loads neither.
+ */
 function tableLookup(config: Config): NonNullable<StringListOptions["lookup"]> {
   return async (table, key) => {
-    const { openTable } = await import("../tables/open-table.ts");
-    return openTable(table, config).lookup(key);
+    const [{ openTable }, { holdConfig }] = await Promise.all([import("../tables/open-table.ts"), import("../config/generation.ts")]);
+    const release = holdConfig(config);
+    try {
+      return await openTable(table, config).lookup(key);
+    } finally {
+      release();
+    }
   };
 }
 
@@ -37,12 +45,6 @@ function tableLookup(config: Config): NonNullable<StringListOptions["lookup"]> {
  */
 export async function checkUserAcl(config: Config, paramName: string, uid: number, login?: string): Promise<UserAclResult> {
   const user = login ?? getpwuid(uid)?.name ?? String(uid);
-  // a daemon's reload meanwhile closes the list's tables only once this check is done
-  const release = holdConfig(config);
-  try {
-    const allowed = await matchStringList(config.list(paramName), user, { paramName, lookup: tableLookup(config) });
-    return { allowed, user, uid };
-  } finally {
-    release();
-  }
+  const allowed = await matchStringList(config.list(paramName), user, { paramName, lookup: tableLookup(config) });
+  return { allowed, user, uid };
 }

@@ -3,29 +3,14 @@
  * takes replaces the old one, whose tables close; a configuration the role refuses leaves the old one in
  * use and gives back at once what it opened meanwhile. Texthash files in a temporary directory.
  */
-import { afterAll, describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { describe, expect, test } from "bun:test";
 import { reloadConfig } from "../../../src/daemon/skeleton.ts";
 import { defaultsOnlyConfig } from "../../../src/global/config/config.ts";
-import { closeAllTables, openTable } from "../../../src/global/tables/open-table.ts";
+import { openTable } from "../../../src/global/tables/open-table.ts";
 import type { Table } from "../../../src/global/tables/table.ts";
-import { removeDir, tempDir } from "../../helpers/run.ts";
+import { tableFiles } from "../../helpers/table-files.ts";
 
-const root = tempDir("postern-reload-config-");
-afterAll(() => {
-  closeAllTables();
-  removeDir(root);
-});
-
-let n = 0;
-function table(): string {
-  const path = join(root, `t${n++}`);
-  writeFileSync(path, "a b\n");
-  return `texthash:${path}`;
-}
-
-const closed = async (t: Table) => (await t.lookup("a").then(() => false, (err: Error) => /table is closed/.test(err.message))) as boolean;
+const { table, closed } = tableFiles("postern-reload-config-");
 
 describe("reloadConfig", () => {
   test("a configuration the role takes replaces the old one; the old one's tables close", async () => {

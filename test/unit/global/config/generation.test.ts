@@ -3,29 +3,13 @@
  * them: a retired configuration's tables close once no work holds it, never under a holder, and
  * never while another live configuration opened them too. Texthash files in a temporary directory.
  */
-import { afterAll, describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { describe, expect, test } from "bun:test";
 import { defaultsOnlyConfig } from "../../../../src/global/config/config.ts";
 import { holdConfig, onConfigReleased, retireConfig } from "../../../../src/global/config/generation.ts";
-import { closeAllTables, keepTable, openTable } from "../../../../src/global/tables/open-table.ts";
-import type { Table } from "../../../../src/global/tables/table.ts";
-import { removeDir, tempDir } from "../../../helpers/run.ts";
+import { keepTable, openTable } from "../../../../src/global/tables/open-table.ts";
+import { tableFiles } from "../../../helpers/table-files.ts";
 
-const root = tempDir("postern-generation-");
-afterAll(() => {
-  closeAllTables();
-  removeDir(root);
-});
-
-let n = 0;
-function table(): string {
-  const path = join(root, `t${n++}`);
-  writeFileSync(path, "a b\n");
-  return `texthash:${path}`;
-}
-
-const closed = async (t: Table) => (await t.lookup("a").then(() => false, (err: Error) => /table is closed/.test(err.message))) as boolean;
+const { table, closed } = tableFiles("postern-generation-");
 
 describe("configuration generations", () => {
   test("a retired configuration nobody holds releases at once; a held one when its last holder ends", () => {
