@@ -4,7 +4,7 @@
  * requirement: without them the binary would read .env and run bunfig.toml
  * preload scripts from whatever directory sendmail is started in.
  */
-import { mkdirSync, renameSync, rmSync, symlinkSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync, rmSync, symlinkSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { symlinkNames } from "../src/roles.ts";
 
@@ -13,12 +13,15 @@ const root = join(import.meta.dir, "..");
 const dist = process.env.POSTERN_DIST ? resolve(process.env.POSTERN_DIST) : join(root, "dist");
 mkdirSync(dist, { recursive: true });
 const tmpOut = join(dist, `.postern.${process.pid}.tmp`);
+// profile-guided bytecode layout: the functions a sendmail run uses go first (scripts/bytecode-order.ts)
+const order = join(root, "scripts", "bytecode-order", "sendmail.order");
 
 const args = [
   "build", "--compile", "--minify", "--bytecode", "--format=esm", "--splitting",
   // short-lived commands (sendmail) do not live long enough to profit from the JIT; daemons turn
   // it back to normal with Bun.unsafe.setJITPolicy(1) (src/util/jit.ts)
   "--compile-jit-policy=100",
+  ...(existsSync(order) ? ["--bytecode-order", order] : []),
   "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig",
   join(root, "src/main.ts"), "--outfile", tmpOut,
 ];
