@@ -13,15 +13,15 @@ const root = join(import.meta.dir, "..");
 const dist = process.env.POSTERN_DIST ? resolve(process.env.POSTERN_DIST) : join(root, "dist");
 mkdirSync(dist, { recursive: true });
 const tmpOut = join(dist, `.postern.${process.pid}.tmp`);
-// profile-guided bytecode layout: the functions a sendmail run uses go first (scripts/bytecode-order.ts)
-const order = join(root, "scripts", "bytecode-order", "sendmail.order");
+// profile-guided bytecode layout: the functions a sendmail run uses go first, then the daemons' (scripts/bytecode-order.ts)
+const orders = ["sendmail", "master", "qmgr", "smtpd", "local"].map((r) => join(root, "scripts", "bytecode-order", `${r}.order`)).filter((f) => existsSync(f));
 
 const args = [
   "build", "--compile", "--minify", "--bytecode", "--format=esm", "--splitting",
   // short-lived commands (sendmail) do not live long enough to profit from the JIT; daemons turn
   // it back to normal with Bun.unsafe.setJITPolicy(1) (src/util/jit.ts)
   "--compile-jit-policy=100",
-  ...(existsSync(order) ? ["--bytecode-order", order] : []),
+  ...(orders.length ? ["--bytecode-order", orders.join(",")] : []),
   "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig",
   join(root, "src/main.ts"), "--outfile", tmpOut,
 ];
