@@ -12,7 +12,8 @@
  *
  * Usage, after `npm run build`: `bun scripts/bytecode-order.ts` (sendmail;
  * as root also the master, queue manager, smtpd and local of a private
- * system that takes one SMTP message for root; needs swaks). Everything
+ * system that takes one message for root over SMTP and one from sendmail;
+ * needs swaks). Everything
  * runs on a private queue in a temporary directory, with the embedded
  * default configuration.
  */
@@ -76,8 +77,8 @@ async function until(what: string, ok: () => boolean, ms = 30_000): Promise<void
 
 /**
  * Starts a private system with BUN_BYTECODE_ORDER_OUT (the master hands each daemon PATH.ROLE:
- * src/global/system/child-environment.ts), sends one message to root over SMTP, waits for its
- * delivery, stops the system and returns each daemon role's profile. Root only.
+ * src/global/system/child-environment.ts), sends one message to root over SMTP and one with sendmail,
+ * waits for their delivery, stops the system and returns each daemon role's profile. Root only.
  */
 export async function recordDaemonOrders(): Promise<Map<string, string>> {
   const port = 20000 + Math.floor(Math.random() * 20000);
@@ -95,8 +96,11 @@ export async function recordDaemonOrders(): Promise<Map<string, string>> {
       const swaks = ["swaks", "-s", "127.0.0.1", "-p", String(port), "-f", "cron@localhost", "-t", "root@localhost", "--body", sampleMessage(), "--silent", "2"];
       return Bun.spawnSync(swaks).exitCode === 0;
     });
+    // and one through sendmail, for the queue manager's pickup of maildrop/
+    const sendmail = Bun.spawnSync([join(dist, "sendmail"), "-i", "root@localhost"], { env, stdin: Buffer.from(sampleMessage()), stderr: "pipe" });
+    if (sendmail.exitCode !== 0) throw new Error(`sendmail exited ${sendmail.exitCode}: ${sendmail.stderr.toString()}`);
     const maildir = join(dir, "mail", "root", "new");
-    await until("the delivery", () => existsSync(maildir) && readdirSync(maildir).length > 0);
+    await until("both deliveries", () => existsSync(maildir) && readdirSync(maildir).length >= 2);
     postern(["stop"]);
     const roles = new Map<string, string>();
     await until("every daemon's profile", () => [`${base}.master`, ...DAEMON_ROLES.slice(1).map((r) => `${base}.master.${r}`)].every((f) => existsSync(f)));
