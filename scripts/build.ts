@@ -4,7 +4,7 @@
  * requirement: without them the binary would read .env and run bunfig.toml
  * preload scripts from whatever directory sendmail is started in.
  */
-import { mkdirSync, renameSync, rmSync, symlinkSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync, rmSync, symlinkSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { symlinkNames } from "../src/roles.ts";
 
@@ -13,12 +13,15 @@ const root = join(import.meta.dir, "..");
 const dist = process.env.POSTERN_DIST ? resolve(process.env.POSTERN_DIST) : join(root, "dist");
 mkdirSync(dist, { recursive: true });
 const tmpOut = join(dist, `.postern.${process.pid}.tmp`);
+// profile-guided bytecode layout: the functions a sendmail run uses go first, then the daemons' (scripts/bytecode-order.ts)
+const orders = ["sendmail", "master", "qmgr", "smtpd", "local"].map((r) => join(root, "scripts", "bytecode-order", `${r}.order`)).filter((f) => existsSync(f));
 
 const args = [
   "build", "--compile", "--minify", "--bytecode", "--format=esm", "--splitting",
   // short-lived commands (sendmail) do not live long enough to profit from the JIT; daemons turn
   // it back to normal with Bun.unsafe.setJITPolicy(1) (src/util/jit.ts)
   "--compile-jit-policy=100",
+  ...(orders.length ? ["--bytecode-order", orders.join(",")] : []),
   "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig",
   join(root, "src/main.ts"), "--outfile", tmpOut,
 ];

@@ -49,6 +49,17 @@ export function addExported(env: Record<string, string>, list: readonly string[]
   return env;
 }
 
+/**
+ * Profile recording for the build's bytecode layout (scripts/bytecode-order.ts): when the process that
+ * starts a daemon has BUN_BYTECODE_ORDER_OUT=PATH, the daemon gets PATH.ROLE, so each role records the
+ * functions it ran into its own file (the runtime writes it at exit, as the daemon's user). Only the
+ * starting process's own environment asks for this, never import_environment.
+ */
+export function profileRecording(role: string): Record<string, string> {
+  const out = process.env.BUN_BYTECODE_ORDER_OUT;
+  return out ? { BUN_BYTECODE_ORDER_OUT: `${out}.${role}` } : {};
+}
+
 export function childEnvironment(config: Config, configDir: string): Record<string, string> {
   const env: Record<string, string> = { PATH: "/usr/bin:/bin:/usr/sbin:/sbin", ...ALLOCATOR_ENVIRONMENT };
   addExported(env, config.list("import_environment"), true);

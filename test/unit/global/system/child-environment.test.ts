@@ -10,10 +10,10 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { Config } from "../../../../src/global/config/config.ts";
 import { configSourceFromText } from "../../../../src/global/config/source.ts";
-import { ALLOCATOR_ENVIRONMENT, addExported, childEnvironment } from "../../../../src/global/system/child-environment.ts";
+import { ALLOCATOR_ENVIRONMENT, addExported, childEnvironment, profileRecording } from "../../../../src/global/system/child-environment.ts";
 import { workerEnvironment } from "../../../../src/local/agent.ts";
 
-const saved = { BUN_OPTIONS: process.env.BUN_OPTIONS, TZ: process.env.TZ, PN_TEST_VAR: process.env.PN_TEST_VAR };
+const saved = { BUN_OPTIONS: process.env.BUN_OPTIONS, TZ: process.env.TZ, PN_TEST_VAR: process.env.PN_TEST_VAR, BUN_BYTECODE_ORDER_OUT: process.env.BUN_BYTECODE_ORDER_OUT };
 afterEach(() => {
   for (const [k, v] of Object.entries(saved)) {
     if (v === undefined) delete process.env[k];
@@ -38,6 +38,18 @@ describe("childEnvironment", () => {
     expect(workerEnvironment(config(""))).toMatchObject(ALLOCATOR_ENVIRONMENT);
     expect(childEnvironment(config(`import_environment = ["MIMALLOC_PURGE_DELAY=100"]\n`), "/etc/postern").MIMALLOC_PURGE_DELAY).toBe("100");
     expect(workerEnvironment(config(`export_environment = ["MIMALLOC_PURGE_HOLES_MIN_INTERVAL=100"]\n`)).MIMALLOC_PURGE_HOLES_MIN_INTERVAL).toBe("100");
+  });
+});
+
+describe("profileRecording", () => {
+  test("a starter recording a bytecode profile gives each role its own file; otherwise nothing", () => {
+    delete process.env.BUN_BYTECODE_ORDER_OUT;
+    expect(profileRecording("qmgr")).toEqual({});
+    process.env.BUN_BYTECODE_ORDER_OUT = "/tmp/profiles/p";
+    expect(profileRecording("qmgr")).toEqual({ BUN_BYTECODE_ORDER_OUT: "/tmp/profiles/p.qmgr" });
+    // import_environment still cannot ask for it
+    const env = childEnvironment(config(`import_environment = ["BUN_BYTECODE_ORDER_OUT", "BUN_BYTECODE_ORDER_OUT=/x"]\n`), "/etc/postern");
+    expect(env.BUN_BYTECODE_ORDER_OUT).toBeUndefined();
   });
 });
 
