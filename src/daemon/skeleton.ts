@@ -28,6 +28,7 @@ import { startedOnDemand, type DaemonRole } from "../global/system/service-table
 import { IdleExit } from "./idle-exit.ts";
 import { useNormalJitPolicy, useReluctantJitPolicy } from "../util/jit.ts";
 import { collectStartGarbageLater } from "../util/start-gc.ts";
+import { idleTrimmer } from "../util/exe-trim.ts";
 import { preloadTableFiles } from "../global/tables/db-common.ts";
 
 function isSocket(fd: number): boolean {
@@ -129,6 +130,8 @@ export async function startDaemon(args: string[], opts: DaemonOptions): Promise<
     if (why !== "idle") activity?.cancel();
     resolveStopped();
   };
+  // an idle daemon gives back the executable's pages it no longer uses after max_idle without work
+  idleTrimmer.setIdleTime(() => Math.max(1, config.time("max_idle")) * 1000);
   const activity = onDemand ? new IdleExit(() => Math.max(1, config.time("max_idle")) * 1000, () => stop("idle")) : undefined;
   process.on("SIGTERM", () => stop());
   process.on("SIGINT", () => stop());
