@@ -22,7 +22,7 @@
 import { readRequestedQueueFile } from "../global/queue/safe-read.ts";
 import type { Config } from "../global/config/config.ts";
 import { localDeliveryLimits } from "../global/delivery/local-limits.ts";
-import { ALLOCATOR_ENVIRONMENT, addExported } from "../global/system/child-environment.ts";
+import { addExported, runtimeEnvironment } from "../global/system/child-environment.ts";
 import { decodeQueueFile } from "../global/queue/format.ts";
 import type { DeliveryAgent, DeliveryRecipient, DeliveryRequest, ExpandedResult, RecipientResult } from "../global/delivery/types.ts";
 import { summarizeFinals } from "../global/delivery/pass-on.ts";
@@ -61,9 +61,9 @@ async function defaultTableOpener(config: Config): Promise<TableOpener> {
   return (spec) => openTable(spec, config, { noRegsub: true });
 }
 
-/** The workers are this executable again: the allocator's settings, export_environment without BUN_ variables. */
+/** The workers are this executable again: the allocator's settings and their JSC options, export_environment without BUN_ variables. */
 export function workerEnvironment(config: Config): Record<string, string> {
-  return addExported({ PATH: "/usr/bin:/bin", ...ALLOCATOR_ENVIRONMENT }, config.list("export_environment"), true);
+  return addExported({ PATH: "/usr/bin:/bin", ...runtimeEnvironment("local-worker") }, config.list("export_environment"), true);
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * The master's children: each role is the same executable re-executed as
- * `postern ROLE -c DIR` with a clean environment (import_environment only).
+ * `postern ROLE -c DIR` with a clean environment (import_environment, and
+ * the runtime's settings for its role: global/system/child-environment.ts).
  * A child that exits while the system runs is restarted after a backoff that
  * doubles from 1 s up to 60 s and resets once a child has run a minute.
  * A service's listening socket (made by the master) is passed on to every
@@ -15,6 +16,7 @@
  * for the backoff as for any other child.
  */
 import type { Subprocess } from "bun";
+import type { DaemonRole } from "../global/system/service-table.ts";
 import { log } from "../util/log.ts";
 import { MASTER_LISTEN_FD, ON_DEMAND_FLAG } from "../daemon/skeleton.ts";
 import { profileRecording } from "../global/system/child-environment.ts";
@@ -27,7 +29,7 @@ export class Child {
   #stopping = false;
 
   constructor(
-    readonly role: string,
+    readonly role: DaemonRole,
     private readonly configDir: string,
     private env: Record<string, string>,
     /** Arguments after `-c DIR` (smtpd: --service NAME). */

@@ -79,19 +79,19 @@ export async function main(args: string[]): Promise<number> {
     throw new ExitError(EX_TEMPFAIL, `cannot create the services' sockets: ${(err as Error).message}`);
   }
 
-  const environment = () => ({ ...childEnvironment(config, configDir), ...(foreground ? { POSTERN_LOG_STDOUT: "1" } : {}) });
-  const children = masterSingletons().map((role) => new Child(role, configDir, environment(), [], sockets.get(role)?.fd, startedOnDemand(role)));
+  const environment = (role: DaemonRole) => ({ ...childEnvironment(config, configDir, role), ...(foreground ? { POSTERN_LOG_STDOUT: "1" } : {}) });
+  const children = masterSingletons().map((role) => new Child(role, configDir, environment(role), [], sockets.get(role)?.fd, startedOnDemand(role)));
   // "per service" (smtpd): for each enabled service of the role, smtpdProcessPlan's processes (one, serving the whole process_limit)
   for (const role of started.filter((r) => SERVICE_TABLE[r].processLimit === "per service")) {
     for (const svc of config.services().filter((s) => s.enabled && s.role === role)) {
       const n = smtpdProcessPlan(svc.processLimit ?? config.int("default_process_limit")).processes;
-      for (let i = 0; i < n; i++) children.push(new Child(role, configDir, environment(), ["--service", svc.name]));
+      for (let i = 0; i < n; i++) children.push(new Child(role, configDir, environment(role), ["--service", svc.name]));
     }
   }
   for (const child of children) if (!child.onDemand) child.start();
   const onDemand = new OnDemandStarter({
-    byConnection: children.filter((c) => c.onDemand && daemonEntry(c.role as DaemonRole).onDemand === "connection"),
-    byMaildrop: children.filter((c) => c.onDemand && daemonEntry(c.role as DaemonRole).onDemand === "maildrop"),
+    byConnection: children.filter((c) => c.onDemand && daemonEntry(c.role).onDemand === "connection"),
+    byMaildrop: children.filter((c) => c.onDemand && daemonEntry(c.role).onDemand === "maildrop"),
     maildrop: join(queueDirectory, SERVICE_TABLE.pickup.wakeUp.watch),
     maildropPollMs: SERVICE_TABLE.pickup.wakeUp.pollSeconds * 1000,
   });
@@ -115,7 +115,7 @@ export async function main(args: string[]): Promise<number> {
       }
       config = next;
       for (const child of children) {
-        child.setEnvironment(environment());
+        child.setEnvironment(environment(child.role));
         child.signal("SIGHUP");
       }
       log.info(`reload -- version ${VERSION}, configuration ${configDir}`);

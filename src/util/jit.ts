@@ -11,7 +11,9 @@
  * message still reaches the JIT, only later. The queue manager returns to
  * the normal policy when it first loads the SMTP client (src/qmgr/agents.ts):
  * relaying is where its code runs hot, and that path was not measured with
- * the reluctant policy.
+ * the reluctant policy. Which JIT tiers a role has at all (JSC options,
+ * which only the environment at start sets) is chosen by the process that
+ * starts it: src/global/system/jsc-environment.ts.
  */
 type Unsafe = { unsafe: { setJITPolicy?(n: number): void } };
 

@@ -159,7 +159,7 @@ function lastLines(fd: number): string {
 async function startMaster(config: Config, errFd: number): Promise<number> {
   const proc = Bun.spawn([process.execPath, "master", "-c", config.source.directory], {
     argv0: "postern",
-    env: { ...childEnvironment(config, config.source.directory), ...profileRecording("master") },
+    env: { ...childEnvironment(config, config.source.directory, "master"), ...profileRecording("master") },
     stdin: "ignore",
     stdout: errFd,
     stderr: errFd,
@@ -188,7 +188,7 @@ async function startMaster(config: Config, errFd: number): Promise<number> {
 async function startForeground(config: Config): Promise<number> {
   const proc = Bun.spawn([process.execPath, "master", "-f", "-c", config.source.directory], {
     argv0: "postern",
-    env: childEnvironment(config, config.source.directory),
+    env: childEnvironment(config, config.source.directory, "master"),
     stdio: ["ignore", "inherit", "inherit"],
   });
   for (const sig of ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT"] as const) process.on(sig, () => proc.kill(sig));

@@ -1,15 +1,19 @@
 /**
  * The environments postern hands on: a started daemon's (Postfix's
- * import_environment, MAIL_CONFIG, a fixed PATH and the allocator's settings
- * below; nothing else, BUN_OPTIONS and BUN_BE_BUN included), and what
- * delivery exports (export_environment: to the commands local and pipe run,
- * and to the local workers, which are this executable again and so get the
- * allocator's settings and never a BUN_ variable either).
+ * import_environment, MAIL_CONFIG, a fixed PATH, the allocator's settings
+ * below and its role's JSC options from jsc-environment.ts; nothing else,
+ * BUN_OPTIONS and BUN_BE_BUN included), and what delivery exports
+ * (export_environment: to the commands local and pipe run, and to the local
+ * workers, which are this executable again and so get the allocator's
+ * settings and their JSC options, and never a BUN_ variable from the list).
  *
- * Runs in the master and the delivery agents; the lists come from the
- * configuration (root's), the values from the process's own environment.
+ * Runs in `postern start`, the master and the delivery agents; the lists
+ * come from the configuration (root's), the values from the process's own
+ * environment.
  */
 import type { Config } from "../config/config.ts";
+import { jscEnvironment } from "./jsc-environment.ts";
+import type { DaemonRole } from "./service-table.ts";
 
 /**
  * Settings of Bun's allocator (mimalloc, which reads them from the
@@ -60,8 +64,21 @@ export function profileRecording(role: string): Record<string, string> {
   return out ? { BUN_BYTECODE_ORDER_OUT: `${out}.${role}` } : {};
 }
 
-export function childEnvironment(config: Config, configDir: string): Record<string, string> {
-  const env: Record<string, string> = { PATH: "/usr/bin:/bin:/usr/sbin:/sbin", ...ALLOCATOR_ENVIRONMENT };
+/**
+ * What a postern process of `role` starts with besides PATH: the allocator's
+ * settings and the role's JSC options. The lists applied after it may change
+ * the first, never the second (no BUN_ variable passes them).
+ */
+export function runtimeEnvironment(role: DaemonRole): Record<string, string> {
+  return { ...ALLOCATOR_ENVIRONMENT, ...jscEnvironment(role) };
+}
+
+/**
+ * The environment of a daemon of `role` (of the master, from `postern
+ * start`); without a role (a command such as postsuper), no JSC options.
+ */
+export function childEnvironment(config: Config, configDir: string, role?: DaemonRole): Record<string, string> {
+  const env: Record<string, string> = { PATH: "/usr/bin:/bin:/usr/sbin:/sbin", ...(role ? runtimeEnvironment(role) : ALLOCATOR_ENVIRONMENT) };
   addExported(env, config.list("import_environment"), true);
   env.MAIL_CONFIG = configDir;
   return env;

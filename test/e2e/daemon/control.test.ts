@@ -11,7 +11,8 @@ import { getpwnam } from "../../../src/util/passwd.ts";
 import { bin, cleanEnv, run } from "../../helpers/run.ts";
 import { ensureMailOwner, HOST, isRoot, MailSystem, mboxMessages, message, ROLES_ON_DEMAND, ROLES_UP, waitFor } from "../../helpers/mail-system.ts";
 import { requestJsonLine } from "../../../src/global/ipc/json-lines.ts";
-import { ALLOCATOR_ENVIRONMENT } from "../../../src/global/system/child-environment.ts";
+import { ALLOCATOR_ENVIRONMENT, runtimeEnvironment } from "../../../src/global/system/child-environment.ts";
+import type { DaemonRole } from "../../../src/global/system/service-table.ts";
 
 const systems: MailSystem[] = [];
 afterAll(async () => {
@@ -172,9 +173,10 @@ describe("the master's children", () => {
     const allowed = new Set(["PATH", "MAIL_CONFIG", "MAIL_DEBUG", "MAIL_LOGTAG", "TZ", "XAUTHORITY", "DISPLAY", "LANG", "POSTLOG_SERVICE", "POSTLOG_HOSTNAME", ...Object.keys(ALLOCATOR_ENVIRONMENT)]);
     for (const [role, pid] of roles) {
       const env = environ(pid);
-      expect(Object.keys(env).filter((k) => !allowed.has(k))).toEqual([]);
-      // the allocator's settings reach every postern process, the master included (child-environment.ts)
-      expect(env).toMatchObject(ALLOCATOR_ENVIRONMENT);
+      // and the runtime's settings for the role: the allocator's and JSC's (jsc-environment.ts), the master included
+      const runtime = runtimeEnvironment(role as DaemonRole);
+      expect([role, Object.keys(env).filter((k) => !allowed.has(k) && !(k in runtime))]).toEqual([role, []]);
+      expect(env).toMatchObject(runtime);
       if (role !== "master") expect(env.MAIL_CONFIG).toBe(sys.etc);
     }
   });

@@ -4,7 +4,8 @@
  * as many processes as the table says, as the user the table says (real,
  * effective, saved and file-system uid), with the unix socket the table
  * names as its descriptor 3; each socket has the table's mode and was made
- * by the master; a local worker runs as the recipient. The roles started on
+ * by the master; a local worker runs as the recipient; each process starts
+ * with its role's JSC options (jsc-environment.ts). The roles started on
  * demand (showq, local, pickup) are checked once a request started them. Root only: as any
  * other user every role runs as that user and nothing is checked.
  */
@@ -15,6 +16,7 @@ import type { PasswdEntry } from "../../../src/util/passwd.ts";
 import { getpwnam } from "../../../src/util/passwd.ts";
 import { CHANNELS, daemonEntry, masterSingletons, SERVICE_TABLE, servedSocket, startedOnDemand, type DaemonRole } from "../../../src/global/system/service-table.ts";
 import { requestJsonLine } from "../../../src/global/ipc/json-lines.ts";
+import { jscEnvironment } from "../../../src/global/system/jsc-environment.ts";
 import { freePort } from "../../helpers/smtpd-system.ts";
 import { ensureMailOwner, isRoot, MailSystem, mboxMessages, message, TestUsers, waitFor } from "../../helpers/mail-system.ts";
 
@@ -37,6 +39,16 @@ function argv(pid: number): string[] {
   } catch {
     return [];
   }
+}
+
+/** The BUN_JSC_ variables `pid` was started with. */
+function jscOptions(pid: number): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of readFileSync(`/proc/${pid}/environ`, "utf8").split("\0")) {
+    const eq = item.indexOf("=");
+    if (item.startsWith("BUN_JSC_") && eq > 0) out[item.slice(0, eq)] = item.slice(eq + 1);
+  }
+  return out;
 }
 
 /** The processes of the system by role (`postern ROLE ...`). */
@@ -126,6 +138,16 @@ describe.skipIf(!isRoot)("the running system follows the service table", () => {
     expect(unix.sort()).toEqual(["private/local", "public/qmgr", "public/showq"]);
   });
 
+  test("each process starts with its role's JSC options, and no others", () => {
+    for (const [role, pids] of roles) {
+      for (const pid of pids) expect([role, jscOptions(pid)]).toEqual([role, { ...jscEnvironment(role as DaemonRole) }]);
+    }
+    // the relay path's roles keep the DFG tier, the others run without it
+    expect(jscOptions(roles.get("smtpd")![0]!).BUN_JSC_useDFGJIT).toBeUndefined();
+    expect(jscOptions(roles.get("qmgr")![0]!).BUN_JSC_useDFGJIT).toBeUndefined();
+    for (const role of ["master", "pickup", "showq", "local"]) expect([role, jscOptions(roles.get(role)![0]!).BUN_JSC_useDFGJIT]).toEqual([role, "0"]);
+  });
+
   test("the local service starts a worker that runs as the recipient", async () => {
     expect(daemonEntry("local-worker")).toMatchObject({ runsAs: "recipient", startedBy: "local" });
     await sys!.send([alice.name], message("service table worker"));
@@ -133,6 +155,8 @@ describe.skipIf(!isRoot)("the running system follows the service table", () => {
     // an idle worker stays a few seconds: long enough to be seen
     const worker = await waitFor("a local-worker process", () => byRole(sys!).get("local-worker")?.[0]);
     expect(uids(worker)).toEqual([alice.uid, alice.uid, alice.uid, alice.uid]);
+    expect(jscOptions(worker)).toEqual({ ...jscEnvironment("local-worker") });
+    expect(jscOptions(worker).BUN_JSC_useDFGJIT).toBe("0");
     const parent = Number(readFileSync(`/proc/${worker}/stat`, "utf8").split(") ")[1]!.split(" ")[1]);
     expect(parent).toBe(roles.get("local")![0]!);
   });
