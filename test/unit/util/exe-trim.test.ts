@@ -89,7 +89,11 @@ test("a daemon trims once its work has stopped for the idle time, not while work
   let clock = 0;
   let clockReads = 0;
   let trims = 0;
-  const t = new IdleTrimmer(() => trims++, () => 20, () => (clockReads++, clock));
+  const readClock = () => {
+    clockReads++;
+    return clock;
+  };
+  const t = new IdleTrimmer(() => trims++, () => 20, readClock);
   expect(t.pending).toBe(false);
   t.workDone();
   expect(t.pending).toBe(true);
