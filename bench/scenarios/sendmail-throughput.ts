@@ -135,7 +135,8 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
       better: "higher",
       postfix: sideOf("postfix", c, (r) => r.rate),
       postern: sideOf("postern", c, (r) => r.rate),
-      target: { ratio: 2, kind: "at least" },
+      // issue 16: "2,000 sendmail -> Maildir end to end: at least 1.0 x Postfix"
+      target: { ratio: 1, kind: "at least" },
       notes: runNotes(c),
     });
     measurements.push({ name: `${label}, submission only`, unit: "msg/s", better: "higher", postfix: sideOf("postfix", c, (r) => r.submitRate), postern: sideOf("postern", c, (r) => r.submitRate) });
