@@ -100,8 +100,12 @@ export function notApplicable(u: Unavailable | undefined): Unavailable | undefin
   return u ? { unavailable: `not yet applicable (${u.unavailable})` } : undefined;
 }
 
-/** How long a started system is left alone before the first run. */
-export const SETTLE_MS = 2000;
+/**
+ * How long a started system is left alone before the first run (and before its idle memory is read): past
+ * postern's start-up collection and trim of the executable's pages, 2 s after each daemon's start
+ * (src/util/start-gc.ts), so the idle figure is not taken in the middle of them.
+ */
+export const SETTLE_MS = 5000;
 
 /**
  * Starts both systems and lets them settle: Postfix must start; postern may be unavailable, and is

@@ -22,9 +22,9 @@ import { summarize } from "../lib/stats.ts";
 import { describeSubmitter, probeSubmitter, sendmailSubmitter, submitOnce, type Submitter } from "../lib/submit.ts";
 import { sleepMs, waitFor } from "../lib/wait.ts";
 import { buildRuntimeFloor } from "../lib/runtime-floor.ts";
+import { SETTLE_MS } from "../lib/alternate.ts";
 
 const MESSAGE_SIZE = 2048;
-const SETTLE_MS = 2000;
 
 export const scenario: Scenario = {
   name: "sendmail-latency",
