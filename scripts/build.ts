@@ -4,9 +4,10 @@
  * requirement: without them the binary would read .env and run bunfig.toml
  * preload scripts from whatever directory sendmail is started in.
  */
-import { existsSync, mkdirSync, renameSync, rmSync, symlinkSync } from "node:fs";
+import { mkdirSync, renameSync, rmSync, symlinkSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { symlinkNames } from "../src/roles.ts";
+import { orderFiles } from "./bytecode-order.ts";
 
 const root = join(import.meta.dir, "..");
 // POSTERN_DIST lets parallel work build and test without overwriting each other's binary.
@@ -14,7 +15,7 @@ const dist = process.env.POSTERN_DIST ? resolve(process.env.POSTERN_DIST) : join
 mkdirSync(dist, { recursive: true });
 const tmpOut = join(dist, `.postern.${process.pid}.tmp`);
 // profile-guided bytecode layout: the functions a sendmail run uses go first, then the daemons' (scripts/bytecode-order.ts)
-const orders = ["sendmail", "master", "qmgr", "smtpd", "local"].map((r) => join(root, "scripts", "bytecode-order", `${r}.order`)).filter((f) => existsSync(f));
+const orders = orderFiles();
 
 const args = [
   "build", "--compile", "--minify", "--bytecode", "--format=esm", "--splitting",

@@ -130,9 +130,10 @@ export async function startDaemon(args: string[], opts: DaemonOptions): Promise<
     if (why !== "idle") activity?.cancel();
     resolveStopped();
   };
+  const maxIdleMs = () => Math.max(1, config.time("max_idle")) * 1000;
   // an idle daemon gives back the executable's pages it no longer uses after max_idle without work
-  idleTrimmer.setIdleTime(() => Math.max(1, config.time("max_idle")) * 1000);
-  const activity = onDemand ? new IdleExit(() => Math.max(1, config.time("max_idle")) * 1000, () => stop("idle")) : undefined;
+  idleTrimmer.setIdleTime(maxIdleMs);
+  const activity = onDemand ? new IdleExit(maxIdleMs, () => stop("idle")) : undefined;
   process.on("SIGTERM", () => stop());
   process.on("SIGINT", () => stop());
   process.on("SIGHUP", () => {

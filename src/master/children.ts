@@ -19,7 +19,6 @@ import type { Subprocess } from "bun";
 import type { DaemonRole } from "../global/system/service-table.ts";
 import { log } from "../util/log.ts";
 import { MASTER_LISTEN_FD, ON_DEMAND_FLAG } from "../daemon/skeleton.ts";
-import { profileRecording } from "../global/system/child-environment.ts";
 
 export class Child {
   #proc: Subprocess | undefined;
@@ -64,7 +63,7 @@ export class Child {
     if (this.listenFd !== undefined && stdio.length - 1 !== MASTER_LISTEN_FD) throw new Error("the listening socket must be the child's descriptor 3");
     this.#proc = Bun.spawn([process.execPath, this.role, "-c", this.configDir, ...socketArgs, ...(this.onDemand ? [ON_DEMAND_FLAG] : []), ...this.extraArgs], {
       argv0: "postern",
-      env: { ...this.env, ...profileRecording(this.role) },
+      env: this.env,
       stdio: stdio as ["ignore", "inherit", "inherit"],
       onExit: (p, code, signal) => this.#exited(p.pid, code, signal),
     });

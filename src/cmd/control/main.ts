@@ -33,7 +33,7 @@ import { setupLog } from "../../global/system/log-setup.ts";
 import { ensureQueueDirectories } from "../../global/queue/directories.ts";
 import { queueOwner } from "../../global/system/mail-owner.ts";
 import { masterPidPath, runningMasterPid } from "../../global/system/master-pid.ts";
-import { childEnvironment, profileRecording } from "../../global/system/child-environment.ts";
+import { childEnvironment } from "../../global/system/child-environment.ts";
 import { ConfigError } from "../../global/config/source.ts";
 
 const COMMANDS = ["start", "start-fg", "stop", "abort", "reload", "status", "flush", "check", "set-permissions"];
@@ -159,7 +159,7 @@ function lastLines(fd: number): string {
 async function startMaster(config: Config, errFd: number): Promise<number> {
   const proc = Bun.spawn([process.execPath, "master", "-c", config.source.directory], {
     argv0: "postern",
-    env: { ...childEnvironment(config, config.source.directory, "master"), ...profileRecording("master") },
+    env: childEnvironment(config, config.source.directory, "master"),
     stdin: "ignore",
     stdout: errFd,
     stderr: errFd,

@@ -66,11 +66,12 @@ export function profileRecording(role: string): Record<string, string> {
 
 /**
  * What a postern process of `role` starts with besides PATH: the allocator's
- * settings and the role's JSC options. The lists applied after it may change
- * the first, never the second (no BUN_ variable passes them).
+ * settings, the role's JSC options and, while profiles are being recorded,
+ * its profile's path. The lists applied after it may change the first, never
+ * the others (no BUN_ variable passes them).
  */
 export function runtimeEnvironment(role: DaemonRole): Record<string, string> {
-  return { ...ALLOCATOR_ENVIRONMENT, ...jscEnvironment(role) };
+  return { ...ALLOCATOR_ENVIRONMENT, ...jscEnvironment(role), ...profileRecording(role) };
 }
 
 /**

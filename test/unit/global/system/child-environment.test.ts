@@ -56,6 +56,9 @@ describe("profileRecording", () => {
     expect(profileRecording("qmgr")).toEqual({});
     process.env.BUN_BYTECODE_ORDER_OUT = "/tmp/profiles/p";
     expect(profileRecording("qmgr")).toEqual({ BUN_BYTECODE_ORDER_OUT: "/tmp/profiles/p.qmgr" });
+    // and it is what the master gives that daemon (and the local service its workers)
+    expect(childEnvironment(config(""), "/etc/postern", "qmgr").BUN_BYTECODE_ORDER_OUT).toBe("/tmp/profiles/p.qmgr");
+    expect(workerEnvironment(config("")).BUN_BYTECODE_ORDER_OUT).toBe("/tmp/profiles/p.local-worker");
     // import_environment still cannot ask for it
     const env = childEnvironment(config(`import_environment = ["BUN_BYTECODE_ORDER_OUT", "BUN_BYTECODE_ORDER_OUT=/x"]\n`), "/etc/postern");
     expect(env.BUN_BYTECODE_ORDER_OUT).toBeUndefined();
