@@ -134,6 +134,7 @@ export class MailSystem {
   #tracked = new Map<number, Tracked>();
 
   constructor(params: Params = {}) {
+    ensureMailOwner();
     this.dir = tempDir("postern-daemon-");
     // mail_owner and the recipients must reach the queue, spool and homes below
     chmodSync(this.dir, 0o755);

@@ -12,6 +12,7 @@ import { expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { ORDER_FILE, recordSendmailOrder } from "../../scripts/bytecode-order.ts";
 import { bin } from "../helpers/run.ts";
+import { ensureMailOwner } from "../helpers/mail-system.ts";
 import { dirname } from "node:path";
 
 /** The function hashes a profile names, whatever tier it recorded them at. */
@@ -25,6 +26,8 @@ function functions(text: string): Set<string> {
 }
 
 test("a sendmail run uses the functions the committed profile lays out first", () => {
+  // as root the private system's mail_owner must exist; on a fresh machine this file may run first
+  ensureMailOwner();
   const committed = functions(readFileSync(ORDER_FILE, "utf8"));
   const fresh = functions(recordSendmailOrder(dirname(bin("postern"))));
   // a run records thousands (the runtime's own built-in modules included); an empty record would prove nothing
