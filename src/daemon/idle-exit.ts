@@ -7,10 +7,13 @@
  * value applies from the next idle spell). The service then stops and exits
  * with status 0; what arrives after that waits for the master to start the
  * service again (src/master/on-demand.ts): a connection in the master's
- * socket, a file in maildrop/.
+ * socket, a file in maildrop/, a queue file for the queue manager.
  *
- * Runs in showq and pickup (mail_owner) and local (root); trusts its own
- * counts only.
+ * A role may also say it cannot stop yet (`mayStop`: the queue manager
+ * while any queue file waits for it): the countdown then starts over.
+ *
+ * Runs in showq, pickup and the queue manager (mail_owner) and local
+ * (root); trusts its own counts only.
  */
 import type { Activity } from "../global/ipc/json-lines.ts";
 
@@ -23,6 +26,7 @@ export class IdleExit implements Activity {
   constructor(
     private readonly idleMs: () => number,
     private readonly onIdle: () => void,
+    private readonly mayStop: () => boolean = () => true,
   ) {
     this.#arm();
   }
@@ -41,6 +45,11 @@ export class IdleExit implements Activity {
     if (this.#busy === 0) this.#arm();
   }
 
+  /** Work done outside begin()/end() (a message taken from the queue): the countdown starts over. */
+  worked(): void {
+    this.#lastWork = Date.now();
+  }
+
   /** Stops the countdown for good (the service stops for another reason). */
   cancel(): void {
     this.#fired = true;
@@ -55,6 +64,10 @@ export class IdleExit implements Activity {
       this.#timer = undefined;
       if (this.#busy !== 0 || this.#fired) return;
       if (Date.now() < this.#lastWork + this.idleMs()) return this.#arm();
+      if (!this.mayStop()) {
+        this.#lastWork = Date.now();
+        return this.#arm();
+      }
       this.#fired = true;
       this.onIdle();
     }, Math.max(0, left));

@@ -71,6 +71,8 @@ export interface DaemonOptions {
   beforeDrop?: (config: Config) => Promise<void> | void;
   /** "reluctant": keep the start-up JIT policy (src/util/jit.ts); default "normal". */
   jit?: "normal" | "reluctant";
+  /** Started on demand: whether it may stop after max_idle without work (default: yes); asked each time. */
+  mayStopIdle?: () => boolean;
 }
 
 /**
@@ -133,7 +135,7 @@ export async function startDaemon(args: string[], opts: DaemonOptions): Promise<
   const maxIdleMs = () => Math.max(1, config.time("max_idle")) * 1000;
   // an idle daemon gives back the executable's pages it no longer uses after max_idle without work
   idleTrimmer.setIdleTime(maxIdleMs);
-  const activity = onDemand ? new IdleExit(maxIdleMs, () => stop("idle")) : undefined;
+  const activity = onDemand ? new IdleExit(maxIdleMs, () => stop("idle"), opts.mayStopIdle) : undefined;
   process.on("SIGTERM", () => stop());
   process.on("SIGINT", () => stop());
   process.on("SIGHUP", () => {

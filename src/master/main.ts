@@ -90,10 +90,13 @@ export async function main(args: string[]): Promise<number> {
   }
   for (const child of children) if (!child.onDemand) child.start();
   const onDemand = new OnDemandStarter({
-    byConnection: children.filter((c) => c.onDemand && daemonEntry(c.role).onDemand === "connection"),
+    // the queue manager is started by a connection on its socket too (a flush request)
+    byConnection: children.filter((c) => c.onDemand && (daemonEntry(c.role).onDemand === "connection" || daemonEntry(c.role).onDemand === "queue")),
     byMaildrop: children.filter((c) => c.onDemand && daemonEntry(c.role).onDemand === "maildrop"),
     maildrop: join(queueDirectory, SERVICE_TABLE.pickup.wakeUp.watch),
     maildropPollMs: SERVICE_TABLE.pickup.wakeUp.pollSeconds * 1000,
+    byQueue: children.filter((c) => c.onDemand && daemonEntry(c.role).onDemand === "queue"),
+    queueDirectory,
   });
   onDemand.start();
   log.info(`daemon started -- version ${VERSION}, configuration ${configDir}`);

@@ -27,21 +27,38 @@
  *   watch thread too, for nothing). The hand-over misses no file: pickup's
  *   first pass runs after its own watch is set up, and when it exits the
  *   master sets its watch up again before it looks.
+ * - "queue" (the queue manager): a connection waiting on its socket (as
+ *   "connection"), or a queue file in incoming/, active/ or deferred/. While
+ *   the queue manager is down the master watches incoming/ and deferred/
+ *   (where smtpd, pickup and postsuper put files), looks every 60 s in case
+ *   an event was missed, and whenever the queue manager has just gone down;
+ *   it reads names only, with the same function the queue manager asks
+ *   before it leaves (queueManagerHasWork), so the two agree on "no work".
+ *   Files in active/ are a previous queue manager's (it was killed): they are
+ *   work too.
  *
  * A running service, or one in its crash backoff, is not looked for.
  *
  * Runs in the master (root). maildrop/ is writable by every user (mode
- * 3733): the master reads only whether it holds a name, never a file; the
- * queue directory above it is root's, so maildrop/ itself cannot be
- * swapped for a link.
+ * 3733), incoming/, active/ and deferred/ by mail_owner: the master reads
+ * only the names they hold, never a file; the queue directory above them
+ * is root's, so none of them can be swapped for a link.
  */
 import { opendirSync, watch, type FSWatcher } from "node:fs";
+import { join } from "node:path";
+import { QMGR_QUEUES, queueManagerHasWork } from "../global/queue/store.ts";
 import { log } from "../util/log.ts";
 import { pendingConnections, signalOnConnection } from "../util/unix-socket.ts";
 import type { Child } from "./children.ts";
 
 /** How often the sockets of the down services are polled besides SIGIO (a lost signal delays at most this). */
 export const SOCKET_POLL_MS = 1000;
+
+/** How often the queue manager's queues are looked at while it is down, besides the watch's events. */
+export const QUEUE_POLL_MS = 60_000;
+
+/** The queues the master watches while the queue manager is down: the ones other programs put files in. */
+const WATCHED_QUEUES = QMGR_QUEUES.filter((q) => q !== "active");
 
 export interface OnDemandOptions {
   /** The children started by a connection on their socket (each has a listenFd). */
@@ -51,6 +68,10 @@ export interface OnDemandOptions {
   /** The maildrop directory, and how often it is looked at without an event. */
   maildrop: string;
   maildropPollMs: number;
+  /** The children started by a queue file (the queue manager); each is also in byConnection. */
+  byQueue?: readonly Child[];
+  /** The queue directory, whose incoming/, active/ and deferred/ are looked at for byQueue. */
+  queueDirectory?: string;
 }
 
 /** Whether the directory holds any entry: reads one name at most. */
@@ -67,6 +88,8 @@ export class OnDemandStarter {
   #socketTimer: ReturnType<typeof setInterval> | undefined;
   #maildropTimer: ReturnType<typeof setInterval> | undefined;
   #watcher: FSWatcher | undefined;
+  #queueTimer: ReturnType<typeof setInterval> | undefined;
+  #queueWatchers: FSWatcher[] = [];
   #failing = new Set<string>();
   /** The children whose socket signals SIGIO now. */
   #armed = new Set<Child>();
@@ -77,6 +100,13 @@ export class OnDemandStarter {
     for (const c of opts.byMaildrop) if (!c.onDemand) throw new Error(`postern/${c.role} is not started on demand`);
     for (const c of opts.byConnection) c.onStartable = () => this.pollSockets();
     for (const c of opts.byMaildrop) c.onStartable = () => this.lookAtMaildrop();
+    for (const c of opts.byQueue ?? []) {
+      if (!opts.byConnection.includes(c) || opts.queueDirectory === undefined) throw new Error(`postern/${c.role} is started by a queue file only with its socket and the queue directory`);
+      c.onStartable = () => {
+        this.pollSockets();
+        this.lookAtQueue();
+      };
+    }
   }
 
   /** Looks from now on, until stop(); looks at once (mail may have waited in maildrop/ since before the start). */
@@ -90,8 +120,12 @@ export class OnDemandStarter {
     if (this.opts.byMaildrop.length && !this.#maildropTimer) {
       this.#maildropTimer = setInterval(() => this.lookAtMaildrop(), this.opts.maildropPollMs);
     }
+    if (this.opts.byQueue?.length && !this.#queueTimer) {
+      this.#queueTimer = setInterval(() => this.lookAtQueue(), QUEUE_POLL_MS);
+    }
     this.pollSockets();
     this.lookAtMaildrop();
+    this.lookAtQueue();
   }
 
   /** One look at the down services' sockets: starts each that has a connection waiting. */
@@ -112,6 +146,8 @@ export class OnDemandStarter {
       if (!ready.includes(c.listenFd!)) continue;
       this.#signal(c, false);
       c.start();
+      // the queue manager started by a connection: its queues' watches end
+      if (this.opts.byQueue?.includes(c)) this.lookAtQueue();
     }
   }
 
@@ -179,13 +215,70 @@ export class OnDemandStarter {
     this.#watcher = undefined;
   }
 
+  /** Whether the master watches the queue manager's queues now (only while it is down). */
+  get watchingQueue(): boolean {
+    return this.#queueWatchers.length > 0;
+  }
+
+  /**
+   * One look at incoming/, active/ and deferred/ when the queue manager is down: starts it when one
+   * holds a queue file. The watches are set up before the look and closed once it runs.
+   */
+  lookAtQueue(): void {
+    const down = (this.opts.byQueue ?? []).filter((c) => c.startable);
+    if (this.#stopped) return;
+    if (down.length === 0) {
+      this.#unwatchQueue();
+      return;
+    }
+    this.#watchQueue();
+    let waiting: boolean;
+    try {
+      waiting = queueManagerHasWork(this.opts.queueDirectory!);
+    } catch (err) {
+      this.#failed("look at the queue", err as Error);
+      return;
+    }
+    this.#failing.delete("look at the queue");
+    if (!waiting) return;
+    for (const c of down) {
+      // as pollSockets: its socket stops signalling before the service owns it
+      this.#signal(c, false);
+      c.start();
+    }
+    if (!(this.opts.byQueue ?? []).some((c) => c.startable)) this.#unwatchQueue();
+  }
+
+  #watchQueue(): void {
+    if (this.#queueWatchers.length) return;
+    try {
+      for (const q of WATCHED_QUEUES) {
+        const w = watch(join(this.opts.queueDirectory!, q), () => this.lookAtQueue());
+        w.on("error", (err) => log.warn(`watching ${q}/ failed: ${err.message}; looking every ${QUEUE_POLL_MS / 1000}s`));
+        this.#queueWatchers.push(w);
+      }
+      this.#failing.delete("watch the queue");
+    } catch (err) {
+      this.#unwatchQueue();
+      if (!this.#failing.has("watch the queue")) log.warn(`cannot watch the queue: ${(err as Error).message}; looking every ${QUEUE_POLL_MS / 1000}s`);
+      this.#failing.add("watch the queue");
+    }
+  }
+
+  #unwatchQueue(): void {
+    for (const w of this.#queueWatchers) w.close();
+    this.#queueWatchers = [];
+  }
+
   stop(): void {
     this.#stopped = true;
     for (const c of [...this.#armed]) this.#signal(c, false);
     clearInterval(this.#socketTimer);
     clearInterval(this.#maildropTimer);
+    clearInterval(this.#queueTimer);
     this.#watcher?.close();
-    this.#socketTimer = this.#maildropTimer = this.#watcher = undefined;
+    this.#unwatchQueue();
+    this.#socketTimer = this.#maildropTimer = this.#queueTimer = this.#watcher = undefined;
   }
 
   /** Logged once until it works again, not at every tick. */

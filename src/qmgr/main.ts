@@ -1,6 +1,9 @@
 /**
- * The queue manager daemon: `postern qmgr -c DIR`, started by the master.
- * Drops to mail_owner, runs the QueueManager, and answers flush requests
+ * The queue manager daemon: `postern qmgr -c DIR`, started by the master
+ * on demand (a queue file in incoming/, active/ or deferred/, or a
+ * connection on public/qmgr); it leaves after max_idle without work, and
+ * only when none of those queues holds a file, so an idle system does not
+ * keep it (issue 16: idle memory). Drops to mail_owner, runs the QueueManager, and answers flush requests
  * (postqueue -f/-s/-i, sendmail -q, smtpd's ETRN) on the public socket
  * public/qmgr. Anyone can connect there: a flush is done only for a peer
  * whose kernel credentials (SO_PEERCRED) pass authorized_flush_users, as
@@ -22,6 +25,8 @@ export async function main(args: string[]): Promise<number> {
   const ctx = await startDaemon(args, {
     role: "qmgr",
     jit: "reluctant",
+    // started on demand: it leaves after max_idle only when no queue file waits for it
+    mayStopIdle: () => manager !== undefined && !manager.holdsWork(),
     onReload: (c) => manager?.setConfig(c),
     // The SMTP client's password tables hold secrets readable by root only: open them before the
     // drop to mail_owner, as Postfix does; the cached handles serve every later lookup.
@@ -39,7 +44,7 @@ export async function main(args: string[]): Promise<number> {
       }
     },
   });
-  manager = new QueueManager(ctx.config);
+  manager = new QueueManager(ctx.config, { onWork: () => ctx.activity?.worked() });
   manager.start();
   const server = await serveJsonLines(qmgrSocketPath(ctx.config), 0o666, async (req, peer) => {
     if (req.command !== "flush") throw new Error("unknown request");
@@ -50,10 +55,10 @@ export async function main(args: string[]): Promise<number> {
     if (req.kind === "site" && typeof req.site === "string" && /^[\w.\-:[\]]{1,255}$/.test(req.site)) return { moved: manager!.flush({ kind: "site", site: req.site }) };
     if (req.kind === "id" && typeof req.id === "string" && isQueueId(req.id)) return { moved: manager!.flush({ kind: "id", id: req.id }) };
     throw new Error("invalid flush request");
-  }, ctx.listenFd);
+  }, ctx.listenFd, ctx.activity);
   await ctx.stopped;
   server.close();
   await manager.stop();
-  log.info("stopped");
+  if (ctx.stoppedBy() !== "idle") log.info("stopped");
   return 0;
 }

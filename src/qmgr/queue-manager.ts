@@ -30,7 +30,7 @@ import { WakeUp } from "../daemon/wake-up.ts";
 import type { Config } from "../global/config/config.ts";
 import type { DeliveryAgent } from "../global/delivery/types.ts";
 import type { FlushRequest } from "../global/queue/flush-request.ts";
-import { listQueue } from "../global/queue/store.ts";
+import { listQueue, queueManagerHasWork } from "../global/queue/store.ts";
 import { isQueueId } from "../global/queue/names.ts";
 import { log } from "../util/log.ts";
 import { SERVICE_TABLE } from "../global/system/service-table.ts";
@@ -58,6 +58,8 @@ export interface QueueManagerOptions {
   now?: () => number;
   /** Bytes of content held for deliveries (default HELD_CONTENT_BUDGET). */
   heldContentBudget?: number;
+  /** Called for each message taken into active/ (started on demand: the idle countdown starts over). */
+  onWork?: () => void;
 }
 
 /** A map of agents answers an unknown transport as the real agents do: it is unavailable. */
@@ -88,11 +90,13 @@ export class QueueManager {
   /** Bytes of content the messages in active/ hold (at most #heldBudget). */
   #heldBytes = 0;
   readonly #heldBudget: number;
+  readonly #onWork: (() => void) | undefined;
 
   constructor(config: Config, options: QueueManagerOptions = {}) {
     this.#config = config;
     const { agents } = options;
     this.#heldBudget = options.heldContentBudget ?? HELD_CONTENT_BUDGET;
+    this.#onWork = options.onWork;
     const pick: (transport: string) => DeliveryAgent = agents === undefined ? (t) => agentFor(this.#config, t) : typeof agents === "function" ? agents : (t) => agentFromMap(agents, t);
     const queueDir = config.str("queue_directory");
     this.#destinations = new DestinationQueues(config);
@@ -174,6 +178,14 @@ export class QueueManager {
     while (this.#background.size > 0) await Promise.all(this.#background);
   }
 
+  /**
+   * Whether anything still needs this process: a message in memory, a delivery or its record in
+   * flight, or a queue file in incoming/, active/ or deferred/ (deferred mail waits for its retry here).
+   */
+  holdsWork(): boolean {
+    return this.#active.size > 0 || this.#destinations.running > 0 || this.#background.size > 0 || queueManagerHasWork(this.#ctx.queueDir);
+  }
+
   #room(): boolean {
     const room = !this.#stopping && this.#active.size < this.#config.int("qmgr_message_active_limit");
     if (!room) this.#roomWanted = true;
@@ -204,6 +216,7 @@ export class QueueManager {
       else this.#heldBytes += msg.content.byteLength;
     }
     this.#active.set(id, msg);
+    this.#onWork?.();
     const pending = msg.file.recipients.map((r, index) => ({ r, index })).filter(({ r }) => !r.done);
     log.info(`${id}: from=<${msg.file.sender}>, size=${msg.file.size}, nrcpt=${pending.length} (queue active)`);
     void schedule(this.#ctx, msg, pending.map((p) => p.index));

@@ -15,6 +15,7 @@ import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync 
 import { join } from "node:path";
 import { getpwnam, type PasswdEntry } from "../../src/util/passwd.ts";
 import { masterSingletons, startedOnDemand } from "../../src/global/system/service-table.ts";
+import { requestJsonLine } from "../../src/global/ipc/json-lines.ts";
 import { bin, cleanEnv, run, tempDir, type RunOptions, type RunResult } from "./run.ts";
 import { waitFor } from "./wait.ts";
 
@@ -194,6 +195,19 @@ export class MailSystem {
     const r = await run("postern", [...args.slice(0, 1), "-c", this.etc, ...args.slice(1)], opts);
     this.track();
     return r;
+  }
+
+  /**
+   * Starts the queue manager, which the master runs on demand, with a flush request on public/qmgr
+   * (the test runs as root or as the queue's owner, whom authorized_flush_users lets through), and
+   * returns its pid once it runs. It stays for max_idle (100 s by default) once the queue is empty.
+   */
+  async wakeQueueManager(): Promise<number> {
+    await requestJsonLine(join(this.queue, "public", "qmgr"), { command: "flush", kind: "all" });
+    return waitFor("a running qmgr", () => {
+      const pid = this.roles().get("qmgr");
+      return pid !== undefined && catchesSigterm(pid) && pid;
+    });
   }
 
   async start(): Promise<void> {

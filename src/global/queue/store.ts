@@ -4,7 +4,7 @@
  * queue directory. A file that does not decode goes to corrupt/ with a
  * logged warning and is never delivered.
  */
-import { closeSync, existsSync, fstatSync, fsyncSync, openSync, readdirSync, readFileSync, readSync, renameSync, constants as fsc } from "node:fs";
+import { closeSync, existsSync, fstatSync, fsyncSync, opendirSync, openSync, readdirSync, readFileSync, readSync, renameSync, constants as fsc } from "node:fs";
 import { appendFully } from "../../util/durable-file.ts";
 import { join } from "node:path";
 import { log } from "../../util/log.ts";
@@ -14,6 +14,35 @@ import { isQueueId, type MessageQueue } from "./names.ts";
 
 export function queueFilePath(queueDirectory: string, queue: string, id: string): string {
   return join(queueDirectory, queue, id);
+}
+
+/**
+ * The queues whose files wait for the queue manager. While one of them holds a queue file the
+ * queue manager runs; otherwise the master starts it on demand (src/master/on-demand.ts) and it
+ * leaves after max_idle (src/qmgr/main.ts): both ask queueManagerHasWork().
+ */
+export const QMGR_QUEUES = ["incoming", "active", "deferred"] as const;
+
+/**
+ * Whether incoming/, active/ or deferred/ holds a queue file (a writer's temporary file does not
+ * count). Reads names only, up to the first queue ID; opens no file and follows nothing.
+ */
+export function queueManagerHasWork(queueDirectory: string): boolean {
+  for (const queue of QMGR_QUEUES) {
+    let dir;
+    try {
+      dir = opendirSync(join(queueDirectory, queue));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") continue;
+      throw err;
+    }
+    try {
+      for (let entry = dir.readSync(); entry !== null; entry = dir.readSync()) if (isQueueId(entry.name)) return true;
+    } finally {
+      dir.closeSync();
+    }
+  }
+  return false;
 }
 
 /** Queue IDs in one queue directory (temporary and foreign names are skipped). */

@@ -76,10 +76,11 @@ export interface DaemonEntry {
    * Started by the master only when work waits for it, and gone again after `max_idle` without any, as
    * Postfix's master runs its services: "connection": a connection pending on the socket it serves (the
    * master, which holds the socket, polls it while the service is down); "maildrop": an entry in
-   * maildrop/ (the master watches the directory, reading names only). Absent: started with the system and
-   * restarted whenever it exits.
+   * maildrop/ (the master watches the directory, reading names only); "queue": a connection pending on its
+   * socket, or a queue file in incoming/, active/ or deferred/ (the queue manager, which leaves only when
+   * those are empty). Absent: started with the system and restarted whenever it exits.
    */
-  onDemand?: "connection" | "maildrop";
+  onDemand?: "connection" | "maildrop" | "queue";
   serves: readonly ChannelName[];
   uses: readonly ChannelName[];
   /** Why it runs as that user. */
@@ -90,7 +91,7 @@ export interface DaemonEntry {
 export const SERVICE_TABLE = {
   master: { runsAs: "root", startedBy: "user", processLimit: 1, serves: [], uses: [], why: "creates the sockets and pid/master.pid in root's directories, starts local as root" },
   local: { runsAs: "root", startedBy: "master", processLimit: 1, onDemand: "connection", serves: ["private/local"], uses: ["local-worker pipe"], why: "starts a worker as each recipient (local(8)), as each mapped virtual uid/gid (virtual(8)) and as each pipe service's user= (pipe(8)); virtual and pipe run in the same service" },
-  qmgr: { runsAs: "mail_owner", startedBy: "master", wakeUp: { watch: "incoming", pollSeconds: 1 }, processLimit: 1, serves: ["public/qmgr"], uses: ["private/local"], why: "owns incoming/ active/ deferred/; delivers over the network itself" },
+  qmgr: { runsAs: "mail_owner", startedBy: "master", onDemand: "queue", wakeUp: { watch: "incoming", pollSeconds: 1 }, processLimit: 1, serves: ["public/qmgr"], uses: ["private/local"], why: "owns incoming/ active/ deferred/; delivers over the network itself" },
   showq: { runsAs: "mail_owner", startedBy: "master", processLimit: 1, onDemand: "connection", serves: ["public/showq"], uses: [], why: "reads the queue for users who may not" },
   pickup: { runsAs: "mail_owner", startedBy: "master", onDemand: "maildrop", wakeUp: { watch: "maildrop", pollSeconds: 60 }, processLimit: 1, serves: [], uses: [], why: "reads maildrop/ (mail_owner's group) and writes incoming/" },
   smtpd: { runsAs: "mail_owner", startedBy: "master", processLimit: "per service", serves: ["smtpd listeners"], uses: ["public/qmgr"], why: "binds its ports and reads its TLS key as root, then faces the network as mail_owner" },

@@ -36,9 +36,10 @@ function inMbox(sys: MailSystem, subject: string): Promise<string> {
   return waitFor(`"${subject}" in ${path}`, () => mboxMessages(path).find((m) => m.includes(`Subject: ${subject}\n`)));
 }
 
-/** Starts a role the master runs on demand with work for it: a listing for showq, a message for pickup and local. */
+/** Starts a role the master runs on demand with work for it: a listing for showq, a flush for qmgr, a message for pickup and local. */
 async function wake(sys: MailSystem, role: string): Promise<void> {
   if (role === "showq") await requestJsonLine(join(sys.queue, "public", "showq"), { command: "showq" });
+  else if (role === "qmgr") await requestJsonLine(join(sys.queue, "public", "qmgr"), { command: "flush", kind: "all" });
   else if (role === "local" || role === "pickup") {
     const subject = `wake-${Date.now()}-${Math.random()}`;
     await sys.send([me()], message(subject));

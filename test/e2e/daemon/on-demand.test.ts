@@ -1,12 +1,15 @@
 /**
- * Services started on demand (issue 16, session 4): at idle the master runs
- * no showq, local or pickup process (the service table's `onDemand`); a
- * connection to public/showq or private/local waits in the master's socket
- * (a file in maildrop/ waits there) until the master has started the
+ * Services started on demand (issue 16, session 4; the queue manager since
+ * session 10): at idle the master runs no showq, local, pickup or qmgr
+ * process (the service table's `onDemand`); a connection to public/showq,
+ * private/local or public/qmgr waits in the master's socket (a file in
+ * maildrop/ or incoming/ waits there) until the master has started the
  * service, which serves it and exits by
  * itself after max_idle (1 s here) without a connection, with no warning
  * from the master; the next request starts it again; a crashed on-demand
- * service is logged and started again for the next request. Runs as root
+ * service is logged and started again for the next request. The queue
+ * manager stays while deferred mail waits for a retry, and the master
+ * watches incoming/ and deferred/ only while it is down. Runs as root
  * (the services drop as the table says) or as any user (everything runs as
  * that user).
  */
@@ -17,7 +20,7 @@ import { join } from "node:path";
 import { getpwnam } from "../../../src/util/passwd.ts";
 import { requestJsonLine } from "../../../src/global/ipc/json-lines.ts";
 import { catchesSigterm, ensureMailOwner, isRoot, MailSystem, mboxMessages, message, ROLES_ON_DEMAND, ROLES_UP, TestUsers, waitFor } from "../../helpers/mail-system.ts";
-import { bin, cleanEnv } from "../../helpers/run.ts";
+import { bin, cleanEnv, run } from "../../helpers/run.ts";
 
 const users = new TestUsers("pod");
 let sys: MailSystem;
@@ -88,13 +91,32 @@ function gone(role: string): Promise<true> {
 }
 
 describe("services started on demand", () => {
-  test("at idle the system runs no showq, local or pickup process", async () => {
-    expect(ROLES_ON_DEMAND.sort()).toEqual(["local", "pickup", "showq"]);
+  test("at idle the system runs no showq, local, pickup or qmgr process", async () => {
+    expect(ROLES_ON_DEMAND.sort()).toEqual(["local", "pickup", "qmgr", "showq"]);
     const roles = sys.roles();
     expect(ROLES_UP.every((r) => roles.has(r))).toBe(true);
     for (const role of ROLES_ON_DEMAND) expect([role, roles.has(role)]).toEqual([role, false]);
-    expect(sys.log()).not.toMatch(/warning: process postern\/(showq|local|pickup)/);
+    expect(sys.log()).not.toMatch(/warning: process postern\/(showq|local|pickup|qmgr)/);
   });
+
+  test("a flush request starts the queue manager, which answers it and leaves after max_idle", async () => {
+    const path = join(sys.queue, "public", "qmgr");
+    const master = sys.masterPid()!;
+    await gone("qmgr");
+    await waitFor("the master to watch incoming/ and deferred/", () => watches(master, join(sys.queue, "incoming")) && watches(master, join(sys.queue, "deferred")));
+    expect(await requestJsonLine(path, { command: "flush", kind: "all" })).toEqual({ moved: 0 });
+    const pid = await running("qmgr");
+    if (isRoot) {
+      const owner = getpwnam("postern")!.uid;
+      await waitFor("qmgr to drop to mail_owner", () => uids(pid)[0] !== 0);
+      expect(uids(pid)).toEqual([owner, owner, owner, owner]);
+    }
+    // while it runs, the master does not watch its queues
+    expect([watches(master, join(sys.queue, "incoming")), watches(master, join(sys.queue, "deferred"))]).toEqual([false, false]);
+    await gone("qmgr");
+    await waitFor("the master to watch incoming/ again", () => watches(master, join(sys.queue, "incoming")));
+    expect(sys.log()).not.toMatch(/warning: process postern\/qmgr/);
+  }, 60_000);
 
   test("a showq request starts showq, which serves it and exits after max_idle; the next one starts it again", async () => {
     const path = join(sys.queue, "public", "showq");
@@ -128,12 +150,13 @@ describe("services started on demand", () => {
     await sys.send([me()], message("ondemand-first"));
     await inMbox("ondemand-first");
     await gone("pickup");
-    // the queue manager keeps its connection a few seconds; then local idles out
+    // the queue manager keeps its connection a few seconds; then local idles out, and the queue manager
     await gone("local");
+    await gone("qmgr");
     await sys.send([me()], message("ondemand-second"));
     await inMbox("ondemand-second");
     await gone("pickup");
-    expect(sys.log()).not.toMatch(/warning: process postern\/(local|pickup)/);
+    expect(sys.log()).not.toMatch(/warning: process postern\/(local|pickup|qmgr)/);
     expect(sys.log()).not.toMatch(/status=deferred/);
   }, 60_000);
 
@@ -186,5 +209,32 @@ describe("services started on demand", () => {
         return true;
       }
     }));
+  }, 60_000);
+});
+
+describe("the queue manager with deferred mail", () => {
+  let deferring: MailSystem;
+  beforeAll(async () => {
+    // remote mail is deferred (retry:), retried every second
+    deferring = new MailSystem({ max_idle: "1s", default_transport: "retry:4.4.1 the test defers remote mail", queue_run_delay: "1s", minimal_backoff_time: "1s", maximal_backoff_time: "1s" });
+    await deferring.start();
+  }, 60_000);
+  afterAll(async () => {
+    await deferring?.cleanup();
+  }, 60_000);
+
+  test("stays past max_idle while deferred mail waits, and leaves once the queue is empty", async () => {
+    const deferrals = () => deferring.log().match(/to=<bob@example\.net>.*status=deferred/g)?.length ?? 0;
+    await deferring.send(["bob@example.net"], message("ondemand-deferred"));
+    await waitFor("a first deferral", () => deferrals() >= 1);
+    const pid = deferring.roles().get("qmgr");
+    expect(pid).toBeDefined();
+    // a retry a second apart: three more span more than max_idle
+    await waitFor("three more deferrals", () => deferrals() >= 4, 30_000);
+    expect(deferring.roles().get("qmgr")).toBe(pid!);
+    expect(deferring.log()).not.toMatch(/warning: process postern\/qmgr/);
+    // with the queue emptied, it leaves
+    expect((await run("postsuper", ["-c", deferring.etc, "-d", "ALL"])).code).toBe(0);
+    await waitFor("no qmgr process", () => deferring.roles().get("qmgr") === undefined);
   }, 60_000);
 });

@@ -50,6 +50,8 @@ function openTables(sys: MailSystem, role: string): string[] {
 
 /** Reloads `sys` and waits until `role` has re-read its configuration. */
 async function reload(sys: MailSystem, role: string): Promise<void> {
+  // the queue manager runs on demand: one that is down reads the new configuration when it starts
+  if (role === "qmgr") await sys.wakeQueueManager();
   const re = new RegExp(`${role}\\[\\d+\\]: reload: configuration re-read`, "g");
   const count = () => sys.log().match(re)?.length ?? 0;
   const before = count();

@@ -86,9 +86,9 @@ describe.skipIf(!isRoot)("the running system follows the service table", () => {
     // one smtpd service, one process (20 sessions)
     sys.writeConfig({}, `[services.smtp]\nlisten = "127.0.0.1:${freePort()}"\nprocess_limit = 20\n`);
     await sys.start();
-    // showq, local and pickup run only on demand (max_idle, 100 s by default, keeps them for the checks):
-    // a listing starts showq, a message pickup and local
-    expect(masterSingletons().filter((r) => startedOnDemand(r))).toEqual(["local", "showq", "pickup"]);
+    // showq, local, pickup and qmgr run only on demand (max_idle, 100 s by default, keeps them for the
+    // checks): a listing starts showq, a message pickup, qmgr and local
+    expect(masterSingletons().filter((r) => startedOnDemand(r))).toEqual(["local", "qmgr", "showq", "pickup"]);
     await requestJsonLine(join(sys.queue, "public", "showq"), { command: "showq" });
     await sys.send([alice.name], message("service table start-up"));
     await waitFor("the first delivery", () => mboxMessages(join(sys!.spool, alice.name)).some((m) => m.includes("Subject: service table start-up\n")));

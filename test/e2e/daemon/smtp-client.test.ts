@@ -98,6 +98,8 @@ describe("a smarthost with a login", () => {
       smtp_tls_CAfile: CA,
     }, passwords(`[127.0.0.1]:${py.port} relay:kept`));
     // a reload retires the start configuration; mail_owner could not open the 0600 file again
+    // (the queue manager runs on demand: started now, it opened the table as root before its drop)
+    await sys.wakeQueueManager();
     sys.writeConfig({ smtp_tls_loglevel: 2 });
     const reloads = () => sys.log().match(/qmgr\[\d+\]: reload: configuration re-read/g)?.length ?? 0;
     expect((await sys.postern(["reload"])).code).toBe(0);
