@@ -5,13 +5,16 @@
  * system has been idle a few seconds, and prints the PSS of each
  * process and the total. A benchmark, not a test: `bun bench/idle-memory.ts`
  * (as root; uses dist/ or $POSTERN_DIST). IMPORT_ENV="NAME=VALUE ..." adds to
- * the daemons' environment (bench/lib/import-env.ts).
+ * the daemons' environment (bench/lib/import-env.ts). IDLE_SMTPD=1: the
+ * system also has an SMTP service listening on 127.0.0.1 (a mail server's
+ * idle, not only a sender's).
  */
 import { describeMemory, treeMemory } from "./lib/pss.ts";
 import { importEnvChanges } from "./lib/import-env.ts";
 import { MailSystem } from "../test/helpers/mail-system.ts";
+import { SmtpdSystem } from "../test/helpers/smtpd-system.ts";
 
-const sys = new MailSystem();
+const sys = process.env.IDLE_SMTPD === "1" ? new SmtpdSystem() : new MailSystem();
 try {
   sys.writeConfig(importEnvChanges());
   await sys.start();
