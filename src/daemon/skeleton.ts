@@ -42,14 +42,19 @@ function isSocket(fd: number): boolean {
 /** The master's word that it started the role on demand: it exits after max_idle without work. */
 export const ON_DEMAND_FLAG = "--on-demand";
 
-/** Where a service finds the socket the master passed on (the master's stdio entry 3). */
+/** Where a service finds the socket the master passed on (the master's stdio entry 3; more follow at 4, 5, ...). */
 export const MASTER_LISTEN_FD = 3;
+
+/** The most listening sockets a service takes from the master (an smtpd service's addresses). */
+const MAX_LISTEN_FDS = 64;
 
 export interface DaemonContext {
   config: Config;
   configDir: string | undefined;
   /** The listening socket the master passed on (descriptor 3), if any. */
   listenFd: number | undefined;
+  /** Every listening socket the master passed on (descriptors 3, 4, ...; smtpd: one per listen address). */
+  listenFds: readonly number[];
   /** Resolves when the daemon is asked to stop (SIGTERM, the master left, or idle for max_idle). */
   stopped: Promise<void>;
   /** Why it stops: "idle" when it idled out (a role started on demand), "signal" otherwise; undefined while it runs. */
@@ -67,8 +72,8 @@ export interface DaemonOptions {
    * daemon's config); else the old one is retired (src/global/config/generation.ts).
    */
   onReload?: (config: Config) => void;
-  /** Runs as root before the privilege drop, after logging is set up (smtpd binds its listeners and reads TLS keys). */
-  beforeDrop?: (config: Config) => Promise<void> | void;
+  /** Runs as root before the privilege drop, after logging is set up (smtpd reads TLS keys and listens on the sockets it got, or binds its own). */
+  beforeDrop?: (config: Config, listenFds: readonly number[]) => Promise<void> | void;
   /** "reluctant": keep the start-up JIT policy (src/util/jit.ts); default "normal". */
   jit?: "normal" | "reluctant";
   /** Started on demand: whether it may stop after max_idle without work (default: yes); asked each time. */
@@ -105,13 +110,15 @@ export async function startDaemon(args: string[], opts: DaemonOptions): Promise<
   try {
     parsed = getopt(args.filter((a) => a !== ON_DEMAND_FLAG), "c:s:");
   } catch (err) {
-    throw new ExitError(EX_USAGE, `${(err as Error).message}; usage: postern ${opts.role} [-c config_dir] [-s 1] [${ON_DEMAND_FLAG}]`);
+    throw new ExitError(EX_USAGE, `${(err as Error).message}; usage: postern ${opts.role} [-c config_dir] [-s count] [${ON_DEMAND_FLAG}]`);
   }
   const configDir = parsed.options.find(([o]) => o === "c")?.[1];
   const sockets = parsed.options.find(([o]) => o === "s")?.[1];
-  if (sockets !== undefined && sockets !== "0" && sockets !== "1") throw new ExitError(EX_USAGE, `-s ${sockets}: a service takes at most one listening socket; usage: postern ${opts.role} [-c config_dir] [-s 1]`);
-  const listenFd = sockets === "1" ? MASTER_LISTEN_FD : undefined;
-  if (listenFd !== undefined && !isSocket(listenFd)) throw new ExitError(EX_USAGE, `-s 1: descriptor ${listenFd} is not a socket; only the master passes one`);
+  const count = sockets === undefined ? 0 : /^\d{1,2}$/.test(sockets) ? Number(sockets) : -1;
+  if (count < 0 || count > MAX_LISTEN_FDS) throw new ExitError(EX_USAGE, `-s ${sockets}: a service takes 0 to ${MAX_LISTEN_FDS} listening sockets; usage: postern ${opts.role} [-c config_dir] [-s count]`);
+  const listenFds = Array.from({ length: count }, (_, i) => MASTER_LISTEN_FD + i);
+  for (const fd of listenFds) if (!isSocket(fd)) throw new ExitError(EX_USAGE, `-s ${count}: descriptor ${fd} is not a socket; only the master passes one`);
+  const listenFd = listenFds[0];
   if (opts.jit === "reluctant") useReluctantJitPolicy();
   else useNormalJitPolicy();
   collectStartGarbageLater();
@@ -120,7 +127,7 @@ export async function startDaemon(args: string[], opts: DaemonOptions): Promise<
   await setupLog(config, { role: opts.role });
   // database tables' files may be root-only (they hold passwords): read them while we may
   for (const problem of preloadTableFiles(config)) log.warn(problem);
-  await opts.beforeDrop?.(config);
+  await opts.beforeDrop?.(config, listenFds);
   dropPrivilegesFor(opts.role, config);
 
   let stopping: "idle" | "signal" | undefined;
@@ -157,6 +164,7 @@ export async function startDaemon(args: string[], opts: DaemonOptions): Promise<
     },
     configDir,
     listenFd,
+    listenFds,
     stopped,
     stoppedBy: () => stopping,
     activity,

@@ -33,8 +33,8 @@ export class Child {
     private env: Record<string, string>,
     /** Arguments after `-c DIR` (smtpd: --service NAME). */
     private readonly extraArgs: readonly string[] = [],
-    /** The service's listening socket, owned by the master. */
-    readonly listenFd?: number,
+    /** The service's listening sockets, owned by the master: the child's descriptors 3, 4, ... in this order. */
+    readonly listenFds: readonly number[] = [],
     /** Started when work waits for it (by OnDemandStarter), not at boot and not after an exit. */
     readonly onDemand = false,
   ) {}
@@ -57,10 +57,10 @@ export class Child {
 
   start(): void {
     this.#startedAt = Date.now();
-    const socketArgs = this.listenFd === undefined ? [] : ["-s", "1"];
-    // stdio entry 3 becomes the child's descriptor 3 (MASTER_LISTEN_FD); nothing else is inherited
-    const stdio = ["ignore", "inherit", "inherit", ...(this.listenFd === undefined ? [] : [this.listenFd])];
-    if (this.listenFd !== undefined && stdio.length - 1 !== MASTER_LISTEN_FD) throw new Error("the listening socket must be the child's descriptor 3");
+    const socketArgs = this.listenFds.length === 0 ? [] : ["-s", String(this.listenFds.length)];
+    // stdio entries 3, 4, ... become the child's descriptors 3, 4, ... (MASTER_LISTEN_FD on); nothing else is inherited
+    const stdio = ["ignore", "inherit", "inherit", ...this.listenFds];
+    if (this.listenFds.length && stdio.indexOf(this.listenFds[0]!, 3) !== MASTER_LISTEN_FD) throw new Error("the first listening socket must be the child's descriptor 3");
     this.#proc = Bun.spawn([process.execPath, this.role, "-c", this.configDir, ...socketArgs, ...(this.onDemand ? [ON_DEMAND_FLAG] : []), ...this.extraArgs], {
       argv0: "postern",
       env: this.env,

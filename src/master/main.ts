@@ -1,16 +1,19 @@
 /**
  * The master: claims the pid file, starts the roles the service table
- * (src/global/system/service-table.ts) says it starts (the queue manager,
- * the smtpd processes of each enabled service) and keeps them running;
- * showq and the local delivery service it starts on demand, when a
- * connection waits on their socket, and pickup when maildrop/ holds an
- * entry (./on-demand.ts); SIGHUP re-reads the configuration and passes the reload on; SIGTERM stops the
+ * (src/global/system/service-table.ts) says it starts and keeps them
+ * running; showq, the local delivery service and each smtpd service it
+ * starts on demand, when a connection waits on their socket, pickup when
+ * maildrop/ holds an entry, the queue manager for either a connection or a
+ * queue file (./on-demand.ts); SIGHUP re-reads the configuration and passes the reload on; SIGTERM stops the
  * children gracefully, SIGQUIT at once; then the pid file goes.
  *
  * Before any child starts, the master creates the internal services'
  * sockets (private/local, public/qmgr, public/showq) and passes each on to
  * its service; a restarted service inherits the same socket, so a request
- * made meanwhile waits instead of being refused.
+ * made meanwhile waits instead of being refused. It also binds, as root,
+ * the TCP addresses of each smtpd service (./smtpd-sockets.ts) and holds
+ * them the same way; a service whose sockets it cannot hold (certificates
+ * by name, tls_server_sni_maps) binds its own and runs from the start.
  *
  * Runs as root on a system install (children drop to mail_owner themselves,
  * local delivery stays root to deliver as each recipient) or as the invoking
@@ -26,13 +29,13 @@ import { ensureQueueDirectories } from "../global/queue/directories.ts";
 import { queueOwner } from "../global/system/mail-owner.ts";
 import { Child } from "./children.ts";
 import { childEnvironment } from "../global/system/child-environment.ts";
-import { smtpdProcessPlan } from "../global/config/services.ts";
 import { VERSION } from "../version.ts";
 import { closeSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { listenUnixSocket } from "../util/unix-socket.ts";
 import { daemonEntry, masterSingletons, servedSocket, SERVICE_TABLE, startedOnDemand, type DaemonRole } from "../global/system/service-table.ts";
 import { OnDemandStarter } from "./on-demand.ts";
+import { bindSmtpdServices, closeHeldServices, type HeldService } from "./smtpd-sockets.ts";
 import { useNormalJitPolicy } from "../util/jit.ts";
 import { collectStartGarbageLater } from "../util/start-gc.ts";
 
@@ -80,13 +83,22 @@ export async function main(args: string[]): Promise<number> {
   }
 
   const environment = (role: DaemonRole) => ({ ...childEnvironment(config, configDir, role), ...(foreground ? { POSTERN_LOG_STDOUT: "1" } : {}) });
-  const children = masterSingletons().map((role) => new Child(role, configDir, environment(role), [], sockets.get(role)?.fd, startedOnDemand(role)));
-  // "per service" (smtpd): for each enabled service of the role, smtpdProcessPlan's processes (one, serving the whole process_limit)
-  for (const role of started.filter((r) => SERVICE_TABLE[r].processLimit === "per service")) {
-    for (const svc of config.services().filter((s) => s.enabled && s.role === role)) {
-      const n = smtpdProcessPlan(svc.processLimit ?? config.int("default_process_limit")).processes;
-      for (let i = 0; i < n; i++) children.push(new Child(role, configDir, environment(role), ["--service", svc.name]));
-    }
+  const children = masterSingletons().map((role) => {
+    const s = sockets.get(role);
+    return new Child(role, configDir, environment(role), [], s ? [s.fd] : [], startedOnDemand(role));
+  });
+  // "per service" (smtpd): for each enabled service of the role, smtpdProcessPlan's processes (one, serving the
+  // whole process_limit), on demand on the sockets bound here, or from the start when it binds its own
+  let held: HeldService[];
+  try {
+    held = bindSmtpdServices(config);
+  } catch (err) {
+    closeSockets(sockets);
+    releaseMasterPid(config);
+    throw new ExitError(EX_TEMPFAIL, (err as Error).message);
+  }
+  for (const svc of held) {
+    for (let i = 0; i < svc.processes; i++) children.push(new Child("smtpd", configDir, environment("smtpd"), ["--service", svc.name], svc.fds, svc.fds.length > 0));
   }
   for (const child of children) if (!child.onDemand) child.start();
   const onDemand = new OnDemandStarter({
@@ -131,6 +143,7 @@ export async function main(args: string[]): Promise<number> {
   onDemand.stop();
   await Promise.all(children.map((c) => c.stop(how === "SIGQUIT" ? "SIGKILL" : "SIGTERM", 10_000)));
   closeSockets(sockets);
+  closeHeldServices(held);
   releaseMasterPid(config);
   return 0;
 }

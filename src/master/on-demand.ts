@@ -61,7 +61,7 @@ export const QUEUE_POLL_MS = 60_000;
 const WATCHED_QUEUES = QMGR_QUEUES.filter((q) => q !== "active");
 
 export interface OnDemandOptions {
-  /** The children started by a connection on their socket (each has a listenFd). */
+  /** The children started by a connection on one of their sockets (each has listenFds). */
   byConnection: readonly Child[];
   /** The children started by an entry in `maildrop` (pickup). */
   byMaildrop: readonly Child[];
@@ -96,7 +96,7 @@ export class OnDemandStarter {
   #stopped = false;
 
   constructor(private readonly opts: OnDemandOptions) {
-    for (const c of opts.byConnection) if (!c.onDemand || c.listenFd === undefined) throw new Error(`postern/${c.role} is not a service started on demand by its socket`);
+    for (const c of opts.byConnection) if (!c.onDemand || c.listenFds.length === 0) throw new Error(`postern/${c.role} is not a service started on demand by its socket`);
     for (const c of opts.byMaildrop) if (!c.onDemand) throw new Error(`postern/${c.role} is not started on demand`);
     for (const c of opts.byConnection) c.onStartable = () => this.pollSockets();
     for (const c of opts.byMaildrop) c.onStartable = () => this.lookAtMaildrop();
@@ -136,14 +136,14 @@ export class OnDemandStarter {
     for (const c of down) this.#signal(c, true);
     let ready: number[];
     try {
-      ready = pendingConnections(down.map((c) => c.listenFd!));
+      ready = pendingConnections(down.flatMap((c) => c.listenFds));
     } catch (err) {
       this.#failed("poll the services' sockets", err as Error);
       return;
     }
     this.#failing.delete("poll the services' sockets");
     for (const c of down) {
-      if (!ready.includes(c.listenFd!)) continue;
+      if (!c.listenFds.some((fd) => ready.includes(fd))) continue;
       this.#signal(c, false);
       c.start();
       // the queue manager started by a connection: its queues' watches end
@@ -155,7 +155,7 @@ export class OnDemandStarter {
   #signal(c: Child, on: boolean): void {
     if (this.#armed.has(c) === on) return;
     try {
-      signalOnConnection(c.listenFd!, on);
+      for (const fd of c.listenFds) signalOnConnection(fd, on);
       this.#failing.delete("set SIGIO on the services' sockets");
     } catch (err) {
       // the once-a-second poll still starts the service

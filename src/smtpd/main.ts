@@ -1,12 +1,15 @@
 /**
  * The smtpd role: `postern smtpd -c DIR --service NAME`, started by the
- * master once per core (at most the service's process_limit) for each
- * enabled service of the services table (smtp, submission, smtps, ...).
+ * master for each enabled service of the services table (smtp, submission,
+ * smtps, ...): on demand, when a client connects to one of the sockets the
+ * master bound for the service and passed on (descriptors 3, 4, ...: `-s
+ * COUNT`), and gone after max_idle without a session; or, for a service
+ * the master does not hold sockets for (src/master/smtpd-sockets.ts), from
+ * the start, binding its listen addresses itself (SO_REUSEPORT).
  *
- * As root it reads the service's TLS key and the DKIM keys and binds its listen addresses
- * (SO_REUSEPORT, shared with the other processes of the service), then drops
- * to mail_owner before the first connection is served; each process serves
- * many sessions at once. The service's table overrides main parameters, as
+ * As root it reads the service's TLS key and the DKIM keys (and binds, if
+ * it must), then drops to mail_owner before the first connection is
+ * served; each process serves many sessions at once. The service's table overrides main parameters, as
  * master.cf's -o does. SIGHUP re-reads the configuration for new sessions;
  * SIGTERM closes the listeners and lets sessions in progress finish for a
  * few seconds.
@@ -23,7 +26,7 @@ import { getopt } from "../util/getopt.ts";
 import type { ServiceDef } from "../global/config/services.ts";
 import { setupLog } from "../global/system/log-setup.ts";
 import { startDaemon } from "../daemon/skeleton.ts";
-import { listenAddresses } from "./listen.ts";
+import { listenAddresses } from "../global/config/listen-addresses.ts";
 import { SmtpService, type ServerConnection } from "./service.ts";
 import type { Place } from "./session-places.ts";
 import { loadDkimKeys } from "../global/dkim/keys.ts";
@@ -76,11 +79,21 @@ export async function main(args: string[]): Promise<number> {
   let implicitTls = false;
   // admitted connections and their places, served or waiting (given back when the session ends, or when it closes before)
   const admitted = new WeakMap<ServerConnection, Place>();
+  // started on demand: every open connection keeps the process (IdleExit); those opened before the
+  // daemon's context exists are counted and handed over to it
+  let activity: { begin(): void; end(): void } | undefined;
+  let openedEarly = 0;
   const opened = (conn: ServerConnection): boolean => {
     const place = service!.admit(conn, { plaintext: !implicitTls });
     if (!place) return false;
     admitted.set(conn, place);
-    conn.onClose(() => place.release());
+    if (activity) activity.begin();
+    else openedEarly++;
+    conn.onClose(() => {
+      place.release();
+      if (activity) activity.end();
+      else openedEarly--;
+    });
     // implicit TLS: the handshake gets smtpd_starttls_timeout, as in Postfix
     if (implicitTls) conn.setIdleTimeout(service!.handshakeSeconds, () => conn.destroy());
     return true;
@@ -112,7 +125,7 @@ export async function main(args: string[]): Promise<number> {
 
   const ctx = await startDaemon(rest, {
     role: "smtpd",
-    async beforeDrop(base) {
+    async beforeDrop(base, listenFds) {
       const def = serviceDef(base, name);
       const config = base.withOverrides(def.overrides);
       await setupLog(config, { role: "smtpd" });
@@ -131,7 +144,14 @@ export async function main(args: string[]): Promise<number> {
         sni = new SniContexts(config, tls.options);
         await sni.preload();
       }
-      for (const a of listenAddresses(config, def.listen)) {
+      const addresses = listenAddresses(config, def.listen);
+      if (listenFds.length) {
+        // the master bound them, in listenAddresses' order (src/master/smtpd-sockets.ts)
+        if (listenFds.length !== addresses.length || sni) throw new ExitError(EX_USAGE, `service ${def.name}: the master passed ${listenFds.length} listening sockets for ${addresses.length} addresses`);
+        for (const fd of listenFds) listeners.push(listenConnections({ hostname: "", port: 0, fd, onOpen: opened, ...(wrapper && tls.options ? { tls: tls.options } : {}) }, accept));
+        return;
+      }
+      for (const a of addresses) {
         try {
           if (sni) {
             const { listenWithSni } = await import("./sni.ts");
@@ -149,6 +169,10 @@ export async function main(args: string[]): Promise<number> {
     },
   });
   dropped = true;
+  if (ctx.activity) {
+    activity = ctx.activity;
+    for (; openedEarly > 0; openedEarly--) activity.begin();
+  }
   for (const [conn, held, release] of early.splice(0)) void service!.serve(conn, held, release);
 
   await ctx.stopped;

@@ -6,7 +6,9 @@
  * credentials of a connected peer (SO_PEERCRED), which Bun and Node do
  * not expose, and whether a listening socket has connections waiting
  * (poll(2), and SIGIO when one arrives), which lets the master start a
- * service only when it is needed without accepting anything itself.
+ * service only when it is needed without accepting anything itself. Also
+ * the TCP listening sockets the master binds for the smtpd services it
+ * starts on demand (listenTcpSocket), which get the same poll and SIGIO.
  *
  * Used by the master (root) to create the internal services' sockets and
  * by the daemons that serve them. Trusts the kernel only: the peer's uid
@@ -31,6 +33,7 @@ let libc:
       bind: (fd: number, addr: Pointer, len: number) => number;
       listen: (fd: number, backlog: number) => number;
       getsockopt: (fd: number, level: number, name: number, value: Pointer, len: Pointer) => number;
+      setsockopt: (fd: number, level: number, name: number, value: Pointer, len: number) => number;
       poll: (fds: Pointer, n: number, timeoutMs: number) => number;
       fcntl: (fd: number, cmd: number, arg: number) => number;
       getpid: () => number;
@@ -46,6 +49,7 @@ function lib() {
     bind: { args: [FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
     listen: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
     getsockopt: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
+    setsockopt: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
     poll: { args: [FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
     // variadic in C; with one int argument the calling convention is the plain one on Linux's ABIs
     fcntl: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
@@ -58,6 +62,7 @@ function lib() {
     bind: (fd, a, n) => l.symbols.bind(fd, a, n) as number,
     listen: (fd, b) => l.symbols.listen(fd, b) as number,
     getsockopt: (fd, lv, n, v, len) => l.symbols.getsockopt(fd, lv, n, v, len) as number,
+    setsockopt: (fd, lv, n, v, len) => l.symbols.setsockopt(fd, lv, n, v, len) as number,
     poll: (fds, n, t) => l.symbols.poll(fds, n, t) as number,
     fcntl: (fd, cmd, arg) => l.symbols.fcntl(fd, cmd, arg) as number,
     getpid: () => l.symbols.getpid() as number,
@@ -110,6 +115,44 @@ export function listenUnixSocket(path: string, mode: number, backlog = 128): num
   }
   if (c.listen(fd, backlog) !== 0) {
     const err = failure(`listen ${path}`);
+    closeSync(fd);
+    throw err;
+  }
+  return fd;
+}
+
+const AF_INET = 2;
+const AF_INET6 = 10;
+const SO_REUSEADDR = 2;
+const IPPROTO_IPV6 = 41;
+const IPV6_V6ONLY = 26;
+
+/**
+ * Creates a listening TCP socket bound to `address` (an IPv4 or IPv6 address in its bytes, 4 or 16)
+ * and `port`: SO_REUSEADDR (a restart binds again while old connections linger), IPV6_V6ONLY for IPv6
+ * (the IPv4 wildcard is a socket of its own, as Postfix's inet_listen makes them). Close-on-exec: a
+ * child gets it only when it is passed on. Binding a port below 1024 needs root. Returns the descriptor.
+ */
+export function listenTcpSocket(address: Uint8Array, port: number, backlog = 511): number {
+  if (address.length !== 4 && address.length !== 16) throw new Error("an address is 4 or 16 bytes");
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`port ${port} is out of range`);
+  const c = lib();
+  const v6 = address.length === 16;
+  const fd = c.socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw failure("socket");
+  try {
+    const one = new Int32Array([1]);
+    if (c.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, ptr(one), 4) !== 0) throw failure("setsockopt SO_REUSEADDR");
+    if (v6 && c.setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, ptr(one), 4) !== 0) throw failure("setsockopt IPV6_V6ONLY");
+    // struct sockaddr_in (16 bytes) or sockaddr_in6 (28): family, port in network order, [flowinfo,] address
+    const addr = new Uint8Array(v6 ? 28 : 16);
+    const view = new DataView(addr.buffer);
+    view.setUint16(0, v6 ? AF_INET6 : AF_INET, true);
+    view.setUint16(2, port, false);
+    addr.set(address, v6 ? 8 : 4);
+    if (c.bind(fd, ptr(addr), addr.length) !== 0) throw failure("bind");
+    if (c.listen(fd, backlog) !== 0) throw failure("listen");
+  } catch (err) {
     closeSync(fd);
     throw err;
   }

@@ -75,7 +75,8 @@ export interface DaemonEntry {
   /**
    * Started by the master only when work waits for it, and gone again after `max_idle` without any, as
    * Postfix's master runs its services: "connection": a connection pending on the socket it serves (the
-   * master, which holds the socket, polls it while the service is down); "maildrop": an entry in
+   * master, which holds the socket, polls it while the service is down; smtpd: on one of the TCP sockets
+   * the master bound for its service, src/master/smtpd-sockets.ts, unless the service binds its own); "maildrop": an entry in
    * maildrop/ (the master watches the directory, reading names only); "queue": a connection pending on its
    * socket, or a queue file in incoming/, active/ or deferred/ (the queue manager, which leaves only when
    * those are empty). Absent: started with the system and restarted whenever it exits.
@@ -94,7 +95,7 @@ export const SERVICE_TABLE = {
   qmgr: { runsAs: "mail_owner", startedBy: "master", onDemand: "queue", wakeUp: { watch: "incoming", pollSeconds: 1 }, processLimit: 1, serves: ["public/qmgr"], uses: ["private/local"], why: "owns incoming/ active/ deferred/; delivers over the network itself" },
   showq: { runsAs: "mail_owner", startedBy: "master", processLimit: 1, onDemand: "connection", serves: ["public/showq"], uses: [], why: "reads the queue for users who may not" },
   pickup: { runsAs: "mail_owner", startedBy: "master", onDemand: "maildrop", wakeUp: { watch: "maildrop", pollSeconds: 60 }, processLimit: 1, serves: [], uses: [], why: "reads maildrop/ (mail_owner's group) and writes incoming/" },
-  smtpd: { runsAs: "mail_owner", startedBy: "master", processLimit: "per service", serves: ["smtpd listeners"], uses: ["public/qmgr"], why: "binds its ports and reads its TLS key as root, then faces the network as mail_owner" },
+  smtpd: { runsAs: "mail_owner", startedBy: "master", processLimit: "per service", onDemand: "connection", serves: ["smtpd listeners"], uses: ["public/qmgr"], why: "binds its ports and reads its TLS key as root, then faces the network as mail_owner" },
   "local-worker": { runsAs: "recipient", startedBy: "local", processLimit: "per recipient", serves: ["local-worker pipe"], uses: [], why: "writes mailboxes and runs commands with the recipient's (or the pipe service user's) rights only" },
 } as const satisfies Readonly<Record<DaemonRole, DaemonEntry>>;
 

@@ -21,6 +21,7 @@ import { getpwnam } from "../../../src/util/passwd.ts";
 import { requestJsonLine } from "../../../src/global/ipc/json-lines.ts";
 import { catchesSigterm, ensureMailOwner, isRoot, MailSystem, mboxMessages, message, ROLES_ON_DEMAND, ROLES_UP, TestUsers, waitFor } from "../../helpers/mail-system.ts";
 import { bin, cleanEnv, run } from "../../helpers/run.ts";
+import { freePort, RawSmtp, SmtpdSystem } from "../../helpers/smtpd-system.ts";
 
 const users = new TestUsers("pod");
 let sys: MailSystem;
@@ -45,6 +46,59 @@ function inMbox(subject: string): Promise<string> {
   const path = join(sys.spool, me());
   return waitFor(`"${subject}" in ${path}`, () => mboxMessages(path).find((m) => m.includes(`Subject: ${subject}\n`)));
 }
+
+describe("an SMTP service started on demand", () => {
+  let smtp: SmtpdSystem;
+  beforeAll(async () => {
+    smtp = new SmtpdSystem({ max_idle: "1s" });
+    await smtp.start();
+  }, 60_000);
+  afterAll(async () => {
+    await smtp?.cleanup();
+  }, 60_000);
+
+  const smtpdGone = () => waitFor("no smtpd process", () => smtp.roles().get("smtpd") === undefined);
+
+  test("the master holds the port; smtpd starts for the first client, serves it, leaves after max_idle, and starts again for the next", async () => {
+    await smtpdGone();
+    // the port is the master's while no smtpd runs: a client's connection waits for smtpd in the backlog
+    const master = smtp.masterPid()!;
+    const client = await RawSmtp.connect(smtp.port);
+    expect((await client.reply()).startsWith("220 ")).toBe(true);
+    const pid = await waitFor("the smtpd process", () => smtp.roles().get("smtpd"));
+    if (isRoot) {
+      const owner = getpwnam("postern")!.uid;
+      expect(uids(pid)).toEqual([owner, owner, owner, owner]);
+    }
+    // an open session keeps it past max_idle
+    expect(await client.cmd("EHLO client.example")).toMatch(/^250-/);
+    expect(smtp.roles().get("smtpd")).toBe(pid);
+    expect(await client.cmd("QUIT")).toMatch(/^221 /);
+    client.destroy();
+    await smtpdGone();
+    expect(smtp.masterPid()).toBe(master);
+    const again = await RawSmtp.connect(smtp.port);
+    expect((await again.reply()).startsWith("220 ")).toBe(true);
+    expect(await waitFor("a new smtpd process", () => smtp.roles().get("smtpd"))).not.toBe(pid);
+    again.destroy();
+    expect(smtp.log()).not.toMatch(/warning: process postern\/smtpd/);
+  }, 60_000);
+
+  test("a port in use stops the start, naming the service and the address", async () => {
+    const port = freePort();
+    const blocker = Bun.listen({ hostname: "127.0.0.1", port, socket: { data() {} } });
+    const busy = new SmtpdSystem({}, { smtp: { listen: `127.0.0.1:${port}` } });
+    try {
+      const r = await busy.postern(["start"]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain(`service smtp: cannot listen on 127.0.0.1:${port}: bind: Address already in use`);
+      expect(busy.masterPid()).toBeUndefined();
+    } finally {
+      blocker.stop(true);
+      await busy.cleanup();
+    }
+  }, 60_000);
+});
 
 function uids(pid: number): number[] {
   return /^Uid:\s*(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]!.trim().split(/\s+/).map(Number);

@@ -6,18 +6,19 @@
  * names as its descriptor 3; each socket has the table's mode and was made
  * by the master; a local worker runs as the recipient; each process starts
  * with its role's JSC options (jsc-environment.ts). The roles started on
- * demand (showq, local, pickup) are checked once a request started them. Root only: as any
+ * demand (showq, local, pickup, qmgr, smtpd) are checked once a request
+ * started them; smtpd's descriptor 3 is the TCP socket the master bound. Root only: as any
  * other user every role runs as that user and nothing is checked.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { lstatSync, readFileSync, readlinkSync } from "node:fs";
+import { lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import type { PasswdEntry } from "../../../src/util/passwd.ts";
 import { getpwnam } from "../../../src/util/passwd.ts";
 import { CHANNELS, daemonEntry, masterSingletons, SERVICE_TABLE, servedSocket, startedOnDemand, type DaemonRole } from "../../../src/global/system/service-table.ts";
 import { requestJsonLine } from "../../../src/global/ipc/json-lines.ts";
 import { jscEnvironment } from "../../../src/global/system/jsc-environment.ts";
-import { freePort } from "../../helpers/smtpd-system.ts";
+import { freePort, RawSmtp } from "../../helpers/smtpd-system.ts";
 import { ensureMailOwner, isRoot, MailSystem, mboxMessages, message, TestUsers, waitFor } from "../../helpers/mail-system.ts";
 
 const users = new TestUsers("pst");
@@ -73,10 +74,36 @@ function socketPathOf(pid: number, fd: number): string | undefined {
   return undefined;
 }
 
+/** The local port of the listening TCP socket at descriptor `fd` of process `pid` (/proc/net/tcp), if it is one. */
+function tcpListenPortOf(pid: number, fd: number): number | undefined {
+  const inode = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1];
+  if (!inode) return undefined;
+  for (const line of readFileSync("/proc/net/tcp", "utf8").split("\n").slice(1)) {
+    const f = line.trim().split(/\s+/);
+    // st 0A: LISTEN
+    if (f[9] === inode && f[3] === "0A") return Number.parseInt(f[1]!.split(":")[1]!, 16);
+  }
+  return undefined;
+}
+
+/** Whether the master has a listening TCP socket on `port` among its descriptors. */
+function masterHoldsPort(port: number): boolean {
+  const master = sys!.masterPid()!;
+  return readdirSync(`/proc/${master}/fd`).some((fd) => {
+    try {
+      return tcpListenPortOf(master, Number(fd)) === port;
+    } catch {
+      return false;
+    }
+  });
+}
+
 describe.skipIf(!isRoot)("the running system follows the service table", () => {
   let owner: PasswdEntry;
   let alice: PasswdEntry;
   let roles: Map<string, number[]>;
+  let smtpPort: number;
+  let smtpClient: RawSmtp | undefined;
 
   beforeAll(async () => {
     ensureMailOwner();
@@ -84,8 +111,12 @@ describe.skipIf(!isRoot)("the running system follows the service table", () => {
     sys = new MailSystem();
     alice = users.add("a", join(sys.dir, "home"));
     // one smtpd service, one process (20 sessions)
-    sys.writeConfig({}, `[services.smtp]\nlisten = "127.0.0.1:${freePort()}"\nprocess_limit = 20\n`);
+    smtpPort = freePort();
+    sys.writeConfig({}, `[services.smtp]\nlisten = "127.0.0.1:${smtpPort}"\nprocess_limit = 20\n`);
     await sys.start();
+    // smtpd starts for its first client too; the session stays open through the checks
+    smtpClient = await RawSmtp.connect(smtpPort);
+    expect((await smtpClient.reply()).startsWith("220 ")).toBe(true);
     // showq, local, pickup and qmgr run only on demand (max_idle, 100 s by default, keeps them for the
     // checks): a listing starts showq, a message pickup, qmgr and local
     expect(masterSingletons().filter((r) => startedOnDemand(r))).toEqual(["local", "qmgr", "showq", "pickup"]);
@@ -121,6 +152,15 @@ describe.skipIf(!isRoot)("the running system follows the service table", () => {
     for (const role of Object.keys(SERVICE_TABLE) as DaemonRole[]) {
       const s = servedSocket(role);
       const pids = roles.get(role) ?? [];
+      if (role === "smtpd") {
+        // the TCP socket the master bound for the service's one address (src/master/smtpd-sockets.ts)
+        expect(pids).toHaveLength(1);
+        expect(argv(pids[0]!).join(" ")).toContain(" -s 1");
+        expect(tcpListenPortOf(pids[0]!, 3)).toBe(smtpPort);
+        // and the master holds it too (it is the master's while smtpd is down)
+        expect(masterHoldsPort(smtpPort)).toBe(true);
+        continue;
+      }
       if (!s) {
         // no socket passed on: started without -s 1
         for (const pid of pids) expect([role, argv(pid).includes("-s")]).toEqual([role, false]);

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { defaultsOnlyConfig } from "../../../src/global/config/config.ts";
 import { allowedProtocols, secureOptionsFor } from "../../../src/smtpd/tls.ts";
-import { listenAddresses } from "../../../src/smtpd/listen.ts";
+import { listenAddresses } from "../../../src/global/config/listen-addresses.ts";
 
 describe("TLS protocols in Postfix's syntax", () => {
   test(">=, <=, exclusions and lists", () => {

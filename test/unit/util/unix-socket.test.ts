@@ -7,11 +7,13 @@
  * signalOnConnection makes the kernel send SIGIO when one arrives (and
  * stops it).
  */
-import { afterAll, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { closeSync, lstatSync, readFileSync, statSync, symlinkSync, writeFileSync, chmodSync } from "node:fs";
 import { createConnection, createServer } from "node:net";
 import { join } from "node:path";
-import { listenUnixSocket, peerCredentials, pendingConnections, signalOnConnection } from "../../../src/util/unix-socket.ts";
+import { listenTcpSocket, listenUnixSocket, peerCredentials, pendingConnections, signalOnConnection } from "../../../src/util/unix-socket.ts";
+import { parseIpAddress } from "../../../src/util/net/cidr-match.ts";
+import { freePort } from "../../helpers/ports.ts";
 import { waitFor } from "../../helpers/wait.ts";
 import { removeDir, tempDir } from "../../helpers/run.ts";
 
@@ -130,4 +132,52 @@ test("signalOnConnection: SIGIO for each connection while on, none once off", as
     process.off("SIGIO", onSigio);
     closeSync(fd);
   }
+});
+
+describe("listenTcpSocket: the smtpd services' sockets the master holds", () => {
+  const connectTo = (host: string, port: number) =>
+    new Promise<string>((resolve, reject) => {
+      let got = "";
+      const s = createConnection({ host, port });
+      s.on("data", (d) => (got += d));
+      s.on("close", () => resolve(got));
+      s.on("error", reject);
+    });
+
+  test("IPv4 and IPv6 sockets on one port; a connection waits until a listener takes the descriptor", async () => {
+    const port = freePort();
+    const v4 = listenTcpSocket(parseIpAddress("127.0.0.1")!.bytes, port);
+    // IPV6_V6ONLY: the IPv6 socket does not claim the IPv4 side of the port
+    const v6 = listenTcpSocket(parseIpAddress("::1")!.bytes, port);
+    try {
+      // nothing accepts yet: the connection waits in the backlog, which poll(2) reports
+      const answer = connectTo("127.0.0.1", port);
+      await waitFor("a pending connection", () => pendingConnections([v4, v6]).length > 0);
+      expect(pendingConnections([v4, v6])).toEqual([v4]);
+      const listeners = [v4, v6].map((fd) =>
+        Bun.listen({ fd, socket: { open: (s: { end(text: string): void }) => void s.end(`hello ${fd === v4 ? "v4" : "v6"}\n`), data() {} } } as unknown as Parameters<typeof Bun.listen>[0]),
+      );
+      expect(await answer).toBe("hello v4\n");
+      expect(await connectTo("::1", port)).toBe("hello v6\n");
+      for (const l of listeners) l.stop();
+    } finally {
+      for (const fd of [v4, v6]) {
+        try {
+          closeSync(fd);
+        } catch {}
+      }
+    }
+  });
+
+  test("a port in use is refused with the reason; a bad address or port is refused before any socket", () => {
+    const port = freePort();
+    const fd = listenTcpSocket(parseIpAddress("127.0.0.1")!.bytes, port);
+    try {
+      expect(() => listenTcpSocket(parseIpAddress("127.0.0.1")!.bytes, port)).toThrow(/^bind: Address already in use$/);
+    } finally {
+      closeSync(fd);
+    }
+    expect(() => listenTcpSocket(new Uint8Array(5), port)).toThrow("an address is 4 or 16 bytes");
+    expect(() => listenTcpSocket(parseIpAddress("127.0.0.1")!.bytes, 70000)).toThrow("port 70000 is out of range");
+  });
 });

@@ -54,12 +54,13 @@ describe("the service table", () => {
     expect(roles.filter((r) => entry(r).processLimit === "per service")).toEqual(["smtpd"]);
   });
 
-  test("showq and local start on demand by a connection on the socket they serve, pickup by an entry in maildrop/, qmgr by either a connection or a queue file; the rest start with the system", () => {
-    expect(roles.filter((r) => startedOnDemand(r))).toEqual(["local", "qmgr", "showq", "pickup"]);
+  test("showq and local start on demand by a connection on the socket they serve, smtpd by one on its service's sockets, pickup by an entry in maildrop/, qmgr by either a connection or a queue file; the master starts itself", () => {
+    expect(roles.filter((r) => startedOnDemand(r))).toEqual(["local", "qmgr", "showq", "pickup", "smtpd"]);
     for (const r of roles.filter((x) => startedOnDemand(x))) {
-      // the master starts it (one process) and holds the socket, or watches the directory, that wakes it
-      expect([r, entry(r).startedBy, entry(r).processLimit]).toEqual([r, "master", 1]);
-      if (entry(r).onDemand === "connection" || entry(r).onDemand === "queue") expect([r, servedSocket(r)?.kind]).toEqual([r, "unix"]);
+      // the master starts it (one process; smtpd one per service) and holds the socket, or watches the directory, that wakes it
+      expect([r, entry(r).startedBy, entry(r).processLimit]).toEqual([r, "master", r === "smtpd" ? "per service" : 1]);
+      if (r === "smtpd") expect([r, entry(r).onDemand, entry(r).serves]).toEqual([r, "connection", ["smtpd listeners"]]);
+      else if (entry(r).onDemand === "connection" || entry(r).onDemand === "queue") expect([r, servedSocket(r)?.kind]).toEqual([r, "unix"]);
       if (entry(r).onDemand === "queue") expect([r, entry(r).wakeUp?.watch]).toEqual([r, "incoming"]);
       else if (entry(r).onDemand !== "connection") expect([r, entry(r).onDemand, entry(r).wakeUp?.watch]).toEqual([r, "maildrop", "maildrop"]);
     }

@@ -5,14 +5,15 @@
  * 127.0.0.1 and ::1, or a list of addresses), limited by inet_protocols
  * (ipv4, ipv6, all).
  *
- * Every smtpd process of a service binds the same addresses with
- * SO_REUSEPORT, so the kernel spreads connections over them. Binding
- * happens as root (ports below 1024), before the process drops to
- * mail_owner. The configuration is trusted.
+ * The master binds them as root (ports below 1024) and passes them to the
+ * service's smtpd, which it starts on demand (src/master/smtpd-sockets.ts);
+ * a service the master cannot hold them for binds them itself, with
+ * SO_REUSEPORT, before it drops to mail_owner. Used by both, so they agree.
+ * The configuration is trusted.
  */
-import type { Config } from "../global/config/config.ts";
-import { ConfigError } from "../global/config/source.ts";
-import { parseIpAddress } from "../util/net/cidr-match.ts";
+import type { Config } from "./config.ts";
+import { ConfigError } from "./source.ts";
+import { parseIpAddress } from "../../util/net/cidr-match.ts";
 
 export interface ListenAddress {
   hostname: string;
