@@ -12,7 +12,8 @@
  * own private system. Not a benchmark with Postfix beside it (bench/run.ts
  * is): a quick loop for profiling one side (issue 16).
  * WARMUP messages are sent and delivered first and not counted (the JIT's
- * start-up work is then mostly done); IMPORT_ENV="NAME=VALUE ..." adds to
+ * start-up work is then mostly done), over WARMUP_SESSIONS sessions (default
+ * SESSIONS); IMPORT_ENV="NAME=VALUE ..." adds to
  * import_environment, the environment the master gives its children (an
  * allocator's MIMALLOC_* option, say).
  *   POSTERN_DIST=DIR bun bench/profile-local.ts [SESSIONS] [MESSAGES] [WARMUP]
@@ -48,9 +49,9 @@ try {
   for (let i = 0; i < 300 && !(await portAnswers(port)); i++) await Bun.sleep(100);
   const maildir = join(u.home, "Maildir");
   const count = () => maildirCount(maildir) - warmup;
-  const send = (n: number) => Bun.spawn(["smtp-source", "-d", "-s", String(sessions), "-m", String(n), "-l", "4096", "-f", "sender@localhost", "-t", `${u.name}@localhost`, `127.0.0.1:${port}`], { stdout: "inherit", stderr: "inherit" });
+  const send = (n: number, s = sessions) => Bun.spawn(["smtp-source", "-d", "-s", String(s), "-m", String(n), "-l", "4096", "-f", "sender@localhost", "-t", `${u.name}@localhost`, `127.0.0.1:${port}`], { stdout: "inherit", stderr: "inherit" });
   if (warmup > 0) {
-    await send(warmup).exited;
+    await send(warmup, Number(process.env.WARMUP_SESSIONS ?? sessions)).exited;
     const until = Date.now() + 300_000;
     while (count() < 0 && Date.now() < until) await Bun.sleep(20);
     await Bun.sleep(500);
