@@ -84,18 +84,41 @@ export function hasEntry(dir: string): boolean {
   }
 }
 
+/** Services started by what a directory holds: pickup by maildrop/, the queue manager by its queues. */
+interface DirectoryDemand {
+  /** For the log: "maildrop/", "the queue". */
+  what: string;
+  children: readonly Child[];
+  /** Watched while every child is down. */
+  dirs: readonly string[];
+  /** How often the timer looks without an event. */
+  pollMs: number;
+  hasWork: () => boolean;
+  watchers: FSWatcher[];
+}
+
 export class OnDemandStarter {
   #socketTimer: ReturnType<typeof setInterval> | undefined;
   #maildropTimer: ReturnType<typeof setInterval> | undefined;
-  #watcher: FSWatcher | undefined;
   #queueTimer: ReturnType<typeof setInterval> | undefined;
-  #queueWatchers: FSWatcher[] = [];
+  readonly #maildrop: DirectoryDemand;
+  readonly #queue: DirectoryDemand;
   #failing = new Set<string>();
   /** The children whose socket signals SIGIO now. */
   #armed = new Set<Child>();
   #stopped = false;
 
   constructor(private readonly opts: OnDemandOptions) {
+    this.#maildrop = { what: "maildrop/", children: opts.byMaildrop, dirs: [opts.maildrop], pollMs: opts.maildropPollMs, hasWork: () => hasEntry(opts.maildrop), watchers: [] };
+    const queueDirectory = opts.queueDirectory ?? "";
+    this.#queue = {
+      what: "the queue",
+      children: opts.byQueue ?? [],
+      dirs: WATCHED_QUEUES.map((q) => join(queueDirectory, q)),
+      pollMs: QUEUE_POLL_MS,
+      hasWork: () => queueManagerHasWork(queueDirectory),
+      watchers: [],
+    };
     for (const c of opts.byConnection) if (!c.onDemand || c.listenFds.length === 0) throw new Error(`postern/${c.role} is not a service started on demand by its socket`);
     for (const c of opts.byMaildrop) if (!c.onDemand) throw new Error(`postern/${c.role} is not started on demand`);
     for (const c of opts.byConnection) c.onStartable = () => this.pollSockets();
@@ -168,7 +191,12 @@ export class OnDemandStarter {
 
   /** Whether the master watches maildrop/ now (only while pickup is down). */
   get watchingMaildrop(): boolean {
-    return this.#watcher !== undefined;
+    return this.#maildrop.watchers.length > 0;
+  }
+
+  /** Whether the master watches the queue manager's queues now (only while it is down). */
+  get watchingQueue(): boolean {
+    return this.#queue.watchers.length > 0;
   }
 
   /**
@@ -177,47 +205,7 @@ export class OnDemandStarter {
    * and closed once pickup runs (pickup watches from then on).
    */
   lookAtMaildrop(): void {
-    const down = this.opts.byMaildrop.filter((c) => c.startable);
-    if (this.#stopped) return;
-    if (down.length === 0) {
-      this.#unwatchMaildrop();
-      return;
-    }
-    this.#watchMaildrop();
-    let waiting: boolean;
-    try {
-      waiting = hasEntry(this.opts.maildrop);
-    } catch (err) {
-      this.#failed("look at maildrop/", err as Error);
-      return;
-    }
-    this.#failing.delete("look at maildrop/");
-    if (!waiting) return;
-    for (const c of down) c.start();
-    if (!this.opts.byMaildrop.some((c) => c.startable)) this.#unwatchMaildrop();
-  }
-
-  #watchMaildrop(): void {
-    if (this.#watcher) return;
-    try {
-      this.#watcher = watch(this.opts.maildrop, () => this.lookAtMaildrop());
-      this.#watcher.on("error", (err) => log.warn(`watching maildrop/ failed: ${err.message}; looking every ${this.opts.maildropPollMs / 1000}s`));
-      this.#failing.delete("watch maildrop/");
-    } catch (err) {
-      // the timer still looks; said once until a watch works again
-      if (!this.#failing.has("watch maildrop/")) log.warn(`cannot watch maildrop/: ${(err as Error).message}; looking every ${this.opts.maildropPollMs / 1000}s`);
-      this.#failing.add("watch maildrop/");
-    }
-  }
-
-  #unwatchMaildrop(): void {
-    this.#watcher?.close();
-    this.#watcher = undefined;
-  }
-
-  /** Whether the master watches the queue manager's queues now (only while it is down). */
-  get watchingQueue(): boolean {
-    return this.#queueWatchers.length > 0;
+    this.#look(this.#maildrop);
   }
 
   /**
@@ -225,49 +213,53 @@ export class OnDemandStarter {
    * holds a queue file. The watches are set up before the look and closed once it runs.
    */
   lookAtQueue(): void {
-    const down = (this.opts.byQueue ?? []).filter((c) => c.startable);
+    this.#look(this.#queue);
+  }
+
+  #look(d: DirectoryDemand): void {
+    const down = d.children.filter((c) => c.startable);
     if (this.#stopped) return;
     if (down.length === 0) {
-      this.#unwatchQueue();
+      this.#unwatch(d);
       return;
     }
-    this.#watchQueue();
+    this.#watch(d);
     let waiting: boolean;
     try {
-      waiting = queueManagerHasWork(this.opts.queueDirectory!);
+      waiting = d.hasWork();
     } catch (err) {
-      this.#failed("look at the queue", err as Error);
+      this.#failed(`look at ${d.what}`, err as Error);
       return;
     }
-    this.#failing.delete("look at the queue");
+    this.#failing.delete(`look at ${d.what}`);
     if (!waiting) return;
     for (const c of down) {
-      // as pollSockets: its socket stops signalling before the service owns it
-      this.#signal(c, false);
+      // as pollSockets: a socket stops signalling before the service owns it
+      if (c.listenFds.length) this.#signal(c, false);
       c.start();
     }
-    if (!(this.opts.byQueue ?? []).some((c) => c.startable)) this.#unwatchQueue();
+    if (!d.children.some((c) => c.startable)) this.#unwatch(d);
   }
 
-  #watchQueue(): void {
-    if (this.#queueWatchers.length) return;
+  #watch(d: DirectoryDemand): void {
+    if (d.watchers.length) return;
     try {
-      for (const q of WATCHED_QUEUES) {
-        const w = watch(join(this.opts.queueDirectory!, q), () => this.lookAtQueue());
-        w.on("error", (err) => log.warn(`watching ${q}/ failed: ${err.message}; looking every ${QUEUE_POLL_MS / 1000}s`));
-        this.#queueWatchers.push(w);
+      for (const dir of d.dirs) {
+        const w = watch(dir, () => this.#look(d));
+        w.on("error", (err) => log.warn(`watching ${d.what} failed: ${err.message}; looking every ${d.pollMs / 1000}s`));
+        d.watchers.push(w);
       }
-      this.#failing.delete("watch the queue");
+      this.#failing.delete(`watch ${d.what}`);
     } catch (err) {
-      this.#unwatchQueue();
-      if (!this.#failing.has("watch the queue")) log.warn(`cannot watch the queue: ${(err as Error).message}; looking every ${QUEUE_POLL_MS / 1000}s`);
-      this.#failing.add("watch the queue");
+      this.#unwatch(d);
+      // the timer still looks; said once until a watch works again
+      if (!this.#failing.has(`watch ${d.what}`)) log.warn(`cannot watch ${d.what}: ${(err as Error).message}; looking every ${d.pollMs / 1000}s`);
+      this.#failing.add(`watch ${d.what}`);
     }
   }
 
-  #unwatchQueue(): void {
-    for (const w of this.#queueWatchers) w.close();
-    this.#queueWatchers = [];
+  #unwatch(d: DirectoryDemand): void {
+    for (const w of d.watchers.splice(0)) w.close();
   }
 
   stop(): void {
@@ -276,9 +268,9 @@ export class OnDemandStarter {
     clearInterval(this.#socketTimer);
     clearInterval(this.#maildropTimer);
     clearInterval(this.#queueTimer);
-    this.#watcher?.close();
-    this.#unwatchQueue();
-    this.#socketTimer = this.#maildropTimer = this.#queueTimer = this.#watcher = undefined;
+    this.#unwatch(this.#maildrop);
+    this.#unwatch(this.#queue);
+    this.#socketTimer = this.#maildropTimer = this.#queueTimer = undefined;
   }
 
   /** Logged once until it works again, not at every tick. */

@@ -3,25 +3,30 @@
  * stand-in for the pickup child: the master watches maildrop/ only while
  * pickup is down, and the hand-over when pickup goes down misses no file
  * (the watch is set up again before the look, so a file that came while
- * pickup was leaving, or comes after the look, starts it). Runs as any
- * user, in a temporary directory.
+ * pickup was leaving, or comes after the look, starts it). The same for
+ * the queue manager and incoming/, deferred/ and active/: only a queue ID
+ * starts it (a writer's temporary file does not), and a file left in
+ * active/ when it went down starts it again. Runs as any user, in a
+ * temporary directory.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { unlinkSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Child } from "../../../src/master/children.ts";
 import { OnDemandStarter } from "../../../src/master/on-demand.ts";
+import { listenUnixSocket } from "../../../src/util/unix-socket.ts";
 import { removeDir, tempDir } from "../../helpers/run.ts";
 import { waitFor } from "../../helpers/wait.ts";
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach(removeDir));
 
-/** A pickup child that only counts its starts; the test says when it goes down. */
-function fakePickup() {
+/** A pickup (or queue manager) child that only counts its starts; the test says when it goes down. */
+function fakePickup(role = "pickup", listenFds: number[] = []) {
   const state = { starts: 0, up: false };
   const child = {
-    role: "pickup",
+    role,
+    listenFds,
     onDemand: true,
     onStartable: undefined as (() => void) | undefined,
     get startable() {
@@ -69,5 +74,43 @@ describe("the master's watch on maildrop/", () => {
       starter.stop();
     }
     expect(starter.watchingMaildrop).toBe(false);
+  });
+});
+
+describe("the master's watch on the queue manager's queues", () => {
+  test("a queue file in incoming/ starts it, a temporary file does not; one left in active/ starts it again", async () => {
+    const queue = tempDir("ondemand-queue");
+    dirs.push(queue);
+    for (const q of ["incoming", "active", "deferred", "public"]) mkdirSync(join(queue, q));
+    const fd = listenUnixSocket(join(queue, "public", "qmgr"), 0o666);
+    const { child, state } = fakePickup("qmgr", [fd]);
+    const qmgr = child as unknown as Child;
+    const starter = new OnDemandStarter({ byConnection: [qmgr], byMaildrop: [], maildrop: join(queue, "maildrop"), maildropPollMs: 3_600_000, byQueue: [qmgr], queueDirectory: queue });
+    try {
+      starter.start();
+      expect([state.starts, starter.watchingQueue]).toEqual([0, true]);
+      // a writer's temporary file is no work
+      writeFileSync(join(queue, "incoming", "t.4242.tmp"), "x");
+      starter.lookAtQueue();
+      expect(state.starts).toBe(0);
+      // its rename to a queue ID is
+      renameSync(join(queue, "incoming", "t.4242.tmp"), join(queue, "incoming", "ABCDEF123"));
+      await waitFor("the queue manager to start", () => state.starts === 1);
+      expect(starter.watchingQueue).toBe(false);
+      // it took the file into active/ and went down (killed): the look at its exit starts it again
+      renameSync(join(queue, "incoming", "ABCDEF123"), join(queue, "active", "ABCDEF123"));
+      child.exit();
+      expect([state.starts, starter.watchingQueue]).toEqual([2, false]);
+      // empty queues: it stays down, watched; a file released into deferred/ starts it
+      unlinkSync(join(queue, "active", "ABCDEF123"));
+      child.exit();
+      expect([state.starts, starter.watchingQueue]).toEqual([2, true]);
+      writeFileSync(join(queue, "deferred", "BCDEF1234"), "x");
+      await waitFor("the queue manager to start again", () => state.starts === 3);
+    } finally {
+      starter.stop();
+      closeSync(fd);
+    }
+    expect(starter.watchingQueue).toBe(false);
   });
 });
