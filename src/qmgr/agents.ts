@@ -113,6 +113,7 @@ function smtpAgentFor(config: Config, lmtp: boolean): DeliveryAgent {
   }
   const ready = agent;
   return {
+    readsContent: true,
     async deliver(req) {
       // the delivery keeps this configuration's tables (TLS policy, SASL passwords, generic maps) to its end
       const release = holdConfig(config);

@@ -46,7 +46,8 @@ import { TransportMaps } from "./transport-maps.ts";
  * How many bytes of message content the queue manager holds for deliveries (ActiveMessage.content): the
  * content of a small file comes free with its activation, and an in-process agent (smtp, lmtp) then sends
  * it without reading the file a second time. Beyond this (a backlog of thousands in active/), messages are
- * activated without it and their agents read the file, as before: the memory stays bounded.
+ * activated without it and their agents read the file, as before: the memory stays bounded. A round with
+ * no such delivery (local, virtual, pipe: the local service reads the file) gives it back once scheduled.
  */
 export const HELD_CONTENT_BUDGET = 4 * 1024 * 1024;
 
@@ -114,6 +115,7 @@ export class QueueManager {
       destinations: this.#destinations,
       agentFor: pick,
       finish: (msg) => this.#finish(msg),
+      dropContent: (msg) => this.#dropContent(msg),
       background: (work) => {
         const tracked: Promise<void> = work
           .catch((err) => log.error(`after a delivery: ${(err as Error).message}`))
@@ -223,13 +225,16 @@ export class QueueManager {
     return true;
   };
 
+  #dropContent(msg: ActiveMessage): void {
+    if (!msg.content) return;
+    this.#heldBytes -= msg.content.byteLength;
+    delete msg.content;
+  }
+
   /** The round of `msg` is over (finish.ts): it leaves the active set, and incoming/ gets its room. */
   #finish(msg: ActiveMessage): void {
     const rescan = finishRound(this.#ctx, msg);
-    if (msg.content) {
-      this.#heldBytes -= msg.content.byteLength;
-      delete msg.content;
-    }
+    this.#dropContent(msg);
     this.#active.delete(msg.id);
     if (rescan && this.#roomWanted) {
       this.#roomWanted = false;

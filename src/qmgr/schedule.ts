@@ -41,6 +41,8 @@ export interface Scheduler extends QmgrContext {
   finish(msg: ActiveMessage): void;
   /** Work that goes on after a delivery has left its destination's slot (the fsync of its D records); stop() waits for it. */
   background(work: Promise<void>): void;
+  /** The message's held content is not needed (no delivery of its round sends it): its budget goes back. */
+  dropContent(msg: ActiveMessage): void;
 }
 
 /** One delivery request: recipients of one message with the same transport and next hop. */
@@ -121,6 +123,9 @@ export async function schedule(ctx: Scheduler, msg: ActiveMessage, indexes: numb
     for (let i = 0; i < g.recipients.length; i += limit) jobs.push({ ...g, recipients: g.recipients.slice(i, i + limit) });
   }
   msg.jobsLeft = jobs.length;
+  // only an in-process agent (smtp, lmtp) sends the content activation read; a round of local
+  // deliveries (the local service reads the file) gives it back now, not when the round ends
+  if (msg.content && !jobs.some((j) => ctx.agentFor(j.transport).readsContent)) ctx.dropContent(msg);
   if (jobs.length === 0) {
     ctx.finish(msg);
     return;

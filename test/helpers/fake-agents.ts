@@ -72,6 +72,8 @@ export class FakeAgents {
   }
 
   agent: DeliveryAgent = {
+    // as the SMTP client: it may send the content the queue manager holds
+    readsContent: true,
     deliver: (request) => {
       const file = decodeQueueFile(readFileSync(request.queueFile));
       const answer = this.policy(request);

@@ -118,4 +118,9 @@ export interface ExpandedResult {
 /** A delivery agent: delivers one request and reports a result for every recipient in it. */
 export interface DeliveryAgent {
   deliver(request: DeliveryRequest): Promise<RecipientResult[]>;
+  /**
+   * An in-process agent that may send `request.content` (smtp, lmtp): the queue manager keeps a small
+   * message's content only for a round with such a delivery, and gives it back at once otherwise.
+   */
+  readonly readsContent?: boolean;
 }

@@ -9,6 +9,7 @@
 import { afterAll, afterEach, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { DeliveryAgent } from "../../../src/global/delivery/types.ts";
 import type { Config } from "../../../src/global/config/config.ts";
 import { readDeliveryLog } from "../../../src/global/queue/delivery-log.ts";
 import { QueueManager } from "../../../src/qmgr/queue-manager.ts";
@@ -43,11 +44,14 @@ afterEach(async () => {
 });
 
 /** A private queue, and a queue manager on it whose smtp agent is `policy`; not started. */
-function harness(policy: Policy, extraConfig = "", options: { heldContentBudget?: number } = {}): Harness {
+function harness(policy: Policy, extraConfig = "", options: { heldContentBudget?: number; local?: boolean } = {}): Harness {
   const { queue, config } = makePrivateQueue(mkdtempSync(join(root, "q-")), extraConfig);
   const clock = new FakeClock(START);
   const agents = new FakeAgents(policy);
-  const manager = new QueueManager(config, { agents: { smtp: agents.agent }, now: clock.now, ...options });
+  const { local, ...rest } = options;
+  // local: the same fake answers for the local transport, as an agent that does not send the content (the local service reads the file)
+  const map: Record<string, DeliveryAgent> = local ? { smtp: agents.agent, local: { deliver: agents.agent.deliver } } : { smtp: agents.agent };
+  const manager = new QueueManager(config, { agents: map, now: clock.now, ...rest });
   const h = { queue, config, clock, agents, manager };
   running.push(h);
   return h;
@@ -346,6 +350,23 @@ test("a small message's content comes with its delivery request, as activation r
   await waitFor("both removed", () => idsIn(h.queue, "active").length === 0);
   // released when the round finished
   expect(small.request.content!()).toBeUndefined();
+});
+
+test("a round of deliveries that do not send the content (local) gives its share of the budget back at once", async () => {
+  // each content is 27 bytes: one fits in 30
+  const h = harness(noticesSent(() => "hold"), "", { heldContentBudget: 30, local: true });
+  queueMessage(h, "E00001", ["someone@localhost"]);
+  h.manager.start();
+  const [first] = await h.agents.waitFor("the local delivery", (d) => d.request.queueId === "E00001");
+  expect(first!.request.transport).toBe("local");
+  expect(first!.request.content).toBeUndefined();
+  // E00001's round is still in progress; its content went back, so the next small message gets some
+  queueMessage(h, "E00002", ["e2@remote.example"]);
+  h.manager.scanIncoming();
+  const [second] = await h.agents.waitFor("the smtp delivery", (d) => d.request.queueId === "E00002");
+  expect(Buffer.from(second!.request.content!()!).toString()).toBe("Subject: test E00002\n\nbody\n");
+  for (const d of [first!, second!]) d.answer(answerAll(d.request, "sent", "250 2.0.0 ok"));
+  await waitFor("both removed", () => idsIn(h.queue, "active").length === 0);
 });
 
 test("the content held for deliveries stays within its budget: past it a message's agent reads the file; a finished round gives its share back", async () => {
