@@ -10,9 +10,8 @@
  * session.
  *
  * A service the master does not hold sockets for binds its own and runs
- * from the system's start, as before: one with certificates by name
- * (tls_server_sni_maps, served through node:tls), one whose listen names a
- * host instead of an address, or one planned with more than one process.
+ * from the system's start, as before: one whose listen names a host
+ * instead of an address, or one planned with more than one process.
  *
  * Runs in the master (root). Reads only the configuration, which is trusted.
  * A failure to bind is the start's failure, with the address and the
@@ -44,7 +43,7 @@ export function bindSmtpdServices(config: Config): HeldService[] {
       const ips = addresses.map((a) => parseIpAddress(a.hostname));
       const held: HeldService = { name: svc.name, processes, fds: [] };
       out.push(held);
-      if (processes !== 1 || effective.list("tls_server_sni_maps").length > 0 || ips.some((ip) => ip === undefined)) continue;
+      if (processes !== 1 || ips.some((ip) => ip === undefined)) continue;
       addresses.forEach((a, i) => {
         try {
           held.fds.push(listenTcpSocket(ips[i]!.bytes, a.port));

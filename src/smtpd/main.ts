@@ -4,8 +4,10 @@
  * smtps, ...): on demand, when a client connects to one of the sockets the
  * master bound for the service and passed on (descriptors 3, 4, ...: `-s
  * COUNT`), and gone after max_idle without a session; or, for a service
- * the master does not hold sockets for (src/master/smtpd-sockets.ts), from
- * the start, binding its listen addresses itself (SO_REUSEPORT).
+ * the master does not hold sockets for (src/master/smtpd-sockets.ts: a host
+ * name in `listen`), from the start, binding its addresses itself
+ * (SO_REUSEPORT). Certificates by name (tls_server_sni_maps) are served
+ * through node:net on the same sockets.
  *
  * As root it reads the service's TLS key and the DKIM keys (and binds, if
  * it must), then drops to mail_owner before the first connection is
@@ -147,8 +149,14 @@ export async function main(args: string[]): Promise<number> {
       const addresses = listenAddresses(config, def.listen);
       if (listenFds.length) {
         // the master bound them, in listenAddresses' order (src/master/smtpd-sockets.ts)
-        if (listenFds.length !== addresses.length || sni) throw new ExitError(EX_USAGE, `service ${def.name}: the master passed ${listenFds.length} listening sockets for ${addresses.length} addresses`);
-        for (const fd of listenFds) listeners.push(listenConnections({ hostname: "", port: 0, fd, onOpen: opened, ...(wrapper && tls.options ? { tls: tls.options } : {}) }, accept));
+        if (listenFds.length !== addresses.length) throw new ExitError(EX_USAGE, `service ${def.name}: the master passed ${listenFds.length} listening sockets for ${addresses.length} addresses`);
+        for (const [i, fd] of listenFds.entries()) {
+          const a = addresses[i]!;
+          if (sni) {
+            const { listenWithSni } = await import("./sni.ts");
+            listeners.push(await listenWithSni({ hostname: a.hostname, port: a.port, fd, implicitTls: wrapper, onOpen: opened }, sni, accept));
+          } else listeners.push(listenConnections({ hostname: a.hostname, port: a.port, fd, onOpen: opened, ...(wrapper && tls.options ? { tls: tls.options } : {}) }, accept));
+        }
         return;
       }
       for (const a of addresses) {

@@ -231,9 +231,12 @@ export class NodeConnection {
   }
 }
 
-/** Listens with node:net (SO_REUSEPORT); implicit TLS through the SNI contexts when asked. */
+/**
+ * Listens with node:net on `fd`, a socket the master bound and passed on, or else binds hostname:port
+ * itself (SO_REUSEPORT); implicit TLS through the SNI contexts when asked.
+ */
 export async function listenWithSni(
-  opts: { hostname: string; port: number; implicitTls: boolean; onOpen?: (conn: NodeConnection) => boolean },
+  opts: { hostname: string; port: number; fd?: number; implicitTls: boolean; onOpen?: (conn: NodeConnection) => boolean },
   sni: SniContexts,
   onConnection: (conn: NodeConnection) => void,
 ): Promise<Listener> {
@@ -255,7 +258,8 @@ export async function listenWithSni(
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen({ host: opts.hostname, port: opts.port, reusePort: true } as Parameters<Server["listen"]>[0], () => resolve());
+    const where = opts.fd !== undefined ? { fd: opts.fd } : { host: opts.hostname, port: opts.port, reusePort: true };
+    server.listen(where as Parameters<Server["listen"]>[0], () => resolve());
   });
   return {
     port: opts.port,

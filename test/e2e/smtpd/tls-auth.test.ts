@@ -204,6 +204,19 @@ describe("certificates by name (tls_server_sni_maps)", () => {
     expect(await s.reply()).toMatch(/^220 /);
     expect(String((s.tls!.getPeerCertificate() as { subject?: { CN?: string } }).subject?.CN)).toBe("other.example");
     await s.quit();
+    // served through node:tls, on the sockets the master holds: both services' smtpd were started on demand with them
+    const smtpds = sys.processTree().flatMap((pid) => {
+      try {
+        const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+        return argv[1] === "smtpd" ? [argv] : [];
+      } catch {
+        return [];
+      }
+    });
+    expect(smtpds.map((argv) => [argv.includes("--on-demand"), argv[argv.indexOf("-s") + 1]])).toEqual([
+      [true, "1"],
+      [true, "1"],
+    ]);
     rmSync(keys, { recursive: true, force: true });
   });
 });
