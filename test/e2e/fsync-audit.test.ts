@@ -213,7 +213,9 @@ describe.skipIf(!STRACE)("fsync audit (strace)", () => {
       expect(ids.length).toBe(ALONE_MESSAGES + LONE_MESSAGES + SESSIONS * PER_SESSION);
       expect(new Set(ids).size).toBe(ids.length);
 
-      // stop the system: strace exits with its last traced process, and its file is complete
+      // every message delivered (the checks below follow each one to its removal from active/), then stop the
+      // system: strace exits with its last traced process, and its file is complete
+      await system.waitForEmptyQueue(60_000);
       await system.stop();
       await waitFor("strace to exit after the system stopped", () => strace!.exitCode !== null, 30_000);
 
