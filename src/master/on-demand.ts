@@ -2,9 +2,11 @@
  * Starts the services the master runs on demand (the service table's
  * `onDemand`) when work waits for them:
  *
- * - "connection" (showq, local): a connection waiting on the service's
- *   socket. The master holds the socket (it made it, src/master/main.ts);
- *   while the service is down a client's connection waits in its backlog.
+ * - "connection" (showq, local, and each SMTP service's smtpd): a
+ *   connection waiting on one of the service's sockets. The master holds
+ *   them (it made them: the unix sockets in src/master/main.ts, the TCP
+ *   ones in ./smtpd-sockets.ts); while the service is down a client's
+ *   connection waits in the backlog.
  *   Bun has no readable event for a descriptor it does not own, so the
  *   master asks the kernel for SIGIO on the socket (O_ASYNC) while the
  *   service is down, and on each signal asks with poll(2), without waiting
