@@ -18,7 +18,7 @@
 import type { Subprocess } from "bun";
 import type { DaemonRole } from "../global/system/service-table.ts";
 import { log } from "../util/log.ts";
-import { MASTER_LISTEN_FD, ON_DEMAND_FLAG } from "../daemon/skeleton.ts";
+import { ON_DEMAND_FLAG } from "../daemon/skeleton.ts";
 
 export class Child {
   #proc: Subprocess | undefined;
@@ -58,9 +58,9 @@ export class Child {
   start(): void {
     this.#startedAt = Date.now();
     const socketArgs = this.listenFds.length === 0 ? [] : ["-s", String(this.listenFds.length)];
-    // stdio entries 3, 4, ... become the child's descriptors 3, 4, ... (MASTER_LISTEN_FD on); nothing else is inherited
+    // after stdin, stdout and stderr, stdio's entries become the child's descriptors 3, 4, ... (skeleton.ts: MASTER_LISTEN_FD);
+    // nothing else is inherited
     const stdio = ["ignore", "inherit", "inherit", ...this.listenFds];
-    if (this.listenFds.length && stdio.indexOf(this.listenFds[0]!, 3) !== MASTER_LISTEN_FD) throw new Error("the first listening socket must be the child's descriptor 3");
     this.#proc = Bun.spawn([process.execPath, this.role, "-c", this.configDir, ...socketArgs, ...(this.onDemand ? [ON_DEMAND_FLAG] : []), ...this.extraArgs], {
       argv0: "postern",
       env: this.env,

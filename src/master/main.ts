@@ -12,8 +12,8 @@
  * its service; a restarted service inherits the same socket, so a request
  * made meanwhile waits instead of being refused. It also binds, as root,
  * the TCP addresses of each smtpd service (./smtpd-sockets.ts) and holds
- * them the same way; a service whose sockets it cannot hold (certificates
- * by name, tls_server_sni_maps) binds its own and runs from the start.
+ * them the same way; a service whose sockets it cannot hold (a host name
+ * in its listen) binds its own and runs from the start.
  *
  * Runs as root on a system install (children drop to mail_owner themselves,
  * local delivery stays root to deliver as each recipient) or as the invoking

@@ -46,9 +46,9 @@
  * only the names they hold, never a file; the queue directory above them
  * is root's, so none of them can be swapped for a link.
  */
-import { opendirSync, watch, type FSWatcher } from "node:fs";
+import { watch, type FSWatcher } from "node:fs";
 import { join } from "node:path";
-import { QMGR_QUEUES, queueManagerHasWork } from "../global/queue/store.ts";
+import { directoryHolds, QMGR_QUEUES, queueManagerHasWork } from "../global/queue/store.ts";
 import { log } from "../util/log.ts";
 import { pendingConnections, signalOnConnection } from "../util/unix-socket.ts";
 import type { Child } from "./children.ts";
@@ -76,16 +76,6 @@ export interface OnDemandOptions {
   queueDirectory?: string;
 }
 
-/** Whether the directory holds any entry: reads one name at most. */
-export function hasEntry(dir: string): boolean {
-  const d = opendirSync(dir);
-  try {
-    return d.readSync() !== null;
-  } finally {
-    d.closeSync();
-  }
-}
-
 /** Services started by what a directory holds: pickup by maildrop/, the queue manager by its queues. */
 interface DirectoryDemand {
   /** For the log: "maildrop/", "the queue". */
@@ -111,7 +101,7 @@ export class OnDemandStarter {
   #stopped = false;
 
   constructor(private readonly opts: OnDemandOptions) {
-    this.#maildrop = { what: "maildrop/", children: opts.byMaildrop, dirs: [opts.maildrop], pollMs: opts.maildropPollMs, hasWork: () => hasEntry(opts.maildrop), watchers: [] };
+    this.#maildrop = { what: "maildrop/", children: opts.byMaildrop, dirs: [opts.maildrop], pollMs: opts.maildropPollMs, hasWork: () => directoryHolds(opts.maildrop), watchers: [] };
     const queueDirectory = opts.queueDirectory ?? "";
     this.#queue = {
       what: "the queue",

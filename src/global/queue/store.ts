@@ -24,25 +24,29 @@ export function queueFilePath(queueDirectory: string, queue: string, id: string)
 export const QMGR_QUEUES = ["incoming", "active", "deferred"] as const;
 
 /**
- * Whether incoming/, active/ or deferred/ holds a queue file (a writer's temporary file does not
- * count). Reads names only, up to the first queue ID; opens no file and follows nothing.
+ * Whether the directory holds an entry whose name `wanted` accepts (any, by default). Reads names
+ * only, up to the first such one; opens no file in it and follows nothing.
  */
+export function directoryHolds(dir: string, wanted: (name: string) => boolean = () => true): boolean {
+  const d = opendirSync(dir);
+  try {
+    for (let entry = d.readSync(); entry !== null; entry = d.readSync()) if (wanted(entry.name)) return true;
+    return false;
+  } finally {
+    d.closeSync();
+  }
+}
+
+/** Whether incoming/, active/ or deferred/ holds a queue file (a writer's temporary file does not count). */
 export function queueManagerHasWork(queueDirectory: string): boolean {
-  for (const queue of QMGR_QUEUES) {
-    let dir;
+  return QMGR_QUEUES.some((queue) => {
     try {
-      dir = opendirSync(join(queueDirectory, queue));
+      return directoryHolds(join(queueDirectory, queue), isQueueId);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") continue;
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
       throw err;
     }
-    try {
-      for (let entry = dir.readSync(); entry !== null; entry = dir.readSync()) if (isQueueId(entry.name)) return true;
-    } finally {
-      dir.closeSync();
-    }
-  }
-  return false;
+  });
 }
 
 /** Queue IDs in one queue directory (temporary and foreign names are skipped). */
